@@ -1,0 +1,65 @@
+# Sourced by scripts/demo.sh and scripts/test.sh: dependency install and
+# hugepage setup shared by the README's two commands.
+
+# Debian packages the build, the tests and the demo need.
+BIDPLANE_PKGS="meson ninja-build pkg-config gcc clang libclang-rt-14-dev llvm \
+libdpdk-dev dpdk dpdk-dev libjemalloc-dev libcmocka-dev python3 iproute2 gnuplot-nox"
+
+say() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Installs missing packages with apt-get when root; otherwise prints the
+# exact command to run and stops.
+ensure_packages() {
+	local missing=() p
+	for p in $BIDPLANE_PKGS "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+			missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	if [ "$(id -u)" -ne 0 ]; then
+		die "missing packages: ${missing[*]}
+run this once, then try again:
+  sudo apt-get update && sudo apt-get install -y ${missing[*]}"
+	fi
+	say "installing: ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq || die "apt-get update failed; check the package sources"
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
+		die "apt-get install ${missing[*]} failed"
+}
+
+# Reserves 2 MiB hugepages and mounts hugetlbfs when root. Prints the EAL
+# memory options to use: nothing when hugepages are usable, else --no-huge.
+hugepage_eal_args() {
+	local want=${1:-512}
+	local have
+	have=$(cat /proc/sys/vm/nr_hugepages 2>/dev/null || echo 0)
+	if [ "$(id -u)" -eq 0 ]; then
+		if [ "$have" -lt "$want" ]; then
+			echo "$want" > /proc/sys/vm/nr_hugepages 2>/dev/null || true
+			have=$(cat /proc/sys/vm/nr_hugepages 2>/dev/null || echo 0)
+		fi
+		if ! grep -qs ' hugetlbfs ' /proc/mounts; then
+			mkdir -p /dev/hugepages && mount -t hugetlbfs nodev /dev/hugepages 2>/dev/null || true
+		fi
+	fi
+	if [ "$have" -ge 64 ] && grep -qs ' hugetlbfs ' /proc/mounts && [ "$(id -u)" -eq 0 ]; then
+		return 0
+	fi
+	say "hugepages unavailable (have $have, need root to reserve and mount them): using --no-huge -m 512"
+	say "to use hugepages: sudo sh -c 'echo $want > /proc/sys/vm/nr_hugepages' && sudo mount -t hugetlbfs nodev /dev/hugepages"
+	echo "--no-huge -m 512"
+}
+
+# meson setup once, reconfigure when options change; then compile.
+build_dir() {
+	local dir=$1
+	shift
+	if [ -f "$dir/build.ninja" ]; then
+		meson configure "$dir" "$@" >/dev/null || die "meson configure $dir failed"
+	else
+		meson setup "$dir" "$@" >/dev/null || die "meson setup $dir failed (see $dir/meson-logs/meson-log.txt)"
+	fi
+	ninja -C "$dir" >/dev/null || { ninja -C "$dir"; die "build in $dir failed"; }
+}
