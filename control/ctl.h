@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The control socket: a unix stream socket the node listens on
+ * (--control-socket) and bidctl talks to. One request per connection.
+ *
+ * Request: one line, at most CTL_LINE_MAX bytes, words separated by spaces:
+ *   <format> <command> [args...]\n
+ *   format  = "text" | "json"
+ *   command = open <auction_id> <reserve> <increment> <duration_s>
+ *           | close <auction_id>
+ *           | query <auction_id>
+ *           | list
+ *           | status
+ * Response: a first line "ok" or "error <message>", then the body in the
+ * requested format (text: human lines; json: one JSON object; for errors
+ * json bodies are {"error":"<message>"}), then the server closes.
+ * docs/CONTROL.md documents the same with examples.
+ *
+ * Threads: the server runs on the control thread only (ctl_server_poll is
+ * non-blocking and bounded); the handlers are called on that thread.
+ */
+#ifndef BIDPLANE_CTL_H
+#define BIDPLANE_CTL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CTL_LINE_MAX 512
+
+struct ctl_auction {
+	uint64_t id;
+	uint64_t reserve;
+	uint64_t increment;
+	uint64_t close_at_ms;
+	int phase; /* enum bp_auction_phase: 1 open, 2 closed */
+	uint64_t leading_amount;
+	uint64_t leading_bidder;
+	uint64_t leading_hlc;
+	uint64_t bid_count;
+	uint64_t viewers;
+	bool settled; /* closed, and the winner below is final */
+	uint64_t settled_at_ms;
+};
+
+struct ctl_status {
+	uint16_t node_id;
+	const char *version;
+	uint64_t hlc;
+	uint64_t fencing_epoch;
+	bool serving;
+	unsigned int workers;
+	uint64_t uptime_s;
+	uint64_t auctions_open;
+	uint64_t auctions_closed;
+	uint64_t auctions_settled;
+};
+
+typedef void (*ctl_emit_fn)(void *arg, const struct ctl_auction *a);
+
+/*
+ * What the node provides. Each returns 0, or a negative errno with a
+ * one-line reason in err (sent to the client as "error <reason>").
+ */
+struct ctl_handlers {
+	int (*open)(void *ctx, uint64_t id, uint64_t reserve, uint64_t increment,
+		    uint64_t duration_s, char *err, size_t errlen);
+	int (*close)(void *ctx, uint64_t id, char *err, size_t errlen);
+	int (*query)(void *ctx, uint64_t id, struct ctl_auction *out, char *err, size_t errlen);
+	int (*list)(void *ctx, ctl_emit_fn emit, void *arg, char *err, size_t errlen);
+	int (*status)(void *ctx, struct ctl_status *out, char *err, size_t errlen);
+	void *ctx;
+};
+
+struct ctl_server;
+
+/* Creates the directory if needed, removes a stale socket, listens.
+ * Returns NULL with err set (naming the path and the fix) on failure. */
+struct ctl_server *ctl_server_open(const char *path, const struct ctl_handlers *h, char *err,
+				   size_t errlen);
+
+/* Serves what is waiting, without blocking; a client that sends nothing
+ * within a short bound is dropped. Returns the requests served. */
+int ctl_server_poll(struct ctl_server *s);
+
+/* Stops listening and unlinks the socket. */
+void ctl_server_close(struct ctl_server *s);
+
+/*
+ * Executes one request line against the handlers and writes the response
+ * (status line + body) into out. Exposed for unit tests; the server uses it.
+ * Returns the response length (truncated responses end with "...\n").
+ */
+size_t ctl_execute(const struct ctl_handlers *h, const char *line, char *out, size_t cap);
+
+#endif

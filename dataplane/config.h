@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The node's configuration: defaults, the INI file (--config FILE, read with
+ * rte_cfgfile, section [node], keys named like the long options without the
+ * leading dashes, '-' or '_' alike) and the command line (which wins).
+ *
+ * Threads: main thread only, before workers start. Library code: reports
+ * errors in the caller's buffer and never exits.
+ */
+#ifndef BIDPLANE_CONFIG_H
+#define BIDPLANE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define BP_NAME_MAX 64
+#define BP_PATH_MAX 256
+
+struct bp_config {
+	uint32_t ip; /* network order; required (--ip) */
+	uint16_t udp_port;
+	uint16_t node_id; /* 0 .. CRDT_MAX_REPLICAS-1 */
+
+	/* --open-range FIRST-LAST: auctions opened at start (0-0: none). */
+	uint64_t open_first;
+	uint64_t open_last;
+	uint64_t reserve;
+	uint64_t increment;
+	uint64_t duration_s;
+
+	uint32_t max_auctions;
+	uint32_t dedup_window;
+	uint64_t max_drift_ms;
+
+	char control_socket[BP_PATH_MAX]; /* default: /run/bidplane/<stats-name>.sock */
+	char stats_name[BP_NAME_MAX];
+	char state_dir[BP_PATH_MAX]; /* default: /var/lib/bidplane/<stats-name> */
+	char config_file[BP_PATH_MAX];
+
+	/* Worker loop. */
+	bool idle_backoff;          /* --no-idle-backoff turns it off */
+	uint32_t idle_spin_polls;   /* empty polls before sleeping */
+	uint32_t idle_sleep_us;     /* sleep per empty poll after that */
+	uint32_t overload_backlog;  /* RX descriptors pending before shedding */
+	uint16_t rx_desc;
+	uint16_t tx_desc;
+
+	/* Preflight. */
+	bool fallback_no_huge; /* add --no-huge -m 512 when hugepages are missing */
+};
+
+/* Fills *cfg with the defaults (every field above has one but ip). */
+void bp_config_defaults(struct bp_config *cfg);
+
+/*
+ * Parses the application arguments (those after EAL's "--"), reading the
+ * --config file first so the command line wins. Returns 0, 1 when --help
+ * was asked (usage already printed to stdout), or -EINVAL with a one-line
+ * message in err that names the bad option and the fix.
+ */
+int bp_config_parse(int argc, char **argv, struct bp_config *cfg, char *err, size_t errlen);
+
+/* Checks cross-field rules (ip set, range order, limits). 0 or -EINVAL. */
+int bp_config_validate(const struct bp_config *cfg, char *err, size_t errlen);
+
+void bp_config_usage(FILE *out, const char *prog);
+
+/* Writes the effective configuration as INI (for the log and bidctl). */
+void bp_config_dump(FILE *out, const struct bp_config *cfg);
+
+#endif
