@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Embedded fencing epoch: a counter kept in <state_dir>/fencing_epoch,
+ * incremented and made durable (write temp file, fsync, rename, fsync the
+ * directory) at every start. A node whose epoch is not durable must not
+ * serve: a restarted node could otherwise reuse the epoch of its previous
+ * life. Multi-node clusters replace this with etcd leases (later issue).
+ *
+ * Threads: control thread only. Plain C, no DPDK.
+ */
+#ifndef BIDPLANE_FENCING_H
+#define BIDPLANE_FENCING_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Reads the stored epoch (0 when the file does not exist), stores epoch+1
+ * durably and returns it in *epoch. Creates state_dir if missing. Returns 0,
+ * or a negative errno with a message naming the path and the fix; a file
+ * that exists but does not hold a number is an error (-EBADMSG), never
+ * silently reset.
+ */
+int fencing_advance(const char *state_dir, uint64_t *epoch, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Auction lifecycle. Closing is two-step so settlement is final: the phase
+ * turns CLOSED, then the control thread waits for an RCU grace period; after
+ * it no worker can be in the middle of accepting a bid (a worker decides
+ * and installs a bid between two quiescent reports), so the leading bid
+ * read then is the winner.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <rte_log.h>
+#include <rte_rcu_qsbr.h>
+
+#include "control.h"
+#include "stat.h"
+
+/* Settled auctions stay queryable this long, then leave the table. */
+#define SETTLED_RETENTION_MS (10 * 60 * 1000)
+/* Most auctions handled per tick; the rest wait for the next tick. */
+#define TICK_BATCH 4096
+
+int lifecycle_open(struct control *c, uint64_t id, uint64_t reserve, uint64_t increment,
+		   uint64_t duration_s, char *err, size_t errlen)
+{
+	struct node *n = c->node;
+	if (duration_s == 0 || duration_s > UINT64_MAX / 1000) {
+		snprintf(err, errlen, "duration %" PRIu64 " s is out of range", duration_s);
+		return -EINVAL;
+	}
+	uint64_t close_at = n->hlc.wall(n->hlc.wall_arg) + duration_s * 1000;
+	int rc = auction_open(&n->auctions, id, reserve, increment, close_at);
+	switch (rc) {
+	case 0:
+		stat_inc(&c->stats.auctions_opened);
+		return 0;
+	case -EEXIST:
+		snprintf(err, errlen, "auction %" PRIu64 " already exists", id);
+		break;
+	case -ENOSPC:
+		snprintf(err, errlen, "auction table full (%u): raise --max-auctions",
+			 n->auctions.capacity);
+		break;
+	case -EINVAL:
+		snprintf(err, errlen, "auction id, reserve and increment must be >= 1");
+		break;
+	default:
+		snprintf(err, errlen, "cannot open auction %" PRIu64 ": %s", id, strerror(-rc));
+	}
+	return rc;
+}
+
+static void settle(struct control *c, struct auction *a, uint64_t now_ms)
+{
+	a->winner = auction_leading(a);
+	a->settled = true;
+	a->settled_at_ms = now_ms;
+	c->node->auctions.settled++;
+	stat_inc(&c->stats.auctions_settled);
+	RTE_LOG(INFO, USER1,
+		"settled auction %" PRIu64 ": winner bidder %" PRIu64 " amount %" PRIu64
+		" hlc %" PRIu64 ".%u, %" PRIu64 " bids\n",
+		a->id, a->winner.bidder, a->winner.amount, hlc_ms(a->winner.hlc),
+		hlc_logical(a->winner.hlc), gcounter_workers_sum(&a->bids));
+}
+
+static void wait_grace_period(struct control *c)
+{
+	rte_rcu_qsbr_synchronize(c->node->auctions.qsbr, node_control_reader(c->node));
+}
+
+int lifecycle_close(struct control *c, uint64_t id, char *err, size_t errlen)
+{
+	struct node *n = c->node;
+	struct auction *a = auction_lookup(&n->auctions, id);
+	if (!a) {
+		snprintf(err, errlen, "no auction %" PRIu64, id);
+		return -ENOENT;
+	}
+	if (auction_close(&n->auctions, a) != 0) {
+		snprintf(err, errlen, "auction %" PRIu64 " is already closed", id);
+		return -EALREADY;
+	}
+	stat_inc(&c->stats.auctions_closed);
+	wait_grace_period(c);
+	settle(c, a, n->hlc.wall(n->hlc.wall_arg));
+	return 0;
+}
+
+struct due {
+	uint64_t now_ms;
+	unsigned int nclose, nremove;
+	struct auction *close[TICK_BATCH];
+	struct auction *remove[TICK_BATCH];
+};
+
+static int collect_due(struct auction *a, void *arg)
+{
+	struct due *d = arg;
+	uint8_t phase = atomic_load_explicit(&a->phase, memory_order_relaxed);
+	if (phase == BP_PHASE_OPEN && a->close_at_ms <= d->now_ms && d->nclose < TICK_BATCH)
+		d->close[d->nclose++] = a;
+	else if (phase == BP_PHASE_CLOSED && a->settled &&
+		 a->settled_at_ms + SETTLED_RETENTION_MS <= d->now_ms && d->nremove < TICK_BATCH)
+		d->remove[d->nremove++] = a;
+	return d->nclose == TICK_BATCH && d->nremove == TICK_BATCH;
+}
+
+void lifecycle_tick(struct control *c, uint64_t now_ms)
+{
+	static struct due d; /* large; the control thread is the only user */
+	struct node *n = c->node;
+	d.now_ms = now_ms;
+	d.nclose = d.nremove = 0;
+	auction_iterate(&n->auctions, collect_due, &d);
+
+	for (unsigned int i = 0; i < d.nclose; i++) {
+		auction_close(&n->auctions, d.close[i]);
+		stat_inc(&c->stats.auctions_closed);
+	}
+	if (d.nclose) {
+		wait_grace_period(c);
+		for (unsigned int i = 0; i < d.nclose; i++)
+			settle(c, d.close[i], now_ms);
+	}
+	for (unsigned int i = 0; i < d.nremove; i++)
+		if (auction_remove(&n->auctions, d.remove[i]) == 0)
+			stat_inc(&c->stats.auctions_removed);
+}

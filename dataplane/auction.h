@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The auction table: every auction this node serves, found by id.
+ *
+ * Readers (workers, and the control thread for bidctl) look auctions up
+ * without locks: an rte_hash with lock-free concurrent readers
+ * (RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF). Only the control thread inserts
+ * and removes; memory of a removed auction and of replaced leading-bid
+ * records is reclaimed once every reader has passed a quiescent state
+ * (rte_rcu_qsbr), so a reader never touches freed memory.
+ *
+ * The leading bid is a pointer to an immutable record (struct bid from
+ * crdt/bidmax.h) replaced by compare-and-swap. A reply's leading amount
+ * and bidder therefore always come from one record, and because a new
+ * leader is only installed over the exact record its decision was made
+ * against, the accepted bids of an auction form one total order in which
+ * amounts and HLC stamps both strictly increase.
+ *
+ * Threads: auction_table_create/destroy, auction_open, auction_close,
+ * auction_remove and auction_iterate on the control thread only.
+ * auction_lookup and the functions of auction_bid.h on any thread
+ * registered as a reader (workers 0..n-1 and the control thread).
+ */
+#ifndef BIDPLANE_AUCTION_H
+#define BIDPLANE_AUCTION_H
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bidmax.h"
+#include "gcounter.h"
+
+struct rte_hash;
+struct rte_mempool;
+struct rte_rcu_qsbr;
+
+struct auction {
+	/* Immutable while the auction is in the table. */
+	uint64_t id;
+	uint64_t reserve;
+	uint64_t increment;
+	uint64_t close_at_ms;
+
+	/* enum bp_auction_phase; written by the control thread only. */
+	_Atomic uint8_t phase;
+	alignas(64) struct bid *_Atomic leading; /* NULL: no bid yet */
+
+	/* Per-worker slots: each worker writes only its own. */
+	alignas(64) struct gcounter_workers bids;
+	struct gcounter_workers viewers_up;
+	struct gcounter_workers viewers_down;
+
+	/* Control thread only. */
+	bool settled;
+	uint64_t settled_at_ms;
+	struct bid winner;
+};
+
+struct auction_table {
+	struct rte_hash *index;
+	struct rte_rcu_qsbr *qsbr;
+	struct rte_mempool *bid_pool; /* leading-bid records */
+	uint32_t capacity;
+	unsigned int nreaders;
+	/* Control thread only. */
+	uint32_t open;    /* in the table, open */
+	uint32_t closed;  /* in the table, closed */
+	uint64_t settled; /* settled since start */
+};
+
+/*
+ * capacity: most auctions at once; nreaders: reader threads that will
+ * register (ids 0..nreaders-1). Returns 0 or a negative errno.
+ */
+int auction_table_create(struct auction_table *t, const char *name, uint32_t capacity,
+			 unsigned int nreaders, int socket_id);
+void auction_table_destroy(struct auction_table *t);
+
+/* NULL when unknown. The pointer is valid until the caller's next
+ * quiescent-state report. */
+struct auction *auction_lookup(const struct auction_table *t, uint64_t id);
+
+/* -EEXIST, -ENOSPC (table full), -EINVAL (bad parameters), -ENOMEM. */
+int auction_open(struct auction_table *t, uint64_t id, uint64_t reserve, uint64_t increment,
+		 uint64_t close_at_ms);
+
+/* Marks the auction closed: no bid is accepted after this returns and
+ * the caller has waited for a grace period (see lifecycle). -ENOENT. */
+int auction_close(struct auction_table *t, struct auction *a);
+
+/* Removes a closed auction; its memory is freed after a grace period. */
+int auction_remove(struct auction_table *t, struct auction *a);
+
+/* Calls fn for every auction; stops early when fn returns non-zero. */
+void auction_iterate(const struct auction_table *t, int (*fn)(struct auction *a, void *arg),
+		     void *arg);
+
+/* The leading bid as one consistent record (zeroes when none). */
+static inline struct bid auction_leading(const struct auction *a)
+{
+	const struct bid *b = atomic_load_explicit(&a->leading, memory_order_acquire);
+	struct bid none = {0};
+	return b ? *b : none;
+}
+
+#endif

@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include "auction.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_errno.h>
+#include <rte_hash.h>
+#include <rte_hash_crc.h>
+#include <rte_mempool.h>
+#include <rte_rcu_qsbr.h>
+
+#include "proto.h"
+
+/* Leading-bid records in flight per reader beyond one per auction: the
+ * retired ones waiting in defer queues, and each worker's spare. */
+#define BID_RECORDS_PER_READER 8192
+
+/* Called by the hash's defer queue after a grace period. The auction's
+ * memory was allocated by the control thread, and freeing runs there too
+ * (the hash reclaims on the writer's calls). */
+static void auction_free(void *pool, void *key_data)
+{
+	struct auction *a = key_data;
+	struct bid *last = atomic_load_explicit(&a->leading, memory_order_relaxed);
+	if (last)
+		rte_mempool_put(pool, last);
+	free(a);
+}
+
+int auction_table_create(struct auction_table *t, const char *name, uint32_t capacity,
+			 unsigned int nreaders, int socket_id)
+{
+	char pool_name[RTE_MEMPOOL_NAMESIZE];
+	memset(t, 0, sizeof(*t));
+	if (capacity < 8 || nreaders == 0)
+		return -EINVAL;
+	t->capacity = capacity;
+	t->nreaders = nreaders;
+
+	size_t qs_size = rte_rcu_qsbr_get_memsize(nreaders);
+	t->qsbr = aligned_alloc(RTE_CACHE_LINE_SIZE, RTE_ALIGN_CEIL(qs_size, RTE_CACHE_LINE_SIZE));
+	if (!t->qsbr || rte_rcu_qsbr_init(t->qsbr, nreaders) != 0)
+		goto fail;
+
+	struct rte_hash_parameters hp = {
+		.name = name,
+		.entries = capacity,
+		.key_len = sizeof(uint64_t),
+		.hash_func = rte_hash_crc,
+		.socket_id = socket_id,
+		.extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF,
+	};
+	t->index = rte_hash_create(&hp);
+	if (!t->index)
+		goto fail;
+
+	snprintf(pool_name, sizeof(pool_name), "%s_bids", name);
+	unsigned int nrec = capacity + nreaders * BID_RECORDS_PER_READER;
+	t->bid_pool = rte_mempool_create(pool_name, nrec, sizeof(struct bid), 256, 0, NULL, NULL,
+					 NULL, NULL, socket_id, 0);
+	if (!t->bid_pool)
+		goto fail;
+
+	struct rte_hash_rcu_config rc = {
+		.v = t->qsbr,
+		.mode = RTE_HASH_QSBR_MODE_DQ,
+		.key_data_ptr = t->bid_pool,
+		.free_key_data_func = auction_free,
+	};
+	if (rte_hash_rcu_qsbr_add(t->index, &rc) != 0)
+		goto fail;
+	return 0;
+fail:;
+	int err = rte_errno ? -rte_errno : -ENOMEM;
+	auction_table_destroy(t);
+	return err;
+}
+
+void auction_table_destroy(struct auction_table *t)
+{
+	if (t->index) {
+		const void *key;
+		void *data;
+		uint32_t it = 0;
+		while (rte_hash_iterate(t->index, &key, &data, &it) >= 0)
+			auction_free(t->bid_pool, data);
+		rte_hash_free(t->index);
+	}
+	rte_mempool_free(t->bid_pool);
+	free(t->qsbr);
+	memset(t, 0, sizeof(*t));
+}
+
+struct auction *auction_lookup(const struct auction_table *t, uint64_t id)
+{
+	void *data;
+	if (rte_hash_lookup_data(t->index, &id, &data) < 0)
+		return NULL;
+	return data;
+}
+
+int auction_open(struct auction_table *t, uint64_t id, uint64_t reserve, uint64_t increment,
+		 uint64_t close_at_ms)
+{
+	if (id == 0 || reserve == 0 || increment == 0)
+		return -EINVAL;
+	if (auction_lookup(t, id))
+		return -EEXIST;
+	if (t->open + t->closed >= t->capacity)
+		return -ENOSPC;
+	struct auction *a = aligned_alloc(alignof(struct auction), sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	memset(a, 0, sizeof(*a));
+	a->id = id;
+	a->reserve = reserve;
+	a->increment = increment;
+	a->close_at_ms = close_at_ms;
+	atomic_store_explicit(&a->phase, BP_PHASE_OPEN, memory_order_relaxed);
+	/* rte_hash publishes the data pointer with release semantics, so a
+	 * reader that finds the auction sees it initialised. */
+	int rc = rte_hash_add_key_data(t->index, &id, a);
+	if (rc < 0) {
+		free(a);
+		return rc;
+	}
+	t->open++;
+	return 0;
+}
+
+int auction_close(struct auction_table *t, struct auction *a)
+{
+	if (atomic_load_explicit(&a->phase, memory_order_relaxed) != BP_PHASE_OPEN)
+		return -EALREADY;
+	atomic_store_explicit(&a->phase, BP_PHASE_CLOSED, memory_order_release);
+	t->open--;
+	t->closed++;
+	return 0;
+}
+
+int auction_remove(struct auction_table *t, struct auction *a)
+{
+	if (atomic_load_explicit(&a->phase, memory_order_relaxed) != BP_PHASE_CLOSED)
+		return -EBUSY;
+	uint64_t id = a->id;
+	int rc = rte_hash_del_key(t->index, &id);
+	if (rc < 0)
+		return rc;
+	t->closed--;
+	return 0;
+}
+
+void auction_iterate(const struct auction_table *t, int (*fn)(struct auction *a, void *arg),
+		     void *arg)
+{
+	const void *key;
+	void *data;
+	uint32_t it = 0;
+	while (rte_hash_iterate(t->index, &key, &data, &it) >= 0)
+		if (fn(data, arg))
+			return;
+}

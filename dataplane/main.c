@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * bidplane: arguments, preflight, EAL, ports, workers, then the control
+ * thread on the main lcore until SIGINT/SIGTERM; then drain, summary,
+ * release. The packet path lives in packet_path.c, the loop in worker.c.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+
+#include "config.h"
+#include "control.h"
+#include "port.h"
+#include "preflight.h"
+#include "worker.h"
+
+static struct node node;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	atomic_store(&node.force_quit, true);
+}
+
+/* Splits argv at the first "--": EAL arguments before, ours after. */
+static int find_separator(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--") == 0)
+			return i;
+	return -1;
+}
+
+static void parse_app_args(int argc, char **argv)
+{
+	char err[512];
+	bp_config_defaults(&node.cfg);
+	int rc = bp_config_parse(argc, argv, &node.cfg, err, sizeof(err));
+	if (rc == 1)
+		exit(EXIT_SUCCESS);
+	if (rc == 0)
+		rc = bp_config_validate(&node.cfg, err, sizeof(err));
+	if (rc != 0) {
+		fprintf(stderr, "bidplane: %s\n(see bidplane -- --help)\n", err);
+		exit(2);
+	}
+}
+
+static void setup_node(void)
+{
+	char err[512];
+	unsigned int lcore;
+	const struct bp_config *cfg = &node.cfg;
+
+	node.nworkers = rte_lcore_count() - 1;
+	if (node.nworkers == 0)
+		rte_exit(EXIT_FAILURE,
+			 "no worker lcore: the main lcore runs the control thread and each other "
+			 "lcore a worker; pass at least two, e.g. -l 0-1\n");
+	if (node.nworkers > BP_MAX_WORKERS || node.nworkers >= HLC_MAX_SOURCES)
+		rte_exit(EXIT_FAILURE, "%u workers: at most %d are supported; pass fewer lcores\n",
+			 node.nworkers, BP_MAX_WORKERS);
+
+	node.tsc_hz = rte_get_tsc_hz();
+	node.start_tsc = rte_rdtsc();
+	int rc = hlc_domain_init(&node.hlc, node.nworkers + 1, cfg->max_drift_ms, NULL, NULL);
+	if (rc != 0)
+		rte_exit(EXIT_FAILURE, "HLC init: %s\n", strerror(-rc));
+	node.start_ms = node.hlc.wall(node.hlc.wall_arg);
+
+	rc = auction_table_create(&node.auctions, "bp_auctions", cfg->max_auctions,
+				  node.nworkers + 1, (int)rte_socket_id());
+	if (rc != 0)
+		rte_exit(EXIT_FAILURE,
+			 "cannot create the auction table (%u auctions): %s; lower --max-auctions "
+			 "or give DPDK more memory\n",
+			 cfg->max_auctions, strerror(-rc));
+	node.dedup = dedup_create(cfg->dedup_window);
+	if (!node.dedup)
+		rte_exit(EXIT_FAILURE, "cannot allocate the idempotency table for %u keys: "
+				       "lower --dedup-window\n",
+			 cfg->dedup_window);
+
+	if (ports_setup(&node, err, sizeof(err)) != 0)
+		rte_exit(EXIT_FAILURE, "%s\n", err);
+
+	unsigned int i = 0;
+	RTE_LCORE_FOREACH_WORKER(lcore)
+	{
+		node.workers[i] = worker_create(&node, i, lcore);
+		if (!node.workers[i])
+			rte_exit(EXIT_FAILURE, "worker %u on lcore %u: %s\n", i, lcore,
+				 strerror(errno));
+		i++;
+	}
+}
+
+static void print_banner(void)
+{
+	char ip[16];
+	uint32_t a = rte_be_to_cpu_32(node.cfg.ip);
+	snprintf(ip, sizeof(ip), "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255,
+		 a & 255);
+	printf("bidplane %s: node %u on %s:%u, %u worker(s), %u port(s)\n", BP_VERSION_STRING,
+	       node.cfg.node_id, ip, node.cfg.udp_port, node.nworkers, node.nports);
+	for (unsigned int p = 0; p < node.nports; p++) {
+		const uint8_t *m = node.filter[p].mac;
+		char name[RTE_ETH_NAME_MAX_LEN] = "?";
+		rte_eth_dev_get_name_by_port(node.port_ids[p], name);
+		printf("  port %u %s mac %02x:%02x:%02x:%02x:%02x:%02x\n", node.port_ids[p], name,
+		       m[0], m[1], m[2], m[3], m[4], m[5]);
+	}
+	fflush(stdout);
+}
+
+int main(int argc, char **argv)
+{
+	char err[1024];
+	int sep = find_separator(argc, argv);
+	int eal_argc = sep < 0 ? argc : sep;
+
+	if (sep < 0 && argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		bp_config_usage(stdout, argv[0]);
+		return EXIT_SUCCESS;
+	}
+	/* Our options come after "--"; argv[sep] stands in as program name. */
+	if (sep >= 0) {
+		argv[sep] = argv[0];
+		parse_app_args(argc - sep, argv + sep);
+	} else {
+		parse_app_args(1, argv);
+	}
+
+	static struct bp_eal_args eal;
+	if (bp_preflight(eal_argc, argv, &node.cfg, &eal, err, sizeof(err)) != 0) {
+		fprintf(stderr, "bidplane: %s\n", err);
+		return EXIT_FAILURE;
+	}
+	bp_eal_args_print(stdout, &eal);
+	fflush(stdout);
+	if (rte_eal_init(eal.argc, eal.argv) < 0)
+		rte_exit(EXIT_FAILURE, "EAL init failed: %s (see the EAL messages above)\n",
+			 rte_strerror(rte_errno));
+
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	setup_node();
+
+	static struct control control;
+	if (control_init(&control, &node, err, sizeof(err)) != 0)
+		rte_exit(EXIT_FAILURE, "%s\n", err);
+	if (ports_start(&node, err, sizeof(err)) != 0)
+		rte_exit(EXIT_FAILURE, "%s\n", err);
+	print_banner();
+
+	for (unsigned int i = 0; i < node.nworkers; i++)
+		rte_eal_remote_launch(worker_main, node.workers[i], node.workers[i]->lcore);
+	control_run(&control);
+
+	rte_eal_mp_wait_lcore();
+	control_print_summary(&control, stdout);
+	control_fini(&control);
+	ports_stop(&node);
+	for (unsigned int i = 0; i < node.nworkers; i++)
+		worker_destroy(node.workers[i]);
+	auction_table_destroy(&node.auctions);
+	dedup_destroy(node.dedup);
+	rte_eal_cleanup();
+	printf("bidplane: stopped cleanly\n");
+	return EXIT_SUCCESS;
+}

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * A poll-mode worker: one per worker lcore, owning RX and TX queue `queue`
+ * of every port. Its loop: drain the control thread's outgoing ring, poll a
+ * burst from each port, run each frame through the packet path, buffer the
+ * replies, flush TX on a TSC deadline, report an RCU quiescent state, and
+ * back off when idle (pause, then short sleeps) so an oversubscribed core
+ * stays usable.
+ *
+ * Threads: worker_create/destroy on the main thread before launch / after
+ * join; worker_main runs on the worker's lcore; the statistics may be read
+ * by any thread (struct worker_stats).
+ */
+#ifndef BIDPLANE_WORKER_H
+#define BIDPLANE_WORKER_H
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <rte_ethdev.h>
+
+#include "auction_bid.h"
+#include "netpkt.h"
+#include "node.h"
+#include "proto.h"
+
+#define WORKER_BURST 32
+#define EXCEPTION_RING_SIZE 1024
+
+enum reply_kind {
+	REPLY_BID = 0,   /* BID_REPLY */
+	REPLY_STATE = 1, /* AUCTION_STATE */
+	REPLY_KINDS
+};
+
+/* Written only by the owning worker (stat_add), read by anyone. */
+struct worker_stats {
+	_Atomic uint64_t rx_packets;
+	_Atomic uint64_t rx_bytes;
+	_Atomic uint64_t tx_packets;
+	_Atomic uint64_t tx_bytes;
+	_Atomic uint64_t tx_dropped; /* TX queue full */
+	_Atomic uint64_t pkt_drops[PKT_DROP_COUNT];
+	_Atomic uint64_t proto_drops[BP_DROP_COUNT];
+	_Atomic uint64_t multi_segment_drops;
+	_Atomic uint64_t replies[REPLY_KINDS][BP_STATUS_COUNT];
+	_Atomic uint64_t requests[BP_PEER_FIRST]; /* valid requests by type */
+	_Atomic uint64_t replayed;
+	_Atomic uint64_t conflicts;
+	_Atomic uint64_t overload_shed;
+	_Atomic uint64_t exceptions;         /* ARP/ICMP handed to control */
+	_Atomic uint64_t exception_drops;    /* ring to control full */
+	_Atomic uint64_t control_tx;         /* frames sent for the control thread */
+	_Atomic uint64_t busy_polls;
+	_Atomic uint64_t idle_polls;
+};
+
+struct worker {
+	alignas(64) struct node *node;
+	unsigned int index;
+	unsigned int lcore;
+	uint16_t queue;
+
+	struct hlc_clock clock;
+	struct bid_ctx bids;
+
+	struct rte_ring *to_control;   /* exception frames, SPSC */
+	struct rte_ring *from_control; /* frames to transmit, SPSC */
+	struct rte_eth_dev_tx_buffer *txb[BP_MAX_PORTS];
+
+	/* Admission control: consecutive full RX bursts. */
+	uint32_t full_bursts;
+	uint32_t shed_after_bursts; /* 0: admission control off */
+
+	alignas(64) struct worker_stats stats;
+};
+
+/* Allocates and prepares worker `index` on `lcore`. NULL + errno on failure. */
+struct worker *worker_create(struct node *n, unsigned int index, unsigned int lcore);
+void worker_destroy(struct worker *w);
+
+/* The lcore entry point (arg: struct worker *). Returns 0 at force_quit. */
+int worker_main(void *arg);
+
+/* Packet path for one received frame: reply in place, hand to control,
+ * or drop. Returns the mbuf to send on `port_index`, or NULL. */
+struct rte_mbuf *packet_handle(struct worker *w, unsigned int port_index, struct rte_mbuf *m,
+			       bool shed);
+
+#endif
