@@ -8,7 +8,7 @@
 #include <string.h>
 
 #define DEDUP_WAYS        8
-#define DEDUP_CAPACITY_X  4
+#define DEDUP_CAPACITY_X  8
 /* Claim attempts before giving up with DEDUP_BUSY; a retry only happens
  * when another thread changed the bucket under us, so this is generous. */
 #define DEDUP_MAX_RETRIES 16

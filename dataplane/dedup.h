@@ -20,12 +20,13 @@
  * client retries). Of two concurrent claimers at least one sees the other,
  * so at most one applies the request.
  *
- * Window: capacity is 4 x window entries (rounded up to a power of two of
+ * Window: capacity is 8 x window entries (rounded up to a power of two of
  * buckets). A key is evicted only when its bucket is full and it is the
- * oldest answer there, i.e. after about 8 newer keys hashed into its
- * bucket; with 4x capacity a key survives the next `window` keys with
- * probability above 99.8% (Poisson(2) >= 8), and typically ~4x longer.
- * Beyond that a repeat is treated as new, as PROTOCOL.md allows.
+ * oldest answer there, i.e. after 8 newer keys hashed into its bucket.
+ * Over the next `window` keys a bucket expects one newcomer, so a key
+ * survives them with probability 1 - P(Poisson(1) >= 8), about 1 - 1e-5,
+ * and most keys live several windows. Beyond that a repeat is treated as
+ * new, as PROTOCOL.md allows. Memory: 512 bytes per key of window.
  *
  * Threads: dedup_create/destroy from one thread while no one else uses the
  * table; every other function from any number of threads concurrently.
