@@ -1,0 +1,328 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Integration-test support: a network namespace per test run, a bidplane
+node on a net_tap port inside it, and a v1 protocol client over kernel UDP
+sockets and raw AF_PACKET frames. Python standard library only.
+
+Every run makes its own namespace (bp-<name>-<pid>), DPDK file prefix,
+control socket and state directory, and removes them at exit, so runs in
+parallel and leftovers never collide. Traffic stays inside the namespace, on
+198.18.0.0/15 (the benchmarking range)."""
+
+import os
+import re
+import select
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+NODE_IP = "198.18.0.2"
+HOST_IP = "198.18.0.1"
+PORT = 7600
+IFACE = "bpt0"
+
+MAGIC = 0xB1D5
+BID, BID_REPLY, QUERY, AUCTION_STATE, WATCH, UNWATCH = 1, 2, 3, 4, 5, 6
+LEN = {BID: 48, BID_REPLY: 64, QUERY: 24, AUCTION_STATE: 88, WATCH: 32, UNWATCH: 32}
+(ACCEPTED, TOO_LOW, CLOSED, UNKNOWN_AUCTION, MALFORMED, OVERLOADED,
+ UNSUPPORTED_VERSION, NOT_SERVING, CONFLICT) = range(9)
+REPLAYED = 1
+
+
+# --- namespace --------------------------------------------------------------
+
+def run_in_netns(name):
+    """Re-executes the calling script inside a fresh network namespace and
+    exits with its status; returns (inside) the namespace name."""
+    inside = os.environ.get("BP_NETNS")
+    if inside:
+        return inside
+    if os.geteuid() != 0:
+        print("SKIP: integration tests need root (network namespaces, DPDK tap)")
+        sys.exit(77)
+    ns = f"bp-{name}-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        subprocess.run(["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"], check=True)
+        env = dict(os.environ, BP_NETNS=ns)
+        rc = subprocess.call(["ip", "netns", "exec", ns, sys.executable] + sys.argv, env=env)
+    finally:
+        subprocess.run(["ip", "netns", "del", ns])
+    sys.exit(rc)
+
+
+# --- the node ---------------------------------------------------------------
+
+class Node:
+    """A bidplane process on a net_tap port (iface bpt0) in this namespace."""
+
+    def __init__(self, binary, workers=1, args=(), iface=IFACE):
+        self.binary = binary
+        self.iface = iface
+        self.dir = tempfile.mkdtemp(prefix="bp-node-")
+        self.ctl = os.path.join(self.dir, "ctl.sock")
+        self.state = os.path.join(self.dir, "state")
+        prefix = f"bpt-{os.getpid()}-{id(self) & 0xffff}"
+        lcores = f"0-{workers}"
+        self.cmd = [binary, "--no-huge", "-m", "512", "-l", lcores, "--file-prefix", prefix,
+                    f"--vdev=net_tap0,iface={iface}", "--log-level=user1,info", "--",
+                    "--ip", NODE_IP, "--control-socket", self.ctl, "--state-dir", self.state,
+                    "--stats-name", prefix, "--idle-sleep-us", "200"] + list(args)
+        self.output = []
+        self.proc = None
+        self.mac = None
+        self.summary = None
+
+    def start(self, timeout=60):
+        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True, bufsize=1)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            r, _, _ = select.select([self.proc.stdout], [], [], 0.5)
+            if r:
+                line = self.proc.stdout.readline()
+                if not line:
+                    break
+                self.output.append(line)
+                m = re.search(r"port \d+ \S+ mac ([0-9a-f:]{17})", line)
+                if m:
+                    self.mac = bytes.fromhex(m.group(1).replace(":", ""))
+                    break
+        if self.mac is None:
+            self.stop()
+            raise RuntimeError("node did not start:\n" + "".join(self.output))
+        subprocess.run(["ip", "addr", "add", f"{HOST_IP}/24", "dev", self.iface], check=True)
+        subprocess.run(["ip", "link", "set", self.iface, "up"], check=True)
+        return self
+
+    def stop(self, timeout=30):
+        """SIGTERM, wait, and parse the exit summary. Returns the exit code."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            out, _ = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, _ = self.proc.communicate()
+        self.output.append(out)
+        self.summary = parse_summary("".join(self.output))
+        shutil.rmtree(self.dir, ignore_errors=True)
+        rc = self.proc.returncode
+        self.proc = None
+        return rc
+
+    def text(self):
+        return "".join(self.output)
+
+    def bidctl(self, bidctl, *args):
+        return subprocess.run([bidctl, "--socket", self.ctl] + list(args),
+                              capture_output=True, text=True, timeout=30)
+
+
+def parse_summary(text):
+    """The exit summary as {(label, name): value} plus per-worker rx."""
+    out = {}
+    for m in re.finditer(r"^  (\S+)\s+(\S+)\s+(\d+)$", text, re.M):
+        out[(m.group(1), m.group(2))] = int(m.group(3))
+    m = re.search(r"rx (\d+) pkts / \d+ bytes, tx (\d+) pkts", text)
+    if m:
+        out[("total", "rx")] = int(m.group(1))
+        out[("total", "tx")] = int(m.group(2))
+    m = re.search(r"arp (\d+), icmp (\d+), ignored (\d+)", text)
+    if m:
+        out[("control", "arp")] = int(m.group(1))
+        out[("control", "icmp")] = int(m.group(2))
+        out[("control", "ignored")] = int(m.group(3))
+    for m in re.finditer(r"worker (\d+)\s+lcore \d+ rx (\d+) tx (\d+)", text):
+        out[("worker", m.group(1))] = int(m.group(2))
+    return out
+
+
+# --- protocol ---------------------------------------------------------------
+
+def header(mtype, length, version=1, flags=0):
+    return struct.pack(">HBBHH", MAGIC, version, mtype, length, flags)
+
+
+def bid(request_id, auction, bidder, amount, client_ts=0):
+    return header(BID, 48) + struct.pack(">QQQQQ", request_id, auction, bidder, amount, client_ts)
+
+
+def query(request_id, auction):
+    return header(QUERY, 24) + struct.pack(">QQ", request_id, auction)
+
+
+def watch(request_id, auction, viewer, unwatch=False):
+    return header(UNWATCH if unwatch else WATCH, 32) + struct.pack(">QQQ", request_id, auction,
+                                                                    viewer)
+
+
+def parse_reply(data):
+    magic, version, mtype, length, flags = struct.unpack(">HBBHH", data[:8])
+    assert magic == MAGIC and version == 1 and length == len(data), data.hex()
+    if mtype == BID_REPLY:
+        assert length == 64
+        rid, auc, status = struct.unpack(">QQB", data[8:25])
+        assert data[25:32] == b"\0" * 7
+        lead_amt, lead_bidder, hlc, cts = struct.unpack(">QQQQ", data[32:64])
+        return dict(type=mtype, flags=flags, request_id=rid, auction_id=auc, status=status,
+                    leading_amount=lead_amt, leading_bidder=lead_bidder, hlc=hlc, client_ts=cts)
+    if mtype == AUCTION_STATE:
+        assert length == 88
+        rid, auc, status, state = struct.unpack(">QQBB", data[8:26])
+        assert data[26:32] == b"\0" * 6
+        vals = struct.unpack(">QQQQQQQ", data[32:88])
+        keys = ("leading_amount", "leading_bidder", "leading_hlc", "bid_count", "viewers",
+                "close_at_ms", "node_hlc")
+        d = dict(type=mtype, flags=flags, request_id=rid, auction_id=auc, status=status,
+                 state=state)
+        d.update(zip(keys, vals))
+        return d
+    raise AssertionError(f"unexpected reply type {mtype}")
+
+
+class Client:
+    """A kernel UDP socket talking to the node."""
+
+    def __init__(self, timeout=1.0):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((HOST_IP, 0))
+        self.sock.settimeout(timeout)
+
+    def send(self, payload):
+        self.sock.sendto(payload, (NODE_IP, PORT))
+
+    def recv(self, timeout=None):
+        """The next reply as raw bytes, or None on timeout."""
+        if timeout is not None:
+            self.sock.settimeout(timeout)
+        try:
+            data, addr = self.sock.recvfrom(2048)
+        except (socket.timeout, BlockingIOError):
+            return None
+        assert addr == (NODE_IP, PORT), addr
+        return data
+
+    def ask(self, payload, retries=5):
+        """Sends and waits for the reply (retrying on loss and OVERLOADED,
+        as PROTOCOL.md tells clients to); returns it parsed."""
+        for _ in range(retries):
+            self.send(payload)
+            data = self.recv()
+            if data is None:
+                continue
+            r = parse_reply(data)
+            if r["status"] != OVERLOADED:
+                return r
+            time.sleep(0.01)
+        raise AssertionError("no reply after %d tries" % retries)
+
+    def silent(self, payload, wait=0.3):
+        """Sends and asserts no reply comes back."""
+        self.send(payload)
+        data = self.recv(timeout=wait)
+        self.sock.settimeout(1.0)
+        return data is None
+
+    def close(self):
+        self.sock.close()
+
+
+# --- raw frames -------------------------------------------------------------
+
+def csum(data):
+    if len(data) % 2:
+        data += b"\0"
+    s = sum(struct.unpack(f">{len(data) // 2}H", data))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
+
+
+def mac_bytes(s):
+    return bytes.fromhex(s.replace(":", ""))
+
+
+def iface_mac(iface):
+    with open(f"/sys/class/net/{iface}/address") as f:
+        return mac_bytes(f.read().strip())
+
+
+def udp_frame(dst_mac, src_mac, payload, src_ip=HOST_IP, dst_ip=NODE_IP, sport=40000,
+              dport=PORT, vlan=None, ip_csum=None, udp_csum=None, ihl=5, frag=0,
+              udp_len=None, ip_len=None):
+    """An Ethernet/IPv4/UDP frame; every header field can be made wrong."""
+    options = b"\x01" * (4 * (ihl - 5))
+    ulen = udp_len if udp_len is not None else 8 + len(payload)
+    src = socket.inet_aton(src_ip)
+    dst = socket.inet_aton(dst_ip)
+    pseudo = src + dst + struct.pack(">BBH", 0, 17, 8 + len(payload))
+    udp = struct.pack(">HHHH", sport, dport, ulen, 0) + payload
+    uc = csum(pseudo + udp) or 0xFFFF
+    if udp_csum is not None:
+        uc = udp_csum
+    udp = udp[:6] + struct.pack(">H", uc) + udp[8:]
+    tot = ip_len if ip_len is not None else 4 * ihl + len(udp)
+    ip = struct.pack(">BBHHHBBH4s4s", 0x40 | ihl, 0, tot, 1, frag, 64, 17, 0, src, dst) + options
+    ic = csum(ip) if ip_csum is None else ip_csum
+    ip = ip[:10] + struct.pack(">H", ic) + ip[12:]
+    eth = dst_mac + src_mac
+    if vlan is not None:
+        eth += struct.pack(">HH", 0x8100, vlan)
+    return eth + struct.pack(">H", 0x0800) + ip + udp
+
+
+class RawPort:
+    """AF_PACKET socket on an interface: sends frames as if from the wire."""
+
+    def __init__(self, iface=IFACE):
+        self.iface = iface
+        self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+        self.sock.bind((iface, 0))
+        self.mac = iface_mac(iface)
+
+    def send(self, frame):
+        self.sock.send(frame)
+
+    def recv_udp_from_node(self, timeout=1.0):
+        """The next frame carrying UDP from the node's port (bytes), or None."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            r, _, _ = select.select([self.sock], [], [], max(0.0, deadline - time.time()))
+            if not r:
+                return None
+            frame, addr = self.sock.recvfrom(4096)
+            if addr[2] == socket.PACKET_OUTGOING:
+                continue
+            off = 14
+            ethertype = struct.unpack(">H", frame[12:14])[0]
+            if ethertype == 0x8100:
+                off = 18
+                ethertype = struct.unpack(">H", frame[16:18])[0]
+            if ethertype != 0x0800 or frame[off + 9] != 17:
+                continue
+            sport = struct.unpack(">H", frame[off + 20:off + 22])[0]
+            if sport == PORT:
+                return frame
+        return None
+
+    def close(self):
+        self.sock.close()
+
+
+BIDPLANE = os.environ.get("BP_BIDPLANE", "build/dataplane/bidplane")
+BIDCTL = os.environ.get("BP_BIDCTL", "build/control/bidctl")
+
+
+def main(name):
+    """Entry point of a test script: namespace, then unittest. The binaries
+    come from BP_BIDPLANE and BP_BIDCTL (meson sets them)."""
+    run_in_netns(name)
+    unittest.main(argv=sys.argv[:1], verbosity=2)
