@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Big-endian byte access for the CRDT codec (internal to crdt/).
+ *
+ * Writers trust the caller to have checked the room (encoders size their
+ * output before writing anything). Readers check it themselves: a reader
+ * never reads past its length and reports -EMSGSIZE instead.
+ */
+#ifndef BIDPLANE_CRDT_BE_H
+#define BIDPLANE_CRDT_BE_H
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+
+static inline uint8_t *be_put_u8(uint8_t *p, uint8_t v)
+{
+	p[0] = v;
+	return p + 1;
+}
+
+static inline uint8_t *be_put_u16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+	return p + 2;
+}
+
+static inline uint8_t *be_put_u64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--) {
+		p[i] = (uint8_t)v;
+		v >>= 8;
+	}
+	return p + 8;
+}
+
+/* A bounds-checked read position in a byte string. */
+struct be_reader {
+	const uint8_t *buf;
+	size_t len;
+	size_t off;
+};
+
+static inline int be_reader_need(const struct be_reader *r, size_t n)
+{
+	return r->len - r->off >= n ? 0 : -EMSGSIZE;
+}
+
+static inline int be_get_u8(struct be_reader *r, uint8_t *v)
+{
+	if (be_reader_need(r, 1) < 0)
+		return -EMSGSIZE;
+	*v = r->buf[r->off++];
+	return 0;
+}
+
+static inline int be_get_u16(struct be_reader *r, uint16_t *v)
+{
+	if (be_reader_need(r, 2) < 0)
+		return -EMSGSIZE;
+	*v = (uint16_t)((unsigned int)r->buf[r->off] << 8 | r->buf[r->off + 1]);
+	r->off += 2;
+	return 0;
+}
+
+static inline int be_get_u64(struct be_reader *r, uint64_t *v)
+{
+	uint64_t x = 0;
+
+	if (be_reader_need(r, 8) < 0)
+		return -EMSGSIZE;
+	for (size_t i = 0; i < 8; i++)
+		x = x << 8 | r->buf[r->off + i];
+	r->off += 8;
+	*v = x;
+	return 0;
+}
+
+#endif
