@@ -38,7 +38,8 @@ void lww_merge(struct lww *into, const struct lww *from)
 		*into = *from;
 }
 
+/* Field by field, not through lww_cmp, so tests can hold one against the other. */
 int lww_equal(const struct lww *a, const struct lww *b)
 {
-	return lww_cmp(a, b) == 0;
+	return a->hlc == b->hlc && a->value == b->value && a->node == b->node;
 }
