@@ -26,12 +26,18 @@ static inline uint8_t *be_put_u16(uint8_t *p, uint16_t v)
 	return p + 2;
 }
 
+/* Spelled out byte by byte: compilers fuse this into one store (and a load
+ * below) with a byte swap, without any alignment or endianness assumption. */
 static inline uint8_t *be_put_u64(uint8_t *p, uint64_t v)
 {
-	for (int i = 7; i >= 0; i--) {
-		p[i] = (uint8_t)v;
-		v >>= 8;
-	}
+	p[0] = (uint8_t)(v >> 56);
+	p[1] = (uint8_t)(v >> 48);
+	p[2] = (uint8_t)(v >> 40);
+	p[3] = (uint8_t)(v >> 32);
+	p[4] = (uint8_t)(v >> 24);
+	p[5] = (uint8_t)(v >> 16);
+	p[6] = (uint8_t)(v >> 8);
+	p[7] = (uint8_t)v;
 	return p + 8;
 }
 
@@ -66,14 +72,14 @@ static inline int be_get_u16(struct be_reader *r, uint16_t *v)
 
 static inline int be_get_u64(struct be_reader *r, uint64_t *v)
 {
-	uint64_t x = 0;
+	const uint8_t *p = r->buf + r->off;
 
 	if (be_reader_need(r, 8) < 0)
 		return -EMSGSIZE;
-	for (size_t i = 0; i < 8; i++)
-		x = x << 8 | r->buf[r->off + i];
+	*v = (uint64_t)p[0] << 56 | (uint64_t)p[1] << 48 | (uint64_t)p[2] << 40 |
+	     (uint64_t)p[3] << 32 | (uint64_t)p[4] << 24 | (uint64_t)p[5] << 16 |
+	     (uint64_t)p[6] << 8 | (uint64_t)p[7];
 	r->off += 8;
-	*v = x;
 	return 0;
 }
 
