@@ -48,14 +48,15 @@ struct be_reader {
 	size_t off;
 };
 
-static inline int be_reader_need(const struct be_reader *r, size_t n)
+/* Whether n more bytes can be read. */
+static inline int be_reader_has(const struct be_reader *r, size_t n)
 {
-	return r->len - r->off >= n ? 0 : -EMSGSIZE;
+	return r->len - r->off >= n;
 }
 
 static inline int be_get_u8(struct be_reader *r, uint8_t *v)
 {
-	if (be_reader_need(r, 1) < 0)
+	if (!be_reader_has(r, 1))
 		return -EMSGSIZE;
 	*v = r->buf[r->off++];
 	return 0;
@@ -63,7 +64,7 @@ static inline int be_get_u8(struct be_reader *r, uint8_t *v)
 
 static inline int be_get_u16(struct be_reader *r, uint16_t *v)
 {
-	if (be_reader_need(r, 2) < 0)
+	if (!be_reader_has(r, 2))
 		return -EMSGSIZE;
 	*v = (uint16_t)((unsigned int)r->buf[r->off] << 8 | r->buf[r->off + 1]);
 	r->off += 2;
@@ -74,7 +75,7 @@ static inline int be_get_u64(struct be_reader *r, uint64_t *v)
 {
 	const uint8_t *p = r->buf + r->off;
 
-	if (be_reader_need(r, 8) < 0)
+	if (!be_reader_has(r, 8))
 		return -EMSGSIZE;
 	*v = (uint64_t)p[0] << 56 | (uint64_t)p[1] << 48 | (uint64_t)p[2] << 40 |
 	     (uint64_t)p[3] << 32 | (uint64_t)p[4] << 24 | (uint64_t)p[5] << 16 |

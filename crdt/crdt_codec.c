@@ -1,4 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * CRDT codec (format in crdt_codec.h). Encoders size their output before
+ * writing, so a too-small buffer is left as it was. Decoders fill a local
+ * value and copy it out only once the whole body has passed its checks.
+ */
 #include "crdt_codec.h"
 
 #include <errno.h>
@@ -6,8 +11,6 @@
 #include "crdt_be.h"
 
 #define HEADER_LEN 2
-
-/* Every encoder sizes its output first, so a too-small buffer is left as is. */
 
 static uint8_t *put_header(uint8_t *p, enum crdt_tag tag)
 {

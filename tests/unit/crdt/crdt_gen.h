@@ -26,6 +26,19 @@ struct gen {
 	uint64_t palette[GEN_PALETTE];
 };
 
+/*
+ * Seeds g from the run's base seed and a stream name (FNV-1a), so each
+ * property draws its own sequence yet replays from BIDPLANE_SEED alone.
+ */
+static inline void gen_seed(struct gen *g, const char *stream)
+{
+	uint64_t h = UINT64_C(0xcbf29ce484222325);
+
+	for (; *stream; stream++)
+		h = (h ^ (uint8_t)*stream) * UINT64_C(0x100000001b3);
+	prop_seed(&g->rng, prop_base_seed() ^ h);
+}
+
 static inline uint64_t gen_edge_u64(struct prop_rng *r)
 {
 	switch (prop_below(r, 8)) {

@@ -169,15 +169,6 @@ static void expect_decode_error(const struct codec *c, const uint8_t *buf, size_
 	assert_int_equal(decode_checked(c, buf, len, &out), err);
 }
 
-static void gen_seeded(struct gen *g, const char *what)
-{
-	uint64_t h = UINT64_C(0xcbf29ce484222325);
-
-	for (; *what; what++)
-		h = (h ^ (uint8_t)*what) * UINT64_C(0x100000001b3);
-	prop_seed(&g->rng, prop_base_seed() ^ h);
-}
-
 /* --- round trips ------------------------------------------------------------- */
 
 static size_t gcounter_populated(const struct gcounter *g)
@@ -207,7 +198,7 @@ static void test_round_trip(void **state)
 	struct gen g;
 
 	(void)state;
-	gen_seeded(&g, "codec round trip");
+	gen_seed(&g, "codec round trip");
 	for (size_t k = 0; k < N_CODECS; k++) {
 		const struct codec *c = &codecs[k];
 
@@ -215,19 +206,21 @@ static void test_round_trip(void **state)
 			uint8_t buf[MAX_ENCODED + 8];
 			union crdt_state s, back;
 			size_t trailing = (size_t)prop_below(&g.rng, 9);
-			int len, used;
+			int len, used = 0, ok;
 
 			gen_case(&g);
 			c->gen(&g, &s);
 			len = c->encode(&s, buf, c->max_len);
-			/* Trailing bytes are the caller's: decode must stop before them. */
-			for (size_t t = 0; t < trailing && len > 0; t++)
-				buf[len + t] = (uint8_t)prop_next(&g.rng);
-			used =
-			    len > 0 ? decode_checked(c, buf, (size_t)len + trailing, &back) : len;
-			if (len <= 0 || (size_t)len != expected_len(c, &s) || used != len ||
-			    !c->equal(&s, &back)) {
-				prop_report(c->name, prop_base_seed(), i);
+			ok = len > 0 && (size_t)len == expected_len(c, &s);
+			if (ok) {
+				/* Trailing bytes are the caller's: decode stops before them. */
+				for (size_t t = 0; t < trailing; t++)
+					buf[(size_t)len + t] = (uint8_t)prop_next(&g.rng);
+				used = decode_checked(c, buf, (size_t)len + trailing, &back);
+				ok = used == len && c->equal(&s, &back);
+			}
+			if (!ok) {
+				prop_report("codec round trip", prop_base_seed(), i);
 				fail_msg("%s round trip broken at case %lu (len %d, used %d)",
 					 c->name, i, len, used);
 			}
@@ -331,14 +324,15 @@ static void test_golden_lww(void **state)
 
 static void test_bad_version(void **state)
 {
+	struct gen g;
+
 	(void)state;
+	gen_seed(&g, "codec bad version");
 	for (size_t k = 0; k < N_CODECS; k++) {
 		uint8_t buf[MAX_ENCODED] = {0};
 		union crdt_state s;
-		struct gen g;
 		int len;
 
-		gen_seeded(&g, "codec bad version");
 		gen_case(&g);
 		codecs[k].gen(&g, &s);
 		len = codecs[k].encode(&s, buf, sizeof(buf));
@@ -356,14 +350,15 @@ static void test_bad_version(void **state)
 
 static void test_wrong_tag(void **state)
 {
+	struct gen g;
+
 	(void)state;
+	gen_seed(&g, "codec wrong tag");
 	for (size_t k = 0; k < N_CODECS; k++) {
 		uint8_t buf[MAX_ENCODED] = {0};
 		union crdt_state s;
-		struct gen g;
 		int len;
 
-		gen_seeded(&g, "codec wrong tag");
 		gen_case(&g);
 		codecs[k].gen(&g, &s);
 		len = codecs[k].encode(&s, buf, sizeof(buf));
@@ -384,7 +379,7 @@ static void test_truncated_everywhere(void **state)
 	struct gen g;
 
 	(void)state;
-	gen_seeded(&g, "codec truncated");
+	gen_seed(&g, "codec truncated");
 	for (size_t k = 0; k < N_CODECS; k++) {
 		for (unsigned int i = 0; i < 500; i++) {
 			uint8_t buf[MAX_ENCODED];
@@ -469,7 +464,7 @@ static void test_encode_nospc(void **state)
 	struct gen g;
 
 	(void)state;
-	gen_seeded(&g, "codec nospc");
+	gen_seed(&g, "codec nospc");
 	for (size_t k = 0; k < N_CODECS; k++) {
 		for (unsigned int i = 0; i < 200; i++) {
 			uint8_t buf[MAX_ENCODED], untouched[MAX_ENCODED];
@@ -541,7 +536,7 @@ static void test_fuzz_decode(void **state)
 	struct gen g;
 
 	(void)state;
-	gen_seeded(&g, "codec fuzz");
+	gen_seed(&g, "codec fuzz");
 	for (unsigned long i = 0; i < FUZZ_CASES; i++) {
 		uint8_t in[MAX_ENCODED + 16];
 		size_t len = gen_input(&g, in, sizeof(in));
@@ -561,7 +556,7 @@ static void test_fuzz_decode(void **state)
 				accepted[k]++;
 			}
 			if (!ok) {
-				prop_report(codecs[k].name, prop_base_seed(), i);
+				prop_report("codec fuzz", prop_base_seed(), i);
 				fail_msg("%s decode of fuzz case %lu returned %d", codecs[k].name,
 					 i, used);
 			}
