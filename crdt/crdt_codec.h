@@ -13,10 +13,14 @@
  *     lww       u64 hlc, u64 value, u16 node
  *
  * Encoders return the number of bytes written, or -ENOSPC when cap is too
- * small. Decoders return the number of bytes consumed, or a negative errno
- * and leave *out untouched: -EPROTO bad version, -EINVAL wrong tag or bad
- * body (replica out of range, replicas not increasing, zero slot),
- * -EMSGSIZE truncated. Trailing bytes are the caller's (decode reports how
+ * small (and then write nothing). Decoders return the number of bytes
+ * consumed, or a negative errno and leave *out untouched: -EPROTO bad
+ * version, -EINVAL wrong tag or bad body (count above CRDT_MAX_REPLICAS,
+ * replica out of range, replicas not increasing, zero slot, a bidmax of
+ * amount 0 that is not the all-zero empty register), -EMSGSIZE truncated.
+ * The first offending byte decides the error, so a valid encoding cut short
+ * is always -EMSGSIZE. Every state has exactly one encoding, and decode
+ * accepts only that one. Trailing bytes are the caller's (decode reports how
  * much it used). Decoders never read beyond len.
  */
 #ifndef BIDPLANE_CRDT_CODEC_H
@@ -42,8 +46,8 @@ enum crdt_tag {
 /* Largest encoding of each type. */
 #define CRDT_GCOUNTER_MAX_LEN  (2 + 1 + 9 * CRDT_MAX_REPLICAS)
 #define CRDT_PNCOUNTER_MAX_LEN (2 + 2 * (1 + 9 * CRDT_MAX_REPLICAS))
-#define CRDT_BIDMAX_LEN        (2 + 26)
-#define CRDT_LWW_LEN           (2 + 18)
+#define CRDT_BIDMAX_LEN	       (2 + 26)
+#define CRDT_LWW_LEN	       (2 + 18)
 
 int gcounter_encode(const struct gcounter *g, uint8_t *buf, size_t cap);
 int gcounter_decode(const uint8_t *buf, size_t len, struct gcounter *out);

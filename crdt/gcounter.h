@@ -51,7 +51,11 @@ struct gcounter_workers {
 	_Atomic uint64_t w[CRDT_MAX_WORKERS];
 };
 
-/* Called only by worker `worker`. Saturates like gcounter_add; -ERANGE then. */
+/* Zeroes every worker slot; call before any worker runs. */
+void gcounter_workers_init(struct gcounter_workers *gw);
+
+/* Called only by worker `worker`. Saturates like gcounter_add; -ERANGE then.
+ * Returns 0, -EINVAL (worker out of range) or -ERANGE. */
 int gcounter_workers_add(struct gcounter_workers *gw, unsigned int worker, uint64_t n);
 uint64_t gcounter_workers_sum(const struct gcounter_workers *gw);
 
