@@ -19,6 +19,6 @@
 #define BIDPLANE_CRDT_COMMON_H
 
 #define CRDT_MAX_REPLICAS 16
-#define CRDT_MAX_WORKERS  64
+#define CRDT_MAX_WORKERS  16
 
 #endif

@@ -18,7 +18,7 @@
 #include "netpkt.h"
 
 #define BP_MAX_PORTS   4
-#define BP_MAX_WORKERS 16
+#define BP_MAX_WORKERS CRDT_MAX_WORKERS /* per-worker CRDT slots */
 #define BP_VERSION_STRING "0.1.0"
 
 struct worker;
