@@ -46,7 +46,9 @@ int auction_table_create(struct auction_table *t, const char *name, uint32_t cap
 
 	struct rte_hash_parameters hp = {
 		.name = name,
-		.entries = capacity,
+		/* Cuckoo buckets do not fill to 100%: headroom makes
+		 * `capacity` auctions always fit. */
+		.entries = capacity * 2,
 		.key_len = sizeof(uint64_t),
 		.hash_func = rte_hash_crc,
 		.socket_id = socket_id,
