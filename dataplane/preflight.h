@@ -34,6 +34,11 @@ struct bp_eal_args {
 int bp_preflight(int eal_argc, char **eal_argv, const struct bp_config *cfg,
 		 struct bp_eal_args *out, char *err, size_t errlen);
 
+/* bp_preflight reading /sys and /proc under `root` ("" for the real ones;
+ * tests pass a fake tree). */
+int bp_preflight_at(const char *root, int eal_argc, char **eal_argv, const struct bp_config *cfg,
+		    struct bp_eal_args *out, char *err, size_t errlen);
+
 /* Prints "EAL arguments: ..." on one line. */
 void bp_eal_args_print(FILE *out, const struct bp_eal_args *a);
 

@@ -1,0 +1,453 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_cfgfile.h>
+
+#include "crdt_common.h"
+
+enum opt_id {
+	OPT_IP = 256,
+	OPT_UDP_PORT,
+	OPT_NODE_ID,
+	OPT_OPEN_RANGE,
+	OPT_RESERVE,
+	OPT_INCREMENT,
+	OPT_DURATION,
+	OPT_MAX_AUCTIONS,
+	OPT_DEDUP_WINDOW,
+	OPT_MAX_DRIFT_MS,
+	OPT_CONTROL_SOCKET,
+	OPT_STATS_NAME,
+	OPT_STATE_DIR,
+	OPT_CONFIG,
+	OPT_NO_IDLE_BACKOFF,
+	OPT_IDLE_SPIN_POLLS,
+	OPT_IDLE_SLEEP_US,
+	OPT_OVERLOAD_BACKLOG,
+	OPT_RX_DESC,
+	OPT_TX_DESC,
+	OPT_FALLBACK_NO_HUGE,
+	OPT_HELP = 'h',
+};
+
+static const struct option long_options[] = {
+	{"ip", required_argument, NULL, OPT_IP},
+	{"udp-port", required_argument, NULL, OPT_UDP_PORT},
+	{"node-id", required_argument, NULL, OPT_NODE_ID},
+	{"open-range", required_argument, NULL, OPT_OPEN_RANGE},
+	{"reserve", required_argument, NULL, OPT_RESERVE},
+	{"increment", required_argument, NULL, OPT_INCREMENT},
+	{"duration", required_argument, NULL, OPT_DURATION},
+	{"max-auctions", required_argument, NULL, OPT_MAX_AUCTIONS},
+	{"dedup-window", required_argument, NULL, OPT_DEDUP_WINDOW},
+	{"max-drift-ms", required_argument, NULL, OPT_MAX_DRIFT_MS},
+	{"control-socket", required_argument, NULL, OPT_CONTROL_SOCKET},
+	{"stats-name", required_argument, NULL, OPT_STATS_NAME},
+	{"state-dir", required_argument, NULL, OPT_STATE_DIR},
+	{"config", required_argument, NULL, OPT_CONFIG},
+	{"no-idle-backoff", no_argument, NULL, OPT_NO_IDLE_BACKOFF},
+	{"idle-spin-polls", required_argument, NULL, OPT_IDLE_SPIN_POLLS},
+	{"idle-sleep-us", required_argument, NULL, OPT_IDLE_SLEEP_US},
+	{"overload-backlog", required_argument, NULL, OPT_OVERLOAD_BACKLOG},
+	{"rx-desc", required_argument, NULL, OPT_RX_DESC},
+	{"tx-desc", required_argument, NULL, OPT_TX_DESC},
+	{"fallback-no-huge", no_argument, NULL, OPT_FALLBACK_NO_HUGE},
+	{"help", no_argument, NULL, OPT_HELP},
+	{NULL, 0, NULL, 0},
+};
+
+void bp_config_defaults(struct bp_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->udp_port = 7600;
+	cfg->node_id = 1;
+	cfg->reserve = 1;
+	cfg->increment = 1;
+	cfg->duration_s = 300;
+	cfg->max_auctions = 65536;
+	cfg->dedup_window = 131072;
+	cfg->max_drift_ms = 500;
+	snprintf(cfg->stats_name, sizeof(cfg->stats_name), "bidplane");
+	cfg->idle_backoff = true;
+	cfg->idle_spin_polls = 1024;
+	cfg->idle_sleep_us = 100;
+	cfg->overload_backlog = 768;
+	cfg->rx_desc = 1024;
+	cfg->tx_desc = 1024;
+}
+
+void bp_config_usage(FILE *out, const char *prog)
+{
+	fprintf(out,
+		"usage: %s [EAL options] -- [options]\n"
+		"\n"
+		"A bid-ingestion node: answers bidplane protocol v1 (UDP) on every DPDK port.\n"
+		"The main lcore runs the control thread, every other lcore one worker.\n"
+		"\n"
+		"Node:\n"
+		"  --ip A.B.C.D            IPv4 address the node answers on (required)\n"
+		"  --udp-port N            UDP port (default 7600)\n"
+		"  --node-id N             node id 0-%d, breaks ties between nodes (default 1)\n"
+		"  --max-auctions N        auctions held at once (default 65536)\n"
+		"  --dedup-window N        idempotency keys remembered (default 131072;\n"
+		"                          512 bytes each, see docs/PROTOCOL.md)\n"
+		"  --max-drift-ms N        refuse remote HLC stamps this far ahead (default 500)\n"
+		"Auctions opened at start:\n"
+		"  --open-range FIRST-LAST auction ids to open (default: none)\n"
+		"  --reserve N             their reserve (default 1)\n"
+		"  --increment N           their minimum increment (default 1)\n"
+		"  --duration SECONDS      time until they close (default 300)\n"
+		"Control and state:\n"
+		"  --control-socket PATH   bidctl socket (default /run/bidplane/<stats-name>.sock)\n"
+		"  --stats-name NAME       instance name (default bidplane)\n"
+		"  --state-dir DIR         fencing epoch directory\n"
+		"                          (default /var/lib/bidplane/<stats-name>)\n"
+		"  --config FILE           INI file, section [node], keys as the long options\n"
+		"                          (udp-port = 7600); the command line wins\n"
+		"Workers:\n"
+		"  --no-idle-backoff       spin even when idle (benchmarks)\n"
+		"  --idle-spin-polls N     empty polls before sleeping (default 1024)\n"
+		"  --idle-sleep-us N       sleep per empty poll after that (default 100)\n"
+		"  --overload-backlog N    queued frames before shedding with OVERLOADED\n"
+		"                          (default 768; 0 turns admission control off)\n"
+		"  --rx-desc N, --tx-desc N  descriptors per queue, power of two 64-16384\n"
+		"                          (default 1024)\n"
+		"Preflight:\n"
+		"  --fallback-no-huge      run with --no-huge -m 512 when hugepages are missing\n"
+		"  -h, --help              this text\n"
+		"\n"
+		"Example (memif, no hugepages, one worker):\n"
+		"  %s --no-huge -m 512 -l 0-1 \\\n"
+		"      --vdev=net_memif0,role=server,socket=/tmp/bp.sock -- \\\n"
+		"      --ip 198.18.0.2 --open-range 1-1000\n",
+		prog, CRDT_MAX_REPLICAS - 1, prog);
+}
+
+static int fail(char *err, size_t errlen, const char *fmt, const char *opt, const char *val)
+{
+	snprintf(err, errlen, fmt, opt, val);
+	return -EINVAL;
+}
+
+/* Whole-string unsigned decimal in [min, max]. */
+static int parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max, uint64_t *out,
+		     char *err, size_t errlen)
+{
+	char *end;
+	if (!isdigit((unsigned char)s[0]))
+		return fail(err, errlen, "--%s %s: not a number", opt, s);
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (*end != '\0')
+		return fail(err, errlen, "--%s %s: not a number", opt, s);
+	if (errno == ERANGE || v < min || v > max) {
+		snprintf(err, errlen, "--%s %s: must be %" PRIu64 "..%" PRIu64, opt, s, min, max);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
+static int parse_bool(const char *opt, const char *s, bool *out, char *err, size_t errlen)
+{
+	if (!strcmp(s, "true") || !strcmp(s, "yes") || !strcmp(s, "1"))
+		*out = true;
+	else if (!strcmp(s, "false") || !strcmp(s, "no") || !strcmp(s, "0"))
+		*out = false;
+	else
+		return fail(err, errlen, "%s = %s: must be true/false, yes/no or 1/0", opt, s);
+	return 0;
+}
+
+static int parse_path(const char *opt, const char *s, char *dst, size_t cap, char *err,
+		      size_t errlen)
+{
+	if (s[0] == '\0' || strlen(s) >= cap)
+		return fail(err, errlen, "--%s '%s': empty or too long", opt, s);
+	memcpy(dst, s, strlen(s) + 1);
+	return 0;
+}
+
+static int parse_desc(const char *opt, const char *s, uint16_t *out, char *err, size_t errlen)
+{
+	uint64_t v;
+	int rc = parse_u64(opt, s, 64, 16384, &v, err, errlen);
+	if (rc == 0 && (v & (v - 1)) != 0)
+		return fail(err, errlen, "--%s %s: must be a power of two", opt, s);
+	if (rc == 0)
+		*out = (uint16_t)v;
+	return rc;
+}
+
+/* Applies one option by its id; `flag_value` is for options without value. */
+static int apply(struct bp_config *cfg, int id, const char *name, const char *val,
+		 bool flag_value, char *err, size_t errlen)
+{
+	uint64_t v = 0;
+	int rc = 0;
+	switch (id) {
+	case OPT_IP: {
+		struct in_addr a;
+		if (inet_pton(AF_INET, val, &a) != 1 || a.s_addr == 0)
+			return fail(err, errlen, "--%s %s: not an IPv4 address (A.B.C.D)", name,
+				    val);
+		cfg->ip = a.s_addr;
+		return 0;
+	}
+	case OPT_UDP_PORT:
+		rc = parse_u64(name, val, 1, 65535, &v, err, errlen);
+		cfg->udp_port = (uint16_t)v;
+		break;
+	case OPT_NODE_ID:
+		rc = parse_u64(name, val, 0, CRDT_MAX_REPLICAS - 1, &v, err, errlen);
+		cfg->node_id = (uint16_t)v;
+		break;
+	case OPT_OPEN_RANGE: {
+		const char *dash = strchr(val, '-');
+		char first[32];
+		if (!dash || (size_t)(dash - val) >= sizeof(first))
+			return fail(err, errlen, "--%s %s: expected FIRST-LAST, e.g. 1-1000", name,
+				    val);
+		memcpy(first, val, (size_t)(dash - val));
+		first[dash - val] = '\0';
+		uint64_t a, b;
+		if (parse_u64(name, first, 1, UINT64_MAX, &a, err, errlen) ||
+		    parse_u64(name, dash + 1, 1, UINT64_MAX, &b, err, errlen))
+			return -EINVAL;
+		if (a > b)
+			return fail(err, errlen, "--%s %s: FIRST must not exceed LAST", name, val);
+		cfg->open_first = a;
+		cfg->open_last = b;
+		return 0;
+	}
+	case OPT_RESERVE:
+		rc = parse_u64(name, val, 1, INT64_MAX, &cfg->reserve, err, errlen);
+		break;
+	case OPT_INCREMENT:
+		rc = parse_u64(name, val, 1, INT64_MAX, &cfg->increment, err, errlen);
+		break;
+	case OPT_DURATION:
+		rc = parse_u64(name, val, 1, UINT64_MAX / 1000, &cfg->duration_s, err, errlen);
+		break;
+	case OPT_MAX_AUCTIONS:
+		rc = parse_u64(name, val, 8, 1u << 26, &v, err, errlen);
+		cfg->max_auctions = (uint32_t)v;
+		break;
+	case OPT_DEDUP_WINDOW:
+		rc = parse_u64(name, val, 1, 1u << 26, &v, err, errlen);
+		cfg->dedup_window = (uint32_t)v;
+		break;
+	case OPT_MAX_DRIFT_MS:
+		rc = parse_u64(name, val, 0, UINT32_MAX, &cfg->max_drift_ms, err, errlen);
+		break;
+	case OPT_CONTROL_SOCKET:
+		return parse_path(name, val, cfg->control_socket, sizeof(cfg->control_socket), err,
+				  errlen);
+	case OPT_STATS_NAME:
+		for (const char *p = val; *p; p++)
+			if (!isalnum((unsigned char)*p) && !strchr("_.-", *p))
+				return fail(err, errlen, "--%s %s: use letters, digits, '_', '.', '-'",
+					    name, val);
+		if (val[0] == '\0' || strlen(val) >= sizeof(cfg->stats_name))
+			return fail(err, errlen, "--%s '%s': 1 to 63 characters", name, val);
+		memcpy(cfg->stats_name, val, strlen(val) + 1);
+		return 0;
+	case OPT_STATE_DIR:
+		return parse_path(name, val, cfg->state_dir, sizeof(cfg->state_dir), err, errlen);
+	case OPT_CONFIG:
+		return parse_path(name, val, cfg->config_file, sizeof(cfg->config_file), err,
+				  errlen);
+	case OPT_NO_IDLE_BACKOFF:
+		cfg->idle_backoff = !flag_value;
+		return 0;
+	case OPT_IDLE_SPIN_POLLS:
+		rc = parse_u64(name, val, 0, UINT32_MAX, &v, err, errlen);
+		cfg->idle_spin_polls = (uint32_t)v;
+		break;
+	case OPT_IDLE_SLEEP_US:
+		rc = parse_u64(name, val, 1, 1000000, &v, err, errlen);
+		cfg->idle_sleep_us = (uint32_t)v;
+		break;
+	case OPT_OVERLOAD_BACKLOG:
+		rc = parse_u64(name, val, 0, 1u << 20, &v, err, errlen);
+		cfg->overload_backlog = (uint32_t)v;
+		break;
+	case OPT_RX_DESC:
+		return parse_desc(name, val, &cfg->rx_desc, err, errlen);
+	case OPT_TX_DESC:
+		return parse_desc(name, val, &cfg->tx_desc, err, errlen);
+	case OPT_FALLBACK_NO_HUGE:
+		cfg->fallback_no_huge = flag_value;
+		return 0;
+	default:
+		return fail(err, errlen, "unknown option %s%s", name, "");
+	}
+	return rc;
+}
+
+static const struct option *option_by_key(const char *key)
+{
+	char name[64];
+	size_t n = strlen(key);
+	if (n >= sizeof(name))
+		return NULL;
+	for (size_t i = 0; i <= n; i++)
+		name[i] = key[i] == '_' ? '-' : key[i];
+	for (const struct option *o = long_options; o->name; o++)
+		if (strcmp(o->name, name) == 0 && o->val != OPT_HELP && o->val != OPT_CONFIG)
+			return o;
+	return NULL;
+}
+
+static int read_config_file(struct bp_config *cfg, const char *path, char *err, size_t errlen)
+{
+	struct rte_cfgfile *f = rte_cfgfile_load(path, 0);
+	if (!f) {
+		snprintf(err, errlen, "--config %s: cannot read it as an INI file", path);
+		return -EINVAL;
+	}
+	int rc = 0;
+	int nsec = rte_cfgfile_num_sections(f, NULL, 0);
+	char names[8][CFG_NAME_LEN];
+	char *sections[8];
+	for (int i = 0; i < 8; i++)
+		sections[i] = names[i];
+	rte_cfgfile_sections(f, sections, 8);
+	for (int i = 0; i < nsec && i < 8 && rc == 0; i++)
+		if (strcmp(sections[i], "node") != 0) {
+			snprintf(err, errlen, "%s: unknown section [%s]; only [node] is read", path,
+				 sections[i]);
+			rc = -EINVAL;
+		}
+	int n = rc == 0 ? rte_cfgfile_section_num_entries(f, "node") : 0;
+	struct rte_cfgfile_entry *entries = n > 0 ? calloc((size_t)n, sizeof(*entries)) : NULL;
+	if (n > 0 && entries)
+		rte_cfgfile_section_entries(f, "node", entries, n);
+	for (int i = 0; i < n && rc == 0 && entries; i++) {
+		const struct option *o = option_by_key(entries[i].name);
+		if (!o) {
+			snprintf(err, errlen, "%s: [node] %s: unknown key (keys are the long options, "
+				 "e.g. udp-port)", path, entries[i].name);
+			rc = -EINVAL;
+			break;
+		}
+		bool flag = true;
+		if (o->has_arg == no_argument &&
+		    parse_bool(entries[i].name, entries[i].value, &flag, err, errlen) != 0) {
+			rc = -EINVAL;
+			break;
+		}
+		rc = apply(cfg, o->val, o->name, entries[i].value, flag, err, errlen);
+		if (rc != 0) {
+			char detail[256];
+			snprintf(detail, sizeof(detail), "%s", err);
+			snprintf(err, errlen, "%s: %s", path, detail);
+		}
+	}
+	free(entries);
+	rte_cfgfile_close(f);
+	return rc;
+}
+
+static void derive_paths(struct bp_config *cfg)
+{
+	if (cfg->control_socket[0] == '\0')
+		snprintf(cfg->control_socket, sizeof(cfg->control_socket), "/run/bidplane/%s.sock",
+			 cfg->stats_name);
+	if (cfg->state_dir[0] == '\0')
+		snprintf(cfg->state_dir, sizeof(cfg->state_dir), "/var/lib/bidplane/%s",
+			 cfg->stats_name);
+}
+
+int bp_config_parse(int argc, char **argv, struct bp_config *cfg, char *err, size_t errlen)
+{
+	/* The file first, so that the command line wins. */
+	for (int i = 1; i < argc; i++) {
+		const char *file = NULL;
+		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+			file = argv[i + 1];
+		else if (strncmp(argv[i], "--config=", 9) == 0)
+			file = argv[i] + 9;
+		if (file) {
+			int rc = parse_path("config", file, cfg->config_file,
+					    sizeof(cfg->config_file), err, errlen);
+			if (rc == 0)
+				rc = read_config_file(cfg, file, err, errlen);
+			if (rc != 0)
+				return rc;
+		}
+	}
+	optind = 1;
+	opterr = 0;
+	int id, index;
+	while ((id = getopt_long(argc, argv, ":h", long_options, &index)) != -1) {
+		if (id == OPT_HELP) {
+			bp_config_usage(stdout, "bidplane");
+			return 1;
+		}
+		if (id == '?') {
+			snprintf(err, errlen, "unknown option '%s'", argv[optind - 1]);
+			return -EINVAL;
+		}
+		if (id == ':') {
+			snprintf(err, errlen, "option '%s' needs a value", argv[optind - 1]);
+			return -EINVAL;
+		}
+		const char *name = long_options[index].name;
+		int rc = apply(cfg, id, name, optarg, true, err, errlen);
+		if (rc != 0)
+			return rc;
+	}
+	if (optind < argc) {
+		snprintf(err, errlen, "unexpected argument '%s'", argv[optind]);
+		return -EINVAL;
+	}
+	derive_paths(cfg);
+	return 0;
+}
+
+int bp_config_validate(const struct bp_config *cfg, char *err, size_t errlen)
+{
+	if (cfg->ip == 0) {
+		snprintf(err, errlen, "--ip is required: the IPv4 address the node answers on, "
+				      "e.g. --ip 198.18.0.2");
+		return -EINVAL;
+	}
+	if (cfg->open_first && cfg->open_last - cfg->open_first >= cfg->max_auctions) {
+		snprintf(err, errlen,
+			 "--open-range %" PRIu64 "-%" PRIu64 " holds more than --max-auctions %u: "
+			 "raise --max-auctions",
+			 cfg->open_first, cfg->open_last, cfg->max_auctions);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+void bp_config_dump(FILE *out, const struct bp_config *c)
+{
+	char ip[INET_ADDRSTRLEN];
+	struct in_addr a = {.s_addr = c->ip};
+	inet_ntop(AF_INET, &a, ip, sizeof(ip));
+	fprintf(out, "[node]\nip = %s\nudp-port = %u\nnode-id = %u\n", ip, c->udp_port,
+		c->node_id);
+	if (c->open_first)
+		fprintf(out, "open-range = %" PRIu64 "-%" PRIu64 "\n", c->open_first, c->open_last);
+	fprintf(out,
+		"reserve = %" PRIu64 "\nincrement = %" PRIu64 "\nduration = %" PRIu64
+		"\nmax-auctions = %u\ndedup-window = %u\nmax-drift-ms = %" PRIu64
+		"\ncontrol-socket = %s\nstats-name = %s\nstate-dir = %s\nno-idle-backoff = %s\n"
+		"idle-spin-polls = %u\nidle-sleep-us = %u\noverload-backlog = %u\nrx-desc = %u\n"
+		"tx-desc = %u\nfallback-no-huge = %s\n",
+		c->reserve, c->increment, c->duration_s, c->max_auctions, c->dedup_window,
+		c->max_drift_ms, c->control_socket, c->stats_name, c->state_dir,
+		c->idle_backoff ? "false" : "true", c->idle_spin_polls, c->idle_sleep_us,
+		c->overload_backlog, c->rx_desc, c->tx_desc, c->fallback_no_huge ? "true" : "false");
+}
