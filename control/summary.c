@@ -57,6 +57,8 @@ void control_print_summary(const struct control *c, FILE *out)
 		print_nonzero(out, "drop", bp_drop_name(d), stat_read(&s.proto_drops[d]));
 	print_nonzero(out, "drop", "multi_segment", stat_read(&s.multi_segment_drops));
 	print_nonzero(out, "drop", "exception_ring_full", stat_read(&s.exception_drops));
+	fprintf(out, "  exception  to_control %" PRIu64 ", from_control %" PRIu64 "\n",
+		stat_read(&s.exceptions), stat_read(&s.control_tx));
 	fprintf(out, "  control    arp %" PRIu64 ", icmp %" PRIu64 ", ignored %" PRIu64 "\n",
 		stat_read(&c->stats.arp_replies), stat_read(&c->stats.icmp_replies),
 		stat_read(&c->stats.exceptions_ignored));

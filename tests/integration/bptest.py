@@ -18,6 +18,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -68,9 +69,13 @@ class Node:
         self.ctl = os.path.join(self.dir, "ctl.sock")
         self.state = os.path.join(self.dir, "state")
         prefix = f"bpt-{os.getpid()}-{id(self) & 0xffff}"
-        lcores = f"0-{workers}"
-        self.cmd = [binary, "--no-huge", "-m", "512", "-l", lcores, "--file-prefix", prefix,
-                    f"--vdev=net_tap0,iface={iface}", "--log-level=user1,info", "--",
+        # Main lcore on CPU 0, workers spread over the CPUs there are: with
+        # more workers than CPUs they share (idle backoff keeps that usable).
+        ncpu = os.cpu_count() or 1
+        lcores = ",".join(f"{i}@{i % ncpu}" for i in range(workers + 1))
+        self.cmd = [binary, "--no-huge", "-m", "512", f"--lcores={lcores}", "--file-prefix", prefix,
+                    f"--vdev=net_tap0,iface={iface}", "--no-pci", "--log-level=user1,info",
+                    "--",
                     "--ip", NODE_IP, "--control-socket", self.ctl, "--state-dir", self.state,
                     "--stats-name", prefix, "--idle-sleep-us", "200"] + list(args)
         self.output = []
@@ -81,24 +86,34 @@ class Node:
     def start(self, timeout=60):
         self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      text=True, bufsize=1)
+        self.reader = threading.Thread(target=self._read_output, daemon=True)
+        self.reader.start()
         deadline = time.time() + timeout
-        while time.time() < deadline:
-            r, _, _ = select.select([self.proc.stdout], [], [], 0.5)
-            if r:
-                line = self.proc.stdout.readline()
-                if not line:
-                    break
-                self.output.append(line)
+        while time.time() < deadline and self.mac is None and self.proc.poll() is None:
+            for line in list(self.output):
                 m = re.search(r"port \d+ \S+ mac ([0-9a-f:]{17})", line)
                 if m:
                     self.mac = bytes.fromhex(m.group(1).replace(":", ""))
-                    break
+            time.sleep(0.05)
         if self.mac is None:
             self.stop()
-            raise RuntimeError("node did not start:\n" + "".join(self.output))
+            raise RuntimeError("node did not start:\n" + self.text())
         subprocess.run(["ip", "addr", "add", f"{HOST_IP}/24", "dev", self.iface], check=True)
         subprocess.run(["ip", "link", "set", self.iface, "up"], check=True)
         return self
+
+    def _read_output(self):
+        for line in self.proc.stdout:
+            self.output.append(line)
+
+    def wait_for_output(self, text, timeout=10):
+        """True once the node printed `text` (e.g. a settlement line)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if text in self.text():
+                return True
+            time.sleep(0.05)
+        return False
 
     def stop(self, timeout=30):
         """SIGTERM, wait, and parse the exit summary. Returns the exit code."""
@@ -107,11 +122,11 @@ class Node:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         try:
-            out, _ = self.proc.communicate(timeout=timeout)
+            self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            out, _ = self.proc.communicate()
-        self.output.append(out)
+            self.proc.wait()
+        self.reader.join(timeout=5)
         self.summary = parse_summary("".join(self.output))
         shutil.rmtree(self.dir, ignore_errors=True)
         rc = self.proc.returncode
@@ -135,6 +150,10 @@ def parse_summary(text):
     if m:
         out[("total", "rx")] = int(m.group(1))
         out[("total", "tx")] = int(m.group(2))
+    m = re.search(r"to_control (\d+), from_control (\d+)", text)
+    if m:
+        out[("exception", "to_control")] = int(m.group(1))
+        out[("exception", "from_control")] = int(m.group(2))
     m = re.search(r"arp (\d+), icmp (\d+), ignored (\d+)", text)
     if m:
         out[("control", "arp")] = int(m.group(1))
@@ -279,39 +298,51 @@ def udp_frame(dst_mac, src_mac, payload, src_ip=HOST_IP, dst_ip=NODE_IP, sport=4
     return eth + struct.pack(">H", 0x0800) + ip + udp
 
 
+SOL_PACKET = 263
+PACKET_AUXDATA = 8
+TP_STATUS_VLAN_VALID = 1 << 4
+
+
 class RawPort:
-    """AF_PACKET socket on an interface: sends frames as if from the wire."""
+    """AF_PACKET socket on an interface: sends frames as if from the wire and
+    sees what the node sends. The kernel moves a received VLAN tag out of
+    the frame into auxiliary data; recv_udp_from_node reports it."""
 
     def __init__(self, iface=IFACE):
         self.iface = iface
         self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+        self.sock.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
         self.sock.bind((iface, 0))
         self.mac = iface_mac(iface)
 
     def send(self, frame):
         self.sock.send(frame)
 
-    def recv_udp_from_node(self, timeout=1.0):
-        """The next frame carrying UDP from the node's port (bytes), or None."""
+    def recv_udp_from_node(self, timeout=1.0, with_vlan=False):
+        """The next frame carrying UDP from the node's port (bytes, with any
+        VLAN tag removed), or None; with_vlan: (frame, tci or None)."""
         deadline = time.time() + timeout
         while time.time() < deadline:
             r, _, _ = select.select([self.sock], [], [], max(0.0, deadline - time.time()))
             if not r:
-                return None
-            frame, addr = self.sock.recvfrom(4096)
+                break
+            frame, ancdata, _, addr = self.sock.recvmsg(4096, socket.CMSG_SPACE(32))
             if addr[2] == socket.PACKET_OUTGOING:
                 continue
-            off = 14
-            ethertype = struct.unpack(">H", frame[12:14])[0]
-            if ethertype == 0x8100:
-                off = 18
-                ethertype = struct.unpack(">H", frame[16:18])[0]
-            if ethertype != 0x0800 or frame[off + 9] != 17:
+            tci = None
+            for level, kind, data in ancdata:
+                if level == SOL_PACKET and kind == PACKET_AUXDATA:
+                    status, _, _, _, _, vlan_tci, _ = struct.unpack("=IIIHHHH", data[:20])
+                    if status & TP_STATUS_VLAN_VALID:
+                        tci = vlan_tci
+            if struct.unpack(">H", frame[12:14])[0] == 0x8100:  # tag left in the data
+                tci = struct.unpack(">H", frame[14:16])[0]
+                frame = frame[:12] + frame[16:]
+            if struct.unpack(">H", frame[12:14])[0] != 0x0800 or frame[14 + 9] != 17:
                 continue
-            sport = struct.unpack(">H", frame[off + 20:off + 22])[0]
-            if sport == PORT:
-                return frame
-        return None
+            if struct.unpack(">H", frame[34:36])[0] == PORT:
+                return (frame, tci) if with_vlan else frame
+        return (None, None) if with_vlan else None
 
     def close(self):
         self.sock.close()

@@ -22,7 +22,8 @@ def bidder(auction, index, seed, out):
     amount = 100
     for i in range(BIDS_PER_CLIENT):
         amount += rng.randrange(1, 40)
-        r = c.ask(bid(i + 1, auction, 1000 + index, amount, client_ts=i), retries=20)
+        rid = auction * 100000 + i + 1  # (bidder, request_id) unique across rounds
+        r = c.ask(bid(rid, auction, 1000 + index, amount, client_ts=i), retries=20)
         out.append(r)
         if r["status"] == TOO_LOW and r["leading_amount"] >= amount:
             amount = r["leading_amount"]  # catch up, like a real bidder

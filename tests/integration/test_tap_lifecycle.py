@@ -70,21 +70,7 @@ class Lifecycle(unittest.TestCase):
         self.assertTrue(q["settled"])
         self.assertEqual(q["leading_amount"], last["leading_amount"])
         self.assertEqual(q["bid_count"], len(accepted))
-        self.assertIn("settled auction 100", self.node.text() + self._drain_output())
-
-    def _drain_output(self):
-        # The settlement line may still be in the pipe: read what is there.
-        import select
-        out = []
-        while select.select([self.node.proc.stdout], [], [], 0.5)[0]:
-            line = self.node.proc.stdout.readline()
-            if not line:
-                break
-            out.append(line)
-            if "settled auction 100" in line:
-                break
-        self.node.output.extend(out)
-        return "".join(out)
+        self.assertTrue(self.node.wait_for_output("settled auction 100"), "no settlement log")
 
     def test_bidctl_open_query_list_close_status(self):
         r = self.ctl("open", "--auction", "200", "--reserve", "5", "--increment", "2",

@@ -200,22 +200,16 @@ class Protocol(unittest.TestCase):
         self.assertEqual(ping.returncode, 0, ping.stdout + ping.stderr)
 
     def test_vlan_tagged_bid_gets_tagged_reply(self):
-        subprocess.run(["ip", "link", "add", "link", "bpt0", "name", "bpt0.100", "type", "vlan",
-                        "id", "100"], check=True)
-        subprocess.run(["ip", "link", "set", "bpt0.100", "up"], check=True)
+        raw = RawPort("bpt0")
         try:
-            raw = RawPort("bpt0")
-            tagged = RawPort("bpt0.100")  # sees only frames tagged 100
-            frame = udp_frame(self.node.mac, raw.mac, bid(4242, 9, 1, 100), vlan=100)
-            raw.send(frame)
-            reply = tagged.recv_udp_from_node(timeout=3)
-            self.assertIsNotNone(reply, "no reply on VLAN 100")
-            r = parse_reply(reply[42:])
-            self.assertEqual((r["request_id"], r["status"]), (4242, ACCEPTED))
-            raw.close()
-            tagged.close()
+            raw.send(udp_frame(self.node.mac, raw.mac, bid(4242, 9, 1, 100), vlan=100))
+            reply, tci = raw.recv_udp_from_node(timeout=3, with_vlan=True)
         finally:
-            subprocess.run(["ip", "link", "del", "bpt0.100"])
+            raw.close()
+        self.assertIsNotNone(reply, "no reply to a VLAN-tagged bid")
+        self.assertEqual(tci, 100, "the reply lost its VLAN tag")
+        r = parse_reply(reply[42:])
+        self.assertEqual((r["request_id"], r["status"]), (4242, ACCEPTED))
 
     def test_reply_headers_and_checksums(self):
         raw = RawPort("bpt0")
