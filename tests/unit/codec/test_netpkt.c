@@ -1,0 +1,388 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* L2-L4 checks: one test per drop reason, the accepted shapes, replies. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <string.h>
+
+#include "netpkt.h"
+
+static const uint8_t NODE_MAC[6] = {0x02, 0, 0, 0, 0, 0x02};
+static const uint8_t PEER_MAC[6] = {0x02, 0, 0, 0, 0, 0x01};
+static struct pkt_filter filter;
+static const uint8_t payload[8] = {0xB1, 0xD5, 1, 3, 0, 8, 0, 0};
+
+static int setup(void **s)
+{
+	(void)s;
+	memcpy(filter.mac, NODE_MAC, 6);
+	filter.ip = inet_addr("198.18.0.2");
+	filter.udp_port = 7600;
+	return 0;
+}
+
+static size_t frame_to_node(uint8_t *f, bool vlan)
+{
+	struct pkt_udp_spec s = {.has_vlan = vlan, .vlan_tci = 100,
+				 .src_ip = inet_addr("198.18.0.1"), .dst_ip = filter.ip,
+				 .src_port = 40000, .dst_port = 7600};
+	memcpy(s.src_mac, PEER_MAC, 6);
+	memcpy(s.dst_mac, NODE_MAC, 6);
+	return pkt_build_udp(f, 256, &s, payload, sizeof(payload));
+}
+
+static enum pkt_drop drop_of(const uint8_t *f, size_t len)
+{
+	struct pkt_layout l;
+	enum pkt_drop why;
+	assert_int_equal(pkt_classify(f, len, &filter, 0, &l, &why), PKT_CLASS_DROP);
+	return why;
+}
+
+/* Recomputes the IPv4 header checksum after a test changed the header. */
+static void fix_ip_csum(uint8_t *ip)
+{
+	ip[10] = ip[11] = 0;
+	uint16_t c = pkt_csum_fold(pkt_csum_partial(ip, 4 * (ip[0] & 0xf), 0));
+	ip[10] = (uint8_t)(c >> 8);
+	ip[11] = (uint8_t)c;
+}
+
+static void untagged_and_tagged_udp_are_accepted(void **s)
+{
+	(void)s;
+	uint8_t f[256];
+	for (int vlan = 0; vlan <= 1; vlan++) {
+		size_t len = frame_to_node(f, vlan);
+		struct pkt_layout l;
+		enum pkt_drop why;
+		assert_int_equal(pkt_classify(f, len, &filter, 0, &l, &why), PKT_CLASS_UDP);
+		assert_int_equal(l.payload_len, sizeof(payload));
+		assert_memory_equal(f + l.payload_off, payload, sizeof(payload));
+		assert_int_equal(l.has_vlan, vlan);
+		if (vlan)
+			assert_int_equal(l.vlan_tci, 100);
+	}
+}
+
+static void ethernet_padding_is_ignored(void **s)
+{
+	(void)s;
+	uint8_t f[256] = {0};
+	size_t len = frame_to_node(f, false);
+	struct pkt_layout l;
+	enum pkt_drop why;
+	assert_int_equal(pkt_classify(f, len + 12, &filter, 0, &l, &why), PKT_CLASS_UDP);
+	assert_int_equal(l.payload_len, sizeof(payload));
+}
+
+static void zero_udp_checksum_means_none(void **s)
+{
+	(void)s;
+	uint8_t f[256];
+	size_t len = frame_to_node(f, false);
+	f[14 + 20 + 6] = f[14 + 20 + 7] = 0;
+	struct pkt_layout l;
+	enum pkt_drop why;
+	assert_int_equal(pkt_classify(f, len, &filter, 0, &l, &why), PKT_CLASS_UDP);
+}
+
+static void drop_truncated(void **s)
+{
+	(void)s;
+	uint8_t f[256];
+	frame_to_node(f, true);
+	assert_int_equal(drop_of(f, 10), PKT_DROP_TRUNCATED);
+	assert_int_equal(drop_of(f, 16), PKT_DROP_TRUNCATED);
+	assert_int_equal(drop_of(f, 30), PKT_DROP_TRUNCATED);
+}
+
+static void drop_dst_mac(void **s)
+{
+	(void)s;
+	uint8_t f[256];
+	size_t len = frame_to_node(f, false);
+	f[5] ^= 1;
+	assert_int_equal(drop_of(f, len), PKT_DROP_DST_MAC);
+	memset(f, 0xff, 6); /* broadcast is for ARP only */
+	assert_int_equal(drop_of(f, len), PKT_DROP_DST_MAC);
+}
+
+static void drop_ethertype(void **s)
+{
+	(void)s;
+	uint8_t f[256];
+	size_t len = frame_to_node(f, false);
+	f[12] = 0x86, f[13] = 0xdd; /* IPv6 */
+	assert_int_equal(drop_of(f, len), PKT_DROP_ETHERTYPE);
+	len = frame_to_node(f, true);
+	f[16] = 0x81, f[17] = 0x00; /* a second tag */
+	assert_int_equal(drop_of(f, len), PKT_DROP_ETHERTYPE);
+}
+
+static void drop_ip_version(void **s)
+{
+	(void)s;
+	uint8_t f[256];
+	size_t len = frame_to_node(f, false);
+	f[14] = 0x65;
+	assert_int_equal(drop_of(f, len), PKT_DROP_IP_VERSION);
+}
+
+static void drop_ip_options(void **s)
+{
+	(void)s;
+	uint8_t f[256];
+	size_t len = frame_to_node(f, false);
+	f[14] = 0x46;
+	fix_ip_csum(f + 14);
+	assert_int_equal(drop_of(f, len), PKT_DROP_IP_OPTIONS);
+}
+
+static void drop_ip_fragment(void **s)
+{
+	(void)s;
+	uint8_t f[256];
+	size_t len = frame_to_node(f, false);
+	f[14 + 6] = 0x20; /* MF */
+	assert_int_equal(drop_of(f, len), PKT_DROP_IP_FRAGMENT);
+	f[14 + 6] = 0x00, f[14 + 7] = 0x10; /* offset */
+	assert_int_equal(drop_of(f, len), PKT_DROP_IP_FRAGMENT);
+}
+
+static void drop_ip_length(void **s)
+{
+	(void)s;
+	uint8_t f[256];
+	size_t len = frame_to_node(f, false);
+	f[14 + 2] = 0x01; /* 256 + ... beyond the frame */
+	fix_ip_csum(f + 14);
+	assert_int_equal(drop_of(f, len), PKT_DROP_IP_LENGTH);
+	f[14 + 2] = 0, f[14 + 3] = 19;
+	fix_ip_csum(f + 14);
+	assert_int_equal(drop_of(f, len), PKT_DROP_IP_LENGTH);
+}
+
+static void drop_ip_checksum(void **s)
+{
+	(void)s;
+	uint8_t f[256];
+	size_t len = frame_to_node(f, false);
+	f[14 + 10] ^= 0x40;
+	assert_int_equal(drop_of(f, len), PKT_DROP_IP_CHECKSUM);
+	/* A port that checked it already is trusted either way. */
+	struct pkt_layout l;
+	enum pkt_drop why;
+	assert_int_equal(pkt_classify(f, len, &filter, PKT_HW_IP_CKSUM_GOOD, &l, &why),
+			 PKT_CLASS_UDP);
+	len = frame_to_node(f, false);
+	assert_int_equal(pkt_classify(f, len, &filter, PKT_HW_IP_CKSUM_BAD, &l, &why),
+			 PKT_CLASS_DROP);
+	assert_int_equal(why, PKT_DROP_IP_CHECKSUM);
+}
+
+static void drop_dst_ip(void **s)
+{
+	(void)s;
+	uint8_t f[256];
+	size_t len = frame_to_node(f, false);
+	f[14 + 19] = 77;
+	fix_ip_csum(f + 14);
+	assert_int_equal(drop_of(f, len), PKT_DROP_DST_IP);
+}
+
+static void drop_ip_proto(void **s)
+{
+	(void)s;
+	uint8_t f[256];
+	size_t len = frame_to_node(f, false);
+	f[14 + 9] = 6; /* TCP */
+	fix_ip_csum(f + 14);
+	assert_int_equal(drop_of(f, len), PKT_DROP_IP_PROTO);
+}
+
+static void drop_udp_length(void **s)
+{
+	(void)s;
+	uint8_t f[256];
+	size_t len = frame_to_node(f, false);
+	f[14 + 20 + 5] += 1;
+	assert_int_equal(drop_of(f, len), PKT_DROP_UDP_LENGTH);
+}
+
+static void drop_udp_checksum(void **s)
+{
+	(void)s;
+	uint8_t f[256];
+	size_t len = frame_to_node(f, false);
+	f[len - 1] ^= 1; /* payload changed, checksum not */
+	assert_int_equal(drop_of(f, len), PKT_DROP_UDP_CHECKSUM);
+	struct pkt_layout l;
+	enum pkt_drop why;
+	assert_int_equal(pkt_classify(f, len, &filter, PKT_HW_L4_CKSUM_GOOD, &l, &why),
+			 PKT_CLASS_UDP);
+	assert_int_equal(pkt_classify(f, len, &filter, PKT_HW_L4_CKSUM_BAD, &l, &why),
+			 PKT_CLASS_DROP);
+	assert_int_equal(why, PKT_DROP_UDP_CHECKSUM);
+}
+
+static void drop_dst_port(void **s)
+{
+	(void)s;
+	uint8_t f[256];
+	struct pkt_udp_spec sp = {.src_ip = inet_addr("198.18.0.1"), .dst_ip = filter.ip,
+				  .src_port = 1, .dst_port = 7601};
+	memcpy(sp.dst_mac, NODE_MAC, 6);
+	size_t len = pkt_build_udp(f, sizeof(f), &sp, payload, sizeof(payload));
+	assert_int_equal(drop_of(f, len), PKT_DROP_DST_PORT);
+}
+
+/* The reply classifies as valid from the other side, checksums and all. */
+static void reply_in_place_is_a_valid_frame_back(void **s)
+{
+	(void)s;
+	for (int vlan = 0; vlan <= 1; vlan++) {
+		uint8_t f[256];
+		size_t len = frame_to_node(f, vlan);
+		struct pkt_layout l;
+		enum pkt_drop why;
+		assert_int_equal(pkt_classify(f, len, &filter, 0, &l, &why), PKT_CLASS_UDP);
+		memset(f + l.payload_off, 0x5a, 64);
+		size_t out = pkt_udp_reply_in_place(f, &l, NODE_MAC, 64);
+		assert_int_equal(out, l.payload_off + 64u);
+		struct pkt_filter peer = {.ip = inet_addr("198.18.0.1"), .udp_port = 40000};
+		memcpy(peer.mac, PEER_MAC, 6);
+		struct pkt_layout back;
+		assert_int_equal(pkt_classify(f, out, &peer, 0, &back, &why), PKT_CLASS_UDP);
+		assert_int_equal(back.payload_len, 64);
+		assert_int_equal(back.has_vlan, vlan);
+		assert_memory_equal(f + 6, NODE_MAC, 6);
+		assert_int_equal(f[l.l4_off] << 8 | f[l.l4_off + 1], 7600); /* source port */
+	}
+}
+
+static size_t arp_request(uint8_t *f, uint32_t target_ip, uint16_t op)
+{
+	memset(f, 0xff, 6);
+	memcpy(f + 6, PEER_MAC, 6);
+	f[12] = 0x08, f[13] = 0x06;
+	uint8_t *a = f + 14;
+	a[0] = 0, a[1] = 1, a[2] = 0x08, a[3] = 0, a[4] = 6, a[5] = 4, a[6] = 0, a[7] = (uint8_t)op;
+	memcpy(a + 8, PEER_MAC, 6);
+	uint32_t sip = inet_addr("198.18.0.1");
+	memcpy(a + 14, &sip, 4);
+	memset(a + 18, 0, 6);
+	memcpy(a + 24, &target_ip, 4);
+	return 14 + 28;
+}
+
+static void arp_request_for_us_is_answered(void **s)
+{
+	(void)s;
+	uint8_t f[64];
+	size_t len = arp_request(f, filter.ip, 1);
+	assert_int_equal(pkt_arp_reply_in_place(f, len, &filter), len);
+	assert_memory_equal(f, PEER_MAC, 6);
+	assert_int_equal(f[14 + 7], 2);
+	assert_memory_equal(f + 14 + 8, NODE_MAC, 6);
+	assert_memory_equal(f + 14 + 18, PEER_MAC, 6);
+	assert_memory_equal(f + 14 + 14, &filter.ip, 4);
+}
+
+static void arp_for_others_or_replies_is_not_answered(void **s)
+{
+	(void)s;
+	uint8_t f[64];
+	size_t len = arp_request(f, inet_addr("198.18.0.9"), 1);
+	assert_int_equal(pkt_arp_reply_in_place(f, len, &filter), 0);
+	len = arp_request(f, filter.ip, 2);
+	assert_int_equal(pkt_arp_reply_in_place(f, len, &filter), 0);
+}
+
+static size_t echo_request(uint8_t *f, bool good_csum)
+{
+	uint8_t icmp[16] = {8, 0, 0, 0, 0x12, 0x34, 0, 1, 'b', 'i', 'd', 'p', 'l', 'a', 'n', 'e'};
+	uint16_t c = pkt_csum_fold(pkt_csum_partial(icmp, sizeof(icmp), 0));
+	icmp[2] = (uint8_t)(c >> 8), icmp[3] = (uint8_t)c;
+	if (!good_csum)
+		icmp[3] ^= 1;
+	struct pkt_udp_spec sp = {.src_ip = inet_addr("198.18.0.1"), .dst_ip = filter.ip};
+	memcpy(sp.dst_mac, NODE_MAC, 6);
+	memcpy(sp.src_mac, PEER_MAC, 6);
+	/* Build as UDP, then turn the IP payload into the ICMP message. */
+	size_t len = pkt_build_udp(f, 256, &sp, icmp + 8, 8);
+	f[14 + 9] = 1;
+	memcpy(f + 34, icmp, sizeof(icmp));
+	fix_ip_csum(f + 14);
+	return len;
+}
+
+static void icmp_echo_is_answered_and_bad_checksum_is_not(void **s)
+{
+	(void)s;
+	uint8_t f[256];
+	size_t len = echo_request(f, true);
+	struct pkt_layout l;
+	enum pkt_drop why;
+	assert_int_equal(pkt_classify(f, len, &filter, 0, &l, &why), PKT_CLASS_ICMP);
+	assert_int_equal(pkt_icmp_echo_reply_in_place(f, len, &l, NODE_MAC), len);
+	assert_int_equal(f[34], 0);
+	assert_int_equal(pkt_csum_fold(pkt_csum_partial(f + 34, 16, 0)), 0);
+	assert_int_equal(pkt_csum_fold(pkt_csum_partial(f + 14, 20, 0)), 0);
+	assert_memory_equal(f, PEER_MAC, 6);
+	len = echo_request(f, false);
+	assert_int_equal(pkt_classify(f, len, &filter, 0, &l, &why), PKT_CLASS_ICMP);
+	assert_int_equal(pkt_icmp_echo_reply_in_place(f, len, &l, NODE_MAC), 0);
+}
+
+static void checksum_matches_rfc1071_example(void **s)
+{
+	(void)s;
+	/* RFC 1071 section 3: the sum of these words is 0xddf2 (folded). */
+	const uint8_t data[8] = {0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7};
+	assert_int_equal(pkt_csum_fold(pkt_csum_partial(data, 8, 0)), (uint16_t)~0xddf2);
+	/* odd length pads with zero */
+	const uint8_t odd[3] = {0x12, 0x34, 0x56};
+	assert_int_equal(pkt_csum_fold(pkt_csum_partial(odd, 3, 0)), (uint16_t)~(0x1234 + 0x5600));
+	assert_string_equal(pkt_drop_name(PKT_DROP_UDP_CHECKSUM), "udp_checksum");
+}
+
+static void build_refuses_a_small_buffer(void **s)
+{
+	(void)s;
+	uint8_t f[40];
+	struct pkt_udp_spec sp = {0};
+	assert_int_equal(pkt_build_udp(f, sizeof(f), &sp, payload, sizeof(payload)), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(untagged_and_tagged_udp_are_accepted),
+		cmocka_unit_test(ethernet_padding_is_ignored),
+		cmocka_unit_test(zero_udp_checksum_means_none),
+		cmocka_unit_test(drop_truncated),
+		cmocka_unit_test(drop_dst_mac),
+		cmocka_unit_test(drop_ethertype),
+		cmocka_unit_test(drop_ip_version),
+		cmocka_unit_test(drop_ip_options),
+		cmocka_unit_test(drop_ip_fragment),
+		cmocka_unit_test(drop_ip_length),
+		cmocka_unit_test(drop_ip_checksum),
+		cmocka_unit_test(drop_dst_ip),
+		cmocka_unit_test(drop_ip_proto),
+		cmocka_unit_test(drop_udp_length),
+		cmocka_unit_test(drop_udp_checksum),
+		cmocka_unit_test(drop_dst_port),
+		cmocka_unit_test(reply_in_place_is_a_valid_frame_back),
+		cmocka_unit_test(arp_request_for_us_is_answered),
+		cmocka_unit_test(arp_for_others_or_replies_is_not_answered),
+		cmocka_unit_test(icmp_echo_is_answered_and_bad_checksum_is_not),
+		cmocka_unit_test(checksum_matches_rfc1071_example),
+		cmocka_unit_test(build_refuses_a_small_buffer),
+	};
+	return cmocka_run_group_tests(tests, setup, NULL);
+}
