@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Preflight against fake /sys and /proc trees. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "preflight.h"
+
+static char root[48];
+
+static void fake_tree(unsigned int free_pages, int mounted)
+{
+	char cmd[320], path[320];
+	snprintf(root, sizeof(root), "/tmp/bp-preflight-%d", getpid());
+	snprintf(cmd, sizeof(cmd), "rm -rf %s && mkdir -p %s/sys/kernel/mm/hugepages/"
+				   "hugepages-2048kB %s/proc", root, root, root);
+	assert_int_equal(system(cmd), 0);
+	snprintf(path, sizeof(path), "%s/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages",
+		 root);
+	FILE *f = fopen(path, "w");
+	fprintf(f, "%u\n", free_pages);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/proc/mounts", root);
+	f = fopen(path, "w");
+	fputs("proc /proc proc rw 0 0\n", f);
+	if (mounted)
+		fputs("nodev /dev/hugepages hugetlbfs rw,relatime,pagesize=2M 0 0\n", f);
+	fclose(f);
+}
+
+static int has(const struct bp_eal_args *a, const char *arg)
+{
+	for (int i = 0; i < a->argc; i++)
+		if (strcmp(a->argv[i], arg) == 0)
+			return 1;
+	return 0;
+}
+
+static void adds_a_file_prefix_only_when_absent(void **s)
+{
+	(void)s;
+	struct bp_config c;
+	struct bp_eal_args a;
+	char err[1024];
+	bp_config_defaults(&c);
+	fake_tree(100, 1);
+	char *plain[] = {"bidplane", "-l", "0-1"};
+	assert_int_equal(bp_preflight_at(root, 3, plain, &c, &a, err, sizeof(err)), 0);
+	assert_true(has(&a, "--file-prefix"));
+	assert_null(a.argv[a.argc]);
+	char *given[] = {"bidplane", "--file-prefix", "mine"};
+	assert_int_equal(bp_preflight_at(root, 3, given, &c, &a, err, sizeof(err)), 0);
+	assert_int_equal(a.argc, 3);
+	char *given_eq[] = {"bidplane", "--file-prefix=mine"};
+	assert_int_equal(bp_preflight_at(root, 2, given_eq, &c, &a, err, sizeof(err)), 0);
+	assert_int_equal(a.argc, 2);
+}
+
+static void no_huge_passes_through(void **s)
+{
+	(void)s;
+	struct bp_config c;
+	struct bp_eal_args a;
+	char err[1024];
+	bp_config_defaults(&c);
+	fake_tree(0, 0);
+	char *argv[] = {"bidplane", "--no-huge", "-m", "512", "--file-prefix", "x"};
+	assert_int_equal(bp_preflight_at(root, 6, argv, &c, &a, err, sizeof(err)), 0);
+	assert_int_equal(a.argc, 6);
+}
+
+static void missing_hugepages_fail_with_the_fix(void **s)
+{
+	(void)s;
+	struct bp_config c;
+	struct bp_eal_args a;
+	char err[1024];
+	bp_config_defaults(&c);
+	char *argv[] = {"bidplane", "--file-prefix", "x"};
+	fake_tree(0, 1);
+	assert_int_equal(bp_preflight_at(root, 3, argv, &c, &a, err, sizeof(err)), -ENOMEM);
+	assert_non_null(strstr(err, "nr_hugepages"));
+	assert_non_null(strstr(err, "--no-huge"));
+	fake_tree(64, 0); /* pages but no mount */
+	assert_int_equal(bp_preflight_at(root, 3, argv, &c, &a, err, sizeof(err)), -ENOMEM);
+	assert_non_null(strstr(err, "mount -t hugetlbfs"));
+}
+
+static void fallback_adds_no_huge(void **s)
+{
+	(void)s;
+	struct bp_config c;
+	struct bp_eal_args a;
+	char err[1024];
+	bp_config_defaults(&c);
+	c.fallback_no_huge = true;
+	fake_tree(0, 0);
+	char *argv[] = {"bidplane", "--file-prefix", "x"};
+	assert_int_equal(bp_preflight_at(root, 3, argv, &c, &a, err, sizeof(err)), 0);
+	assert_true(has(&a, "--no-huge"));
+	assert_true(has(&a, "512"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(adds_a_file_prefix_only_when_absent),
+		cmocka_unit_test(no_huge_passes_through),
+		cmocka_unit_test(missing_hugepages_fail_with_the_fix),
+		cmocka_unit_test(fallback_adds_no_huge),
+	};
+	int rc = cmocka_run_group_tests(tests, NULL, NULL);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
+	if (system(cmd) != 0)
+		return 1;
+	return rc;
+}
