@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command: installs what is missing, builds, and runs every
-# test: unit + integration (build/), the unit tests under ASan/UBSan
+# test: unit + integration (build/, gcc), a clang build of everything, the
+# unit tests under ASan/UBSan
 # (build-asan/), and a bounded libFuzzer run of the codec (build-fuzz/).
 # FUZZ_SECONDS (default 60) bounds the fuzz run.
 set -euo pipefail
@@ -12,6 +13,8 @@ export FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 
 say "build (gcc): build/"
 build_dir build
+say "build (clang, everything, -Werror): build-clang/"
+CC=clang build_dir build-clang -Dtests=false
 say "build (clang, ASan+UBSan, unit tests only): build-asan/"
 CC=clang build_dir build-asan -Dnode=disabled -Db_sanitize=address,undefined -Db_lundef=false
 say "build (clang, libFuzzer): build-fuzz/"
