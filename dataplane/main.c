@@ -19,6 +19,7 @@
 #include "control.h"
 #include "port.h"
 #include "preflight.h"
+#include "runtime_dir.h"
 #include "worker.h"
 
 static struct node node;
@@ -149,6 +150,10 @@ int main(int argc, char **argv)
 		rte_exit(EXIT_FAILURE, "EAL init failed: %s (see the EAL messages above)\n",
 			 rte_strerror(rte_errno));
 
+	/* A prefix preflight chose is ours alone: remove its directory at exit. */
+	static struct runtime_dir runtime;
+	if (eal.argc > eal_argc)
+		runtime_dir_note(&runtime);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	setup_node();
@@ -173,6 +178,7 @@ int main(int argc, char **argv)
 	auction_table_destroy(&node.auctions);
 	dedup_destroy(node.dedup);
 	rte_eal_cleanup();
+	runtime_dir_remove(&runtime);
 	printf("bidplane: stopped cleanly\n");
 	return EXIT_SUCCESS;
 }

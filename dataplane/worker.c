@@ -17,11 +17,24 @@
 /* Replies wait at most this long in a TX buffer before a flush. */
 #define TX_DRAIN_US 50
 
+/* TX queue full: the frames are dropped and taken back out of tx_bytes. */
 static void count_tx_drops(struct rte_mbuf **pkts, uint16_t unsent, void *userdata)
 {
 	struct worker *w = userdata;
+	uint64_t bytes = 0;
+	for (uint16_t i = 0; i < unsent; i++)
+		bytes += pkts[i]->pkt_len;
 	stat_add(&w->stats.tx_dropped, unsent);
+	stat_add(&w->stats.tx_bytes, -bytes);
 	rte_pktmbuf_free_bulk(pkts, unsent);
+}
+
+/* Buffers one frame; tx_packets counts what the port accepted. */
+static void transmit(struct worker *w, unsigned int p, struct rte_mbuf *m)
+{
+	stat_add(&w->stats.tx_bytes, m->pkt_len);
+	stat_add(&w->stats.tx_packets,
+		 rte_eth_tx_buffer(w->node->port_ids[p], w->queue, w->txb[p], m));
 }
 
 struct worker *worker_create(struct node *n, unsigned int index, unsigned int lcore)
@@ -97,7 +110,7 @@ static void send_control_frames(struct worker *w)
 	while (rte_ring_sc_dequeue(w->from_control, (void **)&m) == 0) {
 		unsigned int p = m->hash.usr < w->node->nports ? m->hash.usr : 0;
 		stat_inc(&w->stats.control_tx);
-		rte_eth_tx_buffer(w->node->port_ids[p], w->queue, w->txb[p], m);
+		transmit(w, p, m);
 	}
 }
 
@@ -106,6 +119,7 @@ static uint16_t flush_all(struct worker *w)
 	uint16_t sent = 0;
 	for (unsigned int p = 0; p < w->node->nports; p++)
 		sent += rte_eth_tx_buffer_flush(w->node->port_ids[p], w->queue, w->txb[p]);
+	stat_add(&w->stats.tx_packets, sent);
 	return sent;
 }
 
@@ -136,20 +150,13 @@ static uint16_t poll_port(struct worker *w, unsigned int p)
 	uint16_t port = w->node->port_ids[p];
 	uint16_t nb_rx = rte_eth_rx_burst(port, w->queue, pkts, WORKER_BURST);
 	note_burst(w, nb_rx);
-	uint64_t tx_bytes = 0;
-	uint16_t replies = 0;
 	for (uint16_t i = 0; i < nb_rx; i++) {
 		if (i + 1 < nb_rx)
 			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void *));
 		struct rte_mbuf *reply = packet_handle(w, p, pkts[i], should_shed(w, nb_rx, i));
-		if (reply) {
-			tx_bytes += reply->pkt_len;
-			replies++;
-			rte_eth_tx_buffer(port, w->queue, w->txb[p], reply);
-		}
+		if (reply)
+			transmit(w, p, reply);
 	}
-	stat_add(&w->stats.tx_packets, replies);
-	stat_add(&w->stats.tx_bytes, tx_bytes);
 	return nb_rx;
 }
 

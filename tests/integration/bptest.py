@@ -68,16 +68,17 @@ class Node:
         self.dir = tempfile.mkdtemp(prefix="bp-node-")
         self.ctl = os.path.join(self.dir, "ctl.sock")
         self.state = os.path.join(self.dir, "state")
-        prefix = f"bpt-{os.getpid()}-{id(self) & 0xffff}"
+        name = f"bpt-{os.getpid()}-{id(self) & 0xffff}"
         # Main lcore on CPU 0, workers spread over the CPUs there are: with
         # more workers than CPUs they share (idle backoff keeps that usable).
         ncpu = os.cpu_count() or 1
         lcores = ",".join(f"{i}@{i % ncpu}" for i in range(workers + 1))
-        self.cmd = [binary, "--no-huge", "-m", "512", f"--lcores={lcores}", "--file-prefix", prefix,
-                    f"--vdev=net_tap0,iface={iface}", "--no-pci", "--log-level=user1,info",
+        self.cmd = [binary, "--no-huge", "-m", "512", f"--lcores={lcores}",
+                    f"--vdev=net_tap0,iface={iface}", "--no-pci",
+                    "--log-level=user1,info",
                     "--",
                     "--ip", NODE_IP, "--control-socket", self.ctl, "--state-dir", self.state,
-                    "--stats-name", prefix, "--idle-sleep-us", "200"] + list(args)
+                    "--stats-name", name, "--idle-sleep-us", "200"] + list(args)
         self.output = []
         self.proc = None
         self.mac = None

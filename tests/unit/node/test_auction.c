@@ -23,6 +23,7 @@
 #include "auction.h"
 #include "auction_bid.h"
 #include "prop.h"
+#include "runtime_dir.h"
 
 #define RACERS        2
 #define BIDS_PER_RACE 200000
@@ -31,6 +32,7 @@ static struct auction_table table;
 static struct hlc_domain domain;
 static struct hlc_clock clocks[RACERS + 1];
 static struct bid_ctx ctxs[RACERS + 1];
+static struct runtime_dir runtime;
 
 struct accepted {
 	uint64_t amount;
@@ -216,6 +218,7 @@ static int setup(void **state)
 			prefix, "--log-level=lib.*:warning", NULL};
 	if (rte_eal_init(9, argv) < 0)
 		return -1;
+	runtime_dir_note(&runtime);
 	if (hlc_domain_init(&domain, RACERS + 1, 500, NULL, NULL) != 0)
 		return -1;
 	if (auction_table_create(&table, "ut_auctions", 1024, RACERS + 1, SOCKET_ID_ANY) != 0)
@@ -234,6 +237,7 @@ static int teardown(void **state)
 		bid_ctx_fini(&ctxs[i]);
 	auction_table_destroy(&table);
 	rte_eal_cleanup();
+	runtime_dir_remove(&runtime);
 	return 0;
 }
 
