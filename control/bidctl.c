@@ -53,11 +53,11 @@ static int usage_error(const char *msg)
 static int open_request(int argc, char **argv, char *req, size_t len)
 {
 	static const struct option opts[] = {
-		{"auction", required_argument, NULL, 'a'},
-		{"reserve", required_argument, NULL, 'r'},
-		{"increment", required_argument, NULL, 'i'},
-		{"duration", required_argument, NULL, 'd'},
-		{NULL, 0, NULL, 0},
+	    {"auction", required_argument, NULL, 'a'},
+	    {"reserve", required_argument, NULL, 'r'},
+	    {"increment", required_argument, NULL, 'i'},
+	    {"duration", required_argument, NULL, 'd'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *v[4] = {NULL, NULL, NULL, NULL};
 	int c;
@@ -147,9 +147,11 @@ static int talk(const char *path, const char *request, int json)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"socket", required_argument, NULL, 's'}, {"name", required_argument, NULL, 'n'},
-		{"json", no_argument, NULL, 'j'},	  {"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"socket", required_argument, NULL, 's'},
+	    {"name", required_argument, NULL, 'n'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 64] = DEFAULT_DIR "/bidplane.sock";
 	int json = 0, c;
@@ -184,7 +186,7 @@ int main(int argc, char **argv)
 	} else if (strcmp(cmd, "close") == 0 || strcmp(cmd, "query") == 0) {
 		if (nargs != 1)
 			return usage_error(strcmp(cmd, "close") == 0 ? "usage: close ID"
-								    : "usage: query ID");
+								     : "usage: query ID");
 		snprintf(req, sizeof(req), "%s %s", cmd, argv[optind + 1]);
 	} else if (strcmp(cmd, "list") == 0 || strcmp(cmd, "status") == 0) {
 		if (nargs != 0)

@@ -14,7 +14,7 @@
 #include "fencing.h"
 #include "stat.h"
 
-#define TICK_MS 10
+#define TICK_MS		 10
 #define FENCING_RETRY_MS 1000
 #define CONTROL_SLEEP_US 500
 

@@ -82,10 +82,11 @@ static void auction_text(struct out *o, const struct ctl_auction *a)
 {
 	char when[40];
 	iso_time(a->close_at_ms, when, sizeof(when));
-	emitf(o, "auction:   %" PRIu64 "\nstate:     %s\nreserve:   %" PRIu64 "\nincrement: %" PRIu64
-		 "\nclose_at:  %" PRIu64 " (%s)\nleading:   %" PRIu64 " by bidder %" PRIu64
-		 "\nhlc:       %" PRIu64 ".%u\nbids:      %" PRIu64 "\nviewers:   %" PRIu64
-		 "\nsettled:   %s\n",
+	emitf(o,
+	      "auction:   %" PRIu64 "\nstate:     %s\nreserve:   %" PRIu64 "\nincrement: %" PRIu64
+	      "\nclose_at:  %" PRIu64 " (%s)\nleading:   %" PRIu64 " by bidder %" PRIu64
+	      "\nhlc:       %" PRIu64 ".%u\nbids:      %" PRIu64 "\nviewers:   %" PRIu64
+	      "\nsettled:   %s\n",
 	      a->id, phase_name(a->phase), a->reserve, a->increment, a->close_at_ms, when,
 	      a->leading_amount, a->leading_bidder, a->leading_hlc >> 16,
 	      (unsigned int)(a->leading_hlc & 0xffff), a->bid_count, a->viewers,
@@ -105,8 +106,9 @@ static void list_one(void *arg, const struct ctl_auction *a)
 		emitf(l->o, l->count ? "," : "");
 		auction_json(l->o, a);
 	} else {
-		emitf(l->o, "%-12" PRIu64 " %-7s %14" PRIu64 " %14" PRIu64 " %10" PRIu64 " %8" PRIu64
-			    " %15" PRIu64 "\n",
+		emitf(l->o,
+		      "%-12" PRIu64 " %-7s %14" PRIu64 " %14" PRIu64 " %10" PRIu64 " %8" PRIu64
+		      " %15" PRIu64 "\n",
 		      a->id, phase_name(a->phase), a->leading_amount, a->leading_bidder,
 		      a->bid_count, a->viewers, a->close_at_ms);
 	}
@@ -117,13 +119,14 @@ static void status_out(struct out *o, const struct ctl_status *s, int json)
 {
 	if (json) {
 		emitf(o,
-		      "{\"node_id\":%u,\"version\":\"%s\",\"hlc\":%" PRIu64 ",\"fencing_epoch\":%" PRIu64
+		      "{\"node_id\":%u,\"version\":\"%s\",\"hlc\":%" PRIu64
+		      ",\"fencing_epoch\":%" PRIu64
 		      ",\"serving\":%s,\"workers\":%u,\"uptime_s\":%" PRIu64
 		      ",\"auctions_open\":%" PRIu64 ",\"auctions_closed\":%" PRIu64
 		      ",\"auctions_settled\":%" PRIu64 "}\n",
-		      s->node_id, s->version, s->hlc, s->fencing_epoch, s->serving ? "true" : "false",
-		      s->workers, s->uptime_s, s->auctions_open, s->auctions_closed,
-		      s->auctions_settled);
+		      s->node_id, s->version, s->hlc, s->fencing_epoch,
+		      s->serving ? "true" : "false", s->workers, s->uptime_s, s->auctions_open,
+		      s->auctions_closed, s->auctions_settled);
 		return;
 	}
 	emitf(o,
@@ -150,11 +153,11 @@ static size_t error_reply(struct out *o, int json, const char *msg)
 }
 
 static const char *const usage_of[] = {
-	"open <auction_id> <reserve> <increment> <duration_s>",
-	"close <auction_id>",
-	"query <auction_id>",
-	"list",
-	"status",
+    "open <auction_id> <reserve> <increment> <duration_s>",
+    "close <auction_id>",
+    "query <auction_id>",
+    "list",
+    "status",
 };
 
 size_t ctl_execute(const struct ctl_handlers *h, const char *line, char *outbuf, size_t cap)
@@ -184,11 +187,13 @@ size_t ctl_execute(const struct ctl_handlers *h, const char *line, char *outbuf,
 	int rc;
 	if (strcmp(cmd, "open") == 0) {
 		if (nargs != 4)
-			return error_reply(&o, json, "usage: open <auction_id> <reserve> <increment> "
-						     "<duration_s>");
+			return error_reply(&o, json,
+					   "usage: open <auction_id> <reserve> <increment> "
+					   "<duration_s>");
 		if (!v[0] || !v[1] || !v[2] || !v[3])
-			return error_reply(&o, json, "auction_id, reserve, increment and duration_s "
-						     "must be >= 1");
+			return error_reply(&o, json,
+					   "auction_id, reserve, increment and duration_s "
+					   "must be >= 1");
 		rc = h->open(h->ctx, v[0], v[1], v[2], v[3], err, sizeof(err));
 		if (rc != 0)
 			return error_reply(&o, json, err);
@@ -219,8 +224,9 @@ size_t ctl_execute(const struct ctl_handlers *h, const char *line, char *outbuf,
 			auction_json(&o, &a);
 			emitf(&o, "\n");
 		} else if (is_close) {
-			emitf(&o, "closed auction %" PRIu64 ": winner bidder %" PRIu64 " at %" PRIu64
-				  "\n",
+			emitf(&o,
+			      "closed auction %" PRIu64 ": winner bidder %" PRIu64 " at %" PRIu64
+			      "\n",
 			      a.id, a.leading_bidder, a.leading_amount);
 		} else {
 			auction_text(&o, &a);
@@ -256,7 +262,7 @@ size_t ctl_execute(const struct ctl_handlers *h, const char *line, char *outbuf,
 			emitf(&o, "%" PRIu64 " auctions\n", l.count);
 		return o.len;
 	}
-	snprintf(err, sizeof(err), "unknown command '%.40s'; commands: open close query list status",
-		 cmd);
+	snprintf(err, sizeof(err),
+		 "unknown command '%.40s'; commands: open close query list status", cmd);
 	return error_reply(&o, json, err);
 }

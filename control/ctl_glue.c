@@ -19,23 +19,23 @@ static void describe(const struct auction *a, struct ctl_auction *out)
 	struct bp_auction_state s = {0};
 	auction_fill_state(a, &s);
 	*out = (struct ctl_auction){
-		.id = a->id,
-		.reserve = a->reserve,
-		.increment = a->increment,
-		.close_at_ms = a->close_at_ms,
-		.phase = s.phase,
-		.leading_amount = s.leading_amount,
-		.leading_bidder = s.leading_bidder,
-		.leading_hlc = s.leading_hlc,
-		.bid_count = s.bid_count,
-		.viewers = s.viewers,
-		.settled = a->settled,
-		.settled_at_ms = a->settled_at_ms,
+	    .id = a->id,
+	    .reserve = a->reserve,
+	    .increment = a->increment,
+	    .close_at_ms = a->close_at_ms,
+	    .phase = s.phase,
+	    .leading_amount = s.leading_amount,
+	    .leading_bidder = s.leading_bidder,
+	    .leading_hlc = s.leading_hlc,
+	    .bid_count = s.bid_count,
+	    .viewers = s.viewers,
+	    .settled = a->settled,
+	    .settled_at_ms = a->settled_at_ms,
 	};
 }
 
-static int h_open(void *ctx, uint64_t id, uint64_t reserve, uint64_t increment,
-		  uint64_t duration_s, char *err, size_t errlen)
+static int h_open(void *ctx, uint64_t id, uint64_t reserve, uint64_t increment, uint64_t duration_s,
+		  char *err, size_t errlen)
 {
 	return lifecycle_open(ctl_control(ctx), id, reserve, increment, duration_s, err, errlen);
 }
@@ -86,16 +86,16 @@ static int h_status(void *ctx, struct ctl_status *out, char *err, size_t errlen)
 	struct control *c = ctl_control(ctx);
 	struct node *n = c->node;
 	*out = (struct ctl_status){
-		.node_id = n->cfg.node_id,
-		.version = BP_VERSION_STRING,
-		.hlc = hlc_now(&c->clock),
-		.fencing_epoch = n->fencing_epoch,
-		.serving = atomic_load(&n->serving),
-		.workers = n->nworkers,
-		.uptime_s = (rte_rdtsc() - n->start_tsc) / n->tsc_hz,
-		.auctions_open = n->auctions.open,
-		.auctions_closed = n->auctions.closed,
-		.auctions_settled = n->auctions.settled,
+	    .node_id = n->cfg.node_id,
+	    .version = BP_VERSION_STRING,
+	    .hlc = hlc_now(&c->clock),
+	    .fencing_epoch = n->fencing_epoch,
+	    .serving = atomic_load(&n->serving),
+	    .workers = n->nworkers,
+	    .uptime_s = (rte_rdtsc() - n->start_tsc) / n->tsc_hz,
+	    .auctions_open = n->auctions.open,
+	    .auctions_closed = n->auctions.closed,
+	    .auctions_settled = n->auctions.settled,
 	};
 	return 0;
 }
@@ -103,11 +103,11 @@ static int h_status(void *ctx, struct ctl_status *out, char *err, size_t errlen)
 void ctl_glue_handlers(struct control *c, struct ctl_handlers *h)
 {
 	*h = (struct ctl_handlers){
-		.open = h_open,
-		.close = h_close,
-		.query = h_query,
-		.list = h_list,
-		.status = h_status,
-		.ctx = c,
+	    .open = h_open,
+	    .close = h_close,
+	    .query = h_query,
+	    .list = h_list,
+	    .status = h_status,
+	    .ctx = c,
 	};
 }

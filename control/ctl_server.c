@@ -16,8 +16,8 @@
 
 #include "ctl.h"
 
-#define CLIENT_WAIT_MS  100
-#define RESPONSE_MAX    (1u << 20)
+#define CLIENT_WAIT_MS	 100
+#define RESPONSE_MAX	 (1u << 20)
 #define CLIENTS_PER_POLL 8
 
 struct ctl_server {
@@ -72,29 +72,33 @@ struct ctl_server *ctl_server_open(const char *path, const struct ctl_handlers *
 {
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof(addr.sun_path)) {
-		snprintf(err, errlen, "control socket path %s is longer than %zu bytes: pick a shorter "
-				      "--control-socket",
+		snprintf(err, errlen,
+			 "control socket path %s is longer than %zu bytes: pick a shorter "
+			 "--control-socket",
 			 path, sizeof(addr.sun_path) - 1);
 		return NULL;
 	}
 	memcpy(addr.sun_path, path, strlen(path) + 1);
 	int rc = mkdir_parents(path);
 	if (rc != 0) {
-		snprintf(err, errlen, "cannot create the directory of %s: %s; pick another "
-				      "--control-socket",
+		snprintf(err, errlen,
+			 "cannot create the directory of %s: %s; pick another "
+			 "--control-socket",
 			 path, strerror(-rc));
 		return NULL;
 	}
 	rc = remove_stale(&addr);
 	if (rc == -EADDRINUSE) {
-		snprintf(err, errlen, "control socket %s is in use by a running node; pick another "
-				      "--control-socket or stop that node",
+		snprintf(err, errlen,
+			 "control socket %s is in use by a running node; pick another "
+			 "--control-socket or stop that node",
 			 path);
 		return NULL;
 	}
 	if (rc == -EEXIST) {
-		snprintf(err, errlen, "%s exists and is not a socket; remove it or pick another "
-				      "--control-socket",
+		snprintf(err, errlen,
+			 "%s exists and is not a socket; remove it or pick another "
+			 "--control-socket",
 			 path);
 		return NULL;
 	}

@@ -53,8 +53,8 @@ void exceptions_serve(struct control *c)
 	struct rte_mbuf *pkts[EXCEPTION_BURST];
 	for (unsigned int wi = 0; wi < n->nworkers; wi++) {
 		struct worker *w = n->workers[wi];
-		unsigned int got = rte_ring_sc_dequeue_burst(w->to_control, (void **)pkts,
-							     EXCEPTION_BURST, NULL);
+		unsigned int got =
+		    rte_ring_sc_dequeue_burst(w->to_control, (void **)pkts, EXCEPTION_BURST, NULL);
 		for (unsigned int i = 0; i < got; i++) {
 			struct rte_mbuf *m = pkts[i];
 			unsigned int p = port_index(n, m->port);

@@ -91,7 +91,8 @@ int fencing_advance(const char *state_dir, uint64_t *epoch, char *err, size_t er
 	}
 	int rc = mkdir_p(state_dir);
 	if (rc != 0) {
-		snprintf(err, errlen, "cannot create state directory %s: %s; pass a writable --state-dir",
+		snprintf(err, errlen,
+			 "cannot create state directory %s: %s; pass a writable --state-dir",
 			 state_dir, strerror(-rc));
 		return rc;
 	}
@@ -114,7 +115,8 @@ int fencing_advance(const char *state_dir, uint64_t *epoch, char *err, size_t er
 	}
 	rc = write_durably(state_dir, path, stored + 1);
 	if (rc != 0) {
-		snprintf(err, errlen, "cannot persist %s: %s; the node will answer NOT_SERVING "
+		snprintf(err, errlen,
+			 "cannot persist %s: %s; the node will answer NOT_SERVING "
 			 "until it can (check disk space and permissions of --state-dir)",
 			 path, strerror(-rc));
 		return rc;

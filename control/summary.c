@@ -38,16 +38,17 @@ void control_print_summary(const struct control *c, FILE *out)
 
 	fprintf(out, "\n=== bidplane node %u summary (%.1f s, %u workers, epoch %" PRIu64 ") ===\n",
 		n->cfg.node_id, secs, n->nworkers, n->fencing_epoch);
-	fprintf(out, "  rx %" PRIu64 " pkts / %" PRIu64 " bytes, tx %" PRIu64 " pkts / %" PRIu64
-		     " bytes, tx dropped %" PRIu64 "\n",
+	fprintf(out,
+		"  rx %" PRIu64 " pkts / %" PRIu64 " bytes, tx %" PRIu64 " pkts / %" PRIu64
+		" bytes, tx dropped %" PRIu64 "\n",
 		stat_read(&s.rx_packets), stat_read(&s.rx_bytes), stat_read(&s.tx_packets),
 		stat_read(&s.tx_bytes), stat_read(&s.tx_dropped));
 	for (unsigned int t = 0; t < BP_PEER_FIRST; t++)
 		print_nonzero(out, "requests", bp_type_name(t), stat_read(&s.requests[t]));
 	for (unsigned int k = 0; k < REPLY_KINDS; k++)
 		for (unsigned int st = 0; st < BP_STATUS_COUNT; st++)
-			print_nonzero(out, k == REPLY_BID ? "bid_reply" : "state", bp_status_name(st),
-				      stat_read(&s.replies[k][st]));
+			print_nonzero(out, k == REPLY_BID ? "bid_reply" : "state",
+				      bp_status_name(st), stat_read(&s.replies[k][st]));
 	print_nonzero(out, "idempotency", "replayed", stat_read(&s.replayed));
 	print_nonzero(out, "idempotency", "conflicts", stat_read(&s.conflicts));
 	print_nonzero(out, "admission", "shed", stat_read(&s.overload_shed));
@@ -62,8 +63,9 @@ void control_print_summary(const struct control *c, FILE *out)
 	fprintf(out, "  control    arp %" PRIu64 ", icmp %" PRIu64 ", ignored %" PRIu64 "\n",
 		stat_read(&c->stats.arp_replies), stat_read(&c->stats.icmp_replies),
 		stat_read(&c->stats.exceptions_ignored));
-	fprintf(out, "  auctions   opened %" PRIu64 ", closed %" PRIu64 ", settled %" PRIu64
-		     ", removed %" PRIu64 "\n",
+	fprintf(out,
+		"  auctions   opened %" PRIu64 ", closed %" PRIu64 ", settled %" PRIu64
+		", removed %" PRIu64 "\n",
 		stat_read(&c->stats.auctions_opened), stat_read(&c->stats.auctions_closed),
 		stat_read(&c->stats.auctions_settled), stat_read(&c->stats.auctions_removed));
 	uint64_t busy = stat_read(&s.busy_polls), idle = stat_read(&s.idle_polls);
@@ -71,8 +73,9 @@ void control_print_summary(const struct control *c, FILE *out)
 		busy + idle ? 100.0 * (double)busy / (double)(busy + idle) : 0.0);
 	for (unsigned int w = 0; w < n->nworkers; w++) {
 		const struct worker *wk = n->workers[w];
-		fprintf(out, "  worker %u   lcore %u rx %" PRIu64 " tx %" PRIu64 " cas_retries %" PRIu64
-			     "\n",
+		fprintf(out,
+			"  worker %u   lcore %u rx %" PRIu64 " tx %" PRIu64 " cas_retries %" PRIu64
+			"\n",
 			w, wk->lcore, stat_read(&wk->stats.rx_packets),
 			stat_read(&wk->stats.tx_packets), stat_read(&wk->bids.cas_retries));
 	}

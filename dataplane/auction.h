@@ -61,11 +61,12 @@ struct auction {
 struct auction_table {
 	struct rte_hash *index;
 	struct rte_rcu_qsbr *qsbr;
-	struct rte_mempool *bid_pool; /* leading-bid records */
+	struct rte_mempool *bid_pool;	  /* leading-bid records */
+	struct rte_mempool *auction_pool; /* struct auction, in DPDK (huge) pages */
 	uint32_t capacity;
 	unsigned int nreaders;
 	/* Control thread only. */
-	uint32_t open;    /* in the table, open */
+	uint32_t open;	  /* in the table, open */
 	uint32_t closed;  /* in the table, closed */
 	uint64_t settled; /* settled since start */
 };

@@ -13,9 +13,9 @@
 
 /* Retired records a worker may hold before it must reclaim. Each accepted
  * bid retires one; a grace period lasts about one loop of every worker. */
-#define RETIRED_QUEUE_SIZE   4096
-#define RETIRED_RECLAIM_AT   256
-#define RETIRED_RECLAIM_MAX  64
+#define RETIRED_QUEUE_SIZE  4096
+#define RETIRED_RECLAIM_AT  256
+#define RETIRED_RECLAIM_MAX 64
 
 static void records_free(void *pool, void *elems, unsigned int n)
 {
@@ -34,14 +34,14 @@ int bid_ctx_init(struct bid_ctx *c, const struct auction_table *t, struct hlc_cl
 	c->worker = worker;
 	c->node_id = node_id;
 	struct rte_rcu_qsbr_dq_parameters p = {
-		.name = name,
-		.size = RETIRED_QUEUE_SIZE,
-		.esize = sizeof(struct bid *),
-		.trigger_reclaim_limit = RETIRED_RECLAIM_AT,
-		.max_reclaim_size = RETIRED_RECLAIM_MAX,
-		.free_fn = records_free,
-		.p = t->bid_pool,
-		.v = t->qsbr,
+	    .name = name,
+	    .size = RETIRED_QUEUE_SIZE,
+	    .esize = sizeof(struct bid *),
+	    .trigger_reclaim_limit = RETIRED_RECLAIM_AT,
+	    .max_reclaim_size = RETIRED_RECLAIM_MAX,
+	    .free_fn = records_free,
+	    .p = t->bid_pool,
+	    .v = t->qsbr,
 	};
 	c->retired = rte_rcu_qsbr_dq_create(&p);
 	return c->retired ? 0 : -rte_errno;
@@ -105,13 +105,12 @@ void auction_place_bid(struct auction *a, struct bid_ctx *c, uint64_t bidder, ui
 			return;
 		}
 		c->spare = rec;
-		*rec = (struct bid){.amount = amount, .hlc = stamp, .bidder = bidder,
-				    .node = c->node_id};
+		*rec = (struct bid){
+		    .amount = amount, .hlc = stamp, .bidder = bidder, .node = c->node_id};
 		/* Release: the record's fields are visible before the pointer.
 		 * On failure cur is reloaded and the decision is made again. */
-		if (atomic_compare_exchange_strong_explicit(&a->leading, &cur, rec,
-							    memory_order_acq_rel,
-							    memory_order_acquire)) {
+		if (atomic_compare_exchange_strong_explicit(
+			&a->leading, &cur, rec, memory_order_acq_rel, memory_order_acquire)) {
 			c->spare = NULL;
 			gcounter_workers_add(&a->bids, c->worker, 1);
 			if (cur)

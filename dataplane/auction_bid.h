@@ -23,7 +23,7 @@ struct bid_ctx {
 	struct hlc_clock *clock;
 	struct rte_mempool *pool;
 	struct rte_rcu_qsbr_dq *retired; /* replaced records wait here */
-	struct bid *spare;               /* a record taken but not installed */
+	struct bid *spare;		 /* a record taken but not installed */
 	unsigned int worker;
 	uint16_t node_id;
 	/* Statistics, written only by the owner. */
@@ -34,7 +34,7 @@ struct bid_ctx {
 
 struct bid_outcome {
 	enum bp_status status;
-	hlc_t hlc;          /* the stamp given to the bid (0: none) */
+	hlc_t hlc;	    /* the stamp given to the bid (0: none) */
 	struct bid leading; /* the leading bid after the request */
 };
 

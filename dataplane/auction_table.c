@@ -20,13 +20,14 @@
 /* Called by the hash's defer queue after a grace period. The auction's
  * memory was allocated by the control thread, and freeing runs there too
  * (the hash reclaims on the writer's calls). */
-static void auction_free(void *pool, void *key_data)
+static void auction_free(void *table, void *key_data)
 {
+	struct auction_table *t = table;
 	struct auction *a = key_data;
 	struct bid *last = atomic_load_explicit(&a->leading, memory_order_relaxed);
 	if (last)
-		rte_mempool_put(pool, last);
-	free(a);
+		rte_mempool_put(t->bid_pool, last);
+	rte_mempool_put(t->auction_pool, a);
 }
 
 int auction_table_create(struct auction_table *t, const char *name, uint32_t capacity,
@@ -45,17 +46,25 @@ int auction_table_create(struct auction_table *t, const char *name, uint32_t cap
 		goto fail;
 
 	struct rte_hash_parameters hp = {
-		.name = name,
-		/* Cuckoo buckets do not fill to 100%: headroom makes
-		 * `capacity` auctions always fit. */
-		.entries = capacity * 2,
-		.key_len = sizeof(uint64_t),
-		.hash_func = rte_hash_crc,
-		.socket_id = socket_id,
-		.extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF,
+	    .name = name,
+	    /* Cuckoo buckets do not fill to 100%: headroom makes
+	     * `capacity` auctions always fit. */
+	    .entries = capacity * 2,
+	    .key_len = sizeof(uint64_t),
+	    .hash_func = rte_hash_crc,
+	    .socket_id = socket_id,
+	    .extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF,
 	};
 	t->index = rte_hash_create(&hp);
 	if (!t->index)
+		goto fail;
+
+	/* Auctions live in one pool of DPDK memory: on hugepages the table's
+	 * random accesses do not also miss the TLB. */
+	snprintf(pool_name, sizeof(pool_name), "%s_auctions", name);
+	t->auction_pool = rte_mempool_create(pool_name, capacity, sizeof(struct auction), 0, 0,
+					     NULL, NULL, NULL, NULL, socket_id, 0);
+	if (!t->auction_pool)
 		goto fail;
 
 	snprintf(pool_name, sizeof(pool_name), "%s_bids", name);
@@ -66,10 +75,10 @@ int auction_table_create(struct auction_table *t, const char *name, uint32_t cap
 		goto fail;
 
 	struct rte_hash_rcu_config rc = {
-		.v = t->qsbr,
-		.mode = RTE_HASH_QSBR_MODE_DQ,
-		.key_data_ptr = t->bid_pool,
-		.free_key_data_func = auction_free,
+	    .v = t->qsbr,
+	    .mode = RTE_HASH_QSBR_MODE_DQ,
+	    .key_data_ptr = t,
+	    .free_key_data_func = auction_free,
 	};
 	if (rte_hash_rcu_qsbr_add(t->index, &rc) != 0)
 		goto fail;
@@ -87,10 +96,11 @@ void auction_table_destroy(struct auction_table *t)
 		void *data;
 		uint32_t it = 0;
 		while (rte_hash_iterate(t->index, &key, &data, &it) >= 0)
-			auction_free(t->bid_pool, data);
+			auction_free(t, data);
 		rte_hash_free(t->index);
 	}
 	rte_mempool_free(t->bid_pool);
+	rte_mempool_free(t->auction_pool);
 	free(t->qsbr);
 	memset(t, 0, sizeof(*t));
 }
@@ -112,9 +122,9 @@ int auction_open(struct auction_table *t, uint64_t id, uint64_t reserve, uint64_
 		return -EEXIST;
 	if (t->open + t->closed >= t->capacity)
 		return -ENOSPC;
-	struct auction *a = aligned_alloc(alignof(struct auction), sizeof(*a));
-	if (!a)
-		return -ENOMEM;
+	struct auction *a;
+	if (rte_mempool_get(t->auction_pool, (void **)&a) != 0)
+		return -ENOSPC;
 	memset(a, 0, sizeof(*a));
 	a->id = id;
 	a->reserve = reserve;
@@ -125,7 +135,7 @@ int auction_open(struct auction_table *t, uint64_t id, uint64_t reserve, uint64_
 	 * reader that finds the auction sees it initialised. */
 	int rc = rte_hash_add_key_data(t->index, &id, a);
 	if (rc < 0) {
-		free(a);
+		rte_mempool_put(t->auction_pool, a);
 		return rc;
 	}
 	t->open++;

@@ -39,29 +39,29 @@ enum opt_id {
 };
 
 static const struct option long_options[] = {
-	{"ip", required_argument, NULL, OPT_IP},
-	{"udp-port", required_argument, NULL, OPT_UDP_PORT},
-	{"node-id", required_argument, NULL, OPT_NODE_ID},
-	{"open-range", required_argument, NULL, OPT_OPEN_RANGE},
-	{"reserve", required_argument, NULL, OPT_RESERVE},
-	{"increment", required_argument, NULL, OPT_INCREMENT},
-	{"duration", required_argument, NULL, OPT_DURATION},
-	{"max-auctions", required_argument, NULL, OPT_MAX_AUCTIONS},
-	{"dedup-window", required_argument, NULL, OPT_DEDUP_WINDOW},
-	{"max-drift-ms", required_argument, NULL, OPT_MAX_DRIFT_MS},
-	{"control-socket", required_argument, NULL, OPT_CONTROL_SOCKET},
-	{"stats-name", required_argument, NULL, OPT_STATS_NAME},
-	{"state-dir", required_argument, NULL, OPT_STATE_DIR},
-	{"config", required_argument, NULL, OPT_CONFIG},
-	{"no-idle-backoff", no_argument, NULL, OPT_NO_IDLE_BACKOFF},
-	{"idle-spin-polls", required_argument, NULL, OPT_IDLE_SPIN_POLLS},
-	{"idle-sleep-us", required_argument, NULL, OPT_IDLE_SLEEP_US},
-	{"overload-backlog", required_argument, NULL, OPT_OVERLOAD_BACKLOG},
-	{"rx-desc", required_argument, NULL, OPT_RX_DESC},
-	{"tx-desc", required_argument, NULL, OPT_TX_DESC},
-	{"fallback-no-huge", no_argument, NULL, OPT_FALLBACK_NO_HUGE},
-	{"help", no_argument, NULL, OPT_HELP},
-	{NULL, 0, NULL, 0},
+    {"ip", required_argument, NULL, OPT_IP},
+    {"udp-port", required_argument, NULL, OPT_UDP_PORT},
+    {"node-id", required_argument, NULL, OPT_NODE_ID},
+    {"open-range", required_argument, NULL, OPT_OPEN_RANGE},
+    {"reserve", required_argument, NULL, OPT_RESERVE},
+    {"increment", required_argument, NULL, OPT_INCREMENT},
+    {"duration", required_argument, NULL, OPT_DURATION},
+    {"max-auctions", required_argument, NULL, OPT_MAX_AUCTIONS},
+    {"dedup-window", required_argument, NULL, OPT_DEDUP_WINDOW},
+    {"max-drift-ms", required_argument, NULL, OPT_MAX_DRIFT_MS},
+    {"control-socket", required_argument, NULL, OPT_CONTROL_SOCKET},
+    {"stats-name", required_argument, NULL, OPT_STATS_NAME},
+    {"state-dir", required_argument, NULL, OPT_STATE_DIR},
+    {"config", required_argument, NULL, OPT_CONFIG},
+    {"no-idle-backoff", no_argument, NULL, OPT_NO_IDLE_BACKOFF},
+    {"idle-spin-polls", required_argument, NULL, OPT_IDLE_SPIN_POLLS},
+    {"idle-sleep-us", required_argument, NULL, OPT_IDLE_SLEEP_US},
+    {"overload-backlog", required_argument, NULL, OPT_OVERLOAD_BACKLOG},
+    {"rx-desc", required_argument, NULL, OPT_RX_DESC},
+    {"tx-desc", required_argument, NULL, OPT_TX_DESC},
+    {"fallback-no-huge", no_argument, NULL, OPT_FALLBACK_NO_HUGE},
+    {"help", no_argument, NULL, OPT_HELP},
+    {NULL, 0, NULL, 0},
 };
 
 void bp_config_defaults(struct bp_config *cfg)
@@ -86,49 +86,50 @@ void bp_config_defaults(struct bp_config *cfg)
 
 void bp_config_usage(FILE *out, const char *prog)
 {
-	fprintf(out,
-		"usage: %s [EAL options] -- [options]\n"
-		"\n"
-		"A bid-ingestion node: answers bidplane protocol v1 (UDP) on every DPDK port.\n"
-		"The main lcore runs the control thread, every other lcore one worker.\n"
-		"\n"
-		"Node:\n"
-		"  --ip A.B.C.D            IPv4 address the node answers on (required)\n"
-		"  --udp-port N            UDP port (default 7600)\n"
-		"  --node-id N             node id 0-%d, breaks ties between nodes (default 1)\n"
-		"  --max-auctions N        auctions held at once (default 65536)\n"
-		"  --dedup-window N        idempotency keys remembered (default 131072;\n"
-		"                          512 bytes each, see docs/PROTOCOL.md)\n"
-		"  --max-drift-ms N        refuse remote HLC stamps this far ahead (default 500)\n"
-		"Auctions opened at start:\n"
-		"  --open-range FIRST-LAST auction ids to open (default: none)\n"
-		"  --reserve N             their reserve (default 1)\n"
-		"  --increment N           their minimum increment (default 1)\n"
-		"  --duration SECONDS      time until they close (default 300)\n"
-		"Control and state:\n"
-		"  --control-socket PATH   bidctl socket (default /run/bidplane/<stats-name>.sock)\n"
-		"  --stats-name NAME       instance name (default bidplane)\n"
-		"  --state-dir DIR         fencing epoch directory\n"
-		"                          (default /var/lib/bidplane/<stats-name>)\n"
-		"  --config FILE           INI file, section [node], keys as the long options\n"
-		"                          (udp-port = 7600); the command line wins\n"
-		"Workers:\n"
-		"  --no-idle-backoff       spin even when idle (benchmarks)\n"
-		"  --idle-spin-polls N     empty polls before sleeping (default 1024)\n"
-		"  --idle-sleep-us N       sleep per empty poll after that (default 100)\n"
-		"  --overload-backlog N    queued frames before shedding with OVERLOADED\n"
-		"                          (default 768; 0 turns admission control off)\n"
-		"  --rx-desc N, --tx-desc N  descriptors per queue, power of two 64-16384\n"
-		"                          (default 1024)\n"
-		"Preflight:\n"
-		"  --fallback-no-huge      run with --no-huge -m 512 when hugepages are missing\n"
-		"  -h, --help              this text\n"
-		"\n"
-		"Example (memif, no hugepages, one worker):\n"
-		"  %s --no-huge -m 512 -l 0-1 \\\n"
-		"      --vdev=net_memif0,role=server,socket=/tmp/bp.sock -- \\\n"
-		"      --ip 198.18.0.2 --open-range 1-1000\n",
-		prog, CRDT_MAX_REPLICAS - 1, prog);
+	fprintf(
+	    out,
+	    "usage: %s [EAL options] -- [options]\n"
+	    "\n"
+	    "A bid-ingestion node: answers bidplane protocol v1 (UDP) on every DPDK port.\n"
+	    "The main lcore runs the control thread, every other lcore one worker.\n"
+	    "\n"
+	    "Node:\n"
+	    "  --ip A.B.C.D            IPv4 address the node answers on (required)\n"
+	    "  --udp-port N            UDP port (default 7600)\n"
+	    "  --node-id N             node id 0-%d, breaks ties between nodes (default 1)\n"
+	    "  --max-auctions N        auctions held at once (default 65536)\n"
+	    "  --dedup-window N        idempotency keys remembered (default 131072;\n"
+	    "                          512 bytes each, see docs/PROTOCOL.md)\n"
+	    "  --max-drift-ms N        refuse remote HLC stamps this far ahead (default 500)\n"
+	    "Auctions opened at start:\n"
+	    "  --open-range FIRST-LAST auction ids to open (default: none)\n"
+	    "  --reserve N             their reserve (default 1)\n"
+	    "  --increment N           their minimum increment (default 1)\n"
+	    "  --duration SECONDS      time until they close (default 300)\n"
+	    "Control and state:\n"
+	    "  --control-socket PATH   bidctl socket (default /run/bidplane/<stats-name>.sock)\n"
+	    "  --stats-name NAME       instance name (default bidplane)\n"
+	    "  --state-dir DIR         fencing epoch directory\n"
+	    "                          (default /var/lib/bidplane/<stats-name>)\n"
+	    "  --config FILE           INI file, section [node], keys as the long options\n"
+	    "                          (udp-port = 7600); the command line wins\n"
+	    "Workers:\n"
+	    "  --no-idle-backoff       spin even when idle (benchmarks)\n"
+	    "  --idle-spin-polls N     empty polls before sleeping (default 1024)\n"
+	    "  --idle-sleep-us N       sleep per empty poll after that (default 100)\n"
+	    "  --overload-backlog N    queued frames before shedding with OVERLOADED\n"
+	    "                          (default 768; 0 turns admission control off)\n"
+	    "  --rx-desc N, --tx-desc N  descriptors per queue, power of two 64-16384\n"
+	    "                          (default 1024)\n"
+	    "Preflight:\n"
+	    "  --fallback-no-huge      run with --no-huge -m 512 when hugepages are missing\n"
+	    "  -h, --help              this text\n"
+	    "\n"
+	    "Example (memif, no hugepages, one worker):\n"
+	    "  %s --no-huge -m 512 -l 0-1 \\\n"
+	    "      --vdev=net_memif0,role=server,socket=/tmp/bp.sock -- \\\n"
+	    "      --ip 198.18.0.2 --open-range 1-1000\n",
+	    prog, CRDT_MAX_REPLICAS - 1, prog);
 }
 
 static int fail(char *err, size_t errlen, const char *fmt, const char *opt, const char *val)
@@ -188,8 +189,8 @@ static int parse_desc(const char *opt, const char *s, uint16_t *out, char *err, 
 }
 
 /* Applies one option by its id; `flag_value` is for options without value. */
-static int apply(struct bp_config *cfg, int id, const char *name, const char *val,
-		 bool flag_value, char *err, size_t errlen)
+static int apply(struct bp_config *cfg, int id, const char *name, const char *val, bool flag_value,
+		 char *err, size_t errlen)
 {
 	uint64_t v = 0;
 	int rc = 0;
@@ -254,8 +255,9 @@ static int apply(struct bp_config *cfg, int id, const char *name, const char *va
 	case OPT_STATS_NAME:
 		for (const char *p = val; *p; p++)
 			if (!isalnum((unsigned char)*p) && !strchr("_.-", *p))
-				return fail(err, errlen, "--%s %s: use letters, digits, '_', '.', '-'",
-					    name, val);
+				return fail(err, errlen,
+					    "--%s %s: use letters, digits, '_', '.', '-'", name,
+					    val);
 		if (val[0] == '\0' || strlen(val) >= sizeof(cfg->stats_name))
 			return fail(err, errlen, "--%s '%s': 1 to 63 characters", name, val);
 		memcpy(cfg->stats_name, val, strlen(val) + 1);
@@ -334,8 +336,10 @@ static int read_config_file(struct bp_config *cfg, const char *path, char *err, 
 	for (int i = 0; i < n && rc == 0 && entries; i++) {
 		const struct option *o = option_by_key(entries[i].name);
 		if (!o) {
-			snprintf(err, errlen, "%s: [node] %s: unknown key (keys are the long options, "
-				 "e.g. udp-port)", path, entries[i].name);
+			snprintf(err, errlen,
+				 "%s: [node] %s: unknown key (keys are the long options, "
+				 "e.g. udp-port)",
+				 path, entries[i].name);
 			rc = -EINVAL;
 			break;
 		}
@@ -417,8 +421,9 @@ int bp_config_parse(int argc, char **argv, struct bp_config *cfg, char *err, siz
 int bp_config_validate(const struct bp_config *cfg, char *err, size_t errlen)
 {
 	if (cfg->ip == 0) {
-		snprintf(err, errlen, "--ip is required: the IPv4 address the node answers on, "
-				      "e.g. --ip 198.18.0.2");
+		snprintf(err, errlen,
+			 "--ip is required: the IPv4 address the node answers on, "
+			 "e.g. --ip 198.18.0.2");
 		return -EINVAL;
 	}
 	if (cfg->open_first && cfg->open_last - cfg->open_first >= cfg->max_auctions) {
@@ -436,8 +441,7 @@ void bp_config_dump(FILE *out, const struct bp_config *c)
 	char ip[INET_ADDRSTRLEN];
 	struct in_addr a = {.s_addr = c->ip};
 	inet_ntop(AF_INET, &a, ip, sizeof(ip));
-	fprintf(out, "[node]\nip = %s\nudp-port = %u\nnode-id = %u\n", ip, c->udp_port,
-		c->node_id);
+	fprintf(out, "[node]\nip = %s\nudp-port = %u\nnode-id = %u\n", ip, c->udp_port, c->node_id);
 	if (c->open_first)
 		fprintf(out, "open-range = %" PRIu64 "-%" PRIu64 "\n", c->open_first, c->open_last);
 	fprintf(out,
@@ -449,5 +453,6 @@ void bp_config_dump(FILE *out, const struct bp_config *c)
 		c->reserve, c->increment, c->duration_s, c->max_auctions, c->dedup_window,
 		c->max_drift_ms, c->control_socket, c->stats_name, c->state_dir,
 		c->idle_backoff ? "false" : "true", c->idle_spin_polls, c->idle_sleep_us,
-		c->overload_backlog, c->rx_desc, c->tx_desc, c->fallback_no_huge ? "true" : "false");
+		c->overload_backlog, c->rx_desc, c->tx_desc,
+		c->fallback_no_huge ? "true" : "false");
 }

@@ -40,10 +40,10 @@ struct bp_config {
 	char config_file[BP_PATH_MAX];
 
 	/* Worker loop. */
-	bool idle_backoff;          /* --no-idle-backoff turns it off */
-	uint32_t idle_spin_polls;   /* empty polls before sleeping */
-	uint32_t idle_sleep_us;     /* sleep per empty poll after that */
-	uint32_t overload_backlog;  /* RX descriptors pending before shedding */
+	bool idle_backoff;	   /* --no-idle-backoff turns it off */
+	uint32_t idle_spin_polls;  /* empty polls before sleeping */
+	uint32_t idle_sleep_us;	   /* sleep per empty poll after that */
+	uint32_t overload_backlog; /* RX descriptors pending before shedding */
 	uint16_t rx_desc;
 	uint16_t tx_desc;
 

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DEDUP_WAYS        8
-#define DEDUP_CAPACITY_X  8
+#define DEDUP_WAYS	 8
+#define DEDUP_CAPACITY_X 8
 /* Claim attempts before giving up with DEDUP_BUSY; a retry only happens
  * when another thread changed the bucket under us, so this is generous. */
 #define DEDUP_MAX_RETRIES 16
@@ -40,6 +40,7 @@ struct dedup_table {
 	struct dedup_entry *entries;
 	uint64_t bucket_mask;
 	uint64_t nbuckets;
+	struct dedup_allocator allocator;
 };
 
 static inline uint64_t ctl_make(uint64_t seq, enum entry_state st)
@@ -73,7 +74,21 @@ static inline struct dedup_entry *bucket_of(const struct dedup_table *t, const s
 	return &t->entries[(h & t->bucket_mask) * DEDUP_WAYS];
 }
 
+static void *heap_alloc(size_t bytes, size_t align)
+{
+	void *p = aligned_alloc(align, bytes);
+	if (p)
+		memset(p, 0, bytes);
+	return p;
+}
+
 struct dedup_table *dedup_create(uint32_t window)
+{
+	static const struct dedup_allocator heap = {heap_alloc, free};
+	return dedup_create_with(window, &heap);
+}
+
+struct dedup_table *dedup_create_with(uint32_t window, const struct dedup_allocator *a)
 {
 	if (window == 0)
 		return NULL;
@@ -85,13 +100,13 @@ struct dedup_table *dedup_create(uint32_t window)
 	struct dedup_table *t = calloc(1, sizeof(*t));
 	if (!t)
 		return NULL;
-	size_t bytes = nbuckets * DEDUP_WAYS * sizeof(struct dedup_entry);
-	t->entries = aligned_alloc(alignof(struct dedup_entry), bytes);
+	t->allocator = *a;
+	t->entries = a->alloc(nbuckets * DEDUP_WAYS * sizeof(struct dedup_entry),
+			      alignof(struct dedup_entry));
 	if (!t->entries) {
 		free(t);
 		return NULL;
 	}
-	memset(t->entries, 0, bytes);
 	t->nbuckets = nbuckets;
 	t->bucket_mask = nbuckets - 1;
 	return t;
@@ -101,7 +116,7 @@ void dedup_destroy(struct dedup_table *t)
 {
 	if (!t)
 		return;
-	free(t->entries);
+	t->allocator.release(t->entries);
 	free(t);
 }
 
@@ -203,10 +218,9 @@ enum dedup_result dedup_claim(struct dedup_table *t, const struct dedup_key *k, 
 			return DEDUP_BUSY;
 
 		uint64_t seq = ctl_seq(victim_ctl) + 1;
-		if (!atomic_compare_exchange_strong_explicit(&victim->ctl, &victim_ctl,
-							     ctl_make(seq, ENTRY_BUSY),
-							     memory_order_acquire,
-							     memory_order_relaxed))
+		if (!atomic_compare_exchange_strong_explicit(
+			&victim->ctl, &victim_ctl, ctl_make(seq, ENTRY_BUSY), memory_order_acquire,
+			memory_order_relaxed))
 			continue;
 
 		atomic_store_explicit(&victim->actor, k->actor, memory_order_relaxed);

@@ -35,10 +35,11 @@
 #define BIDPLANE_DEDUP_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 enum dedup_kind {
-	DEDUP_BID = 1,  /* key: (bidder_id, request_id) */
+	DEDUP_BID = 1,	/* key: (bidder_id, request_id) */
 	DEDUP_VIEW = 2, /* key: (viewer_id, request_id); WATCH and UNWATCH */
 };
 
@@ -72,6 +73,15 @@ struct dedup_claim {
 
 /* window >= 1. Returns NULL when the allocation fails. */
 struct dedup_table *dedup_create(uint32_t window);
+
+/* The same with the caller's allocator for the entries (the node puts them
+ * in DPDK memory, on hugepages when there are). alloc returns zeroed,
+ * `align`-aligned memory or NULL. */
+struct dedup_allocator {
+	void *(*alloc)(size_t bytes, size_t align);
+	void (*release)(void *mem);
+};
+struct dedup_table *dedup_create_with(uint32_t window, const struct dedup_allocator *a);
 void dedup_destroy(struct dedup_table *t);
 
 /*
@@ -90,7 +100,7 @@ void dedup_release(struct dedup_table *t, const struct dedup_claim *claim);
 
 struct dedup_stats {
 	uint64_t capacity; /* entries */
-	uint64_t used;     /* entries not EMPTY (a scan; slow path only) */
+	uint64_t used;	   /* entries not EMPTY (a scan; slow path only) */
 };
 
 void dedup_stats(const struct dedup_table *t, struct dedup_stats *s);

@@ -148,7 +148,7 @@ static void ipv4_reply(uint8_t *ip, uint16_t total_len)
 	memcpy(ip + 16, tmp, 4);
 	put_be16(ip + 2, total_len);
 	put_be16(ip + 4, 0); /* id: no fragments, so any value will do */
-	ip[8] = 64;          /* TTL */
+	ip[8] = 64;	     /* TTL */
 	put_be16(ip + 10, 0);
 	put_be16(ip + 10, pkt_csum_fold(pkt_csum_partial(ip, PKT_IPV4_LEN, 0)));
 }
@@ -207,8 +207,7 @@ size_t pkt_icmp_echo_reply_in_place(uint8_t *frame, size_t len, const struct pkt
 		return 0;
 	uint8_t *icmp = frame + l->l4_off;
 	uint16_t icmp_len = (uint16_t)(ip_len - PKT_IPV4_LEN);
-	if (icmp[0] != 8 || icmp[1] != 0 ||
-	    pkt_csum_fold(pkt_csum_partial(icmp, icmp_len, 0)) != 0)
+	if (icmp[0] != 8 || icmp[1] != 0 || pkt_csum_fold(pkt_csum_partial(icmp, icmp_len, 0)) != 0)
 		return 0;
 	icmp[0] = 0; /* echo reply */
 	put_be16(icmp + 2, 0);
@@ -261,9 +260,9 @@ size_t pkt_build_udp(uint8_t *frame, size_t cap, const struct pkt_udp_spec *s,
 const char *pkt_drop_name(unsigned int drop)
 {
 	static const char *const names[PKT_DROP_COUNT] = {
-		"none",	       "truncated",   "dst_mac",     "ethertype",   "ip_version",
-		"ip_options",  "ip_fragment", "ip_length",   "ip_checksum", "dst_ip",
-		"ip_proto",    "udp_length",  "udp_checksum", "dst_port",
+	    "none",	  "truncated",	 "dst_mac",	 "ethertype",	"ip_version",
+	    "ip_options", "ip_fragment", "ip_length",	 "ip_checksum", "dst_ip",
+	    "ip_proto",	  "udp_length",	 "udp_checksum", "dst_port",
 	};
 	return drop < PKT_DROP_COUNT ? names[drop] : "invalid";
 }

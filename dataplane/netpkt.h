@@ -16,17 +16,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PKT_ETH_LEN      14
-#define PKT_VLAN_LEN     4
-#define PKT_IPV4_LEN     20
-#define PKT_UDP_LEN      8
-#define PKT_ARP_LEN      28
-#define PKT_ICMP_MIN_LEN 8
+#define PKT_ETH_LEN	   14
+#define PKT_VLAN_LEN	   4
+#define PKT_IPV4_LEN	   20
+#define PKT_UDP_LEN	   8
+#define PKT_ARP_LEN	   28
+#define PKT_ICMP_MIN_LEN   8
 #define PKT_ETHERTYPE_IPV4 0x0800
 #define PKT_ETHERTYPE_ARP  0x0806
 #define PKT_ETHERTYPE_VLAN 0x8100
 #define PKT_IPPROTO_ICMP   1
-#define PKT_IPPROTO_UDP    17
+#define PKT_IPPROTO_UDP	   17
 
 /* Largest header stack in front of a UDP payload. */
 #define PKT_UDP_HDRS_MAX (PKT_ETH_LEN + PKT_VLAN_LEN + PKT_IPV4_LEN + PKT_UDP_LEN)
@@ -40,9 +40,9 @@ struct pkt_filter {
 
 enum pkt_class {
 	PKT_CLASS_UDP = 0, /* a UDP datagram for our IP and port: the fast path */
-	PKT_CLASS_ARP,     /* an ARP frame (to us or broadcast): control thread */
-	PKT_CLASS_ICMP,    /* an ICMP message to our IP: control thread */
-	PKT_CLASS_DROP,    /* see enum pkt_drop */
+	PKT_CLASS_ARP,	   /* an ARP frame (to us or broadcast): control thread */
+	PKT_CLASS_ICMP,	   /* an ICMP message to our IP: control thread */
+	PKT_CLASS_DROP,	   /* see enum pkt_drop */
 };
 
 /* Why a frame was dropped; every value is counted by the dataplane. */
@@ -65,10 +65,10 @@ enum pkt_drop {
 };
 
 /* Hardware checksum verdicts the port already gave (mbuf RX flags). */
-#define PKT_HW_IP_CKSUM_GOOD  0x1u
-#define PKT_HW_IP_CKSUM_BAD   0x2u
-#define PKT_HW_L4_CKSUM_GOOD  0x4u
-#define PKT_HW_L4_CKSUM_BAD   0x8u
+#define PKT_HW_IP_CKSUM_GOOD 0x1u
+#define PKT_HW_IP_CKSUM_BAD  0x2u
+#define PKT_HW_L4_CKSUM_GOOD 0x4u
+#define PKT_HW_L4_CKSUM_BAD  0x8u
 
 /* Where the layers of a classified frame are. */
 struct pkt_layout {

@@ -17,8 +17,8 @@
 #include "hlc.h"
 #include "netpkt.h"
 
-#define BP_MAX_PORTS   4
-#define BP_MAX_WORKERS CRDT_MAX_WORKERS /* per-worker CRDT slots */
+#define BP_MAX_PORTS	  4
+#define BP_MAX_WORKERS	  CRDT_MAX_WORKERS /* per-worker CRDT slots */
 #define BP_VERSION_STRING "0.1.0"
 
 struct worker;

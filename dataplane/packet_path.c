@@ -42,10 +42,10 @@ static void answer_bid(struct answer *a, const struct bp_request *r, enum bp_sta
 {
 	a->kind = REPLY_BID;
 	a->bid = (struct bp_bid_reply){
-		.request_id = r->request_id,
-		.auction_id = r->auction_id,
-		.status = status,
-		.client_ts = r->client_ts,
+	    .request_id = r->request_id,
+	    .auction_id = r->auction_id,
+	    .status = status,
+	    .client_ts = r->client_ts,
 	};
 }
 
@@ -53,9 +53,9 @@ static void answer_state(struct answer *a, const struct bp_request *r, enum bp_s
 {
 	a->kind = REPLY_STATE;
 	a->state = (struct bp_auction_state){
-		.request_id = r->request_id,
-		.auction_id = r->auction_id,
-		.status = status,
+	    .request_id = r->request_id,
+	    .auction_id = r->auction_id,
+	    .status = status,
 	};
 }
 
@@ -70,8 +70,8 @@ static void answer_for_type(struct answer *a, const struct bp_request *r, enum b
 static void handle_bid(struct worker *w, const struct bp_request *r, struct answer *ans)
 {
 	struct node *n = w->node;
-	struct dedup_key key = {.actor = r->actor_id, .request_id = r->request_id,
-				.kind = DEDUP_BID};
+	struct dedup_key key = {
+	    .actor = r->actor_id, .request_id = r->request_id, .kind = DEDUP_BID};
 	struct dedup_claim claim;
 	struct dedup_answer past;
 
@@ -109,8 +109,8 @@ static void handle_bid(struct worker *w, const struct bp_request *r, struct answ
 		dedup_release(n->dedup, &claim);
 		return;
 	}
-	struct dedup_answer final = {.auction_id = r->auction_id, .detail = r->amount,
-				     .hlc = out.hlc, .status = out.status};
+	struct dedup_answer final = {
+	    .auction_id = r->auction_id, .detail = r->amount, .hlc = out.hlc, .status = out.status};
 	dedup_finish(n->dedup, &claim, &final);
 	ans->bid.status = out.status;
 	ans->bid.hlc = out.hlc;
@@ -130,8 +130,8 @@ static void fill_state(struct worker *w, const struct auction *a, struct answer 
 static void handle_watch(struct worker *w, const struct bp_request *r, struct answer *ans)
 {
 	struct node *n = w->node;
-	struct dedup_key key = {.actor = r->actor_id, .request_id = r->request_id,
-				.kind = DEDUP_VIEW};
+	struct dedup_key key = {
+	    .actor = r->actor_id, .request_id = r->request_id, .kind = DEDUP_VIEW};
 	struct dedup_claim claim;
 	struct dedup_answer past;
 
@@ -159,8 +159,8 @@ static void handle_watch(struct worker *w, const struct bp_request *r, struct an
 	if (a)
 		auction_add_viewer(a, &w->bids, r->type == BP_WATCH ? 1 : -1);
 	fill_state(w, a, ans);
-	struct dedup_answer final = {.auction_id = r->auction_id, .detail = r->type,
-				     .status = ans->state.status};
+	struct dedup_answer final = {
+	    .auction_id = r->auction_id, .detail = r->type, .status = ans->state.status};
 	dedup_finish(n->dedup, &claim, &final);
 }
 
@@ -223,8 +223,8 @@ struct rte_mbuf *packet_handle(struct worker *w, unsigned int port_index, struct
 		stat_inc(&st->multi_segment_drops);
 		return drop(m);
 	}
-	switch (pkt_classify(frame, m->data_len, &w->node->filter[port_index],
-			     hw_checksum_flags(m), &lay, &why)) {
+	switch (pkt_classify(frame, m->data_len, &w->node->filter[port_index], hw_checksum_flags(m),
+			     &lay, &why)) {
 	case PKT_CLASS_UDP:
 		break;
 	case PKT_CLASS_ARP:
@@ -264,11 +264,10 @@ struct rte_mbuf *packet_handle(struct worker *w, unsigned int port_index, struct
 		bp_write_bid_reply(payload, &ans.bid);
 	else
 		bp_write_auction_state(payload, &ans.state);
-	stat_inc(&st->replies[ans.kind][ans.kind == REPLY_BID ? ans.bid.status
-							      : ans.state.status]);
+	stat_inc(&st->replies[ans.kind][ans.kind == REPLY_BID ? ans.bid.status : ans.state.status]);
 
-	size_t len = pkt_udp_reply_in_place(frame, &lay, w->node->filter[port_index].mac,
-					    reply_len);
+	size_t len =
+	    pkt_udp_reply_in_place(frame, &lay, w->node->filter[port_index].mac, reply_len);
 	rte_pktmbuf_data_len(m) = (uint16_t)len;
 	rte_pktmbuf_pkt_len(m) = (uint32_t)len;
 	m->ol_flags = 0;

@@ -53,8 +53,8 @@ static int port_configure(struct node *n, unsigned int idx, char *err, size_t er
 
 	rc = rte_eth_dev_configure(port, (uint16_t)n->nworkers, (uint16_t)n->nworkers, &conf);
 	if (rc != 0) {
-		snprintf(err, errlen, "port %u (%s): configure failed: %s", port,
-			 info.driver_name, strerror(-rc));
+		snprintf(err, errlen, "port %u (%s): configure failed: %s", port, info.driver_name,
+			 strerror(-rc));
 		return rc;
 	}
 	uint16_t rxd = n->cfg.rx_desc, txd = n->cfg.tx_desc;

@@ -13,7 +13,8 @@ static bool has_arg(int argc, char **argv, const char *name)
 {
 	size_t n = strlen(name);
 	for (int i = 1; i < argc; i++)
-		if (strcmp(argv[i], name) == 0 || (strncmp(argv[i], name, n) == 0 && argv[i][n] == '='))
+		if (strcmp(argv[i], name) == 0 ||
+		    (strncmp(argv[i], name, n) == 0 && argv[i][n] == '='))
 			return true;
 	return false;
 }
@@ -98,12 +99,14 @@ int bp_preflight_at(const char *root, int eal_argc, char **eal_argv, const struc
 		return 0;
 	if (cfg->fallback_no_huge) {
 		add_arg(out, &used, "--no-huge");
-		if (!has_arg(eal_argc, eal_argv, "-m") && !has_arg(eal_argc, eal_argv, "--socket-mem")) {
+		if (!has_arg(eal_argc, eal_argv, "-m") &&
+		    !has_arg(eal_argc, eal_argv, "--socket-mem")) {
 			add_arg(out, &used, "-m");
 			add_arg(out, &used, "512");
 		}
-		fprintf(stderr, "bidplane: no usable hugepages (%lu free, hugetlbfs %s): "
-				"running with --no-huge (--fallback-no-huge)\n",
+		fprintf(stderr,
+			"bidplane: no usable hugepages (%lu free, hugetlbfs %s): "
+			"running with --no-huge (--fallback-no-huge)\n",
 			free_pages, mounted ? "mounted" : "not mounted");
 		return 0;
 	}

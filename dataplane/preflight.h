@@ -20,7 +20,7 @@
 struct bp_eal_args {
 	int argc;
 	char *argv[BP_EAL_ARGS_MAX + 1]; /* argv[argc] == NULL */
-	char storage[4096];              /* the strings preflight added */
+	char storage[4096];		 /* the strings preflight added */
 };
 
 /*

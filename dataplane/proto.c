@@ -116,8 +116,7 @@ void bp_parse_request(const uint8_t *buf, size_t len, struct bp_parse *out)
 	copy_fields(buf, len, r);
 	if (r->version != BP_VERSION)
 		return answer(out, BP_UNSUPPORTED_VERSION);
-	if (len != request_length(r->type) || r->length != len || r->flags != 0 ||
-	    !fields_valid(r))
+	if (len != request_length(r->type) || r->length != len || r->flags != 0 || !fields_valid(r))
 		return answer(out, BP_MALFORMED);
 	out->verdict = BP_VALID;
 }
@@ -174,9 +173,8 @@ size_t bp_write_error_reply(uint8_t *out, const struct bp_parse *p)
 					 .client_ts = p->req.client_ts};
 		return bp_write_bid_reply(out, &r);
 	}
-	struct bp_auction_state s = {.request_id = p->req.request_id,
-				     .auction_id = p->req.auction_id,
-				     .status = p->status};
+	struct bp_auction_state s = {
+	    .request_id = p->req.request_id, .auction_id = p->req.auction_id, .status = p->status};
 	return bp_write_auction_state(out, &s);
 }
 
@@ -254,8 +252,15 @@ int bp_parse_auction_state(const uint8_t *buf, size_t len, struct bp_auction_sta
 const char *bp_status_name(unsigned int status)
 {
 	static const char *const names[BP_STATUS_COUNT] = {
-		"accepted",  "too_low",    "closed",	  "unknown_auction",	 "malformed",
-		"overloaded", "unsupported_version", "not_serving", "conflict",
+	    "accepted",
+	    "too_low",
+	    "closed",
+	    "unknown_auction",
+	    "malformed",
+	    "overloaded",
+	    "unsupported_version",
+	    "not_serving",
+	    "conflict",
 	};
 	return status < BP_STATUS_COUNT ? names[status] : "invalid";
 }
@@ -263,7 +268,7 @@ const char *bp_status_name(unsigned int status)
 const char *bp_drop_name(unsigned int drop)
 {
 	static const char *const names[BP_DROP_COUNT] = {
-		"none", "short", "bad_magic", "unknown_type", "reply_type", "peer_type",
+	    "none", "short", "bad_magic", "unknown_type", "reply_type", "peer_type",
 	};
 	return drop < BP_DROP_COUNT ? names[drop] : "invalid";
 }

@@ -22,20 +22,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BP_MAGIC            0xB1D5
-#define BP_VERSION          1
+#define BP_MAGIC	    0xB1D5
+#define BP_VERSION	    1
 #define BP_DEFAULT_UDP_PORT 7600
-#define BP_HEADER_LEN       8
+#define BP_HEADER_LEN	    8
 
-#define BP_LEN_BID           48
+#define BP_LEN_BID	     48
 #define BP_LEN_BID_REPLY     64
-#define BP_LEN_QUERY         24
+#define BP_LEN_QUERY	     24
 #define BP_LEN_AUCTION_STATE 88
-#define BP_LEN_WATCH         32
-#define BP_LEN_MAX           BP_LEN_AUCTION_STATE
+#define BP_LEN_WATCH	     32
+#define BP_LEN_MAX	     BP_LEN_AUCTION_STATE
 
 #define BP_FLAG_REPLAYED 0x0001
-#define BP_AMOUNT_MAX    INT64_MAX
+#define BP_AMOUNT_MAX	 INT64_MAX
 
 enum bp_type {
 	BP_BID = 0x01,
@@ -70,7 +70,7 @@ enum bp_auction_phase {
 /* Why a datagram got no reply. */
 enum bp_drop {
 	BP_DROP_NONE = 0,
-	BP_DROP_SHORT,        /* fewer than 8 bytes */
+	BP_DROP_SHORT,	      /* fewer than 8 bytes */
 	BP_DROP_BAD_MAGIC,    /* magic is not 0xB1D5 */
 	BP_DROP_UNKNOWN_TYPE, /* not a type of the table */
 	BP_DROP_REPLY_TYPE,   /* a node -> client type sent to the node */

@@ -60,17 +60,17 @@ struct worker *worker_create(struct node *n, unsigned int index, unsigned int lc
 		goto fail_rc;
 
 	snprintf(name, sizeof(name), "bp_exc_%u", index);
-	w->to_control = rte_ring_create(name, EXCEPTION_RING_SIZE, socket,
-					RING_F_SP_ENQ | RING_F_SC_DEQ);
+	w->to_control =
+	    rte_ring_create(name, EXCEPTION_RING_SIZE, socket, RING_F_SP_ENQ | RING_F_SC_DEQ);
 	snprintf(name, sizeof(name), "bp_ctx_%u", index);
-	w->from_control = rte_ring_create(name, EXCEPTION_RING_SIZE, socket,
-					  RING_F_SP_ENQ | RING_F_SC_DEQ);
+	w->from_control =
+	    rte_ring_create(name, EXCEPTION_RING_SIZE, socket, RING_F_SP_ENQ | RING_F_SC_DEQ);
 	if (!w->to_control || !w->from_control)
 		goto fail_errno;
 
 	for (unsigned int p = 0; p < n->nports; p++) {
-		w->txb[p] = rte_zmalloc_socket("txb", RTE_ETH_TX_BUFFER_SIZE(WORKER_BURST), 0,
-					       socket);
+		w->txb[p] =
+		    rte_zmalloc_socket("txb", RTE_ETH_TX_BUFFER_SIZE(WORKER_BURST), 0, socket);
 		if (!w->txb[p])
 			goto fail_errno;
 		rte_eth_tx_buffer_init(w->txb[p], WORKER_BURST);

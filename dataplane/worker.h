@@ -25,11 +25,11 @@
 #include "node.h"
 #include "proto.h"
 
-#define WORKER_BURST 32
+#define WORKER_BURST	    32
 #define EXCEPTION_RING_SIZE 1024
 
 enum reply_kind {
-	REPLY_BID = 0,   /* BID_REPLY */
+	REPLY_BID = 0,	 /* BID_REPLY */
 	REPLY_STATE = 1, /* AUCTION_STATE */
 	REPLY_KINDS
 };
@@ -49,9 +49,9 @@ struct worker_stats {
 	_Atomic uint64_t replayed;
 	_Atomic uint64_t conflicts;
 	_Atomic uint64_t overload_shed;
-	_Atomic uint64_t exceptions;         /* ARP/ICMP handed to control */
-	_Atomic uint64_t exception_drops;    /* ring to control full */
-	_Atomic uint64_t control_tx;         /* frames sent for the control thread */
+	_Atomic uint64_t exceptions;	  /* ARP/ICMP handed to control */
+	_Atomic uint64_t exception_drops; /* ring to control full */
+	_Atomic uint64_t control_tx;	  /* frames sent for the control thread */
 	_Atomic uint64_t busy_polls;
 	_Atomic uint64_t idle_polls;
 };

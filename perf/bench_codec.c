@@ -11,11 +11,11 @@
 int main(void)
 {
 	uint8_t msg[BP_LEN_MAX], out[BP_LEN_MAX], frame[256], work[256];
-	struct bp_request req = {.request_id = 1, .auction_id = 2, .actor_id = 3, .amount = 100,
-				 .client_ts = 5};
+	struct bp_request req = {
+	    .request_id = 1, .auction_id = 2, .actor_id = 3, .amount = 100, .client_ts = 5};
 	size_t n = bp_write_bid(msg, &req);
-	struct pkt_filter f = {.mac = {2, 0, 0, 0, 0, 2}, .ip = inet_addr("198.18.0.2"),
-			       .udp_port = 7600};
+	struct pkt_filter f = {
+	    .mac = {2, 0, 0, 0, 0, 2}, .ip = inet_addr("198.18.0.2"), .udp_port = 7600};
 	struct pkt_udp_spec s = {0};
 	memcpy(s.dst_mac, f.mac, 6);
 	s.src_ip = inet_addr("198.18.0.1");
@@ -40,8 +40,8 @@ int main(void)
 	BENCH("pkt_classify (BID frame)", 5000000,
 	      sink += pkt_classify(frame, flen, &f, 0, &l, &why));
 	BENCH("pkt_classify (hw checksums)", 5000000,
-	      sink += pkt_classify(frame, flen, &f, PKT_HW_IP_CKSUM_GOOD | PKT_HW_L4_CKSUM_GOOD,
-				   &l, &why));
+	      sink +=
+	      pkt_classify(frame, flen, &f, PKT_HW_IP_CKSUM_GOOD | PKT_HW_L4_CKSUM_GOOD, &l, &why));
 	pkt_classify(frame, flen, &f, 0, &l, &why);
 	BENCH("pkt_udp_reply_in_place", 2000000, {
 		memcpy(work, frame, flen);

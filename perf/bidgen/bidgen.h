@@ -27,7 +27,7 @@ struct bidgen {
 	unsigned int burst;
 	unsigned int flows;
 	uint64_t timeout_ms;
-	uint64_t window; /* 0: open loop */
+	uint64_t window;	 /* 0: open loop */
 	uint32_t dst_ip, src_ip; /* network order */
 	uint16_t dst_port;
 	uint8_t dst_mac[6];
@@ -54,8 +54,8 @@ int resolve_mac(struct bidgen *g, volatile sig_atomic_t *stop);
 /* Sends and receives until done (count/duration, then --timeout). */
 void run(struct bidgen *g, volatile sig_atomic_t *stop);
 /* Progress line (stderr). */
-void report_progress(const struct bidgen *g, uint64_t now, uint64_t *last_sent,
-		     uint64_t *last_recv, uint64_t *last_tsc);
+void report_progress(const struct bidgen *g, uint64_t now, uint64_t *last_sent, uint64_t *last_recv,
+		     uint64_t *last_tsc);
 /* Summary, JSON; returns the exit code (1 with --strict and mismatches). */
 int report(struct bidgen *g);
 

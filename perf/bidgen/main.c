@@ -23,10 +23,10 @@
 #include "proto.h"
 #include "runtime_dir.h"
 
-#define TRACK_SLOTS   (1u << 20)
-#define ACCEPTED_MAX  (1u << 22)
-#define RX_BURST      64
-#define PCAP_FRAMES   1000
+#define TRACK_SLOTS  (1u << 20)
+#define ACCEPTED_MAX (1u << 22)
+#define RX_BURST     64
+#define PCAP_FRAMES  1000
 
 static volatile sig_atomic_t stop;
 
@@ -38,44 +38,47 @@ static void on_signal(int sig)
 
 static void usage(void)
 {
-	printf("usage: bidgen [EAL options] -- [options]\n"
-	       "Sends bidplane v1 requests over the first DPDK port and checks every reply.\n"
-	       "\n"
-	       "Load:\n"
-	       "  --rate PPS            requests per second, 0 = as fast as possible (default 100000)\n"
-	       "  --duration S          seconds of sending (default 5), or\n"
-	       "  --count N             requests to send (overrides --duration)\n"
-	       "  --burst N             frames per TX burst (default 32)\n"
-	       "  --flows N             source UDP ports to spread over (default 64)\n"
-	       "  --timeout MS          wait for late replies after sending (default 500)\n"
-	       "  --window N            closed loop: at most N replies outstanding (default 0:\n"
-	       "                        open loop at --rate)\n"
-	       "Addresses:\n"
-	       "  --dst-ip A.B.C.D      the node (default 198.18.0.2)\n"
-	       "  --dst-mac MAC|auto    the node's MAC; auto asks by ARP (default auto)\n"
-	       "  --src-ip A.B.C.D      ours (default 198.18.0.1)\n"
-	       "  --dst-port N          the node's UDP port (default 7600)\n"
-	       "Workload:\n"
-	       "  --auctions FIRST-LAST the node's open auctions (default 1-1000)\n"
-	       "  --bidders N           distinct bidders (default 10000)\n"
-	       "  --zipf S              hot auctions with zipf exponent S, 0 = uniform (default 0)\n"
-	       "  --dup-ratio R         exact retransmissions, expect REPLAYED (default 0)\n"
-	       "  --conflict-ratio R    reused keys with another amount, expect CONFLICT (default 0)\n"
-	       "  --bad-ratio R         malformed variants with known outcomes (default 0)\n"
-	       "  --query-ratio R       QUERY requests (default 0)\n"
-	       "  --watch-ratio R       WATCH requests (default 0)\n"
-	       "  --seed N              workload seed (default: time)\n"
-	       "Output:\n"
-	       "  --strict              exit 1 on any mismatch or lost reply\n"
-	       "  --json FILE           every figure as JSON\n"
-	       "  --pcap FILE           the first %d frames sent, as a pcap file\n"
-	       "  --echo                count any returned frame as a reply (baseline runs)\n"
-	       "  --quiet               no progress lines\n"
-	       "\n"
-	       "Example (a node on a memif server at /tmp/bp.sock):\n"
-	       "  bidgen --no-huge -m 512 -l 0-1 --vdev=net_memif0,role=client,socket=/tmp/bp.sock \\\n"
-	       "      -- --auctions 1-1000 --rate 200000 --duration 5 --dup-ratio 0.02 --strict\n",
-	       PCAP_FRAMES);
+	printf(
+	    "usage: bidgen [EAL options] -- [options]\n"
+	    "Sends bidplane v1 requests over the first DPDK port and checks every reply.\n"
+	    "\n"
+	    "Load:\n"
+	    "  --rate PPS            requests per second, 0 = as fast as possible (default "
+	    "100000)\n"
+	    "  --duration S          seconds of sending (default 5), or\n"
+	    "  --count N             requests to send (overrides --duration)\n"
+	    "  --burst N             frames per TX burst (default 32)\n"
+	    "  --flows N             source UDP ports to spread over (default 64)\n"
+	    "  --timeout MS          wait for late replies after sending (default 500)\n"
+	    "  --window N            closed loop: at most N replies outstanding (default 0:\n"
+	    "                        open loop at --rate)\n"
+	    "Addresses:\n"
+	    "  --dst-ip A.B.C.D      the node (default 198.18.0.2)\n"
+	    "  --dst-mac MAC|auto    the node's MAC; auto asks by ARP (default auto)\n"
+	    "  --src-ip A.B.C.D      ours (default 198.18.0.1)\n"
+	    "  --dst-port N          the node's UDP port (default 7600)\n"
+	    "Workload:\n"
+	    "  --auctions FIRST-LAST the node's open auctions (default 1-1000)\n"
+	    "  --bidders N           distinct bidders (default 10000)\n"
+	    "  --zipf S              hot auctions with zipf exponent S, 0 = uniform (default 0)\n"
+	    "  --dup-ratio R         exact retransmissions, expect REPLAYED (default 0)\n"
+	    "  --conflict-ratio R    reused keys with another amount, expect CONFLICT (default 0)\n"
+	    "  --bad-ratio R         malformed variants with known outcomes (default 0)\n"
+	    "  --query-ratio R       QUERY requests (default 0)\n"
+	    "  --watch-ratio R       WATCH requests (default 0)\n"
+	    "  --seed N              workload seed (default: time)\n"
+	    "Output:\n"
+	    "  --strict              exit 1 on any mismatch or lost reply\n"
+	    "  --json FILE           every figure as JSON\n"
+	    "  --pcap FILE           the first %d frames sent, as a pcap file\n"
+	    "  --echo                count any returned frame as a reply (baseline runs)\n"
+	    "  --quiet               no progress lines\n"
+	    "\n"
+	    "Example (a node on a memif server at /tmp/bp.sock):\n"
+	    "  bidgen --no-huge -m 512 -l 0-1 --vdev=net_memif0,role=client,socket=/tmp/bp.sock "
+	    "\\\n"
+	    "      -- --auctions 1-1000 --rate 200000 --duration 5 --dup-ratio 0.02 --strict\n",
+	    PCAP_FRAMES);
 }
 
 static int parse_u64(const char *s, uint64_t *v)
@@ -102,30 +105,69 @@ static int parse_ratio(const char *s, double *v)
 static int parse_args(int argc, char **argv, struct bidgen *g)
 {
 	static const struct option opts[] = {
-		{"rate", 1, NULL, 'r'},	      {"duration", 1, NULL, 'd'},   {"count", 1, NULL, 'c'},
-		{"burst", 1, NULL, 'b'},      {"flows", 1, NULL, 'f'},	    {"timeout", 1, NULL, 't'},
-		{"dst-ip", 1, NULL, 'I'},     {"dst-mac", 1, NULL, 'M'},    {"src-ip", 1, NULL, 'S'},
-		{"dst-port", 1, NULL, 'P'},   {"auctions", 1, NULL, 'a'},   {"bidders", 1, NULL, 'B'},
-		{"zipf", 1, NULL, 'z'},	      {"dup-ratio", 1, NULL, '1'},  {"conflict-ratio", 1, NULL, '2'},
-		{"bad-ratio", 1, NULL, '3'},  {"query-ratio", 1, NULL, '4'}, {"watch-ratio", 1, NULL, '5'},
-		{"seed", 1, NULL, 's'},	      {"strict", 0, NULL, 'x'},	    {"json", 1, NULL, 'j'},
-		{"pcap", 1, NULL, 'p'},	      {"echo", 0, NULL, 'e'},	    {"quiet", 0, NULL, 'q'},
-		{"window", 1, NULL, 'w'},     {"help", 0, NULL, 'h'},	      {NULL, 0, NULL, 0},
+	    {"rate", 1, NULL, 'r'},
+	    {"duration", 1, NULL, 'd'},
+	    {"count", 1, NULL, 'c'},
+	    {"burst", 1, NULL, 'b'},
+	    {"flows", 1, NULL, 'f'},
+	    {"timeout", 1, NULL, 't'},
+	    {"dst-ip", 1, NULL, 'I'},
+	    {"dst-mac", 1, NULL, 'M'},
+	    {"src-ip", 1, NULL, 'S'},
+	    {"dst-port", 1, NULL, 'P'},
+	    {"auctions", 1, NULL, 'a'},
+	    {"bidders", 1, NULL, 'B'},
+	    {"zipf", 1, NULL, 'z'},
+	    {"dup-ratio", 1, NULL, '1'},
+	    {"conflict-ratio", 1, NULL, '2'},
+	    {"bad-ratio", 1, NULL, '3'},
+	    {"query-ratio", 1, NULL, '4'},
+	    {"watch-ratio", 1, NULL, '5'},
+	    {"seed", 1, NULL, 's'},
+	    {"strict", 0, NULL, 'x'},
+	    {"json", 1, NULL, 'j'},
+	    {"pcap", 1, NULL, 'p'},
+	    {"echo", 0, NULL, 'e'},
+	    {"quiet", 0, NULL, 'q'},
+	    {"window", 1, NULL, 'w'},
+	    {"help", 0, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	uint64_t v;
 	int c;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		int bad = 0;
 		switch (c) {
-		case 'r': bad = parse_u64(optarg, &g->rate); break;
-		case 'd': bad = parse_u64(optarg, &g->duration_s) || g->duration_s == 0; break;
-		case 'c': bad = parse_u64(optarg, &g->count); break;
-		case 'b': bad = parse_u64(optarg, &v) || v == 0 || v > MAX_BURST; g->burst = (unsigned)v; break;
-		case 'f': bad = parse_u64(optarg, &v) || v == 0 || v > 60000; g->flows = (unsigned)v; break;
-		case 't': bad = parse_u64(optarg, &g->timeout_ms); break;
-		case 'I': bad = inet_pton(AF_INET, optarg, &g->dst_ip) != 1; break;
-		case 'S': bad = inet_pton(AF_INET, optarg, &g->src_ip) != 1; break;
-		case 'P': bad = parse_u64(optarg, &v) || v == 0 || v > 65535; g->dst_port = (uint16_t)v; break;
+		case 'r':
+			bad = parse_u64(optarg, &g->rate);
+			break;
+		case 'd':
+			bad = parse_u64(optarg, &g->duration_s) || g->duration_s == 0;
+			break;
+		case 'c':
+			bad = parse_u64(optarg, &g->count);
+			break;
+		case 'b':
+			bad = parse_u64(optarg, &v) || v == 0 || v > MAX_BURST;
+			g->burst = (unsigned)v;
+			break;
+		case 'f':
+			bad = parse_u64(optarg, &v) || v == 0 || v > 60000;
+			g->flows = (unsigned)v;
+			break;
+		case 't':
+			bad = parse_u64(optarg, &g->timeout_ms);
+			break;
+		case 'I':
+			bad = inet_pton(AF_INET, optarg, &g->dst_ip) != 1;
+			break;
+		case 'S':
+			bad = inet_pton(AF_INET, optarg, &g->src_ip) != 1;
+			break;
+		case 'P':
+			bad = parse_u64(optarg, &v) || v == 0 || v > 65535;
+			g->dst_port = (uint16_t)v;
+			break;
 		case 'M':
 			g->mac_auto = strcmp(optarg, "auto") == 0;
 			bad = !g->mac_auto &&
@@ -140,21 +182,52 @@ static int parse_args(int argc, char **argv, struct bidgen *g)
 			g->wp.last_auction = b;
 			break;
 		}
-		case 'B': bad = parse_u64(optarg, &g->wp.bidders) || g->wp.bidders == 0; break;
-		case 'z': g->wp.zipf_s = strtod(optarg, NULL); bad = g->wp.zipf_s < 0; break;
-		case '1': bad = parse_ratio(optarg, &g->wp.dup_ratio); break;
-		case '2': bad = parse_ratio(optarg, &g->wp.conflict_ratio); break;
-		case '3': bad = parse_ratio(optarg, &g->wp.bad_ratio); break;
-		case '4': bad = parse_ratio(optarg, &g->wp.query_ratio); break;
-		case '5': bad = parse_ratio(optarg, &g->wp.watch_ratio); break;
-		case 's': bad = parse_u64(optarg, &g->wp.seed); break;
-		case 'x': g->strict = true; break;
-		case 'j': g->json_path = optarg; break;
-		case 'p': g->pcap_path = optarg; break;
-		case 'e': g->echo = true; break;
-		case 'q': g->quiet = true; break;
-		case 'w': bad = parse_u64(optarg, &g->window); break;
-		case 'h': usage(); exit(0);
+		case 'B':
+			bad = parse_u64(optarg, &g->wp.bidders) || g->wp.bidders == 0;
+			break;
+		case 'z':
+			g->wp.zipf_s = strtod(optarg, NULL);
+			bad = g->wp.zipf_s < 0;
+			break;
+		case '1':
+			bad = parse_ratio(optarg, &g->wp.dup_ratio);
+			break;
+		case '2':
+			bad = parse_ratio(optarg, &g->wp.conflict_ratio);
+			break;
+		case '3':
+			bad = parse_ratio(optarg, &g->wp.bad_ratio);
+			break;
+		case '4':
+			bad = parse_ratio(optarg, &g->wp.query_ratio);
+			break;
+		case '5':
+			bad = parse_ratio(optarg, &g->wp.watch_ratio);
+			break;
+		case 's':
+			bad = parse_u64(optarg, &g->wp.seed);
+			break;
+		case 'x':
+			g->strict = true;
+			break;
+		case 'j':
+			g->json_path = optarg;
+			break;
+		case 'p':
+			g->pcap_path = optarg;
+			break;
+		case 'e':
+			g->echo = true;
+			break;
+		case 'q':
+			g->quiet = true;
+			break;
+		case 'w':
+			bad = parse_u64(optarg, &g->window);
+			break;
+		case 'h':
+			usage();
+			exit(0);
 		default:
 			fprintf(stderr, "bidgen: unknown option %s (see bidgen -- --help)\n",
 				argv[optind - 1]);
@@ -219,8 +292,8 @@ static void port_setup(struct bidgen *g)
 	g->port = 0;
 	while (!rte_eth_dev_is_valid_port(g->port))
 		g->port++;
-	g->pool = rte_pktmbuf_pool_create("bidgen_mbufs", 16383, 256, 0,
-					  RTE_MBUF_DEFAULT_BUF_SIZE, (int)rte_socket_id());
+	g->pool = rte_pktmbuf_pool_create("bidgen_mbufs", 16383, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+					  (int)rte_socket_id());
 	if (!g->pool)
 		rte_exit(EXIT_FAILURE, "cannot create the mbuf pool: give DPDK more memory "
 				       "(-m 512 with --no-huge)\n");
@@ -228,9 +301,13 @@ static void port_setup(struct bidgen *g)
 	if (rte_eth_dev_configure(g->port, 1, 1, &conf) != 0 ||
 	    rte_eth_rx_queue_setup(g->port, 0, 1024, rte_eth_dev_socket_id(g->port), NULL,
 				   g->pool) != 0 ||
-	    rte_eth_tx_queue_setup(g->port, 0, 1024, rte_eth_dev_socket_id(g->port), NULL) != 0 ||
-	    rte_eth_dev_start(g->port) != 0)
+	    rte_eth_tx_queue_setup(g->port, 0, 1024, rte_eth_dev_socket_id(g->port), NULL) != 0)
 		rte_exit(EXIT_FAILURE, "port %u setup failed\n", g->port);
+	if (rte_eth_dev_start(g->port) != 0)
+		rte_exit(EXIT_FAILURE,
+			 "port %u does not start: for memif, is the server (the node) "
+			 "running on the same socket= path?\n",
+			 g->port);
 	struct rte_ether_addr mac;
 	rte_eth_macaddr_get(g->port, &mac);
 	memcpy(g->src_mac, mac.addr_bytes, 6);

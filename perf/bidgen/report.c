@@ -16,14 +16,15 @@ static uint64_t served(const struct bidgen *g)
 	return g->echo ? g->echo_replies : g->tr.received;
 }
 
-void report_progress(const struct bidgen *g, uint64_t now, uint64_t *last_sent,
-		     uint64_t *last_recv, uint64_t *last_tsc)
+void report_progress(const struct bidgen *g, uint64_t now, uint64_t *last_sent, uint64_t *last_recv,
+		     uint64_t *last_tsc)
 {
 	double secs = (double)(now - *last_tsc) / (double)g->tsc_hz;
 	uint64_t recv = served(g);
 	fprintf(stderr, "offered %.3f Mpps  served %.3f Mpps  replies %" PRIu64 "  p99 %.1f us\n",
-		(double)(g->sent - *last_sent) / secs / 1e6, (double)(recv - *last_recv) / secs / 1e6,
-		recv, us(g, hist_percentile(&g->tr.latency, 99)));
+		(double)(g->sent - *last_sent) / secs / 1e6,
+		(double)(recv - *last_recv) / secs / 1e6, recv,
+		us(g, hist_percentile(&g->tr.latency, 99)));
 	*last_sent = g->sent;
 	*last_recv = recv;
 	*last_tsc = now;
@@ -48,13 +49,16 @@ static void write_json(const struct bidgen *g, double send_s, double mpps_offere
 		return;
 	}
 	const struct tracker *t = &g->tr;
-	fprintf(f, "{\n  \"mode\": \"%s\",\n  \"sent\": %" PRIu64 ",\n  \"received\": %" PRIu64
-		   ",\n  \"lost\": %" PRIu64 ",\n  \"tx_failed\": %" PRIu64
-		   ",\n  \"send_seconds\": %.6f,\n  \"offered_mpps\": %.6f,\n  \"served_mpps\": %.6f,\n",
-		g->echo ? "echo" : "protocol", g->sent, served(g), lost(g), g->tx_failed, send_s,
-		mpps_offered, mpps_served);
-	fprintf(f, "  \"latency_us\": {\"p50\": %.3f, \"p90\": %.3f, \"p99\": %.3f, \"p999\": %.3f, "
-		   "\"max\": %.3f, \"count\": %" PRIu64 "},\n",
+	fprintf(
+	    f,
+	    "{\n  \"mode\": \"%s\",\n  \"sent\": %" PRIu64 ",\n  \"received\": %" PRIu64
+	    ",\n  \"lost\": %" PRIu64 ",\n  \"tx_failed\": %" PRIu64
+	    ",\n  \"send_seconds\": %.6f,\n  \"offered_mpps\": %.6f,\n  \"served_mpps\": %.6f,\n",
+	    g->echo ? "echo" : "protocol", g->sent, served(g), lost(g), g->tx_failed, send_s,
+	    mpps_offered, mpps_served);
+	fprintf(f,
+		"  \"latency_us\": {\"p50\": %.3f, \"p90\": %.3f, \"p99\": %.3f, \"p999\": %.3f, "
+		"\"max\": %.3f, \"count\": %" PRIu64 "},\n",
 		us(g, hist_percentile(&t->latency, 50)), us(g, hist_percentile(&t->latency, 90)),
 		us(g, hist_percentile(&t->latency, 99)), us(g, hist_percentile(&t->latency, 99.9)),
 		us(g, t->latency.max), t->latency.count);
@@ -72,8 +76,9 @@ static void write_json(const struct bidgen *g, double send_s, double mpps_offere
 				t->replies[k][s]);
 		fprintf(f, "}");
 	}
-	fprintf(f, "},\n  \"replayed\": %" PRIu64 ",\n  \"accepted_checked\": %" PRIu64
-		   ",\n  \"mismatches\": {",
+	fprintf(f,
+		"},\n  \"replayed\": %" PRIu64 ",\n  \"accepted_checked\": %" PRIu64
+		",\n  \"mismatches\": {",
 		t->replayed, t->accepted_n);
 	for (unsigned int m = 0; m < MISMATCH_COUNT; m++)
 		fprintf(f, "%s\"%s\": %" PRIu64, m ? ", " : "", mismatch_name(m), t->mismatches[m]);
@@ -103,8 +108,8 @@ int report(struct bidgen *g)
 	       us(g, t->latency.max));
 	if (!g->echo) {
 		static const char *kind_names[KIND_COUNT] = {
-			"bid", "duplicate", "conflict", "query", "watch", "bad_magic",
-			"bad_random", "bad_length", "bad_zero_field", "bad_version"};
+		    "bid",	 "duplicate",  "conflict",   "query",	       "watch",
+		    "bad_magic", "bad_random", "bad_length", "bad_zero_field", "bad_version"};
 		printf("  requests  ");
 		for (int k = 0; k < KIND_COUNT; k++)
 			if (t->sent_by_kind[k])
@@ -128,8 +133,8 @@ int report(struct bidgen *g)
 	if (g->json_path)
 		write_json(g, send_s, offered, servedm);
 	if (g->strict && (mism || lst || g->sent == 0)) {
-		fprintf(stderr, "bidgen: --strict: %" PRIu64 " mismatches, %" PRIu64 " lost\n", mism,
-			lst);
+		fprintf(stderr, "bidgen: --strict: %" PRIu64 " mismatches, %" PRIu64 " lost\n",
+			mism, lst);
 		return 1;
 	}
 	return 0;

@@ -11,7 +11,7 @@
 #include "proto.h"
 #include "wire.h"
 
-#define RX_BURST 64
+#define RX_BURST      64
 #define SRC_PORT_BASE 20000
 
 /* Writes one request of `kind` into out; returns its length. */
@@ -19,13 +19,15 @@ static uint16_t build_request(struct bidgen *g, enum req_kind kind, uint64_t seq
 			      uint8_t *out)
 {
 	struct workload *w = &g->wl;
-	struct bp_request r = {.request_id = seq, .auction_id = workload_auction(w),
-			       .actor_id = workload_bidder(w), .client_ts = tsc};
+	struct bp_request r = {.request_id = seq,
+			       .auction_id = workload_auction(w),
+			       .actor_id = workload_bidder(w),
+			       .client_ts = tsc};
 	struct sent *s;
 	switch (kind) {
 	case KIND_DUP:
 	case KIND_CONFLICT:
-		s = tracker_pick_answered(&g->tr, seq);
+		s = tracker_pick_answered(&g->tr, seq, workload_random(w));
 		if (s) {
 			s->extra_sent++;
 			g->tr.sent_by_kind[kind]++;
@@ -38,7 +40,7 @@ static uint16_t build_request(struct bidgen *g, enum req_kind kind, uint64_t seq
 			return (uint16_t)bp_write_bid(out, &r);
 		}
 		kind = KIND_BID; /* nothing answered yet: send a plain bid */
-		/* fall through */
+				 /* fall through */
 	case KIND_BID:
 	case KIND_BAD_ZERO:
 	case KIND_BAD_LENGTH:
@@ -91,14 +93,18 @@ static struct rte_mbuf *make_frame(struct bidgen *g, uint64_t seq, uint64_t tsc)
 	uint8_t payload[BP_LEN_MAX];
 	uint16_t plen;
 	if (g->echo) {
-		struct bp_request r = {.request_id = seq, .auction_id = 1, .actor_id = 1,
-				       .amount = 100, .client_ts = tsc};
+		struct bp_request r = {.request_id = seq,
+				       .auction_id = 1,
+				       .actor_id = 1,
+				       .amount = 100,
+				       .client_ts = tsc};
 		plen = (uint16_t)bp_write_bid(payload, &r);
 		g->tr.expected_replies++;
 	} else {
 		plen = build_request(g, workload_next_kind(&g->wl), seq, tsc, payload);
 	}
-	struct pkt_udp_spec s = {.src_ip = g->src_ip, .dst_ip = g->dst_ip,
+	struct pkt_udp_spec s = {.src_ip = g->src_ip,
+				 .dst_ip = g->dst_ip,
 				 .src_port = (uint16_t)(SRC_PORT_BASE + seq % g->flows),
 				 .dst_port = g->dst_port};
 	memcpy(s.src_mac, g->src_mac, 6);
@@ -118,8 +124,8 @@ static void handle_rx(struct bidgen *g, struct rte_mbuf *m, uint64_t now)
 		g->echo_replies++;
 		/* testpmd's 5tswap keeps the payload: client_ts is at +40. */
 		if (m->data_len >= PKT_ETH_LEN + PKT_IPV4_LEN + PKT_UDP_LEN + BP_LEN_BID)
-			hist_record(&g->tr.latency,
-				    now - get_be64(f + PKT_ETH_LEN + PKT_IPV4_LEN + PKT_UDP_LEN + 40));
+			hist_record(&g->tr.latency, now - get_be64(f + PKT_ETH_LEN + PKT_IPV4_LEN +
+								   PKT_UDP_LEN + 40));
 		return;
 	}
 	struct pkt_filter us = {.ip = g->src_ip};
@@ -130,8 +136,8 @@ static void handle_rx(struct bidgen *g, struct rte_mbuf *m, uint64_t now)
 	/* Replies go to our many source ports: any port is ours. */
 	if (c == PKT_CLASS_DROP && why == PKT_DROP_DST_PORT) {
 		uint16_t udp_len = get_be16(f + l.l4_off + 4);
-		tracker_on_reply(&g->tr, f + l.l4_off + PKT_UDP_LEN, (uint16_t)(udp_len - PKT_UDP_LEN),
-				 now);
+		tracker_on_reply(&g->tr, f + l.l4_off + PKT_UDP_LEN,
+				 (uint16_t)(udp_len - PKT_UDP_LEN), now);
 		return;
 	}
 	g->rx_other++;
@@ -181,7 +187,7 @@ void run(struct bidgen *g, volatile sig_atomic_t *stop)
 			uint64_t pending = g->tr.expected_replies - g->tr.received;
 			if (g->echo)
 				pending = g->tr.expected_replies - g->echo_replies;
-			want = pending >= g->window ? 0
+			want = pending >= g->window	    ? 0
 			       : want > g->window - pending ? (unsigned int)(g->window - pending)
 							    : want;
 		}
@@ -197,7 +203,8 @@ void run(struct bidgen *g, volatile sig_atomic_t *stop)
 			 * replies and retry, so every request built is sent. */
 			unsigned int tx = 0;
 			for (int tries = 0; tx < built && tries < 100000 && !*stop; tries++) {
-				tx += rte_eth_tx_burst(g->port, 0, pkts + tx, (uint16_t)(built - tx));
+				tx +=
+				    rte_eth_tx_burst(g->port, 0, pkts + tx, (uint16_t)(built - tx));
 				if (tx < built)
 					poll_rx(g);
 			}
@@ -257,7 +264,8 @@ int resolve_mac(struct bidgen *g, volatile sig_atomic_t *stop)
 				const uint8_t *r = rte_pktmbuf_mtod(pkts[i], const uint8_t *);
 				if (pkts[i]->data_len >= PKT_ETH_LEN + PKT_ARP_LEN &&
 				    get_be16(r + 12) == PKT_ETHERTYPE_ARP &&
-				    get_be16(r + 14 + 6) == 2 && memcmp(r + 14 + 14, &g->dst_ip, 4) == 0) {
+				    get_be16(r + 14 + 6) == 2 &&
+				    memcmp(r + 14 + 14, &g->dst_ip, 4) == 0) {
 					memcpy(g->dst_mac, r + 14 + 8, 6);
 					found = 1;
 				}
@@ -265,7 +273,8 @@ int resolve_mac(struct bidgen *g, volatile sig_atomic_t *stop)
 			if (n)
 				rte_pktmbuf_free_bulk(pkts, n);
 			if (found) {
-				fprintf(stderr, "node %u.%u.%u.%u is at %02x:%02x:%02x:%02x:%02x:%02x\n",
+				fprintf(stderr,
+					"node %u.%u.%u.%u is at %02x:%02x:%02x:%02x:%02x:%02x\n",
 					((uint8_t *)&g->dst_ip)[0], ((uint8_t *)&g->dst_ip)[1],
 					((uint8_t *)&g->dst_ip)[2], ((uint8_t *)&g->dst_ip)[3],
 					g->dst_mac[0], g->dst_mac[1], g->dst_mac[2], g->dst_mac[3],

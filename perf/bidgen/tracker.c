@@ -50,13 +50,17 @@ struct sent *tracker_new(struct tracker *t, uint64_t seq, enum req_kind kind, ui
 	return s;
 }
 
-struct sent *tracker_pick_answered(struct tracker *t, uint64_t seq_hint)
+struct sent *tracker_pick_answered(struct tracker *t, uint64_t seq_hint, uint64_t rnd)
 {
-	/* Look back a little from the newest requests for an answered bid. */
-	for (uint64_t back = 64; back < 64 + 32 && back < seq_hint; back++) {
-		struct sent *s = &t->slots[(seq_hint - back) & t->mask];
-		if (s->seq == seq_hint - back && s->kind == KIND_BID && s->answered &&
-		    s->extra_sent < 8)
+	/* Probe a few random earlier requests (within the last 4096, so the
+	 * node still remembers them) for one whose reply came. */
+	uint64_t span = seq_hint > 1 ? seq_hint - 1 : 0;
+	if (span > 4096)
+		span = 4096;
+	for (int probe = 0; probe < 16 && span; probe++, rnd = rnd * 6364136223846793005u + 1) {
+		uint64_t seq = seq_hint - 1 - (rnd >> 33) % span;
+		struct sent *s = &t->slots[seq & t->mask];
+		if (s->seq == seq && s->kind == KIND_BID && s->answered && s->extra_sent < 8)
 			return s;
 	}
 	return NULL;
@@ -121,7 +125,7 @@ static void on_bid_reply(struct tracker *t, struct sent *s, const struct bp_bid_
 			mismatch(t, MISMATCH_ECHO);
 		if (t->accepted_n < t->accepted_cap)
 			t->accepted[t->accepted_n++] =
-				(struct accepted_bid){s->auction, r->hlc, s->amount};
+			    (struct accepted_bid){s->auction, r->hlc, s->amount};
 		else
 			t->accepted_dropped++;
 	} else if (r->status != BP_TOO_LOW && r->status != BP_CLOSED &&
@@ -196,8 +200,8 @@ void tracker_check_order(struct tracker *t)
 const char *mismatch_name(unsigned int m)
 {
 	static const char *const names[MISMATCH_COUNT] = {
-		"untracked", "wrong_type", "echo", "status", "replay", "unexpected", "duplicate",
-		"order",
+	    "untracked", "wrong_type", "echo",	    "status",
+	    "replay",	 "unexpected", "duplicate", "order",
 	};
 	return m < MISMATCH_COUNT ? names[m] : "invalid";
 }

@@ -21,28 +21,28 @@
 #include "workload.h"
 
 enum mismatch {
-	MISMATCH_UNTRACKED = 0,  /* reply to no request we remember */
-	MISMATCH_WRONG_TYPE,     /* BID_REPLY for a query, ... */
-	MISMATCH_ECHO,           /* auction_id or client_ts not echoed */
-	MISMATCH_STATUS,         /* status not the expected one */
-	MISMATCH_REPLAY,         /* REPLAYED reply differs from the original */
-	MISMATCH_UNEXPECTED,     /* a reply to a request that must get none */
-	MISMATCH_DUPLICATE,      /* more replies than requests */
-	MISMATCH_ORDER,          /* accepted amounts not increasing by HLC */
+	MISMATCH_UNTRACKED = 0, /* reply to no request we remember */
+	MISMATCH_WRONG_TYPE,	/* BID_REPLY for a query, ... */
+	MISMATCH_ECHO,		/* auction_id or client_ts not echoed */
+	MISMATCH_STATUS,	/* status not the expected one */
+	MISMATCH_REPLAY,	/* REPLAYED reply differs from the original */
+	MISMATCH_UNEXPECTED,	/* a reply to a request that must get none */
+	MISMATCH_DUPLICATE,	/* more replies than requests */
+	MISMATCH_ORDER,		/* accepted amounts not increasing by HLC */
 	MISMATCH_COUNT
 };
 
 struct sent {
-	uint64_t seq;        /* 0: free */
+	uint64_t seq; /* 0: free */
 	uint64_t tsc;
 	uint64_t auction;
 	uint64_t amount;
 	uint64_t bidder;
-	uint64_t hlc;        /* from the first reply */
-	uint8_t kind;        /* enum req_kind */
-	uint8_t status;      /* from the first reply */
-	uint8_t answered;    /* replies to the original request */
-	uint8_t extra_sent;  /* duplicates + conflicts sent on this key */
+	uint64_t hlc;	    /* from the first reply */
+	uint8_t kind;	    /* enum req_kind */
+	uint8_t status;	    /* from the first reply */
+	uint8_t answered;   /* replies to the original request */
+	uint8_t extra_sent; /* duplicates + conflicts sent on this key */
 	uint8_t extra_seen;
 };
 
@@ -58,8 +58,8 @@ struct tracker {
 	struct accepted_bid *accepted;
 	uint64_t accepted_cap;
 	uint64_t accepted_n;
-	uint64_t accepted_dropped; /* beyond accepted_cap: not order-checked */
-	struct histogram latency;  /* TSC cycles */
+	uint64_t accepted_dropped;	      /* beyond accepted_cap: not order-checked */
+	struct histogram latency;	      /* TSC cycles */
 	uint64_t replies[2][BP_STATUS_COUNT]; /* [0] BID_REPLY, [1] AUCTION_STATE */
 	uint64_t replayed;
 	uint64_t mismatches[MISMATCH_COUNT];
@@ -75,8 +75,9 @@ void tracker_fini(struct tracker *t);
 
 /* Registers a new request; returns its slot (the request id is seq). */
 struct sent *tracker_new(struct tracker *t, uint64_t seq, enum req_kind kind, uint64_t tsc);
-/* An answered bid to retransmit or conflict with, or NULL. */
-struct sent *tracker_pick_answered(struct tracker *t, uint64_t seq_hint);
+/* An answered bid among recent requests (below seq_hint) to retransmit or
+ * conflict with, or NULL; rnd picks which. */
+struct sent *tracker_pick_answered(struct tracker *t, uint64_t seq_hint, uint64_t rnd);
 /* Whether a request of this kind expects a reply. */
 bool kind_expects_reply(enum req_kind kind);
 

@@ -32,8 +32,8 @@ static double unit(struct workload *w)
 int workload_init(struct workload *w, const struct workload_params *p)
 {
 	memset(w, 0, sizeof(*w));
-	double sum = p->dup_ratio + p->conflict_ratio + p->bad_ratio + p->query_ratio +
-		     p->watch_ratio;
+	double sum =
+	    p->dup_ratio + p->conflict_ratio + p->bad_ratio + p->query_ratio + p->watch_ratio;
 	if (p->first_auction == 0 || p->last_auction < p->first_auction || p->bidders == 0 ||
 	    sum > 1.0 || p->dup_ratio < 0 || p->conflict_ratio < 0 || p->bad_ratio < 0 ||
 	    p->query_ratio < 0 || p->watch_ratio < 0 || p->zipf_s < 0)

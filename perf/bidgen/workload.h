@@ -18,10 +18,10 @@ enum req_kind {
 	KIND_CONFLICT, /* an answered bid's key with another amount: CONFLICT */
 	KIND_QUERY,
 	KIND_WATCH,
-	KIND_BAD_MAGIC,   /* no reply */
+	KIND_BAD_MAGIC,	  /* no reply */
 	KIND_BAD_RANDOM,  /* random bytes, never the magic: no reply */
 	KIND_BAD_LENGTH,  /* MALFORMED */
-	KIND_BAD_ZERO,    /* a zero field: MALFORMED */
+	KIND_BAD_ZERO,	  /* a zero field: MALFORMED */
 	KIND_BAD_VERSION, /* UNSUPPORTED_VERSION */
 	KIND_COUNT
 };
@@ -42,8 +42,8 @@ struct workload_params {
 struct workload {
 	struct workload_params p;
 	uint64_t nauctions;
-	double *zipf_cdf;       /* nauctions entries when zipf_s > 0 */
-	uint64_t *next_amount;  /* per auction */
+	double *zipf_cdf;      /* nauctions entries when zipf_s > 0 */
+	uint64_t *next_amount; /* per auction */
 	uint64_t rng[4];
 };
 

@@ -38,7 +38,7 @@ static void check_message(const uint8_t *data, size_t size)
 		break;
 	}
 	case BP_VALID: {
-		size_t n = p.req.type == BP_BID     ? bp_write_bid(out, &p.req)
+		size_t n = p.req.type == BP_BID	    ? bp_write_bid(out, &p.req)
 			   : p.req.type == BP_QUERY ? bp_write_query(out, &p.req)
 						    : bp_write_watch(out, &p.req);
 		CHECK(n == size && memcmp(out, data, size) == 0);
@@ -57,7 +57,7 @@ static void check_message(const uint8_t *data, size_t size)
 static void check_frame(const uint8_t *data, size_t size)
 {
 	static const struct pkt_filter f = {
-		.mac = {0x02, 0, 0, 0, 0, 0x02}, .ip = 0x020012c6 /* 198.18.0.2 */, .udp_port = 7600};
+	    .mac = {0x02, 0, 0, 0, 0, 0x02}, .ip = 0x020012c6 /* 198.18.0.2 */, .udp_port = 7600};
 	uint8_t frame[2048];
 	if (size > sizeof(frame) - BP_LEN_MAX)
 		return;

@@ -37,8 +37,8 @@ static void histogram_percentiles_are_close_upper_bounds(void **s)
 static void workload_is_deterministic_and_zipf_is_skewed(void **s)
 {
 	(void)s;
-	struct workload_params p = {.first_auction = 1, .last_auction = 1000, .bidders = 10,
-				    .zipf_s = 0.99, .seed = 42};
+	struct workload_params p = {
+	    .first_auction = 1, .last_auction = 1000, .bidders = 10, .zipf_s = 0.99, .seed = 42};
 	struct workload a, b;
 	assert_int_equal(workload_init(&a, &p), 0);
 	assert_int_equal(workload_init(&b, &p), 0);
@@ -69,8 +69,12 @@ static void workload_is_deterministic_and_zipf_is_skewed(void **s)
 static void workload_mix_follows_the_ratios(void **s)
 {
 	(void)s;
-	struct workload_params p = {.first_auction = 1, .last_auction = 10, .bidders = 10,
-				    .dup_ratio = 0.1, .query_ratio = 0.2, .bad_ratio = 0.1,
+	struct workload_params p = {.first_auction = 1,
+				    .last_auction = 10,
+				    .bidders = 10,
+				    .dup_ratio = 0.1,
+				    .query_ratio = 0.2,
+				    .bad_ratio = 0.1,
 				    .seed = 7};
 	struct workload w;
 	assert_int_equal(workload_init(&w, &p), 0);
@@ -91,9 +95,14 @@ static void workload_mix_follows_the_ratios(void **s)
 static size_t reply(uint8_t *out, uint64_t rid, uint64_t auction, uint8_t status, uint64_t hlc,
 		    uint64_t amount, uint64_t bidder, uint64_t cts, uint16_t flags)
 {
-	struct bp_bid_reply r = {.flags = flags, .request_id = rid, .auction_id = auction,
-				 .status = status, .leading_amount = amount,
-				 .leading_bidder = bidder, .hlc = hlc, .client_ts = cts};
+	struct bp_bid_reply r = {.flags = flags,
+				 .request_id = rid,
+				 .auction_id = auction,
+				 .status = status,
+				 .leading_amount = amount,
+				 .leading_bidder = bidder,
+				 .hlc = hlc,
+				 .client_ts = cts};
 	return bp_write_bid_reply(out, &r);
 }
 
@@ -163,11 +172,11 @@ static void order_check_finds_a_lower_later_bid(void **s)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(histogram_percentiles_are_close_upper_bounds),
-		cmocka_unit_test(workload_is_deterministic_and_zipf_is_skewed),
-		cmocka_unit_test(workload_mix_follows_the_ratios),
-		cmocka_unit_test(tracker_accepts_right_replies_and_counts_wrong_ones),
-		cmocka_unit_test(order_check_finds_a_lower_later_bid),
+	    cmocka_unit_test(histogram_percentiles_are_close_upper_bounds),
+	    cmocka_unit_test(workload_is_deterministic_and_zipf_is_skewed),
+	    cmocka_unit_test(workload_mix_follows_the_ratios),
+	    cmocka_unit_test(tracker_accepts_right_replies_and_counts_wrong_ones),
+	    cmocka_unit_test(order_check_finds_a_lower_later_bid),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

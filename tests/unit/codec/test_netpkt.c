@@ -26,9 +26,12 @@ static int setup(void **s)
 
 static size_t frame_to_node(uint8_t *f, bool vlan)
 {
-	struct pkt_udp_spec s = {.has_vlan = vlan, .vlan_tci = 100,
-				 .src_ip = inet_addr("198.18.0.1"), .dst_ip = filter.ip,
-				 .src_port = 40000, .dst_port = 7600};
+	struct pkt_udp_spec s = {.has_vlan = vlan,
+				 .vlan_tci = 100,
+				 .src_ip = inet_addr("198.18.0.1"),
+				 .dst_ip = filter.ip,
+				 .src_port = 40000,
+				 .dst_port = 7600};
 	memcpy(s.src_mac, PEER_MAC, 6);
 	memcpy(s.dst_mac, NODE_MAC, 6);
 	return pkt_build_udp(f, 256, &s, payload, sizeof(payload));
@@ -233,8 +236,10 @@ static void drop_dst_port(void **s)
 {
 	(void)s;
 	uint8_t f[256];
-	struct pkt_udp_spec sp = {.src_ip = inet_addr("198.18.0.1"), .dst_ip = filter.ip,
-				  .src_port = 1, .dst_port = 7601};
+	struct pkt_udp_spec sp = {.src_ip = inet_addr("198.18.0.1"),
+				  .dst_ip = filter.ip,
+				  .src_port = 1,
+				  .dst_port = 7601};
 	memcpy(sp.dst_mac, NODE_MAC, 6);
 	size_t len = pkt_build_udp(f, sizeof(f), &sp, payload, sizeof(payload));
 	assert_int_equal(drop_of(f, len), PKT_DROP_DST_PORT);
@@ -346,7 +351,7 @@ static void checksum_matches_rfc1071_example(void **s)
 	assert_int_equal(pkt_csum_fold(pkt_csum_partial(data, 8, 0)), (uint16_t)~0xddf2);
 	/* odd length pads with zero */
 	const uint8_t odd[3] = {0x12, 0x34, 0x56};
-	assert_int_equal(pkt_csum_fold(pkt_csum_partial(odd, 3, 0)), (uint16_t)~(0x1234 + 0x5600));
+	assert_int_equal(pkt_csum_fold(pkt_csum_partial(odd, 3, 0)), (uint16_t) ~(0x1234 + 0x5600));
 	assert_string_equal(pkt_drop_name(PKT_DROP_UDP_CHECKSUM), "udp_checksum");
 }
 
@@ -361,28 +366,28 @@ static void build_refuses_a_small_buffer(void **s)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(untagged_and_tagged_udp_are_accepted),
-		cmocka_unit_test(ethernet_padding_is_ignored),
-		cmocka_unit_test(zero_udp_checksum_means_none),
-		cmocka_unit_test(drop_truncated),
-		cmocka_unit_test(drop_dst_mac),
-		cmocka_unit_test(drop_ethertype),
-		cmocka_unit_test(drop_ip_version),
-		cmocka_unit_test(drop_ip_options),
-		cmocka_unit_test(drop_ip_fragment),
-		cmocka_unit_test(drop_ip_length),
-		cmocka_unit_test(drop_ip_checksum),
-		cmocka_unit_test(drop_dst_ip),
-		cmocka_unit_test(drop_ip_proto),
-		cmocka_unit_test(drop_udp_length),
-		cmocka_unit_test(drop_udp_checksum),
-		cmocka_unit_test(drop_dst_port),
-		cmocka_unit_test(reply_in_place_is_a_valid_frame_back),
-		cmocka_unit_test(arp_request_for_us_is_answered),
-		cmocka_unit_test(arp_for_others_or_replies_is_not_answered),
-		cmocka_unit_test(icmp_echo_is_answered_and_bad_checksum_is_not),
-		cmocka_unit_test(checksum_matches_rfc1071_example),
-		cmocka_unit_test(build_refuses_a_small_buffer),
+	    cmocka_unit_test(untagged_and_tagged_udp_are_accepted),
+	    cmocka_unit_test(ethernet_padding_is_ignored),
+	    cmocka_unit_test(zero_udp_checksum_means_none),
+	    cmocka_unit_test(drop_truncated),
+	    cmocka_unit_test(drop_dst_mac),
+	    cmocka_unit_test(drop_ethertype),
+	    cmocka_unit_test(drop_ip_version),
+	    cmocka_unit_test(drop_ip_options),
+	    cmocka_unit_test(drop_ip_fragment),
+	    cmocka_unit_test(drop_ip_length),
+	    cmocka_unit_test(drop_ip_checksum),
+	    cmocka_unit_test(drop_dst_ip),
+	    cmocka_unit_test(drop_ip_proto),
+	    cmocka_unit_test(drop_udp_length),
+	    cmocka_unit_test(drop_udp_checksum),
+	    cmocka_unit_test(drop_dst_port),
+	    cmocka_unit_test(reply_in_place_is_a_valid_frame_back),
+	    cmocka_unit_test(arp_request_for_us_is_answered),
+	    cmocka_unit_test(arp_for_others_or_replies_is_not_answered),
+	    cmocka_unit_test(icmp_echo_is_answered_and_bad_checksum_is_not),
+	    cmocka_unit_test(checksum_matches_rfc1071_example),
+	    cmocka_unit_test(build_refuses_a_small_buffer),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }

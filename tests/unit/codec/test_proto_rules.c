@@ -12,8 +12,11 @@
 
 static size_t make_bid(uint8_t *b, uint64_t rid, uint64_t auc, uint64_t bidder, uint64_t amount)
 {
-	struct bp_request r = {.request_id = rid, .auction_id = auc, .actor_id = bidder,
-			       .amount = amount, .client_ts = 0x5555};
+	struct bp_request r = {.request_id = rid,
+			       .auction_id = auc,
+			       .actor_id = bidder,
+			       .amount = amount,
+			       .client_ts = 0x5555};
 	return bp_write_bid(b, &r);
 }
 
@@ -253,8 +256,8 @@ static void watch_fields_must_be_nonzero(void **s)
 	(void)s;
 	uint8_t b[64];
 	for (int type = BP_WATCH; type <= BP_UNWATCH; type++) {
-		struct bp_request ok = {.type = (uint8_t)type, .request_id = 1, .auction_id = 2,
-					.actor_id = 3};
+		struct bp_request ok = {
+		    .type = (uint8_t)type, .request_id = 1, .auction_id = 2, .actor_id = 3};
 		assert_int_equal(parse(b, bp_write_watch(b, &ok)).verdict, BP_VALID);
 		assert_int_equal(parse(b, bp_write_watch(b, &ok)).req.type, type);
 		for (int f = 0; f < 3; f++) {
@@ -336,29 +339,29 @@ static void names_are_stable(void **s)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(datagram_shorter_than_header_gets_no_reply),
-		cmocka_unit_test(wrong_magic_gets_no_reply),
-		cmocka_unit_test(other_version_gets_unsupported_version_with_fields_copied),
-		cmocka_unit_test(other_version_short_datagram_copies_only_whole_fields),
-		cmocka_unit_test(other_version_of_unknown_type_gets_no_reply),
-		cmocka_unit_test(unknown_type_gets_no_reply),
-		cmocka_unit_test(reserved_node_types_are_never_accepted_from_clients),
-		cmocka_unit_test(reply_types_sent_to_the_node_get_no_reply),
-		cmocka_unit_test(wrong_datagram_length_is_malformed_for_every_type),
-		cmocka_unit_test(length_field_must_equal_datagram_length),
-		cmocka_unit_test(request_flags_must_be_zero),
-		cmocka_unit_test(bid_request_id_must_be_nonzero),
-		cmocka_unit_test(bid_auction_id_must_be_nonzero),
-		cmocka_unit_test(bid_bidder_id_must_be_nonzero),
-		cmocka_unit_test(bid_amount_must_be_at_least_one),
-		cmocka_unit_test(bid_amount_must_fit_in_63_bits),
-		cmocka_unit_test(valid_bid_is_parsed_field_by_field),
-		cmocka_unit_test(query_needs_an_auction_but_request_id_may_be_zero),
-		cmocka_unit_test(watch_fields_must_be_nonzero),
-		cmocka_unit_test(malformed_reply_copies_fields_present_and_zeroes_the_rest),
-		cmocka_unit_test(error_reply_of_query_is_an_auction_state),
-		cmocka_unit_test(reply_parsers_reject_anything_but_an_exact_reply),
-		cmocka_unit_test(names_are_stable),
+	    cmocka_unit_test(datagram_shorter_than_header_gets_no_reply),
+	    cmocka_unit_test(wrong_magic_gets_no_reply),
+	    cmocka_unit_test(other_version_gets_unsupported_version_with_fields_copied),
+	    cmocka_unit_test(other_version_short_datagram_copies_only_whole_fields),
+	    cmocka_unit_test(other_version_of_unknown_type_gets_no_reply),
+	    cmocka_unit_test(unknown_type_gets_no_reply),
+	    cmocka_unit_test(reserved_node_types_are_never_accepted_from_clients),
+	    cmocka_unit_test(reply_types_sent_to_the_node_get_no_reply),
+	    cmocka_unit_test(wrong_datagram_length_is_malformed_for_every_type),
+	    cmocka_unit_test(length_field_must_equal_datagram_length),
+	    cmocka_unit_test(request_flags_must_be_zero),
+	    cmocka_unit_test(bid_request_id_must_be_nonzero),
+	    cmocka_unit_test(bid_auction_id_must_be_nonzero),
+	    cmocka_unit_test(bid_bidder_id_must_be_nonzero),
+	    cmocka_unit_test(bid_amount_must_be_at_least_one),
+	    cmocka_unit_test(bid_amount_must_fit_in_63_bits),
+	    cmocka_unit_test(valid_bid_is_parsed_field_by_field),
+	    cmocka_unit_test(query_needs_an_auction_but_request_id_may_be_zero),
+	    cmocka_unit_test(watch_fields_must_be_nonzero),
+	    cmocka_unit_test(malformed_reply_copies_fields_present_and_zeroes_the_rest),
+	    cmocka_unit_test(error_reply_of_query_is_an_auction_state),
+	    cmocka_unit_test(reply_parsers_reject_anything_but_an_exact_reply),
+	    cmocka_unit_test(names_are_stable),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,14 +22,18 @@ struct fake {
 	int fail;
 };
 
-static const struct ctl_auction sample = {.id = 42, .reserve = 100, .increment = 5,
-					  .close_at_ms = 1700000000123, .phase = 1,
-					  .leading_amount = 250, .leading_bidder = 9,
+static const struct ctl_auction sample = {.id = 42,
+					  .reserve = 100,
+					  .increment = 5,
+					  .close_at_ms = 1700000000123,
+					  .phase = 1,
+					  .leading_amount = 250,
+					  .leading_bidder = 9,
 					  .leading_hlc = (1700000000000ull << 16) | 3,
-					  .bid_count = 4, .viewers = 2};
+					  .bid_count = 4,
+					  .viewers = 2};
 
-static int f_open(void *ctx, uint64_t id, uint64_t r, uint64_t i, uint64_t d, char *err,
-		  size_t n)
+static int f_open(void *ctx, uint64_t id, uint64_t r, uint64_t i, uint64_t d, char *err, size_t n)
 {
 	struct fake *f = ctx;
 	if (f->fail) {
@@ -75,9 +79,15 @@ static int f_list(void *ctx, ctl_emit_fn emit, void *arg, char *err, size_t n)
 static int f_status(void *ctx, struct ctl_status *out, char *err, size_t n)
 {
 	(void)ctx, (void)err, (void)n;
-	*out = (struct ctl_status){.node_id = 3, .version = "0.1.0", .hlc = 5ull << 16,
-				   .fencing_epoch = 7, .serving = true, .workers = 2,
-				   .uptime_s = 11, .auctions_open = 1, .auctions_closed = 1};
+	*out = (struct ctl_status){.node_id = 3,
+				   .version = "0.1.0",
+				   .hlc = 5ull << 16,
+				   .fencing_epoch = 7,
+				   .serving = true,
+				   .workers = 2,
+				   .uptime_s = 11,
+				   .auctions_open = 1,
+				   .auctions_closed = 1};
 	return 0;
 }
 
@@ -241,14 +251,14 @@ static void too_long_path_is_refused(void **s)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(open_calls_the_handler_and_answers),
-		cmocka_unit_test(query_text_and_json),
-		cmocka_unit_test(list_and_status),
-		cmocka_unit_test(close_reports_the_winner),
-		cmocka_unit_test(errors_are_precise),
-		cmocka_unit_test(truncated_output_is_marked),
-		cmocka_unit_test(server_answers_a_client),
-		cmocka_unit_test(too_long_path_is_refused),
+	    cmocka_unit_test(open_calls_the_handler_and_answers),
+	    cmocka_unit_test(query_text_and_json),
+	    cmocka_unit_test(list_and_status),
+	    cmocka_unit_test(close_reports_the_winner),
+	    cmocka_unit_test(errors_are_precise),
+	    cmocka_unit_test(truncated_output_is_marked),
+	    cmocka_unit_test(server_answers_a_client),
+	    cmocka_unit_test(too_long_path_is_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,8 +20,8 @@ static int run(struct bp_config *c, char *err, int argc, char **argv)
 	return bp_config_parse(argc, argv, c, err, 512);
 }
 
-#define ARGS(...) ((char *[]){"bidplane", __VA_ARGS__, NULL})
-#define NARGS(...) ((int)(sizeof((char *[]){"bidplane", __VA_ARGS__}) / sizeof(char *)))
+#define ARGS(...)	   ((char *[]){"bidplane", __VA_ARGS__, NULL})
+#define NARGS(...)	   ((int)(sizeof((char *[]){"bidplane", __VA_ARGS__}) / sizeof(char *)))
 #define PARSE(c, err, ...) run(c, err, NARGS(__VA_ARGS__), ARGS(__VA_ARGS__))
 
 static void defaults_are_documented_values(void **s)
@@ -47,14 +47,14 @@ static void every_option_is_parsed(void **s)
 	(void)s;
 	struct bp_config c;
 	char err[512];
-	assert_int_equal(PARSE(&c, err, "--ip", "198.18.0.2", "--udp-port", "9000", "--node-id", "3",
-			       "--open-range", "10-20", "--reserve", "5", "--increment", "2",
+	assert_int_equal(PARSE(&c, err, "--ip", "198.18.0.2", "--udp-port", "9000", "--node-id",
+			       "3", "--open-range", "10-20", "--reserve", "5", "--increment", "2",
 			       "--duration", "60", "--max-auctions", "1000", "--dedup-window", "77",
 			       "--max-drift-ms", "250", "--control-socket", "/tmp/x.sock",
 			       "--stats-name", "edge-1", "--state-dir", "/tmp/st",
-			       "--no-idle-backoff", "--idle-spin-polls", "5", "--idle-sleep-us", "9",
-			       "--overload-backlog", "0", "--rx-desc", "512", "--tx-desc", "256",
-			       "--fallback-no-huge"),
+			       "--no-idle-backoff", "--idle-spin-polls", "5", "--idle-sleep-us",
+			       "9", "--overload-backlog", "0", "--rx-desc", "512", "--tx-desc",
+			       "256", "--fallback-no-huge"),
 			 0);
 	assert_int_equal(c.ip, inet_addr("198.18.0.2"));
 	assert_int_equal(c.udp_port, 9000);
@@ -86,12 +86,23 @@ static void bad_values_name_the_option(void **s)
 	struct bp_config c;
 	char err[512];
 	const char *cases[][2] = {
-		{"--udp-port", "70000"},    {"--udp-port", "-1"},	  {"--udp-port", "12x"},
-		{"--node-id", "16"},	    {"--open-range", "20-10"},	  {"--open-range", "5"},
-		{"--reserve", "0"},	    {"--increment", "0"},	  {"--duration", "0"},
-		{"--ip", "300.1.1.1"},	    {"--ip", "0.0.0.0"},	  {"--rx-desc", "1000"},
-		{"--tx-desc", "32"},	    {"--stats-name", "a/b"},	  {"--max-auctions", "1"},
-		{"--dedup-window", "0"},    {"--reserve", "99999999999999999999"},
+	    {"--udp-port", "70000"},
+	    {"--udp-port", "-1"},
+	    {"--udp-port", "12x"},
+	    {"--node-id", "16"},
+	    {"--open-range", "20-10"},
+	    {"--open-range", "5"},
+	    {"--reserve", "0"},
+	    {"--increment", "0"},
+	    {"--duration", "0"},
+	    {"--ip", "300.1.1.1"},
+	    {"--ip", "0.0.0.0"},
+	    {"--rx-desc", "1000"},
+	    {"--tx-desc", "32"},
+	    {"--stats-name", "a/b"},
+	    {"--max-auctions", "1"},
+	    {"--dedup-window", "0"},
+	    {"--reserve", "99999999999999999999"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char *argv[] = {"bidplane", (char *)cases[i][0], (char *)cases[i][1], NULL};
@@ -176,9 +187,8 @@ static void open_range_must_fit_the_table(void **s)
 	(void)s;
 	struct bp_config c;
 	char err[512];
-	assert_int_equal(PARSE(&c, err, "--ip", "1.2.3.4", "--open-range", "1-100",
-			       "--max-auctions", "50"),
-			 0);
+	assert_int_equal(
+	    PARSE(&c, err, "--ip", "1.2.3.4", "--open-range", "1-100", "--max-auctions", "50"), 0);
 	assert_int_equal(bp_config_validate(&c, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "--max-auctions"));
 }
@@ -186,14 +196,14 @@ static void open_range_must_fit_the_table(void **s)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(defaults_are_documented_values),
-		cmocka_unit_test(every_option_is_parsed),
-		cmocka_unit_test(bad_values_name_the_option),
-		cmocka_unit_test(help_returns_one),
-		cmocka_unit_test(stats_name_moves_the_derived_paths),
-		cmocka_unit_test(config_file_is_read_and_command_line_wins),
-		cmocka_unit_test(config_file_errors_name_file_and_key),
-		cmocka_unit_test(open_range_must_fit_the_table),
+	    cmocka_unit_test(defaults_are_documented_values),
+	    cmocka_unit_test(every_option_is_parsed),
+	    cmocka_unit_test(bad_values_name_the_option),
+	    cmocka_unit_test(help_returns_one),
+	    cmocka_unit_test(stats_name_moves_the_derived_paths),
+	    cmocka_unit_test(config_file_is_read_and_command_line_wins),
+	    cmocka_unit_test(config_file_errors_name_file_and_key),
+	    cmocka_unit_test(open_range_must_fit_the_table),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

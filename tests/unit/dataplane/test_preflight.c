@@ -20,8 +20,10 @@ static void fake_tree(unsigned int free_pages, int mounted)
 {
 	char cmd[320], path[320];
 	snprintf(root, sizeof(root), "/tmp/bp-preflight-%d", getpid());
-	snprintf(cmd, sizeof(cmd), "rm -rf %s && mkdir -p %s/sys/kernel/mm/hugepages/"
-				   "hugepages-2048kB %s/proc", root, root, root);
+	snprintf(cmd, sizeof(cmd),
+		 "rm -rf %s && mkdir -p %s/sys/kernel/mm/hugepages/"
+		 "hugepages-2048kB %s/proc",
+		 root, root, root);
 	assert_int_equal(system(cmd), 0);
 	snprintf(path, sizeof(path), "%s/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages",
 		 root);
@@ -112,10 +114,10 @@ static void fallback_adds_no_huge(void **s)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(adds_a_file_prefix_only_when_absent),
-		cmocka_unit_test(no_huge_passes_through),
-		cmocka_unit_test(missing_hugepages_fail_with_the_fix),
-		cmocka_unit_test(fallback_adds_no_huge),
+	    cmocka_unit_test(adds_a_file_prefix_only_when_absent),
+	    cmocka_unit_test(no_huge_passes_through),
+	    cmocka_unit_test(missing_hugepages_fail_with_the_fix),
+	    cmocka_unit_test(fallback_adds_no_huge),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	char cmd[128];

@@ -25,7 +25,7 @@
 #include "prop.h"
 #include "runtime_dir.h"
 
-#define RACERS        2
+#define RACERS	      2
 #define BIDS_PER_RACE 200000
 
 static struct auction_table table;
@@ -95,7 +95,9 @@ static void accepted_bids_form_one_order_under_a_race(void **state)
 
 	uint64_t seed = prop_base_seed();
 	for (unsigned int i = 0; i < RACERS; i++)
-		races[i] = (struct race){.a = a, .reader = i, .seed = seed + i,
+		races[i] = (struct race){.a = a,
+					 .reader = i,
+					 .seed = seed + i,
 					 .out = calloc(BIDS_PER_RACE, sizeof(struct accepted))};
 	/* One racer on the worker lcore, one on this (main) lcore. */
 	unsigned int lcore = rte_get_next_lcore(-1, 1, 0);
@@ -214,8 +216,16 @@ static int setup(void **state)
 	(void)state;
 	char prefix[64];
 	snprintf(prefix, sizeof(prefix), "--file-prefix=bp-ut-auction-%d", getpid());
-	char *argv[] = {"test_auction", "--no-huge", "-m", "256", "-l", "0-1", "--no-pci",
-			prefix, "--log-level=lib.*:warning", NULL};
+	char *argv[] = {"test_auction",
+			"--no-huge",
+			"-m",
+			"256",
+			"-l",
+			"0-1",
+			"--no-pci",
+			prefix,
+			"--log-level=lib.*:warning",
+			NULL};
 	if (rte_eal_init(9, argv) < 0)
 		return -1;
 	runtime_dir_note(&runtime);
@@ -244,9 +254,9 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(auction_rules),
-		cmocka_unit_test(accepted_bids_form_one_order_under_a_race),
-		cmocka_unit_test(replaced_records_are_reclaimed),
+	    cmocka_unit_test(auction_rules),
+	    cmocka_unit_test(accepted_bids_form_one_order_under_a_race),
+	    cmocka_unit_test(replaced_records_are_reclaimed),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

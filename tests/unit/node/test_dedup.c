@@ -190,11 +190,11 @@ static void concurrent_claims_apply_each_key_once(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(answer_is_remembered),
-		cmocka_unit_test(pending_key_is_busy),
-		cmocka_unit_test(kinds_are_separate_keys),
-		cmocka_unit_test(window_keeps_recent_keys_and_forgets_old),
-		cmocka_unit_test(concurrent_claims_apply_each_key_once),
+	    cmocka_unit_test(answer_is_remembered),
+	    cmocka_unit_test(pending_key_is_busy),
+	    cmocka_unit_test(kinds_are_separate_keys),
+	    cmocka_unit_test(window_keeps_recent_keys_and_forgets_old),
+	    cmocka_unit_test(concurrent_claims_apply_each_key_once),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -81,11 +81,11 @@ static void unusable_state_dir_is_an_error_naming_it(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(epoch_grows_by_one_per_start, make_dir, remove_dir),
-		cmocka_unit_test_setup_teardown(corrupt_epoch_is_refused_not_reset, make_dir,
-						remove_dir),
-		cmocka_unit_test_setup_teardown(unusable_state_dir_is_an_error_naming_it, make_dir,
-						remove_dir),
+	    cmocka_unit_test_setup_teardown(epoch_grows_by_one_per_start, make_dir, remove_dir),
+	    cmocka_unit_test_setup_teardown(corrupt_epoch_is_refused_not_reset, make_dir,
+					    remove_dir),
+	    cmocka_unit_test_setup_teardown(unusable_state_dir_is_an_error_naming_it, make_dir,
+					    remove_dir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
