@@ -83,6 +83,13 @@ void auction_table_destroy(struct auction_table *t);
  * quiescent-state report. */
 struct auction *auction_lookup(const struct auction_table *t, uint64_t id);
 
+/* Looks up n (<= AUCTION_LOOKUP_BULK_MAX) ids at once, overlapping their
+ * cache misses, and prefetches the auctions found; out[i] is NULL when id i
+ * is unknown. Same validity as auction_lookup. */
+#define AUCTION_LOOKUP_BULK_MAX 64
+void auction_lookup_bulk(const struct auction_table *t, const uint64_t **ids, unsigned int n,
+			 struct auction **out);
+
 /* -EEXIST, -ENOSPC (table full), -EINVAL (bad parameters), -ENOMEM. */
 int auction_open(struct auction_table *t, uint64_t id, uint64_t reserve, uint64_t increment,
 		 uint64_t close_at_ms);

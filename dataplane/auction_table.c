@@ -9,6 +9,7 @@
 #include <rte_hash.h>
 #include <rte_hash_crc.h>
 #include <rte_mempool.h>
+#include <rte_prefetch.h>
 #include <rte_rcu_qsbr.h>
 
 #include "proto.h"
@@ -111,6 +112,23 @@ struct auction *auction_lookup(const struct auction_table *t, uint64_t id)
 	if (rte_hash_lookup_data(t->index, &id, &data) < 0)
 		return NULL;
 	return data;
+}
+
+void auction_lookup_bulk(const struct auction_table *t, const uint64_t **ids, unsigned int n,
+			 struct auction **out)
+{
+	uint64_t hits = 0;
+	if (n == 0)
+		return;
+	rte_hash_lookup_bulk_data(t->index, (const void **)ids, n, &hits, (void **)out);
+	for (unsigned int i = 0; i < n; i++) {
+		if (!(hits & (UINT64_C(1) << i))) {
+			out[i] = NULL;
+			continue;
+		}
+		rte_prefetch0(out[i]);		 /* rules, phase */
+		rte_prefetch0(&out[i]->leading); /* the leading-bid pointer */
+	}
 }
 
 int auction_open(struct auction_table *t, uint64_t id, uint64_t reserve, uint64_t increment,

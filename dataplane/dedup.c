@@ -244,6 +244,13 @@ enum dedup_result dedup_claim(struct dedup_table *t, const struct dedup_key *k, 
 	return DEDUP_BUSY;
 }
 
+void dedup_prefetch(const struct dedup_table *t, const struct dedup_key *k)
+{
+	const struct dedup_entry *b = bucket_of(t, k);
+	for (int i = 0; i < DEDUP_WAYS; i++)
+		__builtin_prefetch(&b[i], 1);
+}
+
 void dedup_finish(struct dedup_table *t, const struct dedup_claim *claim,
 		  const struct dedup_answer *answer)
 {

@@ -91,6 +91,10 @@ void dedup_destroy(struct dedup_table *t);
 enum dedup_result dedup_claim(struct dedup_table *t, const struct dedup_key *k, uint64_t now,
 			      struct dedup_claim *claim, struct dedup_answer *answer);
 
+/* Starts loading the key's bucket into cache, for a claim a little later
+ * (the packet path does this for a whole burst first). */
+void dedup_prefetch(const struct dedup_table *t, const struct dedup_key *k);
+
 /* Publishes the final answer of a claimed key. */
 void dedup_finish(struct dedup_table *t, const struct dedup_claim *claim,
 		  const struct dedup_answer *answer);

@@ -67,7 +67,8 @@ static void answer_for_type(struct answer *a, const struct bp_request *r, enum b
 		answer_state(a, r, status);
 }
 
-static void handle_bid(struct worker *w, const struct bp_request *r, struct answer *ans)
+static void handle_bid(struct worker *w, const struct bp_request *r, struct auction *a,
+		       struct answer *ans)
 {
 	struct node *n = w->node;
 	struct dedup_key key = {
@@ -80,7 +81,6 @@ static void handle_bid(struct worker *w, const struct bp_request *r, struct answ
 	case DEDUP_BUSY:
 		return;
 	case DEDUP_DONE: {
-		struct auction *a = auction_lookup(&n->auctions, r->auction_id);
 		if (a) {
 			struct bid lead = auction_leading(a);
 			ans->bid.leading_amount = lead.amount;
@@ -101,7 +101,6 @@ static void handle_bid(struct worker *w, const struct bp_request *r, struct answ
 		break;
 	}
 
-	struct auction *a = auction_lookup(&n->auctions, r->auction_id);
 	struct bid_outcome out = {.status = BP_UNKNOWN_AUCTION};
 	if (a)
 		auction_place_bid(a, &w->bids, r->actor_id, r->amount, &out);
@@ -127,7 +126,8 @@ static void fill_state(struct worker *w, const struct auction *a, struct answer 
 	ans->state.node_hlc = hlc_now(&w->clock);
 }
 
-static void handle_watch(struct worker *w, const struct bp_request *r, struct answer *ans)
+static void handle_watch(struct worker *w, const struct bp_request *r, struct auction *a,
+			 struct answer *ans)
 {
 	struct node *n = w->node;
 	struct dedup_key key = {
@@ -145,7 +145,7 @@ static void handle_watch(struct worker *w, const struct bp_request *r, struct an
 			stat_inc(&w->stats.conflicts);
 			return;
 		}
-		fill_state(w, auction_lookup(&n->auctions, r->auction_id), ans);
+		fill_state(w, a, ans);
 		ans->state.status = past.status;
 		ans->state.flags = BP_FLAG_REPLAYED;
 		stat_inc(&w->stats.replayed);
@@ -154,7 +154,6 @@ static void handle_watch(struct worker *w, const struct bp_request *r, struct an
 	case DEDUP_NEW:
 		break;
 	}
-	struct auction *a = auction_lookup(&n->auctions, r->auction_id);
 	ans->state.status = BP_ACCEPTED;
 	if (a)
 		auction_add_viewer(a, &w->bids, r->type == BP_WATCH ? 1 : -1);
@@ -164,8 +163,8 @@ static void handle_watch(struct worker *w, const struct bp_request *r, struct an
 	dedup_finish(n->dedup, &claim, &final);
 }
 
-static void handle_request(struct worker *w, const struct bp_request *r, bool shed,
-			   struct answer *ans)
+static void handle_request(struct worker *w, const struct bp_request *r, struct auction *a,
+			   bool shed, struct answer *ans)
 {
 	stat_inc(&w->stats.requests[r->type]);
 	if (!atomic_load_explicit(&w->node->serving, memory_order_relaxed)) {
@@ -179,14 +178,14 @@ static void handle_request(struct worker *w, const struct bp_request *r, bool sh
 	}
 	switch (r->type) {
 	case BP_BID:
-		handle_bid(w, r, ans);
+		handle_bid(w, r, a, ans);
 		break;
 	case BP_QUERY:
 		answer_state(ans, r, BP_ACCEPTED);
-		fill_state(w, auction_lookup(&w->node->auctions, r->auction_id), ans);
+		fill_state(w, a, ans);
 		break;
 	default: /* WATCH, UNWATCH: the parser admits no other type */
-		handle_watch(w, r, ans);
+		handle_watch(w, r, a, ans);
 		break;
 	}
 }
@@ -209,65 +208,86 @@ static struct rte_mbuf *drop(struct rte_mbuf *m)
 	return NULL;
 }
 
-struct rte_mbuf *packet_handle(struct worker *w, unsigned int port_index, struct rte_mbuf *m,
-			       bool shed)
+static void prefetch_dedup(struct worker *w, const struct bp_request *r)
+{
+	if (r->type == BP_QUERY)
+		return;
+	struct dedup_key key = {.actor = r->actor_id,
+				.request_id = r->request_id,
+				.kind = r->type == BP_BID ? DEDUP_BID : DEDUP_VIEW};
+	dedup_prefetch(w->node->dedup, &key);
+}
+
+bool packet_parse(struct worker *w, unsigned int port_index, struct rte_mbuf *m, struct rx_item *it)
 {
 	struct worker_stats *st = &w->stats;
 	uint8_t *frame = rte_pktmbuf_mtod(m, uint8_t *);
-	struct pkt_layout lay;
 	enum pkt_drop why;
 
+	it->m = m;
+	it->auction = NULL;
 	stat_inc(&st->rx_packets);
 	stat_add(&st->rx_bytes, m->pkt_len);
 	if (unlikely(m->nb_segs != 1)) {
 		stat_inc(&st->multi_segment_drops);
-		return drop(m);
+		drop(m);
+		return false;
 	}
 	switch (pkt_classify(frame, m->data_len, &w->node->filter[port_index], hw_checksum_flags(m),
-			     &lay, &why)) {
+			     &it->lay, &why)) {
 	case PKT_CLASS_UDP:
 		break;
 	case PKT_CLASS_ARP:
 	case PKT_CLASS_ICMP:
-		return to_control(w, m);
+		to_control(w, m);
+		return false;
 	default:
 		stat_inc(&st->pkt_drops[why]);
-		return drop(m);
+		drop(m);
+		return false;
 	}
+	bp_parse_request(frame + it->lay.payload_off, it->lay.payload_len, &it->p);
+	if (it->p.verdict == BP_NO_REPLY) {
+		stat_inc(&st->proto_drops[it->p.drop]);
+		drop(m);
+		return false;
+	}
+	if (it->p.verdict == BP_VALID)
+		prefetch_dedup(w, &it->p.req);
+	return true;
+}
 
-	struct bp_parse p;
-	bp_parse_request(frame + lay.payload_off, lay.payload_len, &p);
+struct rte_mbuf *packet_answer(struct worker *w, unsigned int port_index, struct rx_item *it,
+			       bool shed)
+{
+	struct worker_stats *st = &w->stats;
+	struct rte_mbuf *m = it->m;
+	uint8_t *frame = rte_pktmbuf_mtod(m, uint8_t *);
+	const struct pkt_layout *lay = &it->lay;
 	struct answer ans;
-	switch (p.verdict) {
-	case BP_NO_REPLY:
-		stat_inc(&st->proto_drops[p.drop]);
-		return drop(m);
-	case BP_ANSWER:
-		answer_for_type(&ans, &p.req, p.status);
-		break;
-	case BP_VALID:
-		handle_request(w, &p.req, shed, &ans);
-		break;
-	}
+
+	if (it->p.verdict == BP_ANSWER)
+		answer_for_type(&ans, &it->p.req, it->p.status);
+	else
+		handle_request(w, &it->p.req, it->auction, shed, &ans);
 
 	/* The reply is longer than the request: grow the mbuf first. */
 	uint16_t reply_len = ans.kind == REPLY_BID ? BP_LEN_BID_REPLY : BP_LEN_AUCTION_STATE;
-	uint32_t need = (uint32_t)lay.payload_off + reply_len;
+	uint32_t need = (uint32_t)lay->payload_off + reply_len;
 	if (need > m->data_len && !rte_pktmbuf_append(m, (uint16_t)(need - m->data_len))) {
 		stat_inc(&st->multi_segment_drops);
 		return drop(m);
 	}
-	uint8_t *payload = frame + lay.payload_off;
-	if (p.verdict == BP_ANSWER)
-		bp_write_error_reply(payload, &p);
+	uint8_t *payload = frame + lay->payload_off;
+	if (it->p.verdict == BP_ANSWER)
+		bp_write_error_reply(payload, &it->p);
 	else if (ans.kind == REPLY_BID)
 		bp_write_bid_reply(payload, &ans.bid);
 	else
 		bp_write_auction_state(payload, &ans.state);
 	stat_inc(&st->replies[ans.kind][ans.kind == REPLY_BID ? ans.bid.status : ans.state.status]);
 
-	size_t len =
-	    pkt_udp_reply_in_place(frame, &lay, w->node->filter[port_index].mac, reply_len);
+	size_t len = pkt_udp_reply_in_place(frame, lay, w->node->filter[port_index].mac, reply_len);
 	rte_pktmbuf_data_len(m) = (uint16_t)len;
 	rte_pktmbuf_pkt_len(m) = (uint32_t)len;
 	m->ol_flags = 0;

@@ -14,6 +14,8 @@
 
 #include "stat.h"
 
+_Static_assert(WORKER_BURST <= AUCTION_LOOKUP_BULK_MAX, "a burst is looked up at once");
+
 /* Replies wait at most this long in a TX buffer before a flush. */
 #define TX_DRAIN_US 50
 
@@ -150,10 +152,32 @@ static uint16_t poll_port(struct worker *w, unsigned int p)
 	uint16_t port = w->node->port_ids[p];
 	uint16_t nb_rx = rte_eth_rx_burst(port, w->queue, pkts, WORKER_BURST);
 	note_burst(w, nb_rx);
+	if (nb_rx == 0)
+		return 0;
+
+	/* Stage 1: parse the burst; prefetch idempotency buckets. */
+	struct rx_item items[WORKER_BURST];
+	const uint64_t *ids[WORKER_BURST];
+	struct auction *found[WORKER_BURST];
+	uint16_t n = 0, nids = 0, which[WORKER_BURST];
 	for (uint16_t i = 0; i < nb_rx; i++) {
 		if (i + 1 < nb_rx)
 			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void *));
-		struct rte_mbuf *reply = packet_handle(w, p, pkts[i], should_shed(w, nb_rx, i));
+		if (!packet_parse(w, p, pkts[i], &items[n]))
+			continue;
+		if (packet_needs_auction(&items[n])) {
+			ids[nids] = &items[n].p.req.auction_id;
+			which[nids++] = n;
+		}
+		n++;
+	}
+	/* Stage 2: every auction of the burst in one lookup. */
+	auction_lookup_bulk(&w->node->auctions, ids, nids, found);
+	for (uint16_t k = 0; k < nids; k++)
+		items[which[k]].auction = found[k];
+	/* Stage 3: apply and answer. */
+	for (uint16_t i = 0; i < n; i++) {
+		struct rte_mbuf *reply = packet_answer(w, p, &items[i], should_shed(w, n, i));
 		if (reply)
 			transmit(w, p, reply);
 	}

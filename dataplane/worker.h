@@ -83,9 +83,31 @@ void worker_destroy(struct worker *w);
 /* The lcore entry point (arg: struct worker *). Returns 0 at force_quit. */
 int worker_main(void *arg);
 
-/* Packet path for one received frame: reply in place, hand to control,
- * or drop. Returns the mbuf to send on `port_index`, or NULL. */
-struct rte_mbuf *packet_handle(struct worker *w, unsigned int port_index, struct rte_mbuf *m,
+/*
+ * The packet path (packet_path.c), in stages over a burst so that the
+ * cache misses of different packets overlap:
+ *   packet_parse   L2-L4 and the codec; drops or hands to control what is
+ *                  not a request, prefetches the request's idempotency bucket;
+ *   (the worker)   looks up the auctions of the whole burst at once;
+ *   packet_answer  applies the request and writes the reply in place.
+ */
+struct rx_item {
+	struct rte_mbuf *m;
+	struct pkt_layout lay;
+	struct bp_parse p;
+	struct auction *auction; /* from the bulk lookup; NULL: unknown */
+};
+
+/* false when the frame was consumed (dropped or handed to control). */
+bool packet_parse(struct worker *w, unsigned int port_index, struct rte_mbuf *m,
+		  struct rx_item *it);
+/* Whether the item is a valid request whose auction must be looked up. */
+static inline bool packet_needs_auction(const struct rx_item *it)
+{
+	return it->p.verdict == BP_VALID;
+}
+/* Returns the mbuf to send on `port_index`, or NULL (then it was freed). */
+struct rte_mbuf *packet_answer(struct worker *w, unsigned int port_index, struct rx_item *it,
 			       bool shed);
 
 #endif
