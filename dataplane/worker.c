@@ -146,20 +146,14 @@ static void note_burst(struct worker *w, uint16_t nb_rx)
 		w->full_bursts = 0;
 }
 
-static uint16_t poll_port(struct worker *w, unsigned int p)
+uint16_t worker_process_burst(struct worker *w, unsigned int p, struct rte_mbuf **pkts,
+			      uint16_t nb_rx, struct rte_mbuf **replies)
 {
-	struct rte_mbuf *pkts[WORKER_BURST];
-	uint16_t port = w->node->port_ids[p];
-	uint16_t nb_rx = rte_eth_rx_burst(port, w->queue, pkts, WORKER_BURST);
-	note_burst(w, nb_rx);
-	if (nb_rx == 0)
-		return 0;
-
 	/* Stage 1: parse the burst; prefetch idempotency buckets. */
 	struct rx_item items[WORKER_BURST];
 	const uint64_t *ids[WORKER_BURST];
 	struct auction *found[WORKER_BURST];
-	uint16_t n = 0, nids = 0, which[WORKER_BURST];
+	uint16_t n = 0, nids = 0, which[WORKER_BURST], nrep = 0;
 	for (uint16_t i = 0; i < nb_rx; i++) {
 		if (i + 1 < nb_rx)
 			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void *));
@@ -179,8 +173,21 @@ static uint16_t poll_port(struct worker *w, unsigned int p)
 	for (uint16_t i = 0; i < n; i++) {
 		struct rte_mbuf *reply = packet_answer(w, p, &items[i], should_shed(w, n, i));
 		if (reply)
-			transmit(w, p, reply);
+			replies[nrep++] = reply;
 	}
+	return nrep;
+}
+
+static uint16_t poll_port(struct worker *w, unsigned int p)
+{
+	struct rte_mbuf *pkts[WORKER_BURST], *replies[WORKER_BURST];
+	uint16_t nb_rx = rte_eth_rx_burst(w->node->port_ids[p], w->queue, pkts, WORKER_BURST);
+	note_burst(w, nb_rx);
+	if (nb_rx == 0)
+		return 0;
+	uint16_t nrep = worker_process_burst(w, p, pkts, nb_rx, replies);
+	for (uint16_t i = 0; i < nrep; i++)
+		transmit(w, p, replies[i]);
 	return nb_rx;
 }
 

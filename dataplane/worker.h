@@ -98,6 +98,12 @@ struct rx_item {
 	struct auction *auction; /* from the bulk lookup; NULL: unknown */
 };
 
+/* The three stages over one received burst (at most WORKER_BURST frames)
+ * from port `port_index`; the replies to send are put in `replies`.
+ * Returns their number. Used by the loop, and by perf/bench_packet_path. */
+uint16_t worker_process_burst(struct worker *w, unsigned int port_index, struct rte_mbuf **pkts,
+			      uint16_t nb_rx, struct rte_mbuf **replies);
+
 /* false when the frame was consumed (dropped or handed to control). */
 bool packet_parse(struct worker *w, unsigned int port_index, struct rte_mbuf *m,
 		  struct rx_item *it);
