@@ -9,30 +9,40 @@ static const uint8_t broadcast_mac[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 
 uint32_t pkt_csum_partial(const void *data, size_t len, uint32_t sum)
 {
+	/* The ones' complement sum does not depend on byte order (RFC 1071,
+	 * 2.B): add native 32-bit halves of 64-bit loads, fold, and swap once
+	 * at the end into the network-order domain the callers' sums use. */
 	const uint8_t *p = data;
-	uint64_t acc = sum;
-	/* 32 bits at a time into a 64-bit accumulator: no carry is lost
-	 * for any frame size we handle. */
-	while (len >= 4) {
+	uint64_t acc = 0;
+	while (len >= 8) {
+		uint64_t w;
+		memcpy(&w, p, 8);
+		acc += (w & 0xffffffff) + (w >> 32);
+		p += 8;
+		len -= 8;
+	}
+	if (len >= 4) {
 		uint32_t w;
 		memcpy(&w, p, 4);
-		acc += __builtin_bswap32(w);
+		acc += w;
 		p += 4;
 		len -= 4;
 	}
 	if (len >= 2) {
-		acc += get_be16(p);
+		uint16_t w;
+		memcpy(&w, p, 2);
+		acc += w;
 		p += 2;
 		len -= 2;
 	}
 	if (len)
-		acc += (uint32_t)p[0] << 8;
-	while (acc >> 32)
-		acc = (acc & 0xffffffff) + (acc >> 32);
+		acc += p[0]; /* the low byte of a little-endian word: a high byte on the wire */
+	acc = (acc & 0xffffffff) + (acc >> 32);
+	acc = (acc & 0xffffffff) + (acc >> 32);
 	acc = (acc & 0xffff) + (acc >> 16);
 	acc = (acc & 0xffff) + (acc >> 16);
 	acc = (acc & 0xffff) + (acc >> 16);
-	return (uint32_t)acc;
+	return sum + __builtin_bswap16((uint16_t)acc);
 }
 
 uint16_t pkt_csum_fold(uint32_t sum)
