@@ -14,10 +14,10 @@ static struct control *ctl_control(void *ctx)
 	return ctx;
 }
 
-static void describe(const struct auction *a, struct ctl_auction *out)
+static void describe(const struct control *c, const struct auction *a, struct ctl_auction *out)
 {
 	struct bp_auction_state s = {0};
-	auction_fill_state(a, &s);
+	auction_fill_state(a, c->node->hlc.wall(c->node->hlc.wall_arg), &s);
 	*out = (struct ctl_auction){
 	    .id = a->id,
 	    .reserve = a->reserve,
@@ -52,11 +52,12 @@ static int h_query(void *ctx, uint64_t id, struct ctl_auction *out, char *err, s
 		snprintf(err, errlen, "no auction %" PRIu64, id);
 		return -ENOENT;
 	}
-	describe(a, out);
+	describe(ctl_control(ctx), a, out);
 	return 0;
 }
 
 struct list_ctx {
+	const struct control *c;
 	ctl_emit_fn emit;
 	void *arg;
 };
@@ -65,7 +66,7 @@ static int list_one(struct auction *a, void *arg)
 {
 	struct list_ctx *l = arg;
 	struct ctl_auction d;
-	describe(a, &d);
+	describe(l->c, a, &d);
 	l->emit(l->arg, &d);
 	return 0;
 }
@@ -74,7 +75,7 @@ static int h_list(void *ctx, ctl_emit_fn emit, void *arg, char *err, size_t errl
 {
 	(void)err;
 	(void)errlen;
-	struct list_ctx l = {emit, arg};
+	struct list_ctx l = {ctl_control(ctx), emit, arg};
 	auction_iterate(&ctl_control(ctx)->node->auctions, list_one, &l);
 	return 0;
 }

@@ -131,12 +131,14 @@ void auction_add_viewer(struct auction *a, const struct bid_ctx *c, int delta)
 		gcounter_workers_add(&a->viewers_down, c->worker, 1);
 }
 
-void auction_fill_state(const struct auction *a, struct bp_auction_state *s)
+void auction_fill_state(const struct auction *a, uint64_t now_ms, struct bp_auction_state *s)
 {
 	struct bid lead = auction_leading(a);
 	uint64_t up = gcounter_workers_sum(&a->viewers_up);
 	uint64_t down = gcounter_workers_sum(&a->viewers_down);
 	s->phase = atomic_load_explicit(&a->phase, memory_order_acquire);
+	if (s->phase == BP_PHASE_OPEN && now_ms >= a->close_at_ms)
+		s->phase = BP_PHASE_CLOSED;
 	s->leading_amount = lead.amount;
 	s->leading_bidder = lead.bidder;
 	s->leading_hlc = lead.hlc;

@@ -53,8 +53,10 @@ void auction_place_bid(struct auction *a, struct bid_ctx *c, uint64_t bidder, ui
 /* WATCH (+1) or UNWATCH (-1) one viewer. */
 void auction_add_viewer(struct auction *a, const struct bid_ctx *c, int delta);
 
-/* Fills the auction-dependent fields of an AUCTION_STATE reply. */
-void auction_fill_state(const struct auction *a, struct bp_auction_state *s);
+/* Fills the auction-dependent fields of an AUCTION_STATE reply. An auction
+ * whose close time is not after now_ms shows as closed even before the
+ * control thread turns its phase: bids are judged by the same rule. */
+void auction_fill_state(const struct auction *a, uint64_t now_ms, struct bp_auction_state *s);
 
 /* Reclaims what the defer queue can (call when idle). */
 void bid_ctx_reclaim(struct bid_ctx *c);

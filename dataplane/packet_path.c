@@ -119,11 +119,11 @@ static void handle_bid(struct worker *w, const struct bp_request *r, struct auct
 
 static void fill_state(struct worker *w, const struct auction *a, struct answer *ans)
 {
+	ans->state.node_hlc = hlc_now(&w->clock);
 	if (a)
-		auction_fill_state(a, &ans->state);
+		auction_fill_state(a, hlc_ms(ans->state.node_hlc), &ans->state);
 	else
 		ans->state.status = BP_UNKNOWN_AUCTION;
-	ans->state.node_hlc = hlc_now(&w->clock);
 }
 
 static void handle_watch(struct worker *w, const struct bp_request *r, struct auction *a,

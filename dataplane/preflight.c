@@ -85,7 +85,8 @@ int bp_preflight_at(const char *root, int eal_argc, char **eal_argv, const struc
 	for (int i = 0; i < eal_argc; i++)
 		out->argv[out->argc++] = eal_argv[i];
 
-	if (!has_arg(eal_argc, eal_argv, "--file-prefix")) {
+	bool own_prefix = !has_arg(eal_argc, eal_argv, "--file-prefix");
+	if (own_prefix) {
 		char prefix[64];
 		snprintf(prefix, sizeof(prefix), "bidplane-%d", (int)getpid());
 		add_arg(out, &used, "--file-prefix");
@@ -93,6 +94,10 @@ int bp_preflight_at(const char *root, int eal_argc, char **eal_argv, const struc
 	}
 	if (has_arg(eal_argc, eal_argv, "--no-huge"))
 		return 0;
+	/* No secondary process can join a prefix only we know: unlink the
+	 * hugepage files at once so none is left behind, even after kill -9. */
+	if (own_prefix && !has_arg(eal_argc, eal_argv, "--huge-unlink"))
+		add_arg(out, &used, "--huge-unlink");
 	unsigned long free_pages = free_hugepages(root);
 	bool mounted = hugetlbfs_mounted(root);
 	if (free_pages > 0 && mounted)

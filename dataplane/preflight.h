@@ -26,7 +26,8 @@ struct bp_eal_args {
 /*
  * Builds the final EAL argument vector from the user's EAL arguments
  * (argv[0] included): adds "--file-prefix bidplane-<pid>" unless one is
- * given; unless --no-huge is given, checks that 2 MiB or 1 GiB hugepages are
+ * given (then also --huge-unlink, as no other process can share it); unless
+ * --no-huge is given, checks that 2 MiB or 1 GiB hugepages are
  * free and hugetlbfs is mounted, and if not either adds "--no-huge -m 512"
  * (cfg->fallback_no_huge) or fails with -ENOMEM and a message giving the
  * exact commands to fix it. Returns 0 or a negative errno with err set.

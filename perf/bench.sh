@@ -28,7 +28,7 @@ stop_server() {
 	fi
 	server_pid=
 }
-trap 'stop_server; rm -rf "$run"' EXIT
+trap 'stop_server; rm -rf "$run" "/var/run/dpdk/bptestpmd-$$"' EXIT
 
 # The server's forwarding lcore on CPU 1, its main lcore and bidgen on CPU 0.
 # memif sockets are abstract in DPDK 22.11: readiness is a line in the log.
@@ -68,7 +68,8 @@ start_node() {
 
 say "1/4 ceiling: dpdk-testpmd 5tswap, bidgen --echo at full rate (${secs}s)"
 # shellcheck disable=SC2086
-start_server testpmd "$out/testpmd.log" "start packet forwarding" dpdk-testpmd $mem --lcores=0@0,1@1 --no-pci \
+start_server testpmd "$out/testpmd.log" "start packet forwarding" dpdk-testpmd $mem \
+	--file-prefix "bptestpmd-$$" --huge-unlink --lcores=0@0,1@1 --no-pci \
 	--vdev="net_memif0,role=server,socket=$sock" -- --forward-mode=5tswap \
 	--nb-cores=1 --stats-period=1000 --txd=1024 --rxd=1024 --total-num-mbufs=32768
 bidgen testpmd --echo --rate 0 --dst-mac 02:00:00:00:00:02

@@ -266,16 +266,21 @@ static int eal_init(int argc, char **argv, int *own_prefix)
 {
 	static char *args[256];
 	static char prefix[64];
-	int n = 0, have_prefix = 0;
+	int n = 0, have_prefix = 0, no_huge = 0;
 	for (int i = 0; i < argc && n < 250; i++) {
 		args[n++] = argv[i];
 		if (strncmp(argv[i], "--file-prefix", 13) == 0)
 			have_prefix = 1;
+		if (strcmp(argv[i], "--no-huge") == 0)
+			no_huge = 1;
 	}
 	*own_prefix = !have_prefix;
 	if (!have_prefix) {
 		snprintf(prefix, sizeof(prefix), "--file-prefix=bidgen-%d", (int)getpid());
 		args[n++] = prefix;
+		/* Nobody else can use our prefix: leave no hugepage files. */
+		if (!no_huge)
+			args[n++] = "--huge-unlink";
 	}
 	fprintf(stderr, "EAL arguments:");
 	for (int i = 0; i < n; i++)

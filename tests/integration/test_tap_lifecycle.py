@@ -64,13 +64,14 @@ class Lifecycle(unittest.TestCase):
         last = accepted[-1]
         self.assertEqual((state["leading_amount"], state["leading_hlc"]),
                          (last["leading_amount"], last["hlc"]))
+        # Settlement follows the close by one control tick and a grace period.
+        self.assertTrue(self.node.wait_for_output("settled auction 100"), "no settlement log")
         r = self.ctl("--json", "query", "100")
         self.assertEqual(r.returncode, 0, r.stderr)
         q = json.loads(r.stdout)
         self.assertTrue(q["settled"])
         self.assertEqual(q["leading_amount"], last["leading_amount"])
         self.assertEqual(q["bid_count"], len(accepted))
-        self.assertTrue(self.node.wait_for_output("settled auction 100"), "no settlement log")
 
     def test_bidctl_open_query_list_close_status(self):
         r = self.ctl("open", "--auction", "200", "--reserve", "5", "--increment", "2",

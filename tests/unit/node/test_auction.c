@@ -170,6 +170,12 @@ static void auction_rules(void **state)
 	assert_int_equal(auction_open(&table, 4, 1, 1, past), 0);
 	auction_place_bid(auction_lookup(&table, 4), &ctxs[me], 1, 10, &o);
 	assert_int_equal(o.status, BP_CLOSED);
+	/* ... and reports itself closed, before the control thread's tick. */
+	struct bp_auction_state st = {0};
+	auction_fill_state(auction_lookup(&table, 4), past + 1, &st);
+	assert_int_equal(st.phase, BP_PHASE_CLOSED);
+	auction_fill_state(auction_lookup(&table, 4), past - 1, &st);
+	assert_int_equal(st.phase, BP_PHASE_OPEN);
 
 	rte_rcu_qsbr_thread_offline(qs, me);
 	rte_rcu_qsbr_thread_unregister(qs, me);
