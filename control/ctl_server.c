@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "mkdir_p.h"
 
 #define CLIENT_WAIT_MS	 100
 #define RESPONSE_MAX	 (1u << 20)
@@ -26,27 +27,6 @@ struct ctl_server {
 	struct ctl_handlers handlers;
 	char *response;
 };
-
-static int mkdir_parents(const char *path)
-{
-	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	snprintf(dir, sizeof(dir), "%s", path);
-	char *slash = strrchr(dir, '/');
-	if (!slash || slash == dir)
-		return 0;
-	*slash = '\0';
-	for (char *p = dir + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
 
 /* A socket file nobody listens on is left over from a dead node. */
 static int remove_stale(const struct sockaddr_un *addr)
@@ -79,7 +59,7 @@ struct ctl_server *ctl_server_open(const char *path, const struct ctl_handlers *
 		return NULL;
 	}
 	memcpy(addr.sun_path, path, strlen(path) + 1);
-	int rc = mkdir_parents(path);
+	int rc = mkdir_parent_of(path);
 	if (rc != 0) {
 		snprintf(err, errlen,
 			 "cannot create the directory of %s: %s; pick another "

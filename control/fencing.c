@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include "fencing.h"
+#include "mkdir_p.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -11,24 +12,6 @@
 #include <unistd.h>
 
 #define EPOCH_FILE "fencing_epoch"
-
-static int mkdir_p(const char *dir)
-{
-	char path[512];
-	if (snprintf(path, sizeof(path), "%s", dir) >= (int)sizeof(path))
-		return -ENAMETOOLONG;
-	for (char *p = path + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(path, 0755) != 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(path, 0755) != 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
 
 static int read_epoch(const char *path, uint64_t *epoch)
 {
