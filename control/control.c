@@ -62,6 +62,7 @@ int control_init(struct control *c, struct node *n, char *err, size_t errlen)
 {
 	memset(c, 0, sizeof(*c));
 	c->node = n;
+	c->next_due_ms = UINT64_MAX; /* lowered by every auction opened */
 	unsigned int me = node_control_reader(n);
 	int rc = hlc_clock_init(&c->clock, &n->hlc, me);
 	if (rc != 0) {

@@ -37,6 +37,9 @@ struct control {
 	struct ctl_server *ctl;
 	struct hlc_clock clock;
 	uint64_t next_tick_ms;
+	/* Earliest close or removal time among the auctions: the lifecycle
+	 * scans the table only once it is reached, not on every tick. */
+	uint64_t next_due_ms;
 	uint64_t next_fencing_retry_ms;
 	struct control_stats stats;
 };

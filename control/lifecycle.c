@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -35,6 +36,8 @@ int lifecycle_open(struct control *c, uint64_t id, uint64_t reserve, uint64_t in
 	switch (rc) {
 	case 0:
 		stat_inc(&c->stats.auctions_opened);
+		if (close_at < c->next_due_ms)
+			c->next_due_ms = close_at;
 		return 0;
 	case -EEXIST:
 		snprintf(err, errlen, "auction %" PRIu64 " already exists", id);
@@ -85,12 +88,17 @@ int lifecycle_close(struct control *c, uint64_t id, char *err, size_t errlen)
 	}
 	stat_inc(&c->stats.auctions_closed);
 	wait_grace_period(c);
-	settle(c, a, n->hlc.wall(n->hlc.wall_arg));
+	uint64_t now = n->hlc.wall(n->hlc.wall_arg);
+	settle(c, a, now);
+	if (now + SETTLED_RETENTION_MS < c->next_due_ms)
+		c->next_due_ms = now + SETTLED_RETENTION_MS;
 	return 0;
 }
 
 struct due {
 	uint64_t now_ms;
+	uint64_t next_ms; /* the earliest time something is due after now */
+	bool truncated;	  /* a batch filled up: look again next tick */
 	unsigned int nclose, nremove;
 	struct auction *close[TICK_BATCH];
 	struct auction *remove[TICK_BATCH];
@@ -100,21 +108,40 @@ static int collect_due(struct auction *a, void *arg)
 {
 	struct due *d = arg;
 	uint8_t phase = atomic_load_explicit(&a->phase, memory_order_relaxed);
-	if (phase == BP_PHASE_OPEN && a->close_at_ms <= d->now_ms && d->nclose < TICK_BATCH)
+	uint64_t when = UINT64_MAX;
+	if (phase == BP_PHASE_OPEN)
+		when = a->close_at_ms;
+	else if (phase == BP_PHASE_CLOSED && a->settled)
+		when = a->settled_at_ms + SETTLED_RETENTION_MS;
+	if (when > d->now_ms) {
+		if (when < d->next_ms)
+			d->next_ms = when;
+		return 0;
+	}
+	if (phase == BP_PHASE_OPEN && d->nclose < TICK_BATCH)
 		d->close[d->nclose++] = a;
-	else if (phase == BP_PHASE_CLOSED && a->settled &&
-		 a->settled_at_ms + SETTLED_RETENTION_MS <= d->now_ms && d->nremove < TICK_BATCH)
+	else if (phase == BP_PHASE_CLOSED && d->nremove < TICK_BATCH)
 		d->remove[d->nremove++] = a;
-	return d->nclose == TICK_BATCH && d->nremove == TICK_BATCH;
+	else
+		d->truncated = true;
+	return 0;
 }
 
 void lifecycle_tick(struct control *c, uint64_t now_ms)
 {
 	static struct due d; /* large; the control thread is the only user */
 	struct node *n = c->node;
+	if (now_ms < c->next_due_ms)
+		return; /* nothing to close or remove yet: no scan */
 	d.now_ms = now_ms;
+	d.next_ms = UINT64_MAX;
+	d.truncated = false;
 	d.nclose = d.nremove = 0;
 	auction_iterate(&n->auctions, collect_due, &d);
+	/* Settled auctions become due for removal after their retention. */
+	c->next_due_ms = d.truncated ? now_ms : d.next_ms;
+	if (d.nclose && now_ms + SETTLED_RETENTION_MS < c->next_due_ms)
+		c->next_due_ms = now_ms + SETTLED_RETENTION_MS;
 
 	for (unsigned int i = 0; i < d.nclose; i++) {
 		auction_close(&n->auctions, d.close[i]);
