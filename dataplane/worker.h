@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * A poll-mode worker: one per worker lcore, owning RX and TX queue `queue`
- * of every port. Its loop: drain the control thread's outgoing ring, poll a
- * burst from each port, run each frame through the packet path, buffer the
- * replies, flush TX on a TSC deadline, report an RCU quiescent state, and
- * back off when idle (pause, then short sleeps) so an oversubscribed core
- * stays usable.
+ * of every port. Its loop: poll a burst from each port, run it through the
+ * packet path, send its replies as one TX burst, send the control thread's
+ * frames (buffered, drained on a TSC deadline), report an RCU quiescent
+ * state, and back off when idle (pause, then short sleeps) so an
+ * oversubscribed core stays usable.
  *
  * Threads: worker_create/destroy on the main thread before launch / after
  * join; worker_main runs on the worker's lcore; the statistics may be read
