@@ -24,6 +24,13 @@
 #include "worker.h"
 
 static struct node node;
+static struct runtime_dir runtime;
+
+/* At every exit, rte_exit's too: our own prefix leaves no directory. */
+static void remove_runtime_dir(void)
+{
+	runtime_dir_remove(&runtime);
+}
 
 static void *dpdk_zalloc(size_t bytes, size_t align)
 {
@@ -161,9 +168,10 @@ int main(int argc, char **argv)
 			 rte_strerror(rte_errno));
 
 	/* A prefix preflight chose is ours alone: remove its directory at exit. */
-	static struct runtime_dir runtime;
-	if (eal.argc > eal_argc)
+	if (eal.argc > eal_argc) {
 		runtime_dir_note(&runtime);
+		atexit(remove_runtime_dir);
+	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	setup_node();
@@ -188,7 +196,6 @@ int main(int argc, char **argv)
 	auction_table_destroy(&node.auctions);
 	dedup_destroy(node.dedup);
 	rte_eal_cleanup();
-	runtime_dir_remove(&runtime);
 	printf("bidplane: stopped cleanly\n");
 	return EXIT_SUCCESS;
 }

@@ -29,6 +29,13 @@
 #define PCAP_FRAMES  1000
 
 static volatile sig_atomic_t stop;
+static struct runtime_dir runtime;
+
+/* At every exit, rte_exit's too: our own prefix leaves no directory. */
+static void remove_runtime_dir(void)
+{
+	runtime_dir_remove(&runtime);
+}
 
 static void on_signal(int sig)
 {
@@ -338,11 +345,12 @@ int main(int argc, char **argv)
 			return 2;
 	}
 	int own_prefix;
-	static struct runtime_dir runtime;
 	if (eal_init(sep ? sep : argc, argv, &own_prefix) < 0)
 		rte_exit(EXIT_FAILURE, "EAL init failed (see the messages above)\n");
-	if (own_prefix)
+	if (own_prefix) {
 		runtime_dir_note(&runtime);
+		atexit(remove_runtime_dir);
+	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	if (!g.echo && workload_init(&g.wl, &g.wp) != 0)
@@ -366,6 +374,5 @@ int main(int argc, char **argv)
 	tracker_fini(&g.tr);
 	workload_fini(&g.wl);
 	rte_eal_cleanup();
-	runtime_dir_remove(&runtime);
 	return rc;
 }
