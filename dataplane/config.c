@@ -204,12 +204,12 @@ static int apply(struct bp_config *cfg, int id, const char *name, const char *va
 		return 0;
 	}
 	case OPT_UDP_PORT:
-		rc = parse_u64(name, val, 1, 65535, &v, err, errlen);
-		cfg->udp_port = (uint16_t)v;
+		if ((rc = parse_u64(name, val, 1, 65535, &v, err, errlen)) == 0)
+			cfg->udp_port = (uint16_t)v;
 		break;
 	case OPT_NODE_ID:
-		rc = parse_u64(name, val, 0, CRDT_MAX_REPLICAS - 1, &v, err, errlen);
-		cfg->node_id = (uint16_t)v;
+		if ((rc = parse_u64(name, val, 0, CRDT_MAX_REPLICAS - 1, &v, err, errlen)) == 0)
+			cfg->node_id = (uint16_t)v;
 		break;
 	case OPT_OPEN_RANGE: {
 		const char *dash = strchr(val, '-');
@@ -239,12 +239,12 @@ static int apply(struct bp_config *cfg, int id, const char *name, const char *va
 		rc = parse_u64(name, val, 1, UINT64_MAX / 1000, &cfg->duration_s, err, errlen);
 		break;
 	case OPT_MAX_AUCTIONS:
-		rc = parse_u64(name, val, 8, 1u << 26, &v, err, errlen);
-		cfg->max_auctions = (uint32_t)v;
+		if ((rc = parse_u64(name, val, 8, 1u << 26, &v, err, errlen)) == 0)
+			cfg->max_auctions = (uint32_t)v;
 		break;
 	case OPT_DEDUP_WINDOW:
-		rc = parse_u64(name, val, 1, 1u << 26, &v, err, errlen);
-		cfg->dedup_window = (uint32_t)v;
+		if ((rc = parse_u64(name, val, 1, 1u << 26, &v, err, errlen)) == 0)
+			cfg->dedup_window = (uint32_t)v;
 		break;
 	case OPT_MAX_DRIFT_MS:
 		rc = parse_u64(name, val, 0, UINT32_MAX, &cfg->max_drift_ms, err, errlen);
@@ -271,16 +271,16 @@ static int apply(struct bp_config *cfg, int id, const char *name, const char *va
 		cfg->idle_backoff = !flag_value;
 		return 0;
 	case OPT_IDLE_SPIN_POLLS:
-		rc = parse_u64(name, val, 0, UINT32_MAX, &v, err, errlen);
-		cfg->idle_spin_polls = (uint32_t)v;
+		if ((rc = parse_u64(name, val, 0, UINT32_MAX, &v, err, errlen)) == 0)
+			cfg->idle_spin_polls = (uint32_t)v;
 		break;
 	case OPT_IDLE_SLEEP_US:
-		rc = parse_u64(name, val, 1, 1000000, &v, err, errlen);
-		cfg->idle_sleep_us = (uint32_t)v;
+		if ((rc = parse_u64(name, val, 1, 1000000, &v, err, errlen)) == 0)
+			cfg->idle_sleep_us = (uint32_t)v;
 		break;
 	case OPT_OVERLOAD_BACKLOG:
-		rc = parse_u64(name, val, 0, 1u << 20, &v, err, errlen);
-		cfg->overload_backlog = (uint32_t)v;
+		if ((rc = parse_u64(name, val, 0, 1u << 20, &v, err, errlen)) == 0)
+			cfg->overload_backlog = (uint32_t)v;
 		break;
 	case OPT_RX_DESC:
 		return parse_desc(name, val, &cfg->rx_desc, err, errlen);
@@ -313,25 +313,39 @@ static int read_config_file(struct bp_config *cfg, const char *path, char *err, 
 {
 	struct rte_cfgfile *f = rte_cfgfile_load(path, 0);
 	if (!f) {
-		snprintf(err, errlen, "--config %s: cannot read it as an INI file", path);
+		snprintf(err, errlen,
+			 "--config %s: cannot read it as an INI file: check that it exists and "
+			 "holds a [node] section of key = value lines",
+			 path);
 		return -EINVAL;
 	}
 	int rc = 0;
 	int nsec = rte_cfgfile_num_sections(f, NULL, 0);
-	char names[8][CFG_NAME_LEN];
-	char *sections[8];
-	for (int i = 0; i < 8; i++)
+	char(*names)[CFG_NAME_LEN] = calloc(nsec > 0 ? (size_t)nsec : 1, CFG_NAME_LEN);
+	char **sections = calloc(nsec > 0 ? (size_t)nsec : 1, sizeof(char *));
+	if (!names || !sections) {
+		snprintf(err, errlen, "%s: out of memory reading it", path);
+		rc = -ENOMEM;
+	}
+	for (int i = 0; rc == 0 && i < nsec; i++)
 		sections[i] = names[i];
-	rte_cfgfile_sections(f, sections, 8);
-	for (int i = 0; i < nsec && i < 8 && rc == 0; i++)
+	if (rc == 0)
+		rte_cfgfile_sections(f, sections, nsec);
+	for (int i = 0; i < nsec && rc == 0; i++)
 		if (strcmp(sections[i], "node") != 0) {
 			snprintf(err, errlen, "%s: unknown section [%s]; only [node] is read", path,
 				 sections[i]);
 			rc = -EINVAL;
 		}
+	free(sections);
+	free(names);
 	int n = rc == 0 ? rte_cfgfile_section_num_entries(f, "node") : 0;
 	struct rte_cfgfile_entry *entries = n > 0 ? calloc((size_t)n, sizeof(*entries)) : NULL;
-	if (n > 0 && entries)
+	if (n > 0 && !entries) {
+		snprintf(err, errlen, "%s: out of memory reading [node]", path);
+		rc = -ENOMEM;
+	}
+	if (entries)
 		rte_cfgfile_section_entries(f, "node", entries, n);
 	for (int i = 0; i < n && rc == 0 && entries; i++) {
 		const struct option *o = option_by_key(entries[i].name);
@@ -398,11 +412,14 @@ int bp_config_parse(int argc, char **argv, struct bp_config *cfg, char *err, siz
 			return 1;
 		}
 		if (id == '?') {
-			snprintf(err, errlen, "unknown option '%s'", argv[optind - 1]);
+			snprintf(err, errlen,
+				 "unknown option '%s': the options are listed by --help",
+				 argv[optind - 1]);
 			return -EINVAL;
 		}
 		if (id == ':') {
-			snprintf(err, errlen, "option '%s' needs a value", argv[optind - 1]);
+			snprintf(err, errlen, "option '%s' needs a value, e.g. %s 1 (see --help)",
+				 argv[optind - 1], argv[optind - 1]);
 			return -EINVAL;
 		}
 		const char *name = long_options[index].name;
@@ -411,7 +428,10 @@ int bp_config_parse(int argc, char **argv, struct bp_config *cfg, char *err, siz
 			return rc;
 	}
 	if (optind < argc) {
-		snprintf(err, errlen, "unexpected argument '%s'", argv[optind]);
+		snprintf(err, errlen,
+			 "unexpected argument '%s': options take the form --name value; EAL "
+			 "options go before --",
+			 argv[optind]);
 		return -EINVAL;
 	}
 	derive_paths(cfg);

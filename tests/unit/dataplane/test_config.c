@@ -110,6 +110,10 @@ static void bad_values_name_the_option(void **s)
 		assert_int_equal(run(&c, err, 3, argv), -EINVAL);
 		assert_non_null(strstr(err, cases[i][0] + 2));
 	}
+	/* A rejected value leaves the field as it was. */
+	char *bad_port[] = {"bidplane", "--udp-port", "99999", NULL};
+	assert_int_equal(run(&c, err, 3, bad_port), -EINVAL);
+	assert_int_equal(c.udp_port, 7600);
 	char *unknown[] = {"bidplane", "--frobnicate", NULL};
 	assert_int_equal(run(&c, err, 2, unknown), -EINVAL);
 	assert_non_null(strstr(err, "--frobnicate"));
@@ -174,6 +178,11 @@ static void config_file_errors_name_file_and_key(void **s)
 	path = write_ini("[other]\nip = 1.2.3.4\n");
 	assert_int_equal(PARSE(&c, err, "--config", path), -EINVAL);
 	assert_non_null(strstr(err, "[other]"));
+	/* Every section is checked: an unknown one after nine [node] ones too. */
+	path = write_ini("[node]\n[node]\n[node]\n[node]\n[node]\n[node]\n[node]\n[node]\n"
+			 "[node]\n[tenth]\n");
+	assert_int_equal(PARSE(&c, err, "--config", path), -EINVAL);
+	assert_non_null(strstr(err, "[tenth]"));
 	path = write_ini("[node]\nudp-port = 99999\n");
 	assert_int_equal(PARSE(&c, err, "--config", path), -EINVAL);
 	assert_non_null(strstr(err, "udp-port"));
