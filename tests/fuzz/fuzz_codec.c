@@ -2,8 +2,10 @@
 /*
  * libFuzzer target: the message parser and the L2-L4 classifier on any
  * bytes, with consistency checks that trap on the first disagreement:
- * an answer must parse back as a reply, a valid request must re-encode to
- * the same bytes, and a classified frame's reply must classify back.
+ * an answer must parse back as the reply it promised, a valid request must
+ * re-encode to the same bytes, a reply must re-encode to the same bytes up
+ * to its reserved bytes, and every reply frame the node would send (UDP,
+ * ARP, ICMP echo) must classify as valid at the host it goes to.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -18,25 +20,44 @@
 			__builtin_trap();                                                          \
 	} while (0)
 
-static void check_message(const uint8_t *data, size_t size)
+static const struct pkt_filter node = {
+    .mac = {0x02, 0, 0, 0, 0, 0x02}, .ip = 0x020012c6 /* 198.18.0.2 */, .udp_port = 7600};
+
+static uint16_t be16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static void check_answer(const struct bp_parse *p)
+{
+	uint8_t out[BP_LEN_MAX];
+	size_t n = bp_write_error_reply(out, p);
+	CHECK(p->reply_type == bp_reply_type(p->req.type));
+	CHECK(p->status == BP_MALFORMED || p->status == BP_UNSUPPORTED_VERSION);
+	if (p->reply_type == BP_BID_REPLY) {
+		struct bp_bid_reply r;
+		CHECK(n == BP_LEN_BID_REPLY && bp_parse_bid_reply(out, n, &r) == 0);
+		CHECK(r.status == p->status && r.flags == 0 && r.request_id == p->req.request_id &&
+		      r.auction_id == p->req.auction_id && r.client_ts == p->req.client_ts);
+		CHECK(r.leading_amount == 0 && r.leading_bidder == 0 && r.hlc == 0);
+	} else {
+		struct bp_auction_state s;
+		CHECK(n == BP_LEN_AUCTION_STATE && bp_parse_auction_state(out, n, &s) == 0);
+		CHECK(s.status == p->status && s.flags == 0 && s.request_id == p->req.request_id &&
+		      s.auction_id == p->req.auction_id && s.phase == BP_PHASE_UNKNOWN);
+		CHECK(s.leading_amount == 0 && s.bid_count == 0 && s.node_hlc == 0);
+	}
+}
+
+static void check_request(const uint8_t *data, size_t size)
 {
 	struct bp_parse p;
 	uint8_t out[BP_LEN_MAX];
 	bp_parse_request(data, size, &p);
 	switch (p.verdict) {
-	case BP_ANSWER: {
-		size_t n = bp_write_error_reply(out, &p);
-		if (p.reply_type == BP_BID_REPLY) {
-			struct bp_bid_reply r;
-			CHECK(n == BP_LEN_BID_REPLY && bp_parse_bid_reply(out, n, &r) == 0);
-			CHECK(r.status == p.status && r.request_id == p.req.request_id);
-		} else {
-			struct bp_auction_state s;
-			CHECK(n == BP_LEN_AUCTION_STATE && bp_parse_auction_state(out, n, &s) == 0);
-			CHECK(s.status == p.status && s.auction_id == p.req.auction_id);
-		}
+	case BP_ANSWER:
+		check_answer(&p);
 		break;
-	}
 	case BP_VALID: {
 		size_t n = p.req.type == BP_BID	    ? bp_write_bid(out, &p.req)
 			   : p.req.type == BP_QUERY ? bp_write_query(out, &p.req)
@@ -45,44 +66,108 @@ static void check_message(const uint8_t *data, size_t size)
 		break;
 	}
 	case BP_NO_REPLY:
-		CHECK(p.drop != BP_DROP_NONE);
+		CHECK(p.drop != BP_DROP_NONE && p.drop < BP_DROP_COUNT);
 		break;
 	}
+}
+
+/* Replies the parsers accept re-encode to the input, reserved bytes zeroed. */
+static void check_replies(const uint8_t *data, size_t size)
+{
+	uint8_t want[BP_LEN_MAX], out[BP_LEN_MAX];
 	struct bp_bid_reply br;
+	if (bp_parse_bid_reply(data, size, &br) == 0) {
+		memcpy(want, data, size);
+		memset(want + 25, 0, 7);
+		CHECK(bp_write_bid_reply(out, &br) == size && memcmp(out, want, size) == 0);
+	}
 	struct bp_auction_state st;
-	bp_parse_bid_reply(data, size, &br);
-	bp_parse_auction_state(data, size, &st);
+	if (bp_parse_auction_state(data, size, &st) == 0) {
+		memcpy(want, data, size);
+		memset(want + 26, 0, 6);
+		CHECK(bp_write_auction_state(out, &st) == size && memcmp(out, want, size) == 0);
+	}
+}
+
+/* The host a reply frame goes to, as a filter: its destination addresses. */
+static struct pkt_filter destination_of(const uint8_t *frame, const struct pkt_layout *l)
+{
+	struct pkt_filter to = {.udp_port = 0};
+	memcpy(to.mac, frame, 6);
+	memcpy(&to.ip, frame + l->l3_off + 16, 4);
+	return to;
+}
+
+static void check_udp_reply(uint8_t *frame, const struct pkt_layout *l)
+{
+	struct bp_bid_reply r = {.request_id = 1, .auction_id = 2, .hlc = 3};
+	bp_write_bid_reply(frame + l->payload_off, &r);
+	size_t n = pkt_udp_reply_in_place(frame, l, node.mac, BP_LEN_BID_REPLY);
+	struct pkt_filter to = destination_of(frame, l);
+	to.udp_port = be16(frame + l->l4_off + 2);
+	struct pkt_layout back;
+	enum pkt_drop why;
+	CHECK(pkt_classify(frame, n, &to, 0, &back, &why) == PKT_CLASS_UDP);
+	CHECK(back.payload_off == l->payload_off && back.payload_len == BP_LEN_BID_REPLY);
+	CHECK(back.has_vlan == l->has_vlan && back.vlan_tci == l->vlan_tci);
+	CHECK(memcmp(frame + 6, node.mac, 6) == 0 &&
+	      memcmp(frame + l->l3_off + 12, &node.ip, 4) == 0);
+	CHECK(be16(frame + l->l4_off) == node.udp_port);
+	struct bp_bid_reply echo;
+	CHECK(bp_parse_bid_reply(frame + back.payload_off, back.payload_len, &echo) == 0);
+	CHECK(echo.request_id == 1 && echo.auction_id == 2 && echo.hlc == 3);
+}
+
+static void check_arp_reply(uint8_t *frame, size_t size, const struct pkt_layout *l)
+{
+	size_t n = pkt_arp_reply_in_place(frame, size, &node);
+	if (n == 0)
+		return;
+	const uint8_t *arp = frame + l->l3_off;
+	struct pkt_filter to = {.udp_port = 0};
+	memcpy(to.mac, arp + 18, 6);
+	memcpy(&to.ip, arp + 24, 4);
+	struct pkt_layout back;
+	enum pkt_drop why;
+	CHECK(n == (size_t)l->l3_off + PKT_ARP_LEN);
+	CHECK(pkt_classify(frame, n, &to, 0, &back, &why) == PKT_CLASS_ARP);
+	CHECK(be16(arp + 6) == 2 && memcmp(arp + 8, node.mac, 6) == 0 &&
+	      memcmp(arp + 14, &node.ip, 4) == 0 && memcmp(frame, to.mac, 6) == 0);
+}
+
+static void check_icmp_reply(uint8_t *frame, size_t size, const struct pkt_layout *l)
+{
+	size_t n = pkt_icmp_echo_reply_in_place(frame, size, l, node.mac);
+	if (n == 0)
+		return;
+	struct pkt_filter to = destination_of(frame, l);
+	struct pkt_layout back;
+	enum pkt_drop why;
+	CHECK(pkt_classify(frame, n, &to, 0, &back, &why) == PKT_CLASS_ICMP);
+	const uint8_t *icmp = frame + back.l4_off;
+	CHECK(icmp[0] == 0 && icmp[1] == 0);
+	CHECK(pkt_csum_fold(pkt_csum_partial(icmp, n - back.l4_off, 0)) == 0);
 }
 
 static void check_frame(const uint8_t *data, size_t size)
 {
-	static const struct pkt_filter f = {
-	    .mac = {0x02, 0, 0, 0, 0, 0x02}, .ip = 0x020012c6 /* 198.18.0.2 */, .udp_port = 7600};
 	uint8_t frame[2048];
 	if (size > sizeof(frame) - BP_LEN_MAX)
 		return;
 	memcpy(frame, data, size);
 	struct pkt_layout l;
 	enum pkt_drop why;
-	switch (pkt_classify(frame, size, &f, 0, &l, &why)) {
-	case PKT_CLASS_UDP: {
+	switch (pkt_classify(frame, size, &node, 0, &l, &why)) {
+	case PKT_CLASS_UDP:
 		CHECK((size_t)l.payload_off + l.payload_len <= size);
-		check_message(frame + l.payload_off, l.payload_len);
-		size_t n = pkt_udp_reply_in_place(frame, &l, f.mac, BP_LEN_BID_REPLY);
-		struct pkt_filter peer = {.udp_port = 0};
-		memcpy(peer.mac, frame, 6);
-		memcpy(&peer.ip, frame + l.l3_off + 16, 4);
-		peer.udp_port = (uint16_t)(frame[l.l4_off + 2] << 8 | frame[l.l4_off + 3]);
-		struct pkt_layout back;
-		CHECK(pkt_classify(frame, n, &peer, 0, &back, &why) == PKT_CLASS_UDP ||
-		      why == PKT_DROP_DST_MAC || why == PKT_DROP_DST_IP);
+		check_request(frame + l.payload_off, l.payload_len);
+		check_udp_reply(frame, &l);
 		break;
-	}
 	case PKT_CLASS_ARP:
-		pkt_arp_reply_in_place(frame, size, &f);
+		check_arp_reply(frame, size, &l);
 		break;
 	case PKT_CLASS_ICMP:
-		pkt_icmp_echo_reply_in_place(frame, size, &l, f.mac);
+		check_icmp_reply(frame, size, &l);
 		break;
 	case PKT_CLASS_DROP:
 		CHECK(why != PKT_DROP_NONE && why < PKT_DROP_COUNT);
@@ -92,7 +177,8 @@ static void check_frame(const uint8_t *data, size_t size)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	check_message(data, size);
+	check_request(data, size);
+	check_replies(data, size);
 	check_frame(data, size);
 	return 0;
 }
