@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "netpkt.h"
+#include "prop.h"
 
 static const uint8_t NODE_MAC[6] = {0x02, 0, 0, 0, 0, 0x02};
 static const uint8_t PEER_MAC[6] = {0x02, 0, 0, 0, 0, 0x01};
@@ -52,6 +53,21 @@ static void fix_ip_csum(uint8_t *ip)
 	uint16_t c = pkt_csum_fold(pkt_csum_partial(ip, 4 * (ip[0] & 0xf), 0));
 	ip[10] = (uint8_t)(c >> 8);
 	ip[11] = (uint8_t)c;
+}
+
+static size_t arp_request(uint8_t *f, uint32_t target_ip, uint16_t op)
+{
+	memset(f, 0xff, 6);
+	memcpy(f + 6, PEER_MAC, 6);
+	f[12] = 0x08, f[13] = 0x06;
+	uint8_t *a = f + 14;
+	a[0] = 0, a[1] = 1, a[2] = 0x08, a[3] = 0, a[4] = 6, a[5] = 4, a[6] = 0, a[7] = (uint8_t)op;
+	memcpy(a + 8, PEER_MAC, 6);
+	uint32_t sip = inet_addr("198.18.0.1");
+	memcpy(a + 14, &sip, 4);
+	memset(a + 18, 0, 6);
+	memcpy(a + 24, &target_ip, 4);
+	return 14 + 28;
 }
 
 static void untagged_and_tagged_udp_are_accepted(void **s)
@@ -101,6 +117,8 @@ static void drop_truncated(void **s)
 	assert_int_equal(drop_of(f, 10), PKT_DROP_TRUNCATED);
 	assert_int_equal(drop_of(f, 16), PKT_DROP_TRUNCATED);
 	assert_int_equal(drop_of(f, 30), PKT_DROP_TRUNCATED);
+	size_t len = arp_request(f, filter.ip, 1);
+	assert_int_equal(drop_of(f, len - 1), PKT_DROP_TRUNCATED);
 }
 
 static void drop_dst_mac(void **s)
@@ -111,6 +129,9 @@ static void drop_dst_mac(void **s)
 	f[5] ^= 1;
 	assert_int_equal(drop_of(f, len), PKT_DROP_DST_MAC);
 	memset(f, 0xff, 6); /* broadcast is for ARP only */
+	assert_int_equal(drop_of(f, len), PKT_DROP_DST_MAC);
+	len = arp_request(f, filter.ip, 1);
+	memcpy(f, PEER_MAC, 6); /* unicast ARP for another host */
 	assert_int_equal(drop_of(f, len), PKT_DROP_DST_MAC);
 }
 
@@ -123,6 +144,11 @@ static void drop_ethertype(void **s)
 	assert_int_equal(drop_of(f, len), PKT_DROP_ETHERTYPE);
 	len = frame_to_node(f, true);
 	f[16] = 0x81, f[17] = 0x00; /* a second tag */
+	assert_int_equal(drop_of(f, len), PKT_DROP_ETHERTYPE);
+	f[16] = 0x88, f[17] = 0xa8; /* an 802.1ad tag inside */
+	assert_int_equal(drop_of(f, len), PKT_DROP_ETHERTYPE);
+	len = frame_to_node(f, true);
+	f[12] = 0x88, f[13] = 0xa8; /* QinQ: an 802.1ad outer tag */
 	assert_int_equal(drop_of(f, len), PKT_DROP_ETHERTYPE);
 }
 
@@ -266,22 +292,50 @@ static void reply_in_place_is_a_valid_frame_back(void **s)
 		assert_int_equal(back.has_vlan, vlan);
 		assert_memory_equal(f + 6, NODE_MAC, 6);
 		assert_int_equal(f[l.l4_off] << 8 | f[l.l4_off + 1], 7600); /* source port */
+		assert_int_equal(f[l.l3_off + 8], 64);			    /* TTL */
+		assert_int_equal(f[l.l3_off + 4] | f[l.l3_off + 5], 0);	    /* IP id */
 	}
 }
 
-static size_t arp_request(uint8_t *f, uint32_t target_ip, uint16_t op)
+/*
+ * A UDP checksum that computes to 0 must go out as 0xFFFF: 0 would tell the
+ * receiver "no checksum". One payload word is chosen to make the sum 0xFFFF.
+ */
+static void computed_udp_checksum_of_zero_is_sent_as_ffff(void **s)
 {
-	memset(f, 0xff, 6);
-	memcpy(f + 6, PEER_MAC, 6);
-	f[12] = 0x08, f[13] = 0x06;
-	uint8_t *a = f + 14;
-	a[0] = 0, a[1] = 1, a[2] = 0x08, a[3] = 0, a[4] = 6, a[5] = 4, a[6] = 0, a[7] = (uint8_t)op;
-	memcpy(a + 8, PEER_MAC, 6);
-	uint32_t sip = inet_addr("198.18.0.1");
-	memcpy(a + 14, &sip, 4);
-	memset(a + 18, 0, 6);
-	memcpy(a + 24, &target_ip, 4);
-	return 14 + 28;
+	(void)s;
+	for (int vlan = 0; vlan <= 1; vlan++) {
+		uint8_t f[256];
+		size_t len = frame_to_node(f, vlan);
+		struct pkt_layout l;
+		enum pkt_drop why;
+		assert_int_equal(pkt_classify(f, len, &filter, 0, &l, &why), PKT_CLASS_UDP);
+		uint8_t *udp = f + l.l4_off;
+		uint8_t *word = f + l.payload_off + 6; /* the request's flags */
+		word[0] = word[1] = 0;
+		udp[6] = udp[7] = 0;
+		uint16_t c = pkt_udp_csum(f + l.l3_off, udp, PKT_UDP_LEN + sizeof(payload));
+		word[0] = (uint8_t)(c >> 8), word[1] = (uint8_t)c;
+		assert_int_equal(pkt_udp_csum(f + l.l3_off, udp, PKT_UDP_LEN + sizeof(payload)), 0);
+
+		struct pkt_udp_spec sp = {.has_vlan = vlan,
+					  .src_ip = inet_addr("198.18.0.1"),
+					  .dst_ip = filter.ip,
+					  .src_port = 40000,
+					  .dst_port = 7600};
+		uint8_t built[256];
+		size_t blen =
+		    pkt_build_udp(built, sizeof(built), &sp, f + l.payload_off, sizeof(payload));
+		assert_int_equal(blen, len);
+		assert_int_equal(built[l.l4_off + 6] << 8 | built[l.l4_off + 7], 0xffff);
+
+		/* The reply swaps the pseudo-header's halves: its sum is the same. */
+		size_t out = pkt_udp_reply_in_place(f, &l, NODE_MAC, sizeof(payload));
+		assert_int_equal(udp[6] << 8 | udp[7], 0xffff);
+		struct pkt_filter peer = {.ip = inet_addr("198.18.0.1"), .udp_port = 40000};
+		memcpy(peer.mac, PEER_MAC, 6);
+		assert_int_equal(pkt_classify(f, out, &peer, 0, &l, &why), PKT_CLASS_UDP);
+	}
 }
 
 static void arp_request_for_us_is_answered(void **s)
@@ -297,6 +351,25 @@ static void arp_request_for_us_is_answered(void **s)
 	assert_memory_equal(f + 14 + 14, &filter.ip, 4);
 }
 
+static void arp_request_unicast_or_tagged_is_answered(void **s)
+{
+	(void)s;
+	uint8_t f[64], tagged[68];
+	size_t len = arp_request(f, filter.ip, 1);
+	memcpy(f, NODE_MAC, 6); /* a cache refresh, sent to our MAC */
+	assert_int_equal(pkt_arp_reply_in_place(f, len, &filter), len);
+	assert_memory_equal(f, PEER_MAC, 6);
+
+	len = arp_request(f, filter.ip, 1);
+	memcpy(tagged, f, 12);
+	tagged[12] = 0x81, tagged[13] = 0x00, tagged[14] = 0x00, tagged[15] = 100;
+	memcpy(tagged + 16, f + 12, len - 12);
+	assert_int_equal(pkt_arp_reply_in_place(tagged, len + 4, &filter), len + 4);
+	assert_int_equal(tagged[15], 100);
+	assert_int_equal(tagged[18 + 7], 2);
+	assert_memory_equal(tagged + 18 + 8, NODE_MAC, 6);
+}
+
 static void arp_for_others_or_replies_is_not_answered(void **s)
 {
 	(void)s;
@@ -305,6 +378,23 @@ static void arp_for_others_or_replies_is_not_answered(void **s)
 	assert_int_equal(pkt_arp_reply_in_place(f, len, &filter), 0);
 	len = arp_request(f, filter.ip, 2);
 	assert_int_equal(pkt_arp_reply_in_place(f, len, &filter), 0);
+}
+
+/* Only Ethernet/IPv4 ARP (htype 1, ptype 0x0800, hlen 6, plen 4) is ours. */
+static void arp_other_than_ethernet_ipv4_is_not_answered(void **s)
+{
+	(void)s;
+	const struct {
+		size_t off;
+		uint8_t value;
+	} breaks[] = {{1, 6}, {2, 0x86}, {4, 8}, {5, 16}}; /* htype, ptype, hlen, plen */
+	for (size_t i = 0; i < sizeof(breaks) / sizeof(breaks[0]); i++) {
+		uint8_t f[64];
+		size_t len = arp_request(f, filter.ip, 1);
+		f[14 + breaks[i].off] = breaks[i].value;
+		assert_int_equal(pkt_arp_reply_in_place(f, len, &filter), 0);
+		assert_int_equal(f[14 + 7], 1); /* left as it was */
+	}
 }
 
 static size_t echo_request(uint8_t *f, bool good_csum)
@@ -343,6 +433,27 @@ static void icmp_echo_is_answered_and_bad_checksum_is_not(void **s)
 	assert_int_equal(pkt_icmp_echo_reply_in_place(f, len, &l, NODE_MAC), 0);
 }
 
+static void icmp_other_than_echo_request_is_not_answered(void **s)
+{
+	(void)s;
+	const uint8_t type_code[][2] = {
+	    {0, 0}, {8, 1}, {13, 0}}; /* echo reply, bad code, timestamp */
+	for (size_t i = 0; i < sizeof(type_code) / sizeof(type_code[0]); i++) {
+		uint8_t f[256];
+		size_t len = echo_request(f, true);
+		uint8_t *icmp = f + 34;
+		icmp[0] = type_code[i][0];
+		icmp[1] = type_code[i][1];
+		icmp[2] = icmp[3] = 0;
+		uint16_t c = pkt_csum_fold(pkt_csum_partial(icmp, 16, 0));
+		icmp[2] = (uint8_t)(c >> 8), icmp[3] = (uint8_t)c;
+		struct pkt_layout l;
+		enum pkt_drop why;
+		assert_int_equal(pkt_classify(f, len, &filter, 0, &l, &why), PKT_CLASS_ICMP);
+		assert_int_equal(pkt_icmp_echo_reply_in_place(f, len, &l, NODE_MAC), 0);
+	}
+}
+
 static void checksum_matches_rfc1071_example(void **s)
 {
 	(void)s;
@@ -353,6 +464,41 @@ static void checksum_matches_rfc1071_example(void **s)
 	const uint8_t odd[3] = {0x12, 0x34, 0x56};
 	assert_int_equal(pkt_csum_fold(pkt_csum_partial(odd, 3, 0)), (uint16_t) ~(0x1234 + 0x5600));
 	assert_string_equal(pkt_drop_name(PKT_DROP_UDP_CHECKSUM), "udp_checksum");
+}
+
+/* RFC 1071 as written: 16-bit big-endian words, an odd byte padded with 0. */
+static uint16_t reference_csum(const uint8_t *p, size_t len, uint32_t sum)
+{
+	for (size_t i = 0; i + 1 < len; i += 2)
+		sum += (uint32_t)(p[i] << 8 | p[i + 1]);
+	if (len & 1)
+		sum += (uint32_t)p[len - 1] << 8;
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+/* Every length, alignment and starting sum agrees with the reference. */
+static void checksum_agrees_with_rfc1071_word_by_word(void **s)
+{
+	(void)s;
+	uint64_t seed = prop_base_seed();
+	struct prop_rng rng;
+	prop_seed(&rng, seed);
+	uint8_t buf[300];
+	for (unsigned long i = 0; i < 20000; i++) {
+		for (size_t k = 0; k < sizeof(buf); k++)
+			buf[k] = (uint8_t)prop_next(&rng);
+		if (i % 4 == 0)
+			memset(buf, 0xff, sizeof(buf)); /* the largest sums carry the most */
+		size_t off = prop_below(&rng, 8);
+		size_t len = prop_below(&rng, sizeof(buf) - 8);
+		uint32_t start = (uint32_t)prop_below(&rng, 0x40000);
+		uint16_t got = pkt_csum_fold(pkt_csum_partial(buf + off, len, start));
+		if (got != reference_csum(buf + off, len, start))
+			prop_report("checksum equals RFC 1071 reference", seed, i);
+		assert_int_equal(got, reference_csum(buf + off, len, start));
+	}
 }
 
 static void build_refuses_a_small_buffer(void **s)
@@ -383,10 +529,15 @@ int main(void)
 	    cmocka_unit_test(drop_udp_checksum),
 	    cmocka_unit_test(drop_dst_port),
 	    cmocka_unit_test(reply_in_place_is_a_valid_frame_back),
+	    cmocka_unit_test(computed_udp_checksum_of_zero_is_sent_as_ffff),
 	    cmocka_unit_test(arp_request_for_us_is_answered),
+	    cmocka_unit_test(arp_request_unicast_or_tagged_is_answered),
 	    cmocka_unit_test(arp_for_others_or_replies_is_not_answered),
+	    cmocka_unit_test(arp_other_than_ethernet_ipv4_is_not_answered),
 	    cmocka_unit_test(icmp_echo_is_answered_and_bad_checksum_is_not),
+	    cmocka_unit_test(icmp_other_than_echo_request_is_not_answered),
 	    cmocka_unit_test(checksum_matches_rfc1071_example),
+	    cmocka_unit_test(checksum_agrees_with_rfc1071_word_by_word),
 	    cmocka_unit_test(build_refuses_a_small_buffer),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);

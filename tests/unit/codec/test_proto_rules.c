@@ -20,6 +20,28 @@ static size_t make_bid(uint8_t *b, uint64_t rid, uint64_t auc, uint64_t bidder, 
 	return bp_write_bid(b, &r);
 }
 
+/* The request types and the reply type that answers each. */
+static const struct {
+	uint8_t type;
+	uint8_t reply;
+} request_types[] = {{BP_BID, BP_BID_REPLY},
+		     {BP_QUERY, BP_AUCTION_STATE},
+		     {BP_WATCH, BP_AUCTION_STATE},
+		     {BP_UNWATCH, BP_AUCTION_STATE}};
+#define REQUEST_TYPES (sizeof(request_types) / sizeof(request_types[0]))
+
+/* A valid request of `type` with every field non-zero. */
+static size_t write_valid(uint8_t *b, uint8_t type)
+{
+	struct bp_request r = {
+	    .type = type, .request_id = 1, .auction_id = 2, .actor_id = 3, .amount = 4};
+	if (type == BP_BID)
+		return bp_write_bid(b, &r);
+	if (type == BP_QUERY)
+		return bp_write_query(b, &r);
+	return bp_write_watch(b, &r);
+}
+
 static struct bp_parse parse(const uint8_t *b, size_t len)
 {
 	struct bp_parse p;
@@ -91,6 +113,24 @@ static void other_version_short_datagram_copies_only_whole_fields(void **s)
 	assert_int_equal(p.req.client_ts, 0);
 }
 
+static void other_version_long_datagram_copies_only_the_types_fields(void **s)
+{
+	(void)s;
+	uint8_t b[64];
+	make_bid(b, 0x11, 0x22, 0x33, 0x44); /* bytes 24-47 hold BID fields */
+	b[2] = 2;
+	b[3] = BP_QUERY;
+	struct bp_parse p = parse(b, BP_LEN_BID);
+	assert_int_equal(p.verdict, BP_ANSWER);
+	assert_int_equal(p.status, BP_UNSUPPORTED_VERSION);
+	assert_int_equal(p.reply_type, BP_AUCTION_STATE);
+	assert_int_equal(p.req.request_id, 0x11);
+	assert_int_equal(p.req.auction_id, 0x22);
+	assert_int_equal(p.req.actor_id, 0); /* a QUERY has no field at 24 */
+	assert_int_equal(p.req.amount, 0);
+	assert_int_equal(p.req.client_ts, 0);
+}
+
 static void other_version_of_unknown_type_gets_no_reply(void **s)
 {
 	(void)s;
@@ -109,9 +149,11 @@ static void unknown_type_gets_no_reply(void **s)
 	for (unsigned int t = 0; t < 256; t++) {
 		if (t == BP_BID || t == BP_QUERY || t == BP_WATCH || t == BP_UNWATCH)
 			continue;
+		if ((t >= BP_PEER_FIRST && t <= BP_PEER_LAST) || t == BP_BID_REPLY ||
+		    t == BP_AUCTION_STATE)
+			continue; /* their own rules below */
 		b[3] = (uint8_t)t;
-		struct bp_parse p = parse(b, BP_LEN_BID);
-		assert_int_equal(p.verdict, BP_NO_REPLY);
+		expect_no_reply(b, BP_LEN_BID, BP_DROP_UNKNOWN_TYPE);
 	}
 }
 
@@ -142,29 +184,14 @@ static void wrong_datagram_length_is_malformed_for_every_type(void **s)
 {
 	(void)s;
 	uint8_t b[128] = {0};
-	struct bp_request r = {.request_id = 1, .auction_id = 1, .actor_id = 1, .amount = 1};
-	const struct {
-		uint8_t type;
-		size_t len;
-		uint8_t reply;
-	} types[] = {{BP_BID, BP_LEN_BID, BP_BID_REPLY},
-		     {BP_QUERY, BP_LEN_QUERY, BP_AUCTION_STATE},
-		     {BP_WATCH, BP_LEN_WATCH, BP_AUCTION_STATE},
-		     {BP_UNWATCH, BP_LEN_WATCH, BP_AUCTION_STATE}};
-	for (size_t i = 0; i < 4; i++) {
-		r.type = types[i].type;
-		if (types[i].type == BP_BID)
-			bp_write_bid(b, &r);
-		else if (types[i].type == BP_QUERY)
-			bp_write_query(b, &r);
-		else
-			bp_write_watch(b, &r);
+	for (size_t i = 0; i < REQUEST_TYPES; i++) {
+		size_t valid_len = write_valid(b, request_types[i].type);
 		for (size_t len = 8; len < 100; len++) {
-			if (len == types[i].len)
+			if (len == valid_len)
 				continue;
 			b[4] = (uint8_t)(len >> 8);
 			b[5] = (uint8_t)len; /* length field agrees: the size is wrong */
-			expect_answer(b, len, BP_MALFORMED, types[i].reply);
+			expect_answer(b, len, BP_MALFORMED, request_types[i].reply);
 		}
 	}
 }
@@ -172,19 +199,32 @@ static void wrong_datagram_length_is_malformed_for_every_type(void **s)
 static void length_field_must_equal_datagram_length(void **s)
 {
 	(void)s;
-	uint8_t b[64];
-	make_bid(b, 1, 1, 1, 1);
-	b[5] = BP_LEN_BID - 1;
-	expect_answer(b, BP_LEN_BID, BP_MALFORMED, BP_BID_REPLY);
+	uint8_t b[BP_LEN_MAX];
+	for (size_t i = 0; i < REQUEST_TYPES; i++) {
+		size_t len = write_valid(b, request_types[i].type);
+		for (unsigned int field = 0; field <= BP_LEN_MAX; field++) {
+			if (field == len)
+				continue;
+			b[4] = (uint8_t)(field >> 8);
+			b[5] = (uint8_t)field;
+			expect_answer(b, len, BP_MALFORMED, request_types[i].reply);
+		}
+	}
 }
 
 static void request_flags_must_be_zero(void **s)
 {
 	(void)s;
-	uint8_t b[64];
-	make_bid(b, 1, 1, 1, 1);
-	b[7] = 1;
-	expect_answer(b, BP_LEN_BID, BP_MALFORMED, BP_BID_REPLY);
+	uint8_t b[BP_LEN_MAX];
+	for (size_t i = 0; i < REQUEST_TYPES; i++) {
+		size_t len = write_valid(b, request_types[i].type);
+		for (int bit = 0; bit < 16; bit++) {
+			uint16_t flags = (uint16_t)(1u << bit); /* REPLAYED too */
+			b[6] = (uint8_t)(flags >> 8);
+			b[7] = (uint8_t)flags;
+			expect_answer(b, len, BP_MALFORMED, request_types[i].reply);
+		}
+	}
 }
 
 static void bid_request_id_must_be_nonzero(void **s)
@@ -215,12 +255,18 @@ static void bid_amount_must_be_at_least_one(void **s)
 	expect_answer(b, make_bid(b, 1, 1, 1, 0), BP_MALFORMED, BP_BID_REPLY);
 }
 
-static void bid_amount_must_fit_in_63_bits(void **s)
+static void bid_amount_above_2_63_minus_1_is_malformed(void **s)
 {
 	(void)s;
 	uint8_t b[64];
 	expect_answer(b, make_bid(b, 1, 1, 1, UINT64_C(1) << 63), BP_MALFORMED, BP_BID_REPLY);
 	expect_answer(b, make_bid(b, 1, 1, 1, UINT64_MAX), BP_MALFORMED, BP_BID_REPLY);
+}
+
+static void bid_amount_of_2_63_minus_1_is_valid(void **s)
+{
+	(void)s;
+	uint8_t b[64];
 	struct bp_parse p = parse(b, make_bid(b, 1, 1, 1, INT64_MAX));
 	assert_int_equal(p.verdict, BP_VALID);
 	assert_int_equal(p.req.amount, INT64_MAX);
@@ -294,6 +340,25 @@ static void malformed_reply_copies_fields_present_and_zeroes_the_rest(void **s)
 		assert_int_equal(out[i], 0);
 }
 
+static void malformed_long_datagram_copies_the_types_fields(void **s)
+{
+	(void)s;
+	uint8_t b[64] = {0}, out[BP_LEN_MAX];
+	make_bid(b, 0xAA, 0xBB, 0xCC, 0xDD);
+	b[5] = 56; /* a BID with 8 extra bytes, length field agreeing */
+	memset(b + BP_LEN_BID, 0xEE, 8);
+	struct bp_parse p = parse(b, 56);
+	assert_int_equal(p.status, BP_MALFORMED);
+	assert_int_equal(p.req.actor_id, 0xCC);
+	assert_int_equal(p.req.amount, 0xDD);
+	assert_int_equal(bp_write_error_reply(out, &p), BP_LEN_BID_REPLY);
+	struct bp_bid_reply r;
+	assert_int_equal(bp_parse_bid_reply(out, BP_LEN_BID_REPLY, &r), 0);
+	assert_int_equal(r.request_id, 0xAA);
+	assert_int_equal(r.auction_id, 0xBB);
+	assert_int_equal(r.client_ts, 0x5555);
+}
+
 static void error_reply_of_query_is_an_auction_state(void **s)
 {
 	(void)s;
@@ -343,6 +408,7 @@ int main(void)
 	    cmocka_unit_test(wrong_magic_gets_no_reply),
 	    cmocka_unit_test(other_version_gets_unsupported_version_with_fields_copied),
 	    cmocka_unit_test(other_version_short_datagram_copies_only_whole_fields),
+	    cmocka_unit_test(other_version_long_datagram_copies_only_the_types_fields),
 	    cmocka_unit_test(other_version_of_unknown_type_gets_no_reply),
 	    cmocka_unit_test(unknown_type_gets_no_reply),
 	    cmocka_unit_test(reserved_node_types_are_never_accepted_from_clients),
@@ -354,11 +420,13 @@ int main(void)
 	    cmocka_unit_test(bid_auction_id_must_be_nonzero),
 	    cmocka_unit_test(bid_bidder_id_must_be_nonzero),
 	    cmocka_unit_test(bid_amount_must_be_at_least_one),
-	    cmocka_unit_test(bid_amount_must_fit_in_63_bits),
+	    cmocka_unit_test(bid_amount_above_2_63_minus_1_is_malformed),
+	    cmocka_unit_test(bid_amount_of_2_63_minus_1_is_valid),
 	    cmocka_unit_test(valid_bid_is_parsed_field_by_field),
 	    cmocka_unit_test(query_needs_an_auction_but_request_id_may_be_zero),
 	    cmocka_unit_test(watch_fields_must_be_nonzero),
 	    cmocka_unit_test(malformed_reply_copies_fields_present_and_zeroes_the_rest),
+	    cmocka_unit_test(malformed_long_datagram_copies_the_types_fields),
 	    cmocka_unit_test(error_reply_of_query_is_an_auction_state),
 	    cmocka_unit_test(reply_parsers_reject_anything_but_an_exact_reply),
 	    cmocka_unit_test(names_are_stable),
