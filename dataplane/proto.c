@@ -48,12 +48,13 @@ static uint64_t field(const uint8_t *buf, size_t len, size_t off)
 	return len >= off + 8 ? get_be64(buf + off) : 0;
 }
 
-/* The request's fields, as far as its type has them and len holds them. */
+/*
+ * The request's fields, as far as its type has them and len holds them.
+ * Bytes beyond the type's layout are never read: its last field ends at the
+ * type's length.
+ */
 static void copy_fields(const uint8_t *buf, size_t len, struct bp_request *r)
 {
-	size_t limit = request_length(r->type);
-	if (len > limit)
-		len = limit;
 	r->request_id = field(buf, len, OFF_REQUEST_ID);
 	r->auction_id = field(buf, len, OFF_AUCTION_ID);
 	if (r->type == BP_QUERY)
