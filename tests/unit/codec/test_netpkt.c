@@ -240,6 +240,9 @@ static void drop_udp_length(void **s)
 	size_t len = frame_to_node(f, false);
 	f[14 + 20 + 5] += 1;
 	assert_int_equal(drop_of(f, len), PKT_DROP_UDP_LENGTH);
+	f[14 + 2] = 0, f[14 + 3] = PKT_IPV4_LEN + PKT_UDP_LEN - 1; /* no room for UDP */
+	fix_ip_csum(f + 14);
+	assert_int_equal(drop_of(f, len), PKT_DROP_UDP_LENGTH);
 }
 
 static void drop_udp_checksum(void **s)
