@@ -157,7 +157,8 @@ static void ipv4_reply(uint8_t *ip, uint16_t total_len)
 	memcpy(ip + 12, ip + 16, 4);
 	memcpy(ip + 16, tmp, 4);
 	put_be16(ip + 2, total_len);
-	/* Flags (DF) stay as received: no reply comes near any MTU. */
+	/* Flags (DF) stay as received: a UDP reply is far below any MTU, an echo
+	 * reply as long as the request that arrived whole. */
 	put_be16(ip + 4, 0); /* id: no fragments, so any value will do */
 	ip[8] = 64;	     /* TTL */
 	put_be16(ip + 10, 0);
