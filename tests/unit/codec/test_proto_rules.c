@@ -147,11 +147,10 @@ static void unknown_type_gets_no_reply(void **s)
 	uint8_t b[64];
 	make_bid(b, 1, 1, 1, 1);
 	for (unsigned int t = 0; t < 256; t++) {
-		if (t == BP_BID || t == BP_QUERY || t == BP_WATCH || t == BP_UNWATCH)
+		/* Requests are known; reply and node types have their own rules. */
+		if (bp_reply_type((uint8_t)t) != 0 || t == BP_BID_REPLY || t == BP_AUCTION_STATE ||
+		    (t >= BP_PEER_FIRST && t <= BP_PEER_LAST))
 			continue;
-		if ((t >= BP_PEER_FIRST && t <= BP_PEER_LAST) || t == BP_BID_REPLY ||
-		    t == BP_AUCTION_STATE)
-			continue; /* their own rules below */
 		b[3] = (uint8_t)t;
 		expect_no_reply(b, BP_LEN_BID, BP_DROP_UNKNOWN_TYPE);
 	}
