@@ -38,6 +38,23 @@ static size_t frame_to_node(uint8_t *f, bool vlan)
 	return pkt_build_udp(f, 256, &s, payload, sizeof(payload));
 }
 
+/* A frame to the node that classifies as UDP; its layout in *l. */
+static size_t classified_frame_to_node(uint8_t *f, bool vlan, struct pkt_layout *l)
+{
+	size_t len = frame_to_node(f, vlan);
+	enum pkt_drop why;
+	assert_int_equal(pkt_classify(f, len, &filter, 0, l, &why), PKT_CLASS_UDP);
+	return len;
+}
+
+/* The client the frames come from, as a filter: replies must reach it. */
+static struct pkt_filter peer_filter(void)
+{
+	struct pkt_filter peer = {.ip = inet_addr("198.18.0.1"), .udp_port = 40000};
+	memcpy(peer.mac, PEER_MAC, 6);
+	return peer;
+}
+
 static enum pkt_drop drop_of(const uint8_t *f, size_t len)
 {
 	struct pkt_layout l;
@@ -75,10 +92,8 @@ static void untagged_and_tagged_udp_are_accepted(void **s)
 	(void)s;
 	uint8_t f[256];
 	for (int vlan = 0; vlan <= 1; vlan++) {
-		size_t len = frame_to_node(f, vlan);
 		struct pkt_layout l;
-		enum pkt_drop why;
-		assert_int_equal(pkt_classify(f, len, &filter, 0, &l, &why), PKT_CLASS_UDP);
+		classified_frame_to_node(f, vlan, &l);
 		assert_int_equal(l.payload_len, sizeof(payload));
 		assert_memory_equal(f + l.payload_off, payload, sizeof(payload));
 		assert_int_equal(l.has_vlan, vlan);
@@ -280,16 +295,13 @@ static void reply_in_place_is_a_valid_frame_back(void **s)
 	(void)s;
 	for (int vlan = 0; vlan <= 1; vlan++) {
 		uint8_t f[256];
-		size_t len = frame_to_node(f, vlan);
-		struct pkt_layout l;
+		struct pkt_layout l, back;
 		enum pkt_drop why;
-		assert_int_equal(pkt_classify(f, len, &filter, 0, &l, &why), PKT_CLASS_UDP);
+		classified_frame_to_node(f, vlan, &l);
 		memset(f + l.payload_off, 0x5a, 64);
 		size_t out = pkt_udp_reply_in_place(f, &l, NODE_MAC, 64);
 		assert_int_equal(out, l.payload_off + 64u);
-		struct pkt_filter peer = {.ip = inet_addr("198.18.0.1"), .udp_port = 40000};
-		memcpy(peer.mac, PEER_MAC, 6);
-		struct pkt_layout back;
+		struct pkt_filter peer = peer_filter();
 		assert_int_equal(pkt_classify(f, out, &peer, 0, &back, &why), PKT_CLASS_UDP);
 		assert_int_equal(back.payload_len, 64);
 		assert_int_equal(back.has_vlan, vlan);
@@ -309,10 +321,9 @@ static void computed_udp_checksum_of_zero_is_sent_as_ffff(void **s)
 	(void)s;
 	for (int vlan = 0; vlan <= 1; vlan++) {
 		uint8_t f[256];
-		size_t len = frame_to_node(f, vlan);
 		struct pkt_layout l;
 		enum pkt_drop why;
-		assert_int_equal(pkt_classify(f, len, &filter, 0, &l, &why), PKT_CLASS_UDP);
+		size_t len = classified_frame_to_node(f, vlan, &l);
 		uint8_t *udp = f + l.l4_off;
 		uint8_t *word = f + l.payload_off + 6; /* the request's flags */
 		word[0] = word[1] = 0;
@@ -335,8 +346,7 @@ static void computed_udp_checksum_of_zero_is_sent_as_ffff(void **s)
 		/* The reply swaps the pseudo-header's halves: its sum is the same. */
 		size_t out = pkt_udp_reply_in_place(f, &l, NODE_MAC, sizeof(payload));
 		assert_int_equal(udp[6] << 8 | udp[7], 0xffff);
-		struct pkt_filter peer = {.ip = inet_addr("198.18.0.1"), .udp_port = 40000};
-		memcpy(peer.mac, PEER_MAC, 6);
+		struct pkt_filter peer = peer_filter();
 		assert_int_equal(pkt_classify(f, out, &peer, 0, &l, &why), PKT_CLASS_UDP);
 	}
 }
