@@ -1,21 +1,38 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * bidctl: the command line client of a node's control socket
- * (docs/CONTROL.md). Exit codes: 0 ok, 1 the node answered an error,
- * 2 usage error, 3 cannot reach the node.
+ * bidctl: the command line client of a node's control socket. It turns the
+ * command line into one request line, prints the node's answer and says
+ * through its exit code how it went (docs/CONTROL.md).
  */
 #include <errno.h>
 #include <getopt.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "ctl.h"
 
-#define DEFAULT_DIR "/run/bidplane"
+#define SOCKET_DIR   "/run/bidplane"
+#define DEFAULT_NAME "bidplane" /* the node's default --stats-name */
+/* The node answers within its per-client budget once its control thread
+ * gets to the request; `close` waits for a grace period first. */
+#define ANSWER_TIMEOUT_S 5
+/* Far above any answer the node sends (1 MiB): a guard against a socket
+ * that is not a node's. */
+#define ANSWER_MAX (64u << 20)
+
+enum exit_code {
+	EXIT_OK = 0,
+	EXIT_NODE_ERROR = 1, /* the node answered "error ..." */
+	EXIT_USAGE = 2,
+	EXIT_UNREACHABLE = 3, /* no node at the socket, or no answer from it */
+};
 
 static void usage(FILE *out)
 {
@@ -24,124 +41,276 @@ static void usage(FILE *out)
 		"\n"
 		"Commands:\n"
 		"  open --auction ID --reserve N --increment N --duration SECONDS\n"
-		"  close ID            close now and settle\n"
-		"  query ID            one auction\n"
-		"  list                every auction\n"
-		"  status              node id, HLC, fencing epoch, workers, uptime, auctions\n"
+		"                      open an auction now, closing SECONDS from now\n"
+		"  close ID            close an auction now and settle it\n"
+		"  query ID            one auction: state, leading bid, bids, viewers\n"
+		"  list                every auction, one line each\n"
+		"  status              node id, version, HLC, fencing epoch, workers, uptime\n"
 		"\n"
 		"Options:\n"
 		"  --socket PATH       the node's --control-socket\n"
-		"  --name NAME         the node's --stats-name: socket " DEFAULT_DIR "/NAME.sock\n"
-		"                      (default name: bidplane)\n"
-		"  --json              print the node's JSON answer\n"
+		"  --name NAME         the node's --stats-name: socket " SOCKET_DIR "/NAME.sock\n"
+		"                      (default: " SOCKET_DIR "/" DEFAULT_NAME ".sock)\n"
+		"  --json              print the node's JSON answer (errors too)\n"
 		"  -h, --help          this text\n"
+		"\n"
+		"Exit codes: 0 ok, 1 the node refused (reason on stderr), 2 usage error,\n"
+		"3 no node answering at the socket.\n"
 		"\n"
 		"Examples:\n"
 		"  bidctl status\n"
+		"  bidctl --name edge-1 list\n"
 		"  bidctl --socket /tmp/bp.ctl open --auction 42 --reserve 100 --increment 5 "
 		"--duration 60\n"
-		"  bidctl --json query 42\n");
+		"  bidctl --json query 42\n"
+		"  bidctl close 42\n");
 }
 
-static int usage_error(const char *msg)
+static int __attribute__((format(printf, 1, 2))) usage_error(const char *fmt, ...)
 {
-	fprintf(stderr, "bidctl: %s (see bidctl --help)\n", msg);
-	return 2;
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "bidctl: ");
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, " (see bidctl --help)\n");
+	va_end(ap);
+	return EXIT_USAGE;
 }
 
-/* Builds "open ID R I D" from the open subcommand's options. */
-static int open_request(int argc, char **argv, char *req, size_t len)
+/* getopt is told to stay quiet (opterr = 0, ':' first in optstring) so that
+ * every usage message has bidctl's own form. */
+static int option_error(int c, char **argv)
 {
+	if (c == ':')
+		return usage_error("%s needs a value", argv[optind - 1]);
+	return usage_error("unknown option '%s'", argv[optind - 1]);
+}
+
+/* The node checks ranges; bidctl only keeps words that would change the
+ * request's shape (spaces, signs, options) from reaching it. */
+static bool is_unsigned_decimal(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (*s < '0' || *s > '9')
+			return false;
+	return true;
+}
+
+/* Writes the request (without its format word); a usage error when it
+ * would not fit a request line. */
+static int __attribute__((format(printf, 3, 4)))
+put_request(char *req, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(req, len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= len)
+		return usage_error("the request is longer than %d bytes", CTL_LINE_MAX);
+	return 0;
+}
+
+/* Each builder gets the command's own argv (argv[0] is the command) and
+ * writes the request without its format word; 0 or an exit code. */
+typedef int (*build_fn)(int argc, char **argv, char *req, size_t len);
+
+static int build_open(int argc, char **argv, char *req, size_t len)
+{
+	/* An option's value is its slot in v[] plus one (getopt's 0 is taken). */
 	static const struct option opts[] = {
-	    {"auction", required_argument, NULL, 'a'},
-	    {"reserve", required_argument, NULL, 'r'},
-	    {"increment", required_argument, NULL, 'i'},
-	    {"duration", required_argument, NULL, 'd'},
+	    {"auction", required_argument, NULL, 1},
+	    {"reserve", required_argument, NULL, 2},
+	    {"increment", required_argument, NULL, 3},
+	    {"duration", required_argument, NULL, 4},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *v[4] = {NULL, NULL, NULL, NULL};
 	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'a':
-			v[0] = optarg;
-			break;
-		case 'r':
-			v[1] = optarg;
-			break;
-		case 'i':
-			v[2] = optarg;
-			break;
-		case 'd':
-			v[3] = optarg;
-			break;
-		default:
-			return usage_error("open takes --auction --reserve --increment --duration");
-		}
+	optind = 0; /* glibc: start afresh on the command's own argv */
+	while ((c = getopt_long(argc, argv, "+:", opts, NULL)) != -1) {
+		if (c < 1 || c > 4)
+			return option_error(c, argv);
+		v[c - 1] = optarg;
 	}
-	for (int i = 0; i < 4; i++)
+	if (optind < argc)
+		return usage_error("open takes options only, not '%s'", argv[optind]);
+	for (int i = 0; i < 4; i++) {
 		if (!v[i])
-			return usage_error("open needs --auction ID --reserve N --increment N "
-					   "--duration SECONDS");
-	snprintf(req, len, "open %s %s %s %s", v[0], v[1], v[2], v[3]);
-	return 0;
+			return usage_error("open needs --%s", opts[i].name);
+		if (!is_unsigned_decimal(v[i]))
+			return usage_error("--%s '%s' is not an unsigned decimal number",
+					   opts[i].name, v[i]);
+	}
+	return put_request(req, len, "open %s %s %s %s", v[0], v[1], v[2], v[3]);
 }
 
-static int talk(const char *path, const char *request, int json)
+static int build_one_id(int argc, char **argv, char *req, size_t len)
+{
+	if (argc != 2)
+		return usage_error("usage: bidctl %s ID", argv[0]);
+	if (!is_unsigned_decimal(argv[1]))
+		return usage_error("%s: auction id '%s' is not an unsigned decimal number", argv[0],
+				   argv[1]);
+	return put_request(req, len, "%s %s", argv[0], argv[1]);
+}
+
+static int build_no_args(int argc, char **argv, char *req, size_t len)
+{
+	if (argc != 1)
+		return usage_error("%s takes no arguments", argv[0]);
+	return put_request(req, len, "%s", argv[0]);
+}
+
+static const struct {
+	const char *name;
+	build_fn build;
+} commands[] = {
+    {"open", build_open},    {"close", build_one_id},	{"query", build_one_id},
+    {"list", build_no_args}, {"status", build_no_args},
+};
+
+static int unreachable(const char *path, const char *what)
+{
+	fprintf(stderr,
+		"bidctl: %s %s: %s; is the node running? (start it with --control-socket %s, "
+		"or pass --socket/--name)\n",
+		what, path, strerror(errno), path);
+	return EXIT_UNREACHABLE;
+}
+
+static int connect_to(const char *path, int *fd)
 {
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
-	if (strlen(path) >= sizeof(addr.sun_path))
-		return usage_error("socket path too long");
-	memcpy(addr.sun_path, path, strlen(path) + 1);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
+	if (strlen(path) >= sizeof(addr.sun_path)) {
 		fprintf(stderr,
-			"bidctl: cannot connect to %s: %s; is the node running? (start it with "
-			"--control-socket %s, or pass --socket/--name)\n",
-			path, strerror(errno), path);
-		return 3;
+			"bidctl: socket path %s is longer than the %zu bytes unix sockets allow "
+			"(see bidctl --help)\n",
+			path, sizeof(addr.sun_path) - 1);
+		return EXIT_USAGE;
 	}
-	char line[CTL_LINE_MAX + 16];
-	int n = snprintf(line, sizeof(line), "%s %s\n", json ? "json" : "text", request);
-	if (write(fd, line, (size_t)n) != n) {
-		fprintf(stderr, "bidctl: cannot send to %s: %s\n", path, strerror(errno));
-		close(fd);
-		return 3;
+	memcpy(addr.sun_path, path, strlen(path) + 1);
+	*fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (*fd < 0)
+		return unreachable(path, "cannot create a socket for");
+	if (connect(*fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
+		int rc = unreachable(path, "cannot connect to");
+		close(*fd);
+		return rc;
 	}
+	struct timeval timeout = {.tv_sec = ANSWER_TIMEOUT_S};
+	setsockopt(*fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+	setsockopt(*fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
+	return EXIT_OK;
+}
+
+static bool send_all(int fd, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+/* Reads until the node closes; NULL with errno set if it does not. */
+static char *read_answer(int fd)
+{
 	size_t cap = 1 << 16, len = 0;
 	char *buf = malloc(cap);
-	ssize_t r;
-	while (buf && (r = read(fd, buf + len, cap - len - 1)) > 0) {
-		len += (size_t)r;
+	while (buf) {
+		ssize_t n = recv(fd, buf + len, cap - 1 - len, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		/* A reset after the whole answer is its end too: the node
+		 * closes without reading what it did not need. */
+		if (n == 0 || (n < 0 && errno == ECONNRESET && len > 0)) {
+			buf[len] = '\0';
+			return buf;
+		}
+		if (n < 0)
+			break;
+		len += (size_t)n;
 		if (len + 1 == cap) {
-			char *bigger = realloc(buf, cap * 2);
-			if (!bigger)
+			char *bigger = cap < ANSWER_MAX ? realloc(buf, cap * 2) : NULL;
+			if (!bigger) {
+				errno = EFBIG;
 				break;
+			}
 			buf = bigger;
 			cap *= 2;
 		}
 	}
-	close(fd);
-	if (!buf || len == 0) {
-		fprintf(stderr, "bidctl: %s closed without an answer\n", path);
-		free(buf);
-		return 3;
-	}
-	buf[len] = '\0';
-	char *body = strchr(buf, '\n');
-	body = body ? body + 1 : buf + len;
-	int ok = strncmp(buf, "ok\n", 3) == 0;
-	if (ok || json)
-		fputs(body, stdout);
-	if (!ok) {
-		char *nl = strchr(buf, '\n');
-		if (nl)
-			*nl = '\0';
-		fprintf(stderr, "bidctl: %s\n", strncmp(buf, "error ", 6) == 0 ? buf + 6 : buf);
-	}
 	free(buf);
-	return ok ? 0 : 1;
+	return NULL;
+}
+
+/* Prints the answer: the body to stdout (for errors only with --json, as
+ * text error bodies are empty), the error's reason to stderr. */
+static int print_answer(const char *path, char *answer, bool json)
+{
+	char *body = strchr(answer, '\n');
+	if (!body) {
+		fprintf(stderr,
+			"bidctl: %s answered '%.60s' with no status line; is it a bidplane "
+			"control socket?\n",
+			path, answer);
+		return EXIT_UNREACHABLE;
+	}
+	*body++ = '\0';
+	if (strcmp(answer, "ok") == 0) {
+		fputs(body, stdout);
+		return EXIT_OK;
+	}
+	if (strncmp(answer, "error ", 6) == 0) {
+		if (json)
+			fputs(body, stdout);
+		fprintf(stderr, "bidctl: %s\n", answer + 6);
+		return EXIT_NODE_ERROR;
+	}
+	fprintf(stderr,
+		"bidctl: %s answered '%.60s', neither ok nor error; is it a bidplane control "
+		"socket?\n",
+		path, answer);
+	return EXIT_UNREACHABLE;
+}
+
+static int talk(const char *path, const char *request, bool json)
+{
+	char line[CTL_LINE_MAX + 2];
+	int n = snprintf(line, sizeof(line), "%s %s\n", json ? "json" : "text", request);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		return usage_error("the request is longer than %d bytes", CTL_LINE_MAX);
+	int fd, rc = connect_to(path, &fd);
+	if (rc != EXIT_OK)
+		return rc;
+	if (!send_all(fd, line, (size_t)n)) {
+		rc = unreachable(path, "cannot send the request to");
+		close(fd);
+		return rc;
+	}
+	char *answer = read_answer(fd);
+	int read_errno = errno;
+	close(fd);
+	if (!answer && (read_errno == EAGAIN || read_errno == EWOULDBLOCK)) {
+		fprintf(stderr,
+			"bidctl: no answer from %s within %d s; the node may be busy or stuck\n",
+			path, ANSWER_TIMEOUT_S);
+		return EXIT_UNREACHABLE;
+	}
+	if (!answer) {
+		errno = read_errno;
+		return unreachable(path, "cannot read the answer from");
+	}
+	rc = print_answer(path, answer, json);
+	free(answer);
+	return rc;
 }
 
 int main(int argc, char **argv)
@@ -153,47 +322,49 @@ int main(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 64] = DEFAULT_DIR "/bidplane.sock";
-	int json = 0, c;
-	/* '+': stop at the command, its options are its own. */
-	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+	const char *socket_path = NULL, *name = NULL;
+	bool json = false;
+	int c;
+	opterr = 0;
+	/* '+': stop at the command; what follows is the command's. */
+	while ((c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
-			snprintf(path, sizeof(path), "%s", optarg);
+			socket_path = optarg;
 			break;
 		case 'n':
-			snprintf(path, sizeof(path), DEFAULT_DIR "/%s.sock", optarg);
+			name = optarg;
 			break;
 		case 'j':
-			json = 1;
+			json = true;
 			break;
 		case 'h':
 			usage(stdout);
-			return 0;
+			return EXIT_OK;
 		default:
-			return usage_error("unknown option");
+			return option_error(c, argv);
 		}
 	}
+	if (socket_path && name)
+		return usage_error("pass --socket or --name, not both");
+	if (name && (!*name || strchr(name, '/')))
+		return usage_error("--name '%s' must be a plain name such as edge-1", name);
 	if (optind >= argc)
 		return usage_error("no command given");
+
+	char named_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	if (snprintf(named_path, sizeof(named_path), SOCKET_DIR "/%s.sock",
+		     name ? name : DEFAULT_NAME) >= (int)sizeof(named_path))
+		return usage_error("--name '%.40s...' is too long for a socket path", name);
+	const char *path = socket_path ? socket_path : named_path;
+
 	const char *cmd = argv[optind];
-	int nargs = argc - optind - 1;
-	char req[CTL_LINE_MAX];
-	if (strcmp(cmd, "open") == 0) {
-		int rc = open_request(argc - optind, argv + optind, req, sizeof(req));
-		if (rc)
-			return rc;
-	} else if (strcmp(cmd, "close") == 0 || strcmp(cmd, "query") == 0) {
-		if (nargs != 1)
-			return usage_error(strcmp(cmd, "close") == 0 ? "usage: close ID"
-								     : "usage: query ID");
-		snprintf(req, sizeof(req), "%s %s", cmd, argv[optind + 1]);
-	} else if (strcmp(cmd, "list") == 0 || strcmp(cmd, "status") == 0) {
-		if (nargs != 0)
-			return usage_error("list and status take no arguments");
-		snprintf(req, sizeof(req), "%s", cmd);
-	} else {
-		return usage_error("unknown command; commands: open close query list status");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(commands[i].name, cmd) != 0)
+			continue;
+		char req[CTL_LINE_MAX + 1];
+		int rc = commands[i].build(argc - optind, argv + optind, req, sizeof(req));
+		return rc != 0 ? rc : talk(path, req, json);
 	}
-	return talk(path, req, json);
+	return usage_error("unknown command '%s'; commands: open close query list status", cmd);
 }

@@ -1,268 +1,316 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* One control request: parse the line, call the handler, render the answer. */
+/*
+ * One control request: split the line, check every word strictly, call the
+ * node's handler, and answer "ok" or "error <message>" followed by the body
+ * in the requested format (ctl_format_text.c, ctl_format_json.c).
+ */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "ctl.h"
+#include "ctl_format.h"
+#include "ctl_out.h"
 
-#define MAX_WORDS 8
+#define ERR_MAX	 256
+#define ARGS_MAX 4
+/* One word more than any command takes, to tell "too many" apart. */
+#define WORDS_MAX (2 + ARGS_MAX + 1)
+/* Words quoted back in a message are cut here: the message stays short. */
+#define ECHO_MAX 40
 
-/* An output buffer that never overflows and remembers truncation. */
-struct out {
-	char *buf;
-	size_t cap;
-	size_t len;
-	int truncated;
+struct request {
+	const struct ctl_handlers *h;
+	const struct ctl_format *format;
+	uint64_t args[ARGS_MAX];
+	struct ctl_out *out;
+	char *err;
+	size_t errlen;
 };
 
-static void emitf(struct out *o, const char *fmt, ...)
+/* Handlers return a negative errno; a positive one is read the same way. */
+static const char *errno_text(int rc)
 {
-	if (o->truncated)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= o->cap - o->len) {
-		o->truncated = 1;
-		const char *mark = "...\n";
-		size_t at = o->cap > 5 ? o->cap - 5 : 0;
-		snprintf(o->buf + at, o->cap - at, "%s", mark);
-		o->len = strlen(o->buf);
-		return;
-	}
-	o->len += (size_t)n;
+	return strerror(rc < 0 ? -rc : rc);
 }
 
-static int parse_u64(const char *s, uint64_t *v)
+/* open and close answer with the auction as it is after the change. */
+static int read_back(struct request *r, const char *done, struct ctl_auction *a)
 {
-	char *end;
-	if (*s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	unsigned long long x = strtoull(s, &end, 10);
-	if (*end || errno)
-		return -1;
-	*v = x;
-	return 0;
+	char why[ERR_MAX] = "";
+	int rc = r->h->query(r->h->ctx, r->args[0], a, why, sizeof(why));
+	if (rc != 0)
+		snprintf(r->err, r->errlen, "%s auction %" PRIu64 ", but cannot read it back: %s",
+			 done, r->args[0], why[0] ? why : errno_text(rc));
+	return rc;
 }
 
-static const char *phase_name(int phase)
+static int run_open(struct request *r)
 {
-	return phase == 1 ? "open" : phase == 2 ? "closed" : "unknown";
+	const uint64_t *v = r->args;
+	struct ctl_auction a;
+	int rc = r->h->open(r->h->ctx, v[0], v[1], v[2], v[3], r->err, r->errlen);
+	if (rc == 0 && (rc = read_back(r, "opened", &a)) == 0)
+		r->format->opened(r->out, &a);
+	return rc;
 }
 
-static void iso_time(uint64_t ms, char *buf, size_t len)
+static int run_close(struct request *r)
 {
-	time_t s = (time_t)(ms / 1000);
-	struct tm tm;
-	gmtime_r(&s, &tm);
-	size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + n, len - n, ".%03uZ", (unsigned int)(ms % 1000));
+	struct ctl_auction a;
+	int rc = r->h->close(r->h->ctx, r->args[0], r->err, r->errlen);
+	if (rc == 0 && (rc = read_back(r, "closed", &a)) == 0)
+		r->format->closed(r->out, &a);
+	return rc;
 }
 
-static void auction_json(struct out *o, const struct ctl_auction *a)
+static int run_query(struct request *r)
 {
-	emitf(o,
-	      "{\"id\":%" PRIu64 ",\"phase\":%d,\"state\":\"%s\",\"reserve\":%" PRIu64
-	      ",\"increment\":%" PRIu64 ",\"close_at_ms\":%" PRIu64 ",\"leading_amount\":%" PRIu64
-	      ",\"leading_bidder\":%" PRIu64 ",\"leading_hlc\":%" PRIu64 ",\"bid_count\":%" PRIu64
-	      ",\"viewers\":%" PRIu64 ",\"settled\":%s,\"settled_at_ms\":%" PRIu64 "}",
-	      a->id, a->phase, phase_name(a->phase), a->reserve, a->increment, a->close_at_ms,
-	      a->leading_amount, a->leading_bidder, a->leading_hlc, a->bid_count, a->viewers,
-	      a->settled ? "true" : "false", a->settled_at_ms);
+	struct ctl_auction a;
+	int rc = r->h->query(r->h->ctx, r->args[0], &a, r->err, r->errlen);
+	if (rc == 0)
+		r->format->auction(r->out, &a);
+	return rc;
 }
 
-static void auction_text(struct out *o, const struct ctl_auction *a)
-{
-	char when[40];
-	iso_time(a->close_at_ms, when, sizeof(when));
-	emitf(o,
-	      "auction:   %" PRIu64 "\nstate:     %s\nreserve:   %" PRIu64 "\nincrement: %" PRIu64
-	      "\nclose_at:  %" PRIu64 " (%s)\nleading:   %" PRIu64 " by bidder %" PRIu64
-	      "\nhlc:       %" PRIu64 ".%u\nbids:      %" PRIu64 "\nviewers:   %" PRIu64
-	      "\nsettled:   %s\n",
-	      a->id, phase_name(a->phase), a->reserve, a->increment, a->close_at_ms, when,
-	      a->leading_amount, a->leading_bidder, a->leading_hlc >> 16,
-	      (unsigned int)(a->leading_hlc & 0xffff), a->bid_count, a->viewers,
-	      a->settled ? "yes" : "no");
-}
-
-struct list_out {
-	struct out *o;
-	int json;
+struct list_walk {
+	struct ctl_out *out;
+	const struct ctl_format *format;
 	uint64_t count;
 };
 
-static void list_one(void *arg, const struct ctl_auction *a)
+static void list_emit(void *arg, const struct ctl_auction *a)
 {
-	struct list_out *l = arg;
-	if (l->json) {
-		emitf(l->o, l->count ? "," : "");
-		auction_json(l->o, a);
-	} else {
-		emitf(l->o,
-		      "%-12" PRIu64 " %-7s %14" PRIu64 " %14" PRIu64 " %10" PRIu64 " %8" PRIu64
-		      " %15" PRIu64 "\n",
-		      a->id, phase_name(a->phase), a->leading_amount, a->leading_bidder,
-		      a->bid_count, a->viewers, a->close_at_ms);
-	}
-	l->count++;
+	struct list_walk *w = arg;
+	w->format->list_item(w->out, a, w->count++);
 }
 
-static void status_out(struct out *o, const struct ctl_status *s, int json)
+static int run_list(struct request *r)
 {
-	if (json) {
-		emitf(o,
-		      "{\"node_id\":%u,\"version\":\"%s\",\"hlc\":%" PRIu64
-		      ",\"fencing_epoch\":%" PRIu64
-		      ",\"serving\":%s,\"workers\":%u,\"uptime_s\":%" PRIu64
-		      ",\"auctions_open\":%" PRIu64 ",\"auctions_closed\":%" PRIu64
-		      ",\"auctions_settled\":%" PRIu64 "}\n",
-		      s->node_id, s->version, s->hlc, s->fencing_epoch,
-		      s->serving ? "true" : "false", s->workers, s->uptime_s, s->auctions_open,
-		      s->auctions_closed, s->auctions_settled);
-		return;
-	}
-	emitf(o,
-	      "node:      %u (bidplane %s)\nhlc:       %" PRIu64 ".%u\nepoch:     %" PRIu64
-	      "\nserving:   %s\nworkers:   %u\nuptime:    %" PRIu64 " s\nauctions:  %" PRIu64
-	      " open, %" PRIu64 " closed, %" PRIu64 " settled\n",
-	      s->node_id, s->version, s->hlc >> 16, (unsigned int)(s->hlc & 0xffff),
-	      s->fencing_epoch, s->serving ? "yes" : "no", s->workers, s->uptime_s,
-	      s->auctions_open, s->auctions_closed, s->auctions_settled);
+	struct list_walk w = {r->out, r->format, 0};
+	r->format->list_begin(r->out);
+	int rc = r->h->list(r->h->ctx, list_emit, &w, r->err, r->errlen);
+	if (rc == 0)
+		r->format->list_end(r->out, w.count);
+	return rc;
 }
 
-static size_t error_reply(struct out *o, int json, const char *msg)
+static int run_status(struct request *r)
 {
-	emitf(o, "error %s\n", msg);
-	if (json) {
-		emitf(o, "{\"error\":\"");
-		for (const char *p = msg; *p; p++)
-			emitf(o, (*p == '"' || *p == '\\') ? "\\%c" : (*p < 0x20 ? " " : "%c"), *p);
-		emitf(o, "\"}\n");
-	} else {
-		emitf(o, "%s\n", msg);
-	}
-	return o->len;
+	struct ctl_status s;
+	int rc = r->h->status(r->h->ctx, &s, r->err, r->errlen);
+	if (rc == 0)
+		r->format->status(r->out, &s);
+	return rc;
 }
 
-static const char *const usage_of[] = {
-    "open <auction_id> <reserve> <increment> <duration_s>",
-    "close <auction_id>",
-    "query <auction_id>",
-    "list",
-    "status",
+struct command {
+	const char *name;
+	/* Every argument is an unsigned decimal number >= 1; NULL ends the list. */
+	const char *arg_names[ARGS_MAX + 1];
+	int (*run)(struct request *r);
 };
 
-size_t ctl_execute(const struct ctl_handlers *h, const char *line, char *outbuf, size_t cap)
-{
-	struct out o = {outbuf, cap, 0, 0};
-	char copy[CTL_LINE_MAX + 1], err[256] = "", *words[MAX_WORDS], *save = NULL;
-	int n = 0;
-	outbuf[0] = '\0';
-	if (strlen(line) > CTL_LINE_MAX)
-		return error_reply(&o, 0, "request longer than 512 bytes");
-	snprintf(copy, sizeof(copy), "%s", line);
-	for (char *w = strtok_r(copy, " \t\r\n", &save); w && n < MAX_WORDS;
-	     w = strtok_r(NULL, " \t\r\n", &save))
-		words[n++] = w;
-	if (n < 2 || (strcmp(words[0], "text") != 0 && strcmp(words[0], "json") != 0))
-		return error_reply(&o, 0, "expected '<text|json> <command> [args]'");
-	int json = words[0][0] == 'j';
-	const char *cmd = words[1];
-	int nargs = n - 2;
-	uint64_t v[4] = {0};
-	for (int i = 0; i < nargs && i < 4; i++)
-		if (parse_u64(words[2 + i], &v[i]) != 0) {
-			snprintf(err, sizeof(err), "'%s' is not an unsigned number", words[2 + i]);
-			return error_reply(&o, json, err);
-		}
+static const struct command commands[] = {
+    {"open", {"auction_id", "reserve", "increment", "duration_s", NULL}, run_open},
+    {"close", {"auction_id", NULL}, run_close},
+    {"query", {"auction_id", NULL}, run_query},
+    {"list", {NULL}, run_list},
+    {"status", {NULL}, run_status},
+};
 
-	int rc;
-	if (strcmp(cmd, "open") == 0) {
-		if (nargs != 4)
-			return error_reply(&o, json,
-					   "usage: open <auction_id> <reserve> <increment> "
-					   "<duration_s>");
-		if (!v[0] || !v[1] || !v[2] || !v[3])
-			return error_reply(&o, json,
-					   "auction_id, reserve, increment and duration_s "
-					   "must be >= 1");
-		rc = h->open(h->ctx, v[0], v[1], v[2], v[3], err, sizeof(err));
-		if (rc != 0)
-			return error_reply(&o, json, err);
-		struct ctl_auction a;
-		rc = h->query(h->ctx, v[0], &a, err, sizeof(err));
-		emitf(&o, "ok\n");
-		if (json) {
-			auction_json(&o, &a);
-			emitf(&o, "\n");
-		} else {
-			char when[40];
-			iso_time(a.close_at_ms, when, sizeof(when));
-			emitf(&o, "opened auction %" PRIu64 " (closes at %s)\n", v[0], when);
-		}
-		return o.len;
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+/* A request the node cannot run: sets err and returns -EINVAL. */
+static int __attribute__((format(printf, 3, 4)))
+refuse(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+/* A word quoted back to the client: cut to ECHO_MAX bytes, unprintable
+ * bytes shown as '?', so the answer stays one short, valid line. */
+struct echo {
+	char s[ECHO_MAX + 4];
+};
+
+static struct echo echo_of(const char *word, size_t len)
+{
+	struct echo e;
+	size_t n = len < ECHO_MAX ? len : ECHO_MAX;
+	for (size_t i = 0; i < n; i++)
+		e.s[i] = word[i] >= 0x20 && word[i] < 0x7f ? word[i] : '?';
+	snprintf(e.s + n, sizeof(e.s) - n, "%s", len > n ? "..." : "");
+	return e;
+}
+
+/* Digits only: no sign, no spaces, no hex; 0 or -EINVAL or -ERANGE. */
+static int parse_number(const char *word, uint64_t *value)
+{
+	uint64_t v = 0;
+	for (const char *p = word; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return -EINVAL;
+		unsigned int digit = (unsigned int)(*p - '0');
+		if (v > (UINT64_MAX - digit) / 10)
+			return -ERANGE;
+		v = v * 10 + digit;
 	}
-	if (strcmp(cmd, "close") == 0 || strcmp(cmd, "query") == 0) {
-		int is_close = cmd[0] == 'c';
-		if (nargs != 1)
-			return error_reply(&o, json, usage_of[is_close ? 1 : 2]);
-		if (is_close && (rc = h->close(h->ctx, v[0], err, sizeof(err))) != 0)
-			return error_reply(&o, json, err);
-		struct ctl_auction a;
-		if ((rc = h->query(h->ctx, v[0], &a, err, sizeof(err))) != 0)
-			return error_reply(&o, json, err);
-		emitf(&o, "ok\n");
-		if (json) {
-			auction_json(&o, &a);
-			emitf(&o, "\n");
-		} else if (is_close) {
-			emitf(&o,
-			      "closed auction %" PRIu64 ": winner bidder %" PRIu64 " at %" PRIu64
-			      "\n",
-			      a.id, a.leading_bidder, a.leading_amount);
-		} else {
-			auction_text(&o, &a);
-		}
-		return o.len;
+	*value = v;
+	return 0;
+}
+
+static int parse_args(const struct command *cmd, char *const words[], uint64_t *args, char *err,
+		      size_t errlen)
+{
+	for (int i = 0; cmd->arg_names[i]; i++) {
+		const char *name = cmd->arg_names[i];
+		int rc = parse_number(words[i], &args[i]);
+		if (rc == -EINVAL)
+			return refuse(err, errlen, "%s '%s' is not an unsigned decimal number",
+				      name, echo_of(words[i], strlen(words[i])).s);
+		if (rc == -ERANGE)
+			return refuse(err, errlen, "%s '%s' is too large (at most %" PRIu64 ")",
+				      name, echo_of(words[i], strlen(words[i])).s, UINT64_MAX);
+		if (args[i] == 0)
+			return refuse(err, errlen, "%s must be >= 1", name);
 	}
-	if (strcmp(cmd, "list") == 0 || strcmp(cmd, "status") == 0) {
-		int is_list = cmd[0] == 'l';
-		if (nargs != 0)
-			return error_reply(&o, json, usage_of[is_list ? 3 : 4]);
-		if (!is_list) {
-			struct ctl_status s;
-			if ((rc = h->status(h->ctx, &s, err, sizeof(err))) != 0)
-				return error_reply(&o, json, err);
-			emitf(&o, "ok\n");
-			status_out(&o, &s, json);
-			return o.len;
-		}
-		emitf(&o, "ok\n");
-		struct list_out l = {&o, json, 0};
-		if (json)
-			emitf(&o, "{\"auctions\":[");
-		else
-			emitf(&o, "%-12s %-7s %14s %14s %10s %8s %15s\n", "auction", "state",
-			      "leading", "bidder", "bids", "viewers", "close_at_ms");
-		if ((rc = h->list(h->ctx, list_one, &l, err, sizeof(err))) != 0) {
-			o.len = 0;
-			return error_reply(&o, json, err);
-		}
-		if (json)
-			emitf(&o, "],\"count\":%" PRIu64 "}\n", l.count);
-		else
-			emitf(&o, "%" PRIu64 " auctions\n", l.count);
-		return o.len;
+	return 0;
+}
+
+static int arg_count(const struct command *cmd)
+{
+	int n = 0;
+	while (cmd->arg_names[n])
+		n++;
+	return n;
+}
+
+static int refuse_usage(const struct command *cmd, char *err, size_t errlen)
+{
+	struct ctl_out o;
+	ctl_out_init(&o, err, errlen);
+	ctl_out_printf(&o, "usage: %s", cmd->name);
+	for (int i = 0; cmd->arg_names[i]; i++)
+		ctl_out_printf(&o, " <%s>", cmd->arg_names[i]);
+	return -EINVAL;
+}
+
+static int refuse_command(const char *word, char *err, size_t errlen)
+{
+	struct ctl_out o;
+	ctl_out_init(&o, err, errlen);
+	if (word)
+		ctl_out_printf(&o,
+			       "unknown command '%s'; commands:", echo_of(word, strlen(word)).s);
+	else
+		ctl_out_printf(&o, "missing command; commands:");
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		ctl_out_printf(&o, " %s", commands[i].name);
+	return -EINVAL;
+}
+
+static const struct command *command_named(const char *word)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (strcmp(commands[i].name, word) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+static const struct ctl_format *format_named(const char *word, size_t len)
+{
+	static const struct ctl_format *const formats[] = {&ctl_format_text, &ctl_format_json};
+	for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
+		if (strlen(formats[i]->name) == len && memcmp(formats[i]->name, word, len) == 0)
+			return formats[i];
+	return NULL;
+}
+
+/* Splits at runs of spaces; returns the number of words, of which at most
+ * max are stored. */
+static int split_words(char *s, char *words[], int max)
+{
+	char *save = NULL;
+	int n = 0;
+	for (char *w = strtok_r(s, " ", &save); w; w = strtok_r(NULL, " ", &save), n++)
+		if (n < max)
+			words[n] = w;
+	return n;
+}
+
+/* Runs the request. The format is set as soon as the first word names one,
+ * so that even a refusal is answered in the format the client reads. */
+static int execute(const struct ctl_handlers *h, const char *line, struct ctl_out *out,
+		   const struct ctl_format **format, char *err, size_t errlen)
+{
+	line += strspn(line, " ");
+	size_t len = strcspn(line, "\n");
+	if (len && line[len - 1] == '\r') /* CRLF from tools such as nc -C */
+		len--;
+	size_t first_len = strcspn(line, " ");
+	const struct ctl_format *named = format_named(line, first_len < len ? first_len : len);
+	if (named)
+		*format = named;
+	if (len > CTL_LINE_MAX)
+		return refuse(err, errlen, "request longer than %d bytes", CTL_LINE_MAX);
+	if (len == 0)
+		return refuse(err, errlen, "empty request; send '<text|json> <command> [args]'");
+	if (!named)
+		return refuse(err, errlen,
+			      "unknown format '%s'; a request starts with text or json, e.g. "
+			      "'text status'",
+			      echo_of(line, first_len < len ? first_len : len).s);
+
+	char copy[CTL_LINE_MAX + 1];
+	memcpy(copy, line, len);
+	copy[len] = '\0';
+	char *words[WORDS_MAX];
+	int nwords = split_words(copy, words, WORDS_MAX);
+	if (nwords < 2)
+		return refuse_command(NULL, err, errlen);
+	const struct command *cmd = command_named(words[1]);
+	if (!cmd)
+		return refuse_command(words[1], err, errlen);
+	if (nwords - 2 != arg_count(cmd))
+		return refuse_usage(cmd, err, errlen);
+	struct request r = {.h = h, .format = named, .out = out, .err = err, .errlen = errlen};
+	int rc = parse_args(cmd, words + 2, r.args, err, errlen);
+	if (rc != 0)
+		return rc;
+
+	ctl_out_printf(out, "ok\n");
+	rc = cmd->run(&r);
+	if (rc != 0 && err[0] == '\0') /* a handler that forgot to say why */
+		snprintf(err, errlen, "%s failed: %s", cmd->name, errno_text(rc));
+	return rc;
+}
+
+/* The reason goes on the status line: a newline in it would end the line. */
+static void keep_on_one_line(char *message)
+{
+	for (char *p = message; *p; p++)
+		if ((unsigned char)*p < 0x20)
+			*p = ' ';
+}
+
+size_t ctl_execute(const struct ctl_handlers *h, const char *line, char *out, size_t cap)
+{
+	struct ctl_out o;
+	ctl_out_init(&o, out, cap);
+	const struct ctl_format *format = &ctl_format_text;
+	char err[ERR_MAX] = "";
+	if (execute(h, line, &o, &format, err, sizeof(err)) != 0) {
+		keep_on_one_line(err);
+		ctl_out_reset(&o);
+		ctl_out_printf(&o, "error %s\n", err);
+		format->error(&o, err);
 	}
-	snprintf(err, sizeof(err),
-		 "unknown command '%.40s'; commands: open close query list status", cmd);
-	return error_reply(&o, json, err);
+	return o.len;
 }

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * How an answer's body is written, one table per request format ("text" for
+ * people, "json" for programs). ctl_execute picks the table from the
+ * request's first word, so adding a format is adding a file.
+ * docs/CONTROL.md shows both with examples.
+ */
+#ifndef BIDPLANE_CTL_FORMAT_H
+#define BIDPLANE_CTL_FORMAT_H
+
+#include <stdint.h>
+
+#include "ctl.h"
+#include "ctl_out.h"
+
+struct ctl_format {
+	const char *name; /* the request's first word */
+	void (*error)(struct ctl_out *o, const char *message);
+	void (*opened)(struct ctl_out *o, const struct ctl_auction *a);
+	void (*closed)(struct ctl_out *o, const struct ctl_auction *a);
+	void (*auction)(struct ctl_out *o, const struct ctl_auction *a);
+	void (*list_begin)(struct ctl_out *o);
+	/* index counts from 0, in the order the node emits the auctions */
+	void (*list_item)(struct ctl_out *o, const struct ctl_auction *a, uint64_t index);
+	void (*list_end)(struct ctl_out *o, uint64_t count);
+	void (*status)(struct ctl_out *o, const struct ctl_status *s);
+};
+
+extern const struct ctl_format ctl_format_text;
+extern const struct ctl_format ctl_format_json;
+
+/* The phase's name as both formats show it. The numbers are PROTOCOL.md's
+ * (enum bp_auction_phase), repeated so that this library needs no DPDK. */
+static inline const char *ctl_phase_name(int phase)
+{
+	return phase == 1 ? "open" : phase == 2 ? "closed" : "unknown";
+}
+
+#endif

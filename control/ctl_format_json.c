@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Answers for programs: one JSON object per answer, on one line, with the
+ * snake_case names of struct ctl_auction and struct ctl_status as keys.
+ * Numbers are written as they are (uint64), never as strings.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "ctl_format.h"
+
+static const char *json_bool(bool v)
+{
+	return v ? "true" : "false";
+}
+
+static void auction_object(struct ctl_out *o, const struct ctl_auction *a)
+{
+	ctl_out_printf(o,
+		       "{\"id\":%" PRIu64 ",\"phase\":%d,\"state\":\"%s\",\"reserve\":%" PRIu64
+		       ",\"increment\":%" PRIu64 ",\"close_at_ms\":%" PRIu64
+		       ",\"leading_amount\":%" PRIu64 ",\"leading_bidder\":%" PRIu64
+		       ",\"leading_hlc\":%" PRIu64 ",\"bid_count\":%" PRIu64 ",\"viewers\":%" PRIu64
+		       ",\"settled\":%s,\"settled_at_ms\":%" PRIu64 "}",
+		       a->id, a->phase, ctl_phase_name(a->phase), a->reserve, a->increment,
+		       a->close_at_ms, a->leading_amount, a->leading_bidder, a->leading_hlc,
+		       a->bid_count, a->viewers, json_bool(a->settled), a->settled_at_ms);
+}
+
+static void json_error(struct ctl_out *o, const char *message)
+{
+	ctl_out_printf(o, "{\"error\":");
+	ctl_out_json_string(o, message);
+	ctl_out_printf(o, "}\n");
+}
+
+/* open, close and query all answer with the auction as it is now. */
+static void json_auction(struct ctl_out *o, const struct ctl_auction *a)
+{
+	auction_object(o, a);
+	ctl_out_printf(o, "\n");
+}
+
+static void json_list_begin(struct ctl_out *o)
+{
+	ctl_out_printf(o, "{\"auctions\":[");
+}
+
+static void json_list_item(struct ctl_out *o, const struct ctl_auction *a, uint64_t index)
+{
+	if (index)
+		ctl_out_printf(o, ",");
+	auction_object(o, a);
+}
+
+static void json_list_end(struct ctl_out *o, uint64_t count)
+{
+	ctl_out_printf(o, "],\"count\":%" PRIu64 "}\n", count);
+}
+
+static void json_status(struct ctl_out *o, const struct ctl_status *s)
+{
+	ctl_out_printf(o, "{\"node_id\":%u,\"version\":", s->node_id);
+	if (s->version)
+		ctl_out_json_string(o, s->version);
+	else
+		ctl_out_printf(o, "null");
+	ctl_out_printf(o,
+		       ",\"hlc\":%" PRIu64 ",\"fencing_epoch\":%" PRIu64
+		       ",\"serving\":%s,\"workers\":%u,\"uptime_s\":%" PRIu64
+		       ",\"auctions_open\":%" PRIu64 ",\"auctions_closed\":%" PRIu64
+		       ",\"auctions_settled\":%" PRIu64 "}\n",
+		       s->hlc, s->fencing_epoch, json_bool(s->serving), s->workers, s->uptime_s,
+		       s->auctions_open, s->auctions_closed, s->auctions_settled);
+}
+
+const struct ctl_format ctl_format_json = {
+    .name = "json",
+    .error = json_error,
+    .opened = json_auction,
+    .closed = json_auction,
+    .auction = json_auction,
+    .list_begin = json_list_begin,
+    .list_item = json_list_item,
+    .list_end = json_list_end,
+    .status = json_status,
+};

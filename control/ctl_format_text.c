@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Answers for people: aligned "key: value" lines and a table for list. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "ctl_format.h"
+
+/* Wide enough for UINT64_MAX, "none" and "<ms>.<logical>". */
+#define NUMBER_TEXT_MAX 32
+/* "2023-11-14T22:13:20.123Z" and the out-of-range words. */
+#define TIME_TEXT_MAX 32
+/* The last second strftime's %Y prints with four digits. */
+#define LAST_ISO_SECOND 253402300799ull
+
+struct number_text {
+	char s[NUMBER_TEXT_MAX];
+};
+
+struct time_text {
+	char s[TIME_TEXT_MAX];
+};
+
+/* The protocol's 0 means "none" for leading amounts, bidders and stamps. */
+static struct number_text or_none(uint64_t v)
+{
+	struct number_text t = {"none"};
+	if (v)
+		snprintf(t.s, sizeof(t.s), "%" PRIu64, v);
+	return t;
+}
+
+/* An HLC stamp as <ms>.<logical>: the wall-clock part stays readable. */
+static struct number_text hlc_text(uint64_t hlc)
+{
+	struct number_text t = {"none"};
+	if (hlc)
+		snprintf(t.s, sizeof(t.s), "%" PRIu64 ".%u", hlc >> 16,
+			 (unsigned int)(hlc & 0xffff));
+	return t;
+}
+
+/* Unix milliseconds as ISO-8601 UTC with milliseconds. */
+static struct time_text iso8601(uint64_t ms)
+{
+	struct time_text t = {"beyond year 9999"};
+	time_t seconds = (time_t)(ms / 1000);
+	struct tm tm;
+	if (ms / 1000 > LAST_ISO_SECOND || !gmtime_r(&seconds, &tm))
+		return t;
+	size_t n = strftime(t.s, sizeof(t.s), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(t.s + n, sizeof(t.s) - n, ".%03uZ", (unsigned int)(ms % 1000));
+	return t;
+}
+
+static void text_error(struct ctl_out *o, const char *message)
+{
+	/* The status line already carries the message: no body. */
+	(void)o;
+	(void)message;
+}
+
+static void text_opened(struct ctl_out *o, const struct ctl_auction *a)
+{
+	ctl_out_printf(o, "opened auction %" PRIu64 " (closes at %s)\n", a->id,
+		       iso8601(a->close_at_ms).s);
+}
+
+static void text_closed(struct ctl_out *o, const struct ctl_auction *a)
+{
+	if (a->leading_amount)
+		ctl_out_printf(o,
+			       "closed auction %" PRIu64 " (leading bid %" PRIu64
+			       " by bidder %" PRIu64 ")\n",
+			       a->id, a->leading_amount, a->leading_bidder);
+	else
+		ctl_out_printf(o, "closed auction %" PRIu64 " (no bids)\n", a->id);
+}
+
+static void text_auction(struct ctl_out *o, const struct ctl_auction *a)
+{
+	ctl_out_printf(o,
+		       "auction:    %" PRIu64 "\n"
+		       "state:      %s\n"
+		       "reserve:    %" PRIu64 "\n"
+		       "increment:  %" PRIu64 "\n"
+		       "close_at:   %" PRIu64 " (%s)\n"
+		       "leading:    %s\n"
+		       "bidder:     %s\n"
+		       "hlc:        %s\n"
+		       "bids:       %" PRIu64 "\n"
+		       "viewers:    %" PRIu64 "\n"
+		       "settled:    %s\n",
+		       a->id, ctl_phase_name(a->phase), a->reserve, a->increment, a->close_at_ms,
+		       iso8601(a->close_at_ms).s, or_none(a->leading_amount).s,
+		       or_none(a->leading_bidder).s, hlc_text(a->leading_hlc).s, a->bid_count,
+		       a->viewers, a->settled ? "yes" : "no");
+	if (a->settled)
+		ctl_out_printf(o, "settled_at: %" PRIu64 " (%s)\n", a->settled_at_ms,
+			       iso8601(a->settled_at_ms).s);
+	else
+		ctl_out_printf(o, "settled_at: none\n");
+}
+
+/* Columns are separated by spaces, so `sort -k5 -n` sorts by bids even when
+ * a number is wider than its column. */
+#define LIST_ROW "%-12s %-7s %14s %14s %10s %8s  %s\n"
+
+static void text_list_begin(struct ctl_out *o)
+{
+	ctl_out_printf(o, LIST_ROW, "id", "state", "leading", "bidder", "bids", "viewers",
+		       "close_at");
+}
+
+static void text_list_item(struct ctl_out *o, const struct ctl_auction *a, uint64_t index)
+{
+	(void)index;
+	struct number_text id, bids, viewers;
+	snprintf(id.s, sizeof(id.s), "%" PRIu64, a->id);
+	snprintf(bids.s, sizeof(bids.s), "%" PRIu64, a->bid_count);
+	snprintf(viewers.s, sizeof(viewers.s), "%" PRIu64, a->viewers);
+	ctl_out_printf(o, LIST_ROW, id.s, ctl_phase_name(a->phase), or_none(a->leading_amount).s,
+		       or_none(a->leading_bidder).s, bids.s, viewers.s, iso8601(a->close_at_ms).s);
+}
+
+static void text_list_end(struct ctl_out *o, uint64_t count)
+{
+	ctl_out_printf(o, "%" PRIu64 " auctions\n", count);
+}
+
+static void text_status(struct ctl_out *o, const struct ctl_status *s)
+{
+	ctl_out_printf(o,
+		       "node:          %u\n"
+		       "version:       %s\n"
+		       "hlc:           %s\n"
+		       "fencing_epoch: %" PRIu64 "\n"
+		       "serving:       %s\n"
+		       "workers:       %u\n"
+		       "uptime:        %" PRIu64 " s\n"
+		       "auctions:      %" PRIu64 " open, %" PRIu64 " closed, %" PRIu64 " settled\n",
+		       s->node_id, s->version ? s->version : "unknown", hlc_text(s->hlc).s,
+		       s->fencing_epoch, s->serving ? "yes" : "no", s->workers, s->uptime_s,
+		       s->auctions_open, s->auctions_closed, s->auctions_settled);
+}
+
+const struct ctl_format ctl_format_text = {
+    .name = "text",
+    .error = text_error,
+    .opened = text_opened,
+    .closed = text_closed,
+    .auction = text_auction,
+    .list_begin = text_list_begin,
+    .list_item = text_list_item,
+    .list_end = text_list_end,
+    .status = text_status,
+};

@@ -1,0 +1,523 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * ctl_execute against a fake node: every command in both formats (whole
+ * answers compared byte for byte), every refusal of the parser, handler
+ * errors, and answers cut to the buffer.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl.h"
+#include "ctl_out.h"
+#include "fake_node.h"
+
+#define AUCTION_42_JSON                                                                            \
+	"{\"id\":42,\"phase\":1,\"state\":\"open\",\"reserve\":100,\"increment\":5,"               \
+	"\"close_at_ms\":1700000000123,\"leading_amount\":250,\"leading_bidder\":9,"               \
+	"\"leading_hlc\":111411200000000003,\"bid_count\":4,\"viewers\":2,\"settled\":false,"      \
+	"\"settled_at_ms\":0}"
+
+static struct fake_node node;
+static struct ctl_handlers handlers;
+static char answer[1 << 16];
+
+static int reset_node(void **state)
+{
+	(void)state;
+	fake_node_init(&node, &handlers);
+	return 0;
+}
+
+static const char *run(const char *line)
+{
+	size_t len = ctl_execute(&handlers, line, answer, sizeof(answer));
+	assert_int_equal(len, strlen(answer));
+	return answer;
+}
+
+static bool starts_with(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+static int handler_calls(void)
+{
+	return node.opens + node.closes + node.queries + node.lists + node.statuses;
+}
+
+/* ---- every command, both formats ---- */
+
+static void open_text_passes_the_arguments_and_names_the_close_time(void **state)
+{
+	(void)state;
+	assert_string_equal(run("text open 42 100 5 60"),
+			    "ok\nopened auction 42 (closes at 2023-11-14T22:13:20.123Z)\n");
+	assert_int_equal(node.opens, 1);
+	uint64_t want[4] = {42, 100, 5, 60};
+	assert_memory_equal(node.open_args, want, sizeof(want));
+}
+
+static void open_json_answers_with_the_auction(void **state)
+{
+	(void)state;
+	assert_string_equal(run("json open 42 100 5 60"), "ok\n" AUCTION_42_JSON "\n");
+	assert_int_equal(node.opens, 1);
+}
+
+static void close_text_names_the_leading_bid(void **state)
+{
+	(void)state;
+	node.auction.phase = 2;
+	assert_string_equal(run("text close 42"),
+			    "ok\nclosed auction 42 (leading bid 250 by bidder 9)\n");
+	assert_int_equal(node.closes, 1);
+	assert_int_equal(node.last_id, 42);
+}
+
+static void close_text_without_bids(void **state)
+{
+	(void)state;
+	node.auction.leading_amount = 0;
+	node.auction.leading_bidder = 0;
+	assert_string_equal(run("text close 42"), "ok\nclosed auction 42 (no bids)\n");
+}
+
+static void close_json_answers_with_the_auction(void **state)
+{
+	(void)state;
+	node.auction.phase = 2;
+	node.auction.settled = true;
+	node.auction.settled_at_ms = 1700000060000;
+	const char *a = run("json close 42");
+	assert_non_null(strstr(a, "\"phase\":2,\"state\":\"closed\""));
+	assert_non_null(strstr(a, "\"settled\":true,\"settled_at_ms\":1700000060000}\n"));
+	assert_int_equal(node.closes, 1);
+}
+
+static void query_text_is_aligned_key_lines(void **state)
+{
+	(void)state;
+	assert_string_equal(run("text query 42"),
+			    "ok\n"
+			    "auction:    42\n"
+			    "state:      open\n"
+			    "reserve:    100\n"
+			    "increment:  5\n"
+			    "close_at:   1700000000123 (2023-11-14T22:13:20.123Z)\n"
+			    "leading:    250\n"
+			    "bidder:     9\n"
+			    "hlc:        1700000000000.3\n"
+			    "bids:       4\n"
+			    "viewers:    2\n"
+			    "settled:    no\n"
+			    "settled_at: none\n");
+	assert_int_equal(node.queries, 1);
+	assert_int_equal(node.last_id, 42);
+}
+
+static void query_text_of_a_settled_auction_without_bids(void **state)
+{
+	(void)state;
+	node.auction = (struct ctl_auction){.id = 42,
+					    .reserve = 1,
+					    .increment = 1,
+					    .close_at_ms = 0,
+					    .phase = 2,
+					    .settled = true,
+					    .settled_at_ms = 1700000060000};
+	assert_string_equal(run("text query 42"),
+			    "ok\n"
+			    "auction:    42\n"
+			    "state:      closed\n"
+			    "reserve:    1\n"
+			    "increment:  1\n"
+			    "close_at:   0 (1970-01-01T00:00:00.000Z)\n"
+			    "leading:    none\n"
+			    "bidder:     none\n"
+			    "hlc:        none\n"
+			    "bids:       0\n"
+			    "viewers:    0\n"
+			    "settled:    yes\n"
+			    "settled_at: 1700000060000 (2023-11-14T22:14:20.000Z)\n");
+}
+
+static void query_text_survives_times_beyond_year_9999(void **state)
+{
+	(void)state;
+	node.auction.close_at_ms = UINT64_MAX;
+	node.auction.phase = 9;
+	const char *a = run("text query 42");
+	assert_non_null(strstr(a, "close_at:   18446744073709551615 (beyond year 9999)\n"));
+	assert_non_null(strstr(a, "state:      unknown\n"));
+}
+
+static void query_json_is_one_object(void **state)
+{
+	(void)state;
+	assert_string_equal(run("json query 42"), "ok\n" AUCTION_42_JSON "\n");
+}
+
+static void list_text_is_a_table_with_a_count(void **state)
+{
+	(void)state;
+	assert_string_equal(
+	    run("text list"),
+	    "ok\n"
+	    "id           state          leading         bidder       bids  viewers  close_at\n"
+	    "42           open               250              9          4        2  "
+	    "2023-11-14T22:13:20.123Z\n"
+	    "43           closed             250              9          4        2  "
+	    "2023-11-14T22:13:20.123Z\n"
+	    "2 auctions\n");
+	assert_int_equal(node.lists, 1);
+}
+
+static void list_json_holds_every_auction_and_the_count(void **state)
+{
+	(void)state;
+	node.list_count = 3;
+	const char *a = run("json list");
+	assert_true(starts_with(a, "ok\n{\"auctions\":[{\"id\":42,\"phase\":1,"));
+	assert_non_null(strstr(a, "\"settled_at_ms\":0},{\"id\":43,\"phase\":2,"));
+	assert_non_null(strstr(a, "\"settled_at_ms\":0},{\"id\":44,\"phase\":1,"));
+	const char *end = "\"settled_at_ms\":0}],\"count\":3}\n";
+	assert_string_equal(a + strlen(a) - strlen(end), end);
+}
+
+static void list_of_nothing(void **state)
+{
+	(void)state;
+	node.list_count = 0;
+	assert_string_equal(run("json list"), "ok\n{\"auctions\":[],\"count\":0}\n");
+	const char *a = run("text list");
+	assert_non_null(strstr(a, "ok\nid "));
+	assert_non_null(strstr(a, "close_at\n0 auctions\n"));
+}
+
+static void status_text(void **state)
+{
+	(void)state;
+	assert_string_equal(run("text status"), "ok\n"
+						"node:          3\n"
+						"version:       0.1.0\n"
+						"hlc:           1700000000456.1\n"
+						"fencing_epoch: 7\n"
+						"serving:       yes\n"
+						"workers:       2\n"
+						"uptime:        11 s\n"
+						"auctions:      1 open, 1 closed, 0 settled\n");
+	assert_int_equal(node.statuses, 1);
+}
+
+static void status_json(void **state)
+{
+	(void)state;
+	node.status.serving = false;
+	assert_string_equal(run("json status"),
+			    "ok\n{\"node_id\":3,\"version\":\"0.1.0\",\"hlc\":111411200029884417,"
+			    "\"fencing_epoch\":7,\"serving\":false,\"workers\":2,\"uptime_s\":11,"
+			    "\"auctions_open\":1,\"auctions_closed\":1,\"auctions_settled\":0}\n");
+}
+
+static void status_json_escapes_the_version(void **state)
+{
+	(void)state;
+	node.status.version = "1.0 \"rc\\1\"\t\x01";
+	assert_non_null(
+	    strstr(run("json status"), "\"version\":\"1.0 \\\"rc\\\\1\\\"\\u0009\\u0001\","));
+	node.status.version = NULL;
+	assert_non_null(strstr(run("json status"), "\"version\":null,"));
+	assert_non_null(strstr(run("text status"), "version:       unknown\n"));
+}
+
+/* ---- the parser's refusals: exact message, no handler called ---- */
+
+static void refusals_name_the_problem_and_call_no_handler(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *request, *answer;
+	} cases[] = {
+	    {"", "error empty request; send '<text|json> <command> [args]'\n"},
+	    {"\n", "error empty request; send '<text|json> <command> [args]'\n"},
+	    {"xml status",
+	     "error unknown format 'xml'; a request starts with text or json, e.g. 'text "
+	     "status'\n"},
+	    {"TEXT status",
+	     "error unknown format 'TEXT'; a request starts with text or json, e.g. 'text "
+	     "status'\n"},
+	    {"status", "error unknown format 'status'; a request starts with text or json, e.g. "
+		       "'text status'\n"},
+	    {"text", "error missing command; commands: open close query list status\n"},
+	    {"text frob", "error unknown command 'frob'; commands: open close query list status\n"},
+	    {"text query\t42",
+	     "error unknown command 'query?42'; commands: open close query list status\n"},
+	    {"text open 1 2 3",
+	     "error usage: open <auction_id> <reserve> <increment> <duration_s>\n"},
+	    {"text open 1 2 3 4 5",
+	     "error usage: open <auction_id> <reserve> <increment> <duration_s>\n"},
+	    {"text open 1 2 3 4 5 6 7 8 9",
+	     "error usage: open <auction_id> <reserve> <increment> <duration_s>\n"},
+	    {"text close", "error usage: close <auction_id>\n"},
+	    {"text query 1 2", "error usage: query <auction_id>\n"},
+	    {"text list all", "error usage: list\n"},
+	    {"text status now", "error usage: status\n"},
+	    {"text query x1", "error auction_id 'x1' is not an unsigned decimal number\n"},
+	    {"text query -1", "error auction_id '-1' is not an unsigned decimal number\n"},
+	    {"text query +1", "error auction_id '+1' is not an unsigned decimal number\n"},
+	    {"text query 0x10", "error auction_id '0x10' is not an unsigned decimal number\n"},
+	    {"text query 1.5", "error auction_id '1.5' is not an unsigned decimal number\n"},
+	    {"text open 1 2 3 1e3", "error duration_s '1e3' is not an unsigned decimal number\n"},
+	    {"text open 1 2x 3 4", "error reserve '2x' is not an unsigned decimal number\n"},
+	    {"text query 18446744073709551616",
+	     "error auction_id '18446744073709551616' is too large (at most "
+	     "18446744073709551615)\n"},
+	    {"text open 1 99999999999999999999 1 1",
+	     "error reserve '99999999999999999999' is too large (at most "
+	     "18446744073709551615)\n"},
+	    {"text query 0", "error auction_id must be >= 1\n"},
+	    {"text open 0 1 1 1", "error auction_id must be >= 1\n"},
+	    {"text open 1 0 1 1", "error reserve must be >= 1\n"},
+	    {"text open 1 1 0 1", "error increment must be >= 1\n"},
+	    {"text open 1 1 1 0", "error duration_s must be >= 1\n"},
+	    {"text close 000", "error auction_id must be >= 1\n"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		reset_node(NULL);
+		assert_string_equal(run(cases[i].request), cases[i].answer);
+		assert_int_equal(handler_calls(), 0);
+	}
+}
+
+static void json_refusals_carry_the_message_in_an_object(void **state)
+{
+	(void)state;
+	assert_string_equal(run("json query 0"), "error auction_id must be >= 1\n"
+						 "{\"error\":\"auction_id must be >= 1\"}\n");
+	assert_string_equal(run("json frob"),
+			    "error unknown command 'frob'; commands: open close query list status\n"
+			    "{\"error\":\"unknown command 'frob'; commands: open close query list "
+			    "status\"}\n");
+	assert_int_equal(handler_calls(), 0);
+}
+
+static void quoted_words_are_cut_and_made_printable(void **state)
+{
+	(void)state;
+	char line[128] = "text ";
+	memset(line + 5, 'a', 100);
+	assert_string_equal(run(line),
+			    "error unknown command "
+			    "'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...'; commands: open "
+			    "close query list status\n");
+	assert_string_equal(run("text \x7f\x1b"), "error unknown command '\?\?'; commands: open "
+						  "close query list status\n");
+}
+
+static void spaces_crlf_and_what_follows_the_newline(void **state)
+{
+	(void)state;
+	assert_string_equal(run("  json   query   42  "), "ok\n" AUCTION_42_JSON "\n");
+	assert_string_equal(run("json query 42\r\n"), "ok\n" AUCTION_42_JSON "\n");
+	assert_string_equal(run("json query 42\nmore words"), "ok\n" AUCTION_42_JSON "\n");
+	assert_string_equal(run("text query 18446744073709551615"),
+			    "error no auction 18446744073709551615\n");
+	assert_int_equal(node.last_id, UINT64_MAX);
+}
+
+static void lines_longer_than_512_bytes_are_refused(void **state)
+{
+	(void)state;
+	char line[CTL_LINE_MAX + 2];
+	/* Exactly CTL_LINE_MAX bytes: trailing spaces separate nothing. */
+	memset(line, ' ', sizeof(line));
+	memcpy(line, "json status", 11);
+	line[CTL_LINE_MAX] = '\0';
+	assert_true(starts_with(run(line), "ok\n{\"node_id\":3,"));
+	line[CTL_LINE_MAX] = ' ';
+	line[CTL_LINE_MAX + 1] = '\0';
+	assert_string_equal(run(line), "error request longer than 512 bytes\n"
+				       "{\"error\":\"request longer than 512 bytes\"}\n");
+	memcpy(line, "text", 4);
+	assert_string_equal(run(line), "error request longer than 512 bytes\n");
+	assert_int_equal(node.statuses, 1);
+}
+
+/* ---- handler errors ---- */
+
+static void handler_errors_reach_the_client_for_every_command(void **state)
+{
+	(void)state;
+	static const char *const requests[] = {"open 42 1 1 1", "close 42", "query 42", "list",
+					       "status"};
+	char line[64];
+	for (size_t i = 0; i < sizeof(requests) / sizeof(requests[0]); i++) {
+		reset_node(NULL);
+		node.fail_rc = -EBUSY;
+		node.fail_why = "the node is busy";
+		snprintf(line, sizeof(line), "text %s", requests[i]);
+		assert_string_equal(run(line), "error the node is busy\n");
+		snprintf(line, sizeof(line), "json %s", requests[i]);
+		assert_string_equal(run(line),
+				    "error the node is busy\n{\"error\":\"the node is busy\"}\n");
+		assert_int_equal(handler_calls(), 2);
+	}
+}
+
+static void a_handler_without_a_reason_gets_one(void **state)
+{
+	(void)state;
+	node.fail_rc = -EEXIST;
+	assert_string_equal(run("text open 42 1 1 1"), "error open failed: File exists\n");
+	node.fail_rc = -ENOENT;
+	assert_string_equal(run("text list"), "error list failed: No such file or directory\n");
+}
+
+static void a_reason_with_newlines_stays_on_the_status_line(void **state)
+{
+	(void)state;
+	node.fail_rc = -EINVAL;
+	node.fail_why = "bad\nthing \"quoted\"";
+	assert_string_equal(
+	    run("json status"),
+	    "error bad thing \"quoted\"\n{\"error\":\"bad thing \\\"quoted\\\"\"}\n");
+}
+
+static void a_failed_list_sends_no_partial_body(void **state)
+{
+	(void)state;
+	node.fail_rc = -EIO;
+	node.fail_why = "auction table unreadable";
+	node.list_fails_late = true;
+	assert_string_equal(run("text list"), "error auction table unreadable\n");
+	assert_string_equal(run("json list"), "error auction table unreadable\n"
+					      "{\"error\":\"auction table unreadable\"}\n");
+}
+
+static void open_and_close_say_when_the_auction_cannot_be_read_back(void **state)
+{
+	(void)state;
+	node.query_fails = true;
+	assert_string_equal(run("text open 42 1 1 1"),
+			    "error opened auction 42, but cannot read it back: no auction 42\n");
+	assert_string_equal(run("text close 42"),
+			    "error closed auction 42, but cannot read it back: no auction 42\n");
+	assert_int_equal(node.opens, 1);
+	assert_int_equal(node.closes, 1);
+}
+
+/* ---- answers cut to the buffer ---- */
+
+static void a_cut_answer_ends_with_the_mark_and_never_overflows(void **state)
+{
+	(void)state;
+	/* A guard after the buffer shows every byte written. */
+	for (size_t cap = 1; cap < 80; cap++) {
+		char buf[96];
+		memset(buf, '#', sizeof(buf));
+		size_t len = ctl_execute(&handlers, "text query 42", buf, cap);
+		assert_true(len < cap);
+		assert_int_equal(buf[len], '\0');
+		assert_int_equal(strlen(buf), len);
+		for (size_t i = cap; i < sizeof(buf); i++)
+			assert_int_equal(buf[i], '#');
+		if (cap > 8) {
+			assert_int_equal(len, cap - 1);
+			assert_string_equal(buf + len - 4, "...\n");
+			assert_true(starts_with(buf, "ok\n"));
+		}
+	}
+	char untouched = '#';
+	assert_int_equal(ctl_execute(&handlers, "text status", &untouched, 0), 0);
+	assert_int_equal(untouched, '#');
+}
+
+static void a_long_list_is_cut_with_the_mark(void **state)
+{
+	(void)state;
+	node.list_count = 100000;
+	size_t len = ctl_execute(&handlers, "json list", answer, sizeof(answer));
+	assert_int_equal(len, sizeof(answer) - 1);
+	assert_string_equal(answer + len - 4, "...\n");
+	assert_true(starts_with(answer, "ok\n{\"auctions\":[{\"id\":42,"));
+	assert_null(strstr(answer, "\"count\""));
+}
+
+/* ---- the response buffer itself ---- */
+
+static void json_strings_are_escaped(void **state)
+{
+	(void)state;
+	char buf[64];
+	struct ctl_out o;
+	ctl_out_init(&o, buf, sizeof(buf));
+	ctl_out_json_string(&o, "a\"b\\c\n\x1f\x7f\xc3\xa9");
+	assert_string_equal(buf, "\"a\\\"b\\\\c\\u000a\\u001f\x7f\xc3\xa9\"");
+	assert_int_equal(o.len, strlen(buf));
+	assert_false(o.truncated);
+}
+
+static void a_cut_write_keeps_what_fits_before_the_mark(void **state)
+{
+	(void)state;
+	char buf[32];
+	struct ctl_out o;
+	ctl_out_init(&o, buf, sizeof(buf));
+	ctl_out_printf(&o, "short\n");
+	ctl_out_printf(&o, "%s", "far too long to fit in what remains of this buffer");
+	assert_true(o.truncated);
+	assert_int_equal(o.len, sizeof(buf) - 1);
+	assert_string_equal(buf, "short\nfar too long to fit i...\n");
+	ctl_out_printf(&o, "more");
+	assert_int_equal(o.len, sizeof(buf) - 1);
+	ctl_out_reset(&o);
+	assert_false(o.truncated);
+	assert_int_equal(o.len, 0);
+	assert_string_equal(buf, "");
+}
+
+#define T(f) cmocka_unit_test_setup(f, reset_node)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    T(open_text_passes_the_arguments_and_names_the_close_time),
+	    T(open_json_answers_with_the_auction),
+	    T(close_text_names_the_leading_bid),
+	    T(close_text_without_bids),
+	    T(close_json_answers_with_the_auction),
+	    T(query_text_is_aligned_key_lines),
+	    T(query_text_of_a_settled_auction_without_bids),
+	    T(query_text_survives_times_beyond_year_9999),
+	    T(query_json_is_one_object),
+	    T(list_text_is_a_table_with_a_count),
+	    T(list_json_holds_every_auction_and_the_count),
+	    T(list_of_nothing),
+	    T(status_text),
+	    T(status_json),
+	    T(status_json_escapes_the_version),
+	    T(refusals_name_the_problem_and_call_no_handler),
+	    T(json_refusals_carry_the_message_in_an_object),
+	    T(quoted_words_are_cut_and_made_printable),
+	    T(spaces_crlf_and_what_follows_the_newline),
+	    T(lines_longer_than_512_bytes_are_refused),
+	    T(handler_errors_reach_the_client_for_every_command),
+	    T(a_handler_without_a_reason_gets_one),
+	    T(a_reason_with_newlines_stays_on_the_status_line),
+	    T(a_failed_list_sends_no_partial_body),
+	    T(open_and_close_say_when_the_auction_cannot_be_read_back),
+	    T(a_cut_answer_ends_with_the_mark_and_never_overflows),
+	    T(a_long_list_is_cut_with_the_mark),
+	    T(json_strings_are_escaped),
+	    T(a_cut_write_keeps_what_fits_before_the_mark),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
