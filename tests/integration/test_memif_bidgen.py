@@ -7,6 +7,7 @@ every reply checked by bidgen, and the node's counters equal bidgen's."""
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -22,6 +23,7 @@ BIDGEN = os.environ.get("BP_BIDGEN", "build/perf/bidgen/bidgen")
 class MemifStrict(unittest.TestCase):
     def test_bidgen_strict_run_and_counters_agree(self):
         run = tempfile.mkdtemp(prefix="bp-memif-")
+        self.addCleanup(shutil.rmtree, run, True)
         sock = os.path.join(run, "memif.sock")
         node_cmd = [BIDPLANE, "--no-huge", "-m", "512", "--lcores=0@0,1@1", "--no-pci",
                     f"--vdev=net_memif0,role=server,socket={sock}", "--",

@@ -4,6 +4,7 @@
 
 import json
 import os
+import shutil
 import struct
 import tempfile
 import time
@@ -113,6 +114,7 @@ class Lifecycle(unittest.TestCase):
 class Fencing(unittest.TestCase):
     def test_epoch_grows_across_restarts(self):
         state = tempfile.mkdtemp(prefix="bp-epoch-")
+        self.addCleanup(shutil.rmtree, state, True)
         epochs = []
         for _ in range(2):
             node = Node(BIDPLANE, args=["--state-dir", state]).start()
