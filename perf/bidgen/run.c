@@ -164,7 +164,9 @@ void run(struct bidgen *g, volatile sig_atomic_t *stop)
 {
 	const uint64_t hz = g->tsc_hz;
 	uint64_t total = g->count ? g->count : UINT64_MAX;
-	uint64_t seq = 1;
+	/* A per-run nonce in the high bits keeps request ids (idempotency keys)
+	 * from repeating a previous run's against a node that remembers them. */
+	uint64_t seq = (rte_rdtsc() % 0xFFFFF + 1) << 40 | 1;
 	uint64_t last_sent = 0, last_recv = 0;
 	g->start_tsc = rte_rdtsc();
 	uint64_t last_tsc = g->start_tsc, next_progress = g->start_tsc + hz;
