@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* The naming rules of the stats segment (stats_segment.h). */
+#include <stdio.h>
+#include <string.h>
+
+#include "stats_segment.h"
+
+static bool is_lower_or_underscore(char c)
+{
+	return (c >= 'a' && c <= 'z') || c == '_';
+}
+
+static bool is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static bool is_value_char(char c)
+{
+	return is_lower_or_underscore(c) || is_digit(c) || (c >= 'A' && c <= 'Z') || c == '.' ||
+	       c == '-';
+}
+
+bool stats_segment_name_valid(const char *name)
+{
+	size_t n = strnlen(name, STATS_NAME_MAX);
+	if (n == 0 || n >= STATS_NAME_MAX || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!is_value_char(name[i]))
+			return false;
+	return true;
+}
+
+bool stats_metric_name_valid(const char *name, size_t field)
+{
+	size_t n = strnlen(name, field);
+	if (n == 0 || n == field || !is_lower_or_underscore(name[0]))
+		return false;
+	for (size_t i = 1; i < n; i++)
+		if (!is_lower_or_underscore(name[i]) && !is_digit(name[i]))
+			return false;
+	return true;
+}
+
+/* One "k=v" pair starting at p; returns the character after it or NULL. */
+static const char *label_pair(const char *p)
+{
+	if (!is_lower_or_underscore(*p))
+		return NULL;
+	while (is_lower_or_underscore(*p) || is_digit(*p))
+		p++;
+	if (*p++ != '=' || !is_value_char(*p))
+		return NULL;
+	while (is_value_char(*p))
+		p++;
+	return p;
+}
+
+bool stats_labels_valid(const char *labels, size_t field)
+{
+	if (strnlen(labels, field) == field)
+		return false;
+	const char *p = labels;
+	while (*p) {
+		p = label_pair(p);
+		if (!p || (*p != ',' && *p != '\0'))
+			return false;
+		if (*p == ',')
+			p++;
+		if (*p == '\0' && p[-1] == ',')
+			return false;
+	}
+	return true;
+}
+
+bool stats_segment_path(const char *name, char *buf, size_t len)
+{
+	if (!stats_segment_name_valid(name))
+		return false;
+	int n = snprintf(buf, len, "%s/%s%s", STATS_SHM_DIR, name, STATS_SUFFIX);
+	return n > 0 && (size_t)n < len;
+}
