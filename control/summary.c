@@ -17,7 +17,7 @@ static void sum_stats(const struct node *n, struct worker_stats *sum)
 	size_t count = sizeof(*sum) / sizeof(uint64_t);
 	memset(sum, 0, sizeof(*sum));
 	for (unsigned int w = 0; w < n->nworkers; w++) {
-		const _Atomic uint64_t *in = (const _Atomic uint64_t *)&n->workers[w]->stats;
+		const _Atomic uint64_t *in = (const _Atomic uint64_t *)n->workers[w]->stats;
 		for (size_t i = 0; i < count; i++)
 			stat_add(&out[i], stat_read(&in[i]));
 	}
@@ -76,8 +76,8 @@ void control_print_summary(const struct control *c, FILE *out)
 		fprintf(out,
 			"  worker %u   lcore %u rx %" PRIu64 " tx %" PRIu64 " cas_retries %" PRIu64
 			"\n",
-			w, wk->lcore, stat_read(&wk->stats.rx_packets),
-			stat_read(&wk->stats.tx_packets), stat_read(&wk->bids.cas_retries));
+			w, wk->lcore, stat_read(&wk->stats->rx_packets),
+			stat_read(&wk->stats->tx_packets), stat_read(&wk->bids.cas_retries));
 	}
 	fprintf(out, "  mbufs free %u of %u\n", rte_mempool_avail_count(n->pktmbuf_pool),
 		n->pktmbuf_pool->size);

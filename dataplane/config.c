@@ -26,6 +26,8 @@ enum opt_id {
 	OPT_MAX_DRIFT_MS,
 	OPT_CONTROL_SOCKET,
 	OPT_STATS_NAME,
+	OPT_STATS_GROUP,
+	OPT_STATS_AUCTIONS,
 	OPT_STATE_DIR,
 	OPT_CONFIG,
 	OPT_NO_IDLE_BACKOFF,
@@ -51,6 +53,8 @@ static const struct option long_options[] = {
     {"max-drift-ms", required_argument, NULL, OPT_MAX_DRIFT_MS},
     {"control-socket", required_argument, NULL, OPT_CONTROL_SOCKET},
     {"stats-name", required_argument, NULL, OPT_STATS_NAME},
+    {"stats-group", required_argument, NULL, OPT_STATS_GROUP},
+    {"stats-auctions", required_argument, NULL, OPT_STATS_AUCTIONS},
     {"state-dir", required_argument, NULL, OPT_STATE_DIR},
     {"config", required_argument, NULL, OPT_CONFIG},
     {"no-idle-backoff", no_argument, NULL, OPT_NO_IDLE_BACKOFF},
@@ -76,6 +80,8 @@ void bp_config_defaults(struct bp_config *cfg)
 	cfg->dedup_window = 131072;
 	cfg->max_drift_ms = 500;
 	snprintf(cfg->stats_name, sizeof(cfg->stats_name), "bidplane");
+	snprintf(cfg->stats_group, sizeof(cfg->stats_group), "bidplane");
+	cfg->stats_auctions = 64;
 	cfg->idle_backoff = true;
 	cfg->idle_spin_polls = 1024;
 	cfg->idle_sleep_us = 100;
@@ -108,7 +114,12 @@ void bp_config_usage(FILE *out, const char *prog)
 	    "  --duration SECONDS      time until they close (default 300)\n"
 	    "Control and state:\n"
 	    "  --control-socket PATH   bidctl socket (default /run/bidplane/<stats-name>.sock)\n"
-	    "  --stats-name NAME       instance name (default bidplane)\n"
+	    "  --stats-name NAME       instance name (default bidplane); bidstat NAME reads\n"
+	    "                          its stats segment /dev/shm/NAME.bpstats\n"
+	    "  --stats-group GROUP     group that may read the stats segment (default\n"
+	    "                          bidplane; none: root only)\n"
+	    "  --stats-auctions N      auctions shown one by one in the stats (default 64,\n"
+	    "                          0-4096; the first N open at once)\n"
 	    "  --state-dir DIR         fencing epoch directory\n"
 	    "                          (default /var/lib/bidplane/<stats-name>)\n"
 	    "  --config FILE           INI file, section [node], keys as the long options\n"
@@ -189,6 +200,21 @@ static int parse_desc(const char *opt, const char *s, uint16_t *out, char *err, 
 }
 
 /* Applies one option by its id; `flag_value` is for options without value. */
+/* A name that becomes part of a path or a group: [A-Za-z0-9_.-]. */
+static int parse_name(const char *name, const char *val, char *out, size_t outlen, char *err,
+		      size_t errlen)
+{
+	for (const char *p = val; *p; p++)
+		if (!isalnum((unsigned char)*p) && !strchr("_.-", *p))
+			return fail(err, errlen, "--%s %s: use letters, digits, '_', '.', '-'", name,
+				    val);
+	if (val[0] == '\0' || strlen(val) >= outlen || strcmp(val, ".") == 0 ||
+	    strcmp(val, "..") == 0)
+		return fail(err, errlen, "--%s '%s': 1 to 63 characters, not . or ..", name, val);
+	memcpy(out, val, strlen(val) + 1);
+	return 0;
+}
+
 static int apply(struct bp_config *cfg, int id, const char *name, const char *val, bool flag_value,
 		 char *err, size_t errlen)
 {
@@ -253,15 +279,14 @@ static int apply(struct bp_config *cfg, int id, const char *name, const char *va
 		return parse_path(name, val, cfg->control_socket, sizeof(cfg->control_socket), err,
 				  errlen);
 	case OPT_STATS_NAME:
-		for (const char *p = val; *p; p++)
-			if (!isalnum((unsigned char)*p) && !strchr("_.-", *p))
-				return fail(err, errlen,
-					    "--%s %s: use letters, digits, '_', '.', '-'", name,
-					    val);
-		if (val[0] == '\0' || strlen(val) >= sizeof(cfg->stats_name))
-			return fail(err, errlen, "--%s '%s': 1 to 63 characters", name, val);
-		memcpy(cfg->stats_name, val, strlen(val) + 1);
-		return 0;
+		return parse_name(name, val, cfg->stats_name, sizeof(cfg->stats_name), err, errlen);
+	case OPT_STATS_GROUP:
+		return parse_name(name, val, cfg->stats_group, sizeof(cfg->stats_group), err,
+				  errlen);
+	case OPT_STATS_AUCTIONS:
+		if ((rc = parse_u64(name, val, 0, 4096, &v, err, errlen)) == 0)
+			cfg->stats_auctions = (uint32_t)v;
+		break;
 	case OPT_STATE_DIR:
 		return parse_path(name, val, cfg->state_dir, sizeof(cfg->state_dir), err, errlen);
 	case OPT_CONFIG:
@@ -467,11 +492,13 @@ void bp_config_dump(FILE *out, const struct bp_config *c)
 	fprintf(out,
 		"reserve = %" PRIu64 "\nincrement = %" PRIu64 "\nduration = %" PRIu64
 		"\nmax-auctions = %u\ndedup-window = %u\nmax-drift-ms = %" PRIu64
-		"\ncontrol-socket = %s\nstats-name = %s\nstate-dir = %s\nno-idle-backoff = %s\n"
+		"\ncontrol-socket = %s\nstats-name = %s\nstats-group = %s\nstats-auctions = %u\n"
+		"state-dir = %s\nno-idle-backoff = %s\n"
 		"idle-spin-polls = %u\nidle-sleep-us = %u\noverload-backlog = %u\nrx-desc = %u\n"
 		"tx-desc = %u\nfallback-no-huge = %s\n",
 		c->reserve, c->increment, c->duration_s, c->max_auctions, c->dedup_window,
-		c->max_drift_ms, c->control_socket, c->stats_name, c->state_dir,
+		c->max_drift_ms, c->control_socket, c->stats_name, c->stats_group, c->stats_auctions,
+		c->state_dir,
 		c->idle_backoff ? "false" : "true", c->idle_spin_polls, c->idle_sleep_us,
 		c->overload_backlog, c->rx_desc, c->tx_desc,
 		c->fallback_no_huge ? "true" : "false");

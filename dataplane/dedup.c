@@ -271,13 +271,23 @@ void dedup_release(struct dedup_table *t, const struct dedup_claim *claim)
 			      memory_order_release);
 }
 
-void dedup_stats(const struct dedup_table *t, struct dedup_stats *s)
+uint64_t dedup_capacity(const struct dedup_table *t)
 {
-	uint64_t n = t->nbuckets * DEDUP_WAYS;
-	s->capacity = n;
-	s->used = 0;
-	for (uint64_t i = 0; i < n; i++)
+	return t->nbuckets * DEDUP_WAYS;
+}
+
+uint64_t dedup_count_used(const struct dedup_table *t, uint64_t first, uint64_t n)
+{
+	uint64_t cap = dedup_capacity(t), used = 0;
+	for (uint64_t i = first; i < cap && i < first + n; i++)
 		if (ctl_state(atomic_load_explicit(&t->entries[i].ctl, memory_order_relaxed)) !=
 		    ENTRY_EMPTY)
-			s->used++;
+			used++;
+	return used;
+}
+
+void dedup_stats(const struct dedup_table *t, struct dedup_stats *s)
+{
+	s->capacity = dedup_capacity(t);
+	s->used = dedup_count_used(t, 0, s->capacity);
 }

@@ -109,4 +109,9 @@ struct dedup_stats {
 
 void dedup_stats(const struct dedup_table *t, struct dedup_stats *s);
 
+/* Entries of the table, and how many of entries [first, first + n) are in
+ * use: a slow-path reader scans the table a slice at a time. */
+uint64_t dedup_capacity(const struct dedup_table *t);
+uint64_t dedup_count_used(const struct dedup_table *t, uint64_t first, uint64_t n);
+
 #endif

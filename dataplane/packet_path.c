@@ -88,13 +88,13 @@ static void handle_bid(struct worker *w, const struct bp_request *r, struct auct
 		}
 		if (past.auction_id != r->auction_id || past.detail != r->amount) {
 			ans->bid.status = BP_CONFLICT;
-			stat_inc(&w->stats.conflicts);
+			stat_inc(&w->stats->conflicts);
 			return;
 		}
 		ans->bid.status = past.status;
 		ans->bid.hlc = past.hlc;
 		ans->bid.flags = BP_FLAG_REPLAYED;
-		stat_inc(&w->stats.replayed);
+		stat_inc(&w->stats->replayed);
 		return;
 	}
 	case DEDUP_NEW:
@@ -142,13 +142,13 @@ static void handle_watch(struct worker *w, const struct bp_request *r, struct au
 	case DEDUP_DONE: {
 		if (past.auction_id != r->auction_id || past.detail != r->type) {
 			ans->state.status = BP_CONFLICT;
-			stat_inc(&w->stats.conflicts);
+			stat_inc(&w->stats->conflicts);
 			return;
 		}
 		fill_state(w, a, ans);
 		ans->state.status = past.status;
 		ans->state.flags = BP_FLAG_REPLAYED;
-		stat_inc(&w->stats.replayed);
+		stat_inc(&w->stats->replayed);
 		return;
 	}
 	case DEDUP_NEW:
@@ -166,13 +166,13 @@ static void handle_watch(struct worker *w, const struct bp_request *r, struct au
 static void handle_request(struct worker *w, const struct bp_request *r, struct auction *a,
 			   bool shed, struct answer *ans)
 {
-	stat_inc(&w->stats.requests[r->type]);
+	stat_inc(&w->stats->requests[r->type]);
 	if (!atomic_load_explicit(&w->node->serving, memory_order_relaxed)) {
 		answer_for_type(ans, r, BP_NOT_SERVING);
 		return;
 	}
 	if (shed) {
-		stat_inc(&w->stats.overload_shed);
+		stat_inc(&w->stats->overload_shed);
 		answer_for_type(ans, r, BP_OVERLOADED);
 		return;
 	}
@@ -194,10 +194,10 @@ static void handle_request(struct worker *w, const struct bp_request *r, struct 
 static struct rte_mbuf *to_control(struct worker *w, struct rte_mbuf *m)
 {
 	if (rte_ring_sp_enqueue(w->to_control, m) != 0) {
-		stat_inc(&w->stats.exception_drops);
+		stat_inc(&w->stats->exception_drops);
 		rte_pktmbuf_free(m);
 	} else {
-		stat_inc(&w->stats.exceptions);
+		stat_inc(&w->stats->exceptions);
 	}
 	return NULL;
 }
@@ -220,7 +220,7 @@ static void prefetch_dedup(struct worker *w, const struct bp_request *r)
 
 bool packet_parse(struct worker *w, unsigned int port_index, struct rte_mbuf *m, struct rx_item *it)
 {
-	struct worker_stats *st = &w->stats;
+	struct worker_stats *st = w->stats;
 	uint8_t *frame = rte_pktmbuf_mtod(m, uint8_t *);
 	enum pkt_drop why;
 
@@ -260,7 +260,7 @@ bool packet_parse(struct worker *w, unsigned int port_index, struct rte_mbuf *m,
 struct rte_mbuf *packet_answer(struct worker *w, unsigned int port_index, struct rx_item *it,
 			       bool shed)
 {
-	struct worker_stats *st = &w->stats;
+	struct worker_stats *st = w->stats;
 	struct rte_mbuf *m = it->m;
 	uint8_t *frame = rte_pktmbuf_mtod(m, uint8_t *);
 	const struct pkt_layout *lay = &it->lay;

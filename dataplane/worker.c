@@ -26,16 +26,16 @@ static void count_tx_drops(struct rte_mbuf **pkts, uint16_t unsent, void *userda
 	uint64_t bytes = 0;
 	for (uint16_t i = 0; i < unsent; i++)
 		bytes += pkts[i]->pkt_len;
-	stat_add(&w->stats.tx_dropped, unsent);
-	stat_add(&w->stats.tx_bytes, -bytes);
+	stat_add(&w->stats->tx_dropped, unsent);
+	stat_add(&w->stats->tx_bytes, -bytes);
 	rte_pktmbuf_free_bulk(pkts, unsent);
 }
 
 /* Buffers one frame; tx_packets counts what the port accepted. */
 static void transmit(struct worker *w, unsigned int p, struct rte_mbuf *m)
 {
-	stat_add(&w->stats.tx_bytes, m->pkt_len);
-	stat_add(&w->stats.tx_packets,
+	stat_add(&w->stats->tx_bytes, m->pkt_len);
+	stat_add(&w->stats->tx_packets,
 		 rte_eth_tx_buffer(w->node->port_ids[p], w->queue, w->txb[p], m));
 }
 
@@ -52,6 +52,7 @@ struct worker *worker_create(struct node *n, unsigned int index, unsigned int lc
 	w->index = index;
 	w->lcore = lcore;
 	w->queue = (uint16_t)index;
+	w->stats = &w->own_stats;
 	if (n->cfg.overload_backlog)
 		w->shed_after_bursts = (n->cfg.overload_backlog + WORKER_BURST - 1) / WORKER_BURST;
 
@@ -111,7 +112,7 @@ static void send_control_frames(struct worker *w)
 	struct rte_mbuf *m;
 	while (rte_ring_sc_dequeue(w->from_control, (void **)&m) == 0) {
 		unsigned int p = m->hash.usr < w->node->nports ? m->hash.usr : 0;
-		stat_inc(&w->stats.control_tx);
+		stat_inc(&w->stats->control_tx);
 		transmit(w, p, m);
 	}
 }
@@ -121,7 +122,7 @@ static uint16_t flush_all(struct worker *w)
 	uint16_t sent = 0;
 	for (unsigned int p = 0; p < w->node->nports; p++)
 		sent += rte_eth_tx_buffer_flush(w->node->port_ids[p], w->queue, w->txb[p]);
-	stat_add(&w->stats.tx_packets, sent);
+	stat_add(&w->stats->tx_packets, sent);
 	return sent;
 }
 
@@ -192,8 +193,8 @@ static uint16_t poll_port(struct worker *w, unsigned int p)
 	for (uint16_t i = 0; i < nrep; i++)
 		bytes += replies[i]->pkt_len;
 	uint16_t sent = nrep ? rte_eth_tx_burst(w->node->port_ids[p], w->queue, replies, nrep) : 0;
-	stat_add(&w->stats.tx_packets, sent);
-	stat_add(&w->stats.tx_bytes, bytes);
+	stat_add(&w->stats->tx_packets, sent);
+	stat_add(&w->stats->tx_bytes, bytes);
 	if (sent < nrep)
 		count_tx_drops(replies + sent, (uint16_t)(nrep - sent), w);
 	return nb_rx;
@@ -244,9 +245,9 @@ int worker_main(void *arg)
 		rte_rcu_qsbr_quiescent(qs, w->index);
 		if (got) {
 			empty_polls = 0;
-			stat_inc(&w->stats.busy_polls);
+			stat_inc(&w->stats->busy_polls);
 		} else {
-			stat_inc(&w->stats.idle_polls);
+			stat_inc(&w->stats->idle_polls);
 			flush_all(w); /* nothing more to batch with */
 			idle(w, &empty_polls);
 		}

@@ -34,7 +34,9 @@ enum reply_kind {
 	REPLY_KINDS
 };
 
-/* Written only by the owning worker (stat_add), read by anyone. */
+/* Written only by the owning worker (stat_add), read by anyone. The node
+ * places it in the stats segment (control/stats_node.c), where bidstat
+ * reads it with no copy in between. */
 struct worker_stats {
 	_Atomic uint64_t rx_packets;
 	_Atomic uint64_t rx_bytes;
@@ -73,7 +75,10 @@ struct worker {
 	uint32_t full_bursts;
 	uint32_t shed_after_bursts; /* 0: admission control off */
 
-	alignas(64) struct worker_stats stats;
+	/* Where the counters go: own_stats until the node gives the worker
+	 * its block of the stats segment (before launch). */
+	struct worker_stats *stats;
+	alignas(64) struct worker_stats own_stats;
 };
 
 /* Allocates and prepares worker `index` on `lcore`. NULL + errno on failure. */
