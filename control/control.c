@@ -13,6 +13,8 @@
 #include "ctl.h"
 #include "fencing.h"
 #include "stat.h"
+#include "stats_node.h"
+#include "telemetry.h"
 
 #define TICK_MS		 10
 #define FENCING_RETRY_MS 1000
@@ -73,6 +75,9 @@ int control_init(struct control *c, struct node *n, char *err, size_t errlen)
 	rte_rcu_qsbr_thread_online(n->auctions.qsbr, me);
 
 	atomic_store(&n->serving, false);
+	rc = stats_node_init(c, err, errlen);
+	if (rc != 0)
+		return rc;
 	fencing_try(c);
 
 	rc = open_initial_range(c, err, errlen);
@@ -85,6 +90,7 @@ int control_init(struct control *c, struct node *n, char *err, size_t errlen)
 	if (!c->ctl)
 		return -EINVAL;
 	RTE_LOG(INFO, USER1, "control socket %s\n", n->cfg.control_socket);
+	telemetry_register(c);
 	return 0;
 }
 
@@ -102,6 +108,7 @@ void control_run(struct control *c)
 		}
 		if (!atomic_load(&n->serving) && now >= c->next_fencing_retry_ms)
 			fencing_try(c);
+		stats_node_tick(c, now);
 		rte_rcu_qsbr_quiescent(n->auctions.qsbr, me);
 		/* Off-line while asleep, so grace periods need not wait for us. */
 		rte_rcu_qsbr_thread_offline(n->auctions.qsbr, me);
@@ -112,6 +119,8 @@ void control_run(struct control *c)
 
 void control_fini(struct control *c)
 {
+	telemetry_unregister(c);
+	stats_node_fini(c);
 	if (c->ctl)
 		ctl_server_close(c->ctl);
 	c->ctl = NULL;

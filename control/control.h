@@ -20,6 +20,8 @@
 
 struct ctl_server;
 struct ctl_handlers;
+struct stats_writer;
+struct stats_node_block;
 
 struct control_stats {
 	_Atomic uint64_t arp_replies;
@@ -42,6 +44,13 @@ struct control {
 	uint64_t next_due_ms;
 	uint64_t next_fencing_retry_ms;
 	struct control_stats stats;
+
+	/* The stats segment (stats_node.c). */
+	struct stats_writer *segment;
+	struct stats_node_block *stats_block;
+	uint64_t next_stats_ms;
+	uint64_t dedup_scan_pos;
+	uint64_t dedup_scan_used;
 };
 
 /* Registers as RCU reader, persists the fencing epoch, opens the control

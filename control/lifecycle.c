@@ -17,6 +17,7 @@
 
 #include "control.h"
 #include "stat.h"
+#include "stats_node.h"
 
 /* Settled auctions stay queryable this long, then leave the table. */
 #define SETTLED_RETENTION_MS (10 * 60 * 1000)
@@ -36,6 +37,7 @@ int lifecycle_open(struct control *c, uint64_t id, uint64_t reserve, uint64_t in
 	switch (rc) {
 	case 0:
 		stat_inc(&c->stats.auctions_opened);
+		stats_node_auction_opened(c, id);
 		if (close_at < c->next_due_ms)
 			c->next_due_ms = close_at;
 		return 0;
@@ -62,6 +64,7 @@ static void settle(struct control *c, struct auction *a, uint64_t now_ms)
 	a->settled_at_ms = now_ms;
 	c->node->auctions.settled++;
 	stat_inc(&c->stats.auctions_settled);
+	stats_node_auction_settled(c, a->id);
 	RTE_LOG(INFO, USER1,
 		"settled auction %" PRIu64 ": winner bidder %" PRIu64 " amount %" PRIu64
 		" hlc %" PRIu64 ".%u, %" PRIu64 " bids\n",

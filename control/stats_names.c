@@ -81,3 +81,39 @@ bool stats_segment_path(const char *name, char *buf, size_t len)
 	int n = snprintf(buf, len, "%s/%s%s", STATS_SHM_DIR, name, STATS_SUFFIX);
 	return n > 0 && (size_t)n < len;
 }
+
+/* DPDK telemetry accepts only [A-Za-z0-9_/] in names. */
+static char key_char(char c)
+{
+	return c == '.' || c == '-' ? '_' : c;
+}
+
+bool stats_entry_key(const struct stats_entry *e, char *buf, size_t len)
+{
+	size_t at = 0;
+	for (const char *p = e->name; *p; p++) {
+		if (at + 1 >= len)
+			return false;
+		buf[at++] = *p;
+	}
+	/* Each label's value after a '/': "replies_total/bid_reply/accepted". */
+	bool in_value = false;
+	for (const char *p = e->labels; *p; p++) {
+		if (*p == '=' || *p == ',') {
+			in_value = *p == '=';
+			if (in_value) {
+				if (at + 1 >= len)
+					return false;
+				buf[at++] = '/';
+			}
+			continue;
+		}
+		if (!in_value)
+			continue;
+		if (at + 1 >= len)
+			return false;
+		buf[at++] = key_char(*p);
+	}
+	buf[at] = '\0';
+	return true;
+}

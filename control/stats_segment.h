@@ -119,6 +119,13 @@ bool stats_labels_valid(const char *labels, size_t field);
  * the path does not fit. */
 bool stats_segment_path(const char *name, char *buf, size_t len);
 
+/* The entry's key: its name, then each label value after a '/'
+ * ("replies_total/bid_reply/accepted"), in the characters DPDK telemetry
+ * allows ('.' and '-' become '_'). bidstat --json and the telemetry
+ * commands name values by it. false when it does not fit. */
+struct stats_entry;
+bool stats_entry_key(const struct stats_entry *e, char *buf, size_t len);
+
 /* FNV-1a over the whole entry (its unused bytes are zero). */
 static inline uint64_t stats_entry_hash(const struct stats_entry *e)
 {

@@ -255,7 +255,7 @@ static int add_entry(struct stats_writer *w, const char *name, const char *label
 	    !stats_labels_valid(e.labels, sizeof(e.labels)) || offset % 8 != 0)
 		return -EINVAL;
 	e.kind = (uint8_t)kind;
-	e.per_worker = count > 1 || stride != 0;
+	e.per_worker = stride != 0;
 	e.offset = (uint32_t)offset;
 	e.stride = (uint32_t)stride;
 	e.count = count;
@@ -268,13 +268,22 @@ static int add_entry(struct stats_writer *w, const char *name, const char *label
 	return 0;
 }
 
+int stats_dir_add_vector(struct stats_writer *w, const char *name, const char *labels,
+			 const char *help, enum stats_kind kind, const _Atomic uint64_t *first,
+			 uint32_t count, size_t stride)
+{
+	const uint8_t *p = (const uint8_t *)first;
+	const uint8_t *lo = w->map + w->control_offset, *hi = lo + w->control_bytes;
+	if (count == 0 || count > STATS_MAX_VALUES || (count > 1 && stride < 8) || p < lo ||
+	    (size_t)(hi - p) < (size_t)(count - 1) * stride + 8)
+		return -EINVAL;
+	return add_entry(w, name, labels, help, kind, (size_t)(p - w->map), stride, count);
+}
+
 int stats_dir_add_value(struct stats_writer *w, const char *name, const char *labels,
 			const char *help, enum stats_kind kind, const _Atomic uint64_t *value)
 {
-	const uint8_t *p = (const uint8_t *)value;
-	if (p < w->map + w->control_offset || p + 8 > w->map + w->control_offset + w->control_bytes)
-		return -EINVAL;
-	return add_entry(w, name, labels, help, kind, (size_t)(p - w->map), 0, 1);
+	return stats_dir_add_vector(w, name, labels, help, kind, value, 1, 0);
 }
 
 int stats_dir_add_worker_field(struct stats_writer *w, const char *name, const char *labels,

@@ -57,6 +57,12 @@ void stats_dir_end(struct stats_writer *w);
 int stats_dir_add_value(struct stats_writer *w, const char *name, const char *labels,
 			const char *help, enum stats_kind kind, const _Atomic uint64_t *value);
 
+/* `count` values of the control block, value i at first + i * stride
+ * bytes: a per-worker vector the control thread keeps. */
+int stats_dir_add_vector(struct stats_writer *w, const char *name, const char *labels,
+			 const char *help, enum stats_kind kind, const _Atomic uint64_t *first,
+			 uint32_t count, size_t stride);
+
 /* The field at byte `offset` of every worker's block, as one vector. */
 int stats_dir_add_worker_field(struct stats_writer *w, const char *name, const char *labels,
 			       const char *help, enum stats_kind kind, size_t offset);

@@ -94,7 +94,7 @@ static void setup_node(void)
 	node.start_ms = node.hlc.wall(node.hlc.wall_arg);
 
 	rc = auction_table_create(&node.auctions, "bp_auctions", cfg->max_auctions,
-				  node.nworkers + 1, (int)rte_socket_id());
+				  node_auction_readers(&node), (int)rte_socket_id());
 	if (rc != 0)
 		rte_exit(EXIT_FAILURE,
 			 "cannot create the auction table (%u auctions): %s; lower --max-auctions "

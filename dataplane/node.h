@@ -58,4 +58,16 @@ static inline unsigned int node_control_reader(const struct node *n)
 	return n->nworkers;
 }
 
+/* The qsbr reader id of DPDK's telemetry thread (control/telemetry.c). */
+static inline unsigned int node_telemetry_reader(const struct node *n)
+{
+	return n->nworkers + 1;
+}
+
+/* Reader threads of the auction table: workers, control, telemetry. */
+static inline unsigned int node_auction_readers(const struct node *n)
+{
+	return n->nworkers + 2;
+}
+
 #endif

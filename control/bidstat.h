@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * bidstat's outputs: the live text view (bidstat_view.c), JSON and the
+ * Prometheus exposition (bidstat_export.c). Each prints one update from
+ * the current snapshot and, for rates, the previous one of the same node.
+ *
+ * Threads: bidstat is single-threaded.
+ */
+#ifndef BIDPLANE_BIDSTAT_H
+#define BIDPLANE_BIDSTAT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "stats_reader.h"
+
+struct bidstat_update {
+	const struct stats_snapshot *now;
+	/* The previous snapshot of the same node, or NULL: then rates are
+	 * averages since the node started. */
+	const struct stats_snapshot *prev;
+	bool alive;	    /* the node's process exists */
+	bool all;	    /* show zero values too */
+	bool auctions;	    /* show the tracked auctions' entries */
+	const char *notice; /* "node restarted ...", or NULL */
+};
+
+/* Seconds the rates of u are over (> 0). */
+double bidstat_interval(const struct bidstat_update *u);
+
+/* Per-second rate of entry i (a counter), value k or the total when k < 0. */
+double bidstat_rate(const struct bidstat_update *u, uint32_t i, int k);
+
+/* "running", "exited", or "gone" (running, but its process is not). */
+const char *bidstat_state(const struct bidstat_update *u);
+
+/* Whether the entry belongs to one tracked auction. */
+bool bidstat_is_auction_entry(const struct stats_entry *e);
+
+void bidstat_print_view(FILE *out, const struct bidstat_update *u, bool clear_screen);
+void bidstat_print_json(FILE *out, const struct bidstat_update *u);
+void bidstat_print_prometheus(FILE *out, const struct bidstat_update *u);
+
+#endif

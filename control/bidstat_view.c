@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * bidstat's live text view: a header, one line per worker with rates and
+ * totals, then every other value (non-zero ones unless --all) with its
+ * total and rate, like vmstat's columns and top's screen.
+ */
+#include <inttypes.h>
+#include <string.h>
+#include <time.h>
+
+#include "bidstat.h"
+
+double bidstat_interval(const struct bidstat_update *u)
+{
+	double secs;
+	if (u->prev)
+		secs = (double)(u->now->taken_ns - u->prev->taken_ns) / 1e9;
+	else
+		secs = (double)(u->now->info.updated_unix_ms - u->now->info.started_unix_ms) / 1e3;
+	return secs > 1e-3 ? secs : 1e-3;
+}
+
+/* The previous snapshot's index of entry i of now, or -1. */
+static int previous_index(const struct bidstat_update *u, uint32_t i)
+{
+	const struct stats_entry *e = &u->now->entries[i];
+	const struct stats_snapshot *p = u->prev;
+	if (i < p->count && strcmp(p->entries[i].name, e->name) == 0 &&
+	    strcmp(p->entries[i].labels, e->labels) == 0)
+		return (int)i;
+	return stats_snapshot_find(p, e->name, e->labels);
+}
+
+static uint64_t value_of(const struct stats_snapshot *s, uint32_t i, int k)
+{
+	return k < 0 ? stats_snapshot_total(s, i) : s->values[s->first[i] + (uint32_t)k];
+}
+
+double bidstat_rate(const struct bidstat_update *u, uint32_t i, int k)
+{
+	uint64_t now = value_of(u->now, i, k), before = 0;
+	if (u->prev) {
+		int j = previous_index(u, i);
+		if (j >= 0 && (k < 0 || (uint32_t)k < u->prev->entries[j].count))
+			before = value_of(u->prev, (uint32_t)j, k);
+	}
+	/* A counter read from a restarted node starts over: no negative rate. */
+	return now >= before ? (double)(now - before) / bidstat_interval(u) : 0.0;
+}
+
+const char *bidstat_state(const struct bidstat_update *u)
+{
+	if (u->now->info.state == STATS_RUNNING && !u->alive)
+		return "gone";
+	return stats_state_name(u->now->info.state);
+}
+
+bool bidstat_is_auction_entry(const struct stats_entry *e)
+{
+	return strncmp(e->labels, "auction=", 8) == 0;
+}
+
+/* 1234567 -> "1.23M": rates fit their column. */
+static const char *human(char *buf, size_t len, double v)
+{
+	static const char units[] = " kMGT";
+	int u = 0;
+	while (v >= 999.5 && u < 4) {
+		v /= 1000.0;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, len, "%.0f", v);
+	else
+		snprintf(buf, len, "%.*f%c", v < 9.995 ? 2 : v < 99.95 ? 1 : 0, v, units[u]);
+	return buf;
+}
+
+static int find(const struct stats_snapshot *s, const char *name, const char *labels)
+{
+	return stats_snapshot_find(s, name, labels);
+}
+
+static uint64_t total_of(const struct stats_snapshot *s, const char *name, const char *labels)
+{
+	int i = find(s, name, labels);
+	return i < 0 ? 0 : stats_snapshot_total(s, (uint32_t)i);
+}
+
+static void print_header(FILE *out, const struct bidstat_update *u)
+{
+	const struct stats_info *in = &u->now->info;
+	uint64_t up = total_of(u->now, "uptime_seconds", "");
+	char when[32];
+	time_t t = (time_t)(in->updated_unix_ms / 1000);
+	struct tm tm;
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime_r(&t, &tm));
+	fprintf(out,
+		"bidplane %s (%s) pid %d: %s, up %" PRIu64 ":%02" PRIu64 ":%02" PRIu64
+		", epoch %" PRIu64 ", %s, %u worker(s)   %s\n",
+		in->name, in->node_version, (int)in->pid, bidstat_state(u), up / 3600, up / 60 % 60,
+		up % 60, total_of(u->now, "fencing_epoch", ""),
+		total_of(u->now, "serving", "") ? "serving" : "NOT serving", in->nworkers, when);
+	if (u->notice)
+		fprintf(out, "** %s\n", u->notice);
+	if (strcmp(bidstat_state(u), "exited") == 0)
+		fprintf(out, "** the node has exited: these are its last values\n");
+	else if (strcmp(bidstat_state(u), "gone") == 0)
+		fprintf(out,
+			"** the node's process is gone (crashed?): these are its last values\n");
+}
+
+/* Sum over the drops_total family of worker k (k < 0: all). */
+static void drops_of(const struct bidstat_update *u, int k, uint64_t *total, double *rate)
+{
+	*total = 0;
+	*rate = 0;
+	for (uint32_t i = 0; i < u->now->count; i++)
+		if (strcmp(u->now->entries[i].name, "drops_total") == 0) {
+			*total += value_of(u->now, i, k);
+			*rate += bidstat_rate(u, i, k);
+		}
+}
+
+static void print_worker_line(FILE *out, const struct bidstat_update *u, int k, int rx, int tx,
+			      int busy, int idle)
+{
+	char a[16], b[16], c[16], label[24];
+	uint64_t drops;
+	double drop_rate;
+	drops_of(u, k, &drops, &drop_rate);
+	double busy_rate = busy < 0 ? 0 : bidstat_rate(u, (uint32_t)busy, k);
+	double idle_rate = idle < 0 ? 0 : bidstat_rate(u, (uint32_t)idle, k);
+	double polls = busy_rate + idle_rate;
+	if (k < 0)
+		snprintf(label, sizeof(label), "total");
+	else
+		snprintf(label, sizeof(label), "worker %d", k);
+	fprintf(out, "%-9s %9s %9s %9s %6.1f%% %15" PRIu64 " %15" PRIu64 " %12" PRIu64 "\n", label,
+		human(a, sizeof(a), rx < 0 ? 0 : bidstat_rate(u, (uint32_t)rx, k)),
+		human(b, sizeof(b), tx < 0 ? 0 : bidstat_rate(u, (uint32_t)tx, k)),
+		human(c, sizeof(c), drop_rate), polls > 0 ? 100.0 * busy_rate / polls : 0.0,
+		rx < 0 ? 0 : value_of(u->now, (uint32_t)rx, k),
+		tx < 0 ? 0 : value_of(u->now, (uint32_t)tx, k), drops);
+}
+
+static void print_workers(FILE *out, const struct bidstat_update *u)
+{
+	const struct stats_snapshot *s = u->now;
+	int rx = find(s, "rx_packets_total", ""), tx = find(s, "tx_packets_total", "");
+	int busy = find(s, "polls_total", "result=busy"),
+	    idle = find(s, "polls_total", "result=idle");
+	fprintf(out, "\n%-9s %9s %9s %9s %7s %15s %15s %12s\n", "", "rx/s", "tx/s", "drops/s",
+		"busy", "rx", "tx", "drops");
+	for (uint32_t k = 0; k < s->info.nworkers; k++)
+		print_worker_line(out, u, (int)k, rx, tx, busy, idle);
+	if (s->info.nworkers > 1)
+		print_worker_line(out, u, -1, rx, tx, busy, idle);
+}
+
+static bool in_worker_table(const struct stats_entry *e)
+{
+	return (strcmp(e->name, "rx_packets_total") == 0 ||
+		strcmp(e->name, "tx_packets_total") == 0 || strcmp(e->name, "polls_total") == 0) &&
+	       e->per_worker;
+}
+
+static void print_values(FILE *out, const struct bidstat_update *u)
+{
+	const struct stats_snapshot *s = u->now;
+	char key[STATS_FIELD_NAME + STATS_FIELD_LABEL + 4], r[16];
+	fprintf(out, "\n%-58s %18s %9s\n", "value", "total", "/s");
+	for (uint32_t i = 0; i < s->count; i++) {
+		const struct stats_entry *e = &s->entries[i];
+		uint64_t v = stats_snapshot_total(s, i);
+		if (in_worker_table(e) || (!u->all && v == 0) ||
+		    (bidstat_is_auction_entry(e) && !u->auctions))
+			continue;
+		if (e->labels[0])
+			snprintf(key, sizeof(key), "%s{%s}", e->name, e->labels);
+		else
+			snprintf(key, sizeof(key), "%s", e->name);
+		if (e->kind == STATS_COUNTER)
+			fprintf(out, "%-58s %18" PRIu64 " %9s\n", key, v,
+				human(r, sizeof(r), bidstat_rate(u, i, -1)));
+		else
+			fprintf(out, "%-58s %18" PRIu64 "\n", key, v);
+	}
+}
+
+void bidstat_print_view(FILE *out, const struct bidstat_update *u, bool clear_screen)
+{
+	if (clear_screen)
+		fputs("\033[H\033[2J", out);
+	print_header(out, u);
+	print_workers(out, u);
+	print_values(out, u);
+	if (!clear_screen)
+		fputc('\n', out);
+	fflush(out);
+}

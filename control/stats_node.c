@@ -1,0 +1,471 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* The node's stats segment (stats_node.h). */
+#include "stats_node.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jemalloc/jemalloc.h>
+#include <rte_ethdev.h>
+#include <rte_log.h>
+#include <rte_mempool.h>
+
+#include "control.h"
+#include "stat.h"
+#include "stats_writer.h"
+#include "worker.h"
+
+/* Entries besides the tracked auctions' (about 120 with 4 ports). */
+#define BASE_ENTRIES 256
+/* Entries of one tracked auction (struct stats_auction_slot). */
+#define AUCTION_ENTRIES 4
+/* Idempotency entries counted per refresh: the table is scanned a slice
+ * at a time so a refresh stays short whatever --dedup-window is. */
+#define DEDUP_SCAN_SLICE (1u << 17)
+
+static uint64_t wall_ms(const struct node *n)
+{
+	return n->hlc.wall(n->hlc.wall_arg);
+}
+
+static void put(_Atomic uint64_t *v, uint64_t x)
+{
+	atomic_store_explicit(v, x, memory_order_relaxed);
+}
+
+/* Registration stops at the first failure; registered() reports it. */
+struct reg {
+	struct stats_writer *w;
+	int rc;
+};
+
+static void worker_field(struct reg *r, const char *name, const char *labels, const char *help,
+			 enum stats_kind kind, size_t offset)
+{
+	if (r->rc == 0)
+		r->rc = stats_dir_add_worker_field(r->w, name, labels, help, kind, offset);
+}
+
+static void value(struct reg *r, const char *name, const char *labels, const char *help,
+		  enum stats_kind kind, const _Atomic uint64_t *v)
+{
+	if (r->rc == 0)
+		r->rc = stats_dir_add_value(r->w, name, labels, help, kind, v);
+}
+
+static void copied_vector(struct reg *r, unsigned int nworkers, const char *name, const char *help,
+			  const _Atomic uint64_t *first)
+{
+	if (r->rc == 0)
+		r->rc = stats_dir_add_vector(r->w, name, "", help, STATS_COUNTER, first, nworkers,
+					     sizeof(*first));
+}
+
+#define WFIELD(field) offsetof(struct worker_stats, field)
+
+static void register_worker_counters(struct reg *r)
+{
+	char labels[STATS_FIELD_LABEL];
+	worker_field(r, "rx_packets_total", "", "frames received", STATS_COUNTER,
+		     WFIELD(rx_packets));
+	worker_field(r, "rx_bytes_total", "", "bytes received", STATS_COUNTER, WFIELD(rx_bytes));
+	worker_field(r, "tx_packets_total", "", "frames the ports accepted to send", STATS_COUNTER,
+		     WFIELD(tx_packets));
+	worker_field(r, "tx_bytes_total", "", "bytes sent", STATS_COUNTER, WFIELD(tx_bytes));
+	worker_field(r, "tx_dropped_total", "", "replies dropped: TX queue full", STATS_COUNTER,
+		     WFIELD(tx_dropped));
+	for (unsigned int d = 1; d < PKT_DROP_COUNT; d++) {
+		snprintf(labels, sizeof(labels), "layer=frame,reason=%s", pkt_drop_name(d));
+		worker_field(r, "drops_total", labels, "frames dropped without a reply",
+			     STATS_COUNTER, WFIELD(pkt_drops[d]));
+	}
+	for (unsigned int d = 1; d < BP_DROP_COUNT; d++) {
+		snprintf(labels, sizeof(labels), "layer=request,reason=%s", bp_drop_name(d));
+		worker_field(r, "drops_total", labels, "frames dropped without a reply",
+			     STATS_COUNTER, WFIELD(proto_drops[d]));
+	}
+	worker_field(r, "drops_total", "layer=worker,reason=multi_segment",
+		     "frames dropped without a reply", STATS_COUNTER, WFIELD(multi_segment_drops));
+	worker_field(r, "drops_total", "layer=worker,reason=exception_ring_full",
+		     "frames dropped without a reply", STATS_COUNTER, WFIELD(exception_drops));
+	static const unsigned int request_types[] = {BP_BID, BP_QUERY, BP_WATCH, BP_UNWATCH};
+	for (size_t i = 0; i < sizeof(request_types) / sizeof(request_types[0]); i++) {
+		snprintf(labels, sizeof(labels), "type=%s", bp_type_name(request_types[i]));
+		worker_field(r, "requests_total", labels, "valid requests by type", STATS_COUNTER,
+			     WFIELD(requests[request_types[i]]));
+	}
+	for (unsigned int k = 0; k < REPLY_KINDS; k++)
+		for (unsigned int st = 0; st < BP_STATUS_COUNT; st++) {
+			snprintf(labels, sizeof(labels), "kind=%s,status=%s",
+				 k == REPLY_BID ? "bid_reply" : "auction_state",
+				 bp_status_name(st));
+			worker_field(r, "replies_total", labels, "replies by kind and status",
+				     STATS_COUNTER, WFIELD(replies[k][st]));
+		}
+	worker_field(r, "dedup_replayed_total", "", "retransmissions answered from memory",
+		     STATS_COUNTER, WFIELD(replayed));
+	worker_field(r, "dedup_conflicts_total", "", "request ids reused for another request",
+		     STATS_COUNTER, WFIELD(conflicts));
+	worker_field(r, "overload_shed_total", "", "requests shed with OVERLOADED", STATS_COUNTER,
+		     WFIELD(overload_shed));
+	worker_field(r, "exceptions_total", "direction=to_control",
+		     "ARP/ICMP frames handed to the control thread", STATS_COUNTER,
+		     WFIELD(exceptions));
+	worker_field(r, "exceptions_total", "direction=from_control",
+		     "frames the control thread answered, sent by the worker", STATS_COUNTER,
+		     WFIELD(control_tx));
+	worker_field(r, "polls_total", "result=busy", "RX polls that found frames", STATS_COUNTER,
+		     WFIELD(busy_polls));
+	worker_field(r, "polls_total", "result=idle", "RX polls that found none", STATS_COUNTER,
+		     WFIELD(idle_polls));
+}
+
+#define NODE(field) (&b->field)
+
+static void register_node_values(struct reg *r, struct stats_node_block *b, unsigned int nw)
+{
+	value(r, "start_time_seconds", "", "unix time the node started", STATS_GAUGE,
+	      NODE(start_time_seconds));
+	value(r, "uptime_seconds", "", "seconds since the node started", STATS_GAUGE,
+	      NODE(uptime_seconds));
+	value(r, "serving", "", "1 once the fencing epoch is durable", STATS_GAUGE, NODE(serving));
+	value(r, "fencing_epoch", "", "this run's fencing epoch", STATS_GAUGE, NODE(fencing_epoch));
+	value(r, "fencing_failures_total", "", "failed attempts to persist the epoch",
+	      STATS_COUNTER, NODE(fencing_failures));
+	value(r, "auctions", "phase=open", "auctions in the table", STATS_GAUGE,
+	      NODE(auctions_open));
+	value(r, "auctions", "phase=closed", "auctions in the table", STATS_GAUGE,
+	      NODE(auctions_closed));
+	value(r, "auction_events_total", "event=opened", "auction lifecycle events", STATS_COUNTER,
+	      NODE(auctions_opened_total));
+	value(r, "auction_events_total", "event=closed", "auction lifecycle events", STATS_COUNTER,
+	      NODE(auctions_closed_total));
+	value(r, "auction_events_total", "event=settled", "auction lifecycle events", STATS_COUNTER,
+	      NODE(auctions_settled_total));
+	value(r, "auction_events_total", "event=removed", "auction lifecycle events", STATS_COUNTER,
+	      NODE(auctions_removed_total));
+	value(r, "auction_table_capacity", "", "--max-auctions", STATS_GAUGE,
+	      NODE(auction_table_capacity));
+	value(r, "bid_records", "state=free", "leading-bid records", STATS_GAUGE,
+	      NODE(bid_records_free));
+	value(r, "bid_records", "state=capacity", "leading-bid records", STATS_GAUGE,
+	      NODE(bid_records_capacity));
+	value(r, "dedup_entries", "state=used", "idempotency table entries (a scan a second)",
+	      STATS_GAUGE, NODE(dedup_used));
+	value(r, "dedup_entries", "state=capacity", "idempotency table entries (a scan a second)",
+	      STATS_GAUGE, NODE(dedup_capacity));
+	value(r, "hlc_now", "", "the node's hybrid logical clock (ms << 16 | logical)", STATS_GAUGE,
+	      NODE(hlc_now));
+	value(r, "control_replies_total", "type=arp", "answers of the control thread",
+	      STATS_COUNTER, NODE(arp_replies));
+	value(r, "control_replies_total", "type=icmp", "answers of the control thread",
+	      STATS_COUNTER, NODE(icmp_replies));
+	value(r, "control_ignored_total", "", "exception frames not for this node", STATS_COUNTER,
+	      NODE(exceptions_ignored));
+	value(r, "mbufs", "state=free", "packet buffers of the pool", STATS_GAUGE, NODE(mbuf_free));
+	value(r, "mbufs", "state=capacity", "packet buffers of the pool", STATS_GAUGE,
+	      NODE(mbuf_capacity));
+	value(r, "jemalloc_bytes", "state=allocated", "slow-path heap (jemalloc)", STATS_GAUGE,
+	      NODE(jemalloc_allocated));
+	value(r, "jemalloc_bytes", "state=resident", "slow-path heap (jemalloc)", STATS_GAUGE,
+	      NODE(jemalloc_resident));
+	value(r, "stats_auctions", "state=tracked", "auctions with entries of their own",
+	      STATS_GAUGE, NODE(auctions_tracked));
+	value(r, "stats_auctions", "state=untracked", "open auctions beyond --stats-auctions",
+	      STATS_GAUGE, NODE(auctions_untracked));
+	value(r, "control_hlc_drift_refusals_total", "",
+	      "remote stamps the control thread refused: too far ahead", STATS_COUNTER,
+	      NODE(control_hlc_drift_refusals));
+	copied_vector(r, nw, "cas_retries_total", "leading-bid compare-and-swap retries",
+		      b->workers.cas_retries);
+	copied_vector(r, nw, "bid_record_shortage_total", "bids answered OVERLOADED: no record",
+		      b->workers.record_shortage);
+	copied_vector(r, nw, "bid_record_leaks_total", "replaced records not reclaimed",
+		      b->workers.retire_failures);
+	copied_vector(r, nw, "hlc_issued_total", "HLC stamps issued", b->workers.hlc_issued);
+	copied_vector(r, nw, "hlc_logical_overflows_total", "HLC carries into the physical part",
+		      b->workers.hlc_logical_overflows);
+	copied_vector(r, nw, "hlc_drift_refusals_total", "remote stamps refused: too far ahead",
+		      b->workers.hlc_drift_refusals);
+}
+
+static void register_ports(struct reg *r, struct stats_node_block *b, const struct node *n)
+{
+	char labels[STATS_FIELD_LABEL];
+	for (unsigned int p = 0; p < n->nports; p++) {
+		struct stats_port_values *v = &b->ports[p];
+		snprintf(labels, sizeof(labels), "port=%u", n->port_ids[p]);
+		value(r, "port_rx_packets_total", labels, "port: frames received", STATS_COUNTER,
+		      &v->rx_packets);
+		value(r, "port_rx_bytes_total", labels, "port: bytes received", STATS_COUNTER,
+		      &v->rx_bytes);
+		value(r, "port_tx_packets_total", labels, "port: frames sent", STATS_COUNTER,
+		      &v->tx_packets);
+		value(r, "port_tx_bytes_total", labels, "port: bytes sent", STATS_COUNTER,
+		      &v->tx_bytes);
+		value(r, "port_rx_missed_total", labels, "port: frames lost, RX queue full",
+		      STATS_COUNTER, &v->rx_missed);
+		value(r, "port_rx_errors_total", labels, "port: bad frames", STATS_COUNTER,
+		      &v->rx_errors);
+		value(r, "port_tx_errors_total", labels, "port: failed sends", STATS_COUNTER,
+		      &v->tx_errors);
+		value(r, "port_rx_nombuf_total", labels, "port: no mbuf for a frame", STATS_COUNTER,
+		      &v->rx_nombuf);
+	}
+}
+
+static char *config_text(const struct bp_config *cfg)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	if (!f)
+		return NULL;
+	bp_config_dump(f, cfg);
+	fclose(f);
+	return text;
+}
+
+int stats_node_init(struct control *c, char *err, size_t errlen)
+{
+	struct node *n = c->node;
+	const struct bp_config *cfg = &n->cfg;
+	char *config = config_text(cfg);
+	struct stats_identity id = {
+	    .name = cfg->stats_name,
+	    .group = strcmp(cfg->stats_group, "none") == 0 ? NULL : cfg->stats_group,
+	    .node_version = BP_VERSION_STRING,
+	    .config = config,
+	    .nworkers = n->nworkers,
+	    .dir_capacity = BASE_ENTRIES + AUCTION_ENTRIES * cfg->stats_auctions,
+	    .worker_block = sizeof(struct worker_stats),
+	    .control_block = sizeof(struct stats_node_block) +
+			     cfg->stats_auctions * sizeof(struct stats_auction_slot),
+	};
+	int rc = stats_writer_create(&c->segment, &id, err, errlen);
+	free(config);
+	if (rc != 0)
+		return rc;
+	if (*stats_writer_note(c->segment))
+		RTE_LOG(WARNING, USER1, "%s\n", stats_writer_note(c->segment));
+	c->stats_block = stats_writer_control_block(c->segment);
+	for (unsigned int i = 0; i < n->nworkers; i++)
+		n->workers[i]->stats = stats_writer_worker_block(c->segment, i);
+
+	struct reg r = {c->segment, 0};
+	stats_dir_begin(c->segment);
+	register_worker_counters(&r);
+	register_node_values(&r, c->stats_block, n->nworkers);
+	register_ports(&r, c->stats_block, n);
+	stats_dir_end(c->segment);
+	if (r.rc != 0) {
+		snprintf(err, errlen, "stats directory: %s (a bug: raise BASE_ENTRIES)",
+			 strerror(-r.rc));
+		return r.rc;
+	}
+	put(&c->stats_block->start_time_seconds, n->start_ms / 1000);
+	stats_node_tick(c, wall_ms(n));
+	rc = stats_writer_publish(c->segment, err, errlen);
+	if (rc == 0)
+		RTE_LOG(INFO, USER1, "stats: %s%s%s (bidstat %s)\n", STATS_SHM_DIR "/",
+			cfg->stats_name, STATS_SUFFIX, cfg->stats_name);
+	return rc;
+}
+
+static void refresh_workers(struct stats_worker_copies *out, const struct node *n)
+{
+	for (unsigned int i = 0; i < n->nworkers; i++) {
+		const struct worker *w = n->workers[i];
+		put(&out->cas_retries[i], stat_read(&w->bids.cas_retries));
+		put(&out->record_shortage[i], stat_read(&w->bids.record_shortage));
+		put(&out->retire_failures[i], stat_read(&w->bids.retire_failures));
+		put(&out->hlc_issued[i], stat_read(&w->clock.issued));
+		put(&out->hlc_logical_overflows[i], stat_read(&w->clock.logical_overflows));
+		put(&out->hlc_drift_refusals[i], stat_read(&w->clock.drift_refusals));
+	}
+}
+
+static void refresh_ports(struct stats_node_block *b, const struct node *n)
+{
+	for (unsigned int p = 0; p < n->nports; p++) {
+		struct rte_eth_stats s;
+		if (rte_eth_stats_get(n->port_ids[p], &s) != 0)
+			continue;
+		struct stats_port_values *v = &b->ports[p];
+		put(&v->rx_packets, s.ipackets);
+		put(&v->rx_bytes, s.ibytes);
+		put(&v->tx_packets, s.opackets);
+		put(&v->tx_bytes, s.obytes);
+		put(&v->rx_missed, s.imissed);
+		put(&v->rx_errors, s.ierrors);
+		put(&v->tx_errors, s.oerrors);
+		put(&v->rx_nombuf, s.rx_nombuf);
+	}
+}
+
+static void refresh_memory(struct stats_node_block *b, const struct node *n)
+{
+	uint64_t epoch = 1;
+	size_t len = sizeof(epoch), allocated = 0, resident = 0, sz = sizeof(size_t);
+	/* jemalloc's statistics are as of the last epoch advance. */
+	mallctl("epoch", &epoch, &len, &epoch, len);
+	if (mallctl("stats.allocated", &allocated, &sz, NULL, 0) == 0)
+		put(&b->jemalloc_allocated, allocated);
+	if (mallctl("stats.resident", &resident, &sz, NULL, 0) == 0)
+		put(&b->jemalloc_resident, resident);
+	put(&b->mbuf_free, rte_mempool_avail_count(n->pktmbuf_pool));
+	put(&b->mbuf_capacity, n->pktmbuf_pool->size);
+	put(&b->bid_records_free, rte_mempool_avail_count(n->auctions.bid_pool));
+	put(&b->bid_records_capacity, n->auctions.bid_pool->size);
+}
+
+/* One slice of the idempotency table per refresh; the gauge moves once a
+ * whole pass is counted. */
+static void refresh_dedup(struct control *c)
+{
+	const struct dedup_table *t = c->node->dedup;
+	uint64_t cap = dedup_capacity(t);
+	c->dedup_scan_used += dedup_count_used(t, c->dedup_scan_pos, DEDUP_SCAN_SLICE);
+	c->dedup_scan_pos += DEDUP_SCAN_SLICE;
+	if (c->dedup_scan_pos >= cap) {
+		put(&c->stats_block->dedup_used, c->dedup_scan_used);
+		c->dedup_scan_pos = 0;
+		c->dedup_scan_used = 0;
+	}
+	put(&c->stats_block->dedup_capacity, cap);
+}
+
+static void refresh_auction_slots(struct control *c)
+{
+	struct stats_node_block *b = c->stats_block;
+	for (uint32_t i = 0; i < c->node->cfg.stats_auctions; i++) {
+		struct stats_auction_slot *s = &b->slots[i];
+		uint64_t id = atomic_load_explicit(&s->id, memory_order_relaxed);
+		const struct auction *a = id ? auction_lookup(&c->node->auctions, id) : NULL;
+		if (!a)
+			continue;
+		struct bid lead = auction_leading(a);
+		put(&s->phase, atomic_load_explicit(&a->phase, memory_order_relaxed));
+		put(&s->leading_amount, lead.amount);
+		put(&s->bids, gcounter_workers_sum(&a->bids));
+		uint64_t up = gcounter_workers_sum(&a->viewers_up);
+		uint64_t down = gcounter_workers_sum(&a->viewers_down);
+		put(&s->viewers, up > down ? up - down : 0);
+	}
+}
+
+static void refresh(struct control *c, uint64_t now_ms)
+{
+	struct node *n = c->node;
+	struct stats_node_block *b = c->stats_block;
+	const struct control_stats *cs = &c->stats;
+	put(&b->uptime_seconds, (now_ms - n->start_ms) / 1000);
+	put(&b->serving, atomic_load(&n->serving));
+	put(&b->fencing_epoch, n->fencing_epoch);
+	put(&b->fencing_failures, stat_read(&cs->fencing_failures));
+	put(&b->auctions_open, n->auctions.open);
+	put(&b->auctions_closed, n->auctions.closed);
+	put(&b->auctions_opened_total, stat_read(&cs->auctions_opened));
+	put(&b->auctions_closed_total, stat_read(&cs->auctions_closed));
+	put(&b->auctions_settled_total, stat_read(&cs->auctions_settled));
+	put(&b->auctions_removed_total, stat_read(&cs->auctions_removed));
+	put(&b->auction_table_capacity, n->auctions.capacity);
+	put(&b->hlc_now, hlc_now(&c->clock));
+	put(&b->control_hlc_drift_refusals, stat_read(&c->clock.drift_refusals));
+	put(&b->arp_replies, stat_read(&cs->arp_replies));
+	put(&b->icmp_replies, stat_read(&cs->icmp_replies));
+	put(&b->exceptions_ignored, stat_read(&cs->exceptions_ignored));
+	refresh_workers(&b->workers, n);
+	refresh_ports(b, n);
+	refresh_memory(b, n);
+	refresh_dedup(c);
+	refresh_auction_slots(c);
+	stats_writer_heartbeat(c->segment, now_ms);
+}
+
+void stats_node_tick(struct control *c, uint64_t now_ms)
+{
+	if (!c->segment || now_ms < c->next_stats_ms)
+		return;
+	refresh(c, now_ms);
+	c->next_stats_ms = now_ms + STATS_REFRESH_MS;
+}
+
+static void slot_entries(struct control *c, struct stats_auction_slot *s, uint64_t id)
+{
+	char labels[STATS_FIELD_LABEL];
+	struct reg r = {c->segment, 0};
+	snprintf(labels, sizeof(labels), "auction=%" PRIu64, id);
+	value(&r, "auction_phase", labels, "0 open, 1 closed", STATS_GAUGE, &s->phase);
+	value(&r, "auction_leading_amount", labels, "the leading bid's amount", STATS_GAUGE,
+	      &s->leading_amount);
+	value(&r, "auction_bids_total", labels, "bids accepted", STATS_COUNTER, &s->bids);
+	value(&r, "auction_viewers", labels, "watching clients", STATS_GAUGE, &s->viewers);
+	if (r.rc != 0)
+		RTE_LOG(ERR, USER1, "stats: auction %" PRIu64 " entries: %s\n", id,
+			strerror(-r.rc));
+}
+
+void stats_node_auction_opened(struct control *c, uint64_t id)
+{
+	struct stats_node_block *b = c->stats_block;
+	if (!c->segment)
+		return;
+	for (uint32_t i = 0; i < c->node->cfg.stats_auctions; i++) {
+		struct stats_auction_slot *s = &b->slots[i];
+		if (atomic_load_explicit(&s->id, memory_order_relaxed) != 0)
+			continue;
+		stats_dir_begin(c->segment);
+		put(&s->id, id);
+		put(&s->phase, BP_PHASE_OPEN);
+		put(&s->leading_amount, 0);
+		put(&s->bids, 0);
+		put(&s->viewers, 0);
+		slot_entries(c, s, id);
+		stats_dir_end(c->segment);
+		put(&b->auctions_tracked, atomic_load(&b->auctions_tracked) + 1);
+		return;
+	}
+	put(&b->auctions_untracked, atomic_load(&b->auctions_untracked) + 1);
+}
+
+void stats_node_auction_settled(struct control *c, uint64_t id)
+{
+	struct stats_node_block *b = c->stats_block;
+	if (!c->segment)
+		return;
+	for (uint32_t i = 0; i < c->node->cfg.stats_auctions; i++) {
+		struct stats_auction_slot *s = &b->slots[i];
+		if (atomic_load_explicit(&s->id, memory_order_relaxed) != id)
+			continue;
+		stats_dir_begin(c->segment);
+		stats_dir_remove_values(c->segment, s, sizeof(*s));
+		put(&s->id, 0);
+		stats_dir_end(c->segment);
+		put(&b->auctions_tracked, atomic_load(&b->auctions_tracked) - 1);
+		return;
+	}
+	uint64_t untracked = atomic_load(&b->auctions_untracked);
+	if (untracked)
+		put(&b->auctions_untracked, untracked - 1);
+}
+
+void stats_node_fini(struct control *c)
+{
+	if (!c->segment)
+		return;
+	refresh(c, wall_ms(c->node));
+	/* The summary and teardown may still read the counters: give the
+	 * workers (stopped by now) a private copy before the unmap. */
+	for (unsigned int i = 0; i < c->node->nworkers; i++) {
+		struct worker *w = c->node->workers[i];
+		memcpy(&w->own_stats, w->stats, sizeof(w->own_stats));
+		w->stats = &w->own_stats;
+	}
+	stats_writer_close(c->segment, wall_ms(c->node));
+	c->segment = NULL;
+	c->stats_block = NULL;
+}

@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The node's stats segment (stats_segment.h): each worker counts straight
+ * into its own block of it (struct worker_stats); the control thread keeps
+ * the node-wide values (auctions, tables, HLC, fencing, ports, memory) and
+ * one slot per tracked auction, refreshed every STATS_REFRESH_MS.
+ *
+ * Threads: all functions on the control thread (main lcore), stats_node_init
+ * before the workers launch.
+ */
+#ifndef BIDPLANE_STATS_NODE_H
+#define BIDPLANE_STATS_NODE_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "node.h"
+
+#define STATS_REFRESH_MS 100
+
+struct control;
+struct stats_writer;
+
+/* What the control thread publishes about one auction. */
+struct stats_auction_slot {
+	_Atomic uint64_t id; /* 0: free */
+	_Atomic uint64_t phase;
+	_Atomic uint64_t leading_amount;
+	_Atomic uint64_t bids;
+	_Atomic uint64_t viewers;
+};
+
+struct stats_port_values {
+	_Atomic uint64_t rx_packets;
+	_Atomic uint64_t rx_bytes;
+	_Atomic uint64_t tx_packets;
+	_Atomic uint64_t tx_bytes;
+	_Atomic uint64_t rx_missed;
+	_Atomic uint64_t rx_errors;
+	_Atomic uint64_t tx_errors;
+	_Atomic uint64_t rx_nombuf;
+};
+
+/* Per-worker values that live in structures the worker owns (its clock,
+ * its bid context); the control thread copies them. */
+struct stats_worker_copies {
+	_Atomic uint64_t cas_retries[BP_MAX_WORKERS];
+	_Atomic uint64_t record_shortage[BP_MAX_WORKERS];
+	_Atomic uint64_t retire_failures[BP_MAX_WORKERS];
+	_Atomic uint64_t hlc_issued[BP_MAX_WORKERS];
+	_Atomic uint64_t hlc_logical_overflows[BP_MAX_WORKERS];
+	_Atomic uint64_t hlc_drift_refusals[BP_MAX_WORKERS];
+};
+
+/* The control thread's block of the segment. */
+struct stats_node_block {
+	_Atomic uint64_t start_time_seconds;
+	_Atomic uint64_t uptime_seconds;
+	_Atomic uint64_t serving;
+	_Atomic uint64_t fencing_epoch;
+	_Atomic uint64_t fencing_failures;
+	_Atomic uint64_t auctions_open;
+	_Atomic uint64_t auctions_closed;
+	_Atomic uint64_t auctions_opened_total;
+	_Atomic uint64_t auctions_closed_total;
+	_Atomic uint64_t auctions_settled_total;
+	_Atomic uint64_t auctions_removed_total;
+	_Atomic uint64_t auction_table_capacity;
+	_Atomic uint64_t bid_records_free;
+	_Atomic uint64_t bid_records_capacity;
+	_Atomic uint64_t dedup_used;
+	_Atomic uint64_t dedup_capacity;
+	_Atomic uint64_t hlc_now;
+	_Atomic uint64_t control_hlc_drift_refusals;
+	_Atomic uint64_t arp_replies;
+	_Atomic uint64_t icmp_replies;
+	_Atomic uint64_t exceptions_ignored;
+	_Atomic uint64_t mbuf_free;
+	_Atomic uint64_t mbuf_capacity;
+	_Atomic uint64_t jemalloc_allocated;
+	_Atomic uint64_t jemalloc_resident;
+	_Atomic uint64_t auctions_tracked;
+	_Atomic uint64_t auctions_untracked;
+	struct stats_worker_copies workers;
+	struct stats_port_values ports[BP_MAX_PORTS];
+	struct stats_auction_slot slots[]; /* cfg.stats_auctions */
+};
+
+/* Creates and publishes the segment, gives every worker its block.
+ * 0 or -errno with err set. */
+int stats_node_init(struct control *c, char *err, size_t errlen);
+
+/* Refreshes the control thread's values when STATS_REFRESH_MS passed. */
+void stats_node_tick(struct control *c, uint64_t now_ms);
+
+/* Auction lifecycle: an auction gets entries of its own while a slot is
+ * free, and loses them when it settles. */
+void stats_node_auction_opened(struct control *c, uint64_t id);
+void stats_node_auction_settled(struct control *c, uint64_t id);
+
+/* A last refresh (workers have stopped), then the segment says EXITED. */
+void stats_node_fini(struct control *c);
+
+#endif
