@@ -114,7 +114,7 @@ void bidstat_print_json(FILE *out, const struct bidstat_update *u)
 	json_config(out, in->config);
 	fputs(", \"metrics\": [", out);
 	for (uint32_t i = 0; i < u->now->count; i++) {
-		fputs(i ? ",\n  " : "\n  ", out);
+		fputs(i ? ", " : "", out);
 		json_metric(out, u, i);
 	}
 	fputs("]}\n", out);

@@ -25,8 +25,29 @@ run this once, then try again:
 	say "installing: ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq || die "apt-get update failed; check the package sources"
+	# We want tools (promtool from prometheus), not servers: keep packages
+	# from starting services, unless the host already has a policy.
+	local policy=/usr/sbin/policy-rc.d made_policy=
+	if [ ! -e "$policy" ]; then
+		printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && made_policy=1
+	fi
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
-		die "apt-get install ${missing[*]} failed"
+		{ [ -n "$made_policy" ] && rm -f "$policy"; die "apt-get install ${missing[*]} failed"; }
+	[ -n "$made_policy" ] && rm -f "$policy"
+	return 0
+}
+
+# The group whose members may read a node's stats segment (bidstat without
+# root). Created when root; otherwise the command is printed.
+ensure_stats_group() {
+	getent group bidplane >/dev/null && return 0
+	if [ "$(id -u)" -eq 0 ]; then
+		say "creating the system group 'bidplane' (its members may run bidstat)"
+		groupadd --system bidplane || die "groupadd --system bidplane failed"
+	else
+		say "no group 'bidplane': only root can read node stats; to change that run"
+		say "  sudo groupadd --system bidplane && sudo usermod -aG bidplane $USER"
+	fi
 }
 
 # Reserves 2 MiB hugepages and mounts hugetlbfs when root. Prints the EAL

@@ -2,13 +2,15 @@
 # The README's main command: installs what is missing, builds, then runs a
 # short demo: a bidplane node on a memif server port and bidgen on the
 # client side for a few seconds, then bidgen's summary, a stats snapshot of
-# the node (bidctl status/list) and the node's exit summary.
+# the node (bidstat --once, the hottest auctions from bidctl list) and the
+# node's exit summary.
 #   DEMO_SECONDS (default 5), DEMO_RATE (bids/s, default 200000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/common.sh
 
 ensure_packages
+ensure_stats_group
 say "build: build/"
 build_dir build
 
@@ -18,6 +20,7 @@ rate=${DEMO_RATE:-200000}
 run=$(mktemp -d /tmp/bidplane-demo.XXXXXX)
 sock=$run/memif.sock
 ctl=$run/ctl.sock
+name=demo-$$
 node_pid=
 
 cleanup() {
@@ -26,6 +29,7 @@ cleanup() {
 		wait "$node_pid" 2>/dev/null || true
 	fi
 	rm -rf "$run"
+	rm -f "/dev/shm/$name.bpstats"
 }
 trap cleanup EXIT
 
@@ -34,7 +38,7 @@ say "starting the node: memif server $sock, auctions 1-1000 open"
 ./build/dataplane/bidplane $mem_args -l 0-1 --no-pci \
 	--vdev="net_memif0,role=server,socket=$sock" -- \
 	--ip 198.18.0.2 --open-range 1-1000 --reserve 100 --increment 5 --duration 600 \
-	--control-socket "$ctl" --state-dir "$run/state" --stats-name "demo-$$" \
+	--control-socket "$ctl" --state-dir "$run/state" --stats-name "$name" \
 	>"$run/node.log" 2>&1 &
 node_pid=$!
 for _ in $(seq 1 100); do
@@ -53,8 +57,9 @@ say "bidgen: ${seconds}s at ${rate} requests/s over memif (bids, duplicates, que
 	--duration "$seconds" --rate "$rate" --dup-ratio 0.02 --query-ratio 0.05 \
 	--watch-ratio 0.02 --bad-ratio 0.01 --strict
 
-say "stats snapshot (bidctl status, hottest auctions)"
-./build/control/bidctl --socket "$ctl" status
+say "stats snapshot: bidstat --once $name (live view: bidstat $name)"
+./build/control/bidstat --once "$name"
+say "hottest auctions (bidctl list)"
 ./build/control/bidctl --socket "$ctl" list >"$run/list.txt"
 head -n 1 "$run/list.txt"
 tail -n +2 "$run/list.txt" | grep -v ' auctions$' | sort -k5 -n -r | sed -n '1,5p'

@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/common.sh
 
-ensure_packages
+ensure_packages prometheus # promtool checks bidstat --prometheus
 export FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 
 say "build (gcc): build/"

@@ -60,21 +60,27 @@ def run_in_netns(name):
 # --- the node ---------------------------------------------------------------
 
 class Node:
-    """A bidplane process on a net_tap port (iface bpt0) in this namespace."""
+    """A bidplane process on a net_tap port (iface bpt0) in this namespace,
+    or on the port `vdev` names (e.g. a memif server; then no namespace is
+    needed). Its stats segment is removed when it stops, unless the test
+    passes keep_stats=True (then it removes it with remove_stats)."""
 
-    def __init__(self, binary, workers=1, args=(), iface=IFACE):
+    def __init__(self, binary, workers=1, args=(), iface=IFACE, vdev=None, stats_name=None,
+                 state_dir=None):
         self.binary = binary
-        self.iface = iface
+        self.iface = None if vdev else iface
         self.dir = tempfile.mkdtemp(prefix="bp-node-")
         self.ctl = os.path.join(self.dir, "ctl.sock")
-        self.state = os.path.join(self.dir, "state")
-        name = f"bpt-{os.getpid()}-{id(self) & 0xffff}"
+        self.state = state_dir or os.path.join(self.dir, "state")
+        name = stats_name or f"bpt-{os.getpid()}-{id(self) & 0xffff}"
+        self.stats_name = name
+        self.prefix = None
         # Main lcore on CPU 0, workers spread over the CPUs there are: with
         # more workers than CPUs they share (idle backoff keeps that usable).
         ncpu = os.cpu_count() or 1
         lcores = ",".join(f"{i}@{i % ncpu}" for i in range(workers + 1))
         self.cmd = [binary, "--no-huge", "-m", "512", f"--lcores={lcores}",
-                    f"--vdev=net_tap0,iface={iface}", "--no-pci",
+                    vdev or f"--vdev=net_tap0,iface={iface}", "--no-pci",
                     "--log-level=user1,info",
                     "--",
                     "--ip", NODE_IP, "--control-socket", self.ctl, "--state-dir", self.state,
@@ -99,6 +105,10 @@ class Node:
         if self.mac is None:
             self.stop()
             raise RuntimeError("node did not start:\n" + self.text())
+        m = re.search(r"--file-prefix[= ](\S+)", self.text())
+        self.prefix = m.group(1) if m else None
+        if self.iface is None:
+            return self
         subprocess.run(["ip", "addr", "add", f"{HOST_IP}/24", "dev", self.iface], check=True)
         subprocess.run(["ip", "link", "set", self.iface, "up"], check=True)
         return self
@@ -116,7 +126,16 @@ class Node:
             time.sleep(0.05)
         return False
 
-    def stop(self, timeout=30):
+    def stats_path(self):
+        return f"/dev/shm/{self.stats_name}.bpstats"
+
+    def remove_stats(self):
+        try:
+            os.unlink(self.stats_path())
+        except FileNotFoundError:
+            pass
+
+    def stop(self, timeout=30, keep_stats=False):
         """SIGTERM, wait, and parse the exit summary. Returns the exit code."""
         if self.proc is None:
             return None
@@ -130,6 +149,8 @@ class Node:
         self.reader.join(timeout=5)
         self.summary = parse_summary("".join(self.output))
         shutil.rmtree(self.dir, ignore_errors=True)
+        if not keep_stats:
+            self.remove_stats()
         rc = self.proc.returncode
         self.proc = None
         return rc

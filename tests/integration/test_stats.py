@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""The stats segment from outside: bidstat with no node, across a node
+restart, after the node exits, without permission and with the group's;
+and a reader hammering the segment while the node opens and settles many
+auctions never sees an inconsistent directory. Nodes run on memif server
+ports nobody connects to (idle), so no namespace is needed."""
+
+import grp
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+from bptest import BIDCTL, BIDPLANE, Node
+from stats_tools import bidstat, bidstat_json, by_key, wait_for_refresh
+
+HAMMER = os.environ.get("BP_STATS_HAMMER", "build/tests/integration/stats_hammer")
+NOBODY = ["--reuid=65534", "--regid=65534"]
+
+
+class Stats(unittest.TestCase):
+    def setUp(self):
+        self.run_dir = tempfile.mkdtemp(prefix="bp-stats-")
+        self.addCleanup(shutil.rmtree, self.run_dir, True)
+        self.name = f"bpt-stats-{os.getpid()}"
+
+    def node(self, *args, group=None):
+        sock = os.path.join(self.run_dir, "memif.sock")
+        extra = ["--stats-group", group] if group else []
+        n = Node(BIDPLANE, workers=1, vdev=f"--vdev=net_memif0,role=server,socket={sock}",
+                 stats_name=self.name, state_dir=os.path.join(self.run_dir, "state"),
+                 args=list(args) + extra)
+        self.addCleanup(n.remove_stats)
+        self.addCleanup(n.stop)
+        return n.start()
+
+    def test_no_node_is_a_clear_error(self):
+        r = bidstat("--once", self.name)
+        self.assertEqual(r.returncode, 3, r.stderr)
+        self.assertIn("no node publishes stats as", r.stderr)
+        self.assertIn(f"--stats-name {self.name}", r.stderr)
+        r = bidstat("--once", "bad/name")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        r = bidstat("--interval", "0", self.name)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("--interval", r.stderr)
+
+    def test_bidstat_follows_a_restart_and_reports_the_exit(self):
+        first = self.node("--open-range", "1-3")
+        live = subprocess.Popen([os.environ.get("BP_BIDSTAT", "build/control/bidstat"),
+                                 "--json", "--interval", "0.1", "--count", "600", self.name],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        updates = []
+        reader = threading.Thread(target=lambda: updates.extend(
+            json.loads(line) for line in live.stdout), daemon=True)
+        reader.start()
+        try:
+            self.wait_until(lambda: len(updates) >= 2, "bidstat's first updates")
+            pid1 = updates[0]["pid"]
+            self.assertEqual(updates[0]["state"], "running")
+            self.assertEqual(first.stop(keep_stats=True), 0, first.text())
+            self.wait_until(lambda: updates[-1]["state"] == "exited", "the exit to show")
+            second = self.node("--open-range", "1-3")
+            self.wait_until(lambda: updates[-1]["pid"] != pid1, "the new node to show")
+            self.assertEqual(updates[-1]["state"], "running")
+            self.assertIn("node restarted", " ".join(u.get("notice", "") for u in updates))
+            live.send_signal(2)  # SIGINT: bidstat stops and says how the node is
+            self.assertEqual(live.wait(timeout=10), 0, live.stderr.read())
+            self.assertEqual(second.stop(keep_stats=True), 0, second.text())
+        finally:
+            if live.poll() is None:
+                live.kill()
+            reader.join(timeout=5)
+        # The last node exited: bidstat shows its final values, says so, exits 3.
+        r = bidstat("--once", self.name)
+        self.assertEqual(r.returncode, 3, r.stderr)
+        self.assertIn("exited", r.stderr)
+        self.assertIn("the node has exited", r.stdout)
+
+    def test_reading_needs_the_stats_group(self):
+        group = f"bpt{os.getpid()}"
+        subprocess.run(["groupadd", group], check=True)
+        self.addCleanup(subprocess.run, ["groupdel", group])
+        gid = grp.getgrnam(group).gr_gid
+        n = self.node(group=group)
+        st = os.stat(n.stats_path())
+        self.assertEqual(st.st_mode & 0o777, 0o640)  # the group reads, never writes
+        self.assertEqual(st.st_gid, gid)
+        r = bidstat("--once", self.name, user=NOBODY + ["--clear-groups"])
+        self.assertEqual(r.returncode, 4, r.stdout + r.stderr)
+        self.assertIn("permission denied", r.stderr)
+        self.assertIn("usermod -aG", r.stderr)
+        r = bidstat("--once", "--json", self.name, user=NOBODY + [f"--groups={gid}"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout)["state"], "running")
+
+    def test_directory_stays_whole_while_auctions_open_and_settle(self):
+        n = self.node("--stats-auctions", "8")
+        stop = os.path.join(self.run_dir, "stop")
+        hammer = subprocess.Popen([HAMMER, self.name, "120", stop], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        rounds = 120
+        try:
+            for i in range(1, rounds + 1):
+                r = n.bidctl(BIDCTL, "open", "--auction", str(i), "--reserve", "1",
+                             "--increment", "1", "--duration", "600")
+                self.assertEqual(r.returncode, 0, r.stderr)
+                if i % 3 == 0:  # leave some open, so slots fill and free
+                    continue
+                r = n.bidctl(BIDCTL, "close", str(i))
+                self.assertEqual(r.returncode, 0, r.stderr)
+        finally:
+            open(stop, "w").close()
+            out, err = hammer.communicate(timeout=150)
+        print(out)
+        self.assertEqual(hammer.returncode, 0, out + err)
+        h = json.loads(out)
+        self.assertEqual(h["broken"], 0)
+        self.assertGreater(h["snapshots"], 0)
+        self.assertGreaterEqual(h["directory_versions"], 2)
+        self.assertGreater(h["auction_sightings"], 0)
+        wait_for_refresh(self, self.name)
+        m = by_key(bidstat_json(self, self.name))
+        self.assertEqual(m["auction_events_total/opened"]["total"], rounds)
+        self.assertEqual(m["auction_events_total/settled"]["total"], rounds - rounds // 3)
+        tracked = m["stats_auctions/tracked"]["total"]
+        self.assertEqual(tracked, 8)  # the slots freed by settlements were reused
+        self.assertEqual(tracked, len([k for k in m if k.startswith("auction_phase/")]))
+
+    def wait_until(self, cond, what, timeout=60):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if cond():
+                return
+            time.sleep(0.05)
+        self.fail(f"timed out waiting for {what}")
+
+
+if __name__ == "__main__":
+    if os.geteuid() != 0:
+        print("SKIP: needs root (setpriv, groupadd, DPDK)")
+        raise SystemExit(77)
+    unittest.main(verbosity=2)
