@@ -172,10 +172,10 @@ static void register_node_values(struct reg *r, struct stats_node_block *b, unsi
 	      NODE(jemalloc_allocated));
 	value(r, "jemalloc_bytes", "state=resident", "slow-path heap (jemalloc)", STATS_GAUGE,
 	      NODE(jemalloc_resident));
-	value(r, "stats_auctions", "state=tracked", "auctions with entries of their own",
-	      STATS_GAUGE, NODE(auctions_tracked));
-	value(r, "stats_auctions", "state=untracked", "open auctions beyond --stats-auctions",
-	      STATS_GAUGE, NODE(auctions_untracked));
+	const char *tracked = "auctions with entries of their own, or beyond --stats-auctions";
+	value(r, "stats_auctions", "state=tracked", tracked, STATS_GAUGE, NODE(auctions_tracked));
+	value(r, "stats_auctions", "state=untracked", tracked, STATS_GAUGE,
+	      NODE(auctions_untracked));
 	value(r, "control_hlc_drift_refusals_total", "",
 	      "remote stamps the control thread refused: too far ahead", STATS_COUNTER,
 	      NODE(control_hlc_drift_refusals));

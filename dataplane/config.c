@@ -206,8 +206,8 @@ static int parse_name(const char *name, const char *val, char *out, size_t outle
 {
 	for (const char *p = val; *p; p++)
 		if (!isalnum((unsigned char)*p) && !strchr("_.-", *p))
-			return fail(err, errlen, "--%s %s: use letters, digits, '_', '.', '-'", name,
-				    val);
+			return fail(err, errlen, "--%s %s: use letters, digits, '_', '.', '-'",
+				    name, val);
 	if (val[0] == '\0' || strlen(val) >= outlen || strcmp(val, ".") == 0 ||
 	    strcmp(val, "..") == 0)
 		return fail(err, errlen, "--%s '%s': 1 to 63 characters, not . or ..", name, val);
@@ -497,9 +497,8 @@ void bp_config_dump(FILE *out, const struct bp_config *c)
 		"idle-spin-polls = %u\nidle-sleep-us = %u\noverload-backlog = %u\nrx-desc = %u\n"
 		"tx-desc = %u\nfallback-no-huge = %s\n",
 		c->reserve, c->increment, c->duration_s, c->max_auctions, c->dedup_window,
-		c->max_drift_ms, c->control_socket, c->stats_name, c->stats_group, c->stats_auctions,
-		c->state_dir,
-		c->idle_backoff ? "false" : "true", c->idle_spin_polls, c->idle_sleep_us,
-		c->overload_backlog, c->rx_desc, c->tx_desc,
+		c->max_drift_ms, c->control_socket, c->stats_name, c->stats_group,
+		c->stats_auctions, c->state_dir, c->idle_backoff ? "false" : "true",
+		c->idle_spin_polls, c->idle_sleep_us, c->overload_backlog, c->rx_desc, c->tx_desc,
 		c->fallback_no_huge ? "true" : "false");
 }

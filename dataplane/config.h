@@ -38,7 +38,7 @@ struct bp_config {
 	char stats_name[BP_NAME_MAX];
 	char stats_group[BP_NAME_MAX]; /* "none": the segment's owner only */
 	uint32_t stats_auctions;       /* auctions with their own stats entries */
-	char state_dir[BP_PATH_MAX]; /* default: /var/lib/bidplane/<stats-name> */
+	char state_dir[BP_PATH_MAX];   /* default: /var/lib/bidplane/<stats-name> */
 	char config_file[BP_PATH_MAX];
 
 	/* Worker loop. */
