@@ -56,14 +56,6 @@ static void value(struct reg *r, const char *name, const char *labels, const cha
 		r->rc = stats_dir_add_value(r->w, name, labels, help, kind, v);
 }
 
-static void copied_vector(struct reg *r, unsigned int nworkers, const char *name, const char *help,
-			  const _Atomic uint64_t *first)
-{
-	if (r->rc == 0)
-		r->rc = stats_dir_add_vector(r->w, name, "", help, STATS_COUNTER, first, nworkers,
-					     sizeof(*first));
-}
-
 #define WFIELD(field) offsetof(struct worker_stats, field)
 
 static void register_worker_counters(struct reg *r)
@@ -123,73 +115,92 @@ static void register_worker_counters(struct reg *r)
 		     WFIELD(idle_polls));
 }
 
-#define NODE(field) (&b->field)
+/* One value of the control block: where it is and what it is called. */
+struct node_value {
+	const char *name;
+	const char *labels;
+	const char *help;
+	enum stats_kind kind;
+	size_t offset; /* in struct stats_node_block */
+};
+
+#define NV(name, labels, help, kind, field)                                                        \
+	{                                                                                          \
+		name, labels, help, kind, offsetof(struct stats_node_block, field)                 \
+	}
+#define AUCTIONS_HELP "auctions in the table"
+#define EVENTS_HELP   "auction lifecycle events"
+#define RECORDS_HELP  "leading-bid records"
+#define DEDUP_HELP    "idempotency table entries (a scan a second)"
+#define CONTROL_HELP  "answers of the control thread"
+#define MBUFS_HELP    "packet buffers of the pool"
+#define HEAP_HELP     "slow-path heap (jemalloc)"
+#define TRACKED_HELP  "auctions with entries of their own, or beyond --stats-auctions"
+
+static const struct node_value node_values[] = {
+    NV("start_time_seconds", "", "unix time the node started", STATS_GAUGE, start_time_seconds),
+    NV("uptime_seconds", "", "seconds since the node started", STATS_GAUGE, uptime_seconds),
+    NV("serving", "", "1 once the fencing epoch is durable", STATS_GAUGE, serving),
+    NV("fencing_epoch", "", "this run's fencing epoch", STATS_GAUGE, fencing_epoch),
+    NV("fencing_failures_total", "", "failed attempts to persist the epoch", STATS_COUNTER,
+       fencing_failures),
+    NV("auctions", "phase=open", AUCTIONS_HELP, STATS_GAUGE, auctions_open),
+    NV("auctions", "phase=closed", AUCTIONS_HELP, STATS_GAUGE, auctions_closed),
+    NV("auction_events_total", "event=opened", EVENTS_HELP, STATS_COUNTER, auctions_opened_total),
+    NV("auction_events_total", "event=closed", EVENTS_HELP, STATS_COUNTER, auctions_closed_total),
+    NV("auction_events_total", "event=settled", EVENTS_HELP, STATS_COUNTER, auctions_settled_total),
+    NV("auction_events_total", "event=removed", EVENTS_HELP, STATS_COUNTER, auctions_removed_total),
+    NV("auction_table_capacity", "", "--max-auctions", STATS_GAUGE, auction_table_capacity),
+    NV("bid_records", "state=free", RECORDS_HELP, STATS_GAUGE, bid_records_free),
+    NV("bid_records", "state=capacity", RECORDS_HELP, STATS_GAUGE, bid_records_capacity),
+    NV("dedup_entries", "state=used", DEDUP_HELP, STATS_GAUGE, dedup_used),
+    NV("dedup_entries", "state=capacity", DEDUP_HELP, STATS_GAUGE, dedup_capacity),
+    NV("hlc_now", "", "the node's hybrid logical clock (ms << 16 | logical)", STATS_GAUGE, hlc_now),
+    NV("control_hlc_drift_refusals_total", "",
+       "remote stamps the control thread refused: too far ahead", STATS_COUNTER,
+       control_hlc_drift_refusals),
+    NV("control_replies_total", "type=arp", CONTROL_HELP, STATS_COUNTER, arp_replies),
+    NV("control_replies_total", "type=icmp", CONTROL_HELP, STATS_COUNTER, icmp_replies),
+    NV("control_ignored_total", "", "exception frames not for this node", STATS_COUNTER,
+       exceptions_ignored),
+    NV("mbufs", "state=free", MBUFS_HELP, STATS_GAUGE, mbuf_free),
+    NV("mbufs", "state=capacity", MBUFS_HELP, STATS_GAUGE, mbuf_capacity),
+    NV("jemalloc_bytes", "state=allocated", HEAP_HELP, STATS_GAUGE, jemalloc_allocated),
+    NV("jemalloc_bytes", "state=resident", HEAP_HELP, STATS_GAUGE, jemalloc_resident),
+    NV("stats_auctions", "state=tracked", TRACKED_HELP, STATS_GAUGE, auctions_tracked),
+    NV("stats_auctions", "state=untracked", TRACKED_HELP, STATS_GAUGE, auctions_untracked),
+};
+
+/* Per-worker values the control thread copies (struct stats_worker_copies). */
+static const struct node_value copied_values[] = {
+    NV("cas_retries_total", "", "leading-bid compare-and-swap retries", STATS_COUNTER,
+       workers.cas_retries),
+    NV("bid_record_shortage_total", "", "bids answered OVERLOADED: no record", STATS_COUNTER,
+       workers.record_shortage),
+    NV("bid_record_leaks_total", "", "replaced records not reclaimed", STATS_COUNTER,
+       workers.retire_failures),
+    NV("hlc_issued_total", "", "HLC stamps issued", STATS_COUNTER, workers.hlc_issued),
+    NV("hlc_logical_overflows_total", "", "HLC carries into the physical part", STATS_COUNTER,
+       workers.hlc_logical_overflows),
+    NV("hlc_drift_refusals_total", "", "remote stamps refused: too far ahead", STATS_COUNTER,
+       workers.hlc_drift_refusals),
+};
 
 static void register_node_values(struct reg *r, struct stats_node_block *b, unsigned int nw)
 {
-	value(r, "start_time_seconds", "", "unix time the node started", STATS_GAUGE,
-	      NODE(start_time_seconds));
-	value(r, "uptime_seconds", "", "seconds since the node started", STATS_GAUGE,
-	      NODE(uptime_seconds));
-	value(r, "serving", "", "1 once the fencing epoch is durable", STATS_GAUGE, NODE(serving));
-	value(r, "fencing_epoch", "", "this run's fencing epoch", STATS_GAUGE, NODE(fencing_epoch));
-	value(r, "fencing_failures_total", "", "failed attempts to persist the epoch",
-	      STATS_COUNTER, NODE(fencing_failures));
-	value(r, "auctions", "phase=open", "auctions in the table", STATS_GAUGE,
-	      NODE(auctions_open));
-	value(r, "auctions", "phase=closed", "auctions in the table", STATS_GAUGE,
-	      NODE(auctions_closed));
-	value(r, "auction_events_total", "event=opened", "auction lifecycle events", STATS_COUNTER,
-	      NODE(auctions_opened_total));
-	value(r, "auction_events_total", "event=closed", "auction lifecycle events", STATS_COUNTER,
-	      NODE(auctions_closed_total));
-	value(r, "auction_events_total", "event=settled", "auction lifecycle events", STATS_COUNTER,
-	      NODE(auctions_settled_total));
-	value(r, "auction_events_total", "event=removed", "auction lifecycle events", STATS_COUNTER,
-	      NODE(auctions_removed_total));
-	value(r, "auction_table_capacity", "", "--max-auctions", STATS_GAUGE,
-	      NODE(auction_table_capacity));
-	value(r, "bid_records", "state=free", "leading-bid records", STATS_GAUGE,
-	      NODE(bid_records_free));
-	value(r, "bid_records", "state=capacity", "leading-bid records", STATS_GAUGE,
-	      NODE(bid_records_capacity));
-	value(r, "dedup_entries", "state=used", "idempotency table entries (a scan a second)",
-	      STATS_GAUGE, NODE(dedup_used));
-	value(r, "dedup_entries", "state=capacity", "idempotency table entries (a scan a second)",
-	      STATS_GAUGE, NODE(dedup_capacity));
-	value(r, "hlc_now", "", "the node's hybrid logical clock (ms << 16 | logical)", STATS_GAUGE,
-	      NODE(hlc_now));
-	value(r, "control_replies_total", "type=arp", "answers of the control thread",
-	      STATS_COUNTER, NODE(arp_replies));
-	value(r, "control_replies_total", "type=icmp", "answers of the control thread",
-	      STATS_COUNTER, NODE(icmp_replies));
-	value(r, "control_ignored_total", "", "exception frames not for this node", STATS_COUNTER,
-	      NODE(exceptions_ignored));
-	value(r, "mbufs", "state=free", "packet buffers of the pool", STATS_GAUGE, NODE(mbuf_free));
-	value(r, "mbufs", "state=capacity", "packet buffers of the pool", STATS_GAUGE,
-	      NODE(mbuf_capacity));
-	value(r, "jemalloc_bytes", "state=allocated", "slow-path heap (jemalloc)", STATS_GAUGE,
-	      NODE(jemalloc_allocated));
-	value(r, "jemalloc_bytes", "state=resident", "slow-path heap (jemalloc)", STATS_GAUGE,
-	      NODE(jemalloc_resident));
-	const char *tracked = "auctions with entries of their own, or beyond --stats-auctions";
-	value(r, "stats_auctions", "state=tracked", tracked, STATS_GAUGE, NODE(auctions_tracked));
-	value(r, "stats_auctions", "state=untracked", tracked, STATS_GAUGE,
-	      NODE(auctions_untracked));
-	value(r, "control_hlc_drift_refusals_total", "",
-	      "remote stamps the control thread refused: too far ahead", STATS_COUNTER,
-	      NODE(control_hlc_drift_refusals));
-	copied_vector(r, nw, "cas_retries_total", "leading-bid compare-and-swap retries",
-		      b->workers.cas_retries);
-	copied_vector(r, nw, "bid_record_shortage_total", "bids answered OVERLOADED: no record",
-		      b->workers.record_shortage);
-	copied_vector(r, nw, "bid_record_leaks_total", "replaced records not reclaimed",
-		      b->workers.retire_failures);
-	copied_vector(r, nw, "hlc_issued_total", "HLC stamps issued", b->workers.hlc_issued);
-	copied_vector(r, nw, "hlc_logical_overflows_total", "HLC carries into the physical part",
-		      b->workers.hlc_logical_overflows);
-	copied_vector(r, nw, "hlc_drift_refusals_total", "remote stamps refused: too far ahead",
-		      b->workers.hlc_drift_refusals);
+	const uint8_t *base = (const uint8_t *)b;
+	for (size_t i = 0; i < sizeof(node_values) / sizeof(node_values[0]); i++) {
+		const struct node_value *v = &node_values[i];
+		value(r, v->name, v->labels, v->help, v->kind,
+		      (const _Atomic uint64_t *)(base + v->offset));
+	}
+	for (size_t i = 0; i < sizeof(copied_values) / sizeof(copied_values[0]); i++) {
+		const struct node_value *v = &copied_values[i];
+		if (r->rc == 0)
+			r->rc = stats_dir_add_vector(r->w, v->name, v->labels, v->help, v->kind,
+						     (const _Atomic uint64_t *)(base + v->offset),
+						     nw, sizeof(uint64_t));
+	}
 }
 
 static void register_ports(struct reg *r, struct stats_node_block *b, const struct node *n)

@@ -275,7 +275,7 @@ int stats_dir_add_vector(struct stats_writer *w, const char *name, const char *l
 	const uint8_t *p = (const uint8_t *)first;
 	const uint8_t *lo = w->map + w->control_offset, *hi = lo + w->control_bytes;
 	if (count == 0 || count > STATS_MAX_VALUES || (count > 1 && stride < 8) || p < lo ||
-	    (size_t)(hi - p) < (size_t)(count - 1) * stride + 8)
+	    p >= hi || (size_t)(hi - p) < (size_t)(count - 1) * stride + 8)
 		return -EINVAL;
 	return add_entry(w, name, labels, help, kind, (size_t)(p - w->map), stride, count);
 }

@@ -53,94 +53,99 @@ static bool is_auction_entry(const struct stats_entry *e)
 	return strncmp(e->labels, "auction=", 8) == 0;
 }
 
+/* Answers from a fresh snapshot, one request at a time. */
+static int serve(struct rte_tel_data *d, void (*fill)(struct rte_tel_data *d))
+{
+	pthread_mutex_lock(&tel.lock);
+	if (snapshot(d)) {
+		rte_tel_data_start_dict(d);
+		fill(d);
+	}
+	pthread_mutex_unlock(&tel.lock);
+	return 0;
+}
+
 /* /bidplane/stats: each node-wide value, summed over workers. */
+static void fill_stats(struct rte_tel_data *d)
+{
+	char key[RTE_TEL_MAX_STRING_LEN];
+	for (uint32_t i = 0; i < tel.snap.count; i++) {
+		const struct stats_entry *e = &tel.snap.entries[i];
+		if (!is_auction_entry(e) && stats_entry_key(e, key, sizeof(key)))
+			rte_tel_data_add_dict_u64(d, key, stats_snapshot_total(&tel.snap, i));
+	}
+}
+
+/* /bidplane/workers: {"0": {per-worker values}, "1": {...}}. */
+static void fill_workers(struct rte_tel_data *d)
+{
+	char key[RTE_TEL_MAX_STRING_LEN];
+	for (uint32_t w = 0; w < tel.snap.info.nworkers; w++) {
+		struct rte_tel_data *one = rte_tel_data_alloc();
+		if (!one)
+			break;
+		rte_tel_data_start_dict(one);
+		for (uint32_t i = 0; i < tel.snap.count; i++) {
+			const struct stats_entry *e = &tel.snap.entries[i];
+			if (e->per_worker && w < e->count && stats_entry_key(e, key, sizeof(key)))
+				rte_tel_data_add_dict_u64(one, key,
+							  tel.snap.values[tel.snap.first[i] + w]);
+		}
+		snprintf(key, sizeof(key), "%u", w);
+		rte_tel_data_add_dict_container(d, key, one, 0);
+	}
+}
+
+/* /bidplane/hlc: the clock's values, totals and per worker. */
+static void fill_hlc(struct rte_tel_data *d)
+{
+	char key[RTE_TEL_MAX_STRING_LEN];
+	for (uint32_t i = 0; i < tel.snap.count; i++) {
+		const struct stats_entry *e = &tel.snap.entries[i];
+		if (strstr(e->name, "hlc_") == NULL)
+			continue;
+		uint64_t v = stats_snapshot_total(&tel.snap, i);
+		if (strcmp(e->name, "hlc_now") == 0) {
+			rte_tel_data_add_dict_u64(d, "hlc_now", v);
+			rte_tel_data_add_dict_u64(d, "hlc_now_ms", v >> 16);
+			rte_tel_data_add_dict_u64(d, "hlc_now_logical", v & 0xffff);
+			rte_tel_data_add_dict_u64(d, "max_drift_ms", tel.c->node->hlc.max_drift_ms);
+			continue;
+		}
+		if (stats_entry_key(e, key, sizeof(key)))
+			rte_tel_data_add_dict_u64(d, key, v);
+		if (!e->per_worker)
+			continue;
+		struct rte_tel_data *per = rte_tel_data_alloc();
+		if (!per)
+			continue;
+		rte_tel_data_start_array(per, RTE_TEL_U64_VAL);
+		for (uint32_t w = 0; w < e->count; w++)
+			rte_tel_data_add_array_u64(per, tel.snap.values[tel.snap.first[i] + w]);
+		snprintf(key, sizeof(key), "%s_per_worker", e->name);
+		rte_tel_data_add_dict_container(d, key, per, 0);
+	}
+}
+
 static int cmd_stats(const char *cmd, const char *params, struct rte_tel_data *d)
 {
 	(void)cmd;
 	(void)params;
-	char key[RTE_TEL_MAX_STRING_LEN];
-	pthread_mutex_lock(&tel.lock);
-	if (snapshot(d)) {
-		rte_tel_data_start_dict(d);
-		for (uint32_t i = 0; i < tel.snap.count; i++) {
-			const struct stats_entry *e = &tel.snap.entries[i];
-			if (!is_auction_entry(e) && stats_entry_key(e, key, sizeof(key)))
-				rte_tel_data_add_dict_u64(d, key,
-							  stats_snapshot_total(&tel.snap, i));
-		}
-	}
-	pthread_mutex_unlock(&tel.lock);
-	return 0;
+	return serve(d, fill_stats);
 }
 
-/* /bidplane/workers: {"0": {per-worker values}, "1": {...}}. */
 static int cmd_workers(const char *cmd, const char *params, struct rte_tel_data *d)
 {
 	(void)cmd;
 	(void)params;
-	char key[RTE_TEL_MAX_STRING_LEN];
-	pthread_mutex_lock(&tel.lock);
-	if (snapshot(d)) {
-		rte_tel_data_start_dict(d);
-		for (uint32_t w = 0; w < tel.snap.info.nworkers; w++) {
-			struct rte_tel_data *one = rte_tel_data_alloc();
-			if (!one)
-				break;
-			rte_tel_data_start_dict(one);
-			for (uint32_t i = 0; i < tel.snap.count; i++) {
-				const struct stats_entry *e = &tel.snap.entries[i];
-				if (e->per_worker && w < e->count &&
-				    stats_entry_key(e, key, sizeof(key)))
-					rte_tel_data_add_dict_u64(
-					    one, key, tel.snap.values[tel.snap.first[i] + w]);
-			}
-			snprintf(key, sizeof(key), "%u", w);
-			rte_tel_data_add_dict_container(d, key, one, 0);
-		}
-	}
-	pthread_mutex_unlock(&tel.lock);
-	return 0;
+	return serve(d, fill_workers);
 }
 
-/* /bidplane/hlc: the clock's values, totals and per worker. */
 static int cmd_hlc(const char *cmd, const char *params, struct rte_tel_data *d)
 {
 	(void)cmd;
 	(void)params;
-	char key[RTE_TEL_MAX_STRING_LEN];
-	pthread_mutex_lock(&tel.lock);
-	if (snapshot(d)) {
-		rte_tel_data_start_dict(d);
-		for (uint32_t i = 0; i < tel.snap.count; i++) {
-			const struct stats_entry *e = &tel.snap.entries[i];
-			if (strstr(e->name, "hlc_") == NULL)
-				continue;
-			uint64_t v = stats_snapshot_total(&tel.snap, i);
-			if (strcmp(e->name, "hlc_now") == 0) {
-				rte_tel_data_add_dict_u64(d, "hlc_now", v);
-				rte_tel_data_add_dict_u64(d, "hlc_now_ms", v >> 16);
-				rte_tel_data_add_dict_u64(d, "hlc_now_logical", v & 0xffff);
-				rte_tel_data_add_dict_u64(d, "max_drift_ms",
-							  tel.c->node->hlc.max_drift_ms);
-				continue;
-			}
-			if (stats_entry_key(e, key, sizeof(key)))
-				rte_tel_data_add_dict_u64(d, key, v);
-			if (!e->per_worker)
-				continue;
-			struct rte_tel_data *per = rte_tel_data_alloc();
-			if (!per)
-				continue;
-			rte_tel_data_start_array(per, RTE_TEL_U64_VAL);
-			for (uint32_t w = 0; w < e->count; w++)
-				rte_tel_data_add_array_u64(per,
-							   tel.snap.values[tel.snap.first[i] + w]);
-			snprintf(key, sizeof(key), "%s_per_worker", e->name);
-			rte_tel_data_add_dict_container(d, key, per, 0);
-		}
-	}
-	pthread_mutex_unlock(&tel.lock);
-	return 0;
+	return serve(d, fill_hlc);
 }
 
 static const char *phase_name(uint8_t phase)
