@@ -28,7 +28,7 @@ stop_server() {
 	fi
 	server_pid=
 }
-trap 'stop_server; rm -rf "$run" "/var/run/dpdk/bptestpmd-$$"' EXIT
+trap 'stop_server; rm -rf "$run" "/var/run/dpdk/bptestpmd-$$" "/dev/shm/bench-$$.bpstats"' EXIT
 
 # The server's forwarding lcore on CPU 1, its main lcore and bidgen on CPU 0.
 # memif sockets are abstract in DPDK 22.11: readiness is a line in the log.
@@ -63,7 +63,7 @@ start_node() {
 		--lcores=0@0,1@1 --no-pci --vdev="net_memif0,role=server,socket=$sock" -- \
 		--ip 198.18.0.2 --open-range "$AUCTIONS" --max-auctions 200000 --increment 1 \
 		--duration 3600 --no-idle-backoff --overload-backlog 0 \
-		--control-socket "$run/ctl" --state-dir "$run/state"
+		--control-socket "$run/ctl" --state-dir "$run/state" --stats-name "bench-$$"
 }
 
 say "1/4 ceiling: dpdk-testpmd 5tswap, bidgen --echo at full rate (${secs}s)"
