@@ -35,9 +35,6 @@ double bidstat_rate(const struct bidstat_update *u, uint32_t i, int k);
 /* "running", "exited", or "gone" (running, but its process is not). */
 const char *bidstat_state(const struct bidstat_update *u);
 
-/* Whether the entry belongs to one tracked auction. */
-bool bidstat_is_auction_entry(const struct stats_entry *e);
-
 void bidstat_print_view(FILE *out, const struct bidstat_update *u, bool clear_screen);
 void bidstat_print_json(FILE *out, const struct bidstat_update *u);
 void bidstat_print_prometheus(FILE *out, const struct bidstat_update *u);

@@ -28,19 +28,26 @@ static void json_string(FILE *out, const char *s)
 	fputc('"', out);
 }
 
-/* "k=v,k2=v2" as a JSON object. Label values never need escaping. */
-static void json_labels(FILE *out, const char *labels)
+/* Writes each pair of "k=v,k2=v2" (valid labels: stats_labels_valid)
+ * with pair_fmt (key, then value, as "%.*s" each), `sep` between pairs.
+ * Label values never need escaping in JSON or Prometheus. */
+static void print_labels(FILE *out, const char *labels, const char *pair_fmt, const char *sep)
 {
-	fputc('{', out);
-	const char *p = labels;
-	while (*p) {
+	for (const char *p = labels; *p;) {
 		const char *eq = strchr(p, '='), *end = strchr(p, ',');
 		if (!end)
 			end = p + strlen(p);
-		fprintf(out, "%s\"%.*s\": \"%.*s\"", p == labels ? "" : ", ", (int)(eq - p), p,
-			(int)(end - eq - 1), eq + 1);
+		if (p != labels)
+			fputs(sep, out);
+		fprintf(out, pair_fmt, (int)(eq - p), p, (int)(end - eq - 1), eq + 1);
 		p = *end ? end + 1 : end;
 	}
+}
+
+static void json_labels(FILE *out, const char *labels)
+{
+	fputc('{', out);
+	print_labels(out, labels, "\"%.*s\": \"%.*s\"", ", ");
 	fputc('}', out);
 }
 
@@ -140,15 +147,7 @@ static void prom_sample(FILE *out, const struct stats_entry *e, int worker, uint
 	fprintf(out, METRIC_PREFIX "%s", e->name);
 	if (e->labels[0] || worker >= 0) {
 		fputc('{', out);
-		const char *p = e->labels;
-		while (*p) {
-			const char *eq = strchr(p, '='), *end = strchr(p, ',');
-			if (!end)
-				end = p + strlen(p);
-			fprintf(out, "%s%.*s=\"%.*s\"", p == e->labels ? "" : ",", (int)(eq - p), p,
-				(int)(end - eq - 1), eq + 1);
-			p = *end ? end + 1 : end;
-		}
+		print_labels(out, e->labels, "%.*s=\"%.*s\"", ",");
 		if (worker >= 0)
 			fprintf(out, "%sworker=\"%d\"", e->labels[0] ? "," : "", worker);
 		fputc('}', out);

@@ -55,11 +55,6 @@ const char *bidstat_state(const struct bidstat_update *u)
 	return stats_state_name(u->now->info.state);
 }
 
-bool bidstat_is_auction_entry(const struct stats_entry *e)
-{
-	return strncmp(e->labels, "auction=", 8) == 0;
-}
-
 /* 1234567 -> "1.23M": rates fit their column. */
 static const char *human(char *buf, size_t len, double v)
 {
@@ -76,14 +71,9 @@ static const char *human(char *buf, size_t len, double v)
 	return buf;
 }
 
-static int find(const struct stats_snapshot *s, const char *name, const char *labels)
-{
-	return stats_snapshot_find(s, name, labels);
-}
-
 static uint64_t total_of(const struct stats_snapshot *s, const char *name, const char *labels)
 {
-	int i = find(s, name, labels);
+	int i = stats_snapshot_find(s, name, labels);
 	return i < 0 ? 0 : stats_snapshot_total(s, (uint32_t)i);
 }
 
@@ -147,9 +137,10 @@ static void print_worker_line(FILE *out, const struct bidstat_update *u, int k, 
 static void print_workers(FILE *out, const struct bidstat_update *u)
 {
 	const struct stats_snapshot *s = u->now;
-	int rx = find(s, "rx_packets_total", ""), tx = find(s, "tx_packets_total", "");
-	int busy = find(s, "polls_total", "result=busy"),
-	    idle = find(s, "polls_total", "result=idle");
+	int rx = stats_snapshot_find(s, "rx_packets_total", "");
+	int tx = stats_snapshot_find(s, "tx_packets_total", "");
+	int busy = stats_snapshot_find(s, "polls_total", "result=busy");
+	int idle = stats_snapshot_find(s, "polls_total", "result=idle");
 	fprintf(out, "\n%-9s %9s %9s %9s %7s %15s %15s %12s\n", "", "rx/s", "tx/s", "drops/s",
 		"busy", "rx", "tx", "drops");
 	for (uint32_t k = 0; k < s->info.nworkers; k++)
@@ -174,7 +165,7 @@ static void print_values(FILE *out, const struct bidstat_update *u)
 		const struct stats_entry *e = &s->entries[i];
 		uint64_t v = stats_snapshot_total(s, i);
 		if (in_worker_table(e) || (!u->all && v == 0) ||
-		    (bidstat_is_auction_entry(e) && !u->auctions))
+		    (stats_entry_is_auction(e) && !u->auctions))
 			continue;
 		if (e->labels[0])
 			snprintf(key, sizeof(key), "%s{%s}", e->name, e->labels);

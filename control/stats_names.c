@@ -117,3 +117,8 @@ bool stats_entry_key(const struct stats_entry *e, char *buf, size_t len)
 	buf[at] = '\0';
 	return true;
 }
+
+bool stats_entry_is_auction(const struct stats_entry *e)
+{
+	return strncmp(e->labels, "auction=", 8) == 0;
+}

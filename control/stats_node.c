@@ -349,12 +349,16 @@ static void refresh_dedup(struct control *c)
 	put(&c->stats_block->dedup_capacity, cap);
 }
 
+/* The tracked auctions' values, and how many auctions are (not) tracked:
+ * every auction not yet settled either has a slot or has none. */
 static void refresh_auction_slots(struct control *c)
 {
 	struct stats_node_block *b = c->stats_block;
+	uint64_t tracked = 0;
 	for (uint32_t i = 0; i < c->node->cfg.stats_auctions; i++) {
 		struct stats_auction_slot *s = &b->slots[i];
 		uint64_t id = atomic_load_explicit(&s->id, memory_order_relaxed);
+		tracked += id != 0;
 		const struct auction *a = id ? auction_lookup(&c->node->auctions, id) : NULL;
 		if (!a)
 			continue;
@@ -366,6 +370,10 @@ static void refresh_auction_slots(struct control *c)
 		uint64_t down = gcounter_workers_sum(&a->viewers_down);
 		put(&s->viewers, up > down ? up - down : 0);
 	}
+	uint64_t unsettled =
+	    stat_read(&c->stats.auctions_opened) - stat_read(&c->stats.auctions_settled);
+	put(&b->auctions_tracked, tracked);
+	put(&b->auctions_untracked, unsettled > tracked ? unsettled - tracked : 0);
 }
 
 static void refresh(struct control *c, uint64_t now_ms)
@@ -420,48 +428,39 @@ static void slot_entries(struct control *c, struct stats_auction_slot *s, uint64
 			strerror(-r.rc));
 }
 
+/* The slot holding auction `id` (0: a free slot), or NULL. */
+static struct stats_auction_slot *find_slot(struct control *c, uint64_t id)
+{
+	for (uint32_t i = 0; i < c->node->cfg.stats_auctions; i++)
+		if (atomic_load_explicit(&c->stats_block->slots[i].id, memory_order_relaxed) == id)
+			return &c->stats_block->slots[i];
+	return NULL;
+}
+
 void stats_node_auction_opened(struct control *c, uint64_t id)
 {
-	struct stats_node_block *b = c->stats_block;
-	if (!c->segment)
-		return;
-	for (uint32_t i = 0; i < c->node->cfg.stats_auctions; i++) {
-		struct stats_auction_slot *s = &b->slots[i];
-		if (atomic_load_explicit(&s->id, memory_order_relaxed) != 0)
-			continue;
-		stats_dir_begin(c->segment);
-		put(&s->id, id);
-		put(&s->phase, BP_PHASE_OPEN);
-		put(&s->leading_amount, 0);
-		put(&s->bids, 0);
-		put(&s->viewers, 0);
-		slot_entries(c, s, id);
-		stats_dir_end(c->segment);
-		put(&b->auctions_tracked, atomic_load(&b->auctions_tracked) + 1);
-		return;
-	}
-	put(&b->auctions_untracked, atomic_load(&b->auctions_untracked) + 1);
+	struct stats_auction_slot *s = c->segment ? find_slot(c, 0) : NULL;
+	if (!s)
+		return; /* untracked: counted at the next refresh */
+	stats_dir_begin(c->segment);
+	put(&s->id, id);
+	put(&s->phase, BP_PHASE_OPEN);
+	put(&s->leading_amount, 0);
+	put(&s->bids, 0);
+	put(&s->viewers, 0);
+	slot_entries(c, s, id);
+	stats_dir_end(c->segment);
 }
 
 void stats_node_auction_settled(struct control *c, uint64_t id)
 {
-	struct stats_node_block *b = c->stats_block;
-	if (!c->segment)
+	struct stats_auction_slot *s = c->segment ? find_slot(c, id) : NULL;
+	if (!s)
 		return;
-	for (uint32_t i = 0; i < c->node->cfg.stats_auctions; i++) {
-		struct stats_auction_slot *s = &b->slots[i];
-		if (atomic_load_explicit(&s->id, memory_order_relaxed) != id)
-			continue;
-		stats_dir_begin(c->segment);
-		stats_dir_remove_values(c->segment, s, sizeof(*s));
-		put(&s->id, 0);
-		stats_dir_end(c->segment);
-		put(&b->auctions_tracked, atomic_load(&b->auctions_tracked) - 1);
-		return;
-	}
-	uint64_t untracked = atomic_load(&b->auctions_untracked);
-	if (untracked)
-		put(&b->auctions_untracked, untracked - 1);
+	stats_dir_begin(c->segment);
+	stats_dir_remove_values(c->segment, s, sizeof(*s));
+	put(&s->id, 0);
+	stats_dir_end(c->segment);
 }
 
 void stats_node_fini(struct control *c)

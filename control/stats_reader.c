@@ -274,9 +274,7 @@ int stats_snapshot_take(const struct stats_reader *r, struct stats_snapshot *s)
 		if (s->retries % 64 == 0)
 			sched_yield();
 	}
-	uint64_t seq = s->info.dir_seq;
-	copy_info(r, &s->info);
-	s->info.dir_seq = seq;
+	copy_info(r, &s->info); /* leaves dir_seq: try_copy set it */
 	s->taken_ns = now_ns();
 	return 0;
 }

@@ -119,6 +119,9 @@ bool stats_labels_valid(const char *labels, size_t field);
  * the path does not fit. */
 bool stats_segment_path(const char *name, char *buf, size_t len);
 
+/* Whether the entry belongs to one tracked auction (label auction=ID). */
+bool stats_entry_is_auction(const struct stats_entry *e);
+
 /* The entry's key: its name, then each label value after a '/'
  * ("replies_total/bid_reply/accepted"), in the characters DPDK telemetry
  * allows ('.' and '-' become '_'). bidstat --json and the telemetry

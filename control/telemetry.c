@@ -48,11 +48,6 @@ static bool snapshot(struct rte_tel_data *d)
 	return true;
 }
 
-static bool is_auction_entry(const struct stats_entry *e)
-{
-	return strncmp(e->labels, "auction=", 8) == 0;
-}
-
 /* Answers from a fresh snapshot, one request at a time. */
 static int serve(struct rte_tel_data *d, void (*fill)(struct rte_tel_data *d))
 {
@@ -71,7 +66,7 @@ static void fill_stats(struct rte_tel_data *d)
 	char key[RTE_TEL_MAX_STRING_LEN];
 	for (uint32_t i = 0; i < tel.snap.count; i++) {
 		const struct stats_entry *e = &tel.snap.entries[i];
-		if (!is_auction_entry(e) && stats_entry_key(e, key, sizeof(key)))
+		if (!stats_entry_is_auction(e) && stats_entry_key(e, key, sizeof(key)))
 			rte_tel_data_add_dict_u64(d, key, stats_snapshot_total(&tel.snap, i));
 	}
 }

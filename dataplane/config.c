@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include "config.h"
+#include "stats_segment.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -201,16 +202,15 @@ static int parse_desc(const char *opt, const char *s, uint16_t *out, char *err, 
 
 /* Applies one option by its id; `flag_value` is for options without value. */
 /* A name that becomes part of a path or a group: [A-Za-z0-9_.-]. */
+/* A name that becomes part of a path or a group: the stats segment's
+ * naming rule (control/stats_names.c). */
 static int parse_name(const char *name, const char *val, char *out, size_t outlen, char *err,
 		      size_t errlen)
 {
-	for (const char *p = val; *p; p++)
-		if (!isalnum((unsigned char)*p) && !strchr("_.-", *p))
-			return fail(err, errlen, "--%s %s: use letters, digits, '_', '.', '-'",
-				    name, val);
-	if (val[0] == '\0' || strlen(val) >= outlen || strcmp(val, ".") == 0 ||
-	    strcmp(val, "..") == 0)
-		return fail(err, errlen, "--%s '%s': 1 to 63 characters, not . or ..", name, val);
+	if (strlen(val) >= outlen || !stats_segment_name_valid(val))
+		return fail(err, errlen,
+			    "--%s '%s': 1 to 63 letters, digits, '_', '.' or '-' (not . or ..)",
+			    name, val);
 	memcpy(out, val, strlen(val) + 1);
 	return 0;
 }

@@ -45,7 +45,7 @@ static int check(struct stats_snapshot *s, struct stats_entry *sorted, uint64_t 
 	 * count per label value instead. */
 	uint64_t n = 0;
 	for (uint32_t i = 0; i < s->count; i++) {
-		if (strncmp(s->entries[i].labels, "auction=", 8) != 0)
+		if (!stats_entry_is_auction(&s->entries[i]))
 			continue;
 		n++;
 		unsigned int same = 0;

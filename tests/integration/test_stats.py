@@ -131,6 +131,8 @@ class Stats(unittest.TestCase):
         tracked = m["stats_auctions/tracked"]["total"]
         self.assertEqual(tracked, 8)  # the slots freed by settlements were reused
         self.assertEqual(tracked, len([k for k in m if k.startswith("auction_phase/")]))
+        # Every unsettled auction is tracked or counted as untracked.
+        self.assertEqual(m["stats_auctions/untracked"]["total"], rounds // 3 - tracked)
 
     def wait_until(self, cond, what, timeout=60):
         deadline = time.time() + timeout
