@@ -177,8 +177,8 @@ static const struct node_value copied_values[] = {
        workers.cas_retries),
     NV("bid_record_shortage_total", "", "bids answered OVERLOADED: no record", STATS_COUNTER,
        workers.record_shortage),
-    NV("bid_record_leaks_total", "", "replaced records not reclaimed", STATS_COUNTER,
-       workers.retire_failures),
+    NV("bid_retire_full_total", "", "bids answered OVERLOADED: a reader stalled grace periods",
+       STATS_COUNTER, workers.retire_full),
     NV("hlc_issued_total", "", "HLC stamps issued", STATS_COUNTER, workers.hlc_issued),
     NV("hlc_logical_overflows_total", "", "HLC carries into the physical part", STATS_COUNTER,
        workers.hlc_logical_overflows),
@@ -292,7 +292,7 @@ static void refresh_workers(struct stats_worker_copies *out, const struct node *
 		const struct worker *w = n->workers[i];
 		put(&out->cas_retries[i], stat_read(&w->bids.cas_retries));
 		put(&out->record_shortage[i], stat_read(&w->bids.record_shortage));
-		put(&out->retire_failures[i], stat_read(&w->bids.retire_failures));
+		put(&out->retire_full[i], stat_read(&w->bids.retire_full));
 		put(&out->hlc_issued[i], stat_read(&w->clock.issued));
 		put(&out->hlc_logical_overflows[i], stat_read(&w->clock.logical_overflows));
 		put(&out->hlc_drift_refusals[i], stat_read(&w->clock.drift_refusals));

@@ -73,10 +73,12 @@ struct auction_table {
 
 /*
  * capacity: most auctions at once; nreaders: reader threads that will
- * register (ids 0..nreaders-1). Returns 0 or a negative errno.
+ * register (ids 0..nreaders-1); records_in_flight: leading-bid records that
+ * may be out of the table at once beyond one per auction (the workers'
+ * retirement queues and spares). Returns 0 or a negative errno.
  */
 int auction_table_create(struct auction_table *t, const char *name, uint32_t capacity,
-			 unsigned int nreaders, int socket_id);
+			 unsigned int nreaders, uint64_t records_in_flight, int socket_id);
 void auction_table_destroy(struct auction_table *t);
 
 /* NULL when unknown. The pointer is valid until the caller's next

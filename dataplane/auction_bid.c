@@ -2,49 +2,25 @@
 #include "auction_bid.h"
 
 #include <errno.h>
-#include <stdio.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include <rte_errno.h>
 #include <rte_mempool.h>
-#include <rte_rcu_qsbr.h>
+#include <rte_lcore.h>
 
 #include "stat.h"
 
-/* Retired records a worker may hold before it must reclaim. Each accepted
- * bid retires one; a grace period lasts about one loop of every worker. */
-#define RETIRED_QUEUE_SIZE  4096
-#define RETIRED_RECLAIM_AT  256
-#define RETIRED_RECLAIM_MAX 64
-
-static void records_free(void *pool, void *elems, unsigned int n)
-{
-	struct bid **recs = elems;
-	rte_mempool_put_bulk(pool, (void **)recs, n);
-}
-
 int bid_ctx_init(struct bid_ctx *c, const struct auction_table *t, struct hlc_clock *clock,
-		 unsigned int worker, uint16_t node_id)
+		 unsigned int worker, uint16_t node_id, uint64_t retire_capacity)
 {
-	char name[RTE_RCU_QSBR_DQ_NAMESIZE];
-	snprintf(name, sizeof(name), "bp_retired_%u", worker);
 	memset(c, 0, sizeof(*c));
 	c->clock = clock;
 	c->pool = t->bid_pool;
 	c->worker = worker;
 	c->node_id = node_id;
-	struct rte_rcu_qsbr_dq_parameters p = {
-	    .name = name,
-	    .size = RETIRED_QUEUE_SIZE,
-	    .esize = sizeof(struct bid *),
-	    .trigger_reclaim_limit = RETIRED_RECLAIM_AT,
-	    .max_reclaim_size = RETIRED_RECLAIM_MAX,
-	    .free_fn = records_free,
-	    .p = t->bid_pool,
-	    .v = t->qsbr,
-	};
-	c->retired = rte_rcu_qsbr_dq_create(&p);
-	return c->retired ? 0 : -rte_errno;
+	return retire_queue_init(&c->retired, retire_capacity, t->bid_pool, t->qsbr,
+				 (int)rte_socket_id());
 }
 
 void bid_ctx_fini(struct bid_ctx *c)
@@ -52,26 +28,22 @@ void bid_ctx_fini(struct bid_ctx *c)
 	if (c->spare)
 		rte_mempool_put(c->pool, c->spare);
 	c->spare = NULL;
-	if (c->retired)
-		rte_rcu_qsbr_dq_delete(c->retired);
-	c->retired = NULL;
+	retire_queue_fini(&c->retired);
 }
 
-void bid_ctx_reclaim(struct bid_ctx *c)
+/* Room to retire the record a new leader would replace, reclaiming first
+ * when the queue is full. */
+static bool can_retire(struct bid_ctx *c)
 {
-	unsigned int freed, pending, available;
-	rte_rcu_qsbr_dq_reclaim(c->retired, RETIRED_RECLAIM_MAX, &freed, &pending, &available);
+	if (retire_has_room(&c->retired))
+		return true;
+	retire_reclaim(&c->retired);
+	return retire_has_room(&c->retired);
 }
 
 static inline uint64_t add_saturating(uint64_t a, uint64_t b)
 {
 	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
-}
-
-static void retire(struct bid_ctx *c, struct bid *old)
-{
-	if (rte_rcu_qsbr_dq_enqueue(c->retired, &old) != 0)
-		stat_inc(&c->retire_failures);
 }
 
 void auction_place_bid(struct auction *a, struct bid_ctx *c, uint64_t bidder, uint64_t amount,
@@ -97,6 +69,12 @@ void auction_place_bid(struct auction *a, struct bid_ctx *c, uint64_t bidder, ui
 			out->status = BP_TOO_LOW;
 			return;
 		}
+		if (cur && !can_retire(c)) {
+			stat_inc(&c->retire_full);
+			out->status = BP_OVERLOADED;
+			out->hlc = 0;
+			return;
+		}
 		struct bid *rec = c->spare;
 		if (!rec && rte_mempool_get(c->pool, (void **)&rec) != 0) {
 			stat_inc(&c->record_shortage);
@@ -114,7 +92,7 @@ void auction_place_bid(struct auction *a, struct bid_ctx *c, uint64_t bidder, ui
 			c->spare = NULL;
 			gcounter_workers_add(&a->bids, c->worker, 1);
 			if (cur)
-				retire(c, cur);
+				retire_push(&c->retired, cur);
 			out->status = BP_ACCEPTED;
 			out->leading = *rec;
 			return;

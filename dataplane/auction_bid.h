@@ -16,20 +16,19 @@
 #include "auction.h"
 #include "hlc.h"
 #include "proto.h"
-
-struct rte_rcu_qsbr_dq;
+#include "retire.h"
 
 struct bid_ctx {
 	struct hlc_clock *clock;
 	struct rte_mempool *pool;
-	struct rte_rcu_qsbr_dq *retired; /* replaced records wait here */
-	struct bid *spare;		 /* a record taken but not installed */
+	struct retire_queue retired; /* replaced records wait here */
+	struct bid *spare;	     /* a record taken but not installed */
 	unsigned int worker;
 	uint16_t node_id;
 	/* Statistics, written only by the owner. */
 	_Atomic uint64_t cas_retries;
 	_Atomic uint64_t record_shortage; /* no record free: OVERLOADED */
-	_Atomic uint64_t retire_failures; /* defer queue full: record leaked */
+	_Atomic uint64_t retire_full;	  /* retirement queue full: OVERLOADED */
 };
 
 struct bid_outcome {
@@ -39,14 +38,17 @@ struct bid_outcome {
 };
 
 /*
- * Sets up the context's defer queue (named after the worker). Returns 0 or
- * a negative errno. Called on the control thread before workers start.
+ * Sets up the context and its retirement queue of retire_capacity records
+ * (a power of two: retire_capacity_for()). Returns 0 or a negative errno.
+ * Called on the main thread before workers start.
  */
 int bid_ctx_init(struct bid_ctx *c, const struct auction_table *t, struct hlc_clock *clock,
-		 unsigned int worker, uint16_t node_id);
+		 unsigned int worker, uint16_t node_id, uint64_t retire_capacity);
 void bid_ctx_fini(struct bid_ctx *c);
 
-/* Applies PROTOCOL.md's auction rules to one valid bid. */
+/* Applies PROTOCOL.md's auction rules to one valid bid. A bid that would
+ * replace a leader while the retirement queue is full (a reader stalled)
+ * is answered OVERLOADED and counted in retire_full. */
 void auction_place_bid(struct auction *a, struct bid_ctx *c, uint64_t bidder, uint64_t amount,
 		       struct bid_outcome *out);
 
@@ -58,7 +60,16 @@ void auction_add_viewer(struct auction *a, const struct bid_ctx *c, int delta);
  * control thread turns its phase: bids are judged by the same rule. */
 void auction_fill_state(const struct auction *a, uint64_t now_ms, struct bp_auction_state *s);
 
-/* Reclaims what the defer queue can (call when idle). */
-void bid_ctx_reclaim(struct bid_ctx *c);
+/* Ends a burst: the records it replaced start their grace period. */
+static inline void bid_ctx_end_burst(struct bid_ctx *c)
+{
+	retire_seal(&c->retired);
+}
+
+/* Returns the records whose grace period has passed to the pool. */
+static inline void bid_ctx_reclaim(struct bid_ctx *c)
+{
+	retire_reclaim(&c->retired);
+}
 
 #endif

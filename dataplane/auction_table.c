@@ -8,15 +8,14 @@
 #include <rte_errno.h>
 #include <rte_hash.h>
 #include <rte_hash_crc.h>
+#include <rte_lcore.h>
 #include <rte_mempool.h>
 #include <rte_prefetch.h>
 #include <rte_rcu_qsbr.h>
 
 #include "proto.h"
 
-/* Leading-bid records in flight per reader beyond one per auction: the
- * retired ones waiting in defer queues, and each worker's spare. */
-#define BID_RECORDS_PER_READER 8192
+#define BID_POOL_CACHE 256
 
 /* Called by the hash's defer queue after a grace period. The auction's
  * memory was allocated by the control thread, and freeing runs there too
@@ -32,7 +31,7 @@ static void auction_free(void *table, void *key_data)
 }
 
 int auction_table_create(struct auction_table *t, const char *name, uint32_t capacity,
-			 unsigned int nreaders, int socket_id)
+			 unsigned int nreaders, uint64_t records_in_flight, int socket_id)
 {
 	char pool_name[RTE_MEMPOOL_NAMESIZE];
 	memset(t, 0, sizeof(*t));
@@ -69,9 +68,15 @@ int auction_table_create(struct auction_table *t, const char *name, uint32_t cap
 		goto fail;
 
 	snprintf(pool_name, sizeof(pool_name), "%s_bids", name);
-	unsigned int nrec = capacity + nreaders * BID_RECORDS_PER_READER;
-	t->bid_pool = rte_mempool_create(pool_name, nrec, sizeof(struct bid), 256, 0, NULL, NULL,
-					 NULL, NULL, socket_id, 0);
+	/* One record per auction, the ones in flight, and what the per-lcore
+	 * caches may hold (up to 1.5x their size each) so that a worker finds
+	 * a record while others' caches are full. */
+	uint64_t nrec = (uint64_t)capacity + records_in_flight +
+			(uint64_t)rte_lcore_count() * BID_POOL_CACHE * 3 / 2;
+	if (nrec > UINT32_MAX)
+		goto fail;
+	t->bid_pool = rte_mempool_create(pool_name, (unsigned int)nrec, sizeof(struct bid),
+					 BID_POOL_CACHE, 0, NULL, NULL, NULL, NULL, socket_id, 0);
 	if (!t->bid_pool)
 		goto fail;
 

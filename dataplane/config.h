@@ -46,6 +46,7 @@ struct bp_config {
 	uint32_t idle_spin_polls;  /* empty polls before sleeping */
 	uint32_t idle_sleep_us;	   /* sleep per empty poll after that */
 	uint32_t overload_backlog; /* RX descriptors pending before shedding */
+	uint32_t stall_budget_ms;  /* reader stall the retirement queues absorb */
 	uint16_t rx_desc;
 	uint16_t tx_desc;
 

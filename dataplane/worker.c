@@ -53,12 +53,12 @@ struct worker *worker_create(struct node *n, unsigned int index, unsigned int lc
 	w->lcore = lcore;
 	w->queue = (uint16_t)index;
 	w->stats = &w->own_stats;
-	if (n->cfg.overload_backlog)
-		w->shed_after_bursts = (n->cfg.overload_backlog + WORKER_BURST - 1) / WORKER_BURST;
+	admission_init(&w->admission, n->cfg.overload_backlog, WORKER_BURST);
 
 	int rc = hlc_clock_init(&w->clock, &n->hlc, index);
 	if (rc == 0)
-		rc = bid_ctx_init(&w->bids, &n->auctions, &w->clock, index, n->cfg.node_id);
+		rc = bid_ctx_init(&w->bids, &n->auctions, &w->clock, index, n->cfg.node_id,
+				  worker_retire_capacity(&n->cfg));
 	if (rc != 0)
 		goto fail_rc;
 
@@ -126,27 +126,6 @@ static uint16_t flush_all(struct worker *w)
 	return sent;
 }
 
-/*
- * Admission control: a run of full bursts means the queue is backing up
- * faster than we drain it. Shedding then answers the second half of each
- * burst with OVERLOADED (cheap: no table or dedup work) until a burst comes
- * in short, so clients hear "retry later" instead of silent NIC drops.
- */
-static bool should_shed(struct worker *w, uint16_t nb_rx, uint16_t i)
-{
-	if (w->shed_after_bursts == 0)
-		return false;
-	return w->full_bursts >= w->shed_after_bursts && i >= nb_rx / 2;
-}
-
-static void note_burst(struct worker *w, uint16_t nb_rx)
-{
-	if (nb_rx == WORKER_BURST)
-		w->full_bursts++;
-	else
-		w->full_bursts = 0;
-}
-
 uint16_t worker_process_burst(struct worker *w, unsigned int p, struct rte_mbuf **pkts,
 			      uint16_t nb_rx, struct rte_mbuf **replies)
 {
@@ -172,10 +151,13 @@ uint16_t worker_process_burst(struct worker *w, unsigned int p, struct rte_mbuf 
 		items[which[k]].auction = found[k];
 	/* Stage 3: apply and answer. */
 	for (uint16_t i = 0; i < n; i++) {
-		struct rte_mbuf *reply = packet_answer(w, p, &items[i], should_shed(w, n, i));
+		struct rte_mbuf *reply =
+		    packet_answer(w, p, &items[i], admission_should_shed(&w->admission, p, n, i));
 		if (reply)
 			replies[nrep++] = reply;
 	}
+	/* The records this burst replaced share one grace period. */
+	bid_ctx_end_burst(&w->bids);
 	return nrep;
 }
 
@@ -183,7 +165,7 @@ static uint16_t poll_port(struct worker *w, unsigned int p)
 {
 	struct rte_mbuf *pkts[WORKER_BURST], *replies[WORKER_BURST];
 	uint16_t nb_rx = rte_eth_rx_burst(w->node->port_ids[p], w->queue, pkts, WORKER_BURST);
-	note_burst(w, nb_rx);
+	admission_note_burst(&w->admission, p, nb_rx);
 	if (nb_rx == 0)
 		return 0;
 	uint16_t nrep = worker_process_burst(w, p, pkts, nb_rx, replies);
@@ -213,7 +195,6 @@ static void idle(struct worker *w, uint32_t *empty_polls)
 		return;
 	}
 	struct rte_rcu_qsbr *qs = w->node->auctions.qsbr;
-	bid_ctx_reclaim(&w->bids);
 	rte_rcu_qsbr_thread_offline(qs, w->index);
 	rte_delay_us_sleep(cfg->idle_sleep_us);
 	rte_rcu_qsbr_thread_online(qs, w->index);
@@ -243,6 +224,7 @@ int worker_main(void *arg)
 			last_flush = now;
 		}
 		rte_rcu_qsbr_quiescent(qs, w->index);
+		bid_ctx_reclaim(&w->bids);
 		if (got) {
 			empty_polls = 0;
 			stat_inc(&w->stats->busy_polls);

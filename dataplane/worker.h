@@ -20,6 +20,7 @@
 
 #include <rte_ethdev.h>
 
+#include "admission.h"
 #include "auction_bid.h"
 #include "netpkt.h"
 #include "node.h"
@@ -71,15 +72,19 @@ struct worker {
 	struct rte_ring *from_control; /* frames to transmit, SPSC */
 	struct rte_eth_dev_tx_buffer *txb[BP_MAX_PORTS];
 
-	/* Admission control: consecutive full RX bursts. */
-	uint32_t full_bursts;
-	uint32_t shed_after_bursts; /* 0: admission control off */
+	struct admission admission;
 
 	/* Where the counters go: own_stats until the node gives the worker
 	 * its block of the stats segment (before launch). */
 	struct worker_stats *stats;
 	alignas(64) struct worker_stats own_stats;
 };
+
+/* The size of each worker's retirement queue for the node's stall budget. */
+static inline uint64_t worker_retire_capacity(const struct bp_config *cfg)
+{
+	return retire_capacity_for(cfg->stall_budget_ms);
+}
 
 /* Allocates and prepares worker `index` on `lcore`. NULL + errno on failure. */
 struct worker *worker_create(struct node *n, unsigned int index, unsigned int lcore);

@@ -73,7 +73,7 @@ int main(int argc, char **argv)
 	atomic_store(&node.serving, true);
 	if (hlc_domain_init(&node.hlc, 2, 500, NULL, NULL) != 0 ||
 	    auction_table_create(&node.auctions, "bench", (uint32_t)auctions + 8, 2,
-				 (int)rte_socket_id()) != 0 ||
+				 worker_retire_capacity(&node.cfg) + 1, (int)rte_socket_id()) != 0 ||
 	    !(node.dedup = dedup_create(node.cfg.dedup_window)))
 		rte_exit(EXIT_FAILURE, "setup failed\n");
 	uint64_t close_at = hlc_wall_realtime(NULL) + 3600 * 1000;

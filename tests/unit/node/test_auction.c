@@ -27,6 +27,11 @@
 
 #define RACERS	      2
 #define BIDS_PER_RACE 200000
+/* Reader ids: the racers, the control reader, and one that stalls. */
+#define CONTROL_READER RACERS
+#define STALLED_READER (RACERS + 1)
+#define READERS	       (RACERS + 2)
+#define RETIRE_CAP     1024
 
 static struct auction_table table;
 static struct hlc_domain domain;
@@ -64,6 +69,7 @@ static int racer(void *arg)
 		amount += 1 + prop_below(&rng, 3);
 		struct bid_outcome o;
 		auction_place_bid(r->a, &ctxs[r->reader], 100 + r->reader, amount, &o);
+		bid_ctx_end_burst(&ctxs[r->reader]);
 		if (o.status == BP_ACCEPTED) {
 			r->out[r->n++] = (struct accepted){amount, o.hlc};
 			if (o.leading.amount != amount || o.leading.hlc != o.hlc)
@@ -73,6 +79,7 @@ static int racer(void *arg)
 				amount = o.leading.amount; /* catch up */
 		}
 		rte_rcu_qsbr_quiescent(qs, r->reader);
+		bid_ctx_reclaim(&ctxs[r->reader]);
 	}
 	rte_rcu_qsbr_thread_offline(qs, r->reader);
 	rte_rcu_qsbr_thread_unregister(qs, r->reader);
@@ -198,6 +205,7 @@ static void replaced_records_are_reclaimed(void **state)
 			auction_place_bid(a, &ctxs[me], 1, amt, &o);
 			assert_int_equal(o.status, BP_ACCEPTED);
 		}
+		bid_ctx_end_burst(&ctxs[me]);
 		auction_close(&table, a);
 		assert_int_equal(auction_remove(&table, a), 0);
 		rte_rcu_qsbr_quiescent(qs, me);
@@ -215,6 +223,75 @@ static void replaced_records_are_reclaimed(void **state)
 	 * writes, so up to 100 may still be pending. */
 	unsigned int after = rte_mempool_avail_count(table.bid_pool);
 	assert_true(after + 100 >= before);
+}
+
+/*
+ * A reader that stays online without reporting quiescence (a preempted or
+ * blocked thread) holds every grace period. Bids that would retire a record
+ * then find the queue full and are answered OVERLOADED; nothing is lost, and
+ * once the reader reports again every record comes back and bids are
+ * accepted again.
+ */
+static void a_stalled_reader_slows_acceptance_and_never_leaks(void **state)
+{
+	(void)state;
+	unsigned int me = CONTROL_READER;
+	struct bid_ctx *c = &ctxs[me];
+	struct rte_rcu_qsbr *qs = table.qsbr;
+	rte_rcu_qsbr_thread_register(qs, me);
+	rte_rcu_qsbr_thread_online(qs, me);
+	uint64_t far = hlc_wall_realtime(NULL) + 3600 * 1000;
+	assert_int_equal(auction_open(&table, 300, 1, 1, far), 0);
+	struct auction *a = auction_lookup(&table, 300);
+	struct bid_outcome o;
+	uint64_t amount = 1;
+	auction_place_bid(a, c, 1, amount++, &o); /* the first leader retires nothing */
+	assert_int_equal(o.status, BP_ACCEPTED);
+	bid_ctx_end_burst(c);
+	rte_rcu_qsbr_quiescent(qs, me);
+	while (retire_pending(&c->retired))
+		bid_ctx_reclaim(c);
+	unsigned int before = rte_mempool_avail_count(table.bid_pool);
+	uint64_t full_before = c->retire_full;
+
+	rte_rcu_qsbr_thread_register(qs, STALLED_READER);
+	rte_rcu_qsbr_thread_online(qs, STALLED_READER);
+	unsigned int accepted = 0, overloaded = 0;
+	for (int i = 0; i < 3 * RETIRE_CAP; i++) {
+		auction_place_bid(a, c, 1, amount, &o);
+		if (o.status == BP_ACCEPTED) {
+			accepted++;
+			amount++;
+		} else {
+			assert_int_equal(o.status, BP_OVERLOADED);
+			assert_int_equal(o.hlc, 0);
+			overloaded++;
+		}
+		bid_ctx_end_burst(c);
+		rte_rcu_qsbr_quiescent(qs, me);
+		bid_ctx_reclaim(c);
+	}
+	/* The queue absorbs exactly its capacity, then sheds; no record is
+	 * dropped on the floor. */
+	assert_int_equal(accepted, RETIRE_CAP);
+	assert_int_equal(overloaded, 2 * RETIRE_CAP);
+	assert_int_equal(c->retire_full - full_before, 2 * RETIRE_CAP);
+	assert_int_equal(retire_pending(&c->retired), RETIRE_CAP);
+	assert_int_equal(rte_mempool_avail_count(table.bid_pool) + RETIRE_CAP, before);
+
+	/* The stall ends: everything comes back, bids are accepted again. */
+	rte_rcu_qsbr_quiescent(qs, STALLED_READER);
+	bid_ctx_reclaim(c);
+	assert_int_equal(retire_pending(&c->retired), 0);
+	assert_int_equal(rte_mempool_avail_count(table.bid_pool), before);
+	auction_place_bid(a, c, 1, amount, &o);
+	assert_int_equal(o.status, BP_ACCEPTED);
+	assert_int_equal(auction_leading(a).amount, amount);
+
+	rte_rcu_qsbr_thread_offline(qs, STALLED_READER);
+	rte_rcu_qsbr_thread_unregister(qs, STALLED_READER);
+	rte_rcu_qsbr_thread_offline(qs, me);
+	rte_rcu_qsbr_thread_unregister(qs, me);
 }
 
 static int setup(void **state)
@@ -237,11 +314,12 @@ static int setup(void **state)
 	runtime_dir_note(&runtime);
 	if (hlc_domain_init(&domain, RACERS + 1, 500, NULL, NULL) != 0)
 		return -1;
-	if (auction_table_create(&table, "ut_auctions", 1024, RACERS + 1, SOCKET_ID_ANY) != 0)
+	if (auction_table_create(&table, "ut_auctions", 1024, READERS,
+				 (RACERS + 1) * (RETIRE_CAP + 1), SOCKET_ID_ANY) != 0)
 		return -1;
 	for (unsigned int i = 0; i <= RACERS; i++)
 		if (hlc_clock_init(&clocks[i], &domain, i) != 0 ||
-		    bid_ctx_init(&ctxs[i], &table, &clocks[i], i, 1) != 0)
+		    bid_ctx_init(&ctxs[i], &table, &clocks[i], i, 1, RETIRE_CAP) != 0)
 			return -1;
 	return 0;
 }
@@ -263,6 +341,7 @@ int main(void)
 	    cmocka_unit_test(auction_rules),
 	    cmocka_unit_test(accepted_bids_form_one_order_under_a_race),
 	    cmocka_unit_test(replaced_records_are_reclaimed),
+	    cmocka_unit_test(a_stalled_reader_slows_acceptance_and_never_leaks),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
