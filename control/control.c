@@ -17,7 +17,6 @@
 #include "telemetry.h"
 
 #define TICK_MS		 10
-#define FENCING_RETRY_MS 1000
 #define CONTROL_SLEEP_US 500
 
 static uint64_t wall_ms(const struct node *n)
@@ -25,21 +24,31 @@ static uint64_t wall_ms(const struct node *n)
 	return n->hlc.wall(n->hlc.wall_arg);
 }
 
-static void fencing_try(struct control *c)
+void control_online(struct control *c)
+{
+	rte_rcu_qsbr_thread_online(c->node->auctions.qsbr, node_control_reader(c->node));
+}
+
+void control_offline(struct control *c)
+{
+	rte_rcu_qsbr_thread_offline(c->node->auctions.qsbr, node_control_reader(c->node));
+}
+
+void fencing_try(struct control *c)
 {
 	char err[512];
 	struct node *n = c->node;
-	int rc = fencing_advance(n->cfg.state_dir, &n->fencing_epoch, err, sizeof(err));
+	uint64_t epoch = 0;
+	int rc = fencing_advance(n->cfg.state_dir, &epoch, err, sizeof(err));
 	if (rc == 0) {
+		atomic_store(&n->fencing_epoch, epoch);
 		atomic_store(&n->serving, true);
-		RTE_LOG(INFO, USER1, "fencing epoch %" PRIu64 " (%s)\n", n->fencing_epoch,
-			n->cfg.state_dir);
+		RTE_LOG(INFO, USER1, "fencing epoch %" PRIu64 " (%s)\n", epoch, n->cfg.state_dir);
 		return;
 	}
 	stat_inc(&c->stats.fencing_failures);
 	if (stat_read(&c->stats.fencing_failures) == 1)
 		RTE_LOG(ERR, USER1, "%s\n", err);
-	c->next_fencing_retry_ms = wall_ms(n) + FENCING_RETRY_MS;
 }
 
 static int open_initial_range(struct control *c, char *err, size_t errlen)
@@ -71,8 +80,8 @@ int control_init(struct control *c, struct node *n, char *err, size_t errlen)
 		snprintf(err, errlen, "control clock: %s", strerror(-rc));
 		return rc;
 	}
+	/* Registered, and offline but for short read-side sections. */
 	rte_rcu_qsbr_thread_register(n->auctions.qsbr, me);
-	rte_rcu_qsbr_thread_online(n->auctions.qsbr, me);
 
 	atomic_store(&n->serving, false);
 	rc = stats_node_init(c, err, errlen);
@@ -84,49 +93,45 @@ int control_init(struct control *c, struct node *n, char *err, size_t errlen)
 	if (rc != 0)
 		return rc;
 
-	struct ctl_handlers h;
-	ctl_glue_handlers(c, &h);
-	c->ctl = ctl_server_open(n->cfg.control_socket, &h, err, errlen);
+	static struct ctl_handlers handlers;
+	ctl_glue_handlers(c, &handlers);
+	c->handlers = &handlers;
+	c->ctl = ctl_server_open(n->cfg.control_socket, &handlers, err, errlen);
 	if (!c->ctl)
 		return -EINVAL;
 	RTE_LOG(INFO, USER1, "control socket %s\n", n->cfg.control_socket);
 	telemetry_register(c);
-	return 0;
+	return service_start(c, err, errlen);
 }
 
 void control_run(struct control *c)
 {
 	struct node *n = c->node;
-	unsigned int me = node_control_reader(n);
 	while (!atomic_load_explicit(&n->force_quit, memory_order_relaxed)) {
 		exceptions_serve(c);
-		ctl_server_poll(c->ctl);
+		mailbox_serve(c);
 		uint64_t now = wall_ms(n);
 		if (now >= c->next_tick_ms) {
 			lifecycle_tick(c, now);
 			c->next_tick_ms = now + TICK_MS;
 		}
-		if (!atomic_load(&n->serving) && now >= c->next_fencing_retry_ms)
-			fencing_try(c);
 		stats_node_tick(c, now);
-		rte_rcu_qsbr_quiescent(n->auctions.qsbr, me);
-		/* Off-line while asleep, so grace periods need not wait for us. */
-		rte_rcu_qsbr_thread_offline(n->auctions.qsbr, me);
+		/* Offline already: a sleeping control thread delays no grace
+		 * period. */
 		rte_delay_us_sleep(CONTROL_SLEEP_US);
-		rte_rcu_qsbr_thread_online(n->auctions.qsbr, me);
 	}
 }
 
 void control_fini(struct control *c)
 {
+	service_stop(c);
+	settle_notes_log(c); /* both threads have stopped: the last notes */
 	telemetry_unregister(c);
 	stats_node_fini(c);
 	if (c->ctl)
 		ctl_server_close(c->ctl);
 	c->ctl = NULL;
-	if (c->node) {
-		unsigned int me = node_control_reader(c->node);
-		rte_rcu_qsbr_thread_offline(c->node->auctions.qsbr, me);
-		rte_rcu_qsbr_thread_unregister(c->node->auctions.qsbr, me);
-	}
+	if (c->node)
+		rte_rcu_qsbr_thread_unregister(c->node->auctions.qsbr,
+					       node_control_reader(c->node));
 }

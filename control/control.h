@@ -1,17 +1,30 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * The control thread (main lcore, slow path): auction lifecycle (open,
- * close at close time, settle once no worker can still accept a bid),
- * ARP/ICMP answers for frames the workers hand over, the fencing epoch,
- * the control socket, and the exit summary.
+ * The node's slow path, in two threads (docs/DESIGN.md, "Threads"):
  *
- * Threads: everything here runs on the main lcore only. It is an RCU
- * reader of the auction table (id node_control_reader()).
+ * - The control thread (main lcore) does the fast duties: ARP/ICMP answers
+ *   for frames the workers hand over, the auction lifecycle (open, close at
+ *   close time, settle once no worker can still accept a bid), the control
+ *   commands the service thread hands it, and the stats refresh. It never
+ *   does I/O or blocks on anything but a grace period, and it is an RCU
+ *   reader of the auction table (id node_control_reader()) only inside
+ *   control_online() .. control_offline() sections that copy what they
+ *   need and do nothing else: log lines are written after the section.
+ * - The service thread (a DPDK control thread, service.c) does the slow
+ *   and blocking duties: the control socket's clients, and persisting the
+ *   fencing epoch (fsync) until it is durable. It is never an RCU reader:
+ *   a request that needs the auction table goes to the control thread
+ *   through a one-slot mailbox, and the service thread waits for the
+ *   answer without holding anything.
+ *
+ * Threads: functions here on the control thread unless said otherwise.
  */
 #ifndef BIDPLANE_CONTROL_H
 #define BIDPLANE_CONTROL_H
 
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -34,15 +47,52 @@ struct control_stats {
 	_Atomic uint64_t fencing_failures;
 };
 
+/* One control-socket request handed from the service thread to the
+ * control thread (service.c). */
+enum mailbox_state {
+	MAILBOX_EMPTY = 0,
+	MAILBOX_POSTED, /* by the service thread */
+	MAILBOX_TAKEN,	/* the control thread is executing it */
+	MAILBOX_DONE,	/* the answer is in out[0..len) */
+};
+
+struct mailbox {
+	_Atomic int state; /* enum mailbox_state */
+	const char *line;
+	char *out;
+	size_t cap;
+	size_t len;
+};
+
+/* Settlements the control thread made, for the service thread to log: the
+ * control thread never writes a log line itself (a full stderr pipe would
+ * block it). Single producer (control), single consumer (service). */
+#define SETTLE_NOTES 1024
+struct settle_note {
+	uint64_t id;
+	struct bid winner;
+	uint64_t bids;
+};
+struct settle_notes {
+	_Atomic uint64_t head; /* written by the control thread */
+	_Atomic uint64_t tail; /* written by the service thread */
+	_Atomic uint64_t dropped;
+	struct settle_note ring[SETTLE_NOTES];
+};
+
 struct control {
 	struct node *node;
+	struct settle_notes settle_notes;
 	struct ctl_server *ctl;
+	struct ctl_handlers *handlers; /* executed on the control thread */
+	struct mailbox mailbox;
+	pthread_t service;
+	bool service_started;
 	struct hlc_clock clock;
 	uint64_t next_tick_ms;
 	/* Earliest close or removal time among the auctions: the lifecycle
 	 * scans the table only once it is reached, not on every tick. */
 	uint64_t next_due_ms;
-	uint64_t next_fencing_retry_ms;
 	struct control_stats stats;
 
 	/* The stats segment (stats_node.c). */
@@ -53,13 +103,32 @@ struct control {
 	uint64_t dedup_scan_used;
 };
 
-/* Registers as RCU reader, persists the fencing epoch, opens the control
- * socket and the --open-range auctions. 0, or -errno with err set. */
+/* Registers as RCU reader (offline), persists the fencing epoch, opens the
+ * control socket and the --open-range auctions, starts the service thread.
+ * 0, or -errno with err set. */
 int control_init(struct control *c, struct node *n, char *err, size_t errlen);
 
 /* Runs until n->force_quit. */
 void control_run(struct control *c);
+/* Stops and joins the service thread, closes the socket. */
 void control_fini(struct control *c);
+
+/* An RCU read-side section of the control thread: the auction records
+ * read between the two calls stay valid. Keep it to copying. */
+void control_online(struct control *c);
+void control_offline(struct control *c);
+
+/* Service thread: logs the settlements noted since the last call. */
+void settle_notes_log(struct control *c);
+
+/* Service thread (service.c). */
+int service_start(struct control *c, char *err, size_t errlen);
+void service_stop(struct control *c);
+/* Control thread: executes a request the service thread posted, if any. */
+void mailbox_serve(struct control *c);
+/* Control or service thread: one attempt to persist the next fencing
+ * epoch; on success the node serves. */
+void fencing_try(struct control *c);
 
 /* Lifecycle (lifecycle.c). */
 int lifecycle_open(struct control *c, uint64_t id, uint64_t reserve, uint64_t increment,

@@ -16,8 +16,10 @@
  * json bodies are {"error":"<message>"}), then the server closes.
  * docs/CONTROL.md documents the same with examples.
  *
- * Threads: the server runs on the control thread only (ctl_server_poll is
- * non-blocking and bounded); the handlers are called on that thread.
+ * Threads: the server runs on one thread (the node's service thread);
+ * ctl_server_poll is non-blocking and bounded per client. The handlers run
+ * wherever the executor runs them: by default ctl_execute on the server's
+ * thread; the node sets an executor that runs them on its control thread.
  */
 #ifndef BIDPLANE_CTL_H
 #define BIDPLANE_CTL_H
@@ -82,6 +84,14 @@ struct ctl_server *ctl_server_open(const char *path, const struct ctl_handlers *
 /* Serves what is waiting, without blocking; a client that sends nothing
  * within a short bound is dropped. Returns the requests served. */
 int ctl_server_poll(struct ctl_server *s);
+
+/* Waits up to timeout_ms for a client to connect (poll on the socket). */
+void ctl_server_wait(struct ctl_server *s, int timeout_ms);
+
+/* Runs each request line through fn instead of ctl_execute(handlers, ...):
+ * fn returns the response length written into out (at most cap bytes). */
+typedef size_t (*ctl_executor_fn)(void *ctx, const char *line, char *out, size_t cap);
+void ctl_server_set_executor(struct ctl_server *s, ctl_executor_fn fn, void *ctx);
 
 /* Stops listening and unlinks the socket. */
 void ctl_server_close(struct ctl_server *s);

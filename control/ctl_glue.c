@@ -14,6 +14,7 @@ static struct control *ctl_control(void *ctx)
 	return ctx;
 }
 
+/* Reads the leading record: call inside control_online(). */
 static void describe(const struct control *c, const struct auction *a, struct ctl_auction *out)
 {
 	struct bp_auction_state s = {0};
@@ -52,12 +53,14 @@ static int h_query(void *ctx, uint64_t id, struct ctl_auction *out, char *err, s
 		snprintf(err, errlen, "no auction %" PRIu64, id);
 		return -ENOENT;
 	}
+	control_online(ctl_control(ctx));
 	describe(ctl_control(ctx), a, out);
+	control_offline(ctl_control(ctx));
 	return 0;
 }
 
 struct list_ctx {
-	const struct control *c;
+	struct control *c;
 	ctl_emit_fn emit;
 	void *arg;
 };
@@ -66,7 +69,9 @@ static int list_one(struct auction *a, void *arg)
 {
 	struct list_ctx *l = arg;
 	struct ctl_auction d;
+	control_online(l->c);
 	describe(l->c, a, &d);
+	control_offline(l->c);
 	l->emit(l->arg, &d);
 	return 0;
 }

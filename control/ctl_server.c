@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * The control socket server, polled from the control thread. Every socket
- * is non-blocking and every wait has a deadline, so no client, however slow
- * or silent, holds the control thread for more than CLIENT_BUDGET_MS.
+ * The control socket server, polled from the node's service thread. Every
+ * socket is non-blocking and every wait has a deadline, so no client,
+ * however slow or silent, holds the server for more than CLIENT_BUDGET_MS.
  */
 #include <errno.h>
 #include <poll.h>
@@ -39,6 +39,8 @@ struct ctl_server {
 	ino_t ino;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct ctl_handlers handlers;
+	ctl_executor_fn executor; /* NULL: ctl_execute on this thread */
+	void *executor_ctx;
 	char *response; /* RESPONSE_MAX bytes, allocated once */
 };
 
@@ -280,7 +282,8 @@ static bool serve_client(struct ctl_server *s, int fd)
 	size_t len;
 	switch (read_request(fd, line, sizeof(line), deadline_ms)) {
 	case REQUEST_READ:
-		len = ctl_execute(&s->handlers, line, s->response, RESPONSE_MAX);
+		len = s->executor ? s->executor(s->executor_ctx, line, s->response, RESPONSE_MAX)
+				  : ctl_execute(&s->handlers, line, s->response, RESPONSE_MAX);
 		break;
 	case REQUEST_LATE:
 		/* Past the deadline write_response still makes one attempt,
@@ -314,6 +317,18 @@ int ctl_server_poll(struct ctl_server *s)
 		close(fd);
 	} while (monotonic_ms() < stop_ms);
 	return served;
+}
+
+void ctl_server_wait(struct ctl_server *s, int timeout_ms)
+{
+	struct pollfd p = {.fd = s->fd, .events = POLLIN};
+	poll(&p, 1, timeout_ms);
+}
+
+void ctl_server_set_executor(struct ctl_server *s, ctl_executor_fn fn, void *ctx)
+{
+	s->executor = fn;
+	s->executor_ctx = ctx;
 }
 
 void ctl_server_close(struct ctl_server *s)

@@ -57,24 +57,55 @@ int lifecycle_open(struct control *c, uint64_t id, uint64_t reserve, uint64_t in
 	return rc;
 }
 
+static void note_settlement(struct control *c, const struct auction *a)
+{
+	struct settle_notes *sn = &c->settle_notes;
+	uint64_t head = atomic_load_explicit(&sn->head, memory_order_relaxed);
+	if (head - atomic_load_explicit(&sn->tail, memory_order_acquire) >= SETTLE_NOTES) {
+		stat_inc(&sn->dropped);
+		return;
+	}
+	sn->ring[head % SETTLE_NOTES] = (struct settle_note){
+	    .id = a->id, .winner = a->winner, .bids = gcounter_workers_sum(&a->bids)};
+	atomic_store_explicit(&sn->head, head + 1, memory_order_release);
+}
+
+void settle_notes_log(struct control *c)
+{
+	struct settle_notes *sn = &c->settle_notes;
+	uint64_t tail = atomic_load_explicit(&sn->tail, memory_order_relaxed);
+	uint64_t head = atomic_load_explicit(&sn->head, memory_order_acquire);
+	for (; tail != head; tail++) {
+		const struct settle_note *n = &sn->ring[tail % SETTLE_NOTES];
+		RTE_LOG(INFO, USER1,
+			"settled auction %" PRIu64 ": winner bidder %" PRIu64 " amount %" PRIu64
+			" hlc %" PRIu64 ".%u, %" PRIu64 " bids\n",
+			n->id, n->winner.bidder, n->winner.amount, hlc_ms(n->winner.hlc),
+			hlc_logical(n->winner.hlc), n->bids);
+		atomic_store_explicit(&sn->tail, tail + 1, memory_order_release);
+	}
+}
+
+/* The winner is read inside a read-side section: the leading record may
+ * be retired by a worker at any time before the auction closed. */
 static void settle(struct control *c, struct auction *a, uint64_t now_ms)
 {
+	control_online(c);
 	a->winner = auction_leading(a);
+	control_offline(c);
 	a->settled = true;
 	a->settled_at_ms = now_ms;
 	c->node->auctions.settled++;
 	stat_inc(&c->stats.auctions_settled);
 	stats_node_auction_settled(c, a->id);
-	RTE_LOG(INFO, USER1,
-		"settled auction %" PRIu64 ": winner bidder %" PRIu64 " amount %" PRIu64
-		" hlc %" PRIu64 ".%u, %" PRIu64 " bids\n",
-		a->id, a->winner.bidder, a->winner.amount, hlc_ms(a->winner.hlc),
-		hlc_logical(a->winner.hlc), gcounter_workers_sum(&a->bids));
+	note_settlement(c, a);
 }
 
+/* Offline (the control thread always is here), so the control thread does
+ * not count itself among the readers to wait for. */
 static void wait_grace_period(struct control *c)
 {
-	rte_rcu_qsbr_synchronize(c->node->auctions.qsbr, node_control_reader(c->node));
+	rte_rcu_qsbr_synchronize(c->node->auctions.qsbr, RTE_QSBR_THRID_INVALID);
 }
 
 int lifecycle_close(struct control *c, uint64_t id, char *err, size_t errlen)

@@ -355,6 +355,7 @@ static void refresh_auction_slots(struct control *c)
 {
 	struct stats_node_block *b = c->stats_block;
 	uint64_t tracked = 0;
+	control_online(c); /* the leading records are read */
 	for (uint32_t i = 0; i < c->node->cfg.stats_auctions; i++) {
 		struct stats_auction_slot *s = &b->slots[i];
 		uint64_t id = atomic_load_explicit(&s->id, memory_order_relaxed);
@@ -370,6 +371,7 @@ static void refresh_auction_slots(struct control *c)
 		uint64_t down = gcounter_workers_sum(&a->viewers_down);
 		put(&s->viewers, up > down ? up - down : 0);
 	}
+	control_offline(c);
 	uint64_t unsettled =
 	    stat_read(&c->stats.auctions_opened) - stat_read(&c->stats.auctions_settled);
 	put(&b->auctions_tracked, tracked);

@@ -200,6 +200,35 @@ static int cmd_auction(const char *cmd, const char *params, struct rte_tel_data 
 	return 0;
 }
 
+/*
+ * Test hook (only with BIDPLANE_TEST_HOOKS=1 in the node's environment):
+ * /bidplane/test/reader_stall,on puts the telemetry reader online and
+ * leaves it there, without quiescent reports, until ",off": a stalled RCU
+ * reader, as a preempted or blocked thread would be. The integration tests
+ * use it to show that a stall sheds bids and never leaks records.
+ */
+static int cmd_reader_stall(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	(void)cmd;
+	bool on = params && strcmp(params, "on") == 0;
+	if (!on && !(params && strcmp(params, "off") == 0))
+		return answer_error(d, "usage: /bidplane/test/reader_stall,on|off");
+	pthread_mutex_lock(&tel.lock);
+	if (!tel.c) {
+		pthread_mutex_unlock(&tel.lock);
+		return answer_error(d, "the node is stopping");
+	}
+	struct node *n = tel.c->node;
+	if (on)
+		rte_rcu_qsbr_thread_online(n->auctions.qsbr, node_telemetry_reader(n));
+	else
+		rte_rcu_qsbr_thread_offline(n->auctions.qsbr, node_telemetry_reader(n));
+	pthread_mutex_unlock(&tel.lock);
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_string(d, "reader_stall", on ? "on" : "off");
+	return 0;
+}
+
 void telemetry_register(struct control *c)
 {
 	size_t size;
@@ -219,6 +248,10 @@ void telemetry_register(struct control *c)
 				   "Hybrid logical clock: now, drift limit, per-worker counters");
 	rte_telemetry_register_cmd("/bidplane/auction", cmd_auction,
 				   "One auction. Parameters: auction id");
+	const char *hooks = getenv("BIDPLANE_TEST_HOOKS");
+	if (hooks && strcmp(hooks, "1") == 0)
+		rte_telemetry_register_cmd("/bidplane/test/reader_stall", cmd_reader_stall,
+					   "Test hook: hold RCU grace periods. Parameters: on|off");
 	tel.registered = true;
 }
 

@@ -43,7 +43,7 @@ struct node {
 	/* false while the fencing epoch could not be persisted: every request
 	 * is answered NOT_SERVING. Written by the control thread. */
 	_Atomic bool serving;
-	uint64_t fencing_epoch;
+	_Atomic uint64_t fencing_epoch; /* written by whichever thread persisted it */
 
 	/* Set by SIGINT/SIGTERM; every loop checks it. */
 	_Atomic bool force_quit;

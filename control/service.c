@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The service thread: the node's slow and blocking duties, kept off the
+ * control thread so that they can neither delay its fast duties nor hold
+ * an RCU grace period. It serves control-socket clients (whose reads and
+ * writes may take up to the socket's per-client budget), and retries the
+ * fencing epoch (an fsync) while the node is not yet serving. It is never
+ * an RCU reader: each request is executed by the control thread through
+ * the mailbox below.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <rte_lcore.h>
+
+#include "control.h"
+#include "ctl.h"
+
+#define FENCING_RETRY_MS 1000
+/* How long the service thread sleeps in poll() for a client; it also
+ * bounds how long a stop takes to be noticed. */
+#define SERVICE_WAIT_MS 50
+/* While waiting for the control thread's answer. */
+#define MAILBOX_NAP_NS 20000
+
+static uint64_t monotonic_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static bool stopping(const struct control *c)
+{
+	return atomic_load_explicit(&c->node->force_quit, memory_order_relaxed);
+}
+
+void mailbox_serve(struct control *c)
+{
+	struct mailbox *mb = &c->mailbox;
+	int posted = MAILBOX_POSTED;
+	if (!atomic_compare_exchange_strong_explicit(&mb->state, &posted, MAILBOX_TAKEN,
+						     memory_order_acquire, memory_order_relaxed))
+		return;
+	mb->len = ctl_execute(c->handlers, mb->line, mb->out, mb->cap);
+	atomic_store_explicit(&mb->state, MAILBOX_DONE, memory_order_release);
+}
+
+/* The service thread's executor for the control socket: hands the line to
+ * the control thread and waits for its answer. */
+static size_t execute_on_control(void *ctx, const char *line, char *out, size_t cap)
+{
+	struct control *c = ctx;
+	struct mailbox *mb = &c->mailbox;
+	const struct timespec nap = {0, MAILBOX_NAP_NS};
+	mb->line = line;
+	mb->out = out;
+	mb->cap = cap;
+	atomic_store_explicit(&mb->state, MAILBOX_POSTED, memory_order_release);
+	for (;;) {
+		if (atomic_load_explicit(&mb->state, memory_order_acquire) == MAILBOX_DONE)
+			break;
+		int posted = MAILBOX_POSTED;
+		/* The control thread stops before it takes the request: take it
+		 * back. Once taken, it is always finished. */
+		if (stopping(c) && atomic_compare_exchange_strong_explicit(
+				       &mb->state, &posted, MAILBOX_EMPTY, memory_order_relaxed,
+				       memory_order_relaxed))
+			return (size_t)snprintf(out, cap, "error the node is stopping\n");
+		nanosleep(&nap, NULL);
+	}
+	size_t len = mb->len;
+	atomic_store_explicit(&mb->state, MAILBOX_EMPTY, memory_order_relaxed);
+	return len;
+}
+
+static void *service_main(void *arg)
+{
+	struct control *c = arg;
+	struct node *n = c->node;
+	uint64_t next_fencing_ms = monotonic_ms() + FENCING_RETRY_MS;
+	while (!stopping(c)) {
+		ctl_server_wait(c->ctl, SERVICE_WAIT_MS);
+		ctl_server_poll(c->ctl);
+		settle_notes_log(c);
+		uint64_t now = monotonic_ms();
+		if (!atomic_load(&n->serving) && now >= next_fencing_ms) {
+			fencing_try(c);
+			next_fencing_ms = now + FENCING_RETRY_MS;
+		}
+	}
+	settle_notes_log(c); /* the last ones */
+	return NULL;
+}
+
+int service_start(struct control *c, char *err, size_t errlen)
+{
+	ctl_server_set_executor(c->ctl, execute_on_control, c);
+	int rc = rte_ctrl_thread_create(&c->service, "bp-service", NULL, service_main, c);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot start the service thread: %s", strerror(rc));
+		return -rc;
+	}
+	c->service_started = true;
+	return 0;
+}
+
+void service_stop(struct control *c)
+{
+	if (!c->service_started)
+		return;
+	/* force_quit is set: the thread leaves within SERVICE_WAIT_MS plus
+	 * one client's budget. */
+	pthread_join(c->service, NULL);
+	c->service_started = false;
+}
