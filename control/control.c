@@ -83,6 +83,11 @@ int control_init(struct control *c, struct node *n, char *err, size_t errlen)
 	/* Registered, and offline but for short read-side sections. */
 	rte_rcu_qsbr_thread_register(n->auctions.qsbr, me);
 
+	rc = lifecycle_init(c);
+	if (rc != 0) {
+		snprintf(err, errlen, "lifecycle: %s", strerror(-rc));
+		return rc;
+	}
 	atomic_store(&n->serving, false);
 	rc = stats_node_init(c, err, errlen);
 	if (rc != 0)
@@ -131,6 +136,7 @@ void control_fini(struct control *c)
 	if (c->ctl)
 		ctl_server_close(c->ctl);
 	c->ctl = NULL;
+	lifecycle_fini(c);
 	if (c->node)
 		rte_rcu_qsbr_thread_unregister(c->node->auctions.qsbr,
 					       node_control_reader(c->node));

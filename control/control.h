@@ -80,8 +80,17 @@ struct settle_notes {
 	struct settle_note ring[SETTLE_NOTES];
 };
 
+/* A closed auction waiting for its grace period before settlement. */
+struct settling {
+	struct auction *a;
+	uint64_t token;
+};
+
 struct control {
 	struct node *node;
+	struct settling *settling; /* ring of settling_cap entries */
+	uint64_t settling_head, settling_tail;
+	uint32_t settling_cap;
 	struct settle_notes settle_notes;
 	struct ctl_server *ctl;
 	struct ctl_handlers *handlers; /* executed on the control thread */
@@ -134,9 +143,11 @@ void fencing_try(struct control *c);
 int lifecycle_open(struct control *c, uint64_t id, uint64_t reserve, uint64_t increment,
 		   uint64_t duration_s, char *err, size_t errlen);
 int lifecycle_close(struct control *c, uint64_t id, char *err, size_t errlen);
-/* Closes due auctions, settles them after a grace period, removes old
- * settled ones. */
+/* Closes due auctions, settles them once their grace period has passed
+ * (a later tick: never waits), removes old settled ones. */
 void lifecycle_tick(struct control *c, uint64_t now_ms);
+int lifecycle_init(struct control *c);
+void lifecycle_fini(struct control *c);
 
 /* ARP and ICMP frames from the workers (exception.c). */
 void exceptions_serve(struct control *c);

@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <rte_log.h>
@@ -161,10 +162,38 @@ static int collect_due(struct auction *a, void *arg)
 	return 0;
 }
 
+int lifecycle_init(struct control *c)
+{
+	c->settling_cap = c->node->auctions.capacity;
+	c->settling = calloc(c->settling_cap, sizeof(*c->settling));
+	return c->settling ? 0 : -ENOMEM;
+}
+
+void lifecycle_fini(struct control *c)
+{
+	free(c->settling);
+	c->settling = NULL;
+}
+
+/* Settles the closed auctions whose grace period has passed, oldest first
+ * (later entries have later tokens). */
+static void settle_ready(struct control *c, uint64_t now_ms)
+{
+	struct rte_rcu_qsbr *qs = c->node->auctions.qsbr;
+	while (c->settling_tail != c->settling_head) {
+		struct settling *s = &c->settling[c->settling_tail % c->settling_cap];
+		if (rte_rcu_qsbr_check(qs, s->token, false) != 1)
+			return;
+		settle(c, s->a, now_ms);
+		c->settling_tail++;
+	}
+}
+
 void lifecycle_tick(struct control *c, uint64_t now_ms)
 {
 	static struct due d; /* large; the control thread is the only user */
 	struct node *n = c->node;
+	settle_ready(c, now_ms);
 	if (now_ms < c->next_due_ms)
 		return; /* nothing to close or remove yet: no scan */
 	d.now_ms = now_ms;
@@ -181,10 +210,16 @@ void lifecycle_tick(struct control *c, uint64_t now_ms)
 		auction_close(&n->auctions, d.close[i]);
 		stat_inc(&c->stats.auctions_closed);
 	}
+	/* Settled once every worker that may have been placing a bid has
+	 * passed a quiescent state: a later tick, without waiting here. An
+	 * auction is in the ring at most once (closed, not yet settled), so
+	 * the ring of table capacity never overflows. */
 	if (d.nclose) {
-		wait_grace_period(c);
+		uint64_t token = rte_rcu_qsbr_start(n->auctions.qsbr);
 		for (unsigned int i = 0; i < d.nclose; i++)
-			settle(c, d.close[i], now_ms);
+			c->settling[c->settling_head++ % c->settling_cap] =
+			    (struct settling){d.close[i], token};
+		settle_ready(c, now_ms);
 	}
 	for (unsigned int i = 0; i < d.nremove; i++)
 		if (auction_remove(&n->auctions, d.remove[i]) == 0)

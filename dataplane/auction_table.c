@@ -75,8 +75,12 @@ int auction_table_create(struct auction_table *t, const char *name, uint32_t cap
 			(uint64_t)rte_lcore_count() * BID_POOL_CACHE * 3 / 2;
 	if (nrec > UINT32_MAX)
 		goto fail;
-	t->bid_pool = rte_mempool_create(pool_name, (unsigned int)nrec, sizeof(struct bid),
-					 BID_POOL_CACHE, 0, NULL, NULL, NULL, NULL, socket_id, 0);
+	/* Records are immutable and read-shared: no padding to spread them
+	 * over memory channels (192 bytes each with it, 64 without; a record
+	 * still sits in one cache line). */
+	t->bid_pool =
+	    rte_mempool_create(pool_name, (unsigned int)nrec, sizeof(struct bid), BID_POOL_CACHE, 0,
+			       NULL, NULL, NULL, NULL, socket_id, RTE_MEMPOOL_F_NO_CACHE_ALIGN);
 	if (!t->bid_pool)
 		goto fail;
 
