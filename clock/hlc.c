@@ -131,6 +131,14 @@ int hlc_observe(struct hlc_clock *c, hlc_t remote)
 	return 0;
 }
 
+void hlc_domain_raise_floor(struct hlc_domain *d, hlc_t t)
+{
+	hlc_t cur = atomic_load_explicit(&d->floor, memory_order_relaxed);
+	while (cur < t && !atomic_compare_exchange_weak_explicit(
+			      &d->floor, &cur, t, memory_order_release, memory_order_relaxed))
+		;
+}
+
 hlc_t hlc_domain_read(const struct hlc_domain *d)
 {
 	hlc_t floor = atomic_load_explicit(&((struct hlc_domain *)d)->floor, memory_order_acquire);

@@ -47,9 +47,9 @@
 
 #define HLC_LOGICAL_BITS 16
 #define HLC_LOGICAL_MASK ((UINT64_C(1) << HLC_LOGICAL_BITS) - 1)
-#define HLC_MAX_MS       ((UINT64_C(1) << (64 - HLC_LOGICAL_BITS)) - 1)
-#define HLC_MAX_SOURCES  256
-#define HLC_CACHE_LINE   64
+#define HLC_MAX_MS	 ((UINT64_C(1) << (64 - HLC_LOGICAL_BITS)) - 1)
+#define HLC_MAX_SOURCES	 256
+#define HLC_CACHE_LINE	 64
 /* Enough for "281474976710655.65535" and the terminating NUL. */
 #define HLC_FORMAT_LEN 24
 
@@ -134,6 +134,11 @@ hlc_t hlc_now_after(struct hlc_clock *c, hlc_t after);
  * drift guard (nothing changes, drift_refusals counts it).
  */
 int hlc_observe(struct hlc_clock *c, hlc_t remote);
+
+/* Raises the domain's floor to at least t without the drift guard: for a
+ * bound the node itself persisted (the HLC ceiling of its previous life),
+ * before its clocks stamp. Any thread. */
+void hlc_domain_raise_floor(struct hlc_domain *d, hlc_t t);
 
 /* The node's current HLC without issuing a stamp: max(floor, wall). */
 hlc_t hlc_domain_read(const struct hlc_domain *d);

@@ -12,6 +12,7 @@
 
 #include "ctl.h"
 #include "fencing.h"
+#include "mkdir_p.h"
 #include "stat.h"
 #include "stats_node.h"
 #include "telemetry.h"
@@ -42,13 +43,64 @@ void fencing_try(struct control *c)
 	int rc = fencing_advance(n->cfg.state_dir, &epoch, err, sizeof(err));
 	if (rc == 0) {
 		atomic_store(&n->fencing_epoch, epoch);
-		atomic_store(&n->serving, true);
+		node_not_serving(n, NOT_SERVING_FENCING, false);
 		RTE_LOG(INFO, USER1, "fencing epoch %" PRIu64 " (%s)\n", epoch, n->cfg.state_dir);
 		return;
 	}
 	stat_inc(&c->stats.fencing_failures);
 	if (stat_read(&c->stats.fencing_failures) == 1)
 		RTE_LOG(ERR, USER1, "%s\n", err);
+}
+
+/*
+ * Stamps of this life must be above every stamp of the previous one: the
+ * HLC starts above the previous life's ceiling, and the node waits for its
+ * wall clock to pass that ceiling before it takes bids (a clock that
+ * stepped back would otherwise make its stamps run ahead of real time).
+ */
+static int clock_init(struct control *c, char *err, size_t errlen)
+{
+	struct node *n = c->node;
+	int rc = mkdir_p(n->cfg.state_dir);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot create --state-dir %s: %s", n->cfg.state_dir,
+			 strerror(-rc));
+		return rc;
+	}
+	rc = hlc_ceiling_load(&c->ceiling, n->cfg.state_dir, n->cfg.max_drift_ms,
+			      &c->previous_ceiling, err, errlen);
+	if (rc != 0)
+		return rc;
+	hlc_domain_raise_floor(&n->hlc, c->previous_ceiling);
+	node_not_serving(n, NOT_SERVING_HLC_CEILING, true);
+	uint64_t wall = wall_ms(n);
+	if (hlc_ms(c->previous_ceiling) >= wall) {
+		node_not_serving(n, NOT_SERVING_CLOCK, true);
+		RTE_LOG(WARNING, USER1,
+			"the wall clock is %" PRIu64 " ms behind the stamps of the previous run "
+			"(%s/%s): not taking bids until it has passed them\n",
+			hlc_ms(c->previous_ceiling) - wall + 1, n->cfg.state_dir, HLC_CEILING_FILE);
+	}
+	if (hlc_ceiling_renew(&c->ceiling, hlc_domain_read(&n->hlc)) != 0)
+		RTE_LOG(ERR, USER1,
+			"cannot persist %s/%s: %s; not taking bids until it is (check disk space "
+			"and permissions of --state-dir)\n",
+			n->cfg.state_dir, HLC_CEILING_FILE, strerror(-c->ceiling.last_error));
+	return 0;
+}
+
+/* Control thread, every loop: bids stop unless the durable ceiling is
+ * ahead of anything the node may stamp until the next check. */
+static void clock_guard(struct control *c)
+{
+	struct node *n = c->node;
+	uint32_t why = atomic_load_explicit(&n->not_serving, memory_order_relaxed);
+	if ((why & NOT_SERVING_CLOCK) && hlc_make(wall_ms(n), 0) > c->previous_ceiling)
+		node_not_serving(n, NOT_SERVING_CLOCK, false);
+	bool covers =
+	    hlc_ceiling_covers(&c->ceiling, hlc_domain_read(&n->hlc), n->cfg.max_drift_ms);
+	if (!!(why & NOT_SERVING_HLC_CEILING) == covers)
+		node_not_serving(n, NOT_SERVING_HLC_CEILING, !covers);
 }
 
 static int open_initial_range(struct control *c, char *err, size_t errlen)
@@ -83,12 +135,15 @@ int control_init(struct control *c, struct node *n, char *err, size_t errlen)
 	/* Registered, and offline but for short read-side sections. */
 	rte_rcu_qsbr_thread_register(n->auctions.qsbr, me);
 
+	rc = clock_init(c, err, errlen);
+	if (rc != 0)
+		return rc;
 	rc = lifecycle_init(c);
 	if (rc != 0) {
 		snprintf(err, errlen, "lifecycle: %s", strerror(-rc));
 		return rc;
 	}
-	atomic_store(&n->serving, false);
+	node_not_serving(n, NOT_SERVING_FENCING, true);
 	rc = stats_node_init(c, err, errlen);
 	if (rc != 0)
 		return rc;
@@ -114,6 +169,7 @@ void control_run(struct control *c)
 	struct node *n = c->node;
 	while (!atomic_load_explicit(&n->force_quit, memory_order_relaxed)) {
 		exceptions_serve(c);
+		clock_guard(c);
 		mailbox_serve(c);
 		uint64_t now = wall_ms(n);
 		if (now >= c->next_tick_ms) {

@@ -29,6 +29,7 @@
 #include <stdio.h>
 
 #include "auction_bid.h"
+#include "hlc_ceiling.h"
 #include "node.h"
 
 struct ctl_server;
@@ -88,7 +89,9 @@ struct settling {
 
 struct control {
 	struct node *node;
-	struct settling *settling; /* ring of settling_cap entries */
+	struct hlc_ceiling ceiling; /* renewed by the service thread */
+	uint64_t previous_ceiling;  /* the last life's; the wall clock must pass it */
+	struct settling *settling;  /* ring of settling_cap entries */
 	uint64_t settling_head, settling_tail;
 	uint32_t settling_cap;
 	struct settle_notes settle_notes;

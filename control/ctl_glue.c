@@ -96,7 +96,7 @@ static int h_status(void *ctx, struct ctl_status *out, char *err, size_t errlen)
 	    .version = BP_VERSION_STRING,
 	    .hlc = hlc_now(&c->clock),
 	    .fencing_epoch = n->fencing_epoch,
-	    .serving = atomic_load(&n->serving),
+	    .serving = node_serving(n),
 	    .workers = n->nworkers,
 	    .uptime_s = (rte_rdtsc() - n->start_tsc) / n->tsc_hz,
 	    .auctions_open = n->auctions.open,

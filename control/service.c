@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include <rte_lcore.h>
+#include <rte_log.h>
 
 #include "control.h"
 #include "ctl.h"
@@ -76,6 +77,22 @@ static size_t execute_on_control(void *ctx, const char *line, char *out, size_t 
 	return len;
 }
 
+/* Keeps the HLC ceiling ahead; says so once when it cannot, and once when
+ * it can again. */
+static void renew_ceiling(struct control *c)
+{
+	struct node *n = c->node;
+	int before = c->ceiling.last_error;
+	int rc = hlc_ceiling_renew(&c->ceiling, hlc_domain_read(&n->hlc));
+	if (rc != 0 && before == 0)
+		RTE_LOG(ERR, USER1,
+			"cannot persist %s/%s: %s; bids stop before the HLC can pass the last "
+			"durable ceiling (check disk space and permissions of --state-dir)\n",
+			n->cfg.state_dir, HLC_CEILING_FILE, strerror(-rc));
+	else if (rc == 0 && before != 0)
+		RTE_LOG(INFO, USER1, "%s/%s persisted again\n", n->cfg.state_dir, HLC_CEILING_FILE);
+}
+
 static void *service_main(void *arg)
 {
 	struct control *c = arg;
@@ -85,8 +102,10 @@ static void *service_main(void *arg)
 		ctl_server_wait(c->ctl, SERVICE_WAIT_MS);
 		ctl_server_poll(c->ctl);
 		settle_notes_log(c);
+		renew_ceiling(c);
 		uint64_t now = monotonic_ms();
-		if (!atomic_load(&n->serving) && now >= next_fencing_ms) {
+		if ((atomic_load(&n->not_serving) & NOT_SERVING_FENCING) &&
+		    now >= next_fencing_ms) {
 			fencing_try(c);
 			next_fencing_ms = now + FENCING_RETRY_MS;
 		}

@@ -128,22 +128,33 @@ struct node_value {
 	{                                                                                          \
 		name, labels, help, kind, offsetof(struct stats_node_block, field)                 \
 	}
-#define AUCTIONS_HELP "auctions in the table"
-#define EVENTS_HELP   "auction lifecycle events"
-#define RECORDS_HELP  "leading-bid records"
-#define DEDUP_HELP    "idempotency table entries (a scan a second)"
-#define CONTROL_HELP  "answers of the control thread"
-#define MBUFS_HELP    "packet buffers of the pool"
-#define HEAP_HELP     "slow-path heap (jemalloc)"
-#define TRACKED_HELP  "auctions with entries of their own, or beyond --stats-auctions"
+#define AUCTIONS_HELP	 "auctions in the table"
+#define EVENTS_HELP	 "auction lifecycle events"
+#define RECORDS_HELP	 "leading-bid records"
+#define DEDUP_HELP	 "idempotency table entries (a scan a second)"
+#define CONTROL_HELP	 "answers of the control thread"
+#define MBUFS_HELP	 "packet buffers of the pool"
+#define HEAP_HELP	 "slow-path heap (jemalloc)"
+#define NOT_SERVING_HELP "1 while this reason stops bids (answered NOT_SERVING)"
+#define TRACKED_HELP	 "auctions with entries of their own, or beyond --stats-auctions"
 
 static const struct node_value node_values[] = {
     NV("start_time_seconds", "", "unix time the node started", STATS_GAUGE, start_time_seconds),
     NV("uptime_seconds", "", "seconds since the node started", STATS_GAUGE, uptime_seconds),
-    NV("serving", "", "1 once the fencing epoch is durable", STATS_GAUGE, serving),
+    NV("serving", "", "1 while bids are taken (fencing epoch and HLC ceiling durable)", STATS_GAUGE,
+       serving),
     NV("fencing_epoch", "", "this run's fencing epoch", STATS_GAUGE, fencing_epoch),
     NV("fencing_failures_total", "", "failed attempts to persist the epoch", STATS_COUNTER,
        fencing_failures),
+    NV("not_serving", "reason=fencing", NOT_SERVING_HELP, STATS_GAUGE, not_serving_fencing),
+    NV("not_serving", "reason=clock", NOT_SERVING_HELP, STATS_GAUGE, not_serving_clock),
+    NV("not_serving", "reason=hlc_ceiling", NOT_SERVING_HELP, STATS_GAUGE, not_serving_hlc_ceiling),
+    NV("hlc_ceiling", "", "durable upper bound of every stamp (ms << 16 | logical)", STATS_GAUGE,
+       hlc_ceiling),
+    NV("hlc_ceiling_renewals_total", "", "HLC ceilings persisted", STATS_COUNTER,
+       hlc_ceiling_renewals),
+    NV("hlc_ceiling_failures_total", "", "failed writes of the HLC ceiling", STATS_COUNTER,
+       hlc_ceiling_failures),
     NV("auctions", "phase=open", AUCTIONS_HELP, STATS_GAUGE, auctions_open),
     NV("auctions", "phase=closed", AUCTIONS_HELP, STATS_GAUGE, auctions_closed),
     NV("auction_events_total", "event=opened", EVENTS_HELP, STATS_COUNTER, auctions_opened_total),
@@ -384,7 +395,14 @@ static void refresh(struct control *c, uint64_t now_ms)
 	struct stats_node_block *b = c->stats_block;
 	const struct control_stats *cs = &c->stats;
 	put(&b->uptime_seconds, (now_ms - n->start_ms) / 1000);
-	put(&b->serving, atomic_load(&n->serving));
+	put(&b->serving, node_serving(n));
+	uint32_t why = atomic_load(&n->not_serving);
+	put(&b->not_serving_fencing, !!(why & NOT_SERVING_FENCING));
+	put(&b->not_serving_clock, !!(why & NOT_SERVING_CLOCK));
+	put(&b->not_serving_hlc_ceiling, !!(why & NOT_SERVING_HLC_CEILING));
+	put(&b->hlc_ceiling, atomic_load(&c->ceiling.published));
+	put(&b->hlc_ceiling_renewals, atomic_load(&c->ceiling.renewals));
+	put(&b->hlc_ceiling_failures, atomic_load(&c->ceiling.failures));
 	put(&b->fencing_epoch, n->fencing_epoch);
 	put(&b->fencing_failures, stat_read(&cs->fencing_failures));
 	put(&b->auctions_open, n->auctions.open);

@@ -60,6 +60,12 @@ struct stats_node_block {
 	_Atomic uint64_t serving;
 	_Atomic uint64_t fencing_epoch;
 	_Atomic uint64_t fencing_failures;
+	_Atomic uint64_t not_serving_fencing;
+	_Atomic uint64_t not_serving_clock;
+	_Atomic uint64_t not_serving_hlc_ceiling;
+	_Atomic uint64_t hlc_ceiling;
+	_Atomic uint64_t hlc_ceiling_renewals;
+	_Atomic uint64_t hlc_ceiling_failures;
 	_Atomic uint64_t auctions_open;
 	_Atomic uint64_t auctions_closed;
 	_Atomic uint64_t auctions_opened_total;

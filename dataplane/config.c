@@ -14,6 +14,8 @@
 
 #include "crdt_common.h"
 
+#define CLOCK_OFFSET_MAX_MS UINT64_C(31536000000)
+
 enum opt_id {
 	OPT_IP = 256,
 	OPT_UDP_PORT,
@@ -25,6 +27,7 @@ enum opt_id {
 	OPT_MAX_AUCTIONS,
 	OPT_DEDUP_WINDOW,
 	OPT_MAX_DRIFT_MS,
+	OPT_CLOCK_OFFSET_MS,
 	OPT_CONTROL_SOCKET,
 	OPT_STATS_NAME,
 	OPT_STATS_GROUP,
@@ -53,6 +56,7 @@ static const struct option long_options[] = {
     {"max-auctions", required_argument, NULL, OPT_MAX_AUCTIONS},
     {"dedup-window", required_argument, NULL, OPT_DEDUP_WINDOW},
     {"max-drift-ms", required_argument, NULL, OPT_MAX_DRIFT_MS},
+    {"clock-offset-ms", required_argument, NULL, OPT_CLOCK_OFFSET_MS},
     {"control-socket", required_argument, NULL, OPT_CONTROL_SOCKET},
     {"stats-name", required_argument, NULL, OPT_STATS_NAME},
     {"stats-group", required_argument, NULL, OPT_STATS_GROUP},
@@ -111,6 +115,8 @@ void bp_config_usage(FILE *out, const char *prog)
 	    "  --dedup-window N        idempotency keys remembered (default 131072;\n"
 	    "                          512 bytes each, see docs/PROTOCOL.md)\n"
 	    "  --max-drift-ms N        refuse remote HLC stamps this far ahead (default 500)\n"
+	    "  --clock-offset-ms N     fault injection: shift this node's wall clock by N ms,\n"
+	    "                          -31536000000..31536000000 (one year; default 0)\n"
 	    "Auctions opened at start:\n"
 	    "  --open-range FIRST-LAST auction ids to open (default: none)\n"
 	    "  --reserve N             their reserve (default 1)\n"
@@ -278,6 +284,18 @@ static int apply(struct bp_config *cfg, int id, const char *name, const char *va
 		if ((rc = parse_u64(name, val, 1, 1u << 26, &v, err, errlen)) == 0)
 			cfg->dedup_window = (uint32_t)v;
 		break;
+	case OPT_CLOCK_OFFSET_MS: {
+		/* Signed: parse the magnitude with the unsigned rule. */
+		bool neg = val[0] == '-';
+		if (parse_u64(name, val + neg, 0, CLOCK_OFFSET_MAX_MS, &v, err, errlen) != 0) {
+			snprintf(err, errlen,
+				 "--%s %s: must be whole milliseconds in -%" PRIu64 "..%" PRIu64,
+				 name, val, CLOCK_OFFSET_MAX_MS, CLOCK_OFFSET_MAX_MS);
+			return -EINVAL;
+		}
+		cfg->clock_offset_ms = neg ? -(int64_t)v : (int64_t)v;
+		break;
+	}
 	case OPT_MAX_DRIFT_MS:
 		rc = parse_u64(name, val, 0, UINT32_MAX, &cfg->max_drift_ms, err, errlen);
 		break;
@@ -502,14 +520,15 @@ void bp_config_dump(FILE *out, const struct bp_config *c)
 	fprintf(out,
 		"reserve = %" PRIu64 "\nincrement = %" PRIu64 "\nduration = %" PRIu64
 		"\nmax-auctions = %u\ndedup-window = %u\nmax-drift-ms = %" PRIu64
+		"\nclock-offset-ms = %" PRId64
 		"\ncontrol-socket = %s\nstats-name = %s\nstats-group = %s\nstats-auctions = %u\n"
 		"state-dir = %s\nno-idle-backoff = %s\n"
 		"idle-spin-polls = %u\nidle-sleep-us = %u\noverload-backlog = %u\n"
 		"stall-budget-ms = %u\nrx-desc = %u\n"
 		"tx-desc = %u\nfallback-no-huge = %s\n",
 		c->reserve, c->increment, c->duration_s, c->max_auctions, c->dedup_window,
-		c->max_drift_ms, c->control_socket, c->stats_name, c->stats_group,
-		c->stats_auctions, c->state_dir, c->idle_backoff ? "false" : "true",
+		c->max_drift_ms, c->clock_offset_ms, c->control_socket, c->stats_name,
+		c->stats_group, c->stats_auctions, c->state_dir, c->idle_backoff ? "false" : "true",
 		c->idle_spin_polls, c->idle_sleep_us, c->overload_backlog, c->stall_budget_ms,
 		c->rx_desc, c->tx_desc, c->fallback_no_huge ? "true" : "false");
 }

@@ -33,6 +33,7 @@ struct bp_config {
 	uint32_t max_auctions;
 	uint32_t dedup_window;
 	uint64_t max_drift_ms;
+	int64_t clock_offset_ms; /* fault injection: the wall clock shifted by this */
 
 	char control_socket[BP_PATH_MAX]; /* default: /run/bidplane/<stats-name>.sock */
 	char stats_name[BP_NAME_MAX];

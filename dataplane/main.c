@@ -88,7 +88,9 @@ static void setup_node(void)
 
 	node.tsc_hz = rte_get_tsc_hz();
 	node.start_tsc = rte_rdtsc();
-	int rc = hlc_domain_init(&node.hlc, node.nworkers + 1, cfg->max_drift_ms, NULL, NULL);
+	atomic_store(&node.clock_offset_ms, cfg->clock_offset_ms);
+	int rc =
+	    hlc_domain_init(&node.hlc, node.nworkers + 1, cfg->max_drift_ms, node_wall_ms, &node);
 	if (rc != 0)
 		rte_exit(EXIT_FAILURE, "HLC init: %s\n", strerror(-rc));
 	node.start_ms = node.hlc.wall(node.hlc.wall_arg);

@@ -40,18 +40,66 @@ struct node {
 	struct dedup_table *dedup;
 	struct hlc_domain hlc;
 
-	/* false while the fencing epoch could not be persisted: every request
-	 * is answered NOT_SERVING. Written by the control thread. */
-	_Atomic bool serving;
+	/* Why every request is answered NOT_SERVING (enum not_serving_reason;
+	 * 0: serving). Each reason is set and cleared by one thread. */
+	_Atomic uint32_t not_serving;
 	_Atomic uint64_t fencing_epoch; /* written by whichever thread persisted it */
 
 	/* Set by SIGINT/SIGTERM; every loop checks it. */
 	_Atomic bool force_quit;
 
+	/* --clock-offset-ms, read by the HLC's wall clock (node_wall_ms); an
+	 * atomic so that a fault-injection tool may move it while running. */
+	_Atomic int64_t clock_offset_ms;
+
 	uint64_t tsc_hz;
 	uint64_t start_tsc;
 	uint64_t start_ms;
 };
+
+enum not_serving_reason {
+	NOT_SERVING_FENCING = 1u << 0,	   /* epoch not durable yet (service thread) */
+	NOT_SERVING_CLOCK = 1u << 1,	   /* wall clock behind the last life's stamps */
+	NOT_SERVING_HLC_CEILING = 1u << 2, /* no durable HLC ceiling ahead (control) */
+};
+
+static inline bool node_serving(const struct node *n)
+{
+	return atomic_load_explicit(&((struct node *)n)->not_serving, memory_order_relaxed) == 0;
+}
+
+static inline void node_not_serving(struct node *n, uint32_t reason, bool on)
+{
+	if (on)
+		atomic_fetch_or_explicit(&n->not_serving, reason, memory_order_relaxed);
+	else
+		atomic_fetch_and_explicit(&n->not_serving, ~reason, memory_order_relaxed);
+}
+
+/* One word for the first reason set (bidctl's not_serving_reason), or NULL. */
+static inline const char *node_not_serving_word(uint32_t reasons)
+{
+	if (reasons & NOT_SERVING_FENCING)
+		return "fencing";
+	if (reasons & NOT_SERVING_CLOCK)
+		return "clock";
+	if (reasons & NOT_SERVING_HLC_CEILING)
+		return "hlc_ceiling";
+	return NULL;
+}
+
+/* CLOCK_REALTIME shifted by the node's clock offset, in Unix ms: the
+ * wall clock of the node's HLC domain (arg: the node). */
+static inline uint64_t node_wall_ms(void *arg)
+{
+	const struct node *n = arg;
+	uint64_t real = hlc_wall_realtime(NULL);
+	int64_t off =
+	    atomic_load_explicit(&((struct node *)n)->clock_offset_ms, memory_order_relaxed);
+	if (off < 0 && (uint64_t)-off > real)
+		return 0;
+	return real + (uint64_t)off;
+}
 
 /* The qsbr reader id of the control thread (workers use 0..nworkers-1). */
 static inline unsigned int node_control_reader(const struct node *n)

@@ -167,7 +167,7 @@ static void handle_request(struct worker *w, const struct bp_request *r, struct 
 			   bool shed, struct answer *ans)
 {
 	stat_inc(&w->stats->requests[r->type]);
-	if (!atomic_load_explicit(&w->node->serving, memory_order_relaxed)) {
+	if (!node_serving(w->node)) {
 		answer_for_type(ans, r, BP_NOT_SERVING);
 		return;
 	}

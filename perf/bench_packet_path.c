@@ -70,7 +70,7 @@ int main(int argc, char **argv)
 	memcpy(node.filter[0].mac, (uint8_t[]){2, 0, 0, 0, 0, 2}, 6);
 	node.filter[0].ip = node.cfg.ip;
 	node.filter[0].udp_port = node.cfg.udp_port;
-	atomic_store(&node.serving, true);
+	atomic_store(&node.not_serving, 0);
 	if (hlc_domain_init(&node.hlc, 2, 500, NULL, NULL) != 0 ||
 	    auction_table_create(&node.auctions, "bench", (uint32_t)auctions + 8, 2,
 				 worker_retire_capacity(&node.cfg) + 1, (int)rte_socket_id()) != 0 ||
