@@ -271,10 +271,8 @@ size_t pkt_build_udp(uint8_t *frame, size_t cap, const struct pkt_udp_spec *s,
 
 const char *pkt_drop_name(unsigned int drop)
 {
-	static const char *const names[PKT_DROP_COUNT] = {
-	    "none",	  "truncated",	 "dst_mac",	 "ethertype",	"ip_version",
-	    "ip_options", "ip_fragment", "ip_length",	 "ip_checksum", "dst_ip",
-	    "ip_proto",	  "udp_length",	 "udp_checksum", "dst_port",
-	};
+#define NAME_OF(id, name) #name,
+	static const char *const names[PKT_DROP_COUNT] = {PKT_FOREACH_DROP(NAME_OF)};
+#undef NAME_OF
 	return drop < PKT_DROP_COUNT ? names[drop] : "invalid";
 }

@@ -45,23 +45,30 @@ enum pkt_class {
 	PKT_CLASS_DROP,	   /* see enum pkt_drop */
 };
 
-/* Why a frame was dropped; every value is counted by the dataplane. */
+/* Why a frame was dropped; every value is counted by the dataplane. The
+ * enum value and its name (a Prometheus label value: a public contract)
+ * come from one line. */
+#define PKT_FOREACH_DROP(X)                                                                        \
+	X(NONE, none)                                                                              \
+	X(TRUNCATED, truncated)	      /* shorter than its headers say */                           \
+	X(DST_MAC, dst_mac)	      /* not our MAC (nor broadcast, for ARP) */                   \
+	X(ETHERTYPE, ethertype)	      /* not IPv4 or ARP, or a second VLAN tag */                  \
+	X(IP_VERSION, ip_version)     /* IPv4 version field is not 4 */                            \
+	X(IP_OPTIONS, ip_options)     /* IHL other than 5 */                                       \
+	X(IP_FRAGMENT, ip_fragment)   /* MF set or a fragment offset */                            \
+	X(IP_LENGTH, ip_length)	      /* total length below 20 or beyond the frame */              \
+	X(IP_CHECKSUM, ip_checksum)   /* bad IPv4 header checksum */                               \
+	X(DST_IP, dst_ip)	      /* not our IPv4 address */                                   \
+	X(IP_PROTO, ip_proto)	      /* neither UDP nor ICMP */                                   \
+	X(UDP_LENGTH, udp_length)     /* UDP length differs from the IP payload */                 \
+	X(UDP_CHECKSUM, udp_checksum) /* bad UDP checksum (0 = none, accepted) */                  \
+	X(DST_PORT, dst_port)	      /* not our UDP port */
+
 enum pkt_drop {
-	PKT_DROP_NONE = 0,
-	PKT_DROP_TRUNCATED,    /* shorter than its headers say */
-	PKT_DROP_DST_MAC,      /* not our MAC (nor broadcast, for ARP) */
-	PKT_DROP_ETHERTYPE,    /* not IPv4 or ARP, or a second VLAN tag */
-	PKT_DROP_IP_VERSION,   /* IPv4 version field is not 4 */
-	PKT_DROP_IP_OPTIONS,   /* IHL other than 5 */
-	PKT_DROP_IP_FRAGMENT,  /* MF set or a fragment offset */
-	PKT_DROP_IP_LENGTH,    /* total length below 20 or beyond the frame */
-	PKT_DROP_IP_CHECKSUM,  /* bad IPv4 header checksum */
-	PKT_DROP_DST_IP,       /* not our IPv4 address */
-	PKT_DROP_IP_PROTO,     /* neither UDP nor ICMP */
-	PKT_DROP_UDP_LENGTH,   /* UDP length differs from the IP payload */
-	PKT_DROP_UDP_CHECKSUM, /* bad UDP checksum (0 = none, accepted) */
-	PKT_DROP_DST_PORT,     /* not our UDP port */
-	PKT_DROP_COUNT
+#define PKT_DROP_ENUM(id, name) PKT_DROP_##id,
+	PKT_FOREACH_DROP(PKT_DROP_ENUM)
+#undef PKT_DROP_ENUM
+	    PKT_DROP_COUNT
 };
 
 /* Hardware checksum verdicts the port already gave (mbuf RX flags). */

@@ -250,27 +250,23 @@ int bp_parse_auction_state(const uint8_t *buf, size_t len, struct bp_auction_sta
 	return 0;
 }
 
+#define NAME_OF(id, name) #name,
+
 const char *bp_status_name(unsigned int status)
 {
-	static const char *const names[BP_STATUS_COUNT] = {
-	    "accepted",
-	    "too_low",
-	    "closed",
-	    "unknown_auction",
-	    "malformed",
-	    "overloaded",
-	    "unsupported_version",
-	    "not_serving",
-	    "conflict",
-	};
+	static const char *const names[BP_STATUS_COUNT] = {BP_FOREACH_STATUS(NAME_OF)};
 	return status < BP_STATUS_COUNT ? names[status] : "invalid";
+}
+
+const char *bp_phase_name(unsigned int phase)
+{
+	static const char *const names[BP_PHASE_COUNT] = {BP_FOREACH_PHASE(NAME_OF)};
+	return phase < BP_PHASE_COUNT ? names[phase] : "invalid";
 }
 
 const char *bp_drop_name(unsigned int drop)
 {
-	static const char *const names[BP_DROP_COUNT] = {
-	    "none", "short", "bad_magic", "unknown_type", "reply_type", "peer_type",
-	};
+	static const char *const names[BP_DROP_COUNT] = {BP_FOREACH_DROP(NAME_OF)};
 	return drop < BP_DROP_COUNT ? names[drop] : "invalid";
 }
 

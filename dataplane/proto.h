@@ -48,34 +48,59 @@ enum bp_type {
 	BP_PEER_LAST = 0x1F,
 };
 
+/*
+ * Statuses, phases and drop reasons are declared once each, as X-macro
+ * lists: the enum value and its name come from one line. The names are
+ * Prometheus label values and bidctl/JSON words, so they are a public
+ * contract (docs/STATS.md): rename nothing.
+ */
+
+/* PROTOCOL.md's statuses, by code. */
+#define BP_FOREACH_STATUS(X)                                                                       \
+	X(ACCEPTED, accepted)                                                                      \
+	X(TOO_LOW, too_low)                                                                        \
+	X(CLOSED, closed)                                                                          \
+	X(UNKNOWN_AUCTION, unknown_auction)                                                        \
+	X(MALFORMED, malformed)                                                                    \
+	X(OVERLOADED, overloaded)                                                                  \
+	X(UNSUPPORTED_VERSION, unsupported_version)                                                \
+	X(NOT_SERVING, not_serving)                                                                \
+	X(CONFLICT, conflict)
+
 enum bp_status {
-	BP_ACCEPTED = 0,
-	BP_TOO_LOW = 1,
-	BP_CLOSED = 2,
-	BP_UNKNOWN_AUCTION = 3,
-	BP_MALFORMED = 4,
-	BP_OVERLOADED = 5,
-	BP_UNSUPPORTED_VERSION = 6,
-	BP_NOT_SERVING = 7,
-	BP_CONFLICT = 8,
-	BP_STATUS_COUNT
+#define BP_STATUS_ENUM(id, name) BP_##id,
+	BP_FOREACH_STATUS(BP_STATUS_ENUM)
+#undef BP_STATUS_ENUM
+	    BP_STATUS_COUNT
 };
 
+/* AUCTION_STATE's state field. */
+#define BP_FOREACH_PHASE(X)                                                                        \
+	X(UNKNOWN, unknown)                                                                        \
+	X(OPEN, open)                                                                              \
+	X(CLOSED, closed)
+
 enum bp_auction_phase {
-	BP_PHASE_UNKNOWN = 0,
-	BP_PHASE_OPEN = 1,
-	BP_PHASE_CLOSED = 2,
+#define BP_PHASE_ENUM(id, name) BP_PHASE_##id,
+	BP_FOREACH_PHASE(BP_PHASE_ENUM)
+#undef BP_PHASE_ENUM
+	    BP_PHASE_COUNT
 };
 
 /* Why a datagram got no reply. */
+#define BP_FOREACH_DROP(X)                                                                         \
+	X(NONE, none)                                                                              \
+	X(SHORT, short)		      /* fewer than 8 bytes */                                     \
+	X(BAD_MAGIC, bad_magic)	      /* magic is not 0xB1D5 */                                    \
+	X(UNKNOWN_TYPE, unknown_type) /* not a type of the table */                                \
+	X(REPLY_TYPE, reply_type)     /* a node -> client type sent to the node */                 \
+	X(PEER_TYPE, peer_type)	      /* 0x10-0x1F from a client */
+
 enum bp_drop {
-	BP_DROP_NONE = 0,
-	BP_DROP_SHORT,	      /* fewer than 8 bytes */
-	BP_DROP_BAD_MAGIC,    /* magic is not 0xB1D5 */
-	BP_DROP_UNKNOWN_TYPE, /* not a type of the table */
-	BP_DROP_REPLY_TYPE,   /* a node -> client type sent to the node */
-	BP_DROP_PEER_TYPE,    /* 0x10-0x1F from a client */
-	BP_DROP_COUNT
+#define BP_DROP_ENUM(id, name) BP_DROP_##id,
+	BP_FOREACH_DROP(BP_DROP_ENUM)
+#undef BP_DROP_ENUM
+	    BP_DROP_COUNT
 };
 
 enum bp_verdict {
@@ -163,6 +188,7 @@ int bp_parse_auction_state(const uint8_t *buf, size_t len, struct bp_auction_sta
 
 /* Stable lower-case names for logs, stats and JSON ("accepted", ...). */
 const char *bp_status_name(unsigned int status);
+const char *bp_phase_name(unsigned int phase);
 const char *bp_drop_name(unsigned int drop);
 const char *bp_type_name(unsigned int type);
 
