@@ -17,19 +17,19 @@ static struct control *ctl_control(void *ctx)
 /* Reads the leading record: call inside control_online(). */
 static void describe(const struct control *c, const struct auction *a, struct ctl_auction *out)
 {
-	struct bp_auction_state s = {0};
-	auction_fill_state(a, c->node->hlc.wall(c->node->hlc.wall_arg), &s);
+	struct auction_view v;
+	auction_view(a, c->node->hlc.wall(c->node->hlc.wall_arg), &v);
 	*out = (struct ctl_auction){
-	    .id = a->id,
-	    .reserve = a->reserve,
-	    .increment = a->increment,
-	    .close_at_ms = a->close_at_ms,
-	    .phase = s.phase,
-	    .leading_amount = s.leading_amount,
-	    .leading_bidder = s.leading_bidder,
-	    .leading_hlc = s.leading_hlc,
-	    .bid_count = s.bid_count,
-	    .viewers = s.viewers,
+	    .id = v.id,
+	    .reserve = v.reserve,
+	    .increment = v.increment,
+	    .close_at_ms = v.close_at_ms,
+	    .phase = v.phase,
+	    .leading_amount = v.leading.amount,
+	    .leading_bidder = v.leading.bidder,
+	    .leading_hlc = v.leading.hlc,
+	    .bid_count = v.bid_count,
+	    .viewers = v.viewers,
 	    .settled = a->settled,
 	    .settled_at_ms = a->settled_at_ms,
 	};

@@ -128,13 +128,16 @@ struct node_value {
 	{                                                                                          \
 		name, labels, help, kind, offsetof(struct stats_node_block, field)                 \
 	}
-#define AUCTIONS_HELP	 "auctions in the table"
-#define EVENTS_HELP	 "auction lifecycle events"
-#define RECORDS_HELP	 "leading-bid records"
-#define DEDUP_HELP	 "idempotency table entries (a scan a second)"
-#define CONTROL_HELP	 "answers of the control thread"
-#define MBUFS_HELP	 "packet buffers of the pool"
-#define HEAP_HELP	 "slow-path heap (jemalloc)"
+#define AUCTIONS_HELP "auctions in the table"
+#define EVENTS_HELP   "auction lifecycle events"
+#define RECORDS_HELP  "leading-bid records"
+#define DEDUP_HELP    "idempotency table entries (a scan a second)"
+#define CONTROL_HELP  "answers of the control thread"
+#define MBUFS_HELP    "packet buffers of the pool"
+#define HEAP_HELP     "slow-path heap (jemalloc)"
+/* The values are AUCTION_STATE's (enum bp_auction_phase). */
+#define PHASE_HELP "1 open, 2 closed (the effective phase, as AUCTION_STATE shows it)"
+_Static_assert(BP_PHASE_OPEN == 1 && BP_PHASE_CLOSED == 2, "PHASE_HELP names the values");
 #define NOT_SERVING_HELP "1 while this reason stops bids (answered NOT_SERVING)"
 #define TRACKED_HELP	 "auctions with entries of their own, or beyond --stats-auctions"
 
@@ -362,7 +365,7 @@ static void refresh_dedup(struct control *c)
 
 /* The tracked auctions' values, and how many auctions are (not) tracked:
  * every auction not yet settled either has a slot or has none. */
-static void refresh_auction_slots(struct control *c)
+static void refresh_auction_slots(struct control *c, uint64_t now_ms)
 {
 	struct stats_node_block *b = c->stats_block;
 	uint64_t tracked = 0;
@@ -374,13 +377,12 @@ static void refresh_auction_slots(struct control *c)
 		const struct auction *a = id ? auction_lookup(&c->node->auctions, id) : NULL;
 		if (!a)
 			continue;
-		struct bid lead = auction_leading(a);
-		put(&s->phase, atomic_load_explicit(&a->phase, memory_order_relaxed));
-		put(&s->leading_amount, lead.amount);
-		put(&s->bids, gcounter_workers_sum(&a->bids));
-		uint64_t up = gcounter_workers_sum(&a->viewers_up);
-		uint64_t down = gcounter_workers_sum(&a->viewers_down);
-		put(&s->viewers, up > down ? up - down : 0);
+		struct auction_view v;
+		auction_view(a, now_ms, &v);
+		put(&s->phase, v.phase);
+		put(&s->leading_amount, v.leading.amount);
+		put(&s->bids, v.bid_count);
+		put(&s->viewers, v.viewers);
 	}
 	control_offline(c);
 	uint64_t unsettled =
@@ -421,7 +423,7 @@ static void refresh(struct control *c, uint64_t now_ms)
 	refresh_ports(b, n);
 	refresh_memory(b, n);
 	refresh_dedup(c);
-	refresh_auction_slots(c);
+	refresh_auction_slots(c, now_ms);
 	stats_writer_heartbeat(c->segment, now_ms);
 }
 
@@ -438,7 +440,7 @@ static void slot_entries(struct control *c, struct stats_auction_slot *s, uint64
 	char labels[STATS_FIELD_LABEL];
 	struct reg r = {c->segment, 0};
 	snprintf(labels, sizeof(labels), "auction=%" PRIu64, id);
-	value(&r, "auction_phase", labels, "0 open, 1 closed", STATS_GAUGE, &s->phase);
+	value(&r, "auction_phase", labels, PHASE_HELP, STATS_GAUGE, &s->phase);
 	value(&r, "auction_leading_amount", labels, "the leading bid's amount", STATS_GAUGE,
 	      &s->leading_amount);
 	value(&r, "auction_bids_total", labels, "bids accepted", STATS_COUNTER, &s->bids);

@@ -143,11 +143,6 @@ static int cmd_hlc(const char *cmd, const char *params, struct rte_tel_data *d)
 	return serve(d, fill_hlc);
 }
 
-static const char *phase_name(uint8_t phase)
-{
-	return phase == BP_PHASE_OPEN ? "open" : "closed";
-}
-
 /* /bidplane/auction,<id>: looked up as an RCU reader, copied, answered. */
 static int cmd_auction(const char *cmd, const char *params, struct rte_tel_data *d)
 {
@@ -168,35 +163,24 @@ static int cmd_auction(const char *cmd, const char *params, struct rte_tel_data 
 	unsigned int me = node_telemetry_reader(n);
 	rte_rcu_qsbr_thread_online(n->auctions.qsbr, me);
 	const struct auction *a = auction_lookup(&n->auctions, id);
-	struct auction copy;
-	struct bid lead = {0};
-	uint64_t bids = 0, up = 0, down = 0;
-	if (a) {
-		copy.id = a->id;
-		copy.reserve = a->reserve;
-		copy.increment = a->increment;
-		copy.close_at_ms = a->close_at_ms;
-		copy.phase = atomic_load(&a->phase);
-		lead = auction_leading(a);
-		bids = gcounter_workers_sum(&a->bids);
-		up = gcounter_workers_sum(&a->viewers_up);
-		down = gcounter_workers_sum(&a->viewers_down);
-	}
+	struct auction_view v;
+	if (a)
+		auction_view(a, n->hlc.wall(n->hlc.wall_arg), &v);
 	rte_rcu_qsbr_thread_offline(n->auctions.qsbr, me);
 	pthread_mutex_unlock(&tel.lock);
 	if (!a)
 		return answer_error(d, "unknown auction");
 	rte_tel_data_start_dict(d);
-	rte_tel_data_add_dict_u64(d, "id", copy.id);
-	rte_tel_data_add_dict_string(d, "phase", phase_name(copy.phase));
-	rte_tel_data_add_dict_u64(d, "reserve", copy.reserve);
-	rte_tel_data_add_dict_u64(d, "increment", copy.increment);
-	rte_tel_data_add_dict_u64(d, "close_at_ms", copy.close_at_ms);
-	rte_tel_data_add_dict_u64(d, "leading_amount", lead.amount);
-	rte_tel_data_add_dict_u64(d, "leading_bidder", lead.bidder);
-	rte_tel_data_add_dict_u64(d, "leading_hlc", lead.hlc);
-	rte_tel_data_add_dict_u64(d, "bids", bids);
-	rte_tel_data_add_dict_u64(d, "viewers", up > down ? up - down : 0);
+	rte_tel_data_add_dict_u64(d, "id", v.id);
+	rte_tel_data_add_dict_string(d, "phase", bp_phase_name(v.phase));
+	rte_tel_data_add_dict_u64(d, "reserve", v.reserve);
+	rte_tel_data_add_dict_u64(d, "increment", v.increment);
+	rte_tel_data_add_dict_u64(d, "close_at_ms", v.close_at_ms);
+	rte_tel_data_add_dict_u64(d, "leading_amount", v.leading.amount);
+	rte_tel_data_add_dict_u64(d, "leading_bidder", v.leading.bidder);
+	rte_tel_data_add_dict_u64(d, "leading_hlc", v.leading.hlc);
+	rte_tel_data_add_dict_u64(d, "bids", v.bid_count);
+	rte_tel_data_add_dict_u64(d, "viewers", v.viewers);
 	return 0;
 }
 

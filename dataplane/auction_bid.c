@@ -109,18 +109,31 @@ void auction_add_viewer(struct auction *a, const struct bid_ctx *c, int delta)
 		gcounter_workers_add(&a->viewers_down, c->worker, 1);
 }
 
-void auction_fill_state(const struct auction *a, uint64_t now_ms, struct bp_auction_state *s)
+void auction_view(const struct auction *a, uint64_t now_ms, struct auction_view *v)
 {
-	struct bid lead = auction_leading(a);
 	uint64_t up = gcounter_workers_sum(&a->viewers_up);
 	uint64_t down = gcounter_workers_sum(&a->viewers_down);
-	s->phase = atomic_load_explicit(&a->phase, memory_order_acquire);
-	if (s->phase == BP_PHASE_OPEN && now_ms >= a->close_at_ms)
-		s->phase = BP_PHASE_CLOSED;
-	s->leading_amount = lead.amount;
-	s->leading_bidder = lead.bidder;
-	s->leading_hlc = lead.hlc;
-	s->bid_count = gcounter_workers_sum(&a->bids);
-	s->viewers = up > down ? up - down : 0;
-	s->close_at_ms = a->close_at_ms;
+	v->id = a->id;
+	v->reserve = a->reserve;
+	v->increment = a->increment;
+	v->close_at_ms = a->close_at_ms;
+	v->phase = atomic_load_explicit(&a->phase, memory_order_acquire);
+	if (v->phase == BP_PHASE_OPEN && now_ms >= a->close_at_ms)
+		v->phase = BP_PHASE_CLOSED;
+	v->leading = auction_leading(a);
+	v->bid_count = gcounter_workers_sum(&a->bids);
+	v->viewers = up > down ? up - down : 0;
+}
+
+void auction_fill_state(const struct auction *a, uint64_t now_ms, struct bp_auction_state *s)
+{
+	struct auction_view v;
+	auction_view(a, now_ms, &v);
+	s->phase = v.phase;
+	s->leading_amount = v.leading.amount;
+	s->leading_bidder = v.leading.bidder;
+	s->leading_hlc = v.leading.hlc;
+	s->bid_count = v.bid_count;
+	s->viewers = v.viewers;
+	s->close_at_ms = v.close_at_ms;
 }

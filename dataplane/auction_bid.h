@@ -55,9 +55,27 @@ void auction_place_bid(struct auction *a, struct bid_ctx *c, uint64_t bidder, ui
 /* WATCH (+1) or UNWATCH (-1) one viewer. */
 void auction_add_viewer(struct auction *a, const struct bid_ctx *c, int delta);
 
-/* Fills the auction-dependent fields of an AUCTION_STATE reply. An auction
- * whose close time is not after now_ms shows as closed even before the
- * control thread turns its phase: bids are judged by the same rule. */
+/*
+ * What every reader shows of an auction (AUCTION_STATE, bidctl, telemetry,
+ * the stats segment): the effective phase (an auction whose close time is
+ * not after now_ms shows closed even before the control thread turns its
+ * phase: bids are judged by the same rule), the leading bid as one record,
+ * the merged bid count and the viewers floored at 0.
+ */
+struct auction_view {
+	uint64_t id;
+	uint64_t reserve;
+	uint64_t increment;
+	uint64_t close_at_ms;
+	uint8_t phase; /* enum bp_auction_phase */
+	struct bid leading;
+	uint64_t bid_count;
+	uint64_t viewers;
+};
+void auction_view(const struct auction *a, uint64_t now_ms, struct auction_view *v);
+
+/* Fills the auction-dependent fields of an AUCTION_STATE reply from the
+ * view above. */
 void auction_fill_state(const struct auction *a, uint64_t now_ms, struct bp_auction_state *s);
 
 /* Ends a burst: the records it replaced start their grace period. */
