@@ -47,8 +47,8 @@ void fencing_try(struct control *c)
 		RTE_LOG(INFO, USER1, "fencing epoch %" PRIu64 " (%s)\n", epoch, n->cfg.state_dir);
 		return;
 	}
-	stat_inc(&c->stats.fencing_failures);
-	if (stat_read(&c->stats.fencing_failures) == 1)
+	stat_inc(&c->stats->fencing_failures);
+	if (stat_read(&c->stats->fencing_failures) == 1)
 		RTE_LOG(ERR, USER1, "%s\n", err);
 }
 
@@ -124,6 +124,7 @@ static int open_initial_range(struct control *c, char *err, size_t errlen)
 int control_init(struct control *c, struct node *n, char *err, size_t errlen)
 {
 	memset(c, 0, sizeof(*c));
+	c->stats = &c->own_stats;
 	c->node = n;
 	c->next_due_ms = UINT64_MAX; /* lowered by every auction opened */
 	unsigned int me = node_control_reader(n);

@@ -30,23 +30,13 @@
 
 #include "auction_bid.h"
 #include "hlc_ceiling.h"
+#include "stats_node.h"
 #include "node.h"
 
 struct ctl_server;
 struct ctl_handlers;
 struct stats_writer;
 struct stats_node_block;
-
-struct control_stats {
-	_Atomic uint64_t arp_replies;
-	_Atomic uint64_t icmp_replies;
-	_Atomic uint64_t exceptions_ignored; /* not for us / not a request */
-	_Atomic uint64_t auctions_opened;
-	_Atomic uint64_t auctions_closed;
-	_Atomic uint64_t auctions_settled;
-	_Atomic uint64_t auctions_removed;
-	_Atomic uint64_t fencing_failures;
-};
 
 /* One control-socket request handed from the service thread to the
  * control thread (service.c). */
@@ -105,7 +95,10 @@ struct control {
 	/* Earliest close or removal time among the auctions: the lifecycle
 	 * scans the table only once it is reached, not on every tick. */
 	uint64_t next_due_ms;
-	struct control_stats stats;
+	/* Where the slow path counts: own_stats until the stats segment
+	 * exists, then its control block (no copies, as for the workers). */
+	struct control_stats *stats;
+	struct control_stats own_stats;
 
 	/* The stats segment (stats_node.c). */
 	struct stats_writer *segment;

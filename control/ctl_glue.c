@@ -8,6 +8,7 @@
 
 #include "control.h"
 #include "ctl.h"
+#include "stat.h"
 
 static struct control *ctl_control(void *ctx)
 {
@@ -101,7 +102,7 @@ static int h_status(void *ctx, struct ctl_status *out, char *err, size_t errlen)
 	    .uptime_s = (rte_rdtsc() - n->start_tsc) / n->tsc_hz,
 	    .auctions_open = n->auctions.open,
 	    .auctions_closed = n->auctions.closed,
-	    .auctions_settled = n->auctions.settled,
+	    .auctions_settled = stat_read(&c->stats->auctions_settled),
 	};
 	return 0;
 }

@@ -33,13 +33,13 @@ static size_t answer_frame(struct control *c, struct rte_mbuf *m, unsigned int p
 	case PKT_CLASS_ARP: {
 		size_t len = pkt_arp_reply_in_place(frame, m->data_len, f);
 		if (len)
-			stat_inc(&c->stats.arp_replies);
+			stat_inc(&c->stats->arp_replies);
 		return len;
 	}
 	case PKT_CLASS_ICMP: {
 		size_t len = pkt_icmp_echo_reply_in_place(frame, m->data_len, &lay, f->mac);
 		if (len)
-			stat_inc(&c->stats.icmp_replies);
+			stat_inc(&c->stats->icmp_replies);
 		return len;
 	}
 	default:
@@ -60,7 +60,7 @@ void exceptions_serve(struct control *c)
 			unsigned int p = port_index(n, m->port);
 			size_t len = answer_frame(c, m, p);
 			if (len == 0) {
-				stat_inc(&c->stats.exceptions_ignored);
+				stat_inc(&c->stats->exceptions_ignored);
 				rte_pktmbuf_free(m);
 				continue;
 			}

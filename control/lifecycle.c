@@ -37,7 +37,7 @@ int lifecycle_open(struct control *c, uint64_t id, uint64_t reserve, uint64_t in
 	int rc = auction_open(&n->auctions, id, reserve, increment, close_at);
 	switch (rc) {
 	case 0:
-		stat_inc(&c->stats.auctions_opened);
+		stat_inc(&c->stats->auctions_opened);
 		stats_node_auction_opened(c, id);
 		if (close_at < c->next_due_ms)
 			c->next_due_ms = close_at;
@@ -96,8 +96,7 @@ static void settle(struct control *c, struct auction *a, uint64_t now_ms)
 	control_offline(c);
 	a->settled = true;
 	a->settled_at_ms = now_ms;
-	c->node->auctions.settled++;
-	stat_inc(&c->stats.auctions_settled);
+	stat_inc(&c->stats->auctions_settled);
 	stats_node_auction_settled(c, a->id);
 	note_settlement(c, a);
 }
@@ -121,7 +120,7 @@ int lifecycle_close(struct control *c, uint64_t id, char *err, size_t errlen)
 		snprintf(err, errlen, "auction %" PRIu64 " is already closed", id);
 		return -EALREADY;
 	}
-	stat_inc(&c->stats.auctions_closed);
+	stat_inc(&c->stats->auctions_closed);
 	wait_grace_period(c);
 	uint64_t now = n->hlc.wall(n->hlc.wall_arg);
 	settle(c, a, now);
@@ -208,7 +207,7 @@ void lifecycle_tick(struct control *c, uint64_t now_ms)
 
 	for (unsigned int i = 0; i < d.nclose; i++) {
 		auction_close(&n->auctions, d.close[i]);
-		stat_inc(&c->stats.auctions_closed);
+		stat_inc(&c->stats->auctions_closed);
 	}
 	/* Settled once every worker that may have been placing a bid has
 	 * passed a quiescent state: a later tick, without waiting here. An
@@ -223,5 +222,5 @@ void lifecycle_tick(struct control *c, uint64_t now_ms)
 	}
 	for (unsigned int i = 0; i < d.nremove; i++)
 		if (auction_remove(&n->auctions, d.remove[i]) == 0)
-			stat_inc(&c->stats.auctions_removed);
+			stat_inc(&c->stats->auctions_removed);
 }

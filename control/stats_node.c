@@ -148,7 +148,7 @@ static const struct node_value node_values[] = {
        serving),
     NV("fencing_epoch", "", "this run's fencing epoch", STATS_GAUGE, fencing_epoch),
     NV("fencing_failures_total", "", "failed attempts to persist the epoch", STATS_COUNTER,
-       fencing_failures),
+       control.fencing_failures),
     NV("not_serving", "reason=fencing", NOT_SERVING_HELP, STATS_GAUGE, not_serving_fencing),
     NV("not_serving", "reason=clock", NOT_SERVING_HELP, STATS_GAUGE, not_serving_clock),
     NV("not_serving", "reason=hlc_ceiling", NOT_SERVING_HELP, STATS_GAUGE, not_serving_hlc_ceiling),
@@ -160,10 +160,12 @@ static const struct node_value node_values[] = {
        hlc_ceiling_failures),
     NV("auctions", "phase=open", AUCTIONS_HELP, STATS_GAUGE, auctions_open),
     NV("auctions", "phase=closed", AUCTIONS_HELP, STATS_GAUGE, auctions_closed),
-    NV("auction_events_total", "event=opened", EVENTS_HELP, STATS_COUNTER, auctions_opened_total),
-    NV("auction_events_total", "event=closed", EVENTS_HELP, STATS_COUNTER, auctions_closed_total),
-    NV("auction_events_total", "event=settled", EVENTS_HELP, STATS_COUNTER, auctions_settled_total),
-    NV("auction_events_total", "event=removed", EVENTS_HELP, STATS_COUNTER, auctions_removed_total),
+    NV("auction_events_total", "event=opened", EVENTS_HELP, STATS_COUNTER, control.auctions_opened),
+    NV("auction_events_total", "event=closed", EVENTS_HELP, STATS_COUNTER, control.auctions_closed),
+    NV("auction_events_total", "event=settled", EVENTS_HELP, STATS_COUNTER,
+       control.auctions_settled),
+    NV("auction_events_total", "event=removed", EVENTS_HELP, STATS_COUNTER,
+       control.auctions_removed),
     NV("auction_table_capacity", "", "--max-auctions", STATS_GAUGE, auction_table_capacity),
     NV("bid_records", "state=free", RECORDS_HELP, STATS_GAUGE, bid_records_free),
     NV("bid_records", "state=capacity", RECORDS_HELP, STATS_GAUGE, bid_records_capacity),
@@ -173,10 +175,10 @@ static const struct node_value node_values[] = {
     NV("control_hlc_drift_refusals_total", "",
        "remote stamps the control thread refused: too far ahead", STATS_COUNTER,
        control_hlc_drift_refusals),
-    NV("control_replies_total", "type=arp", CONTROL_HELP, STATS_COUNTER, arp_replies),
-    NV("control_replies_total", "type=icmp", CONTROL_HELP, STATS_COUNTER, icmp_replies),
+    NV("control_replies_total", "type=arp", CONTROL_HELP, STATS_COUNTER, control.arp_replies),
+    NV("control_replies_total", "type=icmp", CONTROL_HELP, STATS_COUNTER, control.icmp_replies),
     NV("control_ignored_total", "", "exception frames not for this node", STATS_COUNTER,
-       exceptions_ignored),
+       control.exceptions_ignored),
     NV("mbufs", "state=free", MBUFS_HELP, STATS_GAUGE, mbuf_free),
     NV("mbufs", "state=capacity", MBUFS_HELP, STATS_GAUGE, mbuf_capacity),
     NV("jemalloc_bytes", "state=allocated", HEAP_HELP, STATS_GAUGE, jemalloc_allocated),
@@ -277,6 +279,10 @@ int stats_node_init(struct control *c, char *err, size_t errlen)
 	if (*stats_writer_note(c->segment))
 		RTE_LOG(WARNING, USER1, "%s\n", stats_writer_note(c->segment));
 	c->stats_block = stats_writer_control_block(c->segment);
+	/* From now on the slow path counts in the segment. The service
+	 * thread has not started yet: nobody else writes these. */
+	c->stats_block->control = *c->stats;
+	c->stats = &c->stats_block->control;
 	for (unsigned int i = 0; i < n->nworkers; i++)
 		n->workers[i]->stats = stats_writer_worker_block(c->segment, i);
 
@@ -386,7 +392,7 @@ static void refresh_auction_slots(struct control *c, uint64_t now_ms)
 	}
 	control_offline(c);
 	uint64_t unsettled =
-	    stat_read(&c->stats.auctions_opened) - stat_read(&c->stats.auctions_settled);
+	    stat_read(&c->stats->auctions_opened) - stat_read(&c->stats->auctions_settled);
 	put(&b->auctions_tracked, tracked);
 	put(&b->auctions_untracked, unsettled > tracked ? unsettled - tracked : 0);
 }
@@ -395,7 +401,6 @@ static void refresh(struct control *c, uint64_t now_ms)
 {
 	struct node *n = c->node;
 	struct stats_node_block *b = c->stats_block;
-	const struct control_stats *cs = &c->stats;
 	put(&b->uptime_seconds, (now_ms - n->start_ms) / 1000);
 	put(&b->serving, node_serving(n));
 	uint32_t why = atomic_load(&n->not_serving);
@@ -406,19 +411,11 @@ static void refresh(struct control *c, uint64_t now_ms)
 	put(&b->hlc_ceiling_renewals, atomic_load(&c->ceiling.renewals));
 	put(&b->hlc_ceiling_failures, atomic_load(&c->ceiling.failures));
 	put(&b->fencing_epoch, n->fencing_epoch);
-	put(&b->fencing_failures, stat_read(&cs->fencing_failures));
 	put(&b->auctions_open, n->auctions.open);
 	put(&b->auctions_closed, n->auctions.closed);
-	put(&b->auctions_opened_total, stat_read(&cs->auctions_opened));
-	put(&b->auctions_closed_total, stat_read(&cs->auctions_closed));
-	put(&b->auctions_settled_total, stat_read(&cs->auctions_settled));
-	put(&b->auctions_removed_total, stat_read(&cs->auctions_removed));
 	put(&b->auction_table_capacity, n->auctions.capacity);
 	put(&b->hlc_now, hlc_now(&c->clock));
 	put(&b->control_hlc_drift_refusals, stat_read(&c->clock.drift_refusals));
-	put(&b->arp_replies, stat_read(&cs->arp_replies));
-	put(&b->icmp_replies, stat_read(&cs->icmp_replies));
-	put(&b->exceptions_ignored, stat_read(&cs->exceptions_ignored));
 	refresh_workers(&b->workers, n);
 	refresh_ports(b, n);
 	refresh_memory(b, n);

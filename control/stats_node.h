@@ -22,6 +22,20 @@
 struct control;
 struct stats_writer;
 
+/* The slow path's counters. Each has one writer (the control thread, or
+ * the service thread for fencing_failures); they live in the segment's
+ * control block, where bidstat reads them. */
+struct control_stats {
+	_Atomic uint64_t arp_replies;
+	_Atomic uint64_t icmp_replies;
+	_Atomic uint64_t exceptions_ignored; /* not for us / not a request */
+	_Atomic uint64_t auctions_opened;
+	_Atomic uint64_t auctions_closed;
+	_Atomic uint64_t auctions_settled;
+	_Atomic uint64_t auctions_removed;
+	_Atomic uint64_t fencing_failures;
+};
+
 /* What the control thread publishes about one auction. */
 struct stats_auction_slot {
 	_Atomic uint64_t id; /* 0: free */
@@ -59,7 +73,6 @@ struct stats_node_block {
 	_Atomic uint64_t uptime_seconds;
 	_Atomic uint64_t serving;
 	_Atomic uint64_t fencing_epoch;
-	_Atomic uint64_t fencing_failures;
 	_Atomic uint64_t not_serving_fencing;
 	_Atomic uint64_t not_serving_clock;
 	_Atomic uint64_t not_serving_hlc_ceiling;
@@ -68,10 +81,6 @@ struct stats_node_block {
 	_Atomic uint64_t hlc_ceiling_failures;
 	_Atomic uint64_t auctions_open;
 	_Atomic uint64_t auctions_closed;
-	_Atomic uint64_t auctions_opened_total;
-	_Atomic uint64_t auctions_closed_total;
-	_Atomic uint64_t auctions_settled_total;
-	_Atomic uint64_t auctions_removed_total;
 	_Atomic uint64_t auction_table_capacity;
 	_Atomic uint64_t bid_records_free;
 	_Atomic uint64_t bid_records_capacity;
@@ -79,15 +88,13 @@ struct stats_node_block {
 	_Atomic uint64_t dedup_capacity;
 	_Atomic uint64_t hlc_now;
 	_Atomic uint64_t control_hlc_drift_refusals;
-	_Atomic uint64_t arp_replies;
-	_Atomic uint64_t icmp_replies;
-	_Atomic uint64_t exceptions_ignored;
 	_Atomic uint64_t mbuf_free;
 	_Atomic uint64_t mbuf_capacity;
 	_Atomic uint64_t jemalloc_allocated;
 	_Atomic uint64_t jemalloc_resident;
 	_Atomic uint64_t auctions_tracked;
 	_Atomic uint64_t auctions_untracked;
+	struct control_stats control;
 	struct stats_worker_copies workers;
 	struct stats_port_values ports[BP_MAX_PORTS];
 	struct stats_auction_slot slots[]; /* cfg.stats_auctions */

@@ -61,13 +61,13 @@ void control_print_summary(const struct control *c, FILE *out)
 	fprintf(out, "  exception  to_control %" PRIu64 ", from_control %" PRIu64 "\n",
 		stat_read(&s.exceptions), stat_read(&s.control_tx));
 	fprintf(out, "  control    arp %" PRIu64 ", icmp %" PRIu64 ", ignored %" PRIu64 "\n",
-		stat_read(&c->stats.arp_replies), stat_read(&c->stats.icmp_replies),
-		stat_read(&c->stats.exceptions_ignored));
+		stat_read(&c->stats->arp_replies), stat_read(&c->stats->icmp_replies),
+		stat_read(&c->stats->exceptions_ignored));
 	fprintf(out,
 		"  auctions   opened %" PRIu64 ", closed %" PRIu64 ", settled %" PRIu64
 		", removed %" PRIu64 "\n",
-		stat_read(&c->stats.auctions_opened), stat_read(&c->stats.auctions_closed),
-		stat_read(&c->stats.auctions_settled), stat_read(&c->stats.auctions_removed));
+		stat_read(&c->stats->auctions_opened), stat_read(&c->stats->auctions_closed),
+		stat_read(&c->stats->auctions_settled), stat_read(&c->stats->auctions_removed));
 	uint64_t busy = stat_read(&s.busy_polls), idle = stat_read(&s.idle_polls);
 	fprintf(out, "  polls      busy %" PRIu64 ", idle %" PRIu64 " (%.1f%% busy)\n", busy, idle,
 		busy + idle ? 100.0 * (double)busy / (double)(busy + idle) : 0.0);

@@ -66,9 +66,8 @@ struct auction_table {
 	uint32_t capacity;
 	unsigned int nreaders;
 	/* Control thread only. */
-	uint32_t open;	  /* in the table, open */
-	uint32_t closed;  /* in the table, closed */
-	uint64_t settled; /* settled since start */
+	uint32_t open;	 /* in the table, open */
+	uint32_t closed; /* in the table, closed */
 };
 
 /*
