@@ -16,6 +16,7 @@
 #include <rte_rcu_qsbr.h>
 
 #include "control.h"
+#include "ctl.h"
 #include "stat.h"
 #include "stats_node.h"
 
@@ -23,6 +24,10 @@
 #define SETTLED_RETENTION_MS (10 * 60 * 1000)
 /* Most auctions handled per tick; the rest wait for the next tick. */
 #define TICK_BATCH 4096
+
+/* bidctl and the control protocol check the node's bounds. */
+_Static_assert(CTL_DURATION_MAX_S == BP_DURATION_MAX_S, "one duration bound");
+_Static_assert(CTL_AMOUNT_MAX == BID_AMOUNT_MAX, "one amount bound");
 
 int lifecycle_open(struct control *c, uint64_t id, uint64_t reserve, uint64_t increment,
 		   uint64_t duration_s, char *err, size_t errlen)
