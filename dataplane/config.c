@@ -356,6 +356,14 @@ static int apply(struct bp_config *cfg, int id, const char *name, const char *va
 	return rc;
 }
 
+bool bp_config_has_option(const char *name)
+{
+	for (const struct option *o = long_options; o->name; o++)
+		if (strcmp(o->name, name) == 0)
+			return true;
+	return false;
+}
+
 static const struct option *option_by_key(const char *key)
 {
 	char name[64];

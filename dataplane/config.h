@@ -82,6 +82,9 @@ int bp_config_validate(const struct bp_config *cfg, char *err, size_t errlen);
 
 void bp_config_usage(FILE *out, const char *prog);
 
+/* Whether name (without the dashes) is one of the long options above. */
+bool bp_config_has_option(const char *name);
+
 /* Writes the effective configuration as INI (for the log and bidctl). */
 void bp_config_dump(FILE *out, const struct bp_config *cfg);
 
