@@ -503,8 +503,8 @@ static int read_config_file(struct bp_config *cfg, const char *path, char *err, 
 	if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
 		fclose(f);
 		snprintf(err, errlen,
-			 "--config %s: is a directory: %s (errno %d); give an INI file", path,
-			 strerror(EISDIR), EISDIR);
+			 "--config %s: is a directory, not a file (%s, errno %d); give an INI file",
+			 path, strerror(EISDIR), EISDIR);
 		return -EINVAL;
 	}
 	struct ini_reader r = {.path = path, .err = err, .errlen = errlen};
