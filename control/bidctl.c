@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <inttypes.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -41,10 +43,15 @@ static void usage(FILE *out)
 		"\n"
 		"Commands:\n"
 		"  open --auction ID --reserve N --increment N --duration SECONDS\n"
-		"                      open an auction now, closing SECONDS from now\n"
+		"                      open an auction now, closing SECONDS from now;\n"
+		"                      ID 1..18446744073709551615, reserve and increment\n"
+		"                      1..9223372036854775807, SECONDS 1..315360000 (10 years)\n"
 		"  close ID            close an auction now and settle it\n"
 		"  query ID            one auction: state, leading bid, bids, viewers\n"
-		"  list                every auction, one line each\n"
+		"  list [--from ID] [--limit N]\n"
+		"                      a page of auctions, one line each, lowest ids first:\n"
+		"                      ids >= ID (default 1), at most N, 1..1000 (default\n"
+		"                      1000); the last line says where the next page starts\n"
 		"  status              node id, version, HLC, fencing epoch, workers, uptime\n"
 		"\n"
 		"Options:\n"
@@ -60,6 +67,7 @@ static void usage(FILE *out)
 		"Examples:\n"
 		"  bidctl status\n"
 		"  bidctl --name edge-1 list\n"
+		"  bidctl --name edge-1 list --from 1042 --limit 100\n"
 		"  bidctl --socket /tmp/bp.ctl open --auction 42 --reserve 100 --increment 5 "
 		"--duration 60\n"
 		"  bidctl --json query 42\n"
@@ -86,8 +94,9 @@ static int option_error(int c, char **argv)
 	return usage_error("unknown option '%s'", argv[optind - 1]);
 }
 
-/* The node checks ranges; bidctl only keeps words that would change the
- * request's shape (spaces, signs, options) from reaching it. */
+/* Positional ids are checked by the node; bidctl only keeps words that
+ * would change the request's shape (spaces, signs, options) from reaching
+ * it. */
 static bool is_unsigned_decimal(const char *s)
 {
 	if (!*s)
@@ -96,6 +105,27 @@ static bool is_unsigned_decimal(const char *s)
 		if (*s < '0' || *s > '9')
 			return false;
 	return true;
+}
+
+/* An option's number: unsigned decimal in [min, max], or a usage error
+ * that names the option, the value and the range. */
+static int option_number(const char *option, const char *s, uint64_t min, uint64_t max)
+{
+	uint64_t v = 0;
+	bool digits = is_unsigned_decimal(s), too_big = false;
+	for (const char *p = s; digits && *p && !too_big; p++) {
+		unsigned int d = (unsigned int)(*p - '0');
+		too_big = v > (UINT64_MAX - d) / 10;
+		v = v * 10 + d;
+	}
+	if (!digits)
+		return usage_error("--%s '%s' is not an unsigned decimal number (%" PRIu64
+				   "..%" PRIu64 ")",
+				   option, s, min, max);
+	if (too_big || v < min || v > max)
+		return usage_error("--%s %s is out of range %" PRIu64 "..%" PRIu64, option, s, min,
+				   max);
+	return 0;
 }
 
 /* Writes the request (without its format word); a usage error when it
@@ -126,6 +156,8 @@ static int build_open(int argc, char **argv, char *req, size_t len)
 	    {"duration", required_argument, NULL, 4},
 	    {NULL, 0, NULL, 0},
 	};
+	static const uint64_t max[4] = {UINT64_MAX, CTL_AMOUNT_MAX, CTL_AMOUNT_MAX,
+					CTL_DURATION_MAX_S};
 	const char *v[4] = {NULL, NULL, NULL, NULL};
 	int c;
 	optind = 0; /* glibc: start afresh on the command's own argv */
@@ -139,9 +171,9 @@ static int build_open(int argc, char **argv, char *req, size_t len)
 	for (int i = 0; i < 4; i++) {
 		if (!v[i])
 			return usage_error("open needs --%s", opts[i].name);
-		if (!is_unsigned_decimal(v[i]))
-			return usage_error("--%s '%s' is not an unsigned decimal number",
-					   opts[i].name, v[i]);
+		int rc = option_number(opts[i].name, v[i], 1, max[i]);
+		if (rc != 0)
+			return rc;
 	}
 	return put_request(req, len, "open %s %s %s %s", v[0], v[1], v[2], v[3]);
 }
@@ -156,6 +188,42 @@ static int build_one_id(int argc, char **argv, char *req, size_t len)
 	return put_request(req, len, "%s %s", argv[0], argv[1]);
 }
 
+/* list [--from ID] [--limit N]: "list" alone lets the node pick the page. */
+static int build_list(int argc, char **argv, char *req, size_t len)
+{
+	static const struct option opts[] = {
+	    {"from", required_argument, NULL, 'f'},
+	    {"limit", required_argument, NULL, 'l'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *from = NULL, *limit = NULL;
+	int c;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "+:", opts, NULL)) != -1) {
+		if (c == 'f')
+			from = optarg;
+		else if (c == 'l')
+			limit = optarg;
+		else
+			return option_error(c, argv);
+	}
+	if (optind < argc)
+		return usage_error("list takes --from ID and --limit N only, not '%s'",
+				   argv[optind]);
+	int rc = 0;
+	if (from)
+		rc = option_number("from", from, 1, UINT64_MAX);
+	if (rc == 0 && limit)
+		rc = option_number("limit", limit, 1, CTL_LIST_LIMIT_MAX);
+	if (rc != 0)
+		return rc;
+	if (!from && !limit)
+		return put_request(req, len, "list");
+	if (!limit)
+		return put_request(req, len, "list %s", from);
+	return put_request(req, len, "list %s %s", from ? from : "1", limit);
+}
+
 static int build_no_args(int argc, char **argv, char *req, size_t len)
 {
 	if (argc != 1)
@@ -167,8 +235,8 @@ static const struct {
 	const char *name;
 	build_fn build;
 } commands[] = {
-    {"open", build_open},    {"close", build_one_id},	{"query", build_one_id},
-    {"list", build_no_args}, {"status", build_no_args},
+    {"open", build_open}, {"close", build_one_id},   {"query", build_one_id},
+    {"list", build_list}, {"status", build_no_args},
 };
 
 static int unreachable(const char *path, const char *what)
@@ -178,6 +246,36 @@ static int unreachable(const char *path, const char *what)
 		"or pass --socket/--name)\n",
 		what, path, strerror(errno), path);
 	return EXIT_UNREACHABLE;
+}
+
+/*
+ * connect() says "Connection refused" both for a file that is no socket
+ * and for a socket nobody listens on: tell them apart, as their fixes
+ * differ.
+ */
+static int why_no_connection(const char *path)
+{
+	int connect_errno = errno;
+	struct stat st;
+	if (connect_errno == ECONNREFUSED && stat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			fprintf(stderr,
+				"bidctl: %s is not a socket but a %s; pass the node's "
+				"--control-socket with --socket, or its --stats-name with --name\n",
+				path,
+				S_ISDIR(st.st_mode)   ? "directory"
+				: S_ISREG(st.st_mode) ? "regular file"
+						      : "special file");
+			return EXIT_UNREACHABLE;
+		}
+		fprintf(stderr,
+			"bidctl: nobody listens on %s (Connection refused): the node that made "
+			"it has stopped; start it again (with --control-socket %s)\n",
+			path, path);
+		return EXIT_UNREACHABLE;
+	}
+	errno = connect_errno;
+	return unreachable(path, "cannot connect to");
 }
 
 static int connect_to(const char *path, int *fd)
@@ -195,7 +293,7 @@ static int connect_to(const char *path, int *fd)
 	if (*fd < 0)
 		return unreachable(path, "cannot create a socket for");
 	if (connect(*fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
-		int rc = unreachable(path, "cannot connect to");
+		int rc = why_no_connection(path);
 		close(*fd);
 		return rc;
 	}

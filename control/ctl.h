@@ -9,11 +9,21 @@
  *   command = open <auction_id> <reserve> <increment> <duration_s>
  *           | close <auction_id>
  *           | query <auction_id>
- *           | list
+ *           | list [<from> [<limit>]]
  *           | status
+ * Every argument is an unsigned decimal number in its range:
+ *   auction_id, from      1..2^64-1
+ *   reserve, increment    1..CTL_AMOUNT_MAX (2^63-1: no bid can exceed it)
+ *   duration_s            1..CTL_DURATION_MAX_S (10 years)
+ *   limit                 1..CTL_LIST_LIMIT_MAX (default CTL_LIST_LIMIT_MAX)
+ * list answers a page: the auctions with id >= from (default 1), the
+ * lowest ids first, at most limit of them, and the id to ask from next
+ * (none when the page holds the last auction).
  * Response: a first line "ok" or "error <message>", then the body in the
  * requested format (text: human lines; json: one JSON object; for errors
- * json bodies are {"error":"<message>"}), then the server closes.
+ * json bodies are {"error":"<message>"}), then the server closes. An
+ * answer never is "ok" with a cut body: one that does not fit the
+ * server's buffer is answered "error" instead.
  * docs/CONTROL.md documents the same with examples.
  *
  * Threads: the server runs on one thread (the node's service thread);
@@ -29,6 +39,14 @@
 #include <stdint.h>
 
 #define CTL_LINE_MAX 512
+
+/* The bounds above; the node's own (BID_AMOUNT_MAX, BP_DURATION_MAX_S)
+ * are the same, checked where both are seen (control/lifecycle.c). */
+#define CTL_AMOUNT_MAX	   UINT64_C(9223372036854775807)
+#define CTL_DURATION_MAX_S UINT64_C(315360000)
+/* A page of the longest JSON auctions (~420 bytes) fits the server's
+ * 1 MiB answer with room to spare. */
+#define CTL_LIST_LIMIT_MAX 1000
 
 struct ctl_auction {
 	uint64_t id;
@@ -99,7 +117,8 @@ void ctl_server_close(struct ctl_server *s);
 /*
  * Executes one request line against the handlers and writes the response
  * (status line + body) into out. Exposed for unit tests; the server uses it.
- * Returns the response length (truncated responses end with "...\n").
+ * Returns the response length. An answer too long for cap is replaced by
+ * an error saying so; when even that does not fit, it ends with "...\n".
  */
 size_t ctl_execute(const struct ctl_handlers *h, const char *line, char *out, size_t cap);
 

@@ -8,6 +8,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ctl.h"
@@ -75,25 +76,87 @@ static int run_query(struct request *r)
 	return rc;
 }
 
-struct list_walk {
-	struct ctl_out *out;
-	const struct ctl_format *format;
-	uint64_t count;
+/*
+ * A page of `list`: of the auctions the node emits (in no order), the
+ * `limit` lowest ids >= `from`, kept in a max-heap by id so that each
+ * auction costs O(log limit) and the page fits the answer whatever the
+ * table holds.
+ */
+struct list_page {
+	uint64_t from;
+	uint64_t limit;
+	struct ctl_auction *kept; /* heap: kept[0] has the highest id */
+	uint64_t n;
+	bool more; /* an auction >= from was left out */
 };
 
-static void list_emit(void *arg, const struct ctl_auction *a)
+static void swap_auctions(struct ctl_auction *a, struct ctl_auction *b)
 {
-	struct list_walk *w = arg;
-	w->format->list_item(w->out, a, w->count++);
+	struct ctl_auction t = *a;
+	*a = *b;
+	*b = t;
+}
+
+static void sift_down(struct list_page *p, uint64_t i)
+{
+	for (;;) {
+		uint64_t top = i, l = 2 * i + 1, r = 2 * i + 2;
+		if (l < p->n && p->kept[l].id > p->kept[top].id)
+			top = l;
+		if (r < p->n && p->kept[r].id > p->kept[top].id)
+			top = r;
+		if (top == i)
+			return;
+		swap_auctions(&p->kept[i], &p->kept[top]);
+		i = top;
+	}
+}
+
+static void page_offer(void *arg, const struct ctl_auction *a)
+{
+	struct list_page *p = arg;
+	if (a->id < p->from)
+		return;
+	if (p->n < p->limit) {
+		uint64_t i = p->n++;
+		p->kept[i] = *a;
+		while (i > 0 && p->kept[(i - 1) / 2].id < p->kept[i].id) {
+			swap_auctions(&p->kept[(i - 1) / 2], &p->kept[i]);
+			i = (i - 1) / 2;
+		}
+		return;
+	}
+	p->more = true;
+	if (a->id < p->kept[0].id) {
+		p->kept[0] = *a;
+		sift_down(p, 0);
+	}
+}
+
+static int by_id(const void *x, const void *y)
+{
+	const struct ctl_auction *a = x, *b = y;
+	return (a->id > b->id) - (a->id < b->id);
 }
 
 static int run_list(struct request *r)
 {
-	struct list_walk w = {r->out, r->format, 0};
-	r->format->list_begin(r->out);
-	int rc = r->h->list(r->h->ctx, list_emit, &w, r->err, r->errlen);
-	if (rc == 0)
-		r->format->list_end(r->out, w.count);
+	struct list_page p = {.from = r->args[0], .limit = r->args[1]};
+	p.kept = malloc(p.limit * sizeof(*p.kept));
+	if (!p.kept) {
+		snprintf(r->err, r->errlen, "out of memory for a page of %" PRIu64 " auctions",
+			 p.limit);
+		return -ENOMEM;
+	}
+	int rc = r->h->list(r->h->ctx, page_offer, &p, r->err, r->errlen);
+	if (rc == 0) {
+		qsort(p.kept, p.n, sizeof(*p.kept), by_id);
+		r->format->list_begin(r->out);
+		for (uint64_t i = 0; i < p.n; i++)
+			r->format->list_item(r->out, &p.kept[i], i);
+		r->format->list_end(r->out, p.n, p.more ? p.kept[p.n - 1].id + 1 : 0);
+	}
+	free(p.kept);
 	return rc;
 }
 
@@ -106,19 +169,47 @@ static int run_status(struct request *r)
 	return rc;
 }
 
+/* Every argument is an unsigned decimal number in [min, max]; one left out
+ * (an optional one) takes `fallback`. */
+struct arg {
+	const char *name;
+	uint64_t min, max, fallback;
+};
+
+#define ID_ARG                                                                                     \
+	{                                                                                          \
+		"auction_id", 1, UINT64_MAX, 0                                                     \
+	}
+#define AMOUNT_ARG(n)                                                                              \
+	{                                                                                          \
+		n, 1, CTL_AMOUNT_MAX, 0                                                            \
+	}
+
 struct command {
 	const char *name;
-	/* Every argument is an unsigned decimal number >= 1; NULL ends the list. */
-	const char *arg_names[ARGS_MAX + 1];
+	struct arg args[ARGS_MAX];
+	int nargs;    /* at most */
+	int required; /* the first `required` of them */
 	int (*run)(struct request *r);
 };
 
 static const struct command commands[] = {
-    {"open", {"auction_id", "reserve", "increment", "duration_s", NULL}, run_open},
-    {"close", {"auction_id", NULL}, run_close},
-    {"query", {"auction_id", NULL}, run_query},
-    {"list", {NULL}, run_list},
-    {"status", {NULL}, run_status},
+    {"open",
+     {ID_ARG,
+      AMOUNT_ARG("reserve"),
+      AMOUNT_ARG("increment"),
+      {"duration_s", 1, CTL_DURATION_MAX_S, 0}},
+     4,
+     4,
+     run_open},
+    {"close", {ID_ARG}, 1, 1, run_close},
+    {"query", {ID_ARG}, 1, 1, run_query},
+    {"list",
+     {{"from", 1, UINT64_MAX, 1}, {"limit", 1, CTL_LIST_LIMIT_MAX, CTL_LIST_LIMIT_MAX}},
+     2,
+     0,
+     run_list},
+    {"status", {{0}}, 0, 0, run_status},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -166,30 +257,28 @@ static int parse_number(const char *word, uint64_t *value)
 	return 0;
 }
 
-static int parse_args(const struct command *cmd, char *const words[], uint64_t *args, char *err,
-		      size_t errlen)
+/* nwords of the command's arguments given; the rest take their fallback. */
+static int parse_args(const struct command *cmd, char *const words[], int nwords, uint64_t *args,
+		      char *err, size_t errlen)
 {
-	for (int i = 0; cmd->arg_names[i]; i++) {
-		const char *name = cmd->arg_names[i];
+	for (int i = 0; i < cmd->nargs; i++) {
+		const struct arg *a = &cmd->args[i];
+		if (i >= nwords) {
+			args[i] = a->fallback;
+			continue;
+		}
 		int rc = parse_number(words[i], &args[i]);
 		if (rc == -EINVAL)
-			return refuse(err, errlen, "%s '%s' is not an unsigned decimal number",
-				      name, echo_of(words[i], strlen(words[i])).s);
-		if (rc == -ERANGE)
-			return refuse(err, errlen, "%s '%s' is too large (at most %" PRIu64 ")",
-				      name, echo_of(words[i], strlen(words[i])).s, UINT64_MAX);
-		if (args[i] == 0)
-			return refuse(err, errlen, "%s must be >= 1", name);
+			return refuse(
+			    err, errlen,
+			    "%s '%s' is not an unsigned decimal number (%" PRIu64 "..%" PRIu64 ")",
+			    a->name, echo_of(words[i], strlen(words[i])).s, a->min, a->max);
+		if (rc == -ERANGE || args[i] < a->min || args[i] > a->max)
+			return refuse(err, errlen, "%s %s is out of range %" PRIu64 "..%" PRIu64,
+				      a->name, echo_of(words[i], strlen(words[i])).s, a->min,
+				      a->max);
 	}
 	return 0;
-}
-
-static int arg_count(const struct command *cmd)
-{
-	int n = 0;
-	while (cmd->arg_names[n])
-		n++;
-	return n;
 }
 
 static int refuse_usage(const struct command *cmd, char *err, size_t errlen)
@@ -197,8 +286,10 @@ static int refuse_usage(const struct command *cmd, char *err, size_t errlen)
 	struct ctl_out o;
 	ctl_out_init(&o, err, errlen);
 	ctl_out_printf(&o, "usage: %s", cmd->name);
-	for (int i = 0; cmd->arg_names[i]; i++)
-		ctl_out_printf(&o, " <%s>", cmd->arg_names[i]);
+	for (int i = 0; i < cmd->nargs; i++)
+		ctl_out_printf(&o, i < cmd->required ? " <%s>" : " [<%s>", cmd->args[i].name);
+	for (int i = cmd->required; i < cmd->nargs; i++)
+		ctl_out_printf(&o, "]");
 	return -EINVAL;
 }
 
@@ -278,10 +369,10 @@ static int execute(const struct ctl_handlers *h, const char *line, struct ctl_ou
 	const struct command *cmd = command_named(words[1]);
 	if (!cmd)
 		return refuse_command(words[1], err, errlen);
-	if (nwords - 2 != arg_count(cmd))
+	if (nwords - 2 < cmd->required || nwords - 2 > cmd->nargs)
 		return refuse_usage(cmd, err, errlen);
 	struct request r = {.h = h, .format = named, .out = out, .err = err, .errlen = errlen};
-	int rc = parse_args(cmd, words + 2, r.args, err, errlen);
+	int rc = parse_args(cmd, words + 2, nwords - 2, r.args, err, errlen);
 	if (rc != 0)
 		return rc;
 
@@ -289,6 +380,12 @@ static int execute(const struct ctl_handlers *h, const char *line, struct ctl_ou
 	rc = cmd->run(&r);
 	if (rc != 0 && err[0] == '\0') /* a handler that forgot to say why */
 		snprintf(err, errlen, "%s failed: %s", cmd->name, errno_text(rc));
+	/* "ok" with a cut body would pass for a whole answer (JSON that does
+	 * not parse, a list that looks complete): say so instead. */
+	if (rc == 0 && out->truncated)
+		rc = refuse(err, errlen, "the answer does not fit the %zu-byte buffer%s", out->cap,
+			    cmd->run == run_list ? "; ask for a smaller page (list <from> <limit>)"
+						 : "");
 	return rc;
 }
 

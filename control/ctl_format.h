@@ -22,7 +22,8 @@ struct ctl_format {
 	void (*list_begin)(struct ctl_out *o);
 	/* index counts from 0, in the order the node emits the auctions */
 	void (*list_item)(struct ctl_out *o, const struct ctl_auction *a, uint64_t index);
-	void (*list_end)(struct ctl_out *o, uint64_t count);
+	/* next: the id to list from for the next page; 0: this was the last */
+	void (*list_end)(struct ctl_out *o, uint64_t count, uint64_t next);
 	void (*status)(struct ctl_out *o, const struct ctl_status *s);
 };
 

@@ -53,9 +53,13 @@ static void json_list_item(struct ctl_out *o, const struct ctl_auction *a, uint6
 	auction_object(o, a);
 }
 
-static void json_list_end(struct ctl_out *o, uint64_t count)
+static void json_list_end(struct ctl_out *o, uint64_t count, uint64_t next)
 {
-	ctl_out_printf(o, "],\"count\":%" PRIu64 "}\n", count);
+	ctl_out_printf(o, "],\"count\":%" PRIu64 ",\"next\":", count);
+	if (next)
+		ctl_out_printf(o, "%" PRIu64 "}\n", next);
+	else
+		ctl_out_printf(o, "null}\n");
 }
 
 static void json_status(struct ctl_out *o, const struct ctl_status *s)

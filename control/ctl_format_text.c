@@ -123,9 +123,15 @@ static void text_list_item(struct ctl_out *o, const struct ctl_auction *a, uint6
 		       or_none(a->leading_bidder).s, bids.s, viewers.s, iso8601(a->close_at_ms).s);
 }
 
-static void text_list_end(struct ctl_out *o, uint64_t count)
+static void text_list_end(struct ctl_out *o, uint64_t count, uint64_t next)
 {
-	ctl_out_printf(o, "%" PRIu64 " auctions\n", count);
+	if (next)
+		ctl_out_printf(o,
+			       "%" PRIu64 " auctions; more from id %" PRIu64
+			       " (bidctl list --from %" PRIu64 ")\n",
+			       count, next, next);
+	else
+		ctl_out_printf(o, "%" PRIu64 " auctions\n", count);
 }
 
 static void text_status(struct ctl_out *o, const struct ctl_status *s)

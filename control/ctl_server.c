@@ -25,8 +25,9 @@
 /* Per ctl_server_poll: clients still waiting after this are served by the
  * next call, so a burst of clients cannot starve the control thread. */
 #define POLL_BUDGET_MS 100
-/* Room for a `list` of about 4,000 auctions in JSON (~250 bytes each) or
- * 10,000 in text; longer answers are cut and end with "...\n". */
+/* Room for a `list` page of CTL_LIST_LIMIT_MAX auctions in JSON (at most
+ * ~420 bytes each) twice over; an answer that still does not fit is
+ * answered with an error, never a cut "ok". */
 #define RESPONSE_MAX   (1u << 20)
 #define LISTEN_BACKLOG 16
 #define SOCKET_MODE    0660

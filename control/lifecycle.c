@@ -17,6 +17,7 @@
 #include <rte_rcu_qsbr.h>
 
 #include "control.h"
+#include "ctl.h"
 #include "stat.h"
 #include "stats_node.h"
 
@@ -25,15 +26,29 @@
 /* Most auctions handled per tick; the rest wait for the next tick. */
 #define TICK_BATCH 4096
 
+/* bidctl and the control protocol check the node's bounds. */
+_Static_assert(CTL_DURATION_MAX_S == BP_DURATION_MAX_S, "one duration bound");
+_Static_assert(CTL_AMOUNT_MAX == BID_AMOUNT_MAX, "one amount bound");
+
 int lifecycle_open(struct control *c, uint64_t id, uint64_t reserve, uint64_t increment,
 		   uint64_t duration_s, char *err, size_t errlen)
 {
 	struct node *n = c->node;
-	if (duration_s == 0 || duration_s > UINT64_MAX / 1000) {
-		snprintf(err, errlen, "duration %" PRIu64 " s is out of range", duration_s);
+	if (duration_s == 0 || duration_s > BP_DURATION_MAX_S) {
+		snprintf(err, errlen, "duration %" PRIu64 " s is out of range 1..%u (10 years)",
+			 duration_s, BP_DURATION_MAX_S);
 		return -EINVAL;
 	}
-	uint64_t close_at = n->hlc.wall(n->hlc.wall_arg) + duration_s * 1000;
+	uint64_t now = n->hlc.wall(n->hlc.wall_arg);
+	/* The close time is an HLC millisecond: it must fit the stamp's 48 bits. */
+	if (now > HLC_MAX_MS - duration_s * 1000) {
+		snprintf(err, errlen,
+			 "duration %" PRIu64 " s: the close time would not fit the HLC (the "
+			 "wall clock reads %" PRIu64 " ms)",
+			 duration_s, now);
+		return -EINVAL;
+	}
+	uint64_t close_at = now + duration_s * 1000;
 	int rc = auction_open(&n->auctions, id, reserve, increment, close_at);
 	switch (rc) {
 	case 0:
@@ -51,6 +66,12 @@ int lifecycle_open(struct control *c, uint64_t id, uint64_t reserve, uint64_t in
 		break;
 	case -EINVAL:
 		snprintf(err, errlen, "auction id, reserve and increment must be >= 1");
+		break;
+	case -ERANGE:
+		snprintf(err, errlen,
+			 "reserve %" PRIu64 " and increment %" PRIu64 " must be 1..%" PRIu64
+			 " (no bid can exceed %" PRIu64 ")",
+			 reserve, increment, (uint64_t)BID_AMOUNT_MAX, (uint64_t)BID_AMOUNT_MAX);
 		break;
 	default:
 		snprintf(err, errlen, "cannot open auction %" PRIu64 ": %s", id, strerror(-rc));

@@ -13,8 +13,14 @@
 
 #include <stdint.h>
 
+/* The largest amount a bid, a reserve or an increment may have
+ * (PROTOCOL.md: 1 <= amount <= 2^63-1): amounts stay exact as signed
+ * 64-bit numbers in every client language, and reserve + increment
+ * arithmetic on them cannot wrap. */
+#define BID_AMOUNT_MAX INT64_MAX
+
 struct bid {
-	uint64_t amount; /* 0: no bid */
+	uint64_t amount; /* 0: no bid, else 1..BID_AMOUNT_MAX */
 	uint64_t hlc;
 	uint64_t bidder;
 	uint16_t node;

@@ -178,6 +178,10 @@ int bidmax_decode(const uint8_t *buf, size_t len, struct bid *out)
 	 */
 	if (b.amount == 0 && (b.hlc != 0 || b.bidder != 0 || b.node != 0))
 		return -EINVAL;
+	/* No node accepts a bid above the protocol's bound: a register that
+	 * holds one is corrupt or hostile, and merged it would win forever. */
+	if (b.amount > BID_AMOUNT_MAX)
+		return -EINVAL;
 	*out = b;
 	return (int)r.off;
 }

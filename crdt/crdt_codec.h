@@ -17,7 +17,8 @@
  * consumed, or a negative errno and leave *out untouched: -EPROTO bad
  * version, -EINVAL wrong tag or bad body (count above CRDT_MAX_REPLICAS,
  * replica out of range, replicas not increasing, zero slot, a bidmax of
- * amount 0 that is not the all-zero empty register), -EMSGSIZE truncated.
+ * amount 0 that is not the all-zero empty register, a bidmax amount above
+ * BID_AMOUNT_MAX), -EMSGSIZE truncated.
  * The first offending byte decides the error, so a valid encoding cut short
  * is always -EMSGSIZE. Every state has exactly one encoding, and decode
  * accepts only that one. Trailing bytes are the caller's (decode reports how

@@ -91,7 +91,8 @@ struct auction *auction_lookup(const struct auction_table *t, uint64_t id);
 void auction_lookup_bulk(const struct auction_table *t, const uint64_t **ids, unsigned int n,
 			 struct auction **out);
 
-/* -EEXIST, -ENOSPC (table full), -EINVAL (bad parameters), -ENOMEM. */
+/* -EEXIST, -ENOSPC (table full), -EINVAL (bad parameters), -ERANGE (reserve
+ * or increment above BID_AMOUNT_MAX), -ENOMEM. */
 int auction_open(struct auction_table *t, uint64_t id, uint64_t reserve, uint64_t increment,
 		 uint64_t close_at_ms);
 

@@ -145,6 +145,9 @@ int auction_open(struct auction_table *t, uint64_t id, uint64_t reserve, uint64_
 {
 	if (id == 0 || reserve == 0 || increment == 0)
 		return -EINVAL;
+	/* No bid can exceed BID_AMOUNT_MAX: a higher reserve is unwinnable. */
+	if (reserve > BID_AMOUNT_MAX || increment > BID_AMOUNT_MAX)
+		return -ERANGE;
 	if (auction_lookup(t, id))
 		return -EEXIST;
 	if (t->open + t->closed >= t->capacity)

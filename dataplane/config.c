@@ -5,13 +5,15 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <rte_cfgfile.h>
+#include <sys/stat.h>
 
+#include "bidmax.h"
 #include "crdt_common.h"
 
 #define CLOCK_OFFSET_MAX_MS UINT64_C(31536000000)
@@ -107,43 +109,54 @@ void bp_config_usage(FILE *out, const char *prog)
 	    "A bid-ingestion node: answers bidplane protocol v1 (UDP) on every DPDK port.\n"
 	    "The main lcore runs the control thread, every other lcore one worker.\n"
 	    "\n"
+	    "Every number is unsigned decimal; its range is given as MIN..MAX.\n"
+	    "\n"
 	    "Node:\n"
-	    "  --ip A.B.C.D            IPv4 address the node answers on (required)\n"
-	    "  --udp-port N            UDP port (default 7600)\n"
-	    "  --node-id N             node id 0-%d, breaks ties between nodes (default 1)\n"
-	    "  --max-auctions N        auctions held at once (default 65536)\n"
+	    "  --ip A.B.C.D            IPv4 unicast address the node answers on (required)\n"
+	    "  --udp-port N            UDP port, 1..65535 (default 7600)\n"
+	    "  --node-id N             node id 0..%d, breaks ties between nodes (default 1)\n"
+	    "  --max-auctions N        auctions held at once, 8..67108864 (default 65536)\n"
 	    "  --dedup-window N        idempotency keys remembered (default 131072;\n"
 	    "                          512 bytes each, see docs/PROTOCOL.md)\n"
-	    "  --max-drift-ms N        refuse remote HLC stamps this far ahead (default 500)\n"
+	    "  --max-drift-ms N        refuse remote HLC stamps this far ahead,\n"
+	    "                          0..4294967295 (default 500)\n"
 	    "  --clock-offset-ms N     fault injection: shift this node's wall clock by N ms,\n"
 	    "                          -31536000000..31536000000 (one year; default 0)\n"
 	    "Auctions opened at start:\n"
-	    "  --open-range FIRST-LAST auction ids to open (default: none)\n"
-	    "  --reserve N             their reserve (default 1)\n"
-	    "  --increment N           their minimum increment (default 1)\n"
-	    "  --duration SECONDS      time until they close (default 300)\n"
+	    "  --open-range FIRST-LAST auction ids to open, 1..18446744073709551615\n"
+	    "                          (default: none)\n"
+	    "  --reserve N             their reserve, 1..9223372036854775807 (default 1)\n"
+	    "  --increment N           their minimum increment, 1..9223372036854775807\n"
+	    "                          (default 1)\n"
+	    "  --duration SECONDS      time until they close, 1..%u (10 years;\n"
+	    "                          default 300)\n"
 	    "Control and state:\n"
 	    "  --control-socket PATH   bidctl socket (default /run/bidplane/<stats-name>.sock)\n"
 	    "  --stats-name NAME       instance name (default bidplane); bidstat NAME reads\n"
 	    "                          its stats segment /dev/shm/NAME.bpstats\n"
 	    "  --stats-group GROUP     group that may read the stats segment (default\n"
 	    "                          bidplane; none: root only)\n"
-	    "  --stats-auctions N      auctions shown one by one in the stats (default 64,\n"
-	    "                          0-4096; the first N open at once)\n"
+	    "  --stats-auctions N      auctions shown one by one in the stats, 0..4096\n"
+	    "                          (default 64; the first N open at once)\n"
 	    "  --state-dir DIR         fencing epoch directory\n"
 	    "                          (default /var/lib/bidplane/<stats-name>)\n"
-	    "  --config FILE           INI file, section [node], keys as the long options\n"
-	    "                          (udp-port = 7600); the command line wins\n"
+	    "  --config FILE           INI file: one [node] section of key = value lines,\n"
+	    "                          keys as the long options (udp-port = 7600), each\n"
+	    "                          once; comments start with ; or #. The command\n"
+	    "                          line wins\n"
 	    "Workers:\n"
 	    "  --no-idle-backoff       spin even when idle (benchmarks)\n"
-	    "  --idle-spin-polls N     empty polls before sleeping (default 1024)\n"
-	    "  --idle-sleep-us N       sleep per empty poll after that (default 100)\n"
-	    "  --overload-backlog N    queued frames before shedding with OVERLOADED\n"
-	    "                          (default 768; 0 turns admission control off)\n"
+	    "  --idle-spin-polls N     empty polls before sleeping, 0..4294967295\n"
+	    "                          (default 1024)\n"
+	    "  --idle-sleep-us N       sleep per empty poll after that, 1..1000000\n"
+	    "                          (default 100)\n"
+	    "  --overload-backlog N    queued frames before shedding with OVERLOADED,\n"
+	    "                          0..1048576 (default 768; 0 turns admission control\n"
+	    "                          off)\n"
 	    "  --stall-budget-ms N     longest reader stall (a preempted thread) absorbed\n"
-	    "                          before bids are shed OVERLOADED, 1-10000 (default\n"
+	    "                          before bids are shed OVERLOADED, 1..10000 (default\n"
 	    "                          20: 128 Ki replaced records, 11 MiB, per worker)\n"
-	    "  --rx-desc N, --tx-desc N  descriptors per queue, power of two 64-16384\n"
+	    "  --rx-desc N, --tx-desc N  descriptors per queue, a power of two 64..16384\n"
 	    "                          (default 1024)\n"
 	    "Preflight:\n"
 	    "  --fallback-no-huge      run with --no-huge -m 512 when hugepages are missing\n"
@@ -153,7 +166,7 @@ void bp_config_usage(FILE *out, const char *prog)
 	    "  %s --no-huge -m 512 -l 0-1 \\\n"
 	    "      --vdev=net_memif0,role=server,socket=/tmp/bp.sock -- \\\n"
 	    "      --ip 198.18.0.2 --open-range 1-1000\n",
-	    prog, CRDT_MAX_REPLICAS - 1, prog);
+	    prog, CRDT_MAX_REPLICAS - 1, BP_DURATION_MAX_S, prog);
 }
 
 static int fail(char *err, size_t errlen, const char *fmt, const char *opt, const char *val)
@@ -162,19 +175,24 @@ static int fail(char *err, size_t errlen, const char *fmt, const char *opt, cons
 	return -EINVAL;
 }
 
-/* Whole-string unsigned decimal in [min, max]. */
+/* Whole-string unsigned decimal in [min, max]; the refusal names the
+ * option, the value and the range. */
 static int parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max, uint64_t *out,
 		     char *err, size_t errlen)
 {
 	char *end;
-	if (!isdigit((unsigned char)s[0]))
-		return fail(err, errlen, "--%s %s: not a number", opt, s);
 	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (*end != '\0')
-		return fail(err, errlen, "--%s %s: not a number", opt, s);
+	unsigned long long v = isdigit((unsigned char)s[0]) ? strtoull(s, &end, 10) : 0;
+	if (!isdigit((unsigned char)s[0]) || *end != '\0') {
+		snprintf(err, errlen,
+			 "--%s '%s': not an unsigned decimal number; the range is %" PRIu64
+			 "..%" PRIu64,
+			 opt, s, min, max);
+		return -EINVAL;
+	}
 	if (errno == ERANGE || v < min || v > max) {
-		snprintf(err, errlen, "--%s %s: must be %" PRIu64 "..%" PRIu64, opt, s, min, max);
+		snprintf(err, errlen, "--%s %s: out of range %" PRIu64 "..%" PRIu64, opt, s, min,
+			 max);
 		return -EINVAL;
 	}
 	*out = v;
@@ -227,20 +245,38 @@ static int parse_name(const char *name, const char *val, char *out, size_t outle
 	return 0;
 }
 
+/* The node's own address: a unicast one. A broadcast or multicast address
+ * would make it answer for every host of the link (or none). */
+static int parse_unicast_ip(const char *name, const char *val, uint32_t *out, char *err,
+			    size_t errlen)
+{
+	struct in_addr a;
+	if (inet_pton(AF_INET, val, &a) != 1)
+		return fail(err, errlen, "--%s %s: not an IPv4 address (A.B.C.D)", name, val);
+	uint32_t host = ntohl(a.s_addr);
+	const char *why = host == 0		? "the unspecified address"
+			  : host == UINT32_MAX	? "the broadcast address"
+			  : (host >> 28) == 0xE ? "a multicast address (224.0.0.0/4)"
+			  : (host >> 28) == 0xF ? "a reserved address (240.0.0.0/4)"
+			  : (host >> 24) == 0	? "in 0.0.0.0/8 (this network)"
+						: NULL;
+	if (why) {
+		snprintf(err, errlen, "--%s %s: %s; give the node's own unicast address", name, val,
+			 why);
+		return -EINVAL;
+	}
+	*out = a.s_addr;
+	return 0;
+}
+
 static int apply(struct bp_config *cfg, int id, const char *name, const char *val, bool flag_value,
 		 char *err, size_t errlen)
 {
 	uint64_t v = 0;
 	int rc = 0;
 	switch (id) {
-	case OPT_IP: {
-		struct in_addr a;
-		if (inet_pton(AF_INET, val, &a) != 1 || a.s_addr == 0)
-			return fail(err, errlen, "--%s %s: not an IPv4 address (A.B.C.D)", name,
-				    val);
-		cfg->ip = a.s_addr;
-		return 0;
-	}
+	case OPT_IP:
+		return parse_unicast_ip(name, val, &cfg->ip, err, errlen);
 	case OPT_UDP_PORT:
 		if ((rc = parse_u64(name, val, 1, 65535, &v, err, errlen)) == 0)
 			cfg->udp_port = (uint16_t)v;
@@ -268,13 +304,13 @@ static int apply(struct bp_config *cfg, int id, const char *name, const char *va
 		return 0;
 	}
 	case OPT_RESERVE:
-		rc = parse_u64(name, val, 1, INT64_MAX, &cfg->reserve, err, errlen);
+		rc = parse_u64(name, val, 1, BID_AMOUNT_MAX, &cfg->reserve, err, errlen);
 		break;
 	case OPT_INCREMENT:
-		rc = parse_u64(name, val, 1, INT64_MAX, &cfg->increment, err, errlen);
+		rc = parse_u64(name, val, 1, BID_AMOUNT_MAX, &cfg->increment, err, errlen);
 		break;
 	case OPT_DURATION:
-		rc = parse_u64(name, val, 1, UINT64_MAX / 1000, &cfg->duration_s, err, errlen);
+		rc = parse_u64(name, val, 1, BP_DURATION_MAX_S, &cfg->duration_s, err, errlen);
 		break;
 	case OPT_MAX_AUCTIONS:
 		if ((rc = parse_u64(name, val, 8, 1u << 26, &v, err, errlen)) == 0)
@@ -348,6 +384,14 @@ static int apply(struct bp_config *cfg, int id, const char *name, const char *va
 	return rc;
 }
 
+bool bp_config_has_option(const char *name)
+{
+	for (const struct option *o = long_options; o->name; o++)
+		if (strcmp(o->name, name) == 0)
+			return true;
+	return false;
+}
+
 static const struct option *option_by_key(const char *key)
 {
 	char name[64];
@@ -362,69 +406,157 @@ static const struct option *option_by_key(const char *key)
 	return NULL;
 }
 
+/*
+ * The INI file, read here rather than with rte_cfgfile, which takes bare
+ * lines, repeated keys and repeated sections without a word. The grammar:
+ * blank lines; comments, whose first non-blank character is ';' or '#';
+ * one "[node]" line; then "key = value" lines, each key at most once.
+ * Every refusal names the file and the line.
+ */
+#define INI_LINE_MAX 1024
+#define NOPTIONS     (sizeof(long_options) / sizeof(long_options[0]))
+
+struct ini_reader {
+	const char *path;
+	unsigned int line;
+	bool in_node;
+	unsigned int node_line;	     /* where [node] was, 0: not yet */
+	unsigned int seen[NOPTIONS]; /* by long_options index: the line that set it */
+	char *err;
+	size_t errlen;
+};
+
+static int __attribute__((format(printf, 2, 3)))
+ini_fail(struct ini_reader *r, const char *fmt, ...)
+{
+	char detail[384];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	snprintf(r->err, r->errlen, "--config %s: line %u: %s", r->path, r->line, detail);
+	return -EINVAL;
+}
+
+static char *trim(char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	size_t n = strlen(s);
+	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
+		s[--n] = '\0';
+	return s;
+}
+
+static int ini_section(struct ini_reader *r, char *line)
+{
+	size_t n = strlen(line);
+	if (line[n - 1] != ']')
+		return ini_fail(r, "'%.60s': a section line is [node]", line);
+	line[n - 1] = '\0';
+	char *name = trim(line + 1);
+	if (strcmp(name, "node") != 0)
+		return ini_fail(r, "unknown section [%.60s]; only [node] is read", name);
+	if (r->node_line)
+		return ini_fail(r, "a second [node] section (the first is on line %u): keep one",
+				r->node_line);
+	r->node_line = r->line;
+	r->in_node = true;
+	return 0;
+}
+
+static int ini_entry(struct bp_config *cfg, struct ini_reader *r, char *line)
+{
+	char *eq = strchr(line, '=');
+	if (!eq)
+		return ini_fail(r, "'%.60s' is not key = value, a [section] or a comment", line);
+	*eq = '\0';
+	char *key = trim(line), *value = trim(eq + 1);
+	if (!r->in_node)
+		return ini_fail(r, "%.60s = ... before the [node] section", key);
+	if (!*key)
+		return ini_fail(r, "'= %.60s' has no key", value);
+	const struct option *o = option_by_key(key);
+	if (!o)
+		return ini_fail(r, "unknown key '%.60s' (keys are the long options, e.g. udp-port)",
+				key);
+	size_t slot = (size_t)(o - long_options);
+	if (r->seen[slot])
+		return ini_fail(r, "%s is set twice (first on line %u): keep one", o->name,
+				r->seen[slot]);
+	r->seen[slot] = r->line;
+	bool flag = true;
+	char why[320];
+	int rc = 0;
+	if (o->has_arg == no_argument)
+		rc = parse_bool(o->name, value, &flag, why, sizeof(why));
+	if (rc == 0)
+		rc = apply(cfg, o->val, o->name, value, flag, why, sizeof(why));
+	return rc == 0 ? 0 : ini_fail(r, "%s", why);
+}
+
+static int ini_line(struct bp_config *cfg, struct ini_reader *r, char *raw, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)raw[i] < 0x20 && raw[i] != '\t' && raw[i] != '\r' &&
+		    raw[i] != '\n')
+			return ini_fail(r, "control byte 0x%02x: this is not a text (INI) file",
+					(unsigned char)raw[i]);
+	if (len == INI_LINE_MAX - 1 && raw[len - 1] != '\n')
+		return ini_fail(r, "longer than %d bytes", INI_LINE_MAX - 2);
+	char *line = trim(raw);
+	if (*line == '\0' || *line == ';' || *line == '#')
+		return 0;
+	if (*line == '[')
+		return ini_section(r, line);
+	return ini_entry(cfg, r, line);
+}
+
+/* Why fopen failed, in words that say what to fix. */
+static int open_error(const char *path, int e, char *err, size_t errlen)
+{
+	const char *what = e == ENOENT	 ? "does not exist"
+			   : e == EACCES ? "cannot be read (permission denied)"
+					 : "cannot be opened";
+	snprintf(err, errlen, "--config %s: %s: %s (errno %d)", path, what, strerror(e), e);
+	return -EINVAL;
+}
+
 static int read_config_file(struct bp_config *cfg, const char *path, char *err, size_t errlen)
 {
-	struct rte_cfgfile *f = rte_cfgfile_load(path, 0);
-	if (!f) {
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return open_error(path, errno, err, errlen);
+	struct stat st;
+	if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+		fclose(f);
 		snprintf(err, errlen,
-			 "--config %s: cannot read it as an INI file: check that it exists and "
-			 "holds a [node] section of key = value lines",
-			 path);
+			 "--config %s: is a directory, not a file (%s, errno %d); give an INI file",
+			 path, strerror(EISDIR), EISDIR);
 		return -EINVAL;
 	}
+	struct ini_reader r = {.path = path, .err = err, .errlen = errlen};
+	char raw[INI_LINE_MAX];
 	int rc = 0;
-	int nsec = rte_cfgfile_num_sections(f, NULL, 0);
-	char(*names)[CFG_NAME_LEN] = calloc(nsec > 0 ? (size_t)nsec : 1, CFG_NAME_LEN);
-	char **sections = calloc(nsec > 0 ? (size_t)nsec : 1, sizeof(char *));
-	if (!names || !sections) {
-		snprintf(err, errlen, "%s: out of memory reading it", path);
-		rc = -ENOMEM;
-	}
-	for (int i = 0; rc == 0 && i < nsec; i++)
-		sections[i] = names[i];
-	if (rc == 0)
-		rte_cfgfile_sections(f, sections, nsec);
-	for (int i = 0; i < nsec && rc == 0; i++)
-		if (strcmp(sections[i], "node") != 0) {
-			snprintf(err, errlen, "%s: unknown section [%s]; only [node] is read", path,
-				 sections[i]);
-			rc = -EINVAL;
-		}
-	free(sections);
-	free(names);
-	int n = rc == 0 ? rte_cfgfile_section_num_entries(f, "node") : 0;
-	struct rte_cfgfile_entry *entries = n > 0 ? calloc((size_t)n, sizeof(*entries)) : NULL;
-	if (n > 0 && !entries) {
-		snprintf(err, errlen, "%s: out of memory reading [node]", path);
-		rc = -ENOMEM;
-	}
-	if (entries)
-		rte_cfgfile_section_entries(f, "node", entries, n);
-	for (int i = 0; i < n && rc == 0 && entries; i++) {
-		const struct option *o = option_by_key(entries[i].name);
-		if (!o) {
-			snprintf(err, errlen,
-				 "%s: [node] %s: unknown key (keys are the long options, "
-				 "e.g. udp-port)",
-				 path, entries[i].name);
-			rc = -EINVAL;
+	/* getline-free: each fgets is one line, or a too long one. */
+	while (rc == 0) {
+		long at = ftell(f);
+		if (!fgets(raw, sizeof(raw), f))
 			break;
-		}
-		bool flag = true;
-		if (o->has_arg == no_argument &&
-		    parse_bool(entries[i].name, entries[i].value, &flag, err, errlen) != 0) {
-			rc = -EINVAL;
-			break;
-		}
-		rc = apply(cfg, o->val, o->name, entries[i].value, flag, err, errlen);
-		if (rc != 0) {
-			char detail[256];
-			snprintf(detail, sizeof(detail), "%s", err);
-			snprintf(err, errlen, "%s: %s", path, detail);
-		}
+		r.line++;
+		/* fgets stops at NUL bytes silently: measure what it read. */
+		size_t len = at >= 0 ? (size_t)(ftell(f) - at) : strlen(raw);
+		if (len > sizeof(raw) - 1)
+			len = sizeof(raw) - 1;
+		rc = ini_line(cfg, &r, raw, len);
 	}
-	free(entries);
-	rte_cfgfile_close(f);
+	if (rc == 0 && ferror(f)) {
+		int e = errno;
+		snprintf(err, errlen, "--config %s: read error: %s (errno %d)", path, strerror(e),
+			 e);
+		rc = -EINVAL;
+	}
+	fclose(f);
 	return rc;
 }
 
@@ -465,14 +597,11 @@ int bp_config_parse(int argc, char **argv, struct bp_config *cfg, char *err, siz
 			return 1;
 		}
 		if (id == '?') {
-			snprintf(err, errlen,
-				 "unknown option '%s': the options are listed by --help",
-				 argv[optind - 1]);
+			snprintf(err, errlen, "unknown option '%s'", argv[optind - 1]);
 			return -EINVAL;
 		}
 		if (id == ':') {
-			snprintf(err, errlen, "option '%s' needs a value, e.g. %s 1 (see --help)",
-				 argv[optind - 1], argv[optind - 1]);
+			snprintf(err, errlen, "option '%s' needs a value", argv[optind - 1]);
 			return -EINVAL;
 		}
 		const char *name = long_options[index].name;

@@ -18,6 +18,17 @@
 #define BP_NAME_MAX 64
 #define BP_PATH_MAX 256
 
+/*
+ * The longest auction: 10 years of 365 days. Any longer is a typo, and the
+ * bound keeps now + duration far inside the HLC's 48-bit millisecond field
+ * (year 10889) with no overflow in the arithmetic. bidctl's open and the
+ * control protocol use the same bound (CTL_DURATION_MAX_S in ctl.h).
+ */
+/* The one hint every option error ends with. */
+#define BP_HELP_HINT "(see bidplane -- --help)"
+
+#define BP_DURATION_MAX_S (10u * 365 * 24 * 3600)
+
 struct bp_config {
 	uint32_t ip; /* network order; required (--ip) */
 	uint16_t udp_port;
@@ -62,7 +73,9 @@ void bp_config_defaults(struct bp_config *cfg);
  * Parses the application arguments (those after EAL's "--"), reading the
  * --config file first so the command line wins. Returns 0, 1 when --help
  * was asked (usage already printed to stdout), or -EINVAL with a one-line
- * message in err that names the bad option and the fix.
+ * message in err that names the bad option, the value and its range (a
+ * --config file's errors also the file and line). The messages carry no
+ * "see --help" hint: the caller adds the one hint, BP_HELP_HINT.
  */
 int bp_config_parse(int argc, char **argv, struct bp_config *cfg, char *err, size_t errlen);
 
@@ -70,6 +83,9 @@ int bp_config_parse(int argc, char **argv, struct bp_config *cfg, char *err, siz
 int bp_config_validate(const struct bp_config *cfg, char *err, size_t errlen);
 
 void bp_config_usage(FILE *out, const char *prog);
+
+/* Whether name (without the dashes) is one of the long options above. */
+bool bp_config_has_option(const char *name);
 
 /* Writes the effective configuration as INI (for the log and bidctl). */
 void bp_config_dump(FILE *out, const struct bp_config *cfg);

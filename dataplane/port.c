@@ -2,9 +2,15 @@
 #include "port.h"
 
 #include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
+#include <rte_devargs.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
@@ -84,6 +90,66 @@ static int port_configure(struct node *n, unsigned int idx, char *err, size_t er
 	return 0;
 }
 
+/* Whether a process listens on the unix socket at path; abstract: in the
+ * abstract namespace (memif's default in DPDK 22.11, no file). */
+static bool socket_has_listener(const char *path, bool abstract)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	size_t n = strlen(path), off = abstract ? 1 : 0;
+	if (n + off >= sizeof(addr.sun_path))
+		return false;
+	memcpy(addr.sun_path + off, path, n);
+	socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + off + n);
+	/* memif's control channel is SOCK_SEQPACKET; stream for the rest. */
+	static const int types[] = {SOCK_SEQPACKET, SOCK_STREAM};
+	bool listening = false;
+	for (unsigned int i = 0; i < 2 && !listening; i++) {
+		int fd = socket(AF_UNIX, types[i] | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			continue;
+		listening = connect(fd, (struct sockaddr *)&addr, len) == 0;
+		close(fd);
+	}
+	return listening;
+}
+
+/* A memif device's socket=PATH (else "") into path. */
+static void memif_socket_of(const struct rte_devargs *da, char *path, size_t cap)
+{
+	path[0] = '\0';
+	const char *at = da->args ? strstr(da->args, "socket=") : NULL;
+	if (strncmp(da->name, "net_memif", 9) != 0 || !at)
+		return;
+	at += strlen("socket=");
+	snprintf(path, cap, "%.*s", (int)strcspn(at, ","), at);
+}
+
+/*
+ * No port although devices were given: a driver refused to probe one. EAL
+ * logs why and carries on; say which device, and for memif the usual
+ * cause, a socket another process holds.
+ */
+static void probe_failed_error(const struct rte_devargs *da, char *err, size_t errlen)
+{
+	char path[108], cause[320] = "";
+	memif_socket_of(da, path, sizeof(path));
+	bool abstract = !da->args || !strstr(da->args, "socket-abstract=no");
+	if (path[0] && socket_has_listener(path, abstract))
+		snprintf(cause, sizeof(cause),
+			 ": its memif socket %s is in use, another process (a node or bidgen) "
+			 "listens on it; stop that process or pick another socket= path",
+			 path);
+	else if (path[0])
+		snprintf(cause, sizeof(cause),
+			 "; for memif: is the socket %s in use by another process, or its "
+			 "directory missing or not writable?",
+			 path);
+	snprintf(err, errlen,
+		 "no DPDK port: the device %s%s%s failed to probe (the EAL log above says "
+		 "why)%s",
+		 da->name, da->args && da->args[0] ? "," : "", da->args ? da->args : "", cause);
+}
+
 int ports_setup(struct node *n, char *err, size_t errlen)
 {
 	uint16_t port;
@@ -96,6 +162,11 @@ int ports_setup(struct node *n, char *err, size_t errlen)
 			return -E2BIG;
 		}
 		n->port_ids[n->nports++] = port;
+	}
+	const struct rte_devargs *given = rte_devargs_next(NULL, NULL);
+	if (n->nports == 0 && given) {
+		probe_failed_error(given, err, errlen);
+		return -ENODEV;
 	}
 	if (n->nports == 0) {
 		snprintf(err, errlen,

@@ -40,6 +40,12 @@ int bp_preflight(int eal_argc, char **eal_argv, const struct bp_config *cfg,
 int bp_preflight_at(const char *root, int eal_argc, char **eal_argv, const struct bp_config *cfg,
 		    struct bp_eal_args *out, char *err, size_t errlen);
 
+/* Checks the user's EAL arguments (argv[0] included) against DPDK 22.11's
+ * EAL options before EAL sees them: 0, or -EINVAL with a one-line message
+ * naming the unknown option (or a bidplane option given before --), the
+ * option without its value, or a stray word. bp_preflight calls it first. */
+int bp_eal_args_check(int argc, char **argv, char *err, size_t errlen);
+
 /* Prints "EAL arguments: ..." on one line. */
 void bp_eal_args_print(FILE *out, const struct bp_eal_args *a);
 

@@ -4,9 +4,7 @@
  * receives the replies and checks every one (tracker.c). Arguments, EAL and
  * port here; what to send in workload.c; output in report.c.
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,10 +21,10 @@
 #include "proto.h"
 #include "runtime_dir.h"
 
-#define TRACK_SLOTS  (1u << 20)
 #define ACCEPTED_MAX (1u << 22)
 #define RX_BURST     64
-#define PCAP_FRAMES  1000
+/* The one hint every option error ends with. */
+#define HELP_HINT "(see bidgen -- --help)"
 
 static volatile sig_atomic_t stop;
 static struct runtime_dir runtime;
@@ -41,230 +39,6 @@ static void on_signal(int sig)
 {
 	(void)sig;
 	stop = 1;
-}
-
-static void usage(void)
-{
-	printf(
-	    "usage: bidgen [EAL options] -- [options]\n"
-	    "Sends bidplane v1 requests over the first DPDK port and checks every reply.\n"
-	    "\n"
-	    "Load:\n"
-	    "  --rate PPS            requests per second, 0 = as fast as possible (default "
-	    "100000)\n"
-	    "  --duration S          seconds of sending (default 5), or\n"
-	    "  --count N             requests to send (overrides --duration)\n"
-	    "  --burst N             frames per TX burst (default 32)\n"
-	    "  --flows N             source UDP ports to spread over (default 64)\n"
-	    "  --timeout MS          wait for late replies after sending (default 500)\n"
-	    "  --window N            closed loop: at most N replies outstanding (default 0:\n"
-	    "                        open loop at --rate)\n"
-	    "Addresses:\n"
-	    "  --dst-ip A.B.C.D      the node (default 198.18.0.2)\n"
-	    "  --dst-mac MAC|auto    the node's MAC; auto asks by ARP (default auto)\n"
-	    "  --src-ip A.B.C.D      ours (default 198.18.0.1)\n"
-	    "  --dst-port N          the node's UDP port (default 7600)\n"
-	    "Workload:\n"
-	    "  --auctions FIRST-LAST the node's open auctions (default 1-1000)\n"
-	    "  --bidders N           distinct bidders (default 10000)\n"
-	    "  --zipf S              hot auctions with zipf exponent S, 0 = uniform (default 0)\n"
-	    "  --dup-ratio R         exact retransmissions, expect REPLAYED (default 0)\n"
-	    "  --conflict-ratio R    reused keys with another amount, expect CONFLICT (default 0)\n"
-	    "  --bad-ratio R         malformed variants with known outcomes (default 0)\n"
-	    "  --query-ratio R       QUERY requests (default 0)\n"
-	    "  --watch-ratio R       WATCH requests (default 0)\n"
-	    "  --seed N              workload seed (default: time)\n"
-	    "Output:\n"
-	    "  --strict              exit 1 on any mismatch or lost reply\n"
-	    "  --json FILE           every figure as JSON\n"
-	    "  --pcap FILE           the first %d frames sent, as a pcap file\n"
-	    "  --echo                count any returned frame as a reply (baseline runs)\n"
-	    "  --quiet               no progress lines\n"
-	    "\n"
-	    "Example (a node on a memif server at /tmp/bp.sock):\n"
-	    "  bidgen --no-huge -m 512 -l 0-1 --vdev=net_memif0,role=client,socket=/tmp/bp.sock "
-	    "\\\n"
-	    "      -- --auctions 1-1000 --rate 200000 --duration 5 --dup-ratio 0.02 --strict\n",
-	    PCAP_FRAMES);
-}
-
-static int parse_u64(const char *s, uint64_t *v)
-{
-	char *end;
-	errno = 0;
-	unsigned long long x = strtoull(s, &end, 10);
-	if (*s < '0' || *s > '9' || *end || errno)
-		return -1;
-	*v = x;
-	return 0;
-}
-
-static int parse_ratio(const char *s, double *v)
-{
-	char *end;
-	double x = strtod(s, &end);
-	if (*end || x < 0 || x > 1)
-		return -1;
-	*v = x;
-	return 0;
-}
-
-static int parse_args(int argc, char **argv, struct bidgen *g)
-{
-	static const struct option opts[] = {
-	    {"rate", 1, NULL, 'r'},
-	    {"duration", 1, NULL, 'd'},
-	    {"count", 1, NULL, 'c'},
-	    {"burst", 1, NULL, 'b'},
-	    {"flows", 1, NULL, 'f'},
-	    {"timeout", 1, NULL, 't'},
-	    {"dst-ip", 1, NULL, 'I'},
-	    {"dst-mac", 1, NULL, 'M'},
-	    {"src-ip", 1, NULL, 'S'},
-	    {"dst-port", 1, NULL, 'P'},
-	    {"auctions", 1, NULL, 'a'},
-	    {"bidders", 1, NULL, 'B'},
-	    {"zipf", 1, NULL, 'z'},
-	    {"dup-ratio", 1, NULL, '1'},
-	    {"conflict-ratio", 1, NULL, '2'},
-	    {"bad-ratio", 1, NULL, '3'},
-	    {"query-ratio", 1, NULL, '4'},
-	    {"watch-ratio", 1, NULL, '5'},
-	    {"seed", 1, NULL, 's'},
-	    {"strict", 0, NULL, 'x'},
-	    {"json", 1, NULL, 'j'},
-	    {"pcap", 1, NULL, 'p'},
-	    {"echo", 0, NULL, 'e'},
-	    {"quiet", 0, NULL, 'q'},
-	    {"window", 1, NULL, 'w'},
-	    {"help", 0, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	uint64_t v;
-	int c;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		int bad = 0;
-		switch (c) {
-		case 'r':
-			bad = parse_u64(optarg, &g->rate);
-			break;
-		case 'd':
-			bad = parse_u64(optarg, &g->duration_s) || g->duration_s == 0;
-			break;
-		case 'c':
-			bad = parse_u64(optarg, &g->count);
-			break;
-		case 'b':
-			bad = parse_u64(optarg, &v) || v == 0 || v > MAX_BURST;
-			g->burst = (unsigned)v;
-			break;
-		case 'f':
-			bad = parse_u64(optarg, &v) || v == 0 || v > 60000;
-			g->flows = (unsigned)v;
-			break;
-		case 't':
-			bad = parse_u64(optarg, &g->timeout_ms);
-			break;
-		case 'I':
-			bad = inet_pton(AF_INET, optarg, &g->dst_ip) != 1;
-			break;
-		case 'S':
-			bad = inet_pton(AF_INET, optarg, &g->src_ip) != 1;
-			break;
-		case 'P':
-			bad = parse_u64(optarg, &v) || v == 0 || v > 65535;
-			g->dst_port = (uint16_t)v;
-			break;
-		case 'M':
-			g->mac_auto = strcmp(optarg, "auto") == 0;
-			bad = !g->mac_auto &&
-			      sscanf(optarg, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &g->dst_mac[0],
-				     &g->dst_mac[1], &g->dst_mac[2], &g->dst_mac[3], &g->dst_mac[4],
-				     &g->dst_mac[5]) != 6;
-			break;
-		case 'a': {
-			uint64_t a, b;
-			bad = sscanf(optarg, "%lu-%lu", &a, &b) != 2 || a == 0 || b < a;
-			g->wp.first_auction = a;
-			g->wp.last_auction = b;
-			break;
-		}
-		case 'B':
-			bad = parse_u64(optarg, &g->wp.bidders) || g->wp.bidders == 0;
-			break;
-		case 'z':
-			g->wp.zipf_s = strtod(optarg, NULL);
-			bad = g->wp.zipf_s < 0;
-			break;
-		case '1':
-			bad = parse_ratio(optarg, &g->wp.dup_ratio);
-			break;
-		case '2':
-			bad = parse_ratio(optarg, &g->wp.conflict_ratio);
-			break;
-		case '3':
-			bad = parse_ratio(optarg, &g->wp.bad_ratio);
-			break;
-		case '4':
-			bad = parse_ratio(optarg, &g->wp.query_ratio);
-			break;
-		case '5':
-			bad = parse_ratio(optarg, &g->wp.watch_ratio);
-			break;
-		case 's':
-			bad = parse_u64(optarg, &g->wp.seed);
-			break;
-		case 'x':
-			g->strict = true;
-			break;
-		case 'j':
-			g->json_path = optarg;
-			break;
-		case 'p':
-			g->pcap_path = optarg;
-			break;
-		case 'e':
-			g->echo = true;
-			break;
-		case 'q':
-			g->quiet = true;
-			break;
-		case 'w':
-			bad = parse_u64(optarg, &g->window);
-			break;
-		case 'h':
-			usage();
-			exit(0);
-		default:
-			fprintf(stderr, "bidgen: unknown option %s (see bidgen -- --help)\n",
-				argv[optind - 1]);
-			return -1;
-		}
-		if (bad) {
-			fprintf(stderr, "bidgen: bad value for %s: '%s' (see bidgen -- --help)\n",
-				argv[optind - 2 >= 0 ? optind - 2 : 0], optarg ? optarg : "");
-			return -1;
-		}
-	}
-	return 0;
-}
-
-static void defaults(struct bidgen *g)
-{
-	memset(g, 0, sizeof(*g));
-	g->rate = 100000;
-	g->duration_s = 5;
-	g->burst = 32;
-	g->flows = 64;
-	g->timeout_ms = 500;
-	g->dst_port = BP_DEFAULT_UDP_PORT;
-	g->mac_auto = true;
-	inet_pton(AF_INET, "198.18.0.2", &g->dst_ip);
-	inet_pton(AF_INET, "198.18.0.1", &g->src_ip);
-	g->wp.first_auction = 1;
-	g->wp.last_auction = 1000;
-	g->wp.bidders = 10000;
-	g->wp.seed = (uint64_t)time(NULL);
 }
 
 /* EAL arguments plus "--file-prefix bidgen-<pid>" when none was given;
@@ -328,7 +102,8 @@ static void port_setup(struct bidgen *g)
 int main(int argc, char **argv)
 {
 	static struct bidgen g;
-	defaults(&g);
+	char err[512];
+	bidgen_defaults(&g);
 	int sep = 0;
 	for (int i = 1; i < argc; i++)
 		if (strcmp(argv[i], "--") == 0) {
@@ -336,13 +111,23 @@ int main(int argc, char **argv)
 			break;
 		}
 	if (sep == 0 && argc > 1 && strcmp(argv[1], "--help") == 0) {
-		usage();
+		bidgen_usage(stdout);
 		return 0;
 	}
 	if (sep) {
 		argv[sep] = argv[0];
-		if (parse_args(argc - sep, argv + sep, &g) != 0)
+		int rc = bidgen_parse_args(argc - sep, argv + sep, &g, err, sizeof(err));
+		if (rc == 1)
+			return 0;
+		if (rc != 0) {
+			fprintf(stderr, "bidgen: %s " HELP_HINT "\n", err);
 			return 2;
+		}
+	}
+	/* Before the run, so that a path it cannot write costs no run. */
+	if (bidgen_open_json(&g, err, sizeof(err)) != 0) {
+		fprintf(stderr, "bidgen: %s\n", err);
+		return 2;
 	}
 	int own_prefix;
 	if (eal_init(sep ? sep : argc, argv, &own_prefix) < 0)
@@ -356,11 +141,11 @@ int main(int argc, char **argv)
 	if (!g.echo && workload_init(&g.wl, &g.wp) != 0)
 		rte_exit(EXIT_FAILURE, "bad workload: ratios must add up to at most 1, "
 				       "--auctions FIRST-LAST at most 16M auctions\n");
-	if (tracker_init(&g.tr, TRACK_SLOTS, ACCEPTED_MAX) != 0)
+	if (tracker_init(&g.tr, BIDGEN_TRACK_SLOTS, ACCEPTED_MAX) != 0)
 		rte_exit(EXIT_FAILURE, "out of memory for the request tracker\n");
 	port_setup(&g);
 	g.tsc_hz = rte_get_tsc_hz();
-	if (g.pcap_path && pcap_open(&g.pcap, g.pcap_path, PCAP_FRAMES) != 0)
+	if (g.pcap_path && pcap_open(&g.pcap, g.pcap_path, BIDGEN_PCAP_FRAMES) != 0)
 		rte_exit(EXIT_FAILURE, "cannot write --pcap %s: %s\n", g.pcap_path,
 			 strerror(errno));
 	if (g.mac_auto && resolve_mac(&g, &stop) != 0)

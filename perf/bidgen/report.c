@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Progress lines, the final summary and the JSON file. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "bidgen.h"
 #include "proto.h"
@@ -30,7 +32,7 @@ void report_progress(const struct bidgen *g, uint64_t now, uint64_t *last_sent, 
 	*last_tsc = now;
 }
 
-static uint64_t lost(const struct bidgen *g)
+uint64_t bidgen_lost(const struct bidgen *g)
 {
 	const struct tracker *t = &g->tr;
 	uint64_t matched = served(g);
@@ -40,13 +42,20 @@ static uint64_t lost(const struct bidgen *g)
 	return t->expected_replies > matched ? t->expected_replies - matched : 0;
 }
 
-static void write_json(const struct bidgen *g, double send_s, double mpps_offered,
-		       double mpps_served)
+/* 0, or -1 with the reason on stderr: a run whose figures were asked for
+ * and not written has failed. */
+static int write_json(struct bidgen *g, double send_s, double mpps_offered, double mpps_served)
 {
-	FILE *f = fopen(g->json_path, "w");
-	if (!f) {
-		perror(g->json_path);
-		return;
+	FILE *f = g->json_file;
+	g->json_file = NULL;
+	if (!f) { /* report() without bidgen_open_json: open it now */
+		f = fopen(g->json_path, "w");
+		if (!f) {
+			int e = errno;
+			fprintf(stderr, "bidgen: --json %s: cannot write it: %s (errno %d)\n",
+				g->json_path, strerror(e), e);
+			return -1;
+		}
 	}
 	const struct tracker *t = &g->tr;
 	fprintf(
@@ -54,7 +63,7 @@ static void write_json(const struct bidgen *g, double send_s, double mpps_offere
 	    "{\n  \"mode\": \"%s\",\n  \"sent\": %" PRIu64 ",\n  \"received\": %" PRIu64
 	    ",\n  \"lost\": %" PRIu64 ",\n  \"tx_failed\": %" PRIu64
 	    ",\n  \"send_seconds\": %.6f,\n  \"offered_mpps\": %.6f,\n  \"served_mpps\": %.6f,\n",
-	    g->echo ? "echo" : "protocol", g->sent, served(g), lost(g), g->tx_failed, send_s,
+	    g->echo ? "echo" : "protocol", g->sent, served(g), bidgen_lost(g), g->tx_failed, send_s,
 	    mpps_offered, mpps_served);
 	fprintf(f,
 		"  \"latency_us\": {\"p50\": %.3f, \"p90\": %.3f, \"p99\": %.3f, \"p999\": %.3f, "
@@ -83,7 +92,63 @@ static void write_json(const struct bidgen *g, double send_s, double mpps_offere
 	for (unsigned int m = 0; m < MISMATCH_COUNT; m++)
 		fprintf(f, "%s\"%s\": %" PRIu64, m ? ", " : "", mismatch_name(m), t->mismatches[m]);
 	fprintf(f, "},\n  \"mismatch_total\": %" PRIu64 "\n}\n", tracker_mismatches(t));
-	fclose(f);
+	int failed = ferror(f);
+	int e = errno;
+	if (fclose(f) != 0 && !failed) {
+		failed = 1;
+		e = errno;
+	}
+	if (failed) {
+		fprintf(stderr, "bidgen: --json %s: writing failed: %s (errno %d)\n", g->json_path,
+			strerror(e), e);
+		return -1;
+	}
+	return 0;
+}
+
+/* Replies that need the auction open on a serving node. */
+static uint64_t auction_replies(const struct tracker *t)
+{
+	return t->replies[0][BP_ACCEPTED] + t->replies[0][BP_TOO_LOW] + t->replies[0][BP_CONFLICT] +
+	       t->replies[1][BP_ACCEPTED];
+}
+
+static uint64_t replies_of(const struct tracker *t, enum bp_status s)
+{
+	return t->replies[0][s] + t->replies[1][s];
+}
+
+int bidgen_strict_verdict(const struct bidgen *g, char *why, size_t whylen)
+{
+	const struct tracker *t = &g->tr;
+	uint64_t mism = tracker_mismatches(t), lst = bidgen_lost(g);
+	if (g->sent == 0) {
+		snprintf(why, whylen, "nothing was sent (%" PRIu64 " frames failed to send)",
+			 g->tx_failed);
+		return -1;
+	}
+	if (mism || lst) {
+		snprintf(why, whylen, "%" PRIu64 " mismatches, %" PRIu64 " lost", mism, lst);
+		return -1;
+	}
+	/* Every reply UNKNOWN_AUCTION or NOT_SERVING checks nothing: the
+	 * workload's auctions are not open, or the node does not serve. */
+	uint64_t to_auctions = t->sent_by_kind[KIND_BID] + t->sent_by_kind[KIND_DUP] +
+			       t->sent_by_kind[KIND_CONFLICT] + t->sent_by_kind[KIND_QUERY] +
+			       t->sent_by_kind[KIND_WATCH];
+	if (!g->echo && to_auctions && auction_replies(t) == 0) {
+		snprintf(why, whylen,
+			 "no reply shows an open auction on a serving node (UNKNOWN_AUCTION "
+			 "%" PRIu64 ", NOT_SERVING %" PRIu64 ", CLOSED %" PRIu64
+			 ", OVERLOADED %" PRIu64 "): open --auctions %" PRIu64 "-%" PRIu64
+			 " on the node (bidplane --open-range, bidctl open) and check that it "
+			 "serves (bidctl status)",
+			 replies_of(t, BP_UNKNOWN_AUCTION), replies_of(t, BP_NOT_SERVING),
+			 replies_of(t, BP_CLOSED), replies_of(t, BP_OVERLOADED),
+			 g->wp.first_auction, g->wp.last_auction);
+		return -1;
+	}
+	return 0;
 }
 
 int report(struct bidgen *g)
@@ -95,7 +160,8 @@ int report(struct bidgen *g)
 	double offered = send_s > 0 ? (double)g->sent / send_s / 1e6 : 0;
 	double total_s = (double)(g->end_tsc - g->start_tsc) / (double)g->tsc_hz;
 	double servedm = total_s > 0 ? (double)served(g) / total_s / 1e6 : 0;
-	uint64_t mism = tracker_mismatches(t), lst = lost(g);
+	uint64_t mism = tracker_mismatches(t), lst = bidgen_lost(g);
+	int rc = 0;
 
 	printf("\n=== bidgen summary (%s) ===\n", g->echo ? "echo" : "protocol");
 	printf("  sent       %" PRIu64 " in %.2f s (%.3f Mpps offered), tx failed %" PRIu64 "\n",
@@ -130,12 +196,17 @@ int report(struct bidgen *g)
 				printf(" (%s %" PRIu64 ")", mismatch_name(m), t->mismatches[m]);
 		printf("\n");
 	}
-	if (g->json_path)
-		write_json(g, send_s, offered, servedm);
-	if (g->strict && (mism || lst || g->sent == 0)) {
-		fprintf(stderr, "bidgen: --strict: %" PRIu64 " mismatches, %" PRIu64 " lost\n",
-			mism, lst);
-		return 1;
+	if (g->tx_failed)
+		fprintf(stderr,
+			"bidgen: %" PRIu64 " frames could not be sent (the TX ring stayed full): "
+			"the peer does not keep up; they count as tx failed, not as sent or lost\n",
+			g->tx_failed);
+	if (g->json_path && write_json(g, send_s, offered, servedm) != 0)
+		rc = 1;
+	char why[512];
+	if (g->strict && bidgen_strict_verdict(g, why, sizeof(why)) != 0) {
+		fprintf(stderr, "bidgen: --strict: %s\n", why);
+		rc = 1;
 	}
-	return 0;
+	return rc;
 }

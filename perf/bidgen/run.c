@@ -195,11 +195,15 @@ void run(struct bidgen *g, volatile sig_atomic_t *stop)
 		}
 		if (want) {
 			struct rte_mbuf *pkts[MAX_BURST];
+			/* Replies each frame expects, to take back if it is not sent. */
+			uint64_t expects[MAX_BURST];
 			unsigned int built = 0;
 			for (; built < want; built++) {
+				uint64_t before = g->tr.expected_replies;
 				pkts[built] = make_frame(g, seq + built, now);
 				if (!pkts[built])
 					break;
+				expects[built] = g->tr.expected_replies - before;
 			}
 			/* A full TX ring means the peer is behind: keep draining
 			 * replies and retry, so every request built is sent. */
@@ -210,11 +214,14 @@ void run(struct bidgen *g, volatile sig_atomic_t *stop)
 				if (tx < built)
 					poll_rx(g);
 			}
+			/* A frame never sent expects no reply: counted as tx failed,
+			 * neither as sent nor (later) as lost. */
 			if (tx < built) {
 				rte_pktmbuf_free_bulk(pkts + tx, built - tx);
+				tracker_unsend(&g->tr, expects + tx, built - tx);
 				g->tx_failed += built - tx;
 			}
-			g->sent += built;
+			g->sent += tx;
 			seq += built;
 			next_send += per_pkt * built;
 			if (per_pkt > 0 && (double)now - next_send > hz / 10.0)

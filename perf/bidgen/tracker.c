@@ -50,6 +50,12 @@ struct sent *tracker_new(struct tracker *t, uint64_t seq, enum req_kind kind, ui
 	return s;
 }
 
+void tracker_unsend(struct tracker *t, const uint64_t *expects, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++)
+		t->expected_replies -= expects[i];
+}
+
 struct sent *tracker_pick_answered(struct tracker *t, uint64_t seq_hint, uint64_t rnd)
 {
 	/* Probe a few random earlier requests (within the last 4096, so the

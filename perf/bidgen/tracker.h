@@ -64,7 +64,7 @@ struct tracker {
 	uint64_t replayed;
 	uint64_t mismatches[MISMATCH_COUNT];
 	uint64_t sent_by_kind[KIND_COUNT];
-	uint64_t expected_replies;
+	uint64_t expected_replies; /* by the requests sent */
 	uint64_t received;
 	uint64_t overwritten; /* slots reused before their reply came */
 };
@@ -78,6 +78,9 @@ struct sent *tracker_new(struct tracker *t, uint64_t seq, enum req_kind kind, ui
 /* An answered bid among recent requests (below seq_hint) to retransmit or
  * conflict with, or NULL; rnd picks which. */
 struct sent *tracker_pick_answered(struct tracker *t, uint64_t seq_hint, uint64_t rnd);
+/* Takes back the replies that n requests built but never sent expected
+ * (expects[i]: how many request i added to expected_replies). */
+void tracker_unsend(struct tracker *t, const uint64_t *expects, unsigned int n);
 /* Whether a request of this kind expects a reply. */
 bool kind_expects_reply(enum req_kind kind);
 

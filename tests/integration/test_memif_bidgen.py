@@ -64,6 +64,44 @@ class MemifStrict(unittest.TestCase):
         self.assertEqual(rc, 0, node.text())
         self.check_summary_equals_bidgen(node.summary, g, node.text())
 
+    def bidgen(self, *args, timeout=120):
+        return subprocess.run(
+            [BIDGEN, "--no-huge", "-m", "512", f"--lcores={self.gen_lcores}", "--no-pci",
+             f"--vdev=net_memif0,role=client,socket={self.sock}", "--"] + list(args),
+            capture_output=True, text=True, timeout=timeout)
+
+    def test_strict_fails_when_every_reply_is_unknown_auction(self):
+        # It passed: every reply UNKNOWN_AUCTION checks nothing.
+        node = self.node.start()
+        try:
+            gen = self.bidgen("--auctions", "100000-100100", "--count", "2000", "--rate",
+                              "20000", "--strict", "--quiet")
+        finally:
+            node.stop()
+        self.assertEqual(gen.returncode, 1, gen.stdout + gen.stderr)
+        self.assertIn("bidgen: --strict: no reply shows an open auction on a serving node "
+                      "(UNKNOWN_AUCTION 2000, NOT_SERVING 0", gen.stderr)
+        self.assertIn("open --auctions 100000-100100 on the node", gen.stderr)
+
+    def test_a_second_node_on_the_same_memif_socket_names_the_socket(self):
+        # It said "no DPDK ports: add a device" although one was given.
+        node = self.node.start()
+        second = Node(BIDPLANE, workers=1, vdev=f"--vdev=net_memif0,role=server,"
+                      f"socket={self.sock}")
+        try:
+            out = subprocess.run(second.cmd, capture_output=True, text=True, timeout=60)
+        finally:
+            second.remove_stats()
+            shutil.rmtree(second.dir, ignore_errors=True)
+            node.stop()
+        self.assertNotEqual(out.returncode, 0)
+        text = out.stdout + out.stderr
+        self.assertNotIn("add a device", text)
+        self.assertIn(f"no DPDK port: the device net_memif0,role=server,socket={self.sock} "
+                      f"failed to probe (the EAL log above says why): its memif socket "
+                      f"{self.sock} is in use, another process (a node or bidgen) listens "
+                      f"on it", text)
+
     def check_bidstat_equals_bidgen(self, stat, g):
         m = by_key(stat)
         total = lambda key: m[key]["total"] if key in m else 0  # noqa: E731

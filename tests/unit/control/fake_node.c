@@ -82,7 +82,8 @@ static int fake_list(void *ctx, ctl_emit_fn emit, void *arg, char *err, size_t e
 		return fails(f, err, errlen);
 	for (uint64_t i = 0; i < f->list_count; i++) {
 		struct ctl_auction a = f->auction;
-		a.id += i;
+		/* 7919 is prime: i -> i * 7919 mod n is a permutation */
+		a.id += f->list_scrambled ? i * 7919 % f->list_count : i;
 		a.phase = i % 2 ? 2 : 1;
 		emit(arg, &a);
 	}

@@ -24,6 +24,7 @@ struct fake_node {
 	struct ctl_auction auction; /* the one auction query knows */
 	struct ctl_status status;
 	uint64_t list_count;  /* list emits this many, ids auction.id + i */
+	bool list_scrambled;  /* ... in a scrambled order, not by id */
 	int fail_rc;	      /* non-zero: every handler fails so */
 	const char *fail_why; /* its reason ("" says none) */
 	bool query_fails;     /* query fails even for the known auction */

@@ -137,7 +137,27 @@ static void usage_errors_exit_2_with_the_reason(void **state)
 	    {{"open", "--auction", "1", "--reserve", "2", "--increment", "3"},
 	     "open needs --duration"},
 	    {{"open", "--auction", "1", "--reserve", "2x", "--increment", "3", "--duration", "4"},
-	     "--reserve '2x' is not an unsigned decimal number"},
+	     "--reserve '2x' is not an unsigned decimal number (1..9223372036854775807)"},
+	    /* No bid can exceed 2^63-1: the node would hold an unwinnable auction. */
+	    {{"open", "--auction", "1", "--reserve", "18446744073709551615", "--increment", "3",
+	      "--duration", "4"},
+	     "--reserve 18446744073709551615 is out of range 1..9223372036854775807"},
+	    {{"open", "--auction", "1", "--reserve", "1", "--increment", "9223372036854775808",
+	      "--duration", "4"},
+	     "--increment 9223372036854775808 is out of range 1..9223372036854775807"},
+	    /* 2^64/1000: the node used to close such an auction at once. */
+	    {{"open", "--auction", "1", "--reserve", "1", "--increment", "1", "--duration",
+	      "18446744073709551"},
+	     "--duration 18446744073709551 is out of range 1..315360000"},
+	    {{"open", "--auction", "0", "--reserve", "1", "--increment", "1", "--duration", "1"},
+	     "--auction 0 is out of range 1..18446744073709551615"},
+	    {{"open", "--auction", "18446744073709551616", "--reserve", "1", "--increment", "1",
+	      "--duration", "1"},
+	     "--auction 18446744073709551616 is out of range 1..18446744073709551615"},
+	    {{"list", "--limit", "1001"}, "--limit 1001 is out of range 1..1000"},
+	    {{"list", "--limit", "0"}, "--limit 0 is out of range 1..1000"},
+	    {{"list", "--from", "x"},
+	     "--from 'x' is not an unsigned decimal number (1..18446744073709551615)"},
 	    {{"open", "--auction", "1", "--bid", "2"}, "unknown option '--bid'"},
 	    {{"open", "--auction"}, "--auction needs a value"},
 	    {{"open", "1", "2", "3", "4"}, "open takes options only, not '1'"},
@@ -145,7 +165,7 @@ static void usage_errors_exit_2_with_the_reason(void **state)
 	    {{"query", "1", "2"}, "usage: bidctl query ID"},
 	    {{"query", "-5"}, "query: auction id '-5' is not an unsigned decimal number"},
 	    {{"close", "4 2"}, "close: auction id '4 2' is not an unsigned decimal number"},
-	    {{"list", "all"}, "list takes no arguments"},
+	    {{"list", "all"}, "list takes --from ID and --limit N only, not 'all'"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct run r;
@@ -250,6 +270,60 @@ static void every_command_prints_the_body(void **state)
 	ctl_server_close(s);
 }
 
+/* list pages: --from and --limit reach the node, and the text says where
+ * the next page starts. */
+static void list_pages_with_from_and_limit(void **state)
+{
+	(void)state;
+	struct ctl_server *s = open_test_server();
+	struct run r;
+	test_node.list_count = 5;
+	BIDCTL_NODE(&r, s, "list", "--limit", "2");
+	assert_int_equal(r.exit_code, 0);
+	assert_non_null(strstr(r.out, "\n42 "));
+	assert_non_null(strstr(r.out, "\n2 auctions; more from id 44 (bidctl list --from 44)\n"));
+	BIDCTL_NODE(&r, s, "--json", "list", "--from", "44", "--limit", "2");
+	assert_int_equal(r.exit_code, 0);
+	assert_true(strncmp(r.out, "{\"auctions\":[{\"id\":44,", 22) == 0);
+	assert_non_null(strstr(r.out, "\"count\":2,\"next\":46}\n"));
+	BIDCTL_NODE(&r, s, "--json", "list", "--from", "46");
+	assert_int_equal(r.exit_code, 0);
+	assert_non_null(strstr(r.out, "\"count\":1,\"next\":null}\n"));
+	ctl_server_close(s);
+}
+
+/* "Connection refused" alone misled: a regular file is no socket at all,
+ * and a socket nobody listens on is a stopped node's. */
+static void a_file_or_a_dead_socket_says_which(void **state)
+{
+	(void)state;
+	assert_int_equal(mkdir_parent_of(test_sock_path), 0);
+	FILE *f = fopen(test_sock_path, "w");
+	assert_non_null(f);
+	fclose(f);
+	struct run r;
+	BIDCTL(&r, "--socket", test_sock_path, "status");
+	assert_int_equal(r.exit_code, 3);
+	char want[512];
+	snprintf(want, sizeof(want),
+		 "bidctl: %s is not a socket but a regular file; pass the node's "
+		 "--control-socket with --socket, or its --stats-name with --name\n",
+		 test_sock_path);
+	assert_string_equal(r.err, want);
+	unlink(test_sock_path);
+
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", test_sock_path);
+	assert_int_equal(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+	close(fd); /* bound, never listened on: what a killed node leaves */
+	BIDCTL(&r, "--socket", test_sock_path, "status");
+	assert_int_equal(r.exit_code, 3);
+	assert_non_null(strstr(r.err, "nobody listens on"));
+	assert_non_null(strstr(r.err, "the node that made it has stopped"));
+	unlink(test_sock_path);
+}
+
 static void node_errors_exit_1_with_the_reason_on_stderr(void **state)
 {
 	(void)state;
@@ -267,7 +341,8 @@ static void node_errors_exit_1_with_the_reason_on_stderr(void **state)
 
 	BIDCTL_NODE(&r, s, "query", "0");
 	assert_int_equal(r.exit_code, 1);
-	assert_string_equal(r.err, "bidctl: auction_id must be >= 1\n");
+	assert_string_equal(r.err,
+			    "bidctl: auction_id 0 is out of range 1..18446744073709551615\n");
 	ctl_server_close(s);
 }
 
@@ -341,6 +416,8 @@ int main(int argc, char **argv)
 	    T(every_command_prints_the_body),
 	    T(node_errors_exit_1_with_the_reason_on_stderr),
 	    T(a_socket_that_is_not_a_node_exits_3),
+	    T(list_pages_with_from_and_limit),
+	    T(a_file_or_a_dead_socket_says_which),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -27,7 +27,7 @@
 
 static struct fake_node node;
 static struct ctl_handlers handlers;
-static char answer[1 << 16];
+static char answer[1 << 20]; /* the server's RESPONSE_MAX */
 
 static int reset_node(void **state)
 {
@@ -188,7 +188,7 @@ static void list_json_holds_every_auction_and_the_count(void **state)
 	assert_true(starts_with(a, "ok\n{\"auctions\":[{\"id\":42,\"phase\":1,"));
 	assert_non_null(strstr(a, "\"settled_at_ms\":0},{\"id\":43,\"phase\":2,"));
 	assert_non_null(strstr(a, "\"settled_at_ms\":0},{\"id\":44,\"phase\":1,"));
-	const char *end = "\"settled_at_ms\":0}],\"count\":3}\n";
+	const char *end = "\"settled_at_ms\":0}],\"count\":3,\"next\":null}\n";
 	assert_string_equal(a + strlen(a) - strlen(end), end);
 }
 
@@ -196,7 +196,7 @@ static void list_of_nothing(void **state)
 {
 	(void)state;
 	node.list_count = 0;
-	assert_string_equal(run("json list"), "ok\n{\"auctions\":[],\"count\":0}\n");
+	assert_string_equal(run("json list"), "ok\n{\"auctions\":[],\"count\":0,\"next\":null}\n");
 	const char *a = run("text list");
 	assert_non_null(strstr(a, "ok\nid "));
 	assert_non_null(strstr(a, "close_at\n0 auctions\n"));
@@ -268,27 +268,49 @@ static void refusals_name_the_problem_and_call_no_handler(void **state)
 	     "error usage: open <auction_id> <reserve> <increment> <duration_s>\n"},
 	    {"text close", "error usage: close <auction_id>\n"},
 	    {"text query 1 2", "error usage: query <auction_id>\n"},
-	    {"text list all", "error usage: list\n"},
+	    {"text list all",
+	     "error from 'all' is not an unsigned decimal number (1..18446744073709551615)\n"},
+	    {"text list 1 2 3", "error usage: list [<from> [<limit>]]\n"},
+	    {"text list 0", "error from 0 is out of range 1..18446744073709551615\n"},
+	    {"text list 1 0", "error limit 0 is out of range 1..1000\n"},
+	    {"text list 1 1001", "error limit 1001 is out of range 1..1000\n"},
 	    {"text status now", "error usage: status\n"},
-	    {"text query x1", "error auction_id 'x1' is not an unsigned decimal number\n"},
-	    {"text query -1", "error auction_id '-1' is not an unsigned decimal number\n"},
-	    {"text query +1", "error auction_id '+1' is not an unsigned decimal number\n"},
-	    {"text query 0x10", "error auction_id '0x10' is not an unsigned decimal number\n"},
-	    {"text query 1.5", "error auction_id '1.5' is not an unsigned decimal number\n"},
-	    {"text open 1 2 3 1e3", "error duration_s '1e3' is not an unsigned decimal number\n"},
-	    {"text open 1 2x 3 4", "error reserve '2x' is not an unsigned decimal number\n"},
+	    {"text query x1",
+	     "error auction_id 'x1' is not an unsigned decimal number (1..18446744073709551615)\n"},
+	    {"text query -1",
+	     "error auction_id '-1' is not an unsigned decimal number (1..18446744073709551615)\n"},
+	    {"text query +1",
+	     "error auction_id '+1' is not an unsigned decimal number (1..18446744073709551615)\n"},
+	    {"text query 0x10", "error auction_id '0x10' is not an unsigned decimal number "
+				"(1..18446744073709551615)\n"},
+	    {"text query 1.5", "error auction_id '1.5' is not an unsigned decimal number "
+			       "(1..18446744073709551615)\n"},
+	    {"text open 1 2 3 1e3",
+	     "error duration_s '1e3' is not an unsigned decimal number (1..315360000)\n"},
+	    {"text open 1 2x 3 4",
+	     "error reserve '2x' is not an unsigned decimal number (1..9223372036854775807)\n"},
 	    {"text query 18446744073709551616",
-	     "error auction_id '18446744073709551616' is too large (at most "
-	     "18446744073709551615)\n"},
+	     "error auction_id 18446744073709551616 is out of range 1..18446744073709551615\n"},
 	    {"text open 1 99999999999999999999 1 1",
-	     "error reserve '99999999999999999999' is too large (at most "
-	     "18446744073709551615)\n"},
-	    {"text query 0", "error auction_id must be >= 1\n"},
-	    {"text open 0 1 1 1", "error auction_id must be >= 1\n"},
-	    {"text open 1 0 1 1", "error reserve must be >= 1\n"},
-	    {"text open 1 1 0 1", "error increment must be >= 1\n"},
-	    {"text open 1 1 1 0", "error duration_s must be >= 1\n"},
-	    {"text close 000", "error auction_id must be >= 1\n"},
+	     "error reserve 99999999999999999999 is out of range 1..9223372036854775807\n"},
+	    /* No bid can exceed 2^63-1: a higher reserve or increment is refused. */
+	    {"text open 1 18446744073709551615 1 1",
+	     "error reserve 18446744073709551615 is out of range 1..9223372036854775807\n"},
+	    {"text open 1 9223372036854775808 1 1",
+	     "error reserve 9223372036854775808 is out of range 1..9223372036854775807\n"},
+	    {"text open 1 1 9223372036854775808 1",
+	     "error increment 9223372036854775808 is out of range 1..9223372036854775807\n"},
+	    /* 2^64/1000: passed the old check, and now + d*1000 wrapped. */
+	    {"text open 1 1 1 18446744073709551",
+	     "error duration_s 18446744073709551 is out of range 1..315360000\n"},
+	    {"text open 1 1 1 315360001",
+	     "error duration_s 315360001 is out of range 1..315360000\n"},
+	    {"text query 0", "error auction_id 0 is out of range 1..18446744073709551615\n"},
+	    {"text open 0 1 1 1", "error auction_id 0 is out of range 1..18446744073709551615\n"},
+	    {"text open 1 0 1 1", "error reserve 0 is out of range 1..9223372036854775807\n"},
+	    {"text open 1 1 0 1", "error increment 0 is out of range 1..9223372036854775807\n"},
+	    {"text open 1 1 1 0", "error duration_s 0 is out of range 1..315360000\n"},
+	    {"text close 000", "error auction_id 000 is out of range 1..18446744073709551615\n"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		reset_node(NULL);
@@ -300,8 +322,10 @@ static void refusals_name_the_problem_and_call_no_handler(void **state)
 static void json_refusals_carry_the_message_in_an_object(void **state)
 {
 	(void)state;
-	assert_string_equal(run("json query 0"), "error auction_id must be >= 1\n"
-						 "{\"error\":\"auction_id must be >= 1\"}\n");
+	assert_string_equal(
+	    run("json query 0"),
+	    "error auction_id 0 is out of range 1..18446744073709551615\n"
+	    "{\"error\":\"auction_id 0 is out of range 1..18446744073709551615\"}\n");
 	assert_string_equal(run("json frob"),
 			    "error unknown command 'frob'; commands: open close query list status\n"
 			    "{\"error\":\"unknown command 'frob'; commands: open close query list "
@@ -429,26 +453,75 @@ static void a_cut_answer_ends_with_the_mark_and_never_overflows(void **state)
 		assert_int_equal(strlen(buf), len);
 		for (size_t i = cap; i < sizeof(buf); i++)
 			assert_int_equal(buf[i], '#');
+		/* Never "ok" with a cut body: an error, itself cut if need be. */
 		if (cap > 8) {
-			assert_int_equal(len, cap - 1);
-			assert_string_equal(buf + len - 4, "...\n");
-			assert_true(starts_with(buf, "ok\n"));
+			assert_false(starts_with(buf, "ok"));
+			assert_int_equal(buf[len - 1], '\n');
 		}
+		if (cap > 40)
+			assert_true(starts_with(buf, "error the answer does not fit"));
 	}
 	char untouched = '#';
 	assert_int_equal(ctl_execute(&handlers, "text status", &untouched, 0), 0);
 	assert_int_equal(untouched, '#');
 }
 
-static void a_long_list_is_cut_with_the_mark(void **state)
+/* A list that does not fit the answer is never "ok" with cut JSON (the
+ * old answer: ok, then JSON that ends in "...", exit 0). */
+static void a_list_too_long_for_the_buffer_is_an_error(void **state)
 {
 	(void)state;
 	node.list_count = 100000;
-	size_t len = ctl_execute(&handlers, "json list", answer, sizeof(answer));
-	assert_int_equal(len, sizeof(answer) - 1);
-	assert_string_equal(answer + len - 4, "...\n");
-	assert_true(starts_with(answer, "ok\n{\"auctions\":[{\"id\":42,"));
-	assert_null(strstr(answer, "\"count\""));
+	static char small[1 << 16];
+	size_t len = ctl_execute(&handlers, "json list", small, sizeof(small));
+	assert_int_equal(len, strlen(small));
+	assert_string_equal(small, "error the answer does not fit the 65536-byte buffer; ask for a "
+				   "smaller page (list <from> <limit>)\n"
+				   "{\"error\":\"the answer does not fit the 65536-byte buffer; "
+				   "ask for a smaller page (list <from> <limit>)\"}\n");
+	assert_int_equal(node.lists, 1);
+}
+
+static uint64_t json_next(const char *a)
+{
+	const char *n = strstr(a, "\"next\":");
+	assert_non_null(n);
+	return strtoull(n + 7, NULL, 10);
+}
+
+/* list answers a page: ids >= from, lowest first, at most limit, and where
+ * the next page starts; walking the pages gives every auction once. */
+static void list_pages_walk_every_auction_once_in_id_order(void **state)
+{
+	(void)state;
+	node.list_count = 2500;
+	node.list_scrambled = true;
+	const char *a = run("json list");
+	assert_true(starts_with(a, "ok\n{\"auctions\":[{\"id\":42,"));
+	assert_non_null(strstr(a, "\"count\":1000,\"next\":1042}\n"));
+	uint64_t from = 1, seen = 0, expect_id = 42;
+	char line[64];
+	for (int page = 0; page < 10 && from; page++) {
+		snprintf(line, sizeof(line), "json list %llu 700", (unsigned long long)from);
+		a = run(line);
+		assert_true(starts_with(a, "ok\n{\"auctions\":["));
+		for (const char *p = strstr(a, "{\"id\":"); p; p = strstr(p + 1, "{\"id\":")) {
+			assert_int_equal(strtoull(p + 6, NULL, 10), expect_id);
+			expect_id++;
+			seen++;
+		}
+		from = strstr(a, "\"next\":null}") ? 0 : json_next(a);
+	}
+	assert_int_equal(seen, 2500);
+	assert_int_equal(from, 0);
+	/* The last page says there is none after it; text says how to go on. */
+	a = run("text list 2541 1");
+	assert_true(strstr(a, "2541 ") != NULL);
+	assert_non_null(strstr(a, "\n1 auctions\n"));
+	a = run("text list 42 2");
+	assert_non_null(strstr(a, "\n2 auctions; more from id 44 (bidctl list --from 44)\n"));
+	a = run("json list 100000");
+	assert_string_equal(a, "ok\n{\"auctions\":[],\"count\":0,\"next\":null}\n");
 }
 
 /* ---- the response buffer itself ---- */
@@ -499,6 +572,8 @@ int main(void)
 	    T(query_text_survives_times_beyond_year_9999),
 	    T(query_json_is_one_object),
 	    T(list_text_is_a_table_with_a_count),
+	    T(list_pages_walk_every_auction_once_in_id_order),
+	    T(a_list_too_long_for_the_buffer_is_an_error),
 	    T(list_json_holds_every_auction_and_the_count),
 	    T(list_of_nothing),
 	    T(status_text),
@@ -515,7 +590,6 @@ int main(void)
 	    T(a_failed_list_sends_no_partial_body),
 	    T(open_and_close_say_when_the_auction_cannot_be_read_back),
 	    T(a_cut_answer_ends_with_the_mark_and_never_overflows),
-	    T(a_long_list_is_cut_with_the_mark),
 	    T(json_strings_are_escaped),
 	    T(a_cut_write_keeps_what_fits_before_the_mark),
 	};

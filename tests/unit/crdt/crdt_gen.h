@@ -111,11 +111,15 @@ static inline void gen_pncounter(struct gen *g, struct pncounter *out)
 	gen_gcounter(g, &out->n);
 }
 
-/* A bid (amount >= 1) or, when the amount drawn is 0, the empty register. */
+/* A bid (amount 1..BID_AMOUNT_MAX) or, when the amount drawn is 0, the
+ * empty register. Draws above the bound fold onto it, so that the edges
+ * UINT64_MAX, UINT64_MAX-1 become BID_AMOUNT_MAX, BID_AMOUNT_MAX-1. */
 static inline void gen_bid(struct gen *g, struct bid *out)
 {
 	bidmax_init(out);
 	out->amount = gen_u64(g);
+	if (out->amount > BID_AMOUNT_MAX)
+		out->amount -= (uint64_t)BID_AMOUNT_MAX + 1;
 	if (out->amount == 0)
 		return;
 	out->hlc = gen_u64(g);

@@ -457,6 +457,26 @@ static void test_bidmax_noncanonical_empty(void **state)
 	}
 }
 
+/* No node accepts a bid above BID_AMOUNT_MAX (PROTOCOL.md): a register
+ * holding one would win every merge for ever. */
+static void test_bidmax_amount_above_max(void **state)
+{
+	struct bid b = {.amount = BID_AMOUNT_MAX, .hlc = 1, .bidder = 1, .node = 1};
+	uint8_t buf[CRDT_BIDMAX_LEN];
+	union crdt_state out;
+
+	(void)state;
+	assert_int_equal(bidmax_encode(&b, buf, sizeof(buf)), CRDT_BIDMAX_LEN);
+	assert_int_equal(bidmax_decode(buf, sizeof(buf), &out.bid), CRDT_BIDMAX_LEN);
+	assert_true(out.bid.amount == BID_AMOUNT_MAX);
+	for (uint64_t amount = (uint64_t)BID_AMOUNT_MAX + 1; amount != 0;
+	     amount = amount == UINT64_MAX ? 0 : UINT64_MAX) {
+		b.amount = amount;
+		assert_int_equal(bidmax_encode(&b, buf, sizeof(buf)), CRDT_BIDMAX_LEN);
+		expect_decode_error(codec_of(CRDT_TAG_BIDMAX), buf, sizeof(buf), -EINVAL);
+	}
+}
+
 /* --- encode into short buffers ----------------------------------------------- */
 
 static void test_encode_nospc(void **state)
@@ -581,6 +601,7 @@ int main(void)
 	    cmocka_unit_test(test_gcounter_bad_bodies),
 	    cmocka_unit_test(test_pncounter_bad_bodies),
 	    cmocka_unit_test(test_bidmax_noncanonical_empty),
+	    cmocka_unit_test(test_bidmax_amount_above_max),
 	    cmocka_unit_test(test_encode_nospc),
 	    cmocka_unit_test(test_fuzz_decode),
 	};

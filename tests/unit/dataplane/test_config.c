@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -178,17 +180,166 @@ static void config_file_errors_name_file_and_key(void **s)
 	path = write_ini("[other]\nip = 1.2.3.4\n");
 	assert_int_equal(PARSE(&c, err, "--config", path), -EINVAL);
 	assert_non_null(strstr(err, "[other]"));
-	/* Every section is checked: an unknown one after nine [node] ones too. */
-	path = write_ini("[node]\n[node]\n[node]\n[node]\n[node]\n[node]\n[node]\n[node]\n"
-			 "[node]\n[tenth]\n");
+	/* Every section is checked: an unknown one after [node] too. */
+	path = write_ini("[node]\nudp-port = 8000\n[tenth]\n");
 	assert_int_equal(PARSE(&c, err, "--config", path), -EINVAL);
 	assert_non_null(strstr(err, "[tenth]"));
+	assert_non_null(strstr(err, "line 3"));
 	path = write_ini("[node]\nudp-port = 99999\n");
 	assert_int_equal(PARSE(&c, err, "--config", path), -EINVAL);
 	assert_non_null(strstr(err, "udp-port"));
 	unlink(path);
 	assert_int_equal(PARSE(&c, err, "--config", "/nonexistent/bp.ini"), -EINVAL);
 	assert_non_null(strstr(err, "/nonexistent/bp.ini"));
+}
+
+/* Parses one INI text; the error (or "") in err. */
+static int parse_ini(struct bp_config *c, char *err, const char *text)
+{
+	char *path = write_ini(text);
+	err[0] = '\0';
+	int rc = PARSE(c, err, "--config", path);
+	unlink(path);
+	return rc;
+}
+
+static void expect_ini_error(const char *text, const char *want1, const char *want2)
+{
+	struct bp_config c;
+	char err[512];
+	assert_int_equal(parse_ini(&c, err, text), -EINVAL);
+	if (!strstr(err, want1) || !strstr(err, want2))
+		fail_msg("error '%s' lacks '%s' or '%s'", err, want1, want2);
+	assert_null(strstr(err, "help"));
+}
+
+/* rte_cfgfile took bare lines, repeated keys and sections silently and
+ * refused '#' comments; each now has its own message with the line. */
+static void config_file_grammar_is_strict_and_names_the_line(void **s)
+{
+	(void)s;
+	struct bp_config c;
+	char err[512];
+	assert_int_equal(parse_ini(&c, err,
+				   "# a comment\n; another\n\n  # indented\n[node]\n"
+				   "udp-port = 8001\n\t# after a key\n"),
+			 0);
+	assert_int_equal(c.udp_port, 8001);
+	assert_int_equal(parse_ini(&c, err, ""), 0); /* an empty file: no settings */
+	assert_int_equal(parse_ini(&c, err, "[node]\nudp-port = 8002"), 0); /* no final \n */
+	assert_int_equal(c.udp_port, 8002);
+	expect_ini_error("[node]\nudp-port\n", "line 2", "not key = value");
+	expect_ini_error("[node]\nudp-port = 1\nudp_port = 2\n", "line 3",
+			 "udp-port is set twice (first on line 2)");
+	expect_ini_error("[node]\nudp-port = 1\n[node]\n", "line 3",
+			 "second [node] section (the first is on line 1)");
+	expect_ini_error("udp-port = 1\n[node]\n", "line 1", "before the [node] section");
+	expect_ini_error("[node\n", "line 1", "a section line is [node]");
+	expect_ini_error("[node]\n= 5\n", "line 2", "has no key");
+	expect_ini_error("[node]\nfrob = 1\n", "line 2", "unknown key 'frob'");
+	expect_ini_error("[node]\nreserve = 0\n", "line 2", "--reserve 0: out of range");
+	expect_ini_error("\x7f"
+			 "ELF\x02\x01\x01\x00\x00\n",
+			 "line 1", "not a text (INI) file");
+}
+
+/* Missing, unreadable and directory are three messages, each with errno. */
+static void config_file_open_errors_say_which(void **s)
+{
+	(void)s;
+	struct bp_config c;
+	char err[512];
+	assert_int_equal(PARSE(&c, err, "--config", "/nonexistent/bp.ini"), -EINVAL);
+	assert_non_null(strstr(err, "/nonexistent/bp.ini: does not exist"));
+	assert_non_null(strstr(err, "errno 2"));
+	assert_int_equal(PARSE(&c, err, "--config", "/tmp"), -EINVAL);
+	assert_non_null(strstr(err, "/tmp: is a directory"));
+	assert_non_null(strstr(err, "errno 21"));
+
+	/* Unreadable: root reads every file, so the check runs as nobody. */
+	char *path = write_ini("[node]\n");
+	assert_int_equal(chmod(path, 0), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if (geteuid() == 0 && setuid(65534) != 0)
+			_exit(3);
+		char e[512] = "";
+		int rc = PARSE(&c, e, "--config", path);
+		_exit(rc == -EINVAL && strstr(e, "cannot be read (permission denied)") &&
+			      strstr(e, "errno 13")
+			  ? 0
+			  : 1);
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	unlink(path);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* Every number's refusal names the option, the value and the range. */
+static void out_of_range_names_option_value_and_range(void **s)
+{
+	(void)s;
+	struct bp_config c;
+	char err[512];
+	const char *cases[][3] = {
+	    /* 2^64/1000: the old bound, whose close time overflowed */
+	    {"--duration", "18446744073709551", "1..315360000"},
+	    {"--duration", "315360001", "1..315360000"},
+	    {"--reserve", "18446744073709551615", "1..9223372036854775807"},
+	    {"--reserve", "9223372036854775808", "1..9223372036854775807"},
+	    {"--increment", "9223372036854775808", "1..9223372036854775807"},
+	    {"--udp-port", "70000", "1..65535"},
+	    {"--udp-port", "x", "1..65535"},
+	    {"--stats-auctions", "4097", "0..4096"},
+	    {"--idle-sleep-us", "0", "1..1000000"},
+	    {"--overload-backlog", "1048577", "0..1048576"},
+	    {"--max-drift-ms", "4294967296", "0..4294967295"},
+	    {"--rx-desc", "32", "64..16384"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *argv[] = {"bidplane", (char *)cases[i][0], (char *)cases[i][1], NULL};
+		err[0] = '\0';
+		assert_int_equal(run(&c, err, 3, argv), -EINVAL);
+		if (!strstr(err, cases[i][0]) || !strstr(err, cases[i][1]) ||
+		    !strstr(err, cases[i][2]))
+			fail_msg("%s %s: '%s' lacks the option, value or range %s", cases[i][0],
+				 cases[i][1], err, cases[i][2]);
+		/* main adds the one hint: the message has none of its own */
+		assert_null(strstr(err, "help"));
+	}
+	assert_int_equal(PARSE(&c, err, "--duration", "315360000"), 0);
+	assert_int_equal(c.duration_s, 315360000);
+	assert_int_equal(PARSE(&c, err, "--reserve", "9223372036854775807"), 0);
+	assert_true(c.reserve == INT64_MAX);
+	char *unknown[] = {"bidplane", "--frobnicate", NULL};
+	assert_int_equal(run(&c, err, 2, unknown), -EINVAL);
+	assert_null(strstr(err, "help"));
+	char *missing[] = {"bidplane", "--ip", NULL};
+	assert_int_equal(run(&c, err, 2, missing), -EINVAL);
+	assert_null(strstr(err, "help"));
+}
+
+/* The node's own address is unicast: broadcast, multicast, reserved refused. */
+static void ip_must_be_unicast(void **s)
+{
+	(void)s;
+	struct bp_config c;
+	char err[512];
+	const char *bad[][2] = {
+	    {"255.255.255.255", "broadcast"}, {"224.0.0.1", "multicast"},
+	    {"239.255.255.250", "multicast"}, {"240.0.0.1", "reserved"},
+	    {"0.1.2.3", "0.0.0.0/8"},	      {"0.0.0.0", "unspecified"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(PARSE(&c, err, "--ip", (char *)bad[i][0]), -EINVAL);
+		if (!strstr(err, bad[i][0]) || !strstr(err, bad[i][1]))
+			fail_msg("--ip %s: '%s'", bad[i][0], err);
+	}
+	assert_int_equal(PARSE(&c, err, "--ip", "198.18.0.255"), 0);
+	assert_int_equal(PARSE(&c, err, "--ip", "10.0.0.1"), 0);
 }
 
 static void open_range_must_fit_the_table(void **s)
@@ -213,6 +364,10 @@ int main(void)
 	    cmocka_unit_test(config_file_is_read_and_command_line_wins),
 	    cmocka_unit_test(config_file_errors_name_file_and_key),
 	    cmocka_unit_test(open_range_must_fit_the_table),
+	    cmocka_unit_test(config_file_grammar_is_strict_and_names_the_line),
+	    cmocka_unit_test(config_file_open_errors_say_which),
+	    cmocka_unit_test(out_of_range_names_option_value_and_range),
+	    cmocka_unit_test(ip_must_be_unicast),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

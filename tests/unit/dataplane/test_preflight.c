@@ -112,6 +112,72 @@ static void fallback_adds_no_huge(void **s)
 	assert_true(has(&a, "512"));
 }
 
+/* EAL printed its 110-line usage and never named the option it refused. */
+static void eal_options_are_checked_and_named(void **s)
+{
+	(void)s;
+	char err[1024];
+	static struct {
+		char *args[6];
+		const char *want;
+	} cases[] = {
+	    {{"bidplane", "-l", "0-1", "--frobnicate"},
+	     "unknown EAL option '--frobnicate': DPDK 22.11 has no such option"},
+	    {{"bidplane", "-Q"}, "unknown EAL option '-Q'"},
+	    {{"bidplane", "--no-huge", "--ip", "1.2.3.4"},
+	     "'--ip' is a bidplane option, not an EAL one: put it after --"},
+	    {{"bidplane", "--open-range=1-5"}, "'--open-range=1-5' is a bidplane option"},
+	    {{"bidplane", "-l"}, "EAL option '-l' needs a value"},
+	    {{"bidplane", "--vdev"}, "EAL option '--vdev' needs a value"},
+	    {{"bidplane", "--no-huge", "512"}, "unexpected argument '512' among the EAL options"},
+	    {{"bidplane", "--no-huge=1"}, "unknown EAL option '--no-huge=1'"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int argc = 0;
+		while (cases[i].args[argc])
+			argc++;
+		err[0] = '\0';
+		assert_int_equal(bp_eal_args_check(argc, cases[i].args, err, sizeof(err)), -EINVAL);
+		if (!strstr(err, cases[i].want))
+			fail_msg("case %zu: '%s' lacks '%s'", i, err, cases[i].want);
+	}
+	/* What the tests and the docs pass, abbreviations and =value forms. */
+	char *good[] = {"bidplane",
+			"--no-huge",
+			"-m",
+			"512",
+			"-l",
+			"0-1",
+			"--lcores=0@1,1@2",
+			"--vdev=net_memif0,role=server,socket=/tmp/x.sock",
+			"--vdev",
+			"net_tap0,iface=bp0",
+			"--no-pci",
+			"--file-prefix",
+			"bp-1",
+			"--huge-unlink",
+			"--in-memory",
+			"--log-level=lib.eal:debug",
+			"--socket-mem=512",
+			"--no-telemetry",
+			"-a",
+			"0000:01:00.0",
+			"--iova-mode=va",
+			"--syslog",
+			"--proc-type=primary",
+			"--no-shc",
+			NULL};
+	assert_int_equal(bp_eal_args_check(24, good, err, sizeof(err)), 0);
+	assert_string_equal(good[1], "--no-huge"); /* argv left as it was */
+	struct bp_config c;
+	struct bp_eal_args a;
+	bp_config_defaults(&c);
+	fake_tree(100, 1);
+	char *bad[] = {"bidplane", "--frob"};
+	assert_int_equal(bp_preflight_at(root, 2, bad, &c, &a, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "'--frob'"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -119,6 +185,7 @@ int main(void)
 	    cmocka_unit_test(no_huge_passes_through),
 	    cmocka_unit_test(missing_hugepages_fail_with_the_fix),
 	    cmocka_unit_test(fallback_adds_no_huge),
+	    cmocka_unit_test(eal_options_are_checked_and_named),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	char cmd[128];

@@ -146,6 +146,11 @@ static void auction_rules(void **state)
 	assert_int_equal(auction_open(&table, 2, 100, 10, far), 0);
 	assert_int_equal(auction_open(&table, 2, 100, 10, far), -EEXIST);
 	assert_int_equal(auction_open(&table, 3, 0, 10, far), -EINVAL);
+	/* No bid exceeds BID_AMOUNT_MAX: a reserve above it is unwinnable. */
+	assert_int_equal(auction_open(&table, 3, (uint64_t)BID_AMOUNT_MAX + 1, 10, far), -ERANGE);
+	assert_int_equal(auction_open(&table, 3, UINT64_MAX, 10, far), -ERANGE);
+	assert_int_equal(auction_open(&table, 3, 100, UINT64_MAX, far), -ERANGE);
+	assert_null(auction_lookup(&table, 3));
 	struct auction *a = auction_lookup(&table, 2);
 	struct bid_outcome o;
 
