@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include "config.h"
-#include "stats_segment.h"
+#include "defaults.h"
+#include "proto.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -80,7 +81,7 @@ static const struct option long_options[] = {
 void bp_config_defaults(struct bp_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
-	cfg->udp_port = 7600;
+	cfg->udp_port = BP_DEFAULT_UDP_PORT;
 	cfg->node_id = 1;
 	cfg->reserve = 1;
 	cfg->increment = 1;
@@ -88,8 +89,8 @@ void bp_config_defaults(struct bp_config *cfg)
 	cfg->max_auctions = 65536;
 	cfg->dedup_window = 131072;
 	cfg->max_drift_ms = 500;
-	snprintf(cfg->stats_name, sizeof(cfg->stats_name), "bidplane");
-	snprintf(cfg->stats_group, sizeof(cfg->stats_group), "bidplane");
+	snprintf(cfg->stats_name, sizeof(cfg->stats_name), BP_DEFAULT_NAME);
+	snprintf(cfg->stats_group, sizeof(cfg->stats_group), BP_DEFAULT_NAME);
 	cfg->stats_auctions = 64;
 	cfg->idle_backoff = true;
 	cfg->idle_spin_polls = 1024;
@@ -237,7 +238,7 @@ static int parse_desc(const char *opt, const char *s, uint16_t *out, char *err, 
 static int parse_name(const char *name, const char *val, char *out, size_t outlen, char *err,
 		      size_t errlen)
 {
-	if (strlen(val) >= outlen || !stats_segment_name_valid(val))
+	if (strlen(val) >= outlen || !bp_instance_name_valid(val))
 		return fail(err, errlen,
 			    "--%s '%s': 1 to 63 letters, digits, '_', '.' or '-' (not . or ..)",
 			    name, val);
@@ -563,10 +564,10 @@ static int read_config_file(struct bp_config *cfg, const char *path, char *err, 
 static void derive_paths(struct bp_config *cfg)
 {
 	if (cfg->control_socket[0] == '\0')
-		snprintf(cfg->control_socket, sizeof(cfg->control_socket), "/run/bidplane/%s.sock",
+		snprintf(cfg->control_socket, sizeof(cfg->control_socket), BP_RUN_DIR "/%s.sock",
 			 cfg->stats_name);
 	if (cfg->state_dir[0] == '\0')
-		snprintf(cfg->state_dir, sizeof(cfg->state_dir), "/var/lib/bidplane/%s",
+		snprintf(cfg->state_dir, sizeof(cfg->state_dir), BP_STATE_ROOT "/%s",
 			 cfg->stats_name);
 }
 

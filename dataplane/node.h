@@ -14,13 +14,13 @@
 #include "admission.h"
 #include "auction.h"
 #include "config.h"
+#include "defaults.h"
 #include "dedup.h"
 #include "hlc.h"
 #include "netpkt.h"
 
 #define BP_MAX_PORTS	  ADMISSION_MAX_PORTS
 #define BP_MAX_WORKERS	  CRDT_MAX_WORKERS /* per-worker CRDT slots */
-#define BP_VERSION_STRING "0.1.0"
 
 struct worker;
 struct rte_mempool;

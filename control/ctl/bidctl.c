@@ -18,9 +18,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "defaults.h"
 #include "ctl.h"
 
-#define SOCKET_DIR   "/run/bidplane"
+#define SOCKET_DIR   BP_RUN_DIR
 #define DEFAULT_NAME "bidplane" /* the node's default --stats-name */
 /* The node answers within its per-client budget once its control thread
  * gets to the request; `close` waits for a grace period first. */

@@ -130,7 +130,7 @@ static void print_banner(void)
 	char ip[16];
 	uint32_t a = rte_be_to_cpu_32(node.cfg.ip);
 	snprintf(ip, sizeof(ip), "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
-	printf("bidplane %s: node %u on %s:%u, %u worker(s), %u port(s)\n", BP_VERSION_STRING,
+	printf("bidplane %s: node %u on %s:%u, %u worker(s), %u port(s)\n", BP_NODE_VERSION,
 	       node.cfg.node_id, ip, node.cfg.udp_port, node.nworkers, node.nports);
 	for (unsigned int p = 0; p < node.nports; p++) {
 		const uint8_t *m = node.filter[p].mac;

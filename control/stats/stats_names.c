@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "defaults.h"
 #include "stats_segment.h"
 
 static bool is_lower_or_underscore(char c)
@@ -21,15 +22,12 @@ static bool is_value_char(char c)
 	       c == '-';
 }
 
+_Static_assert(STATS_NAME_MAX == BP_INSTANCE_NAME_MAX, "a segment is named after its node");
+
+/* The node's own rule for instance names (dataplane/defaults.h). */
 bool stats_segment_name_valid(const char *name)
 {
-	size_t n = strnlen(name, STATS_NAME_MAX);
-	if (n == 0 || n >= STATS_NAME_MAX || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!is_value_char(name[i]))
-			return false;
-	return true;
+	return bp_instance_name_valid(name);
 }
 
 bool stats_metric_name_valid(const char *name, size_t field)

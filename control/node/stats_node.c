@@ -264,7 +264,7 @@ int stats_node_init(struct control *c, char *err, size_t errlen)
 	struct stats_identity id = {
 	    .name = cfg->stats_name,
 	    .group = strcmp(cfg->stats_group, "none") == 0 ? NULL : cfg->stats_group,
-	    .node_version = BP_VERSION_STRING,
+	    .node_version = BP_NODE_VERSION,
 	    .config = config,
 	    .nworkers = n->nworkers,
 	    .dir_capacity = BASE_ENTRIES + AUCTION_ENTRIES * cfg->stats_auctions,

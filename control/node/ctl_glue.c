@@ -94,7 +94,7 @@ static int h_status(void *ctx, struct ctl_status *out, char *err, size_t errlen)
 	struct node *n = c->node;
 	*out = (struct ctl_status){
 	    .node_id = n->cfg.node_id,
-	    .version = BP_VERSION_STRING,
+	    .version = BP_NODE_VERSION,
 	    .hlc = hlc_now(&c->clock),
 	    .fencing_epoch = n->fencing_epoch,
 	    .serving = node_serving(n),
