@@ -32,6 +32,9 @@ int hlc_domain_init(struct hlc_domain *d, unsigned int nsources, uint64_t max_dr
 	d->max_drift_ms = max_drift_ms;
 	d->nsources = nsources;
 	d->counters = (1u << HLC_LOGICAL_BITS) / nsources;
+	/* x / n == (x * reciprocal) >> 32 for every 16-bit x and n < 2^16: the
+	 * error, below x / 2^32 < 2^-16, never reaches the next integer. */
+	d->reciprocal = (UINT64_C(1) << 32) / nsources + 1;
 	return 0;
 }
 
@@ -93,7 +96,8 @@ static hlc_t next_after(const struct hlc_clock *c, hlc_t base, uint64_t wall, bo
 		return stamp_of(c, wall, 0);
 	/* The first counter whose value exceeds base's logical part. */
 	uint64_t logical = hlc_logical(base);
-	uint64_t counter = logical / n + (logical % n >= c->source);
+	uint64_t quotient = (logical * c->domain->reciprocal) >> 32;
+	uint64_t counter = quotient + (logical - quotient * n >= c->source);
 	if (counter >= c->domain->counters) {
 		*carried = true;
 		counter = 0;

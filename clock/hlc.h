@@ -117,6 +117,7 @@ struct hlc_domain {
 	uint64_t max_drift_ms;
 	unsigned int nsources; /* S: the logical part is counter x S + source */
 	unsigned int counters; /* counters per millisecond: 65,536 / S */
+	uint64_t reciprocal;   /* divides a logical part by S (hlc.c) */
 	/* Counted by the observing source; sum over clocks with hlc_counters. */
 };
 
