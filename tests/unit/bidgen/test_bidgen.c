@@ -147,6 +147,16 @@ static void tracker_accepts_right_replies_and_counts_wrong_ones(void **s)
 	tracker_new(&t, 5, KIND_BAD_MAGIC, 1005);
 	tracker_on_reply(&t, b, (uint16_t)reply(b, 5, 0, BP_MALFORMED, 0, 0, 0, 0, 0), 2600);
 	assert_int_equal(t.mismatches[MISMATCH_UNEXPECTED], 1);
+	/* only ACCEPTED carries a stamp */
+	bid_sent(&t, 6, 5, 90);
+	tracker_on_reply(&t, b, (uint16_t)reply(b, 6, 5, BP_TOO_LOW, 13, 110, 9, 1006, 0), 2700);
+	assert_int_equal(t.mismatches[MISMATCH_STAMP], 1);
+	bid_sent(&t, 7, 5, 200);
+	tracker_on_reply(&t, b, (uint16_t)reply(b, 7, 5, BP_ACCEPTED, 0, 200, 9, 1007, 0), 2800);
+	assert_int_equal(t.mismatches[MISMATCH_STAMP], 2);
+	bid_sent(&t, 8, 5, 90);
+	tracker_on_reply(&t, b, (uint16_t)reply(b, 8, 5, BP_TOO_LOW, 0, 200, 9, 1008, 0), 2900);
+	assert_int_equal(t.mismatches[MISMATCH_STAMP], 2);
 	tracker_fini(&t);
 }
 
