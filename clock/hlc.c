@@ -45,6 +45,7 @@ int hlc_clock_init(struct hlc_clock *c, struct hlc_domain *d, unsigned int sourc
 	c->domain = d;
 	c->last = 0;
 	c->published_ms = 0;
+	c->carry = 0;
 	c->source = (uint16_t)source;
 	atomic_init(&c->issued, 0);
 	atomic_init(&c->logical_overflows, 0);
