@@ -474,7 +474,7 @@ static void random_histories_keep_every_guarantee(void **state)
 				break;
 			}
 			case 5:
-				ok = hlc_domain_read(&d) > issued_max &&
+				ok = hlc_domain_read(&d) >= issued_max &&
 				     hlc_domain_read(&d) >= observed_max &&
 				     hlc_read(&c[s]) >= last[s];
 				if (!ok) {
