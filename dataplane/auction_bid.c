@@ -53,18 +53,21 @@ void auction_place_bid(struct auction *a, struct bid_ctx *c, uint64_t bidder, ui
 	for (;;) {
 		struct bid none = {0};
 		const struct bid *lead = cur ? cur : &none;
-		/* Stamped after the leader it is judged against, so stamps
-		 * of accepted bids grow with their amounts (HLC G3). */
-		hlc_t stamp = hlc_now_after(c->clock, lead->hlc);
-		out->hlc = stamp;
+		out->hlc = 0; /* only an accepted bid spends a stamp */
 		out->leading = *lead;
 
+		uint64_t floor = cur ? add_saturating(lead->amount, a->increment) : a->reserve;
+		/* A bid that may win is judged by the stamp it would get, after
+		 * the leader it is judged against, so stamps of accepted bids
+		 * grow with their amounts (HLC G3); one that cannot, by the
+		 * clock, which is never after that stamp. */
+		hlc_t stamp =
+		    amount >= floor ? hlc_candidate_after(c->clock, lead->hlc) : hlc_read(c->clock);
 		if (atomic_load_explicit(&a->phase, memory_order_acquire) != BP_PHASE_OPEN ||
 		    hlc_ms(stamp) >= a->close_at_ms) {
 			out->status = BP_CLOSED;
 			return;
 		}
-		uint64_t floor = cur ? add_saturating(lead->amount, a->increment) : a->reserve;
 		if (amount < floor) {
 			out->status = BP_TOO_LOW;
 			return;
@@ -89,6 +92,8 @@ void auction_place_bid(struct auction *a, struct bid_ctx *c, uint64_t bidder, ui
 		 * On failure cur is reloaded and the decision is made again. */
 		if (atomic_compare_exchange_strong_explicit(
 			&a->leading, &cur, rec, memory_order_acq_rel, memory_order_acquire)) {
+			hlc_issue(c->clock, stamp);
+			out->hlc = stamp;
 			c->spare = NULL;
 			gcounter_workers_add(&a->bids, c->worker, 1);
 			if (cur)

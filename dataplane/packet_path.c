@@ -117,13 +117,26 @@ static void handle_bid(struct worker *w, const struct bp_request *r, struct auct
 	ans->bid.leading_bidder = out.leading.bidder;
 }
 
+/*
+ * The auction is read first, then the node's HLC, which issues no stamp: a
+ * leader stamped by this node is covered by the domain reading (HLC G7), one
+ * merged from a peer by the max, so node_hlc >= leading_hlc. The phase
+ * follows node_hlc (auction_fill_state's close-time rule, applied here once
+ * the time is known).
+ */
 static void fill_state(struct worker *w, const struct auction *a, struct answer *ans)
 {
-	ans->state.node_hlc = hlc_now(&w->clock);
-	if (a)
-		auction_fill_state(a, hlc_ms(ans->state.node_hlc), &ans->state);
-	else
-		ans->state.status = BP_UNKNOWN_AUCTION;
+	struct bp_auction_state *s = &ans->state;
+	if (!a) {
+		s->node_hlc = hlc_domain_read(&w->node->hlc);
+		s->status = BP_UNKNOWN_AUCTION;
+		return;
+	}
+	auction_fill_state(a, 0, s); /* 0: the phase as stored */
+	hlc_t now = hlc_domain_read(&w->node->hlc);
+	s->node_hlc = now > s->leading_hlc ? now : s->leading_hlc;
+	if (s->phase == BP_PHASE_OPEN && hlc_ms(s->node_hlc) >= s->close_at_ms)
+		s->phase = BP_PHASE_CLOSED;
 }
 
 static void handle_watch(struct worker *w, const struct bp_request *r, struct auction *a,

@@ -95,7 +95,7 @@ static int h_status(void *ctx, struct ctl_status *out, char *err, size_t errlen)
 	*out = (struct ctl_status){
 	    .node_id = n->cfg.node_id,
 	    .version = BP_NODE_VERSION,
-	    .hlc = hlc_now(&c->clock),
+	    .hlc = hlc_domain_read(&n->hlc),
 	    .fencing_epoch = n->fencing_epoch,
 	    .serving = node_serving(n),
 	    .workers = n->nworkers,

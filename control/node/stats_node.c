@@ -414,7 +414,7 @@ static void refresh(struct control *c, uint64_t now_ms)
 	put(&b->auctions_open, n->auctions.open);
 	put(&b->auctions_closed, n->auctions.closed);
 	put(&b->auction_table_capacity, n->auctions.capacity);
-	put(&b->hlc_now, hlc_now(&c->clock));
+	put(&b->hlc_now, hlc_domain_read(&n->hlc));
 	put(&b->control_hlc_drift_refusals, stat_read(&c->clock.drift_refusals));
 	refresh_workers(&b->workers, n);
 	refresh_ports(b, n);

@@ -123,6 +123,8 @@ static void on_bid_reply(struct tracker *t, struct sent *s, const struct bp_bid_
 	}
 	if (r->client_ts != s->tsc)
 		mismatch(t, MISMATCH_ECHO);
+	if ((r->status == BP_ACCEPTED) != (r->hlc != 0))
+		mismatch(t, MISMATCH_STAMP);
 	s->answered = 1;
 	s->status = r->status;
 	s->hlc = r->hlc;
@@ -206,8 +208,8 @@ void tracker_check_order(struct tracker *t)
 const char *mismatch_name(unsigned int m)
 {
 	static const char *const names[MISMATCH_COUNT] = {
-	    "untracked", "wrong_type", "echo",	    "status",
-	    "replay",	 "unexpected", "duplicate", "order",
+	    "untracked",  "wrong_type", "echo",	 "status", "replay",
+	    "unexpected", "duplicate",	"order", "stamp",
 	};
 	return m < MISMATCH_COUNT ? names[m] : "invalid";
 }

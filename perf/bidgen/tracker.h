@@ -7,8 +7,9 @@
  *
  * Checks: the reply type matches the request, ids and client_ts are echoed,
  * the status is the expected one for malformed variants, duplicates and
- * conflicts; accepted bids are kept (auction, hlc, amount) so that at the
- * end, per auction, amounts ordered by HLC must strictly increase.
+ * conflicts; only an ACCEPTED bid carries a stamp (docs/PROTOCOL.md); accepted
+ * bids are kept (auction, hlc, amount) so that at the end, per auction,
+ * amounts ordered by HLC must strictly increase.
  */
 #ifndef BIDGEN_TRACKER_H
 #define BIDGEN_TRACKER_H
@@ -29,6 +30,7 @@ enum mismatch {
 	MISMATCH_UNEXPECTED,	/* a reply to a request that must get none */
 	MISMATCH_DUPLICATE,	/* more replies than requests */
 	MISMATCH_ORDER,		/* accepted amounts not increasing by HLC */
+	MISMATCH_STAMP,		/* ACCEPTED without a stamp, or another status with one */
 	MISMATCH_COUNT
 };
 

@@ -50,7 +50,7 @@ static void init_rejects_bad_arguments(void **state)
 	assert_int_equal(hlc_domain_init(&d, 0, 10, NULL, NULL), -EINVAL);
 	assert_int_equal(hlc_domain_init(&d, HLC_MAX_SOURCES + 1, 10, NULL, NULL), -EINVAL);
 	assert_int_equal(hlc_domain_init(&d, 3, 10, NULL, NULL), 0);
-	assert_int_equal(d.source_bits, 2);
+	assert_int_equal(d.counters, 65536 / 3);
 	assert_int_equal(hlc_clock_init(&c, &d, 3), -EINVAL);
 	assert_int_equal(hlc_clock_init(&c, &d, 2), 0);
 }
@@ -228,14 +228,14 @@ static void logical_overflow_carries_and_is_counted(void **state)
 	struct fake_wall w = {T0};
 	struct hlc_domain d;
 	struct hlc_clock c;
-	hlc_domain_init(&d, 2, 100, fake_wall_read, &w); /* 1 source bit */
+	hlc_domain_init(&d, 2, 100, fake_wall_read, &w); /* every other value */
 	hlc_clock_init(&c, &d, 1);
 	const int per_ms = 1 << (HLC_LOGICAL_BITS - 1);
 	hlc_t prev = 0;
 	for (int i = 0; i < per_ms + 10; i++) {
 		hlc_t t = hlc_now(&c);
 		assert_true(t > prev);
-		assert_int_equal(hlc_logical(t) & 1, 1); /* source bit kept */
+		assert_int_equal(hlc_logical(t) % 2, 1); /* the source's values */
 		prev = t;
 	}
 	assert_int_equal(hlc_ms(prev), T0 + 1);
@@ -243,6 +243,27 @@ static void logical_overflow_carries_and_is_counted(void **state)
 	hlc_counters_add(&c, &k);
 	assert_int_equal(k.logical_overflows, 1);
 	assert_int_equal(k.issued, per_ms + 10);
+}
+
+/* G6: the budget is 65,536 / S per source, not 2^(16 - bits(S)): 3,855 with
+ * 16 workers + control, where whole bits gave 2,048. */
+static void every_source_gets_its_share_of_the_millisecond(void **state)
+{
+	(void)state;
+	struct fake_wall w = {T0};
+	struct hlc_domain d;
+	struct hlc_clock c;
+	hlc_domain_init(&d, 17, 100, fake_wall_read, &w);
+	hlc_clock_init(&c, &d, 16);
+	for (int i = 0; i < 65536 / 17; i++) {
+		hlc_t t = hlc_now(&c);
+		assert_int_equal(hlc_ms(t), T0);
+		assert_int_equal(hlc_logical(t) % 17, 16);
+	}
+	assert_int_equal(hlc_ms(hlc_now(&c)), T0 + 1);
+	struct hlc_counters k = {0};
+	hlc_counters_add(&c, &k);
+	assert_int_equal(k.logical_overflows, 1);
 }
 
 static void physical_part_saturates_at_the_end_of_time(void **state)
@@ -258,7 +279,153 @@ static void physical_part_saturates_at_the_end_of_time(void **state)
 	assert_true(hlc_now(&c) > t);
 }
 
-/* G1-G5 over random sequences of wall steps, stamps and observations. */
+/* The candidate is the stamp hlc_issue then issues; until then it is not
+ * issued, so deciding with it costs no stamp. */
+static void candidate_is_issued_only_when_asked(void **state)
+{
+	(void)state;
+	struct fake_wall w = {T0};
+	struct hlc_domain d;
+	struct hlc_clock c;
+	hlc_domain_init(&d, 1, 100, fake_wall_read, &w);
+	hlc_clock_init(&c, &d, 0);
+	hlc_t first = hlc_candidate_after(&c, 0);
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(hlc_candidate_after(&c, 0), first);
+	hlc_issue(&c, first);
+	hlc_t second = hlc_candidate_after(&c, 0);
+	assert_true(second > first);
+	hlc_t ahead = hlc_make(T0 + 3, 9);
+	hlc_t third = hlc_candidate_after(&c, ahead);
+	assert_true(third > ahead);
+	hlc_issue(&c, third);
+	assert_true(hlc_now(&c) > third);
+	struct hlc_counters k = {0};
+	hlc_counters_add(&c, &k);
+	assert_int_equal(k.issued, 3);
+	/* A reading is not after the stamp that would come next. */
+	assert_true(hlc_read(&c) <= hlc_candidate_after(&c, 0));
+	/* A candidate that would carry is a carry only once issued. */
+	hlc_t end_of_ms = hlc_make(T0 + 3, 0xffff);
+	hlc_t carry = hlc_candidate_after(&c, end_of_ms);
+	assert_int_equal(hlc_ms(carry), T0 + 4);
+	hlc_candidate_after(&c, 0);
+	hlc_issue(&c, hlc_candidate_after(&c, 0));
+	k = (struct hlc_counters){0};
+	hlc_counters_add(&c, &k);
+	assert_int_equal(k.logical_overflows, 0);
+	hlc_issue(&c, hlc_candidate_after(&c, end_of_ms));
+	k = (struct hlc_counters){0};
+	hlc_counters_add(&c, &k);
+	assert_int_equal(k.logical_overflows, 1);
+}
+
+/* G7: a domain reading is at least every stamp issued before it, by any
+ * source, even one that ran ahead of the wall clock or stamped before the
+ * wall clock stepped back; and it issues nothing. */
+static void domain_read_covers_every_issued_stamp(void **state)
+{
+	(void)state;
+	struct fake_wall w = {T0};
+	struct hlc_domain d;
+	struct hlc_clock c[2];
+	hlc_domain_init(&d, 2, 100, fake_wall_read, &w);
+	hlc_clock_init(&c[0], &d, 0);
+	hlc_clock_init(&c[1], &d, 1);
+	hlc_t t = hlc_now(&c[1]);
+	assert_true(hlc_domain_read(&d) >= t);
+	for (int i = 0; i < (1 << (HLC_LOGICAL_BITS - 1)) + 5; i++)
+		t = hlc_now(&c[1]);
+	assert_true(hlc_ms(t) > T0); /* ran ahead */
+	assert_true(hlc_domain_read(&d) >= t);
+	w.ms = T0 - 5000; /* the wall clock steps back */
+	assert_true(hlc_domain_read(&d) >= t);
+	w.ms = T0 + 10;
+	assert_true(hlc_domain_read(&d) >= hlc_make(T0 + 10, 0));
+	struct hlc_counters k = {0};
+	hlc_counters_add(&c[0], &k);
+	assert_int_equal(k.issued, 0); /* reading issued nothing */
+}
+
+/*
+ * The capacity property (G6) in virtual time: S sources interleaved, each
+ * issuing k stamps per virtual millisecond in bursts of one, some after the
+ * stamp of a shared "leading bid" (G3). Returns the largest lead of a stamp
+ * over the wall clock in ms; counts overflows; checks G1, G2, G3.
+ */
+struct capacity {
+	unsigned int sources;
+	unsigned int per_ms;
+	unsigned int ms;
+	uint64_t overflows;
+	uint64_t lead_ms;
+	uint64_t issued;
+};
+
+static void run_capacity(struct capacity *cap)
+{
+	struct fake_wall w = {T0};
+	struct hlc_domain d;
+	static struct hlc_clock c[HLC_MAX_SOURCES];
+	hlc_domain_init(&d, cap->sources, 100, fake_wall_read, &w);
+	for (unsigned int s = 0; s < cap->sources; s++)
+		hlc_clock_init(&c[s], &d, s);
+	size_t n = (size_t)cap->sources * cap->per_ms * cap->ms;
+	hlc_t *all = malloc(n * sizeof(hlc_t));
+	assert_non_null(all);
+	hlc_t last[HLC_MAX_SOURCES] = {0};
+	hlc_t leads[64] = {0}; /* 64 "auctions": their leading stamps */
+	size_t k = 0;
+	cap->lead_ms = 0;
+	for (unsigned int ms = 0; ms < cap->ms; ms++, w.ms++) {
+		for (unsigned int i = 0; i < cap->per_ms; i++) {
+			for (unsigned int s = 0; s < cap->sources; s++) {
+				hlc_t *lead = &leads[(i * 7 + s * 13) % 64];
+				hlc_t t = hlc_now_after(&c[s], *lead);
+				if (t <= last[s] || t <= *lead)
+					fail_msg("G1/G3 broken at source %u", s);
+				*lead = t;
+				last[s] = t;
+				if (hlc_ms(t) > w.ms && hlc_ms(t) - w.ms > cap->lead_ms)
+					cap->lead_ms = hlc_ms(t) - w.ms;
+				all[k++] = t;
+			}
+		}
+	}
+	qsort(all, n, sizeof(hlc_t), cmp_u64);
+	for (size_t i = 1; i < n; i++)
+		if (all[i] == all[i - 1])
+			fail_msg("G2 broken: stamp issued twice");
+	free(all);
+	struct hlc_counters sum = {0};
+	for (unsigned int s = 0; s < cap->sources; s++)
+		hlc_counters_add(&c[s], &sum);
+	cap->overflows = sum.logical_overflows;
+	cap->issued = sum.issued;
+}
+
+/* 16 workers + control at 3,800 stamps/ms each (64.6 M stamps/s), every
+ * stamp after the leading stamp of one of 64 auctions: within the budget
+ * (3,855/ms each), no carry, no lead over the wall clock. 3,900/ms is beyond
+ * it and carries. Whole source bits (2,048/ms each) failed the first. */
+static void seventeen_sources_share_the_node_budget(void **state)
+{
+	(void)state;
+	struct capacity within = {.sources = 17, .per_ms = 3800, .ms = 20};
+	run_capacity(&within);
+	assert_int_equal(within.issued, 17u * 3800u * 20u);
+	assert_int_equal(within.overflows, 0);
+	assert_true(within.lead_ms <= 1);
+	assert_int_equal(within.lead_ms, 0);
+
+	struct capacity beyond = {.sources = 17, .per_ms = 3900, .ms = 20};
+	run_capacity(&beyond);
+	assert_true(beyond.overflows > 0);
+	assert_true(beyond.lead_ms >= 1);
+}
+
+/* G1-G5 and G7 over random sequences of wall steps, stamps, candidates,
+ * readings and observations. */
 static void random_histories_keep_every_guarantee(void **state)
 {
 	(void)state;
@@ -271,31 +438,51 @@ static void random_histories_keep_every_guarantee(void **state)
 		unsigned int n = 1 + (unsigned int)prop_below(&rng, 5);
 		struct hlc_clock c[5];
 		hlc_t last[5] = {0};
+		hlc_t issued[40];
+		unsigned int nissued = 0;
 		hlc_domain_init(&d, n, 200, fake_wall_read, &w);
 		for (unsigned int i = 0; i < n; i++)
 			hlc_clock_init(&c[i], &d, i);
-		hlc_t observed_max = 0;
+		hlc_t observed_max = 0, issued_max = 0;
 		for (int step = 0; step < 30; step++) {
 			unsigned int s = (unsigned int)prop_below(&rng, n);
 			hlc_t t = 0;
 			int ok = 1;
-			switch (prop_below(&rng, 5)) {
+			switch (prop_below(&rng, 7)) {
 			case 0: /* the wall clock jumps, either way */
 				w.ms = w.ms + prop_below(&rng, 400) - 200;
 				continue;
 			case 1:
 			case 2:
 				t = hlc_now(&c[s]);
-				ok = t > last[s] && t > observed_max && hlc_ms(t) >= w.ms;
+				ok = t > observed_max && hlc_ms(t) >= w.ms;
 				break;
 			case 3: {
 				hlc_t after = hlc_make(w.ms + prop_below(&rng, 50),
 						       (uint16_t)prop_next(&rng));
 				t = hlc_now_after(&c[s], after);
-				ok = t > after && t > last[s];
+				ok = t > after;
 				break;
 			}
 			case 4: {
+				hlc_t after = prop_below(&rng, 2) ? issued_max : 0;
+				t = hlc_candidate_after(&c[s], after);
+				ok = t > after && hlc_candidate_after(&c[s], after) == t;
+				if (ok && prop_below(&rng, 2))
+					continue; /* decided against: nothing issued */
+				hlc_issue(&c[s], t);
+				break;
+			}
+			case 5:
+				ok = hlc_domain_read(&d) >= issued_max &&
+				     hlc_domain_read(&d) >= observed_max &&
+				     hlc_read(&c[s]) >= last[s];
+				if (!ok) {
+					prop_report("hlc readings", seed, cs);
+					fail();
+				}
+				continue;
+			case 6: {
 				hlc_t r = hlc_make(w.ms + prop_below(&rng, 400),
 						   (uint16_t)prop_next(&rng));
 				int rc = hlc_observe(&c[s], r);
@@ -303,14 +490,23 @@ static void random_histories_keep_every_guarantee(void **state)
 				ok = should_refuse ? rc == -ERANGE : rc == 0;
 				if (rc == 0 && r > observed_max)
 					observed_max = r;
+				if (!ok) {
+					prop_report("hlc drift guard", seed, cs);
+					fail();
+				}
 				continue;
 			}
 			}
-			if (!ok || (t & ((1u << d.source_bits) - 1)) != s) {
+			for (unsigned int i = 0; i < nissued; i++)
+				ok = ok && issued[i] != t;
+			if (!ok || t <= last[s] || hlc_logical(t) % n != s) {
 				prop_report("hlc guarantees", seed, cs);
 				fail();
 			}
+			issued[nissued++] = t;
 			last[s] = t;
+			if (t > issued_max)
+				issued_max = t;
 		}
 	}
 }
@@ -327,7 +523,11 @@ int main(void)
 	    cmocka_unit_test(observe_orders_every_later_stamp_of_every_source),
 	    cmocka_unit_test(drift_guard_refuses_and_changes_nothing),
 	    cmocka_unit_test(logical_overflow_carries_and_is_counted),
+	    cmocka_unit_test(every_source_gets_its_share_of_the_millisecond),
 	    cmocka_unit_test(physical_part_saturates_at_the_end_of_time),
+	    cmocka_unit_test(candidate_is_issued_only_when_asked),
+	    cmocka_unit_test(domain_read_covers_every_issued_stamp),
+	    cmocka_unit_test(seventeen_sources_share_the_node_budget),
 	    cmocka_unit_test(random_histories_keep_every_guarantee),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
