@@ -59,8 +59,7 @@ struct dedup_bucket {
 	struct dedup_slot slot[DEDUP_WAYS];
 };
 
-static_assert(sizeof(struct dedup_bucket) == DEDUP_WAYS * DEDUP_ENTRY_BYTES,
-	      "48 bytes per entry");
+static_assert(sizeof(struct dedup_bucket) == DEDUP_WAYS * DEDUP_ENTRY_BYTES, "48 bytes per entry");
 
 /* Refusals counted on a few lines so that workers refusing at once do not
  * all write one line. */
@@ -203,8 +202,7 @@ static void choose_stamp_unit(struct dedup_table *t, uint64_t window)
 	t->window_units = (uint32_t)(((window - 1) >> s) + 1 + 1);
 }
 
-struct dedup_table *dedup_create_with(const struct dedup_params *p,
-				      const struct dedup_allocator *a)
+struct dedup_table *dedup_create_with(const struct dedup_params *p, const struct dedup_allocator *a)
 {
 	size_t bytes = dedup_bytes(p);
 	if (bytes == 0) {
@@ -321,8 +319,8 @@ static bool claim_way(struct dedup_bucket *b, int i, uint64_t seen, uint64_t bus
 	atomic_thread_fence(memory_order_release);
 	atomic_store_explicit(&b->slot[i].actor, k->actor, memory_order_relaxed);
 	atomic_store_explicit(&b->slot[i].request_id, k->request_id, memory_order_relaxed);
-	uint64_t pending = (busy & ~(UINT64_C(3) << CTL_STATE_SHIFT)) |
-			   (uint64_t)ENTRY_PENDING << CTL_STATE_SHIFT;
+	uint64_t pending = (busy & ~(UINT64_C(3) << CTL_STATE_SHIFT)) | (uint64_t)ENTRY_PENDING
+									    << CTL_STATE_SHIFT;
 	atomic_store_explicit(&b->ctl[i], pending, memory_order_release);
 	return true;
 }
@@ -364,8 +362,8 @@ enum dedup_result dedup_claim(struct dedup_table *t, const struct dedup_key *k, 
 				}
 			} else if (st == ENTRY_FINAL && evictable(t, stamp, ctl_stamp(v.ctl))) {
 				uint32_t age = stamp - ctl_stamp(v.ctl);
-				if (victim < 0 || (ctl_state(victim_ctl) == ENTRY_FINAL &&
-						   age > victim_age)) {
+				if (victim < 0 ||
+				    (ctl_state(victim_ctl) == ENTRY_FINAL && age > victim_age)) {
 					victim = i;
 					victim_ctl = v.ctl;
 					victim_age = age;
@@ -379,7 +377,8 @@ enum dedup_result dedup_claim(struct dedup_table *t, const struct dedup_key *k, 
 			return DEDUP_BUSY;
 		}
 
-		uint64_t busy = ctl_make(ENTRY_BUSY, k->kind, 0, tag, ctl_seq(victim_ctl) + 1, stamp);
+		uint64_t busy =
+		    ctl_make(ENTRY_BUSY, k->kind, 0, tag, ctl_seq(victim_ctl) + 1, stamp);
 		if (!claim_way(b, victim, victim_ctl, busy, k))
 			continue;
 		/* Publish-then-scan: pairs with the same fence in a rival
@@ -388,8 +387,8 @@ enum dedup_result dedup_claim(struct dedup_table *t, const struct dedup_key *k, 
 
 		claim->ctl = &b->ctl[victim];
 		claim->slot = &b->slot[victim];
-		claim->word = (busy & ~(UINT64_C(3) << CTL_STATE_SHIFT)) |
-			      (uint64_t)ENTRY_PENDING << CTL_STATE_SHIFT;
+		claim->word = (busy & ~(UINT64_C(3) << CTL_STATE_SHIFT)) | (uint64_t)ENTRY_PENDING
+									       << CTL_STATE_SHIFT;
 		enum dedup_result r = rival_check(b, victim, k, tag, answer);
 		if (r != DEDUP_NEW)
 			dedup_release(t, claim);
@@ -425,7 +424,8 @@ void dedup_finish(struct dedup_table *t, const struct dedup_claim *claim,
 void dedup_release(struct dedup_table *t, const struct dedup_claim *claim)
 {
 	(void)t;
-	atomic_store_explicit(claim->ctl, ctl_make(ENTRY_EMPTY, 0, 0, 0, ctl_seq(claim->word) + 1, 0),
+	atomic_store_explicit(claim->ctl,
+			      ctl_make(ENTRY_EMPTY, 0, 0, 0, ctl_seq(claim->word) + 1, 0),
 			      memory_order_release);
 }
 

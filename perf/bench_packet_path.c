@@ -74,7 +74,9 @@ int main(int argc, char **argv)
 	if (hlc_domain_init(&node.hlc, 2, 500, NULL, NULL) != 0 ||
 	    auction_table_create(&node.auctions, "bench", (uint32_t)auctions + 8, 2,
 				 (int)rte_socket_id()) != 0 ||
-	    !(node.dedup = dedup_create(node.cfg.dedup_window)))
+	    !(node.dedup = dedup_create(&(struct dedup_params){
+		  .window = (uint64_t)node.cfg.dedup_seconds * rte_get_tsc_hz(),
+		  .keys = (uint64_t)node.cfg.dedup_rate * node.cfg.dedup_seconds})))
 		rte_exit(EXIT_FAILURE, "setup failed\n");
 	uint64_t close_at = hlc_wall_realtime(NULL) + 3600 * 1000;
 	for (uint64_t a = 1; a <= auctions; a++)

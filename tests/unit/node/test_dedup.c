@@ -116,7 +116,8 @@ static void size_follows_the_rule(void **state)
 	dedup_destroy(t);
 	p.keys = 1001; /* 4004 entries: rounded up to whole buckets */
 	assert_int_equal(dedup_bytes(&p), 501 * 384);
-	struct dedup_params bad[] = {{.window = 0, .keys = 1}, {.window = 1, .keys = 0},
+	struct dedup_params bad[] = {{.window = 0, .keys = 1},
+				     {.window = 1, .keys = 0},
 				     {.window = 1, .keys = UINT64_MAX / 2}};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		assert_int_equal(dedup_bytes(&bad[i]), 0);
