@@ -249,23 +249,14 @@ struct way_view {
 	struct dedup_answer answer;
 };
 
-/* The seqlock reader: acquire load of the control word, relaxed slot
- * loads, acquire fence, relaxed re-load (dedup.h "C11 memory model"). The
- * slot is read only when the tag and kind match. */
-static void way_read(struct dedup_bucket *b, int i, const struct dedup_key *k, uint64_t tag,
-		     struct way_view *v)
+/* The seqlock reader's slot part: relaxed slot loads, acquire fence,
+ * relaxed re-load of the control word read (with acquire) as v->ctl. */
+static void slot_read(struct dedup_bucket *b, int i, const struct dedup_key *k, struct way_view *v)
 {
-	v->ctl = atomic_load_explicit(&b->ctl[i], memory_order_acquire);
-	v->valid = true;
-	v->matches = false;
-	enum entry_state st = ctl_state(v->ctl);
-	if ((st != ENTRY_PENDING && st != ENTRY_FINAL) || ctl_tag(v->ctl) != tag ||
-	    ctl_kind(v->ctl) != (k->kind & 3u))
-		return;
 	struct dedup_slot *s = &b->slot[i];
 	uint64_t actor = atomic_load_explicit(&s->actor, memory_order_relaxed);
 	uint64_t req = atomic_load_explicit(&s->request_id, memory_order_relaxed);
-	if (st == ENTRY_FINAL) {
+	if (ctl_state(v->ctl) == ENTRY_FINAL) {
 		v->answer.auction_id = atomic_load_explicit(&s->auction_id, memory_order_relaxed);
 		v->answer.detail = atomic_load_explicit(&s->detail, memory_order_relaxed);
 		v->answer.hlc = atomic_load_explicit(&s->hlc, memory_order_relaxed);
@@ -277,6 +268,21 @@ static void way_read(struct dedup_bucket *b, int i, const struct dedup_key *k, u
 		return;
 	}
 	v->matches = actor == k->actor && req == k->request_id;
+}
+
+/* The seqlock reader (dedup.h "C11 memory model"): acquire load of the
+ * control word; the slot is read only when the entry is live and its tag
+ * and kind match, which the control word alone tells. */
+static inline void way_read(struct dedup_bucket *b, int i, const struct dedup_key *k, uint64_t tag,
+			    struct way_view *v)
+{
+	v->ctl = atomic_load_explicit(&b->ctl[i], memory_order_acquire);
+	v->valid = true;
+	v->matches = false;
+	enum entry_state st = ctl_state(v->ctl);
+	if ((st == ENTRY_PENDING || st == ENTRY_FINAL) && ctl_tag(v->ctl) == tag &&
+	    ctl_kind(v->ctl) == (k->kind & 3u))
+		slot_read(b, i, k, v);
 }
 
 /* After publishing our PENDING claim: does another live claim hold the key? */
@@ -399,7 +405,9 @@ enum dedup_result dedup_claim(struct dedup_table *t, const struct dedup_key *k, 
 
 void dedup_prefetch(const struct dedup_table *t, uint64_t hash)
 {
-	__builtin_prefetch(bucket_of(t, hash)->ctl, 1);
+	const char *b = (const char *)bucket_of(t, hash);
+	for (size_t off = 0; off < sizeof(struct dedup_bucket); off += 64)
+		__builtin_prefetch(b + off, 1);
 }
 
 /* No BUSY phase: the answer fields written here are read only from FINAL
