@@ -106,9 +106,10 @@ static void setup_node(void)
 	node.dedup = dedup_create_with(&dp, &dpdk_allocator);
 	if (!node.dedup)
 		rte_exit(EXIT_FAILURE,
-			 "cannot allocate the idempotency table (%zu MB for --dedup-rate %u x "
-			 "--dedup-seconds %u): lower them, or give DPDK more memory (-m)\n",
-			 dedup_bytes(&dp) >> 20, cfg->dedup_rate, cfg->dedup_seconds);
+			 "cannot allocate the idempotency table (--dedup-rate %u x --dedup-seconds "
+			 "%u x %d bytes = %.0f MB): lower them, or give DPDK more memory (-m)\n",
+			 cfg->dedup_rate, cfg->dedup_seconds, DEDUP_HEADROOM * DEDUP_ENTRY_BYTES,
+			 (double)dp.keys * DEDUP_HEADROOM * DEDUP_ENTRY_BYTES / 1e6);
 
 	if (ports_setup(&node, err, sizeof(err)) != 0)
 		rte_exit(EXIT_FAILURE, "%s\n", err);
