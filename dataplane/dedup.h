@@ -148,8 +148,10 @@ void dedup_destroy(struct dedup_table *t);
  * dedup_prefetch and dedup_claim. */
 uint64_t dedup_hash(const struct dedup_table *t, const struct dedup_key *k);
 
-/* Starts loading the key's tag line into cache, for a claim a little later
- * (the packet path does this for a whole burst first). */
+/* Starts loading the key's bucket into cache, for a claim a little later
+ * (the packet path does this for a whole burst first): all 6 lines, since
+ * which slot the claim writes or a replay reads only the tag line tells,
+ * and waiting for it would serialize two misses. */
 void dedup_prefetch(const struct dedup_table *t, uint64_t hash);
 
 /*
