@@ -85,6 +85,11 @@ static inline uint64_t ctl_make(enum entry_state st, uint64_t kind, uint64_t sta
 	       (seq & CTL_SEQ_MASK) << CTL_SEQ_SHIFT | (uint64_t)stamp << CTL_STAMP_SHIFT;
 }
 
+static inline uint64_t ctl_with_state(uint64_t c, enum entry_state st)
+{
+	return (c & ~(UINT64_C(3) << CTL_STATE_SHIFT)) | (uint64_t)st << CTL_STATE_SHIFT;
+}
+
 static inline enum entry_state ctl_state(uint64_t c)
 {
 	return (enum entry_state)(c >> CTL_STATE_SHIFT & 3);
@@ -325,9 +330,8 @@ static bool claim_way(struct dedup_bucket *b, int i, uint64_t seen, uint64_t bus
 	atomic_thread_fence(memory_order_release);
 	atomic_store_explicit(&b->slot[i].actor, k->actor, memory_order_relaxed);
 	atomic_store_explicit(&b->slot[i].request_id, k->request_id, memory_order_relaxed);
-	uint64_t pending = (busy & ~(UINT64_C(3) << CTL_STATE_SHIFT)) | (uint64_t)ENTRY_PENDING
-									    << CTL_STATE_SHIFT;
-	atomic_store_explicit(&b->ctl[i], pending, memory_order_release);
+	atomic_store_explicit(&b->ctl[i], ctl_with_state(busy, ENTRY_PENDING),
+			      memory_order_release);
 	return true;
 }
 
@@ -393,8 +397,7 @@ enum dedup_result dedup_claim(struct dedup_table *t, const struct dedup_key *k, 
 
 		claim->ctl = &b->ctl[victim];
 		claim->slot = &b->slot[victim];
-		claim->word = (busy & ~(UINT64_C(3) << CTL_STATE_SHIFT)) | (uint64_t)ENTRY_PENDING
-									       << CTL_STATE_SHIFT;
+		claim->word = ctl_with_state(busy, ENTRY_PENDING);
 		enum dedup_result r = rival_check(b, victim, k, tag, answer);
 		if (r != DEDUP_NEW)
 			dedup_release(t, claim);

@@ -9,7 +9,8 @@ answers are older than the window."""
 import time
 import unittest
 
-from bptest import ACCEPTED, OVERLOADED, REPLAYED, BIDPLANE, Client, Node, bid, main, parse_reply
+from bptest import (ACCEPTED, OVERLOADED, REPLAYED, BIDPLANE, Client, Node, bid, main,
+                    parse_reply, query)
 
 WINDOW_S = 2
 ENTRIES = 8  # rate 1 x 2 s x 4 headroom: one 8-way bucket
@@ -33,8 +34,11 @@ class DedupWindow(unittest.TestCase):
         return parse_reply(data)
 
     def test_full_window_answers_overloaded_and_keeps_every_answer(self):
+        self.client.ask(query(1, 1))  # ARP resolved before the clock starts
         t0 = time.monotonic()
-        first = [self.ask_once(bid(100 + i, 1, 500 + i, 100 + 10 * i)) for i in range(ENTRIES)]
+        # ask() resends on loss: a resent request is replayed, still ACCEPTED.
+        first = [self.client.ask(bid(100 + i, 1, 500 + i, 100 + 10 * i))
+                 for i in range(ENTRIES)]
         for r in first:
             self.assertEqual(r["status"], ACCEPTED)
         # A ninth id would need a younger answer's entry: refused, not applied.
