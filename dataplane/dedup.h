@@ -21,15 +21,16 @@
  * Poisson(2) answers younger than the window, so a new key finds its
  * bucket full of young answers with probability P(Poisson(2) >= 8) ~ 1e-3
  * (1e-5 at half the rate); above the rate, the excess is answered
- * OVERLOADED. Memory: DEDUP_ENTRY_BYTES (48) per entry, 192 per key.
+ * OVERLOADED. Memory: DEDUP_ENTRY_BYTES (48) per entry, 192 per key of
+ * the rated load.
  *
  * Layout. A bucket is one cache line of 8 control words (the "tag line")
  * followed by 8 slots of 40 bytes (key and answer): 384 bytes. A control
  * word packs, for one slot, the state, key kind, answer status, an 8-bit
  * tag of the key's hash, a 12-bit sequence number and a 32-bit time stamp
- * (the caller's clock >> a shift chosen at create so the window is
- * 1024-2048 stamp units). A lookup reads the tag line, and a slot only when
- * its tag matches; the answer's age is read from the tag line too.
+ * (the caller's clock >> a shift chosen at create so the window is at
+ * most 2048 stamp units, and at least 1024 when it is that many ticks). A lookup reads the tag
+ * line, and a slot only when its tag matches; the answer's age is read from the tag line too.
  *
  * States: EMPTY -> BUSY (claimed by CAS, key being written) -> PENDING
  * (key visible, request in flight, owned by the claimer) -> FINAL (answer
@@ -60,7 +61,8 @@
  * a torn entry is never taken for an answer (without the fence, C11 and
  * ARM allow it; x86 hides it). The sequence number and time stamp make a
  * control word unlikely to return to an earlier value (ABA) while a reader
- * looks: that needs 4096 claims of one slot in the same stamp unit.
+ * looks: a PENDING word repeats only after 2048 claims and releases of
+ * one slot within one stamp unit, a FINAL word only after the stamps wrap.
  *
  * Clock: `now` must not go backwards by more than a window between the
  * callers (the TSC of one host); an answer stamped up to one window in a
