@@ -29,6 +29,8 @@ enum opt_id {
 	OPT_DURATION,
 	OPT_MAX_AUCTIONS,
 	OPT_DEDUP_WINDOW,
+	OPT_DEDUP_SECONDS,
+	OPT_DEDUP_RATE,
 	OPT_MAX_DRIFT_MS,
 	OPT_CLOCK_OFFSET_MS,
 	OPT_CONTROL_SOCKET,
@@ -57,7 +59,9 @@ static const struct option long_options[] = {
     {"increment", required_argument, NULL, OPT_INCREMENT},
     {"duration", required_argument, NULL, OPT_DURATION},
     {"max-auctions", required_argument, NULL, OPT_MAX_AUCTIONS},
-    {"dedup-window", required_argument, NULL, OPT_DEDUP_WINDOW},
+    {"dedup-window", required_argument, NULL, OPT_DEDUP_WINDOW}, /* replaced: an error */
+    {"dedup-seconds", required_argument, NULL, OPT_DEDUP_SECONDS},
+    {"dedup-rate", required_argument, NULL, OPT_DEDUP_RATE},
     {"max-drift-ms", required_argument, NULL, OPT_MAX_DRIFT_MS},
     {"clock-offset-ms", required_argument, NULL, OPT_CLOCK_OFFSET_MS},
     {"control-socket", required_argument, NULL, OPT_CONTROL_SOCKET},
@@ -87,7 +91,8 @@ void bp_config_defaults(struct bp_config *cfg)
 	cfg->increment = 1;
 	cfg->duration_s = 300;
 	cfg->max_auctions = 65536;
-	cfg->dedup_window = 131072;
+	cfg->dedup_seconds = 10;
+	cfg->dedup_rate = 100000;
 	cfg->max_drift_ms = 500;
 	snprintf(cfg->stats_name, sizeof(cfg->stats_name), BP_DEFAULT_NAME);
 	snprintf(cfg->stats_group, sizeof(cfg->stats_group), BP_DEFAULT_NAME);
@@ -117,8 +122,12 @@ void bp_config_usage(FILE *out, const char *prog)
 	    "  --udp-port N            UDP port, 1..65535 (default 7600)\n"
 	    "  --node-id N             node id 0..%d, breaks ties between nodes (default 1)\n"
 	    "  --max-auctions N        auctions held at once, 8..67108864 (default 65536)\n"
-	    "  --dedup-window N        idempotency keys remembered (default 131072;\n"
-	    "                          512 bytes each, see docs/PROTOCOL.md)\n"
+	    "  --dedup-seconds N       answers are remembered for retries at least N\n"
+	    "                          seconds, 1..86400 (default 10)\n"
+	    "  --dedup-rate N          new request ids per second the idempotency table is\n"
+	    "                          built for (default 100000); beyond it new ids may be\n"
+	    "                          answered OVERLOADED. Memory: rate x seconds x 192\n"
+	    "                          bytes (default 192 MB; docs/PROTOCOL.md)\n"
 	    "  --max-drift-ms N        refuse remote HLC stamps this far ahead,\n"
 	    "                          0..4294967295 (default 500)\n"
 	    "  --clock-offset-ms N     fault injection: shift this node's wall clock by N ms,\n"
@@ -318,8 +327,17 @@ static int apply(struct bp_config *cfg, int id, const char *name, const char *va
 			cfg->max_auctions = (uint32_t)v;
 		break;
 	case OPT_DEDUP_WINDOW:
+		return fail(err, errlen,
+			    "--%s %s: replaced by --dedup-seconds (how long answers are kept) and "
+			    "--dedup-rate (new ids per second the table holds); see --help",
+			    name, val);
+	case OPT_DEDUP_SECONDS:
+		if ((rc = parse_u64(name, val, 1, 86400, &v, err, errlen)) == 0)
+			cfg->dedup_seconds = (uint32_t)v;
+		break;
+	case OPT_DEDUP_RATE:
 		if ((rc = parse_u64(name, val, 1, 1u << 26, &v, err, errlen)) == 0)
-			cfg->dedup_window = (uint32_t)v;
+			cfg->dedup_rate = (uint32_t)v;
 		break;
 	case OPT_CLOCK_OFFSET_MS: {
 		/* Signed: parse the magnitude with the unsigned rule. */
@@ -649,16 +667,17 @@ void bp_config_dump(FILE *out, const struct bp_config *c)
 		fprintf(out, "open-range = %" PRIu64 "-%" PRIu64 "\n", c->open_first, c->open_last);
 	fprintf(out,
 		"reserve = %" PRIu64 "\nincrement = %" PRIu64 "\nduration = %" PRIu64
-		"\nmax-auctions = %u\ndedup-window = %u\nmax-drift-ms = %" PRIu64
+		"\nmax-auctions = %u\ndedup-seconds = %u\ndedup-rate = %u\nmax-drift-ms = %" PRIu64
 		"\nclock-offset-ms = %" PRId64
 		"\ncontrol-socket = %s\nstats-name = %s\nstats-group = %s\nstats-auctions = %u\n"
 		"state-dir = %s\nno-idle-backoff = %s\n"
 		"idle-spin-polls = %u\nidle-sleep-us = %u\noverload-backlog = %u\n"
 		"stall-budget-ms = %u\nrx-desc = %u\n"
 		"tx-desc = %u\nfallback-no-huge = %s\n",
-		c->reserve, c->increment, c->duration_s, c->max_auctions, c->dedup_window,
-		c->max_drift_ms, c->clock_offset_ms, c->control_socket, c->stats_name,
-		c->stats_group, c->stats_auctions, c->state_dir, c->idle_backoff ? "false" : "true",
-		c->idle_spin_polls, c->idle_sleep_us, c->overload_backlog, c->stall_budget_ms,
-		c->rx_desc, c->tx_desc, c->fallback_no_huge ? "true" : "false");
+		c->reserve, c->increment, c->duration_s, c->max_auctions, c->dedup_seconds,
+		c->dedup_rate, c->max_drift_ms, c->clock_offset_ms, c->control_socket,
+		c->stats_name, c->stats_group, c->stats_auctions, c->state_dir,
+		c->idle_backoff ? "false" : "true", c->idle_spin_polls, c->idle_sleep_us,
+		c->overload_backlog, c->stall_budget_ms, c->rx_desc, c->tx_desc,
+		c->fallback_no_huge ? "true" : "false");
 }

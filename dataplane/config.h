@@ -42,7 +42,8 @@ struct bp_config {
 	uint64_t duration_s;
 
 	uint32_t max_auctions;
-	uint32_t dedup_window;
+	uint32_t dedup_seconds; /* answers kept at least this long */
+	uint32_t dedup_rate;	/* new keys per second the table is built for */
 	uint64_t max_drift_ms;
 	int64_t clock_offset_ms; /* fault injection: the wall clock shifted by this */
 

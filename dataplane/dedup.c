@@ -1,17 +1,23 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include "dedup.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdalign.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define DEDUP_WAYS	 8
-#define DEDUP_CAPACITY_X 8
+#include <sodium.h>
+
 /* Claim attempts before giving up with DEDUP_BUSY; a retry only happens
  * when another thread changed the bucket under us, so this is generous. */
 #define DEDUP_MAX_RETRIES 16
+/* A window is this many stamp units at most (dedup.h "Layout"): coarse
+ * enough for 32-bit stamps to last 2^21 windows, fine enough that rounding
+ * keeps an answer at most 0.1% longer than asked. */
+#define WINDOW_UNITS_MAX 2048
+#define FULL_STRIPES	 16
 
 enum entry_state {
 	ENTRY_EMPTY = 0,
@@ -21,57 +27,158 @@ enum entry_state {
 };
 
 /*
- * One cache line. Every field is atomic so concurrent readers and the
- * writer never race in the C11 sense; the control word tells readers
- * whether what they read belongs together.
+ * The control word of one slot: the state, the key's kind, the answer's
+ * status, a tag of the key's hash, a sequence number and a time stamp.
+ * Everything a lookup needs before touching the slot, in one atomic word.
  */
-struct dedup_entry {
-	alignas(64) _Atomic uint64_t ctl; /* seq << 2 | state */
+#define CTL_STATE_SHIFT	 0
+#define CTL_KIND_SHIFT	 2
+#define CTL_STATUS_SHIFT 4
+#define CTL_TAG_SHIFT	 12
+#define CTL_SEQ_SHIFT	 20
+#define CTL_STAMP_SHIFT	 32
+#define CTL_SEQ_MASK	 UINT64_C(0xfff)
+
+static_assert(DEDUP_BID <= 3 && DEDUP_VIEW <= 3, "a kind must fit in 2 bits");
+static_assert(crypto_shorthash_KEYBYTES == DEDUP_SECRET_BYTES, "secret size");
+static_assert(crypto_shorthash_BYTES == sizeof(uint64_t), "hash size");
+
+/* The key and answer of one entry. Every field is atomic so concurrent
+ * readers and the writer never race in the C11 sense; the control word
+ * tells readers whether what they read belongs together. */
+struct dedup_slot {
 	_Atomic uint64_t actor;
 	_Atomic uint64_t request_id;
-	_Atomic uint64_t born;
 	_Atomic uint64_t auction_id;
 	_Atomic uint64_t detail;
 	_Atomic uint64_t hlc;
-	_Atomic uint64_t kind_status; /* kind << 8 | status */
+};
+
+struct dedup_bucket {
+	alignas(64) _Atomic uint64_t ctl[DEDUP_WAYS]; /* the tag line */
+	struct dedup_slot slot[DEDUP_WAYS];
+};
+
+static_assert(sizeof(struct dedup_bucket) == DEDUP_WAYS * DEDUP_ENTRY_BYTES, "48 bytes per entry");
+
+/* Refusals counted on a few lines so that workers refusing at once do not
+ * all write one line. */
+struct full_stripe {
+	alignas(64) _Atomic uint64_t n;
 };
 
 struct dedup_table {
-	struct dedup_entry *entries;
-	uint64_t bucket_mask;
+	struct dedup_bucket *buckets;
 	uint64_t nbuckets;
+	unsigned int shift;    /* stamp = now >> shift */
+	uint32_t window_units; /* the window in stamps, rounded up, plus one */
+	uint8_t secret[DEDUP_SECRET_BYTES];
 	struct dedup_allocator allocator;
+	struct full_stripe full[FULL_STRIPES];
 };
 
-static inline uint64_t ctl_make(uint64_t seq, enum entry_state st)
+static inline uint64_t ctl_make(enum entry_state st, uint64_t kind, uint64_t status, uint64_t tag,
+				uint64_t seq, uint32_t stamp)
 {
-	return seq << 2 | st;
+	return (uint64_t)st << CTL_STATE_SHIFT | (kind & 3) << CTL_KIND_SHIFT |
+	       (status & 0xff) << CTL_STATUS_SHIFT | (tag & 0xff) << CTL_TAG_SHIFT |
+	       (seq & CTL_SEQ_MASK) << CTL_SEQ_SHIFT | (uint64_t)stamp << CTL_STAMP_SHIFT;
 }
 
-static inline enum entry_state ctl_state(uint64_t ctl)
+static inline uint64_t ctl_with_state(uint64_t c, enum entry_state st)
 {
-	return (enum entry_state)(ctl & 3);
+	return (c & ~(UINT64_C(3) << CTL_STATE_SHIFT)) | (uint64_t)st << CTL_STATE_SHIFT;
 }
 
-static inline uint64_t ctl_seq(uint64_t ctl)
+static inline enum entry_state ctl_state(uint64_t c)
 {
-	return ctl >> 2;
+	return (enum entry_state)(c >> CTL_STATE_SHIFT & 3);
 }
 
-static inline uint64_t mix64(uint64_t x)
+static inline uint64_t ctl_kind(uint64_t c)
 {
-	x ^= x >> 33;
-	x *= UINT64_C(0xff51afd7ed558ccd);
-	x ^= x >> 33;
-	x *= UINT64_C(0xc4ceb9fe1a85ec53);
-	x ^= x >> 33;
-	return x;
+	return c >> CTL_KIND_SHIFT & 3;
 }
 
-static inline struct dedup_entry *bucket_of(const struct dedup_table *t, const struct dedup_key *k)
+static inline uint8_t ctl_status(uint64_t c)
 {
-	uint64_t h = mix64(k->actor ^ mix64(k->request_id + k->kind));
-	return &t->entries[(h & t->bucket_mask) * DEDUP_WAYS];
+	return (uint8_t)(c >> CTL_STATUS_SHIFT);
+}
+
+static inline uint64_t ctl_tag(uint64_t c)
+{
+	return c >> CTL_TAG_SHIFT & 0xff;
+}
+
+static inline uint64_t ctl_seq(uint64_t c)
+{
+	return c >> CTL_SEQ_SHIFT & CTL_SEQ_MASK;
+}
+
+static inline uint32_t ctl_stamp(uint64_t c)
+{
+	return (uint32_t)(c >> CTL_STAMP_SHIFT);
+}
+
+static inline uint32_t stamp_of(const struct dedup_table *t, uint64_t now)
+{
+	return (uint32_t)(now >> t->shift);
+}
+
+/* High half of the hash: the bucket (multiply-shift, any bucket count);
+ * low byte: the tag. */
+uint64_t dedup_bucket_index(const struct dedup_table *t, uint64_t hash)
+{
+	return (hash >> 32) * t->nbuckets >> 32;
+}
+
+static inline uint64_t tag_of(uint64_t hash)
+{
+	return hash & 0xff;
+}
+
+static inline struct dedup_bucket *bucket_of(const struct dedup_table *t, uint64_t hash)
+{
+	return &t->buckets[dedup_bucket_index(t, hash)];
+}
+
+/* Whether an answer stamped `stamp` may be forgotten at `now`: at least a
+ * window old, and not stamped in the caller's future (another worker's
+ * clock a little ahead). */
+static inline bool evictable(const struct dedup_table *t, uint32_t now, uint32_t stamp)
+{
+	uint32_t age = now - stamp;
+	return age >= t->window_units && age <= UINT32_MAX - t->window_units;
+}
+
+uint64_t dedup_hash(const struct dedup_table *t, const struct dedup_key *k)
+{
+	unsigned char in[17], out[crypto_shorthash_BYTES];
+	memcpy(in, &k->actor, 8);
+	memcpy(in + 8, &k->request_id, 8);
+	in[16] = k->kind;
+	crypto_shorthash(out, in, sizeof(in), t->secret);
+	uint64_t h;
+	memcpy(&h, out, sizeof(h));
+	return h;
+}
+
+/* Buckets for `p`, 0 when invalid or too many for the bucket index. */
+static uint64_t buckets_for(const struct dedup_params *p)
+{
+	if (!p || p->window == 0 || p->keys == 0 || p->keys > UINT64_MAX / DEDUP_HEADROOM)
+		return 0;
+	uint64_t entries = p->keys * DEDUP_HEADROOM;
+	uint64_t nbuckets = entries / DEDUP_WAYS + (entries % DEDUP_WAYS != 0);
+	return nbuckets > UINT64_C(1) << 32 ? 0 : nbuckets;
+}
+
+size_t dedup_bytes(const struct dedup_params *p)
+{
+	uint64_t nbuckets = buckets_for(p);
+	if (nbuckets == 0 || nbuckets > SIZE_MAX / sizeof(struct dedup_bucket))
+		return 0;
+	return (size_t)nbuckets * sizeof(struct dedup_bucket);
 }
 
 static void *heap_alloc(size_t bytes, size_t align)
@@ -82,33 +189,51 @@ static void *heap_alloc(size_t bytes, size_t align)
 	return p;
 }
 
-struct dedup_table *dedup_create(uint32_t window)
+struct dedup_table *dedup_create(const struct dedup_params *p)
 {
 	static const struct dedup_allocator heap = {heap_alloc, free};
-	return dedup_create_with(window, &heap);
+	return dedup_create_with(p, &heap);
 }
 
-struct dedup_table *dedup_create_with(uint32_t window, const struct dedup_allocator *a)
+/* The coarsest stamp unit with at most WINDOW_UNITS_MAX units per window. */
+static void choose_stamp_unit(struct dedup_table *t, uint64_t window)
 {
-	if (window == 0)
-		return NULL;
-	uint64_t want = (uint64_t)window * DEDUP_CAPACITY_X / DEDUP_WAYS;
-	uint64_t nbuckets = 1;
-	while (nbuckets < want)
-		nbuckets <<= 1;
+	unsigned int s = 0;
+	while (((window - 1) >> s) + 1 > WINDOW_UNITS_MAX)
+		s++;
+	t->shift = s;
+	/* Stamps are floored, so an answer given just before a unit ends
+	 * looks a unit older than it is: one more unit keeps the promise. */
+	t->window_units = (uint32_t)(((window - 1) >> s) + 1 + 1);
+}
 
-	struct dedup_table *t = calloc(1, sizeof(*t));
+struct dedup_table *dedup_create_with(const struct dedup_params *p, const struct dedup_allocator *a)
+{
+	size_t bytes = dedup_bytes(p);
+	if (bytes == 0) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (sodium_init() < 0) {
+		errno = ENOSYS;
+		return NULL;
+	}
+	struct dedup_table *t = heap_alloc(sizeof(*t), alignof(struct dedup_table));
 	if (!t)
 		return NULL;
 	t->allocator = *a;
-	t->entries = a->alloc(nbuckets * DEDUP_WAYS * sizeof(struct dedup_entry),
-			      alignof(struct dedup_entry));
-	if (!t->entries) {
+	t->buckets = a->alloc(bytes, alignof(struct dedup_bucket));
+	if (!t->buckets) {
 		free(t);
+		errno = ENOMEM;
 		return NULL;
 	}
-	t->nbuckets = nbuckets;
-	t->bucket_mask = nbuckets - 1;
+	t->nbuckets = bytes / sizeof(struct dedup_bucket);
+	choose_stamp_unit(t, p->window);
+	if (p->secret)
+		memcpy(t->secret, p->secret, sizeof(t->secret));
+	else
+		randombytes_buf(t->secret, sizeof(t->secret));
 	return t;
 }
 
@@ -116,54 +241,65 @@ void dedup_destroy(struct dedup_table *t)
 {
 	if (!t)
 		return;
-	t->allocator.release(t->entries);
+	t->allocator.release(t->buckets);
+	sodium_memzero(t->secret, sizeof(t->secret));
 	free(t);
 }
 
-/* A consistent view of one entry, or `valid` false when it moved under us. */
-struct entry_view {
+/* What one way of a bucket holds for key k, read consistently. */
+struct way_view {
 	uint64_t ctl;
-	bool valid;
-	bool matches;
-	uint64_t born;
+	bool valid;   /* false: the entry moved under us, read again */
+	bool matches; /* a live (PENDING or FINAL) entry of key k */
 	struct dedup_answer answer;
 };
 
-static void entry_read(struct dedup_entry *e, const struct dedup_key *k, struct entry_view *v)
+/* The seqlock reader's slot part: relaxed slot loads, acquire fence,
+ * relaxed re-load of the control word read (with acquire) as v->ctl. */
+static void slot_read(struct dedup_bucket *b, int i, const struct dedup_key *k, struct way_view *v)
 {
-	v->ctl = atomic_load_explicit(&e->ctl, memory_order_acquire);
-	v->valid = true;
-	v->matches = false;
-	enum entry_state st = ctl_state(v->ctl);
-	if (st != ENTRY_PENDING && st != ENTRY_FINAL)
-		return;
-	uint64_t actor = atomic_load_explicit(&e->actor, memory_order_relaxed);
-	uint64_t req = atomic_load_explicit(&e->request_id, memory_order_relaxed);
-	uint64_t ks = atomic_load_explicit(&e->kind_status, memory_order_relaxed);
-	v->born = atomic_load_explicit(&e->born, memory_order_relaxed);
-	v->answer.auction_id = atomic_load_explicit(&e->auction_id, memory_order_relaxed);
-	v->answer.detail = atomic_load_explicit(&e->detail, memory_order_relaxed);
-	v->answer.hlc = atomic_load_explicit(&e->hlc, memory_order_relaxed);
-	v->answer.status = (uint8_t)(ks & 0xff);
+	struct dedup_slot *s = &b->slot[i];
+	uint64_t actor = atomic_load_explicit(&s->actor, memory_order_relaxed);
+	uint64_t req = atomic_load_explicit(&s->request_id, memory_order_relaxed);
+	if (ctl_state(v->ctl) == ENTRY_FINAL) {
+		v->answer.auction_id = atomic_load_explicit(&s->auction_id, memory_order_relaxed);
+		v->answer.detail = atomic_load_explicit(&s->detail, memory_order_relaxed);
+		v->answer.hlc = atomic_load_explicit(&s->hlc, memory_order_relaxed);
+		v->answer.status = ctl_status(v->ctl);
+	}
 	atomic_thread_fence(memory_order_acquire);
-	if (atomic_load_explicit(&e->ctl, memory_order_relaxed) != v->ctl) {
+	if (atomic_load_explicit(&b->ctl[i], memory_order_relaxed) != v->ctl) {
 		v->valid = false;
 		return;
 	}
-	v->matches = actor == k->actor && req == k->request_id && (ks >> 8) == k->kind;
+	v->matches = actor == k->actor && req == k->request_id;
+}
+
+/* The seqlock reader (dedup.h "C11 memory model"): acquire load of the
+ * control word; the slot is read only when the entry is live and its tag
+ * and kind match, which the control word alone tells. */
+static inline void way_read(struct dedup_bucket *b, int i, const struct dedup_key *k, uint64_t tag,
+			    struct way_view *v)
+{
+	v->ctl = atomic_load_explicit(&b->ctl[i], memory_order_acquire);
+	v->valid = true;
+	v->matches = false;
+	enum entry_state st = ctl_state(v->ctl);
+	if ((st == ENTRY_PENDING || st == ENTRY_FINAL) && ctl_tag(v->ctl) == tag &&
+	    ctl_kind(v->ctl) == (k->kind & 3u))
+		slot_read(b, i, k, v);
 }
 
 /* After publishing our PENDING claim: does another live claim hold the key? */
-static enum dedup_result rival_check(struct dedup_entry *bucket, struct dedup_entry *mine,
-				     const struct dedup_key *k, struct dedup_answer *answer)
+static enum dedup_result rival_check(struct dedup_bucket *b, int mine, const struct dedup_key *k,
+				     uint64_t tag, struct dedup_answer *answer)
 {
 	for (int i = 0; i < DEDUP_WAYS; i++) {
-		struct dedup_entry *e = &bucket[i];
-		if (e == mine)
+		if (i == mine)
 			continue;
-		struct entry_view v;
+		struct way_view v;
 		do
-			entry_read(e, k, &v);
+			way_read(b, i, k, tag, &v);
 		while (!v.valid);
 		if (!v.matches)
 			continue;
@@ -176,19 +312,45 @@ static enum dedup_result rival_check(struct dedup_entry *bucket, struct dedup_en
 	return DEDUP_NEW;
 }
 
-enum dedup_result dedup_claim(struct dedup_table *t, const struct dedup_key *k, uint64_t now,
-			      struct dedup_claim *claim, struct dedup_answer *answer)
+static void count_full(struct dedup_table *t, uint64_t hash)
 {
-	struct dedup_entry *bucket = bucket_of(t, k);
+	atomic_fetch_add_explicit(&t->full[hash % FULL_STRIPES].n, 1, memory_order_relaxed);
+}
+
+/* The seqlock writer's claim: CAS to BUSY (acquire: our slot stores come
+ * after the previous owner's in each field's modification order), release
+ * fence (readers who see any of our slot stores then see BUSY on their
+ * re-load), slot stores, release store of PENDING. */
+static bool claim_way(struct dedup_bucket *b, int i, uint64_t seen, uint64_t busy,
+		      const struct dedup_key *k)
+{
+	if (!atomic_compare_exchange_strong_explicit(&b->ctl[i], &seen, busy, memory_order_acquire,
+						     memory_order_relaxed))
+		return false;
+	atomic_thread_fence(memory_order_release);
+	atomic_store_explicit(&b->slot[i].actor, k->actor, memory_order_relaxed);
+	atomic_store_explicit(&b->slot[i].request_id, k->request_id, memory_order_relaxed);
+	atomic_store_explicit(&b->ctl[i], ctl_with_state(busy, ENTRY_PENDING),
+			      memory_order_release);
+	return true;
+}
+
+enum dedup_result dedup_claim(struct dedup_table *t, const struct dedup_key *k, uint64_t hash,
+			      uint64_t now, struct dedup_claim *claim, struct dedup_answer *answer)
+{
+	struct dedup_bucket *b = bucket_of(t, hash);
+	uint64_t tag = tag_of(hash);
+	uint32_t stamp = stamp_of(t, now);
 
 	for (int attempt = 0; attempt < DEDUP_MAX_RETRIES; attempt++) {
-		struct dedup_entry *victim = NULL;
-		uint64_t victim_ctl = 0, oldest = UINT64_MAX;
+		int victim = -1;
+		uint64_t victim_ctl = 0;
+		uint32_t victim_age = 0;
 		bool moved = false;
 
-		for (int i = 0; i < DEDUP_WAYS && !moved; i++) {
-			struct entry_view v;
-			entry_read(&bucket[i], k, &v);
+		for (int i = 0; i < DEDUP_WAYS; i++) {
+			struct way_view v;
+			way_read(b, i, k, tag, &v);
 			if (!v.valid) {
 				moved = true;
 				break;
@@ -200,43 +362,43 @@ enum dedup_result dedup_claim(struct dedup_table *t, const struct dedup_key *k, 
 				*answer = v.answer;
 				return DEDUP_DONE;
 			}
-			/* Prefer an empty entry, else the oldest answer. Entries
-			 * in flight (BUSY, PENDING) are never evicted. */
-			if (st == ENTRY_EMPTY && (!victim || oldest != 0)) {
-				victim = &bucket[i];
-				victim_ctl = v.ctl;
-				oldest = 0;
-			} else if (st == ENTRY_FINAL && v.born < oldest) {
-				victim = &bucket[i];
-				victim_ctl = v.ctl;
-				oldest = v.born;
+			/* Prefer an empty entry, else the oldest answer older
+			 * than the window. Entries in flight (BUSY, PENDING)
+			 * and young answers are never evicted. */
+			if (st == ENTRY_EMPTY) {
+				if (victim < 0 || ctl_state(victim_ctl) != ENTRY_EMPTY) {
+					victim = i;
+					victim_ctl = v.ctl;
+				}
+			} else if (st == ENTRY_FINAL && evictable(t, stamp, ctl_stamp(v.ctl))) {
+				uint32_t age = stamp - ctl_stamp(v.ctl);
+				if (victim < 0 ||
+				    (ctl_state(victim_ctl) == ENTRY_FINAL && age > victim_age)) {
+					victim = i;
+					victim_ctl = v.ctl;
+					victim_age = age;
+				}
 			}
 		}
 		if (moved)
 			continue;
-		if (!victim)
+		if (victim < 0) {
+			count_full(t, hash);
 			return DEDUP_BUSY;
+		}
 
-		uint64_t seq = ctl_seq(victim_ctl) + 1;
-		if (!atomic_compare_exchange_strong_explicit(
-			&victim->ctl, &victim_ctl, ctl_make(seq, ENTRY_BUSY), memory_order_acquire,
-			memory_order_relaxed))
+		uint64_t busy =
+		    ctl_make(ENTRY_BUSY, k->kind, 0, tag, ctl_seq(victim_ctl) + 1, stamp);
+		if (!claim_way(b, victim, victim_ctl, busy, k))
 			continue;
-
-		atomic_store_explicit(&victim->actor, k->actor, memory_order_relaxed);
-		atomic_store_explicit(&victim->request_id, k->request_id, memory_order_relaxed);
-		atomic_store_explicit(&victim->kind_status, (uint64_t)k->kind << 8,
-				      memory_order_relaxed);
-		atomic_store_explicit(&victim->born, now, memory_order_relaxed);
-		atomic_store_explicit(&victim->ctl, ctl_make(seq, ENTRY_PENDING),
-				      memory_order_release);
 		/* Publish-then-scan: pairs with the same fence in a rival
 		 * claimer, so at least one of two sees the other. */
 		atomic_thread_fence(memory_order_seq_cst);
 
-		claim->entry = victim;
-		claim->seq = seq;
-		enum dedup_result r = rival_check(bucket, victim, k, answer);
+		claim->ctl = &b->ctl[victim];
+		claim->slot = &b->slot[victim];
+		claim->word = ctl_with_state(busy, ENTRY_PENDING);
+		enum dedup_result r = rival_check(b, victim, k, tag, answer);
 		if (r != DEDUP_NEW)
 			dedup_release(t, claim);
 		return r;
@@ -244,30 +406,37 @@ enum dedup_result dedup_claim(struct dedup_table *t, const struct dedup_key *k, 
 	return DEDUP_BUSY;
 }
 
-void dedup_prefetch(const struct dedup_table *t, const struct dedup_key *k)
+void dedup_prefetch(const struct dedup_table *t, uint64_t hash)
 {
-	const struct dedup_entry *b = bucket_of(t, k);
-	for (int i = 0; i < DEDUP_WAYS; i++)
-		__builtin_prefetch(&b[i], 1);
+	const char *b = (const char *)bucket_of(t, hash);
+	for (size_t off = 0; off < sizeof(struct dedup_bucket); off += 64)
+		__builtin_prefetch(b + off, 1);
 }
 
+/* No BUSY phase: the answer fields written here are read only from FINAL
+ * entries (way_read), and the key fields readers of PENDING compare are
+ * not touched; the release store of FINAL orders the answer before it. */
 void dedup_finish(struct dedup_table *t, const struct dedup_claim *claim,
-		  const struct dedup_answer *answer)
+		  const struct dedup_answer *answer, uint64_t now)
 {
-	(void)t;
-	struct dedup_entry *e = claim->entry;
-	uint64_t kind = atomic_load_explicit(&e->kind_status, memory_order_relaxed) >> 8;
-	atomic_store_explicit(&e->auction_id, answer->auction_id, memory_order_relaxed);
-	atomic_store_explicit(&e->detail, answer->detail, memory_order_relaxed);
-	atomic_store_explicit(&e->hlc, answer->hlc, memory_order_relaxed);
-	atomic_store_explicit(&e->kind_status, kind << 8 | answer->status, memory_order_relaxed);
-	atomic_store_explicit(&e->ctl, ctl_make(claim->seq, ENTRY_FINAL), memory_order_release);
+	struct dedup_slot *s = claim->slot;
+	atomic_store_explicit(&s->auction_id, answer->auction_id, memory_order_relaxed);
+	atomic_store_explicit(&s->detail, answer->detail, memory_order_relaxed);
+	atomic_store_explicit(&s->hlc, answer->hlc, memory_order_relaxed);
+	uint64_t c = claim->word;
+	atomic_store_explicit(claim->ctl,
+			      ctl_make(ENTRY_FINAL, ctl_kind(c), answer->status, ctl_tag(c),
+				       ctl_seq(c), stamp_of(t, now)),
+			      memory_order_release);
 }
 
+/* Release: the next claimer's acquire CAS orders its slot stores after
+ * ours. No slot stores follow, so no fence is needed. */
 void dedup_release(struct dedup_table *t, const struct dedup_claim *claim)
 {
 	(void)t;
-	atomic_store_explicit(&claim->entry->ctl, ctl_make(claim->seq + 1, ENTRY_EMPTY),
+	atomic_store_explicit(claim->ctl,
+			      ctl_make(ENTRY_EMPTY, 0, 0, 0, ctl_seq(claim->word) + 1, 0),
 			      memory_order_release);
 }
 
@@ -279,15 +448,26 @@ uint64_t dedup_capacity(const struct dedup_table *t)
 uint64_t dedup_count_used(const struct dedup_table *t, uint64_t first, uint64_t n)
 {
 	uint64_t cap = dedup_capacity(t), used = 0;
-	for (uint64_t i = first; i < cap && i < first + n; i++)
-		if (ctl_state(atomic_load_explicit(&t->entries[i].ctl, memory_order_relaxed)) !=
-		    ENTRY_EMPTY)
+	for (uint64_t i = first; i < cap && i < first + n; i++) {
+		uint64_t c = atomic_load_explicit(&t->buckets[i / DEDUP_WAYS].ctl[i % DEDUP_WAYS],
+						  memory_order_relaxed);
+		if (ctl_state(c) != ENTRY_EMPTY)
 			used++;
+	}
 	return used;
+}
+
+uint64_t dedup_window_full(const struct dedup_table *t)
+{
+	uint64_t n = 0;
+	for (int i = 0; i < FULL_STRIPES; i++)
+		n += atomic_load_explicit(&t->full[i].n, memory_order_relaxed);
+	return n;
 }
 
 void dedup_stats(const struct dedup_table *t, struct dedup_stats *s)
 {
 	s->capacity = dedup_capacity(t);
 	s->used = dedup_count_used(t, 0, s->capacity);
+	s->window_full = dedup_window_full(t);
 }

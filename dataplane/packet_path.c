@@ -67,8 +67,8 @@ static void answer_for_type(struct answer *a, const struct bp_request *r, enum b
 		answer_state(a, r, status);
 }
 
-static void handle_bid(struct worker *w, const struct bp_request *r, struct auction *a,
-		       struct answer *ans)
+static void handle_bid(struct worker *w, const struct bp_request *r, uint64_t hash,
+		       struct auction *a, struct answer *ans)
 {
 	struct node *n = w->node;
 	struct dedup_key key = {
@@ -77,7 +77,7 @@ static void handle_bid(struct worker *w, const struct bp_request *r, struct auct
 	struct dedup_answer past;
 
 	answer_bid(ans, r, BP_OVERLOADED);
-	switch (dedup_claim(n->dedup, &key, rte_rdtsc(), &claim, &past)) {
+	switch (dedup_claim(n->dedup, &key, hash, rte_rdtsc(), &claim, &past)) {
 	case DEDUP_BUSY:
 		return;
 	case DEDUP_DONE: {
@@ -110,7 +110,7 @@ static void handle_bid(struct worker *w, const struct bp_request *r, struct auct
 	}
 	struct dedup_answer final = {
 	    .auction_id = r->auction_id, .detail = r->amount, .hlc = out.hlc, .status = out.status};
-	dedup_finish(n->dedup, &claim, &final);
+	dedup_finish(n->dedup, &claim, &final, rte_rdtsc());
 	ans->bid.status = out.status;
 	ans->bid.hlc = out.hlc;
 	ans->bid.leading_amount = out.leading.amount;
@@ -139,8 +139,8 @@ static void fill_state(struct worker *w, const struct auction *a, struct answer 
 		s->phase = BP_PHASE_CLOSED;
 }
 
-static void handle_watch(struct worker *w, const struct bp_request *r, struct auction *a,
-			 struct answer *ans)
+static void handle_watch(struct worker *w, const struct bp_request *r, uint64_t hash,
+			 struct auction *a, struct answer *ans)
 {
 	struct node *n = w->node;
 	struct dedup_key key = {
@@ -149,7 +149,7 @@ static void handle_watch(struct worker *w, const struct bp_request *r, struct au
 	struct dedup_answer past;
 
 	answer_state(ans, r, BP_OVERLOADED);
-	switch (dedup_claim(n->dedup, &key, rte_rdtsc(), &claim, &past)) {
+	switch (dedup_claim(n->dedup, &key, hash, rte_rdtsc(), &claim, &past)) {
 	case DEDUP_BUSY:
 		return;
 	case DEDUP_DONE: {
@@ -173,11 +173,11 @@ static void handle_watch(struct worker *w, const struct bp_request *r, struct au
 	fill_state(w, a, ans);
 	struct dedup_answer final = {
 	    .auction_id = r->auction_id, .detail = r->type, .status = ans->state.status};
-	dedup_finish(n->dedup, &claim, &final);
+	dedup_finish(n->dedup, &claim, &final, rte_rdtsc());
 }
 
-static void handle_request(struct worker *w, const struct bp_request *r, struct auction *a,
-			   bool shed, struct answer *ans)
+static void handle_request(struct worker *w, const struct bp_request *r, uint64_t hash,
+			   struct auction *a, bool shed, struct answer *ans)
 {
 	stat_inc(&w->stats->requests[r->type]);
 	if (!node_serving(w->node)) {
@@ -191,14 +191,14 @@ static void handle_request(struct worker *w, const struct bp_request *r, struct 
 	}
 	switch (r->type) {
 	case BP_BID:
-		handle_bid(w, r, a, ans);
+		handle_bid(w, r, hash, a, ans);
 		break;
 	case BP_QUERY:
 		answer_state(ans, r, BP_ACCEPTED);
 		fill_state(w, a, ans);
 		break;
 	default: /* WATCH, UNWATCH: the parser admits no other type */
-		handle_watch(w, r, a, ans);
+		handle_watch(w, r, hash, a, ans);
 		break;
 	}
 }
@@ -221,14 +221,17 @@ static struct rte_mbuf *drop(struct rte_mbuf *m)
 	return NULL;
 }
 
-static void prefetch_dedup(struct worker *w, const struct bp_request *r)
+/* Hashes the key once, for the prefetch now and the claim later. */
+static void prefetch_dedup(struct worker *w, struct rx_item *it)
 {
+	const struct bp_request *r = &it->p.req;
 	if (r->type == BP_QUERY)
 		return;
 	struct dedup_key key = {.actor = r->actor_id,
 				.request_id = r->request_id,
 				.kind = r->type == BP_BID ? DEDUP_BID : DEDUP_VIEW};
-	dedup_prefetch(w->node->dedup, &key);
+	it->dedup_hash = dedup_hash(w->node->dedup, &key);
+	dedup_prefetch(w->node->dedup, it->dedup_hash);
 }
 
 bool packet_parse(struct worker *w, unsigned int port_index, struct rte_mbuf *m, struct rx_item *it)
@@ -266,7 +269,7 @@ bool packet_parse(struct worker *w, unsigned int port_index, struct rte_mbuf *m,
 		return false;
 	}
 	if (it->p.verdict == BP_VALID)
-		prefetch_dedup(w, &it->p.req);
+		prefetch_dedup(w, it);
 	return true;
 }
 
@@ -282,7 +285,7 @@ struct rte_mbuf *packet_answer(struct worker *w, unsigned int port_index, struct
 	if (it->p.verdict == BP_ANSWER)
 		answer_for_type(&ans, &it->p.req, it->p.status);
 	else
-		handle_request(w, &it->p.req, it->auction, shed, &ans);
+		handle_request(w, &it->p.req, it->dedup_hash, it->auction, shed, &ans);
 
 	/* The reply is longer than the request: grow the mbuf first. */
 	uint16_t reply_len = ans.kind == REPLY_BID ? BP_LEN_BID_REPLY : BP_LEN_AUCTION_STATE;

@@ -106,6 +106,7 @@ struct rx_item {
 	struct pkt_layout lay;
 	struct bp_parse p;
 	struct auction *auction; /* from the bulk lookup; NULL: unknown */
+	uint64_t dedup_hash;	 /* dedup_hash of the request's key (not QUERY) */
 };
 
 /* The three stages over one received burst (at most WORKER_BURST frames)

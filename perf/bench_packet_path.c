@@ -30,8 +30,10 @@ static uint16_t frame_len[FRAMES];
 
 static void build_frames(uint64_t auctions)
 {
-	struct pkt_udp_spec s = {.src_ip = inet_addr("198.18.0.1"), .dst_ip = node.cfg.ip,
-				 .src_port = 40000, .dst_port = node.cfg.udp_port};
+	struct pkt_udp_spec s = {.src_ip = inet_addr("198.18.0.1"),
+				 .dst_ip = node.cfg.ip,
+				 .src_port = 40000,
+				 .dst_port = node.cfg.udp_port};
 	memcpy(s.dst_mac, node.filter[0].mac, 6);
 	uint64_t *next = calloc(auctions, sizeof(uint64_t));
 	uint64_t x = 88172645463325252ull;
@@ -39,13 +41,15 @@ static void build_frames(uint64_t auctions)
 		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
 		uint64_t a = x % auctions;
 		next[a] += 1 + (x >> 40) % 8;
-		struct bp_request r = {.request_id = i + 1, .auction_id = a + 1,
-				       .actor_id = 1 + (x >> 20) % 100000, .amount = next[a]};
+		struct bp_request r = {.request_id = i + 1,
+				       .auction_id = a + 1,
+				       .actor_id = 1 + (x >> 20) % 100000,
+				       .amount = next[a]};
 		uint8_t msg[BP_LEN_MAX];
 		size_t n = bp_write_bid(msg, &r);
 		s.src_port = (uint16_t)(40000 + i % 64);
-		frame_len[i] = (uint16_t)pkt_build_udp(frames[i], sizeof(frames[i]), &s, msg,
-						       (uint16_t)n);
+		frame_len[i] =
+		    (uint16_t)pkt_build_udp(frames[i], sizeof(frames[i]), &s, msg, (uint16_t)n);
 	}
 	free(next);
 }
@@ -73,15 +77,17 @@ int main(int argc, char **argv)
 	atomic_store(&node.not_serving, 0);
 	if (hlc_domain_init(&node.hlc, 2, 500, NULL, NULL) != 0 ||
 	    auction_table_create(&node.auctions, "bench", (uint32_t)auctions + 8, 2,
-				 worker_retire_capacity(&node.cfg) + 1, (int)rte_socket_id()) != 0 ||
-	    !(node.dedup = dedup_create(node.cfg.dedup_window)))
+				 worker_retire_capacity(&node.cfg) + 1,
+				 (int)rte_socket_id()) != 0 ||
+	    !(node.dedup = dedup_create(&(struct dedup_params){
+		  .window = (uint64_t)node.cfg.dedup_seconds * rte_get_tsc_hz(),
+		  .keys = (uint64_t)node.cfg.dedup_rate * node.cfg.dedup_seconds})))
 		rte_exit(EXIT_FAILURE, "setup failed\n");
 	uint64_t close_at = hlc_wall_realtime(NULL) + 3600 * 1000;
 	for (uint64_t a = 1; a <= auctions; a++)
 		auction_open(&node.auctions, a, 1, 1, close_at);
-	struct rte_mempool *pool =
-		rte_pktmbuf_pool_create("bench_mbufs", 4096, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
-					(int)rte_socket_id());
+	struct rte_mempool *pool = rte_pktmbuf_pool_create(
+	    "bench_mbufs", 4096, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, (int)rte_socket_id());
 	struct worker *w = worker_create(&node, 0, rte_lcore_id());
 	if (!pool || !w)
 		rte_exit(EXIT_FAILURE, "worker setup failed\n");
@@ -108,10 +114,11 @@ int main(int argc, char **argv)
 		done += WORKER_BURST;
 	}
 	double ns = (double)cycles * 1e9 / (double)rte_get_tsc_hz() / (double)done;
-	printf("packet path: %lu auctions, %lu bids: %.1f ns/bid (%.0f cycles), %.2f Mpps per core, "
-	       "%lu replies\n",
-	       (unsigned long)auctions, (unsigned long)done, ns,
-	       (double)cycles / (double)done, 1e3 / ns, (unsigned long)replies);
+	printf(
+	    "packet path: %lu auctions, %lu bids: %.1f ns/bid (%.0f cycles), %.2f Mpps per core, "
+	    "%lu replies\n",
+	    (unsigned long)auctions, (unsigned long)done, ns, (double)cycles / (double)done,
+	    1e3 / ns, (unsigned long)replies);
 	rte_rcu_qsbr_thread_offline(node.auctions.qsbr, 0);
 	worker_destroy(w);
 	auction_table_destroy(&node.auctions);

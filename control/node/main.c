@@ -104,12 +104,16 @@ static void setup_node(void)
 			 "cannot create the auction table (%u auctions): %s; lower --max-auctions "
 			 "or give DPDK more memory\n",
 			 cfg->max_auctions, strerror(-rc));
-	node.dedup = dedup_create_with(cfg->dedup_window, &dpdk_allocator);
+	/* The window in TSC ticks: the packet path passes rte_rdtsc() as now. */
+	struct dedup_params dp = {.window = (uint64_t)cfg->dedup_seconds * node.tsc_hz,
+				  .keys = (uint64_t)cfg->dedup_rate * cfg->dedup_seconds};
+	node.dedup = dedup_create_with(&dp, &dpdk_allocator);
 	if (!node.dedup)
 		rte_exit(EXIT_FAILURE,
-			 "cannot allocate the idempotency table for %u keys: "
-			 "lower --dedup-window\n",
-			 cfg->dedup_window);
+			 "cannot allocate the idempotency table (--dedup-rate %u x --dedup-seconds "
+			 "%u x %d bytes = %.0f MB): lower them, or give DPDK more memory (-m)\n",
+			 cfg->dedup_rate, cfg->dedup_seconds, DEDUP_HEADROOM * DEDUP_ENTRY_BYTES,
+			 (double)dp.keys * DEDUP_HEADROOM * DEDUP_ENTRY_BYTES / 1e6);
 
 	if (ports_setup(&node, err, sizeof(err)) != 0)
 		rte_exit(EXIT_FAILURE, "%s\n", err);

@@ -23,7 +23,7 @@
 /* Entries of one tracked auction (struct stats_auction_slot). */
 #define AUCTION_ENTRIES 4
 /* Idempotency entries counted per refresh: the table is scanned a slice
- * at a time so a refresh stays short whatever --dedup-window is. */
+ * at a time so a refresh stays short whatever --dedup-rate x --dedup-seconds. */
 #define DEDUP_SCAN_SLICE (1u << 17)
 
 static uint64_t wall_ms(const struct node *n)

@@ -48,8 +48,11 @@ class ReaderStall(unittest.TestCase):
         node = Node(BIDPLANE, workers=1,
                     vdev=f"--vdev=net_memif0,role=server,socket={self.sock}",
                     args=["--open-range", "1-400", "--increment", "1",
-                          # admission control off: every OVERLOADED is the stall's
-                          "--overload-backlog", "0"] + list(args))
+                          # admission control off, and an idempotency table
+                          # for a million new ids a second: every OVERLOADED
+                          # is the stall's
+                          "--overload-backlog", "0", "--dedup-rate", "1000000",
+                          "--dedup-seconds", "1"] + list(args))
         node.start()
         self.addCleanup(node.stop)
         return node

@@ -35,7 +35,8 @@ static void defaults_are_documented_values(void **s)
 	assert_int_equal(c.udp_port, 7600);
 	assert_int_equal(c.node_id, 1);
 	assert_int_equal(c.max_auctions, 65536);
-	assert_int_equal(c.dedup_window, 131072);
+	assert_int_equal(c.dedup_seconds, 10);
+	assert_int_equal(c.dedup_rate, 100000);
 	assert_true(c.idle_backoff);
 	assert_string_equal(c.control_socket, "/run/bidplane/bidplane.sock");
 	assert_string_equal(c.state_dir, "/var/lib/bidplane/bidplane");
@@ -51,12 +52,12 @@ static void every_option_is_parsed(void **s)
 	char err[512];
 	assert_int_equal(PARSE(&c, err, "--ip", "198.18.0.2", "--udp-port", "9000", "--node-id",
 			       "3", "--open-range", "10-20", "--reserve", "5", "--increment", "2",
-			       "--duration", "60", "--max-auctions", "1000", "--dedup-window", "77",
-			       "--max-drift-ms", "250", "--control-socket", "/tmp/x.sock",
-			       "--stats-name", "edge-1", "--state-dir", "/tmp/st",
-			       "--no-idle-backoff", "--idle-spin-polls", "5", "--idle-sleep-us",
-			       "9", "--overload-backlog", "0", "--rx-desc", "512", "--tx-desc",
-			       "256", "--fallback-no-huge"),
+			       "--duration", "60", "--max-auctions", "1000", "--dedup-seconds",
+			       "77", "--dedup-rate", "5000", "--max-drift-ms", "250",
+			       "--control-socket", "/tmp/x.sock", "--stats-name", "edge-1",
+			       "--state-dir", "/tmp/st", "--no-idle-backoff", "--idle-spin-polls",
+			       "5", "--idle-sleep-us", "9", "--overload-backlog", "0", "--rx-desc",
+			       "512", "--tx-desc", "256", "--fallback-no-huge"),
 			 0);
 	assert_int_equal(c.ip, inet_addr("198.18.0.2"));
 	assert_int_equal(c.udp_port, 9000);
@@ -67,7 +68,8 @@ static void every_option_is_parsed(void **s)
 	assert_int_equal(c.increment, 2);
 	assert_int_equal(c.duration_s, 60);
 	assert_int_equal(c.max_auctions, 1000);
-	assert_int_equal(c.dedup_window, 77);
+	assert_int_equal(c.dedup_seconds, 77);
+	assert_int_equal(c.dedup_rate, 5000);
 	assert_int_equal(c.max_drift_ms, 250);
 	assert_string_equal(c.control_socket, "/tmp/x.sock");
 	assert_string_equal(c.stats_name, "edge-1");
@@ -103,7 +105,10 @@ static void bad_values_name_the_option(void **s)
 	    {"--tx-desc", "32"},
 	    {"--stats-name", "a/b"},
 	    {"--max-auctions", "1"},
-	    {"--dedup-window", "0"},
+	    {"--dedup-window", "131072"}, /* replaced: names its successors */
+	    {"--dedup-seconds", "0"},
+	    {"--dedup-seconds", "86401"},
+	    {"--dedup-rate", "0"},
 	    {"--reserve", "99999999999999999999"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -112,6 +117,9 @@ static void bad_values_name_the_option(void **s)
 		assert_int_equal(run(&c, err, 3, argv), -EINVAL);
 		assert_non_null(strstr(err, cases[i][0] + 2));
 	}
+	char *old_window[] = {"bidplane", "--dedup-window", "131072", NULL};
+	assert_int_equal(run(&c, err, 3, old_window), -EINVAL);
+	assert_non_null(strstr(err, "--dedup-seconds"));
 	/* A rejected value leaves the field as it was. */
 	char *bad_port[] = {"bidplane", "--udp-port", "99999", NULL};
 	assert_int_equal(run(&c, err, 3, bad_port), -EINVAL);

@@ -1,33 +1,72 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* The idempotency table: answers, window, and exactly-once under threads. */
+/* The idempotency table: answers, the window in time under pressure,
+ * crafted keys, the seqlock, and exactly-once under threads. The clock is
+ * injected: `now` is whatever the test says. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "dedup.h"
 #include "prop.h"
+
+/* A fixed secret keeps the tests deterministic; the node's is random. */
+static const uint8_t test_secret[DEDUP_SECRET_BYTES] = {3, 1, 4, 1, 5, 9, 2, 6,
+							5, 3, 5, 8, 9, 7, 9, 3};
+
+static struct dedup_table *table(uint64_t window, uint64_t keys)
+{
+	struct dedup_params p = {.window = window, .keys = keys, .secret = test_secret};
+	struct dedup_table *t = dedup_create(&p);
+	assert_non_null(t);
+	return t;
+}
 
 static struct dedup_key bid_key(uint64_t actor, uint64_t req)
 {
 	return (struct dedup_key){.actor = actor, .request_id = req, .kind = DEDUP_BID};
 }
 
+static enum dedup_result claim(struct dedup_table *t, struct dedup_key k, uint64_t now,
+			       struct dedup_claim *c, struct dedup_answer *a)
+{
+	return dedup_claim(t, &k, dedup_hash(t, &k), now, c, a);
+}
+
+/* The answer a test gives key (actor, req): every field depends on the key,
+ * so a torn or misplaced answer shows. */
+static struct dedup_answer answer_of(uint64_t actor, uint64_t req)
+{
+	return (struct dedup_answer){.auction_id = actor * 3 + req,
+				     .detail = ~req,
+				     .hlc = actor * 7 ^ req << 20,
+				     .status = (uint8_t)((actor + req) & 0x7f)};
+}
+
+static bool answer_equal(const struct dedup_answer *a, const struct dedup_answer *b)
+{
+	return a->auction_id == b->auction_id && a->detail == b->detail && a->hlc == b->hlc &&
+	       a->status == b->status;
+}
+
 static void answer_is_remembered(void **state)
 {
 	(void)state;
-	struct dedup_table *t = dedup_create(64);
+	struct dedup_table *t = table(1000, 64);
 	struct dedup_key k = bid_key(7, 9);
 	struct dedup_claim c;
 	struct dedup_answer a;
-	assert_int_equal(dedup_claim(t, &k, 1, &c, &a), DEDUP_NEW);
+	assert_int_equal(claim(t, k, 1, &c, &a), DEDUP_NEW);
 	struct dedup_answer fin = {.auction_id = 5, .detail = 100, .hlc = 12345, .status = 1};
-	dedup_finish(t, &c, &fin);
-	assert_int_equal(dedup_claim(t, &k, 2, &c, &a), DEDUP_DONE);
+	dedup_finish(t, &c, &fin, 1);
+	assert_int_equal(claim(t, k, 2, &c, &a), DEDUP_DONE);
 	assert_int_equal(a.auction_id, 5);
 	assert_int_equal(a.detail, 100);
 	assert_int_equal(a.hlc, 12345);
@@ -38,71 +77,364 @@ static void answer_is_remembered(void **state)
 static void pending_key_is_busy(void **state)
 {
 	(void)state;
-	struct dedup_table *t = dedup_create(64);
+	struct dedup_table *t = table(1000, 64);
 	struct dedup_key k = bid_key(1, 1);
 	struct dedup_claim c, c2;
 	struct dedup_answer a;
-	assert_int_equal(dedup_claim(t, &k, 1, &c, &a), DEDUP_NEW);
-	assert_int_equal(dedup_claim(t, &k, 2, &c2, &a), DEDUP_BUSY);
+	assert_int_equal(claim(t, k, 1, &c, &a), DEDUP_NEW);
+	assert_int_equal(claim(t, k, 2, &c2, &a), DEDUP_BUSY);
 	dedup_release(t, &c);
 	/* A released claim is forgotten: the key is new again. */
-	assert_int_equal(dedup_claim(t, &k, 3, &c, &a), DEDUP_NEW);
+	assert_int_equal(claim(t, k, 3, &c, &a), DEDUP_NEW);
+	assert_int_equal(dedup_window_full(t), 0);
 	dedup_destroy(t);
 }
 
 static void kinds_are_separate_keys(void **state)
 {
 	(void)state;
-	struct dedup_table *t = dedup_create(64);
+	struct dedup_table *t = table(1000, 64);
 	struct dedup_key bid = bid_key(3, 4);
 	struct dedup_key view = {.actor = 3, .request_id = 4, .kind = DEDUP_VIEW};
 	struct dedup_claim c;
 	struct dedup_answer a, fin = {.status = 0};
-	assert_int_equal(dedup_claim(t, &bid, 1, &c, &a), DEDUP_NEW);
-	dedup_finish(t, &c, &fin);
-	assert_int_equal(dedup_claim(t, &view, 2, &c, &a), DEDUP_NEW);
+	assert_int_equal(claim(t, bid, 1, &c, &a), DEDUP_NEW);
+	dedup_finish(t, &c, &fin, 1);
+	assert_int_equal(claim(t, view, 2, &c, &a), DEDUP_NEW);
 	dedup_destroy(t);
 }
 
-/* The keys of the last `window` are remembered (dedup.h: each with
- * probability about 1 - 1e-5; allow 1 in 1000), and memory is bounded:
- * far older keys are forgotten. */
-static void window_keeps_recent_keys_and_forgets_old(void **state)
+/* Memory follows the documented rule: keys x 4 entries of 48 bytes in
+ * 8-way buckets; bad parameters are refused. */
+static void size_follows_the_rule(void **state)
 {
 	(void)state;
-	const uint32_t window = 4096;
-	struct dedup_table *t = dedup_create(window);
+	struct dedup_params p = {.window = 10, .keys = 1000, .secret = test_secret};
+	assert_int_equal(dedup_bytes(&p), 4000 / 8 * 384);
+	struct dedup_table *t = dedup_create(&p);
+	assert_int_equal(dedup_capacity(t), 4000);
+	dedup_destroy(t);
+	p.keys = 1001; /* 4004 entries: rounded up to whole buckets */
+	assert_int_equal(dedup_bytes(&p), 501 * 384);
+	struct dedup_params bad[] = {{.window = 0, .keys = 1},
+				     {.window = 1, .keys = 0},
+				     {.window = 1, .keys = UINT64_MAX / 2}};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(dedup_bytes(&bad[i]), 0);
+		errno = 0;
+		assert_null(dedup_create(&bad[i]));
+		assert_int_equal(errno, EINVAL);
+	}
+	assert_int_equal(DEDUP_ENTRY_BYTES, 48);
+}
+
+/*
+ * (a) Table pressure: 16 times more new keys per window than the table is
+ * built for. Every answer younger than the window is still remembered
+ * (DONE, with its own answer) at every step; a new key that would need a
+ * younger one's entry gets DEDUP_BUSY, counted as window_full.
+ */
+static void pressure_run(uint64_t window, uint64_t step)
+{
+	enum { KEYS = 256, OFFERS_PER_STEP = 40, STEPS = 300, MAX_KEYS = OFFERS_PER_STEP * STEPS };
+	struct dedup_table *t = table(window, KEYS);
+	static uint64_t finished_at[MAX_KEYS];
+	static bool finished[MAX_KEYS];
+	memset(finished, 0, sizeof(finished));
+	uint64_t busy = 0, accepted = 0, checked = 0, next = 0;
+	struct dedup_claim c;
+	struct dedup_answer a;
+
+	for (uint64_t s = 0; s < STEPS; s++) {
+		uint64_t now = 1000000 + s * step;
+		for (int i = 0; i < OFFERS_PER_STEP; i++, next++) {
+			enum dedup_result r = claim(t, bid_key(next + 1, next * 13), now, &c, &a);
+			if (r == DEDUP_NEW) {
+				struct dedup_answer fin = answer_of(next + 1, next * 13);
+				dedup_finish(t, &c, &fin, now);
+				finished[next] = true;
+				finished_at[next] = now;
+				accepted++;
+			} else {
+				assert_int_equal(r, DEDUP_BUSY);
+				busy++;
+			}
+		}
+		for (uint64_t k = 0; k < next; k++) {
+			if (!finished[k] || now - finished_at[k] >= window)
+				continue;
+			enum dedup_result r = claim(t, bid_key(k + 1, k * 13), now, &c, &a);
+			if (r != DEDUP_DONE)
+				fail_msg("key %lu answered at %lu forgotten at %lu (window %lu)",
+					 (unsigned long)k, (unsigned long)finished_at[k],
+					 (unsigned long)now, (unsigned long)window);
+			struct dedup_answer want = answer_of(k + 1, k * 13);
+			assert_true(answer_equal(&a, &want));
+			checked++;
+		}
+	}
+	/* The pressure was real, and the table kept serving new keys. */
+	assert_true(busy > accepted);
+	assert_true(accepted > 2 * KEYS * 4);
+	assert_true(checked > 100000);
+	assert_int_equal(dedup_window_full(t), busy);
+	dedup_destroy(t);
+}
+
+static void keys_survive_the_window_under_pressure(void **state)
+{
+	(void)state;
+	pressure_run(1000, 10); /* stamp unit = 1 */
+	/* A window of 10 s of a 3 GHz TSC: coarse stamps must not cut it. */
+	pressure_run(UINT64_C(30000000007), UINT64_C(300000000));
+}
+
+/* An answer is kept the whole window even at its very end, and is gone
+ * (its entry reusable) right after. */
+static void window_ends_where_it_says(void **state)
+{
+	(void)state;
+	const uint64_t window = UINT64_C(30000000007);
+	struct dedup_table *t = table(window, 1);
+	struct dedup_claim c;
+	struct dedup_answer a, fin = {.status = 2};
+	const uint64_t t0 = UINT64_C(123456789012345);
+	/* Fill the one bucket (4 entries, 1 bucket of 8) with answers at t0. */
+	for (uint64_t i = 0; i < DEDUP_WAYS; i++) {
+		assert_int_equal(claim(t, bid_key(i + 1, 1), t0, &c, &a), DEDUP_NEW);
+		dedup_finish(t, &c, &fin, t0);
+	}
+	assert_int_equal(claim(t, bid_key(100, 1), t0 + window - 1, &c, &a), DEDUP_BUSY);
+	for (uint64_t i = 0; i < DEDUP_WAYS; i++)
+		assert_int_equal(claim(t, bid_key(i + 1, 1), t0 + window - 1, &c, &a), DEDUP_DONE);
+	/* Rounding keeps answers at most 2 stamp units (0.1%) longer. */
+	assert_int_equal(claim(t, bid_key(100, 1), t0 + window + window / 500, &c, &a), DEDUP_NEW);
+	dedup_destroy(t);
+}
+
+/* (b) After the window the table takes new keys again: a table refusing
+ * new keys at t0 accepts them all once its answers are a window old. */
+static void table_accepts_new_keys_after_the_window(void **state)
+{
+	(void)state;
+	const uint64_t window = 1000, keys = 512;
+	struct dedup_table *t = table(window, keys);
 	struct dedup_claim c;
 	struct dedup_answer a, fin = {.status = 0};
-	uint64_t now = 0;
-	for (uint64_t i = 1; i <= 20 * window; i++) {
-		struct dedup_key k = bid_key(i, i * 31);
-		assert_int_equal(dedup_claim(t, &k, ++now, &c, &a), DEDUP_NEW);
-		dedup_finish(t, &c, &fin);
-	}
-	unsigned int remembered = 0;
-	for (uint64_t i = 19 * window + 1; i <= 20 * window; i++) {
-		struct dedup_key k = bid_key(i, i * 31);
-		if (dedup_claim(t, &k, ++now, &c, &a) == DEDUP_DONE)
-			remembered++;
+	uint64_t busy = 0, next = 1;
+	for (; next <= 20 * keys; next++) {
+		if (claim(t, bid_key(next, 0), 5000, &c, &a) == DEDUP_NEW)
+			dedup_finish(t, &c, &fin, 5000);
 		else
-			dedup_release(t, &c);
+			busy++;
 	}
-	assert_true(remembered >= window - window / 1000);
-	unsigned int old_remembered = 0;
-	for (uint64_t i = 1; i <= window; i++) {
-		struct dedup_key k = bid_key(i, i * 31);
-		if (dedup_claim(t, &k, ++now, &c, &a) == DEDUP_DONE)
-			old_remembered++;
-		else
-			dedup_release(t, &c);
+	assert_true(busy > 10 * keys);
+	/* One window later (plus the stamp rounding): keys / 2 new keys, about
+	 * one per bucket, must all find an entry. */
+	for (uint64_t i = 0; i < keys / 2; i++, next++) {
+		assert_int_equal(claim(t, bid_key(next, 0), 5000 + window + 1, &c, &a), DEDUP_NEW);
+		dedup_finish(t, &c, &fin, 5000 + window + 1);
 	}
-	assert_true(old_remembered < window / 10);
-	struct dedup_stats s;
-	dedup_stats(t, &s);
-	assert_true(s.used <= s.capacity);
-	assert_true(s.capacity >= 8 * window);
 	dedup_destroy(t);
+}
+
+/* The old table's bucket function (unkeyed, invertible) and its inverse:
+ * what an attacker who read the source could aim with. */
+static uint64_t old_mix64(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= UINT64_C(0xff51afd7ed558ccd);
+	x ^= x >> 33;
+	x *= UINT64_C(0xc4ceb9fe1a85ec53);
+	x ^= x >> 33;
+	return x;
+}
+
+static uint64_t inverse_odd(uint64_t a)
+{
+	uint64_t x = a; /* Newton: correct to 3 bits, doubling each step */
+	for (int i = 0; i < 6; i++)
+		x *= 2 - a * x;
+	return x;
+}
+
+static uint64_t old_unmix64(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= inverse_odd(UINT64_C(0xc4ceb9fe1a85ec53));
+	x ^= x >> 33;
+	x *= inverse_odd(UINT64_C(0xff51afd7ed558ccd));
+	x ^= x >> 33;
+	return x;
+}
+
+/* A key whose old hash is `h`, for any request id. */
+static struct dedup_key old_key_with_hash(uint64_t h, uint64_t req)
+{
+	return bid_key(old_unmix64(h) ^ old_mix64(req + DEDUP_BID), req);
+}
+
+/*
+ * (c) Keys crafted to share the victim's bucket under the old unkeyed hash
+ * (the low 24 bits of mix64 equal: one bucket of any table up to 2^24
+ * buckets) no longer share one: the victim is still remembered after 64.
+ */
+static void keys_crafted_for_the_old_hash_cannot_evict(void **state)
+{
+	(void)state;
+	struct dedup_key victim = bid_key(42, 4242);
+	uint64_t vh = old_mix64(victim.actor ^ old_mix64(victim.request_id + victim.kind));
+	struct dedup_key k0 = old_key_with_hash(vh, 4242);
+	assert_true(k0.actor == victim.actor); /* the inverse is right */
+
+	struct dedup_table *t = table(1000000, 1024);
+	struct dedup_claim c;
+	struct dedup_answer a;
+	struct dedup_answer want = answer_of(victim.actor, victim.request_id);
+	assert_int_equal(claim(t, victim, 1, &c, &a), DEDUP_NEW);
+	dedup_finish(t, &c, &want, 1);
+	for (uint64_t i = 1; i <= 64; i++) {
+		struct dedup_key k = old_key_with_hash(vh ^ i << 24, 1000 + i);
+		if (claim(t, k, 1 + i, &c, &a) == DEDUP_NEW) {
+			struct dedup_answer fin = {.status = 0};
+			dedup_finish(t, &c, &fin, 1 + i);
+		}
+	}
+	assert_int_equal(claim(t, victim, 100, &c, &a), DEDUP_DONE);
+	assert_true(answer_equal(&a, &want));
+	dedup_destroy(t);
+}
+
+/* (c) Even keys that do share the victim's bucket (found here with the
+ * test's secret, which a client does not have) cannot evict it inside the
+ * window: they are refused; after the window they get in. */
+static void a_full_bucket_cannot_evict_a_young_key(void **state)
+{
+	(void)state;
+	const uint64_t window = 1000;
+	struct dedup_table *t = table(window, 1024);
+	struct dedup_key victim = bid_key(42, 4242);
+	uint64_t target = dedup_bucket_index(t, dedup_hash(t, &victim));
+	struct dedup_key same[24];
+	int n = 0;
+	for (uint64_t req = 1; n < 24 && req < 10000000; req++) {
+		struct dedup_key k = bid_key(77, req);
+		if (dedup_bucket_index(t, dedup_hash(t, &k)) == target)
+			same[n++] = k;
+	}
+	assert_int_equal(n, 24);
+
+	struct dedup_claim c;
+	struct dedup_answer a;
+	struct dedup_answer want = answer_of(victim.actor, victim.request_id);
+	assert_int_equal(claim(t, victim, 10, &c, &a), DEDUP_NEW);
+	dedup_finish(t, &c, &want, 10);
+	int accepted = 0, refused = 0;
+	for (int i = 0; i < n; i++) {
+		enum dedup_result r = claim(t, same[i], 11 + (uint64_t)i, &c, &a);
+		if (r == DEDUP_NEW) {
+			struct dedup_answer fin = {.status = 0};
+			dedup_finish(t, &c, &fin, 11 + (uint64_t)i);
+			accepted++;
+		} else {
+			assert_int_equal(r, DEDUP_BUSY);
+			refused++;
+		}
+	}
+	assert_int_equal(accepted, DEDUP_WAYS - 1);
+	assert_int_equal(refused, n - (DEDUP_WAYS - 1));
+	assert_int_equal(dedup_window_full(t), (uint64_t)refused);
+	assert_int_equal(claim(t, victim, 10 + window - 1, &c, &a), DEDUP_DONE);
+	assert_true(answer_equal(&a, &want));
+	/* A window later the refused keys get in, the oldest answer going
+	 * first: the victim. */
+	assert_int_equal(claim(t, same[n - 1], 11 + window + 1, &c, &a), DEDUP_NEW);
+	struct dedup_answer fin = {.status = 0};
+	dedup_finish(t, &c, &fin, 11 + window + 1);
+	assert_int_equal(claim(t, victim, 11 + window + 1, &c, &a), DEDUP_NEW);
+	dedup_release(t, &c);
+	dedup_destroy(t);
+}
+
+/*
+ * (d) The seqlock: one writer recycles the 8 entries of a one-bucket table
+ * as fast as it can (each answer depends on its key); readers look up the
+ * keys being written and just written. A DONE answer must be the key's own.
+ * On x86 (TSO) this cannot catch a missing release fence; it does catch a
+ * protocol error (a torn or recycled entry taken for an answer).
+ */
+#define TORN_WRITES  200000
+#define TORN_READERS 2
+
+struct torn {
+	struct dedup_table *t;
+	_Atomic uint64_t progress; /* last key finished */
+	_Atomic bool stop;
+	_Atomic uint64_t done_reads;
+	_Atomic uint64_t torn_reads;
+};
+
+static void *torn_writer(void *arg)
+{
+	struct torn *x = arg;
+	struct dedup_claim c;
+	struct dedup_answer a;
+	for (uint64_t i = 1; i <= TORN_WRITES; i++) {
+		uint64_t now = 4 * i; /* the window is 1: older entries are evictable */
+		while (claim(x->t, bid_key(i, i), now, &c, &a) != DEDUP_NEW)
+			;
+		struct dedup_answer fin = answer_of(i, i);
+		dedup_finish(x->t, &c, &fin, now);
+		atomic_store(&x->progress, i);
+	}
+	atomic_store(&x->stop, true);
+	return NULL;
+}
+
+static void *torn_reader(void *arg)
+{
+	struct torn *x = arg;
+	struct dedup_claim c;
+	struct dedup_answer a;
+	uint64_t round = 0;
+	while (!atomic_load(&x->stop)) {
+		uint64_t p = atomic_load(&x->progress);
+		uint64_t k = p + 1 - round++ % 4; /* in flight, or just answered */
+		if (k == 0)
+			continue;
+		enum dedup_result r = claim(x->t, bid_key(k, k), 4 * p, &c, &a);
+		if (r == DEDUP_NEW) {
+			dedup_release(x->t, &c);
+		} else if (r == DEDUP_DONE) {
+			struct dedup_answer want = answer_of(k, k);
+			atomic_fetch_add(&x->done_reads, 1);
+			if (!answer_equal(&a, &want))
+				atomic_fetch_add(&x->torn_reads, 1);
+		}
+	}
+	return NULL;
+}
+
+static void readers_never_take_a_torn_entry(void **state)
+{
+	(void)state;
+	static struct torn x;
+	x.t = table(1, 1);
+	assert_int_equal(dedup_capacity(x.t), DEDUP_WAYS);
+	atomic_init(&x.progress, 0);
+	atomic_init(&x.stop, false);
+	atomic_init(&x.done_reads, 0);
+	atomic_init(&x.torn_reads, 0);
+	pthread_t w, r[TORN_READERS];
+	for (int i = 0; i < TORN_READERS; i++)
+		assert_int_equal(pthread_create(&r[i], NULL, torn_reader, &x), 0);
+	assert_int_equal(pthread_create(&w, NULL, torn_writer, &x), 0);
+	pthread_join(w, NULL);
+	for (int i = 0; i < TORN_READERS; i++)
+		pthread_join(r[i], NULL);
+	assert_int_equal(atomic_load(&x.torn_reads), 0);
+	assert_true(atomic_load(&x.done_reads) > 0);
+	dedup_destroy(x.t);
 }
 
 #define RACE_KEYS    20000
@@ -144,7 +476,7 @@ static void *race_thread(void *arg)
 		struct dedup_claim c;
 		struct dedup_answer a;
 		for (;;) {
-			enum dedup_result res = dedup_claim(r->t, &k, ++now, &c, &a);
+			enum dedup_result res = claim(r->t, k, ++now, &c, &a);
 			if (res == DEDUP_DONE) {
 				if (a.detail != key)
 					atomic_fetch_add(&r->applied[key], 1000); /* wrong answer */
@@ -153,7 +485,7 @@ static void *race_thread(void *arg)
 			if (res == DEDUP_NEW) {
 				atomic_fetch_add(&r->applied[key], 1);
 				struct dedup_answer fin = {.detail = key, .status = 0};
-				dedup_finish(r->t, &c, &fin);
+				dedup_finish(r->t, &c, &fin, now);
 				break;
 			}
 			atomic_fetch_add(&r->busy, 1);
@@ -167,7 +499,8 @@ static void concurrent_claims_apply_each_key_once(void **state)
 {
 	(void)state;
 	static struct race r;
-	r.t = dedup_create(4 * RACE_KEYS);
+	/* A window far longer than the run: no answer may be evicted. */
+	r.t = table(UINT64_C(1) << 40, 4 * RACE_KEYS);
 	r.seed = prop_base_seed();
 	for (unsigned int i = 0; i < RACE_KEYS; i++)
 		atomic_init(&r.applied[i], 0);
@@ -193,7 +526,13 @@ int main(void)
 	    cmocka_unit_test(answer_is_remembered),
 	    cmocka_unit_test(pending_key_is_busy),
 	    cmocka_unit_test(kinds_are_separate_keys),
-	    cmocka_unit_test(window_keeps_recent_keys_and_forgets_old),
+	    cmocka_unit_test(size_follows_the_rule),
+	    cmocka_unit_test(keys_survive_the_window_under_pressure),
+	    cmocka_unit_test(window_ends_where_it_says),
+	    cmocka_unit_test(table_accepts_new_keys_after_the_window),
+	    cmocka_unit_test(keys_crafted_for_the_old_hash_cannot_evict),
+	    cmocka_unit_test(a_full_bucket_cannot_evict_a_young_key),
+	    cmocka_unit_test(readers_never_take_a_torn_entry),
 	    cmocka_unit_test(concurrent_claims_apply_each_key_once),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -216,11 +216,14 @@ static int setup(void **state)
 	atomic_store(&node.not_serving, 0);
 	node.cfg.overload_backlog = 0;
 	node.cfg.stall_budget_ms = 1; /* small retirement queues */
+	node.cfg.dedup_rate = 1000;   /* and a small idempotency table */
 	if (hlc_domain_init(&node.hlc, 3, 500, scripted_wall, &script) != 0 ||
 	    auction_table_create(&node.auctions, "ut_node_hlc", 64, 3,
 				 2 * (worker_retire_capacity(&node.cfg) + 1),
 				 (int)rte_socket_id()) != 0 ||
-	    !(node.dedup = dedup_create(node.cfg.dedup_window)))
+	    !(node.dedup = dedup_create(&(struct dedup_params){
+		  .window = (uint64_t)node.cfg.dedup_seconds * rte_get_tsc_hz(),
+		  .keys = (uint64_t)node.cfg.dedup_rate * node.cfg.dedup_seconds})))
 		return -1;
 	if (auction_open(&node.auctions, OPEN_AUCTION, 1, 1, T0 + 3600 * 1000) != 0 ||
 	    auction_open(&node.auctions, QUIET_AUCTION, 1, 1, T0 + 3600 * 1000) != 0 ||
