@@ -171,6 +171,9 @@ static const struct node_value node_values[] = {
     NV("bid_records", "state=capacity", RECORDS_HELP, STATS_GAUGE, bid_records_capacity),
     NV("dedup_entries", "state=used", DEDUP_HELP, STATS_GAUGE, dedup_used),
     NV("dedup_entries", "state=capacity", DEDUP_HELP, STATS_GAUGE, dedup_capacity),
+    NV("dedup_window_full_total", "",
+       "new ids answered OVERLOADED: their bucket held only answers younger than the window",
+       STATS_COUNTER, dedup_window_full),
     NV("hlc_now", "", "the node's hybrid logical clock (ms << 16 | logical)", STATS_GAUGE, hlc_now),
     NV("control_hlc_drift_refusals_total", "",
        "remote stamps the control thread refused: too far ahead", STATS_COUNTER,
@@ -367,6 +370,7 @@ static void refresh_dedup(struct control *c)
 		c->dedup_scan_used = 0;
 	}
 	put(&c->stats_block->dedup_capacity, cap);
+	put(&c->stats_block->dedup_window_full, dedup_window_full(t));
 }
 
 /* The tracked auctions' values, and how many auctions are (not) tracked:

@@ -86,6 +86,7 @@ struct stats_node_block {
 	_Atomic uint64_t bid_records_capacity;
 	_Atomic uint64_t dedup_used;
 	_Atomic uint64_t dedup_capacity;
+	_Atomic uint64_t dedup_window_full;
 	_Atomic uint64_t hlc_now;
 	_Atomic uint64_t control_hlc_drift_refusals;
 	_Atomic uint64_t mbuf_free;
