@@ -172,7 +172,7 @@ static const struct node_value node_values[] = {
     NV("dedup_entries", "state=used", DEDUP_HELP, STATS_GAUGE, dedup_used),
     NV("dedup_entries", "state=capacity", DEDUP_HELP, STATS_GAUGE, dedup_capacity),
     NV("dedup_window_full_total", "",
-       "new ids answered OVERLOADED: their bucket held only answers younger than the window",
+       "new ids shed OVERLOADED: bucket full inside the window",
        STATS_COUNTER, dedup_window_full),
     NV("hlc_now", "", "the node's hybrid logical clock (ms << 16 | logical)", STATS_GAUGE, hlc_now),
     NV("control_hlc_drift_refusals_total", "",
