@@ -50,7 +50,7 @@ bidgen() { # json-name options...
 	local name=$1
 	shift
 	# shellcheck disable=SC2086
-	./build/perf/bidgen/bidgen $mem --lcores=0@0 --no-pci \
+	./build/bidgen $mem --lcores=0@0 --no-pci \
 		--vdev="net_memif0,role=client,socket=$sock" -- \
 		--duration "$secs" --quiet --json "$out/$name.json" "$@" >"$out/$name.txt" 2>&1 ||
 		{ cat "$out/$name.txt"; die "bidgen $name failed"; }
@@ -59,7 +59,7 @@ bidgen() { # json-name options...
 
 start_node() {
 	# shellcheck disable=SC2086
-	start_server bidplane "$out/node-$1.log" " mac " ./build/dataplane/bidplane $mem \
+	start_server bidplane "$out/node-$1.log" " mac " ./build/bidplane $mem \
 		--lcores=0@0,1@1 --no-pci --vdev="net_memif0,role=server,socket=$sock" -- \
 		--ip 198.18.0.2 --open-range "$AUCTIONS" --max-auctions 200000 --increment 1 \
 		--duration 3600 --no-idle-backoff --overload-backlog 0 \

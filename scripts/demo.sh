@@ -35,7 +35,7 @@ trap cleanup EXIT
 
 say "starting the node: memif server $sock, auctions 1-1000 open"
 # shellcheck disable=SC2086
-./build/dataplane/bidplane $mem_args -l 0-1 --no-pci \
+./build/bidplane $mem_args -l 0-1 --no-pci \
 	--vdev="net_memif0,role=server,socket=$sock" -- \
 	--ip 198.18.0.2 --open-range 1-1000 --reserve 100 --increment 5 --duration 600 \
 	--control-socket "$ctl" --state-dir "$run/state" --stats-name "$name" \
@@ -51,16 +51,16 @@ sed -n '/^bidplane /,$p' "$run/node.log"
 
 say "bidgen: ${seconds}s at ${rate} requests/s over memif (bids, duplicates, queries, malformed)"
 # shellcheck disable=SC2086
-./build/perf/bidgen/bidgen $mem_args -l 0-1 --no-pci \
+./build/bidgen $mem_args -l 0-1 --no-pci \
 	--vdev="net_memif0,role=client,socket=$sock" -- \
 	--dst-ip 198.18.0.2 --auctions 1-1000 --bidders 5000 --zipf 0.99 \
 	--duration "$seconds" --rate "$rate" --dup-ratio 0.02 --query-ratio 0.05 \
 	--watch-ratio 0.02 --bad-ratio 0.01 --strict
 
 say "stats snapshot: bidstat --once $name (live view: bidstat $name)"
-./build/control/bidstat --once "$name"
+./build/bidstat --once "$name"
 say "hottest auctions (bidctl list)"
-./build/control/bidctl --socket "$ctl" list >"$run/list.txt"
+./build/bidctl --socket "$ctl" list >"$run/list.txt"
 head -n 1 "$run/list.txt"
 tail -n +2 "$run/list.txt" | grep -v ' auctions$' | sort -k5 -n -r | sed -n '1,5p'
 

@@ -370,8 +370,8 @@ class RawPort:
         self.sock.close()
 
 
-BIDPLANE = os.environ.get("BP_BIDPLANE", "build/dataplane/bidplane")
-BIDCTL = os.environ.get("BP_BIDCTL", "build/control/bidctl")
+BIDPLANE = os.environ.get("BP_BIDPLANE", "build/bidplane")
+BIDCTL = os.environ.get("BP_BIDCTL", "build/bidctl")
 
 
 def main(name):

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import time
 
-BIDSTAT = os.environ.get("BP_BIDSTAT", "build/control/bidstat")
+BIDSTAT = os.environ.get("BP_BIDSTAT", "build/bidstat")
 TELEMETRY = shutil.which("dpdk-telemetry.py") or "/usr/bin/dpdk-telemetry.py"
 PROMTOOL = shutil.which("promtool")
 

@@ -18,7 +18,7 @@ from bptest import BIDCTL, BIDPLANE, Node
 from stats_tools import (BIDSTAT, bidstat_json, by_key, promtool_check, telemetry,
                          wait_for_refresh)
 
-BIDGEN = os.environ.get("BP_BIDGEN", "build/perf/bidgen/bidgen")
+BIDGEN = os.environ.get("BP_BIDGEN", "build/bidgen")
 
 
 class MemifStrict(unittest.TestCase):

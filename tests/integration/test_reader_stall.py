@@ -27,7 +27,7 @@ import unittest
 from bptest import BIDPLANE, Node
 from stats_tools import bidstat_json, by_key, telemetry, wait_for_refresh
 
-BIDGEN = os.environ.get("BP_BIDGEN", "build/perf/bidgen/bidgen")
+BIDGEN = os.environ.get("BP_BIDGEN", "build/bidgen")
 AUCTIONS = "1-200"  # warmed up, then bid on under load
 FRESH = "201-400"  # first bid on after the load: bidgen's amounts restart per run
 

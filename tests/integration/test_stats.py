@@ -52,7 +52,7 @@ class Stats(unittest.TestCase):
 
     def test_bidstat_follows_a_restart_and_reports_the_exit(self):
         first = self.node("--open-range", "1-3")
-        live = subprocess.Popen([os.environ.get("BP_BIDSTAT", "build/control/bidstat"),
+        live = subprocess.Popen([os.environ.get("BP_BIDSTAT", "build/bidstat"),
                                  "--json", "--interval", "0.1", "--count", "600", self.name],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         updates = []
