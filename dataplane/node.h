@@ -19,8 +19,8 @@
 #include "hlc.h"
 #include "netpkt.h"
 
-#define BP_MAX_PORTS	  ADMISSION_MAX_PORTS
-#define BP_MAX_WORKERS	  CRDT_MAX_WORKERS /* per-worker CRDT slots */
+#define BP_MAX_PORTS   ADMISSION_MAX_PORTS
+#define BP_MAX_WORKERS CRDT_MAX_WORKERS /* per-worker CRDT slots */
 
 struct worker;
 struct rte_mempool;
@@ -99,6 +99,13 @@ static inline uint64_t node_wall_ms(void *arg)
 	if (off < 0 && (uint64_t)-off > real)
 		return 0;
 	return real + (uint64_t)off;
+}
+
+/* The node's wall clock in Unix ms (the HLC domain's, offset included):
+ * the one clock the slow path reads the time of day from. */
+static inline uint64_t node_now_ms(const struct node *n)
+{
+	return n->hlc.wall(n->hlc.wall_arg);
 }
 
 /* The qsbr reader id of the control thread (workers use 0..nworkers-1). */

@@ -7,23 +7,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_escape.h"
 #include "bidstat.h"
 
 #define METRIC_PREFIX "bidplane_"
 
 static void json_string(FILE *out, const char *s)
 {
+	char buf[JSON_ESCAPE_MAX];
 	fputc('"', out);
 	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			fprintf(out, "\\%c", c);
-		else if (c == '\n')
-			fputs("\\n", out);
-		else if (c < 0x20)
-			fprintf(out, "\\u%04x", c);
+		const char *esc = json_escape_char((unsigned char)*s, buf);
+		if (esc)
+			fputs(esc, out);
 		else
-			fputc(c, out);
+			fputc(*s, out);
 	}
 	fputc('"', out);
 }

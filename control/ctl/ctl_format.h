@@ -30,11 +30,5 @@ struct ctl_format {
 extern const struct ctl_format ctl_format_text;
 extern const struct ctl_format ctl_format_json;
 
-/* The phase's name as both formats show it. The numbers are PROTOCOL.md's
- * (enum bp_auction_phase), repeated so that this library needs no DPDK. */
-static inline const char *ctl_phase_name(int phase)
-{
-	return phase == 1 ? "open" : phase == 2 ? "closed" : "unknown";
-}
 
 #endif

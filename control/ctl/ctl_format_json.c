@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "ctl_format.h"
+#include "proto.h"
 
 static const char *json_bool(bool v)
 {
@@ -16,15 +17,15 @@ static const char *json_bool(bool v)
 
 static void auction_object(struct ctl_out *o, const struct ctl_auction *a)
 {
-	ctl_out_printf(o,
-		       "{\"id\":%" PRIu64 ",\"phase\":%d,\"state\":\"%s\",\"reserve\":%" PRIu64
-		       ",\"increment\":%" PRIu64 ",\"close_at_ms\":%" PRIu64
-		       ",\"leading_amount\":%" PRIu64 ",\"leading_bidder\":%" PRIu64
-		       ",\"leading_hlc\":%" PRIu64 ",\"bid_count\":%" PRIu64 ",\"viewers\":%" PRIu64
-		       ",\"settled\":%s,\"settled_at_ms\":%" PRIu64 "}",
-		       a->id, a->phase, ctl_phase_name(a->phase), a->reserve, a->increment,
-		       a->close_at_ms, a->leading_amount, a->leading_bidder, a->leading_hlc,
-		       a->bid_count, a->viewers, json_bool(a->settled), a->settled_at_ms);
+	ctl_out_printf(
+	    o,
+	    "{\"id\":%" PRIu64 ",\"phase\":%d,\"state\":\"%s\",\"reserve\":%" PRIu64
+	    ",\"increment\":%" PRIu64 ",\"close_at_ms\":%" PRIu64 ",\"leading_amount\":%" PRIu64
+	    ",\"leading_bidder\":%" PRIu64 ",\"leading_hlc\":%" PRIu64 ",\"bid_count\":%" PRIu64
+	    ",\"viewers\":%" PRIu64 ",\"settled\":%s,\"settled_at_ms\":%" PRIu64 "}",
+	    a->id, a->phase, bp_phase_name((unsigned int)a->phase), a->reserve, a->increment,
+	    a->close_at_ms, a->leading_amount, a->leading_bidder, a->leading_hlc, a->bid_count,
+	    a->viewers, json_bool(a->settled), a->settled_at_ms);
 }
 
 static void json_error(struct ctl_out *o, const char *message)

@@ -5,6 +5,8 @@
 #include <time.h>
 
 #include "ctl_format.h"
+#include "hlc.h"
+#include "proto.h"
 
 /* Wide enough for UINT64_MAX, "none" and "<ms>.<logical>". */
 #define NUMBER_TEXT_MAX 32
@@ -35,8 +37,7 @@ static struct number_text hlc_text(uint64_t hlc)
 {
 	struct number_text t = {"none"};
 	if (hlc)
-		snprintf(t.s, sizeof(t.s), "%" PRIu64 ".%u", hlc >> 16,
-			 (unsigned int)(hlc & 0xffff));
+		hlc_format(hlc, t.s, sizeof(t.s));
 	return t;
 }
 
@@ -91,8 +92,8 @@ static void text_auction(struct ctl_out *o, const struct ctl_auction *a)
 		       "bids:       %" PRIu64 "\n"
 		       "viewers:    %" PRIu64 "\n"
 		       "settled:    %s\n",
-		       a->id, ctl_phase_name(a->phase), a->reserve, a->increment, a->close_at_ms,
-		       iso8601(a->close_at_ms).s, or_none(a->leading_amount).s,
+		       a->id, bp_phase_name((unsigned int)a->phase), a->reserve, a->increment,
+		       a->close_at_ms, iso8601(a->close_at_ms).s, or_none(a->leading_amount).s,
 		       or_none(a->leading_bidder).s, hlc_text(a->leading_hlc).s, a->bid_count,
 		       a->viewers, a->settled ? "yes" : "no");
 	if (a->settled)
@@ -119,8 +120,9 @@ static void text_list_item(struct ctl_out *o, const struct ctl_auction *a, uint6
 	snprintf(id.s, sizeof(id.s), "%" PRIu64, a->id);
 	snprintf(bids.s, sizeof(bids.s), "%" PRIu64, a->bid_count);
 	snprintf(viewers.s, sizeof(viewers.s), "%" PRIu64, a->viewers);
-	ctl_out_printf(o, LIST_ROW, id.s, ctl_phase_name(a->phase), or_none(a->leading_amount).s,
-		       or_none(a->leading_bidder).s, bids.s, viewers.s, iso8601(a->close_at_ms).s);
+	ctl_out_printf(o, LIST_ROW, id.s, bp_phase_name((unsigned int)a->phase),
+		       or_none(a->leading_amount).s, or_none(a->leading_bidder).s, bids.s,
+		       viewers.s, iso8601(a->close_at_ms).s);
 }
 
 static void text_list_end(struct ctl_out *o, uint64_t count, uint64_t next)

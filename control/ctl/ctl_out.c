@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
+#include "json_escape.h"
 #include "ctl_out.h"
 
 #include <stdarg.h>
@@ -67,12 +68,11 @@ void ctl_out_printf(struct ctl_out *o, const char *fmt, ...)
 void ctl_out_json_string(struct ctl_out *o, const char *s)
 {
 	append(o, "\"", 1);
+	char buf[JSON_ESCAPE_MAX];
 	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			ctl_out_printf(o, "\\%c", c);
-		else if (c < 0x20)
-			ctl_out_printf(o, "\\u%04x", c);
+		const char *esc = json_escape_char((unsigned char)*s, buf);
+		if (esc)
+			append(o, esc, strlen(esc));
 		else
 			append(o, s, 1);
 	}

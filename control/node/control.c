@@ -20,11 +20,6 @@
 #define TICK_MS		 10
 #define CONTROL_SLEEP_US 500
 
-static uint64_t wall_ms(const struct node *n)
-{
-	return n->hlc.wall(n->hlc.wall_arg);
-}
-
 void control_online(struct control *c)
 {
 	rte_rcu_qsbr_thread_online(c->node->auctions.qsbr, node_control_reader(c->node));
@@ -73,7 +68,7 @@ static int clock_init(struct control *c, char *err, size_t errlen)
 		return rc;
 	hlc_domain_raise_floor(&n->hlc, c->previous_ceiling);
 	node_not_serving(n, NOT_SERVING_HLC_CEILING, true);
-	uint64_t wall = wall_ms(n);
+	uint64_t wall = node_now_ms(n);
 	if (hlc_ms(c->previous_ceiling) >= wall) {
 		node_not_serving(n, NOT_SERVING_CLOCK, true);
 		RTE_LOG(WARNING, USER1,
@@ -95,7 +90,7 @@ static void clock_guard(struct control *c)
 {
 	struct node *n = c->node;
 	uint32_t why = atomic_load_explicit(&n->not_serving, memory_order_relaxed);
-	if ((why & NOT_SERVING_CLOCK) && hlc_make(wall_ms(n), 0) > c->previous_ceiling)
+	if ((why & NOT_SERVING_CLOCK) && hlc_make(node_now_ms(n), 0) > c->previous_ceiling)
 		node_not_serving(n, NOT_SERVING_CLOCK, false);
 	bool covers =
 	    hlc_ceiling_covers(&c->ceiling, hlc_domain_read(&n->hlc), n->cfg.max_drift_ms);
@@ -172,7 +167,7 @@ void control_run(struct control *c)
 		exceptions_serve(c);
 		clock_guard(c);
 		mailbox_serve(c);
-		uint64_t now = wall_ms(n);
+		uint64_t now = node_now_ms(n);
 		if (now >= c->next_tick_ms) {
 			lifecycle_tick(c, now);
 			c->next_tick_ms = now + TICK_MS;

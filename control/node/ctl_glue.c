@@ -19,7 +19,7 @@ static struct control *ctl_control(void *ctx)
 static void describe(const struct control *c, const struct auction *a, struct ctl_auction *out)
 {
 	struct auction_view v;
-	auction_view(a, c->node->hlc.wall(c->node->hlc.wall_arg), &v);
+	auction_view(a, node_now_ms(c->node), &v);
 	*out = (struct ctl_auction){
 	    .id = v.id,
 	    .reserve = v.reserve,

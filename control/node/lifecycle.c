@@ -39,7 +39,7 @@ int lifecycle_open(struct control *c, uint64_t id, uint64_t reserve, uint64_t in
 			 duration_s, BP_DURATION_MAX_S);
 		return -EINVAL;
 	}
-	uint64_t now = n->hlc.wall(n->hlc.wall_arg);
+	uint64_t now = node_now_ms(n);
 	/* The close time is an HLC millisecond: it must fit the stamp's 48 bits. */
 	if (now > HLC_MAX_MS - duration_s * 1000) {
 		snprintf(err, errlen,
@@ -143,7 +143,7 @@ int lifecycle_close(struct control *c, uint64_t id, char *err, size_t errlen)
 	}
 	stat_inc(&c->stats->auctions_closed);
 	wait_grace_period(c);
-	uint64_t now = n->hlc.wall(n->hlc.wall_arg);
+	uint64_t now = node_now_ms(n);
 	settle(c, a, now);
 	if (now + SETTLED_RETENTION_MS < c->next_due_ms)
 		c->next_due_ms = now + SETTLED_RETENTION_MS;

@@ -93,7 +93,7 @@ static void setup_node(void)
 	    hlc_domain_init(&node.hlc, node.nworkers + 1, cfg->max_drift_ms, node_wall_ms, &node);
 	if (rc != 0)
 		rte_exit(EXIT_FAILURE, "HLC init: %s\n", strerror(-rc));
-	node.start_ms = node.hlc.wall(node.hlc.wall_arg);
+	node.start_ms = node_now_ms(&node);
 
 	/* Each worker's retirement queue full, plus its spare record. */
 	uint64_t in_flight = (uint64_t)node.nworkers * (worker_retire_capacity(cfg) + 1);

@@ -26,11 +26,6 @@
  * at a time so a refresh stays short whatever --dedup-rate x --dedup-seconds. */
 #define DEDUP_SCAN_SLICE (1u << 17)
 
-static uint64_t wall_ms(const struct node *n)
-{
-	return n->hlc.wall(n->hlc.wall_arg);
-}
-
 static void put(_Atomic uint64_t *v, uint64_t x)
 {
 	atomic_store_explicit(v, x, memory_order_relaxed);
@@ -171,8 +166,7 @@ static const struct node_value node_values[] = {
     NV("bid_records", "state=capacity", RECORDS_HELP, STATS_GAUGE, bid_records_capacity),
     NV("dedup_entries", "state=used", DEDUP_HELP, STATS_GAUGE, dedup_used),
     NV("dedup_entries", "state=capacity", DEDUP_HELP, STATS_GAUGE, dedup_capacity),
-    NV("dedup_window_full_total", "",
-       "new ids shed OVERLOADED: bucket full inside the window",
+    NV("dedup_window_full_total", "", "new ids shed OVERLOADED: bucket full inside the window",
        STATS_COUNTER, dedup_window_full),
     NV("hlc_now", "", "the node's hybrid logical clock (ms << 16 | logical)", STATS_GAUGE, hlc_now),
     NV("control_hlc_drift_refusals_total", "",
@@ -301,7 +295,7 @@ int stats_node_init(struct control *c, char *err, size_t errlen)
 		return r.rc;
 	}
 	put(&c->stats_block->start_time_seconds, n->start_ms / 1000);
-	stats_node_tick(c, wall_ms(n));
+	stats_node_tick(c, node_now_ms(n));
 	rc = stats_writer_publish(c->segment, err, errlen);
 	if (rc == 0)
 		RTE_LOG(INFO, USER1, "stats: %s%s%s (bidstat %s)\n", STATS_SHM_DIR "/",
@@ -490,7 +484,7 @@ void stats_node_fini(struct control *c)
 {
 	if (!c->segment)
 		return;
-	refresh(c, wall_ms(c->node));
+	refresh(c, node_now_ms(c->node));
 	/* The summary and teardown may still read the counters: give the
 	 * workers (stopped by now) a private copy before the unmap. */
 	for (unsigned int i = 0; i < c->node->nworkers; i++) {
@@ -498,7 +492,7 @@ void stats_node_fini(struct control *c)
 		memcpy(&w->own_stats, w->stats, sizeof(w->own_stats));
 		w->stats = &w->own_stats;
 	}
-	stats_writer_close(c->segment, wall_ms(c->node));
+	stats_writer_close(c->segment, node_now_ms(c->node));
 	c->segment = NULL;
 	c->stats_block = NULL;
 }

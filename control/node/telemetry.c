@@ -102,8 +102,8 @@ static void fill_hlc(struct rte_tel_data *d)
 		uint64_t v = stats_snapshot_total(&tel.snap, i);
 		if (strcmp(e->name, "hlc_now") == 0) {
 			rte_tel_data_add_dict_u64(d, "hlc_now", v);
-			rte_tel_data_add_dict_u64(d, "hlc_now_ms", v >> 16);
-			rte_tel_data_add_dict_u64(d, "hlc_now_logical", v & 0xffff);
+			rte_tel_data_add_dict_u64(d, "hlc_now_ms", hlc_ms(v));
+			rte_tel_data_add_dict_u64(d, "hlc_now_logical", hlc_logical(v));
 			rte_tel_data_add_dict_u64(d, "max_drift_ms", tel.c->node->hlc.max_drift_ms);
 			continue;
 		}
@@ -165,7 +165,7 @@ static int cmd_auction(const char *cmd, const char *params, struct rte_tel_data 
 	const struct auction *a = auction_lookup(&n->auctions, id);
 	struct auction_view v;
 	if (a)
-		auction_view(a, n->hlc.wall(n->hlc.wall_arg), &v);
+		auction_view(a, node_now_ms(n), &v);
 	rte_rcu_qsbr_thread_offline(n->auctions.qsbr, me);
 	pthread_mutex_unlock(&tel.lock);
 	if (!a)
