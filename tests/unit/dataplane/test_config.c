@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "config_options.h"
 
 static int run(struct bp_config *c, char *err, int argc, char **argv)
 {
@@ -130,6 +131,60 @@ static void bad_values_name_the_option(void **s)
 	char *missing[] = {"bidplane", "--ip", NULL};
 	assert_int_equal(run(&c, err, 2, missing), -EINVAL);
 	assert_non_null(strstr(err, "needs a value"));
+}
+
+static char *dump_of(const struct bp_config *c)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	bp_config_dump(f, c);
+	fclose(f);
+	return text;
+}
+
+/* The table drives --help and the dump: every option appears in --help,
+ * every value option in the dump, and a dump read back as a --config file
+ * gives the same configuration. */
+static void the_option_table_drives_help_dump_and_ini(void **s)
+{
+	(void)s;
+	struct bp_config c, back;
+	char err[512], path[] = "/tmp/bp-ut-dump-XXXXXX";
+	assert_int_equal(PARSE(&c, err, "--ip", "198.18.0.9", "--udp-port", "9001", "--node-id",
+			       "3", "--open-range", "5-9", "--clock-offset-ms", "-1500",
+			       "--no-idle-backoff", "--fallback-no-huge", "--stats-name", "dumped",
+			       "--rx-desc", "2048", "--stall-budget-ms", "7"),
+			 0);
+	char *help = NULL;
+	size_t help_len = 0;
+	FILE *f = open_memstream(&help, &help_len);
+	bp_config_usage(f, "bidplane");
+	fclose(f);
+	char *dump = dump_of(&c);
+	for (const struct option_spec *o = bp_options; o->name; o++) {
+		char flag[80], key[80];
+		snprintf(flag, sizeof(flag), "--%s", o->name);
+		snprintf(key, sizeof(key), "\n%s = ", o->name);
+		if (o->kind != OPTION_REPLACED)
+			assert_non_null(strstr(help, flag));
+		if (o->kind != OPTION_REPLACED && o->kind != OPTION_HELP &&
+		    o->kind != OPTION_CONFIG)
+			assert_non_null(strstr(dump, key));
+	}
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, dump, strlen(dump)), (ssize_t)strlen(dump));
+	close(fd);
+	assert_int_equal(PARSE(&back, err, "--config", path), 0);
+	char *again = dump_of(&back);
+	assert_string_equal(again, dump);
+	assert_int_equal(back.clock_offset_ms, -1500);
+	assert_false(back.idle_backoff);
+	unlink(path);
+	free(help);
+	free(dump);
+	free(again);
 }
 
 static void help_returns_one(void **s)
@@ -368,6 +423,7 @@ int main(void)
 	    cmocka_unit_test(every_option_is_parsed),
 	    cmocka_unit_test(bad_values_name_the_option),
 	    cmocka_unit_test(help_returns_one),
+	    cmocka_unit_test(the_option_table_drives_help_dump_and_ini),
 	    cmocka_unit_test(stats_name_moves_the_derived_paths),
 	    cmocka_unit_test(config_file_is_read_and_command_line_wins),
 	    cmocka_unit_test(config_file_errors_name_file_and_key),

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The node's options, each written once: a table entry gives its name
+ * (the long option and the INI key), where it lands in struct bp_config,
+ * its range and default, and its help. getopt, the INI reader, --help, the
+ * defaults and the configuration dump all read the table.
+ *
+ * Threads: main thread only, before workers start.
+ */
+#ifndef BIDPLANE_CONFIG_OPTIONS_H
+#define BIDPLANE_CONFIG_OPTIONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "config.h"
+
+enum option_kind {
+	OPTION_UNSIGNED, /* a decimal number in [min, max], a field of `size` bytes */
+	OPTION_SIGNED,	 /* a decimal number in [-max, max], int64_t */
+	OPTION_POW2,	 /* OPTION_UNSIGNED that must be a power of two */
+	OPTION_FLAG,	 /* no value: sets a bool (INI: true/false) */
+	OPTION_NOT_FLAG, /* no value: clears a bool (--no-...) */
+	OPTION_PATH,	 /* a path of at most `size` - 1 bytes */
+	OPTION_NAME,	 /* an instance name (bp_instance_name_valid) */
+	OPTION_UNICAST,	 /* the node's IPv4 unicast address */
+	OPTION_ID_RANGE, /* FIRST-LAST, two uint64_t fields in a row */
+	OPTION_CONFIG,	 /* --config FILE: read before everything else */
+	OPTION_HELP,	 /* -h, --help */
+	OPTION_REPLACED, /* gone: refused with `help` naming what replaced it */
+};
+
+struct option_spec {
+	const char *name;
+	enum option_kind kind;
+	size_t offset; /* in struct bp_config */
+	size_t size;   /* of that field */
+	uint64_t min, max;
+	uint64_t def; /* numbers and flags; strings: def_text */
+	const char *def_text;
+	const char *arg;     /* the value's name in --help ("N", "PATH") */
+	const char *help;    /* without range or default: the usage adds those */
+	const char *heading; /* starts a group of --help */
+};
+
+/* The table, ended by an entry whose name is NULL. */
+extern const struct option_spec bp_options[];
+
+const struct option_spec *bp_option_by_name(const char *name);
+
+/* Sets one option from its text. flag is the value of a FLAG/NOT_FLAG
+ * option (true on the command line). 0 or -EINVAL with the reason. */
+int bp_option_apply(struct bp_config *cfg, const struct option_spec *o, const char *val, bool flag,
+		    char *err, size_t errlen);
+
+/* The value of a flag option in an INI file: true/yes/1 or false/no/0. */
+int bp_option_parse_bool(const struct option_spec *o, const char *val, bool *out, char *err,
+			 size_t errlen);
+
+#endif
