@@ -1,9 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/*
- * The per-packet path: L2-L4 checks, the v1 codec, idempotency, the
- * auction, and the reply written in place over the request. No locks, no
- * allocation, no logging: every outcome is a counter.
- */
+/* The per-packet path (packet_path.h). */
 #include <string.h>
 
 #include <rte_cycles.h>
@@ -13,7 +9,7 @@
 #include "auction_bid.h"
 #include "dedup.h"
 #include "stat.h"
-#include "worker.h"
+#include "packet_path.h"
 
 static unsigned int hw_checksum_flags(const struct rte_mbuf *m)
 {
@@ -67,54 +63,20 @@ static void answer_for_type(struct answer *a, const struct bp_request *r, enum b
 		answer_state(a, r, status);
 }
 
-static void handle_bid(struct worker *w, const struct bp_request *r, uint64_t hash,
-		       struct auction *a, struct answer *ans)
+static void answer_set_status(struct answer *a, enum bp_status status)
 {
-	struct node *n = w->node;
-	struct dedup_key key = {
-	    .actor = r->actor_id, .request_id = r->request_id, .kind = DEDUP_BID};
-	struct dedup_claim claim;
-	struct dedup_answer past;
+	if (a->kind == REPLY_BID)
+		a->bid.status = status;
+	else
+		a->state.status = status;
+}
 
-	answer_bid(ans, r, BP_OVERLOADED);
-	switch (dedup_claim(n->dedup, &key, hash, rte_rdtsc(), &claim, &past)) {
-	case DEDUP_BUSY:
-		return;
-	case DEDUP_DONE: {
-		if (a) {
-			struct bid lead = auction_leading(a);
-			ans->bid.leading_amount = lead.amount;
-			ans->bid.leading_bidder = lead.bidder;
-		}
-		if (past.auction_id != r->auction_id || past.detail != r->amount) {
-			ans->bid.status = BP_CONFLICT;
-			stat_inc(&w->stats->conflicts);
-			return;
-		}
-		ans->bid.status = past.status;
-		ans->bid.hlc = past.hlc;
-		ans->bid.flags = BP_FLAG_REPLAYED;
-		stat_inc(&w->stats->replayed);
-		return;
-	}
-	case DEDUP_NEW:
-		break;
-	}
-
-	struct bid_outcome out = {.status = BP_UNKNOWN_AUCTION};
-	if (a)
-		auction_place_bid(a, &w->bids, r->actor_id, r->amount, &out);
-	if (out.status == BP_OVERLOADED) {
-		dedup_release(n->dedup, &claim);
-		return;
-	}
-	struct dedup_answer final = {
-	    .auction_id = r->auction_id, .detail = r->amount, .hlc = out.hlc, .status = out.status};
-	dedup_finish(n->dedup, &claim, &final, rte_rdtsc());
-	ans->bid.status = out.status;
-	ans->bid.hlc = out.hlc;
-	ans->bid.leading_amount = out.leading.amount;
-	ans->bid.leading_bidder = out.leading.bidder;
+static void answer_set_replayed(struct answer *a)
+{
+	if (a->kind == REPLY_BID)
+		a->bid.flags = BP_FLAG_REPLAYED;
+	else
+		a->state.flags = BP_FLAG_REPLAYED;
 }
 
 /*
@@ -139,41 +101,140 @@ static void fill_state(struct worker *w, const struct auction *a, struct answer 
 		s->phase = BP_PHASE_CLOSED;
 }
 
-static void handle_watch(struct worker *w, const struct bp_request *r, uint64_t hash,
-			 struct auction *a, struct answer *ans)
+/*
+ * What differs between the requests that carry an idempotency key (BID,
+ * WATCH, UNWATCH): what else a repeat must match, how a repeat is answered,
+ * and how a new request is applied.
+ */
+struct keyed_request {
+	enum dedup_kind kind;
+	/* Besides the auction, what a repeat must carry to be the same request. */
+	uint64_t (*detail)(const struct bp_request *r);
+	/* Answers a repeat from memory; past is NULL for a CONFLICT. */
+	void (*repeat)(struct worker *w, const struct bp_request *r, const struct auction *a,
+		       const struct dedup_answer *past, struct answer *ans);
+	/* Applies a new request; false when its answer is not to be
+	 * remembered (OVERLOADED), else *final is. */
+	bool (*apply)(struct worker *w, const struct bp_request *r, struct auction *a,
+		      struct answer *ans, struct dedup_answer *final);
+};
+
+/* The one idempotency skeleton: claim the key, answer a repeat from
+ * memory, or apply the request and remember its answer. ans holds an
+ * OVERLOADED answer of the request's type on entry. */
+static inline void handle_keyed(struct worker *w, const struct keyed_request *k,
+				const struct bp_request *r, uint64_t hash, struct auction *a,
+				struct answer *ans)
 {
-	struct node *n = w->node;
-	struct dedup_key key = {
-	    .actor = r->actor_id, .request_id = r->request_id, .kind = DEDUP_VIEW};
+	struct dedup_table *t = w->node->dedup;
+	struct dedup_key key = {.actor = r->actor_id, .request_id = r->request_id, .kind = k->kind};
 	struct dedup_claim claim;
 	struct dedup_answer past;
-
-	answer_state(ans, r, BP_OVERLOADED);
-	switch (dedup_claim(n->dedup, &key, hash, rte_rdtsc(), &claim, &past)) {
+	switch (dedup_claim(t, &key, hash, rte_rdtsc(), &claim, &past)) {
 	case DEDUP_BUSY:
 		return;
-	case DEDUP_DONE: {
-		if (past.auction_id != r->auction_id || past.detail != r->type) {
-			ans->state.status = BP_CONFLICT;
+	case DEDUP_DONE:
+		if (past.auction_id != r->auction_id || past.detail != k->detail(r)) {
+			k->repeat(w, r, a, NULL, ans);
+			answer_set_status(ans, BP_CONFLICT);
 			stat_inc(&w->stats->conflicts);
 			return;
 		}
-		fill_state(w, a, ans);
-		ans->state.status = past.status;
-		ans->state.flags = BP_FLAG_REPLAYED;
+		k->repeat(w, r, a, &past, ans);
+		answer_set_status(ans, past.status);
+		answer_set_replayed(ans);
 		stat_inc(&w->stats->replayed);
 		return;
-	}
 	case DEDUP_NEW:
 		break;
 	}
-	ans->state.status = BP_ACCEPTED;
+	struct dedup_answer final;
+	if (!k->apply(w, r, a, ans, &final)) {
+		dedup_release(t, &claim);
+		return;
+	}
+	dedup_finish(t, &claim, &final, rte_rdtsc());
+}
+
+static uint64_t bid_detail(const struct bp_request *r)
+{
+	return r->amount;
+}
+
+/* A repeated BID shows the current leader; a replay its original stamp. */
+static void bid_repeat(struct worker *w, const struct bp_request *r, const struct auction *a,
+		       const struct dedup_answer *past, struct answer *ans)
+{
+	(void)w;
+	(void)r;
+	if (a) {
+		struct bid lead = auction_leading(a);
+		ans->bid.leading_amount = lead.amount;
+		ans->bid.leading_bidder = lead.bidder;
+	}
+	if (past)
+		ans->bid.hlc = past->hlc;
+}
+
+static bool bid_apply(struct worker *w, const struct bp_request *r, struct auction *a,
+		      struct answer *ans, struct dedup_answer *final)
+{
+	struct bid_outcome out = {.status = BP_UNKNOWN_AUCTION};
+	if (a)
+		auction_place_bid(a, &w->bids, r->actor_id, r->amount, &out);
+	if (out.status == BP_OVERLOADED)
+		return false;
+	*final = (struct dedup_answer){
+	    .auction_id = r->auction_id, .detail = r->amount, .hlc = out.hlc, .status = out.status};
+	ans->bid.status = out.status;
+	ans->bid.hlc = out.hlc;
+	ans->bid.leading_amount = out.leading.amount;
+	ans->bid.leading_bidder = out.leading.bidder;
+	return true;
+}
+
+static const struct keyed_request keyed_bid = {DEDUP_BID, bid_detail, bid_repeat, bid_apply};
+
+static uint64_t view_detail(const struct bp_request *r)
+{
+	return r->type;
+}
+
+/* A replayed WATCH/UNWATCH shows the current state; a CONFLICT nothing. */
+static void view_repeat(struct worker *w, const struct bp_request *r, const struct auction *a,
+			const struct dedup_answer *past, struct answer *ans)
+{
+	(void)r;
+	if (past)
+		fill_state(w, a, ans);
+}
+
+static bool view_apply(struct worker *w, const struct bp_request *r, struct auction *a,
+		       struct answer *ans, struct dedup_answer *final)
+{
 	if (a)
 		auction_add_viewer(a, &w->bids, r->type == BP_WATCH ? 1 : -1);
-	fill_state(w, a, ans);
-	struct dedup_answer final = {
+	ans->state.status = BP_ACCEPTED;
+	fill_state(w, a, ans); /* UNKNOWN_AUCTION when there is none */
+	*final = (struct dedup_answer){
 	    .auction_id = r->auction_id, .detail = r->type, .status = ans->state.status};
-	dedup_finish(n->dedup, &claim, &final, rte_rdtsc());
+	return true;
+}
+
+static const struct keyed_request keyed_view = {DEDUP_VIEW, view_detail, view_repeat, view_apply};
+
+static void handle_bid(struct worker *w, const struct bp_request *r, uint64_t hash,
+		       struct auction *a, struct answer *ans)
+{
+	answer_bid(ans, r, BP_OVERLOADED);
+	handle_keyed(w, &keyed_bid, r, hash, a, ans);
+}
+
+static void handle_watch(struct worker *w, const struct bp_request *r, uint64_t hash,
+			 struct auction *a, struct answer *ans)
+{
+	answer_state(ans, r, BP_OVERLOADED);
+	handle_keyed(w, &keyed_view, r, hash, a, ans);
 }
 
 static void handle_request(struct worker *w, const struct bp_request *r, uint64_t hash,
@@ -308,4 +369,41 @@ struct rte_mbuf *packet_answer(struct worker *w, unsigned int port_index, struct
 	rte_pktmbuf_pkt_len(m) = (uint32_t)len;
 	m->ol_flags = 0;
 	return m;
+}
+
+_Static_assert(WORKER_BURST <= AUCTION_LOOKUP_BULK_MAX, "a burst is looked up at once");
+
+uint16_t worker_process_burst(struct worker *w, unsigned int p, struct rte_mbuf **pkts,
+			      uint16_t nb_rx, struct rte_mbuf **replies)
+{
+	/* Stage 1: parse the burst; prefetch idempotency buckets. */
+	struct rx_item items[WORKER_BURST];
+	const uint64_t *ids[WORKER_BURST];
+	struct auction *found[WORKER_BURST];
+	uint16_t n = 0, nids = 0, which[WORKER_BURST], nrep = 0;
+	for (uint16_t i = 0; i < nb_rx; i++) {
+		if (i + 1 < nb_rx)
+			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void *));
+		if (!packet_parse(w, p, pkts[i], &items[n]))
+			continue;
+		if (packet_needs_auction(&items[n])) {
+			ids[nids] = &items[n].p.req.auction_id;
+			which[nids++] = n;
+		}
+		n++;
+	}
+	/* Stage 2: every auction of the burst in one lookup. */
+	auction_lookup_bulk(&w->node->auctions, ids, nids, found);
+	for (uint16_t k = 0; k < nids; k++)
+		items[which[k]].auction = found[k];
+	/* Stage 3: apply and answer. */
+	for (uint16_t i = 0; i < n; i++) {
+		struct rte_mbuf *reply =
+		    packet_answer(w, p, &items[i], admission_should_shed(&w->admission, p, n, i));
+		if (reply)
+			replies[nrep++] = reply;
+	}
+	/* The records this burst replaced share one grace period. */
+	bid_ctx_end_burst(&w->bids);
+	return nrep;
 }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include "worker.h"
+#include "packet_path.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -13,8 +14,6 @@
 #include <rte_ring.h>
 
 #include "stat.h"
-
-_Static_assert(WORKER_BURST <= AUCTION_LOOKUP_BULK_MAX, "a burst is looked up at once");
 
 /* Replies wait at most this long in a TX buffer before a flush. */
 #define TX_DRAIN_US 50
@@ -124,41 +123,6 @@ static uint16_t flush_all(struct worker *w)
 		sent += rte_eth_tx_buffer_flush(w->node->port_ids[p], w->queue, w->txb[p]);
 	stat_add(&w->stats->tx_packets, sent);
 	return sent;
-}
-
-uint16_t worker_process_burst(struct worker *w, unsigned int p, struct rte_mbuf **pkts,
-			      uint16_t nb_rx, struct rte_mbuf **replies)
-{
-	/* Stage 1: parse the burst; prefetch idempotency buckets. */
-	struct rx_item items[WORKER_BURST];
-	const uint64_t *ids[WORKER_BURST];
-	struct auction *found[WORKER_BURST];
-	uint16_t n = 0, nids = 0, which[WORKER_BURST], nrep = 0;
-	for (uint16_t i = 0; i < nb_rx; i++) {
-		if (i + 1 < nb_rx)
-			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void *));
-		if (!packet_parse(w, p, pkts[i], &items[n]))
-			continue;
-		if (packet_needs_auction(&items[n])) {
-			ids[nids] = &items[n].p.req.auction_id;
-			which[nids++] = n;
-		}
-		n++;
-	}
-	/* Stage 2: every auction of the burst in one lookup. */
-	auction_lookup_bulk(&w->node->auctions, ids, nids, found);
-	for (uint16_t k = 0; k < nids; k++)
-		items[which[k]].auction = found[k];
-	/* Stage 3: apply and answer. */
-	for (uint16_t i = 0; i < n; i++) {
-		struct rte_mbuf *reply =
-		    packet_answer(w, p, &items[i], admission_should_shed(&w->admission, p, n, i));
-		if (reply)
-			replies[nrep++] = reply;
-	}
-	/* The records this burst replaced share one grace period. */
-	bid_ctx_end_burst(&w->bids);
-	return nrep;
 }
 
 static uint16_t poll_port(struct worker *w, unsigned int p)

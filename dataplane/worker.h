@@ -93,38 +93,4 @@ void worker_destroy(struct worker *w);
 /* The lcore entry point (arg: struct worker *). Returns 0 at force_quit. */
 int worker_main(void *arg);
 
-/*
- * The packet path (packet_path.c), in stages over a burst so that the
- * cache misses of different packets overlap:
- *   packet_parse   L2-L4 and the codec; drops or hands to control what is
- *                  not a request, prefetches the request's idempotency bucket;
- *   (the worker)   looks up the auctions of the whole burst at once;
- *   packet_answer  applies the request and writes the reply in place.
- */
-struct rx_item {
-	struct rte_mbuf *m;
-	struct pkt_layout lay;
-	struct bp_parse p;
-	struct auction *auction; /* from the bulk lookup; NULL: unknown */
-	uint64_t dedup_hash;	 /* dedup_hash of the request's key (not QUERY) */
-};
-
-/* The three stages over one received burst (at most WORKER_BURST frames)
- * from port `port_index`; the replies to send are put in `replies`.
- * Returns their number. Used by the loop, and by perf/bench_packet_path. */
-uint16_t worker_process_burst(struct worker *w, unsigned int port_index, struct rte_mbuf **pkts,
-			      uint16_t nb_rx, struct rte_mbuf **replies);
-
-/* false when the frame was consumed (dropped or handed to control). */
-bool packet_parse(struct worker *w, unsigned int port_index, struct rte_mbuf *m,
-		  struct rx_item *it);
-/* Whether the item is a valid request whose auction must be looked up. */
-static inline bool packet_needs_auction(const struct rx_item *it)
-{
-	return it->p.verdict == BP_VALID;
-}
-/* Returns the mbuf to send on `port_index`, or NULL (then it was freed). */
-struct rte_mbuf *packet_answer(struct worker *w, unsigned int port_index, struct rx_item *it,
-			       bool shed);
-
 #endif

@@ -20,7 +20,7 @@
 
 #include "config.h"
 #include "runtime_dir.h"
-#include "worker.h"
+#include "packet_path.h"
 
 #define FRAMES 65536
 

@@ -27,7 +27,7 @@
 
 #include "config.h"
 #include "runtime_dir.h"
-#include "worker.h"
+#include "packet_path.h"
 
 #define T0	      UINT64_C(1700000000000)
 #define OPEN_AUCTION  1
