@@ -69,6 +69,8 @@ struct ctl_status {
 	uint64_t hlc;
 	uint64_t fencing_epoch;
 	bool serving;
+	/* NULL while serving, else one word: fencing, clock, hlc_ceiling. */
+	const char *not_serving_reason;
 	unsigned int workers;
 	uint64_t uptime_s;
 	uint64_t auctions_open;

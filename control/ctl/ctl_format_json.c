@@ -74,9 +74,14 @@ static void json_status(struct ctl_out *o, const struct ctl_status *s)
 		       ",\"hlc\":%" PRIu64 ",\"fencing_epoch\":%" PRIu64
 		       ",\"serving\":%s,\"workers\":%u,\"uptime_s\":%" PRIu64
 		       ",\"auctions_open\":%" PRIu64 ",\"auctions_closed\":%" PRIu64
-		       ",\"auctions_settled\":%" PRIu64 "}\n",
+		       ",\"auctions_settled\":%" PRIu64 ",\"not_serving_reason\":",
 		       s->hlc, s->fencing_epoch, json_bool(s->serving), s->workers, s->uptime_s,
 		       s->auctions_open, s->auctions_closed, s->auctions_settled);
+	if (s->not_serving_reason)
+		ctl_out_json_string(o, s->not_serving_reason);
+	else
+		ctl_out_printf(o, "null");
+	ctl_out_printf(o, "}\n");
 }
 
 const struct ctl_format ctl_format_json = {

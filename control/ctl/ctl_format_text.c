@@ -143,12 +143,14 @@ static void text_status(struct ctl_out *o, const struct ctl_status *s)
 		       "version:       %s\n"
 		       "hlc:           %s\n"
 		       "fencing_epoch: %" PRIu64 "\n"
-		       "serving:       %s\n"
+		       "serving:       %s%s%s\n"
 		       "workers:       %u\n"
 		       "uptime:        %" PRIu64 " s\n"
 		       "auctions:      %" PRIu64 " open, %" PRIu64 " closed, %" PRIu64 " settled\n",
 		       s->node_id, s->version ? s->version : "unknown", hlc_text(s->hlc).s,
-		       s->fencing_epoch, s->serving ? "yes" : "no", s->workers, s->uptime_s,
+		       s->fencing_epoch, s->serving ? "yes" : "no",
+		       s->not_serving_reason ? ", because of " : "",
+		       s->not_serving_reason ? s->not_serving_reason : "", s->workers, s->uptime_s,
 		       s->auctions_open, s->auctions_closed, s->auctions_settled);
 }
 

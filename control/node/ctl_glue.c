@@ -98,6 +98,7 @@ static int h_status(void *ctx, struct ctl_status *out, char *err, size_t errlen)
 	    .hlc = hlc_domain_read(&n->hlc),
 	    .fencing_epoch = n->fencing_epoch,
 	    .serving = node_serving(n),
+	    .not_serving_reason = node_not_serving_word(atomic_load(&n->not_serving)),
 	    .workers = n->nworkers,
 	    .uptime_s = (rte_rdtsc() - n->start_tsc) / n->tsc_hz,
 	    .auctions_open = n->auctions.open,

@@ -52,6 +52,7 @@ class ClockRestart(unittest.TestCase):
             # The second life started well within the first one's lead.
             self.assertGreater(waited, 0, st)
             self.assertFalse(st["serving"], st)
+            self.assertEqual(st["not_serving_reason"], "clock", st)
             reply = c.ask(bid(request, 1, 8, 1000))
             self.assertEqual(reply["status"], ACCEPTED, reply)
             self.assertGreater(reply["hlc"], before)

@@ -221,10 +221,15 @@ static void status_json(void **state)
 {
 	(void)state;
 	node.status.serving = false;
+	node.status.not_serving_reason = "clock";
 	assert_string_equal(run("json status"),
 			    "ok\n{\"node_id\":3,\"version\":\"0.1.0\",\"hlc\":111411200029884417,"
 			    "\"fencing_epoch\":7,\"serving\":false,\"workers\":2,\"uptime_s\":11,"
-			    "\"auctions_open\":1,\"auctions_closed\":1,\"auctions_settled\":0}\n");
+			    "\"auctions_open\":1,\"auctions_closed\":1,\"auctions_settled\":0,"
+			    "\"not_serving_reason\":\"clock\"}\n");
+	node.status.not_serving_reason = NULL;
+	node.status.serving = true;
+	assert_non_null(strstr(run("json status"), ",\"not_serving_reason\":null}\n"));
 }
 
 static void status_json_escapes_the_version(void **state)
