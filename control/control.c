@@ -75,13 +75,11 @@ int control_init(struct control *c, struct node *n, char *err, size_t errlen)
 	rte_rcu_qsbr_thread_online(n->auctions.qsbr, me);
 
 	atomic_store(&n->serving, false);
-	rc = stats_node_init(c, err, errlen);
-	if (rc != 0)
-		return rc;
-	fencing_try(c);
-
-	rc = open_initial_range(c, err, errlen);
-	if (rc != 0)
+	/* What can fail comes first: a start that fails must not bump the
+	 * epoch, nor leave a segment that looks like a crash. The state dir
+	 * stays locked (the fd open) until the process exits. */
+	static int state_lock = -1;
+	if (state_lock < 0 && (rc = fencing_lock(n->cfg.state_dir, &state_lock, err, errlen)) != 0)
 		return rc;
 
 	struct ctl_handlers h;
@@ -89,6 +87,14 @@ int control_init(struct control *c, struct node *n, char *err, size_t errlen)
 	c->ctl = ctl_server_open(n->cfg.control_socket, &h, err, errlen);
 	if (!c->ctl)
 		return -EINVAL;
+	rc = stats_node_init(c, err, errlen);
+	if (rc == 0)
+		rc = open_initial_range(c, err, errlen);
+	if (rc != 0) {
+		control_fini(c);
+		return rc;
+	}
+	fencing_try(c);
 	RTE_LOG(INFO, USER1, "control socket %s\n", n->cfg.control_socket);
 	telemetry_register(c);
 	return 0;
