@@ -214,8 +214,8 @@ static bool segment_live(const char *name)
 	struct stats_info in;
 	if (stats_reader_open(&r, name, err, sizeof(err)) != 0)
 		return false;
-	bool live = stats_reader_info(&r, &in) == 0 && in.state == STATS_RUNNING &&
-		    process_alive(in.pid);
+	bool live =
+	    stats_reader_info(&r, &in) == 0 && in.state == STATS_RUNNING && process_alive(in.pid);
 	stats_reader_close(&r);
 	return live;
 }
@@ -390,9 +390,10 @@ int main(int argc, char **argv)
 		rc = take(&w);
 		if (rc != 0) {
 			fprintf(stderr, "bidstat: %s: %s\n", o.name,
-				rc == -EAGAIN	? "the directory keeps changing; try again"
-				: rc == -EFAULT ? "damaged segment (truncated while being read)"
-						: "damaged segment (its directory fails its checks)");
+				rc == -EAGAIN ? "the directory keeps changing; try again"
+				: rc == -EFAULT
+				    ? "damaged segment (truncated while being read)"
+				    : "damaged segment (its directory fails its checks)");
 			return EXIT_UNREADABLE;
 		}
 		print_update(&o, &w, tty);

@@ -174,10 +174,11 @@ int fencing_lock(const char *state_dir, int *fd, char *err, size_t errlen)
 				 "%s): stop that node first, or give this one its own --state-dir",
 				 state_dir, pid, path);
 		else
-			snprintf(err, errlen,
-				 "--state-dir %s is in use by another node (%s is locked: %s): stop "
-				 "that node first, or give this one its own --state-dir",
-				 state_dir, path, strerror(-rc));
+			snprintf(
+			    err, errlen,
+			    "--state-dir %s is in use by another node (%s is locked: %s): stop "
+			    "that node first, or give this one its own --state-dir",
+			    state_dir, path, strerror(-rc));
 		close(lock);
 		return rc;
 	}

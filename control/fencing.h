@@ -3,9 +3,9 @@
  * Embedded fencing epoch: a counter kept in <state_dir>/fencing_epoch,
  * incremented and made durable (write temp file, fsync, rename, fsync the
  * directory) at every start, once the node is sure to serve. The state
- * dir is locked (flock) for the node's life: one node per state dir. A node whose epoch is not durable must not
- * serve: a restarted node could otherwise reuse the epoch of its previous
- * life. Multi-node clusters replace this with etcd leases (later issue).
+ * dir is locked (flock) for the node's life: one node per state dir. A node whose epoch is not
+ * durable must not serve: a restarted node could otherwise reuse the epoch of its previous life.
+ * Multi-node clusters replace this with etcd leases (later issue).
  *
  * Threads: control thread only. Plain C, no DPDK.
  */

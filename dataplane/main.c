@@ -70,7 +70,7 @@ static void install_signals(void)
 static void report_stop_signal(void)
 {
 	if (stop_signal)
-		printf("bidplane: %s received: drained\n", sigabbrev_np(stop_signal));
+		printf("bidplane: SIG%s received: drained\n", sigabbrev_np(stop_signal));
 }
 
 /* Splits argv at the first "--": EAL arguments before, ours after. */

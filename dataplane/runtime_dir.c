@@ -21,8 +21,7 @@ void runtime_dir_expect(struct runtime_dir *d, const char *prefix)
 	const char *base = "/var/run";
 	if (getuid() != 0)
 		base = getenv("XDG_RUNTIME_DIR") ? getenv("XDG_RUNTIME_DIR") : "/tmp";
-	if (snprintf(d->path, sizeof(d->path), "%s/dpdk/%s", base, prefix) >=
-	    (int)sizeof(d->path))
+	if (snprintf(d->path, sizeof(d->path), "%s/dpdk/%s", base, prefix) >= (int)sizeof(d->path))
 		d->path[0] = '\0';
 }
 
