@@ -26,13 +26,14 @@
  * write it) turns the next access to its mapping into SIGBUS. Every read
  * of a mapping goes through guarded(): a per-thread jump buffer, armed
  * only around those reads, turns the signal into -EFAULT. The handler is
- * installed once per process; a SIGBUS outside a guarded read goes to the
- * handler that was there before (DPDK installs its own around hugepage
- * allocation and restores ours after).
+ * process-wide, (re)installed by the first guarded read that does not find
+ * it; a SIGBUS outside a guarded read goes to the handler that was there
+ * before (DPDK installs its own around hugepage allocation, then restores
+ * ours).
  */
 static _Thread_local sigjmp_buf *guard_jump;
 static struct sigaction previous_sigbus;
-static pthread_once_t guard_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t guard_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void on_sigbus(int sig, siginfo_t *info, void *ctx)
 {
@@ -49,21 +50,37 @@ static void on_sigbus(int sig, siginfo_t *info, void *ctx)
 	(void)ctx;
 }
 
+static bool guard_installed(void)
+{
+	struct sigaction cur;
+	return sigaction(SIGBUS, NULL, &cur) == 0 && (cur.sa_flags & SA_SIGINFO) &&
+	       cur.sa_sigaction == on_sigbus;
+}
+
+/* Checked at every guarded read: whoever replaced the handler since (a
+ * test harness, a library restoring what it saved before us) gets it
+ * back as the previous one. */
 static void install_guard(void)
 {
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_sigaction = on_sigbus;
-	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGBUS, &sa, &previous_sigbus);
+	if (guard_installed())
+		return;
+	pthread_mutex_lock(&guard_lock);
+	if (!guard_installed()) {
+		struct sigaction sa;
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_sigaction = on_sigbus;
+		sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGBUS, &sa, &previous_sigbus);
+	}
+	pthread_mutex_unlock(&guard_lock);
 }
 
 /* Runs fn(r, arg); -EFAULT when the mapping was cut short under it. */
 static int guarded(int (*fn)(const struct stats_reader *, void *), const struct stats_reader *r,
 		   void *arg)
 {
-	pthread_once(&guard_once, install_guard);
+	install_guard();
 	sigjmp_buf jump;
 	if (sigsetjmp(jump, 1) != 0)
 		return -EFAULT;
