@@ -2,6 +2,7 @@
 /* The node's side of the stats segment (stats_writer.h). */
 #include "stats_writer.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -228,6 +229,26 @@ static void release_name(struct stats_writer *w)
 	w->claim_fd = -1;
 }
 
+/* Temporaries a node of NAME left when it died before publishing: with
+ * the claim held, no live node of NAME is building one. */
+static void remove_stale_temporaries(const struct stats_writer *w)
+{
+	char head[STATS_NAME_MAX + 16], path[STATS_NAME_MAX + 320];
+	int n = snprintf(head, sizeof(head), "%s%s.", w->name, STATS_SUFFIX);
+	DIR *d = opendir(STATS_SHM_DIR);
+	if (!d)
+		return;
+	for (struct dirent *e; (e = readdir(d)) != NULL;) {
+		size_t len = strlen(e->d_name);
+		if (strncmp(e->d_name, head, (size_t)n) != 0 || len < 4 ||
+		    strcmp(e->d_name + len - 4, ".tmp") != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", STATS_SHM_DIR, e->d_name);
+		unlink(path);
+	}
+	closedir(d);
+}
+
 /* The segment under a fresh random name: O_EXCL never follows or reuses
  * whatever someone planted in /dev/shm. */
 static int create_temporary(struct stats_writer *w, char *err, size_t errlen)
@@ -283,6 +304,7 @@ int stats_writer_create(struct stats_writer **out, const struct stats_identity *
 		free(w);
 		return rc;
 	}
+	remove_stale_temporaries(w);
 	int fd = create_temporary(w, err, errlen);
 	if (fd < 0) {
 		release_name(w);

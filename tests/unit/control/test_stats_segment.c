@@ -404,7 +404,15 @@ static void one_name_one_writer(void **state)
 	assert_non_null(strstr(err, pid));
 	assert_non_null(strstr(err, "another --stats-name"));
 	stats_writer_close(first, 1); /* unpublished: removed, and the name freed */
+	/* A node killed while building left its temporary: the next removes it. */
+	char stale[200];
+	snprintf(stale, sizeof(stale), "%s/%s%s.1.00000000deadbeef.tmp", STATS_SHM_DIR, name,
+		 STATS_SUFFIX);
+	int fd = open(stale, O_CREAT | O_WRONLY, 0600);
+	assert_true(fd >= 0);
+	close(fd);
 	assert_int_equal(stats_writer_create(&second, &id, err, sizeof(err)), 0);
+	assert_int_equal(access(stale, F_OK), -1);
 	assert_int_equal(stats_writer_publish(second, err, sizeof(err)), 0);
 	stats_writer_close(second, 1);
 	snprintf(claim, sizeof(claim), "%s/%s%s.lock", STATS_SHM_DIR, name, STATS_SUFFIX);
