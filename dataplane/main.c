@@ -3,7 +3,8 @@
  * bidplane: arguments, preflight, EAL, ports, workers, then the control
  * thread on the main lcore until SIGINT, SIGTERM or SIGHUP; then drain,
  * summary, release. SIGPIPE is ignored: a closed stdout (bidplane | head)
- * costs the output, never the drain. The packet path lives in packet_path.c, the loop in worker.c.
+ * costs the output, never the drain. The packet path lives in
+ * packet_path.c, the loop in worker.c.
  */
 #include <errno.h>
 #include <stdbool.h>
