@@ -21,11 +21,12 @@ bids=${STATS_COST_BIDS:-2000000}
 # directories), and any hugepage file of ours, at every exit.
 prefix="bpcost-$$"
 cleanup() {
-	local m
+	local _dev dir type _rest
 	rm -rf /var/run/dpdk/"$prefix"-* "${XDG_RUNTIME_DIR:-/tmp}"/dpdk/"$prefix"-* 2>/dev/null || true
-	for m in $(awk '$3 == "hugetlbfs" {print $2}' /proc/mounts); do
-		rm -f "$m/$prefix"-*map_* 2>/dev/null || true
-	done
+	while read -r _dev dir type _rest; do
+		[ "$type" = hugetlbfs ] && rm -f "$dir/$prefix"-*map_* 2>/dev/null
+	done </proc/mounts
+	return 0
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
