@@ -11,6 +11,7 @@ The script runs in a mount namespace of its own with a private tmpfs on
 disturb it nor see its planted files. Nodes run on memif server ports
 nobody connects to (idle)."""
 
+import glob
 import json
 import os
 import re
@@ -25,6 +26,7 @@ import unittest
 from bptest import BIDPLANE, NODE_IP, Node
 from stats_tools import BIDSTAT, bidstat
 
+SLOW_RENAME = os.environ.get("BP_SLOW_RENAME", "build/tests/integration/libslow_rename.so")
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -219,33 +221,41 @@ class Hostile(unittest.TestCase):
             self.assertIn("pass a directory", out)
 
     def test_two_nodes_started_at_once_with_one_stats_name(self):
+        """The second node starts while the first is between building its
+        segment and publishing it (slow_rename holds the first there for
+        4 s, so the window is open every time, not by chance)."""
         name = f"bpt-race-{os.getpid()}"
-        for attempt in range(3):
-            nodes = [self.node(name=name, start=False) for _ in range(2)]
-            procs = [subprocess.Popen(n.cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                      text=True) for n in nodes]
-            try:
-                deadline = time.time() + 15
-                while time.time() < deadline and all(p.poll() is None for p in procs):
-                    time.sleep(0.1)
-                time.sleep(2)  # the winner runs on; a second winner would too
-                running = [p for p in procs if p.poll() is None]
-                for p in running:
-                    p.send_signal(signal.SIGTERM)
-                outs = [p.communicate(timeout=30)[0] for p in procs]
-                self.assertEqual(len(running), 1,
-                                 f"attempt {attempt}: {len(running)} nodes ran with one stats "
-                                 f"name:\n" + "\n---\n".join(outs))
-                self.assertEqual(running[0].returncode, 0, "\n".join(outs))
-                loser = outs[procs.index(running[0]) ^ 1]
-                self.assertIn(f"stats name '{name}' is in use by the running node", loser)
-            finally:
-                for p in procs:
-                    if p.poll() is None:
-                        p.kill()
-                        p.wait()
-                for n in nodes:
-                    n.remove_stats()
+        first, second = (self.node(name=name, start=False) for _ in range(2))
+        env = dict(os.environ, LD_PRELOAD=SLOW_RENAME, BP_SLOW_RENAME_MS="4000")
+        procs = [subprocess.Popen(first.cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  text=True, env=env)]
+        try:
+            deadline = time.time() + 30
+            while time.time() < deadline and not glob.glob(f"/dev/shm/{name}.bpstats.*tmp"):
+                if procs[0].poll() is not None:
+                    self.fail("the first node exited: " + procs[0].stdout.read())
+                time.sleep(0.02)
+            built = time.time()
+            procs.append(subprocess.Popen(second.cmd, stdout=subprocess.PIPE,
+                                          stderr=subprocess.STDOUT, text=True))
+            while time.time() < built + 8 and procs[1].poll() is None:
+                time.sleep(0.1)
+            time.sleep(max(0.0, built + 6 - time.time()))  # the first has published
+            running = [p for p in procs if p.poll() is None]
+            for p in running:
+                p.send_signal(signal.SIGTERM)
+            outs = [p.communicate(timeout=30)[0] for p in procs]
+            self.assertEqual(len(running), 1, f"{len(running)} nodes ran with one stats name:\n"
+                             + "\n---\n".join(outs))
+            self.assertIs(running[0], procs[0], "\n---\n".join(outs))
+            self.assertEqual(procs[0].returncode, 0, outs[0])
+            self.assertIn(f"stats name '{name}' is in use by the running node pid "
+                          f"{procs[0].pid}", outs[1])
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
 
     # --- signals and output ---------------------------------------------------
 
