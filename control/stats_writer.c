@@ -482,8 +482,10 @@ int stats_writer_publish(struct stats_writer *w, char *err, size_t errlen)
 	 * it replaces it (a directory there is refused). */
 	if (rename(w->tmp_path, to) != 0) {
 		int rc = -errno;
-		snprintf(err, errlen, "cannot publish the stats segment as %s: %s", to,
-			 strerror(errno));
+		snprintf(err, errlen,
+			 "cannot publish the stats segment as %s: %s (remove what is there, or "
+			 "give this node another --stats-name)",
+			 to, strerror(errno));
 		return rc;
 	}
 	w->published = true;
