@@ -15,10 +15,29 @@ runs=${STATS_COST_RUNS:-7}
 auctions=${STATS_COST_AUCTIONS:-10000}
 bids=${STATS_COST_BIDS:-2000000}
 
-ns_per_bid() { # binary
+# Every run has a prefix of its own and unlinks its hugepage files as soon
+# as they are mapped (--huge-unlink): an interrupted run leaves no page
+# reserved. The trap removes what DPDK leaves anyway (its runtime
+# directories), and any hugepage file of ours, at every exit.
+prefix="bpcost-$$"
+cleanup() {
+	local _dev dir type _rest
+	rm -rf /var/run/dpdk/"$prefix"-* "${XDG_RUNTIME_DIR:-/tmp}"/dpdk/"$prefix"-* 2>/dev/null || true
+	while read -r _dev dir type _rest; do
+		[ "$type" = hugetlbfs ] && rm -f "$dir/$prefix"-*map_* 2>/dev/null
+	done </proc/mounts
+	return 0
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+unlink_opt=
+case " $mem " in *" --no-huge "*) ;; *) unlink_opt=--huge-unlink ;; esac
+
+ns_per_bid() { # binary (in a subshell: $BASHPID names the run)
 	# shellcheck disable=SC2086
-	"$1" $mem --no-pci --no-telemetry -l 1 --file-prefix "bpcost-$$" --log-level=lib.eal:error -- \
-		"$auctions" "$bids" | sed -n 's/.*: \([0-9.]*\) ns\/bid.*/\1/p'
+	"$1" $mem $unlink_opt --no-pci --no-telemetry -l 1 --file-prefix "$prefix-$BASHPID" \
+		--log-level=lib.eal:error -- "$auctions" "$bids" |
+		sed -n 's/.*: \([0-9.]*\) ns\/bid.*/\1/p'
 }
 
 median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
@@ -43,7 +62,7 @@ if [ "${STATS_COST_CALLGRIND:-0}" = 1 ]; then
 	build_dir build-cg -Dnative=false -Dtests=false
 	instructions() { # binary bids
 		valgrind --tool=callgrind --callgrind-out-file=/dev/null "$1" --no-huge -m 1024 \
-			--no-pci --no-telemetry -l 1 --file-prefix "bpcg-$$" --log-level=lib.eal:error \
+			--no-pci --no-telemetry -l 1 --file-prefix "$prefix-cg" --log-level=lib.eal:error \
 			-- "$auctions" "$2" 2>&1 | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
 	}
 	per_bid() { # binary

@@ -201,13 +201,61 @@ static int parse_args(int argc, char **argv, struct options *o)
 	return EXIT_OK;
 }
 
-/* The name to read: given, the only segment here, or the default. */
+static bool process_alive(int pid)
+{
+	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+}
+
+/* Whether NAME's segment is of a node running now. */
+static bool segment_live(const char *name)
+{
+	char err[256];
+	struct stats_reader r;
+	struct stats_info in;
+	if (stats_reader_open(&r, name, err, sizeof(err)) != 0)
+		return false;
+	bool live =
+	    stats_reader_info(&r, &in) == 0 && in.state == STATS_RUNNING && process_alive(in.pid);
+	stats_reader_close(&r);
+	return live;
+}
+
+/* The one segment here whose node runs, into buf; how many run. */
+static int find_live(char *buf, size_t len)
+{
+	DIR *d = opendir(STATS_SHM_DIR);
+	int live = 0;
+	if (!d)
+		return 0;
+	size_t suffix = strlen(STATS_SUFFIX);
+	char name[STATS_NAME_MAX];
+	for (struct dirent *e; (e = readdir(d));) {
+		size_t n = strlen(e->d_name);
+		if (n <= suffix || n - suffix >= sizeof(name) ||
+		    strcmp(e->d_name + n - suffix, STATS_SUFFIX) != 0)
+			continue;
+		snprintf(name, sizeof(name), "%.*s", (int)(n - suffix), e->d_name);
+		if (!segment_live(name))
+			continue;
+		if (live++ == 0)
+			snprintf(buf, len, "%s", name);
+	}
+	closedir(d);
+	return live;
+}
+
+/* The name to read: given, the only segment here, the only one whose node
+ * runs (an exited node's segment stays for a last look), or the default. */
 static int choose_name(struct options *o, char *buf, size_t len)
 {
 	if (o->name)
 		return EXIT_OK;
 	int n = list_segments(NULL, buf, len);
 	if (n == 1) {
+		o->name = buf;
+		return EXIT_OK;
+	}
+	if (n > 1 && find_live(buf, len) == 1) {
 		o->name = buf;
 		return EXIT_OK;
 	}
@@ -224,11 +272,6 @@ static int choose_name(struct options *o, char *buf, size_t len)
 	}
 	o->name = DEFAULT_NAME;
 	return EXIT_OK;
-}
-
-static bool process_alive(int pid)
-{
-	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
 }
 
 static void sleep_s(double s)
@@ -258,10 +301,11 @@ static int follow(struct watch *w, const char *name, char *err, size_t errlen)
 	if (rc != 0)
 		return w->open ? 0 : rc; /* keep showing the last segment we had */
 	if (w->open) {
+		struct stats_info in = {0};
+		stats_reader_info(&r, &in);
 		stats_reader_close(&w->reader);
-		const struct stats_header *h = (const struct stats_header *)r.map;
 		snprintf(w->notice, sizeof(w->notice), "node restarted: pid %d -> pid %d", old_pid,
-			 (int)h->pid);
+			 (int)in.pid);
 	}
 	w->reader = r;
 	w->open = true;
@@ -320,9 +364,14 @@ int main(int argc, char **argv)
 		return list_segments(stdout, NULL, 0) > 0 ? EXIT_OK : EXIT_NO_NODE;
 	if ((rc = choose_name(&o, name, sizeof(name))) != EXIT_OK)
 		return rc;
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	signal(SIGPIPE, on_signal);
+	/* No SA_RESTART: a signal ends a sleep at once. */
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGPIPE, &sa, NULL);
 	bool tty = isatty(STDOUT_FILENO);
 
 	struct watch w;
@@ -342,7 +391,9 @@ int main(int argc, char **argv)
 		if (rc != 0) {
 			fprintf(stderr, "bidstat: %s: %s\n", o.name,
 				rc == -EAGAIN ? "the directory keeps changing; try again"
-					      : "damaged segment (its directory fails its checks)");
+				: rc == -EFAULT
+				    ? "damaged segment (truncated while being read)"
+				    : "damaged segment (its directory fails its checks)");
 			return EXIT_UNREADABLE;
 		}
 		print_update(&o, &w, tty);

@@ -130,7 +130,14 @@ int control_init(struct control *c, struct node *n, char *err, size_t errlen)
 	}
 	/* Registered, and offline but for short read-side sections. */
 	rte_rcu_qsbr_thread_register(n->auctions.qsbr, me);
+	node_not_serving(n, NOT_SERVING_FENCING, true);
 
+	/* What can fail comes first: a start that fails must not bump the
+	 * epoch, nor leave a segment that looks like a crash. The state dir
+	 * stays locked (the fd open) until the process exits. */
+	static int state_lock = -1;
+	if (state_lock < 0 && (rc = fencing_lock(n->cfg.state_dir, &state_lock, err, errlen)) != 0)
+		return rc;
 	rc = clock_init(c, err, errlen);
 	if (rc != 0)
 		return rc;
@@ -139,25 +146,26 @@ int control_init(struct control *c, struct node *n, char *err, size_t errlen)
 		snprintf(err, errlen, "lifecycle: %s", strerror(-rc));
 		return rc;
 	}
-	node_not_serving(n, NOT_SERVING_FENCING, true);
-	rc = stats_node_init(c, err, errlen);
-	if (rc != 0)
-		return rc;
-	fencing_try(c);
-
-	rc = open_initial_range(c, err, errlen);
-	if (rc != 0)
-		return rc;
-
 	static struct ctl_handlers handlers;
 	ctl_glue_handlers(c, &handlers);
 	c->handlers = &handlers;
 	c->ctl = ctl_server_open(n->cfg.control_socket, &handlers, err, errlen);
 	if (!c->ctl)
 		return -EINVAL;
+	rc = stats_node_init(c, err, errlen);
+	if (rc == 0)
+		rc = open_initial_range(c, err, errlen);
+	if (rc == 0)
+		rc = service_start(c, err, errlen);
+	if (rc != 0) {
+		control_fini(c);
+		return rc;
+	}
+	/* Nothing fails after this: the service thread persists the next
+	 * fencing epoch at once, and the node serves once it is durable. */
 	RTE_LOG(INFO, USER1, "control socket %s\n", n->cfg.control_socket);
 	telemetry_register(c);
-	return service_start(c, err, errlen);
+	return 0;
 }
 
 void control_run(struct control *c)

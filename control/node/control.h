@@ -108,9 +108,11 @@ struct control {
 	uint64_t dedup_scan_used;
 };
 
-/* Registers as RCU reader (offline), persists the fencing epoch, opens the
- * control socket and the --open-range auctions, starts the service thread.
- * 0, or -errno with err set. */
+/* Locks the state dir, loads the HLC ceiling, opens the control socket,
+ * the stats segment and the --open-range auctions, starts the service
+ * thread, which then persists the next fencing epoch (the node serves once
+ * it is durable): a start that fails bumps no epoch. 0, or -errno with err
+ * set (and everything undone). */
 int control_init(struct control *c, struct node *n, char *err, size_t errlen);
 
 /* Runs until n->force_quit. */
@@ -131,8 +133,8 @@ int service_start(struct control *c, char *err, size_t errlen);
 void service_stop(struct control *c);
 /* Control thread: executes a request the service thread posted, if any. */
 void mailbox_serve(struct control *c);
-/* Control or service thread: one attempt to persist the next fencing
- * epoch; on success the node serves. */
+/* Service thread: one attempt to persist the next fencing epoch; on
+ * success the fencing reason to refuse bids is cleared. */
 void fencing_try(struct control *c);
 
 /* Lifecycle (lifecycle.c). */

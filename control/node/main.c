@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * bidplane: arguments, preflight, EAL, ports, workers, then the control
- * thread on the main lcore until SIGINT/SIGTERM; then drain, summary,
- * release. The packet path lives in packet_path.c, the loop in worker.c.
+ * thread on the main lcore until SIGINT, SIGTERM or SIGHUP; then drain,
+ * summary, release. SIGPIPE is ignored: a closed stdout (bidplane | head)
+ * costs the output, never the drain. The packet path lives in
+ * packet_path.c, the loop in worker.c.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,10 +44,34 @@ static void *dpdk_zalloc(size_t bytes, size_t align)
  * accesses the TLB misses. */
 static const struct dedup_allocator dpdk_allocator = {dpdk_zalloc, rte_free};
 
+static volatile sig_atomic_t stop_signal;
+
 static void on_signal(int sig)
 {
-	(void)sig;
+	stop_signal = sig;
 	atomic_store(&node.force_quit, true);
+}
+
+/* From the start, so a signal during EAL init or setup also ends in the
+ * drain (the control loop sees force_quit at once). No SA_RESTART: a
+ * blocking call returns EINTR instead of swallowing the signal. */
+static void install_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+}
+
+static void report_stop_signal(void)
+{
+	if (stop_signal)
+		printf("bidplane: SIG%s received: drained\n", sigabbrev_np(stop_signal));
 }
 
 /* Splits argv at the first "--": EAL arguments before, ours after. */
@@ -156,6 +183,7 @@ int main(int argc, char **argv)
 		bp_config_usage(stdout, argv[0]);
 		return EXIT_SUCCESS;
 	}
+	install_signals();
 	/* Our options come after "--"; argv[sep] stands in as program name. */
 	if (sep >= 0) {
 		argv[sep] = argv[0];
@@ -171,24 +199,31 @@ int main(int argc, char **argv)
 	}
 	bp_eal_args_print(stdout, &eal);
 	fflush(stdout);
+	/* A prefix preflight chose is ours alone: remove its directory at
+	 * every exit, a failed rte_eal_init's included (it makes the
+	 * directory before it can fail). */
+	bool own_prefix = eal.argc > eal_argc;
+	const char *prefix = runtime_file_prefix(eal.argc, eal.argv);
+	if (own_prefix && prefix) {
+		runtime_dir_expect(&runtime, prefix);
+		atexit(remove_runtime_dir);
+	}
 	if (rte_eal_init(eal.argc, eal.argv) < 0)
 		rte_exit(EXIT_FAILURE, "EAL init failed: %s (see the EAL messages above)\n",
 			 rte_strerror(rte_errno));
-
-	/* A prefix preflight chose is ours alone: remove its directory at exit. */
-	if (eal.argc > eal_argc) {
+	if (own_prefix)
 		runtime_dir_note(&runtime);
-		atexit(remove_runtime_dir);
-	}
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
 	setup_node();
 
-	static struct control control;
-	if (control_init(&control, &node, err, sizeof(err)) != 0)
-		rte_exit(EXIT_FAILURE, "%s\n", err);
+	/* Ports first: every step that can fail comes before the control
+	 * thread bumps the fencing epoch and publishes the stats segment. */
 	if (ports_start(&node, err, sizeof(err)) != 0)
 		rte_exit(EXIT_FAILURE, "%s\n", err);
+	static struct control control;
+	if (control_init(&control, &node, err, sizeof(err)) != 0) {
+		ports_stop(&node);
+		rte_exit(EXIT_FAILURE, "%s\n", err);
+	}
 	print_banner();
 
 	for (unsigned int i = 0; i < node.nworkers; i++)
@@ -196,6 +231,7 @@ int main(int argc, char **argv)
 	control_run(&control);
 
 	rte_eal_mp_wait_lcore();
+	report_stop_signal();
 	control_print_summary(&control, stdout);
 	control_fini(&control);
 	ports_stop(&node);
@@ -203,7 +239,12 @@ int main(int argc, char **argv)
 		worker_destroy(node.workers[i]);
 	auction_table_destroy(&node.auctions);
 	dedup_destroy(node.dedup);
+	bool hugepage_files = rte_eal_has_hugepages() && rte_eal_process_type() == RTE_PROC_PRIMARY;
 	rte_eal_cleanup();
+	/* A prefix the user gave has hugepage files (no --huge-unlink, so
+	 * secondaries could attach): nobody can use them after the primary. */
+	if (hugepage_files && !own_prefix)
+		runtime_hugepage_files_remove(prefix);
 	printf("bidplane: stopped cleanly\n");
 	return EXIT_SUCCESS;
 }

@@ -97,18 +97,17 @@ static void *service_main(void *arg)
 {
 	struct control *c = arg;
 	struct node *n = c->node;
-	uint64_t next_fencing_ms = monotonic_ms() + FENCING_RETRY_MS;
+	uint64_t next_fencing_ms = 0; /* the first attempt at once */
 	while (!stopping(c)) {
+		if ((atomic_load(&n->not_serving) & NOT_SERVING_FENCING) &&
+		    monotonic_ms() >= next_fencing_ms) {
+			fencing_try(c);
+			next_fencing_ms = monotonic_ms() + FENCING_RETRY_MS;
+		}
 		ctl_server_wait(c->ctl, SERVICE_WAIT_MS);
 		ctl_server_poll(c->ctl);
 		settle_notes_log(c);
 		renew_ceiling(c);
-		uint64_t now = monotonic_ms();
-		if ((atomic_load(&n->not_serving) & NOT_SERVING_FENCING) &&
-		    now >= next_fencing_ms) {
-			fencing_try(c);
-			next_fencing_ms = now + FENCING_RETRY_MS;
-		}
 	}
 	settle_notes_log(c); /* the last ones */
 	return NULL;

@@ -4,7 +4,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +20,75 @@
 /* A directory change takes the writer microseconds; give up only when it
  * keeps changing for far longer (then the caller retries later). */
 #define SNAPSHOT_TRIES 10000
+
+/*
+ * A segment truncated under a reader (by its owner, or anyone who may
+ * write it) turns the next access to its mapping into SIGBUS. Every read
+ * of a mapping goes through guarded(): a per-thread jump buffer, armed
+ * only around those reads, turns the signal into -EFAULT. The handler is
+ * process-wide, (re)installed by the first guarded read that does not find
+ * it; a SIGBUS outside a guarded read goes to the handler that was there
+ * before (DPDK installs its own around hugepage allocation, then restores
+ * ours).
+ */
+static _Thread_local sigjmp_buf *guard_jump;
+static struct sigaction previous_sigbus;
+static pthread_mutex_t guard_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void on_sigbus(int sig, siginfo_t *info, void *ctx)
+{
+	sigjmp_buf *jump = guard_jump;
+	if (jump) {
+		guard_jump = NULL;
+		siglongjmp(*jump, 1);
+	}
+	/* Not ours: give the fault back to whoever handled it before. A fault
+	 * re-executes and meets that handler; a sent signal is sent again. */
+	sigaction(SIGBUS, &previous_sigbus, NULL);
+	if (info->si_code <= 0)
+		raise(sig);
+	(void)ctx;
+}
+
+static bool guard_installed(void)
+{
+	struct sigaction cur;
+	return sigaction(SIGBUS, NULL, &cur) == 0 && (cur.sa_flags & SA_SIGINFO) &&
+	       cur.sa_sigaction == on_sigbus;
+}
+
+/* Checked at every guarded read: whoever replaced the handler since (a
+ * test harness, a library restoring what it saved before us) gets it
+ * back as the previous one. */
+static void install_guard(void)
+{
+	if (guard_installed())
+		return;
+	pthread_mutex_lock(&guard_lock);
+	if (!guard_installed()) {
+		struct sigaction sa;
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_sigaction = on_sigbus;
+		sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGBUS, &sa, &previous_sigbus);
+	}
+	pthread_mutex_unlock(&guard_lock);
+}
+
+/* Runs fn(r, arg); -EFAULT when the mapping was cut short under it. */
+static int guarded(int (*fn)(const struct stats_reader *, void *), const struct stats_reader *r,
+		   void *arg)
+{
+	install_guard();
+	sigjmp_buf jump;
+	if (sigsetjmp(jump, 1) != 0)
+		return -EFAULT;
+	guard_jump = &jump;
+	int rc = fn(r, arg);
+	guard_jump = NULL;
+	return rc;
+}
 
 const char *stats_state_name(uint32_t state)
 {
@@ -56,6 +128,20 @@ static int check_header(const struct stats_header *h, size_t size, const char *p
 	return 0;
 }
 
+struct header_check {
+	size_t size;
+	const char *path;
+	char *err;
+	size_t errlen;
+};
+
+static int check_mapped_header(const struct stats_reader *r, void *arg)
+{
+	const struct header_check *hc = arg;
+	return check_header((const struct stats_header *)r->map, hc->size, hc->path, hc->err,
+			    hc->errlen);
+}
+
 int stats_reader_open(struct stats_reader *r, const char *name, char *err, size_t errlen)
 {
 	char path[STATS_NAME_MAX + 32];
@@ -65,7 +151,10 @@ int stats_reader_open(struct stats_reader *r, const char *name, char *err, size_
 			 name);
 		return -EINVAL;
 	}
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* /dev/shm is world-writable: whatever sits at the name may be a FIFO
+	 * (open would block) or a link (to a file we must not read for
+	 * someone). Open without blocking, follow nothing, then check. */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
 		int rc = -errno;
 		if (rc == -ENOENT)
@@ -78,14 +167,28 @@ int stats_reader_open(struct stats_reader *r, const char *name, char *err, size_
 				 "permission denied reading %s: run as root or as a member of "
 				 "the node's stats group (usermod -aG bidplane $USER)",
 				 path);
+		else if (rc == -ELOOP)
+			snprintf(err, errlen,
+				 "%s is a symbolic link, not a stats segment: not followed (remove "
+				 "it; a node of that name replaces it)",
+				 path);
 		else
 			snprintf(err, errlen, "cannot open %s: %s", path, strerror(-rc));
-		return rc;
+		return rc == -ELOOP ? -EBADMSG : rc;
 	}
 	struct stat st;
-	if (fstat(fd, &st) != 0 || (size_t)st.st_size < sizeof(struct stats_header)) {
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
-		snprintf(err, errlen, "%s is not a bidplane stats segment", path);
+		snprintf(err, errlen,
+			 "%s is not a regular file (a FIFO or device?), not a stats segment: "
+			 "remove it; a node of that name replaces it",
+			 path);
+		return -EBADMSG;
+	}
+	if ((size_t)st.st_size < sizeof(struct stats_header)) {
+		close(fd);
+		snprintf(err, errlen, "%s is not a bidplane stats segment (%lld bytes)", path,
+			 (long long)st.st_size);
 		return -EBADMSG;
 	}
 	void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
@@ -95,9 +198,14 @@ int stats_reader_open(struct stats_reader *r, const char *name, char *err, size_
 		snprintf(err, errlen, "cannot map %s: %s", path, strerror(saved));
 		return -saved;
 	}
-	int rc = check_header(map, (size_t)st.st_size, path, err, errlen);
+	struct header_check hc = {(size_t)st.st_size, path, err, errlen};
+	r->map = map;
+	int rc = guarded(check_mapped_header, r, &hc);
+	if (rc == -EFAULT)
+		snprintf(err, errlen, "%s was truncated while being opened: damaged segment", path);
 	if (rc != 0) {
 		munmap(map, (size_t)st.st_size);
+		r->map = NULL;
 		return rc;
 	}
 	r->map = map;
@@ -133,7 +241,7 @@ enum stats_change stats_reader_check(const struct stats_reader *r)
 {
 	char path[STATS_NAME_MAX + 32];
 	struct stat st;
-	if (!stats_segment_path(r->name, path, sizeof(path)) || stat(path, &st) != 0)
+	if (!stats_segment_path(r->name, path, sizeof(path)) || lstat(path, &st) != 0)
 		return STATS_GONE;
 	return st.st_dev == r->dev && st.st_ino == r->ino ? STATS_SAME : STATS_REPLACED;
 }
@@ -143,8 +251,9 @@ static const struct stats_header *header(const struct stats_reader *r)
 	return (const struct stats_header *)r->map;
 }
 
-static void copy_info(const struct stats_reader *r, struct stats_info *i)
+static int copy_info(const struct stats_reader *r, void *arg)
 {
+	struct stats_info *i = arg;
 	const struct stats_header *h = header(r);
 	i->pid = h->pid;
 	i->nworkers = h->nworkers;
@@ -158,6 +267,7 @@ static void copy_info(const struct stats_reader *r, struct stats_info *i)
 	i->node_version[sizeof(i->node_version) - 1] = '\0';
 	memcpy(i->config, h->config, sizeof(i->config));
 	i->config[sizeof(i->config) - 1] = '\0';
+	return 0;
 }
 
 static bool entry_valid(const struct stats_reader *r, const struct stats_entry *e)
@@ -260,8 +370,10 @@ static int try_copy(const struct stats_reader *r, struct stats_snapshot *s)
 	return 0;
 }
 
-int stats_snapshot_take(const struct stats_reader *r, struct stats_snapshot *s)
+/* Copies until a whole copy is had (or the directory keeps changing). */
+static int copy_whole(const struct stats_reader *r, void *arg)
 {
+	struct stats_snapshot *s = arg;
 	s->retries = 0;
 	for (;;) {
 		int rc = try_copy(r, s);
@@ -274,9 +386,24 @@ int stats_snapshot_take(const struct stats_reader *r, struct stats_snapshot *s)
 		if (s->retries % 64 == 0)
 			sched_yield();
 	}
-	copy_info(r, &s->info); /* leaves dir_seq: try_copy set it */
+	return copy_info(r, &s->info); /* leaves dir_seq: try_copy set it */
+}
+
+int stats_snapshot_take(const struct stats_reader *r, struct stats_snapshot *s)
+{
+	int rc = guarded(copy_whole, r, s);
+	if (rc == -EFAULT)
+		s->count = 0; /* the copy stopped part way */
+	if (rc != 0)
+		return rc;
 	s->taken_ns = now_ns();
 	return 0;
+}
+
+int stats_reader_info(const struct stats_reader *r, struct stats_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	return guarded(copy_info, r, info);
 }
 
 void stats_snapshot_free(struct stats_snapshot *s)

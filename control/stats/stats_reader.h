@@ -6,7 +6,10 @@
  * access to the segment.
  *
  * Threads: a reader and its snapshots belong to one thread; any number of
- * readers, in any processes, may read one segment at once.
+ * readers, in any processes and threads, may read one segment at once.
+ * Every read of a mapping is guarded against SIGBUS (a segment truncated
+ * under the reader): the first read installs a process-wide SIGBUS
+ * handler that acts only inside those reads, per thread.
  */
 #ifndef BIDPLANE_STATS_READER_H
 #define BIDPLANE_STATS_READER_H
@@ -32,7 +35,8 @@ struct stats_reader {
  *   -ENOENT   no segment of that name (no node has run under it);
  *   -EACCES   no read permission (the bidplane group, or root, may read);
  *   -EPROTO   a segment version this reader does not know;
- *   -EBADMSG  not a stats segment, or a damaged one;
+ *   -EBADMSG  not a stats segment (a FIFO, a symbolic link, ...: never
+ *             followed or blocked on), or a damaged one;
  *   -EINVAL   not a valid name.
  */
 int stats_reader_open(struct stats_reader *r, const char *name, char *err, size_t errlen);
@@ -80,9 +84,13 @@ struct stats_snapshot {
  * Fills s (buffers are reused across calls; zero it before the first).
  * 0; -EAGAIN when the directory kept changing (try again); -EBADMSG when
  * a copy the sequence lock says is whole fails its digest or bounds (a
- * writer bug, never expected); -ENOMEM.
+ * writer bug, never expected); -EFAULT when the segment was truncated
+ * under the reader (damaged: s holds no entries); -ENOMEM.
  */
 int stats_snapshot_take(const struct stats_reader *r, struct stats_snapshot *s);
+
+/* The header's fields alone (no directory): 0 or -EFAULT (truncated). */
+int stats_reader_info(const struct stats_reader *r, struct stats_info *info);
 void stats_snapshot_free(struct stats_snapshot *s);
 
 /* Sum of entry i's values. */

@@ -2,14 +2,18 @@
 /* The node's side of the stats segment (stats_writer.h). */
 #include "stats_writer.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,8 +31,10 @@ struct stats_writer {
 	size_t control_bytes;
 	bool published;
 	bool in_change;
+	int claim_fd; /* flock'd NAME.bpstats.lock: the name is ours */
 	char name[STATS_NAME_MAX];
-	char tmp_shm[STATS_NAME_MAX + 48]; /* shm_open name while unpublished */
+	char tmp_path[STATS_NAME_MAX + 64]; /* the segment's path while unpublished */
+	char claim_path[STATS_NAME_MAX + 32];
 	char note[256];
 };
 
@@ -51,11 +57,16 @@ static int check_not_in_use(const char *name, char *err, size_t errlen)
 {
 	char path[STATS_NAME_MAX + 32];
 	stats_segment_path(name, path, sizeof(path));
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* /dev/shm is world-writable: never block on (or follow) what was
+	 * planted there; publish replaces whatever it is. */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return 0;
 	struct stats_header h;
-	ssize_t n = pread(fd, &h, sizeof(h), 0);
+	struct stat st;
+	ssize_t n = -1;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (size_t)st.st_size >= sizeof(h))
+		n = pread(fd, &h, sizeof(h), 0);
 	close(fd);
 	if (n != (ssize_t)sizeof(h) || h.magic != STATS_MAGIC || h.version != STATS_VERSION)
 		return 0; /* not ours to judge: it is replaced */
@@ -137,6 +148,135 @@ static void fill_header(struct stats_writer *w, const struct stats_identity *id)
 	w->dir = (struct stats_entry *)(w->map + h->dir_offset);
 }
 
+/* The pid a claim file names, or 0. */
+static int claim_holder(int fd)
+{
+	char buf[24] = {0};
+	if (pread(fd, buf, sizeof(buf) - 1, 0) <= 0)
+		return 0;
+	return atoi(buf);
+}
+
+/* Opens the claim file without blocking or following a planted link, and
+ * refuses one that is not a regular file of ours. */
+static int open_claim(const char *path, struct stat *st, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		int rc = -errno;
+		snprintf(err, errlen, "cannot open the stats name's claim %s: %s%s", path,
+			 strerror(-rc), rc == -ELOOP ? " (a symbolic link: remove it)" : "");
+		return rc;
+	}
+	if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode) || st->st_uid != geteuid()) {
+		snprintf(err, errlen,
+			 "%s is not a regular file of this user (planted?): remove it, or give "
+			 "this node another --stats-name",
+			 path);
+		close(fd);
+		return -EEXIST;
+	}
+	return fd;
+}
+
+/*
+ * Claims NAME for this process: an flock on NAME.bpstats.lock, held until
+ * stats_writer_close. Two nodes started at once cannot both win, and a
+ * reader never touches the claim. The lock is taken, then the path checked
+ * to still be the locked file: a closing node unlinks its claim while
+ * holding it, and a loser of that race retries on the new file.
+ */
+static int claim_name(struct stats_writer *w, char *err, size_t errlen)
+{
+	snprintf(w->claim_path, sizeof(w->claim_path), "%s/%s%s.lock", STATS_SHM_DIR, w->name,
+		 STATS_SUFFIX);
+	for (int tries = 0; tries < 16; tries++) {
+		struct stat st, now;
+		int fd = open_claim(w->claim_path, &st, err, errlen);
+		if (fd < 0)
+			return fd;
+		if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+			int rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
+			snprintf(err, errlen,
+				 "stats name '%s' is in use by the running node pid %d (%s); give "
+				 "this node another --stats-name",
+				 w->name, claim_holder(fd), w->claim_path);
+			close(fd);
+			return rc;
+		}
+		if (lstat(w->claim_path, &now) == 0 && now.st_ino == st.st_ino &&
+		    now.st_dev == st.st_dev) {
+			char pid[24];
+			int len = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+			if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len)
+				pid[0] = '\0'; /* only the busy message would miss it */
+			w->claim_fd = fd;
+			return 0;
+		}
+		close(fd); /* unlinked by the node that held it: take the new one */
+	}
+	snprintf(err, errlen, "cannot claim stats name '%s': %s keeps changing", w->name,
+		 w->claim_path);
+	return -EBUSY;
+}
+
+static void release_name(struct stats_writer *w)
+{
+	if (w->claim_fd < 0)
+		return;
+	unlink(w->claim_path); /* while still holding it: see claim_name */
+	close(w->claim_fd);
+	w->claim_fd = -1;
+}
+
+/* Temporaries a node of NAME left when it died before publishing: with
+ * the claim held, no live node of NAME is building one. */
+static void remove_stale_temporaries(const struct stats_writer *w)
+{
+	char head[STATS_NAME_MAX + 16], path[STATS_NAME_MAX + 320];
+	int n = snprintf(head, sizeof(head), "%s%s.", w->name, STATS_SUFFIX);
+	DIR *d = opendir(STATS_SHM_DIR);
+	if (!d)
+		return;
+	for (struct dirent *e; (e = readdir(d)) != NULL;) {
+		size_t len = strlen(e->d_name);
+		if (strncmp(e->d_name, head, (size_t)n) != 0 || len < 4 ||
+		    strcmp(e->d_name + len - 4, ".tmp") != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", STATS_SHM_DIR, e->d_name);
+		unlink(path);
+	}
+	closedir(d);
+}
+
+/* The segment under a fresh random name: O_EXCL never follows or reuses
+ * whatever someone planted in /dev/shm. */
+static int create_temporary(struct stats_writer *w, char *err, size_t errlen)
+{
+	for (int tries = 0; tries < 16; tries++) {
+		uint64_t r = 0;
+		if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r)) {
+			struct timespec ts;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			r = (uint64_t)ts.tv_nsec * 2654435761u + (uint64_t)tries;
+		}
+		snprintf(w->tmp_path, sizeof(w->tmp_path), "%s/%s%s.%d.%016" PRIx64 ".tmp",
+			 STATS_SHM_DIR, w->name, STATS_SUFFIX, (int)getpid(), r);
+		int fd = open(w->tmp_path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+			      SEGMENT_MODE);
+		if (fd >= 0 || errno != EEXIST) {
+			if (fd < 0)
+				snprintf(err, errlen,
+					 "cannot create the stats segment %s: %s (is %s mounted?)",
+					 w->tmp_path, strerror(errno), STATS_SHM_DIR);
+			return fd < 0 ? -errno : fd;
+		}
+	}
+	snprintf(err, errlen, "cannot create a stats segment in %s: every name taken",
+		 STATS_SHM_DIR);
+	return -EEXIST;
+}
+
 int stats_writer_create(struct stats_writer **out, const struct stats_identity *id, char *err,
 			size_t errlen)
 {
@@ -147,30 +287,29 @@ int stats_writer_create(struct stats_writer **out, const struct stats_identity *
 			 STATS_NAME_MAX - 1);
 		return -EINVAL;
 	}
-	int rc = check_not_in_use(id->name, err, errlen);
-	if (rc != 0)
-		return rc;
 	struct stats_writer *w = calloc(1, sizeof(*w));
 	if (!w) {
 		snprintf(err, errlen, "stats segment: out of memory");
 		return -ENOMEM;
 	}
-	rc = geometry(w, id, err, errlen);
+	w->claim_fd = -1;
+	snprintf(w->name, sizeof(w->name), "%s", id->name);
+	int rc = geometry(w, id, err, errlen);
+	if (rc == 0)
+		rc = claim_name(w, err, errlen);
+	if (rc == 0)
+		rc = check_not_in_use(id->name, err, errlen);
 	if (rc != 0) {
+		release_name(w);
 		free(w);
 		return rc;
 	}
-	snprintf(w->name, sizeof(w->name), "%s", id->name);
-	snprintf(w->tmp_shm, sizeof(w->tmp_shm), "/%s%s.%d.tmp", id->name, STATS_SUFFIX,
-		 (int)getpid());
-	shm_unlink(w->tmp_shm); /* a leftover of an earlier process with our pid */
-	int fd = shm_open(w->tmp_shm, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, SEGMENT_MODE);
+	remove_stale_temporaries(w);
+	int fd = create_temporary(w, err, errlen);
 	if (fd < 0) {
-		rc = -errno;
-		snprintf(err, errlen, "cannot create the stats segment %s/%s: %s (is %s mounted?)",
-			 STATS_SHM_DIR, w->tmp_shm + 1, strerror(errno), STATS_SHM_DIR);
+		release_name(w);
 		free(w);
-		return rc;
+		return fd;
 	}
 	/* The mode asked for is cut by the umask; the group must read. */
 	if (fchmod(fd, SEGMENT_MODE) != 0 || ftruncate(fd, (off_t)w->size) != 0) {
@@ -193,7 +332,8 @@ int stats_writer_create(struct stats_writer **out, const struct stats_identity *
 	return 0;
 fail:
 	close(fd);
-	shm_unlink(w->tmp_shm);
+	unlink(w->tmp_path);
+	release_name(w);
 	free(w);
 	return rc;
 }
@@ -333,16 +473,19 @@ uint32_t stats_dir_capacity(const struct stats_writer *w)
 
 int stats_writer_publish(struct stats_writer *w, char *err, size_t errlen)
 {
-	char from[sizeof(w->tmp_shm) + 16], to[STATS_NAME_MAX + 32];
-	snprintf(from, sizeof(from), "%s%s", STATS_SHM_DIR, w->tmp_shm);
+	char to[STATS_NAME_MAX + 32];
 	stats_segment_path(w->name, to, sizeof(to));
 	atomic_store_explicit(&w->head->state, STATS_RUNNING, memory_order_release);
 	/* rename() swaps the name atomically: a reader finds the old segment
 	 * or the new one, never none; one that holds the old notices. */
-	if (rename(from, to) != 0) {
+	/* rename() never follows a link or opens a FIFO planted at the name:
+	 * it replaces it (a directory there is refused). */
+	if (rename(w->tmp_path, to) != 0) {
 		int rc = -errno;
-		snprintf(err, errlen, "cannot publish the stats segment as %s: %s", to,
-			 strerror(errno));
+		snprintf(err, errlen,
+			 "cannot publish the stats segment as %s: %s (remove what is there, or "
+			 "give this node another --stats-name)",
+			 to, strerror(errno));
 		return rc;
 	}
 	w->published = true;
@@ -368,6 +511,7 @@ void stats_writer_close(struct stats_writer *w, uint64_t unix_ms)
 	atomic_store_explicit(&w->head->state, STATS_EXITED, memory_order_release);
 	munmap(w->map, w->size);
 	if (!w->published)
-		shm_unlink(w->tmp_shm);
+		unlink(w->tmp_path);
+	release_name(w);
 	free(w);
 }

@@ -124,9 +124,12 @@ class Fencing(unittest.TestCase):
         self.assertEqual(epochs[1], epochs[0] + 1)
 
     def test_unpersistable_epoch_means_not_serving(self):
-        blocker = tempfile.NamedTemporaryFile(prefix="bp-notdir-", delete=False)
-        node = Node(BIDPLANE, args=["--open-range", "1-1", "--state-dir",
-                                    blocker.name + "/state"]).start()
+        # A usable state dir whose epoch cannot be written (a directory in
+        # its place): the node runs, NOT_SERVING, and retries. A state dir
+        # that is no directory at all refuses the start (test_hostile).
+        state = tempfile.mkdtemp(prefix="bp-noepoch-")
+        os.mkdir(os.path.join(state, "fencing_epoch"))
+        node = Node(BIDPLANE, args=["--open-range", "1-1", "--state-dir", state]).start()
         try:
             c = Client()
             self.assertEqual(c.ask(bid(1, 1, 1, 100))["status"], NOT_SERVING)
@@ -137,7 +140,7 @@ class Fencing(unittest.TestCase):
             c.close()
         finally:
             self.assertEqual(node.stop(), 0)
-            os.unlink(blocker.name)
+            shutil.rmtree(state, ignore_errors=True)
 
 
 if __name__ == "__main__":

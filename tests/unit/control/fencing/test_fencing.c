@@ -78,6 +78,40 @@ static void unusable_state_dir_is_an_error_naming_it(void **state)
 	assert_non_null(strstr(err, "--state-dir"));
 }
 
+/* One node per state dir: the second lock names the first's pid. */
+static void a_state_dir_is_locked_by_one_node(void **state)
+{
+	(void)state;
+	char err[256], pid[64];
+	int first, second;
+	assert_int_equal(fencing_lock(dir, &first, err, sizeof(err)), 0);
+	assert_int_equal(fencing_lock(dir, &second, err, sizeof(err)), -EBUSY);
+	assert_int_equal(second, -1);
+	snprintf(pid, sizeof(pid), "in use by the running node pid %d", (int)getpid());
+	assert_non_null(strstr(err, pid));
+	assert_non_null(strstr(err, "own --state-dir"));
+	close(first); /* the node exited */
+	assert_int_equal(fencing_lock(dir, &second, err, sizeof(err)), 0);
+	close(second);
+}
+
+/* Not a directory, at start: refused with the fix, not NOT_SERVING. */
+static void a_state_dir_that_is_a_file_is_refused(void **state)
+{
+	(void)state;
+	char err[256], file[160], sub[200];
+	int fd;
+	snprintf(file, sizeof(file), "%s/plainfile", dir);
+	FILE *f = fopen(file, "w");
+	fclose(f);
+	assert_int_equal(fencing_lock(file, &fd, err, sizeof(err)), -ENOTDIR);
+	assert_non_null(strstr(err, "is not a directory"));
+	assert_non_null(strstr(err, "pass a directory"));
+	snprintf(sub, sizeof(sub), "%s/below", file);
+	assert_int_equal(fencing_lock(sub, &fd, err, sizeof(err)), -ENOTDIR);
+	assert_non_null(strstr(err, sub));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -85,6 +119,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(corrupt_epoch_is_refused_not_reset, make_dir,
 					    remove_dir),
 	    cmocka_unit_test_setup_teardown(unusable_state_dir_is_an_error_naming_it, make_dir,
+					    remove_dir),
+	    cmocka_unit_test_setup_teardown(a_state_dir_is_locked_by_one_node, make_dir,
+					    remove_dir),
+	    cmocka_unit_test_setup_teardown(a_state_dir_that_is_a_file_is_refused, make_dir,
 					    remove_dir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

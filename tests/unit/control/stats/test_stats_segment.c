@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -386,6 +388,187 @@ static void a_torn_directory_fails_its_digest(void **state)
 	assert_int_equal(stats_segment_unlink(name), 0);
 }
 
+/* The name is claimed at create, before publish: two nodes started at
+ * once cannot both build a segment for it. */
+static void one_name_one_writer(void **state)
+{
+	(void)state;
+	char err[256], claim[160];
+	const char *name = test_name("claim");
+	struct stats_writer *first = make(name, 8, 1), *second;
+	struct stats_identity id = {
+	    .name = name, .node_version = "t", .nworkers = 1, .dir_capacity = 4, .worker_block = 8};
+	assert_int_equal(stats_writer_create(&second, &id, err, sizeof(err)), -EBUSY);
+	char pid[64];
+	snprintf(pid, sizeof(pid), "in use by the running node pid %d", (int)getpid());
+	assert_non_null(strstr(err, pid));
+	assert_non_null(strstr(err, "another --stats-name"));
+	stats_writer_close(first, 1); /* unpublished: removed, and the name freed */
+	/* A node killed while building left its temporary: the next removes it. */
+	char stale[200];
+	snprintf(stale, sizeof(stale), "%s/%s%s.1.00000000deadbeef.tmp", STATS_SHM_DIR, name,
+		 STATS_SUFFIX);
+	int fd = open(stale, O_CREAT | O_WRONLY, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(stats_writer_create(&second, &id, err, sizeof(err)), 0);
+	assert_int_equal(access(stale, F_OK), -1);
+	assert_int_equal(stats_writer_publish(second, err, sizeof(err)), 0);
+	stats_writer_close(second, 1);
+	snprintf(claim, sizeof(claim), "%s/%s%s.lock", STATS_SHM_DIR, name, STATS_SUFFIX);
+	assert_int_equal(access(claim, F_OK), -1); /* the claim goes with its holder */
+	assert_int_equal(stats_segment_unlink(name), 0);
+}
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	static const char msg[] = "blocked on a FIFO in /dev/shm\n";
+	ssize_t n = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+	(void)n;
+	_exit(1);
+}
+
+/* /dev/shm is world-writable: a FIFO or a link planted at the name blocks
+ * no reader or writer, and nobody follows the link. */
+static void planted_fifo_and_link_are_refused_or_replaced(void **state)
+{
+	(void)state;
+	char err[256], path[128], claim[160];
+	const char *name = test_name("planted");
+	struct stats_reader r;
+	struct stats_identity id = {
+	    .name = name, .node_version = "t", .nworkers = 1, .dir_capacity = 4, .worker_block = 8};
+	struct stats_writer *w;
+	assert_true(stats_segment_path(name, path, sizeof(path)));
+	signal(SIGALRM, on_alarm);
+	alarm(20);
+
+	assert_int_equal(mkfifo(path, 0666), 0);
+	assert_int_equal(stats_reader_open(&r, name, err, sizeof(err)), -EBADMSG);
+	assert_non_null(strstr(err, "not a regular file"));
+	assert_int_equal(stats_writer_create(&w, &id, err, sizeof(err)), 0);
+	assert_int_equal(stats_writer_publish(w, err, sizeof(err)), 0);
+	struct stat st;
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	stats_writer_close(w, 1);
+	assert_int_equal(unlink(path), 0);
+
+	/* A link to a file someone wants overwritten or read. */
+	char target[] = "/tmp/bp-stats-target-XXXXXX";
+	int fd = mkstemp(target);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "precious", 8), 8);
+	close(fd);
+	assert_int_equal(symlink(target, path), 0);
+	assert_int_equal(stats_reader_open(&r, name, err, sizeof(err)), -EBADMSG);
+	assert_non_null(strstr(err, "symbolic link"));
+	assert_int_equal(stats_writer_create(&w, &id, err, sizeof(err)), 0);
+	assert_int_equal(stats_writer_publish(w, err, sizeof(err)), 0);
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(stat(target, &st), 0);
+	assert_int_equal(st.st_size, 8);
+	stats_writer_close(w, 1);
+	unlink(target);
+	assert_int_equal(stats_segment_unlink(name), 0);
+
+	/* A FIFO at the claim's name: refused at once, with the fix. */
+	snprintf(claim, sizeof(claim), "%s/%s%s.lock", STATS_SHM_DIR, name, STATS_SUFFIX);
+	assert_int_equal(mkfifo(claim, 0666), 0);
+	assert_int_equal(stats_writer_create(&w, &id, err, sizeof(err)), -EEXIST);
+	assert_non_null(strstr(err, "remove it"));
+	assert_int_equal(unlink(claim), 0);
+	assert_int_equal(symlink("/tmp/bp-nowhere", claim), 0);
+	assert_int_equal(stats_writer_create(&w, &id, err, sizeof(err)), -ELOOP);
+	assert_non_null(strstr(err, "symbolic link"));
+	assert_int_equal(unlink(claim), 0);
+	alarm(0);
+}
+
+struct truncated_reader {
+	const char *name;
+	pthread_barrier_t *opened, *truncated;
+	int open_rc;
+	int faults;
+};
+
+/* Opens the whole segment, waits for it to be cut, reads it 200 times. */
+static void *read_truncated(void *arg)
+{
+	struct truncated_reader *t = arg;
+	struct stats_reader r;
+	struct stats_snapshot s = {0};
+	char err[256];
+	t->open_rc = stats_reader_open(&r, t->name, err, sizeof(err));
+	pthread_barrier_wait(t->opened);
+	pthread_barrier_wait(t->truncated);
+	for (int i = 0; t->open_rc == 0 && i < 200; i++)
+		t->faults += stats_snapshot_take(&r, &s) == -EFAULT;
+	stats_snapshot_free(&s);
+	if (t->open_rc == 0)
+		stats_reader_close(&r);
+	return NULL;
+}
+
+/* A segment cut short under its readers: each read says so (-EFAULT),
+ * in every thread at once, and none dies of SIGBUS. */
+static void a_truncated_segment_is_damaged_not_a_crash(void **state)
+{
+	(void)state;
+	char err[256], path[128];
+	const char *name = test_name("truncated");
+	struct stats_writer *w = make(name, 64, 2);
+	register_basics(w);
+	assert_int_equal(stats_writer_publish(w, err, sizeof(err)), 0);
+	struct stats_reader r;
+	assert_int_equal(stats_reader_open(&r, name, err, sizeof(err)), 0);
+	struct stats_snapshot s = {0};
+	assert_int_equal(stats_snapshot_take(&r, &s), 0);
+
+	assert_true(stats_segment_path(name, path, sizeof(path)));
+	assert_int_equal(truncate(path, 4096), 0); /* the header stays, the rest goes */
+	assert_int_equal(stats_snapshot_take(&r, &s), -EFAULT);
+	assert_int_equal(s.count, 0);
+	struct stats_info in;
+	assert_int_equal(stats_reader_info(&r, &in), 0); /* the header is still there */
+	assert_int_equal(in.pid, getpid());
+
+	/* Readers opening it now see a damaged header, not a crash. */
+	struct stats_reader late;
+	assert_int_equal(stats_reader_open(&late, name, err, sizeof(err)), -EBADMSG);
+	assert_non_null(strstr(err, "damaged"));
+
+	/* Readers that mapped it whole, in threads, fault and recover each
+	 * time, all at once. */
+	assert_int_equal(truncate(path, (off_t)r.size), 0);
+	pthread_barrier_t opened, truncated;
+	pthread_barrier_init(&opened, NULL, 3);
+	pthread_barrier_init(&truncated, NULL, 3);
+	struct truncated_reader t[2] = {{name, &opened, &truncated, -1, 0},
+					{name, &opened, &truncated, -1, 0}};
+	pthread_t th[2];
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, read_truncated, &t[i]), 0);
+	pthread_barrier_wait(&opened);
+	assert_int_equal(truncate(path, 0), 0);
+	pthread_barrier_wait(&truncated);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		assert_int_equal(t[i].open_rc, 0);
+		assert_int_equal(t[i].faults, 200);
+	}
+	pthread_barrier_destroy(&opened);
+	pthread_barrier_destroy(&truncated);
+	assert_int_equal(stats_snapshot_take(&r, &s), -EFAULT);
+	stats_snapshot_free(&s);
+	stats_reader_close(&r);
+	assert_int_equal(truncate(path, (off_t)r.size), 0); /* the writer's close writes */
+	stats_writer_close(w, 1);
+	assert_int_equal(stats_segment_unlink(name), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -394,6 +577,9 @@ int main(void)
 	    cmocka_unit_test(foreign_and_busy_segments_are_reported),
 	    cmocka_unit_test(a_changing_directory_is_always_read_whole),
 	    cmocka_unit_test(a_torn_directory_fails_its_digest),
+	    cmocka_unit_test(one_name_one_writer),
+	    cmocka_unit_test(planted_fifo_and_link_are_refused_or_replaced),
+	    cmocka_unit_test(a_truncated_segment_is_damaged_not_a_crash),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
