@@ -26,6 +26,7 @@ int hlc_domain_init(struct hlc_domain *d, unsigned int nsources, uint64_t max_dr
 	if (nsources == 0 || nsources > HLC_MAX_SOURCES)
 		return -EINVAL;
 	atomic_init(&d->floor, 0);
+	atomic_init(&d->limit, 0);
 	atomic_init(&d->stamped_ms, 0);
 	d->wall = wall ? wall : hlc_wall_realtime;
 	d->wall_arg = wall_arg;

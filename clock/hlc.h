@@ -56,6 +56,9 @@
  *  G7 Readings: hlc_domain_read is at least every stamp the domain issued
  *     before the read, and issues nothing; hlc_read is at most the stamp its
  *     clock would issue next.
+ *  G8 Limit: a caller that issues a stamp only when hlc_within_limit says
+ *     so never issues one at or above the domain's limit (the node's durable
+ *     HLC ceiling: control/state/hlc_ceiling.h), whatever its threads do.
  *
  * Threads: hlc_domain_init before any clock is used, from one thread.
  * hlc_now, hlc_now_after, hlc_candidate_after, hlc_issue, hlc_read and
@@ -112,6 +115,9 @@ uint64_t hlc_wall_realtime(void *arg);
 struct hlc_domain {
 	/* Raised by hlc_observe with release order; read by every stamp. */
 	alignas(HLC_CACHE_LINE) _Atomic uint64_t floor;
+	/* No stamp at or above this may be issued (0: no limit): the node's
+	 * durable HLC ceiling. On the floor's line: read with it. */
+	_Atomic uint64_t limit;
 	/* The largest millisecond of any stamp issued; read by hlc_domain_read. */
 	alignas(HLC_CACHE_LINE) _Atomic uint64_t stamped_ms;
 	alignas(HLC_CACHE_LINE) hlc_wall_fn wall;
@@ -184,6 +190,20 @@ hlc_t hlc_read(const struct hlc_clock *c);
  * drift guard (nothing changes, drift_refusals counts it).
  */
 int hlc_observe(struct hlc_clock *c, hlc_t remote);
+
+/* Sets the limit every stamp must stay below (G8), e.g. a ceiling the node
+ * made durable. Any thread; 0 lifts it. */
+static inline void hlc_domain_set_limit(struct hlc_domain *d, hlc_t limit)
+{
+	atomic_store_explicit(&d->limit, limit, memory_order_release);
+}
+
+/* Whether `stamp` may be issued under the domain's limit (G8). */
+static inline int hlc_within_limit(const struct hlc_clock *c, hlc_t stamp)
+{
+	hlc_t limit = atomic_load_explicit(&c->domain->limit, memory_order_acquire);
+	return limit == 0 || stamp < limit;
+}
 
 /* Raises the domain's floor to at least t without the drift guard: for a
  * bound the node itself persisted (the HLC ceiling of its previous life),

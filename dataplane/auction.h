@@ -19,7 +19,8 @@
  * Threads: auction_table_create/destroy, auction_open, auction_close,
  * auction_remove and auction_iterate on the control thread only.
  * auction_lookup and the functions of auction_bid.h on any thread
- * registered as a reader (workers 0..n-1 and the control thread).
+ * registered as an online reader (workers 0..n-1, the control thread, the
+ * telemetry thread).
  */
 #ifndef BIDPLANE_AUCTION_H
 #define BIDPLANE_AUCTION_H

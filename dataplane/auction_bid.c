@@ -72,6 +72,13 @@ void auction_place_bid(struct auction *a, struct bid_ctx *c, uint64_t bidder, ui
 			out->status = BP_TOO_LOW;
 			return;
 		}
+		/* A stamp at or above the durable HLC ceiling could be issued
+		 * again after a crash (HLC G8): not serving until it is renewed. */
+		if (!hlc_within_limit(c->clock, stamp)) {
+			stat_inc(&c->ceiling_refusals);
+			out->status = BP_NOT_SERVING;
+			return;
+		}
 		if (cur && !can_retire(c)) {
 			stat_inc(&c->retire_full);
 			out->status = BP_OVERLOADED;

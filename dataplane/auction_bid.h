@@ -4,9 +4,10 @@
  * read its state. Lock-free: the leading bid changes by compare-and-swap of
  * a pointer to an immutable record; counters use per-worker slots.
  *
- * Threads: a struct bid_ctx belongs to one reader thread (a worker or the
- * control thread); every function here runs on that thread only, between
- * two of its quiescent-state reports.
+ * Threads: a struct bid_ctx belongs to one reader thread (a worker, or a
+ * test's thread); the functions that take one run on that thread only,
+ * between two of its quiescent-state reports. auction_view and
+ * auction_fill_state take none: any thread, while an online reader.
  */
 #ifndef BIDPLANE_AUCTION_BID_H
 #define BIDPLANE_AUCTION_BID_H
@@ -27,8 +28,9 @@ struct bid_ctx {
 	uint16_t node_id;
 	/* Statistics, written only by the owner. */
 	_Atomic uint64_t cas_retries;
-	_Atomic uint64_t record_shortage; /* no record free: OVERLOADED */
-	_Atomic uint64_t retire_full;	  /* retirement queue full: OVERLOADED */
+	_Atomic uint64_t record_shortage;  /* no record free: OVERLOADED */
+	_Atomic uint64_t retire_full;	   /* retirement queue full: OVERLOADED */
+	_Atomic uint64_t ceiling_refusals; /* stamp at the HLC ceiling: NOT_SERVING */
 };
 
 struct bid_outcome {

@@ -39,7 +39,7 @@ const struct option_spec bp_options[] = {
      "replaced by --dedup-seconds (how long answers are kept) and --dedup-rate (new ids per "
      "second the table holds); see --help",
      NULL},
-    {"max-drift-ms", NUMBER(max_drift_ms, 0, UINT32_MAX), 500, NULL, "N",
+    {"max-drift-ms", NUMBER(max_drift_ms, 0, 60000), 500, NULL, "N",
      "refuse remote HLC stamps this far ahead", NULL},
     {"clock-offset-ms", OPTION_SIGNED, FIELD(clock_offset_ms), 0, CLOCK_OFFSET_MAX_MS, 0, NULL, "N",
      "fault injection: shift this node's wall clock by N ms (a year at most)", NULL},

@@ -114,16 +114,22 @@ static inline unsigned int node_control_reader(const struct node *n)
 	return n->nworkers;
 }
 
-/* The qsbr reader id of DPDK's telemetry thread (control/telemetry.c). */
+/* The qsbr reader id of DPDK's telemetry thread (control/node/telemetry.c). */
 static inline unsigned int node_telemetry_reader(const struct node *n)
 {
 	return n->nworkers + 1;
 }
 
-/* Reader threads of the auction table: workers, control, telemetry. */
-static inline unsigned int node_auction_readers(const struct node *n)
+/* The qsbr reader id the reader-stall test hook holds (telemetry.c). */
+static inline unsigned int node_stall_hook_reader(const struct node *n)
 {
 	return n->nworkers + 2;
+}
+
+/* Reader ids of the auction table: workers, control, telemetry, hook. */
+static inline unsigned int node_auction_readers(const struct node *n)
+{
+	return n->nworkers + 3;
 }
 
 #endif

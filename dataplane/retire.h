@@ -4,10 +4,11 @@
  * grace period before it goes back to the record pool.
  *
  * Why not rte_rcu_qsbr_dq: that queue is multi-producer, takes a QSBR token
- * (a shared atomic) and calls rte_log for every record, and when it is full
- * the enqueue fails and the record is lost. This one is owned by a single
- * worker, takes one token per burst for all the records that burst
- * retired, and is never asked to hold more than it can: a worker checks
+ * (rte_rcu_qsbr_start: an atomic add on the line all writers share) and
+ * calls rte_log for every record, and when it is full the enqueue fails and
+ * the record is lost. This one is owned by a single worker, takes one token
+ * per burst (the same shared add, once per burst) for all the records that
+ * burst retired, and is never asked to hold more than it can: a worker checks
  * retire_has_room() before it replaces a record, and when there is no room
  * (a reader stalled for longer than the queue covers) the bid is answered
  * OVERLOADED instead. A stalled reader therefore slows acceptance down for

@@ -68,19 +68,17 @@ static int clock_init(struct control *c, char *err, size_t errlen)
 		return rc;
 	hlc_domain_raise_floor(&n->hlc, c->previous_ceiling);
 	node_not_serving(n, NOT_SERVING_HLC_CEILING, true);
+	/* The previous ceiling is up to a lease ahead of the last stamp: only
+	 * a clock behind it by more than that has stepped back. */
 	uint64_t wall = node_now_ms(n);
-	if (hlc_ms(c->previous_ceiling) >= wall) {
+	if (hlc_ms(c->previous_ceiling) > wall + c->ceiling.lease_ms) {
 		node_not_serving(n, NOT_SERVING_CLOCK, true);
 		RTE_LOG(WARNING, USER1,
-			"the wall clock is %" PRIu64 " ms behind the stamps of the previous run "
-			"(%s/%s): not taking bids until it has passed them\n",
-			hlc_ms(c->previous_ceiling) - wall + 1, n->cfg.state_dir, HLC_CEILING_FILE);
+			"the wall clock is behind the stamps of the previous run by up to %" PRIu64
+			" ms (%s/%s): not taking bids until it has passed them\n",
+			hlc_ms(c->previous_ceiling) - wall, n->cfg.state_dir, HLC_CEILING_FILE);
 	}
-	if (hlc_ceiling_renew(&c->ceiling, hlc_domain_read(&n->hlc)) != 0)
-		RTE_LOG(ERR, USER1,
-			"cannot persist %s/%s: %s; not taking bids until it is (check disk space "
-			"and permissions of --state-dir)\n",
-			n->cfg.state_dir, HLC_CEILING_FILE, strerror(-c->ceiling.last_error));
+	renew_ceiling(c);
 	return 0;
 }
 

@@ -6,13 +6,14 @@
  *   for frames the workers hand over, the auction lifecycle (open, close at
  *   close time, settle once no worker can still accept a bid), the control
  *   commands the service thread hands it, and the stats refresh. It never
- *   does I/O or blocks on anything but a grace period, and it is an RCU
+ *   does I/O; the one wait is bidctl close's, at most 200 ms for a grace
+ *   period (past that the auction settles on a later tick). It is an RCU
  *   reader of the auction table (id node_control_reader()) only inside
  *   control_online() .. control_offline() sections that copy what they
  *   need and do nothing else: log lines are written after the section.
  * - The service thread (a DPDK control thread, service.c) does the slow
- *   and blocking duties: the control socket's clients, and persisting the
- *   fencing epoch (fsync) until it is durable. It is never an RCU reader:
+ *   and blocking duties: the control socket's clients, persisting the
+ *   fencing epoch and the HLC ceiling (fsync), and the settlement log. It is never an RCU reader:
  *   a request that needs the auction table goes to the control thread
  *   through a one-slot mailbox, and the service thread waits for the
  *   answer without holding anything.
@@ -133,6 +134,12 @@ int service_start(struct control *c, char *err, size_t errlen);
 void service_stop(struct control *c);
 /* Control thread: executes a request the service thread posted, if any. */
 void mailbox_serve(struct control *c);
+/* Keeps the HLC ceiling a lease ahead of the clock and lets stamps go up to
+ * the durable one (HLC G8); says once when it cannot, and once when it can
+ * again. Service thread, or the main thread before it starts (blocks:
+ * fsync). */
+void renew_ceiling(struct control *c);
+
 /* Service thread: one attempt to persist the next fencing epoch; on
  * success the fencing reason to refuse bids is cleared. */
 void fencing_try(struct control *c);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <rte_cycles.h>
 #include <rte_log.h>
 #include <rte_rcu_qsbr.h>
 
@@ -23,6 +24,8 @@
 
 /* Settled auctions stay queryable this long, then leave the table. */
 #define SETTLED_RETENTION_MS (10 * 60 * 1000)
+/* Longest wait of bidctl close for its grace period. */
+#define CLOSE_WAIT_MS 200
 /* Most auctions handled per tick; the rest wait for the next tick. */
 #define TICK_BATCH 4096
 
@@ -122,11 +125,24 @@ static void settle(struct control *c, struct auction *a, uint64_t now_ms)
 	note_settlement(c, a);
 }
 
-/* Offline (the control thread always is here), so the control thread does
- * not count itself among the readers to wait for. */
-static void wait_grace_period(struct control *c)
+/*
+ * Waits up to CLOSE_WAIT_MS for a grace period after `token`: bidctl close
+ * answers with the settlement when the workers pass one by then (they do
+ * within microseconds unless one is stalled). A stalled reader must not
+ * hold the control thread: past the bound the auction settles on a later
+ * tick (settle_ready). The control thread is offline here.
+ */
+static bool grace_passed_within(struct control *c, uint64_t token)
 {
-	rte_rcu_qsbr_synchronize(c->node->auctions.qsbr, RTE_QSBR_THRID_INVALID);
+	struct rte_rcu_qsbr *qs = c->node->auctions.qsbr;
+	for (unsigned int waited = 0; waited < CLOSE_WAIT_MS * 10; waited++) {
+		if (rte_rcu_qsbr_check(qs, token, false) == 1)
+			return true;
+		if (atomic_load_explicit(&c->node->force_quit, memory_order_relaxed))
+			break;
+		rte_delay_us_sleep(100);
+	}
+	return false;
 }
 
 int lifecycle_close(struct control *c, uint64_t id, char *err, size_t errlen)
@@ -142,9 +158,12 @@ int lifecycle_close(struct control *c, uint64_t id, char *err, size_t errlen)
 		return -EALREADY;
 	}
 	stat_inc(&c->stats->auctions_closed);
-	wait_grace_period(c);
+	uint64_t token = rte_rcu_qsbr_start(n->auctions.qsbr);
 	uint64_t now = node_now_ms(n);
-	settle(c, a, now);
+	if (grace_passed_within(c, token))
+		settle(c, a, node_now_ms(n));
+	else
+		c->settling[c->settling_head++ % c->settling_cap] = (struct settling){a, token};
 	if (now + SETTLED_RETENTION_MS < c->next_due_ms)
 		c->next_due_ms = now + SETTLED_RETENTION_MS;
 	return 0;

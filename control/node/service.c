@@ -71,19 +71,22 @@ static size_t execute_on_control(void *ctx, const char *line, char *out, size_t 
 				       memory_order_relaxed))
 			return (size_t)snprintf(out, cap, "error the node is stopping\n");
 		nanosleep(&nap, NULL);
+		/* The control thread may take a while (a grace period): the
+		 * ceiling must not wait for it. */
+		renew_ceiling(c);
 	}
 	size_t len = mb->len;
 	atomic_store_explicit(&mb->state, MAILBOX_EMPTY, memory_order_relaxed);
 	return len;
 }
 
-/* Keeps the HLC ceiling ahead; says so once when it cannot, and once when
- * it can again. */
-static void renew_ceiling(struct control *c)
+void renew_ceiling(struct control *c)
 {
 	struct node *n = c->node;
 	int before = c->ceiling.last_error;
 	int rc = hlc_ceiling_renew(&c->ceiling, hlc_domain_read(&n->hlc));
+	if (rc == 0)
+		hlc_domain_set_limit(&n->hlc, atomic_load(&c->ceiling.published));
 	if (rc != 0 && before == 0)
 		RTE_LOG(ERR, USER1,
 			"cannot persist %s/%s: %s; bids stop before the HLC can pass the last "

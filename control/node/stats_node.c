@@ -192,6 +192,8 @@ static const struct node_value copied_values[] = {
        workers.record_shortage),
     NV("bid_retire_full_total", "", "bids answered OVERLOADED: a reader stalled grace periods",
        STATS_COUNTER, workers.retire_full),
+    NV("hlc_ceiling_refusals_total", "", "bids answered NOT_SERVING: stamp at the HLC ceiling",
+       STATS_COUNTER, workers.ceiling_refusals),
     NV("hlc_issued_total", "", "HLC stamps issued", STATS_COUNTER, workers.hlc_issued),
     NV("hlc_logical_overflows_total", "", "HLC carries into the physical part", STATS_COUNTER,
        workers.hlc_logical_overflows),
@@ -310,6 +312,7 @@ static void refresh_workers(struct stats_worker_copies *out, const struct node *
 		put(&out->cas_retries[i], stat_read(&w->bids.cas_retries));
 		put(&out->record_shortage[i], stat_read(&w->bids.record_shortage));
 		put(&out->retire_full[i], stat_read(&w->bids.retire_full));
+		put(&out->ceiling_refusals[i], stat_read(&w->bids.ceiling_refusals));
 		put(&out->hlc_issued[i], stat_read(&w->clock.issued));
 		put(&out->hlc_logical_overflows[i], stat_read(&w->clock.logical_overflows));
 		put(&out->hlc_drift_refusals[i], stat_read(&w->clock.drift_refusals));

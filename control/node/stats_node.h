@@ -62,6 +62,7 @@ struct stats_worker_copies {
 	_Atomic uint64_t cas_retries[BP_MAX_WORKERS];
 	_Atomic uint64_t record_shortage[BP_MAX_WORKERS];
 	_Atomic uint64_t retire_full[BP_MAX_WORKERS];
+	_Atomic uint64_t ceiling_refusals[BP_MAX_WORKERS];
 	_Atomic uint64_t hlc_issued[BP_MAX_WORKERS];
 	_Atomic uint64_t hlc_logical_overflows[BP_MAX_WORKERS];
 	_Atomic uint64_t hlc_drift_refusals[BP_MAX_WORKERS];

@@ -186,7 +186,7 @@ static int cmd_auction(const char *cmd, const char *params, struct rte_tel_data 
 
 /*
  * Test hook (only with BIDPLANE_TEST_HOOKS=1 in the node's environment):
- * /bidplane/test/reader_stall,on puts the telemetry reader online and
+ * /bidplane/test/reader_stall,on puts a reader of its own online and
  * leaves it there, without quiescent reports, until ",off": a stalled RCU
  * reader, as a preempted or blocked thread would be. The integration tests
  * use it to show that a stall sheds bids and never leaks records.
@@ -204,9 +204,9 @@ static int cmd_reader_stall(const char *cmd, const char *params, struct rte_tel_
 	}
 	struct node *n = tel.c->node;
 	if (on)
-		rte_rcu_qsbr_thread_online(n->auctions.qsbr, node_telemetry_reader(n));
+		rte_rcu_qsbr_thread_online(n->auctions.qsbr, node_stall_hook_reader(n));
 	else
-		rte_rcu_qsbr_thread_offline(n->auctions.qsbr, node_telemetry_reader(n));
+		rte_rcu_qsbr_thread_offline(n->auctions.qsbr, node_stall_hook_reader(n));
 	pthread_mutex_unlock(&tel.lock);
 	rte_tel_data_start_dict(d);
 	rte_tel_data_add_dict_string(d, "reader_stall", on ? "on" : "off");
@@ -219,6 +219,7 @@ void telemetry_register(struct control *c)
 	const void *map = stats_writer_map(c->segment, &size);
 	pthread_mutex_lock(&tel.lock);
 	rte_rcu_qsbr_thread_register(c->node->auctions.qsbr, node_telemetry_reader(c->node));
+	rte_rcu_qsbr_thread_register(c->node->auctions.qsbr, node_stall_hook_reader(c->node));
 	if (stats_reader_attach(&tel.reader, map, size) == 0)
 		tel.c = c;
 	pthread_mutex_unlock(&tel.lock);
@@ -248,6 +249,10 @@ void telemetry_unregister(struct control *c)
 		stats_snapshot_free(&tel.snap);
 		rte_rcu_qsbr_thread_unregister(c->node->auctions.qsbr,
 					       node_telemetry_reader(c->node));
+		rte_rcu_qsbr_thread_offline(c->node->auctions.qsbr,
+					    node_stall_hook_reader(c->node));
+		rte_rcu_qsbr_thread_unregister(c->node->auctions.qsbr,
+					       node_stall_hook_reader(c->node));
 	}
 	pthread_mutex_unlock(&tel.lock);
 }

@@ -22,6 +22,7 @@ int hlc_ceiling_load(struct hlc_ceiling *c, const char *state_dir, uint64_t max_
 		return -ENAMETOOLONG;
 	}
 	memcpy(c->dir, state_dir, strlen(state_dir) + 1);
+	c->max_drift_ms = max_drift_ms;
 	c->lease_ms = max_drift_ms + HLC_CEILING_MARGIN_MS;
 	int rc = durable_u64_read(state_dir, HLC_CEILING_FILE, previous);
 	if (rc == -ENOENT) {
@@ -41,9 +42,11 @@ int hlc_ceiling_load(struct hlc_ceiling *c, const char *state_dir, uint64_t max_
 
 int hlc_ceiling_renew(struct hlc_ceiling *c, uint64_t now_hlc)
 {
+	/* Renewed while half the margin above the drift bound is left, so that
+	 * hlc_ceiling_covers holds throughout (whatever the drift bound). */
 	uint64_t have = atomic_load_explicit(&c->published, memory_order_relaxed);
-	uint64_t half = ms_to_hlc(c->lease_ms / 2);
-	if (have > now_hlc && have - now_hlc > half)
+	uint64_t renew_at = ms_to_hlc(c->max_drift_ms + HLC_CEILING_MARGIN_MS / 2);
+	if (have > now_hlc && have - now_hlc > renew_at)
 		return 0;
 	uint64_t want = ms_to_hlc(hlc_ms(now_hlc) + c->lease_ms);
 	if (want <= have)

@@ -9,16 +9,21 @@
  *
  * The rules, with L = the lease (max drift + HLC_CEILING_MARGIN_MS):
  *  - at start, the previous ceiling P is loaded and the HLC floor raised to
- *    it; the node does not serve (reason `clock`) until its wall clock has
- *    passed P, so that its stamps are not ahead of real time;
- *  - the service thread persists now + L whenever less than L/2 is left;
- *    the ceiling is published only once it is on disk;
- *  - the control thread stops bids (reason `hlc_ceiling`) while now + max
- *    drift is not below the published ceiling, so no stamp, local or
- *    observed within the drift bound, can pass it between two checks.
+ *    it. P is up to L ahead of the last stamp of that life: a wall clock
+ *    behind P by more than L has stepped back, and the node takes no bids
+ *    (reason `clock`) until it has passed P, so that its stamps are not
+ *    ahead of real time;
+ *  - the service thread persists now + L whenever less than max drift +
+ *    MARGIN/2 is left (also while it waits for the control thread), and
+ *    publishes a ceiling only once it is on disk; that is the HLC domain's
+ *    limit, which every worker checks before it issues a stamp (HLC G8), so
+ *    no stamp reaches the durable ceiling whatever any thread is doing;
+ *  - the control thread reports `hlc_ceiling` while now + max drift is not
+ *    below the published ceiling (bids then meet the limit).
  *
- * Threads: load at start (main thread); renew on the service thread (it
- * blocks: fsync); the published value is read by any thread. Plain C.
+ * Threads: load at start (main thread); renew on the service thread, or on
+ * the main thread before it starts (it blocks: fsync); the published value
+ * is read by any thread. Plain C.
  */
 #ifndef BIDPLANE_HLC_CEILING_H
 #define BIDPLANE_HLC_CEILING_H
@@ -33,7 +38,8 @@
 
 struct hlc_ceiling {
 	char dir[256];
-	uint64_t lease_ms;
+	uint64_t max_drift_ms;
+	uint64_t lease_ms;	    /* max drift + HLC_CEILING_MARGIN_MS */
 	_Atomic uint64_t published; /* an HLC stamp, durable; 0: none yet */
 	_Atomic uint64_t renewals;
 	_Atomic uint64_t failures;
@@ -48,8 +54,8 @@ struct hlc_ceiling {
 int hlc_ceiling_load(struct hlc_ceiling *c, const char *state_dir, uint64_t max_drift_ms,
 		     uint64_t *previous, char *err, size_t errlen);
 
-/* Persists a new ceiling when less than half the lease is left above
- * now_hlc (the node's HLC). Returns 0 (nothing to do, or renewed) or the
+/* Persists a new ceiling (now + lease) when less than max drift +
+ * MARGIN/2 is left above now_hlc (the node's HLC). Returns 0 (nothing to do, or renewed) or the
  * negative errno of the failed write. */
 int hlc_ceiling_renew(struct hlc_ceiling *c, uint64_t now_hlc);
 

@@ -17,6 +17,7 @@ import time
 import unittest
 
 from bptest import ACCEPTED, BIDCTL, BIDPLANE, NOT_SERVING, Client, Node, bid, main
+from stats_tools import telemetry
 
 AHEAD_MS = 8000
 
@@ -66,6 +67,70 @@ class ClockRestart(unittest.TestCase):
         finally:
             c.close()
             self.assertEqual(second.stop(), 0)
+
+
+class DurableCeiling(unittest.TestCase):
+    def test_no_stamp_reaches_the_durable_ceiling(self):
+        """The ceiling cannot be renewed (a directory planted where its
+        temporary goes) while a reader stalls and bidctl close waits on the
+        control thread: bids stop (NOT_SERVING) before any stamp reaches the
+        ceiling on disk, and resume once it can be written again."""
+        os.environ["BIDPLANE_TEST_HOOKS"] = "1"
+        self.addCleanup(os.environ.pop, "BIDPLANE_TEST_HOOKS", None)
+        state = tempfile.mkdtemp(prefix="bp-ceiling-")
+        self.addCleanup(shutil.rmtree, state, True)
+        node = Node(BIDPLANE, args=["--state-dir", state, "--open-range", "1-2",
+                                    "--duration", "600"]).start()
+        self.addCleanup(node.stop)
+        c = Client()
+        self.addCleanup(c.close)
+        request, amount = 1, 100
+        self.assertEqual(c.ask(bid(request, 1, 7, amount))["status"], ACCEPTED)
+        blocker = os.path.join(state, "hlc_ceiling.tmp")
+        deadline = time.time() + 10
+        while time.time() < deadline:  # between two renewals
+            try:
+                os.mkdir(blocker)
+                break
+            except FileExistsError:
+                time.sleep(0.01)
+        with open(os.path.join(state, "hlc_ceiling")) as f:
+            frozen = int(f.read())
+        self.assertEqual(telemetry(self, node.prefix, "/bidplane/test/reader_stall,on"),
+                         {"reader_stall": "on"})
+        closing = node.bidctl(BIDCTL, "close", "2")  # waits a bounded time
+        self.assertEqual(closing.returncode, 0, closing.stderr)
+        accepted, refused, reason = [], 0, None
+        while time.time() * 1000 < (frozen >> 16) + 500:
+            request += 1
+            amount += 1
+            reply = c.ask(bid(request, 1, 7, amount))
+            if reply["status"] == ACCEPTED:
+                accepted.append(reply["hlc"])
+            elif reply["status"] == NOT_SERVING:
+                refused += 1
+                if reason is None:
+                    st = json.loads(node.bidctl(BIDCTL, "--json", "status").stdout)
+                    reason = st["not_serving_reason"]
+            time.sleep(0.005)
+        self.assertTrue(accepted, "no bid was accepted before the ceiling")
+        self.assertLess(max(accepted), frozen)
+        self.assertGreater(refused, 0)
+        self.assertEqual(reason, "hlc_ceiling")
+        telemetry(self, node.prefix, "/bidplane/test/reader_stall,off")
+        os.rmdir(blocker)
+        deadline = time.time() + 10
+        reply = None
+        while time.time() < deadline:
+            request += 1
+            amount += 1
+            reply = c.ask(bid(request, 1, 7, amount))
+            if reply["status"] == ACCEPTED:
+                break
+            time.sleep(0.05)
+        self.assertEqual(reply["status"], ACCEPTED, "bids did not resume")
+        with open(os.path.join(state, "hlc_ceiling")) as f:
+            self.assertLess(reply["hlc"], int(f.read()))
 
 
 if __name__ == "__main__":

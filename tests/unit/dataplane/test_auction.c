@@ -299,6 +299,36 @@ static void a_stalled_reader_slows_acceptance_and_never_leaks(void **state)
 	rte_rcu_qsbr_thread_unregister(qs, me);
 }
 
+/* HLC G8: a bid whose stamp would reach the durable ceiling is not
+ * accepted (NOT_SERVING, counted), and is again once the limit moves. */
+static void no_stamp_reaches_the_limit(void **state)
+{
+	(void)state;
+	unsigned int me = CONTROL_READER;
+	struct bid_ctx *c = &ctxs[me];
+	rte_rcu_qsbr_thread_register(table.qsbr, me);
+	rte_rcu_qsbr_thread_online(table.qsbr, me);
+	uint64_t now = hlc_wall_realtime(NULL);
+	assert_int_equal(auction_open(&table, 400, 1, 1, now + 3600 * 1000), 0);
+	struct auction *a = auction_lookup(&table, 400);
+	struct bid_outcome o;
+	uint64_t refused = c->ceiling_refusals;
+	hlc_domain_set_limit(&domain, hlc_make(now - 1000, 0)); /* behind the clock */
+	auction_place_bid(a, c, 1, 10, &o);
+	assert_int_equal(o.status, BP_NOT_SERVING);
+	assert_int_equal(o.hlc, 0);
+	assert_int_equal(c->ceiling_refusals, refused + 1);
+	assert_int_equal(auction_leading(a).amount, 0);
+	hlc_domain_set_limit(&domain, hlc_make(now + 60000, 0));
+	auction_place_bid(a, c, 1, 10, &o);
+	assert_int_equal(o.status, BP_ACCEPTED);
+	assert_true(o.hlc < hlc_make(now + 60000, 0));
+	hlc_domain_set_limit(&domain, 0);
+	bid_ctx_end_burst(c);
+	rte_rcu_qsbr_thread_offline(table.qsbr, me);
+	rte_rcu_qsbr_thread_unregister(table.qsbr, me);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -347,6 +377,7 @@ int main(void)
 	    cmocka_unit_test(accepted_bids_form_one_order_under_a_race),
 	    cmocka_unit_test(replaced_records_are_reclaimed),
 	    cmocka_unit_test(a_stalled_reader_slows_acceptance_and_never_leaks),
+	    cmocka_unit_test(no_stamp_reaches_the_limit),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -94,11 +94,13 @@ static void the_ceiling_stays_a_lease_ahead_and_persists(void **state)
 	uint64_t lease = DRIFT_MS + HLC_CEILING_MARGIN_MS;
 	assert_true(c.published == hlc_make(1000000 + lease, 0));
 	assert_true(hlc_ceiling_covers(&c, now, DRIFT_MS));
-	/* No write while more than half the lease is left ... */
-	assert_int_equal(hlc_ceiling_renew(&c, hlc_make(1000000 + lease / 2 - 1, 0)), 0);
+	/* No write while more than the drift bound and half the margin is
+	 * left ... */
+	uint64_t renew_after = HLC_CEILING_MARGIN_MS / 2;
+	assert_int_equal(hlc_ceiling_renew(&c, hlc_make(1000000 + renew_after - 1, 0)), 0);
 	assert_int_equal(c.renewals, 1);
 	/* ... then a new one, a whole lease ahead again. */
-	uint64_t later = hlc_make(1000000 + lease / 2 + 1, 0);
+	uint64_t later = hlc_make(1000000 + renew_after + 1, 0);
 	assert_int_equal(hlc_ceiling_renew(&c, later), 0);
 	assert_int_equal(c.renewals, 2);
 	assert_true(c.published == hlc_make(hlc_ms(later) + lease, 0));
@@ -110,6 +112,32 @@ static void the_ceiling_stays_a_lease_ahead_and_persists(void **state)
 	struct hlc_ceiling next;
 	assert_int_equal(hlc_ceiling_load(&next, dir, DRIFT_MS, &previous, err, sizeof(err)), 0);
 	assert_true(previous == last);
+}
+
+/* For any drift bound, a ceiling renewed every 50 ms keeps covering the
+ * clock: renewal comes before the drift bound reaches the ceiling. */
+static void covers_holds_between_renewals_for_any_drift(void **state)
+{
+	(void)state;
+	static const uint64_t drifts[] = {0, 500, 1000, 3000, 60000};
+	for (size_t d = 0; d < sizeof(drifts) / sizeof(drifts[0]); d++) {
+		struct hlc_ceiling c;
+		uint64_t previous;
+		char err[256];
+		assert_int_equal(hlc_ceiling_load(&c, dir, drifts[d], &previous, err, sizeof(err)),
+				 0);
+		uint64_t t0 = 2000000 + d * 1000000;
+		for (uint64_t ms = t0; ms < t0 + 20000; ms++) {
+			if ((ms - t0) % 50 == 0)
+				assert_int_equal(hlc_ceiling_renew(&c, hlc_make(ms, 0xffff)), 0);
+			if (!hlc_ceiling_covers(&c, hlc_make(ms, 0xffff), drifts[d]))
+				fail_msg("drift %llu: not covered at +%llu ms",
+					 (unsigned long long)drifts[d],
+					 (unsigned long long)(ms - t0));
+		}
+		/* ... with a write only every so often, not every check. */
+		assert_true(c.renewals < 20000 / 50);
+	}
 }
 
 static void a_failed_write_is_not_published(void **state)
@@ -149,6 +177,8 @@ int main(void)
 					    remove_dir),
 	    cmocka_unit_test_setup_teardown(a_symlink_is_not_followed, make_dir, remove_dir),
 	    cmocka_unit_test_setup_teardown(the_ceiling_stays_a_lease_ahead_and_persists, make_dir,
+					    remove_dir),
+	    cmocka_unit_test_setup_teardown(covers_holds_between_renewals_for_any_drift, make_dir,
 					    remove_dir),
 	    cmocka_unit_test_setup_teardown(a_failed_write_is_not_published, make_dir, remove_dir),
 	    cmocka_unit_test_setup_teardown(a_damaged_ceiling_refuses_the_start, make_dir,
