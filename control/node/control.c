@@ -153,14 +153,18 @@ int control_init(struct control *c, struct node *n, char *err, size_t errlen)
 	rc = stats_node_init(c, err, errlen);
 	if (rc == 0)
 		rc = open_initial_range(c, err, errlen);
-	if (rc == 0)
-		rc = service_start(c, err, errlen);
 	if (rc != 0) {
 		control_fini(c);
 		return rc;
 	}
-	/* Nothing fails after this: the service thread persists the next
-	 * fencing epoch at once, and the node serves once it is durable. */
+	/* Only now the next epoch: a start that failed above bumped none. If
+	 * it cannot be persisted, the service thread retries. */
+	fencing_try(c);
+	rc = service_start(c, err, errlen);
+	if (rc != 0) {
+		control_fini(c);
+		return rc;
+	}
 	RTE_LOG(INFO, USER1, "control socket %s\n", n->cfg.control_socket);
 	telemetry_register(c);
 	return 0;

@@ -13,8 +13,8 @@
  *   need and do nothing else: log lines are written after the section.
  * - The service thread (a DPDK control thread, service.c) does the slow
  *   and blocking duties: the control socket's clients, persisting the
- *   fencing epoch and the HLC ceiling (fsync), and the settlement log. It is never an RCU reader:
- *   a request that needs the auction table goes to the control thread
+ *   fencing epoch and the HLC ceiling (fsync), and the settlement log. It
+ *   is never an RCU reader: a request that needs the auction table goes to the control thread
  *   through a one-slot mailbox, and the service thread waits for the
  *   answer without holding anything.
  *
@@ -110,10 +110,10 @@ struct control {
 };
 
 /* Locks the state dir, loads the HLC ceiling, opens the control socket,
- * the stats segment and the --open-range auctions, starts the service
- * thread, which then persists the next fencing epoch (the node serves once
- * it is durable): a start that fails bumps no epoch. 0, or -errno with err
- * set (and everything undone). */
+ * the stats segment and the --open-range auctions, then persists the next
+ * fencing epoch (so a start that fails bumps none; the node serves once it
+ * is durable, the service thread retrying until it is) and starts the
+ * service thread. 0, or -errno with err set (and everything undone). */
 int control_init(struct control *c, struct node *n, char *err, size_t errlen);
 
 /* Runs until n->force_quit. */
@@ -140,8 +140,9 @@ void mailbox_serve(struct control *c);
  * fsync). */
 void renew_ceiling(struct control *c);
 
-/* Service thread: one attempt to persist the next fencing epoch; on
- * success the fencing reason to refuse bids is cleared. */
+/* One attempt to persist the next fencing epoch; on success the fencing
+ * reason to refuse bids is cleared. Main thread at start, then the service
+ * thread (never both: the service thread starts after the first). */
 void fencing_try(struct control *c);
 
 /* Lifecycle (lifecycle.c). */

@@ -100,7 +100,7 @@ static void *service_main(void *arg)
 {
 	struct control *c = arg;
 	struct node *n = c->node;
-	uint64_t next_fencing_ms = 0; /* the first attempt at once */
+	uint64_t next_fencing_ms = monotonic_ms() + FENCING_RETRY_MS; /* start made one */
 	while (!stopping(c)) {
 		if ((atomic_load(&n->not_serving) & NOT_SERVING_FENCING) &&
 		    monotonic_ms() >= next_fencing_ms) {

@@ -69,6 +69,28 @@ class ClockRestart(unittest.TestCase):
             self.assertEqual(second.stop(), 0)
 
 
+    def test_a_restart_with_the_same_clock_does_not_wait(self):
+        """The previous ceiling is at most a lease ahead of a sane clock:
+        that is no step back, and the node serves at once, above it."""
+        state = tempfile.mkdtemp(prefix="bp-ceiling-")
+        self.addCleanup(shutil.rmtree, state, True)
+        args = ["--state-dir", state, "--open-range", "1-1", "--duration", "600"]
+        stamps = []
+        for life in range(2):
+            node = Node(BIDPLANE, args=args).start()
+            c = Client()
+            try:
+                st = json.loads(node.bidctl(BIDCTL, "--json", "status").stdout)
+                self.assertNotEqual(st["not_serving_reason"], "clock", st)
+                reply = c.ask(bid(life + 1, 1, 7, 100 + life))
+                self.assertEqual(reply["status"], ACCEPTED, reply)
+                stamps.append(reply["hlc"])
+            finally:
+                c.close()
+                self.assertEqual(node.stop(), 0)
+        self.assertGreater(stamps[1], stamps[0])
+
+
 class DurableCeiling(unittest.TestCase):
     def test_no_stamp_reaches_the_durable_ceiling(self):
         """The ceiling cannot be renewed (a directory planted where its
