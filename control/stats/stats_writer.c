@@ -466,11 +466,6 @@ uint32_t stats_dir_count(const struct stats_writer *w)
 	return atomic_load_explicit(&w->head->dir_count, memory_order_relaxed);
 }
 
-uint32_t stats_dir_capacity(const struct stats_writer *w)
-{
-	return w->head->dir_capacity;
-}
-
 int stats_writer_publish(struct stats_writer *w, char *err, size_t errlen)
 {
 	char to[STATS_NAME_MAX + 32];

@@ -71,9 +71,8 @@ int stats_dir_add_worker_field(struct stats_writer *w, const char *name, const c
  * control block; returns how many. */
 unsigned int stats_dir_remove_values(struct stats_writer *w, const void *first, size_t bytes);
 
-/* Entries in the directory now, and its capacity. */
+/* Entries in the directory now. */
 uint32_t stats_dir_count(const struct stats_writer *w);
-uint32_t stats_dir_capacity(const struct stats_writer *w);
 
 /* Makes the segment visible as NAME.bpstats (replacing a previous one)
  * with state RUNNING. 0 or -errno with err set. */
