@@ -82,5 +82,11 @@ build_dir() {
 	else
 		meson setup "$dir" "$@" >/dev/null || die "meson setup $dir failed (see $dir/meson-logs/meson-log.txt)"
 	fi
-	ninja -C "$dir" >/dev/null || { ninja -C "$dir"; die "build in $dir failed"; }
+	if ! ninja -C "$dir" >/dev/null 2>&1; then
+		# A build dir made by an older tree (files where folders now are)
+		# cannot regenerate itself: make it anew once.
+		say "rebuilding $dir from scratch"
+		meson setup --wipe "$dir" "$@" >/dev/null || die "meson setup --wipe $dir failed"
+		ninja -C "$dir" >/dev/null || { ninja -C "$dir"; die "build in $dir failed"; }
+	fi
 }
