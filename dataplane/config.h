@@ -63,6 +63,8 @@ struct bp_config {
 	uint16_t rx_desc;
 	uint16_t tx_desc;
 
+	uint32_t log_level; /* RTE_LOG_ERR .. RTE_LOG_DEBUG (--log-level) */
+
 	/* Preflight. */
 	bool fallback_no_huge; /* add --no-huge -m 512 when hugepages are missing */
 };

@@ -17,6 +17,11 @@
 
 #define CLOCK_OFFSET_MAX_MS UINT64_C(31536000000) /* a year */
 
+/* rte_log's levels (rte_log.h), by name: this library has no DPDK. */
+static const char *const log_levels[] = {"error", "warning", "notice", "info", "debug"};
+#define LOG_LEVEL_FIRST 4 /* RTE_LOG_ERR */
+#define LOG_LEVEL_INFO	7 /* RTE_LOG_INFO */
+
 #define FIELD(f)	  offsetof(struct bp_config, f), sizeof(((struct bp_config *)0)->f)
 #define NUMBER(f, lo, hi) OPTION_UNSIGNED, FIELD(f), lo, hi
 
@@ -84,6 +89,10 @@ const struct option_spec bp_options[] = {
     {"tx-desc", OPTION_POW2, FIELD(tx_desc), 64, 16384, 1024, NULL, "N",
      "TX descriptors per queue, a power of two", NULL},
 
+    {"log-level", OPTION_LOG_LEVEL, FIELD(log_level), 0, 0, LOG_LEVEL_INFO, "info", "LEVEL",
+     "the node's log lines shown: error, warning, notice, info or debug (DPDK's own "
+     "follow the EAL option --log-level)",
+     "Logs"},
     {"fallback-no-huge", OPTION_FLAG, FIELD(fallback_no_huge), 0, 0, 0, NULL, NULL,
      "run with --no-huge -m 512 when hugepages are missing", "Preflight"},
     {"help", OPTION_HELP, 0, 0, 0, 0, 0, NULL, NULL, "this text", NULL},
@@ -275,6 +284,14 @@ int bp_option_apply(struct bp_config *cfg, const struct option_spec *o, const ch
 	case OPTION_REPLACED:
 		snprintf(err, errlen, "--%s %s: %s", o->name, val ? val : "", o->help);
 		return -EINVAL;
+	case OPTION_LOG_LEVEL:
+		for (unsigned int i = 0; i < sizeof(log_levels) / sizeof(log_levels[0]); i++)
+			if (strcmp(val, log_levels[i]) == 0) {
+				*(uint32_t *)field = LOG_LEVEL_FIRST + i;
+				return 0;
+			}
+		return fail(err, errlen, "--%s %s: one of error, warning, notice, info, debug",
+			    o->name, val);
 	case OPTION_HELP:
 		break;
 	}
@@ -304,6 +321,9 @@ void bp_config_defaults(struct bp_config *cfg)
 			break;
 		case OPTION_NAME:
 			snprintf(field, o->size, "%s", o->def_text);
+			break;
+		case OPTION_LOG_LEVEL:
+			*(uint32_t *)field = (uint32_t)o->def;
 			break;
 		default:
 			break; /* 0, empty, or derived after parsing (paths) */
@@ -417,6 +437,14 @@ void bp_config_dump(FILE *out, const struct bp_config *cfg)
 			char ip[INET_ADDRSTRLEN];
 			inet_ntop(AF_INET, field, ip, sizeof(ip));
 			fprintf(out, "%s = %s\n", o->name, ip);
+			break;
+		}
+		case OPTION_LOG_LEVEL: {
+			uint32_t level = *(const uint32_t *)field;
+			fprintf(out, "%s = %s\n", o->name,
+				level >= LOG_LEVEL_FIRST && level < LOG_LEVEL_FIRST + 5
+				    ? log_levels[level - LOG_LEVEL_FIRST]
+				    : "info");
 			break;
 		}
 		case OPTION_ID_RANGE: {

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
+#include "log.h"
 #include "control.h"
 
 #include <errno.h>
@@ -39,12 +40,12 @@ void fencing_try(struct control *c)
 	if (rc == 0) {
 		atomic_store(&n->fencing_epoch, epoch);
 		node_not_serving(n, NOT_SERVING_FENCING, false);
-		RTE_LOG(INFO, USER1, "fencing epoch %" PRIu64 " (%s)\n", epoch, n->cfg.state_dir);
+		BP_LOG(INFO, CONTROL, "fencing epoch %" PRIu64 " (%s)\n", epoch, n->cfg.state_dir);
 		return;
 	}
 	stat_inc(&c->stats->fencing_failures);
 	if (stat_read(&c->stats->fencing_failures) == 1)
-		RTE_LOG(ERR, USER1, "%s\n", err);
+		BP_LOG(ERR, CONTROL, "%s\n", err);
 }
 
 /*
@@ -73,10 +74,10 @@ static int clock_init(struct control *c, char *err, size_t errlen)
 	uint64_t wall = node_now_ms(n);
 	if (hlc_ms(c->previous_ceiling) > wall + c->ceiling.lease_ms) {
 		node_not_serving(n, NOT_SERVING_CLOCK, true);
-		RTE_LOG(WARNING, USER1,
-			"the wall clock is behind the stamps of the previous run by up to %" PRIu64
-			" ms (%s/%s): not taking bids until it has passed them\n",
-			hlc_ms(c->previous_ceiling) - wall, n->cfg.state_dir, HLC_CEILING_FILE);
+		BP_LOG(WARNING, CONTROL,
+		       "the wall clock is behind the stamps of the previous run by up to %" PRIu64
+		       " ms (%s/%s): not taking bids until it has passed them\n",
+		       hlc_ms(c->previous_ceiling) - wall, n->cfg.state_dir, HLC_CEILING_FILE);
 	}
 	renew_ceiling(c);
 	return 0;
@@ -109,8 +110,8 @@ static int open_initial_range(struct control *c, char *err, size_t errlen)
 		if (id == UINT64_MAX)
 			break;
 	}
-	RTE_LOG(INFO, USER1, "opened auctions %" PRIu64 "-%" PRIu64 " for %" PRIu64 " s\n",
-		cfg->open_first, cfg->open_last, cfg->duration_s);
+	BP_LOG(INFO, CONTROL, "opened auctions %" PRIu64 "-%" PRIu64 " for %" PRIu64 " s\n",
+	       cfg->open_first, cfg->open_last, cfg->duration_s);
 	return 0;
 }
 
@@ -118,6 +119,7 @@ int control_init(struct control *c, struct node *n, char *err, size_t errlen)
 {
 	memset(c, 0, sizeof(*c));
 	c->stats = &c->own_stats;
+	c->settle_notes.log_limit = (struct log_limit){.per_second = 100, .burst = 200};
 	c->node = n;
 	c->next_due_ms = UINT64_MAX; /* lowered by every auction opened */
 	unsigned int me = node_control_reader(n);
@@ -165,7 +167,7 @@ int control_init(struct control *c, struct node *n, char *err, size_t errlen)
 		control_fini(c);
 		return rc;
 	}
-	RTE_LOG(INFO, USER1, "control socket %s\n", n->cfg.control_socket);
+	BP_LOG(INFO, CONTROL, "control socket %s\n", n->cfg.control_socket);
 	telemetry_register(c);
 	return 0;
 }

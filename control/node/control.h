@@ -31,6 +31,7 @@
 
 #include "auction_bid.h"
 #include "hlc_ceiling.h"
+#include "log.h"
 #include "stats_node.h"
 #include "node.h"
 
@@ -69,6 +70,7 @@ struct settle_notes {
 	_Atomic uint64_t head; /* written by the control thread */
 	_Atomic uint64_t tail; /* written by the service thread */
 	_Atomic uint64_t dropped;
+	struct log_limit log_limit; /* service thread */
 	struct settle_note ring[SETTLE_NOTES];
 };
 

@@ -17,6 +17,7 @@
 #include <rte_log.h>
 #include <rte_rcu_qsbr.h>
 
+#include "log.h"
 #include "control.h"
 #include "ctl.h"
 #include "stat.h"
@@ -102,11 +103,22 @@ void settle_notes_log(struct control *c)
 	uint64_t head = atomic_load_explicit(&sn->head, memory_order_acquire);
 	for (; tail != head; tail++) {
 		const struct settle_note *n = &sn->ring[tail % SETTLE_NOTES];
-		RTE_LOG(INFO, USER1,
-			"settled auction %" PRIu64 ": winner bidder %" PRIu64 " amount %" PRIu64
-			" hlc %" PRIu64 ".%u, %" PRIu64 " bids\n",
-			n->id, n->winner.bidder, n->winner.amount, hlc_ms(n->winner.hlc),
-			hlc_logical(n->winner.hlc), n->bids);
+		uint64_t skipped = 0;
+		/* Thousands of auctions may close at once: a line each, up to a
+		 * rate; the rest are counted and said (bidctl shows each). */
+		if (!log_allow(&sn->log_limit, node_now_ms(c->node), &skipped)) {
+			atomic_store_explicit(&sn->tail, tail + 1, memory_order_release);
+			continue;
+		}
+		if (skipped)
+			BP_LOG(NOTICE, LIFECYCLE,
+			       "%" PRIu64 " settlements not logged (more than %.0f a second)\n",
+			       skipped, sn->log_limit.per_second);
+		BP_LOG(INFO, LIFECYCLE,
+		       "settled auction %" PRIu64 ": winner bidder %" PRIu64 " amount %" PRIu64
+		       " hlc %" PRIu64 ".%u, %" PRIu64 " bids\n",
+		       n->id, n->winner.bidder, n->winner.amount, hlc_ms(n->winner.hlc),
+		       hlc_logical(n->winner.hlc), n->bids);
 		atomic_store_explicit(&sn->tail, tail + 1, memory_order_release);
 	}
 }

@@ -19,6 +19,7 @@
 #include <rte_lcore.h>
 #include <rte_malloc.h>
 
+#include "log.h"
 #include "config.h"
 #include "control.h"
 #include "port.h"
@@ -193,6 +194,11 @@ int main(int argc, char **argv)
 	}
 
 	static struct bp_eal_args eal;
+	/* Before EAL: its own lines take the node's format too. */
+	if (log_init((int)node.cfg.log_level) != 0) {
+		fprintf(stderr, "bidplane: cannot set up logging: %s\n", strerror(errno));
+		return EXIT_FAILURE;
+	}
 	if (bp_preflight(eal_argc, argv, &node.cfg, &eal, err, sizeof(err)) != 0) {
 		fprintf(stderr, "bidplane: %s\n", err);
 		return EXIT_FAILURE;

@@ -16,6 +16,7 @@
 #include <rte_lcore.h>
 #include <rte_log.h>
 
+#include "log.h"
 #include "control.h"
 #include "ctl.h"
 
@@ -88,12 +89,13 @@ void renew_ceiling(struct control *c)
 	if (rc == 0)
 		hlc_domain_set_limit(&n->hlc, atomic_load(&c->ceiling.published));
 	if (rc != 0 && before == 0)
-		RTE_LOG(ERR, USER1,
-			"cannot persist %s/%s: %s; bids stop before the HLC can pass the last "
-			"durable ceiling (check disk space and permissions of --state-dir)\n",
-			n->cfg.state_dir, HLC_CEILING_FILE, strerror(-rc));
+		BP_LOG(ERR, SERVICE,
+		       "cannot persist %s/%s: %s; bids stop before the HLC can pass the last "
+		       "durable ceiling (check disk space and permissions of --state-dir)\n",
+		       n->cfg.state_dir, HLC_CEILING_FILE, strerror(-rc));
 	else if (rc == 0 && before != 0)
-		RTE_LOG(INFO, USER1, "%s/%s persisted again\n", n->cfg.state_dir, HLC_CEILING_FILE);
+		BP_LOG(INFO, SERVICE, "%s/%s persisted again\n", n->cfg.state_dir,
+		       HLC_CEILING_FILE);
 }
 
 static void *service_main(void *arg)

@@ -13,6 +13,7 @@
 #include <rte_log.h>
 #include <rte_mempool.h>
 
+#include "log.h"
 #include "control.h"
 #include "stat.h"
 #include "stats_writer.h"
@@ -276,7 +277,7 @@ int stats_node_init(struct control *c, char *err, size_t errlen)
 	if (rc != 0)
 		return rc;
 	if (*stats_writer_note(c->segment))
-		RTE_LOG(WARNING, USER1, "%s\n", stats_writer_note(c->segment));
+		BP_LOG(WARNING, STATS, "%s\n", stats_writer_note(c->segment));
 	c->stats_block = stats_writer_control_block(c->segment);
 	/* From now on the slow path counts in the segment. The service
 	 * thread has not started yet: nobody else writes these. */
@@ -300,8 +301,8 @@ int stats_node_init(struct control *c, char *err, size_t errlen)
 	stats_node_tick(c, node_now_ms(n));
 	rc = stats_writer_publish(c->segment, err, errlen);
 	if (rc == 0)
-		RTE_LOG(INFO, USER1, "stats: %s%s%s (bidstat %s)\n", STATS_SHM_DIR "/",
-			cfg->stats_name, STATS_SUFFIX, cfg->stats_name);
+		BP_LOG(INFO, STATS, "stats: %s%s%s (bidstat %s)\n", STATS_SHM_DIR "/",
+		       cfg->stats_name, STATS_SUFFIX, cfg->stats_name);
 	return rc;
 }
 
@@ -444,8 +445,7 @@ static void slot_entries(struct control *c, struct stats_auction_slot *s, uint64
 	value(&r, "auction_bids_total", labels, "bids accepted", STATS_COUNTER, &s->bids);
 	value(&r, "auction_viewers", labels, "watching clients", STATS_GAUGE, &s->viewers);
 	if (r.rc != 0)
-		RTE_LOG(ERR, USER1, "stats: auction %" PRIu64 " entries: %s\n", id,
-			strerror(-r.rc));
+		BP_LOG(ERR, STATS, "stats: auction %" PRIu64 " entries: %s\n", id, strerror(-r.rc));
 }
 
 /* The slot holding auction `id` (0: a free slot), or NULL. */
