@@ -187,6 +187,11 @@ int bp_preflight_at(const char *root, int eal_argc, char **eal_argv, const struc
 	int rc = bp_eal_args_check(eal_argc, eal_argv, err, errlen);
 	if (rc != 0)
 		return rc;
+	if (!has_arg(eal_argc, eal_argv, "--no-pci")) {
+		rc = bp_preflight_pci(root, eal_argc, eal_argv, err, errlen);
+		if (rc != 0)
+			return rc;
+	}
 	for (int i = 0; i < eal_argc; i++)
 		out->argv[out->argc++] = eal_argv[i];
 

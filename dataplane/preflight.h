@@ -35,6 +35,13 @@ struct bp_eal_args {
 int bp_preflight(int eal_argc, char **eal_argv, const struct bp_config *cfg,
 		 struct bp_eal_args *out, char *err, size_t errlen);
 
+/* The PCI devices the EAL options allow (-a / --allow ADDR): each must
+ * exist, be bound to a driver DPDK can use (vfio-pci, uio_pci_generic,
+ * igb_uio, or a bifurcated mlx driver) and, for vfio-pci, have an IOMMU (or
+ * vfio's no-IOMMU mode). Reads <root>/sys. 0, or a negative errno with a
+ * message that names the device and the fix. */
+int bp_preflight_pci(const char *root, int argc, char **argv, char *err, size_t errlen);
+
 /* bp_preflight reading /sys and /proc under `root` ("" for the real ones;
  * tests pass a fake tree). */
 int bp_preflight_at(const char *root, int eal_argc, char **eal_argv, const struct bp_config *cfg,

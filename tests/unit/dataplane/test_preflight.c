@@ -178,6 +178,57 @@ static void eal_options_are_checked_and_named(void **s)
 	assert_non_null(strstr(err, "'--frob'"));
 }
 
+/* A fake PCI device at addr, bound to driver (NULL: none). */
+static void fake_pci(const char *addr, const char *driver, int iommu_groups)
+{
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "mkdir -p %s/sys/bus/pci/devices/%s %s/sys/bus/pci/drivers/%s",
+		 root, addr, root, driver ? driver : "x");
+	assert_int_equal(system(cmd), 0);
+	if (driver) {
+		snprintf(cmd, sizeof(cmd),
+			 "ln -sfn ../../../bus/pci/drivers/%s %s/sys/bus/pci/devices/%s/driver",
+			 driver, root, addr);
+		assert_int_equal(system(cmd), 0);
+	}
+	if (iommu_groups) {
+		snprintf(cmd, sizeof(cmd), "mkdir -p %s/sys/kernel/iommu_groups/7", root);
+		assert_int_equal(system(cmd), 0);
+	}
+}
+
+static int pci_check(const char *allow, char *err)
+{
+	char *argv[] = {"bidplane", "-a", (char *)allow, NULL};
+	return bp_preflight_pci(root, 3, argv, err, 512);
+}
+
+static void pci_devices_are_checked_and_named(void **s)
+{
+	(void)s;
+	char err[512];
+	fake_tree(100, 1);
+	assert_int_equal(pci_check("0000:03:00.0", err), -ENODEV);
+	assert_non_null(strstr(err, "no PCI device 0000:03:00.0"));
+	assert_non_null(strstr(err, "lspci -D"));
+
+	fake_pci("0000:03:00.0", "ixgbe", 1);
+	assert_int_equal(pci_check("03:00.0", err), -EPERM); /* short form, domain 0 */
+	assert_non_null(strstr(err, "bound to ixgbe"));
+	assert_non_null(strstr(err, "dpdk-devbind.py --bind=vfio-pci 0000:03:00.0"));
+
+	fake_tree(100, 1);
+	fake_pci("0000:03:00.0", "vfio-pci", 0);
+	assert_int_equal(pci_check("0000:03:00.0,rxq_pkt_split=1", err), -ENODEV);
+	assert_non_null(strstr(err, "no IOMMU groups"));
+	assert_non_null(strstr(err, "intel_iommu=on"));
+
+	fake_pci("0000:03:00.0", "vfio-pci", 1);
+	assert_int_equal(pci_check("0000:03:00.0", err), 0);
+	/* Not a PCI address (a vdev's name): nothing to check. */
+	assert_int_equal(pci_check("net_memif0", err), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -186,6 +237,7 @@ int main(void)
 	    cmocka_unit_test(missing_hugepages_fail_with_the_fix),
 	    cmocka_unit_test(fallback_adds_no_huge),
 	    cmocka_unit_test(eal_options_are_checked_and_named),
+	    cmocka_unit_test(pci_devices_are_checked_and_named),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	char cmd[128];
