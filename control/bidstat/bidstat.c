@@ -39,6 +39,7 @@ struct options {
 	bool all;
 	bool auctions;
 	bool list;
+	bool clean;
 };
 
 static volatile sig_atomic_t stop;
@@ -67,7 +68,10 @@ static void usage(FILE *out)
 		"  -p, --prometheus    Prometheus text format; one update unless --count\n"
 		"  -a, --all           show zero values too\n"
 		"      --auctions      show the tracked auctions' values\n"
-		"  -l, --list          list the nodes publishing statistics on this host\n"
+		"  -l, --list          list the nodes publishing statistics on this host, with\n"
+		"                      their state (running, exited, crashed), pid and version\n"
+		"      --clean         remove what dead nodes left: their segments, claim files\n"
+		"                      and DPDK runtime directories (/var/run/dpdk/bidplane-PID)\n"
 		"  -h, --help          this text\n"
 		"\n"
 		"bidstat follows the node across restarts and says when it exited.\n"
@@ -138,11 +142,17 @@ static int list_segments(FILE *out, char *only, size_t onlylen)
 static int parse_args(int argc, char **argv, struct options *o)
 {
 	static const struct option longs[] = {
-	    {"interval", required_argument, NULL, 'i'}, {"count", required_argument, NULL, 'c'},
-	    {"once", no_argument, NULL, '1'},		{"json", no_argument, NULL, 'j'},
-	    {"prometheus", no_argument, NULL, 'p'},	{"all", no_argument, NULL, 'a'},
-	    {"auctions", no_argument, NULL, 'A'},	{"list", no_argument, NULL, 'l'},
-	    {"help", no_argument, NULL, 'h'},		{NULL, 0, NULL, 0},
+	    {"interval", required_argument, NULL, 'i'},
+	    {"count", required_argument, NULL, 'c'},
+	    {"once", no_argument, NULL, '1'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"prometheus", no_argument, NULL, 'p'},
+	    {"all", no_argument, NULL, 'a'},
+	    {"auctions", no_argument, NULL, 'A'},
+	    {"list", no_argument, NULL, 'l'},
+	    {"clean", no_argument, NULL, 'C'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	bool count_given = false;
 	char *end;
@@ -182,6 +192,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		case 'l':
 			o->list = true;
+			break;
+		case 'C':
+			o->clean = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -361,7 +374,9 @@ int main(int argc, char **argv)
 	if (rc != EXIT_OK)
 		return rc;
 	if (o.list)
-		return list_segments(stdout, NULL, 0) > 0 ? EXIT_OK : EXIT_NO_NODE;
+		return bidstat_list(stdout) > 0 ? EXIT_OK : EXIT_NO_NODE;
+	if (o.clean)
+		return bidstat_clean(stdout) == 0 ? EXIT_OK : EXIT_PERMISSION;
 	if ((rc = choose_name(&o, name, sizeof(name))) != EXIT_OK)
 		return rc;
 	/* No SA_RESTART: a signal ends a sleep at once. */

@@ -35,6 +35,15 @@ double bidstat_rate(const struct bidstat_update *u, uint32_t i, int k);
 /* "running", "exited", or "gone" (running, but its process is not). */
 const char *bidstat_state(const struct bidstat_update *u);
 
+/* --list: every segment here with its node's state, pid, version and start
+ * (bidstat_list.c); how many there are. */
+int bidstat_list(FILE *out);
+
+/* --clean: removes the segments (and claim files) of nodes that exited or
+ * died, and DPDK runtime directories bidplane-<pid> whose process is gone;
+ * says what it removed. 0, or -EPERM when something could not be removed. */
+int bidstat_clean(FILE *out);
+
 void bidstat_print_view(FILE *out, const struct bidstat_update *u, bool clear_screen);
 void bidstat_print_json(FILE *out, const struct bidstat_update *u);
 void bidstat_print_prometheus(FILE *out, const struct bidstat_update *u);

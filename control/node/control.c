@@ -5,7 +5,9 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <grp.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <rte_cycles.h>
 #include <rte_log.h>
@@ -97,6 +99,19 @@ static void clock_guard(struct control *c)
 		node_not_serving(n, NOT_SERVING_HLC_CEILING, !covers);
 }
 
+/* Members of the stats group may use bidctl too: the socket (mode 0660)
+ * gets that group. Without the group, only root; the stats segment logs
+ * how to create it. */
+static void share_control_socket(const struct node *n)
+{
+	if (strcmp(n->cfg.stats_group, "none") == 0)
+		return;
+	struct group *g = getgrnam(n->cfg.stats_group);
+	if (g && chown(n->cfg.control_socket, (uid_t)-1, g->gr_gid) != 0)
+		BP_LOG(WARNING, CONTROL, "cannot give %s to group %s: %s\n", n->cfg.control_socket,
+		       n->cfg.stats_group, strerror(errno));
+}
+
 static int open_initial_range(struct control *c, char *err, size_t errlen)
 {
 	const struct bp_config *cfg = &c->node->cfg;
@@ -152,6 +167,7 @@ int control_init(struct control *c, struct node *n, char *err, size_t errlen)
 	c->ctl = ctl_server_open(n->cfg.control_socket, &handlers, err, errlen);
 	if (!c->ctl)
 		return -EINVAL;
+	share_control_socket(n);
 	rc = stats_node_init(c, err, errlen);
 	if (rc == 0)
 		rc = open_initial_range(c, err, errlen);

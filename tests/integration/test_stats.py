@@ -98,6 +98,16 @@ class Stats(unittest.TestCase):
         r = bidstat("--once", "--json", self.name, user=NOBODY + [f"--groups={gid}"])
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(json.loads(r.stdout)["state"], "running")
+        # The same group may use bidctl: the control socket is theirs too.
+        self.assertEqual(os.stat(n.ctl).st_gid, gid)
+        os.chmod(n.dir, 0o755)  # the test's own directory, for nobody to reach the socket
+        ctl = ["setpriv"] + NOBODY
+        r = subprocess.run(ctl + [f"--groups={gid}", "--", BIDCTL, "--socket", n.ctl, "status"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        r = subprocess.run(ctl + ["--clear-groups", "--", BIDCTL, "--socket", n.ctl, "status"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertNotEqual(r.returncode, 0, r.stdout)
 
     def test_directory_stays_whole_while_auctions_open_and_settle(self):
         n = self.node("--stats-auctions", "8")
