@@ -250,6 +250,15 @@ class InstallTest(unittest.TestCase):
         finally:
             shutil.rmtree(root, ignore_errors=True)
 
+    def test_hugepage_helper_refuses_a_bad_count(self):
+        helper = self.path("usr/libexec/bidplane/bidplane-hugepages")
+        r = run([helper], env=dict(os.environ, BIDPLANE_HUGEPAGES="lots"), timeout=30)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("BIDPLANE_HUGEPAGES='lots' is not a number", r.stderr)
+        # 0: the node runs with --no-huge; nothing is reserved or mounted.
+        r = run([helper], env=dict(os.environ, BIDPLANE_HUGEPAGES="0"), timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
     def test_sample_config_is_accepted_and_complete(self):
         node = self.path(TOOLS["bidplane"][0])
         sample = self.path("etc/bidplane/bidplane.ini")
