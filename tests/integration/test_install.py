@@ -285,6 +285,29 @@ class InstallTest(unittest.TestCase):
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
+    def test_the_units_command_line_passes_check_config(self):
+        """ExecStart as systemd would run bidplane@bidplane: %i replaced,
+        $EAL_ARGS from the installed bidplane.env, paths in the destdir."""
+        unit = read(self.path("usr/lib/systemd/system/bidplane@.service"))
+        exec_start = re.search(r"^ExecStart=(.*)$", unit, re.M).group(1)
+        env = read(self.path("etc/bidplane/bidplane.env"))
+        eal = re.search(r'^EAL_ARGS="([^"]*)"', env, re.M).group(1)
+        words = []
+        for w in exec_start.replace("%i", "bidplane").split():
+            if w == "$EAL_ARGS":
+                words += eal.split()
+            elif w.startswith("/"):
+                words.append(self.path(w.lstrip("/")))
+            else:
+                words.append(w)
+        scratch = tempfile.mkdtemp(prefix="bp-unitcmd-")
+        try:
+            r = run(words + ["--state-dir", f"{scratch}/state", "--control-socket",
+                             f"{scratch}/ctl.sock", "--check-config"], timeout=30)
+            self.assertEqual(r.returncode, 0, " ".join(words) + "\n" + r.stderr)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
     def test_installed_node_starts_with_the_sample_config(self):
         if os.geteuid() != 0:
             self.skipTest("starting a DPDK node needs root")
