@@ -9,7 +9,10 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "config_options.h"
 #include "defaults.h"
@@ -31,6 +34,12 @@ static const struct option_spec *option_by_key(const char *key)
 		name[i] = key[i] == '_' ? '-' : key[i];
 	const struct option_spec *o = bp_option_by_name(name);
 	return o && o->kind != OPTION_HELP && o->kind != OPTION_CONFIG ? o : NULL;
+}
+
+/* --check-config and the like do something instead of configuring it. */
+static bool command_line_only(const struct option_spec *o)
+{
+	return o->kind == OPTION_VERSION || o->kind == OPTION_ACTION;
 }
 
 /*
@@ -104,6 +113,9 @@ static int ini_entry(struct bp_config *cfg, struct ini_reader *r, char *line)
 	if (!*key)
 		return ini_fail(r, "'= %.60s' has no key", value);
 	const struct option_spec *o = option_by_key(key);
+	if (o && command_line_only(o))
+		return ini_fail(r, "%s is a command-line action (--%s), not a key", o->name,
+				o->name);
 	if (!o)
 		return ini_fail(r, "unknown key '%.60s' (keys are the long options, e.g. udp-port)",
 				key);
@@ -219,8 +231,8 @@ int bp_config_parse(int argc, char **argv, struct bp_config *cfg, char *err, siz
 	static struct option long_options[NOPTIONS];
 	size_t n = 0;
 	for (const struct option_spec *o = bp_options; o->name && n + 1 < NOPTIONS; o++, n++) {
-		bool takes =
-		    o->kind != OPTION_FLAG && o->kind != OPTION_NOT_FLAG && o->kind != OPTION_HELP;
+		bool takes = o->kind != OPTION_FLAG && o->kind != OPTION_NOT_FLAG &&
+			     o->kind != OPTION_HELP && !command_line_only(o);
 		long_options[n] = (struct option){o->name, takes ? required_argument : no_argument,
 						  NULL, (int)n + 256};
 	}
@@ -232,6 +244,10 @@ int bp_config_parse(int argc, char **argv, struct bp_config *cfg, char *err, siz
 		const struct option_spec *o = id >= 256 ? &bp_options[id - 256] : NULL;
 		if (id == 'h' || (o && o->kind == OPTION_HELP)) {
 			bp_config_usage(stdout, "bidplane");
+			return 1;
+		}
+		if (o && o->kind == OPTION_VERSION) {
+			bp_config_version(stdout);
 			return 1;
 		}
 		if (id == '?') {
@@ -274,5 +290,92 @@ int bp_config_validate(const struct bp_config *cfg, char *err, size_t errlen)
 			 cfg->open_first, cfg->open_last, cfg->max_auctions);
 		return -EINVAL;
 	}
+	return 0;
+}
+
+void bp_config_version(FILE *out)
+{
+	fprintf(out, "bidplane %s\n", BP_NODE_VERSION);
+}
+
+/* The nearest existing directory at or above path, into up. */
+static void nearest_existing(const char *path, char *up, size_t len)
+{
+	snprintf(up, len, "%s", path);
+	struct stat st;
+	while (stat(up, &st) != 0) {
+		char *slash = strrchr(up, '/');
+		if (!slash) {
+			snprintf(up, len, ".");
+			return;
+		}
+		if (slash == up) {
+			up[1] = '\0';
+			return;
+		}
+		*slash = '\0';
+	}
+}
+
+/* dir is a writable directory, or can be made: the nearest existing path
+ * above it is a writable directory. */
+static int dir_usable(const char *option, const char *dir, const char *what, char *err,
+		      size_t errlen)
+{
+	char up[BP_PATH_MAX];
+	struct stat st;
+	nearest_existing(dir, up, sizeof(up));
+	bool exists = strcmp(up, dir) == 0;
+	if (stat(up, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen,
+			 "%s %s: %s%s is not a directory; give a directory path, or move that "
+			 "file away",
+			 option, dir, exists ? "" : "its parent ", up);
+		return -EINVAL;
+	}
+	if (access(up, W_OK | X_OK) != 0) {
+		int e = errno;
+		snprintf(err, errlen,
+			 "%s %s: %s %s%s is not writable by uid %d (%s); run as root or as "
+			 "its owner, or pick another directory",
+			 option, dir, what, exists ? "" : "cannot be created: its parent ", up,
+			 (int)geteuid(), strerror(e));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int bp_config_check_host(const struct bp_config *cfg, FILE *warn, char *err, size_t errlen)
+{
+	size_t max = sizeof(((struct sockaddr_un *)0)->sun_path) - 1;
+	size_t len = strlen(cfg->control_socket);
+	if (len > max) {
+		snprintf(err, errlen,
+			 "--control-socket %s: %zu bytes, a unix socket path holds at most %zu; "
+			 "pick a shorter path",
+			 cfg->control_socket, len, max);
+		return -EINVAL;
+	}
+	int rc = dir_usable("--state-dir", cfg->state_dir, "the directory", err, errlen);
+	if (rc != 0)
+		return rc;
+	char sock_dir[BP_PATH_MAX];
+	snprintf(sock_dir, sizeof(sock_dir), "%s", cfg->control_socket);
+	char *slash = strrchr(sock_dir, '/');
+	if (slash == sock_dir)
+		slash[1] = '\0';
+	else if (slash)
+		*slash = '\0';
+	else
+		snprintf(sock_dir, sizeof(sock_dir), ".");
+	rc = dir_usable("--control-socket", sock_dir, "the socket's directory", err, errlen);
+	if (rc != 0)
+		return rc;
+	if (warn && strcmp(cfg->stats_group, "none") != 0 && !getgrnam(cfg->stats_group))
+		fprintf(warn,
+			"bidplane: warning: --stats-group %s does not exist: the stats segment "
+			"will be readable by root only (groupadd --system %s, or "
+			"systemd-sysusers)\n",
+			cfg->stats_group, cfg->stats_group);
 	return 0;
 }

@@ -67,6 +67,10 @@ struct bp_config {
 
 	/* Preflight. */
 	bool fallback_no_huge; /* add --no-huge -m 512 when hugepages are missing */
+
+	/* Actions instead of running (command line only). */
+	bool check_config; /* check everything that can be without EAL, then exit */
+	bool print_config; /* print the effective configuration as INI, then exit */
 };
 
 /* Fills *cfg with the defaults (every field above has one but ip). */
@@ -75,7 +79,7 @@ void bp_config_defaults(struct bp_config *cfg);
 /*
  * Parses the application arguments (those after EAL's "--"), reading the
  * --config file first so the command line wins. Returns 0, 1 when --help
- * was asked (usage already printed to stdout), or -EINVAL with a one-line
+ * or --version was asked (already printed to stdout), or -EINVAL with a one-line
  * message in err that names the bad option, the value and its range (a
  * --config file's errors also the file and line). The messages carry no
  * "see --help" hint: the caller adds the one hint, BP_HELP_HINT.
@@ -86,6 +90,19 @@ int bp_config_parse(int argc, char **argv, struct bp_config *cfg, char *err, siz
 int bp_config_validate(const struct bp_config *cfg, char *err, size_t errlen);
 
 void bp_config_usage(FILE *out, const char *prog);
+
+/* "bidplane VERSION" (meson's project version), one line. */
+void bp_config_version(FILE *out);
+
+/*
+ * For --check-config: what can be checked without starting anything. The
+ * control socket's path fits a unix socket address; --state-dir and the
+ * control socket's directory are writable directories, or can be created
+ * (their nearest existing parent is one). 0, or -EINVAL with the problem
+ * and its fix in err. A stats group that does not exist is no error (the
+ * node runs, its segment readable by root only): warn gets a line on it.
+ */
+int bp_config_check_host(const struct bp_config *cfg, FILE *warn, char *err, size_t errlen);
 
 /* Whether name (without the dashes) is one of the long options above. */
 bool bp_config_has_option(const char *name);

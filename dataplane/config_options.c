@@ -95,6 +95,13 @@ const struct option_spec bp_options[] = {
      "Logs"},
     {"fallback-no-huge", OPTION_FLAG, FIELD(fallback_no_huge), 0, 0, 0, NULL, NULL,
      "run with --no-huge -m 512 when hugepages are missing", "Preflight"},
+    {"check-config", OPTION_ACTION, FIELD(check_config), 0, 0, 0, NULL, NULL,
+     "parse and check the configuration (and the EAL options' form), start nothing: exit 0, "
+     "or 2 naming the problem",
+     "Instead of running"},
+    {"print-config", OPTION_ACTION, FIELD(print_config), 0, 0, 0, NULL, NULL,
+     "print the effective configuration as INI (a --config file) and exit", NULL},
+    {"version", OPTION_VERSION, 0, 0, 0, 0, 0, NULL, NULL, "print the version and exit", NULL},
     {"help", OPTION_HELP, 0, 0, 0, 0, 0, NULL, NULL, "this text", NULL},
     {NULL, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL},
 };
@@ -273,6 +280,9 @@ int bp_option_apply(struct bp_config *cfg, const struct option_spec *o, const ch
 	case OPTION_NOT_FLAG:
 		*(bool *)field = !flag;
 		return 0;
+	case OPTION_ACTION:
+		*(bool *)field = true;
+		return 0;
 	case OPTION_PATH:
 	case OPTION_NAME:
 	case OPTION_CONFIG:
@@ -293,6 +303,7 @@ int bp_option_apply(struct bp_config *cfg, const struct option_spec *o, const ch
 		return fail(err, errlen, "--%s %s: one of error, warning, notice, info, debug",
 			    o->name, val);
 	case OPTION_HELP:
+	case OPTION_VERSION:
 		break;
 	}
 	return fail(err, errlen, "unknown option %s%s", o->name, "");

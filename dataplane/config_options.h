@@ -29,6 +29,9 @@ enum option_kind {
 	OPTION_ID_RANGE,  /* FIRST-LAST, two uint64_t fields in a row */
 	OPTION_CONFIG,	  /* --config FILE: read before everything else */
 	OPTION_HELP,	  /* -h, --help */
+	OPTION_VERSION,	  /* --version: prints the version, like --help */
+	OPTION_ACTION,	  /* no value: sets a bool; what to do instead of running
+			   * (--check-config); command line only: no INI key, not dumped */
 	OPTION_REPLACED,  /* gone: refused with `help` naming what replaced it */
 	OPTION_LOG_LEVEL, /* error, warning, notice, info or debug */
 };

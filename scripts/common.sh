@@ -2,7 +2,7 @@
 # hugepage setup shared by the README's two commands.
 
 # Debian packages the build, the tests and the demo need.
-BIDPLANE_PKGS="meson ninja-build pkg-config gcc clang libclang-rt-14-dev llvm \
+BIDPLANE_PKGS="meson ninja-build pkg-config gcc clang libclang-rt-14-dev llvm scdoc man-db systemd \
 libdpdk-dev dpdk dpdk-dev libjemalloc-dev libcmocka-dev libsodium-dev python3 iproute2 iputils-ping gnuplot-nox"
 
 say() { printf '==> %s\n' "$*" >&2; }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "bidstat.h"
+#include "defaults.h"
 
 #define DEFAULT_NAME "bidplane" /* the node's default --stats-name */
 
@@ -72,6 +73,7 @@ static void usage(FILE *out)
 		"                      their state (running, exited, crashed), pid and version\n"
 		"      --clean         remove what dead nodes left: their segments, claim files\n"
 		"                      and DPDK runtime directories (/var/run/dpdk/bidplane-PID)\n"
+		"      --version       print bidstat's version and exit\n"
 		"  -h, --help          this text\n"
 		"\n"
 		"bidstat follows the node across restarts and says when it exited.\n"
@@ -142,17 +144,12 @@ static int list_segments(FILE *out, char *only, size_t onlylen)
 static int parse_args(int argc, char **argv, struct options *o)
 {
 	static const struct option longs[] = {
-	    {"interval", required_argument, NULL, 'i'},
-	    {"count", required_argument, NULL, 'c'},
-	    {"once", no_argument, NULL, '1'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"prometheus", no_argument, NULL, 'p'},
-	    {"all", no_argument, NULL, 'a'},
-	    {"auctions", no_argument, NULL, 'A'},
-	    {"list", no_argument, NULL, 'l'},
-	    {"clean", no_argument, NULL, 'C'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+	    {"interval", required_argument, NULL, 'i'}, {"count", required_argument, NULL, 'c'},
+	    {"once", no_argument, NULL, '1'},		{"json", no_argument, NULL, 'j'},
+	    {"prometheus", no_argument, NULL, 'p'},	{"all", no_argument, NULL, 'a'},
+	    {"auctions", no_argument, NULL, 'A'},	{"list", no_argument, NULL, 'l'},
+	    {"clean", no_argument, NULL, 'C'},		{"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},	{NULL, 0, NULL, 0},
 	};
 	bool count_given = false;
 	char *end;
@@ -198,6 +195,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		case 'h':
 			usage(stdout);
+			exit(EXIT_OK);
+		case 'V':
+			printf("bidstat %s\n", BP_NODE_VERSION);
 			exit(EXIT_OK);
 		case ':':
 			return usage_error("%s needs a value", argv[optind - 1]);

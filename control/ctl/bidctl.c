@@ -60,6 +60,7 @@ static void usage(FILE *out)
 		"  --name NAME         the node's --stats-name: socket " SOCKET_DIR "/NAME.sock\n"
 		"                      (default: " SOCKET_DIR "/" DEFAULT_NAME ".sock)\n"
 		"  --json              print the node's JSON answer (errors too)\n"
+		"  --version           print bidctl's version and exit\n"
 		"  -h, --help          this text\n"
 		"\n"
 		"Exit codes: 0 ok, 1 the node refused (reason on stderr), 2 usage error,\n"
@@ -415,11 +416,9 @@ static int talk(const char *path, const char *request, bool json)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"socket", required_argument, NULL, 's'},
-	    {"name", required_argument, NULL, 'n'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+	    {"socket", required_argument, NULL, 's'}, {"name", required_argument, NULL, 'n'},
+	    {"json", no_argument, NULL, 'j'},	      {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
 	};
 	const char *socket_path = NULL, *name = NULL;
 	bool json = false;
@@ -439,6 +438,9 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			return EXIT_OK;
+		case 'V':
+			printf("bidctl %s\n", BP_NODE_VERSION);
 			return EXIT_OK;
 		default:
 			return option_error(c, argv);

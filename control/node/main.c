@@ -99,6 +99,27 @@ static void parse_app_args(int argc, char **argv)
 	}
 }
 
+/*
+ * --check-config and --print-config: everything that can be checked
+ * without EAL, then the exit (0, or 2 naming the problem); nothing starts.
+ */
+static int run_config_actions(int eal_argc, char **eal_argv)
+{
+	char err[512];
+	const struct bp_config *cfg = &node.cfg;
+	if (cfg->check_config && (bp_eal_args_check(eal_argc, eal_argv, err, sizeof(err)) != 0 ||
+				  bp_config_check_host(cfg, stderr, err, sizeof(err)) != 0)) {
+		fprintf(stderr, "bidplane: %s\n", err);
+		return 2;
+	}
+	if (cfg->print_config)
+		bp_config_dump(stdout, cfg);
+	if (cfg->check_config)
+		fprintf(stderr, "bidplane: configuration OK%s%s\n", cfg->config_file[0] ? ": " : "",
+			cfg->config_file);
+	return fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
 static void setup_node(void)
 {
 	char err[512];
@@ -184,6 +205,10 @@ int main(int argc, char **argv)
 		bp_config_usage(stdout, argv[0]);
 		return EXIT_SUCCESS;
 	}
+	if (sep < 0 && argc > 1 && strcmp(argv[1], "--version") == 0) {
+		bp_config_version(stdout);
+		return EXIT_SUCCESS;
+	}
 	install_signals();
 	/* Our options come after "--"; argv[sep] stands in as program name. */
 	if (sep >= 0) {
@@ -192,6 +217,8 @@ int main(int argc, char **argv)
 	} else {
 		parse_app_args(1, argv);
 	}
+	if (node.cfg.check_config || node.cfg.print_config)
+		return run_config_actions(eal_argc, argv);
 
 	static struct bp_eal_args eal;
 	/* Before EAL: its own lines take the node's format too. */

@@ -110,10 +110,9 @@ int main(int argc, char **argv)
 			sep = i;
 			break;
 		}
-	if (sep == 0 && argc > 1 && strcmp(argv[1], "--help") == 0) {
-		bidgen_usage(stdout);
-		return 0;
-	}
+	/* --help and --version work without "--" too. */
+	if (sep == 0 && argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "--version")))
+		return bidgen_parse_args(2, argv, &g, err, sizeof(err)) == 1 ? 0 : 2;
 	if (sep) {
 		argv[sep] = argv[0];
 		int rc = bidgen_parse_args(argc - sep, argv + sep, &g, err, sizeof(err));

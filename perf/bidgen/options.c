@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "bidgen.h"
+#include "defaults.h"
 #include "proto.h"
 
 #define RATE_MAX     UINT64_C(100000000) /* 100 Mpps: above any port bidgen drives */
@@ -70,6 +71,8 @@ void bidgen_usage(FILE *out)
 	    "  --pcap FILE           the first %d frames sent, as a pcap file\n"
 	    "  --echo                count any returned frame as a reply (baseline runs)\n"
 	    "  --quiet               no progress lines\n"
+	    "  --version             print bidgen's version and exit\n"
+	    "  -h, --help            this text\n"
 	    "\n"
 	    "Example (a node on a memif server at /tmp/bp.sock):\n"
 	    "  bidgen --no-huge -m 512 -l 0-1 --vdev=net_memif0,role=client,socket=/tmp/bp.sock "
@@ -222,6 +225,7 @@ enum opt_id {
 	OPT_ECHO,
 	OPT_QUIET,
 	OPT_WINDOW,
+	OPT_VERSION,
 	OPT_HELP = 'h',
 };
 
@@ -252,6 +256,7 @@ static const struct option opts[] = {
     {"quiet", 0, NULL, OPT_QUIET},
     {"window", 1, NULL, OPT_WINDOW},
     {"help", 0, NULL, OPT_HELP},
+    {"version", 0, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
 };
 
@@ -351,6 +356,10 @@ int bidgen_parse_args(int argc, char **argv, struct bidgen *g, char *err, size_t
 	while ((id = getopt_long(argc, argv, ":h", opts, &index)) != -1) {
 		if (id == OPT_HELP) {
 			bidgen_usage(stdout);
+			return 1;
+		}
+		if (id == OPT_VERSION) {
+			printf("bidgen %s\n", BP_NODE_VERSION);
 			return 1;
 		}
 		if (id == '?') {

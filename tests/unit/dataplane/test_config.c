@@ -169,7 +169,8 @@ static void the_option_table_drives_help_dump_and_ini(void **s)
 		if (o->kind != OPTION_REPLACED)
 			assert_non_null(strstr(help, flag));
 		if (o->kind != OPTION_REPLACED && o->kind != OPTION_HELP &&
-		    o->kind != OPTION_CONFIG)
+		    o->kind != OPTION_CONFIG && o->kind != OPTION_VERSION &&
+		    o->kind != OPTION_ACTION)
 			assert_non_null(strstr(dump, key));
 	}
 	int fd = mkstemp(path);
@@ -193,6 +194,81 @@ static void help_returns_one(void **s)
 	struct bp_config c;
 	char err[512];
 	assert_int_equal(PARSE(&c, err, "--help"), 1);
+}
+
+/* --version, --check-config and --print-config: command line only. */
+static void actions_are_command_line_only(void **s)
+{
+	(void)s;
+	struct bp_config c;
+	char err[512];
+	assert_int_equal(PARSE(&c, err, "--version"), 1);
+	assert_int_equal(PARSE(&c, err, "--ip", "198.18.0.2", "--check-config"), 0);
+	assert_true(c.check_config);
+	assert_false(c.print_config);
+	assert_int_equal(PARSE(&c, err, "--print-config"), 0);
+	assert_true(c.print_config);
+	assert_false(c.check_config);
+	const char *keys[] = {"check-config", "print_config", "version"};
+	for (size_t i = 0; i < 3; i++) {
+		char text[128];
+		snprintf(text, sizeof(text), "[node]\n%s = true\n", keys[i]);
+		char path[] = "/tmp/bp-ut-action-XXXXXX";
+		int fd = mkstemp(path);
+		assert_true(fd >= 0);
+		assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+		close(fd);
+		assert_int_equal(PARSE(&c, err, "--config", path), -EINVAL);
+		assert_non_null(strstr(err, "command-line action"));
+		unlink(path);
+	}
+}
+
+/* --check-config's host checks: paths that fit, directories that are, or
+ * can be made, writable; each refusal names the option and the path. */
+static void check_host_names_the_bad_path(void **s)
+{
+	(void)s;
+	struct bp_config c;
+	char err[512], dir[] = "/tmp/bp-ut-check-XXXXXX", file[600], deep[700], sock[700];
+	assert_non_null(mkdtemp(dir));
+	snprintf(file, sizeof(file), "%s/plain", dir);
+	FILE *f = fopen(file, "w");
+	assert_non_null(f);
+	fclose(f);
+	/* Missing directories whose parent is writable are fine. */
+	snprintf(deep, sizeof(deep), "%s/a/b/state", dir);
+	snprintf(sock, sizeof(sock), "%s/run/x/ctl.sock", dir);
+	assert_int_equal(
+	    PARSE(&c, err, "--ip", "198.18.0.2", "--state-dir", deep, "--control-socket", sock), 0);
+	assert_int_equal(bp_config_check_host(&c, NULL, err, sizeof(err)), 0);
+	/* A file where the state dir should be, or above it. */
+	assert_int_equal(PARSE(&c, err, "--ip", "198.18.0.2", "--state-dir", file), 0);
+	assert_int_equal(bp_config_check_host(&c, NULL, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "--state-dir"));
+	assert_non_null(strstr(err, "not a directory"));
+	snprintf(deep, sizeof(deep), "%s/below", file);
+	assert_int_equal(PARSE(&c, err, "--ip", "198.18.0.2", "--state-dir", deep), 0);
+	assert_int_equal(bp_config_check_host(&c, NULL, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, file));
+	/* The socket's directory is a file. */
+	snprintf(sock, sizeof(sock), "%s/ctl.sock", file);
+	snprintf(deep, sizeof(deep), "%s/state", dir);
+	assert_int_equal(
+	    PARSE(&c, err, "--ip", "198.18.0.2", "--state-dir", deep, "--control-socket", sock), 0);
+	assert_int_equal(bp_config_check_host(&c, NULL, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "--control-socket"));
+	/* Longer than a unix socket address holds. */
+	char lng[200];
+	memset(lng, 'a', sizeof(lng) - 1);
+	lng[0] = '/';
+	lng[sizeof(lng) - 1] = '\0';
+	assert_int_equal(
+	    PARSE(&c, err, "--ip", "198.18.0.2", "--state-dir", deep, "--control-socket", lng), 0);
+	assert_int_equal(bp_config_check_host(&c, NULL, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "at most 107"));
+	unlink(file);
+	rmdir(dir);
 }
 
 static void stats_name_moves_the_derived_paths(void **s)
@@ -425,6 +501,8 @@ int main(void)
 	    cmocka_unit_test(help_returns_one),
 	    cmocka_unit_test(the_option_table_drives_help_dump_and_ini),
 	    cmocka_unit_test(stats_name_moves_the_derived_paths),
+	    cmocka_unit_test(actions_are_command_line_only),
+	    cmocka_unit_test(check_host_names_the_bad_path),
 	    cmocka_unit_test(config_file_is_read_and_command_line_wins),
 	    cmocka_unit_test(config_file_errors_name_file_and_key),
 	    cmocka_unit_test(open_range_must_fit_the_table),
