@@ -8,6 +8,7 @@
 #ifndef BIDPLANE_TESTS_PEER_GEN_H
 #define BIDPLANE_TESTS_PEER_GEN_H
 
+#include <errno.h>
 #include <string.h>
 
 #include "peer_proto.h"
