@@ -175,7 +175,7 @@ struct peer_entry {
 #define PEER_COUNTER_MAX_LEN (1 + 10 * PEER_MAX_NODES)
 #define PEER_ENTRY_MAX_LEN   (9 + 35 + 26 + 3 * PEER_COUNTER_MAX_LEN)
 #define PEER_ENTRY_MIN_LEN   (9 + 11) /* the smallest part: one counter slot */
-#define PEER_MAX_ENTRIES     ((PEER_BODY_MAX - 18) / PEER_ENTRY_MIN_LEN)
+#define PEER_MAX_ENTRIES     ((PEER_BODY_MAX - 2) / PEER_ENTRY_MIN_LEN)
 
 /* The entries of a DELTA or SYNC, validated by peer_decode and read with
  * peer_entries_next (they point into the decoded buffer). */

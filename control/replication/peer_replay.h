@@ -18,7 +18,7 @@
  * within an incarnation: a retransmission goes out under a new one, so the
  * window never refuses a retransmission.
  *
- * Memory: sizeof(struct peer_replay), about 2.3 KiB for 16 peers, no
+ * Memory: sizeof(struct peer_replay), about 2.4 KiB for 16 peers, no
  * allocation.
  *
  * Threads: a struct peer_replay belongs to the one thread that receives
@@ -34,8 +34,8 @@
 #define PEER_REPLAY_WINDOW 1024 /* bits, a multiple of 64 */
 
 struct peer_replay_peer {
+	uint32_t ip; /* IPv4, network byte order, as in the packet */
 	uint16_t node;
-	uint32_t ip;	      /* IPv4, network byte order, as in the packet */
 	uint16_t port;	      /* UDP port, host byte order */
 	uint64_t incarnation; /* latest accepted; 0: none yet */
 	uint64_t top;	      /* highest sequence accepted in it; 0: none */

@@ -534,6 +534,30 @@ static void test_delta_too_big(void **state)
 	assert_int_equal(peer_encode_delta(&h, e, fit + 1, &test_key, buf, sizeof(buf)), -ENOSPC);
 }
 
+/* PEER_MAX_ENTRIES of the smallest entries fit one DELTA; one more does not. */
+static void test_delta_smallest_entries(void **state)
+{
+	(void)state;
+	static struct peer_entry e[PEER_MAX_ENTRIES + 1];
+	static uint8_t buf[PEER_LEN_MAX];
+	struct peer_header h = header(PEER_DELTA, 1, 2, 7, 1);
+	for (size_t i = 0; i <= PEER_MAX_ENTRIES; i++) {
+		memset(&e[i], 0, sizeof(e[i]));
+		e[i].auction_id = i + 1;
+		e[i].parts = PEER_PART_BID_COUNT;
+		e[i].bid_count = (struct peer_counter){.count = 1, .node = {1}, .value = {1}};
+		assert_int_equal(peer_entry_len(&e[i]), PEER_ENTRY_MIN_LEN);
+	}
+	int n = peer_encode_delta(&h, e, PEER_MAX_ENTRIES, &test_key, buf, sizeof(buf));
+	assert_int_equal(n, PEER_LEN_MIN + 2 + PEER_MAX_ENTRIES * PEER_ENTRY_MIN_LEN);
+	assert_true(n <= PEER_LEN_MAX && n + PEER_ENTRY_MIN_LEN > PEER_LEN_MAX);
+	struct peer_message m;
+	decode_ok(buf, (size_t)n, &m);
+	assert_entries_equal(&m.u.delta, e, PEER_MAX_ENTRIES);
+	assert_int_equal(
+	    peer_encode_delta(&h, e, PEER_MAX_ENTRIES + 1, &test_key, buf, sizeof(buf)), -ENOSPC);
+}
+
 /* ---- properties over seeded random messages ---- */
 
 static void reencode_equals(const uint8_t *buf, size_t len)
@@ -653,6 +677,7 @@ int main(void)
 	    cmocka_unit_test(test_drop_names),
 	    cmocka_unit_test(test_encoder_refusals),
 	    cmocka_unit_test(test_delta_too_big),
+	    cmocka_unit_test(test_delta_smallest_entries),
 	    cmocka_unit_test(test_prop_round_trip),
 	    cmocka_unit_test(test_prop_bit_flips_refused),
 	    cmocka_unit_test(test_prop_truncations_refused),

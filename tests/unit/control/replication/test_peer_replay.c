@@ -59,6 +59,8 @@ static void test_add(void **state)
 	assert_int_equal(peer_replay_add(&table, 999, 1, 1), -ENOSPC);
 	assert_non_null(peer_replay_find(&table, 3));
 	assert_null(peer_replay_find(&table, 999));
+	/* The memory bound docs/PEER_PROTOCOL.md states. */
+	assert_true(sizeof(struct peer_replay) <= 2500);
 }
 
 static void test_sender_checks(void **state)
