@@ -121,28 +121,39 @@ static void test_incarnations(void **state)
 	assert_int_equal(peer_replay_find(&table, PEER)->incarnation, 6);
 }
 
-/* Property: the window agrees with a reference "seen" list, for sequences
- * delivered out of order and duplicated, within a span of 4 windows. */
+/* Property: the window agrees with a reference list of every accepted
+ * sequence, for deliveries mostly just ahead of the top (new or duplicate),
+ * often behind it (reordered, near and beyond the window's edge), and
+ * sometimes far ahead (a burst lost). */
+static uint64_t next_delivery(struct prop_rng *r, uint64_t top)
+{
+	uint64_t pick = prop_below(r, 64), s;
+	if (pick < 40)
+		s = top + prop_below(r, 8);
+	else if (pick < 63)
+		s = top - prop_below(r, PEER_REPLAY_WINDOW + 64);
+	else
+		s = top + prop_below(r, 3 * PEER_REPLAY_WINDOW);
+	return s;
+}
+
 static void test_prop_window(void **state)
 {
 	(void)state;
-	enum { SPAN = 4 * PEER_REPLAY_WINDOW, DELIVERIES = 20000 };
-	static unsigned char seen[SPAN + 1];
+	enum { SPAN = 1 << 20, DELIVERIES = 30000 };
+	static unsigned char seen[SPAN];
 	uint64_t seed = prop_base_seed();
 	struct prop_rng r;
 	prop_seed(&r, seed);
 	for (int round = 0; round < 5; round++) {
 		setup(NULL);
 		memset(seen, 0, sizeof(seen));
-		uint64_t top = 0, base = 1 + prop_below(&r, 1000000);
+		uint64_t top = 0, base = prop_below(&r, 1000000);
+		unsigned long counts[PEER_DROP_COUNT] = {0};
 		for (unsigned long i = 0; i < DELIVERIES; i++) {
-			/* Mostly near the top, sometimes far behind or ahead. */
-			uint64_t s =
-			    prop_below(&r, 8) ? top + prop_below(&r, 8) : prop_below(&r, SPAN) + 1;
-			if (s < 1)
-				s = 1;
-			if (s > SPAN)
-				s = SPAN;
+			uint64_t s = next_delivery(&r, top);
+			if (s < 1 || s >= SPAN) /* wrapped below 1, or past the reference */
+				continue;
 			enum peer_drop want = s > top			      ? PEER_DROP_NONE
 					      : top - s >= PEER_REPLAY_WINDOW ? PEER_DROP_TOO_OLD
 					      : seen[s]			      ? PEER_DROP_REPLAY
@@ -151,12 +162,16 @@ static void test_prop_window(void **state)
 			if (got != want)
 				prop_report("window matches the reference", seed, i);
 			assert_int_equal(got, want);
+			counts[got]++;
 			if (got == PEER_DROP_NONE) {
 				seen[s] = 1;
 				if (s > top)
 					top = s;
 			}
 		}
+		/* Every outcome happened, so the property judged each of them. */
+		assert_true(counts[PEER_DROP_NONE] > 1000 && counts[PEER_DROP_REPLAY] > 1000 &&
+			    counts[PEER_DROP_TOO_OLD] > 10);
 	}
 }
 
