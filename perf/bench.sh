@@ -10,7 +10,7 @@
 # latency_cdf.png and every bidgen JSON.
 #   BENCH_SECONDS (default 8) per run; the whole run takes about
 #     (3 x BENCH_ROUNDS + 1) x (BENCH_SECONDS + 3) seconds.
-#   BENCH_ROUNDS (default 3) rounds of ceiling, uniform, zipf.
+#   BENCH_ROUNDS (default 5) rounds of ceiling, uniform, zipf.
 #   BENCH_AUCTIONS (default 1-10000) open auctions.
 #   BENCH_BUILD_DIR: binaries from this build directory, used as they are
 #     (the integration suite's smoke run); unset: build/, built first.
@@ -27,7 +27,7 @@ cd "$(dirname "$0")/.."
 . scripts/common.sh
 
 secs=${BENCH_SECONDS:-8}
-rounds=${BENCH_ROUNDS:-3}
+rounds=${BENCH_ROUNDS:-5}
 AUCTIONS=${BENCH_AUCTIONS:-1-10000}
 dedup_rate=${BENCH_DEDUP_RATE:-3000000}
 out=${BENCH_OUT:-build/bench}
@@ -129,7 +129,8 @@ bidgen() { # name options...
 }
 
 # A node run: the node, bidgen, and beside bidgen a sampler of the worker's
-# polls over the middle of the run (perf/bench_report.py sample).
+# polls unloaded, then over the middle of the run (perf/bench_report.py
+# sample).
 node_run() { # name bidgen-options...
 	local name=$1 stats=$prefix-$1 sampler
 	shift
@@ -145,6 +146,7 @@ node_run() { # name bidgen-options...
 	timeout -k 5 $((secs + 60)) python3 perf/bench_report.py sample "$stats" "$secs" \
 		"$out/$name.busy.json" </dev/null &
 	sampler=$!
+	sleep 0.7 # the sampler measures the unloaded worker first
 	bidgen "$name" "$@"
 	wait "$sampler" || die "no busy fraction for $name (see above)"
 	stop_server

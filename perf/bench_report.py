@@ -9,14 +9,19 @@
   bench_report.py report DIR ROUNDS
       the table (table.md), results.json and a latency CDF plot (gnuplot).
 
-The busy fraction is polls_total{result=busy} / all polls of worker 0: the
-share of RX polls that found frames. The node runs with --no-idle-backoff,
-so a worker that has any spare time spends it in (cheap) idle polls and the
-fraction drops far below 1; near 1 means the worker's RX queue never ran
-dry, i.e. the node was the bottleneck. A full-rate run whose fraction is
-below BUSY_BOUND was limited by something else, the generator (bidgen,
-offering all it can) or the link: it is marked generator-bound and its
-ratio does not measure the node."""
+Two busy fractions of worker 0, both from the stats segment (bidstat):
+- polls: polls_total{result=busy} / all polls, the share of RX polls that
+  found frames. The node runs with --no-idle-backoff, so an idle poll is
+  cheap (tens of ns) and a busy one is a burst (microseconds): this share
+  is far below the share of time spent busy.
+- time: 1 - (idle polls x the time one idle poll takes) / the window, the
+  time of one idle poll measured on the same worker just before bidgen's
+  traffic starts (idle polls per second of the unloaded worker). An
+  estimate: another process on the worker's CPU slows both alike.
+A full-rate run whose time fraction is below BUSY_BOUND had a worker with
+time to spare while bidgen offered all it could: the generator (or the
+link) was the bottleneck, the run is marked generator-bound and its ratio
+does not measure the node."""
 import json
 import os
 import statistics
@@ -46,11 +51,17 @@ def snapshot(name):
 
 
 def sample(name, seconds, path):
-    """Waits (at most 30 s) for the worker to receive, skips a tenth of the
-    run, then measures over half of it."""
-    deadline = time.time() + 30
+    """Measures the unloaded worker's idle poll rate over 0.5 s (bench.sh
+    starts bidgen after that), waits for it to receive (at most 30 s),
+    skips a tenth of the run, then measures over half of it."""
     first = snapshot(name)
-    while snapshot(name)["rx"] == first["rx"]:
+    time.sleep(0.5)
+    last = snapshot(name)
+    idle_s = last["t"] - first["t"]
+    idle_rate = ((last["idle"] - first["idle"]) / idle_s
+                 if idle_s > 0 and last["rx"] == first["rx"] else 0.0)
+    deadline = time.time() + 30
+    while snapshot(name)["rx"] == last["rx"]:
         if time.time() > deadline:
             sys.exit(f"sample {name}: the worker received nothing in 30 s")
         time.sleep(0.05)
@@ -59,11 +70,16 @@ def sample(name, seconds, path):
     time.sleep(max(seconds / 2, 0.3))
     b = snapshot(name)
     busy, idle, rx = b["busy"] - a["busy"], b["idle"] - a["idle"], b["rx"] - a["rx"]
-    polls = busy + idle
-    out = {"seconds": b["t"] - a["t"], "busy_polls": busy, "idle_polls": idle, "rx": rx,
+    polls, window = busy + idle, b["t"] - a["t"]
+    out = {"seconds": window, "busy_polls": busy, "idle_polls": idle, "rx": rx,
            "busy_fraction": busy / polls if polls else 0.0,
            "frames_per_busy_poll": rx / busy if busy else 0.0,
-           "rx_mpps": rx / (b["t"] - a["t"]) / 1e6 if b["t"] > a["t"] else 0.0}
+           "rx_mpps": rx / window / 1e6 if window > 0 else 0.0,
+           # The time the worker spent in idle polls, at the rate it polled
+           # when it had nothing at all to do: the rest is time busy.
+           "idle_polls_per_s_unloaded": idle_rate,
+           "busy_time_fraction": (max(0.0, 1 - idle / idle_rate / window)
+                                  if idle_rate and window > 0 else None)}
     with open(path, "w") as f:
         json.dump(out, f, indent=2)
 
@@ -78,6 +94,14 @@ def load(d, name):
     return r
 
 
+def busy_time(r):
+    """The time fraction, or the poll fraction when the unloaded poll rate
+    was not measured (traffic came within its 0.5 s)."""
+    b = r["node_busy"]
+    return b["busy_time_fraction"] if b["busy_time_fraction"] is not None else b[
+        "busy_fraction"]
+
+
 def spread(xs):
     return {"median": statistics.median(xs), "min": min(xs), "max": max(xs), "values": xs}
 
@@ -89,15 +113,15 @@ def report(d, rounds):
         rnd = {"round": i, "ceiling": c, "uniform": u, "zipf": z}
         for k, r in (("uniform", u), ("zipf", z)):
             r["ratio"] = r["served_mpps"] / c["served_mpps"] if c["served_mpps"] else 0.0
-            r["generator_bound"] = r["node_busy"]["busy_fraction"] < BUSY_BOUND
+            r["generator_bound"] = busy_time(r) < BUSY_BOUND
         per_round.append(rnd)
     lat = load(d, "latency")
 
     def row(label, r, ratio=None):
         lat_us = r["latency_us"]
         b = r.get("node_busy")
-        busy = (f"{b['busy_fraction'] * 100:5.1f}% | {b['frames_per_busy_poll']:5.1f}"
-                if b else "    - |     -")
+        busy = (f"{b['busy_fraction'] * 100:5.1f}% | {busy_time(r) * 100:5.1f}% | "
+                f"{b['frames_per_busy_poll']:5.1f}" if b else "     - |      - |     -")
         bound = ("generator" if r.get("generator_bound") else "node") if "ratio" in r else "-"
         return (f"| {label:<22} | {r['offered_mpps']:7.3f} | {r['served_mpps']:7.3f} | "
                 + (f"{ratio:5.2f}" if ratio is not None else "    -")
@@ -105,10 +129,10 @@ def report(d, rounds):
                 f"{r['mismatch_total']:4d} | {r['lost']:5d} |")
 
     rows = [
-        "| run                    | offered | served  | ratio | busy   | f/poll | bound     "
-        "| p50 us  | p99 us   | mism | lost  |",
-        "|------------------------|---------|---------|-------|--------|--------|-----------"
-        "|---------|----------|------|-------|",
+        "| run                    | offered | served  | ratio | polls  | time   | f/poll "
+        "| bound     | p50 us  | p99 us   | mism | lost  |",
+        "|------------------------|---------|---------|-------|--------|--------|--------"
+        "|-----------|---------|----------|------|-------|",
     ]
     for rnd in per_round:
         i = rnd["round"]
@@ -139,8 +163,9 @@ def report(d, rounds):
             r = rnd[k]
             if r["generator_bound"]:
                 summary.append(
-                    f"round {rnd['round']} {k}: generator-bound: the worker found frames in "
-                    f"only {r['node_busy']['busy_fraction'] * 100:.1f}% of its polls while "
+                    f"round {rnd['round']} {k}: generator-bound: the worker was busy "
+                    f"{busy_time(r) * 100:.0f}% of the time (frames in "
+                    f"{r['node_busy']['busy_fraction'] * 100:.1f}% of its polls) while "
                     f"bidgen offered all it could ({r['offered_mpps']:.3f} Mpps); its ratio "
                     f"measures bidgen, not the node")
     node_runs = [rnd[k] for rnd in per_round for k in ("uniform", "zipf")] + [lat]
