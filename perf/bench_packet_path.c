@@ -16,7 +16,7 @@
  * (exit 1).
  *
  *   bench_packet_path [EAL options] -- [AUCTIONS [COUNT [KIND]]]
- * AUCTIONS (default 10000) open auctions, COUNT (default 1000000) requests of
+ * AUCTIONS (default 10000) open auctions, COUNT (default 200000) requests of
  * each kind, KIND one of accepted, too_low, replayed, query or all (default).
  * Instructions per request: run one kind under callgrind, counting only the
  * packet path (perf/README.md):
@@ -34,6 +34,7 @@
 
 #include <rte_cycles.h>
 #include <rte_eal.h>
+#include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_rcu_qsbr.h>
 
@@ -174,6 +175,11 @@ static struct result run_kind(enum kind k, uint64_t count, bool build_warmup)
 	return res;
 }
 
+static void *dpdk_alloc(size_t bytes, size_t align)
+{
+	return rte_zmalloc("bench_dedup", bytes, (unsigned int)align);
+}
+
 static int parse_kind(const char *s)
 {
 	if (strcmp(s, "all") == 0)
@@ -206,19 +212,25 @@ static void setup(uint64_t new_keys)
 	node.filter[0].ip = node.cfg.ip;
 	node.filter[0].udp_port = node.cfg.udp_port;
 	atomic_store(&node.not_serving, 0);
-	/* The idempotency table holds every new key of the run (warm-up bids,
-	 * new ACCEPTED and TOO_LOW bids; QUERY has none) for an hour: none expires, so a
-	 * replay always hits; built for twice the keys, because a bucket
-	 * overflows (answering OVERLOADED) before the whole table is full. */
-	uint64_t keys = auctions + new_keys;
+	/* The idempotency table is the node's default one (--dedup-rate x
+	 * --dedup-seconds keys), in DPDK memory as in the node, unless the run
+	 * brings more new keys (warm-up bids, new ACCEPTED and TOO_LOW bids;
+	 * QUERY has none): then twice those, because a bucket overflows
+	 * (answering OVERLOADED) before the whole table is full. Answers are
+	 * kept for an hour: a replay always hits. */
+	uint64_t keys = (uint64_t)node.cfg.dedup_rate * node.cfg.dedup_seconds;
+	if (keys < 2 * (auctions + new_keys))
+		keys = 2 * (auctions + new_keys);
 	if (hlc_domain_init(&node.hlc, 2, 500, NULL, NULL) != 0 ||
 	    auction_table_create(&node.auctions, "bench", (uint32_t)auctions + 8, 2,
 				 worker_retire_capacity(&node.cfg) + 1,
 				 (int)rte_socket_id()) != 0 ||
-	    !(node.dedup = dedup_create(&(struct dedup_params){.window = 3600 * rte_get_tsc_hz(),
-							       .keys = 2 * keys + 1024})))
+	    !(node.dedup = dedup_create_with(
+		  &(struct dedup_params){.window = 3600 * rte_get_tsc_hz(), .keys = keys},
+		  &(struct dedup_allocator){.alloc = dpdk_alloc, .release = rte_free})))
 		rte_exit(EXIT_FAILURE,
-			 "setup failed: %lu auctions need more EAL memory (e.g. -m 2048)\n",
+			 "setup failed: %lu auctions and the idempotency table need more EAL "
+			 "memory (hugepages, or e.g. --no-huge -m 2048)\n",
 			 (unsigned long)auctions);
 	uint64_t close_at = hlc_wall_realtime(NULL) + 3600 * 1000;
 	for (uint64_t a = 1; a <= auctions; a++)
@@ -247,7 +259,7 @@ int main(int argc, char **argv)
 	argc -= eal;
 	argv += eal;
 	auctions = argc > 1 ? parse_number("AUCTIONS", argv[1], 1, 1u << 24) : 10000;
-	uint64_t count = argc > 2 ? parse_number("COUNT", argv[2], 1, 1ull << 32) : 1000000;
+	uint64_t count = argc > 2 ? parse_number("COUNT", argv[2], 1, 1ull << 32) : 200000;
 	int only = argc > 3 ? parse_kind(argv[3]) : KINDS;
 	if (only < 0)
 		rte_exit(EXIT_FAILURE,
