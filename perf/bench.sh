@@ -66,10 +66,10 @@ gen_pid=
 
 # Stops one process we started: TERM, then KILL after 10 s.
 stop_pid() { # pid
-	local pid=$1 i
+	local pid=$1 _
 	kill -0 "$pid" 2>/dev/null || return 0
 	kill -TERM "$pid" 2>/dev/null || true
-	for i in $(seq 1 100); do
+	for _ in $(seq 1 100); do
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
 	done
@@ -98,11 +98,11 @@ trap 'exit 130' INT TERM HUP
 # Readiness comes from the process (a line-buffered log, then for the node
 # its control socket), never from a block-buffered log.
 start_server() { # name log ready-pattern ready-command command...
-	local name=$1 log=$2 ready=$3 check=$4 i
+	local name=$1 log=$2 ready=$3 check=$4 _
 	shift 4
 	stdbuf -oL -eL "$@" </dev/null >"$log" 2>&1 &
 	server_pid=$!
-	for i in $(seq 1 150); do
+	for _ in $(seq 1 150); do
 		if grep -q "$ready" "$log" 2>/dev/null && eval "$check" >/dev/null 2>&1; then
 			return 0
 		fi
