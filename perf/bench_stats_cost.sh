@@ -36,8 +36,8 @@ case " $mem " in *" --no-huge "*) ;; *) unlink_opt=--huge-unlink ;; esac
 ns_per_bid() { # binary (in a subshell: $BASHPID names the run)
 	# shellcheck disable=SC2086
 	"$1" $mem $unlink_opt --no-pci --no-telemetry -l 1 --file-prefix "$prefix-$BASHPID" \
-		--log-level=lib.eal:error -- "$auctions" "$bids" |
-		sed -n 's/.*: \([0-9.]*\) ns\/bid.*/\1/p'
+		--log-level=lib.eal:error -- "$auctions" "$bids" accepted |
+		sed -n 's/^accepted *\([0-9.]*\) .*/\1/p'
 }
 
 median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
@@ -63,7 +63,7 @@ if [ "${STATS_COST_CALLGRIND:-0}" = 1 ]; then
 	instructions() { # binary bids
 		valgrind --tool=callgrind --callgrind-out-file=/dev/null "$1" --no-huge -m 1024 \
 			--no-pci --no-telemetry -l 1 --file-prefix "$prefix-cg" --log-level=lib.eal:error \
-			-- "$auctions" "$2" 2>&1 | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
+			-- "$auctions" "$2" accepted 2>&1 | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
 	}
 	per_bid() { # binary
 		local a b

@@ -53,6 +53,7 @@ struct bidgen {
 	struct pcap_writer pcap;
 	uint64_t sent, tx_failed, echo_replies, rx_other;
 	uint64_t start_tsc, send_end_tsc, end_tsc;
+	uint64_t last_rx_tsc; /* the last reply's arrival: served rate's end */
 };
 
 /* options.c, no DPDK: the defaults; --help; the arguments after "--"

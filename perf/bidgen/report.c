@@ -158,7 +158,10 @@ int report(struct bidgen *g)
 		tracker_check_order(t);
 	double send_s = (double)(g->send_end_tsc - g->start_tsc) / (double)g->tsc_hz;
 	double offered = send_s > 0 ? (double)g->sent / send_s / 1e6 : 0;
-	double total_s = (double)(g->end_tsc - g->start_tsc) / (double)g->tsc_hz;
+	/* Served over the time replies came in: the wait for replies that never
+	 * come (--timeout) is not time the peer spent serving. */
+	uint64_t end = g->last_rx_tsc > g->start_tsc ? g->last_rx_tsc : g->end_tsc;
+	double total_s = (double)(end - g->start_tsc) / (double)g->tsc_hz;
 	double servedm = total_s > 0 ? (double)served(g) / total_s / 1e6 : 0;
 	uint64_t mism = tracker_mismatches(t), lst = bidgen_lost(g);
 	int rc = 0;

@@ -150,8 +150,10 @@ static void poll_rx(struct bidgen *g)
 	uint64_t now = rte_rdtsc();
 	for (uint16_t i = 0; i < n; i++)
 		handle_rx(g, pkts[i], now);
-	if (n)
+	if (n) {
 		rte_pktmbuf_free_bulk(pkts, n);
+		g->last_rx_tsc = now;
+	}
 }
 
 static bool all_answered(const struct bidgen *g)
