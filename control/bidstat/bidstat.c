@@ -71,8 +71,9 @@ static void usage(FILE *out)
 		"      --auctions      show the tracked auctions' values\n"
 		"  -l, --list          list the nodes publishing statistics on this host, with\n"
 		"                      their state (running, exited, crashed), pid and version\n"
-		"      --clean         remove what dead nodes left: their segments, claim files\n"
-		"                      and DPDK runtime directories (/var/run/dpdk/bidplane-PID)\n"
+		"      --clean [NAME]  remove what dead nodes left (only NAME's, when given):\n"
+		"                      their segments, claim files and DPDK runtime\n"
+		"                      directories (/var/run/dpdk/bidplane-PID)\n"
 		"      --version       print bidstat's version and exit\n"
 		"  -h, --help          this text\n"
 		"\n"
@@ -376,7 +377,9 @@ int main(int argc, char **argv)
 	if (o.list)
 		return bidstat_list(stdout) > 0 ? EXIT_OK : EXIT_NO_NODE;
 	if (o.clean)
-		return bidstat_clean(stdout) == 0 ? EXIT_OK : EXIT_PERMISSION;
+		return bidstat_clean(stdout, o.name ? (char **)&o.name : NULL, o.name ? 1 : 0) == 0
+			   ? EXIT_OK
+			   : EXIT_PERMISSION;
 	if ((rc = choose_name(&o, name, sizeof(name))) != EXIT_OK)
 		return rc;
 	/* No SA_RESTART: a signal ends a sleep at once. */

@@ -39,10 +39,13 @@ const char *bidstat_state(const struct bidstat_update *u);
  * (bidstat_list.c); how many there are. */
 int bidstat_list(FILE *out);
 
-/* --clean: removes the segments (and claim files) of nodes that exited or
- * died, and DPDK runtime directories bidplane-<pid> whose process is gone;
- * says what it removed. 0, or -EPERM when something could not be removed. */
-int bidstat_clean(FILE *out);
+/* --clean [NAME...]: removes the segments (and claim files) of nodes that
+ * exited or died, claims and temporaries nodes left while starting, and
+ * DPDK runtime directories bidplane-<pid> whose primary is gone; with
+ * names, only theirs (and their nodes' runtime directories). Never what a
+ * running or starting node holds. Says what it removed. 0, or -EPERM when
+ * something could not be removed. */
+int bidstat_clean(FILE *out, char **names, int nnames);
 
 void bidstat_print_view(FILE *out, const struct bidstat_update *u, bool clear_screen);
 void bidstat_print_json(FILE *out, const struct bidstat_update *u);

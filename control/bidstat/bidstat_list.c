@@ -99,43 +99,134 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
 	return remove(path);
 }
 
-/* A claim file nobody holds: no node runs under the name. */
-static void remove_claim(const char *name, FILE *out)
+/* Takes NAME's claim (the lock a node holds for its life): -1 when a node
+ * holds it, else the locked fd (or -2: there is no claim file). Holding it,
+ * no node can publish under the name while we remove its files. */
+static int take_claim(const char *name, char *path, size_t pathlen)
 {
-	char path[STATS_NAME_MAX + 64];
-	snprintf(path, sizeof(path), "%s/%s%s.lock", STATS_SHM_DIR, name, STATS_SUFFIX);
+	snprintf(path, pathlen, "%s/%s%s.lock", STATS_SHM_DIR, name, STATS_SUFFIX);
 	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
-		return;
-	if (flock(fd, LOCK_EX | LOCK_NB) == 0 && unlink(path) == 0)
-		fprintf(out, "removed %s\n", path);
-	close(fd);
+		return -2;
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
 }
+
+#define CLEAN_PIDS 256
 
 struct clean {
 	FILE *out;
+	char **names; /* only these (nnames > 0), else every name */
+	int nnames;
+	int pids[CLEAN_PIDS]; /* of the segments removed */
+	int npids;
 	int removed;
 	int failed;
 };
 
+static bool wanted(const struct clean *c, const char *name)
+{
+	if (c->nnames == 0)
+		return true;
+	for (int i = 0; i < c->nnames; i++)
+		if (strcmp(c->names[i], name) == 0)
+			return true;
+	return false;
+}
+
 static void clean_one(const char *name, void *arg)
 {
 	struct clean *c = arg;
+	if (!wanted(c, name))
+		return;
+	char claim[STATS_NAME_MAX + 64];
+	int fd = take_claim(name, claim, sizeof(claim));
+	if (fd == -1)
+		return; /* a node holds the name: it runs, or is starting */
+	/* Judged while no node can take the name. */
 	struct stats_info in = {0};
 	char why[256] = "";
 	const char *state = node_state(name, &in, why, sizeof(why));
-	if (strcmp(state, "exited") != 0 && strcmp(state, "crashed") != 0)
-		return; /* running, or not ours to judge */
-	char path[STATS_NAME_MAX + 64];
-	stats_segment_path(name, path, sizeof(path));
-	if (unlink(path) == 0) {
-		fprintf(c->out, "removed %s (%s, pid %d)\n", path, state, (int)in.pid);
-		c->removed++;
-	} else {
-		fprintf(c->out, "cannot remove %s: %s\n", path, strerror(errno));
-		c->failed++;
+	if (strcmp(state, "exited") == 0 || strcmp(state, "crashed") == 0) {
+		char path[STATS_NAME_MAX + 64];
+		stats_segment_path(name, path, sizeof(path));
+		if (unlink(path) == 0) {
+			fprintf(c->out, "removed %s (%s, pid %d)\n", path, state, (int)in.pid);
+			c->removed++;
+			if (c->npids < CLEAN_PIDS)
+				c->pids[c->npids++] = in.pid;
+		} else {
+			fprintf(c->out, "cannot remove %s: %s\n", path, strerror(errno));
+			c->failed++;
+		}
+		if (fd >= 0 && unlink(claim) == 0)
+			fprintf(c->out, "removed %s\n", claim);
 	}
-	remove_claim(name, c->out);
+	if (fd >= 0)
+		close(fd);
+}
+
+/* Claim files and temporaries of names that have no segment: what a node
+ * that died while starting leaves. A claim is removed only while we hold it;
+ * a temporary only when its pid (NAME.bpstats.PID.tmp) is gone. */
+static void clean_leftovers(struct clean *c)
+{
+	DIR *d = opendir(STATS_SHM_DIR);
+	if (!d)
+		return;
+	char name[STATS_NAME_MAX + 64], path[512], seg[STATS_NAME_MAX + 64];
+	for (struct dirent *e; (e = readdir(d));) {
+		const char *mark = strstr(e->d_name, STATS_SUFFIX ".");
+		if (!mark || (size_t)(mark - e->d_name) >= STATS_NAME_MAX)
+			continue;
+		snprintf(name, sizeof(name), "%.*s", (int)(mark - e->d_name), e->d_name);
+		if (!wanted(c, name))
+			continue;
+		const char *rest = mark + strlen(STATS_SUFFIX) + 1;
+		snprintf(path, sizeof(path), "%s/%s", STATS_SHM_DIR, e->d_name);
+		if (strcmp(rest, "lock") == 0) {
+			stats_segment_path(name, seg, sizeof(seg));
+			if (access(seg, F_OK) == 0)
+				continue; /* clean_one's to judge */
+			int fd = take_claim(name, seg, sizeof(seg));
+			if (fd >= 0 && unlink(path) == 0) {
+				fprintf(c->out, "removed %s (no node holds it)\n", path);
+				c->removed++;
+			}
+			if (fd >= 0)
+				close(fd);
+			continue;
+		}
+		char *end;
+		long pid = strtol(rest, &end, 10);
+		if (pid > 0 && strcmp(end, ".tmp") == 0 && !pid_alive((int)pid) &&
+		    unlink(path) == 0) {
+			fprintf(c->out, "removed %s (pid %ld is gone)\n", path, pid);
+			c->removed++;
+		}
+	}
+	closedir(d);
+}
+
+/* Whether a DPDK runtime directory's primary is gone: DPDK's primary
+ * holds a write lock on <dir>/config for its life (as rte_eal_primary_proc_alive
+ * checks); we take it, and hold it while removing. -1: alive (or unsure). */
+static int take_runtime_dir(const char *dir)
+{
+	char config[600];
+	snprintf(config, sizeof(config), "%s/config", dir);
+	int fd = open(config, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? -2 : -1;
+	struct flock l = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+	if (fcntl(fd, F_SETLK, &l) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 /* DPDK runtime directories bidplane-<pid> whose process is gone. */
@@ -152,8 +243,21 @@ static void clean_runtime_dirs(struct clean *c)
 		long pid = strtol(e->d_name + strlen(OWN_PREFIX), &end, 10);
 		if (*end || pid <= 0 || pid_alive((int)pid))
 			continue;
+		bool ours = c->nnames == 0;
+		for (int i = 0; i < c->npids && !ours; i++)
+			ours = c->pids[i] == pid;
+		if (!ours)
+			continue;
 		snprintf(path, sizeof(path), "%s/%s", DPDK_RUN_DIR, e->d_name);
-		if (nftw(path, remove_entry, 8, FTW_DEPTH | FTW_PHYS) == 0) {
+		/* A name like bidplane-3001 may be an instance's prefix, not a
+		 * pid: only a directory whose primary is gone goes. */
+		int lock = take_runtime_dir(path);
+		if (lock == -1)
+			continue;
+		int rc = nftw(path, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+		if (lock >= 0)
+			close(lock);
+		if (rc == 0) {
 			fprintf(c->out, "removed %s (pid %ld is gone)\n", path, pid);
 			c->removed++;
 		} else {
@@ -164,10 +268,11 @@ static void clean_runtime_dirs(struct clean *c)
 	closedir(d);
 }
 
-int bidstat_clean(FILE *out)
+int bidstat_clean(FILE *out, char **names, int nnames)
 {
-	struct clean c = {out, 0, 0};
+	struct clean c = {.out = out, .names = names, .nnames = nnames};
 	each_segment(clean_one, &c);
+	clean_leftovers(&c);
 	clean_runtime_dirs(&c);
 	if (c.removed == 0 && c.failed == 0)
 		fprintf(out, "nothing to remove: no segment or runtime directory of a dead node\n");

@@ -2,6 +2,8 @@
 #include "log.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +53,110 @@ static const char *subsystem_name(int type)
 	}
 }
 
+/*
+ * Lines go to stderr from a thread of their own: a full pipe (journald
+ * stalled, nobody reading) must stall no thread of the node. A line that
+ * finds the queue full is dropped and counted; the next one written says
+ * how many were.
+ */
+#define QUEUE_LINES 256
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t more;
+	char (*lines)[LINE_MAX_BYTES + 112];
+	size_t len[QUEUE_LINES];
+	unsigned int head, tail; /* head - tail lines are queued */
+	bool stop;
+	bool running;
+	pthread_t writer;
+	_Atomic uint64_t dropped;
+} queue = {.lock = PTHREAD_MUTEX_INITIALIZER, .more = PTHREAD_COND_INITIALIZER};
+static bool journal; /* stderr is journald's (JOURNAL_STREAM) */
+
+static void write_all(const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t w = write(STDERR_FILENO, buf, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		buf += w;
+		len -= (size_t)w;
+	}
+}
+
+static void queue_line(const char *line, size_t len)
+{
+	if (!queue.running) { /* before log_init's thread, or after it ended */
+		write_all(line, len);
+		return;
+	}
+	pthread_mutex_lock(&queue.lock);
+	if (queue.head - queue.tail >= QUEUE_LINES) {
+		pthread_mutex_unlock(&queue.lock);
+		atomic_fetch_add_explicit(&queue.dropped, 1, memory_order_relaxed);
+		return;
+	}
+	unsigned int slot = queue.head % QUEUE_LINES;
+	memcpy(queue.lines[slot], line, len);
+	queue.len[slot] = len;
+	queue.head++;
+	pthread_cond_signal(&queue.more);
+	pthread_mutex_unlock(&queue.lock);
+}
+
+static void *writer_main(void *arg)
+{
+	(void)arg;
+	static char line[LINE_MAX_BYTES + 112];
+	pthread_mutex_lock(&queue.lock);
+	for (;;) {
+		while (queue.head == queue.tail && !queue.stop)
+			pthread_cond_wait(&queue.more, &queue.lock);
+		if (queue.head == queue.tail)
+			break;
+		unsigned int slot = queue.tail % QUEUE_LINES;
+		size_t len = queue.len[slot];
+		memcpy(line, queue.lines[slot], len);
+		queue.tail++;
+		pthread_mutex_unlock(&queue.lock);
+		uint64_t lost = atomic_exchange_explicit(&queue.dropped, 0, memory_order_relaxed);
+		if (lost) {
+			char note[96];
+			int n = snprintf(note, sizeof(note),
+					 "(%llu log lines dropped: stderr was not being read)\n",
+					 (unsigned long long)lost);
+			write_all(note, (size_t)n);
+		}
+		write_all(line, len); /* may block: only this thread waits */
+		pthread_mutex_lock(&queue.lock);
+	}
+	pthread_mutex_unlock(&queue.lock);
+	return NULL;
+}
+
+/* At exit: what is queued is written, for at most a second. */
+static void log_drain(void)
+{
+	if (!queue.running)
+		return;
+	pthread_mutex_lock(&queue.lock);
+	queue.stop = true;
+	pthread_cond_signal(&queue.more);
+	pthread_mutex_unlock(&queue.lock);
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 1;
+	if (pthread_timedjoin_np(queue.writer, NULL, &until) == 0)
+		queue.running = false;
+}
+
+uint64_t log_dropped(void)
+{
+	return atomic_load_explicit(&queue.dropped, memory_order_relaxed);
+}
+
 /* A line is written whole, with its prefix, when its newline arrives. */
 static _Thread_local struct {
 	char buf[LINE_MAX_BYTES];
@@ -68,7 +174,7 @@ static void emit(const char *msg, size_t len)
 		msg += sublen + 2;
 		len -= sublen + 2;
 	}
-	char prefix[96];
+	char prefix[112];
 	struct timespec ts;
 	struct tm tm;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -77,22 +183,25 @@ static void emit(const char *msg, size_t len)
 	const char *lname = level >= 1 && level <= (int)RTE_LOG_DEBUG && level_names[level]
 				? level_names[level]
 				: "LOG";
+	/* Under systemd, "<N>" tells journald the line's priority. */
+	char prio[8] = "";
+	if (journal && level >= 1 && level <= (int)RTE_LOG_DEBUG)
+		snprintf(prio, sizeof(prio), "<%d>", level - 1);
 	int n = snprintf(prefix, sizeof(prefix),
-			 "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-7s %s: ", tm.tm_year + 1900,
-			 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-			 ts.tv_nsec / 1000000, lname, sub);
-	char line[LINE_MAX_BYTES + 96];
+			 "%s%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-7s %s: ", prio,
+			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+			 tm.tm_sec, ts.tv_nsec / 1000000, lname, sub);
+	char line[LINE_MAX_BYTES + 112];
 	if (n < 0)
 		n = 0;
 	size_t total = (size_t)n + len;
 	if (total > sizeof(line) - 1)
 		total = sizeof(line) - 1;
+
 	memcpy(line, prefix, (size_t)n);
 	memcpy(line + n, msg, total - (size_t)n);
 	line[total] = '\n';
-	/* One write per line: lines of threads do not interleave. */
-	ssize_t w = write(STDERR_FILENO, line, total + 1);
-	(void)w;
+	queue_line(line, total + 1);
 }
 
 static ssize_t stream_write(void *cookie, const char *buf, size_t size)
@@ -122,6 +231,14 @@ int log_init(int level)
 			return -ENOMEM;
 		rte_log_set_level((uint32_t)bp_log_types[i], (uint32_t)level);
 	}
+	journal = getenv("JOURNAL_STREAM") != NULL;
+	queue.lines = calloc(QUEUE_LINES, sizeof(*queue.lines));
+	if (!queue.lines)
+		return -ENOMEM;
+	if (pthread_create(&queue.writer, NULL, writer_main, NULL) != 0)
+		return -EAGAIN;
+	queue.running = true;
+	atexit(log_drain);
 	cookie_io_functions_t io = {.write = stream_write};
 	FILE *f = fopencookie(NULL, "w", io);
 	if (!f)

@@ -10,7 +10,8 @@
  * the slow path is rate-limited and counted (log_allow).
  *
  * Threads: log_init once on the main thread before rte_eal_init; BP_LOG
- * from any non-worker thread; the stream keeps a line buffer per thread.
+ * from any non-worker thread; the stream keeps a line buffer per thread and
+ * its own writer thread.
  */
 #ifndef BIDPLANE_LOG_H
 #define BIDPLANE_LOG_H
@@ -41,8 +42,13 @@ extern int bp_log_types[BP_LOG_SUBSYSTEMS];
 	rte_log(RTE_LOG_##level, (uint32_t)bp_log_types[BP_LOG_##subsystem], __VA_ARGS__)
 
 /* Registers the subsystems at `level`, and makes stderr, in the format
- * above, the one destination. 0 or a negative errno. */
+ * above, the one destination; lines are written by a thread of their own,
+ * so that no thread of the node blocks on a full stderr (a line that finds
+ * the queue full is dropped, counted, and said). 0 or a negative errno. */
 int log_init(int level);
+
+/* Lines dropped so far (any thread). */
+uint64_t log_dropped(void);
 
 /*
  * A rate limit for lines that traffic or load can trigger: at most `burst`

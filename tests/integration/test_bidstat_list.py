@@ -4,7 +4,9 @@
 bidstat --clean removes what dead nodes left: their segments, claim files
 and DPDK runtime directories, and nothing of a running node."""
 
+import fcntl
 import os
+import shutil
 import subprocess
 import tempfile
 import unittest
@@ -24,18 +26,26 @@ class ListAndClean(unittest.TestCase):
                  stats_name=f"bplist-{os.getpid()}-{tag}")
         return n.start()
 
+    def crash(self, tag):
+        n = self.node(tag)
+        pid = n.proc.pid
+        n.proc.kill()  # kill -9: no exit, its runtime dir stays
+        n.proc.wait()
+        n.stop(keep_stats=True)
+        runtime = f"/var/run/dpdk/bidplane-{pid}"
+        self.assertTrue(os.path.isdir(runtime), "kill -9 should leave the runtime dir")
+        self.addCleanup(shutil.rmtree, runtime, True)
+        self.addCleanup(n.remove_stats)
+        return n, runtime
+
     def test_states_and_cleaning(self):
         running = self.node("running")
         self.addCleanup(running.stop)
         exited = self.node("exited")
         self.assertEqual(exited.stop(keep_stats=True), 0)
-        crashed = self.node("crashed")
-        crashed_pid = crashed.proc.pid
-        crashed.proc.kill()  # kill -9: no exit, its runtime dir stays
-        crashed.proc.wait()
-        crashed.stop(keep_stats=True)
-        runtime = f"/var/run/dpdk/bidplane-{crashed_pid}"
-        self.assertTrue(os.path.isdir(runtime), "kill -9 should leave the runtime dir")
+        self.addCleanup(exited.remove_stats)
+        crashed, crashed_dir = self.crash("crashed")
+        held, held_dir = self.crash("held")
 
         listing = bidstat("--list")
         self.assertEqual(listing.returncode, 0, listing.stderr)
@@ -44,13 +54,30 @@ class ListAndClean(unittest.TestCase):
         self.assertEqual(states[exited.stats_name], "exited")
         self.assertEqual(states[crashed.stats_name], "crashed")
 
-        clean = bidstat("--clean")
-        self.assertEqual(clean.returncode, 0, clean.stdout + clean.stderr)
-        self.assertFalse(os.path.exists(exited.stats_path()))
-        self.assertFalse(os.path.exists(crashed.stats_path()))
-        self.assertFalse(os.path.exists(runtime))
-        self.assertIn(f"bidplane-{crashed_pid}", clean.stdout)
+        # A running node: nothing of it goes.
+        r = bidstat("--clean", running.stats_name)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertTrue(os.path.exists(running.stats_path()))
+        self.assertTrue(os.path.exists(running.stats_path() + ".lock"))
+        self.assertTrue(os.path.isdir(f"/var/run/dpdk/{running.prefix}"))
+        # An exited node: its segment and claim.
+        r = bidstat("--clean", exited.stats_name)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertFalse(os.path.exists(exited.stats_path()))
+        self.assertFalse(os.path.exists(exited.stats_path() + ".lock"))
+        # A crashed node: its segment and its runtime directory.
+        r = bidstat("--clean", crashed.stats_name)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertFalse(os.path.exists(crashed.stats_path()))
+        self.assertFalse(os.path.exists(crashed_dir))
+        # A runtime directory whose config a primary still locks (e.g. an
+        # instance's prefix that only looks like a pid) stays.
+        with open(os.path.join(held_dir, "config"), "r+b") as f:
+            fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            r = bidstat("--clean", held.stats_name)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertFalse(os.path.exists(held.stats_path()))
+        self.assertTrue(os.path.isdir(held_dir), r.stdout)
         once = bidstat("--once", running.stats_name)
         self.assertEqual(once.returncode, 0, once.stderr)
 

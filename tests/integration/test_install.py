@@ -259,6 +259,37 @@ class InstallTest(unittest.TestCase):
         r = run([helper], env=dict(os.environ, BIDPLANE_HUGEPAGES="0"), timeout=30)
         self.assertEqual(r.returncode, 0, r.stderr)
 
+    def test_hugepage_helper_takes_free_2mib_pages_and_leaves_other_sizes(self):
+        """The helper grows the 2 MiB pool only by what is missing from its
+        free pages, and does nothing when pages of another size are
+        reserved (e.g. 1 GiB pages from the kernel command line)."""
+        helper = self.path("usr/libexec/bidplane/bidplane-hugepages")
+        sysfs = tempfile.mkdtemp(prefix="bp-sysfs-")
+        self.addCleanup(shutil.rmtree, sysfs, True)
+
+        def pool(size, nr, free):
+            d = os.path.join(sysfs, f"hugepages-{size}kB")
+            os.makedirs(d, exist_ok=True)
+            for name, v in (("nr_hugepages", nr), ("free_hugepages", free)):
+                with open(os.path.join(d, name), "w") as f:
+                    f.write(f"{v}\n")
+            return d
+
+        small = pool(2048, 10, 10)
+        big = pool(1048576, 4, 4)
+        env = dict(os.environ, BIDPLANE_HUGEPAGES="20", BIDPLANE_HUGEPAGES_SYSFS=sysfs)
+        r = run([helper], env=env, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(os.path.join(small, "nr_hugepages")) as f:
+            self.assertEqual(f.read().strip(), "10")  # 1 GiB pages in use: untouched
+        pool(1048576, 0, 0)
+        r = run([helper], env=env, timeout=30)
+        with open(os.path.join(small, "nr_hugepages")) as f:
+            self.assertEqual(f.read().strip(), "20")  # 10 in use + the 10 missing
+        self.assertEqual(r.returncode, 1)  # the fake pool did not grow: said so
+        self.assertIn("only 10 of 20 2 MiB hugepages are free", r.stderr)
+        del big
+
     def test_sample_config_is_accepted_and_complete(self):
         node = self.path(TOOLS["bidplane"][0])
         sample = self.path("etc/bidplane/bidplane.ini")
