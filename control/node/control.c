@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <string.h>
 #include <unistd.h>
@@ -107,7 +108,9 @@ static void share_control_socket(const struct node *n)
 	if (strcmp(n->cfg.stats_group, "none") == 0)
 		return;
 	struct group *g = getgrnam(n->cfg.stats_group);
-	if (g && chown(n->cfg.control_socket, (uid_t)-1, g->gr_gid) != 0)
+	/* Not through a link planted at the path between bind and here. */
+	if (g && fchownat(AT_FDCWD, n->cfg.control_socket, (uid_t)-1, g->gr_gid,
+			  AT_SYMLINK_NOFOLLOW) != 0)
 		BP_LOG(WARNING, CONTROL, "cannot give %s to group %s: %s\n", n->cfg.control_socket,
 		       n->cfg.stats_group, strerror(errno));
 }

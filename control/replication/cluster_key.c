@@ -75,6 +75,13 @@ static int check_file(int fd, const char *path, char *err, size_t errlen)
 			 path);
 		return -EINVAL;
 	}
+	if (st.st_uid != geteuid() && st.st_uid != 0) {
+		snprintf(err, errlen,
+			 "%s: owned by uid %u, not by this user (%u) or root: another user could "
+			 "have written this key; chown it to the node's user",
+			 path, (unsigned int)st.st_uid, (unsigned int)geteuid());
+		return -EPERM;
+	}
 	if (st.st_mode & 077) {
 		snprintf(err, errlen,
 			 "%s: permissions %03o give group or others access to the cluster key: "

@@ -157,8 +157,10 @@ static int ack_valid(const struct peer_ack *a)
 		const struct peer_range *r = &a->range[i];
 		if (r->first == 0 || r->first > r->last)
 			return 0;
-		/* Not overlapping nor adjacent: one set, one encoding. */
-		if (i > 0 && r->first <= a->range[i - 1].last + 1)
+		/* Not overlapping nor adjacent: one set, one encoding. A range
+		 * ending at the last sequence number has no successor. */
+		if (i > 0 &&
+		    (a->range[i - 1].last == UINT64_MAX || r->first <= a->range[i - 1].last + 1))
 			return 0;
 	}
 	return 1;

@@ -103,6 +103,20 @@ static void test_permissions_refused(void **state)
 	}
 }
 
+/* A key another user owns (and so could have written) is refused; root's
+ * is fine for a root node. Needs root to give the file away. */
+static void test_another_users_file_refused(void **state)
+{
+	(void)state;
+	if (geteuid() != 0)
+		skip();
+	char p[160];
+	write_key("cluster.key", GOOD_HEX, 0600);
+	snprintf(p, sizeof(p), "%s/cluster.key", dir);
+	assert_int_equal(chown(p, 65534, 65534), 0);
+	expect_refused("cluster.key", -EPERM, "chown it to the node's user");
+}
+
 static void test_not_a_regular_file(void **state)
 {
 	(void)state;
@@ -168,8 +182,11 @@ static void test_small_error_buffer(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_good_file),	       cmocka_unit_test(test_permissions_refused),
-	    cmocka_unit_test(test_not_a_regular_file), cmocka_unit_test(test_bad_content),
+	    cmocka_unit_test(test_good_file),
+	    cmocka_unit_test(test_permissions_refused),
+	    cmocka_unit_test(test_another_users_file_refused),
+	    cmocka_unit_test(test_not_a_regular_file),
+	    cmocka_unit_test(test_bad_content),
 	    cmocka_unit_test(test_small_error_buffer),
 	};
 	return cmocka_run_group_tests(tests, make_dir, remove_dir);

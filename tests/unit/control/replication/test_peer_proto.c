@@ -663,6 +663,26 @@ static void test_prop_truncations_refused(void **state)
 	}
 }
 
+/* Ranges are sorted, apart and non-adjacent: one set of sequence numbers,
+ * one encoding; a range that ends at the last number has no successor
+ * (last + 1 would wrap). */
+static void test_ack_ranges_after_the_last_number_are_refused(void **state)
+{
+	(void)state;
+	struct peer_header h = header(PEER_ACK, 2, 1, 9, 5);
+	struct peer_ack ack = {.incarnation = 3, .count = 2};
+	ack.range[0] = (struct peer_range){1, UINT64_MAX};
+	ack.range[1] = (struct peer_range){2, 3};
+	uint8_t buf[PEER_LEN_MAX];
+	assert_true(peer_encode_ack(&h, &ack, &test_key, buf, sizeof(buf)) < 0);
+	ack.range[0] = (struct peer_range){1, UINT64_MAX - 1};
+	ack.range[1] = (struct peer_range){UINT64_MAX, UINT64_MAX};
+	assert_true(peer_encode_ack(&h, &ack, &test_key, buf, sizeof(buf)) < 0); /* adjacent */
+	ack.count = 1;
+	ack.range[0] = (struct peer_range){5, UINT64_MAX};
+	assert_true(peer_encode_ack(&h, &ack, &test_key, buf, sizeof(buf)) > 0);
+}
+
 int main(void)
 {
 	if (sodium_init() < 0)
@@ -670,6 +690,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_golden_heartbeat),
 	    cmocka_unit_test(test_golden_ack),
+	    cmocka_unit_test(test_ack_ranges_after_the_last_number_are_refused),
 	    cmocka_unit_test(test_golden_delta),
 	    cmocka_unit_test(test_golden_sync_request),
 	    cmocka_unit_test(test_golden_sync),
