@@ -206,6 +206,7 @@ class DissectorOnBuiltFrames(unittest.TestCase):
             self.skipTest("bidgen (DPDK) needs root")
         sock = os.path.join(self.dir, "memif.sock")
         pcap = os.path.join(self.dir, "bidgen.pcap")
+        self.addCleanup(shutil.rmtree, f"/var/run/dpdk/bpgen-pcap-{os.getpid()}", True)
         node = Node(BIDPLANE, workers=1, vdev=f"--vdev=net_memif0,role=server,socket={sock}",
                     args=["--open-range", "1-50", "--dedup-rate", "10000"])
         node.start()
