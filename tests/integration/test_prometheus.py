@@ -130,6 +130,7 @@ class Serve(unittest.TestCase):
         for s in slow:
             s.sendall(b"GET /metr")  # and never the rest
         t0 = time.time()
+        status = None
         # All slots may be taken by the slow ones: a scrape succeeds once
         # their time (5 s) is up, and never waits for them longer.
         for _ in range(100):
