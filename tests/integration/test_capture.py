@@ -391,6 +391,8 @@ class DumpcapOnARunningNode(unittest.TestCase):
             self.assertEqual(replies[kind], want, kind)
         self.assertEqual(replayed, g["replayed"])
         self.assertGreater(replayed, 0)
+        print(f"captured {len(rows)} UDP frames of {rx + tx}: {len(to_node)} requests "
+              f"(bidgen sent {g['sent']}), replies {replies}, replayed {replayed}")
 
 
 if __name__ == "__main__":

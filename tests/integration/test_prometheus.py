@@ -247,8 +247,11 @@ class Serve(unittest.TestCase):
         accepted = by_key(bidstat_json(self, self.name))[
             "replies_total/bid_reply/accepted"]["total"]
         self.assertGreater(accepted, 100)
+        t0 = time.time()
         wait_for('sum(bidplane_replies_total{kind="bid_reply",status="accepted"})',
                  float(accepted))
+        print(f"prometheus: {accepted} accepted bids, as bidstat --json says, "
+              f"{time.time() - t0:.1f} s after bidgen ended")
         stop_prometheus()
         self.assertEqual(prom.returncode, 0)
 
