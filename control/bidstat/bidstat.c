@@ -41,6 +41,7 @@ struct options {
 	bool auctions;
 	bool list;
 	bool clean;
+	const char *serve; /* --serve ADDR:PORT */
 };
 
 static volatile sig_atomic_t stop;
@@ -75,6 +76,8 @@ static void usage(FILE *out)
 		"                      their segments, claim files and DPDK runtime\n"
 		"                      directories (/var/run/dpdk/bidplane-PID)\n"
 		"      --version       print bidstat's version and exit\n"
+		"      --serve ADDR:PORT  answer Prometheus scrapes: HTTP GET /metrics gets\n"
+		"                      the --prometheus text (e.g. 127.0.0.1:9464)\n"
 		"  -h, --help          this text\n"
 		"\n"
 		"bidstat follows the node across restarts and says when it exited.\n"
@@ -89,7 +92,8 @@ static void usage(FILE *out)
 		"  bidstat                      live view of the only node\n"
 		"  bidstat edge-1 -i 5          every 5 seconds\n"
 		"  bidstat --once --json edge-1\n"
-		"  bidstat --prometheus > /var/lib/node_exporter/bidplane.prom\n");
+		"  bidstat --prometheus > /var/lib/node_exporter/bidplane.prom\n"
+		"  bidstat --serve 127.0.0.1:9464 edge-1   scrape http://127.0.0.1:9464/metrics\n");
 }
 
 static int __attribute__((format(printf, 1, 2))) usage_error(const char *fmt, ...)
@@ -144,14 +148,17 @@ static int list_segments(FILE *out, char *only, size_t onlylen)
 
 static int parse_args(int argc, char **argv, struct options *o)
 {
+	/* clang-format off */
 	static const struct option longs[] = {
 	    {"interval", required_argument, NULL, 'i'}, {"count", required_argument, NULL, 'c'},
 	    {"once", no_argument, NULL, '1'},		{"json", no_argument, NULL, 'j'},
 	    {"prometheus", no_argument, NULL, 'p'},	{"all", no_argument, NULL, 'a'},
 	    {"auctions", no_argument, NULL, 'A'},	{"list", no_argument, NULL, 'l'},
 	    {"clean", no_argument, NULL, 'C'},		{"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},	{NULL, 0, NULL, 0},
+	    {"version", no_argument, NULL, 'V'},	{"serve", required_argument, NULL, 'S'},
+	    {NULL, 0, NULL, 0},
 	};
+	/* clang-format on */
 	bool count_given = false;
 	char *end;
 	int c;
@@ -194,6 +201,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case 'C':
 			o->clean = true;
 			break;
+		case 'S':
+			o->serve = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(EXIT_OK);
@@ -210,6 +220,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 		o->name = argv[optind++];
 	if (optind < argc)
 		return usage_error("one NAME at most, got '%s' too", argv[optind]);
+	if (o->serve && (o->format == FORMAT_JSON || o->list || count_given))
+		return usage_error("--serve answers scrapes until stopped: drop --json, --list, "
+				   "--count and --once");
 	if (o->format == FORMAT_PROMETHEUS && !count_given)
 		o->count = 1;
 	return EXIT_OK;
@@ -390,6 +403,8 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGPIPE, &sa, NULL);
+	if (o.serve)
+		return bidstat_serve(o.serve, o.name, &stop);
 	bool tty = isatty(STDOUT_FILENO);
 
 	struct watch w;

@@ -9,6 +9,7 @@
 #ifndef BIDPLANE_BIDSTAT_H
 #define BIDPLANE_BIDSTAT_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -50,5 +51,11 @@ int bidstat_clean(FILE *out, char **names, int nnames);
 void bidstat_print_view(FILE *out, const struct bidstat_update *u, bool clear_screen);
 void bidstat_print_json(FILE *out, const struct bidstat_update *u);
 void bidstat_print_prometheus(FILE *out, const struct bidstat_update *u);
+
+/* --serve: answers HTTP scrapes of /metrics on listen ("ADDR:PORT") with
+ * the Prometheus text of segment `name`, read per scrape, until *stop is
+ * set (by a signal handler: it also interrupts the wait). Returns the exit
+ * code: 0, or 2 when it cannot listen (the reason printed). */
+int bidstat_serve(const char *listen, const char *name, volatile sig_atomic_t *stop);
 
 #endif

@@ -18,6 +18,7 @@
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
+#include <rte_pdump.h>
 
 #include "log.h"
 #include "config.h"
@@ -246,6 +247,12 @@ int main(int argc, char **argv)
 			 rte_strerror(rte_errno));
 	if (own_prefix)
 		runtime_dir_note(&runtime);
+	/* dpdk-dumpcap and dpdk-pdump (secondary processes on our
+	 * --file-prefix) ask this to mirror a port's packets (docs/CAPTURE.md).
+	 * Without it capture is refused; the node still runs. */
+	if (rte_pdump_init() != 0)
+		fprintf(stderr, "bidplane: packet capture unavailable: rte_pdump_init: %s\n",
+			rte_strerror(rte_errno));
 	setup_node();
 
 	/* Ports first: every step that can fail comes before the control
@@ -272,6 +279,7 @@ int main(int argc, char **argv)
 		worker_destroy(node.workers[i]);
 	auction_table_destroy(&node.auctions);
 	dedup_destroy(node.dedup);
+	rte_pdump_uninit();
 	bool hugepage_files = rte_eal_has_hugepages() && rte_eal_process_type() == RTE_PROC_PRIMARY;
 	rte_eal_cleanup();
 	/* A prefix the user gave has hugepage files (no --huge-unlink, so
