@@ -43,6 +43,7 @@ DIST_FILES = [
     "usr/libexec/bidplane/bidplane-hugepages",
     "etc/bidplane/bidplane.ini",
     "etc/bidplane/bidplane.env",
+    "usr/share/bidplane/wireshark/bidplane.lua",
 ]
 
 
