@@ -79,6 +79,10 @@ struct ctl_status {
 };
 
 typedef void (*ctl_emit_fn)(void *arg, const struct ctl_auction *a);
+/* Whether the auction with this id would be kept by the page being built:
+ * the node describes (and emits) only those, so that a page costs little
+ * more than a walk over the ids however large the table is. */
+typedef bool (*ctl_wants_fn)(void *arg, uint64_t id);
 
 /*
  * What the node provides. Each returns 0, or a negative errno with a
@@ -89,7 +93,8 @@ struct ctl_handlers {
 		    uint64_t duration_s, char *err, size_t errlen);
 	int (*close)(void *ctx, uint64_t id, char *err, size_t errlen);
 	int (*query)(void *ctx, uint64_t id, struct ctl_auction *out, char *err, size_t errlen);
-	int (*list)(void *ctx, ctl_emit_fn emit, void *arg, char *err, size_t errlen);
+	int (*list)(void *ctx, ctl_wants_fn wants, ctl_emit_fn emit, void *arg, char *err,
+		    size_t errlen);
 	int (*status)(void *ctx, struct ctl_status *out, char *err, size_t errlen);
 	void *ctx;
 };

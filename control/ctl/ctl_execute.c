@@ -112,6 +112,17 @@ static void sift_down(struct list_page *p, uint64_t i)
 	}
 }
 
+static bool page_wants(void *arg, uint64_t id)
+{
+	struct list_page *p = arg;
+	if (id < p->from)
+		return false;
+	if (p->n < p->limit || id < p->kept[0].id)
+		return true;
+	p->more = true; /* left out, and so the page is not the last */
+	return false;
+}
+
 static void page_offer(void *arg, const struct ctl_auction *a)
 {
 	struct list_page *p = arg;
@@ -148,7 +159,7 @@ static int run_list(struct request *r)
 			 p.limit);
 		return -ENOMEM;
 	}
-	int rc = r->h->list(r->h->ctx, page_offer, &p, r->err, r->errlen);
+	int rc = r->h->list(r->h->ctx, page_wants, page_offer, &p, r->err, r->errlen);
 	if (rc == 0) {
 		qsort(p.kept, p.n, sizeof(*p.kept), by_id);
 		r->format->list_begin(r->out);

@@ -62,6 +62,7 @@ static int h_query(void *ctx, uint64_t id, struct ctl_auction *out, char *err, s
 
 struct list_ctx {
 	struct control *c;
+	ctl_wants_fn wants;
 	ctl_emit_fn emit;
 	void *arg;
 };
@@ -70,6 +71,8 @@ static int list_one(struct auction *a, void *arg)
 {
 	struct list_ctx *l = arg;
 	struct ctl_auction d;
+	if (!l->wants(l->arg, a->id)) /* the id alone: no read-side section */
+		return 0;
 	control_online(l->c);
 	describe(l->c, a, &d);
 	control_offline(l->c);
@@ -77,11 +80,12 @@ static int list_one(struct auction *a, void *arg)
 	return 0;
 }
 
-static int h_list(void *ctx, ctl_emit_fn emit, void *arg, char *err, size_t errlen)
+static int h_list(void *ctx, ctl_wants_fn wants, ctl_emit_fn emit, void *arg, char *err,
+		  size_t errlen)
 {
 	(void)err;
 	(void)errlen;
-	struct list_ctx l = {ctl_control(ctx), emit, arg};
+	struct list_ctx l = {ctl_control(ctx), wants, emit, arg};
 	auction_iterate(&ctl_control(ctx)->node->auctions, list_one, &l);
 	return 0;
 }

@@ -74,7 +74,8 @@ static int fake_query(void *ctx, uint64_t id, struct ctl_auction *out, char *err
 	return 0;
 }
 
-static int fake_list(void *ctx, ctl_emit_fn emit, void *arg, char *err, size_t errlen)
+static int fake_list(void *ctx, ctl_wants_fn wants, ctl_emit_fn emit, void *arg, char *err,
+		     size_t errlen)
 {
 	struct fake_node *f = ctx;
 	f->lists++;
@@ -85,6 +86,9 @@ static int fake_list(void *ctx, ctl_emit_fn emit, void *arg, char *err, size_t e
 		/* 7919 is prime: i -> i * 7919 mod n is a permutation */
 		a.id += f->list_scrambled ? i * 7919 % f->list_count : i;
 		a.phase = i % 2 ? 2 : 1;
+		if (!wants(arg, a.id)) /* as the node: describe only what is kept */
+			continue;
+		f->described++;
 		emit(arg, &a);
 	}
 	return f->fail_rc ? fails(f, err, errlen) : 0;

@@ -17,6 +17,7 @@
 struct fake_node {
 	/* What the node was asked. */
 	int opens, closes, queries, lists, statuses;
+	uint64_t described; /* auctions the list handler described */
 	uint64_t last_id;
 	uint64_t open_args[4];
 
