@@ -25,7 +25,8 @@ Shape (docs/TESTING.md has the picture and the recipes):
   the test process dies (PR_SET_PDEATHSIG); forwarders have a lifetime.
 - everything is removed by stop(), which runs from atexit and SIGTERM too:
   processes, nft tables, the namespace, state and socket dirs, stats
-  segments, DPDK runtime dirs.
+  segments, DPDK runtime dirs. After a SIGKILL of the test process, the
+  next Cluster() removes the orphans (reap_orphans).
 
 Create nodes from one thread (the one that calls start/restart): the
 parent-death signal follows the thread that spawned them."""
@@ -128,6 +129,12 @@ class ClusterNode(bptest.Node):
         name = f"bpc-{os.getpid()}-{i}-{life}"
         super().__init__(cluster.binary, workers=workers, args=args, vdev=vdev, stats_name=name,
                          state_dir=state_dir)
+        # The socket dir under the cluster's root (so reap_orphans finds it).
+        os.rmdir(self.dir)
+        self.dir = os.path.join(cluster.root, f"node{i}", f"run{life}")
+        os.makedirs(self.dir)
+        self.ctl = os.path.join(self.dir, "ctl.sock")
+        self.cmd[self.cmd.index("--control-socket") + 1] = self.ctl
         self.cmd[self.cmd.index("--ip") + 1] = self.ip
         self.cmd += ["--node-id", str(i)]
         self.cmd = ["ip", "netns", "exec", cluster.ns] + self.cmd
@@ -233,7 +240,8 @@ class Cluster:
         self.ns = f"bpc-{name}-{os.getpid()}"[:60]
         self.binary = binary or bptest.BIDPLANE
         self.bidctl_binary = bidctl or bptest.BIDCTL
-        self.root = tempfile.mkdtemp(prefix="bp-cluster-")
+        reap_orphans()
+        self.root = tempfile.mkdtemp(prefix=f"bp-cluster-{os.getpid()}-")
         self.nodes = {}
         self.clients = []
         self.forwarders = {}  # (a, b) -> Popen
@@ -534,6 +542,47 @@ class Cluster:
     def __exit__(self, *exc):
         self.stop()
         return False
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+def reap_orphans():
+    """Removes what a cluster whose test process died by SIGKILL left (its
+    nodes and forwarders died with it, by the parent-death signal): the
+    namespace bpc-*-PID, /dev/shm/bpc-PID-*, the temp dir bp-cluster-PID-*,
+    for each PID that no longer runs. Returns what it removed."""
+    gone = []
+
+    def dead(text):
+        return text.isdigit() and not _pid_alive(int(text))
+
+    netns = os.listdir("/run/netns") if os.path.isdir("/run/netns") else []
+    for ns in netns:
+        m = re.fullmatch(r"bpc-.+-(\d+)", ns)
+        if m and dead(m.group(1)):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=30)
+            gone.append(ns)
+    for f in os.listdir("/dev/shm"):
+        m = re.match(r"bpc-(\d+)-\d+-\d+\.bpstats", f)
+        if m and dead(m.group(1)):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join("/dev/shm", f))
+            gone.append(f)
+    tmp = tempfile.gettempdir()
+    for f in os.listdir(tmp):
+        m = re.match(r"bp-cluster-(\d+)-", f)
+        if m and dead(m.group(1)):
+            shutil.rmtree(os.path.join(tmp, f), ignore_errors=True)
+            gone.append(f)
+    return gone
 
 
 def _chance(rate):

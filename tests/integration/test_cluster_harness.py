@@ -18,6 +18,8 @@ import os
 import select
 import socket
 import struct
+import subprocess
+import sys
 import time
 import unittest
 
@@ -284,6 +286,34 @@ class ClusterHarness(unittest.TestCase):
             self.assertFalse(p and os.path.exists(f"/var/run/dpdk/{p}"), p)
         shm = [f for f in os.listdir("/dev/shm") if f.startswith(f"bpc-{os.getpid()}-")]
         self.assertEqual(shm, [])
+
+    def test_a_orphans_of_a_killed_test_are_reaped(self):
+        # A test process killed by SIGKILL runs no cleanup: its nodes die
+        # with it (parent-death signal), the next Cluster() reaps the rest.
+        code = ("import cluster, sys, time\n"
+                "c = cluster.Cluster('orphan').start(1)\n"
+                "print(c.ns, c.root, c.node(1).proc.pid, c.node(1).stats_name, flush=True)\n"
+                "time.sleep(60)\n")
+        child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+        try:
+            ns, root, pid, stats = child.stdout.readline().split()
+        finally:
+            child.kill()
+            child.wait()
+            child.stdout.close()
+        deadline = time.monotonic() + 10
+        while os.path.exists(f"/proc/{pid}/cmdline") and time.monotonic() < deadline:
+            with open(f"/proc/{pid}/stat") as f:  # a zombie, until init reaps it
+                if f.read().split(") ")[1].startswith("Z"):
+                    break
+            time.sleep(0.05)
+        self.assertTrue(os.path.exists(f"/run/netns/{ns}"), "nothing to reap: test broken")
+        gone = cluster.reap_orphans()
+        print("reaped:", gone)
+        self.assertIn(ns, gone)
+        self.assertFalse(os.path.exists(f"/run/netns/{ns}"))
+        self.assertFalse(os.path.exists(root))
+        self.assertFalse(os.path.exists(f"/dev/shm/{stats}.bpstats"))
 
 
 if __name__ == "__main__":
