@@ -52,11 +52,60 @@ uint16_t pkt_csum_fold(uint32_t sum)
 	return (uint16_t)~sum;
 }
 
+/* Ones' complement add of native 64-bit words (RFC 1071 2.B: any word
+ * size and byte order sum the same): the carry goes back in (add, adc). */
+static inline uint64_t add64_carry(uint64_t acc, uint64_t w)
+{
+	acc += w;
+	return acc + (acc < w);
+}
+
+/* Sums `words` native 64-bit words, four per step. */
+static inline uint64_t sum64_native(const uint8_t *p, size_t words)
+{
+	uint64_t acc = 0, w[4];
+	for (; words >= 4; words -= 4, p += 32) {
+		memcpy(&w[0], p, 8);
+		memcpy(&w[1], p + 8, 8);
+		memcpy(&w[2], p + 16, 8);
+		memcpy(&w[3], p + 24, 8);
+		acc = add64_carry(add64_carry(acc, w[0]), w[1]);
+		acc = add64_carry(add64_carry(acc, w[2]), w[3]);
+	}
+	for (; words; words--, p += 8) {
+		memcpy(w, p, 8);
+		acc = add64_carry(acc, w[0]);
+	}
+	return acc;
+}
+
+/* Folds a native-order 64-bit sum into the network-order domain. */
+static uint32_t fold_native(uint64_t acc)
+{
+	acc = (acc & 0xffffffff) + (acc >> 32);
+	acc = (acc & 0xffffffff) + (acc >> 32);
+	acc = (acc & 0xffff) + (acc >> 16);
+	acc = (acc & 0xffff) + (acc >> 16);
+	acc = (acc & 0xffff) + (acc >> 16);
+	return __builtin_bswap16((uint16_t)acc);
+}
+
+/* sum plus the RFC 1071 sum of len bytes (network-order domain): whole
+ * 64-bit words inline, the last 0-7 bytes by pkt_csum_partial. */
+static inline uint32_t csum_add_bytes(const uint8_t *p, size_t len, uint32_t sum)
+{
+	sum += fold_native(sum64_native(p, len / 8));
+	if (len % 8)
+		sum = pkt_csum_partial(p + (len & ~(size_t)7), len % 8, sum);
+	return sum;
+}
+
 uint16_t pkt_udp_csum(const uint8_t *ip_hdr, const uint8_t *udp, uint16_t udp_len)
 {
-	uint32_t sum = pkt_csum_partial(ip_hdr + 12, 8, 0); /* source, destination */
-	sum += PKT_IPPROTO_UDP + udp_len;
-	return pkt_csum_fold(pkt_csum_partial(udp, udp_len, sum));
+	uint32_t addr[2]; /* source, destination */
+	memcpy(addr, ip_hdr + 12, 8);
+	uint32_t sum = fold_native((uint64_t)addr[0] + addr[1]) + PKT_IPPROTO_UDP + udp_len;
+	return pkt_csum_fold(csum_add_bytes(udp, udp_len, sum));
 }
 
 static enum pkt_class dropped(enum pkt_drop *why, enum pkt_drop reason)
@@ -112,7 +161,7 @@ enum pkt_class pkt_classify(const uint8_t *frame, size_t len, const struct pkt_f
 	if (hw_flags & PKT_HW_IP_CKSUM_BAD)
 		return dropped(why, PKT_DROP_IP_CHECKSUM);
 	if (!(hw_flags & PKT_HW_IP_CKSUM_GOOD) &&
-	    pkt_csum_fold(pkt_csum_partial(ip, PKT_IPV4_LEN, 0)) != 0)
+	    pkt_csum_fold(csum_add_bytes(ip, PKT_IPV4_LEN, 0)) != 0)
 		return dropped(why, PKT_DROP_IP_CHECKSUM);
 	uint32_t dst_ip;
 	memcpy(&dst_ip, ip + 16, 4);
@@ -185,41 +234,6 @@ static void ipv4_reply_incremental(uint8_t *ip, uint16_t total_len)
 	put_be16(ip + 4, 0);
 	ip[8] = 64;
 	put_be16(ip + 10, pkt_csum_fold(sum));
-}
-
-/* Ones' complement add of native 64-bit words (RFC 1071 2.B: any word
- * size and byte order sum the same): the carry goes back in (add, adc). */
-static inline uint64_t add64_carry(uint64_t acc, uint64_t w)
-{
-	acc += w;
-	return acc + (acc < w);
-}
-
-/* Sums `words` native 64-bit words, four per step. */
-static uint64_t sum64_native(const uint8_t *p, size_t words)
-{
-	uint64_t acc = 0, w[4];
-	for (; words >= 4; words -= 4, p += 32) {
-		memcpy(w, p, 32);
-		acc = add64_carry(add64_carry(acc, w[0]), w[1]);
-		acc = add64_carry(add64_carry(acc, w[2]), w[3]);
-	}
-	for (; words; words--, p += 8) {
-		memcpy(w, p, 8);
-		acc = add64_carry(acc, w[0]);
-	}
-	return acc;
-}
-
-/* Folds a native-order 64-bit sum into the network-order domain. */
-static uint32_t fold_native(uint64_t acc)
-{
-	acc = (acc & 0xffffffff) + (acc >> 32);
-	acc = (acc & 0xffffffff) + (acc >> 32);
-	acc = (acc & 0xffff) + (acc >> 16);
-	acc = (acc & 0xffff) + (acc >> 16);
-	acc = (acc & 0xffff) + (acc >> 16);
-	return __builtin_bswap16((uint16_t)acc);
 }
 
 size_t pkt_udp_reply_in_place(uint8_t *frame, const struct pkt_layout *l, const uint8_t our_mac[6],

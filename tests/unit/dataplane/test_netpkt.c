@@ -580,6 +580,40 @@ static void reply_checksums_equal_a_full_recomputation(void **s)
 	}
 }
 
+/* Over random lengths (every tail of 0-7 bytes), a valid frame classifies
+ * and any one flipped payload bit is caught by the UDP checksum. */
+static void udp_checksum_check_catches_every_flipped_bit(void **s)
+{
+	(void)s;
+	uint64_t seed = prop_base_seed();
+	struct prop_rng rng;
+	prop_seed(&rng, seed);
+	for (unsigned long i = 0; i < 20000; i++) {
+		uint8_t data[200], f[300];
+		size_t n = 1 + prop_below(&rng, sizeof(data) - 1);
+		for (size_t k = 0; k < n; k++)
+			data[k] = i % 4 ? (uint8_t)prop_next(&rng) : 0xff;
+		struct pkt_udp_spec sp = {.src_ip = (uint32_t)prop_next(&rng),
+					  .dst_ip = filter.ip,
+					  .src_port = (uint16_t)prop_next(&rng),
+					  .dst_port = filter.udp_port};
+		memcpy(sp.dst_mac, NODE_MAC, 6);
+		size_t len = pkt_build_udp(f, sizeof(f), &sp, data, (uint16_t)n);
+		struct pkt_layout l;
+		enum pkt_drop why;
+		bool ok = pkt_classify(f, len, &filter, 0, &l, &why) == PKT_CLASS_UDP;
+		size_t bit = prop_below(&rng, 8 * n);
+		f[l.payload_off + bit / 8] ^= (uint8_t)(1u << (bit % 8));
+		bool caught = pkt_classify(f, len, &filter, 0, &l, &why) == PKT_CLASS_DROP &&
+			      why == PKT_DROP_UDP_CHECKSUM;
+		if (!ok || !caught)
+			prop_report("UDP checksum accepts the frame and catches a flipped bit",
+				    seed, i);
+		assert_true(ok);
+		assert_true(caught);
+	}
+}
+
 static void build_refuses_a_small_buffer(void **s)
 {
 	(void)s;
@@ -618,6 +652,7 @@ int main(void)
 	    cmocka_unit_test(checksum_matches_rfc1071_example),
 	    cmocka_unit_test(checksum_agrees_with_rfc1071_word_by_word),
 	    cmocka_unit_test(reply_checksums_equal_a_full_recomputation),
+	    cmocka_unit_test(udp_checksum_check_catches_every_flipped_bit),
 	    cmocka_unit_test(build_refuses_a_small_buffer),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
