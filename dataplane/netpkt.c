@@ -52,11 +52,60 @@ uint16_t pkt_csum_fold(uint32_t sum)
 	return (uint16_t)~sum;
 }
 
+/* Ones' complement add of native 64-bit words (RFC 1071 2.B: any word
+ * size and byte order sum the same): the carry goes back in (add, adc). */
+static inline uint64_t add64_carry(uint64_t acc, uint64_t w)
+{
+	acc += w;
+	return acc + (acc < w);
+}
+
+/* Sums `words` native 64-bit words, four per step. */
+static inline uint64_t sum64_native(const uint8_t *p, size_t words)
+{
+	uint64_t acc = 0, w[4];
+	for (; words >= 4; words -= 4, p += 32) {
+		memcpy(&w[0], p, 8);
+		memcpy(&w[1], p + 8, 8);
+		memcpy(&w[2], p + 16, 8);
+		memcpy(&w[3], p + 24, 8);
+		acc = add64_carry(add64_carry(acc, w[0]), w[1]);
+		acc = add64_carry(add64_carry(acc, w[2]), w[3]);
+	}
+	for (; words; words--, p += 8) {
+		memcpy(w, p, 8);
+		acc = add64_carry(acc, w[0]);
+	}
+	return acc;
+}
+
+/* Folds a native-order 64-bit sum into the network-order domain. */
+static uint32_t fold_native(uint64_t acc)
+{
+	acc = (acc & 0xffffffff) + (acc >> 32);
+	acc = (acc & 0xffffffff) + (acc >> 32);
+	acc = (acc & 0xffff) + (acc >> 16);
+	acc = (acc & 0xffff) + (acc >> 16);
+	acc = (acc & 0xffff) + (acc >> 16);
+	return __builtin_bswap16((uint16_t)acc);
+}
+
+/* sum plus the RFC 1071 sum of len bytes (network-order domain): whole
+ * 64-bit words inline, the last 0-7 bytes by pkt_csum_partial. */
+static inline uint32_t csum_add_bytes(const uint8_t *p, size_t len, uint32_t sum)
+{
+	sum += fold_native(sum64_native(p, len / 8));
+	if (len % 8)
+		sum = pkt_csum_partial(p + (len & ~(size_t)7), len % 8, sum);
+	return sum;
+}
+
 uint16_t pkt_udp_csum(const uint8_t *ip_hdr, const uint8_t *udp, uint16_t udp_len)
 {
-	uint32_t sum = pkt_csum_partial(ip_hdr + 12, 8, 0); /* source, destination */
-	sum += PKT_IPPROTO_UDP + udp_len;
-	return pkt_csum_fold(pkt_csum_partial(udp, udp_len, sum));
+	uint32_t addr[2]; /* source, destination */
+	memcpy(addr, ip_hdr + 12, 8);
+	uint32_t sum = fold_native((uint64_t)addr[0] + addr[1]) + PKT_IPPROTO_UDP + udp_len;
+	return pkt_csum_fold(csum_add_bytes(udp, udp_len, sum));
 }
 
 static enum pkt_class dropped(enum pkt_drop *why, enum pkt_drop reason)
@@ -112,7 +161,7 @@ enum pkt_class pkt_classify(const uint8_t *frame, size_t len, const struct pkt_f
 	if (hw_flags & PKT_HW_IP_CKSUM_BAD)
 		return dropped(why, PKT_DROP_IP_CHECKSUM);
 	if (!(hw_flags & PKT_HW_IP_CKSUM_GOOD) &&
-	    pkt_csum_fold(pkt_csum_partial(ip, PKT_IPV4_LEN, 0)) != 0)
+	    pkt_csum_fold(csum_add_bytes(ip, PKT_IPV4_LEN, 0)) != 0)
 		return dropped(why, PKT_DROP_IP_CHECKSUM);
 	uint32_t dst_ip;
 	memcpy(&dst_ip, ip + 16, 4);
@@ -165,20 +214,55 @@ static void ipv4_reply(uint8_t *ip, uint16_t total_len)
 	put_be16(ip + 10, pkt_csum_fold(pkt_csum_partial(ip, PKT_IPV4_LEN, 0)));
 }
 
+/*
+ * RFC 1624 eqn. 3, HC' = ~(~HC + ~m + m'), for the fields the reply
+ * changes: total length, id and TTL. The addresses only swap places, which
+ * leaves the sum as it was. The request's checksum is right: pkt_classify
+ * verified it (or the port did).
+ */
+static void ipv4_reply_incremental(uint8_t *ip, uint16_t total_len)
+{
+	uint32_t sum = (uint16_t)~get_be16(ip + 10);
+	sum += (uint16_t)~get_be16(ip + 2) + (uint32_t)total_len;
+	sum += (uint16_t)~get_be16(ip + 4); /* the new id is 0 */
+	sum += (uint16_t)~get_be16(ip + 8) + (uint32_t)(64u << 8 | ip[9]);
+	uint8_t tmp[4];
+	memcpy(tmp, ip + 12, 4);
+	memcpy(ip + 12, ip + 16, 4);
+	memcpy(ip + 16, tmp, 4);
+	put_be16(ip + 2, total_len);
+	put_be16(ip + 4, 0);
+	ip[8] = 64;
+	put_be16(ip + 10, pkt_csum_fold(sum));
+}
+
 size_t pkt_udp_reply_in_place(uint8_t *frame, const struct pkt_layout *l, const uint8_t our_mac[6],
 			      uint16_t payload_len)
 {
 	uint8_t *ip = frame + l->l3_off;
 	uint8_t *udp = frame + l->l4_off;
 	uint16_t udp_len = (uint16_t)(PKT_UDP_LEN + payload_len);
+	/* The UDP sum, from scratch but for what the request already holds:
+	 * addresses (pseudo-header) and ports only swap, so their sum is read
+	 * once, as they are; the payload is new and summed here. Nothing of
+	 * the request's checksum is used, so a request without one (0) gets a
+	 * full checksum back, as before. */
+	uint32_t addr[2], ports;
+	memcpy(addr, ip + 12, 8);
+	memcpy(&ports, udp, 4);
+	uint64_t acc = (uint64_t)addr[0] + addr[1] + ports;
+	if (payload_len % 8 == 0) /* the replies: 64 and 88 bytes */
+		acc = add64_carry(acc, sum64_native(udp + PKT_UDP_LEN, payload_len / 8));
+	uint32_t sum = fold_native(acc) + PKT_IPPROTO_UDP + 2u * udp_len;
+	if (payload_len % 8 != 0)
+		sum = pkt_csum_partial(udp + PKT_UDP_LEN, payload_len, sum);
 	eth_reply(frame, our_mac);
-	ipv4_reply(ip, (uint16_t)(PKT_IPV4_LEN + udp_len));
+	ipv4_reply_incremental(ip, (uint16_t)(PKT_IPV4_LEN + udp_len));
 	uint16_t sport = get_be16(udp);
 	put_be16(udp, get_be16(udp + 2));
 	put_be16(udp + 2, sport);
 	put_be16(udp + 4, udp_len);
-	put_be16(udp + 6, 0);
-	uint16_t c = pkt_udp_csum(ip, udp, udp_len);
+	uint16_t c = pkt_csum_fold(sum);
 	put_be16(udp + 6, c ? c : 0xffff); /* 0 would mean "no checksum" */
 	return (size_t)l->l4_off + udp_len;
 }

@@ -100,6 +100,9 @@ enum pkt_class pkt_classify(const uint8_t *frame, size_t len, const struct pkt_f
  * MAC as source), IPs and ports, keeps the VLAN tag, sets the IPv4 and UDP
  * lengths for a payload of payload_len bytes already written at
  * l->payload_off, fresh IP id 0, TTL 64, and both checksums.
+ * The frame must have classified as PKT_CLASS_UDP: the IPv4 checksum is
+ * updated from the request's (RFC 1624), which pkt_classify verified; the
+ * UDP checksum is computed over the new payload whatever the request's was.
  * Returns the new frame length.
  */
 size_t pkt_udp_reply_in_place(uint8_t *frame, const struct pkt_layout *l, const uint8_t our_mac[6],

@@ -18,6 +18,7 @@
 #include "dedup.h"
 #include "hlc.h"
 #include "netpkt.h"
+#include "wall_cache.h"
 
 #define BP_MAX_PORTS   ADMISSION_MAX_PORTS
 #define BP_MAX_WORKERS CRDT_MAX_WORKERS /* per-worker CRDT slots */
@@ -89,11 +90,12 @@ static inline const char *node_not_serving_word(uint32_t reasons)
 }
 
 /* CLOCK_REALTIME shifted by the node's clock offset, in Unix ms: the
- * wall clock of the node's HLC domain (arg: the node). */
+ * wall clock of the node's HLC domain (arg: the node). A worker inside a
+ * burst reads the burst's time (wall_cache.h), any other thread the clock. */
 static inline uint64_t node_wall_ms(void *arg)
 {
 	const struct node *n = arg;
-	uint64_t real = hlc_wall_realtime(NULL);
+	uint64_t real = wall_cache_ms ? wall_cache_ms : hlc_wall_realtime(NULL);
 	int64_t off =
 	    atomic_load_explicit(&((struct node *)n)->clock_offset_ms, memory_order_relaxed);
 	if (off < 0 && (uint64_t)-off > real)

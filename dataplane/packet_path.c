@@ -8,8 +8,9 @@
 
 #include "auction_bid.h"
 #include "dedup.h"
-#include "stat.h"
 #include "packet_path.h"
+#include "stat.h"
+#include "wall_cache.h"
 
 static unsigned int hw_checksum_flags(const struct rte_mbuf *m)
 {
@@ -376,6 +377,7 @@ _Static_assert(WORKER_BURST <= AUCTION_LOOKUP_BULK_MAX, "a burst is looked up at
 uint16_t worker_process_burst(struct worker *w, unsigned int p, struct rte_mbuf **pkts,
 			      uint16_t nb_rx, struct rte_mbuf **replies)
 {
+	wall_cache_begin(); /* one wall-clock reading for the burst's stamps */
 	/* Stage 1: parse the burst; prefetch idempotency buckets. */
 	struct rx_item items[WORKER_BURST];
 	const uint64_t *ids[WORKER_BURST];
@@ -405,5 +407,6 @@ uint16_t worker_process_burst(struct worker *w, unsigned int p, struct rte_mbuf 
 	}
 	/* The records this burst replaced share one grace period. */
 	bid_ctx_end_burst(&w->bids);
+	wall_cache_end();
 	return nrep;
 }

@@ -221,7 +221,7 @@ static void setup(uint64_t new_keys)
 	uint64_t keys = (uint64_t)node.cfg.dedup_rate * node.cfg.dedup_seconds;
 	if (keys < 2 * (auctions + new_keys))
 		keys = 2 * (auctions + new_keys);
-	if (hlc_domain_init(&node.hlc, 2, 500, NULL, NULL) != 0 ||
+	if (hlc_domain_init(&node.hlc, 2, 500, node_wall_ms, &node) != 0 ||
 	    auction_table_create(&node.auctions, "bench", (uint32_t)auctions + 8, 2,
 				 worker_retire_capacity(&node.cfg) + 1,
 				 (int)rte_socket_id()) != 0 ||

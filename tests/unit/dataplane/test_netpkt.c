@@ -514,6 +514,106 @@ static void checksum_agrees_with_rfc1071_word_by_word(void **s)
 	}
 }
 
+/*
+ * The reply's checksums are updated, not recomputed (RFC 1624): over random
+ * requests (addresses, ports, VLAN, id, TTL, DF, UDP checksum or none,
+ * lengths) and random replies of every length, both equal a full RFC 1071
+ * recomputation over the reply as sent, and a computed UDP 0 goes out as
+ * 0xFFFF.
+ */
+static void reply_checksums_equal_a_full_recomputation(void **s)
+{
+	(void)s;
+	uint64_t seed = prop_base_seed();
+	struct prop_rng rng;
+	prop_seed(&rng, seed);
+	for (unsigned long i = 0; i < 20000; i++) {
+		uint8_t req[128], reply[200], f[400];
+		size_t req_len = prop_below(&rng, sizeof(req));
+		size_t reply_len = prop_below(&rng, sizeof(reply));
+		for (size_t k = 0; k < sizeof(reply); k++)
+			reply[k] = (uint8_t)prop_next(&rng);
+		for (size_t k = 0; k < req_len; k++)
+			req[k] = (uint8_t)prop_next(&rng);
+		if (i % 8 == 0) /* the largest sums carry the most */
+			memset(reply, 0xff, sizeof(reply));
+		struct pkt_udp_spec sp = {.has_vlan = prop_below(&rng, 2),
+					  .vlan_tci = (uint16_t)prop_next(&rng),
+					  .src_ip = (uint32_t)prop_next(&rng),
+					  .dst_ip = filter.ip,
+					  .src_port = (uint16_t)prop_next(&rng),
+					  .dst_port = filter.udp_port};
+		memcpy(sp.src_mac, PEER_MAC, 6);
+		memcpy(sp.dst_mac, NODE_MAC, 6);
+		size_t len = pkt_build_udp(f, sizeof(f), &sp, req, (uint16_t)req_len);
+		uint8_t *ip = f + PKT_ETH_LEN + (sp.has_vlan ? PKT_VLAN_LEN : 0);
+		uint64_t r = prop_next(&rng);
+		ip[4] = (uint8_t)r, ip[5] = (uint8_t)(r >> 8); /* id */
+		ip[6] = r & 0x10000 ? 0x40 : 0;		       /* DF or not */
+		ip[8] = (uint8_t)(r >> 24);		       /* TTL */
+		fix_ip_csum(ip);
+		if (r & 0x100000000ull) /* no UDP checksum */
+			ip[PKT_IPV4_LEN + 6] = ip[PKT_IPV4_LEN + 7] = 0;
+		struct pkt_layout l;
+		enum pkt_drop why;
+		assert_int_equal(pkt_classify(f, len, &filter, 0, &l, &why), PKT_CLASS_UDP);
+
+		memcpy(f + l.payload_off, reply, reply_len);
+		size_t out = pkt_udp_reply_in_place(f, &l, NODE_MAC, (uint16_t)reply_len);
+		assert_int_equal(out, l.payload_off + reply_len);
+		uint8_t full[400];
+		memcpy(full, f, out);
+		uint8_t *fip = full + l.l3_off, *fudp = full + l.l4_off;
+		fip[10] = fip[11] = 0;
+		uint16_t ip_csum = pkt_csum_fold(pkt_csum_partial(fip, PKT_IPV4_LEN, 0));
+		fudp[6] = fudp[7] = 0;
+		uint16_t udp_csum = pkt_udp_csum(fip, fudp, (uint16_t)(PKT_UDP_LEN + reply_len));
+		if (udp_csum == 0)
+			udp_csum = 0xffff;
+		bool same = (f[l.l3_off + 10] << 8 | f[l.l3_off + 11]) == ip_csum &&
+			    (f[l.l4_off + 6] << 8 | f[l.l4_off + 7]) == udp_csum;
+		if (!same)
+			prop_report("incremental reply checksums equal a full recomputation", seed,
+				    i);
+		assert_int_equal(f[l.l3_off + 10] << 8 | f[l.l3_off + 11], ip_csum);
+		assert_int_equal(f[l.l4_off + 6] << 8 | f[l.l4_off + 7], udp_csum);
+	}
+}
+
+/* Over random lengths (every tail of 0-7 bytes), a valid frame classifies
+ * and any one flipped payload bit is caught by the UDP checksum. */
+static void udp_checksum_check_catches_every_flipped_bit(void **s)
+{
+	(void)s;
+	uint64_t seed = prop_base_seed();
+	struct prop_rng rng;
+	prop_seed(&rng, seed);
+	for (unsigned long i = 0; i < 20000; i++) {
+		uint8_t data[200], f[300];
+		size_t n = 1 + prop_below(&rng, sizeof(data) - 1);
+		for (size_t k = 0; k < n; k++)
+			data[k] = i % 4 ? (uint8_t)prop_next(&rng) : 0xff;
+		struct pkt_udp_spec sp = {.src_ip = (uint32_t)prop_next(&rng),
+					  .dst_ip = filter.ip,
+					  .src_port = (uint16_t)prop_next(&rng),
+					  .dst_port = filter.udp_port};
+		memcpy(sp.dst_mac, NODE_MAC, 6);
+		size_t len = pkt_build_udp(f, sizeof(f), &sp, data, (uint16_t)n);
+		struct pkt_layout l;
+		enum pkt_drop why;
+		bool ok = pkt_classify(f, len, &filter, 0, &l, &why) == PKT_CLASS_UDP;
+		size_t bit = prop_below(&rng, 8 * n);
+		f[l.payload_off + bit / 8] ^= (uint8_t)(1u << (bit % 8));
+		bool caught = pkt_classify(f, len, &filter, 0, &l, &why) == PKT_CLASS_DROP &&
+			      why == PKT_DROP_UDP_CHECKSUM;
+		if (!ok || !caught)
+			prop_report("UDP checksum accepts the frame and catches a flipped bit",
+				    seed, i);
+		assert_true(ok);
+		assert_true(caught);
+	}
+}
+
 static void build_refuses_a_small_buffer(void **s)
 {
 	(void)s;
@@ -551,6 +651,8 @@ int main(void)
 	    cmocka_unit_test(icmp_other_than_echo_request_is_not_answered),
 	    cmocka_unit_test(checksum_matches_rfc1071_example),
 	    cmocka_unit_test(checksum_agrees_with_rfc1071_word_by_word),
+	    cmocka_unit_test(reply_checksums_equal_a_full_recomputation),
+	    cmocka_unit_test(udp_checksum_check_catches_every_flipped_bit),
 	    cmocka_unit_test(build_refuses_a_small_buffer),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);

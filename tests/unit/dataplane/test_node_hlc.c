@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -243,6 +244,62 @@ static int setup(void **state)
 	return 0;
 }
 
+static uint64_t realtime_ms(void)
+{
+	return hlc_wall_realtime(NULL);
+}
+
+/* The burst's wall clock (from the TSC) stays within 1 ms of
+ * CLOCK_REALTIME over many recalibrations and never goes back. */
+static void burst_wall_clock_is_within_1ms_and_monotonic(void **state)
+{
+	(void)state;
+	uint64_t prev = 0, end = realtime_ms() + 30 * WALL_CACHE_REFRESH_MS;
+	unsigned long n = 0;
+	for (uint64_t before = realtime_ms(); before < end; before = realtime_ms(), n++) {
+		wall_cache_begin();
+		uint64_t got = wall_cache_ms;
+		uint64_t after = realtime_ms();
+		wall_cache_end();
+		if (got + 1 < before || got > after + 1 || got < prev)
+			fail_msg("burst %lu: %" PRIu64 " ms, CLOCK_REALTIME %" PRIu64 "-%" PRIu64
+				 ", previous %" PRIu64,
+				 n, got, before, after, prev);
+		prev = got;
+		assert_int_equal(wall_cache_ms, 0);
+	}
+	assert_true(n > 30);
+}
+
+/* node_wall_ms, the node's HLC wall clock, keeps --clock-offset-ms inside
+ * a burst and out of it, and its stamps stay within 1 ms of the wall clock. */
+static void node_wall_clock_keeps_the_offset_and_stamps_follow_it(void **state)
+{
+	(void)state;
+	atomic_store(&node.clock_offset_ms, -1500);
+	wall_cache_begin();
+	assert_int_equal(node_wall_ms(&node), wall_cache_ms - 1500);
+	wall_cache_end();
+	uint64_t before = realtime_ms() - 1500, got = node_wall_ms(&node);
+	assert_true(got >= before && got <= realtime_ms() - 1500);
+
+	struct hlc_domain d;
+	struct hlc_clock c;
+	assert_int_equal(hlc_domain_init(&d, 1, 500, node_wall_ms, &node), 0);
+	assert_int_equal(hlc_clock_init(&c, &d, 0), 0);
+	for (unsigned int i = 0; i < 20000; i++) {
+		before = realtime_ms() - 1500;
+		wall_cache_begin();
+		hlc_t stamp = hlc_now(&c);
+		wall_cache_end();
+		uint64_t after = realtime_ms() - 1500;
+		if (hlc_ms(stamp) + 1 < before || hlc_ms(stamp) > after + 1)
+			fail_msg("stamp %" PRIu64 " ms, wall %" PRIu64 "-%" PRIu64, hlc_ms(stamp),
+				 before, after);
+	}
+	atomic_store(&node.clock_offset_ms, 0);
+}
+
 static int teardown(void **state)
 {
 	(void)state;
@@ -264,6 +321,8 @@ int main(void)
 	    cmocka_unit_test(node_hlc_is_not_below_a_leader_installed_meanwhile),
 	    cmocka_unit_test(node_hlc_covers_every_earlier_stamp_of_the_node),
 	    cmocka_unit_test(only_accepted_bids_spend_a_stamp),
+	    cmocka_unit_test(burst_wall_clock_is_within_1ms_and_monotonic),
+	    cmocka_unit_test(node_wall_clock_keeps_the_offset_and_stamps_follow_it),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
