@@ -21,9 +21,22 @@
 #define DPDK_RUN_DIR "/var/run/dpdk"
 #define OWN_PREFIX   "bidplane-" /* the prefix a node picks: bidplane-<pid> */
 
+/* A process that exists and is not a zombie (a zombie has exited: its
+ * files and locks are closed, only its parent has not reaped it). */
 static bool pid_alive(int pid)
 {
-	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+	if (pid <= 0 || (kill(pid, 0) != 0 && errno != EPERM))
+		return false;
+	char path[64], stat[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return true; /* no /proc: trust kill() */
+	size_t n = fread(stat, 1, sizeof(stat) - 1, f);
+	fclose(f);
+	stat[n] = '\0';
+	const char *close_paren = strrchr(stat, ')'); /* the name may hold ')' */
+	return !(close_paren && close_paren[1] == ' ' && close_paren[2] == 'Z');
 }
 
 /* The state of NAME's node: running, exited, crashed (its process is gone

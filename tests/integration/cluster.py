@@ -545,13 +545,19 @@ class Cluster:
 
 
 def _pid_alive(pid):
+    """Exists and is no zombie (a zombie has exited; its parent has not
+    reaped it yet)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         pass
-    return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def reap_orphans():
@@ -570,12 +576,31 @@ def reap_orphans():
         if m and dead(m.group(1)):
             subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=30)
             gone.append(ns)
-    for f in os.listdir("/dev/shm"):
-        m = re.match(r"bpc-(\d+)-\d+-\d+\.bpstats", f)
-        if m and dead(m.group(1)):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(os.path.join("/dev/shm", f))
-            gone.append(f)
+    bidstat = os.environ.get("BP_BIDSTAT", "build/bidstat")
+    listing = subprocess.run([bidstat, "--list"], capture_output=True, text=True, timeout=30)
+    for line in listing.stdout.splitlines()[1:]:
+        fields = line.split()
+        m = re.fullmatch(r"bpc-(\d+)-\d+-\d+", fields[0]) if fields else None
+        if not m or not dead(m.group(1)):
+            continue
+        # A node of a dead test that still runs (it missed the parent-death
+        # signal) is killed first; then bidstat --clean NAME removes its
+        # segment, claim and DPDK runtime dir, as an operator would.
+        if len(fields) > 2 and fields[1] == "running" and fields[2].isdigit():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(fields[2]), signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while _pid_alive(int(fields[2])) and time.monotonic() < deadline:
+                time.sleep(0.05)
+        # Until its claim is free: a dying node holds it a little longer.
+        segment = f"/dev/shm/{fields[0]}.bpstats"
+        deadline = time.monotonic() + 10
+        while True:
+            subprocess.run([bidstat, "--clean", fields[0]], capture_output=True, timeout=30)
+            if not os.path.exists(segment) or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        gone.append(fields[0] + ".bpstats")
     tmp = tempfile.gettempdir()
     for f in os.listdir(tmp):
         m = re.match(r"bp-cluster-(\d+)-", f)

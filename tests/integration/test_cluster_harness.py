@@ -314,6 +314,8 @@ class ClusterHarness(unittest.TestCase):
         self.assertFalse(os.path.exists(f"/run/netns/{ns}"))
         self.assertFalse(os.path.exists(root))
         self.assertFalse(os.path.exists(f"/dev/shm/{stats}.bpstats"))
+        self.assertFalse(os.path.exists(f"/dev/shm/{stats}.bpstats.lock"))
+        self.assertFalse(os.path.exists(f"/var/run/dpdk/bidplane-{pid}"))
 
 
 if __name__ == "__main__":
