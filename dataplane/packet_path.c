@@ -2,7 +2,6 @@
 /* The per-packet path (packet_path.h). */
 #include <string.h>
 
-#include <rte_cycles.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
@@ -131,7 +130,7 @@ static inline void handle_keyed(struct worker *w, const struct keyed_request *k,
 	struct dedup_key key = {.actor = r->actor_id, .request_id = r->request_id, .kind = k->kind};
 	struct dedup_claim claim;
 	struct dedup_answer past;
-	switch (dedup_claim(t, &key, hash, rte_rdtsc(), &claim, &past)) {
+	switch (dedup_claim(t, &key, hash, w->burst_tsc, &claim, &past)) {
 	case DEDUP_BUSY:
 		return;
 	case DEDUP_DONE:
@@ -154,7 +153,7 @@ static inline void handle_keyed(struct worker *w, const struct keyed_request *k,
 		dedup_release(t, &claim);
 		return;
 	}
-	dedup_finish(t, &claim, &final, rte_rdtsc());
+	dedup_finish(t, &claim, &final, w->burst_tsc);
 }
 
 static uint64_t bid_detail(const struct bp_request *r)
@@ -377,7 +376,9 @@ _Static_assert(WORKER_BURST <= AUCTION_LOOKUP_BULK_MAX, "a burst is looked up at
 uint16_t worker_process_burst(struct worker *w, unsigned int p, struct rte_mbuf **pkts,
 			      uint16_t nb_rx, struct rte_mbuf **replies)
 {
-	wall_cache_begin(); /* one wall-clock reading for the burst's stamps */
+	/* One clock reading for the burst: its stamps' wall clock and the
+	 * idempotency table's ages (answers live seconds; a burst, microseconds). */
+	w->burst_tsc = wall_cache_begin();
 	/* Stage 1: parse the burst; prefetch idempotency buckets. */
 	struct rx_item items[WORKER_BURST];
 	const uint64_t *ids[WORKER_BURST];

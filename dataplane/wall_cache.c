@@ -38,9 +38,10 @@ static void recalibrate(void)
 	cal.next_refresh_tsc = cal.base_tsc + cal.tsc_hz / 1000 * WALL_CACHE_REFRESH_MS;
 }
 
-void wall_cache_begin(void)
+uint64_t wall_cache_begin(void)
 {
 	uint64_t now = rte_rdtsc();
+	uint64_t tsc = now;
 	/* now < base_tsc: another core's TSC after a migration; start over. */
 	if (unlikely(now >= cal.next_refresh_tsc || now < cal.base_tsc)) {
 		recalibrate();
@@ -55,4 +56,5 @@ void wall_cache_begin(void)
 		ms = cal.last_ms;
 	cal.last_ms = ms;
 	wall_cache_ms = ms ? ms : 1; /* 0 means "no burst" */
+	return tsc;
 }

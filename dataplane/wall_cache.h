@@ -26,8 +26,10 @@
 /* This thread's wall clock for the burst it answers (Unix ms); 0: none. */
 extern _Thread_local uint64_t wall_cache_ms;
 
-/* Sets wall_cache_ms for the burst starting now. */
-void wall_cache_begin(void);
+/* Sets wall_cache_ms for the burst starting now; returns the TSC reading
+ * it was taken at, the burst's one "now" for everything else that needs
+ * one (the idempotency table's ages). */
+uint64_t wall_cache_begin(void);
 
 /* Ends the burst: node_wall_ms reads CLOCK_REALTIME again. */
 static inline void wall_cache_end(void)

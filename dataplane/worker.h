@@ -67,6 +67,7 @@ struct worker {
 
 	struct hlc_clock clock;
 	struct bid_ctx bids;
+	uint64_t burst_tsc; /* the TSC when the burst being answered began */
 
 	struct rte_ring *to_control;   /* exception frames, SPSC */
 	struct rte_ring *from_control; /* frames to transmit, SPSC */
