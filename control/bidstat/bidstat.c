@@ -4,7 +4,6 @@
  * (stats_segment.h). Needs no DPDK and no root: membership of the node's
  * stats group is enough. Follows the node across restarts.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -124,26 +123,38 @@ static int exit_for(int rc)
 	}
 }
 
-/* Names of the segments in /dev/shm, one per line to out; their number. */
-static int list_segments(FILE *out, char *only, size_t onlylen)
+/* NAME's segment is of a node running now. */
+static bool segment_live(const char *name)
 {
-	DIR *d = opendir(STATS_SHM_DIR);
-	int n = 0;
-	if (!d)
-		return 0;
-	size_t suffix = strlen(STATS_SUFFIX);
-	for (struct dirent *e; (e = readdir(d));) {
-		size_t len = strlen(e->d_name);
-		if (len <= suffix || strcmp(e->d_name + len - suffix, STATS_SUFFIX) != 0)
-			continue;
-		if (out)
-			fprintf(out, "%.*s\n", (int)(len - suffix), e->d_name);
-		if (only && n == 0)
-			snprintf(only, onlylen, "%.*s", (int)(len - suffix), e->d_name);
-		n++;
-	}
-	closedir(d);
-	return n;
+	char err[256];
+	struct stats_reader r;
+	struct stats_info in;
+	if (stats_reader_open(&r, name, err, sizeof(err)) != 0)
+		return false;
+	bool live = stats_reader_info(&r, &in) == 0 && in.state == STATS_RUNNING &&
+		    bidstat_pid_alive(in.pid);
+	stats_reader_close(&r);
+	return live;
+}
+
+/* The segments here: how many, and how many of them are live; the first
+ * (of all, or of the live ones) kept for choose_name, each printed to out
+ * when out is set. */
+struct segment_count {
+	FILE *out;
+	int all, live;
+	char first[STATS_NAME_MAX], first_live[STATS_NAME_MAX];
+};
+
+static void count_segment(const char *name, void *arg)
+{
+	struct segment_count *c = arg;
+	if (c->out)
+		fprintf(c->out, "%s\n", name);
+	if (c->all++ == 0)
+		snprintf(c->first, sizeof(c->first), "%s", name);
+	if (segment_live(name) && c->live++ == 0)
+		snprintf(c->first_live, sizeof(c->first_live), "%s", name);
 }
 
 static int parse_args(int argc, char **argv, struct options *o)
@@ -228,73 +239,29 @@ static int parse_args(int argc, char **argv, struct options *o)
 	return EXIT_OK;
 }
 
-static bool process_alive(int pid)
-{
-	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
-}
-
-/* Whether NAME's segment is of a node running now. */
-static bool segment_live(const char *name)
-{
-	char err[256];
-	struct stats_reader r;
-	struct stats_info in;
-	if (stats_reader_open(&r, name, err, sizeof(err)) != 0)
-		return false;
-	bool live =
-	    stats_reader_info(&r, &in) == 0 && in.state == STATS_RUNNING && process_alive(in.pid);
-	stats_reader_close(&r);
-	return live;
-}
-
-/* The one segment here whose node runs, into buf; how many run. */
-static int find_live(char *buf, size_t len)
-{
-	DIR *d = opendir(STATS_SHM_DIR);
-	int live = 0;
-	if (!d)
-		return 0;
-	size_t suffix = strlen(STATS_SUFFIX);
-	char name[STATS_NAME_MAX];
-	for (struct dirent *e; (e = readdir(d));) {
-		size_t n = strlen(e->d_name);
-		if (n <= suffix || n - suffix >= sizeof(name) ||
-		    strcmp(e->d_name + n - suffix, STATS_SUFFIX) != 0)
-			continue;
-		snprintf(name, sizeof(name), "%.*s", (int)(n - suffix), e->d_name);
-		if (!segment_live(name))
-			continue;
-		if (live++ == 0)
-			snprintf(buf, len, "%s", name);
-	}
-	closedir(d);
-	return live;
-}
-
 /* The name to read: given, the only segment here, the only one whose node
  * runs (an exited node's segment stays for a last look), or the default. */
 static int choose_name(struct options *o, char *buf, size_t len)
 {
 	if (o->name)
 		return EXIT_OK;
-	int n = list_segments(NULL, buf, len);
-	if (n == 1) {
+	struct segment_count c = {0};
+	bidstat_each_segment(count_segment, &c);
+	if (c.all == 1 || (c.all > 1 && c.live == 1)) {
+		snprintf(buf, len, "%s", c.all == 1 ? c.first : c.first_live);
 		o->name = buf;
 		return EXIT_OK;
 	}
-	if (n > 1 && find_live(buf, len) == 1) {
-		o->name = buf;
-		return EXIT_OK;
-	}
-	if (n > 1) {
+	if (c.all > 1) {
 		char path[STATS_NAME_MAX + 32];
 		stats_segment_path(DEFAULT_NAME, path, sizeof(path));
 		if (access(path, F_OK) == 0) {
 			o->name = DEFAULT_NAME;
 			return EXIT_OK;
 		}
-		fprintf(stderr, "bidstat: %d nodes publish statistics here; name one:\n", n);
-		list_segments(stderr, NULL, 0);
+		fprintf(stderr, "bidstat: %d nodes publish statistics here; name one:\n", c.all);
+		struct segment_count names = {.out = stderr};
+		bidstat_each_segment(count_segment, &names);
 		return EXIT_USAGE;
 	}
 	o->name = DEFAULT_NAME;
@@ -359,7 +326,7 @@ static void print_update(const struct options *o, struct watch *w, bool tty)
 	struct bidstat_update u = {
 	    .now = &w->snaps[w->cur],
 	    .prev = w->have_prev ? &w->snaps[w->cur ^ 1] : NULL,
-	    .alive = process_alive(w->snaps[w->cur].info.pid),
+	    .alive = bidstat_pid_alive(w->snaps[w->cur].info.pid),
 	    .all = o->all,
 	    .auctions = o->auctions,
 	    .notice = w->notice[0] ? w->notice : NULL,
@@ -377,7 +344,7 @@ static void print_update(const struct options *o, struct watch *w, bool tty)
 static bool node_running(const struct watch *w)
 {
 	const struct stats_info *in = &w->snaps[w->cur].info;
-	return in->state == STATS_RUNNING && process_alive(in->pid);
+	return in->state == STATS_RUNNING && bidstat_pid_alive(in->pid);
 }
 
 int main(int argc, char **argv)

@@ -36,6 +36,13 @@ double bidstat_rate(const struct bidstat_update *u, uint32_t i, int k);
 /* "running", "exited", or "gone" (running, but its process is not). */
 const char *bidstat_state(const struct bidstat_update *u);
 
+/* Whether a process exists and has not exited (a zombie has). */
+bool bidstat_pid_alive(int pid);
+
+/* Calls fn for every NAME.bpstats in /dev/shm (NAME without the suffix);
+ * returns how many there are. */
+int bidstat_each_segment(void (*fn)(const char *name, void *arg), void *arg);
+
 /* --list: every segment here with its node's state, pid, version and start
  * (bidstat_list.c); how many there are. */
 int bidstat_list(FILE *out);

@@ -23,7 +23,7 @@
 
 /* A process that exists and is not a zombie (a zombie has exited: its
  * files and locks are closed, only its parent has not reaped it). */
-static bool pid_alive(int pid)
+bool bidstat_pid_alive(int pid)
 {
 	if (pid <= 0 || (kill(pid, 0) != 0 && errno != EPERM))
 		return false;
@@ -54,11 +54,10 @@ static const char *node_state(const char *name, struct stats_info *in, char *why
 	}
 	if (in->state == STATS_EXITED)
 		return "exited";
-	return pid_alive(in->pid) ? "running" : "crashed";
+	return bidstat_pid_alive(in->pid) ? "running" : "crashed";
 }
 
-/* Calls fn for every NAME.bpstats in /dev/shm; returns how many. */
-static int each_segment(void (*fn)(const char *name, void *arg), void *arg)
+int bidstat_each_segment(void (*fn)(const char *name, void *arg), void *arg)
 {
 	DIR *d = opendir(STATS_SHM_DIR);
 	if (!d)
@@ -101,7 +100,7 @@ static void list_one(const char *name, void *arg)
 int bidstat_list(FILE *out)
 {
 	fprintf(out, "%-24s %-10s %-8s %-10s %s\n", "NAME", "STATE", "PID", "VERSION", "STARTED");
-	return each_segment(list_one, out);
+	return bidstat_each_segment(list_one, out);
 }
 
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -215,7 +214,7 @@ static void clean_leftovers(struct clean *c)
 		}
 		char *end;
 		long pid = strtol(rest, &end, 10);
-		if (pid > 0 && strcmp(end, ".tmp") == 0 && !pid_alive((int)pid) &&
+		if (pid > 0 && strcmp(end, ".tmp") == 0 && !bidstat_pid_alive((int)pid) &&
 		    unlink(path) == 0) {
 			fprintf(c->out, "removed %s (pid %ld is gone)\n", path, pid);
 			c->removed++;
@@ -254,7 +253,7 @@ static void clean_runtime_dirs(struct clean *c)
 			continue;
 		char *end;
 		long pid = strtol(e->d_name + strlen(OWN_PREFIX), &end, 10);
-		if (*end || pid <= 0 || pid_alive((int)pid))
+		if (*end || pid <= 0 || bidstat_pid_alive((int)pid))
 			continue;
 		bool ours = c->nnames == 0;
 		for (int i = 0; i < c->npids && !ours; i++)
@@ -284,7 +283,7 @@ static void clean_runtime_dirs(struct clean *c)
 int bidstat_clean(FILE *out, char **names, int nnames)
 {
 	struct clean c = {.out = out, .names = names, .nnames = nnames};
-	each_segment(clean_one, &c);
+	bidstat_each_segment(clean_one, &c);
 	clean_leftovers(&c);
 	clean_runtime_dirs(&c);
 	if (c.removed == 0 && c.failed == 0)
