@@ -81,15 +81,10 @@ stop_server() {
 	server_pid=
 }
 cleanup() {
-	local _dev dir type _rest
 	[ -n "$gen_pid" ] && stop_pid "$gen_pid"
 	stop_server
-	rm -rf "$run" /var/run/dpdk/"$prefix"-* "${XDG_RUNTIME_DIR:-/tmp}"/dpdk/"$prefix"-* \
-		/dev/shm/"$prefix"-*.bpstats 2>/dev/null || true
-	while read -r _dev dir type _rest; do
-		[ "$type" = hugetlbfs ] && rm -f "$dir/$prefix"-*map_* 2>/dev/null
-	done </proc/mounts
-	return 0
+	rm -rf "$run" /dev/shm/"$prefix"-*.bpstats* 2>/dev/null || true # claims, temporaries too
+	remove_dpdk_leftovers "$prefix"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP

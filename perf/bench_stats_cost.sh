@@ -20,15 +20,7 @@ bids=${STATS_COST_BIDS:-2000000}
 # reserved. The trap removes what DPDK leaves anyway (its runtime
 # directories), and any hugepage file of ours, at every exit.
 prefix="bpcost-$$"
-cleanup() {
-	local _dev dir type _rest
-	rm -rf /var/run/dpdk/"$prefix"-* "${XDG_RUNTIME_DIR:-/tmp}"/dpdk/"$prefix"-* 2>/dev/null || true
-	while read -r _dev dir type _rest; do
-		[ "$type" = hugetlbfs ] && rm -f "$dir/$prefix"-*map_* 2>/dev/null
-	done </proc/mounts
-	return 0
-}
-trap cleanup EXIT
+trap 'remove_dpdk_leftovers "$prefix"' EXIT
 trap 'exit 130' INT TERM HUP
 unlink_opt=
 case " $mem " in *" --no-huge "*) ;; *) unlink_opt=--huge-unlink ;; esac

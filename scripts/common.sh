@@ -75,6 +75,17 @@ hugepage_eal_args() {
 }
 
 # meson setup once, reconfigure when options change; then compile.
+# What DPDK processes started with --file-prefix PREFIX-* leave: their
+# runtime directories and hugepage files (for the traps of the scripts).
+remove_dpdk_leftovers() { # prefix
+	local prefix=$1 _dev dir type _rest
+	rm -rf /var/run/dpdk/"$prefix"-* "${XDG_RUNTIME_DIR:-/tmp}"/dpdk/"$prefix"-* 2>/dev/null || true
+	while read -r _dev dir type _rest; do
+		[ "$type" = hugetlbfs ] && rm -f "$dir/$prefix"-*map_* 2>/dev/null
+	done </proc/mounts
+	return 0
+}
+
 build_dir() {
 	local dir=$1
 	shift
