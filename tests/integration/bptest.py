@@ -370,6 +370,18 @@ class RawPort:
         self.sock.close()
 
 
+def terminate(proc, timeout):
+    """SIGTERM, then SIGKILL after timeout seconds: a helper process stops
+    within a bound whatever it does."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 BIDPLANE = os.environ.get("BP_BIDPLANE", "build/bidplane")
 BIDCTL = os.environ.get("BP_BIDCTL", "build/bidctl")
 

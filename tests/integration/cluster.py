@@ -443,13 +443,7 @@ class Cluster:
         p = self.forwarders.pop((a, b), None)
         if p is None:
             return ""
-        if p.poll() is None:
-            p.terminate()
-            try:
-                p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        bptest.terminate(p, 5)
         self.diverted -= {(a, b), (b, a)}
         with p.stdout:
             return p.stdout.read()

@@ -22,7 +22,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from bptest import BIDPLANE, Node
+from bptest import BIDPLANE, Node, terminate
 from stats_tools import BIDSTAT, bidstat, bidstat_json, by_key, wait_for_refresh
 
 BIDGEN = os.environ.get("BP_BIDGEN", "build/bidgen")
@@ -198,15 +198,7 @@ class Serve(unittest.TestCase):
                                  f"--web.listen-address=127.0.0.1:{prom_port}"],
                                 stdout=log, stderr=subprocess.STDOUT)
 
-        def stop_prometheus():
-            if prom.poll() is None:
-                prom.terminate()
-                try:
-                    prom.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    prom.kill()
-                    prom.wait()
-        self.addCleanup(stop_prometheus)
+        self.addCleanup(terminate, prom, 20)
         api = f"http://127.0.0.1:{prom_port}/api/v1"
 
         def query(expr):
@@ -252,7 +244,7 @@ class Serve(unittest.TestCase):
                  float(accepted))
         print(f"prometheus: {accepted} accepted bids, as bidstat --json says, "
               f"{time.time() - t0:.1f} s after bidgen ended")
-        stop_prometheus()
+        terminate(prom, 20)
         self.assertEqual(prom.returncode, 0)
 
 
