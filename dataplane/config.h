@@ -18,6 +18,16 @@
 #define BP_NAME_MAX 64
 #define BP_PATH_MAX 256
 
+/* A cluster is at most 16 nodes (CLUSTER.md): this one and 15 peers. */
+#define BP_MAX_PEERS 15
+#define BP_DEFAULT_PEER_PORT 7601
+
+struct bp_peer {
+	uint16_t id;   /* 1..65535, not this node's */
+	uint32_t ip;   /* network order, unicast */
+	uint16_t port; /* host order; default the node's --peer-port */
+};
+
 /*
  * The longest auction: 10 years of 365 days. Any longer is a typo, and the
  * bound keeps now + duration far inside the HLC's 48-bit millisecond field
@@ -32,7 +42,7 @@
 struct bp_config {
 	uint32_t ip; /* network order; required (--ip) */
 	uint16_t udp_port;
-	uint16_t node_id; /* 0 .. CRDT_MAX_REPLICAS-1 */
+	uint16_t node_id; /* 1..65535, unique in the cluster (CLUSTER.md) */
 
 	/* --open-range FIRST-LAST: auctions opened at start (0-0: none). */
 	uint64_t open_first;
@@ -46,6 +56,13 @@ struct bp_config {
 	uint32_t dedup_rate;	/* new keys per second the table is built for */
 	uint64_t max_drift_ms;
 	int64_t clock_offset_ms; /* fault injection: the wall clock shifted by this */
+
+	/* The cluster (CLUSTER.md): static membership, --peer ID@A.B.C.D[:PORT]
+	 * or INI [peers] lines ID = A.B.C.D[:PORT]. npeers 0: a lone node. */
+	uint16_t peer_port; /* UDP port of node-to-node messages, default 7601 */
+	unsigned int npeers;
+	struct bp_peer peers[BP_MAX_PEERS];
+	char cluster_key_file[BP_PATH_MAX]; /* required with any peer */
 
 	char control_socket[BP_PATH_MAX]; /* default: /run/bidplane/<stats-name>.sock */
 	char stats_name[BP_NAME_MAX];

@@ -29,7 +29,7 @@ const struct option_spec bp_options[] = {
     {"ip", OPTION_UNICAST, FIELD(ip), 0, 0, 0, NULL, "A.B.C.D",
      "IPv4 unicast address the node answers on (required)", "Node"},
     {"udp-port", NUMBER(udp_port, 1, 65535), BP_DEFAULT_UDP_PORT, NULL, "N", "UDP port", NULL},
-    {"node-id", NUMBER(node_id, 0, CRDT_MAX_REPLICAS - 1), 1, NULL, "N",
+    {"node-id", NUMBER(node_id, 1, 65535), 1, NULL, "N",
      "node id, breaks ties between nodes", NULL},
     {"max-auctions", NUMBER(max_auctions, 8, 1u << 26), 65536, NULL, "N", "auctions held at once",
      NULL},
