@@ -38,15 +38,22 @@ struct rte_mempool;
 struct rte_rcu_qsbr;
 
 struct auction {
-	/* Immutable while the auction is in the table. */
+	/* Set at open; afterwards only the control thread writes these, when
+	 * a peer's later definition wins (the definition is a last-writer-wins
+	 * register stamped (def_hlc, def_node): docs/PEER_PROTOCOL.md). Atomic
+	 * so workers read whole values. */
 	uint64_t id;
-	uint64_t reserve;
-	uint64_t increment;
-	uint64_t close_at_ms;
+	_Atomic uint64_t reserve;
+	_Atomic uint64_t increment;
+	_Atomic uint64_t close_at_ms;
 
 	/* enum bp_auction_phase; written by the control thread only. */
 	_Atomic uint8_t phase;
 	alignas(64) struct bid *_Atomic leading; /* NULL: no bid yet */
+	/* AUCTION_DIRTY_* bits: what changed since the control thread last
+	 * shipped this auction to the peers (only with peers). On the leading
+	 * bid's line: a worker that changes one has that line already. */
+	_Atomic uint8_t dirty;
 
 	/* Per-worker slots: each worker writes only its own. */
 	alignas(64) struct gcounter_workers bids;
@@ -57,7 +64,24 @@ struct auction {
 	bool settled;
 	uint64_t settled_at_ms;
 	struct bid winner;
+	uint64_t def_hlc; /* the definition's LWW stamp (0: before replication) */
+	uint16_t def_node;
+
+	/* The cluster's counter slots (t->remote_slots of each; none on a
+	 * lone node), written by the control thread only: for slot 0 this
+	 * node's own count from before a restart, learnt back from its peers,
+	 * and for slot i the count of peer i (merged by maximum). Laid out as
+	 * three arrays: bids, viewers up, viewers down. */
+	_Atomic uint64_t remote[];
 };
+
+/* What changed in an auction since it was last shipped to the peers. */
+#define AUCTION_DIRTY_DEFINITION 0x01
+#define AUCTION_DIRTY_LEADER	 0x02
+#define AUCTION_DIRTY_BIDS	 0x04
+#define AUCTION_DIRTY_VIEWERS	 0x08
+
+enum auction_counter { AUCTION_BIDS = 0, AUCTION_VIEWERS_UP = 1, AUCTION_VIEWERS_DOWN = 2 };
 
 struct auction_table {
 	struct rte_hash *index;
@@ -66,6 +90,7 @@ struct auction_table {
 	struct rte_mempool *auction_pool; /* struct auction, in DPDK (huge) pages */
 	uint32_t capacity;
 	unsigned int nreaders;
+	unsigned int remote_slots; /* cluster counter slots per counter (0: lone node) */
 	/* Control thread only. */
 	uint32_t open;	 /* in the table, open */
 	uint32_t closed; /* in the table, closed */
@@ -75,10 +100,13 @@ struct auction_table {
  * capacity: most auctions at once; nreaders: reader threads that will
  * register (ids 0..nreaders-1); records_in_flight: leading-bid records that
  * may be out of the table at once beyond one per auction (the workers'
- * retirement queues and spares). Returns 0 or a negative errno.
+ * retirement queues and spares); remote_slots: cluster counter slots per
+ * counter (the node and its peers; 0 for a lone node, whose auctions then
+ * carry none). Returns 0 or a negative errno.
  */
 int auction_table_create(struct auction_table *t, const char *name, uint32_t capacity,
-			 unsigned int nreaders, uint64_t records_in_flight, int socket_id);
+			 unsigned int nreaders, uint64_t records_in_flight,
+			 unsigned int remote_slots, int socket_id);
 void auction_table_destroy(struct auction_table *t);
 
 /* NULL when unknown. The pointer is valid until the caller's next
@@ -107,6 +135,18 @@ int auction_remove(struct auction_table *t, struct auction *a);
 /* Calls fn for every auction; stops early when fn returns non-zero. */
 void auction_iterate(const struct auction_table *t, int (*fn)(struct auction *a, void *arg),
 		     void *arg);
+
+/* A cluster counter slot of an auction (auction_counter, slot index). */
+static inline _Atomic uint64_t *auction_remote_slot(const struct auction_table *t,
+						    struct auction *a, enum auction_counter k,
+						    unsigned int slot)
+{
+	return &a->remote[(unsigned int)k * t->remote_slots + slot];
+}
+
+/* The sum of an auction's cluster slots of one counter (0 on a lone node). */
+uint64_t auction_remote_sum(const struct auction_table *t, const struct auction *a,
+			    enum auction_counter k);
 
 /* The leading bid as one consistent record (zeroes when none). */
 static inline struct bid auction_leading(const struct auction *a)

@@ -8,6 +8,8 @@
 #include <rte_errno.h>
 #include <rte_mempool.h>
 #include <rte_lcore.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
 
 #include "stat.h"
 
@@ -56,7 +58,10 @@ void auction_place_bid(struct auction *a, struct bid_ctx *c, uint64_t bidder, ui
 		out->hlc = 0; /* only an accepted bid spends a stamp */
 		out->leading = *lead;
 
-		uint64_t floor = cur ? add_saturating(lead->amount, a->increment) : a->reserve;
+		uint64_t floor =
+		    cur ? add_saturating(lead->amount,
+					 atomic_load_explicit(&a->increment, memory_order_relaxed))
+			: atomic_load_explicit(&a->reserve, memory_order_relaxed);
 		/* A bid that may win is judged by the stamp it would get, after
 		 * the leader it is judged against, so stamps of accepted bids
 		 * grow with their amounts (HLC G3); one that cannot, by the
@@ -64,7 +69,7 @@ void auction_place_bid(struct auction *a, struct bid_ctx *c, uint64_t bidder, ui
 		hlc_t stamp =
 		    amount >= floor ? hlc_candidate_after(c->clock, lead->hlc) : hlc_read(c->clock);
 		if (atomic_load_explicit(&a->phase, memory_order_acquire) != BP_PHASE_OPEN ||
-		    hlc_ms(stamp) >= a->close_at_ms) {
+		    hlc_ms(stamp) >= atomic_load_explicit(&a->close_at_ms, memory_order_relaxed)) {
 			out->status = BP_CLOSED;
 			return;
 		}
@@ -107,40 +112,59 @@ void auction_place_bid(struct auction *a, struct bid_ctx *c, uint64_t bidder, ui
 				retire_push(&c->retired, cur);
 			out->status = BP_ACCEPTED;
 			out->leading = *rec;
+			auction_note_change(a, AUCTION_DIRTY_LEADER | AUCTION_DIRTY_BIDS,
+					    c->changed, &c->changed_full);
 			return;
 		}
 		stat_inc(&c->cas_retries);
 	}
 }
 
-void auction_add_viewer(struct auction *a, const struct bid_ctx *c, int delta)
+void auction_add_viewer(struct auction *a, struct bid_ctx *c, int delta)
 {
 	if (delta > 0)
 		gcounter_workers_add(&a->viewers_up, c->worker, 1);
 	else
 		gcounter_workers_add(&a->viewers_down, c->worker, 1);
+	auction_note_change(a, AUCTION_DIRTY_VIEWERS, c->changed, &c->changed_full);
 }
 
-void auction_view(const struct auction *a, uint64_t now_ms, struct auction_view *v)
+void auction_note_change(struct auction *a, uint8_t bits, struct rte_ring *changed,
+			 _Atomic uint64_t *full)
 {
-	uint64_t up = gcounter_workers_sum(&a->viewers_up);
-	uint64_t down = gcounter_workers_sum(&a->viewers_down);
+	if (!changed)
+		return;
+	if (atomic_fetch_or_explicit(&a->dirty, bits, memory_order_seq_cst) != 0)
+		return; /* queued already, not yet shipped */
+	if (rte_ring_sp_enqueue_elem(changed, &a->id, sizeof(a->id)) != 0)
+		stat_inc(full);
+}
+
+void auction_view(const struct auction_table *t, const struct auction *a, uint64_t now_ms,
+		  struct auction_view *v)
+{
+	uint64_t up = add_saturating(gcounter_workers_sum(&a->viewers_up),
+				     auction_remote_sum(t, a, AUCTION_VIEWERS_UP));
+	uint64_t down = add_saturating(gcounter_workers_sum(&a->viewers_down),
+				       auction_remote_sum(t, a, AUCTION_VIEWERS_DOWN));
 	v->id = a->id;
-	v->reserve = a->reserve;
-	v->increment = a->increment;
-	v->close_at_ms = a->close_at_ms;
+	v->reserve = atomic_load_explicit(&a->reserve, memory_order_relaxed);
+	v->increment = atomic_load_explicit(&a->increment, memory_order_relaxed);
+	v->close_at_ms = atomic_load_explicit(&a->close_at_ms, memory_order_relaxed);
 	v->phase = atomic_load_explicit(&a->phase, memory_order_acquire);
-	if (v->phase == BP_PHASE_OPEN && now_ms >= a->close_at_ms)
+	if (v->phase == BP_PHASE_OPEN && now_ms >= v->close_at_ms)
 		v->phase = BP_PHASE_CLOSED;
 	v->leading = auction_leading(a);
-	v->bid_count = gcounter_workers_sum(&a->bids);
+	v->bid_count =
+	    add_saturating(gcounter_workers_sum(&a->bids), auction_remote_sum(t, a, AUCTION_BIDS));
 	v->viewers = up > down ? up - down : 0;
 }
 
-void auction_fill_state(const struct auction *a, uint64_t now_ms, struct bp_auction_state *s)
+void auction_fill_state(const struct auction_table *t, const struct auction *a, uint64_t now_ms,
+			struct bp_auction_state *s)
 {
 	struct auction_view v;
-	auction_view(a, now_ms, &v);
+	auction_view(t, a, now_ms, &v);
 	s->phase = v.phase;
 	s->leading_amount = v.leading.amount;
 	s->leading_bidder = v.leading.bidder;

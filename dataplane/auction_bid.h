@@ -26,11 +26,15 @@ struct bid_ctx {
 	struct bid *spare;	     /* a record taken but not installed */
 	unsigned int worker;
 	uint16_t node_id;
+	/* With peers: ids of the auctions this thread changed, for the control
+	 * thread to ship (an 8-byte-element SPSC ring; NULL on a lone node). */
+	struct rte_ring *changed;
 	/* Statistics, written only by the owner. */
 	_Atomic uint64_t cas_retries;
 	_Atomic uint64_t record_shortage;  /* no record free: OVERLOADED */
 	_Atomic uint64_t retire_full;	   /* retirement queue full: OVERLOADED */
 	_Atomic uint64_t ceiling_refusals; /* stamp at the HLC ceiling: NOT_SERVING */
+	_Atomic uint64_t changed_full;	   /* `changed` full: the control thread rescans */
 };
 
 struct bid_outcome {
@@ -55,7 +59,20 @@ void auction_place_bid(struct auction *a, struct bid_ctx *c, uint64_t bidder, ui
 		       struct bid_outcome *out);
 
 /* WATCH (+1) or UNWATCH (-1) one viewer. */
-void auction_add_viewer(struct auction *a, const struct bid_ctx *c, int delta);
+void auction_add_viewer(struct auction *a, struct bid_ctx *c, int delta);
+
+/*
+ * Notes that this thread changed the parts `bits` (AUCTION_DIRTY_*) of an
+ * auction, after the change itself: the first change since the control
+ * thread last shipped the auction queues its id on `changed` (this
+ * thread's SPSC ring of 8-byte ids; NULL on a lone node: nothing to do).
+ * The fetch-or is sequentially consistent so that the control thread,
+ * which clears the bits with an exchange before it reads the auction,
+ * either sees this change or gets the id queued again (replicate.c). A
+ * full ring is counted in *full, and the bits stay set for a rescan.
+ */
+void auction_note_change(struct auction *a, uint8_t bits, struct rte_ring *changed,
+			 _Atomic uint64_t *full);
 
 /*
  * What every reader shows of an auction (AUCTION_STATE, bidctl, telemetry,
@@ -74,11 +91,13 @@ struct auction_view {
 	uint64_t bid_count;
 	uint64_t viewers;
 };
-void auction_view(const struct auction *a, uint64_t now_ms, struct auction_view *v);
+void auction_view(const struct auction_table *t, const struct auction *a, uint64_t now_ms,
+		  struct auction_view *v);
 
 /* Fills the auction-dependent fields of an AUCTION_STATE reply from the
  * view above. */
-void auction_fill_state(const struct auction *a, uint64_t now_ms, struct bp_auction_state *s);
+void auction_fill_state(const struct auction_table *t, const struct auction *a, uint64_t now_ms,
+			struct bp_auction_state *s);
 
 /* Ends a burst: the records it replaced start their grace period. */
 static inline void bid_ctx_end_burst(struct bid_ctx *c)

@@ -30,8 +30,27 @@ static void auction_free(void *table, void *key_data)
 	rte_mempool_put(t->auction_pool, a);
 }
 
+/* An auction with its cluster counter slots. */
+static size_t auction_size(const struct auction_table *t)
+{
+	return sizeof(struct auction) + 3 * (size_t)t->remote_slots * sizeof(uint64_t);
+}
+
+uint64_t auction_remote_sum(const struct auction_table *t, const struct auction *a,
+			    enum auction_counter k)
+{
+	uint64_t sum = 0;
+	for (unsigned int i = 0; i < t->remote_slots; i++) {
+		uint64_t v = atomic_load_explicit(auction_remote_slot(t, (struct auction *)a, k, i),
+						  memory_order_relaxed);
+		sum = v > UINT64_MAX - sum ? UINT64_MAX : sum + v;
+	}
+	return sum;
+}
+
 int auction_table_create(struct auction_table *t, const char *name, uint32_t capacity,
-			 unsigned int nreaders, uint64_t records_in_flight, int socket_id)
+			 unsigned int nreaders, uint64_t records_in_flight,
+			 unsigned int remote_slots, int socket_id)
 {
 	char pool_name[RTE_MEMPOOL_NAMESIZE];
 	memset(t, 0, sizeof(*t));
@@ -39,6 +58,7 @@ int auction_table_create(struct auction_table *t, const char *name, uint32_t cap
 		return -EINVAL;
 	t->capacity = capacity;
 	t->nreaders = nreaders;
+	t->remote_slots = remote_slots;
 
 	size_t qs_size = rte_rcu_qsbr_get_memsize(nreaders);
 	t->qsbr = aligned_alloc(RTE_CACHE_LINE_SIZE, RTE_ALIGN_CEIL(qs_size, RTE_CACHE_LINE_SIZE));
@@ -62,8 +82,8 @@ int auction_table_create(struct auction_table *t, const char *name, uint32_t cap
 	/* Auctions live in one pool of DPDK memory: on hugepages the table's
 	 * random accesses do not also miss the TLB. */
 	snprintf(pool_name, sizeof(pool_name), "%s_auctions", name);
-	t->auction_pool = rte_mempool_create(pool_name, capacity, sizeof(struct auction), 0, 0,
-					     NULL, NULL, NULL, NULL, socket_id, 0);
+	t->auction_pool = rte_mempool_create(pool_name, capacity, auction_size(t), 0, 0, NULL, NULL,
+					     NULL, NULL, socket_id, 0);
 	if (!t->auction_pool)
 		goto fail;
 
@@ -155,7 +175,7 @@ int auction_open(struct auction_table *t, uint64_t id, uint64_t reserve, uint64_
 	struct auction *a;
 	if (rte_mempool_get(t->auction_pool, (void **)&a) != 0)
 		return -ENOSPC;
-	memset(a, 0, sizeof(*a));
+	memset(a, 0, auction_size(t));
 	a->id = id;
 	a->reserve = reserve;
 	a->increment = increment;

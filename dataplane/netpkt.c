@@ -185,11 +185,16 @@ enum pkt_class pkt_classify(const uint8_t *frame, size_t len, const struct pkt_f
 	if (!(hw_flags & PKT_HW_L4_CKSUM_GOOD) && get_be16(udp + 6) != 0 &&
 	    pkt_udp_csum(ip, udp, udp_len) != 0)
 		return dropped(why, PKT_DROP_UDP_CHECKSUM);
-	if (get_be16(udp + 2) != f->udp_port)
-		return dropped(why, PKT_DROP_DST_PORT);
+	uint16_t dst_port = get_be16(udp + 2);
+	enum pkt_class class = PKT_CLASS_UDP;
+	if (dst_port != f->udp_port) {
+		if (f->peer_port == 0 || dst_port != f->peer_port)
+			return dropped(why, PKT_DROP_DST_PORT);
+		class = PKT_CLASS_PEER;
+	}
 	out->payload_off = (uint16_t)(l4 + PKT_UDP_LEN);
 	out->payload_len = (uint16_t)(udp_len - PKT_UDP_LEN);
-	return PKT_CLASS_UDP;
+	return class;
 }
 
 /* Swaps the Ethernet addresses: back to the sender, from `our_mac`. */
@@ -267,6 +272,14 @@ size_t pkt_udp_reply_in_place(uint8_t *frame, const struct pkt_layout *l, const 
 	return (size_t)l->l4_off + udp_len;
 }
 
+/* An Ethernet/IPv4 ARP packet (request or reply). */
+static bool arp_is_ipv4(const uint8_t *arp)
+{
+	uint16_t op = get_be16(arp + 6);
+	return get_be16(arp) == 1 && get_be16(arp + 2) == PKT_ETHERTYPE_IPV4 && arp[4] == 6 &&
+	       arp[5] == 4 && (op == 1 || op == 2);
+}
+
 size_t pkt_arp_reply_in_place(uint8_t *frame, size_t len, const struct pkt_filter *f)
 {
 	struct pkt_layout l;
@@ -276,8 +289,7 @@ size_t pkt_arp_reply_in_place(uint8_t *frame, size_t len, const struct pkt_filte
 	uint8_t *arp = frame + l.l3_off;
 	uint32_t target_ip;
 	memcpy(&target_ip, arp + 24, 4);
-	if (get_be16(arp) != 1 || get_be16(arp + 2) != PKT_ETHERTYPE_IPV4 || arp[4] != 6 ||
-	    arp[5] != 4 || get_be16(arp + 6) != 1 || target_ip != f->ip)
+	if (!arp_is_ipv4(arp) || get_be16(arp + 6) != 1 || target_ip != f->ip)
 		return 0;
 	uint8_t requester_mac[6], requester_ip[4];
 	memcpy(requester_mac, arp + 8, 6);
@@ -290,6 +302,43 @@ size_t pkt_arp_reply_in_place(uint8_t *frame, size_t len, const struct pkt_filte
 	memcpy(frame, requester_mac, 6);
 	memcpy(frame + 6, f->mac, 6);
 	return (size_t)l.l3_off + PKT_ARP_LEN;
+}
+
+bool pkt_arp_sender(const uint8_t *frame, size_t len, const struct pkt_filter *f, uint8_t mac[6],
+		    uint32_t *ip)
+{
+	struct pkt_layout l;
+	enum pkt_drop why;
+	if (pkt_classify(frame, len, f, 0, &l, &why) != PKT_CLASS_ARP)
+		return false;
+	const uint8_t *arp = frame + l.l3_off;
+	if (!arp_is_ipv4(arp))
+		return false;
+	memcpy(mac, arp + 8, 6);
+	memcpy(ip, arp + 14, 4);
+	return true;
+}
+
+size_t pkt_build_arp_request(uint8_t *frame, size_t cap, const struct pkt_filter *f,
+			     uint32_t target_ip)
+{
+	size_t len = PKT_ETH_LEN + PKT_ARP_LEN;
+	if (cap < len)
+		return 0;
+	memcpy(frame, broadcast_mac, 6);
+	memcpy(frame + 6, f->mac, 6);
+	put_be16(frame + 12, PKT_ETHERTYPE_ARP);
+	uint8_t *arp = frame + PKT_ETH_LEN;
+	put_be16(arp, 1); /* Ethernet */
+	put_be16(arp + 2, PKT_ETHERTYPE_IPV4);
+	arp[4] = 6;
+	arp[5] = 4;
+	put_be16(arp + 6, 1); /* request */
+	memcpy(arp + 8, f->mac, 6);
+	memcpy(arp + 14, &f->ip, 4);
+	memset(arp + 18, 0, 6);
+	memcpy(arp + 24, &target_ip, 4);
+	return len;
 }
 
 size_t pkt_icmp_echo_reply_in_place(uint8_t *frame, size_t len, const struct pkt_layout *l,

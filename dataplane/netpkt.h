@@ -36,12 +36,14 @@ struct pkt_filter {
 	uint8_t mac[6];
 	uint32_t ip; /* network order */
 	uint16_t udp_port;
+	uint16_t peer_port; /* node-to-node messages (0: none, a lone node) */
 };
 
 enum pkt_class {
 	PKT_CLASS_UDP = 0, /* a UDP datagram for our IP and port: the fast path */
 	PKT_CLASS_ARP,	   /* an ARP frame (to us or broadcast): control thread */
 	PKT_CLASS_ICMP,	   /* an ICMP message to our IP: control thread */
+	PKT_CLASS_PEER,	   /* a UDP datagram for our IP and peer port: control thread */
 	PKT_CLASS_DROP,	   /* see enum pkt_drop */
 };
 
@@ -113,6 +115,19 @@ size_t pkt_udp_reply_in_place(uint8_t *frame, const struct pkt_layout *l, const 
  * place into the reply and returns its length; otherwise returns 0.
  */
 size_t pkt_arp_reply_in_place(uint8_t *frame, size_t len, const struct pkt_filter *f);
+
+/*
+ * ARP: the sender's addresses of a valid Ethernet/IPv4 ARP request or
+ * reply (any target), to learn where a peer is. true and fills mac and ip
+ * (network order), or false.
+ */
+bool pkt_arp_sender(const uint8_t *frame, size_t len, const struct pkt_filter *f, uint8_t mac[6],
+		    uint32_t *ip);
+
+/* An ARP request (broadcast) from f's MAC and IP for target_ip (network
+ * order). Returns the frame length, or 0 when cap is too small. */
+size_t pkt_build_arp_request(uint8_t *frame, size_t cap, const struct pkt_filter *f,
+			     uint32_t target_ip);
 
 /*
  * ICMP: if the classified frame is a valid echo request (ICMP checksum

@@ -18,6 +18,7 @@
 #include "dedup.h"
 #include "hlc.h"
 #include "netpkt.h"
+#include "retire.h"
 #include "wall_cache.h"
 
 #define BP_MAX_PORTS   ADMISSION_MAX_PORTS
@@ -62,6 +63,7 @@ enum not_serving_reason {
 	NOT_SERVING_FENCING = 1u << 0,	   /* epoch not durable yet (service thread) */
 	NOT_SERVING_CLOCK = 1u << 1,	   /* wall clock behind the last life's stamps */
 	NOT_SERVING_HLC_CEILING = 1u << 2, /* no durable HLC ceiling ahead (control) */
+	NOT_SERVING_PEER_CLOCK = 1u << 3,  /* clock off from the peers' (control) */
 };
 
 static inline bool node_serving(const struct node *n)
@@ -82,7 +84,7 @@ static inline const char *node_not_serving_word(uint32_t reasons)
 {
 	if (reasons & NOT_SERVING_FENCING)
 		return "fencing";
-	if (reasons & NOT_SERVING_CLOCK)
+	if (reasons & (NOT_SERVING_CLOCK | NOT_SERVING_PEER_CLOCK))
 		return "clock";
 	if (reasons & NOT_SERVING_HLC_CEILING)
 		return "hlc_ceiling";
@@ -108,6 +110,20 @@ static inline uint64_t node_wall_ms(void *arg)
 static inline uint64_t node_now_ms(const struct node *n)
 {
 	return n->hlc.wall(n->hlc.wall_arg);
+}
+
+/* Cluster counter slots per auction counter: this node's (slot 0) and one
+ * per peer in --peer order (slot i+1); none on a lone node. */
+static inline unsigned int node_counter_slots(const struct bp_config *cfg)
+{
+	return cfg->npeers ? cfg->npeers + 1 : 0;
+}
+
+/* Replaced leading-bid records the control thread's merges of peers' bids
+ * may hold back at once (its retirement queue; none on a lone node). */
+static inline uint64_t node_merge_retire_capacity(const struct bp_config *cfg)
+{
+	return cfg->npeers ? retire_capacity_for(cfg->stall_budget_ms) : 0;
 }
 
 /* The qsbr reader id of the control thread (workers use 0..nworkers-1). */

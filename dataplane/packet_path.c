@@ -94,7 +94,7 @@ static void fill_state(struct worker *w, const struct auction *a, struct answer 
 		s->status = BP_UNKNOWN_AUCTION;
 		return;
 	}
-	auction_fill_state(a, 0, s); /* 0: the phase as stored */
+	auction_fill_state(&w->node->auctions, a, 0, s); /* 0: the phase as stored */
 	hlc_t now = hlc_domain_read(&w->node->hlc);
 	s->node_hlc = now > s->leading_hlc ? now : s->leading_hlc;
 	if (s->phase == BP_PHASE_OPEN && hlc_ms(s->node_hlc) >= s->close_at_ms)
@@ -316,6 +316,7 @@ bool packet_parse(struct worker *w, unsigned int port_index, struct rte_mbuf *m,
 		break;
 	case PKT_CLASS_ARP:
 	case PKT_CLASS_ICMP:
+	case PKT_CLASS_PEER:
 		to_control(w, m);
 		return false;
 	default:

@@ -87,6 +87,7 @@ static int port_configure(struct node *n, unsigned int idx, char *err, size_t er
 	memcpy(n->filter[idx].mac, mac.addr_bytes, 6);
 	n->filter[idx].ip = n->cfg.ip;
 	n->filter[idx].udp_port = n->cfg.udp_port;
+	n->filter[idx].peer_port = n->cfg.npeers ? n->cfg.peer_port : 0;
 	return 0;
 }
 

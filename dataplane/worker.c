@@ -69,6 +69,13 @@ struct worker *worker_create(struct node *n, unsigned int index, unsigned int lc
 	    rte_ring_create(name, EXCEPTION_RING_SIZE, socket, RING_F_SP_ENQ | RING_F_SC_DEQ);
 	if (!w->to_control || !w->from_control)
 		goto fail_errno;
+	if (n->cfg.npeers) {
+		snprintf(name, sizeof(name), "bp_chg_%u", index);
+		w->bids.changed = rte_ring_create_elem(name, sizeof(uint64_t), WORKER_CHANGED_RING,
+						       socket, RING_F_SP_ENQ | RING_F_SC_DEQ);
+		if (!w->bids.changed)
+			goto fail_errno;
+	}
 
 	for (unsigned int p = 0; p < n->nports; p++) {
 		w->txb[p] =
@@ -100,6 +107,7 @@ void worker_destroy(struct worker *w)
 		rte_pktmbuf_free(m);
 	while (w->from_control && rte_ring_dequeue(w->from_control, (void **)&m) == 0)
 		rte_pktmbuf_free(m);
+	rte_ring_free(w->bids.changed);
 	rte_ring_free(w->to_control);
 	rte_ring_free(w->from_control);
 	rte_free(w);

@@ -28,6 +28,9 @@
 
 #define WORKER_BURST	    32
 #define EXCEPTION_RING_SIZE 1024
+/* With peers: auctions a worker changed between two replication batches
+ * (1 ms); past that the control thread rescans the table. */
+#define WORKER_CHANGED_RING 65536
 
 enum reply_kind {
 	REPLY_BID = 0,	 /* BID_REPLY */

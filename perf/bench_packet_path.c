@@ -223,7 +223,7 @@ static void setup(uint64_t new_keys)
 		keys = 2 * (auctions + new_keys);
 	if (hlc_domain_init(&node.hlc, 2, 500, node_wall_ms, &node) != 0 ||
 	    auction_table_create(&node.auctions, "bench", (uint32_t)auctions + 8, 2,
-				 worker_retire_capacity(&node.cfg) + 1,
+				 worker_retire_capacity(&node.cfg) + 1, 0,
 				 (int)rte_socket_id()) != 0 ||
 	    !(node.dedup = dedup_create_with(
 		  &(struct dedup_params){.window = 3600 * rte_get_tsc_hz(), .keys = keys},

@@ -63,6 +63,19 @@ struct ctl_auction {
 	uint64_t settled_at_ms;
 };
 
+/* A peer as bidctl status shows it (CLUSTER.md's names). */
+#define CTL_MAX_PEERS 15
+struct ctl_peer {
+	uint16_t node_id;
+	uint32_t ip; /* network order */
+	uint16_t port;
+	bool reachable;
+	uint64_t last_heard_ms_ago; /* UINT64_MAX: never heard */
+	uint64_t lag_ms;
+	bool has_clock_offset;
+	int64_t clock_offset_ms;
+};
+
 struct ctl_status {
 	uint16_t node_id;
 	const char *version;
@@ -76,6 +89,8 @@ struct ctl_status {
 	uint64_t auctions_open;
 	uint64_t auctions_closed;
 	uint64_t auctions_settled;
+	unsigned int npeers;
+	struct ctl_peer peers[CTL_MAX_PEERS];
 };
 
 typedef void (*ctl_emit_fn)(void *arg, const struct ctl_auction *a);

@@ -30,5 +30,10 @@ struct ctl_format {
 extern const struct ctl_format ctl_format_text;
 extern const struct ctl_format ctl_format_json;
 
+/* A peer's address as A.B.C.D:PORT, for both formats. */
+struct ctl_address_text {
+	char s[24];
+};
+struct ctl_address_text ctl_peer_address(const struct ctl_peer *p);
 
 #endif

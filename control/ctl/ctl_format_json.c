@@ -81,7 +81,25 @@ static void json_status(struct ctl_out *o, const struct ctl_status *s)
 		ctl_out_json_string(o, s->not_serving_reason);
 	else
 		ctl_out_printf(o, "null");
-	ctl_out_printf(o, "}\n");
+	ctl_out_printf(o, ",\"peers\":[");
+	for (unsigned int i = 0; i < s->npeers; i++) {
+		const struct ctl_peer *p = &s->peers[i];
+		ctl_out_printf(o,
+			       "%s{\"node_id\":%u,\"address\":\"%s\",\"reachable\":%s,"
+			       "\"last_heard_ms_ago\":",
+			       i ? "," : "", p->node_id, ctl_peer_address(p).s,
+			       json_bool(p->reachable));
+		if (p->last_heard_ms_ago == UINT64_MAX)
+			ctl_out_printf(o, "null");
+		else
+			ctl_out_printf(o, "%" PRIu64, p->last_heard_ms_ago);
+		ctl_out_printf(o, ",\"lag_ms\":%" PRIu64 ",\"clock_offset_ms\":", p->lag_ms);
+		if (p->has_clock_offset)
+			ctl_out_printf(o, "%" PRId64 "}", p->clock_offset_ms);
+		else
+			ctl_out_printf(o, "null}");
+	}
+	ctl_out_printf(o, "]}\n");
 }
 
 const struct ctl_format ctl_format_json = {

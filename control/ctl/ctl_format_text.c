@@ -152,6 +152,19 @@ static void text_status(struct ctl_out *o, const struct ctl_status *s)
 		       s->not_serving_reason ? ", because of " : "",
 		       s->not_serving_reason ? s->not_serving_reason : "", s->workers, s->uptime_s,
 		       s->auctions_open, s->auctions_closed, s->auctions_settled);
+	for (unsigned int i = 0; i < s->npeers; i++) {
+		const struct ctl_peer *p = &s->peers[i];
+		char heard[48] = "never heard", offset[32] = "unknown";
+		if (p->last_heard_ms_ago != UINT64_MAX)
+			snprintf(heard, sizeof(heard), "heard %" PRIu64 " ms ago",
+				 p->last_heard_ms_ago);
+		if (p->has_clock_offset)
+			snprintf(offset, sizeof(offset), "%+" PRId64 " ms", p->clock_offset_ms);
+		ctl_out_printf(o, "peer %-9u%s %s, %s, lag %" PRIu64 " ms, clock offset %s\n",
+			       p->node_id, ctl_peer_address(p).s,
+			       p->reachable ? "reachable" : "UNREACHABLE", heard, p->lag_ms,
+			       offset);
+	}
 }
 
 const struct ctl_format ctl_format_text = {

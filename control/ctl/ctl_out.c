@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include "json_escape.h"
+#include "ctl_format.h"
 #include "ctl_out.h"
 
 #include <stdarg.h>
@@ -77,4 +78,12 @@ void ctl_out_json_string(struct ctl_out *o, const char *s)
 			append(o, s, 1);
 	}
 	append(o, "\"", 1);
+}
+
+struct ctl_address_text ctl_peer_address(const struct ctl_peer *p)
+{
+	struct ctl_address_text t;
+	const uint8_t *b = (const uint8_t *)&p->ip; /* network order */
+	snprintf(t.s, sizeof(t.s), "%u.%u.%u.%u:%u", b[0], b[1], b[2], b[3], p->port);
+	return t;
 }

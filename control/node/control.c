@@ -173,6 +173,8 @@ int control_init(struct control *c, struct node *n, char *err, size_t errlen)
 	share_control_socket(n);
 	rc = stats_node_init(c, err, errlen);
 	if (rc == 0)
+		rc = replicate_init(c, err, errlen); /* before the auctions it ships */
+	if (rc == 0)
 		rc = open_initial_range(c, err, errlen);
 	if (rc != 0) {
 		control_fini(c);
@@ -203,6 +205,7 @@ void control_run(struct control *c)
 			lifecycle_tick(c, now);
 			c->next_tick_ms = now + TICK_MS;
 		}
+		replicate_tick(c, now);
 		stats_node_tick(c, now);
 		/* Offline already: a sleeping control thread delays no grace
 		 * period. */
@@ -220,6 +223,7 @@ void control_fini(struct control *c)
 		ctl_server_close(c->ctl);
 	c->ctl = NULL;
 	lifecycle_fini(c);
+	replicate_fini(c);
 	if (c->node)
 		rte_rcu_qsbr_thread_unregister(c->node->auctions.qsbr,
 					       node_control_reader(c->node));

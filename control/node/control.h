@@ -34,6 +34,8 @@
 #include "log.h"
 #include "stats_node.h"
 #include "node.h"
+#include "peer_proto.h"
+#include "replicate.h"
 
 struct ctl_server;
 struct ctl_handlers;
@@ -109,6 +111,8 @@ struct control {
 	uint64_t next_stats_ms;
 	uint64_t dedup_scan_pos;
 	uint64_t dedup_scan_used;
+
+	struct replicator repl; /* replicate.h; disabled on a lone node */
 };
 
 /* Locks the state dir, loads the HLC ceiling, opens the control socket,
@@ -151,6 +155,14 @@ void fencing_try(struct control *c);
 int lifecycle_open(struct control *c, uint64_t id, uint64_t reserve, uint64_t increment,
 		   uint64_t duration_s, char *err, size_t errlen);
 int lifecycle_close(struct control *c, uint64_t id, char *err, size_t errlen);
+/* Something is due at when_ms (a close): the next tick scans by then. */
+void lifecycle_due_at(struct control *c, uint64_t when_ms);
+/* A peer closed the auction: closed here too, settled on a later tick. */
+void lifecycle_close_replicated(struct control *c, struct auction *a);
+/* A peer defined an auction this node does not have: opens it as defined
+ * (closed ones too, unless long past). NULL when it cannot (table full,
+ * counted in auctions_adopt_failed) or need not. */
+struct auction *lifecycle_adopt(struct control *c, uint64_t id, const struct peer_definition *d);
 /* Closes due auctions, settles them once their grace period has passed
  * (a later tick: never waits), removes old settled ones. */
 void lifecycle_tick(struct control *c, uint64_t now_ms);

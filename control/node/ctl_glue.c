@@ -19,7 +19,7 @@ static struct control *ctl_control(void *ctx)
 static void describe(const struct control *c, const struct auction *a, struct ctl_auction *out)
 {
 	struct auction_view v;
-	auction_view(a, node_now_ms(c->node), &v);
+	auction_view(&c->node->auctions, a, node_now_ms(c->node), &v);
 	*out = (struct ctl_auction){
 	    .id = v.id,
 	    .reserve = v.reserve,
@@ -109,6 +109,19 @@ static int h_status(void *ctx, struct ctl_status *out, char *err, size_t errlen)
 	    .auctions_closed = n->auctions.closed,
 	    .auctions_settled = stat_read(&c->stats->auctions_settled),
 	};
+	struct repl_peer_view v[CTL_MAX_PEERS];
+	out->npeers = replicate_peers(c, v, CTL_MAX_PEERS, node_now_ms(n));
+	for (unsigned int i = 0; i < out->npeers; i++)
+		out->peers[i] = (struct ctl_peer){
+		    .node_id = v[i].node_id,
+		    .ip = v[i].ip,
+		    .port = v[i].port,
+		    .reachable = v[i].reachable,
+		    .last_heard_ms_ago = v[i].last_heard_ms_ago,
+		    .lag_ms = v[i].lag_ms,
+		    .has_clock_offset = v[i].has_offset,
+		    .clock_offset_ms = v[i].clock_offset_ms,
+		};
 	return 0;
 }
 

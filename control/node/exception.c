@@ -21,8 +21,10 @@ static unsigned int port_index(const struct node *n, uint16_t port)
 	return 0;
 }
 
-/* The reply length, or 0 when the frame asks for nothing. */
-static size_t answer_frame(struct control *c, struct rte_mbuf *m, unsigned int p)
+/* The reply length, or 0 when the frame asks for nothing; *handled says
+ * whether it was for this node at all (a peer message is, and gets no
+ * reply frame of its own). */
+static size_t answer_frame(struct control *c, struct rte_mbuf *m, unsigned int p, bool *handled)
 {
 	const struct pkt_filter *f = &c->node->filter[p];
 	uint8_t *frame = rte_pktmbuf_mtod(m, uint8_t *);
@@ -30,7 +32,12 @@ static size_t answer_frame(struct control *c, struct rte_mbuf *m, unsigned int p
 	enum pkt_drop why;
 
 	switch (pkt_classify(frame, m->data_len, f, 0, &lay, &why)) {
+	case PKT_CLASS_PEER:
+		replicate_receive(c, m, &lay, p);
+		*handled = true;
+		return 0;
 	case PKT_CLASS_ARP: {
+		replicate_learn_arp(c, frame, m->data_len, p);
 		size_t len = pkt_arp_reply_in_place(frame, m->data_len, f);
 		if (len)
 			stat_inc(&c->stats->arp_replies);
@@ -58,9 +65,11 @@ void exceptions_serve(struct control *c)
 		for (unsigned int i = 0; i < got; i++) {
 			struct rte_mbuf *m = pkts[i];
 			unsigned int p = port_index(n, m->port);
-			size_t len = answer_frame(c, m, p);
+			bool handled = false;
+			size_t len = answer_frame(c, m, p, &handled);
 			if (len == 0) {
-				stat_inc(&c->stats->exceptions_ignored);
+				if (!handled)
+					stat_inc(&c->stats->exceptions_ignored);
 				rte_pktmbuf_free(m);
 				continue;
 			}

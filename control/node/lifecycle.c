@@ -21,6 +21,7 @@
 #include "control.h"
 #include "ctl.h"
 #include "stat.h"
+#include "replicate.h"
 #include "stats_node.h"
 
 /* Settled auctions stay queryable this long, then leave the table. */
@@ -33,6 +34,26 @@
 /* bidctl and the control protocol check the node's bounds. */
 _Static_assert(CTL_DURATION_MAX_S == BP_DURATION_MAX_S, "one duration bound");
 _Static_assert(CTL_AMOUNT_MAX == BID_AMOUNT_MAX, "one amount bound");
+
+void lifecycle_due_at(struct control *c, uint64_t when_ms)
+{
+	if (when_ms < c->next_due_ms)
+		c->next_due_ms = when_ms;
+}
+
+/* A new auction in the table: counted, shown, due at its close time, and
+ * its definition stamped (hlc, node) for the peers' last-writer-wins. */
+static struct auction *opened(struct control *c, uint64_t id, uint64_t close_at, uint64_t def_hlc,
+			      uint16_t def_node)
+{
+	struct auction *a = auction_lookup(&c->node->auctions, id);
+	a->def_hlc = def_hlc;
+	a->def_node = def_node;
+	stat_inc(&c->stats->auctions_opened);
+	stats_node_auction_opened(c, id);
+	lifecycle_due_at(c, close_at);
+	return a;
+}
 
 int lifecycle_open(struct control *c, uint64_t id, uint64_t reserve, uint64_t increment,
 		   uint64_t duration_s, char *err, size_t errlen)
@@ -56,10 +77,8 @@ int lifecycle_open(struct control *c, uint64_t id, uint64_t reserve, uint64_t in
 	int rc = auction_open(&n->auctions, id, reserve, increment, close_at);
 	switch (rc) {
 	case 0:
-		stat_inc(&c->stats->auctions_opened);
-		stats_node_auction_opened(c, id);
-		if (close_at < c->next_due_ms)
-			c->next_due_ms = close_at;
+		opened(c, id, close_at, hlc_now(&c->clock), n->cfg.node_id);
+		replicate_definition_changed(c, auction_lookup(&n->auctions, id));
 		return 0;
 	case -EEXIST:
 		snprintf(err, errlen, "auction %" PRIu64 " already exists", id);
@@ -83,7 +102,7 @@ int lifecycle_open(struct control *c, uint64_t id, uint64_t reserve, uint64_t in
 	return rc;
 }
 
-static void note_settlement(struct control *c, const struct auction *a)
+static void note_settlement(struct control *c, const struct auction *a, uint64_t bids)
 {
 	struct settle_notes *sn = &c->settle_notes;
 	uint64_t head = atomic_load_explicit(&sn->head, memory_order_relaxed);
@@ -91,8 +110,8 @@ static void note_settlement(struct control *c, const struct auction *a)
 		stat_inc(&sn->dropped);
 		return;
 	}
-	sn->ring[head % SETTLE_NOTES] = (struct settle_note){
-	    .id = a->id, .winner = a->winner, .bids = gcounter_workers_sum(&a->bids)};
+	sn->ring[head % SETTLE_NOTES] =
+	    (struct settle_note){.id = a->id, .winner = a->winner, .bids = bids};
 	atomic_store_explicit(&sn->head, head + 1, memory_order_release);
 }
 
@@ -127,14 +146,24 @@ void settle_notes_log(struct control *c)
  * be retired by a worker at any time before the auction closed. */
 static void settle(struct control *c, struct auction *a, uint64_t now_ms)
 {
+	struct auction_view v;
 	control_online(c);
-	a->winner = auction_leading(a);
+	auction_view(&c->node->auctions, a, now_ms, &v);
 	control_offline(c);
+	a->winner = v.leading;
 	a->settled = true;
 	a->settled_at_ms = now_ms;
 	stat_inc(&c->stats->auctions_settled);
 	stats_node_auction_settled(c, a->id);
-	note_settlement(c, a);
+	note_settlement(c, a, v.bid_count);
+}
+
+/* A closed auction settles on a later tick, once the grace period after
+ * `token` has passed. An auction is in the ring at most once (closed, not
+ * yet settled), so the ring of table capacity never overflows. */
+static void queue_settling(struct control *c, struct auction *a, uint64_t token)
+{
+	c->settling[c->settling_head++ % c->settling_cap] = (struct settling){a, token};
 }
 
 /*
@@ -170,15 +199,48 @@ int lifecycle_close(struct control *c, uint64_t id, char *err, size_t errlen)
 		return -EALREADY;
 	}
 	stat_inc(&c->stats->auctions_closed);
+	/* A new definition (closed) that wins over the open one on every peer. */
+	a->def_hlc = hlc_now(&c->clock);
+	a->def_node = n->cfg.node_id;
+	replicate_definition_changed(c, a);
 	uint64_t token = rte_rcu_qsbr_start(n->auctions.qsbr);
 	uint64_t now = node_now_ms(n);
 	if (grace_passed_within(c, token))
 		settle(c, a, node_now_ms(n));
 	else
-		c->settling[c->settling_head++ % c->settling_cap] = (struct settling){a, token};
-	if (now + SETTLED_RETENTION_MS < c->next_due_ms)
-		c->next_due_ms = now + SETTLED_RETENTION_MS;
+		queue_settling(c, a, token);
+	lifecycle_due_at(c, now + SETTLED_RETENTION_MS);
 	return 0;
+}
+
+void lifecycle_close_replicated(struct control *c, struct auction *a)
+{
+	struct node *n = c->node;
+	if (auction_close(&n->auctions, a) != 0)
+		return;
+	stat_inc(&c->stats->auctions_closed);
+	queue_settling(c, a, rte_rcu_qsbr_start(n->auctions.qsbr));
+	lifecycle_due_at(c, node_now_ms(n) + SETTLED_RETENTION_MS);
+}
+
+struct auction *lifecycle_adopt(struct control *c, uint64_t id, const struct peer_definition *d)
+{
+	struct node *n = c->node;
+	uint64_t now = node_now_ms(n);
+	/* Long settled and removed here: history, not an auction to revive. */
+	if (d->phase == PEER_PHASE_CLOSED && d->close_at_ms + SETTLED_RETENTION_MS <= now)
+		return NULL;
+	if (d->close_at_ms > HLC_MAX_MS)
+		return NULL;
+	int rc = auction_open(&n->auctions, id, d->reserve, d->increment, d->close_at_ms);
+	if (rc != 0) {
+		stat_inc(&c->stats->auctions_adopt_failed);
+		return NULL;
+	}
+	struct auction *a = opened(c, id, d->close_at_ms, d->hlc, d->node);
+	if (d->phase == PEER_PHASE_CLOSED)
+		lifecycle_close_replicated(c, a);
+	return a;
 }
 
 struct due {
@@ -268,8 +330,7 @@ void lifecycle_tick(struct control *c, uint64_t now_ms)
 	if (d.nclose) {
 		uint64_t token = rte_rcu_qsbr_start(n->auctions.qsbr);
 		for (unsigned int i = 0; i < d.nclose; i++)
-			c->settling[c->settling_head++ % c->settling_cap] =
-			    (struct settling){d.close[i], token};
+			queue_settling(c, d.close[i], token);
 		settle_ready(c, now_ms);
 	}
 	for (unsigned int i = 0; i < d.nremove; i++)

@@ -145,10 +145,13 @@ static void setup_node(void)
 		rte_exit(EXIT_FAILURE, "HLC init: %s\n", strerror(-rc));
 	node.start_ms = node_now_ms(&node);
 
-	/* Each worker's retirement queue full, plus its spare record. */
-	uint64_t in_flight = (uint64_t)node.nworkers * (worker_retire_capacity(cfg) + 1);
+	/* Each worker's retirement queue full, plus its spare record, and
+	 * the control thread's for the peers' leading bids it merges. */
+	uint64_t in_flight = (uint64_t)node.nworkers * (worker_retire_capacity(cfg) + 1) +
+			     node_merge_retire_capacity(cfg) + 1;
 	rc = auction_table_create(&node.auctions, "bp_auctions", cfg->max_auctions,
-				  node_auction_readers(&node), in_flight, (int)rte_socket_id());
+				  node_auction_readers(&node), in_flight, node_counter_slots(cfg),
+				  (int)rte_socket_id());
 	if (rc != 0)
 		rte_exit(EXIT_FAILURE,
 			 "cannot create the auction table (%u auctions): %s; lower --max-auctions "

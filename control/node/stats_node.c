@@ -162,6 +162,9 @@ static const struct node_value node_values[] = {
        control.auctions_settled),
     NV("auction_events_total", "event=removed", EVENTS_HELP, STATS_COUNTER,
        control.auctions_removed),
+    NV("auction_adopt_failures_total", "",
+       "peers' auctions not opened here (table full)",
+       STATS_COUNTER, control.auctions_adopt_failed),
     NV("auction_table_capacity", "", "--max-auctions", STATS_GAUGE, auction_table_capacity),
     NV("bid_records", "state=free", RECORDS_HELP, STATS_GAUGE, bid_records_free),
     NV("bid_records", "state=capacity", RECORDS_HELP, STATS_GAUGE, bid_records_capacity),
@@ -386,7 +389,7 @@ static void refresh_auction_slots(struct control *c, uint64_t now_ms)
 		if (!a)
 			continue;
 		struct auction_view v;
-		auction_view(a, now_ms, &v);
+		auction_view(&c->node->auctions, a, now_ms, &v);
 		put(&s->phase, v.phase);
 		put(&s->leading_amount, v.leading.amount);
 		put(&s->bids, v.bid_count);

@@ -34,6 +34,7 @@ struct control_stats {
 	_Atomic uint64_t auctions_settled;
 	_Atomic uint64_t auctions_removed;
 	_Atomic uint64_t fencing_failures;
+	_Atomic uint64_t auctions_adopt_failed; /* a peer's auction did not fit here */
 };
 
 /* What the control thread publishes about one auction. */

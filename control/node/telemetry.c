@@ -165,7 +165,7 @@ static int cmd_auction(const char *cmd, const char *params, struct rte_tel_data 
 	const struct auction *a = auction_lookup(&n->auctions, id);
 	struct auction_view v;
 	if (a)
-		auction_view(a, node_now_ms(n), &v);
+		auction_view(&n->auctions, a, node_now_ms(n), &v);
 	rte_rcu_qsbr_thread_offline(n->auctions.qsbr, me);
 	pthread_mutex_unlock(&tel.lock);
 	if (!a)

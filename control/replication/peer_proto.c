@@ -362,6 +362,19 @@ static int finish(uint8_t *buf, int len, const struct cluster_key *key)
 	return len;
 }
 
+int peer_reseal(const struct peer_header *h, const uint8_t *body, size_t body_len,
+		const struct cluster_key *key, uint8_t *buf, size_t cap)
+{
+	if (h->type != PEER_DELTA && h->type != PEER_SYNC)
+		return -EINVAL;
+	struct writer w;
+	int len = begin(h, h->type, body_len, buf, cap, &w);
+	if (len < 0)
+		return len;
+	memmove(w.p, body, body_len);
+	return finish(buf, len, key);
+}
+
 int peer_encode_heartbeat(const struct peer_header *h, const struct peer_heartbeat *hb,
 			  const struct cluster_key *key, uint8_t *buf, size_t cap)
 {

@@ -246,6 +246,16 @@ int peer_decode(const uint8_t *buf, size_t len, const struct cluster_key *key,
  * end. */
 int peer_entries_next(const struct peer_entries *list, size_t *off, struct peer_entry *e);
 
+/*
+ * A DELTA or SYNC body (the bytes after the header, tag excluded, of a
+ * message these encoders made) under a new header h (h->type DELTA or
+ * SYNC): how a kept message is retransmitted under a new sequence number
+ * without encoding its entries again. body may point into buf's body.
+ * Returns the length, -ENOSPC or -EINVAL.
+ */
+int peer_reseal(const struct peer_header *h, const uint8_t *body, size_t body_len,
+		const struct cluster_key *key, uint8_t *buf, size_t cap);
+
 /* Writes the tag over buf[0, len - PEER_TAG_LEN) into the last PEER_TAG_LEN
  * bytes. For encoders and tests (the fuzz target re-tags mutated bodies). */
 void peer_tag(uint8_t *buf, size_t len, const struct cluster_key *key);

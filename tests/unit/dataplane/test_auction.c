@@ -184,9 +184,9 @@ static void auction_rules(void **state)
 	assert_int_equal(o.status, BP_CLOSED);
 	/* ... and reports itself closed, before the control thread's tick. */
 	struct bp_auction_state st = {0};
-	auction_fill_state(auction_lookup(&table, 4), past + 1, &st);
+	auction_fill_state(&table, auction_lookup(&table, 4), past + 1, &st);
 	assert_int_equal(st.phase, BP_PHASE_CLOSED);
-	auction_fill_state(auction_lookup(&table, 4), past - 1, &st);
+	auction_fill_state(&table, auction_lookup(&table, 4), past - 1, &st);
 	assert_int_equal(st.phase, BP_PHASE_OPEN);
 
 	rte_rcu_qsbr_thread_offline(qs, me);
@@ -350,7 +350,7 @@ static int setup(void **state)
 	if (hlc_domain_init(&domain, RACERS + 1, 500, NULL, NULL) != 0)
 		return -1;
 	if (auction_table_create(&table, "ut_auctions", 1024, READERS,
-				 (RACERS + 1) * (RETIRE_CAP + 1), SOCKET_ID_ANY) != 0)
+				 (RACERS + 1) * (RETIRE_CAP + 1), 0, SOCKET_ID_ANY) != 0)
 		return -1;
 	for (unsigned int i = 0; i <= RACERS; i++)
 		if (hlc_clock_init(&clocks[i], &domain, i) != 0 ||

@@ -220,7 +220,7 @@ static int setup(void **state)
 	node.cfg.dedup_rate = 1000;   /* and a small idempotency table */
 	if (hlc_domain_init(&node.hlc, 3, 500, scripted_wall, &script) != 0 ||
 	    auction_table_create(&node.auctions, "ut_node_hlc", 64, 3,
-				 2 * (worker_retire_capacity(&node.cfg) + 1),
+				 2 * (worker_retire_capacity(&node.cfg) + 1), 0,
 				 (int)rte_socket_id()) != 0 ||
 	    !(node.dedup = dedup_create(&(struct dedup_params){
 		  .window = (uint64_t)node.cfg.dedup_seconds * rte_get_tsc_hz(),

@@ -4,6 +4,7 @@
  * answers compared byte for byte), every refusal of the parser, handler
  * errors, and answers cut to the buffer.
  */
+#include <arpa/inet.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -226,10 +227,41 @@ static void status_json(void **state)
 			    "ok\n{\"node_id\":3,\"version\":\"0.1.0\",\"hlc\":111411200029884417,"
 			    "\"fencing_epoch\":7,\"serving\":false,\"workers\":2,\"uptime_s\":11,"
 			    "\"auctions_open\":1,\"auctions_closed\":1,\"auctions_settled\":0,"
-			    "\"not_serving_reason\":\"clock\"}\n");
+			    "\"not_serving_reason\":\"clock\",\"peers\":[]}\n");
 	node.status.not_serving_reason = NULL;
 	node.status.serving = true;
-	assert_non_null(strstr(run("json status"), ",\"not_serving_reason\":null}\n"));
+	assert_non_null(strstr(run("json status"), ",\"not_serving_reason\":null,\"peers\":[]}\n"));
+}
+
+/* CLUSTER.md's names: a peer never heard has null for what is unknown. */
+static void status_json_lists_the_peers(void **state)
+{
+	(void)state;
+	node.status.npeers = 2;
+	node.status.peers[0] = (struct ctl_peer){.node_id = 2,
+						 .ip = htonl(0xc612000c),
+						 .port = 7601,
+						 .reachable = true,
+						 .last_heard_ms_ago = 12,
+						 .lag_ms = 3,
+						 .has_clock_offset = true,
+						 .clock_offset_ms = -4};
+	node.status.peers[1] = (struct ctl_peer){
+	    .node_id = 9, .ip = htonl(0xc612000d), .port = 7602, .last_heard_ms_ago = UINT64_MAX};
+	assert_non_null(strstr(
+	    run("json status"),
+	    ",\"peers\":[{\"node_id\":2,\"address\":\"198.18.0.12:7601\",\"reachable\":true,"
+	    "\"last_heard_ms_ago\":12,\"lag_ms\":3,\"clock_offset_ms\":-4},{\"node_id\":9,"
+	    "\"address\":\"198.18.0.13:7602\",\"reachable\":false,\"last_heard_ms_ago\":null,"
+	    "\"lag_ms\":0,\"clock_offset_ms\":null}]}\n"));
+	const char *text = run("text status");
+	assert_non_null(strstr(text,
+			       "peer 2        198.18.0.12:7601 reachable, heard 12 ms ago, lag 3 "
+			       "ms, clock offset -4 ms\n"));
+	assert_non_null(strstr(text,
+			       "peer 9        198.18.0.13:7602 UNREACHABLE, never heard, lag 0 "
+			       "ms, clock offset unknown\n"));
+	node.status.npeers = 0;
 }
 
 static void status_json_escapes_the_version(void **state)
@@ -599,6 +631,7 @@ int main(void)
 	    T(list_of_nothing),
 	    T(status_text),
 	    T(status_json),
+	    T(status_json_lists_the_peers),
 	    T(status_json_escapes_the_version),
 	    T(refusals_name_the_problem_and_call_no_handler),
 	    T(json_refusals_carry_the_message_in_an_object),

@@ -1,0 +1,187 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Replication with the peers (CLUSTER.md, docs/PEER_PROTOCOL.md): the
+ * control thread's part of a cluster node.
+ *
+ * - Workers hand the peer port's datagrams to the control thread over
+ *   their exception rings, and note the auctions they change on their
+ *   `changed` rings (auction_note_change). Outgoing messages leave as
+ *   frames on a worker's outgoing ring, like ARP answers: the control
+ *   thread owns no TX queue.
+ * - Every REPL_BATCH_MS the control thread ships the auctions changed
+ *   since the last batch as one DELTA stream to every peer (a hot auction
+ *   costs one entry per batch, however many bids it took), keeps each
+ *   message until the peer acknowledges it, and retransmits it under a new
+ *   sequence number when its time comes (peer_link.h). A peer that falls
+ *   further behind than the kept messages gets the full state instead,
+ *   pushed page by page; a peer heard for the first time is asked for its.
+ * - Received entries merge into the auction table: the leading bid by the
+ *   max-register order (a compare-and-swap alongside the workers'), the
+ *   counter slots by maximum, the definition as a last-writer-wins register
+ *   (a closed phase always wins). Stamps pass the HLC drift guard first.
+ * - Heartbeats give reachability and each peer's clock offset; a node off
+ *   from at least half of the nodes it hears (itself counted) stops taking
+ *   bids (NOT_SERVING, reason `clock`) until it is back in bound.
+ *
+ * Threads: everything here on the control thread, after replicate_init
+ * (main thread, before the workers launch) and before replicate_fini.
+ * replicate_peer_status may run on the control thread only too (bidctl's
+ * requests are executed there).
+ */
+#ifndef BIDPLANE_REPLICATE_H
+#define BIDPLANE_REPLICATE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cluster_key.h"
+#include "netpkt.h"
+#include "peer_link.h"
+#include "peer_replay.h"
+#include "retire.h"
+
+struct control;
+struct auction;
+struct rte_mbuf;
+struct rte_ring;
+
+#define REPL_BATCH_MS	 1    /* changes coalesce this long before they ship */
+#define REPL_BATCH_MAX	 4096 /* changed auctions per batch; the rest wait */
+#define REPL_ARP_MS	 500  /* asks again for a peer's MAC this often */
+#define REPL_RETRANSMITS 64   /* per peer per loop, at most */
+
+/* Why a peer message was refused after it authenticated, beyond the
+ * protocol's reasons (PEER_FOREACH_DROP): the node's own checks. */
+#define REPL_FOREACH_DROP(X)                                                                       \
+	X(CLOCK_AHEAD, clock_ahead)   /* its HLC is more than --max-drift-ms ahead */              \
+	X(STAMP_AHEAD, stamp_ahead)   /* an entry's stamp is above the message's HLC */            \
+	X(BACKPRESSURE, backpressure) /* no room to retire what it would replace: sent again */    \
+	X(UNKNOWN_AUCTION, unknown_auction) /* an entry without definition, auction unknown */     \
+	X(UNKNOWN_SLOT, unknown_slot)	    /* a counter slot of a node not in the cluster */
+
+enum repl_drop {
+#define REPL_DROP_ENUM(id, name) REPL_DROP_##id,
+	REPL_FOREACH_DROP(REPL_DROP_ENUM)
+#undef REPL_DROP_ENUM
+	    REPL_DROP_COUNT
+};
+
+const char *repl_drop_name(unsigned int d);
+
+/* Per peer, written by the control thread. */
+struct repl_peer_stats {
+	uint64_t msgs_in, bytes_in, msgs_out, bytes_out;
+	uint64_t entries_in, entries_out; /* auction entries merged / shipped */
+	uint64_t tx_dropped;		  /* no MAC yet, no mbuf, or a full ring */
+	uint64_t sync_pages_served;
+	uint64_t drops[PEER_DROP_COUNT]; /* from this peer, after authentication */
+	uint64_t repl_drops[REPL_DROP_COUNT];
+};
+
+struct repl_peer {
+	uint16_t id;
+	uint32_t ip; /* network order */
+	uint16_t port;
+	unsigned int slot; /* its counter slot in every auction (index + 1) */
+
+	bool mac_known;
+	uint8_t mac[6];
+	unsigned int port_index; /* the node port it is reached on */
+	uint64_t next_arp_ms;
+	uint64_t next_heartbeat_ms;
+
+	bool ack_owed;	 /* reliable messages received since the last ACK */
+	bool heard;	 /* an accepted message since this node started */
+	bool want_state; /* its full state is still to be pulled */
+	bool push_state; /* it needs our full state (it fell behind) */
+	uint64_t next_sync_id;
+
+	/* Our full state being sent to it: the auction ids when it began,
+	 * sorted, so that pages walk them in order. */
+	uint64_t serving_sync_id;
+	uint64_t *serving_ids;
+	size_t serving_count;
+
+	struct repl_peer_stats stats;
+};
+
+struct replicator {
+	bool enabled; /* peers configured */
+	struct cluster_key key;
+	uint16_t self;
+	uint64_t incarnation; /* the fencing epoch (0: not durable yet, nothing sent) */
+	unsigned int npeers;
+	struct repl_peer peer[PEER_MAX_NODES - 1];
+	struct peer_link *links; /* links[i] is peer[i]'s (peer_link.h) */
+	struct peer_replay replay;
+
+	/* Counter slots in increasing node id: how entries list them. */
+	unsigned int slot_order[PEER_MAX_NODES];
+	uint16_t slot_node[PEER_MAX_NODES];
+
+	struct rte_ring *changed; /* the control thread's own changes */
+	_Atomic uint64_t changed_full;
+	uint64_t own_full_seen;
+	uint64_t *changed_full_seen; /* per worker: the rescan trigger */
+	struct peer_entry *batch;    /* REPL_BATCH_MAX entries being shipped */
+	struct retire_queue retired; /* leading bids replaced by merges */
+	struct rte_mempool *bid_pool;
+	struct bid *spare;
+
+	uint64_t next_batch_ms;
+	bool quarantined;
+
+	/* Not attributable to a peer: refused before the sender is known. */
+	uint64_t drops[PEER_DROP_COUNT];
+	uint64_t rescans;
+};
+
+/* Internal to replicate*.c: one datagram to a peer; a reliable message
+ * (kept until acknowledged); a SYNC_REQUEST. */
+void repl_transmit(struct control *c, struct repl_peer *p, const uint8_t *msg, size_t len);
+void repl_send_reliable(struct control *c, struct repl_peer *p, uint8_t type, const uint8_t *body,
+			size_t body_len, uint64_t now_ms);
+void repl_send_sync_request(struct control *c, struct repl_peer *p,
+			    const struct peer_sync_request *req);
+/* A DELTA or SYNC body sent once, not kept (a SYNC page asked for). */
+void repl_send_once(struct control *c, struct repl_peer *p, uint8_t type, const uint8_t *body,
+		    size_t body_len);
+
+/* Loads the cluster key and sets up the peers; nothing when there are
+ * none. 0, or -errno with err naming the fix. Main thread, before the
+ * auctions of --open-range are opened (they are replicated too). */
+int replicate_init(struct control *c, char *err, size_t errlen);
+void replicate_fini(struct control *c);
+
+/* A frame that classified as PKT_CLASS_PEER on port index `port`. The
+ * caller frees it. */
+void replicate_receive(struct control *c, struct rte_mbuf *m, const struct pkt_layout *lay,
+		       unsigned int port);
+
+/* An ARP request or reply, to learn where a peer is. */
+void replicate_learn_arp(struct control *c, const uint8_t *frame, size_t len, unsigned int port);
+
+/* Every loop: ships the batch when due, retransmits, heartbeats, ACKs,
+ * syncs, asks for peers' MACs, and judges the clock quarantine. */
+void replicate_tick(struct control *c, uint64_t now_ms);
+
+/* The control thread changed an auction's definition (open, close). */
+void replicate_definition_changed(struct control *c, struct auction *a);
+
+/* For bidctl status: peer i's view (i < npeers). */
+struct repl_peer_view {
+	uint16_t node_id;
+	uint32_t ip; /* network order */
+	uint16_t port;
+	bool reachable;
+	uint64_t last_heard_ms_ago; /* UINT64_MAX: never */
+	uint64_t lag_ms;
+	bool has_offset;
+	int64_t clock_offset_ms;
+};
+unsigned int replicate_peers(const struct control *c, struct repl_peer_view *out, unsigned int cap,
+			     uint64_t now_ms);
+
+#endif
