@@ -18,7 +18,11 @@
  * within an incarnation: a retransmission goes out under a new one, so the
  * window never refuses a retransmission.
  *
- * Memory: sizeof(struct peer_replay), about 2.4 KiB for 16 peers, no
+ * The ACK a node sends back (peer_replay_ack) is read off the same window,
+ * plus the accepted run that slid below it (run_first), so that a peer
+ * sending faster than it is acknowledged still gets one range, not holes.
+ *
+ * Memory: sizeof(struct peer_replay), about 2.5 KiB for 16 peers, no
  * allocation.
  *
  * Threads: a struct peer_replay belongs to the one thread that receives
@@ -41,6 +45,10 @@ struct peer_replay_peer {
 	uint64_t top;	      /* highest sequence accepted in it; 0: none */
 	/* Bit (seq % WINDOW) is set when seq in (top - WINDOW, top] was accepted. */
 	uint64_t seen[PEER_REPLAY_WINDOW / 64];
+	/* Every seq in [run_first, top - WINDOW] was accepted (0: no such run):
+	 * the accepted run that ends at the window's lower edge, kept so that the
+	 * ACK can still say so once it slid out of the window. */
+	uint64_t run_first;
 };
 
 struct peer_replay {
@@ -70,5 +78,18 @@ void peer_replay_commit(struct peer_replay *t, const struct peer_header *h);
 /* peer_replay_check, then peer_replay_commit when it passed. */
 enum peer_drop peer_replay_accept(struct peer_replay *t, const struct peer_header *h,
 				  uint32_t src_ip, uint16_t src_port);
+
+/*
+ * The ACK this node sends to peer `node`: the sequence numbers of that
+ * peer's latest incarnation accepted so far, as up to PEER_ACK_MAX_RANGES
+ * ranges (the newest ones when there are more), increasing, neither
+ * overlapping nor adjacent: what peer_encode_ack accepts. It never names a
+ * seq that was not accepted. Below the window it reports only the accepted
+ * run ending at the window's lower edge (older runs were acknowledged by
+ * earlier ACKs, or their messages come back under new sequence numbers).
+ * Returns 0, or -ENOENT for an unknown node; count is 0 (and incarnation 0:
+ * nothing to send) when nothing was accepted yet.
+ */
+int peer_replay_ack(const struct peer_replay *t, uint16_t node, struct peer_ack *out);
 
 #endif
