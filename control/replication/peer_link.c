@@ -124,7 +124,6 @@ unsigned int peer_link_on_ack(struct peer_link *l, const struct peer_ack *ack, u
 {
 	l->stats.acks_received++;
 	unsigned int freed = 0, keep = 0;
-	const struct peer_link_msg *newest_once = NULL;
 	for (unsigned int i = 0; i < l->kept; i++) {
 		struct peer_link_msg *m = &l->msg[l->order[i]];
 		if (!ack_covers(ack, m->seq)) {
@@ -132,15 +131,12 @@ unsigned int peer_link_on_ack(struct peer_link *l, const struct peer_ack *ack, u
 			continue;
 		}
 		freed++;
-		if (m->tries == 1 && now_ms >= m->sent_ms &&
-		    (!newest_once || m->sent_ms > newest_once->sent_ms))
-			newest_once = m;
+		if (m->tries == 1 && now_ms >= m->sent_ms)
+			rtt_sample(l, now_ms - m->sent_ms);
 	}
 	if (freed == 0)
 		return 0;
 	/* The newest gives the sample least stretched by the peer's ACK batching. */
-	if (newest_once)
-		rtt_sample(l, now_ms - newest_once->sent_ms);
 	l->kept = (uint16_t)keep;
 	rebuild_free(l);
 	l->stats.acked += freed;
@@ -304,10 +300,14 @@ bool peer_link_clock_offset(const struct peer_link *l, int64_t *offset_ms, uint6
 {
 	if (l->samples == 0)
 		return false;
-	const struct peer_clock_sample *best = &l->sample[0];
-	for (unsigned int i = 1; i < l->samples; i++)
-		if (l->sample[i].rtt_ns < best->rtt_ns)
-			best = &l->sample[i];
+	/* Oldest to newest, so that of equal round trips the newest wins. */
+	unsigned int oldest = l->samples < PEER_CLOCK_SAMPLES ? 0 : l->sample_next;
+	const struct peer_clock_sample *best = NULL;
+	for (unsigned int i = 0; i < l->samples; i++) {
+		const struct peer_clock_sample *s = &l->sample[(oldest + i) % PEER_CLOCK_SAMPLES];
+		if (!best || s->rtt_ns <= best->rtt_ns)
+			best = s;
+	}
 	if (offset_ms)
 		*offset_ms = round_ms(best->offset_ns);
 	if (rtt_us)
