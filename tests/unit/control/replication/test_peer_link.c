@@ -725,6 +725,23 @@ static void deliver_ack(struct peer_link *l, const struct packet *p, uint64_t no
 		assert_false(covers(ack, peer_link_outstanding_at(l, i)->seq));
 }
 
+/* An ACK straight from the receiver (no wire): it frees every kept message
+ * the receiver accepted, as long as the ACK has room to name it all. */
+static void check_direct_ack(struct peer_link *l, uint64_t now)
+{
+	struct peer_ack ack;
+	assert_int_equal(peer_replay_ack(&receiver, SELF, &ack), 0);
+	if (ack.count == 0 || ack.count == PEER_ACK_MAX_RANGES)
+		return;
+	uint64_t top = ack.range[ack.count - 1].last;
+	uint64_t low = top > PEER_REPLAY_WINDOW ? top - PEER_REPLAY_WINDOW + 1 : 1;
+	peer_link_on_ack(l, &ack, now);
+	for (size_t i = 0; i < peer_link_outstanding(l); i++) {
+		uint64_t seq = peer_link_outstanding_at(l, i)->seq;
+		assert_false(seq >= low && seq <= top && accepted_seq[seq]);
+	}
+}
+
 static uint64_t sender_seq(struct peer_link *l, uint64_t *last)
 {
 	uint64_t seq = peer_link_take_seq(l);
@@ -783,6 +800,8 @@ static void simulate(struct prop_rng *r, uint64_t loss, uint64_t dup, uint64_t m
 		/* The receiver acknowledges every few ms, repeating itself. */
 		if (now % 5 == 0)
 			send_ack(&c, now);
+		if (now % 97 == 0)
+			check_direct_ack(l, now);
 		if (next_id == SIM_MSGS && peer_link_outstanding(l) == 0)
 			break;
 	}
