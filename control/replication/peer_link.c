@@ -11,10 +11,15 @@ _Static_assert(PEER_BODY_MAX <= UINT16_MAX, "body_len is u16");
 /* RFC 6298's clock granularity G: samples are whole milliseconds. */
 #define RTT_GRANULARITY_US 1000
 
+static uint64_t abs_diff(uint64_t a, uint64_t b)
+{
+	return a >= b ? a - b : b - a;
+}
+
 /* Time between two readings of the wall clock; a step back counts as its size. */
 static uint64_t elapsed(uint64_t now, uint64_t then)
 {
-	return now >= then ? now - then : then - now;
+	return abs_diff(now, then);
 }
 
 void peer_link_init(struct peer_link *l, uint16_t node)
@@ -111,7 +116,7 @@ static void rtt_sample(struct peer_link *l, uint64_t rtt_ms)
 		l->rttvar_us = r / 2;
 		l->have_rtt = true;
 	} else {
-		uint64_t dev = elapsed(l->srtt_us, r);
+		uint64_t dev = abs_diff(l->srtt_us, r);
 		l->rttvar_us = (3 * l->rttvar_us + dev) / 4;
 		l->srtt_us = (7 * l->srtt_us + r) / 8;
 	}
@@ -124,7 +129,6 @@ unsigned int peer_link_on_ack(struct peer_link *l, const struct peer_ack *ack, u
 {
 	l->stats.acks_received++;
 	unsigned int freed = 0, keep = 0;
-	const struct peer_link_msg *newest_once = NULL;
 	for (unsigned int i = 0; i < l->kept; i++) {
 		struct peer_link_msg *m = &l->msg[l->order[i]];
 		if (!ack_covers(ack, m->seq)) {
@@ -132,15 +136,12 @@ unsigned int peer_link_on_ack(struct peer_link *l, const struct peer_ack *ack, u
 			continue;
 		}
 		freed++;
-		if (m->tries == 1 && now_ms >= m->sent_ms &&
-		    (!newest_once || m->sent_ms > newest_once->sent_ms))
-			newest_once = m;
+		/* Karn; and a clock stepped back gives no sample. */
+		if (m->tries == 1 && now_ms >= m->sent_ms)
+			rtt_sample(l, now_ms - m->sent_ms);
 	}
 	if (freed == 0)
 		return 0;
-	/* The newest gives the sample least stretched by the peer's ACK batching. */
-	if (newest_once)
-		rtt_sample(l, now_ms - newest_once->sent_ms);
 	l->kept = (uint16_t)keep;
 	rebuild_free(l);
 	l->stats.acked += freed;
@@ -169,8 +170,11 @@ struct peer_link_msg *peer_link_next_due(struct peer_link *l, uint64_t now_ms)
 void peer_link_resent(struct peer_link *l, struct peer_link_msg *m, uint64_t new_seq,
 		      uint64_t now_ms)
 {
-	/* Only a message of this link (a stale pointer from elsewhere is ignored). */
-	if (m < l->msg || m >= l->msg + PEER_LINK_OUTSTANDING)
+	/* Only a message of this link (a pointer from elsewhere is ignored);
+	 * compared as integers, since < between unrelated pointers is undefined. */
+	uintptr_t at = (uintptr_t)m, first = (uintptr_t)l->msg;
+	if (at < first || at >= (uintptr_t)(l->msg + PEER_LINK_OUTSTANDING) ||
+	    (at - first) % sizeof(*m) != 0)
 		return;
 	m->seq = new_seq;
 	m->sent_ms = now_ms;
@@ -304,10 +308,14 @@ bool peer_link_clock_offset(const struct peer_link *l, int64_t *offset_ms, uint6
 {
 	if (l->samples == 0)
 		return false;
-	const struct peer_clock_sample *best = &l->sample[0];
-	for (unsigned int i = 1; i < l->samples; i++)
-		if (l->sample[i].rtt_ns < best->rtt_ns)
-			best = &l->sample[i];
+	/* Oldest to newest, so that of equal round trips the newest wins. */
+	unsigned int oldest = l->samples < PEER_CLOCK_SAMPLES ? 0 : l->sample_next;
+	const struct peer_clock_sample *best = NULL;
+	for (unsigned int i = 0; i < l->samples; i++) {
+		const struct peer_clock_sample *s = &l->sample[(oldest + i) % PEER_CLOCK_SAMPLES];
+		if (!best || s->rtt_ns <= best->rtt_ns)
+			best = s;
+	}
 	if (offset_ms)
 		*offset_ms = round_ms(best->offset_ns);
 	if (rtt_us)
