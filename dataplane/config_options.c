@@ -262,11 +262,12 @@ static int parse_id_range(const struct option_spec *o, const char *val, uint64_t
 	return 0;
 }
 
-/* Whole-string decimal in [min, max], at most 5 digits (ids and ports). */
+/* Whole-string decimal in [min, max] (ids and ports); one too long for
+ * strtoull comes back as ULLONG_MAX, out of range. */
 static bool parse_small(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
 	size_t n = strspn(s, "0123456789");
-	if (n == 0 || n > 5 || s[n] != '\0')
+	if (n == 0 || s[n] != '\0')
 		return false;
 	uint64_t v = strtoull(s, NULL, 10);
 	if (v < min || v > max)
