@@ -116,7 +116,10 @@ static int ini_peer(struct bp_config *cfg, struct ini_reader *r, const char *id,
 		    const char *address)
 {
 	char why[200];
-	if (bp_peer_append(cfg, id, address, why, sizeof(why)) != 0)
+	int rc = bp_peer_append(cfg, id, address, why, sizeof(why));
+	if (rc == -E2BIG)
+		return ini_fail(r, "[peers] %.20s = %.40s: %s", id, address, why);
+	if (rc != 0)
 		return ini_fail(r,
 				"[peers] %.20s = %.40s: %s; expected ID = A.B.C.D[:PORT], e.g. "
 				"2 = 198.18.0.12",

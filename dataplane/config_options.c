@@ -283,10 +283,12 @@ int bp_peer_append(struct bp_config *cfg, const char *id, const char *address, c
 	if (cfg->npeers >= BP_MAX_PEERS) {
 		snprintf(err, errlen, "more than %d peers: a cluster is at most %d nodes",
 			 BP_MAX_PEERS, BP_MAX_PEERS + 1);
+		return -E2BIG;
+	}
+	if (!parse_small(id, 1, 65535, &v)) {
+		snprintf(err, errlen, "the id '%s' is not a node id (1..65535)", id);
 		return -EINVAL;
 	}
-	if (!parse_small(id, 1, 65535, &v))
-		return fail(err, errlen, "the id '%s' is not a node id (1..65535)%s", id, "");
 	const char *colon = strchr(address, ':');
 	size_t ip_len = colon ? (size_t)(colon - address) : strlen(address);
 	char ip_text[INET_ADDRSTRLEN];
@@ -305,9 +307,10 @@ int bp_peer_append(struct bp_config *cfg, const char *id, const char *address, c
 		snprintf(err, errlen, "%s is %s, not a node's own (unicast) address", ip_text, why);
 		return -EINVAL;
 	}
-	if (colon && !parse_small(colon + 1, 1, 65535, &port))
-		return fail(err, errlen, "the port '%s' is not a UDP port (1..65535)%s", colon + 1,
-			    "");
+	if (colon && !parse_small(colon + 1, 1, 65535, &port)) {
+		snprintf(err, errlen, "the port '%s' is not a UDP port (1..65535)", colon + 1);
+		return -EINVAL;
+	}
 	cfg->peers[cfg->npeers++] = (struct bp_peer){(uint16_t)v, a.s_addr, (uint16_t)port};
 	return 0;
 }
@@ -329,12 +332,14 @@ static int parse_peer_option(struct bp_config *cfg, const struct option_spec *o,
 		id[at - val] = '\0';
 		rc = bp_peer_append(cfg, id, at + 1, why, sizeof(why));
 	}
-	if (rc != 0)
+	if (rc == -E2BIG)
+		snprintf(err, errlen, "--%s '%s': %s", o->name, val, why);
+	else if (rc != 0)
 		snprintf(err, errlen,
 			 "--%s '%s': %s; expected ID@A.B.C.D[:PORT], e.g. 2@198.18.0.12 or "
 			 "2@198.18.0.12:7601",
 			 o->name, val, why);
-	return rc;
+	return rc ? -EINVAL : 0;
 }
 
 static int set_text(const struct option_spec *o, const char *val, char *dst, char *err,

@@ -66,8 +66,9 @@ int bp_option_apply(struct bp_config *cfg, const struct option_spec *o, const ch
  * Appends one peer, its id and its A.B.C.D[:PORT] given apart (the INI's
  * "ID = ADDRESS" line; the command line's ID@ADDRESS is split at the '@').
  * A port left out stays 0 here: bp_config_parse gives it --peer-port once
- * every option is read. 0, or -EINVAL with what is wrong in the value
- * (no option name: the caller says where the value came from).
+ * every option is read. 0, -E2BIG past BP_MAX_PEERS, or -EINVAL with what
+ * is wrong in the value (no option name: the caller says where the value
+ * came from).
  */
 int bp_peer_append(struct bp_config *cfg, const char *id, const char *address, char *err,
 		   size_t errlen);

@@ -675,6 +675,7 @@ static void a_sixteenth_peer_is_refused(void **s)
 	assert_int_equal(c.npeers, 15);
 	assert_int_equal(run(&c, err, 3 + 2 * 16, argv), -EINVAL);
 	assert_non_null(strstr(err, "--peer '17@198.18.1.17': more than 15 peers"));
+	assert_null(strstr(err, "expected")); /* the value is good: there are too many */
 	for (int i = 0; i < 16; i++) {
 		size_t n = strlen(text);
 		snprintf(text + n, sizeof(text) - n, "%d = 198.18.1.%d\n", i + 2, i + 2);
