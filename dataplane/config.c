@@ -153,6 +153,11 @@ static int ini_entry(struct bp_config *cfg, struct ini_reader *r, char *line)
 	if (!o)
 		return ini_fail(r, "unknown key '%.60s' (keys are the long options, e.g. udp-port)",
 				key);
+	if (o->kind == OPTION_PEER)
+		return ini_fail(r,
+				"%s is no [node] key: peers are a [peers] section of "
+				"ID = A.B.C.D[:PORT] lines, e.g. 2 = 198.18.0.12",
+				o->name);
 	size_t slot = (size_t)(o - bp_options);
 	if (r->seen[slot])
 		return ini_fail(r, "%s is set twice (first on line %u): keep one", o->name,

@@ -697,6 +697,9 @@ static void ini_peers_are_strict_and_name_the_line(void **s)
 	expect_ini_error("[peers]\n2 = 198.18.0.12:99999\n", "line 2", "the port '99999'");
 	expect_ini_error("[peers]\n2 198.18.0.12\n", "line 2", "not key = value");
 	expect_ini_error("[peer]\n", "line 1", "only [node] and [peers] are read");
+	/* The command line's form is no [node] key: one way to write peers. */
+	expect_ini_error("[node]\npeer = 2@198.18.0.12\n", "line 2",
+			 "peer is no [node] key: peers are a [peers] section");
 }
 
 /* Each cluster rule of bp_config_validate names the problem and the fix. */
