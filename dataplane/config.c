@@ -3,6 +3,7 @@
  * (config_options.h); the cross-field rules. */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -46,18 +47,24 @@ static bool command_line_only(const struct option_spec *o)
  * The INI file, read here rather than with rte_cfgfile, which takes bare
  * lines, repeated keys and repeated sections without a word. The grammar:
  * blank lines; comments, whose first non-blank character is ';' or '#';
- * one "[node]" line; then "key = value" lines, each key at most once.
- * Every refusal names the file and the line.
+ * a "[node]" section of "key = value" lines, each key at most once; a
+ * "[peers]" section of "ID = A.B.C.D[:PORT]" lines, each id at most once
+ * (CLUSTER.md). Each section at most once, in either order. Every refusal
+ * names the file and the line.
  */
 #define INI_LINE_MAX 1024
 #define NOPTIONS     64 /* at least the entries of bp_options */
 
+enum ini_section { SECTION_NONE, SECTION_NODE, SECTION_PEERS };
+
 struct ini_reader {
 	const char *path;
 	unsigned int line;
-	bool in_node;
-	unsigned int node_line;	     /* where [node] was, 0: not yet */
-	unsigned int seen[NOPTIONS]; /* by bp_options index: the line that set it */
+	enum ini_section in;
+	unsigned int node_line;		      /* where [node] was, 0: not yet */
+	unsigned int peers_line;	      /* where [peers] was, 0: not yet */
+	unsigned int seen[NOPTIONS];	      /* by bp_options index: the line that set it */
+	unsigned int peer_line[BP_MAX_PEERS]; /* by cfg->peers index: its line */
 	char *err;
 	size_t errlen;
 };
@@ -88,16 +95,41 @@ static int ini_section(struct ini_reader *r, char *line)
 {
 	size_t n = strlen(line);
 	if (line[n - 1] != ']')
-		return ini_fail(r, "'%.60s': a section line is [node]", line);
+		return ini_fail(r, "'%.60s': a section line is [node] or [peers]", line);
 	line[n - 1] = '\0';
 	char *name = trim(line + 1);
-	if (strcmp(name, "node") != 0)
-		return ini_fail(r, "unknown section [%.60s]; only [node] is read", name);
-	if (r->node_line)
-		return ini_fail(r, "a second [node] section (the first is on line %u): keep one",
-				r->node_line);
-	r->node_line = r->line;
-	r->in_node = true;
+	bool node = strcmp(name, "node") == 0;
+	if (!node && strcmp(name, "peers") != 0)
+		return ini_fail(r, "unknown section [%.60s]; only [node] and [peers] are read",
+				name);
+	unsigned int *first = node ? &r->node_line : &r->peers_line;
+	if (*first)
+		return ini_fail(r, "a second [%s] section (the first is on line %u): keep one",
+				name, *first);
+	*first = r->line;
+	r->in = node ? SECTION_NODE : SECTION_PEERS;
+	return 0;
+}
+
+/* "ID = A.B.C.D[:PORT]" in [peers]: one more peer, its id not yet used. */
+static int ini_peer(struct bp_config *cfg, struct ini_reader *r, const char *id,
+		    const char *address)
+{
+	char why[200];
+	int rc = bp_peer_append(cfg, id, address, why, sizeof(why));
+	if (rc == -E2BIG)
+		return ini_fail(r, "[peers] %.20s = %.40s: %s", id, address, why);
+	if (rc != 0)
+		return ini_fail(r,
+				"[peers] %.20s = %.40s: %s; expected ID = A.B.C.D[:PORT], e.g. "
+				"2 = 198.18.0.12",
+				id, address, why);
+	unsigned int last = cfg->npeers - 1;
+	r->peer_line[last] = r->line;
+	for (unsigned int i = 0; i < last; i++)
+		if (cfg->peers[i].id == cfg->peers[last].id)
+			return ini_fail(r, "peer %u is listed twice (first on line %u): keep one",
+					cfg->peers[i].id, r->peer_line[i]);
 	return 0;
 }
 
@@ -108,10 +140,12 @@ static int ini_entry(struct bp_config *cfg, struct ini_reader *r, char *line)
 		return ini_fail(r, "'%.60s' is not key = value, a [section] or a comment", line);
 	*eq = '\0';
 	char *key = trim(line), *value = trim(eq + 1);
-	if (!r->in_node)
+	if (r->in == SECTION_NONE)
 		return ini_fail(r, "%.60s = ... before the [node] section", key);
 	if (!*key)
 		return ini_fail(r, "'= %.60s' has no key", value);
+	if (r->in == SECTION_PEERS)
+		return ini_peer(cfg, r, key, value);
 	const struct option_spec *o = option_by_key(key);
 	if (o && command_line_only(o))
 		return ini_fail(r, "%s is a command-line action (--%s), not a key", o->name,
@@ -119,6 +153,11 @@ static int ini_entry(struct bp_config *cfg, struct ini_reader *r, char *line)
 	if (!o)
 		return ini_fail(r, "unknown key '%.60s' (keys are the long options, e.g. udp-port)",
 				key);
+	if (o->kind == OPTION_PEER)
+		return ini_fail(r,
+				"%s is no [node] key: peers are a [peers] section of "
+				"ID = A.B.C.D[:PORT] lines, e.g. 2 = 198.18.0.12",
+				o->name);
 	size_t slot = (size_t)(o - bp_options);
 	if (r->seen[slot])
 		return ini_fail(r, "%s is set twice (first on line %u): keep one", o->name,
@@ -199,6 +238,15 @@ static int read_config_file(struct bp_config *cfg, const char *path, char *err, 
 	return rc;
 }
 
+/* A peer without :PORT uses this node's --peer-port, known only once every
+ * option is read: the order of --peer and --peer-port does not matter. */
+static void resolve_peer_ports(struct bp_config *cfg)
+{
+	for (unsigned int i = 0; i < cfg->npeers; i++)
+		if (cfg->peers[i].port == 0)
+			cfg->peers[i].port = cfg->peer_port;
+}
+
 static void derive_paths(struct bp_config *cfg)
 {
 	if (cfg->control_socket[0] == '\0')
@@ -239,6 +287,7 @@ int bp_config_parse(int argc, char **argv, struct bp_config *cfg, char *err, siz
 	long_options[n] = (struct option){NULL, 0, NULL, 0};
 	optind = 1;
 	opterr = 0;
+	bool peers_from_command_line = false;
 	int id, index;
 	while ((id = getopt_long(argc, argv, ":h", long_options, &index)) != -1) {
 		const struct option_spec *o = id >= 256 ? &bp_options[id - 256] : NULL;
@@ -260,6 +309,12 @@ int bp_config_parse(int argc, char **argv, struct bp_config *cfg, char *err, siz
 		}
 		if (o->kind == OPTION_CONFIG)
 			continue; /* read first, above */
+		if (o->kind == OPTION_PEER && !peers_from_command_line) {
+			/* The command line wins: its peers replace the file's list
+			 * whole, rather than adding to it. */
+			cfg->npeers = 0;
+			peers_from_command_line = true;
+		}
 		int rc = bp_option_apply(cfg, o, optarg, true, err, errlen);
 		if (rc != 0)
 			return rc;
@@ -271,7 +326,91 @@ int bp_config_parse(int argc, char **argv, struct bp_config *cfg, char *err, siz
 			 argv[optind]);
 		return -EINVAL;
 	}
+	resolve_peer_ports(cfg);
 	derive_paths(cfg);
+	return 0;
+}
+
+/* "ID@A.B.C.D:PORT", as --peer takes it. */
+static const char *peer_text(const struct bp_peer *p, uint16_t peer_port, char *buf, size_t len)
+{
+	char ip[INET_ADDRSTRLEN];
+	inet_ntop(AF_INET, &p->ip, ip, sizeof(ip));
+	snprintf(buf, len, "%u@%s:%u", p->id, ip, p->port ? p->port : peer_port);
+	return buf;
+}
+
+static int __attribute__((format(printf, 3, 4)))
+refuse(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+/* Peer i against this node and the peers before it. */
+static int validate_peer(const struct bp_config *cfg, unsigned int i, char *err, size_t errlen)
+{
+	const struct bp_peer *p = &cfg->peers[i];
+	uint16_t port = p->port ? p->port : cfg->peer_port;
+	char me[48], other[48];
+	peer_text(p, cfg->peer_port, me, sizeof(me));
+	if (p->id == 0)
+		return refuse(err, errlen, "--peer %s: node ids are 1..65535", me);
+	if (p->id == cfg->node_id)
+		return refuse(err, errlen,
+			      "--peer %s: %u is this node's own --node-id; give every node of the "
+			      "cluster its own id",
+			      me, p->id);
+	const char *why = bp_unicast_problem(p->ip);
+	if (why)
+		return refuse(err, errlen, "--peer %s: %s; give the peer's own unicast address", me,
+			      why);
+	if (p->ip == cfg->ip && port == cfg->peer_port)
+		return refuse(err, errlen,
+			      "--peer %s is this node itself (its --ip and --peer-port): list the "
+			      "other nodes only",
+			      me);
+	for (unsigned int j = 0; j < i; j++) {
+		const struct bp_peer *q = &cfg->peers[j];
+		peer_text(q, cfg->peer_port, other, sizeof(other));
+		if (q->id == p->id)
+			return refuse(err, errlen,
+				      "--peer %s and --peer %s: two peers with id %u; every node "
+				      "has its own id",
+				      other, me, p->id);
+		if (q->ip == p->ip && (q->port ? q->port : cfg->peer_port) == port)
+			return refuse(err, errlen,
+				      "--peer %s and --peer %s: two peers at one address and "
+				      "port; give each its own",
+				      other, me);
+	}
+	return 0;
+}
+
+/* The cluster's rules (CLUSTER.md): peers distinct from each other and from
+ * this node, the peer port apart from the clients', a key with any peer. */
+static int validate_cluster(const struct bp_config *cfg, char *err, size_t errlen)
+{
+	if (cfg->peer_port == cfg->udp_port)
+		return refuse(err, errlen,
+			      "--peer-port %u is also the --udp-port: node-to-node messages need "
+			      "a port of their own; give another --peer-port (default %u) or "
+			      "--udp-port",
+			      cfg->peer_port, BP_DEFAULT_PEER_PORT);
+	if (cfg->npeers > BP_MAX_PEERS)
+		return refuse(err, errlen, "%u peers: at most %d (a cluster is at most %d nodes)",
+			      cfg->npeers, BP_MAX_PEERS, BP_MAX_PEERS + 1);
+	for (unsigned int i = 0; i < cfg->npeers; i++)
+		if (validate_peer(cfg, i, err, errlen) != 0)
+			return -EINVAL;
+	if (cfg->npeers > 0 && cfg->cluster_key_file[0] == '\0')
+		return refuse(err, errlen,
+			      "--peer needs --cluster-key-file, the cluster's shared secret (the "
+			      "same file on every node); make one with: umask 077; head -c 32 "
+			      "/dev/urandom | od -An -tx1 | tr -d ' \\n' > cluster.key");
 	return 0;
 }
 
@@ -290,7 +429,7 @@ int bp_config_validate(const struct bp_config *cfg, char *err, size_t errlen)
 			 cfg->open_first, cfg->open_last, cfg->max_auctions);
 		return -EINVAL;
 	}
-	return 0;
+	return validate_cluster(cfg, err, errlen);
 }
 
 void bp_config_version(FILE *out)

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * The node's configuration: defaults, the INI file (--config FILE, read with
- * rte_cfgfile, section [node], keys named like the long options without the
- * leading dashes, '-' or '_' alike) and the command line (which wins).
+ * The node's configuration: defaults, the INI file (--config FILE: section
+ * [node], keys named like the long options without the leading dashes, '-'
+ * or '_' alike; section [peers], lines ID = A.B.C.D[:PORT]) and the command
+ * line (which wins: any --peer there replaces the file's whole [peers]).
  *
  * Threads: main thread only, before workers start. Library code: reports
  * errors in the caller's buffer and never exits.
@@ -19,13 +20,13 @@
 #define BP_PATH_MAX 256
 
 /* A cluster is at most 16 nodes (CLUSTER.md): this one and 15 peers. */
-#define BP_MAX_PEERS 15
+#define BP_MAX_PEERS	     15
 #define BP_DEFAULT_PEER_PORT 7601
 
 struct bp_peer {
 	uint16_t id;   /* 1..65535, not this node's */
 	uint32_t ip;   /* network order, unicast */
-	uint16_t port; /* host order; default the node's --peer-port */
+	uint16_t port; /* host order; 0 (the node's --peer-port) only while parsing */
 };
 
 /*
@@ -103,7 +104,11 @@ void bp_config_defaults(struct bp_config *cfg);
  */
 int bp_config_parse(int argc, char **argv, struct bp_config *cfg, char *err, size_t errlen);
 
-/* Checks cross-field rules (ip set, range order, limits). 0 or -EINVAL. */
+/* Checks cross-field rules (ip set, range order, limits; the cluster's:
+ * peers' ids and addresses distinct from each other and from this node,
+ * --peer-port apart from --udp-port, --cluster-key-file with any peer).
+ * 0 or -EINVAL with the problem and its fix in err. The key file itself is
+ * read by the node (cluster_key_load), not here. */
 int bp_config_validate(const struct bp_config *cfg, char *err, size_t errlen);
 
 void bp_config_usage(FILE *out, const char *prog);

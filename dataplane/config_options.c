@@ -29,8 +29,8 @@ const struct option_spec bp_options[] = {
     {"ip", OPTION_UNICAST, FIELD(ip), 0, 0, 0, NULL, "A.B.C.D",
      "IPv4 unicast address the node answers on (required)", "Node"},
     {"udp-port", NUMBER(udp_port, 1, 65535), BP_DEFAULT_UDP_PORT, NULL, "N", "UDP port", NULL},
-    {"node-id", NUMBER(node_id, 1, 65535), 1, NULL, "N",
-     "node id, breaks ties between nodes", NULL},
+    {"node-id", NUMBER(node_id, 1, 65535), 1, NULL, "N", "node id, breaks ties between nodes",
+     NULL},
     {"max-auctions", NUMBER(max_auctions, 8, 1u << 26), 65536, NULL, "N", "auctions held at once",
      NULL},
     {"dedup-seconds", NUMBER(dedup_seconds, 1, 86400), 10, NULL, "N",
@@ -48,6 +48,18 @@ const struct option_spec bp_options[] = {
      "refuse remote HLC stamps this far ahead", NULL},
     {"clock-offset-ms", OPTION_SIGNED, FIELD(clock_offset_ms), 0, CLOCK_OFFSET_MAX_MS, 0, NULL, "N",
      "fault injection: shift this node's wall clock by N ms (a year at most)", NULL},
+
+    {"peer", OPTION_PEER, FIELD(peers), 0, 0, 0, NULL, "ID@A.B.C.D[:PORT]",
+     "another node of the cluster: its --node-id, its --ip and, if not this node's, its "
+     "--peer-port. Repeat for each peer (15 at most). Any --peer replaces the whole [peers] "
+     "section of the --config file",
+     "Cluster"},
+    {"peer-port", NUMBER(peer_port, 1, 65535), BP_DEFAULT_PEER_PORT, NULL, "N",
+     "UDP port for node-to-node messages on --ip, apart from --udp-port", NULL},
+    {"cluster-key-file", OPTION_PATH, FIELD(cluster_key_file), 0, 0, 0, "none", "FILE",
+     "the cluster secret, 64 hex digits, in a file only the node's user may read (chmod 600); "
+     "required with any --peer",
+     NULL},
 
     {"open-range", OPTION_ID_RANGE, FIELD(open_first), 1, UINT64_MAX, 0, "none", "FIRST-LAST",
      "auction ids to open", "Auctions opened at start"},
@@ -68,8 +80,9 @@ const struct option_spec bp_options[] = {
     {"state-dir", OPTION_PATH, FIELD(state_dir), 0, 0, 0, BP_STATE_ROOT "/<stats-name>", "DIR",
      "the node's durable state (fencing epoch, HLC ceiling), locked while it runs", NULL},
     {"config", OPTION_CONFIG, FIELD(config_file), 0, 0, 0, NULL, "FILE",
-     "INI file: one [node] section of key = value lines, keys as the long options "
-     "(udp-port = 7600), each once; comments start with ; or #. The command line wins",
+     "INI file: a [node] section of key = value lines, keys as the long options "
+     "(udp-port = 7600), each once, and a [peers] section of ID = A.B.C.D[:PORT] lines; "
+     "comments start with ; or #. The command line wins",
      NULL},
 
     {"no-idle-backoff", OPTION_NOT_FLAG, FIELD(idle_backoff), 0, 0, 1, NULL, NULL,
@@ -200,21 +213,26 @@ static int parse_bool(const char *opt, const char *s, bool *out, char *err, size
 	return 0;
 }
 
-/* The node's own address: a unicast one. A broadcast or multicast address
- * would make it answer for every host of the link (or none). */
+/* A host's own address is a unicast one. A broadcast or multicast address
+ * would make a node answer for every host of the link (or none). */
+const char *bp_unicast_problem(uint32_t ip)
+{
+	uint32_t host = ntohl(ip);
+	return host == 0	     ? "the unspecified address"
+	       : host == UINT32_MAX  ? "the broadcast address"
+	       : (host >> 28) == 0xE ? "a multicast address (224.0.0.0/4)"
+	       : (host >> 28) == 0xF ? "a reserved address (240.0.0.0/4)"
+	       : (host >> 24) == 0   ? "in 0.0.0.0/8 (this network)"
+				     : NULL;
+}
+
 static int parse_unicast_ip(const char *name, const char *val, uint32_t *out, char *err,
 			    size_t errlen)
 {
 	struct in_addr a;
 	if (inet_pton(AF_INET, val, &a) != 1)
 		return fail(err, errlen, "--%s %s: not an IPv4 address (A.B.C.D)", name, val);
-	uint32_t host = ntohl(a.s_addr);
-	const char *why = host == 0		? "the unspecified address"
-			  : host == UINT32_MAX	? "the broadcast address"
-			  : (host >> 28) == 0xE ? "a multicast address (224.0.0.0/4)"
-			  : (host >> 28) == 0xF ? "a reserved address (240.0.0.0/4)"
-			  : (host >> 24) == 0	? "in 0.0.0.0/8 (this network)"
-						: NULL;
+	const char *why = bp_unicast_problem(a.s_addr);
 	if (why) {
 		snprintf(err, errlen, "--%s %s: %s; give the node's own unicast address", name, val,
 			 why);
@@ -242,6 +260,86 @@ static int parse_id_range(const struct option_spec *o, const char *val, uint64_t
 	pair[0] = a;
 	pair[1] = b;
 	return 0;
+}
+
+/* Whole-string decimal in [min, max] (ids and ports); one too long for
+ * strtoull comes back as ULLONG_MAX, out of range. */
+static bool parse_small(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	size_t n = strspn(s, "0123456789");
+	if (n == 0 || s[n] != '\0')
+		return false;
+	uint64_t v = strtoull(s, NULL, 10);
+	if (v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+int bp_peer_append(struct bp_config *cfg, const char *id, const char *address, char *err,
+		   size_t errlen)
+{
+	uint64_t v, port = 0;
+	if (cfg->npeers >= BP_MAX_PEERS) {
+		snprintf(err, errlen, "more than %d peers: a cluster is at most %d nodes",
+			 BP_MAX_PEERS, BP_MAX_PEERS + 1);
+		return -E2BIG;
+	}
+	if (!parse_small(id, 1, 65535, &v)) {
+		snprintf(err, errlen, "the id '%s' is not a node id (1..65535)", id);
+		return -EINVAL;
+	}
+	const char *colon = strchr(address, ':');
+	size_t ip_len = colon ? (size_t)(colon - address) : strlen(address);
+	char ip_text[INET_ADDRSTRLEN];
+	struct in_addr a;
+	if (ip_len < sizeof(ip_text)) {
+		memcpy(ip_text, address, ip_len);
+		ip_text[ip_len] = '\0';
+	}
+	if (ip_len >= sizeof(ip_text) || inet_pton(AF_INET, ip_text, &a) != 1) {
+		snprintf(err, errlen, "'%.*s' is not an IPv4 address (A.B.C.D)", (int)ip_len,
+			 address);
+		return -EINVAL;
+	}
+	const char *why = bp_unicast_problem(a.s_addr);
+	if (why) {
+		snprintf(err, errlen, "%s is %s, not a node's own (unicast) address", ip_text, why);
+		return -EINVAL;
+	}
+	if (colon && !parse_small(colon + 1, 1, 65535, &port)) {
+		snprintf(err, errlen, "the port '%s' is not a UDP port (1..65535)", colon + 1);
+		return -EINVAL;
+	}
+	cfg->peers[cfg->npeers++] = (struct bp_peer){(uint16_t)v, a.s_addr, (uint16_t)port};
+	return 0;
+}
+
+/* --peer ID@A.B.C.D[:PORT]: the id and the address apart. */
+static int parse_peer_option(struct bp_config *cfg, const struct option_spec *o, const char *val,
+			     char *err, size_t errlen)
+{
+	const char *at = strchr(val, '@');
+	char id[8], why[160];
+	int rc = -EINVAL;
+	if (!at)
+		snprintf(why, sizeof(why), "no '@' between the id and the address");
+	else if ((size_t)(at - val) >= sizeof(id))
+		snprintf(why, sizeof(why), "the id '%.*s' is not a node id (1..65535)",
+			 (int)(at - val), val);
+	else {
+		memcpy(id, val, (size_t)(at - val));
+		id[at - val] = '\0';
+		rc = bp_peer_append(cfg, id, at + 1, why, sizeof(why));
+	}
+	if (rc == -E2BIG)
+		snprintf(err, errlen, "--%s '%s': %s", o->name, val, why);
+	else if (rc != 0)
+		snprintf(err, errlen,
+			 "--%s '%s': %s; expected ID@A.B.C.D[:PORT], e.g. 2@198.18.0.12 or "
+			 "2@198.18.0.12:7601",
+			 o->name, val, why);
+	return rc ? -EINVAL : 0;
 }
 
 static int set_text(const struct option_spec *o, const char *val, char *dst, char *err,
@@ -291,6 +389,8 @@ int bp_option_apply(struct bp_config *cfg, const struct option_spec *o, const ch
 		return parse_unicast_ip(o->name, val, field, err, errlen);
 	case OPTION_ID_RANGE:
 		return parse_id_range(o, val, field, err, errlen);
+	case OPTION_PEER:
+		return parse_peer_option(cfg, o, val, err, errlen);
 	case OPTION_REPLACED:
 		snprintf(err, errlen, "--%s %s: %s", o->name, val ? val : "", o->help);
 		return -EINVAL;
@@ -421,6 +521,21 @@ void bp_config_usage(FILE *out, const char *prog)
 		prog);
 }
 
+/* The [peers] section, every port written out: read back, it gives the
+ * same peers whatever --peer-port is then. */
+static void dump_peers(FILE *out, const struct bp_config *cfg)
+{
+	if (cfg->npeers == 0)
+		return;
+	fputs("[peers]\n", out);
+	for (unsigned int i = 0; i < cfg->npeers && i < BP_MAX_PEERS; i++) {
+		const struct bp_peer *p = &cfg->peers[i];
+		char ip[INET_ADDRSTRLEN];
+		inet_ntop(AF_INET, &p->ip, ip, sizeof(ip));
+		fprintf(out, "%u = %s:%u\n", p->id, ip, p->port ? p->port : cfg->peer_port);
+	}
+}
+
 void bp_config_dump(FILE *out, const struct bp_config *cfg)
 {
 	fputs("[node]\n", out);
@@ -442,7 +557,8 @@ void bp_config_dump(FILE *out, const struct bp_config *cfg)
 			break;
 		case OPTION_PATH:
 		case OPTION_NAME:
-			fprintf(out, "%s = %s\n", o->name, (const char *)field);
+			if (*(const char *)field) /* an empty path: none */
+				fprintf(out, "%s = %s\n", o->name, (const char *)field);
 			break;
 		case OPTION_UNICAST: {
 			char ip[INET_ADDRSTRLEN];
@@ -466,7 +582,10 @@ void bp_config_dump(FILE *out, const struct bp_config *cfg)
 			break;
 		}
 		default:
-			break; /* --config, --help, replaced options */
+			break; /* --config, --help, replaced options; peers below */
 		}
 	}
+	for (const struct option_spec *o = bp_options; o->name; o++)
+		if (o->kind == OPTION_PEER)
+			dump_peers(out, cfg);
 }

@@ -34,6 +34,9 @@ enum option_kind {
 			   * (--check-config); command line only: no INI key, not dumped */
 	OPTION_REPLACED,  /* gone: refused with `help` naming what replaced it */
 	OPTION_LOG_LEVEL, /* error, warning, notice, info or debug */
+	OPTION_PEER,	  /* ID@A.B.C.D[:PORT], repeatable: appends to cfg->peers (at
+			   * most BP_MAX_PEERS); INI: its own [peers] section of
+			   * ID = A.B.C.D[:PORT] lines; dumped as that section */
 };
 
 struct option_spec {
@@ -58,6 +61,22 @@ const struct option_spec *bp_option_by_name(const char *name);
  * option (true on the command line). 0 or -EINVAL with the reason. */
 int bp_option_apply(struct bp_config *cfg, const struct option_spec *o, const char *val, bool flag,
 		    char *err, size_t errlen);
+
+/*
+ * Appends one peer, its id and its A.B.C.D[:PORT] given apart (the INI's
+ * "ID = ADDRESS" line; the command line's ID@ADDRESS is split at the '@').
+ * A port left out stays 0 here: bp_config_parse gives it --peer-port once
+ * every option is read. 0, -E2BIG past BP_MAX_PEERS, or -EINVAL with what
+ * is wrong in the value (no option name: the caller says where the value
+ * came from).
+ */
+int bp_peer_append(struct bp_config *cfg, const char *id, const char *address, char *err,
+		   size_t errlen);
+
+/* Why a network-order IPv4 address is no host's own (unspecified,
+ * broadcast, multicast, reserved, 0.0.0.0/8), or NULL when it is unicast:
+ * the rule of --ip and of every peer's address. */
+const char *bp_unicast_problem(uint32_t ip);
 
 /* The value of a flag option in an INI file: true/yes/1 or false/no/0. */
 int bp_option_parse_bool(const struct option_spec *o, const char *val, bool *out, char *err,

@@ -21,6 +21,7 @@
 #include <rte_pdump.h>
 
 #include "log.h"
+#include "cluster_key.h"
 #include "config.h"
 #include "control.h"
 #include "port.h"
@@ -100,6 +101,21 @@ static void parse_app_args(int argc, char **argv)
 	}
 }
 
+/* --check-config reads the key as the start will (type, owner, mode,
+ * content), then forgets it. */
+static int check_cluster_key(const struct bp_config *cfg, char *err, size_t errlen)
+{
+	if (cfg->cluster_key_file[0] == '\0')
+		return 0;
+	struct cluster_key key;
+	char why[400];
+	int rc = cluster_key_load(cfg->cluster_key_file, &key, why, sizeof(why));
+	explicit_bzero(&key, sizeof(key));
+	if (rc != 0)
+		snprintf(err, errlen, "--cluster-key-file %s", why);
+	return rc;
+}
+
 /*
  * --check-config and --print-config: everything that can be checked
  * without EAL, then the exit (0, or 2 naming the problem); nothing starts.
@@ -109,7 +125,8 @@ static int run_config_actions(int eal_argc, char **eal_argv)
 	char err[512];
 	const struct bp_config *cfg = &node.cfg;
 	if (cfg->check_config && (bp_eal_args_check(eal_argc, eal_argv, err, sizeof(err)) != 0 ||
-				  bp_config_check_host(cfg, stderr, err, sizeof(err)) != 0)) {
+				  bp_config_check_host(cfg, stderr, err, sizeof(err)) != 0 ||
+				  check_cluster_key(cfg, err, sizeof(err)) != 0)) {
 		fprintf(stderr, "bidplane: %s\n", err);
 		return 2;
 	}

@@ -91,27 +91,17 @@ static void bad_values_name_the_option(void **s)
 	struct bp_config c;
 	char err[512];
 	const char *cases[][2] = {
-	    {"--udp-port", "70000"},
-	    {"--udp-port", "-1"},
-	    {"--udp-port", "12x"},
-	    {"--node-id", "0"},
-	    {"--node-id", "65536"},
-	    {"--open-range", "20-10"},
-	    {"--open-range", "5"},
-	    {"--reserve", "0"},
-	    {"--increment", "0"},
-	    {"--duration", "0"},
-	    {"--ip", "300.1.1.1"},
-	    {"--ip", "0.0.0.0"},
-	    {"--rx-desc", "1000"},
-	    {"--tx-desc", "32"},
-	    {"--stats-name", "a/b"},
-	    {"--max-auctions", "1"},
+	    {"--udp-port", "70000"},	  {"--udp-port", "-1"},
+	    {"--udp-port", "12x"},	  {"--node-id", "0"},
+	    {"--node-id", "65536"},	  {"--open-range", "20-10"},
+	    {"--open-range", "5"},	  {"--reserve", "0"},
+	    {"--increment", "0"},	  {"--duration", "0"},
+	    {"--ip", "300.1.1.1"},	  {"--ip", "0.0.0.0"},
+	    {"--rx-desc", "1000"},	  {"--tx-desc", "32"},
+	    {"--stats-name", "a/b"},	  {"--max-auctions", "1"},
 	    {"--dedup-window", "131072"}, /* replaced: names its successors */
-	    {"--dedup-seconds", "0"},
-	    {"--dedup-seconds", "86401"},
-	    {"--dedup-rate", "0"},
-	    {"--reserve", "99999999999999999999"},
+	    {"--dedup-seconds", "0"},	  {"--dedup-seconds", "86401"},
+	    {"--dedup-rate", "0"},	  {"--reserve", "99999999999999999999"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char *argv[] = {"bidplane", (char *)cases[i][0], (char *)cases[i][1], NULL};
@@ -155,7 +145,10 @@ static void the_option_table_drives_help_dump_and_ini(void **s)
 	assert_int_equal(PARSE(&c, err, "--ip", "198.18.0.9", "--udp-port", "9001", "--node-id",
 			       "3", "--open-range", "5-9", "--clock-offset-ms", "-1500",
 			       "--no-idle-backoff", "--fallback-no-huge", "--stats-name", "dumped",
-			       "--rx-desc", "2048", "--stall-budget-ms", "7"),
+			       "--rx-desc", "2048", "--stall-budget-ms", "7", "--peer",
+			       "2@198.18.0.12", "--peer-port", "7700", "--peer",
+			       "4@198.18.0.14:7801", "--cluster-key-file",
+			       "/etc/bidplane/cluster.key"),
 			 0);
 	char *help = NULL;
 	size_t help_len = 0;
@@ -171,9 +164,11 @@ static void the_option_table_drives_help_dump_and_ini(void **s)
 			assert_non_null(strstr(help, flag));
 		if (o->kind != OPTION_REPLACED && o->kind != OPTION_HELP &&
 		    o->kind != OPTION_CONFIG && o->kind != OPTION_VERSION &&
-		    o->kind != OPTION_ACTION)
+		    o->kind != OPTION_ACTION && o->kind != OPTION_PEER)
 			assert_non_null(strstr(dump, key));
 	}
+	/* Peers are a section of their own, every port written out. */
+	assert_non_null(strstr(dump, "\n[peers]\n2 = 198.18.0.12:7700\n4 = 198.18.0.14:7801\n"));
 	int fd = mkstemp(path);
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, dump, strlen(dump)), (ssize_t)strlen(dump));
@@ -183,6 +178,11 @@ static void the_option_table_drives_help_dump_and_ini(void **s)
 	assert_string_equal(again, dump);
 	assert_int_equal(back.clock_offset_ms, -1500);
 	assert_false(back.idle_backoff);
+	assert_int_equal(back.npeers, 2);
+	assert_memory_equal(back.peers, c.peers, sizeof(c.peers));
+	assert_int_equal(back.peer_port, 7700);
+	assert_string_equal(back.cluster_key_file, "/etc/bidplane/cluster.key");
+	assert_int_equal(bp_config_validate(&back, err, sizeof(err)), 0);
 	unlink(path);
 	free(help);
 	free(dump);
@@ -493,6 +493,287 @@ static void open_range_must_fit_the_table(void **s)
 	assert_non_null(strstr(err, "--max-auctions"));
 }
 
+/* --- The cluster's options (CLUSTER.md) --- */
+
+#define KEY "/etc/bidplane/cluster.key"
+
+static void expect_peer(const struct bp_peer *p, unsigned int id, const char *ip, unsigned int port)
+{
+	assert_int_equal(p->id, id);
+	assert_int_equal(p->ip, inet_addr(ip));
+	assert_int_equal(p->port, port);
+}
+
+static void cluster_options_have_defaults(void **s)
+{
+	(void)s;
+	struct bp_config c;
+	char err[512];
+	assert_int_equal(PARSE(&c, err, "--ip", "198.18.0.11"), 0);
+	assert_int_equal(c.peer_port, 7601);
+	assert_int_equal(c.npeers, 0);
+	assert_string_equal(c.cluster_key_file, "");
+	assert_int_equal(bp_config_validate(&c, err, sizeof(err)), 0);
+	/* A lone node dumps no [peers] and no key file (an empty value would
+	 * not read back). */
+	char *dump = dump_of(&c);
+	assert_null(strstr(dump, "[peers]"));
+	assert_null(strstr(dump, "cluster-key-file"));
+	assert_non_null(strstr(dump, "\npeer-port = 7601\n"));
+	free(dump);
+}
+
+/* A peer without :PORT gets --peer-port, given before or after it. */
+static void peers_from_the_command_line_in_either_order(void **s)
+{
+	(void)s;
+	struct bp_config c;
+	char err[512];
+	assert_int_equal(PARSE(&c, err, "--ip", "198.18.0.11", "--peer", "2@198.18.0.12", "--peer",
+			       "3@198.18.0.13:7800", "--peer-port", "7700", "--cluster-key-file",
+			       KEY),
+			 0);
+	assert_int_equal(c.npeers, 2);
+	expect_peer(&c.peers[0], 2, "198.18.0.12", 7700);
+	expect_peer(&c.peers[1], 3, "198.18.0.13", 7800);
+	assert_string_equal(c.cluster_key_file, KEY);
+	assert_int_equal(bp_config_validate(&c, err, sizeof(err)), 0);
+	assert_int_equal(PARSE(&c, err, "--ip", "198.18.0.11", "--peer-port", "7700", "--peer",
+			       "2@198.18.0.12", "--cluster-key-file", KEY),
+			 0);
+	expect_peer(&c.peers[0], 2, "198.18.0.12", 7700);
+	assert_int_equal(PARSE(&c, err, "--ip", "198.18.0.11", "--peer=65535@10.0.0.2",
+			       "--cluster-key-file", KEY),
+			 0);
+	expect_peer(&c.peers[0], 65535, "10.0.0.2", 7601);
+	assert_int_equal(bp_config_validate(&c, err, sizeof(err)), 0);
+}
+
+static void peers_from_the_ini_file(void **s)
+{
+	(void)s;
+	struct bp_config c;
+	char err[512];
+	/* [peers] before [node]: the file's --peer-port still applies. */
+	assert_int_equal(parse_ini(&c, err,
+				   "[peers]\n2 = 198.18.0.12\n 3 = 198.18.0.13:7800 \n"
+				   "; a comment\n[node]\nip = 198.18.0.11\npeer-port = 7700\n"
+				   "cluster_key_file = " KEY "\n"),
+			 0);
+	assert_int_equal(c.npeers, 2);
+	expect_peer(&c.peers[0], 2, "198.18.0.12", 7700);
+	expect_peer(&c.peers[1], 3, "198.18.0.13", 7800);
+	assert_string_equal(c.cluster_key_file, KEY);
+	assert_int_equal(bp_config_validate(&c, err, sizeof(err)), 0);
+	/* The file's peers, the command line's --peer-port. */
+	char *path = write_ini("[node]\nip = 198.18.0.11\n[peers]\n2 = 198.18.0.12\n");
+	assert_int_equal(PARSE(&c, err, "--peer-port", "7702", "--config", path), 0);
+	assert_int_equal(c.npeers, 1);
+	expect_peer(&c.peers[0], 2, "198.18.0.12", 7702);
+	unlink(path);
+}
+
+/* The command line wins: any --peer replaces the file's whole list. */
+static void command_line_peers_replace_the_files(void **s)
+{
+	(void)s;
+	struct bp_config c;
+	char err[512];
+	char *path = write_ini("[node]\nip = 198.18.0.11\n[peers]\n2 = 198.18.0.12\n"
+			       "3 = 198.18.0.13\n");
+	assert_int_equal(
+	    PARSE(&c, err, "--config", path, "--peer", "4@198.18.0.14", "--peer", "5@198.18.0.15"),
+	    0);
+	assert_int_equal(c.npeers, 2);
+	expect_peer(&c.peers[0], 4, "198.18.0.14", 7601);
+	expect_peer(&c.peers[1], 5, "198.18.0.15", 7601);
+	/* Without --peer, the file's stay. */
+	assert_int_equal(PARSE(&c, err, "--config", path, "--peer-port", "7605"), 0);
+	assert_int_equal(c.npeers, 2);
+	expect_peer(&c.peers[1], 3, "198.18.0.13", 7605);
+	unlink(path);
+	/* --help says so. */
+	char *help = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&help, &len);
+	bp_config_usage(f, "bidplane");
+	fclose(f);
+	assert_non_null(strstr(help, "\nCluster:\n  --peer ID@A.B.C.D[:PORT]"));
+	assert_non_null(
+	    strstr(bp_option_by_name("peer")->help, "replaces the whole [peers] section"));
+	assert_non_null(strstr(help, "--cluster-key-file FILE"));
+	free(help);
+}
+
+/* Each malformed --peer: refused by the parser, naming the value, what is
+ * wrong in it and the form expected. */
+static void malformed_peers_are_refused_with_the_form(void **s)
+{
+	(void)s;
+	struct bp_config c;
+	char err[512];
+	const char *cases[][2] = {
+	    {"198.18.0.12", "no '@'"},
+	    {"2", "no '@'"},
+	    {"@198.18.0.12", "the id '' is not a node id (1..65535)"},
+	    {"x@198.18.0.12", "the id 'x' is not a node id"},
+	    {"0@198.18.0.12", "the id '0' is not a node id"},
+	    {"65536@198.18.0.12", "the id '65536' is not a node id"},
+	    {"-2@198.18.0.12", "the id '-2'"},
+	    {"123456789012@198.18.0.12", "the id '123456789012'"},
+	    {"2@", "'' is not an IPv4 address"},
+	    {"2@198.18.0", "'198.18.0' is not an IPv4 address"},
+	    {"2@host.example", "'host.example' is not an IPv4 address"},
+	    {"2@198.18.0.12 ", "'198.18.0.12 ' is not an IPv4 address"},
+	    {"2@198.18.0.1234567890123", "is not an IPv4 address"},
+	    {"2@255.255.255.255", "broadcast"},
+	    {"2@224.0.0.5", "multicast"},
+	    {"2@0.0.0.0", "unspecified"},
+	    {"2@198.18.0.12:", "the port '' is not a UDP port (1..65535)"},
+	    {"2@198.18.0.12:0", "the port '0'"},
+	    {"2@198.18.0.12:65536", "the port '65536'"},
+	    {"2@198.18.0.12:7601x", "the port '7601x'"},
+	    {"2@198.18.0.12:7601:1", "the port '7601:1'"},
+	    {"2@198.18.0.12:+7601", "the port '+7601'"},
+	    {"2@198.18.0.12@3", "not an IPv4 address"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		err[0] = '\0';
+		assert_int_equal(PARSE(&c, err, "--peer", (char *)cases[i][0]), -EINVAL);
+		char value[64];
+		snprintf(value, sizeof(value), "--peer '%s'", cases[i][0]);
+		if (!strstr(err, value) || !strstr(err, cases[i][1]) ||
+		    !strstr(err, "expected ID@A.B.C.D[:PORT]") || strstr(err, "help"))
+			fail_msg("--peer %s: '%s' lacks the value, '%s' or the form", cases[i][0],
+				 err, cases[i][1]);
+		assert_int_equal(c.npeers, 0);
+	}
+	/* Good ones around the edges. */
+	assert_int_equal(
+	    PARSE(&c, err, "--peer", "1@1.0.0.1:1", "--peer", "65535@198.18.0.255:65535"), 0);
+	expect_peer(&c.peers[0], 1, "1.0.0.1", 1);
+	expect_peer(&c.peers[1], 65535, "198.18.0.255", 65535);
+	/* --peer-port is a port. */
+	assert_int_equal(PARSE(&c, err, "--peer-port", "0"), -EINVAL);
+	assert_non_null(strstr(err, "--peer-port 0: out of range 1..65535"));
+	assert_int_equal(PARSE(&c, err, "--cluster-key-file", ""), -EINVAL);
+	assert_non_null(strstr(err, "--cluster-key-file"));
+}
+
+static void a_sixteenth_peer_is_refused(void **s)
+{
+	(void)s;
+	struct bp_config c;
+	char err[512], text[1024] = "[peers]\n", values[16][32];
+	char *argv[2 + 2 * 16 + 1] = {"bidplane", "--ip", "198.18.0.1"};
+	for (int i = 0; i < 16; i++) {
+		snprintf(values[i], sizeof(values[i]), "%d@198.18.1.%d", i + 2, i + 2);
+		argv[3 + 2 * i] = "--peer";
+		argv[4 + 2 * i] = values[i];
+	}
+	assert_int_equal(run(&c, err, 3 + 2 * 15, argv), 0);
+	assert_int_equal(c.npeers, 15);
+	assert_int_equal(run(&c, err, 3 + 2 * 16, argv), -EINVAL);
+	assert_non_null(strstr(err, "--peer '17@198.18.1.17': more than 15 peers"));
+	assert_null(strstr(err, "expected")); /* the value is good: there are too many */
+	for (int i = 0; i < 16; i++) {
+		size_t n = strlen(text);
+		snprintf(text + n, sizeof(text) - n, "%d = 198.18.1.%d\n", i + 2, i + 2);
+	}
+	expect_ini_error(text, "line 17", "more than 15 peers: a cluster is at most 16 nodes");
+}
+
+static void ini_peers_are_strict_and_name_the_line(void **s)
+{
+	(void)s;
+	expect_ini_error("[peers]\n2 = 198.18.0.12\n2 = 198.18.0.13\n", "line 3",
+			 "peer 2 is listed twice (first on line 2)");
+	expect_ini_error("[peers]\n[node]\n[peers]\n", "line 3",
+			 "a second [peers] section (the first is on line 1)");
+	expect_ini_error(
+	    "[peers]\n2 = 198.18.0\n", "line 2",
+	    "'198.18.0' is not an IPv4 address (A.B.C.D); expected ID = A.B.C.D[:PORT]");
+	expect_ini_error("[peers]\nnode2 = 198.18.0.12\n", "line 2", "the id 'node2'");
+	expect_ini_error("[peers]\n2 = 198.18.0.12:99999\n", "line 2", "the port '99999'");
+	expect_ini_error("[peers]\n2 198.18.0.12\n", "line 2", "not key = value");
+	expect_ini_error("[peer]\n", "line 1", "only [node] and [peers] are read");
+	/* The command line's form is no [node] key: one way to write peers. */
+	expect_ini_error("[node]\npeer = 2@198.18.0.12\n", "line 2",
+			 "peer is no [node] key: peers are a [peers] section");
+}
+
+/* Each cluster rule of bp_config_validate names the problem and the fix. */
+static void cluster_rules_name_the_problem(void **s)
+{
+	(void)s;
+	struct bp_config c;
+	char err[512];
+	struct {
+		char *args[8];
+		const char *want;
+	} cases[] = {
+	    {{"--node-id", "2", "--peer", "2@198.18.0.12"}, "2 is this node's own --node-id"},
+	    {{"--peer", "2@198.18.0.12", "--peer", "2@198.18.0.13"},
+	     "--peer 2@198.18.0.12:7601 and --peer 2@198.18.0.13:7601: two peers with id 2"},
+	    {{"--peer", "2@198.18.0.12", "--peer", "3@198.18.0.12:7601"},
+	     "two peers at one address and port"},
+	    {{"--peer", "2@198.18.0.11"}, "--peer 2@198.18.0.11:7601 is this node itself"},
+	    {{"--peer-port", "7700", "--peer", "2@198.18.0.11:7700"}, "is this node itself"},
+	    {{"--peer-port", "7600"}, "--peer-port 7600 is also the --udp-port"},
+	    {{"--udp-port", "7601"}, "--peer-port 7601 is also the --udp-port"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *argv[16] = {"bidplane", "--ip", "198.18.0.11", "--cluster-key-file", KEY};
+		int argc = 5;
+		for (int j = 0; cases[i].args[j]; j++)
+			argv[argc++] = cases[i].args[j];
+		assert_int_equal(run(&c, err, argc, argv), 0);
+		err[0] = '\0';
+		assert_int_equal(bp_config_validate(&c, err, sizeof(err)), -EINVAL);
+		if (!strstr(err, cases[i].want) || strstr(err, "help"))
+			fail_msg("case %zu: '%s' lacks '%s'", i, err, cases[i].want);
+	}
+	/* One host, two peer ports: two nodes. Our --ip, another port: fine. */
+	assert_int_equal(PARSE(&c, err, "--ip", "198.18.0.11", "--cluster-key-file", KEY, "--peer",
+			       "2@198.18.0.12:7700", "--peer", "3@198.18.0.12:7701", "--peer",
+			       "4@198.18.0.11:7702"),
+			 0);
+	assert_int_equal(bp_config_validate(&c, err, sizeof(err)), 0);
+	/* Any peer needs the key, and the message says how to make one. */
+	assert_int_equal(PARSE(&c, err, "--ip", "198.18.0.11", "--peer", "2@198.18.0.12"), 0);
+	assert_int_equal(bp_config_validate(&c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "--peer needs --cluster-key-file"));
+	assert_non_null(strstr(err, "umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d "
+				    "' \\n' > cluster.key"));
+	/* A key without peers is no error (a lone node ignores it). */
+	assert_int_equal(PARSE(&c, err, "--ip", "198.18.0.11", "--cluster-key-file", KEY), 0);
+	assert_int_equal(bp_config_validate(&c, err, sizeof(err)), 0);
+}
+
+/* What the parser refuses, validate refuses too: a configuration built
+ * another way (a test, a later reload) meets the same rules. */
+static void validate_checks_peers_not_made_by_the_parser(void **s)
+{
+	(void)s;
+	struct bp_config c;
+	char err[512];
+	assert_int_equal(PARSE(&c, err, "--ip", "198.18.0.11", "--cluster-key-file", KEY), 0);
+	c.npeers = 1;
+	c.peers[0] = (struct bp_peer){0, inet_addr("198.18.0.12"), 7601};
+	assert_int_equal(bp_config_validate(&c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "node ids are 1..65535"));
+	c.peers[0] = (struct bp_peer){2, inet_addr("255.255.255.255"), 7601};
+	assert_int_equal(bp_config_validate(&c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "the broadcast address"));
+	c.peers[0] = (struct bp_peer){2, inet_addr("198.18.0.11"), 0}; /* 0: --peer-port */
+	assert_int_equal(bp_config_validate(&c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "is this node itself"));
+	c.peers[0] = (struct bp_peer){2, inet_addr("198.18.0.12"), 7601};
+	c.npeers = BP_MAX_PEERS + 1;
+	assert_int_equal(bp_config_validate(&c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "16 peers: at most 15"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -511,6 +792,15 @@ int main(void)
 	    cmocka_unit_test(config_file_open_errors_say_which),
 	    cmocka_unit_test(out_of_range_names_option_value_and_range),
 	    cmocka_unit_test(ip_must_be_unicast),
+	    cmocka_unit_test(cluster_options_have_defaults),
+	    cmocka_unit_test(peers_from_the_command_line_in_either_order),
+	    cmocka_unit_test(peers_from_the_ini_file),
+	    cmocka_unit_test(command_line_peers_replace_the_files),
+	    cmocka_unit_test(malformed_peers_are_refused_with_the_form),
+	    cmocka_unit_test(a_sixteenth_peer_is_refused),
+	    cmocka_unit_test(ini_peers_are_strict_and_name_the_line),
+	    cmocka_unit_test(cluster_rules_name_the_problem),
+	    cmocka_unit_test(validate_checks_peers_not_made_by_the_parser),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
