@@ -394,7 +394,8 @@ static int validate_peer(const struct bp_config *cfg, unsigned int i, char *err,
  * this node, the peer port apart from the clients', a key with any peer. */
 static int validate_cluster(const struct bp_config *cfg, char *err, size_t errlen)
 {
-	if (cfg->peer_port == cfg->udp_port)
+	/* A lone node listens on no peer port (its classifier has none). */
+	if (cfg->npeers && cfg->peer_port == cfg->udp_port)
 		return refuse(err, errlen,
 			      "--peer-port %u is also the --udp-port: node-to-node messages need "
 			      "a port of their own; give another --peer-port (default %u) or "

@@ -719,8 +719,10 @@ static void cluster_rules_name_the_problem(void **s)
 	     "two peers at one address and port"},
 	    {{"--peer", "2@198.18.0.11"}, "--peer 2@198.18.0.11:7601 is this node itself"},
 	    {{"--peer-port", "7700", "--peer", "2@198.18.0.11:7700"}, "is this node itself"},
-	    {{"--peer-port", "7600"}, "--peer-port 7600 is also the --udp-port"},
-	    {{"--udp-port", "7601"}, "--peer-port 7601 is also the --udp-port"},
+	    {{"--peer-port", "7600", "--peer", "2@198.18.0.12"},
+	     "--peer-port 7600 is also the --udp-port"},
+	    {{"--udp-port", "7601", "--peer", "2@198.18.0.12"},
+	     "--peer-port 7601 is also the --udp-port"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char *argv[16] = {"bidplane", "--ip", "198.18.0.11", "--cluster-key-file", KEY};
@@ -745,6 +747,9 @@ static void cluster_rules_name_the_problem(void **s)
 	assert_non_null(strstr(err, "--peer needs --cluster-key-file"));
 	assert_non_null(strstr(err, "umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d "
 				    "' \\n' > cluster.key"));
+	/* A lone node has no peer port: its --udp-port may be 7601. */
+	assert_int_equal(PARSE(&c, err, "--ip", "198.18.0.11", "--udp-port", "7601"), 0);
+	assert_int_equal(bp_config_validate(&c, err, sizeof(err)), 0);
 	/* A key without peers is no error (a lone node ignores it). */
 	assert_int_equal(PARSE(&c, err, "--ip", "198.18.0.11", "--cluster-key-file", KEY), 0);
 	assert_int_equal(bp_config_validate(&c, err, sizeof(err)), 0);
