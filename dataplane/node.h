@@ -64,6 +64,7 @@ enum not_serving_reason {
 	NOT_SERVING_CLOCK = 1u << 1,	   /* wall clock behind the last life's stamps */
 	NOT_SERVING_HLC_CEILING = 1u << 2, /* no durable HLC ceiling ahead (control) */
 	NOT_SERVING_PEER_CLOCK = 1u << 3,  /* clock off from the peers' (control) */
+	NOT_SERVING_RECOVERING = 1u << 4,  /* state still coming from the peers (control) */
 };
 
 static inline bool node_serving(const struct node *n)
@@ -88,6 +89,8 @@ static inline const char *node_not_serving_word(uint32_t reasons)
 		return "clock";
 	if (reasons & NOT_SERVING_HLC_CEILING)
 		return "hlc_ceiling";
+	if (reasons & NOT_SERVING_RECOVERING)
+		return "recovering";
 	return NULL;
 }
 

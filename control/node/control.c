@@ -115,22 +115,41 @@ static void share_control_socket(const struct node *n)
 		       n->cfg.stats_group, strerror(errno));
 }
 
+/* In a cluster, auctions a peer defined already are left as they are
+ * (opened before this node restarted, or by a node that started first):
+ * only the missing ones open. */
 static int open_initial_range(struct control *c, char *err, size_t errlen)
 {
 	const struct bp_config *cfg = &c->node->cfg;
+	uint64_t opened = 0;
 	if (cfg->open_first == 0)
 		return 0;
 	for (uint64_t id = cfg->open_first; id <= cfg->open_last; id++) {
 		int rc = lifecycle_open(c, id, cfg->reserve, cfg->increment, cfg->duration_s, err,
 					errlen);
-		if (rc != 0)
+		if (rc != 0 && !(rc == -EEXIST && c->repl.enabled))
 			return rc;
+		opened += rc == 0;
 		if (id == UINT64_MAX)
 			break;
 	}
-	BP_LOG(INFO, CONTROL, "opened auctions %" PRIu64 "-%" PRIu64 " for %" PRIu64 " s\n",
-	       cfg->open_first, cfg->open_last, cfg->duration_s);
+	BP_LOG(INFO, CONTROL,
+	       "opened auctions %" PRIu64 "-%" PRIu64 " for %" PRIu64 " s (%" PRIu64
+	       " of them here, the others came from peers)\n",
+	       cfg->open_first, cfg->open_last, cfg->duration_s, opened);
 	return 0;
+}
+
+/* A cluster node opens --open-range once its start has ended (its peers'
+ * auctions are in by then); a failure now cannot stop the start. */
+static void open_range_when_started(struct control *c)
+{
+	char err[512];
+	if (!c->range_pending || !replicate_started(c))
+		return;
+	c->range_pending = false;
+	if (open_initial_range(c, err, sizeof(err)) != 0)
+		BP_LOG(ERR, CONTROL, "--open-range: %s\n", err);
 }
 
 int control_init(struct control *c, struct node *n, char *err, size_t errlen)
@@ -174,7 +193,8 @@ int control_init(struct control *c, struct node *n, char *err, size_t errlen)
 	rc = stats_node_init(c, err, errlen);
 	if (rc == 0)
 		rc = replicate_init(c, err, errlen); /* before the auctions it ships */
-	if (rc == 0)
+	c->range_pending = c->repl.enabled;
+	if (rc == 0 && !c->range_pending)
 		rc = open_initial_range(c, err, errlen);
 	if (rc != 0) {
 		control_fini(c);
@@ -206,6 +226,7 @@ void control_run(struct control *c)
 			c->next_tick_ms = now + TICK_MS;
 		}
 		replicate_tick(c, now);
+		open_range_when_started(c);
 		stats_node_tick(c, now);
 		/* Offline already: a sleeping control thread delays no grace
 		 * period. */

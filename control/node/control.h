@@ -113,6 +113,7 @@ struct control {
 	uint64_t dedup_scan_used;
 
 	struct replicator repl; /* replicate.h; disabled on a lone node */
+	bool range_pending;	/* --open-range waits for the cluster start */
 };
 
 /* Locks the state dir, loads the HLC ceiling, opens the control socket,

@@ -114,6 +114,9 @@ int replicate_init(struct control *c, char *err, size_t errlen)
 		goto fail;
 	}
 	r->enabled = true;
+	r->starting = true;
+	r->start_ms = node_now_ms(n);
+	node_not_serving(n, NOT_SERVING_RECOVERING, true);
 	return 0;
 fail:
 	replicate_fini(c);
@@ -467,6 +470,47 @@ static void judge_clock(struct control *c, uint64_t now_ms)
 		BP_LOG(NOTICE, CONTROL, "clock back in bound with the peers: taking bids again\n");
 }
 
+bool replicate_started(const struct control *c)
+{
+	return !c->repl.starting;
+}
+
+/* A peer is done with at start when it gave its full state and a clock
+ * estimate, or was not heard at all within the quiet time. */
+static bool start_done(struct control *c, uint64_t now_ms)
+{
+	struct replicator *r = &c->repl;
+	if (now_ms >= r->start_ms + REPL_START_MAX_MS)
+		return true;
+	for (unsigned int i = 0; i < r->npeers; i++) {
+		const struct peer_link *l = &r->links[i];
+		int64_t offset;
+		uint64_t rtt;
+		if (!r->peer[i].heard) {
+			if (now_ms < r->start_ms + REPL_START_QUIET_MS)
+				return false;
+			continue;
+		}
+		if (peer_link_full_syncs(l) == 0 || !peer_link_clock_offset(l, &offset, &rtt))
+			return false;
+	}
+	return true;
+}
+
+static void end_start(struct control *c, uint64_t now_ms)
+{
+	struct replicator *r = &c->repl;
+	if (!r->starting || !start_done(c, now_ms))
+		return;
+	r->starting = false;
+	node_not_serving(c->node, NOT_SERVING_RECOVERING, false);
+	unsigned int synced = 0;
+	for (unsigned int i = 0; i < r->npeers; i++)
+		synced += peer_link_full_syncs(&r->links[i]) > 0;
+	BP_LOG(INFO, CONTROL, "state from %u of %u peers after %" PRIu64 " ms: taking bids\n",
+	       synced, r->npeers, now_ms - r->start_ms);
+}
+
 void replicate_tick(struct control *c, uint64_t now_ms)
 {
 	struct replicator *r = &c->repl;
@@ -504,6 +548,7 @@ void replicate_tick(struct control *c, uint64_t now_ms)
 		}
 	}
 	judge_clock(c, now_ms);
+	end_start(c, now_ms);
 }
 
 /* ---- receiving ---- */
@@ -584,9 +629,26 @@ static void on_sync_page(struct control *c, struct repl_peer *p, const struct pe
 
 /* What an accepted message does. */
 static void dispatch(struct control *c, struct repl_peer *p, const struct peer_message *msg,
-		     uint64_t t4_ns, bool heard_before, uint64_t now_ms)
+		     uint64_t t4_ns, uint64_t now_ms)
 {
 	struct peer_link *l = link_of(c, p);
+	if (msg->h.type == PEER_SYNC_REQUEST) {
+		/* Only from a peer heard before in this life by another
+		 * message: a request captured and replayed after this node
+		 * restarted (its anti-replay window is new) gets nothing. */
+		if (p->heard) {
+			repl_sync_serve(c, p, &msg->u.sync_request, now_ms);
+		} else {
+			p->deferred = msg->u.sync_request;
+			p->request_deferred = true;
+		}
+		return;
+	}
+	p->heard = true;
+	if (p->request_deferred) {
+		p->request_deferred = false;
+		repl_sync_serve(c, p, &p->deferred, now_ms);
+	}
 	switch (msg->h.type) {
 	case PEER_HEARTBEAT:
 		peer_link_heartbeat_received(l, &msg->u.heartbeat, t4_ns);
@@ -598,13 +660,6 @@ static void dispatch(struct control *c, struct repl_peer *p, const struct peer_m
 	case PEER_DELTA:
 		merge_entries(c, p, &msg->u.delta);
 		p->ack_owed = true;
-		break;
-	case PEER_SYNC_REQUEST:
-		/* Only from a peer heard before in this life: a request
-		 * captured and replayed after this node restarted (its
-		 * anti-replay window is new) makes it send nothing. */
-		if (heard_before)
-			repl_sync_serve(c, p, &msg->u.sync_request, now_ms);
 		break;
 	case PEER_SYNC:
 		on_sync_page(c, p, &msg->u.sync, now_ms);
@@ -652,8 +707,6 @@ void replicate_receive(struct control *c, struct rte_mbuf *m, const struct pkt_l
 		 * asks for our state itself (its want_state). */
 		peer_link_new_incarnation(l, msg.h.incarnation);
 	}
-	bool heard_before = p->heard;
-	p->heard = true;
 	peer_link_heard(l, now_ms);
 	/* Authentic: where it is (a MAC that changed, a port). */
 	memcpy(p->mac, frame + 6, 6);
@@ -661,7 +714,7 @@ void replicate_receive(struct control *c, struct rte_mbuf *m, const struct pkt_l
 	p->port_index = port;
 	p->stats.msgs_in++;
 	p->stats.bytes_in += lay->payload_len;
-	dispatch(c, p, &msg, t4, heard_before, now_ms);
+	dispatch(c, p, &msg, t4, now_ms);
 }
 
 unsigned int replicate_peers(const struct control *c, struct repl_peer_view *out, unsigned int cap,

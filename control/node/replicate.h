@@ -51,6 +51,10 @@ struct rte_ring;
 #define REPL_BATCH_MAX	 4096 /* changed auctions per batch; the rest wait */
 #define REPL_ARP_MS	 500  /* asks again for a peer's MAC this often */
 #define REPL_RETRANSMITS 64   /* per peer per loop, at most */
+/* At start: a peer not heard within QUIET is taken as down; the start
+ * ends at MAX whatever the peers do (a lossy link, a stuck sync). */
+#define REPL_START_QUIET_MS 2000
+#define REPL_START_MAX_MS   10000
 
 /* Why a peer message was refused after it authenticated, beyond the
  * protocol's reasons (PEER_FOREACH_DROP): the node's own checks. */
@@ -92,8 +96,13 @@ struct repl_peer {
 	uint64_t next_arp_ms;
 	uint64_t next_heartbeat_ms;
 
-	bool ack_owed;	 /* reliable messages received since the last ACK */
-	bool heard;	 /* an accepted message since this node started */
+	bool ack_owed; /* reliable messages received since the last ACK */
+	bool heard;    /* an accepted message since this node started */
+	/* A SYNC_REQUEST that came before any other message of this life:
+	 * answered once another one shows the peer is live (a request
+	 * replayed after this node restarted gets nothing). */
+	bool request_deferred;
+	struct peer_sync_request deferred;
 	bool want_state; /* its full state is still to be pulled */
 	bool push_state; /* it needs our full state (it fell behind) */
 	uint64_t next_sync_id;
@@ -132,6 +141,12 @@ struct replicator {
 
 	uint64_t next_batch_ms;
 	bool quarantined;
+	/* From start until every peer heard has given its full state and a
+	 * clock estimate (or seems down): the node answers NOT_SERVING
+	 * (`recovering`), and what peers hold of this node's own counter
+	 * slots is what it counted before it restarted. */
+	bool starting;
+	uint64_t start_ms;
 
 	/* Not attributable to a peer: refused before the sender is known. */
 	uint64_t drops[PEER_DROP_COUNT];
@@ -162,6 +177,10 @@ void replicate_receive(struct control *c, struct rte_mbuf *m, const struct pkt_l
 
 /* An ARP request or reply, to learn where a peer is. */
 void replicate_learn_arp(struct control *c, const uint8_t *frame, size_t len, unsigned int port);
+
+/* Whether the start has ended (then the control thread opens the
+ * --open-range auctions that no peer defined already). */
+bool replicate_started(const struct control *c);
 
 /* Every loop: ships the batch when due, retransmits, heartbeats, ACKs,
  * syncs, asks for peers' MACs, and judges the clock quarantine. */

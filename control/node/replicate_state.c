@@ -134,10 +134,11 @@ static int slot_of(const struct replicator *r, uint16_t node)
 }
 
 /*
- * Slots merge by maximum. This node's own slot coming back from a peer is
- * what it counted before a restart (its workers started again from zero):
- * the base under the workers' sum rises until base + sum covers it, and
- * never counts an echo of this life's own increments twice.
+ * Slots merge by maximum. This node's own slot, as peers hold it, is what
+ * it counted before it restarted (its workers start again from zero): it
+ * becomes the base under the workers' sum, learnt only while the node is
+ * starting (taking no bids, so publishing no count of this life). Later
+ * the peers only echo what this node published: ignored.
  */
 static void merge_counter(struct control *c, struct repl_peer *p, struct auction *a,
 			  enum auction_counter k, const struct peer_counter *in)
@@ -149,13 +150,11 @@ static void merge_counter(struct control *c, struct repl_peer *p, struct auction
 			p->stats.repl_drops[REPL_DROP_UNKNOWN_SLOT]++;
 			continue;
 		}
+		if (slot == 0 && !c->repl.starting)
+			continue;
 		_Atomic uint64_t *s = auction_remote_slot(t, a, k, (unsigned int)slot);
 		uint64_t have = atomic_load_explicit(s, memory_order_relaxed);
 		uint64_t want = in->value[i];
-		if (slot == 0) {
-			uint64_t mine = own_count(a, k);
-			want = want > mine ? want - mine : 0;
-		}
 		if (want > have)
 			atomic_store_explicit(s, want, memory_order_relaxed);
 	}

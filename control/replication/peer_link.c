@@ -294,6 +294,11 @@ void peer_link_heartbeat_received(struct peer_link *l, const struct peer_heartbe
 	l->sample_next = (l->sample_next + 1) % PEER_CLOCK_SAMPLES;
 	if (l->samples < PEER_CLOCK_SAMPLES)
 		l->samples++;
+	/* A round trip is a round trip (RFC 6298 takes any): until messages
+	 * give samples, the heartbeats' sets the timeouts, rather than the
+	 * one-second initial RTO a start would otherwise wait out. */
+	if (!l->have_rtt)
+		rtt_sample(l, (s.rtt_ns + 999999) / 1000000);
 }
 
 /* ns to ms, rounded to the nearest (halves away from zero). */

@@ -413,11 +413,13 @@ class Cluster:
                 table[pair] = rate
         self.apply_rules()
 
-    def delay(self, ms, jitter_ms=0.0, reorder=False, seed=0, between=None, lifetime=600):
+    def delay(self, ms, jitter_ms=0.0, reorder=False, seed=0, between=None, lifetime=600,
+              loss=0.0, dup=0.0):
         """Sends the traffic of each given link through a netfault.py
         forwarder: each frame waits ms + uniform(0, jitter_ms); with reorder
-        frames may overtake each other (seeded by seed + link). Loss and
-        duplication rules do not apply to a diverted link."""
+        frames may overtake each other (seeded by seed + link). The bridge's
+        loss and duplication rules do not apply to a diverted link: give
+        loss and dup (chances) here for the forwarder to apply."""
         links = {tuple(sorted(p)) for p in self._pairs(between)}
         for a, b in sorted(links):
             self._stop_forwarder(a, b)
@@ -425,7 +427,8 @@ class Cluster:
                    "--a", port_name(a), "--a-mac", node_mac(a),
                    "--b", port_name(b), "--b-mac", node_mac(b),
                    "--delay-ms", str(ms), "--jitter-ms", str(jitter_ms),
-                   "--seed", str(seed * 1000 + a * 17 + b), "--lifetime", str(lifetime)]
+                   "--seed", str(seed * 1000 + a * 17 + b), "--lifetime", str(lifetime),
+                   "--loss", str(loss), "--dup", str(dup)]
             if reorder:
                 cmd.append("--reorder")
             p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

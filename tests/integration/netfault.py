@@ -44,9 +44,13 @@ def parse_args(argv):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--lifetime", type=float, default=600.0, help="seconds before it exits")
     p.add_argument("--max-queue", type=int, default=65536)
+    p.add_argument("--loss", type=float, default=0.0, help="drop a frame with this chance")
+    p.add_argument("--dup", type=float, default=0.0, help="send a frame twice with this chance")
     a = p.parse_args(argv)
     if a.delay_ms < 0 or a.jitter_ms < 0:
         p.error("--delay-ms and --jitter-ms must be >= 0")
+    if not (0 <= a.loss <= 1 and 0 <= a.dup <= 1):
+        p.error("--loss and --dup are chances, 0..1")
     return a
 
 
@@ -72,7 +76,7 @@ class Link:
         self.queue = []  # (due, seq, out_port, frame)
         self.seq = 0
         self.last_due = {args.a: 0.0, args.b: 0.0}
-        self.forwarded = self.dropped = 0
+        self.forwarded = self.dropped = self.lost = self.duplicated = 0
 
     def due_time(self, out_port):
         a = self.args
@@ -97,11 +101,20 @@ class Link:
             dst = frame[:6]
             if dst != out_mac and not dst[0] & 1:
                 continue
-            if len(self.queue) >= self.args.max_queue:
-                self.dropped += 1
+            # Loss and duplication here too: the bridge's nft rules do not see
+            # a diverted link's frames. A copy gets its own delay, so with
+            # --reorder it may arrive before the original.
+            if self.rng.random() < self.args.loss:
+                self.lost += 1
                 continue
-            self.seq += 1
-            heapq.heappush(self.queue, (self.due_time(out_port), self.seq, out_port, frame))
+            copies = 2 if self.rng.random() < self.args.dup else 1
+            self.duplicated += copies - 1
+            for _ in range(copies):
+                if len(self.queue) >= self.args.max_queue:
+                    self.dropped += 1
+                    continue
+                self.seq += 1
+                heapq.heappush(self.queue, (self.due_time(out_port), self.seq, out_port, frame))
 
     def flush(self):
         now = time.monotonic()
@@ -138,8 +151,8 @@ def main(argv):
     try:
         link.run(parent)
     finally:
-        print(f"netfault {args.a}<->{args.b}: forwarded {link.forwarded} dropped {link.dropped}",
-              flush=True)
+        print(f"netfault {args.a}<->{args.b}: forwarded {link.forwarded} dropped {link.dropped}"
+              f" lost {link.lost} duplicated {link.duplicated}", flush=True)
     return 0
 
 
