@@ -163,8 +163,7 @@ static const struct node_value node_values[] = {
        control.auctions_settled),
     NV("auction_events_total", "event=removed", EVENTS_HELP, STATS_COUNTER,
        control.auctions_removed),
-    NV("auction_adopt_failures_total", "",
-       "peers' auctions not opened here (table full)",
+    NV("auction_adopt_failures_total", "", "peers' auctions not opened here (table full)",
        STATS_COUNTER, control.auctions_adopt_failed),
     NV("auction_table_capacity", "", "--max-auctions", STATS_GAUGE, auction_table_capacity),
     NV("bid_records", "state=free", RECORDS_HELP, STATS_GAUGE, bid_records_free),
@@ -271,8 +270,8 @@ int stats_node_init(struct control *c, char *err, size_t errlen)
 	    .node_version = BP_NODE_VERSION,
 	    .config = config,
 	    .nworkers = n->nworkers,
-	    .dir_capacity = BASE_ENTRIES + AUCTION_ENTRIES * cfg->stats_auctions +
-			    stats_peers_capacity(cfg),
+	    .dir_capacity =
+		BASE_ENTRIES + AUCTION_ENTRIES * cfg->stats_auctions + stats_peers_capacity(cfg),
 	    .worker_block = sizeof(struct worker_stats),
 	    .control_block = sizeof(struct stats_node_block) +
 			     cfg->stats_auctions * sizeof(struct stats_auction_slot),
@@ -300,7 +299,8 @@ int stats_node_init(struct control *c, char *err, size_t errlen)
 		r.rc = stats_peers_register(c->segment, &c->stats_block->cluster, cfg);
 	stats_dir_end(c->segment);
 	if (r.rc != 0) {
-		snprintf(err, errlen, "stats directory: %s (a bug: raise BASE_ENTRIES or STATS_PEER_ENTRIES)",
+		snprintf(err, errlen,
+			 "stats directory: %s (a bug: raise BASE_ENTRIES or STATS_PEER_ENTRIES)",
 			 strerror(-r.rc));
 		return r.rc;
 	}

@@ -104,7 +104,7 @@ struct stats_node_block {
 	struct stats_worker_copies workers;
 	struct stats_port_values ports[BP_MAX_PORTS];
 	struct stats_cluster_block cluster; /* entries only for cfg.npeers peers */
-	struct stats_auction_slot slots[]; /* cfg.stats_auctions */
+	struct stats_auction_slot slots[];  /* cfg.stats_auctions */
 };
 
 /* Creates and publishes the segment, gives every worker its block.

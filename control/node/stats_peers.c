@@ -95,8 +95,7 @@ static void add_health(struct peer_reg *r, struct stats_peer_values *v)
 	add(r, "peer_clock_offset_known", "", "1 once heartbeats gave a clock offset", STATS_GAUGE,
 	    &v->clock_offset_known);
 	add(r, "peer_clock_offset_ms", "sign=ahead", CLOCK_HELP, STATS_GAUGE, &v->clock_ahead_ms);
-	add(r, "peer_clock_offset_ms", "sign=behind", CLOCK_HELP, STATS_GAUGE,
-	    &v->clock_behind_ms);
+	add(r, "peer_clock_offset_ms", "sign=behind", CLOCK_HELP, STATS_GAUGE, &v->clock_behind_ms);
 	add(r, "peer_rtt_us", "", "heartbeat round trip of the clock estimate", STATS_GAUGE,
 	    &v->rtt_us);
 }
@@ -177,8 +176,7 @@ static void refresh_peer(struct stats_peer_values *v, const struct repl_peer *p,
 	refresh_clock(v, l);
 }
 
-void stats_peers_refresh(struct stats_cluster_block *b, const struct replicator *r,
-			 uint64_t now_ms)
+void stats_peers_refresh(struct stats_cluster_block *b, const struct replicator *r, uint64_t now_ms)
 {
 	if (!r->enabled || !r->links)
 		return;

@@ -42,7 +42,7 @@ struct stats_peer_values {
 	_Atomic uint64_t tx_dropped;
 	_Atomic uint64_t reachable;
 	_Atomic uint64_t clock_offset_known;
-	_Atomic uint64_t clock_ahead_ms; /* the peer's clock ahead of ours (offset > 0) */
+	_Atomic uint64_t clock_ahead_ms;  /* the peer's clock ahead of ours (offset > 0) */
 	_Atomic uint64_t clock_behind_ms; /* behind ours (offset < 0) */
 	_Atomic uint64_t rtt_us;	  /* the clock estimate's heartbeat round trip */
 	_Atomic uint64_t rto_ms;

@@ -9,6 +9,7 @@ ports nobody connects to (idle), so no namespace is needed."""
 import grp
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -17,10 +18,35 @@ import time
 import unittest
 
 from bptest import BIDCTL, BIDPLANE, Node
-from stats_tools import bidstat, bidstat_json, by_key, wait_for_refresh
+from stats_tools import bidstat, bidstat_json, by_key, promtool_check, wait_for_refresh
 
 HAMMER = os.environ.get("BP_STATS_HAMMER", "build/tests/integration/stats_hammer")
 NOBODY = ["--reuid=65534", "--regid=65534"]
+KEY = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"
+SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+
+
+def drop_reasons(header, macro):
+    """The reasons of an X-macro list (PEER_FOREACH_DROP, REPL_FOREACH_DROP)
+    as the source has them: a reason added there is checked here too."""
+    with open(os.path.join(SOURCE, header)) as f:
+        text = f.read()
+    body = text[text.index(f"#define {macro}(X)"):]
+    body = body[:body.index("\n\n")]
+    return re.findall(r"X\(\w+, (\w+)\)", body)
+
+
+PEER_REASONS = [r for r in drop_reasons("control/replication/peer_proto.h", "PEER_FOREACH_DROP")
+                if r != "none"]
+REPL_REASONS = drop_reasons("control/node/replicate.h", "REPL_FOREACH_DROP")
+PEER_FAMILIES = ["peer_messages_total/{p}/in", "peer_messages_total/{p}/out",
+                 "peer_bytes_total/{p}/in", "peer_bytes_total/{p}/out",
+                 "peer_entries_total/{p}/in", "peer_entries_total/{p}/out",
+                 "peer_deltas_pending/{p}", "peer_lag_ms/{p}", "peer_retransmissions_total/{p}",
+                 "peer_full_syncs_total/{p}", "peer_sync_pages_served_total/{p}",
+                 "peer_tx_dropped_total/{p}", "peer_reachable/{p}", "peer_rtt_us/{p}",
+                 "peer_clock_offset_known/{p}", "peer_clock_offset_ms/{p}/ahead",
+                 "peer_clock_offset_ms/{p}/behind"]
 
 
 class Stats(unittest.TestCase):
@@ -143,6 +169,81 @@ class Stats(unittest.TestCase):
         self.assertEqual(tracked, len([k for k in m if k.startswith("auction_phase/")]))
         # Every unsettled auction is tracked or counted as untracked.
         self.assertEqual(m["stats_auctions/untracked"]["total"], rounds // 3 - tracked)
+
+    def key_file(self):
+        path = os.path.join(self.run_dir, "cluster.key")
+        with open(path, "w") as f:
+            f.write(KEY)
+        os.chmod(path, 0o600)
+        return path
+
+    def test_a_lone_node_publishes_no_peer_values(self):
+        self.node()
+        wait_for_refresh(self, self.name)
+        m = by_key(bidstat_json(self, self.name))
+        self.assertEqual([k for k in m if k.startswith("peer_") or k == "clock_quarantined"], [])
+        self.assertEqual(m["not_serving/peer_clock"]["total"], 0)
+        r = bidstat("--once", self.name)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn("\npeers", r.stdout)
+
+    def test_a_cluster_node_publishes_each_peer(self):
+        # The peers do not exist: nobody answers ARP, so every message the
+        # node would send (heartbeats every 200 ms, its sync request) is
+        # counted as not sent, and nothing comes in.
+        self.node("--node-id", "1", "--peer", "2@198.18.0.12", "--peer", "3@198.18.0.13",
+                  "--cluster-key-file", self.key_file())
+        wait_for_refresh(self, self.name)
+        first = by_key(bidstat_json(self, self.name))
+        for p in ("2", "3"):
+            for family in PEER_FAMILIES:
+                self.assertIn(family.format(p=p), first)
+            for reason in PEER_REASONS + REPL_REASONS:
+                self.assertEqual(first[f"peer_drops_total/{p}/{reason}"]["total"], 0)
+            self.assertEqual(first[f"peer_messages_total/{p}/out"]["labels"],
+                             {"peer": p, "direction": "out"})
+            self.assertEqual(first[f"peer_reachable/{p}"]["total"], 0)
+            self.assertEqual(first[f"peer_clock_offset_known/{p}"]["total"], 0)
+            self.assertEqual(first[f"peer_messages_total/{p}/in"]["total"], 0)
+            self.assertEqual(first[f"peer_messages_total/{p}/out"]["total"], 0)
+        self.assertNotIn("peer_drops_total/2/none", first)
+        for reason in PEER_REASONS:
+            self.assertEqual(first[f"peer_drops_total/unknown/{reason}"]["total"], 0)
+        self.assertEqual(first["clock_quarantined"]["total"], 0)
+        self.assertEqual(first["not_serving/peer_clock"]["total"], 0)
+        self.assertEqual(len([k for k in first if k.startswith("peer_reachable/")]), 2)
+        time.sleep(0.6)  # three heartbeats
+        wait_for_refresh(self, self.name)
+        later = by_key(bidstat_json(self, self.name))
+        for p in ("2", "3"):
+            key = f"peer_tx_dropped_total/{p}"
+            self.assertGreaterEqual(later[key]["total"], first[key]["total"] + 2, key)
+
+        text = promtool_check(self, self.name)
+        self.assertIn('bidplane_peer_messages_total{peer="2",direction="out"} 0\n', text)
+        self.assertIn('bidplane_peer_drops_total{peer="3",reason="bad_mac"} 0\n', text)
+        self.assertIn('bidplane_peer_drops_total{peer="unknown",reason="short"} 0\n', text)
+        self.assertIn("# TYPE bidplane_peer_lag_seconds gauge\n", text)
+        self.assertIn('bidplane_peer_lag_seconds{peer="2"} 0.000\n', text)
+        self.assertIn('bidplane_peer_clock_offset_seconds{peer="3",sign="behind"} 0.000\n', text)
+        self.assertIn('bidplane_not_serving{reason="peer_clock"} 0\n', text)
+
+        r = bidstat("--once", self.name)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        view = r.stdout[r.stdout.index("\npeers"):]
+        rows = {line.split()[0]: line.split() for line in view.splitlines()[3:5]}
+        self.assertEqual(sorted(rows), ["2", "3"], view)
+        self.assertEqual(rows["2"][1], "no", view)  # reachable
+
+    def test_every_peer_of_a_full_cluster_fits_the_directory(self):
+        peers = []
+        for i in range(2, 17):  # 16 nodes: this one and 15 peers
+            peers += ["--peer", f"{i}@198.18.0.{10 + i}"]
+        self.node("--node-id", "1", "--cluster-key-file", self.key_file(), *peers)
+        m = by_key(bidstat_json(self, self.name))
+        self.assertEqual(sorted(int(k.split("/")[1]) for k in m
+                                if k.startswith("peer_reachable/")), list(range(2, 17)))
+        self.assertIn("peer_drops_total/16/unknown_slot", m)
 
     def wait_until(self, cond, what, timeout=60):
         deadline = time.time() + timeout
