@@ -17,6 +17,7 @@ import threading
 import time
 import unittest
 
+import bptest
 from bptest import BIDCTL, BIDPLANE, Node
 from stats_tools import bidstat, bidstat_json, by_key, promtool_check, wait_for_refresh
 
@@ -252,6 +253,90 @@ class Stats(unittest.TestCase):
                 return
             time.sleep(0.05)
         self.fail(f"timed out waiting for {what}")
+
+
+class ClusterStats(unittest.TestCase):
+    """Two real nodes (cluster.py): traffic both ways, the clock offset with
+    its sign, and what a partition does to reachability, the deltas pending,
+    the lag and the retransmissions."""
+
+    def setUp(self):
+        import cluster  # needs root: imported only when the test runs
+        self.cluster_module = cluster
+        self.run_dir = tempfile.mkdtemp(prefix="bp-pstats-")
+        self.addCleanup(shutil.rmtree, self.run_dir, True)
+        self.key = os.path.join(self.run_dir, "cluster.key")
+        with open(self.key, "w") as f:
+            f.write(KEY)
+        os.chmod(self.key, 0o600)
+
+    def values(self, c, i):
+        return {k: v["total"] for k, v in by_key(bidstat_json(self, c.node(i).stats_name)).items()}
+
+    def wait_for(self, c, i, cond, what, timeout=20):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            m = self.values(c, i)
+            if cond(m):
+                return m
+            time.sleep(0.1)
+        self.fail(f"node {i}: timed out waiting for {what}: "
+                  f"{ {k: v for k, v in m.items() if k.startswith('peer_')} }")
+
+    def test_two_peers_traffic_clock_and_partition(self):
+        cl = self.cluster_module
+        other = {1: 2, 2: 1}
+        with cl.Cluster("pstats") as c:
+            # Node 2's clock 150 ms ahead: inside --max-drift-ms (500), so
+            # neither node is quarantined.
+            c.start(2, args=["--open-range", "1-1", "--cluster-key-file", self.key],
+                    node_args=lambda i: ["--peer", f"{other[i]}@{cl.node_ip(other[i])}"] +
+                    (["--clock-offset-ms", "150"] if i == 2 else []))
+            for i in (1, 2):
+                p = other[i]
+                m = self.wait_for(c, i, lambda m: m[f"peer_reachable/{p}"] == 1 and
+                                  m[f"peer_clock_offset_known/{p}"] == 1, "a reachable peer")
+                for d in ("in", "out"):
+                    self.assertGreater(m[f"peer_messages_total/{p}/{d}"], 0)
+                    # Every message has a 40-byte header and a tag.
+                    self.assertGreater(m[f"peer_bytes_total/{p}/{d}"],
+                                       40 * m[f"peer_messages_total/{p}/{d}"])
+                self.assertEqual(m["clock_quarantined"], 0)
+                self.assertEqual(m["not_serving/peer_clock"], 0)
+            m1, m2 = self.values(c, 1), self.values(c, 2)
+            self.assertTrue(100 <= m1["peer_clock_offset_ms/2/ahead"] <= 200, m1)
+            self.assertEqual(m1["peer_clock_offset_ms/2/behind"], 0)
+            self.assertTrue(100 <= m2["peer_clock_offset_ms/1/behind"] <= 200, m2)
+            self.assertEqual(m2["peer_clock_offset_ms/1/ahead"], 0)
+
+            client = c.client(1)
+            r = client.ask(bptest.bid(1, 1, 7, 1000))
+            self.assertEqual(r["status"], bptest.ACCEPTED, r)
+            self.wait_for(c, 2, lambda m: m["peer_entries_total/1/in"] >= 1, "the merged entry")
+            self.wait_for(c, 1, lambda m: m["peer_entries_total/2/out"] >= 1 and
+                          m["peer_deltas_pending/2"] == 0, "the acknowledged entry")
+            view = bidstat("--once", c.node(1).stats_name).stdout
+            row = view[view.index("\npeers"):].splitlines()[3].split()
+            self.assertEqual(row[:2], ["2", "yes"], view)
+            self.assertTrue(row[9].startswith("+"), view)  # the peer's clock is ahead
+
+            c.partition([[1], [2]])
+            r = client.ask(bptest.bid(2, 1, 8, 2000))
+            self.assertEqual(r["status"], bptest.ACCEPTED, r)
+            before = self.values(c, 1)["peer_retransmissions_total/2"]
+            m = self.wait_for(c, 1, lambda m: m["peer_reachable/2"] == 0 and
+                              m["peer_deltas_pending/2"] >= 1 and m["peer_lag_ms/2"] >= 1000 and
+                              m["peer_retransmissions_total/2"] > before, "the partition")
+            c.heal()
+            self.wait_for(c, 1, lambda m: m["peer_reachable/2"] == 1 and
+                          m["peer_deltas_pending/2"] == 0 and m["peer_lag_ms/2"] == 0,
+                          "the healed link")
+            self.wait_for(c, 2, lambda m: m["peer_entries_total/1/in"] >= 2, "the second entry")
+            text = promtool_check(self, c.node(1).stats_name)  # non-zero times, in seconds
+            self.assertRegex(text, r'bidplane_peer_rtt_seconds\{peer="2"\} 0\.\d{6}\n')
+            self.assertRegex(text, r'bidplane_peer_clock_offset_seconds\{peer="2",sign="ahead"\} '
+                             r'0\.1\d\d\n')
+            print(bidstat("--once", c.node(1).stats_name).stdout)
 
 
 if __name__ == "__main__":
