@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import tempfile
 import threading
@@ -309,6 +310,14 @@ class ClusterStats(unittest.TestCase):
             self.assertTrue(100 <= m2["peer_clock_offset_ms/1/behind"] <= 200, m2)
             self.assertEqual(m2["peer_clock_offset_ms/1/ahead"], 0)
 
+            # A datagram too short to be a peer message: refused before its
+            # sender is known.
+            forger = c.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.addCleanup(forger.close)
+            forger.sendto(b"short", (cl.node_ip(1), cl.PEER_PORT))
+            self.wait_for(c, 1, lambda m: m["peer_drops_total/unknown/short"] == 1,
+                          "the refused datagram")
+
             client = c.client(1)
             r = client.ask(bptest.bid(1, 1, 7, 1000))
             self.assertEqual(r["status"], bptest.ACCEPTED, r)
@@ -337,6 +346,23 @@ class ClusterStats(unittest.TestCase):
             self.assertRegex(text, r'bidplane_peer_clock_offset_seconds\{peer="2",sign="ahead"\} '
                              r'0\.1\d\d\n')
             print(bidstat("--once", c.node(1).stats_name).stdout)
+
+    def test_a_clock_off_from_the_peers_shows_as_quarantined(self):
+        cl = self.cluster_module
+        other = {1: 2, 2: 1}
+        with cl.Cluster("pstatsq") as c:
+            # 800 ms apart, the bound 500: in a 2-node cluster both stop.
+            c.start(2, args=["--cluster-key-file", self.key],
+                    node_args=lambda i: ["--peer", f"{other[i]}@{cl.node_ip(other[i])}"] +
+                    (["--clock-offset-ms", "800"] if i == 2 else []))
+            m = self.wait_for(c, 1, lambda m: m["clock_quarantined"] == 1, "the quarantine")
+            self.assertEqual(m["not_serving/peer_clock"], 1)
+            self.assertEqual(m["serving"], 0)
+            self.assertTrue(700 <= m["peer_clock_offset_ms/2/ahead"] <= 900, m)
+            view = bidstat("--once", c.node(1).stats_name).stdout
+            self.assertIn("peers   ** clock quarantined: not serving", view)
+            m = self.wait_for(c, 2, lambda m: m["clock_quarantined"] == 1, "the quarantine")
+            self.assertTrue(700 <= m["peer_clock_offset_ms/1/behind"] <= 900, m)
 
 
 if __name__ == "__main__":
