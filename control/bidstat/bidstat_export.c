@@ -139,10 +139,45 @@ static void prom_help(FILE *out, const char *s)
 	}
 }
 
-/* name{k="v",...,worker="w"} value; label values are [A-Za-z0-9_.-]. */
-static void prom_sample(FILE *out, const struct stats_entry *e, int worker, uint64_t v)
+/* The segment keeps times as integers of ms or us (`peer_lag_ms`);
+ * Prometheus wants base units: such a family is exported in seconds
+ * (`peer_lag_seconds`), its values as exact decimals. */
+struct prom_family {
+	char name[STATS_FIELD_NAME + 8];
+	unsigned int decimals; /* 0: as stored; 3: ms; 6: us */
+};
+
+static bool ends_with(const char *s, const char *suffix)
 {
-	fprintf(out, METRIC_PREFIX "%s", e->name);
+	size_t n = strlen(s), k = strlen(suffix);
+	return n > k && strcmp(s + n - k, suffix) == 0;
+}
+
+static void prom_family_of(const char *name, struct prom_family *f)
+{
+	size_t n = strlen(name);
+	f->decimals = ends_with(name, "_ms") ? 3 : ends_with(name, "_us") ? 6 : 0;
+	if (f->decimals)
+		snprintf(f->name, sizeof(f->name), "%.*s_seconds", (int)(n - 3), name);
+	else
+		snprintf(f->name, sizeof(f->name), "%s", name);
+}
+
+static void prom_value(FILE *out, const struct prom_family *f, uint64_t v)
+{
+	if (f->decimals == 3)
+		fprintf(out, " %" PRIu64 ".%03" PRIu64 "\n", v / 1000, v % 1000);
+	else if (f->decimals == 6)
+		fprintf(out, " %" PRIu64 ".%06" PRIu64 "\n", v / 1000000, v % 1000000);
+	else
+		fprintf(out, " %" PRIu64 "\n", v);
+}
+
+/* name{k="v",...,worker="w"} value; label values are [A-Za-z0-9_.-]. */
+static void prom_sample(FILE *out, const struct prom_family *f, const struct stats_entry *e,
+			int worker, uint64_t v)
+{
+	fprintf(out, METRIC_PREFIX "%s", f->name);
 	if (e->labels[0] || worker >= 0) {
 		fputc('{', out);
 		print_labels(out, e->labels, "%.*s=\"%.*s\"", ",");
@@ -150,7 +185,7 @@ static void prom_sample(FILE *out, const struct stats_entry *e, int worker, uint
 			fprintf(out, "%sworker=\"%d\"", e->labels[0] ? "," : "", worker);
 		fputc('}', out);
 	}
-	fprintf(out, " %" PRIu64 "\n", v);
+	prom_value(out, f, v);
 }
 
 /* Entries of one family must be written together: the exposition format
@@ -184,22 +219,24 @@ void bidstat_print_prometheus(FILE *out, const struct bidstat_update *u)
 		"# TYPE " METRIC_PREFIX "up gauge\n" METRIC_PREFIX "up %d\n",
 		strcmp(bidstat_state(u), "running") == 0);
 	const char *family = "";
+	struct prom_family f;
 	for (uint32_t n = 0; n < s->count; n++) {
 		uint32_t i = order[n];
 		const struct stats_entry *e = &s->entries[i];
 		if (strcmp(e->name, family) != 0) {
-			fprintf(out, "# HELP " METRIC_PREFIX "%s ", e->name);
+			prom_family_of(e->name, &f);
+			fprintf(out, "# HELP " METRIC_PREFIX "%s ", f.name);
 			prom_help(out, e->help[0] ? e->help : e->name);
-			fprintf(out, "\n# TYPE " METRIC_PREFIX "%s %s\n", e->name,
+			fprintf(out, "\n# TYPE " METRIC_PREFIX "%s %s\n", f.name,
 				e->kind == STATS_COUNTER ? "counter" : "gauge");
 			family = e->name;
 		}
 		if (!e->per_worker) {
-			prom_sample(out, e, -1, s->values[s->first[i]]);
+			prom_sample(out, &f, e, -1, s->values[s->first[i]]);
 			continue;
 		}
 		for (uint32_t k = 0; k < e->count; k++)
-			prom_sample(out, e, (int)k, s->values[s->first[i] + k]);
+			prom_sample(out, &f, e, (int)k, s->values[s->first[i] + k]);
 	}
 	free(order);
 	fflush(out);

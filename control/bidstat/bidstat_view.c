@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * bidstat's live text view: a header, one line per worker with rates and
- * totals, then every other value (non-zero ones unless --all) with its
- * total and rate, like vmstat's columns and top's screen.
+ * totals, one line per peer (a cluster node), then every other value (non-zero ones unless --all)
+ * with its total and rate, like vmstat's columns and top's screen.
  */
 #include <inttypes.h>
 #include <string.h>
@@ -149,6 +149,112 @@ static void print_workers(FILE *out, const struct bidstat_update *u)
 		print_worker_line(out, u, -1, rx, tx, busy, idle);
 }
 
+/* ---- the peers (stats_peers.h): one line each ---- */
+
+/* Entry i's label `key`'s value into buf ("" when it has none). */
+static const char *label_value(const struct stats_entry *e, const char *key, char *buf, size_t len)
+{
+	size_t k = strlen(key);
+	buf[0] = '\0';
+	for (const char *p = e->labels; *p;) {
+		size_t n = strcspn(p, ",");
+		if (n > k && strncmp(p, key, k) == 0 && p[k] == '=')
+			snprintf(buf, len, "%.*s", (int)(n - k - 1), p + k + 1);
+		p += n + (p[n] == ',');
+	}
+	return buf;
+}
+
+/* The value of family `name` for this peer, `extra` labels after peer=. */
+static uint64_t peer_value(const struct stats_snapshot *s, const char *name, const char *peer,
+			   const char *extra)
+{
+	char labels[STATS_FIELD_LABEL];
+	snprintf(labels, sizeof(labels), "peer=%s%s%s", peer, *extra ? "," : "", extra);
+	return total_of(s, name, labels);
+}
+
+static uint64_t peer_drops(const struct stats_snapshot *s, const char *peer)
+{
+	char v[STATS_FIELD_LABEL];
+	uint64_t sum = 0;
+	for (uint32_t i = 0; i < s->count; i++)
+		if (strcmp(s->entries[i].name, "peer_drops_total") == 0 &&
+		    strcmp(label_value(&s->entries[i], "peer", v, sizeof(v)), peer) == 0)
+			sum += stats_snapshot_total(s, i);
+	return sum;
+}
+
+/* "+12", "-3" (the peer's clock minus ours), "?" while unknown. */
+static const char *peer_offset(const struct stats_snapshot *s, const char *peer, char *buf,
+			       size_t len)
+{
+	if (!peer_value(s, "peer_clock_offset_known", peer, ""))
+		return "?";
+	uint64_t ahead = peer_value(s, "peer_clock_offset_ms", peer, "sign=ahead");
+	uint64_t behind = peer_value(s, "peer_clock_offset_ms", peer, "sign=behind");
+	if (behind)
+		snprintf(buf, len, "-%" PRIu64, behind);
+	else
+		snprintf(buf, len, "%s%" PRIu64, ahead ? "+" : "", ahead);
+	return buf;
+}
+
+static void print_peer_line(FILE *out, const struct stats_snapshot *s, const char *peer)
+{
+	char a[16], b[16], c[16], d[16], off[24];
+	fprintf(
+	    out,
+	    "%-6s %5s %9s %9s %9s %9s %8" PRIu64 " %8" PRIu64 " %8" PRIu64 " %8s %8" PRIu64 "\n",
+	    peer, peer_value(s, "peer_reachable", peer, "") ? "yes" : "no",
+	    human(a, sizeof(a), (double)peer_value(s, "peer_messages_total", peer, "direction=in")),
+	    human(b, sizeof(b),
+		  (double)peer_value(s, "peer_messages_total", peer, "direction=out")),
+	    human(c, sizeof(c), (double)peer_value(s, "peer_bytes_total", peer, "direction=in")),
+	    human(d, sizeof(d), (double)peer_value(s, "peer_bytes_total", peer, "direction=out")),
+	    peer_value(s, "peer_deltas_pending", peer, ""),
+	    peer_value(s, "peer_retransmissions_total", peer, ""),
+	    peer_value(s, "peer_lag_ms", peer, ""), peer_offset(s, peer, off, sizeof(off)),
+	    peer_drops(s, peer));
+}
+
+/* One line per peer_reachable entry (every configured peer has one); none
+ * on a lone node. */
+static void print_peers(FILE *out, const struct bidstat_update *u)
+{
+	const struct stats_snapshot *s = u->now;
+	char peer[STATS_FIELD_LABEL];
+	bool header = false;
+	for (uint32_t i = 0; i < s->count; i++) {
+		if (strcmp(s->entries[i].name, "peer_reachable") != 0)
+			continue;
+		if (!header) {
+			fprintf(out, "\npeers%s\n%-6s %5s %9s %9s %9s %9s %8s %8s %8s %8s %8s\n",
+				total_of(s, "clock_quarantined", "")
+				    ? "   ** clock quarantined: not serving"
+				    : "",
+				"peer", "reach", "msgs in", "msgs out", "bytes in", "bytes out",
+				"pending", "retrans", "lag ms", "offs ms", "drops");
+			header = true;
+		}
+		print_peer_line(out, s, label_value(&s->entries[i], "peer", peer, sizeof(peer)));
+	}
+}
+
+/* What the peers' lines show: left out of the list of values. */
+static bool in_peer_table(const struct stats_entry *e)
+{
+	static const char *const shown[] = {
+	    "peer_reachable",	    "peer_messages_total",	  "peer_bytes_total",
+	    "peer_deltas_pending",  "peer_retransmissions_total", "peer_lag_ms",
+	    "peer_clock_offset_ms", "peer_clock_offset_known",
+	};
+	for (size_t i = 0; i < sizeof(shown) / sizeof(shown[0]); i++)
+		if (strcmp(e->name, shown[i]) == 0)
+			return true;
+	return false;
+}
+
 static bool in_worker_table(const struct stats_entry *e)
 {
 	return (strcmp(e->name, "rx_packets_total") == 0 ||
@@ -164,7 +270,7 @@ static void print_values(FILE *out, const struct bidstat_update *u)
 	for (uint32_t i = 0; i < s->count; i++) {
 		const struct stats_entry *e = &s->entries[i];
 		uint64_t v = stats_snapshot_total(s, i);
-		if (in_worker_table(e) || (!u->all && v == 0) ||
+		if (in_worker_table(e) || (in_peer_table(e) && !u->all) || (!u->all && v == 0) ||
 		    (stats_entry_is_auction(e) && !u->auctions))
 			continue;
 		if (e->labels[0])
@@ -185,6 +291,7 @@ void bidstat_print_view(FILE *out, const struct bidstat_update *u, bool clear_sc
 		fputs("\033[H\033[2J", out);
 	print_header(out, u);
 	print_workers(out, u);
+	print_peers(out, u);
 	print_values(out, u);
 	if (!clear_screen)
 		fputc('\n', out);

@@ -148,6 +148,7 @@ static const struct node_value node_values[] = {
     NV("not_serving", "reason=fencing", NOT_SERVING_HELP, STATS_GAUGE, not_serving_fencing),
     NV("not_serving", "reason=clock", NOT_SERVING_HELP, STATS_GAUGE, not_serving_clock),
     NV("not_serving", "reason=hlc_ceiling", NOT_SERVING_HELP, STATS_GAUGE, not_serving_hlc_ceiling),
+    NV("not_serving", "reason=peer_clock", NOT_SERVING_HELP, STATS_GAUGE, not_serving_peer_clock),
     NV("hlc_ceiling", "", "durable upper bound of every stamp (ms << 16 | logical)", STATS_GAUGE,
        hlc_ceiling),
     NV("hlc_ceiling_renewals_total", "", "HLC ceilings persisted", STATS_COUNTER,
@@ -269,7 +270,8 @@ int stats_node_init(struct control *c, char *err, size_t errlen)
 	    .node_version = BP_NODE_VERSION,
 	    .config = config,
 	    .nworkers = n->nworkers,
-	    .dir_capacity = BASE_ENTRIES + AUCTION_ENTRIES * cfg->stats_auctions,
+	    .dir_capacity =
+		BASE_ENTRIES + AUCTION_ENTRIES * cfg->stats_auctions + stats_peers_capacity(cfg),
 	    .worker_block = sizeof(struct worker_stats),
 	    .control_block = sizeof(struct stats_node_block) +
 			     cfg->stats_auctions * sizeof(struct stats_auction_slot),
@@ -293,9 +295,12 @@ int stats_node_init(struct control *c, char *err, size_t errlen)
 	register_worker_counters(&r);
 	register_node_values(&r, c->stats_block, n->nworkers);
 	register_ports(&r, c->stats_block, n);
+	if (r.rc == 0)
+		r.rc = stats_peers_register(c->segment, &c->stats_block->cluster, cfg);
 	stats_dir_end(c->segment);
 	if (r.rc != 0) {
-		snprintf(err, errlen, "stats directory: %s (a bug: raise BASE_ENTRIES)",
+		snprintf(err, errlen,
+			 "stats directory: %s (a bug: raise BASE_ENTRIES or STATS_PEER_ENTRIES)",
 			 strerror(-r.rc));
 		return r.rc;
 	}
@@ -411,6 +416,7 @@ static void refresh(struct control *c, uint64_t now_ms)
 	put(&b->not_serving_fencing, !!(why & NOT_SERVING_FENCING));
 	put(&b->not_serving_clock, !!(why & NOT_SERVING_CLOCK));
 	put(&b->not_serving_hlc_ceiling, !!(why & NOT_SERVING_HLC_CEILING));
+	put(&b->not_serving_peer_clock, !!(why & NOT_SERVING_PEER_CLOCK));
 	put(&b->hlc_ceiling, atomic_load(&c->ceiling.published));
 	put(&b->hlc_ceiling_renewals, atomic_load(&c->ceiling.renewals));
 	put(&b->hlc_ceiling_failures, atomic_load(&c->ceiling.failures));
@@ -425,6 +431,7 @@ static void refresh(struct control *c, uint64_t now_ms)
 	refresh_memory(b, n);
 	refresh_dedup(c);
 	refresh_auction_slots(c, now_ms);
+	stats_peers_refresh(&b->cluster, &c->repl, now_ms);
 	stats_writer_heartbeat(c->segment, now_ms);
 }
 

@@ -3,7 +3,8 @@
  * The node's stats segment (stats_segment.h): each worker counts straight
  * into its own block of it (struct worker_stats); the control thread keeps
  * the node-wide values (auctions, tables, HLC, fencing, ports, memory) and
- * one slot per tracked auction, refreshed every STATS_REFRESH_MS.
+ * one slot per tracked auction, and the cluster's numbers (stats_peers.h),
+ * refreshed every STATS_REFRESH_MS.
  *
  * Threads: all functions on the control thread (main lcore), stats_node_init
  * before the workers launch.
@@ -16,6 +17,7 @@
 #include <stdint.h>
 
 #include "node.h"
+#include "stats_peers.h"
 
 #define STATS_REFRESH_MS 100
 
@@ -78,6 +80,7 @@ struct stats_node_block {
 	_Atomic uint64_t not_serving_fencing;
 	_Atomic uint64_t not_serving_clock;
 	_Atomic uint64_t not_serving_hlc_ceiling;
+	_Atomic uint64_t not_serving_peer_clock;
 	_Atomic uint64_t hlc_ceiling;
 	_Atomic uint64_t hlc_ceiling_renewals;
 	_Atomic uint64_t hlc_ceiling_failures;
@@ -100,7 +103,8 @@ struct stats_node_block {
 	struct control_stats control;
 	struct stats_worker_copies workers;
 	struct stats_port_values ports[BP_MAX_PORTS];
-	struct stats_auction_slot slots[]; /* cfg.stats_auctions */
+	struct stats_cluster_block cluster; /* entries only for cfg.npeers peers */
+	struct stats_auction_slot slots[];  /* cfg.stats_auctions */
 };
 
 /* Creates and publishes the segment, gives every worker its block.
