@@ -29,6 +29,7 @@ import unittest
 import bptest
 import cluster
 from cluster import Cluster, node_ip, node_mac
+from stats_tools import bidstat_json, by_key, wait_for_refresh
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fuzz"))
 import make_peer_corpus as peer  # noqa: E402  (the document's own encoder)
@@ -241,6 +242,10 @@ class Hostile(ClusterCase):
         s.close()
 
     def test_forged_replayed_truncated_unknown_change_nothing(self):
+        # Node 2 restarted once: its incarnation is 2, so 1 is a stale one.
+        self.c.kill(2)
+        self.c.restart(2)
+        wait_serving(self.c, [2])
         w = Workload(self.c, 5)
         w.run(100, [1, 2, 3])
         w.converge([1, 2, 3], "before the hostile messages")
@@ -255,8 +260,9 @@ class Hostile(ClusterCase):
         unknown = peer.message(peer.DELTA, body, seq=10**9 + 1, key=self.key,
                                **dict(good, sender=9))
         truncated = peer.message(peer.DELTA, body, seq=10**9 + 2, key=self.key, **good)[:-5]
+        self.assertGreater(inc, 1)
         stale = peer.message(peer.DELTA, body, seq=10**9 + 3, key=self.key,
-                             **dict(good, incarnation=inc - 1 if inc > 1 else 0))
+                             **dict(good, incarnation=inc - 1))
         wrong_receiver = peer.message(peer.DELTA, body, seq=10**9 + 4, key=self.key,
                                       **dict(good, receiver=3))
         for msg in (forged, unknown, truncated, stale, wrong_receiver):
@@ -286,22 +292,23 @@ class Hostile(ClusterCase):
         self.assertEqual(w.views([1, 2, 3]), before)
         st = status(self.c.node(1))
         self.assertTrue(st["serving"], st)
-        # Counted by reason: in the stats segment (bidstat) once exported.
+        # Each refusal counted under its reason (bidstat, the stats segment).
+        wait_for_refresh(self, self.c.node(1).stats_name)
         counts = self.drop_counts(1)
-        if counts is not None:
-            for reason in ("bad_mac", "unknown_node", "bad_length", "stale_incarnation",
-                           "wrong_receiver", "wrong_address", "replay"):
-                self.assertGreaterEqual(counts.get(reason, 0), 1, (reason, counts))
+        for reason in ("bad_mac", "unknown_node", "bad_length", "stale_incarnation",
+                       "wrong_receiver", "wrong_address", "replay"):
+            self.assertGreaterEqual(counts.get(reason, 0), 1, (reason, counts))
         w.run(50, [1, 2, 3])
         w.converge([1, 2, 3], "after the hostile messages")
 
     def drop_counts(self, i):
-        """peer_drops_total by reason, summed over peers, from bidstat; None
-        when this build does not export them."""
-        node = self.c.node(i)
-        out = bptest.run_bidstat(node) if hasattr(bptest, "run_bidstat") else None
-        if out is None:
-            return None
+        """peer_drops_total by reason, summed over the peers (and the
+        unattributed ones), from bidstat --json."""
+        out = {}
+        for key, m in by_key(bidstat_json(self, self.c.node(i).stats_name)).items():
+            parts = key.split("/")
+            if parts[0] == "peer_drops_total":
+                out[parts[2]] = out.get(parts[2], 0) + m["total"]
         return out
 
 
@@ -322,9 +329,26 @@ class Clock(ClusterCase):
         self.assertEqual(st["not_serving_reason"], "clock", st)
         offsets = [p["clock_offset_ms"] for p in st["peers"]]
         self.assertTrue(all(o is not None and o < -9000 for o in offsets), st)
+        # What node 3 ships carries its clock, 10 s ahead: refused and
+        # counted by the others, and auction 99 never reaches them.
+        r = self.c.node(3).bidctl("open", "--auction", "99", "--reserve", "1", "--increment", "1",
+                                  "--duration", "600")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         w = Workload(self.c, 6)
         w.run(200, [1, 2])
         w.converge([1, 2], "beside a node 10 s ahead")
+        for i in (1, 2):
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                wait_for_refresh(self, self.c.node(i).stats_name)
+                m = by_key(bidstat_json(self, self.c.node(i).stats_name))
+                if m["peer_drops_total/3/clock_ahead"]["total"] >= 1:
+                    break
+            self.assertGreaterEqual(m["peer_drops_total/3/clock_ahead"]["total"], 1)
+            w.client.to(i)
+            w.rid += 1
+            self.assertEqual(w.client.ask(bptest.query(w.rid, 99))["status"],
+                             bptest.UNKNOWN_AUCTION)
         # Node 3 takes no bid, and the good nodes' clocks did not move 10 s.
         w.client.to(3)
         r = w.client.ask(bptest.bid(1, 1, 1, 10**9))
