@@ -12,19 +12,23 @@ scripts/cluster_demo.sh, which builds first)."""
 
 import os
 import random
+import subprocess
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
-os.environ.setdefault("BP_BIDSTAT", os.path.join(HERE, "..", "build", "bidstat"))
+BUILD = os.path.join(HERE, "..", "build")
+# The test suite runs it with its own build's programs.
+BIDPLANE = os.environ.get("BP_BIDPLANE", os.path.join(BUILD, "bidplane"))
+BIDCTL = os.environ.get("BP_BIDCTL", os.path.join(BUILD, "bidctl"))
+BIDSTAT = os.environ.setdefault("BP_BIDSTAT", os.path.join(BUILD, "bidstat"))
 
 import bptest  # noqa: E402
 import cluster  # noqa: E402
 
 N = 3
 AUCTIONS = 10
-BUILD = os.path.join(HERE, "..", "build")
 
 
 def bids(c, rng, count, nodes, rid):
@@ -77,8 +81,7 @@ def wait_serving(c):
 def main():
     cluster.require_root()
     rng = random.Random(7)
-    with cluster.Cluster("demo", binary=os.path.join(BUILD, "bidplane"),
-                         bidctl=os.path.join(BUILD, "bidctl")) as c:
+    with cluster.Cluster("demo", binary=BIDPLANE, bidctl=BIDCTL) as c:
         key = os.path.join(c.root, "cluster.key")
         fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.write(fd, os.urandom(32).hex().encode())
@@ -119,9 +122,9 @@ def main():
         for i in range(1, N + 1):
             print(f"== bidctl status (node {i})")
             print(c.node(i).bidctl("status").stdout, end="")
-        print(f"== bidstat --once (node 1), the peers section")
-        out = bptest.subprocess.run([os.environ["BP_BIDSTAT"], "--once",
-                                     c.node(1).stats_name], capture_output=True, text=True)
+        print("== bidstat --once (node 1), the peers section")
+        out = subprocess.run([BIDSTAT, "--once", c.node(1).stats_name], capture_output=True,
+                             text=True, timeout=30)
         lines = out.stdout.splitlines()
         start = next((k for k, line in enumerate(lines) if line.startswith("peers")), None)
         print("\n".join(lines[start:start + N + 1]) if start is not None else out.stdout)
