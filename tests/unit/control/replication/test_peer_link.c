@@ -318,6 +318,23 @@ static void test_heartbeat_offset(void **state)
 	assert_int_equal(offset_ms, -1);
 }
 
+/* Until a kept message gives a round trip, the heartbeats' sets the RTO:
+ * a start does not wait out the one-second initial RTO (a sync request
+ * lost at start is asked again within a few round trips). */
+static void test_heartbeat_seeds_the_rto(void **state)
+{
+	(void)state;
+	uint64_t t = 1700000000000ull * MS;
+	struct peer_heartbeat mine, theirs;
+	assert_int_equal(peer_link_rto_ms(&link_a), PEER_RTO_INITIAL_MS);
+	peer_link_heartbeat_fill(&link_a, t, &mine);
+	peer_link_heartbeat_received(&link_b, &mine, t + 1 * MS);
+	peer_link_heartbeat_fill(&link_b, t + 2 * MS, &theirs);
+	peer_link_heartbeat_received(&link_a, &theirs, t + 3 * MS); /* round trip 2 ms */
+	assert_true(peer_link_rto_ms(&link_a) < 100);
+	assert_true(peer_link_rto_ms(&link_a) >= PEER_RTO_MIN_MS);
+}
+
 static void test_heartbeat_replay_and_forgery(void **state)
 {
 	(void)state;
@@ -850,6 +867,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_reachability, setup),
 	    cmocka_unit_test_setup(test_heartbeat_offset, setup),
 	    cmocka_unit_test_setup(test_heartbeat_replay_and_forgery, setup),
+	    cmocka_unit_test_setup(test_heartbeat_seeds_the_rto, setup),
 	    cmocka_unit_test_setup(test_new_incarnation, setup),
 	    cmocka_unit_test(test_quarantine),
 	    cmocka_unit_test_setup(test_sync_walk, setup),
