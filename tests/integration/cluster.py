@@ -210,6 +210,7 @@ class ClusterClient(bptest.Client):
     def __init__(self, cluster, i, timeout=1.0):
         with in_netns(cluster.ns):
             super().__init__(timeout)  # binds bptest.HOST_IP, which is CLIENT_IP
+        self.timeout = timeout
         self.to(i)
 
     def to(self, i):
@@ -228,6 +229,34 @@ class ClusterClient(bptest.Client):
             return None
         assert addr == self.dest, (addr, self.dest)
         return data
+
+    def ask(self, payload, retries=5):
+        """bptest's ask, for a client that talks to several nodes: a late
+        answer to an earlier request (its retry already answered, or to
+        another node) is skipped, not taken for this one's."""
+        want = payload[8:16]  # the request_id of every request type
+        for _ in range(retries):
+            self.send(payload)
+            deadline = time.monotonic() + self.sock.gettimeout()
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self.sock.settimeout(left)
+                try:
+                    data, addr = self.sock.recvfrom(2048)
+                except (TimeoutError, BlockingIOError):
+                    break
+                finally:
+                    self.sock.settimeout(self.timeout)
+                if addr != self.dest or data[8:16] != want:
+                    continue
+                r = bptest.parse_reply(data)
+                if r["status"] != bptest.OVERLOADED:
+                    return r
+                time.sleep(0.01)
+                break
+        raise AssertionError(f"no reply from {self.dest} after {retries} tries")
 
 
 class Cluster:
