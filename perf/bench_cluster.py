@@ -54,6 +54,7 @@ def env_int(name, default):
 SECS = env_int("CLUSTER_SECONDS", 6)
 ROUNDS = env_int("CLUSTER_ROUNDS", 3)
 PROBES = env_int("CLUSTER_PROBES", 300)
+LAG_SECS = env_int("CLUSTER_LAG_SECONDS", 12)
 DEDUP_RATE = env_int("CLUSTER_DEDUP_RATE", 3000000)
 AUCTIONS = 10000  # bidgen's 1..AUCTIONS; the prober's above them
 PROBE_AUCTIONS = 100
@@ -209,16 +210,16 @@ class Bench:
 
     # --- taps ---------------------------------------------------------------
 
-    def tap_counters(self):
+    def tap_counters(self, full=False):
         """{node: (tx_packets, tx_bytes)} as the node sent them on its tap
-        (the kernel side's rx)."""
+        (the kernel side's rx); full: the kernel's whole stats64."""
         out = self.c.exec("ip", "-j", "-s", "link", "show").stdout
         res = {}
         for link in json.loads(out):
             name = link["ifname"]
             if name.startswith("bpc") and name[3:].isdigit():
                 rx = link["stats64"]["rx"]
-                res[int(name[3:])] = (rx["packets"], rx["bytes"])
+                res[int(name[3:])] = link["stats64"] if full else (rx["packets"], rx["bytes"])
         return res
 
     # --- the runs -----------------------------------------------------------
@@ -242,6 +243,36 @@ class Bench:
                 out[k] = None
         return out
 
+    def a_threads(self):
+        """A's CPU seconds so far per thread name (its main lcore runs the
+        control thread; lcore-worker-1 is its worker)."""
+        tick = os.sysconf("SC_CLK_TCK")
+        pid, out = self.c.nodes[A].proc.pid, {}
+        for t in os.listdir(f"/proc/{pid}/task"):
+            try:
+                comm = open(f"/proc/{pid}/task/{t}/comm").read().strip()
+                f = open(f"/proc/{pid}/task/{t}/stat").read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            out[comm] = out.get(comm, 0) + (int(f[11]) + int(f[12])) / tick
+        return out
+
+    def exception_counters(self):
+        """{node: {counter: sum over its workers}}: peer datagrams (and ARP)
+        handed by the workers to the control thread, and those dropped
+        because its ring was full."""
+        keys = ("exceptions_total/to_control", "drops_total/worker/exception_ring_full")
+        out = {}
+        for i, node in self.c.nodes.items():
+            r = subprocess.run([os.environ["BP_BIDSTAT"], "--once", "--json", node.stats_name],
+                               capture_output=True, text=True, timeout=10)
+            if r.returncode != 0:
+                continue
+            m = {x["key"]: sum(x["workers"]) for x in json.loads(r.stdout)["metrics"]
+                 if x["key"] in keys}
+            out[str(i)] = m
+        return out
+
     def worker_idle_rate(self):
         """A's worker 0 over the middle of a run, as perf/bench.sh measures
         it (perf/bench_report.py): polls with frames / all polls, and time
@@ -259,14 +290,15 @@ class Bench:
         time.sleep(0.3)
         stats, idle_rate = self.worker_idle_rate()
         before = self.tap_counters()
+        exc0 = self.exception_counters()
         t0 = time.monotonic()
         self.bidgen_start(name, SECS, zipf=zipf, seed=seed)
         time.sleep(1.0 + SECS / 10)
-        cpu0 = self.cpu_seconds()
+        cpu0, th0 = self.cpu_seconds(), self.a_threads()
         a = bench_report.snapshot(stats)
         time.sleep(SECS / 2)
         b = bench_report.snapshot(stats)
-        cpu1 = self.cpu_seconds()
+        cpu1, th1 = self.cpu_seconds(), self.a_threads()
         r = self.bidgen_wait(name)
         window = b["t"] - a["t"]
         busy, idle = b["busy"] - a["busy"], b["idle"] - a["idle"]
@@ -276,8 +308,11 @@ class Bench:
                          "rx_mpps": (b["rx"] - a["rx"]) / window / 1e6}
         r["cpu_share"] = {k: (cpu1[k] - cpu0[k]) / window for k in cpu1
                           if cpu1.get(k) is not None and cpu0.get(k) is not None}
+        r["a_thread_share"] = {k: (th1[k] - th0.get(k, 0)) / window for k in th1
+                               if th1[k] - th0.get(k, 0) > 0}
         time.sleep(1.0)  # the last deltas and their ACKs
         after = self.tap_counters()
+        r["exceptions"] = diff_counters(exc0, self.exception_counters())
         window = time.monotonic() - t0
         r["tap_window_s"] = window
         if cluster_run:
@@ -304,14 +339,16 @@ class Bench:
     def lag_run(self, rate, probes):
         """Probes (below) while bidgen offers `rate` to A (None: no load)."""
         self.start(True)
-        # bidgen long enough to cover the probes (one every ~20 ms).
-        secs = int(probes * 0.03) + 4
+        secs = LAG_SECS
         if rate is not None:
             self.bidgen_start("lag-load", secs, rate=rate, seed=7)
         time.sleep(1.5)
         to_a = self.c.client(A, timeout=0.5)
         to_b = self.c.client(B, timeout=0.5)
         lags, rtts, missed = [], [], 0
+        taps0 = self.tap_counters(full=True)
+        exc0 = self.exception_counters()
+        cpu0, th0, t_load = self.cpu_seconds(), self.a_threads(), time.monotonic()
         rid = 1 << 40
         deadline = time.monotonic() + secs - 2
         for n in range(probes):
@@ -342,8 +379,20 @@ class Bench:
             if seen is None:
                 missed += 1
             else:
-                lags.append(seen - t_a)
+                lags.append((seen - t_a, time.monotonic() - t_load))
             time.sleep(0.02)
+        cpu1, th1, dt = self.cpu_seconds(), self.a_threads(), time.monotonic() - t_load
+        self.lag_cpu = {k: (cpu1[k] - cpu0[k]) / dt for k in cpu1
+                        if cpu1.get(k) is not None and cpu0.get(k) is not None}
+        self.lag_cpu.update({f"A:{k}": (th1[k] - th0.get(k, 0)) / dt for k in th1
+                             if th1[k] - th0.get(k, 0) > 0})
+        self.lag_exceptions = diff_counters(exc0, self.exception_counters())
+        self.lag_status = {i: self.status(i).get("peers") for i in (A, B, C)}
+        taps1 = self.tap_counters(full=True)
+        # Frames the kernel could not hand to a node (its tap queue full)
+        # or a node could not send.
+        self.lag_taps = {i: {d: {k: taps1[i][d][k] - taps0[i][d][k] for k in taps1[i][d]}
+                             for d in ("rx", "tx")} for i in taps1 if i in taps0}
         load = self.bidgen_wait("lag-load") if rate is not None else None
         self.stop_all()
         return lags, rtts, missed, load
@@ -352,6 +401,16 @@ class Bench:
         if self.gen is not None and self.gen.poll() is None:
             self.gen.kill()
             self.gen.wait()
+
+
+def diff_counters(a, b):
+    return {i: {k: v - a.get(i, {}).get(k, 0) for k, v in m.items()} for i, m in b.items()}
+
+
+def exc_text(e):
+    return "; ".join(f"node {i}: to control {m.get('exceptions_total/to_control', 0)}, "
+                     f"ring full {m.get('drops_total/worker/exception_ring_full', 0)}"
+                     for i, m in sorted(e.items()))
 
 
 def pct(values, p):
@@ -393,13 +452,17 @@ def main():
             f"{PROBES} probes")
         lags, rtts, missed, load = bench.lag_run(half, PROBES)
         results["lag"] = {"rate": half, "probes": len(lags), "missed": missed,
-                          "lag_ms": [x * 1e3 for x in lags], "query_rtt_ms": [x * 1e3 for x in rtts],
+                          "lag_ms": [x * 1e3 for x, _ in lags],
+                          "lag_at_s": [[round(t, 3), round(x * 1e3, 3)] for x, t in lags],
+                          "query_rtt_ms": [x * 1e3 for x in rtts],
+                          "cpu_share": bench.lag_cpu, "peers": bench.lag_status,
+                          "taps": bench.lag_taps, "exceptions": bench.lag_exceptions,
                           "load": {k: load[k] for k in ("offered_mpps", "served_mpps",
                                                          "accepted_mpps", "lost")}}
         say(f"lag without load: {PROBES // 3} probes")
         lags, rtts, missed, _ = bench.lag_run(None, PROBES // 3)
         results["lag_idle"] = {"rate": 0, "probes": len(lags), "missed": missed,
-                               "lag_ms": [x * 1e3 for x in lags],
+                               "lag_ms": [x * 1e3 for x, _ in lags],
                                "query_rtt_ms": [x * 1e3 for x in rtts]}
     finally:
         bench.kill_gen()
@@ -431,7 +494,7 @@ def report(res):
             " | ratio | A worker busy (time) alone / cluster | peer B/accepted bid (all nodes)"
             " | of it A's out | frames/1000 bids (all) |",
             "|---|---|---|---|---|---|---|---|---|"]
-    cpu_rows = ["| run | CPU share: bidgen | A | B | C |", "|---|---|---|---|---|"]
+    cpu_rows = ["| run | CPU share: bidgen | A | B | C | A per thread |", "|---|---|---|---|---|---|"]
     summary = {}
     for kind in ("uniform", "zipf"):
         ratios = [x[f"{kind}_ratio"] for x in res["rounds_data"]]
@@ -451,8 +514,15 @@ def report(res):
             for mode, run in (("alone", lone), ("cluster", cl)):
                 cs = run.get("cpu_share", {})
                 cpu_rows.append(f"| {x['round']} {kind} {mode} | " + " | ".join(
-                    f"{cs[k]:.2f}" if k in cs else "-" for k in ("gen", "1", "2", "3")) + " |")
-    rows += [""] + cpu_rows
+                    f"{cs[k]:.2f}" if k in cs else "-" for k in ("gen", "1", "2", "3")) + " | " +
+                    ", ".join(f"{t} {v:.2f}" for t, v in sorted(
+                        run.get("a_thread_share", {}).items()) if v >= 0.01) + " |")
+    rows += [""] + cpu_rows + ["", "Frames the workers gave the control thread (peer datagrams, "
+                               "ARP) and those dropped, its ring full:"]
+    for x in res["rounds_data"]:
+        for kind in ("uniform", "zipf"):
+            rows.append(f"- {x['round']} {kind} cluster: " +
+                        exc_text(x[f"{kind}_cluster"].get("exceptions", {})))
     lag = res["lag"]
     for key in ("lag", "lag_idle"):
         lag_ms = res[key]["lag_ms"]
@@ -484,6 +554,18 @@ def report(res):
                      f"{fmt(L['query_rtt_p50_ms'])} ms, p99 {fmt(L['query_rtt_p99_ms'])} ms "
                      f"(the resolution)")
     lines.append(f"lag run load: {lag['load']}")
+    thirds = [x for _, x in lag["lag_at_s"]]
+    if len(thirds) >= 3:
+        k = len(thirds) // 3
+        lines.append(f"lag under load, median of the first third of the probes "
+                     f"{statistics.median(thirds[:k]):.2f} ms, of the last third "
+                     f"{statistics.median(thirds[-k:]):.2f} ms (over {lag['lag_at_s'][-1][0]:.1f} s)")
+    lines.append("lag run, frames the workers gave the control thread: " +
+                 exc_text(lag["exceptions"]))
+    lines.append("lag run CPU share: " + ", ".join(f"{k} {v:.2f}"
+                                                  for k, v in sorted(lag["cpu_share"].items())))
+    lines.append("lag run, A's view of its peers at the end: " + ", ".join(
+        f"node {p['node_id']} lag_ms {p['lag_ms']}" for p in (lag["peers"].get(1) or [])))
     lines.append("idle (heartbeats), per node: " + ", ".join(
         f"node {n} {v[0]:.1f} frames/s {v[1]:.0f} B/s" for n, v in sorted(idle.items())))
     text = "\n".join(lines) + "\n"
