@@ -55,8 +55,12 @@ SECS = env_int("CLUSTER_SECONDS", 6)
 ROUNDS = env_int("CLUSTER_ROUNDS", 3)
 PROBES = env_int("CLUSTER_PROBES", 300)
 LAG_SECS = env_int("CLUSTER_LAG_SECONDS", 12)
+# Heartbeats alone are measured over this long (0: not measured).
+IDLE_SECS = int(os.environ.get("CLUSTER_IDLE_SECONDS", "3")) if os.environ.get(
+    "CLUSTER_IDLE_SECONDS", "3").isdigit() else sys.exit("error: CLUSTER_IDLE_SECONDS: "
+                                                         "expected a whole number >= 0")
 DEDUP_RATE = env_int("CLUSTER_DEDUP_RATE", 3000000)
-AUCTIONS = 10000  # bidgen's 1..AUCTIONS; the prober's above them
+AUCTIONS = env_int("CLUSTER_AUCTIONS", 10000)  # bidgen's 1..AUCTIONS; the prober's above
 PROBE_AUCTIONS = 100
 OUT = os.environ.get("CLUSTER_OUT", "build/bench-cluster")
 BIN = os.environ.get("CLUSTER_BUILD_DIR", "build")
@@ -64,6 +68,11 @@ NO_HUGE = os.environ.get("CLUSTER_NO_HUGE", "0") == "1"
 # B and C: every lcore on these CPUs (A's worker keeps CPU 1 to itself).
 PEER_CPU = os.environ.get("CLUSTER_PEER_CPU", "0")
 GEN_IP = "198.18.0.100"
+# The loads of the throughput rounds (the smoke run takes uniform only).
+KINDS = os.environ.get("CLUSTER_KINDS", "uniform zipf").split()
+if not KINDS or any(k not in ("uniform", "zipf") for k in KINDS):
+    sys.exit(f"error: CLUSTER_KINDS={os.environ.get('CLUSTER_KINDS')}: "
+             "expected uniform, zipf or both")
 # bidgen's DPDK file prefix (perf/bench_cluster.sh removes what it leaves).
 GEN_PREFIX = os.environ.get("CLUSTER_PREFIX", f"bpperf-{os.getpid()}") + "-gen"
 os.environ.setdefault("BP_BIDSTAT", os.path.join(BIN, "bidstat"))
@@ -98,6 +107,9 @@ class Bench:
         self.sock = os.path.join(self.c.root, "memif.sock")
         self.life = {A: 0, B: 0, C: 0}
         self.gen = None
+        # What this run made, for the smoke test to check it is all gone.
+        self.made = {"netns": self.c.ns, "root": self.c.root, "dpdk_prefixes": [GEN_PREFIX],
+                     "stats": []}
 
     # --- nodes --------------------------------------------------------------
 
@@ -138,6 +150,9 @@ class Bench:
         node.life = self.life[i]
         self.c.nodes[i] = node
         node.start(timeout=60)
+        self.made["stats"].append(node.stats_name)
+        if node.prefix:
+            self.made["dpdk_prefixes"].append(node.prefix)
         return node
 
     def stop_all(self):
@@ -211,15 +226,23 @@ class Bench:
     # --- taps ---------------------------------------------------------------
 
     def tap_counters(self, full=False):
-        """{node: (tx_packets, tx_bytes)} as the node sent them on its tap
-        (the kernel side's rx); full: the kernel's whole stats64."""
-        out = self.c.exec("ip", "-j", "-s", "link", "show").stdout
+        """{node: (tx_packets, tx_bytes)} as each running node sent them on
+        its tap (the kernel side's rx); full: the kernel's whole stats64.
+        A tap that cannot be read is retried, then left out."""
         res = {}
-        for link in json.loads(out):
-            name = link["ifname"]
-            if name.startswith("bpc") and name[3:].isdigit():
-                rx = link["stats64"]["rx"]
-                res[int(name[3:])] = link["stats64"] if full else (rx["packets"], rx["bytes"])
+        for i, node in self.c.nodes.items():
+            if not node.alive():
+                continue
+            for _ in range(3):
+                r = self.c.exec("ip", "-j", "-s", "link", "show", "dev", node.port, check=False)
+                try:
+                    stats = json.loads(r.stdout)[0]["stats64"]
+                except (ValueError, IndexError, KeyError):
+                    time.sleep(0.05)
+                    continue
+                rx = stats["rx"]
+                res[i] = stats if full else (rx["packets"], rx["bytes"])
+                break
         return res
 
     # --- the runs -----------------------------------------------------------
@@ -317,8 +340,8 @@ class Bench:
         r["tap_window_s"] = window
         if cluster_run:
             r["peer_status_a"] = self.status(A).get("peers")
-        r["tap"] = {str(i): [after[i][0] - before.get(i, (0, 0))[0],
-                             after[i][1] - before.get(i, (0, 0))[1]] for i in after}
+        r["tap"] = {str(i): [after[i][0] - before[i][0], after[i][1] - before[i][1]]
+                    for i in after if i in before}
         with open(os.path.join(OUT, f"node-{name}.log"), "w") as f:
             for i in sorted(self.c.nodes):
                 f.write(f"--- node {i}\n{self.c.nodes[i].text()}\n")
@@ -330,11 +353,11 @@ class Bench:
         self.start(True)
         time.sleep(1.0)
         before, t0 = self.tap_counters(), time.monotonic()
-        time.sleep(3.0)
+        time.sleep(IDLE_SECS)
         after, dt = self.tap_counters(), time.monotonic() - t0
         self.stop_all()
         return {str(i): [(after[i][0] - before[i][0]) / dt, (after[i][1] - before[i][1]) / dt]
-                for i in after}
+                for i in after if i in before}
 
     def lag_run(self, rate, probes):
         """Probes (below) while bidgen offers `rate` to A (None: no load)."""
@@ -342,7 +365,8 @@ class Bench:
         secs = LAG_SECS
         if rate is not None:
             self.bidgen_start("lag-load", secs, rate=rate, seed=7)
-        time.sleep(1.5)
+        warmup = min(1.5, secs / 4)
+        time.sleep(warmup)
         to_a = self.c.client(A, timeout=0.5)
         to_b = self.c.client(B, timeout=0.5)
         lags, rtts, missed = [], [], 0
@@ -350,9 +374,10 @@ class Bench:
         exc0 = self.exception_counters()
         cpu0, th0, t_load = self.cpu_seconds(), self.a_threads(), time.monotonic()
         rid = 1 << 40
-        deadline = time.monotonic() + secs - 2
+        deadline = time.monotonic() + secs - warmup - 0.5
         for n in range(probes):
-            if time.monotonic() > deadline or (self.gen is not None and self.gen.poll() is not None):
+            gen_done = self.gen is not None and self.gen.poll() is not None
+            if time.monotonic() > deadline or gen_done:
                 break
             auction = AUCTIONS + 1 + n % PROBE_AUCTIONS
             rid += 1
@@ -382,6 +407,7 @@ class Bench:
                 lags.append((seen - t_a, time.monotonic() - t_load))
             time.sleep(0.02)
         cpu1, th1, dt = self.cpu_seconds(), self.a_threads(), time.monotonic() - t_load
+        self.lag_dt = dt
         self.lag_cpu = {k: (cpu1[k] - cpu0[k]) / dt for k in cpu1
                         if cpu1.get(k) is not None and cpu0.get(k) is not None}
         self.lag_cpu.update({f"A:{k}": (th1[k] - th0.get(k, 0)) / dt for k in th1
@@ -421,6 +447,9 @@ def pct(values, p):
 
 
 def spread(values):
+    values = [v for v in values if v == v]  # no NaN
+    if not values:
+        return {"median": float("nan"), "min": float("nan"), "max": float("nan"), "values": []}
     return {"median": statistics.median(values), "min": min(values), "max": max(values),
             "values": values}
 
@@ -428,11 +457,18 @@ def spread(values):
 def main():
     bench = Bench()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    results = {"seconds": SECS, "rounds": ROUNDS, "peer_cpu": PEER_CPU, "rounds_data": []}
+    results = {"seconds": SECS, "rounds": ROUNDS, "peer_cpu": PEER_CPU, "auctions": AUCTIONS,
+               "kinds": KINDS,
+               "rounds_data": []}
+    # CLUSTER_LAG_RATE=N: only the lag runs, at N requests/s.
+    lag_rate = os.environ.get("CLUSTER_LAG_RATE")
+    if lag_rate is not None and not lag_rate.isdigit():
+        sys.exit(f"error: CLUSTER_LAG_RATE={lag_rate}: expected requests per second")
     try:
-        for r in range(1, ROUNDS + 1):
+        for r in range(1, 0 if lag_rate else ROUNDS + 1):
             rnd = {"round": r}
-            for kind, zipf in (("uniform", False), ("zipf", True)):
+            for kind in KINDS:
+                zipf = kind == "zipf"
                 for mode in ("lone", "cluster"):
                     name = f"{kind}-{mode}-{r}"
                     say(f"round {r}/{ROUNDS}: A {mode}, {kind}, bidgen at full rate ({SECS}s)")
@@ -443,11 +479,14 @@ def main():
                 rnd[f"{kind}_ratio"] = (rnd[f"{kind}_cluster"]["accepted_mpps"]
                                         / max(rnd[f"{kind}_lone"]["accepted_mpps"], 1e-9))
             results["rounds_data"].append(rnd)
-        say("heartbeats: the three nodes idle (3 s)")
-        results["idle_tap_per_s"] = bench.idle_tap_rate()
-        lone_uniform = statistics.median(
-            x["uniform_lone"]["served_mpps"] for x in results["rounds_data"])
-        half = int(lone_uniform * 1e6 / 2)
+        if IDLE_SECS and not lag_rate:
+            say(f"heartbeats: the three nodes idle ({IDLE_SECS} s)")
+            results["idle_tap_per_s"] = bench.idle_tap_rate()
+        if lag_rate:
+            half = int(lag_rate)
+        else:
+            half = int(statistics.median(
+                x["uniform_lone"]["served_mpps"] for x in results["rounds_data"]) * 1e6 / 2)
         say(f"lag: bidgen at {half} requests/s (half of A's median lone uniform rate), "
             f"{PROBES} probes")
         lags, rtts, missed, load = bench.lag_run(half, PROBES)
@@ -457,6 +496,8 @@ def main():
                           "query_rtt_ms": [x * 1e3 for x in rtts],
                           "cpu_share": bench.lag_cpu, "peers": bench.lag_status,
                           "taps": bench.lag_taps, "exceptions": bench.lag_exceptions,
+                          "a_out_bytes_per_s": (bench.lag_taps.get(A, {}).get("rx", {}).get(
+                              "bytes", float("nan")) / bench.lag_dt),
                           "load": {k: load[k] for k in ("offered_mpps", "served_mpps",
                                                          "accepted_mpps", "lost")}}
         say(f"lag without load: {PROBES // 3} probes")
@@ -469,19 +510,29 @@ def main():
         bench.stop_all()
         bench.c.stop()
         shutil.rmtree(f"/var/run/dpdk/{GEN_PREFIX}", ignore_errors=True)
+    results["made"] = bench.made
+    # The raw figures first: a report that fails loses nothing.
+    with open(os.path.join(OUT, "results.json"), "w") as f:
+        json.dump(results, f, indent=1)
     report(results)
 
 
-def bytes_per_bid(run, who):
+def tap_sum(run, who, field):
+    """Bytes (field 1) or frames (0) the nodes sent on their taps: A's or
+    all three; NaN when a tap could not be read."""
     tap = run["tap"]
-    nodes = [str(A)] if who == "a" else list(tap)
-    return sum(tap[n][1] for n in nodes) / max(run["accepted"], 1)
+    nodes = [str(A)] if who == "a" else [str(i) for i in (A, B, C)]
+    if any(n not in tap for n in nodes):
+        return float("nan")
+    return sum(tap[n][field] for n in nodes)
+
+
+def bytes_per_bid(run, who):
+    return tap_sum(run, who, 1) / max(run["accepted"], 1)
 
 
 def frames_per_bid(run, who):
-    tap = run["tap"]
-    nodes = [str(A)] if who == "a" else list(tap)
-    return sum(tap[n][0] for n in nodes) / max(run["accepted"], 1)
+    return tap_sum(run, who, 0) / max(run["accepted"], 1)
 
 
 def busy(run):
@@ -494,16 +545,17 @@ def report(res):
             " | ratio | A worker busy (time) alone / cluster | peer B/accepted bid (all nodes)"
             " | of it A's out | frames/1000 bids (all) |",
             "|---|---|---|---|---|---|---|---|---|"]
-    cpu_rows = ["| run | CPU share: bidgen | A | B | C | A per thread |", "|---|---|---|---|---|---|"]
+    cpu_rows = ["| run | CPU share: bidgen | A | B | C | A per thread |",
+                "|---|---|---|---|---|---|"]
     summary = {}
-    for kind in ("uniform", "zipf"):
+    for kind in res["kinds"] if res["rounds_data"] else ():
         ratios = [x[f"{kind}_ratio"] for x in res["rounds_data"]]
         allb = [bytes_per_bid(x[f"{kind}_cluster"], "all") for x in res["rounds_data"]]
         ab = [bytes_per_bid(x[f"{kind}_cluster"], "a") for x in res["rounds_data"]]
         summary[kind] = {"ratio": spread(ratios), "bytes_per_bid_all": spread(allb),
                          "bytes_per_bid_a_out": spread(ab)}
     for x in res["rounds_data"]:
-        for kind in ("uniform", "zipf"):
+        for kind in res["kinds"]:
             lone, cl = x[f"{kind}_lone"], x[f"{kind}_cluster"]
             rows.append(f"| {x['round']} | {kind if kind == 'uniform' else 'zipf 0.99'} | "
                         f"{lone['accepted_mpps']:.3f} / {lone['served_mpps']:.3f} | "
@@ -520,7 +572,7 @@ def report(res):
     rows += [""] + cpu_rows + ["", "Frames the workers gave the control thread (peer datagrams, "
                                "ARP) and those dropped, its ring full:"]
     for x in res["rounds_data"]:
-        for kind in ("uniform", "zipf"):
+        for kind in res["kinds"]:
             rows.append(f"- {x['round']} {kind} cluster: " +
                         exc_text(x[f"{kind}_cluster"].get("exceptions", {})))
     lag = res["lag"]
@@ -533,9 +585,9 @@ def report(res):
                         "query_rtt_p99_ms": pct(res[key]["query_rtt_ms"], 99),
                         "rate": res[key]["rate"]}
     res["summary"] = summary
-    idle = res["idle_tap_per_s"]
+    idle = res.get("idle_tap_per_s", {})
     lines = rows + [""]
-    for kind in ("uniform", "zipf"):
+    for kind in res["kinds"] if res["rounds_data"] else ():
         s = summary[kind]
         lines.append(f"ratio {kind}: median {s['ratio']['median']:.2f} "
                      f"({s['ratio']['min']:.2f}-{s['ratio']['max']:.2f}) over {res['rounds']} "
@@ -554,12 +606,16 @@ def report(res):
                      f"{fmt(L['query_rtt_p50_ms'])} ms, p99 {fmt(L['query_rtt_p99_ms'])} ms "
                      f"(the resolution)")
     lines.append(f"lag run load: {lag['load']}")
+    if lag["load"]["accepted_mpps"]:
+        lines.append(f"lag run, A's peer bytes out per accepted bid: "
+                     f"{lag['a_out_bytes_per_s'] / (lag['load']['accepted_mpps'] * 1e6):.2f}")
     thirds = [x for _, x in lag["lag_at_s"]]
     if len(thirds) >= 3:
         k = len(thirds) // 3
         lines.append(f"lag under load, median of the first third of the probes "
                      f"{statistics.median(thirds[:k]):.2f} ms, of the last third "
-                     f"{statistics.median(thirds[-k:]):.2f} ms (over {lag['lag_at_s'][-1][0]:.1f} s)")
+                     f"{statistics.median(thirds[-k:]):.2f} ms "
+                     f"(over {lag['lag_at_s'][-1][0]:.1f} s)")
     lines.append("lag run, frames the workers gave the control thread: " +
                  exc_text(lag["exceptions"]))
     lines.append("lag run CPU share: " + ", ".join(f"{k} {v:.2f}"
