@@ -32,6 +32,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -308,6 +309,14 @@ class Bench:
         idle_rate = (last["idle"] - first["idle"]) / max(last["t"] - first["t"], 1e-9)
         return name, idle_rate
 
+    def watch_serving(self, stop, seen):
+        """Until stop is set: A's not_serving_reason every 0.25 s, counted
+        in seen (a run that answers NOT_SERVING says why)."""
+        while not stop.wait(0.25):
+            st = self.status(A)
+            reason = str(st.get("not_serving_reason")) if st else "no status"
+            seen[reason] = seen.get(reason, 0) + 1
+
     def throughput_run(self, name, cluster_run, zipf, seed):
         self.start(cluster_run)
         time.sleep(0.3)
@@ -316,6 +325,9 @@ class Bench:
         exc0 = self.exception_counters()
         t0 = time.monotonic()
         self.bidgen_start(name, SECS, zipf=zipf, seed=seed)
+        stop, seen = threading.Event(), {}
+        watcher = threading.Thread(target=self.watch_serving, args=(stop, seen), daemon=True)
+        watcher.start()
         time.sleep(1.0 + SECS / 10)
         cpu0, th0 = self.cpu_seconds(), self.a_threads()
         a = bench_report.snapshot(stats)
@@ -323,6 +335,9 @@ class Bench:
         b = bench_report.snapshot(stats)
         cpu1, th1 = self.cpu_seconds(), self.a_threads()
         r = self.bidgen_wait(name)
+        stop.set()
+        watcher.join(timeout=15)
+        r["a_not_serving_reasons"] = seen
         window = b["t"] - a["t"]
         busy, idle = b["busy"] - a["busy"], b["idle"] - a["idle"]
         r["a_worker"] = {"busy_polls": busy / max(busy + idle, 1),
@@ -569,6 +584,15 @@ def report(res):
                     f"{cs[k]:.2f}" if k in cs else "-" for k in ("gen", "1", "2", "3")) + " | " +
                     ", ".join(f"{t} {v:.2f}" for t, v in sorted(
                         run.get("a_thread_share", {}).items()) if v >= 0.01) + " |")
+    for x in res["rounds_data"]:
+        for kind in res["kinds"]:
+            for mode in ("lone", "cluster"):
+                run = x[f"{kind}_{mode}"]
+                ns = run["replies"]["bid_reply"].get("not_serving", 0)
+                if ns:
+                    rows.append(f"NOTE round {x['round']} {kind} {mode}: {ns} of {run['received']}"
+                                f" replies NOT_SERVING; A's not_serving_reason, sampled every"
+                                f" 0.25 s: {run.get('a_not_serving_reasons')}")
     rows += [""] + cpu_rows + ["", "Frames the workers gave the control thread (peer datagrams, "
                                "ARP) and those dropped, its ring full:"]
     for x in res["rounds_data"]:
