@@ -9,7 +9,10 @@
 #   CLUSTER_SECONDS (default 6) per throughput run; CLUSTER_ROUNDS (default 3)
 #     rounds of (uniform alone, uniform cluster, zipf alone, zipf cluster);
 #     the whole takes about 4 x CLUSTER_ROUNDS x (CLUSTER_SECONDS + 6) s + 30 s.
-#   CLUSTER_PROBES (default 300) lag probes.
+#   CLUSTER_PROBES (default 300) lag probes, CLUSTER_LAG_SECONDS (12) of load
+#     for them; CLUSTER_LAG_RATE=N: only the lag runs, at N requests/s.
+#   CLUSTER_KINDS (default "uniform zipf"), CLUSTER_AUCTIONS (10000),
+#     CLUSTER_IDLE_SECONDS (3; 0: no heartbeat phase), CLUSTER_DEDUP_RATE.
 #   CLUSTER_PEER_CPU (default 0): the CPU of every lcore of B and C.
 #   CLUSTER_BUILD_DIR: binaries from this build dir, used as they are (the
 #     integration suite's smoke run); unset: build/, built first.
