@@ -28,7 +28,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -57,9 +56,10 @@ ROUNDS = env_int("CLUSTER_ROUNDS", 3)
 PROBES = env_int("CLUSTER_PROBES", 300)
 LAG_SECS = env_int("CLUSTER_LAG_SECONDS", 12)
 # Heartbeats alone are measured over this long (0: not measured).
-IDLE_SECS = int(os.environ.get("CLUSTER_IDLE_SECONDS", "3")) if os.environ.get(
-    "CLUSTER_IDLE_SECONDS", "3").isdigit() else sys.exit("error: CLUSTER_IDLE_SECONDS: "
-                                                         "expected a whole number >= 0")
+IDLE_SECS = os.environ.get("CLUSTER_IDLE_SECONDS", "3")
+if not IDLE_SECS.isdigit():
+    sys.exit(f"error: CLUSTER_IDLE_SECONDS={IDLE_SECS}: expected a whole number >= 0")
+IDLE_SECS = int(IDLE_SECS)
 DEDUP_RATE = env_int("CLUSTER_DEDUP_RATE", 3000000)
 AUCTIONS = env_int("CLUSTER_AUCTIONS", 10000)  # bidgen's 1..AUCTIONS; the prober's above
 PROBE_AUCTIONS = 100
@@ -143,7 +143,7 @@ class Bench:
         if i == A:
             cmd[k:k + 3] = mem_args(DEDUP_RATE * 192 // 1048576 + 512)
             cmd[cmd.index("--no-pci")] = f"--vdev=net_memif0,role=server,socket={self.sock}"
-            cmd.insert(cmd.index("--") , "--no-pci")
+            cmd.insert(cmd.index("--"), "--no-pci")
         else:
             cmd[[n for n, a in enumerate(cmd) if a.startswith("--lcores=")][0]] = \
                 f"--lcores=0@{PEER_CPU},1@{PEER_CPU}"
