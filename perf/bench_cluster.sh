@@ -32,6 +32,8 @@ for b in bidplane bidctl bidgen bidstat; do
 	[ -x "$bin/$b" ] || die "$bin/$b missing: build it (ninja -C $bin)"
 done
 export CLUSTER_BUILD_DIR=$bin BP_BIDSTAT=$bin/bidstat
+# No __pycache__ dirs left in the tree (the driver imports the test harness).
+export PYTHONDONTWRITEBYTECODE=1
 if [ "${CLUSTER_NO_HUGE:-0}" != 1 ]; then
 	case " $(hugepage_eal_args 1024) " in
 	*" --no-huge "*) export CLUSTER_NO_HUGE=1 ;;
