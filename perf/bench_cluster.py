@@ -108,6 +108,8 @@ class Bench:
         self.sock = os.path.join(self.c.root, "memif.sock")
         self.life = {A: 0, B: 0, C: 0}
         self.gen = None
+        self.died = []  # nodes that exited before they were stopped
+        self.run_name = None
         # What this run made, for the smoke test to check it is all gone.
         self.made = {"netns": self.c.ns, "root": self.c.root, "dpdk_prefixes": [GEN_PREFIX],
                      "stats": []}
@@ -157,9 +159,25 @@ class Bench:
         return node
 
     def stop_all(self):
+        """Stops every node; one that exited by itself is reported (with its
+        output) and its leftovers removed all the same."""
         for i in list(self.c.nodes):
-            if self.c.nodes[i].alive():
-                self.c.stop_node(i)
+            node = self.c.nodes[i]
+            if node.alive():
+                rc = self.c.stop_node(i)
+                text = node.text()
+                if rc is not None and rc < 0:  # a signal other than our SIGTERM's clean exit
+                    say(f"node {i} died by signal {-rc} while stopping; its output:\n"
+                        + text[-4000:])
+                    self.died.append({"node": i, "exit": rc, "run": f"{self.run_name} (stop)",
+                                      "output": text[-4000:]})
+            elif node.proc is not None:
+                rc = node.proc.wait()
+                say(f"node {i} had exited by itself (exit {rc}); its output:\n"
+                    + node.text()[-4000:])
+                self.died.append({"node": i, "exit": rc, "run": self.run_name,
+                                  "output": node.text()[-4000:]})
+                node.kill()  # closes its pipe, removes its leftovers
             del self.c.nodes[i]
 
     def wait_serving(self, nodes, timeout=30):
@@ -318,6 +336,7 @@ class Bench:
             seen[reason] = seen.get(reason, 0) + 1
 
     def throughput_run(self, name, cluster_run, zipf, seed):
+        self.run_name = name
         self.start(cluster_run)
         time.sleep(0.3)
         stats, idle_rate = self.worker_idle_rate()
@@ -365,6 +384,7 @@ class Bench:
 
     def idle_tap_rate(self):
         """Peer bytes per second with no client traffic (heartbeats)."""
+        self.run_name = "idle"
         self.start(True)
         time.sleep(1.0)
         before, t0 = self.tap_counters(), time.monotonic()
@@ -376,6 +396,7 @@ class Bench:
 
     def lag_run(self, rate, probes):
         """Probes (below) while bidgen offers `rate` to A (None: no load)."""
+        self.run_name = "lag" if rate is not None else "lag-idle"
         self.start(True)
         secs = LAG_SECS
         if rate is not None:
@@ -385,6 +406,7 @@ class Bench:
         to_a = self.c.client(A, timeout=0.5)
         to_b = self.c.client(B, timeout=0.5)
         lags, rtts, missed = [], [], 0
+        self.probe_refused = {}  # status (or "no reply") -> probes A did not accept
         taps0 = self.tap_counters(full=True)
         exc0 = self.exception_counters()
         cpu0, th0, t_load = self.cpu_seconds(), self.a_threads(), time.monotonic()
@@ -396,9 +418,16 @@ class Bench:
                 break
             auction = AUCTIONS + 1 + n % PROBE_AUCTIONS
             rid += 1
-            reply = to_a.ask(bptest.bid(rid, auction, 1, n + 1))
+            try:
+                # ask() retries a lost reply and OVERLOADED (A's idempotency
+                # table full under load) up to 5 times.
+                reply = to_a.ask(bptest.bid(rid, auction, 1, n + 1))
+            except AssertionError:
+                reply = {"status": "no reply"}
             t_a = time.perf_counter()
             if reply["status"] != ACCEPTED:
+                self.probe_refused[str(reply["status"])] = \
+                    self.probe_refused.get(str(reply["status"]), 0) + 1
                 missed += 1
                 continue
             stamp = reply["hlc"]
@@ -506,6 +535,7 @@ def main():
             f"{PROBES} probes")
         lags, rtts, missed, load = bench.lag_run(half, PROBES)
         results["lag"] = {"rate": half, "probes": len(lags), "missed": missed,
+                          "refused_by_a": bench.probe_refused,
                           "lag_ms": [x * 1e3 for x, _ in lags],
                           "lag_at_s": [[round(t, 3), round(x * 1e3, 3)] for x, t in lags],
                           "query_rtt_ms": [x * 1e3 for x in rtts],
@@ -526,6 +556,7 @@ def main():
         bench.c.stop()
         shutil.rmtree(f"/var/run/dpdk/{GEN_PREFIX}", ignore_errors=True)
     results["made"] = bench.made
+    results["nodes_died"] = bench.died
     # The raw figures first: a report that fails loses nothing.
     with open(os.path.join(OUT, "results.json"), "w") as f:
         json.dump(results, f, indent=1)
@@ -593,6 +624,9 @@ def report(res):
                     rows.append(f"NOTE round {x['round']} {kind} {mode}: {ns} of {run['received']}"
                                 f" replies NOT_SERVING; A's not_serving_reason, sampled every"
                                 f" 0.25 s: {run.get('a_not_serving_reasons')}")
+    for d in res.get("nodes_died", []):
+        rows.append(f"NOTE node {d['node']} exited by itself (exit {d['exit']}, run "
+                    f"{d['run']}) before it was stopped; its output is in results.json (nodes_died)")
     rows += [""] + cpu_rows + ["", "Frames the workers gave the control thread (peer datagrams, "
                                "ARP) and those dropped, its ring full:"]
     for x in res["rounds_data"]:
@@ -630,6 +664,8 @@ def report(res):
                      f"{fmt(L['query_rtt_p50_ms'])} ms, p99 {fmt(L['query_rtt_p99_ms'])} ms "
                      f"(the resolution)")
     lines.append(f"lag run load: {lag['load']}")
+    if lag.get("refused_by_a"):
+        lines.append(f"lag run, probes A did not accept (status: count): {lag['refused_by_a']}")
     if lag["load"]["accepted_mpps"]:
         lines.append(f"lag run, A's peer bytes out per accepted bid: "
                      f"{lag['a_out_bytes_per_s'] / (lag['load']['accepted_mpps'] * 1e6):.2f}")
