@@ -55,6 +55,12 @@ class BenchClusterSmoke(unittest.TestCase):
         self.assertIn("p50_ms", res["summary"]["lag"], text)
         # Without load a bid on A shows on B within the probe's 2 s.
         self.assertGreater(res["lag_idle"]["probes"], 0, text)
+        # A node that crashed is reported, not failed here: node A's worker
+        # sometimes segfaults in the memif PMD when bidgen (the memif client)
+        # exits (perf/README.md, "The cluster"); what this test asserts is
+        # that the script completes and cleans up even then.
+        for d in res.get("nodes_died", []):
+            print(f"WARNING: node {d['node']} died in run {d['run']} (exit {d['exit']})")
         made = res["made"]
         left = [p for p in [f"/run/netns/{made['netns']}", made["root"]] if os.path.exists(p)]
         left += [d for p in made["dpdk_prefixes"] for d in glob.glob(f"/var/run/dpdk/{p}")]
