@@ -50,8 +50,11 @@ class BenchClusterSmoke(unittest.TestCase):
         for key in ("uniform_lone", "uniform_cluster"):
             self.assertGreater(rnd[key]["sent"], 0, key)
             self.assertEqual(rnd[key]["mismatch_total"], 0, key)
-        # The peers were live: A sent peer messages on its tap.
-        self.assertGreater(rnd["uniform_cluster"]["tap"]["1"][0], 0, text)
+        # The peers were live: A sent peer messages on its tap (unless A
+        # died in that run: see below).
+        died = {(d["node"], d["run"].split()[0]) for d in res.get("nodes_died", [])}
+        if (1, "uniform-cluster-1") not in died:
+            self.assertGreater(rnd["uniform_cluster"]["tap"]["1"][0], 0, text)
         self.assertIn("p50_ms", res["summary"]["lag"], text)
         # Without load a bid on A shows on B within the probe's 2 s.
         self.assertGreater(res["lag_idle"]["probes"], 0, text)
