@@ -121,8 +121,7 @@ static void add_copy(struct repl_keys *t, struct repl_key_entry *e, const struct
 		 * window: its own bid, not a duplicate. The first one stays. */
 		if (e->own_hlc == 0)
 			e->own_hlc = k->hlc;
-	} else if (e->first_hlc == 0 ||
-		   copy_before(k->hlc, k->node, e->first_hlc, e->first_node)) {
+	} else if (e->first_hlc == 0 || copy_before(k->hlc, k->node, e->first_hlc, e->first_node)) {
 		e->first_hlc = k->hlc;
 		e->first_node = k->node;
 	}
