@@ -290,6 +290,15 @@ class Convergence(ClusterCase):
         # Counted once for good: nothing comes back later.
         time.sleep(1.0)
         self.assertEqual(w.problems([1, 2, 3]), [])
+        # Exactly one node counted each duplicate, the owner of the later
+        # copy (bidstat's bid_duplicates_total): node 2, as it accepted
+        # after node 1 answered, on the same wall clock; never node 3.
+        dups = {}
+        for i in range(1, N + 1):
+            wait_for_refresh(self, self.c.node(i).stats_name)
+            dups[i] = by_key(bidstat_json(self, self.c.node(i).stats_name))[
+                "bid_duplicates_total"]["total"]
+        self.assertEqual(dups, {1: 0, 2: len(retries), 3: 0})
 
 
 class Hostile(ClusterCase):
