@@ -708,7 +708,8 @@ void replicate_receive(struct control *c, struct rte_mbuf *m, const struct pkt_l
 		return;
 	}
 	if ((msg.h.type == PEER_DELTA && !entries_acceptable(c, p, &msg, &msg.u.delta)) ||
-	    (msg.h.type == PEER_SYNC && !entries_acceptable(c, p, &msg, &msg.u.sync.entries)))
+	    (msg.h.type == PEER_SYNC && !entries_acceptable(c, p, &msg, &msg.u.sync.entries)) ||
+	    (msg.h.type == PEER_KEYS && !repl_idem_acceptable(c, p, msg.h.hlc)))
 		return;
 	peer_replay_commit(&r->replay, &msg.h);
 	struct peer_link *l = link_of(c, p);

@@ -155,6 +155,14 @@ void repl_idem_ship(struct control *c, uint64_t now_ms)
 	ship_keys(c, d->batch, count, now_ms);
 }
 
+bool repl_idem_acceptable(struct control *c, struct repl_peer *p, uint64_t msg_hlc)
+{
+	if (hlc_observe(&c->clock, msg_hlc) == 0)
+		return true;
+	p->stats.repl_drops[REPL_DROP_CLOCK_AHEAD]++;
+	return false;
+}
+
 void repl_idem_receive(struct control *c, struct repl_peer *p, const struct peer_keys *keys,
 		       uint64_t msg_hlc, uint64_t now_ms)
 {

@@ -18,6 +18,7 @@
 #ifndef BIDPLANE_REPLICATE_IDEM_H
 #define BIDPLANE_REPLICATE_IDEM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -50,6 +51,11 @@ void repl_idem_fini(struct control *c);
 
 /* Drains the workers' key rings and ships the keys to every peer. */
 void repl_idem_ship(struct control *c, uint64_t now_ms);
+
+/* Whether a KEYS from peer p may count: its HLC passes the drift guard
+ * (a stamp too far ahead moves nothing, CLUSTER.md promise 4; counted as
+ * clock_ahead, and the message is refused unacknowledged). */
+bool repl_idem_acceptable(struct control *c, struct repl_peer *p, uint64_t msg_hlc);
 
 /* The records of an accepted KEYS from peer p (msg_hlc: its header's). */
 void repl_idem_receive(struct control *c, struct repl_peer *p, const struct peer_keys *keys,
