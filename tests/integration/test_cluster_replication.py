@@ -299,6 +299,13 @@ class Convergence(ClusterCase):
             dups[i] = by_key(bidstat_json(self, self.c.node(i).stats_name))[
                 "bid_duplicates_total"]["total"]
         self.assertEqual(dups, {1: 0, 2: len(retries), 3: 0})
+        # Node 2 restarts: its dups slot comes back from its peers with its
+        # bid_count slot, so the bids still count once there and everywhere.
+        self.c.kill(2)
+        self.c.restart(2)
+        wait_serving(self.c, [2])
+        wait_caught_up(self.c, range(1, N + 1))
+        w.converge([1, 2, 3], "node 2 (which counted the duplicates) restarted")
 
 
 class Hostile(ClusterCase):
