@@ -550,6 +550,7 @@ void replicate_tick(struct control *c, uint64_t now_ms)
 		pull_state(c, p, now_ms);
 		if (p->push_state && peer_link_reachable(&r->links[i], now_ms)) {
 			repl_sync_push(c, p, now_ms);
+			repl_idem_resend(c, p, now_ms);
 			p->push_state = false;
 		}
 	}

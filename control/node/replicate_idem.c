@@ -115,7 +115,9 @@ static unsigned int sort_unique(struct peer_key *k, unsigned int n)
 	return kept;
 }
 
-static void ship_keys(struct control *c, const struct peer_key *k, unsigned int n, uint64_t now_ms)
+/* To one peer (p) or to every peer (p NULL). */
+static void ship_keys(struct control *c, struct repl_peer *p, const struct peer_key *k,
+		      unsigned int n, uint64_t now_ms)
 {
 	struct replicator *r = &c->repl;
 	uint8_t msg[PEER_LEN_MAX];
@@ -133,8 +135,9 @@ static void ship_keys(struct control *c, const struct peer_key *k, unsigned int 
 		if (len <= 0)
 			continue;
 		for (unsigned int i = 0; i < r->npeers; i++)
-			repl_send_reliable(c, &r->peer[i], PEER_KEYS, msg + PEER_HEADER_LEN,
-					   (size_t)len - PEER_LEN_MIN, now_ms);
+			if (!p || p == &r->peer[i])
+				repl_send_reliable(c, &r->peer[i], PEER_KEYS, msg + PEER_HEADER_LEN,
+						   (size_t)len - PEER_LEN_MIN, now_ms);
 		r->idem.stats.keys_out += count;
 	}
 }
@@ -152,7 +155,19 @@ void repl_idem_ship(struct control *c, uint64_t now_ms)
 	count = sort_unique(d->batch, count);
 	for (unsigned int i = 0; i < count; i++)
 		note(c, &d->batch[i], now_ms);
-	ship_keys(c, d->batch, count, now_ms);
+	ship_keys(c, NULL, d->batch, count, now_ms);
+}
+
+void repl_idem_resend(struct control *c, struct repl_peer *p, uint64_t now_ms)
+{
+	struct repl_idem *d = &c->repl.idem;
+	_Static_assert(REPL_KEYS_RESEND_MAX <= REPL_KEYS_BATCH_MAX, "the batch holds them");
+	unsigned int n =
+	    (unsigned int)repl_keys_own_newest(&d->table, d->batch, REPL_KEYS_RESEND_MAX);
+	if (n == 0)
+		return;
+	d->stats.keys_resent += n;
+	ship_keys(c, p, d->batch, sort_unique(d->batch, n), now_ms);
 }
 
 bool repl_idem_acceptable(struct control *c, struct repl_peer *p, uint64_t msg_hlc)

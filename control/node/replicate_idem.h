@@ -36,11 +36,12 @@ struct repl_idem_stats {
 	uint64_t keys_in;      /* peers' keys noted */
 	uint64_t keys_refused; /* a peer's record not of its own node, or stamped ahead */
 	uint64_t dups_unknown; /* a duplicate of an auction no longer here */
+	uint64_t keys_resent;  /* own keys shipped again to a peer after a full sync */
 };
 
 struct repl_idem {
 	struct repl_keys table;
-	struct peer_key *batch; /* REPL_KEYS_BATCH_MAX */
+	struct peer_key *batch; /* REPL_KEYS_BATCH_MAX (>= REPL_KEYS_RESEND_MAX) */
 	struct repl_idem_stats stats;
 };
 
@@ -51,6 +52,15 @@ void repl_idem_fini(struct control *c);
 
 /* Drains the workers' key rings and ships the keys to every peer. */
 void repl_idem_ship(struct control *c, uint64_t now_ms);
+
+/*
+ * Peer p gets a full sync (its kept messages, KEYS among them, were
+ * forgotten): this node's keys still held go to it again, the newest
+ * REPL_KEYS_RESEND_MAX of them (older ones are not compared there again:
+ * a duplicate among them may stay counted).
+ */
+#define REPL_KEYS_RESEND_MAX (64 * PEER_KEYS_MAX) /* 64 messages: a quarter of the kept ones */
+void repl_idem_resend(struct control *c, struct repl_peer *p, uint64_t now_ms);
 
 /* Whether a KEYS from peer p may count: its HLC passes the drift guard
  * (a stamp too far ahead moves nothing, CLUSTER.md promise 4; counted as
