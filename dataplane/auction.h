@@ -71,7 +71,9 @@ struct auction {
 	 * lone node), written by the control thread only: for slot 0 this
 	 * node's own count from before a restart, learnt back from its peers,
 	 * and for slot i the count of peer i (merged by maximum). Laid out as
-	 * three arrays: bids, viewers up, viewers down. */
+	 * AUCTION_COUNTERS arrays: bids, viewers up, viewers down, dups. The
+	 * dups slot 0 is this node's whole count (the control thread counts
+	 * it there: replicate_keys.h), not only its count before a restart. */
 	_Atomic uint64_t remote[];
 };
 
@@ -80,8 +82,18 @@ struct auction {
 #define AUCTION_DIRTY_LEADER	 0x02
 #define AUCTION_DIRTY_BIDS	 0x04
 #define AUCTION_DIRTY_VIEWERS	 0x08
+#define AUCTION_DIRTY_DUPS	 0x10
 
-enum auction_counter { AUCTION_BIDS = 0, AUCTION_VIEWERS_UP = 1, AUCTION_VIEWERS_DOWN = 2 };
+/* AUCTION_DUPS: accepted bids that were a second copy of a bid another
+ * node accepted first (a retry on another node); bid_count shows
+ * AUCTION_BIDS less AUCTION_DUPS. */
+enum auction_counter {
+	AUCTION_BIDS = 0,
+	AUCTION_VIEWERS_UP = 1,
+	AUCTION_VIEWERS_DOWN = 2,
+	AUCTION_DUPS = 3,
+	AUCTION_COUNTERS = 4
+};
 
 struct auction_table {
 	struct rte_hash *index;

@@ -129,6 +129,18 @@ void auction_add_viewer(struct auction *a, struct bid_ctx *c, int delta)
 	auction_note_change(a, AUCTION_DIRTY_VIEWERS, c->changed, &c->changed_full);
 }
 
+void bid_ctx_ship_key(struct bid_ctx *c, uint64_t auction_id, uint64_t bidder, uint64_t request_id,
+		      uint64_t amount, hlc_t hlc)
+{
+	struct bid_key rec = {.auction_id = auction_id,
+			      .bidder = bidder,
+			      .request_id = request_id,
+			      .amount = amount,
+			      .hlc = hlc};
+	if (rte_ring_sp_enqueue_elem(c->keys, &rec, sizeof(rec)) != 0)
+		stat_inc(&c->keys_full);
+}
+
 void auction_note_change(struct auction *a, uint8_t bits, struct rte_ring *changed,
 			 _Atomic uint64_t *full)
 {
@@ -155,8 +167,12 @@ void auction_view(const struct auction_table *t, const struct auction *a, uint64
 	if (v->phase == BP_PHASE_OPEN && now_ms >= v->close_at_ms)
 		v->phase = BP_PHASE_CLOSED;
 	v->leading = auction_leading(a);
-	v->bid_count =
+	/* A bid accepted on two nodes (a retry on another node) counts once
+	 * as soon as one of them has counted its copy as a duplicate. */
+	uint64_t bids =
 	    add_saturating(gcounter_workers_sum(&a->bids), auction_remote_sum(t, a, AUCTION_BIDS));
+	uint64_t dups = auction_remote_sum(t, a, AUCTION_DUPS);
+	v->bid_count = bids > dups ? bids - dups : 0;
 	v->viewers = up > down ? up - down : 0;
 }
 

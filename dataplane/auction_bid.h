@@ -29,12 +29,27 @@ struct bid_ctx {
 	/* With peers: ids of the auctions this thread changed, for the control
 	 * thread to ship (an 8-byte-element SPSC ring; NULL on a lone node). */
 	struct rte_ring *changed;
+	/* With peers: the keys of the bids this thread accepted (struct
+	 * bid_key elements, SPSC), for the control thread to ship to the
+	 * peers (KEYS); NULL on a lone node. */
+	struct rte_ring *keys;
 	/* Statistics, written only by the owner. */
 	_Atomic uint64_t cas_retries;
 	_Atomic uint64_t record_shortage;  /* no record free: OVERLOADED */
 	_Atomic uint64_t retire_full;	   /* retirement queue full: OVERLOADED */
 	_Atomic uint64_t ceiling_refusals; /* stamp at the HLC ceiling: NOT_SERVING */
 	_Atomic uint64_t changed_full;	   /* `changed` full: the control thread rescans */
+	_Atomic uint64_t keys_full;	   /* `keys` full: a key not shipped */
+};
+
+/* An accepted bid's idempotency key, as a worker hands it to the control
+ * thread (control/node/replicate_keys.h). */
+struct bid_key {
+	uint64_t auction_id;
+	uint64_t bidder;
+	uint64_t request_id;
+	uint64_t amount;
+	uint64_t hlc;
 };
 
 struct bid_outcome {
@@ -57,6 +72,16 @@ void bid_ctx_fini(struct bid_ctx *c);
  * is answered OVERLOADED and counted in retire_full. */
 void auction_place_bid(struct auction *a, struct bid_ctx *c, uint64_t bidder, uint64_t amount,
 		       struct bid_outcome *out);
+
+/*
+ * Hands an accepted bid's key to the control thread on c->keys (the
+ * caller checks that it is not NULL: nothing to do on a lone node). A
+ * full ring is counted in keys_full and the key is not shipped: should
+ * the client retry on another node before this bid replicates, both
+ * copies stay counted in bid_count (docs/PROTOCOL.md).
+ */
+void bid_ctx_ship_key(struct bid_ctx *c, uint64_t auction_id, uint64_t bidder, uint64_t request_id,
+		      uint64_t amount, hlc_t hlc);
 
 /* WATCH (+1) or UNWATCH (-1) one viewer. */
 void auction_add_viewer(struct auction *a, struct bid_ctx *c, int delta);

@@ -33,7 +33,8 @@ static void auction_free(void *table, void *key_data)
 /* An auction with its cluster counter slots. */
 static size_t auction_size(const struct auction_table *t)
 {
-	return sizeof(struct auction) + 3 * (size_t)t->remote_slots * sizeof(uint64_t);
+	return sizeof(struct auction) +
+	       AUCTION_COUNTERS * (size_t)t->remote_slots * sizeof(uint64_t);
 }
 
 uint64_t auction_remote_sum(const struct auction_table *t, const struct auction *a,

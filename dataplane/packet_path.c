@@ -184,6 +184,11 @@ static bool bid_apply(struct worker *w, const struct bp_request *r, struct aucti
 		auction_place_bid(a, &w->bids, r->actor_id, r->amount, &out);
 	if (out.status == BP_OVERLOADED)
 		return false;
+	/* With peers: the key goes to them, so that a retry accepted on
+	 * another node counts once (a NULL check on a lone node). */
+	if (w->bids.keys && out.status == BP_ACCEPTED)
+		bid_ctx_ship_key(&w->bids, r->auction_id, r->actor_id, r->request_id, r->amount,
+				 out.hlc);
 	*final = (struct dedup_answer){
 	    .auction_id = r->auction_id, .detail = r->amount, .hlc = out.hlc, .status = out.status};
 	ans->bid.status = out.status;

@@ -73,7 +73,10 @@ struct worker *worker_create(struct node *n, unsigned int index, unsigned int lc
 		snprintf(name, sizeof(name), "bp_chg_%u", index);
 		w->bids.changed = rte_ring_create_elem(name, sizeof(uint64_t), WORKER_CHANGED_RING,
 						       socket, RING_F_SP_ENQ | RING_F_SC_DEQ);
-		if (!w->bids.changed)
+		snprintf(name, sizeof(name), "bp_key_%u", index);
+		w->bids.keys = rte_ring_create_elem(name, sizeof(struct bid_key), WORKER_KEYS_RING,
+						    socket, RING_F_SP_ENQ | RING_F_SC_DEQ);
+		if (!w->bids.changed || !w->bids.keys)
 			goto fail_errno;
 	}
 
@@ -108,6 +111,7 @@ void worker_destroy(struct worker *w)
 	while (w->from_control && rte_ring_dequeue(w->from_control, (void **)&m) == 0)
 		rte_pktmbuf_free(m);
 	rte_ring_free(w->bids.changed);
+	rte_ring_free(w->bids.keys);
 	rte_ring_free(w->to_control);
 	rte_ring_free(w->from_control);
 	rte_free(w);

@@ -31,6 +31,9 @@
 /* With peers: auctions a worker changed between two replication batches
  * (1 ms); past that the control thread rescans the table. */
 #define WORKER_CHANGED_RING 65536
+/* With peers: keys of the bids a worker accepted between two batches
+ * (40 bytes each: 2.5 MiB per worker); a full ring loses keys, counted. */
+#define WORKER_KEYS_RING 65536
 
 enum reply_kind {
 	REPLY_BID = 0,	 /* BID_REPLY */

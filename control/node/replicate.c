@@ -103,6 +103,9 @@ int replicate_init(struct control *c, char *err, size_t errlen)
 		}
 	}
 	order_slots(r);
+	rc = repl_idem_init(c, err, errlen);
+	if (rc != 0)
+		goto fail;
 	r->changed = rte_ring_create_elem("bp_chg_ctl", sizeof(uint64_t), WORKER_CHANGED_RING,
 					  (int)rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
 	r->bid_pool = n->auctions.bid_pool;
@@ -136,6 +139,7 @@ void replicate_fini(struct control *c)
 	free(r->links);
 	free(r->changed_full_seen);
 	free(r->batch);
+	repl_idem_fini(c);
 	sodium_memzero(&r->key, sizeof(r->key));
 	memset(r, 0, sizeof(*r));
 }
@@ -525,6 +529,8 @@ void replicate_tick(struct control *c, uint64_t now_ms)
 	}
 	retire_reclaim(&r->retired);
 	if (now_ms >= r->next_batch_ms) {
+		/* Keys first: a duplicate they reveal ships in this batch. */
+		repl_idem_ship(c, now_ms);
 		ship_batch(c, now_ms);
 		r->next_batch_ms = now_ms + REPL_BATCH_MS;
 	}
@@ -544,6 +550,7 @@ void replicate_tick(struct control *c, uint64_t now_ms)
 		pull_state(c, p, now_ms);
 		if (p->push_state && peer_link_reachable(&r->links[i], now_ms)) {
 			repl_sync_push(c, p, now_ms);
+			repl_idem_resend(c, p, now_ms);
 			p->push_state = false;
 		}
 	}
@@ -665,6 +672,10 @@ static void dispatch(struct control *c, struct repl_peer *p, const struct peer_m
 		on_sync_page(c, p, &msg->u.sync, now_ms);
 		p->ack_owed = true; /* a pushed page is kept until acknowledged */
 		break;
+	case PEER_KEYS:
+		repl_idem_receive(c, p, &msg->u.keys, msg->h.hlc, now_ms);
+		p->ack_owed = true;
+		break;
 	}
 }
 
@@ -698,7 +709,8 @@ void replicate_receive(struct control *c, struct rte_mbuf *m, const struct pkt_l
 		return;
 	}
 	if ((msg.h.type == PEER_DELTA && !entries_acceptable(c, p, &msg, &msg.u.delta)) ||
-	    (msg.h.type == PEER_SYNC && !entries_acceptable(c, p, &msg, &msg.u.sync.entries)))
+	    (msg.h.type == PEER_SYNC && !entries_acceptable(c, p, &msg, &msg.u.sync.entries)) ||
+	    (msg.h.type == PEER_KEYS && !repl_idem_acceptable(c, p, msg.h.hlc)))
 		return;
 	peer_replay_commit(&r->replay, &msg.h);
 	struct peer_link *l = link_of(c, p);

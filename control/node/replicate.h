@@ -40,6 +40,7 @@
 #include "netpkt.h"
 #include "peer_link.h"
 #include "peer_replay.h"
+#include "replicate_idem.h"
 #include "retire.h"
 
 struct control;
@@ -147,6 +148,8 @@ struct replicator {
 	 * slots is what it counted before it restarted. */
 	bool starting;
 	uint64_t start_ms;
+
+	struct repl_idem idem; /* idempotency across nodes (replicate_idem.h) */
 
 	/* Not attributable to a peer: refused before the sender is known. */
 	uint64_t drops[PEER_DROP_COUNT];

@@ -19,8 +19,10 @@ static uint64_t own_count(const struct auction *a, enum auction_counter k)
 		return gcounter_workers_sum(&a->bids);
 	case AUCTION_VIEWERS_UP:
 		return gcounter_workers_sum(&a->viewers_up);
-	default:
+	case AUCTION_VIEWERS_DOWN:
 		return gcounter_workers_sum(&a->viewers_down);
+	default:
+		return 0; /* dups: counted in slot 0 itself (replicate_idem.c) */
 	}
 }
 
@@ -86,6 +88,9 @@ void repl_entry_of(const struct control *c, struct auction *a, bool full, struct
 	counter_of(c, a, AUCTION_VIEWERS_DOWN, full, &e->viewers_n);
 	if (e->viewers_p.count || e->viewers_n.count)
 		e->parts |= PEER_PART_VIEWERS;
+	counter_of(c, a, AUCTION_DUPS, full, &e->dups);
+	if (e->dups.count)
+		e->parts |= PEER_PART_DUPS;
 }
 
 bool repl_merge_room(struct control *c, unsigned int entries)
@@ -215,5 +220,7 @@ void repl_merge_entry(struct control *c, struct repl_peer *p, const struct peer_
 		merge_counter(c, p, a, AUCTION_VIEWERS_UP, &e->viewers_p);
 		merge_counter(c, p, a, AUCTION_VIEWERS_DOWN, &e->viewers_n);
 	}
+	if (e->parts & PEER_PART_DUPS)
+		merge_counter(c, p, a, AUCTION_DUPS, &e->dups);
 	p->stats.entries_in++;
 }

@@ -186,6 +186,12 @@ static const struct node_value node_values[] = {
     NV("jemalloc_bytes", "state=resident", HEAP_HELP, STATS_GAUGE, jemalloc_resident),
     NV("stats_auctions", "state=tracked", TRACKED_HELP, STATS_GAUGE, auctions_tracked),
     NV("stats_auctions", "state=untracked", TRACKED_HELP, STATS_GAUGE, auctions_untracked),
+    NV("bid_duplicates_total", "",
+       "accepted bids that repeat one another node accepted first: not in bid_count", STATS_COUNTER,
+       bid_duplicates),
+    NV("bid_keys_dropped_total", "",
+       "bid keys forgotten before --dedup-seconds: the cluster key table was full", STATS_COUNTER,
+       bid_keys_dropped),
 };
 
 /* Per-worker values the control thread copies (struct stats_worker_copies). */
@@ -203,6 +209,8 @@ static const struct node_value copied_values[] = {
        workers.hlc_logical_overflows),
     NV("hlc_drift_refusals_total", "", "remote stamps refused: too far ahead", STATS_COUNTER,
        workers.hlc_drift_refusals),
+    NV("bid_keys_ring_full_total", "", "accepted bids whose key was not shipped: key ring full",
+       STATS_COUNTER, workers.keys_full),
 };
 
 static void register_node_values(struct reg *r, struct stats_node_block *b, unsigned int nw)
@@ -324,6 +332,7 @@ static void refresh_workers(struct stats_worker_copies *out, const struct node *
 		put(&out->hlc_issued[i], stat_read(&w->clock.issued));
 		put(&out->hlc_logical_overflows[i], stat_read(&w->clock.logical_overflows));
 		put(&out->hlc_drift_refusals[i], stat_read(&w->clock.drift_refusals));
+		put(&out->keys_full[i], stat_read(&w->bids.keys_full));
 	}
 }
 
@@ -426,6 +435,8 @@ static void refresh(struct control *c, uint64_t now_ms)
 	put(&b->auction_table_capacity, n->auctions.capacity);
 	put(&b->hlc_now, hlc_domain_read(&n->hlc));
 	put(&b->control_hlc_drift_refusals, stat_read(&c->clock.drift_refusals));
+	put(&b->bid_duplicates, c->repl.idem.table.stats.duplicates);
+	put(&b->bid_keys_dropped, c->repl.idem.table.stats.evicted_full);
 	refresh_workers(&b->workers, n);
 	refresh_ports(b, n);
 	refresh_memory(b, n);

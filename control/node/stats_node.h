@@ -69,6 +69,7 @@ struct stats_worker_copies {
 	_Atomic uint64_t hlc_issued[BP_MAX_WORKERS];
 	_Atomic uint64_t hlc_logical_overflows[BP_MAX_WORKERS];
 	_Atomic uint64_t hlc_drift_refusals[BP_MAX_WORKERS];
+	_Atomic uint64_t keys_full[BP_MAX_WORKERS];
 };
 
 /* The control thread's block of the segment. */
@@ -100,6 +101,8 @@ struct stats_node_block {
 	_Atomic uint64_t jemalloc_resident;
 	_Atomic uint64_t auctions_tracked;
 	_Atomic uint64_t auctions_untracked;
+	_Atomic uint64_t bid_duplicates; /* replicate_idem.h */
+	_Atomic uint64_t bid_keys_dropped;
 	struct control_stats control;
 	struct stats_worker_copies workers;
 	struct stats_port_values ports[BP_MAX_PORTS];

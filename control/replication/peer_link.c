@@ -42,8 +42,8 @@ uint64_t peer_link_take_seq(struct peer_link *l)
 int peer_link_track(struct peer_link *l, uint64_t seq, uint8_t type, const uint8_t *body,
 		    size_t body_len, uint64_t now_ms)
 {
-	if ((type != PEER_DELTA && type != PEER_SYNC) || seq == 0 || body_len > PEER_BODY_MAX ||
-	    (body_len > 0 && !body))
+	if ((type != PEER_DELTA && type != PEER_SYNC && type != PEER_KEYS) || seq == 0 ||
+	    body_len > PEER_BODY_MAX || (body_len > 0 && !body))
 		return -EINVAL;
 	if (l->kept >= PEER_LINK_OUTSTANDING) {
 		l->stats.outstanding_overflows++;

@@ -114,7 +114,7 @@ uint64_t peer_link_take_seq(struct peer_link *l);
  * 40-byte header, tag excluded) until an ACK covers its seq. Returns 0;
  * -ENOSPC when PEER_LINK_OUTSTANDING are kept already (the caller then falls
  * back to a full sync: peer_link_forget_outstanding); -EINVAL for a type
- * other than DELTA or SYNC, seq 0 or body_len above PEER_BODY_MAX.
+ * other than DELTA, SYNC or KEYS, seq 0 or body_len above PEER_BODY_MAX.
  */
 int peer_link_track(struct peer_link *l, uint64_t seq, uint8_t type, const uint8_t *body,
 		    size_t body_len, uint64_t now_ms);

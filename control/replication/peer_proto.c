@@ -146,7 +146,22 @@ static int entry_valid(const struct peer_entry *e)
 	    (!counter_valid(&e->viewers_p) || !counter_valid(&e->viewers_n) ||
 	     e->viewers_p.count + e->viewers_n.count == 0))
 		return 0;
+	if ((e->parts & PEER_PART_DUPS) && (!counter_valid(&e->dups) || e->dups.count == 0))
+		return 0;
 	return 1;
+}
+
+static int key_valid(const struct peer_key *k)
+{
+	return k->bidder != 0 && k->request_id != 0 && k->auction_id != 0 &&
+	       amount_valid(k->amount) && k->hlc != 0 && k->node != 0;
+}
+
+/* Strictly increasing (bidder, request_id): one encoding per set of keys. */
+static int key_after(const struct peer_key *k, const struct peer_key *prev)
+{
+	return k->bidder > prev->bidder ||
+	       (k->bidder == prev->bidder && k->request_id > prev->request_id);
 }
 
 static int ack_valid(const struct peer_ack *a)
@@ -186,6 +201,8 @@ size_t peer_entry_len(const struct peer_entry *e)
 		n += counter_len(&e->bid_count);
 	if (e->parts & PEER_PART_VIEWERS)
 		n += counter_len(&e->viewers_p) + counter_len(&e->viewers_n);
+	if (e->parts & PEER_PART_DUPS)
+		n += counter_len(&e->dups);
 	return n;
 }
 
@@ -223,6 +240,8 @@ static void put_entry(struct writer *w, const struct peer_entry *e)
 		put_counter(w, &e->viewers_p);
 		put_counter(w, &e->viewers_n);
 	}
+	if (e->parts & PEER_PART_DUPS)
+		put_counter(w, &e->dups);
 }
 
 static void get_counter(struct reader *r, struct peer_counter *c)
@@ -266,6 +285,8 @@ static void get_entry(struct reader *r, struct peer_entry *e)
 		get_counter(r, &e->viewers_p);
 		get_counter(r, &e->viewers_n);
 	}
+	if (e->parts & PEER_PART_DUPS)
+		get_counter(r, &e->dups);
 }
 
 /* Length of n entries, or 0 when one breaks a rule or ids do not increase
@@ -365,7 +386,7 @@ static int finish(uint8_t *buf, int len, const struct cluster_key *key)
 int peer_reseal(const struct peer_header *h, const uint8_t *body, size_t body_len,
 		const struct cluster_key *key, uint8_t *buf, size_t cap)
 {
-	if (h->type != PEER_DELTA && h->type != PEER_SYNC)
+	if (h->type != PEER_DELTA && h->type != PEER_SYNC && h->type != PEER_KEYS)
 		return -EINVAL;
 	struct writer w;
 	int len = begin(h, h->type, body_len, buf, cap, &w);
@@ -470,6 +491,57 @@ int peer_encode_sync(const struct peer_header *h, const struct peer_sync *page,
 	return finish(buf, len, key);
 }
 
+static void put_key(struct writer *w, const struct peer_key *k)
+{
+	put_u64(w, k->bidder);
+	put_u64(w, k->request_id);
+	put_u64(w, k->auction_id);
+	put_u64(w, k->amount);
+	put_u64(w, k->hlc);
+	put_u16(w, k->node);
+}
+
+static void get_key(struct reader *r, struct peer_key *k)
+{
+	k->bidder = get_u64(r);
+	k->request_id = get_u64(r);
+	k->auction_id = get_u64(r);
+	k->amount = get_u64(r);
+	k->hlc = get_u64(r);
+	k->node = get_u16(r);
+}
+
+int peer_encode_keys(const struct peer_header *h, const struct peer_key *k, size_t n,
+		     const struct cluster_key *key, uint8_t *buf, size_t cap)
+{
+	struct writer w;
+	if (n == 0)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (!key_valid(&k[i]) || (i > 0 && !key_after(&k[i], &k[i - 1])))
+			return -EINVAL;
+	if (n > PEER_KEYS_MAX)
+		return -ENOSPC;
+	int len = begin(h, PEER_KEYS, 2 + PEER_KEY_LEN * n, buf, cap, &w);
+	if (len < 0)
+		return len;
+	put_u16(&w, (uint16_t)n);
+	for (size_t i = 0; i < n; i++)
+		put_key(&w, &k[i]);
+	return finish(buf, len, key);
+}
+
+void peer_keys_at(const struct peer_keys *keys, unsigned int i, struct peer_key *out)
+{
+	struct reader r = {.buf = keys->buf,
+			   .len = (size_t)keys->count * PEER_KEY_LEN,
+			   .off = (size_t)i * PEER_KEY_LEN,
+			   .ok = 1};
+	memset(out, 0, sizeof(*out));
+	if (i < keys->count)
+		get_key(&r, out);
+}
+
 /* ---- decoding ---- */
 
 static enum peer_drop check_framing(const uint8_t *buf, size_t len)
@@ -550,6 +622,23 @@ static int read_sync(struct reader *r, struct peer_sync *s)
 	return check_entries(r, count, s->after, &s->entries);
 }
 
+static int read_keys(struct reader *r, struct peer_keys *out)
+{
+	struct peer_key k, prev = {0};
+	uint16_t count = get_u16(r);
+	if (!r->ok || count == 0 || count > PEER_KEYS_MAX)
+		return -1;
+	out->buf = r->buf + r->off;
+	out->count = count;
+	for (unsigned int i = 0; i < count; i++) {
+		get_key(r, &k);
+		if (!r->ok || !key_valid(&k) || (i > 0 && !key_after(&k, &prev)))
+			return -1;
+		prev = k;
+	}
+	return 0;
+}
+
 static int read_body(struct reader *r, struct peer_message *m, enum peer_drop *reason)
 {
 	int rc;
@@ -568,6 +657,9 @@ static int read_body(struct reader *r, struct peer_message *m, enum peer_drop *r
 		break;
 	case PEER_SYNC:
 		rc = read_sync(r, &m->u.sync);
+		break;
+	case PEER_KEYS:
+		rc = read_keys(r, &m->u.keys);
 		break;
 	default:
 		*reason = PEER_DROP_UNKNOWN_TYPE;

@@ -68,6 +68,7 @@ enum peer_type {
 	PEER_DELTA = 0x12,
 	PEER_SYNC_REQUEST = 0x13,
 	PEER_SYNC = 0x14,
+	PEER_KEYS = 0x15,
 };
 
 /*
@@ -157,7 +158,8 @@ struct peer_definition {
 #define PEER_PART_LEADER     0x02
 #define PEER_PART_BID_COUNT  0x04
 #define PEER_PART_VIEWERS    0x08
-#define PEER_PARTS_ALL	     0x0f
+#define PEER_PART_DUPS	     0x10 /* G-Counter: duplicates this node counted (KEYS) */
+#define PEER_PARTS_ALL	     0x1f
 
 /* One auction's delta (or, in SYNC, its full state). Parts not in `parts`
  * are ignored by the encoder and zeroed by the decoder. */
@@ -169,11 +171,12 @@ struct peer_entry {
 	struct peer_counter bid_count; /* G-Counter */
 	struct peer_counter viewers_p; /* PN-Counter: increments */
 	struct peer_counter viewers_n; /* PN-Counter: decrements */
+	struct peer_counter dups;      /* G-Counter: bids counted twice (KEYS) */
 };
 
 /* Largest encoding of one entry; PEER_MAX_ENTRIES bounds a message's. */
 #define PEER_COUNTER_MAX_LEN (1 + 10 * PEER_MAX_NODES)
-#define PEER_ENTRY_MAX_LEN   (9 + 35 + 26 + 3 * PEER_COUNTER_MAX_LEN)
+#define PEER_ENTRY_MAX_LEN   (9 + 35 + 26 + 4 * PEER_COUNTER_MAX_LEN)
 #define PEER_ENTRY_MIN_LEN   (9 + 11) /* the smallest part: one counter slot */
 #define PEER_MAX_ENTRIES     ((PEER_BODY_MAX - 2) / PEER_ENTRY_MIN_LEN)
 
@@ -201,6 +204,30 @@ struct peer_sync {
 	struct peer_entries entries;
 };
 
+/*
+ * KEYS: the idempotency keys (bidder, request_id) of BIDs the sender
+ * accepted, so that a retry accepted on two nodes is counted once
+ * (control/node/replicate_keys.h). Records in strictly increasing
+ * (bidder, request_id); every field non-zero, amount 1..BID_AMOUNT_MAX.
+ */
+#define PEER_KEY_LEN  42
+#define PEER_KEYS_MAX ((PEER_BODY_MAX - 2) / PEER_KEY_LEN)
+
+struct peer_key {
+	uint64_t bidder;
+	uint64_t request_id;
+	uint64_t auction_id;
+	uint64_t amount;
+	uint64_t hlc;  /* the accepted bid's stamp */
+	uint16_t node; /* the node that accepted it */
+};
+
+/* A decoded KEYS body, read with peer_keys_at (points into the buffer). */
+struct peer_keys {
+	const uint8_t *buf;
+	uint16_t count; /* 1..PEER_KEYS_MAX */
+};
+
 struct peer_message {
 	struct peer_header h;
 	uint16_t length;
@@ -210,6 +237,7 @@ struct peer_message {
 		struct peer_entries delta; /* count >= 1 */
 		struct peer_sync_request sync_request;
 		struct peer_sync sync;
+		struct peer_keys keys;
 	} u;
 };
 
@@ -232,6 +260,10 @@ int peer_encode_sync(const struct peer_header *h, const struct peer_sync *page,
 		     const struct peer_entry *e, size_t n, const struct cluster_key *key,
 		     uint8_t *buf, size_t cap);
 
+/* n = 1..PEER_KEYS_MAX records in strictly increasing (bidder, request_id). */
+int peer_encode_keys(const struct peer_header *h, const struct peer_key *k, size_t n,
+		     const struct cluster_key *key, uint8_t *buf, size_t cap);
+
 /*
  * Decodes and authenticates one datagram. Returns 0 and fills *out, or -1
  * with *reason set and *out undefined. h.type in *out selects the union
@@ -246,10 +278,13 @@ int peer_decode(const uint8_t *buf, size_t len, const struct cluster_key *key,
  * end. */
 int peer_entries_next(const struct peer_entries *list, size_t *off, struct peer_entry *e);
 
+/* Record i (< keys->count) of a decoded KEYS. */
+void peer_keys_at(const struct peer_keys *keys, unsigned int i, struct peer_key *out);
+
 /*
- * A DELTA or SYNC body (the bytes after the header, tag excluded, of a
- * message these encoders made) under a new header h (h->type DELTA or
- * SYNC): how a kept message is retransmitted under a new sequence number
+ * A DELTA, SYNC or KEYS body (the bytes after the header, tag excluded, of
+ * a message these encoders made) under a new header h (h->type DELTA, SYNC
+ * or KEYS): how a kept message is retransmitted under a new sequence number
  * without encoding its entries again. body may point into buf's body.
  * Returns the length, -ENOSPC or -EINVAL.
  */

@@ -15,7 +15,7 @@ import struct
 import sys
 
 MAGIC, VERSION = 0xB1D5, 1
-HEARTBEAT, ACK, DELTA, SYNC_REQUEST, SYNC = 0x10, 0x11, 0x12, 0x13, 0x14
+HEARTBEAT, ACK, DELTA, SYNC_REQUEST, SYNC, KEYS = 0x10, 0x11, 0x12, 0x13, 0x14, 0x15
 PERSON = b"bidplane-peer-v1"
 TEST_KEY = bytes(range(1, 33))  # the unit tests' and the fuzz target's key
 HLC = (1700000000000 << 16) | 3
@@ -38,9 +38,10 @@ def counter(slots):
     return bytes([len(slots)]) + b"".join(struct.pack(">HQ", n, v) for n, v in slots)
 
 
-def entry(auction, definition=None, leader=None, bid_count=None, viewers=None):
+def entry(auction, definition=None, leader=None, bid_count=None, viewers=None, dups=None):
     parts = ((definition is not None) | (leader is not None) << 1
-             | (bid_count is not None) << 2 | (viewers is not None) << 3)
+             | (bid_count is not None) << 2 | (viewers is not None) << 3
+             | (dups is not None) << 4)
     out = struct.pack(">QB", auction, parts)
     if definition is not None:
         hlc, node, phase, reserve, increment, close_at = definition
@@ -51,7 +52,14 @@ def entry(auction, definition=None, leader=None, bid_count=None, viewers=None):
         out += counter(bid_count)
     if viewers is not None:
         out += counter(viewers[0]) + counter(viewers[1])
+    if dups is not None:
+        out += counter(dups)
     return out
+
+
+def keys(*records):
+    """KEYS body: (bidder, request_id, auction, amount, hlc, node) each."""
+    return struct.pack(">H", len(records)) + b"".join(struct.pack(">QQQQQH", *k) for k in records)
 
 
 def entries(*es):
@@ -71,6 +79,11 @@ GOLDEN = {
                             incarnation=9, seq=6),
     "sync": message(SYNC, struct.pack(">QQQ", 0x1234, 0, 0) + entries(
         entry(42, definition=(HLC, 2, 2, 100, 10, 1700000600000))), seq=3),
+    "delta_dups": message(DELTA, entries(
+        entry(42, bid_count=[(1, 3), (2, 2)], dups=[(2, 1)])), sender=2, receiver=1,
+        incarnation=9, seq=7),
+    "keys": message(KEYS, keys((77, 5, 42, 150, HLC - 1, 1), (77, 6, 42, 160, HLC, 1),
+                               (78, 1, 43, 500, HLC - 2, 1)), seq=4),
 }
 
 
@@ -84,6 +97,8 @@ def refused():
         "unknown_type": message(0x1F, b""),
         "malformed_delta": message(DELTA, entries(entry(5, leader=(0, 1, 1, 1)))),
         "empty_sync": message(SYNC, struct.pack(">QQQ", 9, 100, 0) + entries()),
+        "empty_keys": message(KEYS, keys()),
+        "unsorted_keys": message(KEYS, keys((78, 1, 43, 500, HLC, 1), (77, 5, 42, 150, HLC, 1))),
         "client_bid": struct.pack(">HBBHH", MAGIC, 1, 1, 48, 0) + bytes(40),
     }
 

@@ -370,6 +370,35 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* With peers, bid_count is the cluster's accepted bids less the copies a
+ * node found to be a retry of a bid another node accepted first (dups),
+ * never below 0. */
+static void bid_count_less_duplicates(void **state)
+{
+	(void)state;
+	struct auction_table cluster;
+	assert_int_equal(
+	    auction_table_create(&cluster, "ut_cluster", 16, READERS, 16, 3, SOCKET_ID_ANY), 0);
+	uint64_t far = hlc_wall_realtime(NULL) + 3600 * 1000;
+	assert_int_equal(auction_open(&cluster, 9, 100, 10, far), 0);
+	struct auction *a = auction_lookup(&cluster, 9);
+	struct auction_view v;
+	atomic_store(auction_remote_slot(&cluster, a, AUCTION_BIDS, 1), 3);
+	atomic_store(auction_remote_slot(&cluster, a, AUCTION_BIDS, 2), 2);
+	auction_view(&cluster, a, 0, &v);
+	assert_int_equal(v.bid_count, 5);
+	atomic_store(auction_remote_slot(&cluster, a, AUCTION_DUPS, 0), 1);
+	atomic_store(auction_remote_slot(&cluster, a, AUCTION_DUPS, 2), 1);
+	auction_view(&cluster, a, 0, &v);
+	assert_int_equal(v.bid_count, 3);
+	/* The viewers' slots are apart from the dups'. */
+	assert_int_equal(v.viewers, 0);
+	atomic_store(auction_remote_slot(&cluster, a, AUCTION_DUPS, 1), 10);
+	auction_view(&cluster, a, 0, &v);
+	assert_int_equal(v.bid_count, 0);
+	auction_table_destroy(&cluster);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -378,6 +407,7 @@ int main(void)
 	    cmocka_unit_test(replaced_records_are_reclaimed),
 	    cmocka_unit_test(a_stalled_reader_slows_acceptance_and_never_leaks),
 	    cmocka_unit_test(no_stamp_reaches_the_limit),
+	    cmocka_unit_test(bid_count_less_duplicates),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

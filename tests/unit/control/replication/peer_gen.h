@@ -25,6 +25,8 @@ struct gen_message {
 	struct peer_sync sync;
 	size_t n;
 	struct peer_entry e[GEN_MAX_ENTRIES];
+	size_t nkeys;
+	struct peer_key keys[PEER_KEYS_MAX];
 };
 
 /* Encodes m with its type's encoder. */
@@ -42,6 +44,8 @@ static inline int gen_encode(const struct gen_message *m, const struct cluster_k
 		return peer_encode_sync_request(&m->h, &m->sync_request, key, buf, cap);
 	case PEER_SYNC:
 		return peer_encode_sync(&m->h, &m->sync, m->e, m->n, key, buf, cap);
+	case PEER_KEYS:
+		return peer_encode_keys(&m->h, m->keys, m->nkeys, key, buf, cap);
 	}
 	return -EINVAL;
 }
@@ -69,6 +73,11 @@ static inline int gen_from_decoded(const struct peer_message *d, struct gen_mess
 	case PEER_SYNC:
 		m->sync = d->u.sync;
 		list = &d->u.sync.entries;
+		break;
+	case PEER_KEYS:
+		m->nkeys = d->u.keys.count;
+		for (unsigned int i = 0; i < d->u.keys.count && i < PEER_KEYS_MAX; i++)
+			peer_keys_at(&d->u.keys, i, &m->keys[i]);
 		break;
 	}
 	if (!list)
@@ -106,6 +115,8 @@ static inline int gen_entry_equal(const struct peer_entry *a, const struct peer_
 		return 0;
 	if ((a->parts & PEER_PART_VIEWERS) && (!gen_counter_equal(&a->viewers_p, &b->viewers_p) ||
 					       !gen_counter_equal(&a->viewers_n, &b->viewers_n)))
+		return 0;
+	if ((a->parts & PEER_PART_DUPS) && !gen_counter_equal(&a->dups, &b->dups))
 		return 0;
 	return 1;
 }
@@ -175,6 +186,8 @@ static inline void gen_entry(struct prop_rng *r, struct peer_entry *e, uint64_t 
 		gen_counter(r, &e->viewers_p, 0);
 		gen_counter(r, &e->viewers_n, e->viewers_p.count ? 0 : 1);
 	}
+	if (e->parts & PEER_PART_DUPS)
+		gen_counter(r, &e->dups, 1);
 }
 
 /* Entries with increasing ids above `after` that fit beside `fixed` bytes of
@@ -209,10 +222,30 @@ static inline void gen_ack(struct prop_rng *r, struct peer_ack *a)
 	}
 }
 
+/* 1..PEER_KEYS_MAX records in increasing (bidder, request_id). */
+static inline void gen_keys(struct prop_rng *r, struct gen_message *m)
+{
+	uint64_t bidder = 1 + prop_below(r, 1000), request = 0;
+	m->nkeys = 1 + prop_below(r, prop_below(r, 2) ? 4 : PEER_KEYS_MAX);
+	for (size_t i = 0; i < m->nkeys; i++) {
+		if (prop_below(r, 2)) {
+			bidder += 1 + prop_below(r, 1000);
+			request = 0;
+		}
+		request += 1 + prop_below(r, 1000);
+		m->keys[i] = (struct peer_key){.bidder = bidder,
+					       .request_id = request,
+					       .auction_id = gen_nonzero(r),
+					       .amount = gen_amount(r),
+					       .hlc = gen_nonzero(r),
+					       .node = gen_node(r)};
+	}
+}
+
 static inline void gen_message(struct prop_rng *r, struct gen_message *m)
 {
-	static const uint8_t types[] = {PEER_HEARTBEAT, PEER_ACK, PEER_DELTA, PEER_SYNC_REQUEST,
-					PEER_SYNC};
+	static const uint8_t types[] = {PEER_HEARTBEAT,	   PEER_ACK,  PEER_DELTA,
+					PEER_SYNC_REQUEST, PEER_SYNC, PEER_KEYS};
 	memset(m, 0, sizeof(*m));
 	m->h = (struct peer_header){.type = types[prop_below(r, sizeof(types))],
 				    .sender = gen_node(r),
@@ -242,6 +275,9 @@ static inline void gen_message(struct prop_rng *r, struct gen_message *m)
 		m->sync.next_after =
 		    prop_below(r, 2) ? 0 : m->sync.after + 1 + prop_below(r, 1000000);
 		gen_entries(r, m, m->sync.after, 24, 0);
+		break;
+	case PEER_KEYS:
+		gen_keys(r, m);
 		break;
 	}
 }

@@ -152,6 +152,63 @@ static const uint8_t golden_sync[] = {
 	0xef, 0x2f, 0x70, 0xb1, 0x68, 0x5a, 0x8c, 0x8d, 0xd1, 0xd3, 0xdd, 0x00, 0x53, 0x6c, 0x4e, 0x61, /* tag */
 };
 
+static const uint8_t golden_delta_dups[] = {
+	0xb1, 0xd5, /* magic */
+	0x01, /* version */
+	0x12, /* type */
+	0x00, 0x63, /* length */
+	0x00, 0x00, /* flags */
+	0x00, 0x02, /* sender */
+	0x00, 0x01, /* receiver */
+	0x00, 0x00, 0x00, 0x00, /* reserved */
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x09, /* incarnation */
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x07, /* seq */
+	0x01, 0x8b, 0xcf, 0xe5, 0x68, 0x00, 0x00, 0x03, /* hlc */
+	0x00, 0x01, /* 1 entry */
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x2a, /* auction_id 42 */
+	0x14, /* parts: bid_count, dups */
+	0x02, /* bid_count: 2 slots */
+	0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, /* node 1: 3 */
+	0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, /* node 2: 2 */
+	0x01, /* dups: 1 slot */
+	0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, /* node 2: 1 */
+	0xd4, 0xd5, 0xec, 0x87, 0xa1, 0xdd, 0xdb, 0x99, 0x8a, 0xfa, 0xe4, 0x3b, 0x76, 0x67, 0xf2, 0xbb, /* tag */
+};
+
+static const uint8_t golden_keys[] = {
+	0xb1, 0xd5, /* magic */
+	0x01, /* version */
+	0x15, /* type */
+	0x00, 0xb8, /* length */
+	0x00, 0x00, /* flags */
+	0x00, 0x01, /* sender */
+	0x00, 0x02, /* receiver */
+	0x00, 0x00, 0x00, 0x00, /* reserved */
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x07, /* incarnation */
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x04, /* seq */
+	0x01, 0x8b, 0xcf, 0xe5, 0x68, 0x00, 0x00, 0x03, /* hlc */
+	0x00, 0x03, /* 3 records */
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x4d, /* bidder 77 */
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x05, /* request_id 5 */
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x2a, /* auction_id 42 */
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x96, /* amount 150 */
+	0x01, 0x8b, 0xcf, 0xe5, 0x68, 0x00, 0x00, 0x02, /* hlc */
+	0x00, 0x01, /* node 1 */
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x4d, /* bidder 77 */
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x06, /* request_id 6 */
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x2a, /* auction_id 42 */
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xa0, /* amount 160 */
+	0x01, 0x8b, 0xcf, 0xe5, 0x68, 0x00, 0x00, 0x03, /* hlc */
+	0x00, 0x01, /* node 1 */
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x4e, /* bidder 78 */
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, /* request_id 1 */
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x2b, /* auction_id 43 */
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0xf4, /* amount 500 */
+	0x01, 0x8b, 0xcf, 0xe5, 0x68, 0x00, 0x00, 0x01, /* hlc */
+	0x00, 0x01, /* node 1 */
+	0x66, 0xb2, 0xc3, 0x09, 0xbf, 0x90, 0x90, 0x7c, 0xcb, 0xc9, 0xab, 0x25, 0x52, 0x18, 0x5c, 0xfe, /* tag */
+};
+
 /* clang-format on */
 
 static struct peer_header header(uint8_t type, uint16_t sender, uint16_t receiver,
@@ -176,7 +233,8 @@ static void golden_delta_entries(struct peer_entry e[2])
 {
 	memset(e, 0, 2 * sizeof(*e));
 	e[0].auction_id = 42;
-	e[0].parts = PEER_PARTS_ALL;
+	e[0].parts =
+	    PEER_PART_DEFINITION | PEER_PART_LEADER | PEER_PART_BID_COUNT | PEER_PART_VIEWERS;
 	e[0].definition = def42;
 	e[0].leader = (struct bid){.amount = 150, .hlc = HLC - 1, .bidder = 77, .node = 1};
 	e[0].bid_count = (struct peer_counter){.count = 2, .node = {1, 3}, .value = {3, 1}};
@@ -344,6 +402,126 @@ static enum peer_drop retagged_u64_reason(const uint8_t *golden, size_t len, siz
 	return decode_reason(buf, len);
 }
 
+static void golden_dups_entry(struct peer_entry *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->auction_id = 42;
+	e->parts = PEER_PART_BID_COUNT | PEER_PART_DUPS;
+	e->bid_count = (struct peer_counter){.count = 2, .node = {1, 2}, .value = {3, 2}};
+	e->dups = (struct peer_counter){.count = 1, .node = {2}, .value = {1}};
+}
+
+/* The DUPS part (bit 4): a G-Counter after the viewers. */
+static void test_golden_delta_dups(void **state)
+{
+	(void)state;
+	struct peer_header h = header(PEER_DELTA, 2, 1, 9, 7);
+	struct peer_entry e;
+	golden_dups_entry(&e);
+	uint8_t buf[PEER_LEN_MAX];
+	int n = peer_encode_delta(&h, &e, 1, &test_key, buf, sizeof(buf));
+	assert_int_equal(n, sizeof(golden_delta_dups));
+	assert_memory_equal(buf, golden_delta_dups, sizeof(golden_delta_dups));
+	struct peer_message m;
+	decode_ok(golden_delta_dups, sizeof(golden_delta_dups), &m);
+	assert_header(&m, &h);
+	assert_entries_equal(&m.u.delta, &e, 1);
+	/* An empty dups counter is not an encoding. */
+	e.dups.count = 0;
+	assert_int_equal(peer_encode_delta(&h, &e, 1, &test_key, buf, sizeof(buf)), -EINVAL);
+	const size_t dups = PEER_HEADER_LEN + 2 + 9 + 21;
+	assert_int_equal(retagged_reason(golden_delta_dups, sizeof(golden_delta_dups), dups, 0),
+			 PEER_DROP_MALFORMED_BODY);
+	assert_int_equal(retagged_reason(golden_delta_dups, sizeof(golden_delta_dups), dups + 2, 0),
+			 PEER_DROP_MALFORMED_BODY); /* node 0 */
+}
+
+static const struct peer_key golden_key_records[3] = {
+    {.bidder = 77, .request_id = 5, .auction_id = 42, .amount = 150, .hlc = HLC - 1, .node = 1},
+    {.bidder = 77, .request_id = 6, .auction_id = 42, .amount = 160, .hlc = HLC, .node = 1},
+    {.bidder = 78, .request_id = 1, .auction_id = 43, .amount = 500, .hlc = HLC - 2, .node = 1},
+};
+
+static void test_golden_keys(void **state)
+{
+	(void)state;
+	struct peer_header h = header(PEER_KEYS, 1, 2, 7, 4);
+	uint8_t buf[PEER_LEN_MAX];
+	int n = peer_encode_keys(&h, golden_key_records, 3, &test_key, buf, sizeof(buf));
+	assert_int_equal(n, sizeof(golden_keys));
+	assert_memory_equal(buf, golden_keys, sizeof(golden_keys));
+	struct peer_message m;
+	decode_ok(golden_keys, sizeof(golden_keys), &m);
+	assert_header(&m, &h);
+	assert_int_equal(m.u.keys.count, 3);
+	for (unsigned int i = 0; i < 3; i++) {
+		struct peer_key k;
+		peer_keys_at(&m.u.keys, i, &k);
+		assert_memory_equal(&k, &golden_key_records[i], sizeof(k));
+	}
+	/* A kept KEYS is resealed like a DELTA. */
+	struct peer_header again = header(PEER_KEYS, 1, 2, 7, 9);
+	n = peer_reseal(&again, golden_keys + PEER_HEADER_LEN, sizeof(golden_keys) - PEER_LEN_MIN,
+			&test_key, buf, sizeof(buf));
+	assert_int_equal(n, sizeof(golden_keys));
+	decode_ok(buf, (size_t)n, &m);
+	assert_int_equal(m.h.seq, 9);
+}
+
+/* Every KEYS rule, on the encoder and on the decoder (re-tagged golden). */
+static void test_keys_rules(void **state)
+{
+	(void)state;
+	struct peer_header h = header(PEER_KEYS, 1, 2, 7, 4);
+	static uint8_t buf[PEER_LEN_MAX];
+	struct peer_key k[3];
+	memcpy(k, golden_key_records, sizeof(k));
+	assert_int_equal(peer_encode_keys(&h, k, 0, &test_key, buf, sizeof(buf)), -EINVAL);
+	k[1] = k[0]; /* a repeated key */
+	assert_int_equal(peer_encode_keys(&h, k, 3, &test_key, buf, sizeof(buf)), -EINVAL);
+	memcpy(k, golden_key_records, sizeof(k));
+	k[2].bidder = 76; /* out of order */
+	assert_int_equal(peer_encode_keys(&h, k, 3, &test_key, buf, sizeof(buf)), -EINVAL);
+	memcpy(k, golden_key_records, sizeof(k));
+	k[0].amount = (uint64_t)BID_AMOUNT_MAX + 1;
+	assert_int_equal(peer_encode_keys(&h, k, 3, &test_key, buf, sizeof(buf)), -EINVAL);
+	k[0].amount = 150;
+	k[0].node = 0;
+	assert_int_equal(peer_encode_keys(&h, k, 3, &test_key, buf, sizeof(buf)), -EINVAL);
+	/* PEER_KEYS_MAX records fit one datagram; one more does not. */
+	static struct peer_key many[PEER_KEYS_MAX + 1];
+	for (unsigned int i = 0; i <= PEER_KEYS_MAX; i++)
+		many[i] = (struct peer_key){.bidder = 1,
+					    .request_id = i + 1,
+					    .auction_id = 1,
+					    .amount = 1,
+					    .hlc = 1,
+					    .node = 1};
+	int n = peer_encode_keys(&h, many, PEER_KEYS_MAX, &test_key, buf, sizeof(buf));
+	assert_int_equal(n, PEER_LEN_MIN + 2 + PEER_KEYS_MAX * PEER_KEY_LEN);
+	assert_true(n + PEER_KEY_LEN > PEER_LEN_MAX);
+	assert_int_equal(peer_encode_keys(&h, many, PEER_KEYS_MAX + 1, &test_key, buf, sizeof(buf)),
+			 -ENOSPC);
+	/* The decoder: count 0, a zero field, order, a short body. */
+	const uint8_t *g = golden_keys;
+	size_t gl = sizeof(golden_keys);
+	const size_t r0 = PEER_HEADER_LEN + 2, r1 = r0 + PEER_KEY_LEN;
+	assert_int_equal(retagged_reason(g, gl, PEER_HEADER_LEN + 1, 0), PEER_DROP_MALFORMED_BODY);
+	assert_int_equal(retagged_reason(g, gl, PEER_HEADER_LEN + 1, 2), PEER_DROP_MALFORMED_BODY);
+	assert_int_equal(retagged_reason(g, gl, PEER_HEADER_LEN + 1, 4), PEER_DROP_MALFORMED_BODY);
+	assert_int_equal(retagged_reason(g, gl, r0 + 7, 0), PEER_DROP_MALFORMED_BODY);	/* bidder */
+	assert_int_equal(retagged_reason(g, gl, r0 + 15, 0), PEER_DROP_MALFORMED_BODY); /* req */
+	assert_int_equal(retagged_reason(g, gl, r0 + 23, 0),
+			 PEER_DROP_MALFORMED_BODY); /* auction */
+	assert_int_equal(retagged_reason(g, gl, r0 + 31, 0), PEER_DROP_MALFORMED_BODY); /* amount */
+	assert_int_equal(retagged_reason(g, gl, r0 + 24, 0x80), PEER_DROP_MALFORMED_BODY);
+	assert_int_equal(retagged_u64_reason(g, gl, r0 + 32, 0),
+			 PEER_DROP_MALFORMED_BODY);					/* hlc */
+	assert_int_equal(retagged_reason(g, gl, r0 + 41, 0), PEER_DROP_MALFORMED_BODY); /* node */
+	assert_int_equal(retagged_reason(g, gl, r1 + 15, 5), PEER_DROP_MALFORMED_BODY); /* repeat */
+	assert_int_equal(retagged_reason(g, gl, r1 + 15, 4), PEER_DROP_MALFORMED_BODY); /* order */
+}
+
 static void test_refusals(void **state)
 {
 	(void)state;
@@ -407,7 +585,7 @@ static void test_malformed_bodies(void **state)
 	assert_int_equal(retagged_reason(d, dl, PEER_HEADER_LEN + 1, 3), PEER_DROP_MALFORMED_BODY);
 	assert_int_equal(retagged_reason(d, dl, e0 + 7, 0), PEER_DROP_MALFORMED_BODY);	/* id 0 */
 	assert_int_equal(retagged_reason(d, dl, e0 + 7, 43), PEER_DROP_MALFORMED_BODY); /* order */
-	assert_int_equal(retagged_reason(d, dl, e0 + 8, 0x1f), PEER_DROP_MALFORMED_BODY);
+	assert_int_equal(retagged_reason(d, dl, e0 + 8, 0x3f), PEER_DROP_MALFORMED_BODY);
 	assert_int_equal(retagged_reason(d, dl, e0 + 8, 0), PEER_DROP_MALFORMED_BODY);
 	assert_int_equal(retagged_reason(d, dl, def + 10, 3), PEER_DROP_MALFORMED_BODY); /* phase */
 	assert_int_equal(retagged_reason(d, dl, def + 18, 0),
@@ -528,6 +706,7 @@ static void test_delta_too_big(void **state)
 			e[i].bid_count.value[s] = 1;
 		}
 		e[i].viewers_p = (struct peer_counter){.count = 1, .node = {1}, .value = {1}};
+		e[i].dups = (struct peer_counter){.count = 1, .node = {1}, .value = {1}};
 	}
 	size_t one = peer_entry_len(&e[0]), fit = (PEER_BODY_MAX - 2) / one;
 	assert_true(fit < 8);
@@ -694,6 +873,9 @@ int main(void)
 	    cmocka_unit_test(test_golden_delta),
 	    cmocka_unit_test(test_golden_sync_request),
 	    cmocka_unit_test(test_golden_sync),
+	    cmocka_unit_test(test_golden_delta_dups),
+	    cmocka_unit_test(test_golden_keys),
+	    cmocka_unit_test(test_keys_rules),
 	    cmocka_unit_test(test_refusals),
 	    cmocka_unit_test(test_malformed_bodies),
 	    cmocka_unit_test(test_drop_names),

@@ -1,0 +1,198 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Idempotency across nodes: the keys of accepted bids, shipped and
+ * compared (replicate_idem.h). */
+#include "replicate_idem.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+#include <sodium.h>
+
+#include "control.h"
+#include "replicate.h"
+#include "worker.h"
+
+int repl_idem_init(struct control *c, char *err, size_t errlen)
+{
+	struct repl_idem *d = &c->repl.idem;
+	const struct bp_config *cfg = &c->node->cfg;
+	uint64_t capacity = (uint64_t)cfg->dedup_rate * cfg->dedup_seconds;
+	if (capacity > REPL_KEYS_CAPACITY_MAX)
+		capacity = REPL_KEYS_CAPACITY_MAX;
+	uint64_t seed;
+	randombytes_buf(&seed, sizeof(seed));
+	int rc = repl_keys_init(&d->table, cfg->node_id, capacity,
+				(uint64_t)cfg->dedup_seconds * 1000, seed);
+	d->batch = calloc(REPL_KEYS_BATCH_MAX, sizeof(*d->batch));
+	if (rc != 0 || !d->batch) {
+		snprintf(err, errlen,
+			 "replication: no memory for the cluster's idempotency keys (%" PRIu64
+			 " x 64 bytes: lower --dedup-rate or --dedup-seconds)",
+			 capacity);
+		repl_idem_fini(c);
+		return rc ? rc : -ENOMEM;
+	}
+	return 0;
+}
+
+void repl_idem_fini(struct control *c)
+{
+	struct repl_idem *d = &c->repl.idem;
+	repl_keys_fini(&d->table);
+	free(d->batch);
+	memset(d, 0, sizeof(*d));
+}
+
+/* This node's copy of the bid under key k is a duplicate: one more in its
+ * own dups slot of the auction, shipped with the next batch. */
+static void count_duplicate(struct control *c, const struct peer_key *k)
+{
+	struct replicator *r = &c->repl;
+	const struct auction_table *t = &c->node->auctions;
+	control_online(c);
+	struct auction *a = auction_lookup(t, k->auction_id);
+	if (a) {
+		atomic_fetch_add_explicit(auction_remote_slot(t, a, AUCTION_DUPS, 0), 1,
+					  memory_order_relaxed);
+		auction_note_change(a, AUCTION_DIRTY_DUPS, r->changed, &r->changed_full);
+	} else {
+		r->idem.stats.dups_unknown++;
+	}
+	control_offline(c);
+}
+
+static void note(struct control *c, const struct peer_key *k, uint64_t now_ms)
+{
+	if (repl_keys_note(&c->repl.idem.table, k, now_ms))
+		count_duplicate(c, k);
+}
+
+static int by_key(const void *a, const void *b)
+{
+	const struct peer_key *x = a, *y = b;
+	if (x->bidder != y->bidder)
+		return x->bidder < y->bidder ? -1 : 1;
+	return (x->request_id > y->request_id) - (x->request_id < y->request_id);
+}
+
+static unsigned int drain_keys(struct control *c, struct rte_ring *ring, unsigned int have)
+{
+	struct repl_idem *d = &c->repl.idem;
+	struct bid_key recs[64];
+	while (have < REPL_KEYS_BATCH_MAX) {
+		unsigned int want = REPL_KEYS_BATCH_MAX - have;
+		unsigned int got = rte_ring_sc_dequeue_burst_elem(ring, recs, sizeof(recs[0]),
+								  want < 64 ? want : 64, NULL);
+		if (got == 0)
+			break;
+		for (unsigned int i = 0; i < got; i++)
+			d->batch[have++] = (struct peer_key){.bidder = recs[i].bidder,
+							     .request_id = recs[i].request_id,
+							     .auction_id = recs[i].auction_id,
+							     .amount = recs[i].amount,
+							     .hlc = recs[i].hlc,
+							     .node = c->repl.self};
+	}
+	return have;
+}
+
+/* Sorted keys, one record per key (a key accepted twice here within one
+ * batch: the first copy, as the table keeps it). */
+static unsigned int sort_unique(struct peer_key *k, unsigned int n)
+{
+	qsort(k, n, sizeof(*k), by_key);
+	unsigned int kept = 0;
+	for (unsigned int i = 0; i < n; i++) {
+		if (kept && by_key(&k[kept - 1], &k[i]) == 0)
+			continue;
+		k[kept++] = k[i];
+	}
+	return kept;
+}
+
+/* To one peer (p) or to every peer (p NULL). */
+static void ship_keys(struct control *c, struct repl_peer *p, const struct peer_key *k,
+		      unsigned int n, uint64_t now_ms)
+{
+	struct replicator *r = &c->repl;
+	uint8_t msg[PEER_LEN_MAX];
+	/* Encoded once under a placeholder header; each peer gets the body
+	 * under its own (repl_send_reliable reseals it). */
+	struct peer_header h = {.type = PEER_KEYS,
+				.sender = r->self,
+				.receiver = r->self,
+				.incarnation = 1,
+				.seq = 1,
+				.hlc = 1};
+	for (unsigned int first = 0; first < n; first += PEER_KEYS_MAX) {
+		unsigned int count = n - first < PEER_KEYS_MAX ? n - first : PEER_KEYS_MAX;
+		int len = peer_encode_keys(&h, k + first, count, &r->key, msg, sizeof(msg));
+		if (len <= 0)
+			continue;
+		for (unsigned int i = 0; i < r->npeers; i++)
+			if (!p || p == &r->peer[i])
+				repl_send_reliable(c, &r->peer[i], PEER_KEYS, msg + PEER_HEADER_LEN,
+						   (size_t)len - PEER_LEN_MIN, now_ms);
+		r->idem.stats.keys_out += count;
+	}
+}
+
+void repl_idem_ship(struct control *c, uint64_t now_ms)
+{
+	struct repl_idem *d = &c->repl.idem;
+	struct node *n = c->node;
+	unsigned int count = 0;
+	for (unsigned int i = 0; i < n->nworkers; i++)
+		if (n->workers[i]->bids.keys)
+			count = drain_keys(c, n->workers[i]->bids.keys, count);
+	if (count == 0)
+		return;
+	count = sort_unique(d->batch, count);
+	for (unsigned int i = 0; i < count; i++)
+		note(c, &d->batch[i], now_ms);
+	ship_keys(c, NULL, d->batch, count, now_ms);
+}
+
+void repl_idem_resend(struct control *c, struct repl_peer *p, uint64_t now_ms)
+{
+	struct repl_idem *d = &c->repl.idem;
+	_Static_assert(REPL_KEYS_RESEND_MAX <= REPL_KEYS_BATCH_MAX, "the batch holds them");
+	unsigned int n =
+	    (unsigned int)repl_keys_own_newest(&d->table, d->batch, REPL_KEYS_RESEND_MAX);
+	if (n == 0)
+		return;
+	d->stats.keys_resent += n;
+	ship_keys(c, p, d->batch, sort_unique(d->batch, n), now_ms);
+}
+
+bool repl_idem_acceptable(struct control *c, struct repl_peer *p, uint64_t msg_hlc)
+{
+	if (hlc_observe(&c->clock, msg_hlc) == 0)
+		return true;
+	p->stats.repl_drops[REPL_DROP_CLOCK_AHEAD]++;
+	return false;
+}
+
+void repl_idem_receive(struct control *c, struct repl_peer *p, const struct peer_keys *keys,
+		       uint64_t msg_hlc, uint64_t now_ms)
+{
+	struct repl_idem *d = &c->repl.idem;
+	for (unsigned int i = 0; i < keys->count; i++) {
+		struct peer_key k;
+		peer_keys_at(keys, i, &k);
+		/* A peer speaks for its own copies only, stamped before it
+		 * sent them: anything else could make another node's copy
+		 * look later than it is. */
+		if (k.node != p->id || k.hlc > msg_hlc) {
+			d->stats.keys_refused++;
+			continue;
+		}
+		d->stats.keys_in++;
+		note(c, &k, now_ms);
+	}
+}

@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Idempotency across nodes (issue 12; docs/PROTOCOL.md "Retries on another
+ * node", docs/PEER_PROTOCOL.md KEYS): the control thread's part.
+ *
+ * Every batch it drains the keys of the bids its workers accepted (their
+ * `keys` rings), notes them in the key table (replicate_keys.h) and ships
+ * them to every peer as KEYS, kept and retransmitted like DELTAs. The keys
+ * peers ship are noted too. When the table finds this node's copy of a bid
+ * to be the later of two (a client retried on another node before the
+ * first copy replicated), the node adds 1 to its own slot of the auction's
+ * dups counter and marks the auction changed, so the dups part ships like
+ * bid_count and every node shows the bid counted once.
+ *
+ * Threads: the control thread only, after repl_idem_init (main thread,
+ * from replicate_init) and before repl_idem_fini.
+ */
+#ifndef BIDPLANE_REPLICATE_IDEM_H
+#define BIDPLANE_REPLICATE_IDEM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "peer_proto.h"
+#include "replicate_keys.h"
+
+struct control;
+struct repl_peer;
+
+/* Keys shipped per batch at most; the rest wait in the rings. */
+#define REPL_KEYS_BATCH_MAX 4096
+
+struct repl_idem_stats {
+	uint64_t keys_out;     /* own keys shipped */
+	uint64_t keys_in;      /* peers' keys noted */
+	uint64_t keys_refused; /* a peer's record not of its own node, or stamped ahead */
+	uint64_t dups_unknown; /* a duplicate of an auction no longer here */
+	uint64_t keys_resent;  /* own keys shipped again to a peer after a full sync */
+};
+
+struct repl_idem {
+	struct repl_keys table;
+	struct peer_key *batch; /* REPL_KEYS_BATCH_MAX (>= REPL_KEYS_RESEND_MAX) */
+	struct repl_idem_stats stats;
+};
+
+/* Sizes the table from --dedup-rate x --dedup-seconds. 0, or -errno with
+ * err naming the fix. */
+int repl_idem_init(struct control *c, char *err, size_t errlen);
+void repl_idem_fini(struct control *c);
+
+/* Drains the workers' key rings and ships the keys to every peer. */
+void repl_idem_ship(struct control *c, uint64_t now_ms);
+
+/*
+ * Peer p gets a full sync (its kept messages, KEYS among them, were
+ * forgotten): this node's keys still held go to it again, the newest
+ * REPL_KEYS_RESEND_MAX of them (older ones are not compared there again:
+ * a duplicate among them may stay counted).
+ */
+#define REPL_KEYS_RESEND_MAX (64 * PEER_KEYS_MAX) /* 64 messages: a quarter of the kept ones */
+void repl_idem_resend(struct control *c, struct repl_peer *p, uint64_t now_ms);
+
+/* Whether a KEYS from peer p may count: its HLC passes the drift guard
+ * (a stamp too far ahead moves nothing, CLUSTER.md promise 4; counted as
+ * clock_ahead, and the message is refused unacknowledged). */
+bool repl_idem_acceptable(struct control *c, struct repl_peer *p, uint64_t msg_hlc);
+
+/* The records of an accepted KEYS from peer p (msg_hlc: its header's). */
+void repl_idem_receive(struct control *c, struct repl_peer *p, const struct peer_keys *keys,
+		       uint64_t msg_hlc, uint64_t now_ms);
+
+#endif
