@@ -703,8 +703,12 @@ void replicate_receive(struct control *c, struct rte_mbuf *m, const struct pkt_l
 	peer_replay_commit(&r->replay, &msg.h);
 	struct peer_link *l = link_of(c, p);
 	if (msg.h.incarnation > peer_link_incarnation(l)) {
-		/* It restarted: what was kept for its last life is moot, and it
-		 * asks for our state itself (its want_state). */
+		/* It restarted, or is heard for the first time: what was kept
+		 * may have reached a life that is gone, so it is forgotten and
+		 * the full state covers it. Pushed: a peer that did not restart
+		 * (this node did, and sent before it heard it) asks for none. */
+		if (peer_link_outstanding(l) > 0)
+			p->push_state = true;
 		peer_link_new_incarnation(l, msg.h.incarnation);
 	}
 	peer_link_heard(l, now_ms);

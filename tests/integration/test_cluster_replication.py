@@ -229,6 +229,21 @@ class Convergence(ClusterCase):
         w.run(200, [1, 2, 3])
         w.converge([1, 2, 3], "node 3 killed, bids on 1-2, restarted (full sync)")
 
+    def test_5_what_a_restarted_node_sent_before_it_heard_its_peers_arrives(self):
+        # Node 3 restarts cut off from both peers and takes bids: its
+        # deltas wait, kept, until the cut heals. Hearing the peers then
+        # (a first incarnation of theirs seen in this life) must not drop
+        # them unsent: the peers did not restart and pull nothing.
+        self.c.kill(3)
+        self.c.partition([[1, 2], [3]])
+        self.c.restart(3)
+        wait_serving(self.c, [3])
+        w = Workload(self.c, 7)
+        w.run(150, [3])
+        time.sleep(0.5)
+        self.c.heal()
+        w.converge([1, 2, 3], "node 3 restarted cut off, took bids, then healed")
+
 
 class Hostile(ClusterCase):
     def inject(self, i, payload, src=2, sport=cluster.PEER_PORT):
