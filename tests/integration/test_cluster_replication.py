@@ -244,6 +244,24 @@ class Convergence(ClusterCase):
         self.c.heal()
         w.converge([1, 2, 3], "node 3 restarted cut off, took bids, then healed")
 
+    def test_6_restart_cut_off_learns_its_old_counts_late(self):
+        # Node 3 restarts while cut off from both peers: its start ends
+        # without their state (no peer heard). Its own counts of before,
+        # which only the peers hold, must still come back once the cut
+        # heals, not be taken for echoes: else node 3 shows its new count
+        # only and its peers the old one, for ever.
+        w = Workload(self.c, 5)
+        w.run(200, [1, 2, 3])
+        w.converge([1, 2, 3], "before the restart")
+        self.c.kill(3)
+        self.c.partition([[1, 2], [3]])
+        self.c.restart(3)
+        wait_serving(self.c, [3])
+        self.c.heal()
+        w.converge([1, 2, 3], "node 3 restarted cut off, then healed")
+        w.run(200, [1, 2, 3])
+        w.converge([1, 2, 3], "and bids on every node after")
+
 
 class Hostile(ClusterCase):
     def inject(self, i, payload, src=2, sport=cluster.PEER_PORT):
