@@ -155,8 +155,16 @@ static void merge_counter(struct control *c, struct repl_peer *p, struct auction
 		_Atomic uint64_t *s = auction_remote_slot(t, a, k, (unsigned int)slot);
 		uint64_t have = atomic_load_explicit(s, memory_order_relaxed);
 		uint64_t want = in->value[i];
-		if (want > (slot == 0 ? slot_value(c, a, k, 0) : have))
-			atomic_store_explicit(s, want, memory_order_relaxed);
+		if (want <= (slot == 0 ? slot_value(c, a, k, 0) : have))
+			continue;
+		atomic_store_explicit(s, want, memory_order_relaxed);
+		/* What this node publishes rose: every peer must get it (one
+		 * that missed this node's last deltas before the restart
+		 * holds less, and would for ever). */
+		if (slot == 0)
+			auction_note_change(
+			    a, k == AUCTION_BIDS ? AUCTION_DIRTY_BIDS : AUCTION_DIRTY_VIEWERS,
+			    c->repl.changed, &c->repl.changed_full);
 	}
 }
 
