@@ -169,6 +169,9 @@ static void check_frame(const uint8_t *data, size_t size)
 	case PKT_CLASS_ICMP:
 		check_icmp_reply(frame, size, &l);
 		break;
+	case PKT_CLASS_PEER: /* for the control thread: only its bounds here */
+		CHECK((size_t)l.payload_off + l.payload_len <= size);
+		break;
 	case PKT_CLASS_DROP:
 		CHECK(why != PKT_DROP_NONE && why < PKT_DROP_COUNT);
 		break;
