@@ -94,7 +94,6 @@ int replicate_init(struct control *c, char *err, size_t errlen)
 		*p =
 		    (struct repl_peer){.id = pc->id, .ip = pc->ip, .port = pc->port, .slot = i + 1};
 		p->want_state = true; /* what it holds from before we (re)started */
-		p->next_sync_id = ((uint64_t)r->self << 48) | 1;
 		peer_link_init(&r->links[i], pc->id);
 		rc = peer_replay_add(&r->replay, pc->id, pc->ip, pc->port);
 		if (rc != 0) {
@@ -479,6 +478,13 @@ bool replicate_started(const struct control *c)
 	return !c->repl.starting;
 }
 
+/* This node's first sync id in this life: its node id, its incarnation
+ * (16 bits of it) and a 32-bit count. */
+static uint64_t sync_id_base(uint16_t self, uint64_t incarnation)
+{
+	return (uint64_t)self << 48 | (incarnation & 0xffff) << 32 | 1;
+}
+
 /* A peer is done with at start when it gave its full state and a clock
  * estimate, or was not heard at all within the quiet time. */
 static bool start_done(struct control *c, uint64_t now_ms)
@@ -526,6 +532,10 @@ void replicate_tick(struct control *c, uint64_t now_ms)
 		r->incarnation = atomic_load(&c->node->fencing_epoch);
 		if (r->incarnation == 0)
 			return;
+		/* Sync ids new in every life: a peer ignores a pushed first
+		 * page whose id is that of the sync it completed last. */
+		for (unsigned int i = 0; i < r->npeers; i++)
+			r->peer[i].next_sync_id = sync_id_base(r->self, r->incarnation);
 	}
 	retire_reclaim(&r->retired);
 	if (now_ms >= r->next_batch_ms) {
@@ -715,8 +725,12 @@ void replicate_receive(struct control *c, struct rte_mbuf *m, const struct pkt_l
 	peer_replay_commit(&r->replay, &msg.h);
 	struct peer_link *l = link_of(c, p);
 	if (msg.h.incarnation > peer_link_incarnation(l)) {
-		/* It restarted: what was kept for its last life is moot, and it
-		 * asks for our state itself (its want_state). */
+		/* It restarted, or is heard for the first time: what was kept
+		 * may have reached a life that is gone, so it is forgotten and
+		 * the full state covers it. Pushed: a peer that did not restart
+		 * (this node did, and sent before it heard it) asks for none. */
+		if (peer_link_outstanding(l) > 0)
+			p->push_state = true;
 		peer_link_new_incarnation(l, msg.h.incarnation);
 	}
 	peer_link_heard(l, now_ms);

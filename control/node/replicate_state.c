@@ -141,9 +141,11 @@ static int slot_of(const struct replicator *r, uint16_t node)
 /*
  * Slots merge by maximum. This node's own slot, as peers hold it, is what
  * it counted before it restarted (its workers start again from zero): it
- * becomes the base under the workers' sum, learnt only while the node is
- * starting (taking no bids, so publishing no count of this life). Later
- * the peers only echo what this node published: ignored.
+ * becomes the base under the workers' sum. A value up to what this node
+ * publishes now (base + workers' sum, which only grows) may be an echo of
+ * this life: ignored. One above it can only be from before the restart,
+ * whenever it comes (a peer cut off during the start is heard later):
+ * the base then, or this node and its peers would disagree for ever.
  */
 static void merge_counter(struct control *c, struct repl_peer *p, struct auction *a,
 			  enum auction_counter k, const struct peer_counter *in)
@@ -155,13 +157,19 @@ static void merge_counter(struct control *c, struct repl_peer *p, struct auction
 			p->stats.repl_drops[REPL_DROP_UNKNOWN_SLOT]++;
 			continue;
 		}
-		if (slot == 0 && !c->repl.starting)
-			continue;
 		_Atomic uint64_t *s = auction_remote_slot(t, a, k, (unsigned int)slot);
 		uint64_t have = atomic_load_explicit(s, memory_order_relaxed);
 		uint64_t want = in->value[i];
-		if (want > have)
-			atomic_store_explicit(s, want, memory_order_relaxed);
+		if (want <= (slot == 0 ? slot_value(c, a, k, 0) : have))
+			continue;
+		atomic_store_explicit(s, want, memory_order_relaxed);
+		/* What this node publishes rose: every peer must get it (one
+		 * that missed this node's last deltas before the restart
+		 * holds less, and would for ever). */
+		if (slot == 0)
+			auction_note_change(
+			    a, k == AUCTION_BIDS ? AUCTION_DIRTY_BIDS : AUCTION_DIRTY_VIEWERS,
+			    c->repl.changed, &c->repl.changed_full);
 	}
 }
 

@@ -223,12 +223,15 @@ class ClusterClient(bptest.Client):
     def recv(self, timeout=None):
         if timeout is not None:
             self.sock.settimeout(timeout)
-        try:
-            data, addr = self.sock.recvfrom(2048)
-        except (TimeoutError, BlockingIOError):
-            return None
-        assert addr == self.dest, (addr, self.dest)
-        return data
+        while True:
+            try:
+                data, addr = self.sock.recvfrom(2048)
+            except (TimeoutError, BlockingIOError):
+                return None
+            # A late reply of a node asked before (its first try timed out
+            # on a loaded machine and the retry was answered): not this one.
+            if addr == self.dest:
+                return data
 
     def ask(self, payload, retries=5):
         """bptest's ask, for a client that talks to several nodes: a late
