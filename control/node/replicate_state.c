@@ -167,9 +167,11 @@ static void merge_counter(struct control *c, struct repl_peer *p, struct auction
 		 * that missed this node's last deltas before the restart
 		 * holds less, and would for ever). */
 		if (slot == 0)
-			auction_note_change(
-			    a, k == AUCTION_BIDS ? AUCTION_DIRTY_BIDS : AUCTION_DIRTY_VIEWERS,
-			    c->repl.changed, &c->repl.changed_full);
+			auction_note_change(a,
+					    k == AUCTION_BIDS	? AUCTION_DIRTY_BIDS
+					    : k == AUCTION_DUPS ? AUCTION_DIRTY_DUPS
+								: AUCTION_DIRTY_VIEWERS,
+					    c->repl.changed, &c->repl.changed_full);
 	}
 }
 
