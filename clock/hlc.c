@@ -167,11 +167,16 @@ hlc_t hlc_read(const struct hlc_clock *c)
 	return max2(max2(hlc_make(wall_ms(d), 0), floor_of(d)), c->last);
 }
 
+bool hlc_within_drift(const struct hlc_domain *d, hlc_t remote)
+{
+	uint64_t wall = wall_ms(d);
+	return !(hlc_ms(remote) > wall && hlc_ms(remote) - wall > d->max_drift_ms);
+}
+
 int hlc_observe(struct hlc_clock *c, hlc_t remote)
 {
 	struct hlc_domain *d = c->domain;
-	uint64_t wall = wall_ms(d);
-	if (hlc_ms(remote) > wall && hlc_ms(remote) - wall > d->max_drift_ms) {
+	if (!hlc_within_drift(d, remote)) {
 		count(&c->drift_refusals);
 		return -ERANGE;
 	}

@@ -70,6 +70,7 @@
 
 #include <stdalign.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -190,6 +191,11 @@ hlc_t hlc_read(const struct hlc_clock *c);
  * drift guard (nothing changes, drift_refusals counts it).
  */
 int hlc_observe(struct hlc_clock *c, hlc_t remote);
+
+/* Whether hlc_observe would take `remote` now (the drift guard, G5),
+ * changing and counting nothing: for a caller with more checks to make
+ * before it observes. Any thread. */
+bool hlc_within_drift(const struct hlc_domain *d, hlc_t remote);
 
 /* Sets the limit every stamp must stay below (G8), e.g. a ceiling the node
  * made durable. Any thread; 0 lifts it. */

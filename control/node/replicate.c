@@ -602,8 +602,9 @@ static bool entries_acceptable(struct control *c, struct repl_peer *p,
 			       const struct peer_message *msg, const struct peer_entries *list)
 {
 	/* A stamp too far ahead moves nothing: refused before anything is
-	 * observed or merged (CLUSTER.md promise 4). */
-	if (hlc_observe(&c->clock, msg->h.hlc) != 0) {
+	 * observed or merged (CLUSTER.md promise 4). And the clock moves only
+	 * for a message that passes every check (it is observed last). */
+	if (!hlc_within_drift(&c->node->hlc, msg->h.hlc)) {
 		p->stats.repl_drops[REPL_DROP_CLOCK_AHEAD]++;
 		return false;
 	}
@@ -616,6 +617,10 @@ static bool entries_acceptable(struct control *c, struct repl_peer *p,
 		}
 	if (!repl_merge_room(c, list->count)) {
 		p->stats.repl_drops[REPL_DROP_BACKPRESSURE]++;
+		return false;
+	}
+	if (hlc_observe(&c->clock, msg->h.hlc) != 0) { /* the wall clock stepped back */
+		p->stats.repl_drops[REPL_DROP_CLOCK_AHEAD]++;
 		return false;
 	}
 	return true;

@@ -406,6 +406,18 @@ class Hostile(ClusterCase):
                                       **dict(good, receiver=3))
         for msg in (forged, unknown, truncated, stale, wrong_receiver):
             self.inject(1, msg)
+        # Authentic, its HLC 400 ms ahead (inside --max-drift-ms), but an
+        # entry stamped after it: refused as stamp_ahead, and the clock of
+        # node 1 must not have moved to the refused message's HLC.
+        ahead_ms = int(time.time() * 1000) + 400
+        ahead = peer.message(peer.DELTA,
+                             peer.entries(peer.entry(1, leader=(10**12, (ahead_ms << 16) + 1, 77,
+                                                                2))),
+                             seq=10**9 + 6, key=self.key, **dict(good, hlc=ahead_ms << 16))
+        self.inject(1, ahead)
+        time.sleep(0.05)
+        self.assertLess(status(self.c.node(1))["hlc"] >> 16, ahead_ms - 150,
+                        "a refused message moved the clock")
         # From node 2's real address but another port: wrong_address.
         self.inject(1, peer.message(peer.DELTA, body, seq=10**9 + 5, key=self.key, **good),
                     sport=40000)
@@ -435,7 +447,7 @@ class Hostile(ClusterCase):
         wait_for_refresh(self, self.c.node(1).stats_name)
         counts = self.drop_counts(1)
         for reason in ("bad_mac", "unknown_node", "bad_length", "stale_incarnation",
-                       "wrong_receiver", "wrong_address", "replay"):
+                       "wrong_receiver", "wrong_address", "replay", "stamp_ahead"):
             self.assertGreaterEqual(counts.get(reason, 0), 1, (reason, counts))
         w.run(50, [1, 2, 3])
         w.converge([1, 2, 3], "after the hostile messages")

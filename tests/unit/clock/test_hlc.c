@@ -207,6 +207,10 @@ static void drift_guard_refuses_and_changes_nothing(void **state)
 	hlc_clock_init(&c, &d, 0);
 	hlc_t before = hlc_now(&c);
 	hlc_t floor_before = atomic_load(&d.floor);
+	/* The check alone says so and counts nothing. */
+	assert_false(hlc_within_drift(&d, hlc_make(T0 + 501, 0)));
+	assert_true(hlc_within_drift(&d, hlc_make(T0 + 500, 0xffff)));
+	assert_true(hlc_within_drift(&d, hlc_make(T0 - 100000, 0)));
 	assert_int_equal(hlc_observe(&c, hlc_make(T0 + 501, 0)), -ERANGE);
 	assert_int_equal(c.last, before);
 	assert_int_equal(atomic_load(&d.floor), floor_before);
