@@ -25,6 +25,7 @@ import random
 import socket
 import struct
 import sys
+import threading
 import time
 import unittest
 
@@ -41,6 +42,7 @@ AUCTIONS = 40
 HOT = (1, 2, 3)
 ACCEPTED, CLOSED = 0, 2
 CONVERGE_S = 40
+CLIENTS = 4  # concurrent clients of a workload
 
 
 def write_key(path, key):
@@ -69,7 +71,8 @@ class Oracle:
 
 
 class Workload:
-    """Seeded bids and watches on random nodes, through one client."""
+    """Seeded bids and watches on random nodes from concurrent clients (the
+    interleaving varies; every reply goes to the oracle)."""
 
     def __init__(self, c, seed):
         self.c = c
@@ -78,28 +81,54 @@ class Workload:
         self.rid = seed * 10_000_000
         self.oracle = Oracle()
         self.amount = {a: 0 for a in range(1, AUCTIONS + 1)}
+        self.lock = threading.Lock()
+        self.errors = []
 
-    def auction(self):
-        return self.rng.choice(HOT) if self.rng.random() < 0.7 else self.rng.randint(4, AUCTIONS)
+    def run(self, count, nodes, clients=CLIENTS):
+        """count requests, spread over `clients` concurrent clients (one
+        socket and thread each), each on random nodes."""
+        base = self.rid
+        self.rid += count + 1
+        rngs = [random.Random(self.rng.random()) for _ in range(clients)]
+        socks = [self.c.client(1) for _ in range(clients)]
+        threads = [threading.Thread(target=self._client, args=(socks[t], rngs[t], nodes,
+                                                               range(base + 1 + t, base + 1 +
+                                                                     count, clients)))
+                   for t in range(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=600)
+        for sock in socks:
+            sock.close()
+        if self.errors:
+            raise self.errors[0]
 
-    def run(self, count, nodes):
-        for _ in range(count):
-            n = self.rng.choice(nodes)
-            a = self.auction()
-            self.client.to(n)
-            self.rid += 1
-            if self.rng.random() < 0.8:
-                # Mostly rising amounts, some too low: both outcomes occur.
-                self.amount[a] += self.rng.randint(-3, 10)
+    def _client(self, client, rng, nodes, rids):
+        try:
+            for rid in rids:
+                self._request(client, rng, rng.choice(nodes), rid)
+        except Exception as e:  # re-raised by run, on the test's thread
+            self.errors.append(e)
+
+    def _request(self, client, rng, n, rid):
+        a = rng.choice(HOT) if rng.random() < 0.7 else rng.randint(4, AUCTIONS)
+        client.to(n)
+        if rng.random() < 0.8:
+            # Mostly rising amounts, some too low: both outcomes occur.
+            with self.lock:
+                self.amount[a] += rng.randint(-3, 10)
                 amount = max(1, self.amount[a])
-                bidder = self.rng.randint(1, 99)
-                r = self.client.ask(bptest.bid(self.rid, a, bidder, amount))
-                if r["status"] == ACCEPTED:
-                    self.oracle.accept(a, amount, r["hlc"], n, (bidder, self.rid))
-            else:
-                unwatch = self.rng.random() < 0.3
-                r = self.client.ask(bptest.watch(self.rid, a, self.rng.randint(1, 99), unwatch))
-                if r["status"] == ACCEPTED:
+            bidder = rng.randint(1, 99)
+            r = client.ask(bptest.bid(rid, a, bidder, amount))
+            if r["status"] == ACCEPTED:
+                with self.lock:
+                    self.oracle.accept(a, amount, r["hlc"], n, (bidder, rid))
+        else:
+            unwatch = rng.random() < 0.3
+            r = client.ask(bptest.watch(rid, a, rng.randint(1, 99), unwatch))
+            if r["status"] == ACCEPTED:
+                with self.lock:
                     self.oracle.viewers[a] = self.oracle.viewers.get(a, 0) + (-1 if unwatch
                                                                                else 1)
 
