@@ -161,17 +161,34 @@ static struct peer_header header_for(const struct control *c, const struct repl_
 	};
 }
 
+/* A frame of flen bytes (0: none was built) out of node port `port`, on
+ * the outgoing ring of the worker that carries this peer's traffic (the
+ * control thread owns no TX queue). false, and the mbuf freed, when it
+ * cannot go. */
+static bool send_frame(struct control *c, const struct repl_peer *p, struct rte_mbuf *m,
+		       size_t flen, unsigned int port)
+{
+	struct node *n = c->node;
+	struct worker *w = n->workers[(unsigned int)(p - c->repl.peer) % n->nworkers];
+	if (flen == 0)
+		goto drop;
+	rte_pktmbuf_data_len(m) = (uint16_t)flen;
+	rte_pktmbuf_pkt_len(m) = (uint32_t)flen;
+	m->hash.usr = port;
+	if (rte_ring_sp_enqueue(w->from_control, m) == 0)
+		return true;
+drop:
+	rte_pktmbuf_free(m);
+	return false;
+}
+
 /* One datagram to the peer, as a frame on a worker's outgoing ring. A
  * frame that cannot go (no MAC yet, no mbuf, ring full) is lost like any
  * datagram: what matters comes again. */
 void repl_transmit(struct control *c, struct repl_peer *p, const uint8_t *msg, size_t len)
 {
 	struct node *n = c->node;
-	if (!p->mac_known) {
-		p->stats.tx_dropped++;
-		return;
-	}
-	struct rte_mbuf *m = rte_pktmbuf_alloc(n->pktmbuf_pool);
+	struct rte_mbuf *m = p->mac_known ? rte_pktmbuf_alloc(n->pktmbuf_pool) : NULL;
 	if (!m) {
 		p->stats.tx_dropped++;
 		return;
@@ -187,17 +204,7 @@ void repl_transmit(struct control *c, struct repl_peer *p, const uint8_t *msg, s
 	memcpy(spec.dst_mac, p->mac, 6);
 	size_t flen = pkt_build_udp(rte_pktmbuf_mtod(m, uint8_t *), rte_pktmbuf_tailroom(m), &spec,
 				    msg, (uint16_t)len);
-	struct worker *w = n->workers[(unsigned int)(p - c->repl.peer) % n->nworkers];
-	if (flen == 0) {
-		rte_pktmbuf_free(m);
-		p->stats.tx_dropped++;
-		return;
-	}
-	rte_pktmbuf_data_len(m) = (uint16_t)flen;
-	rte_pktmbuf_pkt_len(m) = (uint32_t)flen;
-	m->hash.usr = p->port_index;
-	if (rte_ring_sp_enqueue(w->from_control, m) != 0) {
-		rte_pktmbuf_free(m);
+	if (!send_frame(c, p, m, flen, p->port_index)) {
 		p->stats.tx_dropped++;
 		return;
 	}
@@ -285,12 +292,7 @@ static void send_arp_requests(struct control *c, struct repl_peer *p)
 		size_t len =
 		    pkt_build_arp_request(rte_pktmbuf_mtod(m, uint8_t *), rte_pktmbuf_tailroom(m),
 					  &n->filter[port], p->ip);
-		rte_pktmbuf_data_len(m) = (uint16_t)len;
-		rte_pktmbuf_pkt_len(m) = (uint32_t)len;
-		m->hash.usr = port;
-		struct worker *w = n->workers[(unsigned int)(p - c->repl.peer) % n->nworkers];
-		if (len == 0 || rte_ring_sp_enqueue(w->from_control, m) != 0)
-			rte_pktmbuf_free(m);
+		send_frame(c, p, m, len, port);
 	}
 }
 
@@ -375,12 +377,7 @@ static void ship_entries(struct control *c, const struct peer_entry *e, unsigned
 		unsigned int end = first;
 		while (end < n && used + peer_entry_len(&e[end]) <= PEER_BODY_MAX)
 			used += peer_entry_len(&e[end++]);
-		struct peer_header h = {.type = PEER_DELTA,
-					.sender = r->self,
-					.receiver = r->self,
-					.incarnation = 1,
-					.seq = 1,
-					.hlc = 1};
+		struct peer_header h = repl_placeholder_header(r, PEER_DELTA);
 		int len = peer_encode_delta(&h, e + first, end - first, &r->key, msg, sizeof(msg));
 		if (len > 0)
 			for (unsigned int i = 0; i < r->npeers; i++) {
@@ -570,7 +567,7 @@ void replicate_tick(struct control *c, uint64_t now_ms)
 
 /* ---- receiving ---- */
 
-static struct repl_peer *peer_by_id(struct replicator *r, uint16_t id)
+struct repl_peer *repl_peer_by_id(struct replicator *r, uint16_t id)
 {
 	for (unsigned int i = 0; i < r->npeers; i++)
 		if (r->peer[i].id == id)
@@ -714,7 +711,7 @@ void replicate_receive(struct control *c, struct rte_mbuf *m, const struct pkt_l
 		r->drops[why]++;
 		return;
 	}
-	struct repl_peer *p = peer_by_id(r, msg.h.sender);
+	struct repl_peer *p = repl_peer_by_id(r, msg.h.sender);
 	why = peer_replay_check(&r->replay, &msg.h, src_ip, src_port);
 	if (why != PEER_DROP_NONE) {
 		if (p)

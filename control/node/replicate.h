@@ -163,6 +163,22 @@ void repl_send_reliable(struct control *c, struct repl_peer *p, uint8_t type, co
 			size_t body_len, uint64_t now_ms);
 void repl_send_sync_request(struct control *c, struct repl_peer *p,
 			    const struct peer_sync_request *req);
+/* The peer with this node id, or NULL. */
+struct repl_peer *repl_peer_by_id(struct replicator *r, uint16_t id);
+
+/* A header that only lets a body be encoded once for every peer: each
+ * gets the body under its own header (repl_send_reliable and
+ * repl_send_once reseal it), so these fields never reach the wire. */
+static inline struct peer_header repl_placeholder_header(const struct replicator *r, uint8_t type)
+{
+	return (struct peer_header){.type = type,
+				    .sender = r->self,
+				    .receiver = r->self,
+				    .incarnation = 1,
+				    .seq = 1,
+				    .hlc = 1};
+}
+
 /* A DELTA or SYNC body sent once, not kept (a SYNC page asked for). */
 void repl_send_once(struct control *c, struct repl_peer *p, uint8_t type, const uint8_t *body,
 		    size_t body_len);

@@ -121,14 +121,7 @@ static void ship_keys(struct control *c, struct repl_peer *p, const struct peer_
 {
 	struct replicator *r = &c->repl;
 	uint8_t msg[PEER_LEN_MAX];
-	/* Encoded once under a placeholder header; each peer gets the body
-	 * under its own (repl_send_reliable reseals it). */
-	struct peer_header h = {.type = PEER_KEYS,
-				.sender = r->self,
-				.receiver = r->self,
-				.incarnation = 1,
-				.seq = 1,
-				.hlc = 1};
+	struct peer_header h = repl_placeholder_header(r, PEER_KEYS);
 	for (unsigned int first = 0; first < n; first += PEER_KEYS_MAX) {
 		unsigned int count = n - first < PEER_KEYS_MAX ? n - first : PEER_KEYS_MAX;
 		int len = peer_encode_keys(&h, k + first, count, &r->key, msg, sizeof(msg));

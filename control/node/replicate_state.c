@@ -128,14 +128,12 @@ static void merge_leader(struct control *c, struct auction *a, const struct bid 
 	}
 }
 
-static int slot_of(const struct replicator *r, uint16_t node)
+static int slot_of(struct replicator *r, uint16_t node)
 {
 	if (node == r->self)
 		return 0;
-	for (unsigned int i = 0; i < r->npeers; i++)
-		if (r->peer[i].id == node)
-			return (int)r->peer[i].slot;
-	return -1;
+	const struct repl_peer *p = repl_peer_by_id(r, node);
+	return p ? (int)p->slot : -1;
 }
 
 /*

@@ -95,12 +95,7 @@ static void send_page(struct control *c, struct repl_peer *p, uint64_t sync_id, 
 		snapshot_ids(c, p, sync_id);
 	struct peer_sync pg = {.sync_id = sync_id, .after = after};
 	size_t n = fill_page(c, p, after, page, &pg.next_after);
-	struct peer_header h = {.type = PEER_SYNC,
-				.sender = c->repl.self,
-				.receiver = p->id,
-				.incarnation = c->repl.incarnation,
-				.seq = 1,
-				.hlc = 1};
+	struct peer_header h = repl_placeholder_header(&c->repl, PEER_SYNC);
 	int len = peer_encode_sync(&h, &pg, page, n, &c->repl.key, msg, sizeof(msg));
 	if (len < 0)
 		return;
