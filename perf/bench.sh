@@ -36,11 +36,7 @@ for v in secs rounds dedup_rate; do
 done
 
 ensure_packages
-bin=${BENCH_BUILD_DIR:-build}
-[ -n "${BENCH_BUILD_DIR:-}" ] || build_dir build
-for b in bidplane bidctl bidgen bidstat; do
-	[ -x "$bin/$b" ] || die "$bin/$b missing: build it (ninja -C $bin)"
-done
+bin=$(bench_programs "${BENCH_BUILD_DIR:-}")
 export BP_BIDSTAT=$bin/bidstat
 if [ "${BENCH_NO_HUGE:-0}" = 1 ]; then
 	mem="--no-huge -m 512"

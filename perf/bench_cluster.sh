@@ -26,11 +26,7 @@ cd "$(dirname "$0")/.."
 
 [ "$(id -u)" -eq 0 ] || die "the cluster benchmark needs root (network namespace, DPDK tap)"
 ensure_packages
-bin=${CLUSTER_BUILD_DIR:-build}
-[ -n "${CLUSTER_BUILD_DIR:-}" ] || build_dir build
-for b in bidplane bidctl bidgen bidstat; do
-	[ -x "$bin/$b" ] || die "$bin/$b missing: build it (ninja -C $bin)"
-done
+bin=$(bench_programs "${CLUSTER_BUILD_DIR:-}")
 export CLUSTER_BUILD_DIR=$bin BP_BIDSTAT=$bin/bidstat
 # No __pycache__ dirs left in the tree (the driver imports the test harness).
 export PYTHONDONTWRITEBYTECODE=1

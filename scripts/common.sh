@@ -102,3 +102,14 @@ build_dir() {
 		ninja -C "$dir" >/dev/null || { ninja -C "$dir"; die "build in $dir failed"; }
 	fi
 }
+
+# The programs a benchmark runs: from the build dir given ($1, used as it
+# is), or from build/, built now. Prints the dir.
+bench_programs() { # [build dir]
+	local bin=${1:-build}
+	[ -n "${1:-}" ] || build_dir build
+	for b in bidplane bidctl bidgen bidstat; do
+		[ -x "$bin/$b" ] || die "$bin/$b missing: build it (ninja -C $bin)"
+	done
+	printf '%s\n' "$bin"
+}

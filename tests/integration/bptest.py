@@ -370,6 +370,25 @@ class RawPort:
         self.sock.close()
 
 
+def run_script(test, path, env, timeout, cwd):
+    """Runs a script as CI and scripts do (its own session, stdin
+    /dev/null, no terminal), bounded: on timeout its whole process group
+    gets SIGTERM and the test fails. Asserts exit 0; returns its output and
+    its pid (what it names its temporaries after)."""
+    proc = subprocess.Popen([path], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    try:
+        text, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGTERM)
+        text, _ = proc.communicate()
+        test.fail(f"{os.path.basename(path)} did not finish in {timeout} s:\n" + text)
+    print(text)
+    test.assertEqual(proc.returncode, 0, text)
+    return text, proc.pid
+
+
 def terminate(proc, timeout):
     """SIGTERM, then SIGKILL after timeout seconds: a helper process stops
     within a bound whatever it does."""

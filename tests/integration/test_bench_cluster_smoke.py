@@ -15,6 +15,8 @@ import sys
 import tempfile
 import unittest
 
+import bptest
+
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 BIDPLANE = os.environ.get("BP_BIDPLANE", os.path.join(ROOT, "build", "bidplane"))
 
@@ -33,17 +35,8 @@ class BenchClusterSmoke(unittest.TestCase):
                    CLUSTER_OUT=self.out,
                    CLUSTER_BUILD_DIR=os.path.dirname(os.path.abspath(BIDPLANE)),
                    CLUSTER_NO_HUGE="1", CLUSTER_DEDUP_RATE="500000")
-        proc = subprocess.Popen([os.path.join(ROOT, "perf", "bench_cluster.sh")], cwd=ROOT,
-                                env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
-        try:
-            text, _ = proc.communicate(timeout=150)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 15)
-            text, _ = proc.communicate()
-            self.fail("bench_cluster.sh did not finish in 150 s:\n" + text)
-        print(text)
-        self.assertEqual(proc.returncode, 0, text)
+        text, _ = bptest.run_script(self, os.path.join(ROOT, "perf", "bench_cluster.sh"), env, 150,
+                                 ROOT)
         with open(os.path.join(self.out, "results.json")) as f:
             res = json.load(f)
         rnd = res["rounds_data"][0]

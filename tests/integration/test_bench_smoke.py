@@ -14,6 +14,8 @@ import subprocess
 import tempfile
 import unittest
 
+import bptest
+
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 BIDPLANE = os.environ.get("BP_BIDPLANE", os.path.join(ROOT, "build", "bidplane"))
 
@@ -36,17 +38,7 @@ class BenchSmoke(unittest.TestCase):
                    BENCH_BUILD_DIR=os.path.dirname(os.path.abspath(BIDPLANE)),
                    BENCH_NO_HUGE="1", BENCH_DEDUP_RATE="500000")
         before = set(glob.glob("/tmp/bidplane-bench.*"))
-        proc = subprocess.Popen([os.path.join(ROOT, "perf", "bench.sh")], cwd=ROOT, env=env,
-                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
-        try:
-            text, _ = proc.communicate(timeout=100)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 15)
-            text, _ = proc.communicate()
-            self.fail("bench.sh did not finish in 100 s:\n" + text)
-        print(text)
-        self.assertEqual(proc.returncode, 0, text)
+        text, pid = bptest.run_script(self, os.path.join(ROOT, "perf", "bench.sh"), env, 100, ROOT)
         with open(os.path.join(self.out, "results.json")) as f:
             results = json.load(f)
         self.assertEqual(results["mismatches"], 0, text)
@@ -57,7 +49,7 @@ class BenchSmoke(unittest.TestCase):
             self.assertGreater(r["sent"], 0, text)
             self.assertIn("busy_fraction", r["node_busy"], text)
         self.assertGreater(results["per_round"][0]["ceiling"]["sent"], 0, text)
-        self.assertEqual(self.leftovers(proc.pid), [], text)
+        self.assertEqual(self.leftovers(pid), [], text)
         self.assertEqual(set(glob.glob("/tmp/bidplane-bench.*")) - before, set(), text)
 
 
