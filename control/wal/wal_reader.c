@@ -1,0 +1,277 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include "wal_reader.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define FIX_CORRUPT                                                                                \
+	"the log is damaged before its end, which a crash cannot do: restore the state "           \
+	"directory from a backup, or move %s aside to start empty and catch up from the peers"
+
+static int corrupt(char *err, size_t errlen, const char *shown, const char *name, uint64_t off,
+		   const char *what)
+{
+	int n = snprintf(err, errlen, "%s/%s: offset %" PRIu64 ": %s; ", shown, name, off, what);
+	if (n >= 0 && (size_t)n < errlen)
+		snprintf(err + n, errlen - (size_t)n, FIX_CORRUPT, shown);
+	return -EBADMSG;
+}
+
+int wal_file_load(int dirfd, const char *shown, const char *name, uint8_t **buf, size_t *len,
+		  char *err, size_t errlen)
+{
+	int fd = wal_file_open(dirfd, shown, name, O_RDONLY, err, errlen);
+	if (fd < 0)
+		return fd;
+	struct stat st;
+	int rc = fstat(fd, &st) == 0 ? 0 : -errno;
+	if (rc == 0 && (uint64_t)st.st_size > WAL_FILE_MAX) {
+		snprintf(err, errlen, "%s/%s: %" PRIu64 " bytes, more than a log file can hold (%" PRIu64
+				      "); it is not one of ours: move it away",
+			 shown, name, (uint64_t)st.st_size, WAL_FILE_MAX);
+		rc = -EFBIG;
+	}
+	uint8_t *b = NULL;
+	size_t size = rc == 0 ? (size_t)st.st_size : 0, got = 0;
+	if (rc == 0 && !(b = malloc(size ? size : 1)))
+		rc = -ENOMEM;
+	while (rc == 0 && got < size) {
+		ssize_t n = pread(fd, b + got, size - got, (off_t)got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rc = n < 0 ? -errno : -EIO;
+			snprintf(err, errlen, "%s/%s: read failed at offset %zu: %s; check the disk",
+				 shown, name, got, strerror(-rc));
+		} else {
+			got += (size_t)n;
+		}
+	}
+	close(fd);
+	if (rc != 0) {
+		if (rc == -ENOMEM)
+			snprintf(err, errlen, "%s/%s: out of memory", shown, name);
+		free(b);
+		return rc;
+	}
+	*buf = b;
+	*len = size;
+	return 0;
+}
+
+/* What the pre-pass learns of a segment: its header. */
+struct seg {
+	uint64_t lsn;
+	uint32_t flags;
+};
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+/* Whether a bad record at buf[off] of a last segment is a torn tail. */
+static bool torn_tail(const uint8_t *buf, size_t size, size_t off, enum wal_error e)
+{
+	if (e == WAL_ERR_SHORT || e == WAL_ERR_TRUNCATED)
+		return true;
+	if (all_zero(buf + off, size - off))
+		return true;
+	uint32_t len = wal_peek_length(buf + off);
+	return (e == WAL_ERR_CHECKSUM || e == WAL_ERR_LENGTH) && off + len >= size;
+}
+
+static int cut_tail(int dirfd, const char *shown, const char *name, size_t off, char *err,
+		    size_t errlen)
+{
+	int fd = wal_file_open(dirfd, shown, name, O_RDWR, err, errlen);
+	if (fd < 0)
+		return fd;
+	int rc = ftruncate(fd, (off_t)off) == 0 && fdatasync(fd) == 0 ? 0 : -errno;
+	close(fd);
+	if (rc != 0)
+		snprintf(err, errlen, "%s/%s: cannot cut the torn tail at offset %zu: %s", shown,
+			 name, off, strerror(-rc));
+	return rc;
+}
+
+/* Reads the headers of every segment; drops a last segment too short to
+ * hold one (a crash while it was created). */
+static int read_headers(int dirfd, const char *shown, const uint64_t *lsns, size_t *n,
+			struct seg *segs, bool repair, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < *n; i++) {
+		char name[WAL_NAME_CAP];
+		wal_file_name(name, lsns[i], WAL_FILE_SEGMENT);
+		int fd = wal_file_open(dirfd, shown, name, O_RDONLY, err, errlen);
+		if (fd < 0)
+			return fd;
+		uint8_t hdr[WAL_FILE_HEADER_LEN];
+		ssize_t got = pread(fd, hdr, sizeof(hdr), 0);
+		close(fd);
+		if (got < 0) {
+			snprintf(err, errlen, "%s/%s: read failed: %s; check the disk", shown, name,
+				 strerror(errno));
+			return -EIO;
+		}
+		if (got < (ssize_t)sizeof(hdr)) {
+			if (i + 1 < *n)
+				return corrupt(err, errlen, shown, name, (uint64_t)got,
+					       "the segment ends inside its file header");
+			/* The last segment, created by a crash before its header was
+			 * durable: it holds no record. */
+			if (repair && unlinkat(dirfd, name, 0) == 0)
+				wal_dir_sync(dirfd);
+			(*n)--;
+			return 0;
+		}
+		struct wal_file_header h;
+		const char *why;
+		if (wal_file_header_decode(hdr, WAL_FILE_SEGMENT, &h, &why) != 0)
+			return corrupt(err, errlen, shown, name, 0, why);
+		if (h.lsn != lsns[i] || h.lsn == 0)
+			return corrupt(err, errlen, shown, name, 16,
+				       "the file header's first LSN is not the one in the file's name");
+		segs[i] = (struct seg){h.lsn, h.flags};
+	}
+	return 0;
+}
+
+struct seg_ctx {
+	int dirfd;
+	const char *shown;
+	uint64_t after_lsn;
+	uint64_t next_lsn; /* the LSN the next record must have */
+	bool repair;
+	wal_record_fn fn;
+	void *arg;
+	struct wal_scan *out;
+	char *err;
+	size_t errlen;
+};
+
+/* Reads one segment's records with LSN below `limit` (the next segment's
+ * first; UINT64_MAX for the last). */
+static int read_segment(struct seg_ctx *c, const struct seg *s, uint64_t limit,
+			bool next_after_failure, bool last)
+{
+	char name[WAL_NAME_CAP];
+	wal_file_name(name, s->lsn, WAL_FILE_SEGMENT);
+	uint8_t *buf;
+	size_t size;
+	int rc = wal_file_load(c->dirfd, c->shown, name, &buf, &size, c->err, c->errlen);
+	if (rc != 0)
+		return rc;
+	c->out->segments++;
+	c->out->bytes += size;
+	size_t off = WAL_FILE_HEADER_LEN;
+	while (rc == 0 && off < size && c->next_lsn < limit) {
+		struct wal_record r;
+		size_t used;
+		const char *why;
+		enum wal_error e = wal_decode(buf + off, size - off, &r, &used, &why);
+		if (e != WAL_OK) {
+			if (last && torn_tail(buf, size, off, e)) {
+				c->out->cut_bytes = size - off;
+				snprintf(c->out->cut_file, sizeof(c->out->cut_file), "%s", name);
+				if (c->repair)
+					rc = cut_tail(c->dirfd, c->shown, name, off, c->err, c->errlen);
+				size = off;
+				break;
+			}
+			char what[160];
+			snprintf(what, sizeof(what), "bad record (%s: %s)", wal_error_name(e), why);
+			rc = corrupt(c->err, c->errlen, c->shown, name, off, what);
+			break;
+		}
+		if (r.lsn != c->next_lsn) {
+			char what[160];
+			snprintf(what, sizeof(what), "record has LSN %" PRIu64 " where LSN %" PRIu64
+						     " must follow",
+				 r.lsn, c->next_lsn);
+			rc = corrupt(c->err, c->errlen, c->shown, name, off, what);
+			break;
+		}
+		if (r.lsn > c->after_lsn) {
+			if (c->fn && c->fn(&r, c->arg) != 0) {
+				snprintf(c->err, c->errlen, "%s/%s: offset %zu: replay of LSN %" PRIu64
+							    " stopped by its consumer",
+					 c->shown, name, off, r.lsn);
+				rc = -ECANCELED;
+				break;
+			}
+			c->out->records++;
+			c->out->last_lsn = r.lsn;
+		}
+		c->next_lsn++;
+		off += used;
+	}
+	if (rc == 0 && !last) {
+		if (c->next_lsn < limit && limit <= c->after_lsn + 1 && off == size) {
+			/* A gap the snapshot covers: those records are in it. */
+			c->next_lsn = limit;
+		} else if (c->next_lsn != limit) {
+			char what[160];
+			snprintf(what, sizeof(what),
+				 "the segment ends before LSN %" PRIu64 ", the next segment starts at %" PRIu64,
+				 c->next_lsn, limit);
+			rc = corrupt(c->err, c->errlen, c->shown, name, off, what);
+		} else if (off < size && !next_after_failure) {
+			rc = corrupt(c->err, c->errlen, c->shown, name, off,
+				     "bytes after the segment's last record");
+		}
+	}
+	free(buf);
+	return rc;
+}
+
+int wal_read_log(int dirfd, const char *shown, uint64_t after_lsn, bool repair, wal_record_fn fn,
+		 void *arg, struct wal_scan *out, char *err, size_t errlen)
+{
+	memset(out, 0, sizeof(*out));
+	out->last_lsn = after_lsn;
+	uint64_t *lsns;
+	size_t n;
+	int rc = wal_list(dirfd, WAL_FILE_SEGMENT, &lsns, &n);
+	if (rc != 0) {
+		snprintf(err, errlen, "%s: cannot list the log: %s", shown, strerror(-rc));
+		return rc;
+	}
+	struct seg *segs = calloc(n ? n : 1, sizeof(*segs));
+	if (!segs) {
+		free(lsns);
+		snprintf(err, errlen, "%s: out of memory", shown);
+		return -ENOMEM;
+	}
+	rc = read_headers(dirfd, shown, lsns, &n, segs, repair, err, errlen);
+	if (rc == 0 && n > 0 && segs[0].lsn > after_lsn + 1) {
+		char name[WAL_NAME_CAP];
+		wal_file_name(name, segs[0].lsn, WAL_FILE_SEGMENT);
+		char what[200];
+		snprintf(what, sizeof(what),
+			 "the log starts at LSN %" PRIu64 " but the snapshot covers only up to LSN %" PRIu64
+			 ": records are missing",
+			 segs[0].lsn, after_lsn);
+		rc = corrupt(err, errlen, shown, name, 0, what);
+	}
+	struct seg_ctx c = {dirfd, shown, after_lsn, n ? segs[0].lsn : 0, repair, fn, arg, out, err,
+			    errlen};
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		bool last = i + 1 == n;
+		uint64_t limit = last ? UINT64_MAX : segs[i + 1].lsn;
+		rc = read_segment(&c, &segs[i], limit,
+				  !last && (segs[i + 1].flags & WAL_SEG_AFTER_FAILURE), last);
+	}
+	free(segs);
+	free(lsns);
+	return rc;
+}

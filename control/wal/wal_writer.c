@@ -1,0 +1,555 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include "wal_writer.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "wal_segment.h"
+
+#ifndef IOV_MAX
+#define IOV_MAX 1024
+#endif
+
+typedef uint8_t wal_slot[WAL_RECORD_MAX];
+
+struct wal_producer {
+	/* The producer's line. */
+	alignas(64) _Atomic uint64_t tail;
+	uint64_t head_cache;
+	_Atomic uint64_t ring_full;
+	_Atomic uint64_t refused;
+	struct wal_writer *w;
+	wal_slot *slots;
+	uint64_t mask;
+	/* The writer's line. */
+	alignas(64) _Atomic uint64_t head;
+	_Atomic uint64_t durable; /* the ticket of the last durable record */
+	uint64_t taken;		  /* records of the batch being committed */
+};
+
+struct wal_counters {
+	_Atomic uint64_t records, bytes, batches, fsyncs, segments;
+	_Atomic uint64_t failures, resumes, probe_failures, lost;
+	_Atomic uint64_t fsync_us[WAL_LATENCY_BUCKETS];
+};
+
+struct wal_writer {
+	/* Read by every producer on each submit; written on failure/resume. */
+	alignas(64) _Atomic uint64_t gen; /* odd: failed */
+	_Atomic int error;
+	_Atomic int failed_op;
+	alignas(64) _Atomic uint64_t durable_lsn;
+	_Atomic uint64_t lsn; /* the last assigned */
+	_Atomic bool stop;
+	_Atomic bool resume_requested;
+	/* Writer thread only. */
+	struct wal_writer_config cfg;
+	char shown[512];
+	int dirfd;
+	int fd;
+	uint64_t seg_off;
+	uint64_t next_lsn;
+	struct iovec *iov;
+	pthread_t thread;
+	bool running;
+	struct wal_counters c;
+	unsigned int nproducers;
+	struct wal_producer *producers;
+	wal_slot *slabs;
+};
+
+static void add(_Atomic uint64_t *v, uint64_t n)
+{
+	atomic_store_explicit(v, atomic_load_explicit(v, memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int default_sync(int fd)
+{
+	return fdatasync(fd);
+}
+
+static int check_config(const struct wal_writer_config *c, char *err, size_t errlen)
+{
+	const char *why = NULL;
+	if (!c->state_dir)
+		why = "no state directory";
+	else if (c->first_lsn == 0)
+		why = "first_lsn must be >= 1 (recovery's next_lsn)";
+	else if (c->producers == 0 || c->producers > WAL_PRODUCERS_MAX)
+		why = "producers must be 1..256";
+	else if (c->ring_slots < 2 || (c->ring_slots & (c->ring_slots - 1)) != 0)
+		why = "ring_slots must be a power of two >= 2";
+	else if (c->segment_bytes < WAL_SEGMENT_MIN_BYTES)
+		why = "segment_bytes must be >= 4096";
+	if (!why)
+		return 0;
+	snprintf(err, errlen, "log writer: %s", why);
+	return -EINVAL;
+}
+
+/* Refuses to start below the end of an existing log. */
+static int check_no_later_segment(struct wal_writer *w, char *err, size_t errlen)
+{
+	uint64_t *lsns;
+	size_t n;
+	int rc = wal_list(w->dirfd, WAL_FILE_SEGMENT, &lsns, &n);
+	if (rc != 0) {
+		snprintf(err, errlen, "%s: cannot list the log: %s", w->shown, strerror(-rc));
+		return rc;
+	}
+	if (n > 0 && lsns[n - 1] > w->cfg.first_lsn) {
+		snprintf(err, errlen,
+			 "%s: the log has a segment from LSN %llu, past the writer's first LSN %llu: "
+			 "run recovery (wal_recover) first and start at its next_lsn",
+			 w->shown, (unsigned long long)lsns[n - 1],
+			 (unsigned long long)w->cfg.first_lsn);
+		rc = -EEXIST;
+	}
+	free(lsns);
+	return rc;
+}
+
+static int alloc_rings(struct wal_writer *w)
+{
+	unsigned int n = w->cfg.producers;
+	size_t slots = (size_t)n * w->cfg.ring_slots;
+	w->producers = aligned_alloc(64, sizeof(struct wal_producer) * n);
+	w->slabs = aligned_alloc(64, slots * sizeof(wal_slot));
+	w->iov = calloc(w->cfg.batch_max, sizeof(struct iovec));
+	if (!w->producers || !w->slabs || !w->iov)
+		return -ENOMEM;
+	memset(w->producers, 0, sizeof(struct wal_producer) * n);
+	for (unsigned int i = 0; i < n; i++) {
+		struct wal_producer *p = &w->producers[i];
+		p->w = w;
+		p->slots = w->slabs + (size_t)i * w->cfg.ring_slots;
+		p->mask = w->cfg.ring_slots - 1;
+	}
+	w->nproducers = n;
+	return 0;
+}
+
+void wal_writer_destroy(struct wal_writer *w)
+{
+	if (!w)
+		return;
+	if (w->running)
+		wal_writer_stop(w);
+	if (w->fd >= 0)
+		close(w->fd);
+	if (w->dirfd >= 0)
+		close(w->dirfd);
+	free(w->producers);
+	free(w->slabs);
+	free(w->iov);
+	free(w);
+}
+
+struct wal_writer *wal_writer_create(const struct wal_writer_config *c, char *err, size_t errlen)
+{
+	if (check_config(c, err, errlen) != 0)
+		return NULL;
+	struct wal_writer *w = aligned_alloc(64, sizeof(*w));
+	if (!w) {
+		snprintf(err, errlen, "log writer: out of memory");
+		return NULL;
+	}
+	memset(w, 0, sizeof(*w));
+	w->cfg = *c;
+	if (!w->cfg.batch_max)
+		w->cfg.batch_max = WAL_BATCH_DEFAULT;
+	if (!w->cfg.idle_us)
+		w->cfg.idle_us = 20;
+	if (!w->cfg.sync)
+		w->cfg.sync = default_sync;
+	w->fd = -1;
+	snprintf(w->shown, sizeof(w->shown), "%s/%s", c->state_dir, WAL_DIR_NAME);
+	w->dirfd = wal_dir_open(c->state_dir, true, err, errlen);
+	if (w->dirfd < 0 || check_no_later_segment(w, err, errlen) != 0) {
+		wal_writer_destroy(w);
+		return NULL;
+	}
+	if (alloc_rings(w) != 0) {
+		snprintf(err, errlen, "log writer: out of memory for %u rings of %u slots",
+			 c->producers, c->ring_slots);
+		wal_writer_destroy(w);
+		return NULL;
+	}
+	w->fd = wal_segment_create(w->dirfd, w->shown, c->first_lsn, 0, w->cfg.sync, err, errlen);
+	if (w->fd < 0) {
+		wal_writer_destroy(w);
+		return NULL;
+	}
+	w->seg_off = WAL_FILE_HEADER_LEN;
+	w->next_lsn = c->first_lsn;
+	atomic_store(&w->lsn, c->first_lsn - 1);
+	atomic_store(&w->durable_lsn, c->first_lsn - 1);
+	add(&w->c.segments, 1);
+	return w;
+}
+
+struct wal_producer *wal_writer_producer(struct wal_writer *w, unsigned int i)
+{
+	return i < w->nproducers ? &w->producers[i] : NULL;
+}
+
+int wal_submit(struct wal_producer *p, const uint8_t *rec, size_t len, struct wal_receipt *r)
+{
+	if (len < WAL_RECORD_MIN || len > WAL_RECORD_MAX || wal_peek_length(rec) != len)
+		return -EINVAL;
+	/* Read before the push: a record pushed under a generation that a
+	 * failure then ends is reported LOST (see wal_outcome). */
+	uint64_t gen = atomic_load_explicit(&p->w->gen, memory_order_acquire);
+	if (gen & 1) {
+		add(&p->refused, 1);
+		return -EIO;
+	}
+	uint64_t t = atomic_load_explicit(&p->tail, memory_order_relaxed);
+	if (t - p->head_cache > p->mask) {
+		p->head_cache = atomic_load_explicit(&p->head, memory_order_acquire);
+		if (t - p->head_cache > p->mask) {
+			add(&p->ring_full, 1);
+			return -EAGAIN;
+		}
+	}
+	memcpy(p->slots[t & p->mask], rec, len);
+	atomic_store_explicit(&p->tail, t + 1, memory_order_release);
+	r->ticket = t + 1;
+	r->gen = gen;
+	return 0;
+}
+
+/*
+ * Durable only if no failure or resume came between the submit and now:
+ * the writer turns the generation before it can publish a durable ticket
+ * past a lost record (resume), so reading the ticket first and the
+ * generation second never sees a lost record's ticket as durable under
+ * its own generation.
+ */
+enum wal_outcome wal_outcome(const struct wal_producer *p, const struct wal_receipt *r)
+{
+	uint64_t d = atomic_load_explicit(&p->durable, memory_order_acquire);
+	uint64_t g = atomic_load_explicit(&p->w->gen, memory_order_acquire);
+	if (g != r->gen)
+		return WAL_LOST;
+	return r->ticket <= d ? WAL_DURABLE : WAL_PENDING;
+}
+
+uint64_t wal_durable_lsn(const struct wal_writer *w)
+{
+	return atomic_load_explicit(&w->durable_lsn, memory_order_acquire);
+}
+
+int wal_writer_error(const struct wal_writer *w)
+{
+	if (!(atomic_load_explicit(&w->gen, memory_order_acquire) & 1))
+		return 0;
+	return atomic_load_explicit(&w->error, memory_order_relaxed);
+}
+
+void wal_writer_describe(const struct wal_writer *w, char *buf, size_t len)
+{
+	int e = wal_writer_error(w);
+	if (e == 0) {
+		snprintf(buf, len, "%s", "");
+		return;
+	}
+	static const char *const ops[] = {
+	    [WAL_OP_NONE] = "the log failed",
+	    [WAL_OP_WRITE] = "a log write failed",
+	    [WAL_OP_SYNC] = "a log fdatasync failed",
+	    [WAL_OP_SEGMENT] = "creating a log segment failed",
+	    [WAL_OP_PROBE] = "the probe write of a resume failed",
+	};
+	int op = atomic_load_explicit(&w->failed_op, memory_order_relaxed);
+	snprintf(buf, len,
+		 "%s in %s: %s; nothing since the last durable LSN %llu is acknowledged; %s, then "
+		 "resume (a probe write and fdatasync of a new segment)",
+		 ops[op >= 0 && op <= WAL_OP_PROBE ? op : 0], w->shown, strerror(-e),
+		 (unsigned long long)wal_durable_lsn(w),
+		 e == -ENOSPC || e == -EDQUOT ? "free space on that file system"
+					      : "check the disk (dmesg)");
+}
+
+void wal_writer_resume(struct wal_writer *w)
+{
+	atomic_store_explicit(&w->resume_requested, true, memory_order_release);
+}
+
+/* Turns the generation odd: submits stop, receipts of every record not
+ * yet durable become LOST. The batch being written is dropped. */
+static void fail(struct wal_writer *w, int rc, enum wal_failed_op op, uint64_t batch)
+{
+	atomic_store_explicit(&w->error, rc, memory_order_relaxed);
+	atomic_store_explicit(&w->failed_op, (int)op, memory_order_relaxed);
+	atomic_fetch_add_explicit(&w->gen, 1, memory_order_release);
+	add(&w->c.failures, 1);
+	add(&w->c.lost, batch);
+}
+
+/* Collects up to batch_max records from the rings, oldest first per ring. */
+static size_t gather(struct wal_writer *w, uint64_t *bytes)
+{
+	size_t n = 0;
+	*bytes = 0;
+	for (unsigned int i = 0; i < w->nproducers && n < w->cfg.batch_max; i++) {
+		struct wal_producer *p = &w->producers[i];
+		uint64_t head = atomic_load_explicit(&p->head, memory_order_relaxed);
+		uint64_t tail = atomic_load_explicit(&p->tail, memory_order_acquire);
+		uint64_t take = tail - head;
+		if (take > w->cfg.batch_max - n)
+			take = w->cfg.batch_max - n;
+		for (uint64_t k = 0; k < take; k++) {
+			uint8_t *rec = p->slots[(head + k) & p->mask];
+			size_t len = wal_peek_length(rec);
+			w->iov[n++] = (struct iovec){rec, len};
+			*bytes += len;
+		}
+		p->taken = take;
+	}
+	return n;
+}
+
+/* Gives the ring slots of the batch back to their producers. */
+static void release_slots(struct wal_writer *w)
+{
+	for (unsigned int i = 0; i < w->nproducers; i++) {
+		struct wal_producer *p = &w->producers[i];
+		if (!p->taken)
+			continue;
+		uint64_t head = atomic_load_explicit(&p->head, memory_order_relaxed);
+		atomic_store_explicit(&p->head, head + p->taken, memory_order_release);
+	}
+}
+
+/* pwritev of iov[0..n) at off, whole: 0 or a negative errno (a write that
+ * makes no progress is the disk being full). */
+static int write_all(int fd, struct iovec *iov, size_t n, uint64_t off)
+{
+	while (n > 0) {
+		int cnt = n > IOV_MAX ? IOV_MAX : (int)n;
+		ssize_t wrote = pwritev(fd, iov, cnt, (off_t)off);
+		if (wrote < 0 && errno == EINTR)
+			continue;
+		if (wrote <= 0)
+			return wrote < 0 ? -errno : -ENOSPC;
+		off += (uint64_t)wrote;
+		size_t left = (size_t)wrote;
+		while (n > 0 && left >= iov->iov_len) {
+			left -= iov->iov_len;
+			iov++;
+			n--;
+		}
+		if (left > 0) { /* a partial iovec: the rest of it next */
+			iov->iov_base = (uint8_t *)iov->iov_base + left;
+			iov->iov_len -= left;
+		}
+	}
+	return 0;
+}
+
+static int roll_over(struct wal_writer *w)
+{
+	char err[256];
+	int fd = wal_segment_create(w->dirfd, w->shown, w->next_lsn, 0, w->cfg.sync, err,
+				    sizeof(err));
+	if (fd < 0)
+		return fd;
+	close(w->fd);
+	w->fd = fd;
+	w->seg_off = WAL_FILE_HEADER_LEN;
+	add(&w->c.segments, 1);
+	return 0;
+}
+
+static void count_fsync(struct wal_writer *w, uint64_t ns)
+{
+	uint64_t us = ns / 1000;
+	unsigned int b = us == 0 ? 0 : 64 - (unsigned int)__builtin_clzll(us);
+	if (b >= WAL_LATENCY_BUCKETS)
+		b = WAL_LATENCY_BUCKETS - 1;
+	add(&w->c.fsync_us[b], 1);
+	add(&w->c.fsyncs, 1);
+}
+
+static void publish(struct wal_writer *w, size_t n, uint64_t bytes)
+{
+	for (unsigned int i = 0; i < w->nproducers; i++) {
+		struct wal_producer *p = &w->producers[i];
+		if (p->taken)
+			atomic_store_explicit(&p->durable,
+					      atomic_load_explicit(&p->head, memory_order_relaxed),
+					      memory_order_release);
+	}
+	atomic_store_explicit(&w->durable_lsn, w->next_lsn - 1, memory_order_release);
+	add(&w->c.records, n);
+	add(&w->c.bytes, bytes);
+	add(&w->c.batches, 1);
+}
+
+/* One group commit: LSNs, seal, pwritev, one fdatasync, publish. */
+static void commit(struct wal_writer *w, size_t n, uint64_t bytes)
+{
+	if (w->seg_off + bytes > w->cfg.segment_bytes && w->seg_off > WAL_FILE_HEADER_LEN) {
+		int rc = roll_over(w);
+		if (rc != 0) {
+			release_slots(w);
+			fail(w, rc, WAL_OP_SEGMENT, n);
+			return;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		wal_seal(w->iov[i].iov_base, w->iov[i].iov_len, w->next_lsn + i);
+	atomic_store_explicit(&w->lsn, w->next_lsn + n - 1, memory_order_relaxed);
+	int rc = write_all(w->fd, w->iov, n, w->seg_off);
+	/* The bytes are in the page cache (or lost): the slots can go. */
+	release_slots(w);
+	if (rc != 0) {
+		fail(w, rc, WAL_OP_WRITE, n);
+		return;
+	}
+	w->seg_off += bytes;
+	w->next_lsn += n;
+	uint64_t t0 = now_ns();
+	rc = w->cfg.sync(w->fd) == 0 ? 0 : -errno;
+	count_fsync(w, now_ns() - t0);
+	if (rc != 0) {
+		fail(w, rc ? rc : -EIO, WAL_OP_SYNC, n);
+		return;
+	}
+	publish(w, n, bytes);
+}
+
+/* Drops what the rings hold (submitted under the failed generation). */
+static void drop_rings(struct wal_writer *w)
+{
+	for (unsigned int i = 0; i < w->nproducers; i++) {
+		struct wal_producer *p = &w->producers[i];
+		uint64_t tail = atomic_load_explicit(&p->tail, memory_order_acquire);
+		uint64_t head = atomic_load_explicit(&p->head, memory_order_relaxed);
+		add(&w->c.lost, tail - head);
+		atomic_store_explicit(&p->head, tail, memory_order_release);
+	}
+}
+
+static void try_resume(struct wal_writer *w)
+{
+	atomic_store_explicit(&w->resume_requested, false, memory_order_relaxed);
+	uint64_t first = wal_durable_lsn(w) + 1;
+	char err[256];
+	int fd = wal_segment_create(w->dirfd, w->shown, first, WAL_SEG_AFTER_FAILURE, w->cfg.sync,
+				    err, sizeof(err));
+	if (fd < 0) {
+		atomic_store_explicit(&w->error, fd, memory_order_relaxed);
+		atomic_store_explicit(&w->failed_op, WAL_OP_PROBE, memory_order_relaxed);
+		add(&w->c.probe_failures, 1);
+		return;
+	}
+	close(w->fd);
+	w->fd = fd;
+	w->seg_off = WAL_FILE_HEADER_LEN;
+	w->next_lsn = first;
+	atomic_store_explicit(&w->lsn, first - 1, memory_order_relaxed);
+	drop_rings(w);
+	atomic_store_explicit(&w->error, 0, memory_order_relaxed);
+	atomic_store_explicit(&w->failed_op, WAL_OP_NONE, memory_order_relaxed);
+	/* Before any later ticket is published durable (wal_outcome). */
+	atomic_fetch_add_explicit(&w->gen, 1, memory_order_release);
+	add(&w->c.resumes, 1);
+	add(&w->c.segments, 1);
+}
+
+static void pause_us(unsigned int us)
+{
+	struct timespec ts = {0, (long)us * 1000};
+	nanosleep(&ts, NULL);
+}
+
+static void *writer_main(void *arg)
+{
+	struct wal_writer *w = arg;
+	for (;;) {
+		bool stopping = atomic_load_explicit(&w->stop, memory_order_acquire);
+		if (atomic_load_explicit(&w->gen, memory_order_relaxed) & 1) {
+			if (atomic_load_explicit(&w->resume_requested, memory_order_acquire))
+				try_resume(w);
+			else if (stopping)
+				break;
+			else
+				pause_us(1000);
+			continue;
+		}
+		uint64_t bytes;
+		size_t n = gather(w, &bytes);
+		if (n > 0)
+			commit(w, n, bytes);
+		else if (stopping)
+			break;
+		else
+			pause_us(w->cfg.idle_us);
+	}
+	return NULL;
+}
+
+int wal_writer_start(struct wal_writer *w)
+{
+	if (w->running)
+		return -EALREADY;
+	atomic_store(&w->stop, false);
+	int rc = pthread_create(&w->thread, NULL, writer_main, w);
+	if (rc != 0)
+		return -rc;
+	pthread_setname_np(w->thread, "bp-wal");
+	w->running = true;
+	return 0;
+}
+
+void wal_writer_stop(struct wal_writer *w)
+{
+	if (!w->running)
+		return;
+	atomic_store_explicit(&w->stop, true, memory_order_release);
+	pthread_join(w->thread, NULL);
+	w->running = false;
+}
+
+void wal_writer_stats(const struct wal_writer *w, struct wal_writer_stats *s)
+{
+	memset(s, 0, sizeof(*s));
+	const struct wal_counters *c = &w->c;
+	s->records = atomic_load_explicit(&c->records, memory_order_relaxed);
+	s->bytes = atomic_load_explicit(&c->bytes, memory_order_relaxed);
+	s->batches = atomic_load_explicit(&c->batches, memory_order_relaxed);
+	s->fsyncs = atomic_load_explicit(&c->fsyncs, memory_order_relaxed);
+	s->segments = atomic_load_explicit(&c->segments, memory_order_relaxed);
+	s->failures = atomic_load_explicit(&c->failures, memory_order_relaxed);
+	s->resumes = atomic_load_explicit(&c->resumes, memory_order_relaxed);
+	s->probe_failures = atomic_load_explicit(&c->probe_failures, memory_order_relaxed);
+	s->lost = atomic_load_explicit(&c->lost, memory_order_relaxed);
+	for (unsigned int i = 0; i < WAL_LATENCY_BUCKETS; i++)
+		s->fsync_us[i] = atomic_load_explicit(&c->fsync_us[i], memory_order_relaxed);
+	for (unsigned int i = 0; i < w->nproducers; i++) {
+		s->ring_full += atomic_load_explicit(&w->producers[i].ring_full, memory_order_relaxed);
+		s->refused += atomic_load_explicit(&w->producers[i].refused, memory_order_relaxed);
+	}
+	s->lsn = atomic_load_explicit(&w->lsn, memory_order_relaxed);
+	s->durable_lsn = wal_durable_lsn(w);
+	s->error = wal_writer_error(w);
+}
