@@ -79,15 +79,17 @@ static bool all_zero(const uint8_t *p, size_t n)
 	return true;
 }
 
-/* Whether a bad record at buf[off] of a last segment is a torn tail. */
+/* Whether a bad record at buf[off] of a last segment is what a crash in
+ * the middle of an append leaves: a record cut short by the end of the
+ * file, zeros to the end (the size grew, the data never came), or a last
+ * record ending exactly at the end whose checksum fails (a sector of it
+ * never came). A bad length or a bad record followed by more bytes is
+ * damage, not a crash. */
 static bool torn_tail(const uint8_t *buf, size_t size, size_t off, enum wal_error e)
 {
-	if (e == WAL_ERR_SHORT || e == WAL_ERR_TRUNCATED)
+	if (e == WAL_ERR_SHORT || e == WAL_ERR_TRUNCATED || all_zero(buf + off, size - off))
 		return true;
-	if (all_zero(buf + off, size - off))
-		return true;
-	uint32_t len = wal_peek_length(buf + off);
-	return (e == WAL_ERR_CHECKSUM || e == WAL_ERR_LENGTH) && off + len >= size;
+	return e == WAL_ERR_CHECKSUM && off + wal_peek_length(buf + off) == size;
 }
 
 static int cut_tail(int dirfd, const char *shown, const char *name, size_t off, char *err,
