@@ -1,2 +1,414 @@
-/* placeholder */
-int main(void) { return 0; }
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The log writer (control/wal/wal_writer.h): group commit from several
+ * producer threads (every record durable once, LSNs dense and in order per
+ * producer), a failed fdatasync sticky and never retried, ENOSPC on a
+ * small tmpfs (as root) never acknowledged, and resume after a probe.
+ */
+#include "wal_test.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <sys/mount.h>
+#include <time.h>
+
+#include "wal_recover.h"
+#include "wal_writer.h"
+
+static char dir[256];
+static char mounted[128]; /* a tmpfs to unmount, even after a failure */
+static char top[256];	  /* dir as made, before a test points it elsewhere */
+
+static int make_dir(void **state)
+{
+	(void)state;
+	scratch_dir(dir, sizeof(dir), "wal-writer");
+	snprintf(top, sizeof(top), "%s", dir);
+	return 0;
+}
+
+static int drop_dir(void **state)
+{
+	(void)state;
+	if (mounted[0] && umount(mounted) != 0)
+		fprintf(stderr, "umount %s: %s\n", mounted, strerror(errno));
+	mounted[0] = 0;
+	snprintf(dir, sizeof(dir), "%s", top);
+	remove_tree(dir);
+	return 0;
+}
+
+static struct wal_writer *open_writer(unsigned int producers, unsigned int slots,
+				      uint64_t first, int (*sync)(int))
+{
+	char err[512] = "";
+	struct wal_writer_config c = {.state_dir = dir, .first_lsn = first, .producers = producers,
+				      .ring_slots = slots, .segment_bytes = 1 << 20, .sync = sync};
+	struct wal_writer *w = wal_writer_create(&c, err, sizeof(err));
+	if (!w)
+		fail_msg("%s", err);
+	return w;
+}
+
+static size_t encode(uint8_t *buf, uint64_t bidder, uint64_t seq)
+{
+	struct wal_record r = make_bid(1 + seq % 7, bidder, seq, seq, seq, BP_ACCEPTED);
+	return wal_encode(buf, WAL_RECORD_MAX, &r);
+}
+
+static void wait_outcome(struct wal_producer *p, const struct wal_receipt *r,
+			 enum wal_outcome want)
+{
+	for (int i = 0; i < 200000 && wal_outcome(p, r) != want; i++)
+		usleep(50);
+	assert_int_equal(wal_outcome(p, r), want);
+}
+
+#define PRODUCERS 4
+#define PER_PRODUCER 5000
+
+struct producer_run {
+	struct wal_producer *p;
+	uint64_t bidder;
+	uint64_t full;
+};
+
+static void *produce(void *arg)
+{
+	struct producer_run *run = arg;
+	struct wal_receipt last = {0};
+	for (uint64_t seq = 1; seq <= PER_PRODUCER; seq++) {
+		uint8_t buf[WAL_RECORD_MAX];
+		size_t len = encode(buf, run->bidder, seq);
+		int e;
+		while ((e = wal_submit(run->p, buf, len, &last)) == -EAGAIN) {
+			run->full++;
+			sched_yield();
+		}
+		assert_int_equal(e, 0);
+		assert_true(last.ticket == seq);
+	}
+	wait_outcome(run->p, &last, WAL_DURABLE);
+	return NULL;
+}
+
+struct seen {
+	uint64_t next_lsn;
+	uint64_t last_request[PRODUCERS + 1];
+	uint64_t count[PRODUCERS + 1];
+	bool bad;
+};
+
+static int check_order(const struct wal_record *r, void *arg)
+{
+	struct seen *s = arg;
+	const struct wal_bid *b = &r->u.bid;
+	if (r->lsn != s->next_lsn++ || r->type != WAL_BID || b->bidder < 1 || b->bidder > PRODUCERS ||
+	    b->request_id != s->last_request[b->bidder] + 1)
+		s->bad = true;
+	else
+		s->last_request[b->bidder] = b->request_id;
+	s->count[b->bidder <= PRODUCERS ? b->bidder : 0]++;
+	return 0;
+}
+
+/* Four producer threads: every record durable exactly once, LSNs dense,
+ * each producer's records in its order; one fdatasync per batch. */
+static void group_commit_from_several_producers(void **state)
+{
+	(void)state;
+	struct wal_writer *w = open_writer(PRODUCERS, 256, 1, NULL);
+	assert_int_equal(wal_writer_start(w), 0);
+	pthread_t t[PRODUCERS];
+	struct producer_run runs[PRODUCERS];
+	for (unsigned int i = 0; i < PRODUCERS; i++) {
+		runs[i] = (struct producer_run){wal_writer_producer(w, i), i + 1, 0};
+		assert_int_equal(pthread_create(&t[i], NULL, produce, &runs[i]), 0);
+	}
+	for (unsigned int i = 0; i < PRODUCERS; i++)
+		pthread_join(t[i], NULL);
+	wal_writer_stop(w);
+	struct wal_writer_stats s;
+	wal_writer_stats(w, &s);
+	uint64_t hist = 0;
+	for (int i = 0; i < WAL_LATENCY_BUCKETS; i++)
+		hist += s.fsync_us[i];
+	fprintf(stderr, "records %" PRIu64 ", batches %" PRIu64 ", fsyncs %" PRIu64
+			", %.1f records per fsync\n",
+		s.records, s.batches, s.fsyncs, (double)s.records / (double)s.fsyncs);
+	assert_true(s.records == PRODUCERS * PER_PRODUCER);
+	assert_true(s.durable_lsn == s.records && s.lsn == s.records);
+	/* One fdatasync per batch, and batches grouped records: group commit. */
+	assert_true(s.fsyncs == s.batches);
+	assert_true(hist == s.fsyncs);
+	assert_true(s.batches < s.records);
+	assert_true(s.error == 0 && s.failures == 0);
+	wal_writer_destroy(w);
+
+	struct seen seen = {.next_lsn = 1};
+	struct wal_recovery out;
+	char err[512] = "";
+	assert_int_equal(wal_recover(dir, NULL, check_order, &seen, &out, err, sizeof(err)), 0);
+	assert_false(seen.bad);
+	assert_true(out.last_lsn == PRODUCERS * PER_PRODUCER);
+	for (unsigned int i = 1; i <= PRODUCERS; i++)
+		assert_true(seen.count[i] == PER_PRODUCER);
+}
+
+static void bad_use_is_refused(void **state)
+{
+	(void)state;
+	char err[512] = "";
+	struct wal_writer_config c = {.state_dir = dir, .first_lsn = 1, .producers = 1,
+				      .ring_slots = 3, .segment_bytes = 1 << 20};
+	assert_null(wal_writer_create(&c, err, sizeof(err)));
+	assert_non_null(strstr(err, "power of two"));
+	c.ring_slots = 4;
+	c.first_lsn = 0;
+	assert_null(wal_writer_create(&c, err, sizeof(err)));
+	assert_non_null(strstr(err, "first_lsn"));
+	c.first_lsn = 1;
+	c.segment_bytes = 100;
+	assert_null(wal_writer_create(&c, err, sizeof(err)));
+	c.segment_bytes = 1 << 20;
+
+	struct wal_writer *w = open_writer(1, 4, 1, NULL);
+	struct wal_producer *p = wal_writer_producer(w, 0);
+	assert_null(wal_writer_producer(w, 1));
+	uint8_t buf[WAL_RECORD_MAX];
+	size_t len = encode(buf, 1, 1);
+	struct wal_receipt r;
+	assert_int_equal(wal_submit(p, buf, len - 1, &r), -EINVAL);
+	/* The writer is not running: the ring fills, then refuses. */
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(wal_submit(p, buf, len, &r), 0);
+	assert_int_equal(wal_submit(p, buf, len, &r), -EAGAIN);
+	assert_int_equal(wal_outcome(p, &r), WAL_PENDING);
+	assert_int_equal(wal_writer_start(w), 0);
+	wait_outcome(p, &r, WAL_DURABLE);
+	wal_writer_destroy(w);
+	/* A writer below the end of the log would overwrite it. */
+	w = open_writer(1, 4, 5, NULL);
+	wal_writer_destroy(w);
+	assert_null(wal_writer_create(&c, err, sizeof(err)));
+	assert_non_null(strstr(err, "run recovery"));
+}
+
+/* fdatasync, or a failure of the chosen call. */
+static _Atomic int sync_calls;
+static _Atomic int fail_from; /* calls numbered from 1; 0: never */
+static _Atomic int fail_until;
+
+static int flaky_sync(int fd)
+{
+	int n = atomic_fetch_add(&sync_calls, 1) + 1;
+	if (atomic_load(&fail_from) && n >= atomic_load(&fail_from) && n <= atomic_load(&fail_until)) {
+		errno = EIO;
+		return -1;
+	}
+	return fdatasync(fd);
+}
+
+static struct wal_receipt submit_one(struct wal_producer *p, uint64_t seq)
+{
+	uint8_t buf[WAL_RECORD_MAX];
+	size_t len = encode(buf, 1, seq);
+	struct wal_receipt r;
+	assert_int_equal(wal_submit(p, buf, len, &r), 0);
+	return r;
+}
+
+static void wait_error(struct wal_writer *w, int want)
+{
+	for (int i = 0; i < 100000 && wal_writer_error(w) != want; i++)
+		usleep(50);
+	assert_int_equal(wal_writer_error(w), want);
+}
+
+struct lsn_list {
+	uint64_t request[64];
+	uint64_t lsn[64];
+	size_t n;
+};
+
+static int list_records(const struct wal_record *r, void *arg)
+{
+	struct lsn_list *l = arg;
+	if (l->n < 64) {
+		l->request[l->n] = r->u.bid.request_id;
+		l->lsn[l->n++] = r->lsn;
+	}
+	return 0;
+}
+
+/* A failed fdatasync: the record is LOST and never durable, the writer
+ * refuses submits and never retries the fsync; a resume whose probe fails
+ * stays failed; one whose probe passes goes on in a new segment, and the
+ * log read back holds exactly what was acknowledged, then what followed. */
+static void a_failed_fsync_is_sticky_and_never_acknowledged(void **state)
+{
+	(void)state;
+	atomic_store(&sync_calls, 0);
+	atomic_store(&fail_from, 0);
+	struct wal_writer *w = open_writer(1, 16, 1, flaky_sync);
+	struct wal_producer *p = wal_writer_producer(w, 0);
+	assert_int_equal(wal_writer_start(w), 0);
+	for (uint64_t seq = 1; seq <= 3; seq++) {
+		struct wal_receipt r = submit_one(p, seq);
+		wait_outcome(p, &r, WAL_DURABLE);
+	}
+	assert_true(wal_durable_lsn(w) == 3);
+
+	/* Every fdatasync from the next one fails. */
+	atomic_store(&fail_until, 1 << 30);
+	atomic_store(&fail_from, atomic_load(&sync_calls) + 1);
+	struct wal_receipt lost = submit_one(p, 4);
+	wait_error(w, -EIO);
+	assert_int_equal(wal_outcome(p, &lost), WAL_LOST);
+	assert_true(wal_durable_lsn(w) == 3);
+	int calls = atomic_load(&sync_calls);
+	usleep(30000);
+	assert_int_equal(atomic_load(&sync_calls), calls); /* never retried */
+	struct wal_receipt r;
+	uint8_t buf[WAL_RECORD_MAX];
+	assert_int_equal(wal_submit(p, buf, encode(buf, 1, 99), &r), -EIO);
+	char text[512];
+	wal_writer_describe(w, text, sizeof(text));
+	assert_non_null(strstr(text, "fdatasync failed"));
+	assert_non_null(strstr(text, dir));
+	assert_non_null(strstr(text, "durable LSN 3"));
+
+	/* A resume whose probe fails stays failed. */
+	wal_writer_resume(w);
+	struct wal_writer_stats s;
+	for (int i = 0; i < 100000; i++) {
+		wal_writer_stats(w, &s);
+		if (s.probe_failures)
+			break;
+		usleep(50);
+	}
+	assert_true(s.probe_failures == 1 && s.resumes == 0);
+	assert_int_equal(wal_writer_error(w), -EIO);
+	assert_true(wal_durable_lsn(w) == 3);
+
+	/* The disk is back: the probe passes, a new segment goes on at LSN 4. */
+	atomic_store(&fail_from, 0);
+	wal_writer_resume(w);
+	wait_error(w, 0);
+	assert_int_equal(wal_outcome(p, &lost), WAL_LOST);
+	struct wal_receipt r5 = submit_one(p, 5), r6 = submit_one(p, 6);
+	wait_outcome(p, &r6, WAL_DURABLE);
+	assert_int_equal(wal_outcome(p, &r5), WAL_DURABLE);
+	assert_true(wal_durable_lsn(w) == 5);
+	wal_writer_stats(w, &s);
+	assert_true(s.failures == 1 && s.resumes == 1 && s.lost >= 1);
+	wal_writer_destroy(w);
+
+	/* Read back: 1, 2, 3 then 5, 6 at LSNs 4, 5; the failed record's bytes
+	 * in the first segment are ignored (the new one says so). */
+	struct lsn_list l = {0};
+	struct wal_recovery out;
+	char err[512] = "";
+	if (wal_recover(dir, NULL, list_records, &l, &out, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	const uint64_t want[] = {1, 2, 3, 5, 6};
+	assert_int_equal(l.n, 5);
+	for (size_t i = 0; i < 5; i++) {
+		assert_true(l.request[i] == want[i]);
+		assert_true(l.lsn[i] == i + 1);
+	}
+}
+
+/* ENOSPC on a small tmpfs: nothing is acknowledged that is not on disk; when
+ * space comes back a resume goes on. Needs root (mount); skipped otherwise. */
+static void enospc_is_never_acknowledged_and_resumes(void **state)
+{
+	(void)state;
+	if (geteuid() != 0) {
+		fprintf(stderr, "skipped: mounting a small tmpfs needs root\n");
+		skip();
+	}
+	char mnt[128];
+	snprintf(mnt, sizeof(mnt), "%.100s/tmpfs", dir);
+	assert_int_equal(mkdir(mnt, 0700), 0);
+	if (mount("bp-wal-test", mnt, "tmpfs", MS_NOSUID | MS_NODEV, "size=256k") != 0) {
+		fprintf(stderr, "skipped: cannot mount a tmpfs at %s: %s\n", mnt, strerror(errno));
+		skip();
+	}
+	snprintf(mounted, sizeof(mounted), "%s", mnt);
+	char filler[160];
+	snprintf(filler, sizeof(filler), "%s/filler", mnt);
+	static uint8_t block[160 * 1024];
+	write_whole(filler, block, sizeof(block));
+	char saved[256];
+	memcpy(saved, dir, sizeof(saved));
+	snprintf(dir, sizeof(dir), "%s", mnt);
+	struct wal_writer *w = open_writer(1, 1024, 1, NULL);
+	struct wal_producer *p = wal_writer_producer(w, 0);
+	assert_int_equal(wal_writer_start(w), 0);
+	uint64_t acked = 0, seq = 0;
+	static struct wal_receipt receipts[8192];
+	while (wal_writer_error(w) == 0 && seq < 8192) {
+		uint8_t buf[WAL_RECORD_MAX];
+		size_t len = encode(buf, 1, seq + 1);
+		int e = wal_submit(p, buf, len, &receipts[seq]);
+		if (e == 0)
+			seq++;
+		else
+			usleep(20);
+		while (acked < seq && wal_outcome(p, &receipts[acked]) == WAL_DURABLE)
+			acked++;
+	}
+	wait_error(w, -ENOSPC);
+	while (acked < seq && wal_outcome(p, &receipts[acked]) == WAL_DURABLE)
+		acked++;
+	/* A receipt is never DURABLE past durable_lsn; it may say LOST for a
+	 * record that made it just before the failure (conservative). */
+	uint64_t durable = wal_durable_lsn(w);
+	assert_true(acked <= durable && durable < seq);
+	for (uint64_t i = durable; i < seq; i++)
+		assert_int_equal(wal_outcome(p, &receipts[i]), WAL_LOST);
+	char text[512];
+	wal_writer_describe(w, text, sizeof(text));
+	assert_non_null(strstr(text, "free space"));
+
+	/* Space comes back: resume, more records, all durable. */
+	assert_int_equal(unlink(filler), 0);
+	wal_writer_resume(w);
+	wait_error(w, 0);
+	struct wal_receipt last;
+	for (uint64_t i = 0; i < 100; i++) {
+		uint8_t buf[WAL_RECORD_MAX];
+		assert_int_equal(wal_submit(p, buf, encode(buf, 1, 100000 + i), &last), 0);
+	}
+	wait_outcome(p, &last, WAL_DURABLE);
+	wal_writer_destroy(w);
+
+	/* On disk: every acknowledged record, then the 100, densely. */
+	struct wal_recovery out;
+	char err[512] = "";
+	int rc = wal_recover(dir, NULL, NULL, NULL, &out, err, sizeof(err));
+	memcpy(dir, saved, sizeof(saved));
+	if (rc != 0)
+		fail_msg("%s", err);
+	assert_true(out.last_lsn == durable + 100);
+	fprintf(stderr, "tmpfs of 256k: %" PRIu64 " records durable before ENOSPC, %" PRIu64
+			" submitted\n",
+		durable, seq);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(group_commit_from_several_producers, make_dir,
+					    drop_dir),
+	    cmocka_unit_test_setup_teardown(bad_use_is_refused, make_dir, drop_dir),
+	    cmocka_unit_test_setup_teardown(a_failed_fsync_is_sticky_and_never_acknowledged,
+					    make_dir, drop_dir),
+	    cmocka_unit_test_setup_teardown(enospc_is_never_acknowledged_and_resumes, make_dir,
+					    drop_dir),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
