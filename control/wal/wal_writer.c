@@ -63,6 +63,7 @@ struct wal_writer {
 	bool running;
 	struct wal_counters c;
 	unsigned int nproducers;
+	unsigned int next_ring; /* where the next gather starts */
 	struct wal_producer *producers;
 	wal_slot *slabs;
 };
@@ -304,20 +305,28 @@ static void fail(struct wal_writer *w, int rc, enum wal_failed_op op, uint64_t b
 	add(&w->c.lost, batch);
 }
 
-/* Collects up to batch_max records from the rings, oldest first per ring. */
+/* Collects up to batch_max records from the rings, oldest first per ring,
+ * starting one ring further each batch so that no ring waits behind the
+ * others when batches are full. Every ring's count is set (0 when skipped):
+ * release_slots and publish read them all. */
 static size_t gather(struct wal_writer *w, uint64_t *bytes)
 {
 	size_t n = 0;
 	*bytes = 0;
-	for (unsigned int i = 0; i < w->nproducers && n < w->cfg.batch_max; i++) {
-		struct wal_producer *p = &w->producers[i];
+	unsigned int first = w->next_ring;
+	w->next_ring = (first + 1) % w->nproducers;
+	for (unsigned int k = 0; k < w->nproducers; k++) {
+		struct wal_producer *p = &w->producers[(first + k) % w->nproducers];
+		p->taken = 0;
+		if (n == w->cfg.batch_max)
+			continue;
 		uint64_t head = atomic_load_explicit(&p->head, memory_order_relaxed);
 		uint64_t tail = atomic_load_explicit(&p->tail, memory_order_acquire);
 		uint64_t take = tail - head;
 		if (take > w->cfg.batch_max - n)
 			take = w->cfg.batch_max - n;
-		for (uint64_t k = 0; k < take; k++) {
-			uint8_t *rec = p->slots[(head + k) & p->mask];
+		for (uint64_t i = 0; i < take; i++) {
+			uint8_t *rec = p->slots[(head + i) & p->mask];
 			size_t len = wal_peek_length(rec);
 			w->iov[n++] = (struct iovec){rec, len};
 			*bytes += len;
