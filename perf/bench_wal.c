@@ -30,7 +30,7 @@
 #include "wal_record.h"
 #include "wal_writer.h"
 
-#define MAX_BATCH 512
+#define MAX_BATCH   512
 #define MAX_SAMPLES (1 << 20)
 /* Bounds on what a case leaves on a (possibly shared, RAM-backed) file
  * system: a raw case starts its file over past FILE_CAP bytes, a producer
@@ -56,8 +56,9 @@ static int cmp_u64(const void *a, const void *b)
 
 static size_t bid_record(uint8_t *buf, uint64_t i)
 {
-	struct wal_record r = {.type = WAL_BID,
-			       .u.bid = {1 + i % 1000, 1 + i % 97, i + 1, 1 + i, 1 + i, 1, BP_ACCEPTED}};
+	struct wal_record r = {
+	    .type = WAL_BID,
+	    .u.bid = {1 + i % 1000, 1 + i % 97, i + 1, 1 + i, 1 + i, 1, BP_ACCEPTED}};
 	size_t len = wal_encode(buf, WAL_RECORD_MAX, &r);
 	wal_seal(buf, len, i + 1);
 	return len;
@@ -182,6 +183,7 @@ static int run_uring(const char *dir, unsigned int batch, struct result *r)
 struct producer_arg {
 	struct wal_producer *p;
 	_Atomic bool *stop;
+	_Atomic unsigned int *done;
 	uint64_t submitted;
 };
 
@@ -190,13 +192,15 @@ static void *produce(void *arg)
 	struct producer_arg *a = arg;
 	uint8_t buf[WAL_RECORD_MAX];
 	struct wal_record r = {.type = WAL_BID, .u.bid = {1, 1, 1, 1, 1, 1, BP_ACCEPTED}};
-	while (!atomic_load_explicit(a->stop, memory_order_relaxed) && a->submitted < PRODUCER_CAP) {
+	while (!atomic_load_explicit(a->stop, memory_order_relaxed) &&
+	       a->submitted < PRODUCER_CAP) {
 		r.u.bid.request_id = a->submitted + 1;
 		size_t len = wal_encode(buf, sizeof(buf), &r);
 		struct wal_receipt rc;
 		if (wal_submit(a->p, buf, len, &rc) == 0)
 			a->submitted++;
 	}
+	atomic_fetch_add(a->done, 1);
 	return NULL;
 }
 
@@ -209,8 +213,11 @@ static void run_library(const char *dir, unsigned int producers)
 		perror(state);
 		return;
 	}
-	struct wal_writer_config c = {.state_dir = state, .first_lsn = 1, .producers = producers,
-				      .ring_slots = 4096, .segment_bytes = 64u << 20};
+	struct wal_writer_config c = {.state_dir = state,
+				      .first_lsn = 1,
+				      .producers = producers,
+				      .ring_slots = 4096,
+				      .segment_bytes = 64u << 20};
 	struct wal_writer *w = wal_writer_create(&c, err, sizeof(err));
 	if (!w) {
 		fprintf(stderr, "%s\n", err);
@@ -218,14 +225,17 @@ static void run_library(const char *dir, unsigned int producers)
 	}
 	wal_writer_start(w);
 	_Atomic bool stop = false;
+	_Atomic unsigned int done = 0;
 	pthread_t t[8];
 	struct producer_arg args[8];
 	uint64_t start = now_ns();
 	for (unsigned int i = 0; i < producers; i++) {
-		args[i] = (struct producer_arg){wal_writer_producer(w, i), &stop, 0};
+		args[i] = (struct producer_arg){wal_writer_producer(w, i), &stop, &done, 0};
 		pthread_create(&t[i], NULL, produce, &args[i]);
 	}
-	usleep((useconds_t)(seconds * 1e6));
+	uint64_t end = start + (uint64_t)(seconds * 1e9);
+	while (now_ns() < end && atomic_load(&done) < producers)
+		usleep(10000);
 	atomic_store(&stop, true);
 	for (unsigned int i = 0; i < producers; i++)
 		pthread_join(t[i], NULL);
@@ -266,18 +276,21 @@ int main(int argc, char **argv)
 	int ndirs = argc > 1 ? argc - 1 : 2;
 	const unsigned int batches[] = {1, 8, 64, 512};
 	for (int d = 0; d < ndirs; d++) {
-		printf("\n%s (%s), %.1f s per case, 68-byte bid records\n\n", dirs[d], fs_name(dirs[d]),
-		       seconds);
-		printf("| method, records per commit | records/s | fsyncs/s | commit p50 | commit p99 |\n");
+		printf("\n%s (%s), %.1f s per case, 68-byte bid records\n\n", dirs[d],
+		       fs_name(dirs[d]), seconds);
+		printf("| method, records per commit | records/s | fsyncs/s | commit p50 | commit "
+		       "p99 |\n");
 		printf("|---|---:|---:|---:|---:|\n");
 		for (size_t b = 0; b < sizeof(batches) / sizeof(batches[0]); b++) {
 			struct result r;
 			if (run_pwritev(dirs[d], batches[b], &r) == 0)
-				printf("| pwritev+fdatasync, %u | %.0f | %.0f | %.1f us | %.1f us |\n",
-				       batches[b], (double)r.records / r.secs,
-				       (double)r.commits / r.secs, r.p50_us, r.p99_us);
+				printf(
+				    "| pwritev+fdatasync, %u | %.0f | %.0f | %.1f us | %.1f us |\n",
+				    batches[b], (double)r.records / r.secs,
+				    (double)r.commits / r.secs, r.p50_us, r.p99_us);
 			if (run_uring(dirs[d], batches[b], &r) == 0)
-				printf("| io_uring writev+fsync, %u | %.0f | %.0f | %.1f us | %.1f us |\n",
+				printf("| io_uring writev+fsync, %u | %.0f | %.0f | %.1f us | %.1f "
+				       "us |\n",
 				       batches[b], (double)r.records / r.secs,
 				       (double)r.commits / r.secs, r.p50_us, r.p99_us);
 		}

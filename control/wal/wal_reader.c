@@ -32,8 +32,9 @@ int wal_file_load(int dirfd, const char *shown, const char *name, uint8_t **buf,
 	struct stat st;
 	int rc = fstat(fd, &st) == 0 ? 0 : -errno;
 	if (rc == 0 && (uint64_t)st.st_size > WAL_FILE_MAX) {
-		snprintf(err, errlen, "%s/%s: %" PRIu64 " bytes, more than a log file can hold (%" PRIu64
-				      "); it is not one of ours: move it away",
+		snprintf(err, errlen,
+			 "%s/%s: %" PRIu64 " bytes, more than a log file can hold (%" PRIu64
+			 "); it is not one of ours: move it away",
 			 shown, name, (uint64_t)st.st_size, WAL_FILE_MAX);
 		rc = -EFBIG;
 	}
@@ -47,8 +48,9 @@ int wal_file_load(int dirfd, const char *shown, const char *name, uint8_t **buf,
 			continue;
 		if (n <= 0) {
 			rc = n < 0 ? -errno : -EIO;
-			snprintf(err, errlen, "%s/%s: read failed at offset %zu: %s; check the disk",
-				 shown, name, got, strerror(-rc));
+			snprintf(err, errlen,
+				 "%s/%s: read failed at offset %zu: %s; check the disk", shown,
+				 name, got, strerror(-rc));
 		} else {
 			got += (size_t)n;
 		}
@@ -141,8 +143,9 @@ static int read_headers(int dirfd, const char *shown, const uint64_t *lsns, size
 		if (wal_file_header_decode(hdr, WAL_FILE_SEGMENT, &h, &why) != 0)
 			return corrupt(err, errlen, shown, name, 0, why);
 		if (h.lsn != lsns[i] || h.lsn == 0)
-			return corrupt(err, errlen, shown, name, 16,
-				       "the file header's first LSN is not the one in the file's name");
+			return corrupt(
+			    err, errlen, shown, name, 16,
+			    "the file header's first LSN is not the one in the file's name");
 		segs[i] = (struct seg){h.lsn, h.flags};
 	}
 	return 0;
@@ -186,7 +189,8 @@ static int read_segment(struct seg_ctx *c, const struct seg *s, uint64_t limit,
 				c->out->cut_bytes = size - off;
 				snprintf(c->out->cut_file, sizeof(c->out->cut_file), "%s", name);
 				if (c->repair)
-					rc = cut_tail(c->dirfd, c->shown, name, off, c->err, c->errlen);
+					rc = cut_tail(c->dirfd, c->shown, name, off, c->err,
+						      c->errlen);
 				size = off;
 				break;
 			}
@@ -197,16 +201,17 @@ static int read_segment(struct seg_ctx *c, const struct seg *s, uint64_t limit,
 		}
 		if (r.lsn != c->next_lsn) {
 			char what[160];
-			snprintf(what, sizeof(what), "record has LSN %" PRIu64 " where LSN %" PRIu64
-						     " must follow",
+			snprintf(what, sizeof(what),
+				 "record has LSN %" PRIu64 " where LSN %" PRIu64 " must follow",
 				 r.lsn, c->next_lsn);
 			rc = corrupt(c->err, c->errlen, c->shown, name, off, what);
 			break;
 		}
 		if (r.lsn > c->after_lsn) {
 			if (c->fn && c->fn(&r, c->arg) != 0) {
-				snprintf(c->err, c->errlen, "%s/%s: offset %zu: replay of LSN %" PRIu64
-							    " stopped by its consumer",
+				snprintf(c->err, c->errlen,
+					 "%s/%s: offset %zu: replay of LSN %" PRIu64
+					 " stopped by its consumer",
 					 c->shown, name, off, r.lsn);
 				rc = -ECANCELED;
 				break;
@@ -224,7 +229,8 @@ static int read_segment(struct seg_ctx *c, const struct seg *s, uint64_t limit,
 		} else if (c->next_lsn != limit) {
 			char what[160];
 			snprintf(what, sizeof(what),
-				 "the segment ends before LSN %" PRIu64 ", the next segment starts at %" PRIu64,
+				 "the segment ends before LSN %" PRIu64
+				 ", the next segment starts at %" PRIu64,
 				 c->next_lsn, limit);
 			rc = corrupt(c->err, c->errlen, c->shown, name, off, what);
 		} else if (off < size && !next_after_failure) {
@@ -260,13 +266,13 @@ int wal_read_log(int dirfd, const char *shown, uint64_t after_lsn, bool repair, 
 		wal_file_name(name, segs[0].lsn, WAL_FILE_SEGMENT);
 		char what[200];
 		snprintf(what, sizeof(what),
-			 "the log starts at LSN %" PRIu64 " but the snapshot covers only up to LSN %" PRIu64
-			 ": records are missing",
+			 "the log starts at LSN %" PRIu64
+			 " but the snapshot covers only up to LSN %" PRIu64 ": records are missing",
 			 segs[0].lsn, after_lsn);
 		rc = corrupt(err, errlen, shown, name, 0, what);
 	}
-	struct seg_ctx c = {dirfd, shown, after_lsn, n ? segs[0].lsn : 0, repair, fn, arg, out, err,
-			    errlen};
+	struct seg_ctx c = {dirfd, shown, after_lsn, n ? segs[0].lsn : 0, repair, fn, arg,
+			    out,   err,	  errlen};
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		bool last = i + 1 == n;
 		uint64_t limit = last ? UINT64_MAX : segs[i + 1].lsn;

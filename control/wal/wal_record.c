@@ -188,7 +188,8 @@ enum wal_error wal_record_check(const struct wal_record *r, const char **why)
 	case WAL_SETTLEMENT:
 		return check_settlement(&r->u.settlement, why);
 	case WAL_FENCING_EPOCH:
-		return r->u.fencing_epoch ? WAL_OK : bad(why, "fencing_epoch is 0 (epochs start at 1)");
+		return r->u.fencing_epoch ? WAL_OK
+					  : bad(why, "fencing_epoch is 0 (epochs start at 1)");
 	case WAL_HLC_HIGH:
 		return r->u.hlc_high ? WAL_OK : bad(why, "hlc_high is 0 (must be non-zero)");
 	case WAL_SNAPSHOT_END:
@@ -358,7 +359,8 @@ enum wal_error wal_decode(const uint8_t *buf, size_t len, struct wal_record *out
 	if (rlen < WAL_RECORD_MIN || rlen > WAL_RECORD_MAX)
 		return fail(why, WAL_ERR_LENGTH, "length field outside 24..128");
 	if (rlen > len)
-		return fail(why, WAL_ERR_TRUNCATED, "the length field runs past the end of the data");
+		return fail(why, WAL_ERR_TRUNCATED,
+			    "the length field runs past the end of the data");
 	if (get64(buf) != checksum_of(buf, rlen))
 		return fail(why, WAL_ERR_CHECKSUM, "XXH3 checksum does not match the record");
 	if (buf[12] != WAL_RECORD_VERSION)

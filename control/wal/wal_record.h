@@ -39,14 +39,14 @@
 #define WAL_RECORD_MAX	   128 /* a ring slot (wal_writer.h); the largest body is 50 */
 
 enum wal_type {
-	WAL_BID = 1,		/* an answered BID (any remembered status) */
-	WAL_VIEW = 2,		/* an answered WATCH or UNWATCH */
-	WAL_AUCTION_OPEN = 3,	/* an auction's definition */
-	WAL_AUCTION_CLOSE = 4,	/* an auction turned CLOSED */
-	WAL_SETTLEMENT = 5,	/* an auction's settlement */
-	WAL_FENCING_EPOCH = 6,	/* the fencing epoch */
-	WAL_HLC_HIGH = 7,	/* an HLC high-water mark, logged ahead of use */
-	WAL_SNAPSHOT_END = 8,	/* the last record of a snapshot file */
+	WAL_BID = 1,	       /* an answered BID (any remembered status) */
+	WAL_VIEW = 2,	       /* an answered WATCH or UNWATCH */
+	WAL_AUCTION_OPEN = 3,  /* an auction's definition */
+	WAL_AUCTION_CLOSE = 4, /* an auction turned CLOSED */
+	WAL_SETTLEMENT = 5,    /* an auction's settlement */
+	WAL_FENCING_EPOCH = 6, /* the fencing epoch */
+	WAL_HLC_HIGH = 7,      /* an HLC high-water mark, logged ahead of use */
+	WAL_SNAPSHOT_END = 8,  /* the last record of a snapshot file */
 	WAL_TYPE_LAST = WAL_SNAPSHOT_END
 };
 
@@ -92,24 +92,24 @@ struct wal_record {
 		struct wal_auction_open open;
 		struct wal_auction_close close;
 		struct wal_settlement settlement;
-		uint64_t fencing_epoch; /* >= 1 */
-		uint64_t hlc_high;	/* >= 1 */
+		uint64_t fencing_epoch;	   /* >= 1 */
+		uint64_t hlc_high;	   /* >= 1 */
 		uint64_t snapshot_records; /* records of the snapshot before this one */
 	} u;
 };
 
 enum wal_error {
 	WAL_OK = 0,
-	WAL_ERR_SHORT,	       /* fewer bytes than a header */
-	WAL_ERR_LENGTH,	       /* length field outside WAL_RECORD_MIN..MAX */
-	WAL_ERR_TRUNCATED,     /* fewer bytes than the length field says */
-	WAL_ERR_CHECKSUM,      /* checksum mismatch */
-	WAL_ERR_VERSION,       /* not WAL_RECORD_VERSION */
-	WAL_ERR_RESERVED,      /* reserved header bits set */
-	WAL_ERR_TYPE,	       /* not an enum wal_type */
-	WAL_ERR_BODY,	       /* body size wrong for the type */
-	WAL_ERR_FIELD,	       /* a field out of its range (see *why) */
-	WAL_ERR_LSN,	       /* LSN 0 in a sealed record */
+	WAL_ERR_SHORT,	   /* fewer bytes than a header */
+	WAL_ERR_LENGTH,	   /* length field outside WAL_RECORD_MIN..MAX */
+	WAL_ERR_TRUNCATED, /* fewer bytes than the length field says */
+	WAL_ERR_CHECKSUM,  /* checksum mismatch */
+	WAL_ERR_VERSION,   /* not WAL_RECORD_VERSION */
+	WAL_ERR_RESERVED,  /* reserved header bits set */
+	WAL_ERR_TYPE,	   /* not an enum wal_type */
+	WAL_ERR_BODY,	   /* body size wrong for the type */
+	WAL_ERR_FIELD,	   /* a field out of its range (see *why) */
+	WAL_ERR_LSN,	   /* LSN 0 in a sealed record */
 };
 
 /* A short lower-case name of an error ("checksum", ...). */

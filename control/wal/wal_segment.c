@@ -12,10 +12,10 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-static const char *const magic[] = {[WAL_FILE_SEGMENT] = "BPWALSEG",
-				    [WAL_FILE_SNAPSHOT] = "BPWALSNP"};
-static const char *const suffix[] = {[WAL_FILE_SEGMENT] = WAL_SEGMENT_SUFFIX,
-				     [WAL_FILE_SNAPSHOT] = WAL_SNAPSHOT_SUFFIX};
+static const char *const magic[] = {
+    [WAL_FILE_SEGMENT] = "BPWALSEG", [WAL_FILE_SNAPSHOT] = "BPWALSNP"};
+static const char *const suffix[] = {
+    [WAL_FILE_SEGMENT] = WAL_SEGMENT_SUFFIX, [WAL_FILE_SNAPSHOT] = WAL_SNAPSHOT_SUFFIX};
 
 void wal_file_name(char out[WAL_NAME_CAP], uint64_t lsn, enum wal_file_kind kind)
 {
@@ -27,7 +27,8 @@ int wal_dir_open(const char *state_dir, bool create, char *err, size_t errlen)
 	int sfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (sfd < 0) {
 		int e = errno;
-		snprintf(err, errlen, "%s: cannot open the state directory: %s; create it or fix --state-dir",
+		snprintf(err, errlen,
+			 "%s: cannot open the state directory: %s; create it or fix --state-dir",
 			 state_dir, strerror(e));
 		return -e;
 	}
@@ -153,8 +154,9 @@ int wal_segment_create(int dirfd, const char *shown, uint64_t first_lsn, uint32_
 	if (rc == 0)
 		rc = wal_dir_sync(dirfd);
 	if (rc != 0) {
-		snprintf(err, errlen, "%s/%s: cannot create the segment: %s; free space or fix the disk",
-			 shown, name, strerror(-rc));
+		snprintf(err, errlen,
+			 "%s/%s: cannot create the segment: %s; free space or fix the disk", shown,
+			 name, strerror(-rc));
 		close(fd);
 		unlinkat(dirfd, name, 0);
 		return rc;
@@ -172,7 +174,8 @@ static int cmp_u64(const void *a, const void *b)
 static int parse_name(const char *name, enum wal_file_kind kind, uint64_t *lsn)
 {
 	size_t sl = strlen(suffix[kind]);
-	if (strlen(name) != WAL_NAME_DIGITS + sl || strcmp(name + WAL_NAME_DIGITS, suffix[kind]) != 0)
+	if (strlen(name) != WAL_NAME_DIGITS + sl ||
+	    strcmp(name + WAL_NAME_DIGITS, suffix[kind]) != 0)
 		return -1;
 	uint64_t v = 0;
 	for (int i = 0; i < WAL_NAME_DIGITS; i++) {

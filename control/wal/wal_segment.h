@@ -25,13 +25,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define WAL_DIR_NAME	     "wal"
-#define WAL_FILE_HEADER_LEN  32
-#define WAL_FILE_VERSION     1
-#define WAL_NAME_DIGITS	     20
-#define WAL_NAME_CAP	     32 /* 20 digits, a suffix, NUL */
-#define WAL_SEGMENT_SUFFIX   ".wal"
-#define WAL_SNAPSHOT_SUFFIX  ".snap"
+#define WAL_DIR_NAME	    "wal"
+#define WAL_FILE_HEADER_LEN 32
+#define WAL_FILE_VERSION    1
+#define WAL_NAME_DIGITS	    20
+#define WAL_NAME_CAP	    32 /* 20 digits, a suffix, NUL */
+#define WAL_SEGMENT_SUFFIX  ".wal"
+#define WAL_SNAPSHOT_SUFFIX ".snap"
 /* The segment was opened after a write or fsync failure: the previous
  * segment's bytes from this segment's first LSN on were never durable
  * (never acknowledged) and are ignored, whatever they hold. */

@@ -12,7 +12,7 @@
 
 #include "wal_segment.h"
 
-#define SNAP_BUF  (64 * 1024)
+#define SNAP_BUF   (64 * 1024)
 #define TMP_SUFFIX ".tmp"
 
 struct wal_snapshot_out {
@@ -89,7 +89,7 @@ static int write_tmp(int dirfd, const char *shown, const char *tmp, uint64_t lsn
 	uint64_t state_records = s->records;
 	if (rc == 0)
 		rc = add_sealed(s, &(struct wal_record){.type = WAL_SNAPSHOT_END,
-							 .u.snapshot_records = state_records});
+							.u.snapshot_records = state_records});
 	if (rc == 0)
 		rc = flush(s);
 	if (rc == 0 && fsync(s->fd) != 0)
@@ -99,7 +99,8 @@ static int write_tmp(int dirfd, const char *shown, const char *tmp, uint64_t lsn
 	s->records = state_records;
 	if (rc != 0)
 		snprintf(err, errlen, "%s/%s: cannot write the snapshot: %s%s", shown, tmp,
-			 strerror(-rc), rc == -ENOSPC || rc == -EIO ? "; free space or fix the disk" : "");
+			 strerror(-rc),
+			 rc == -ENOSPC || rc == -EIO ? "; free space or fix the disk" : "");
 	return rc;
 }
 
@@ -123,8 +124,8 @@ int wal_snapshot_write(const char *state_dir, uint64_t lsn, wal_snapshot_fill_fn
 	int rc = write_tmp(dirfd, shown, tmp, lsn, fill, arg, s, err, errlen);
 	if (rc == 0 && renameat(dirfd, tmp, dirfd, name) != 0) {
 		rc = -errno;
-		snprintf(err, errlen, "%s/%s: cannot rename the snapshot into place: %s", shown, tmp,
-			 strerror(-rc));
+		snprintf(err, errlen, "%s/%s: cannot rename the snapshot into place: %s", shown,
+			 tmp, strerror(-rc));
 	}
 	if (rc == 0 && (rc = wal_dir_sync(dirfd)) != 0)
 		snprintf(err, errlen, "%s: cannot fsync the directory: %s", shown, strerror(-rc));
@@ -201,8 +202,8 @@ int wal_log_truncate(int dirfd, uint64_t lsn, struct wal_snapshot_info *info)
 	"state directory from a backup, or move %s aside to start empty and catch up from the "    \
 	"peers"
 
-static int bad_snapshot(char *err, size_t errlen, const char *shown, const char *name,
-			uint64_t off, const char *what)
+static int bad_snapshot(char *err, size_t errlen, const char *shown, const char *name, uint64_t off,
+			const char *what)
 {
 	int n = snprintf(err, errlen, "%s/%s: offset %" PRIu64 ": %s; ", shown, name, off, what);
 	if (n >= 0 && (size_t)n < errlen)
@@ -234,9 +235,9 @@ static int check_snapshot(const uint8_t *buf, size_t size, uint64_t lsn, const c
 			return bad_snapshot(err, errlen, shown, name, off, what);
 		}
 		if (r.lsn != index) {
-			snprintf(what, sizeof(what), "record numbered %" PRIu64 " where %" PRIu64
-						     " must follow",
-				 r.lsn, index);
+			snprintf(what, sizeof(what),
+				 "record numbered %" PRIu64 " where %" PRIu64 " must follow", r.lsn,
+				 index);
 			return bad_snapshot(err, errlen, shown, name, off, what);
 		}
 		if (r.type == WAL_SNAPSHOT_END) {

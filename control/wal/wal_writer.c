@@ -116,11 +116,12 @@ static int check_no_later_segment(struct wal_writer *w, char *err, size_t errlen
 		return rc;
 	}
 	if (n > 0 && lsns[n - 1] > w->cfg.first_lsn) {
-		snprintf(err, errlen,
-			 "%s: the log has a segment from LSN %llu, past the writer's first LSN %llu: "
-			 "run recovery (wal_recover) first and start at its next_lsn",
-			 w->shown, (unsigned long long)lsns[n - 1],
-			 (unsigned long long)w->cfg.first_lsn);
+		snprintf(
+		    err, errlen,
+		    "%s: the log has a segment from LSN %llu, past the writer's first LSN %llu: "
+		    "run recovery (wal_recover) first and start at its next_lsn",
+		    w->shown, (unsigned long long)lsns[n - 1],
+		    (unsigned long long)w->cfg.first_lsn);
 		rc = -EEXIST;
 	}
 	free(lsns);
@@ -377,8 +378,8 @@ static int write_all(int fd, struct iovec *iov, size_t n, uint64_t off)
 static int roll_over(struct wal_writer *w)
 {
 	char err[256];
-	int fd = wal_segment_create(w->dirfd, w->shown, w->next_lsn, 0, w->cfg.sync, err,
-				    sizeof(err));
+	int fd =
+	    wal_segment_create(w->dirfd, w->shown, w->next_lsn, 0, w->cfg.sync, err, sizeof(err));
 	if (fd < 0)
 		return fd;
 	close(w->fd);
@@ -555,7 +556,8 @@ void wal_writer_stats(const struct wal_writer *w, struct wal_writer_stats *s)
 	for (unsigned int i = 0; i < WAL_LATENCY_BUCKETS; i++)
 		s->fsync_us[i] = atomic_load_explicit(&c->fsync_us[i], memory_order_relaxed);
 	for (unsigned int i = 0; i < w->nproducers; i++) {
-		s->ring_full += atomic_load_explicit(&w->producers[i].ring_full, memory_order_relaxed);
+		s->ring_full +=
+		    atomic_load_explicit(&w->producers[i].ring_full, memory_order_relaxed);
 		s->refused += atomic_load_explicit(&w->producers[i].refused, memory_order_relaxed);
 	}
 	s->lsn = atomic_load_explicit(&w->lsn, memory_order_relaxed);

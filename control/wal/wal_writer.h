@@ -125,7 +125,7 @@ void wal_writer_resume(struct wal_writer *w);
 struct wal_writer_stats {
 	uint64_t records, bytes, batches, fsyncs, segments;
 	uint64_t failures, resumes, probe_failures;
-	uint64_t lost; /* records dropped by failures */
+	uint64_t lost;		     /* records dropped by failures */
 	uint64_t ring_full, refused; /* submits refused: ring full, writer failed */
 	uint64_t lsn, durable_lsn;
 	uint64_t fsync_us[WAL_LATENCY_BUCKETS];

@@ -43,9 +43,14 @@ static void append_log(const struct wal_record *recs, size_t n, uint64_t first,
 		       uint64_t segment_bytes)
 {
 	char err[512] = "";
-	struct wal_writer_config c = {.state_dir = dir, .first_lsn = first, .producers = 1,
-				      .ring_slots = 64, .segment_bytes = segment_bytes,
-				      .batch_max = 7, .idle_us = 1, .sync = no_sync};
+	struct wal_writer_config c = {.state_dir = dir,
+				      .first_lsn = first,
+				      .producers = 1,
+				      .ring_slots = 64,
+				      .segment_bytes = segment_bytes,
+				      .batch_max = 7,
+				      .idle_us = 1,
+				      .sync = no_sync};
 	struct wal_writer *w = wal_writer_create(&c, err, sizeof(err));
 	if (!w)
 		fail_msg("%s", err);
@@ -186,8 +191,8 @@ static void any_prefix_is_extended_by_the_full_replay(void **state)
 			if (rc != 0 || out.last_lsn != k || part.n != k ||
 			    !m_extends(&full.m, &part.m) || !m_equal(&want, &part.m)) {
 				prop_report("prefix extended by the full replay", seed, round);
-				fail_msg("prefix %" PRIu64 " of %zu: rc %d (%s), last %" PRIu64, k, n,
-					 rc, err, out.last_lsn);
+				fail_msg("prefix %" PRIu64 " of %zu: rc %d (%s), last %" PRIu64, k,
+					 n, rc, err, out.last_lsn);
 			}
 		}
 		remove_tree(dir);
@@ -263,7 +268,8 @@ static void expect_refusal(const char *file, uint64_t offset)
 	int rc = recover_into(&c, &out, err, sizeof(err));
 	snprintf(want, sizeof(want), "%s: offset %" PRIu64 ":", file, offset);
 	if (rc == 0 || !strstr(err, want) || !strstr(err, "restore"))
-		fail_msg("expected a refusal naming '%s' and the fix; got rc %d: %s", want, rc, err);
+		fail_msg("expected a refusal naming '%s' and the fix; got rc %d: %s", want, rc,
+			 err);
 }
 
 /* Every byte of an older record flipped in turn: refused, naming the file

@@ -15,36 +15,43 @@ static uint64_t in_range(struct prop_rng *r, uint64_t lo, uint64_t hi)
 /* A random valid record of each type. */
 static struct wal_record random_record(struct prop_rng *r, uint8_t type)
 {
-	static const uint8_t bid_status[] = {BP_ACCEPTED, BP_TOO_LOW, BP_CLOSED, BP_UNKNOWN_AUCTION};
+	static const uint8_t bid_status[] = {BP_ACCEPTED, BP_TOO_LOW, BP_CLOSED,
+					     BP_UNKNOWN_AUCTION};
 	struct wal_record x = {.type = type};
 	switch (type) {
 	case WAL_BID:
-		x.u.bid = (struct wal_bid){in_range(r, 1, UINT64_MAX), in_range(r, 1, UINT64_MAX),
-					   in_range(r, 1, UINT64_MAX), in_range(r, 1, BP_AMOUNT_MAX),
-					   in_range(r, 1, UINT64_MAX), (uint16_t)in_range(r, 1, 65535),
-					   bid_status[prop_below(r, 4)]};
+		x.u.bid =
+		    (struct wal_bid){in_range(r, 1, UINT64_MAX),  in_range(r, 1, UINT64_MAX),
+				     in_range(r, 1, UINT64_MAX),  in_range(r, 1, BP_AMOUNT_MAX),
+				     in_range(r, 1, UINT64_MAX),  (uint16_t)in_range(r, 1, 65535),
+				     bid_status[prop_below(r, 4)]};
 		break;
 	case WAL_VIEW:
-		x.u.view = (struct wal_view){in_range(r, 1, UINT64_MAX), in_range(r, 1, UINT64_MAX),
-					     in_range(r, 1, UINT64_MAX), prop_next(r),
+		x.u.view = (struct wal_view){in_range(r, 1, UINT64_MAX),
+					     in_range(r, 1, UINT64_MAX),
+					     in_range(r, 1, UINT64_MAX),
+					     prop_next(r),
 					     (uint16_t)in_range(r, 1, 65535),
 					     prop_below(r, 2) ? BP_WATCH : BP_UNWATCH,
 					     prop_below(r, 2) ? BP_ACCEPTED : BP_UNKNOWN_AUCTION};
 		break;
 	case WAL_AUCTION_OPEN:
-		x.u.open = (struct wal_auction_open){in_range(r, 1, UINT64_MAX),
-						     in_range(r, 1, BP_AMOUNT_MAX),
-						     in_range(r, 1, BP_AMOUNT_MAX), prop_next(r),
-						     in_range(r, 1, UINT64_MAX),
-						     (uint16_t)in_range(r, 1, 65535)};
+		x.u.open = (struct wal_auction_open){
+		    in_range(r, 1, UINT64_MAX),	   in_range(r, 1, BP_AMOUNT_MAX),
+		    in_range(r, 1, BP_AMOUNT_MAX), prop_next(r),
+		    in_range(r, 1, UINT64_MAX),	   (uint16_t)in_range(r, 1, 65535)};
 		break;
 	case WAL_AUCTION_CLOSE:
 		x.u.close = (struct wal_auction_close){in_range(r, 1, UINT64_MAX), prop_next(r)};
 		break;
 	case WAL_SETTLEMENT:
-		x.u.settlement = (struct wal_settlement){
-		    in_range(r, 1, UINT64_MAX), in_range(r, 1, BP_AMOUNT_MAX), in_range(r, 1, UINT64_MAX),
-		    in_range(r, 1, UINT64_MAX), prop_next(r), prop_next(r), (uint16_t)in_range(r, 1, 65535)};
+		x.u.settlement = (struct wal_settlement){in_range(r, 1, UINT64_MAX),
+							 in_range(r, 1, BP_AMOUNT_MAX),
+							 in_range(r, 1, UINT64_MAX),
+							 in_range(r, 1, UINT64_MAX),
+							 prop_next(r),
+							 prop_next(r),
+							 (uint16_t)in_range(r, 1, 65535)};
 		break;
 	default:
 		x.u.fencing_epoch = in_range(r, 1, UINT64_MAX);

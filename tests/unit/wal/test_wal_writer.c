@@ -42,13 +42,17 @@ static int drop_dir(void **state)
 
 static unsigned int batch_max; /* 0: the default */
 
-static struct wal_writer *open_writer(unsigned int producers, unsigned int slots,
-				      uint64_t first, int (*sync)(int))
+static struct wal_writer *open_writer(unsigned int producers, unsigned int slots, uint64_t first,
+				      int (*sync)(int))
 {
 	char err[512] = "";
-	struct wal_writer_config c = {.state_dir = dir, .first_lsn = first, .producers = producers,
-				      .ring_slots = slots, .segment_bytes = 1 << 20,
-				      .batch_max = batch_max, .sync = sync};
+	struct wal_writer_config c = {.state_dir = dir,
+				      .first_lsn = first,
+				      .producers = producers,
+				      .ring_slots = slots,
+				      .segment_bytes = 1 << 20,
+				      .batch_max = batch_max,
+				      .sync = sync};
 	struct wal_writer *w = wal_writer_create(&c, err, sizeof(err));
 	if (!w)
 		fail_msg("%s", err);
@@ -61,15 +65,14 @@ static size_t encode(uint8_t *buf, uint64_t bidder, uint64_t seq)
 	return wal_encode(buf, WAL_RECORD_MAX, &r);
 }
 
-static void wait_outcome(struct wal_producer *p, const struct wal_receipt *r,
-			 enum wal_outcome want)
+static void wait_outcome(struct wal_producer *p, const struct wal_receipt *r, enum wal_outcome want)
 {
 	for (int i = 0; i < 200000 && wal_outcome(p, r) != want; i++)
 		usleep(50);
 	assert_int_equal(wal_outcome(p, r), want);
 }
 
-#define PRODUCERS 4
+#define PRODUCERS    4
 #define PER_PRODUCER 5000
 
 struct producer_run {
@@ -108,8 +111,8 @@ static int check_order(const struct wal_record *r, void *arg)
 {
 	struct seen *s = arg;
 	const struct wal_bid *b = &r->u.bid;
-	if (r->lsn != s->next_lsn++ || r->type != WAL_BID || b->bidder < 1 || b->bidder > PRODUCERS ||
-	    b->request_id != s->last_request[b->bidder] + 1)
+	if (r->lsn != s->next_lsn++ || r->type != WAL_BID || b->bidder < 1 ||
+	    b->bidder > PRODUCERS || b->request_id != s->last_request[b->bidder] + 1)
 		s->bad = true;
 	else
 		s->last_request[b->bidder] = b->request_id;
@@ -138,8 +141,9 @@ static void group_commit_from_several_producers(void **state)
 	uint64_t hist = 0;
 	for (int i = 0; i < WAL_LATENCY_BUCKETS; i++)
 		hist += s.fsync_us[i];
-	fprintf(stderr, "records %" PRIu64 ", batches %" PRIu64 ", fsyncs %" PRIu64
-			", %.1f records per fsync\n",
+	fprintf(stderr,
+		"records %" PRIu64 ", batches %" PRIu64 ", fsyncs %" PRIu64
+		", %.1f records per fsync\n",
 		s.records, s.batches, s.fsyncs, (double)s.records / (double)s.fsyncs);
 	assert_true(s.records == PRODUCERS * PER_PRODUCER);
 	assert_true(s.durable_lsn == s.records && s.lsn == s.records);
@@ -174,8 +178,11 @@ static void bad_use_is_refused(void **state)
 {
 	(void)state;
 	char err[512] = "";
-	struct wal_writer_config c = {.state_dir = dir, .first_lsn = 1, .producers = 1,
-				      .ring_slots = 3, .segment_bytes = 1 << 20};
+	struct wal_writer_config c = {.state_dir = dir,
+				      .first_lsn = 1,
+				      .producers = 1,
+				      .ring_slots = 3,
+				      .segment_bytes = 1 << 20};
 	assert_null(wal_writer_create(&c, err, sizeof(err)));
 	assert_non_null(strstr(err, "power of two"));
 	c.ring_slots = 4;
@@ -217,7 +224,8 @@ static _Atomic int fail_until;
 static int flaky_sync(int fd)
 {
 	int n = atomic_fetch_add(&sync_calls, 1) + 1;
-	if (atomic_load(&fail_from) && n >= atomic_load(&fail_from) && n <= atomic_load(&fail_until)) {
+	if (atomic_load(&fail_from) && n >= atomic_load(&fail_from) &&
+	    n <= atomic_load(&fail_until)) {
 		errno = EIO;
 		return -1;
 	}
@@ -407,8 +415,8 @@ static void enospc_is_never_acknowledged_and_resumes(void **state)
 	if (rc != 0)
 		fail_msg("%s", err);
 	assert_true(out.last_lsn == durable + 100);
-	fprintf(stderr, "tmpfs of 256k: %" PRIu64 " records durable before ENOSPC, %" PRIu64
-			" submitted\n",
+	fprintf(stderr,
+		"tmpfs of 256k: %" PRIu64 " records durable before ENOSPC, %" PRIu64 " submitted\n",
 		durable, seq);
 }
 

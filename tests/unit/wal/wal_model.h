@@ -41,7 +41,8 @@ struct model {
 static inline struct m_key *m_find(struct model *m, uint8_t kind, uint64_t actor, uint64_t req)
 {
 	for (unsigned int i = 0; i < m->nkeys; i++)
-		if (m->keys[i].kind == kind && m->keys[i].actor == actor && m->keys[i].request == req)
+		if (m->keys[i].kind == kind && m->keys[i].actor == actor &&
+		    m->keys[i].request == req)
 			return &m->keys[i];
 	return NULL;
 }
@@ -59,8 +60,8 @@ static inline void m_apply(struct model *m, const struct wal_record *r)
 		const struct wal_bid *b = &r->u.bid;
 		if (m_find(m, WAL_BID, b->bidder, b->request_id) || m->nkeys == M_KEYS)
 			return;
-		m->keys[m->nkeys++] = (struct m_key){WAL_BID,	   b->bidder, b->request_id,
-						     b->auction_id, b->amount, b->hlc, b->status};
+		m->keys[m->nkeys++] = (struct m_key){
+		    WAL_BID, b->bidder, b->request_id, b->auction_id, b->amount, b->hlc, b->status};
 		if (b->status == BP_ACCEPTED && b->auction_id <= M_AUCTIONS) {
 			struct m_auction *a = &m->a[b->auction_id];
 			if (b->amount > a->lead) {
@@ -75,9 +76,9 @@ static inline void m_apply(struct model *m, const struct wal_record *r)
 		const struct wal_view *v = &r->u.view;
 		if (m_find(m, WAL_VIEW, v->viewer, v->request_id) || m->nkeys == M_KEYS)
 			return;
-		m->keys[m->nkeys++] = (struct m_key){WAL_VIEW,	   v->viewer, v->request_id,
-						     v->auction_id, v->request_type, v->hlc,
-						     v->status};
+		m->keys[m->nkeys++] =
+		    (struct m_key){WAL_VIEW,	    v->viewer, v->request_id, v->auction_id,
+				   v->request_type, v->hlc,    v->status};
 		if (v->status == BP_ACCEPTED && v->auction_id <= M_AUCTIONS) {
 			if (v->request_type == BP_WATCH)
 				m->a[v->auction_id].up++;
@@ -113,7 +114,8 @@ static inline bool m_extends(const struct model *big, struct model *small)
 {
 	for (int i = 1; i <= M_AUCTIONS; i++) {
 		const struct m_auction *s = &small->a[i], *b = &big->a[i];
-		if ((s->open && (!b->open || b->reserve != s->reserve)) || (s->closed && !b->closed) ||
+		if ((s->open && (!b->open || b->reserve != s->reserve)) ||
+		    (s->closed && !b->closed) ||
 		    (s->settled && (!b->settled || b->settled_amount != s->settled_amount)) ||
 		    s->lead > b->lead || s->bids > b->bids || s->up > b->up || s->down > b->down)
 			return false;
@@ -144,9 +146,9 @@ static inline struct wal_record m_random(struct prop_rng *r, struct model *opene
 	case 0:
 		if (!opened->a[auction].open) {
 			opened->a[auction].open = true;
-			return (struct wal_record){
-			    .type = WAL_AUCTION_OPEN,
-			    .u.open = {auction, 1 + prop_below(r, 100), 1 + prop_below(r, 9), 0, 0, 0}};
+			return (struct wal_record){.type = WAL_AUCTION_OPEN,
+						   .u.open = {auction, 1 + prop_below(r, 100),
+							      1 + prop_below(r, 9), 0, 0, 0}};
 		}
 		/* fall through */
 	case 1:
@@ -180,31 +182,33 @@ static inline int m_serialize(struct wal_snapshot_out *s, void *arg)
 	for (uint64_t i = 1; rc == 0 && i <= M_AUCTIONS; i++) {
 		const struct m_auction *a = &m->a[i];
 		if (a->open)
-			rc = wal_snapshot_add(s, &(struct wal_record){
-						     .type = WAL_AUCTION_OPEN,
-						     .u.open = {i, a->reserve, 1, 0, 0, 0}});
+			rc = wal_snapshot_add(
+			    s, &(struct wal_record){.type = WAL_AUCTION_OPEN,
+						    .u.open = {i, a->reserve, 1, 0, 0, 0}});
 		if (rc == 0 && a->closed)
-			rc = wal_snapshot_add(s, &(struct wal_record){.type = WAL_AUCTION_CLOSE,
-								      .u.close = {i, 1}});
+			rc = wal_snapshot_add(
+			    s, &(struct wal_record){.type = WAL_AUCTION_CLOSE, .u.close = {i, 1}});
 		if (rc == 0 && a->settled)
 			rc = wal_snapshot_add(
-			    s, &(struct wal_record){.type = WAL_SETTLEMENT,
-						    .u.settlement = {i, a->settled_amount, 0, 0, 7, 1, 0}});
+			    s, &(struct wal_record){
+				   .type = WAL_SETTLEMENT,
+				   .u.settlement = {i, a->settled_amount, 0, 0, 7, 1, 0}});
 	}
 	for (unsigned int i = 0; rc == 0 && i < m->nkeys; i++) {
 		const struct m_key *k = &m->keys[i];
 		struct wal_record r;
 		if (k->kind == WAL_BID)
-			r = make_bid(k->auction, k->actor, k->request, k->detail, k->hlc, k->status);
+			r = make_bid(k->auction, k->actor, k->request, k->detail, k->hlc,
+				     k->status);
 		else
 			r = (struct wal_record){.type = WAL_VIEW,
-						.u.view = {k->auction, k->actor, k->request, k->hlc, 1,
-							   (uint8_t)k->detail, k->status}};
+						.u.view = {k->auction, k->actor, k->request, k->hlc,
+							   1, (uint8_t)k->detail, k->status}};
 		rc = wal_snapshot_add(s, &r);
 	}
 	if (rc == 0 && m->epoch)
-		rc = wal_snapshot_add(
-		    s, &(struct wal_record){.type = WAL_FENCING_EPOCH, .u.fencing_epoch = m->epoch});
+		rc = wal_snapshot_add(s, &(struct wal_record){.type = WAL_FENCING_EPOCH,
+							      .u.fencing_epoch = m->epoch});
 	if (rc == 0 && m->hlc_high)
 		rc = wal_snapshot_add(
 		    s, &(struct wal_record){.type = WAL_HLC_HIGH, .u.hlc_high = m->hlc_high});
