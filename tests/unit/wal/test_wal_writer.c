@@ -282,8 +282,9 @@ static void a_failed_fsync_is_sticky_and_never_acknowledged(void **state)
 	}
 	assert_true(wal_durable_lsn(w) == 3);
 
-	/* Every fdatasync from the next one fails. */
-	atomic_store(&fail_until, 1 << 30);
+	/* The next fdatasync fails, and only that one: a writer that retried
+	 * it would see the retry pass and acknowledge what may be lost. */
+	atomic_store(&fail_until, atomic_load(&sync_calls) + 1);
 	atomic_store(&fail_from, atomic_load(&sync_calls) + 1);
 	struct wal_receipt lost = submit_one(p, 4);
 	wait_error(w, -EIO);
@@ -302,6 +303,8 @@ static void a_failed_fsync_is_sticky_and_never_acknowledged(void **state)
 	assert_non_null(strstr(text, "durable LSN 3"));
 
 	/* A resume whose probe fails stays failed. */
+	atomic_store(&fail_until, 1 << 30);
+	atomic_store(&fail_from, atomic_load(&sync_calls) + 1);
 	wal_writer_resume(w);
 	struct wal_writer_stats s;
 	for (int i = 0; i < 100000; i++) {
