@@ -2,8 +2,8 @@
 # The README's test command: installs what is missing, builds, and runs every
 # test: unit + integration (build/, gcc), a clang build of everything, the
 # unit tests under ASan/UBSan
-# (build-asan/), and bounded libFuzzer runs of the client codec and the peer
-# decoder (build-fuzz/).
+# (build-asan/), and bounded libFuzzer runs of the client codec, the peer
+# decoder and the log's record decoder (build-fuzz/).
 # FUZZ_SECONDS (default 60) bounds the fuzz run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
