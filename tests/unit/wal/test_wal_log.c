@@ -152,6 +152,23 @@ static void cut_log_at(uint64_t k)
 	free(lsns);
 }
 
+static uint64_t largest_segment(void)
+{
+	size_t n;
+	uint64_t *lsns = segment_lsns(&n), largest = 0;
+	assert_true(n >= 1);
+	for (size_t i = 0; i < n; i++) {
+		char path[256];
+		struct stat st;
+		seg_path(path, sizeof(path), lsns[i], WAL_FILE_SEGMENT);
+		assert_int_equal(stat(path, &st), 0);
+		if ((uint64_t)st.st_size > largest)
+			largest = (uint64_t)st.st_size;
+	}
+	free(lsns);
+	return largest;
+}
+
 /* Replaying any prefix gives a state the full replay extends, and exactly
  * the model of that prefix; the full replay gives every record once. */
 static void any_prefix_is_extended_by_the_full_replay(void **state)
@@ -169,7 +186,9 @@ static void any_prefix_is_extended_by_the_full_replay(void **state)
 		uint64_t hlc = 1;
 		for (size_t i = 0; i < n; i++)
 			recs[i] = m_random(&r, &opened, &hlc);
-		append_log(recs, n, 1, 4096 + prop_below(&r, 4096));
+		uint64_t segment_bytes = 4096 + prop_below(&r, 4096);
+		append_log(recs, n, 1, segment_bytes);
+		assert_true(largest_segment() <= segment_bytes); /* rolled over in time */
 		char err[512] = "";
 		struct wal_recovery out;
 		if (recover_into(&full, &out, err, sizeof(err)) != 0) {
