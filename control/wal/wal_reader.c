@@ -265,10 +265,17 @@ int wal_read_log(int dirfd, const char *shown, uint64_t after_lsn, bool repair, 
 		char name[WAL_NAME_CAP];
 		wal_file_name(name, segs[0].lsn, WAL_FILE_SEGMENT);
 		char what[200];
-		snprintf(what, sizeof(what),
-			 "the log starts at LSN %" PRIu64
-			 " but the snapshot covers only up to LSN %" PRIu64 ": records are missing",
-			 segs[0].lsn, after_lsn);
+		if (after_lsn == 0)
+			snprintf(what, sizeof(what),
+				 "the log starts at LSN %" PRIu64
+				 " and there is no snapshot: records 1..%" PRIu64 " are missing",
+				 segs[0].lsn, segs[0].lsn - 1);
+		else
+			snprintf(what, sizeof(what),
+				 "the log starts at LSN %" PRIu64
+				 " but the snapshot covers only up to LSN %" PRIu64
+				 ": records are missing",
+				 segs[0].lsn, after_lsn);
 		rc = corrupt(err, errlen, shown, name, 0, what);
 	}
 	struct seg_ctx c = {dirfd, shown, after_lsn, n ? segs[0].lsn : 0, repair, fn, arg,

@@ -314,6 +314,16 @@ static void a_flipped_byte_in_an_older_record_refuses(void **state)
 			free(after);
 		}
 	}
+	/* A whole, sealed record with the wrong LSN (a replayed or misplaced
+	 * write): refused at that record, naming both LSNs. */
+	wal_seal(orig + offs[3], offs[4] - offs[3], 9);
+	write_whole(path, orig, size);
+	expect_refusal("00000000000000000001.wal", offs[3]);
+	struct collected c;
+	struct wal_recovery out;
+	char err[1024] = "";
+	assert_int_equal(recover_into(&c, &out, err, sizeof(err)), -EBADMSG);
+	assert_non_null(strstr(err, "LSN 9 where LSN 4 must follow"));
 	free(orig);
 }
 
