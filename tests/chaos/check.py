@@ -226,7 +226,10 @@ def check_convergence(h, res):
         shown = {n: tuple(v.get(k) for k in STATE_KEYS) for n, v in views.items()}
         if len(set(shown.values())) > 1:
             diff = {n: {k: v.get(k) for k in STATE_KEYS} for n, v in sorted(views.items())}
-            res.add("I2", f"auction {a}: nodes differ: {diff}", auction=a)
+            # Which nodes stand apart: those off the view most nodes show.
+            common = max(set(shown.values()), key=list(shown.values()).count)
+            apart = sorted(n for n, s in shown.items() if s != common)
+            res.add("I2", f"auction {a}: nodes differ: {diff}", auction=a, nodes=apart)
 
 
 def check_leader(h, res, auction, view, bids, what, inv):
@@ -256,7 +259,10 @@ def check_leader(h, res, auction, view, bids, what, inv):
 def check_leaders(h, res):
     for a in h.touched:
         for node, v in sorted(h.views[a].items()):
+            n = len(res.violations)
             check_leader(h, res, a, v, enrich(h, h.acked[a]), f"node {node} leads with", "I3")
+            for x in res.violations[n:]:
+                x["node"] = node
 
 
 def check_increasing(h, res):
@@ -317,7 +323,8 @@ def check_not_serving(h, res):
                                         f"status sample at {h.secs(s['t0']):.3f} s "
                                         f"(reason {s.get('reason')})"))
     for r in h.replies:
-        if r["status"] == NOT_SERVING:
+        # A REPLAYED answer repeats the past (I7), it says nothing of now.
+        if r["status"] == NOT_SERVING and not r["replayed"]:
             evidence[r["node"]].append((r["t"], False,
                                         f"NOT_SERVING reply at {h.secs(r['t']):.3f} s"))
     for ev in evidence.values():
@@ -421,11 +428,37 @@ def check(records):
     return h, res.violations, counts
 
 
+def quarantined(h):
+    """Nodes whose clock offset is beyond the drift bound for the whole run
+    and that ended NOT_SERVING because of their clock: by promise 4 they
+    refuse their peers' stamps (all ahead of their clock), so they cannot
+    converge while their clock is wrong."""
+    drift = h.meta.get("drift_ms", 500)
+    offsets = {int(k): v for k, v in h.meta.get("clock_offsets_ms", {}).items()}
+    out = set()
+    for r in h.records:
+        if r["type"] == "final_status" and r.get("status"):
+            n = r["node"]
+            if (abs(offsets.get(n, 0)) > drift and not r["status"].get("serving")
+                    and r["status"].get("not_serving_reason") == "clock"):
+                out.add(n)
+    return out
+
+
 def explain(h, v):
     """Why a violation is expected of today's node, or None (a bug).
-    Only the limitations the node documents: no write-ahead log yet
+    Only the limitations the cluster documents: a node quarantined for its
+    clock does not converge (promise 4), no write-ahead log yet
     (--durability), no fenced settlement yet (--etcd)."""
     durability = h.meta.get("durability", "off")
+    q = quarantined(h)
+    named = set(v.get("nodes", [])) | ({v["node"]} if v.get("node") else set())
+    if q and named and named <= q and v["invariant"] in (NAMES["I1"], NAMES["I2"],
+                                                            NAMES["I3"]):
+        return (f"node(s) {sorted(named)} quarantined for a clock beyond --max-drift-ms "
+                f"{h.meta.get('drift_ms')} (NOT_SERVING, reason clock, at the end): they "
+                "refuse their peers' stamps, so they cannot converge while their clock is "
+                "wrong (CLUSTER.md promise 4)")
     kills = [f for f in h.faults if f["kind"] == "kill"]
     inv = v["invariant"]
     if durability == "off" and kills and inv in (NAMES["I1"], NAMES["I2"], NAMES["I3"],
