@@ -299,6 +299,16 @@ def check_settlement(h, res):
             res.add("I5", f"auction {a}: nodes settled different winners "
                     f"(amount, bidder, hlc ms, logical): {dict(sorted(winners.items()))}",
                     auction=a)
+    for (node, a), recs in sorted(logged.items()):
+        v = h.views[a].get(node)
+        w = recs[-1]
+        if v and (v["leading_amount"], v["leading_bidder"], v["leading_hlc"]) != (
+                w["amount"], w["bidder"], (w["hlc_ms"] << 16) | w["logical"]):
+            res.add("I5", f"auction {a}: node {node} settled on {w['amount']} (bidder "
+                    f"{w['bidder']}, hlc {w['hlc_ms']}.{w['logical']}) but shows "
+                    f"{v['leading_amount']} (bidder {v['leading_bidder']}, hlc "
+                    f"{fmt_hlc(v['leading_hlc'])}) at the end: the settled winner changed, "
+                    "different winners over time", auction=a, node=node)
     for a in h.touched:
         for node, v in sorted(h.views[a].items()):
             if not v.get("settled"):

@@ -216,6 +216,15 @@ class Planted(unittest.TestCase):
         h = check.History(records)
         self.assertIsNotNone(check.explain(h, v[0]))
 
+    def test_i5_settled_winner_changed(self):
+        records = clean().finish([1, 2])
+        next(r for r in records if r["type"] == "settle" and r["node"] == 2)["amount"] = 4
+        for r in records:
+            if r["type"] == "settle":
+                r["amount"] = 4  # every node logged 4, the views show 5
+        v = self.assertNames(records, "I5_settlement")
+        self.assertTrue(any("settled winner changed" in x["detail"] for x in v), v)
+
     def test_i5_winner_not_max_before_close(self):
         b = clean()
         b.bid(80, 2, 8, 2, 22, 6)  # ACCEPTED before the close, above the settled 5
