@@ -23,6 +23,7 @@ runner's CLOCK_MONOTONIC in ns; meta gives one (monotonic, wall) pair):
            (a bidctl --json status taken between t0 and t1)
   settle   node, life, auction, bidder, amount, hlc_ms, logical, bids
            (a "settled auction" line of the node's log)
+  log      node, life, line: every line of the node's output, t its arrival
   final    node, auction, view (bidctl --json query), or error
   converged ok, seconds
   end      leftovers
@@ -48,9 +49,11 @@ The invariants (issue 15's numbering):
      not the node's state between them. An ACCEPTED reply is a violation
      when the evidence just before its send and just after its reply (a
      status sample or a NOT_SERVING reply of that node, same life, at most
-     EVIDENCE_GAP_S apart) both say not serving, with no serving evidence
-     between: the node said NOT_SERVING on both sides of it. A flip to
-     serving and back inside that gap cannot be told from a violation.
+     EVIDENCE_GAP_S apart; or a log line "not taking bids") both say not
+     serving, with no serving evidence between (nor a "taking bids" line
+     up to LOG_SLACK_S after): the node said NOT_SERVING on both sides of
+     it. A flip to serving and back inside that gap that the node does not
+     log cannot be told from a violation.
   I7 every REPLAYED reply repeats an original answer to the key (status and
      HLC), when the originals were all seen (no unanswered send).
   I8 HLC stamps of a node's ACCEPTED replies are unique per node (distinct
@@ -70,6 +73,7 @@ FINAL = (ACCEPTED, TOO_LOW, CLOSED, UNKNOWN_AUCTION)
 STATE_KEYS = ("state", "leading_amount", "leading_bidder", "leading_hlc", "bid_count",
               "viewers", "close_at_ms")
 EVIDENCE_GAP_S = 1.0
+LOG_SLACK_S = 0.2
 NAMES = {
     "I1": "I1_no_lost_ack", "I2": "I2_convergence", "I3": "I3_leader_is_max",
     "I4": "I4_increasing_per_node", "I5": "I5_settlement", "I6": "I6_not_serving",
@@ -337,6 +341,14 @@ def check_not_serving(h, res):
         if r["status"] == NOT_SERVING and not r["replayed"]:
             evidence[r["node"]].append((r["t"], False,
                                         f"NOT_SERVING reply at {h.secs(r['t']):.3f} s"))
+    # The node's own log says when it stops and starts taking bids (the
+    # peer-clock quarantine, the end of recovery); a line arrives a little
+    # after the fact, hence LOG_SLACK_S after the later evidence.
+    for r in h.records:
+        if r["type"] == "log" and "taking bids" in r["line"]:
+            serving = "not taking bids" not in r["line"]
+            evidence[r["node"]].append((r["t"], serving,
+                                        f"log line at {h.secs(r['t']):.3f} s"))
     for ev in evidence.values():
         ev.sort(key=lambda e: e[0])
     sends = {}
@@ -354,7 +366,8 @@ def check_not_serving(h, res):
             continue
         b, a = before[-1], after[0]
         life = h.life_of(r["node"], r["t"])
-        if (not b[1] and not a[1] and (a[0] - b[0]) / 1e9 <= EVIDENCE_GAP_S
+        late_on = any(e[1] for e in ev if a[0] <= e[0] <= a[0] + LOG_SLACK_S * 1e9)
+        if (not b[1] and not a[1] and not late_on and (a[0] - b[0]) / 1e9 <= EVIDENCE_GAP_S
                 and h.life_of(r["node"], b[0]) == life == h.life_of(r["node"], a[0])):
             res.add("I6", f"node {r['node']} answered ACCEPTED to rid {r['rid']} (auction "
                     f"{r['auction']}, received at {h.secs(r['t']):.3f} s) between {b[2]} and "

@@ -53,6 +53,15 @@ def now():
     return time.monotonic_ns()
 
 
+def timed_read_output(node):
+    """The harness's reader of a node's output, with each line's arrival
+    time kept too (node.timed), for the history's log records."""
+    node.timed = []
+    for line in node.proc.stdout:
+        node.timed.append((now(), line))
+        node.output.append(line)
+
+
 class Recorder:
     """The history: records appended from every thread, written at the end."""
 
@@ -335,6 +344,7 @@ class Run:
     def execute(self):
         """Runs the experiment; returns the history's path."""
         import cluster as cl
+        cl.ClusterNode._read_output = timed_read_output
         os.makedirs(self.out, exist_ok=True)
         p = plan(self.exp, self.seed)
         cfg = self.exp["cluster"]
@@ -533,15 +543,20 @@ class Run:
                 self.rec.add("final", node=i, auction=a, view=view, error=err)
 
     def collect_settles(self):
+        """Every node life's log lines (with their arrival times) and its
+        settlements."""
         import re
         for i, lives in self.all_nodes.items():
             for life, node in enumerate(lives, start=1):
-                for m in re.finditer(r"settled auction (\d+): winner bidder (\d+) amount (\d+) "
-                                     r"hlc (\d+)\.(\d+), (\d+) bids", node.text()):
-                    self.rec.add("settle", node=i, life=life, auction=int(m.group(1)),
-                                 bidder=int(m.group(2)), amount=int(m.group(3)),
-                                 hlc_ms=int(m.group(4)), logical=int(m.group(5)),
-                                 bids=int(m.group(6)))
+                for t, line in list(getattr(node, "timed", [])):
+                    self.rec.add("log", t=t, node=i, life=life, line=line.rstrip("\n"))
+                    m = re.search(r"settled auction (\d+): winner bidder (\d+) amount (\d+) "
+                                  r"hlc (\d+)\.(\d+), (\d+) bids", line)
+                    if m:
+                        self.rec.add("settle", t=t, node=i, life=life, auction=int(m.group(1)),
+                                     bidder=int(m.group(2)), amount=int(m.group(3)),
+                                     hlc_ms=int(m.group(4)), logical=int(m.group(5)),
+                                     bids=int(m.group(6)))
 
 
 # --- a campaign -------------------------------------------------------------

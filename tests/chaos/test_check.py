@@ -256,6 +256,23 @@ class Planted(unittest.TestCase):
         b.sample(400, 3, False, "clock")
         self.assertEqual(invariants(b.finish([1, 2]))[1], [])
 
+    def test_i6_not_flagged_when_the_log_says_serving_again(self):
+        b = clean()
+        b.sample(200, 3, False, "peer_clock")
+        b.bid(300, 3, 9, 1, 19, 50)
+        b.sample(400, 3, False, "peer_clock")
+        b.records.append(dict(type="log", t=b.at(450), node=3, life=1,
+                              line="clock back in bound with the peers: taking bids again"))
+        self.assertEqual(invariants(b.finish([1, 2]))[1], [])
+
+    def test_i6_log_line_is_evidence(self):
+        b = clean()
+        b.records.append(dict(type="log", t=b.at(200), node=3, life=1,
+                              line="this node's clock is off ...: not taking bids until ..."))
+        b.bid(300, 3, 9, 1, 19, 50)
+        b.sample(400, 3, False, "peer_clock")
+        self.assertNames(b.finish([1, 2]), "I6_not_serving")
+
     def test_i7_replayed_differs(self):
         b = clean()
         b.bid(95, 1, 1, 1, 11, 10, hlc=stamp(95), replayed=True)  # rid 1 was stamp(10)
