@@ -47,9 +47,10 @@ The invariants (issue 15's numbering):
      token, settlement = {amount, bidder, hlc, node_id, fencing_token}.
   I6 no ACCEPTED while NOT_SERVING: what a history can show is samples,
      not the node's state between them. An ACCEPTED reply is a violation
-     when the evidence just before its send and just after its reply (a
-     status sample or a NOT_SERVING reply of that node, same life, at most
-     EVIDENCE_GAP_S apart; or a log line "not taking bids") both say not
+     when the evidence surely before its send and surely after its reply
+     (a status sample, read between bidctl's start and end; a first
+     NOT_SERVING reply of that node, between its send and receipt; a log
+     line "not taking bids"; same life, all within EVIDENCE_GAP_S) both say not
      serving, with no serving evidence between (nor a "taking bids" line
      up to LOG_SLACK_S after): the node said NOT_SERVING on both sides of
      it. A flip to serving and back inside that gap that the node does not
@@ -330,48 +331,55 @@ def check_settlement(h, res):
 
 
 def check_not_serving(h, res):
-    evidence = defaultdict(list)  # node -> [(t, serving, what)]
+    # Evidence of a node's state, each an interval (lo, hi) in which the
+    # state was read: a status sample (bidctl ran from t0 to t1), a first
+    # NOT_SERVING answer (decided between its send and its reply), a log
+    # line of the node (written at most LOG_SLACK_S before it arrived).
+    sends = defaultdict(list)
+    for s in h.sends:
+        sends[(s["rid"], s["node"])].append(s["t"])
+
+    def sent_before(r):
+        return max((t for t in sends.get((r["rid"], r["node"]), []) if t <= r["t"]),
+                   default=r["t"])
+
+    evidence = defaultdict(list)  # node -> [(lo, hi, serving, what)]
     for s in h.samples:
         if s.get("ok"):
-            evidence[s["node"]].append(((s["t0"] + s["t1"]) // 2, s["serving"],
-                                        f"status sample at {h.secs(s['t0']):.3f} s "
-                                        f"(reason {s.get('reason')})"))
+            evidence[s["node"]].append((s["t0"], s["t1"], s["serving"],
+                                        f"status sample {h.secs(s['t0']):.3f}-"
+                                        f"{h.secs(s['t1']):.3f} s (reason {s.get('reason')})"))
     for r in h.replies:
         # A REPLAYED answer repeats the past (I7), it says nothing of now.
         if r["status"] == NOT_SERVING and not r["replayed"]:
-            evidence[r["node"]].append((r["t"], False,
+            evidence[r["node"]].append((sent_before(r), r["t"], False,
                                         f"NOT_SERVING reply at {h.secs(r['t']):.3f} s"))
     # The node's own log says when it stops and starts taking bids (the
-    # peer-clock quarantine, the end of recovery); a line arrives a little
-    # after the fact, hence LOG_SLACK_S after the later evidence.
+    # peer-clock quarantine, the end of recovery).
     for r in h.records:
         if r["type"] == "log" and "taking bids" in r["line"]:
-            serving = "not taking bids" not in r["line"]
-            evidence[r["node"]].append((r["t"], serving,
+            evidence[r["node"]].append((r["t"] - int(LOG_SLACK_S * 1e9), r["t"],
+                                        "not taking bids" not in r["line"],
                                         f"log line at {h.secs(r['t']):.3f} s"))
-    for ev in evidence.values():
-        ev.sort(key=lambda e: e[0])
-    sends = {}
-    for s in h.sends:
-        sends.setdefault((s["rid"], s["node"]), []).append(s["t"])
     for r in h.replies:
         if r["status"] != ACCEPTED or r["replayed"]:
             continue
         ev = evidence.get(r["node"], [])
-        send_t = max((t for t in sends.get((r["rid"], r["node"]), []) if t <= r["t"]),
-                     default=r["t"])
-        before = [e for e in ev if e[0] <= send_t]
-        after = [e for e in ev if e[0] >= r["t"]]
+        send_t = sent_before(r)
+        before = [e for e in ev if not e[2] and e[1] <= send_t]
+        after = [e for e in ev if not e[2] and e[0] >= r["t"]]
         if not before or not after:
             continue
-        b, a = before[-1], after[0]
+        b = max(before, key=lambda e: e[1])
+        a = min(after, key=lambda e: e[0])
+        span = (b[0], a[1] + int(LOG_SLACK_S * 1e9))
+        served = any(e[2] and e[1] >= span[0] and e[0] <= span[1] for e in ev)
         life = h.life_of(r["node"], r["t"])
-        late_on = any(e[1] for e in ev if a[0] <= e[0] <= a[0] + LOG_SLACK_S * 1e9)
-        if (not b[1] and not a[1] and not late_on and (a[0] - b[0]) / 1e9 <= EVIDENCE_GAP_S
-                and h.life_of(r["node"], b[0]) == life == h.life_of(r["node"], a[0])):
+        if (not served and (a[1] - b[0]) / 1e9 <= EVIDENCE_GAP_S
+                and h.life_of(r["node"], b[0]) == life == h.life_of(r["node"], a[1])):
             res.add("I6", f"node {r['node']} answered ACCEPTED to rid {r['rid']} (auction "
-                    f"{r['auction']}, received at {h.secs(r['t']):.3f} s) between {b[2]} and "
-                    f"{a[2]}, both not serving", auction=r["auction"], node=r["node"])
+                    f"{r['auction']}, received at {h.secs(r['t']):.3f} s) between {b[3]} and "
+                    f"{a[3]}, both not serving", auction=r["auction"], node=r["node"])
 
 
 def check_replayed(h, res):

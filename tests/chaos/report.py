@@ -89,6 +89,7 @@ def timeline(records, out_dir):
              f"set xrange [0:{end_s:.1f}]",
              "set output 'timeline.png'", "set multiplot layout 3,1 title '" + title + "'",
              "set xlabel 'seconds since the workload started'", "set grid",
+             "set lmargin 10", "set rmargin 32",
              "set key outside right"]
     arrows = []
     for k, (t, what) in enumerate(marks):

@@ -248,6 +248,16 @@ class Planted(unittest.TestCase):
         b.sample(400, 3, False, "clock")
         self.assertNames(b.finish([1, 2]), "I6_not_serving")
 
+    def test_i6_not_flagged_when_a_sample_may_be_read_after_the_bid(self):
+        # bidctl ran from 200 to 900 ms: the state it shows may be of 850 ms.
+        b = clean()
+        b.records.append(dict(type="sample", t=b.at(900), t0=b.at(200), t1=b.at(900), node=3,
+                              life=1, ok=True, serving=False, reason="hlc_ceiling", hlc=0,
+                              max_lag_ms=0))
+        b.bid(300, 3, 9, 1, 19, 50)
+        b.sample(950, 3, False, "hlc_ceiling")
+        self.assertEqual(invariants(b.finish([1, 2]))[1], [])
+
     def test_i6_not_flagged_between_serving_and_not(self):
         b = clean()
         b.sample(200, 3, False, "clock")
@@ -267,10 +277,10 @@ class Planted(unittest.TestCase):
 
     def test_i6_log_line_is_evidence(self):
         b = clean()
-        b.records.append(dict(type="log", t=b.at(200), node=3, life=1,
+        b.records.append(dict(type="log", t=b.at(500), node=3, life=1,
                               line="this node's clock is off ...: not taking bids until ..."))
-        b.bid(300, 3, 9, 1, 19, 50)
-        b.sample(400, 3, False, "peer_clock")
+        b.bid(600, 3, 9, 1, 19, 50)
+        b.sample(700, 3, False, "peer_clock")
         self.assertNames(b.finish([1, 2]), "I6_not_serving")
 
     def test_i7_replayed_differs(self):
