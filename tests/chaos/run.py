@@ -115,6 +115,8 @@ def plan(exp, seed):
         args = dict(f["args"])
         if args.get("node") == "random":
             args["node"] = rng.randint(1, n)
+        if f["kind"] == "partition" and args["shape"] == "halves":
+            del args["node"]  # drawn all the same: the stream stays as it was
         faults.append(dict(at=f["at"], kind=f["kind"], args=args))
         if f["kind"] == "kill" and args.get("restart_after_s") is not None:
             faults.append(dict(at=f["at"] + args["restart_after_s"], kind="restart",
@@ -273,7 +275,7 @@ def node_of(ip):
     return int(ip.rsplit(".", 1)[1]) - 10
 
 
-def bidctl_json(c, cluster_mod, i, *args):
+def bidctl_json(c, i, *args):
     """bidctl --json against node i, bounded; (dict or None, error text)."""
     node = c.nodes.get(i)
     if node is None or not node.alive():
@@ -292,16 +294,16 @@ def bidctl_json(c, cluster_mod, i, *args):
 class Sampler(threading.Thread):
     """bidctl --json status of every node every SAMPLE_S seconds."""
 
-    def __init__(self, c, cl, rec, lives):
+    def __init__(self, c, rec, lives):
         super().__init__(name="sampler", daemon=True)
-        self.c, self.cl, self.rec, self.lives = c, cl, rec, lives
+        self.c, self.rec, self.lives = c, rec, lives
         self.done = threading.Event()
 
     def run(self):
         while not self.done.wait(SAMPLE_S):
             for i in sorted(self.c.nodes):
                 t0 = now()
-                st, err = bidctl_json(self.c, self.cl, i, "status")
+                st, err = bidctl_json(self.c, i, "status")
                 t1 = now()
                 if st is None or err:
                     self.rec.add("sample", t=t1, t0=t0, t1=t1, node=i, life=self.lives[i],
@@ -369,8 +371,8 @@ class Run:
             self.open_closing(c, p["closing"], w["closing"]["after_s"])
             self.run_workload(c, cl, p)
             self.heal_all(c, "end")
-            self.converge(c, cl)
-            self.final(c, cl)
+            self.converge(c)
+            self.final(c)
             self.collect_settles()
         finally:
             c.stop()
@@ -385,7 +387,7 @@ class Run:
         deadline = time.monotonic() + 30
         for i in c.nodes:
             while time.monotonic() < deadline:
-                st, err = bidctl_json(c, None, i, "status")
+                st, err = bidctl_json(c, i, "status")
                 if st is not None and not err:
                     break
                 time.sleep(0.1)
@@ -395,7 +397,7 @@ class Run:
         good = [i for i in c.nodes
                 if abs(cfg["clock_offsets_ms"].get(i, 0)) <= cfg["max_drift_ms"]]
         while time.monotonic() < deadline:
-            sts = {i: bidctl_json(c, None, i, "status")[0] for i in c.nodes}
+            sts = {i: bidctl_json(c, i, "status")[0] for i in c.nodes}
             if all(s and all(p.get("reachable") for p in s.get("peers", []))
                    for s in sts.values()) and all(sts[i]["serving"] for i in good):
                 break
@@ -403,7 +405,7 @@ class Run:
 
     def open_closing(self, c, ids, after_s):
         for a in ids:
-            st, err = bidctl_json(c, None, 1, "open", "--auction", str(a), "--reserve", "1",
+            st, err = bidctl_json(c, 1, "open", "--auction", str(a), "--reserve", "1",
                                   "--increment", "1", "--duration", str(max(1, round(after_s))))
             self.rec.add("open", auction=a, ok=err is None, error=err,
                          close_at_ms=(st or {}).get("close_at_ms"))
@@ -418,7 +420,7 @@ class Run:
         stop_at = start + int(w["duration_s"] * 1e9)
         clients = [ClientThread(i, c, cl, reqs, self.exp, start, stop_at, self.rec)
                    for i, reqs in enumerate(p["clients"])]
-        sampler = Sampler(c, cl, self.rec, self.lives)
+        sampler = Sampler(c, self.rec, self.lives)
         sampler.start()
         for t in clients:
             t.start()
@@ -504,12 +506,12 @@ class Run:
         """{node: {auction: view}} from bidctl --json list."""
         out = {}
         for i in sorted(c.nodes):
-            page, err = bidctl_json(c, None, i, "list", "--limit", "1000")
+            page, err = bidctl_json(c, i, "list", "--limit", "1000")
             out[i] = {a["id"]: {k: a.get(k) for k in check.STATE_KEYS}
                       for a in (page or {}).get("auctions", [])}
         return out
 
-    def converge(self, c, cl):
+    def converge(self, c):
         """Until every node shows the same view twice in a row (0.3 s
         apart), at most converge_s seconds."""
         start = time.monotonic()
@@ -532,12 +534,12 @@ class Run:
         self.sampler.join(timeout=10)
         self.rec.add("converged", ok=ok, seconds=round(time.monotonic() - start, 3))
 
-    def final(self, c, cl):
+    def final(self, c):
         for i in sorted(c.nodes):
-            st, err = bidctl_json(c, None, i, "status")
+            st, err = bidctl_json(c, i, "status")
             self.rec.add("final_status", node=i, status=st, error=err)
             for a in self.touched():
-                view, err = bidctl_json(c, None, i, "query", str(a))
+                view, err = bidctl_json(c, i, "query", str(a))
                 if view is not None and "error" in view:
                     view, err = None, view["error"]
                 self.rec.add("final", node=i, auction=a, view=view, error=err)
