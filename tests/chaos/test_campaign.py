@@ -56,6 +56,11 @@ class Campaign(unittest.TestCase):
             # The clock experiment did what it says: node 3 answered
             # NOT_SERVING, and its clients were served elsewhere.
             self.assertGreater(by_name["clock_behind"]["counts"]["not_serving"], 50)
+            # The premise of pause_node (the regression test of NOT_SERVING
+            # answers that were remembered and REPLAYED): the paused node
+            # did refuse bids at its HLC ceiling when it resumed.
+            self.assertGreater(by_name["pause_node"]["counts"]["not_serving"], 0,
+                               "pause_node lost its premise: no NOT_SERVING on resume")
             ok = True
         finally:
             if ok:
