@@ -48,8 +48,10 @@ The invariants (issue 15's numbering):
   I6 no ACCEPTED while NOT_SERVING: what a history can show is samples,
      not the node's state between them. An ACCEPTED reply is a violation
      when the evidence surely before its send and surely after its reply
-     (a status sample, read between bidctl's start and end; a first
-     NOT_SERVING reply of that node, between its send and receipt; a log
+     (a status sample naming a quarantine reason (QUARANTINE: not
+     hlc_ceiling, a wait for a durable ceiling akin to OVERLOADED), read
+     between bidctl's start and end; a first NOT_SERVING reply of that
+     node, between its send and receipt, when such a sample is near; a log
      line "not taking bids"; same life, all within EVIDENCE_GAP_S) both say not
      serving, with no serving evidence between (nor a "taking bids" line
      up to LOG_SLACK_S after): the node said NOT_SERVING on both sides of
@@ -74,6 +76,7 @@ FINAL = (ACCEPTED, TOO_LOW, CLOSED, UNKNOWN_AUCTION)
 STATE_KEYS = ("state", "leading_amount", "leading_bidder", "leading_hlc", "bid_count",
               "viewers", "close_at_ms")
 EVIDENCE_GAP_S = 1.0
+QUARANTINE = ("clock", "peer_clock", "fencing", "recovering")
 LOG_SLACK_S = 0.2
 NAMES = {
     "I1": "I1_no_lost_ack", "I2": "I2_convergence", "I3": "I3_leader_is_max",
@@ -344,14 +347,27 @@ def check_not_serving(h, res):
                    default=r["t"])
 
     evidence = defaultdict(list)  # node -> [(lo, hi, serving, what)]
+    quarantine = defaultdict(list)  # node -> [(t0, t1)] of samples with a quarantine reason
     for s in h.samples:
-        if s.get("ok"):
-            evidence[s["node"]].append((s["t0"], s["t1"], s["serving"],
-                                        f"status sample {h.secs(s['t0']):.3f}-"
-                                        f"{h.secs(s['t1']):.3f} s (reason {s.get('reason')})"))
+        if not s.get("ok"):
+            continue
+        # Not serving for a reason of I6 (quarantined, fenced, recovering);
+        # another reason (hlc_ceiling: stamps wait for a durable ceiling,
+        # as bids wait with OVERLOADED) is no evidence either way.
+        if not s["serving"] and s.get("reason") not in QUARANTINE:
+            continue
+        if not s["serving"]:
+            quarantine[s["node"]].append((s["t0"], s["t1"]))
+        evidence[s["node"]].append((s["t0"], s["t1"], s["serving"],
+                                    f"status sample {h.secs(s['t0']):.3f}-"
+                                    f"{h.secs(s['t1']):.3f} s (reason {s.get('reason')})"))
+    gap = int(EVIDENCE_GAP_S * 1e9)
     for r in h.replies:
-        # A REPLAYED answer repeats the past (I7), it says nothing of now.
-        if r["status"] == NOT_SERVING and not r["replayed"]:
+        # A REPLAYED answer repeats the past (I7), it says nothing of now;
+        # a NOT_SERVING answer says no reason: it counts when a sample
+        # within the gap names a quarantine reason.
+        if r["status"] == NOT_SERVING and not r["replayed"] and any(
+                t0 - gap <= r["t"] <= t1 + gap for t0, t1 in quarantine[r["node"]]):
             evidence[r["node"]].append((sent_before(r), r["t"], False,
                                         f"NOT_SERVING reply at {h.secs(r['t']):.3f} s"))
     # The node's own log says when it stops and starts taking bids (the

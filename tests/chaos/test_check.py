@@ -252,11 +252,25 @@ class Planted(unittest.TestCase):
         # bidctl ran from 200 to 900 ms: the state it shows may be of 850 ms.
         b = clean()
         b.records.append(dict(type="sample", t=b.at(900), t0=b.at(200), t1=b.at(900), node=3,
-                              life=1, ok=True, serving=False, reason="hlc_ceiling", hlc=0,
+                              life=1, ok=True, serving=False, reason="clock", hlc=0,
                               max_lag_ms=0))
         b.bid(300, 3, 9, 1, 19, 50)
-        b.sample(950, 3, False, "hlc_ceiling")
+        b.sample(950, 3, False, "clock")
         self.assertEqual(invariants(b.finish([1, 2]))[1], [])
+
+    def test_i6_hlc_ceiling_is_no_quarantine(self):
+        b = clean()
+        b.sample(200, 3, False, "hlc_ceiling")
+        b.bid(300, 3, 9, 1, 19, 50)
+        b.sample(400, 3, False, "hlc_ceiling")
+        self.assertEqual(invariants(b.finish([1, 2]))[1], [])
+
+    def test_i6_not_serving_reply_is_evidence_near_a_quarantine_sample(self):
+        b = clean()
+        b.sample(200, 3, False, "clock")
+        b.bid(300, 3, 9, 1, 19, 50)
+        b.bid(400, 3, 10, 1, 20, 60, status=7)
+        self.assertNames(b.finish([1, 2]), "I6_not_serving")
 
     def test_i6_not_flagged_between_serving_and_not(self):
         b = clean()
