@@ -444,7 +444,7 @@ class Run:
         done = {}
         try:
             if kind == "partition":
-                groups = groups_for(args["shape"], args["node"], len(c.nodes))
+                groups = groups_for(args["shape"], args.get("node"), len(c.nodes))
                 c.partition(groups)
                 done["groups"] = groups
             elif kind == "heal":
@@ -611,6 +611,15 @@ def run_one(exp, seed, out, args):
             result["unexplained"] += 1
             result["violations"].append(dict(invariant="leftovers", explained=None,
                                              detail=f"left behind: {result['leftovers']}"))
+        # A fault that could not be applied: the run did not test what the
+        # experiment says.
+        for f in records:
+            if f["type"] == "fault" and not f["ok"]:
+                result["verdict"] = "fail"
+                result["unexplained"] += 1
+                result["violations"].append(dict(
+                    invariant="fault_not_applied", explained=None,
+                    detail=f"{f['kind']} {f['args']} at {f['at']} s: {f['error']}"))
         report.timeline(records, out)
     with open(os.path.join(out, "check.json"), "w") as f:
         json.dump(result, f, indent=1)

@@ -48,6 +48,9 @@ class Campaign(unittest.TestCase):
                     bugs = [v for v in r["violations"] if not v.get("explained")]
                     self.assertEqual(bugs[:5], [], f"{r['experiment']} seed {r['seed']}")
                     self.assertEqual(r["leftovers"], [])
+                    with open(r["history"]) as f:
+                        faults = [json.loads(line) for line in f if '"type":"fault"' in line]
+                    self.assertTrue(all(x["ok"] for x in faults), faults)
                     self.assertTrue(r["converged"].get("ok"), r["converged"])
                     self.assertGreater(r["counts"]["accepted"], 100, r["counts"])
                     run_dir = os.path.dirname(r["history"])

@@ -410,7 +410,15 @@ class Plan(unittest.TestCase):
         self.assertEqual([f["kind"] for f in a["faults"]],
                          ["partition", "kill", "restart", "heal"])
         self.assertEqual(run.groups_for("bridge", 2, 3), [[1], [3]])
-        self.assertEqual(run.groups_for("halves", 1, 4), [[1, 2], [3, 4]])
+        self.assertEqual(run.groups_for("halves", None, 4), [[1, 2], [3, 4]])
+        # Every planned fault has what applying it reads.
+        for name in ("fiber_cut", "bridge_node", "partition_kill_skew", "lossy_links",
+                     "pause_node"):
+            e = schema.load(os.path.join(EXPERIMENTS, name + ".yaml"))
+            for f in run.plan(e, 3)["faults"]:
+                if f["kind"] == "partition":
+                    self.assertTrue(run.groups_for(f["args"]["shape"], f["args"].get("node"),
+                                                   e["cluster"]["nodes"]))
         self.assertEqual(run.groups_for("one", 3, 3), [[3], [1, 2]])
 
 
