@@ -114,7 +114,7 @@ struct keyed_request {
 	void (*repeat)(struct worker *w, const struct bp_request *r, const struct auction *a,
 		       const struct dedup_answer *past, struct answer *ans);
 	/* Applies a new request; false when its answer is not to be
-	 * remembered (OVERLOADED), else *final is. */
+	 * remembered (OVERLOADED, NOT_SERVING), else *final is. */
 	bool (*apply)(struct worker *w, const struct bp_request *r, struct auction *a,
 		      struct answer *ans, struct dedup_answer *final);
 };
@@ -182,7 +182,9 @@ static bool bid_apply(struct worker *w, const struct bp_request *r, struct aucti
 	struct bid_outcome out = {.status = BP_UNKNOWN_AUCTION};
 	if (a)
 		auction_place_bid(a, &w->bids, r->actor_id, r->amount, &out);
-	if (out.status == BP_OVERLOADED)
+	/* Not final answers (PROTOCOL.md): a retry is judged anew, never
+	 * REPLAYED (a NOT_SERVING at the HLC ceiling, e.g. after a pause). */
+	if (out.status == BP_OVERLOADED || out.status == BP_NOT_SERVING)
 		return false;
 	/* With peers: the key goes to them, so that a retry accepted on
 	 * another node counts once (a NULL check on a lone node). */

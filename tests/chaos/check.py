@@ -1,0 +1,550 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""The invariant checker: reads a history (history.jsonl, written by run.py)
+and says which of the cluster's promises it breaks. Independent of the
+node's code: it knows the client protocol (PROTOCOL.md), the promises
+(CLUSTER.md, issue 15) and the history's records, nothing else.
+
+    python3 tests/chaos/check.py OUT/fiber_cut-seed1/history.jsonl
+
+prints one JSON object (verdict, violations, counts) and exits 0 when no
+violation is left unexplained, 1 otherwise.
+
+History records (one JSON object a line, `type` first; times `t` are the
+runner's CLOCK_MONOTONIC in ns; meta gives one (monotonic, wall) pair):
+  meta     experiment, seed, nodes, drift_ms, durability, clock_offsets_ms,
+           start_mono_ns, start_wall_ns
+  send     client, node, rid, auction, bidder, amount, attempt, copy
+  reply    client, node, rid, auction, status, replayed, hlc,
+           leading_amount, leading_bidder (every BID_REPLY datagram received)
+  fault    kind, args, and what it did (groups, node, ...)
+  life     node, life: node (re)started and serving its port
+  sample   t0, t1, node, life, ok, serving, reason, hlc, max_lag_ms
+           (a bidctl --json status taken between t0 and t1)
+  settle   node, life, auction, bidder, amount, hlc_ms, logical, bids
+           (a "settled auction" line of the node's log)
+  log      node, life, line: every line of the node's output, t its arrival
+  final    node, auction, view (bidctl --json query), or error
+  converged ok, seconds
+  end      leftovers
+
+The invariants (issue 15's numbering):
+  I1 no acknowledged ACCEPTED bid lost: per auction and node, bid_count is
+     at least the distinct keys acknowledged ACCEPTED and at most those plus
+     the keys with an unanswered send (a reply lost, the bid perhaps taken);
+     the leading amount is at least the highest acknowledged one.
+  I2 convergence: every node's final view of every auction touched is the
+     same (state, leading_*, bid_count, viewers, close_at_ms).
+  I3 the converged leader is the maximum of the ACCEPTED bids by the order
+     (higher amount, earlier HLC, lower node): no acknowledged bid beats it,
+     and it is an acknowledged bid or one whose reply was lost.
+  I4 per node and auction, ACCEPTED amounts increase strictly with the HLC.
+  I5 settlement as it exists today (no etcd yet): each node settles an
+     auction at most once (its log), every node that settled shows the same
+     winner, and the winner is I3's maximum among the bids stamped before
+     the close time; no bid stamped at or after the close is ACCEPTED.
+     NOT CHECKED until the etcd step: one settler at a time, the fencing
+     token, settlement = {amount, bidder, hlc, node_id, fencing_token}.
+  I6 no ACCEPTED while NOT_SERVING: what a history can show is samples,
+     not the node's state between them. An ACCEPTED reply is a violation
+     when the evidence surely before its send and surely after its reply
+     (a status sample naming a quarantine reason (QUARANTINE: not
+     hlc_ceiling, a wait for a durable ceiling akin to OVERLOADED), read
+     between bidctl's start and end; a first NOT_SERVING reply of that
+     node, between its send and receipt, when such a sample is near; a log
+     line "not taking bids"; same life, all within EVIDENCE_GAP_S) both say not
+     serving, with no serving evidence between (nor a "taking bids" line
+     up to LOG_SLACK_S after): the node said NOT_SERVING on both sides of
+     it. A flip to serving and back inside that gap that the node does not
+     log cannot be told from a violation.
+  I7 every REPLAYED reply repeats an original answer to the key (status and
+     HLC), when the originals were all seen (no unanswered send).
+  I8 HLC stamps of a node's ACCEPTED replies are unique per node (distinct
+     keys, distinct stamps), every stamp after a restart is above every
+     stamp of the lives before, and no stamp's physical part is more than
+     drift_ms ahead of real time at the reply's receipt.
+"""
+
+import argparse
+import json
+import sys
+from collections import defaultdict
+
+ACCEPTED, TOO_LOW, CLOSED, UNKNOWN_AUCTION = 0, 1, 2, 3
+OVERLOADED, NOT_SERVING = 5, 7
+FINAL = (ACCEPTED, TOO_LOW, CLOSED, UNKNOWN_AUCTION)
+STATE_KEYS = ("state", "leading_amount", "leading_bidder", "leading_hlc", "bid_count",
+              "viewers", "close_at_ms")
+EVIDENCE_GAP_S = 1.0
+QUARANTINE = ("clock", "peer_clock", "fencing", "recovering")
+LOG_SLACK_S = 0.2
+NAMES = {
+    "I1": "I1_no_lost_ack", "I2": "I2_convergence", "I3": "I3_leader_is_max",
+    "I4": "I4_increasing_per_node", "I5": "I5_settlement", "I6": "I6_not_serving",
+    "I7": "I7_replayed_repeats", "I8": "I8_hlc",
+}
+
+
+def load(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def hlc_ms(hlc):
+    return hlc >> 16
+
+
+def fmt_hlc(hlc):
+    return f"{hlc >> 16}.{hlc & 0xFFFF}"
+
+
+class History:
+    """The records of one run, indexed for the checks."""
+
+    def __init__(self, records):
+        self.records = records
+        self.meta = next((r for r in records if r["type"] == "meta"), {})
+        self.sends = [r for r in records if r["type"] == "send"]
+        self.replies = [r for r in records if r["type"] == "reply"]
+        self.faults = [r for r in records if r["type"] == "fault"]
+        self.samples = [r for r in records if r["type"] == "sample"]
+        self.settles = [r for r in records if r["type"] == "settle"]
+        self.finals = [r for r in records if r["type"] == "final"]
+        self.lives = [r for r in records if r["type"] == "life"]
+        self.requests = {}  # rid -> (auction, bidder, amount)
+        for s in self.sends:
+            self.requests.setdefault(s["rid"], (s["auction"], s["bidder"], s["amount"]))
+        # Sends per (rid, node) against the replies from that node: a send
+        # not answered may have been taken, its reply lost.
+        sent = defaultdict(int)
+        for s in self.sends:
+            sent[(s["rid"], s["node"])] += 1
+        answered = defaultdict(int)
+        for r in self.replies:
+            answered[(r["rid"], r["node"])] += 1
+        self.unanswered = {rid for (rid, node), n in sent.items() if answered[(rid, node)] < n}
+        self.acked = defaultdict(list)  # auction -> ACCEPTED replies (first per rid and node)
+        seen = set()
+        for r in self.replies:
+            if r["status"] == ACCEPTED and (r["rid"], r["node"]) not in seen:
+                seen.add((r["rid"], r["node"]))
+                self.acked[r["auction"]].append(r)
+        self.views = defaultdict(dict)  # auction -> node -> view
+        self.final_errors = []
+        for f in self.finals:
+            if f.get("view") is not None:
+                self.views[f["auction"]][f["node"]] = f["view"]
+            else:
+                self.final_errors.append(f)
+        self.touched = sorted({s["auction"] for s in self.sends} | set(self.views))
+
+    def wall_ms(self, t):
+        """Real time (Unix ms) at monotonic t."""
+        return (self.meta["start_wall_ns"] + t - self.meta["start_mono_ns"]) / 1e6
+
+    def secs(self, t):
+        return (t - self.meta.get("start_mono_ns", 0)) / 1e9
+
+    def life_of(self, node, t):
+        """Which life of `node` a reply received at t came from."""
+        life = 1
+        for r in self.lives:
+            if r["node"] == node and r["t"] <= t:
+                life = max(life, r["life"])
+        return life
+
+    def possible(self, auction):
+        """Requests for the auction, not acknowledged ACCEPTED, with an
+        unanswered send: maybe taken, their reply lost."""
+        acked = {r["rid"] for r in self.acked[auction]}
+        return {rid for rid in self.unanswered
+                if self.requests[rid][0] == auction and rid not in acked}
+
+
+class Result:
+    def __init__(self):
+        self.violations = []
+
+    def add(self, inv, detail, **where):
+        self.violations.append(dict(invariant=NAMES[inv], detail=detail, **where))
+
+
+def beats(a, b):
+    """Whether bid a = (amount, hlc, node) is ahead of b under the order
+    (higher amount; on equal amounts the earlier HLC; then the lower node).
+    None for an unknown field compares as a tie."""
+    if a[0] != b[0]:
+        return a[0] > b[0]
+    if a[1] is None or b[1] is None or a[1] == b[1]:
+        return a[2] is not None and b[2] is not None and a[2] < b[2]
+    return a[1] < b[1]
+
+
+def max_bid(replies):
+    best = None
+    for r in replies:
+        bid = (r["amount"], r["hlc"], r["node"], r["bidder"], r["rid"])
+        if best is None or beats(bid, best):
+            best = bid
+    return best
+
+
+def enrich(h, replies):
+    """ACCEPTED replies with their request's amount and bidder."""
+    out = []
+    for r in replies:
+        _, bidder, amount = h.requests.get(r["rid"], (None, None, None))
+        out.append(dict(r, amount=amount, bidder=bidder))
+    return out
+
+
+def check_lost(h, res):
+    for a in h.touched:
+        acked = {r["rid"] for r in h.acked[a]}
+        possible = h.possible(a)
+        top = max((h.requests[rid][2] for rid in acked), default=0)
+        for node, v in sorted(h.views[a].items()):
+            if v["bid_count"] < len(acked):
+                res.add("I1", f"auction {a}: node {node} counts {v['bid_count']} bids, but "
+                        f"{len(acked)} distinct bids were acknowledged ACCEPTED",
+                        auction=a, node=node)
+            elif v["bid_count"] > len(acked) + len(possible):
+                res.add("I1", f"auction {a}: node {node} counts {v['bid_count']} bids, more "
+                        f"than the {len(acked)} acknowledged plus {len(possible)} unanswered: "
+                        "a bid counted twice", auction=a, node=node)
+            if v["leading_amount"] < top:
+                res.add("I1", f"auction {a}: node {node} leads with {v['leading_amount']}, "
+                        f"below the acknowledged ACCEPTED {top}: that bid is lost",
+                        auction=a, node=node)
+
+
+def check_convergence(h, res):
+    nodes = h.meta.get("nodes", 0)
+    for f in h.final_errors:
+        res.add("I2", f"node {f['node']} gave no final view of auction {f['auction']}: "
+                f"{f.get('error')}", auction=f["auction"], node=f["node"])
+    for a in h.touched:
+        views = h.views[a]
+        if not views:
+            continue
+        if len(views) < nodes:
+            missing = sorted(set(range(1, nodes + 1)) - set(views))
+            if not any(f["auction"] == a for f in h.final_errors):
+                res.add("I2", f"auction {a}: no final view from nodes {missing}", auction=a)
+        shown = {n: tuple(v.get(k) for k in STATE_KEYS) for n, v in views.items()}
+        if len(set(shown.values())) > 1:
+            diff = {n: {k: v.get(k) for k in STATE_KEYS} for n, v in sorted(views.items())}
+            # Which nodes stand apart: those off the view most nodes show.
+            common = max(set(shown.values()), key=list(shown.values()).count)
+            apart = sorted(n for n, s in shown.items() if s != common)
+            res.add("I2", f"auction {a}: nodes differ: {diff}", auction=a, nodes=apart)
+
+
+def check_leader(h, res, auction, view, bids, what, inv):
+    """The view's leader against the bids that count (I3, and I5 with the
+    bids stamped before the close)."""
+    best = max_bid(bids)
+    lead = (view["leading_amount"], view["leading_hlc"], None)
+    possible = [h.requests[rid] for rid in h.possible(auction)]
+    if best is not None and beats(best[:3], lead):
+        res.add(inv, f"auction {auction}: {what} {view['leading_amount']} "
+                f"(bidder {view['leading_bidder']}, hlc {fmt_hlc(view['leading_hlc'])}), but "
+                f"the acknowledged bid {best[0]} (bidder {best[3]}, hlc {fmt_hlc(best[1])}, "
+                f"node {best[2]}, rid {best[4]}) is ahead of it", auction=auction)
+        return
+    if view["leading_amount"] == 0:
+        return
+    is_acked = any(b["amount"] == view["leading_amount"] and b["bidder"] == view[
+        "leading_bidder"] and b["hlc"] == view["leading_hlc"] for b in bids)
+    is_possible = any(p[2] == view["leading_amount"] and p[1] == view["leading_bidder"]
+                      for p in possible)
+    if not (is_acked or is_possible):
+        res.add(inv, f"auction {auction}: {what} {view['leading_amount']} (bidder "
+                f"{view['leading_bidder']}, hlc {fmt_hlc(view['leading_hlc'])}), which no "
+                "acknowledged bid and no unanswered request has", auction=auction)
+
+
+def check_leaders(h, res):
+    for a in h.touched:
+        for node, v in sorted(h.views[a].items()):
+            n = len(res.violations)
+            check_leader(h, res, a, v, enrich(h, h.acked[a]), f"node {node} leads with", "I3")
+            for x in res.violations[n:]:
+                x["node"] = node
+
+
+def check_increasing(h, res):
+    per = defaultdict(list)  # (node, auction) -> [(hlc, amount, rid)]
+    for a, replies in h.acked.items():
+        for r in replies:
+            if not r["replayed"]:
+                per[(r["node"], a)].append((r["hlc"], h.requests[r["rid"]][2], r["rid"], r["t"]))
+    for (node, a), bids in sorted(per.items()):
+        bids.sort()
+        for prev, cur in zip(bids, bids[1:]):
+            if cur[1] <= prev[1]:
+                res.add("I4", f"auction {a}, node {node}: ACCEPTED {cur[1]} at hlc "
+                        f"{fmt_hlc(cur[0])} (rid {cur[2]}) after ACCEPTED {prev[1]} at hlc "
+                        f"{fmt_hlc(prev[0])} (rid {prev[2]})", auction=a, node=node,
+                        lives=[h.life_of(node, prev[3]), h.life_of(node, cur[3])])
+
+
+def check_settlement(h, res):
+    logged = defaultdict(list)  # (node, auction) -> settle records
+    for s in h.settles:
+        logged[(s["node"], s["auction"])].append(s)
+    for (node, a), recs in sorted(logged.items()):
+        if len(recs) > 1:
+            res.add("I5", f"auction {a}: node {node} settled it {len(recs)} times (lives "
+                    f"{[r['life'] for r in recs]})", auction=a, node=node)
+    by_auction = defaultdict(dict)
+    for (node, a), recs in logged.items():
+        by_auction[a][node] = recs[-1]
+    for a, recs in sorted(by_auction.items()):
+        winners = {n: (r["amount"], r["bidder"], r["hlc_ms"], r["logical"])
+                   for n, r in recs.items()}
+        if len(set(winners.values())) > 1:
+            res.add("I5", f"auction {a}: nodes settled different winners "
+                    f"(amount, bidder, hlc ms, logical): {dict(sorted(winners.items()))}",
+                    auction=a)
+    for (node, a), recs in sorted(logged.items()):
+        v = h.views[a].get(node)
+        w = recs[-1]
+        if v and (v["leading_amount"], v["leading_bidder"], v["leading_hlc"]) != (
+                w["amount"], w["bidder"], (w["hlc_ms"] << 16) | w["logical"]):
+            res.add("I5", f"auction {a}: node {node} settled on {w['amount']} (bidder "
+                    f"{w['bidder']}, hlc {w['hlc_ms']}.{w['logical']}) but shows "
+                    f"{v['leading_amount']} (bidder {v['leading_bidder']}, hlc "
+                    f"{fmt_hlc(v['leading_hlc'])}) at the end: the settled winner changed, "
+                    "different winners over time", auction=a, node=node)
+    for a in h.touched:
+        for node, v in sorted(h.views[a].items()):
+            if not v.get("settled"):
+                continue
+            close = v["close_at_ms"]
+            before = [b for b in enrich(h, h.acked[a]) if hlc_ms(b["hlc"]) < close]
+            check_leader(h, res, a, v, before, f"node {node} settled on", "I5")
+    for a, replies in h.acked.items():
+        closes = {v["close_at_ms"] for v in h.views[a].values()}
+        for r in replies:
+            if closes and hlc_ms(r["hlc"]) >= min(closes):
+                res.add("I5", f"auction {a}: node {r['node']} ACCEPTED rid {r['rid']} stamped "
+                        f"{fmt_hlc(r['hlc'])}, at or after the close {min(closes)}",
+                        auction=a, node=r["node"])
+
+
+def check_not_serving(h, res):
+    # Evidence of a node's state, each an interval (lo, hi) in which the
+    # state was read: a status sample (bidctl ran from t0 to t1), a first
+    # NOT_SERVING answer (decided between its send and its reply), a log
+    # line of the node (written at most LOG_SLACK_S before it arrived).
+    sends = defaultdict(list)
+    for s in h.sends:
+        sends[(s["rid"], s["node"])].append(s["t"])
+
+    def sent_before(r):
+        return max((t for t in sends.get((r["rid"], r["node"]), []) if t <= r["t"]),
+                   default=r["t"])
+
+    evidence = defaultdict(list)  # node -> [(lo, hi, serving, what)]
+    quarantine = defaultdict(list)  # node -> [(t0, t1)] of samples with a quarantine reason
+    for s in h.samples:
+        if not s.get("ok"):
+            continue
+        # Not serving for a reason of I6 (quarantined, fenced, recovering);
+        # another reason (hlc_ceiling: stamps wait for a durable ceiling,
+        # as bids wait with OVERLOADED) is no evidence either way.
+        if not s["serving"] and s.get("reason") not in QUARANTINE:
+            continue
+        if not s["serving"]:
+            quarantine[s["node"]].append((s["t0"], s["t1"]))
+        evidence[s["node"]].append((s["t0"], s["t1"], s["serving"],
+                                    f"status sample {h.secs(s['t0']):.3f}-"
+                                    f"{h.secs(s['t1']):.3f} s (reason {s.get('reason')})"))
+    gap = int(EVIDENCE_GAP_S * 1e9)
+    for r in h.replies:
+        # A REPLAYED answer repeats the past (I7), it says nothing of now;
+        # a NOT_SERVING answer says no reason: it counts when a sample
+        # within the gap names a quarantine reason.
+        if r["status"] == NOT_SERVING and not r["replayed"] and any(
+                t0 - gap <= r["t"] <= t1 + gap for t0, t1 in quarantine[r["node"]]):
+            evidence[r["node"]].append((sent_before(r), r["t"], False,
+                                        f"NOT_SERVING reply at {h.secs(r['t']):.3f} s"))
+    # The node's own log says when it stops and starts taking bids (the
+    # peer-clock quarantine, the end of recovery).
+    for r in h.records:
+        if r["type"] == "log" and "taking bids" in r["line"]:
+            evidence[r["node"]].append((r["t"] - int(LOG_SLACK_S * 1e9), r["t"],
+                                        "not taking bids" not in r["line"],
+                                        f"log line at {h.secs(r['t']):.3f} s"))
+    for r in h.replies:
+        if r["status"] != ACCEPTED or r["replayed"]:
+            continue
+        ev = evidence.get(r["node"], [])
+        send_t = sent_before(r)
+        before = [e for e in ev if not e[2] and e[1] <= send_t]
+        after = [e for e in ev if not e[2] and e[0] >= r["t"]]
+        if not before or not after:
+            continue
+        b = max(before, key=lambda e: e[1])
+        a = min(after, key=lambda e: e[0])
+        span = (b[0], a[1] + int(LOG_SLACK_S * 1e9))
+        served = any(e[2] and e[1] >= span[0] and e[0] <= span[1] for e in ev)
+        life = h.life_of(r["node"], r["t"])
+        if (not served and (a[1] - b[0]) / 1e9 <= EVIDENCE_GAP_S
+                and h.life_of(r["node"], b[0]) == life == h.life_of(r["node"], a[1])):
+            res.add("I6", f"node {r['node']} answered ACCEPTED to rid {r['rid']} (auction "
+                    f"{r['auction']}, received at {h.secs(r['t']):.3f} s) between {b[3]} and "
+                    f"{a[3]}, both not serving", auction=r["auction"], node=r["node"])
+
+
+def check_replayed(h, res):
+    originals = defaultdict(set)  # rid -> {(status, hlc)}
+    for r in h.replies:
+        if not r["replayed"] and r["status"] in FINAL:
+            originals[r["rid"]].add((r["status"], r["hlc"]))
+    for r in h.replies:
+        if not r["replayed"]:
+            continue
+        if r["rid"] not in h.requests:
+            res.add("I7", f"node {r['node']} sent REPLAYED for rid {r['rid']}, never sent",
+                    node=r["node"])
+            continue
+        if r["status"] not in FINAL:
+            res.add("I7", f"node {r['node']} sent REPLAYED with status {r['status']} for rid "
+                    f"{r['rid']}: only final statuses are remembered", node=r["node"])
+            continue
+        if r["status"] == ACCEPTED and r["hlc"] == 0:
+            res.add("I7", f"node {r['node']}: REPLAYED ACCEPTED for rid {r['rid']} with no "
+                    "stamp", node=r["node"])
+            continue
+        if r["rid"] in h.unanswered:
+            continue  # the original may be one whose reply was lost
+        seen = originals.get(r["rid"], set())
+        if (r["status"], r["hlc"]) not in seen:
+            res.add("I7", f"node {r['node']}: REPLAYED (status {r['status']}, hlc "
+                    f"{fmt_hlc(r['hlc'])}) for rid {r['rid']} (auction {r['auction']}) repeats "
+                    f"no original answer {sorted(seen)}", auction=r["auction"], node=r["node"])
+
+
+def check_hlc(h, res):
+    drift = h.meta.get("drift_ms", 500)
+    stamps = defaultdict(dict)  # node -> hlc -> rid
+    lives = defaultdict(lambda: defaultdict(list))  # node -> life -> [hlc]
+    for r in h.replies:
+        if r["status"] != ACCEPTED or r["replayed"]:
+            continue
+        node = r["node"]
+        other = stamps[node].setdefault(r["hlc"], r["rid"])
+        if other != r["rid"]:
+            res.add("I8", f"node {node} stamped rid {other} and rid {r['rid']} both "
+                    f"{fmt_hlc(r['hlc'])}", node=node)
+        lives[node][h.life_of(node, r["t"])].append(r["hlc"])
+        ahead = hlc_ms(r["hlc"]) - h.wall_ms(r["t"])
+        if ahead > drift:
+            res.add("I8", f"node {node} stamped rid {r['rid']} {fmt_hlc(r['hlc'])}, "
+                    f"{ahead:.0f} ms ahead of real time at its reply (bound {drift} ms)",
+                    node=node)
+    for node, per in lives.items():
+        for life in sorted(per):
+            before = [x for k, v in per.items() if k < life for x in v]
+            if before and min(per[life]) <= max(before):
+                res.add("I8", f"node {node}, life {life}: stamp {fmt_hlc(min(per[life]))} not "
+                        f"above {fmt_hlc(max(before))} of an earlier life", node=node)
+
+
+CHECKS = (check_lost, check_convergence, check_leaders, check_increasing, check_settlement,
+          check_not_serving, check_replayed, check_hlc)
+
+
+def check(records):
+    """The violations of a history (a list of records): [{invariant, detail,
+    auction?, node?}], and counts."""
+    h = History(records)
+    res = Result()
+    for fn in CHECKS:
+        fn(h, res)
+    counts = dict(
+        sends=len(h.sends), replies=len(h.replies),
+        requests=len(h.requests),
+        accepted=sum(len({r["rid"] for r in v}) for v in h.acked.values()),
+        not_serving=sum(1 for r in h.replies if r["status"] == NOT_SERVING),
+        replayed=sum(1 for r in h.replies if r["replayed"]),
+        unanswered=len(h.unanswered), faults=len(h.faults), samples=len(h.samples),
+        auctions=len(h.touched), settled=len(h.settles))
+    return h, res.violations, counts
+
+
+def quarantined(h):
+    """Nodes whose clock offset is beyond the drift bound for the whole run
+    and that ended NOT_SERVING because of their clock: by promise 4 they
+    refuse their peers' stamps (all ahead of their clock), so they cannot
+    converge while their clock is wrong."""
+    drift = h.meta.get("drift_ms", 500)
+    offsets = {int(k): v for k, v in h.meta.get("clock_offsets_ms", {}).items()}
+    out = set()
+    for r in h.records:
+        if r["type"] == "final_status" and r.get("status"):
+            n = r["node"]
+            if (abs(offsets.get(n, 0)) > drift and not r["status"].get("serving")
+                    and r["status"].get("not_serving_reason") == "clock"):
+                out.add(n)
+    return out
+
+
+def explain(h, v):
+    """Why a violation is expected of today's node, or None (a bug).
+    Only the limitations the cluster documents: a node quarantined for its
+    clock does not converge (promise 4), no write-ahead log yet
+    (--durability), no fenced settlement yet (--etcd)."""
+    durability = h.meta.get("durability", "off")
+    q = quarantined(h)
+    named = set(v.get("nodes", [])) | ({v["node"]} if v.get("node") else set())
+    if q and named and named <= q and v["invariant"] in (NAMES["I1"], NAMES["I2"],
+                                                            NAMES["I3"]):
+        return (f"node(s) {sorted(named)} quarantined for a clock beyond --max-drift-ms "
+                f"{h.meta.get('drift_ms')} (NOT_SERVING, reason clock, at the end): they "
+                "refuse their peers' stamps, so they cannot converge while their clock is "
+                "wrong (CLUSTER.md promise 4)")
+    kills = [f for f in h.faults if f["kind"] == "kill"]
+    inv = v["invariant"]
+    if durability == "off" and kills and inv in (NAMES["I1"], NAMES["I2"], NAMES["I3"],
+                                                  NAMES["I7"]):
+        return ("durability off (no write-ahead log in the node yet): node(s) "
+                f"{sorted({f['args']['node'] for f in kills})} killed with -9; what a killed "
+                "node acknowledged and had not yet shipped is gone (CLUSTER.md promise 5 needs "
+                "--durability sync)")
+    if durability == "off" and inv == NAMES["I4"] and len(set(v.get("lives", []))) > 1:
+        return ("durability off: a node restarted with no log forgot its accepted bids until "
+                "its peers' state arrived (the two bids are of different lives)")
+    if inv == NAMES["I5"] and "different winners" in v["detail"] and not h.meta.get("etcd"):
+        return ("no fenced settlement yet (etcd step): each node settles alone at the close "
+                "with what it has merged by then")
+    return None
+
+
+def verdict(records):
+    h, violations, counts = check(records)
+    for v in violations:
+        v["explained"] = explain(h, v)
+    bugs = [v for v in violations if not v["explained"]]
+    return dict(verdict="fail" if bugs else "pass", unexplained=len(bugs),
+                explained=len(violations) - len(bugs), violations=violations, counts=counts)
+
+
+def main(argv):
+    p = argparse.ArgumentParser(description="Checks a chaos history against the invariants.")
+    p.add_argument("history", help="history.jsonl written by tests/chaos/run.py")
+    a = p.parse_args(argv)
+    try:
+        records = load(a.history)
+    except (OSError, json.JSONDecodeError) as e:
+        print(f"check.py: {a.history}: {e}", file=sys.stderr)
+        return 2
+    out = verdict(records)
+    print(json.dumps(out, indent=1))
+    return 0 if out["verdict"] == "pass" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

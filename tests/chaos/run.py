@@ -1,0 +1,693 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""The chaos runner: experiments (tests/chaos/experiments/*.yaml) run from a
+seed against a real cluster (tests/integration/cluster.py), each into a
+history the checker (check.py) judges; a report and a timeline per run.
+
+    sudo python3 tests/chaos/run.py --seed 1 --out /tmp/chaos \\
+        tests/chaos/experiments/fiber_cut.yaml
+    sudo python3 tests/chaos/run.py --runs 100 --seed 1 --out /tmp/chaos   # every experiment
+    python3 tests/chaos/run.py --plan --seed 1 EXPERIMENT   # the schedule and requests only
+
+One run: a fresh cluster (its own namespace, sockets, state dirs), the
+workload's client threads (every send and reply recorded with monotonic
+times), the fault schedule on the main thread (nodes are made from the
+thread that started them: their parent-death signal follows it), status
+samples of every node; then every fault healed, every node running,
+convergence awaited (bounded), every node's final view of every auction
+touched; the cluster removed and checked gone. A run is bounded by a
+watchdog; the seed alone fixes the schedule and every request (what a node
+answers, and when, is the cluster's part). Exit status: 0 when every run
+passed or was skipped, 1 when a violation is unexplained, 2 on a bad
+experiment file."""
+
+import argparse
+import glob
+import hashlib
+import json
+import math
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+
+import check  # noqa: E402
+import report  # noqa: E402
+import schema  # noqa: E402
+
+EXPERIMENTS = os.path.join(HERE, "experiments")
+SAMPLE_S = 0.25
+SETUP_BUDGET_S = 120  # cluster start, final queries, teardown
+BIDCTL_TIMEOUT_S = 2.0  # a status sample
+FINAL_TIMEOUT_S, FINAL_TRIES = 5.0, 3  # a final view
+
+
+def now():
+    return time.monotonic_ns()
+
+
+def timed_read_output(node):
+    """The harness's reader of a node's output, with each line's arrival
+    time kept too (node.timed), for the history's log records."""
+    node.timed = []
+    for line in node.proc.stdout:
+        node.timed.append((now(), line))
+        node.output.append(line)
+
+
+class Recorder:
+    """The history: records appended from every thread, written at the end."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.records = []
+
+    def add(self, record_type, **fields):
+        rec = dict(type=record_type, **fields)
+        rec.setdefault("t", now())
+        with self.lock:
+            self.records.append(rec)
+        return rec
+
+    def write(self, path):
+        with self.lock, open(path, "w") as f:
+            for r in self.records:
+                f.write(json.dumps(r, separators=(",", ":")) + "\n")
+
+
+# --- the plan: everything the seed decides ----------------------------------
+
+def plan(exp, seed):
+    """The run's requests per client and its fault schedule, from the seed
+    alone: {clients: [[request...]...], faults: [...], closing: [...]}."""
+    rng = random.Random(f"{exp['name']}/{seed}")
+    w = exp["workload"]
+    n = exp["cluster"]["nodes"]
+    auctions = list(range(1, w["auctions"] + 1))
+    hot = auctions[:w["hot"]["auctions"]]
+    cold = auctions[len(hot):] or hot
+    closing = list(range(w["auctions"] + 1, w["auctions"] + 1 + w["closing"]["auctions"]))
+    amount = {a: 0 for a in auctions + closing}
+    total = int(w["duration_s"] * w["rate"])
+    clients = [[] for _ in range(w["clients"])]
+    for i in range(total):
+        if closing and rng.random() < 0.15:
+            a = rng.choice(closing)
+        elif hot and rng.random() < w["hot"]["fraction"]:
+            a = rng.choice(hot)
+        else:
+            a = rng.choice(cold)
+        # Mostly rising, some too low: both outcomes occur.
+        amount[a] = max(1, amount[a] + rng.randint(-3, 10))
+        clients[i % w["clients"]].append(dict(
+            rid=i + 1, due_s=i / w["rate"], auction=a, bidder=rng.randint(1, 99),
+            amount=amount[a], node=rng.randint(1, n), dup=rng.random() < w["duplicate_sends"],
+            rng=rng.random()))
+    faults = []
+    for f in exp["faults"]:
+        args = dict(f["args"])
+        if args.get("node") == "random":
+            args["node"] = rng.randint(1, n)
+        if f["kind"] == "partition" and args["shape"] == "halves":
+            del args["node"]  # drawn all the same: the stream stays as it was
+        faults.append(dict(at=f["at"], kind=f["kind"], args=args))
+        if f["kind"] == "kill" and args.get("restart_after_s") is not None:
+            faults.append(dict(at=f["at"] + args["restart_after_s"], kind="restart",
+                               args=dict(node=args["node"])))
+        if f["kind"] == "stop" and args.get("cont_after_s") is not None:
+            faults.append(dict(at=f["at"] + args["cont_after_s"], kind="cont",
+                               args=dict(node=args["node"])))
+    faults.sort(key=lambda f: f["at"])
+    return dict(clients=clients, faults=faults, closing=closing,
+                fault_seed=rng.randint(1, 2**31))
+
+
+def plan_digest(p):
+    return hashlib.sha256(json.dumps(p, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def groups_for(shape, node, n):
+    """A partition's groups: one node alone, two halves, or two halves
+    joined by a bridge node (in no group: it keeps its links)."""
+    ids = list(range(1, n + 1))
+    if shape == "one":
+        return [[node], [i for i in ids if i != node]]
+    if shape == "halves":
+        k = math.ceil(n / 2)
+        return [ids[:k], ids[k:]]
+    rest = [i for i in ids if i != node]
+    k = math.ceil(len(rest) / 2)
+    return [rest[:k], rest[k:]]
+
+
+# --- support: what the node can do today ------------------------------------
+
+def missing_needs(exp, binary):
+    """Why the experiment cannot run on this node yet, or None."""
+    try:
+        text = subprocess.run([binary, "--help"], capture_output=True, text=True,
+                              timeout=30).stdout
+    except OSError as e:
+        return f"cannot run {binary}: {e.strerror}"
+    text += subprocess.run([binary, "--", "--help"], capture_output=True, text=True,
+                           timeout=30).stdout
+    why = []
+    if "etcd" in exp["needs"]:
+        if "--etcd" not in text:
+            why.append("needs etcd: the node has no --etcd option yet (fenced settlement, "
+                       "CLUSTER.md promise 6, is being built)")
+        elif not any(os.access(os.path.join(d, "etcd"), os.X_OK)
+                     for d in os.environ.get("PATH", "").split(":")):
+            why.append("needs etcd: no etcd binary on PATH (apt-get install etcd-server)")
+    if "durability" in exp["needs"] and "--durability" not in text:
+        why.append("needs durability: the node has no --durability option yet (the "
+                   "write-ahead log is being built)")
+    if "clock_control" in exp["needs"]:
+        why.append("needs clock_control: no bidctl command changes a running node's clock "
+                   "offset yet")
+    return "; ".join(why) or None
+
+
+# --- the workload -----------------------------------------------------------
+
+class ClientThread(threading.Thread):
+    """One client: its planned requests at their times, retries with
+    exponential backoff and jitter (on the same node or another), duplicate
+    sends; every datagram sent and received recorded."""
+
+    def __init__(self, idx, c, cl, requests, exp, start, stop_at, rec):
+        super().__init__(name=f"client{idx}", daemon=True)
+        self.idx = idx
+        self.requests = requests
+        self.retries = exp["workload"]["retries"]
+        self.nodes = exp["cluster"]["nodes"]
+        self.start_ns = start
+        self.stop_at = stop_at
+        self.rec = rec
+        self.error = None
+        with cl.in_netns(c.ns):
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.sock.bind((cl.CLIENT_IP, 0))
+
+    def run(self):
+        try:
+            for req in self.requests:
+                due = self.start_ns + int(req["due_s"] * 1e9)
+                if due >= self.stop_at:
+                    break
+                delay = (due - now()) / 1e9
+                if delay > 0:
+                    self.receive(now() + int(delay * 1e9), None)
+                self.one(req)
+            self.receive(now() + int(self.retries["timeout_ms"] * 1e6), None)  # late replies
+        except Exception as e:  # noqa: BLE001  (reported by the runner)
+            self.error = e
+        finally:
+            self.sock.close()
+
+    def one(self, req):
+        import bptest
+        rng = random.Random(req["rng"])
+        payload = bptest.bid(req["rid"], req["auction"], req["bidder"], req["amount"],
+                             client_ts=req["rid"])
+        node = req["node"]
+        for attempt in range(self.retries["max"]):
+            if attempt and rng.random() < self.retries["other_node"] and self.nodes > 1:
+                node = rng.choice([i for i in range(1, self.nodes + 1) if i != node])
+            copies = 2 if req["dup"] and attempt == 0 else 1
+            for copy in range(copies):
+                self.rec.add("send", client=self.idx, node=node, rid=req["rid"],
+                             auction=req["auction"], bidder=req["bidder"],
+                             amount=req["amount"], attempt=attempt, copy=copy)
+                self.sock.sendto(payload, (node_ip(node), 7600))
+            status = self.receive(now() + int(self.retries["timeout_ms"] * 1e6), req["rid"])
+            if status is not None and status not in (check.OVERLOADED, check.NOT_SERVING):
+                return
+            if now() >= self.stop_at:
+                return
+            backoff = min(self.retries["backoff_cap_ms"],
+                          self.retries["backoff_ms"] * 2**attempt)
+            backoff *= 1 - self.retries["jitter"] * rng.random()
+            self.receive(now() + int(backoff * 1e6), None)
+
+    def receive(self, until, rid):
+        """Records every reply until `until` (monotonic ns); returns the
+        status of the first reply to `rid` (None: none came)."""
+        import bptest
+        while True:
+            left = (until - now()) / 1e9
+            if left <= 0:
+                return None
+            self.sock.settimeout(left)
+            try:
+                data, addr = self.sock.recvfrom(2048)
+            except (TimeoutError, BlockingIOError, socket.timeout):
+                return None
+            t = now()
+            try:
+                r = bptest.parse_reply(data)
+            except AssertionError:
+                self.rec.add("garbage", t=t, client=self.idx, hex=data.hex())
+                continue
+            if r["type"] != bptest.BID_REPLY:
+                continue
+            self.rec.add("reply", t=t, client=self.idx, node=node_of(addr[0]),
+                         rid=r["request_id"], auction=r["auction_id"], status=r["status"],
+                         replayed=bool(r["flags"] & bptest.REPLAYED), hlc=r["hlc"],
+                         leading_amount=r["leading_amount"],
+                         leading_bidder=r["leading_bidder"])
+            if r["request_id"] == rid:
+                return r["status"]
+
+
+def node_ip(i):
+    return f"198.18.0.{10 + i}"
+
+
+def node_of(ip):
+    return int(ip.rsplit(".", 1)[1]) - 10
+
+
+def bidctl_json(c, i, *args, timeout=BIDCTL_TIMEOUT_S):
+    """bidctl --json against node i, bounded; (dict or None, error text)."""
+    node = c.nodes.get(i)
+    if node is None or not node.alive():
+        return None, "node not running"
+    try:
+        r = subprocess.run([c.bidctl_binary, "--socket", node.ctl, "--json"] + list(args),
+                           capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None, "bidctl timed out (node stopped?)"
+    try:
+        return json.loads(r.stdout), (r.stderr.strip() if r.returncode else None)
+    except json.JSONDecodeError:
+        return None, (r.stderr or r.stdout).strip() or f"bidctl exit {r.returncode}"
+
+
+class Sampler(threading.Thread):
+    """bidctl --json status of every node every SAMPLE_S seconds."""
+
+    def __init__(self, c, rec, lives):
+        super().__init__(name="sampler", daemon=True)
+        self.c, self.rec, self.lives = c, rec, lives
+        self.done = threading.Event()
+
+    def run(self):
+        while not self.done.wait(SAMPLE_S):
+            for i in sorted(self.c.nodes):
+                t0 = now()
+                st, err = bidctl_json(self.c, i, "status")
+                t1 = now()
+                if st is None or err:
+                    self.rec.add("sample", t=t1, t0=t0, t1=t1, node=i, life=self.lives[i],
+                                 ok=False, error=err)
+                    continue
+                lags = [p.get("lag_ms") or 0 for p in st.get("peers", [])]
+                self.rec.add("sample", t=t1, t0=t0, t1=t1, node=i, life=self.lives[i], ok=True,
+                             serving=st["serving"], reason=st.get("not_serving_reason"),
+                             hlc=st["hlc"], max_lag_ms=max(lags, default=0),
+                             unreachable=sum(1 for p in st.get("peers", [])
+                                             if not p.get("reachable")))
+
+
+# --- one run ----------------------------------------------------------------
+
+class Run:
+    def __init__(self, exp, seed, out_dir, binary=None, bidctl=None):
+        self.exp, self.seed, self.out = exp, seed, out_dir
+        self.binary, self.bidctl = binary, bidctl
+        self.rec = Recorder()
+        self.stopped = set()
+        self.killed = set()
+        self.lives = {}
+
+    def node_args(self, i, key_file):
+        cfg = self.exp["cluster"]
+        w = self.exp["workload"]
+        args = ["--open-range", f"1-{w['auctions']}", "--duration", "600",
+                "--cluster-key-file", key_file, "--max-drift-ms", str(cfg["max_drift_ms"])]
+        for j in range(1, cfg["nodes"] + 1):
+            if j != i:
+                args += ["--peer", f"{j}@{node_ip(j)}"]
+        offset = cfg["clock_offsets_ms"].get(i)
+        if offset:
+            args += ["--clock-offset-ms", str(offset)]
+        if cfg["durability"] != "off":
+            args += ["--durability", cfg["durability"]]
+        return args
+
+    def execute(self):
+        """Runs the experiment; returns the history's path."""
+        import cluster as cl
+        cl.ClusterNode._read_output = timed_read_output
+        os.makedirs(self.out, exist_ok=True)
+        p = plan(self.exp, self.seed)
+        cfg = self.exp["cluster"]
+        w = self.exp["workload"]
+        c = cl.Cluster(f"chaos{self.seed % 10000}", binary=self.binary, bidctl=self.bidctl)
+        try:
+            key_file = os.path.join(c.root, "cluster.key")
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.write(fd, os.urandom(32).hex().encode() + b"\n")
+            os.close(fd)
+            self.rec.add("meta", experiment=self.exp, seed=self.seed, nodes=cfg["nodes"],
+                         drift_ms=cfg["max_drift_ms"], durability=cfg["durability"],
+                         etcd=cfg["etcd"], clock_offsets_ms=cfg["clock_offsets_ms"],
+                         plan_digest=plan_digest(p), start_mono_ns=0, start_wall_ns=0)
+            c.start(cfg["nodes"], args=[], workers=cfg["workers"],
+                    node_args=lambda i: self.node_args(i, key_file))
+            for i in c.nodes:
+                self.lives[i] = 1
+                self.rec.add("life", node=i, life=1)
+            self.all_nodes = {i: [c.nodes[i]] for i in c.nodes}
+            self.wait_started(c)
+            self.open_closing(c, p["closing"], w["closing"]["after_s"])
+            self.run_workload(c, cl, p)
+            self.heal_all(c, "end")
+            self.converge(c)
+            self.final(c)
+            self.collect_settles()
+        finally:
+            c.stop()
+            self.rec.add("end", leftovers=c.leftovers())
+            history = os.path.join(self.out, "history.jsonl")
+            self.rec.write(history)
+        return history
+
+    def wait_started(self, c):
+        """Until every node answers status (serving or not: a skewed
+        node is expected not to), bounded."""
+        deadline = time.monotonic() + 30
+        for i in c.nodes:
+            while time.monotonic() < deadline:
+                st, err = bidctl_json(c, i, "status")
+                if st is not None and not err:
+                    break
+                time.sleep(0.1)
+        # Peers heard, and every node whose clock is in bound serving (or
+        # the bound passed): the workload starts on a settled cluster.
+        cfg = self.exp["cluster"]
+        good = [i for i in c.nodes
+                if abs(cfg["clock_offsets_ms"].get(i, 0)) <= cfg["max_drift_ms"]]
+        while time.monotonic() < deadline:
+            sts = {i: bidctl_json(c, i, "status")[0] for i in c.nodes}
+            if all(s and all(p.get("reachable") for p in s.get("peers", []))
+                   for s in sts.values()) and all(sts[i]["serving"] for i in good):
+                break
+            time.sleep(0.1)
+
+    def open_closing(self, c, ids, after_s):
+        for a in ids:
+            st, err = bidctl_json(c, 1, "open", "--auction", str(a), "--reserve", "1",
+                                  "--increment", "1", "--duration", str(max(1, round(after_s))))
+            self.rec.add("open", auction=a, ok=err is None, error=err,
+                         close_at_ms=(st or {}).get("close_at_ms"))
+
+    def run_workload(self, c, cl, p):
+        w = self.exp["workload"]
+        start = now()
+        # The (monotonic, wall) pair the checker turns stamps into real time by.
+        meta = self.rec.records[0]
+        meta["start_mono_ns"] = now()
+        meta["start_wall_ns"] = time.time_ns()
+        stop_at = start + int(w["duration_s"] * 1e9)
+        clients = [ClientThread(i, c, cl, reqs, self.exp, start, stop_at, self.rec)
+                   for i, reqs in enumerate(p["clients"])]
+        sampler = Sampler(c, self.rec, self.lives)
+        sampler.start()
+        for t in clients:
+            t.start()
+        for f in p["faults"]:
+            due = start + int(f["at"] * 1e9)
+            while now() < due:
+                time.sleep(min(0.05, (due - now()) / 1e9))
+            self.apply(c, f, p["fault_seed"])
+        for t in clients:
+            t.join(timeout=w["duration_s"] + 60)
+        self.sampler = sampler
+        errors = [t.error for t in clients if t.error] + [
+            f"client {t.idx} still running" for t in clients if t.is_alive()]
+        if errors:
+            raise RuntimeError(f"workload failed: {errors[0]}")
+
+    def apply(self, c, f, fault_seed):
+        kind, args = f["kind"], f["args"]
+        t0 = now()
+        done = {}
+        try:
+            if kind == "partition":
+                groups = groups_for(args["shape"], args.get("node"), len(c.nodes))
+                c.partition(groups)
+                done["groups"] = groups
+            elif kind == "heal":
+                self.heal_all(c, "schedule", record=False)
+            elif kind == "delay":
+                c.delay(args["ms"], jitter_ms=args["jitter_ms"], reorder=args["reorder"],
+                        seed=fault_seed, between=args["between"], lifetime=300,
+                        loss=args["loss"], dup=args["dup"])
+            elif kind == "loss":
+                c.loss(args["rate"], between=args["between"])
+            elif kind == "dup":
+                c.duplicate(args["rate"], between=args["between"])
+            elif kind == "kill":
+                c.kill(args["node"])
+                self.killed.add(args["node"])
+            elif kind == "restart":
+                self.restart(c, args["node"])
+            elif kind == "stop":
+                os.kill(c.nodes[args["node"]].proc.pid, signal.SIGSTOP)
+                self.stopped.add(args["node"])
+            elif kind == "cont":
+                os.kill(c.nodes[args["node"]].proc.pid, signal.SIGCONT)
+                self.stopped.discard(args["node"])
+            ok, err = True, None
+        except Exception as e:  # noqa: BLE001  (recorded: the run goes on)
+            ok, err = False, f"{type(e).__name__}: {e}"
+        self.rec.add("fault", t=t0, t_done=now(), kind=kind, args=args, ok=ok, error=err,
+                     at=f["at"], **done)
+
+    def restart(self, c, i):
+        if i not in self.killed:
+            return
+        node = c.restart(i)
+        self.killed.discard(i)
+        self.lives[i] += 1
+        self.all_nodes[i].append(node)
+        self.rec.add("life", node=i, life=self.lives[i])
+
+    def heal_all(self, c, why, record=True):
+        """Every fault gone: network whole, stopped nodes resumed, killed
+        nodes restarted."""
+        t0 = now()
+        c.heal()
+        for i in sorted(self.stopped):
+            os.kill(c.nodes[i].proc.pid, signal.SIGCONT)
+        resumed = sorted(self.stopped)
+        self.stopped.clear()
+        restarted = sorted(self.killed)
+        for i in restarted:
+            self.restart(c, i)
+        if record:
+            self.rec.add("fault", t=t0, t_done=now(), kind="heal", args={}, ok=True, error=None,
+                         at=None, why=why, resumed=resumed, restarted=restarted)
+
+    def touched(self):
+        w = self.exp["workload"]
+        return list(range(1, w["auctions"] + 1 + w["closing"]["auctions"]))
+
+    def views(self, c):
+        """{node: {auction: view}} from bidctl --json list."""
+        out = {}
+        for i in sorted(c.nodes):
+            page, err = bidctl_json(c, i, "list", "--limit", "1000")
+            out[i] = {a["id"]: {k: a.get(k) for k in check.STATE_KEYS}
+                      for a in (page or {}).get("auctions", [])}
+        return out
+
+    def converge(self, c):
+        """Until every node shows the same view twice in a row (0.3 s
+        apart), at most converge_s seconds."""
+        start = time.monotonic()
+        last = None
+        ok = False
+        # A node whose clock is off by more than the bound cannot converge
+        # (it refuses its peers' stamps, promise 4): the others are awaited.
+        cfg = self.exp["cluster"]
+        good = [i for i in sorted(c.nodes)
+                if abs(cfg["clock_offsets_ms"].get(i, 0)) <= cfg["max_drift_ms"]] or [1]
+        while time.monotonic() - start < self.exp["converge_s"]:
+            v = {i: x for i, x in self.views(c).items() if i in good}
+            same = all(v[i] == v[good[0]] for i in v) and all(v.values())
+            if same and v == last:
+                ok = True
+                break
+            last = v if same else None
+            time.sleep(0.3)
+        self.sampler.done.set()
+        self.sampler.join(timeout=10)
+        self.rec.add("converged", ok=ok, seconds=round(time.monotonic() - start, 3))
+
+    def final(self, c):
+        """Every node's final status and view of every auction touched. A
+        slow answer is asked again (a loaded host has stalled the node's
+        service thread, which answers bidctl, for over 2 s): the state is
+        final, only the reading is late."""
+        def ask(i, *args):
+            for attempt in range(FINAL_TRIES):
+                out, err = bidctl_json(c, i, *args, timeout=FINAL_TIMEOUT_S)
+                if out is not None or "timed out" not in (err or ""):
+                    return out, err, attempt + 1
+            return out, err, FINAL_TRIES
+        for i in sorted(c.nodes):
+            st, err, tries = ask(i, "status")
+            self.rec.add("final_status", node=i, status=st, error=err, tries=tries)
+            for a in self.touched():
+                view, err, tries = ask(i, "query", str(a))
+                if view is not None and "error" in view:
+                    view, err = None, view["error"]
+                self.rec.add("final", node=i, auction=a, view=view, error=err, tries=tries)
+
+    def collect_settles(self):
+        """Every node life's log lines (with their arrival times) and its
+        settlements."""
+        import re
+        for i, lives in self.all_nodes.items():
+            for life, node in enumerate(lives, start=1):
+                for t, line in list(getattr(node, "timed", [])):
+                    self.rec.add("log", t=t, node=i, life=life, line=line.rstrip("\n"))
+                    m = re.search(r"settled auction (\d+): winner bidder (\d+) amount (\d+) "
+                                  r"hlc (\d+)\.(\d+), (\d+) bids", line)
+                    if m:
+                        self.rec.add("settle", t=t, node=i, life=life, auction=int(m.group(1)),
+                                     bidder=int(m.group(2)), amount=int(m.group(3)),
+                                     hlc_ms=int(m.group(4)), logical=int(m.group(5)),
+                                     bids=int(m.group(6)))
+
+
+# --- a campaign -------------------------------------------------------------
+
+def experiment_files(paths):
+    files = []
+    for p in paths or [EXPERIMENTS]:
+        files += sorted(glob.glob(os.path.join(p, "*.yaml"))) if os.path.isdir(p) else [p]
+    return files
+
+
+def budget_s(exp):
+    return exp["workload"]["duration_s"] + exp["converge_s"] + SETUP_BUDGET_S
+
+
+def run_one(exp, seed, out, args):
+    """One run into out/; its result (the checker's verdict, or a skip)."""
+    os.makedirs(out, exist_ok=True)
+    why = missing_needs(exp, args.bidplane)
+    if why:
+        result = dict(verdict="skip", reason=why, experiment=exp["name"], seed=seed)
+    else:
+        # The watchdog: past its budget the run is stopped (SIGTERM: the
+        # cluster's atexit and SIGTERM handlers remove everything).
+        timer = threading.Timer(budget_s(exp), lambda: os.kill(os.getpid(), signal.SIGTERM))
+        timer.daemon = True
+        timer.start()
+        try:
+            history = Run(exp, seed, out, args.bidplane, args.bidctl).execute()
+        finally:
+            timer.cancel()
+        records = check.load(history)
+        result = check.verdict(records)
+        result.update(experiment=exp["name"], seed=seed, history=history)
+        result["converged"] = next((r for r in records if r["type"] == "converged"), {})
+        result["leftovers"] = next((r["leftovers"] for r in records if r["type"] == "end"), [])
+        if result["leftovers"]:
+            result["verdict"] = "fail"
+            result["unexplained"] += 1
+            result["violations"].append(dict(invariant="leftovers", explained=None,
+                                             detail=f"left behind: {result['leftovers']}"))
+        # A fault that could not be applied: the run did not test what the
+        # experiment says.
+        for f in records:
+            if f["type"] == "fault" and not f["ok"]:
+                result["verdict"] = "fail"
+                result["unexplained"] += 1
+                result["violations"].append(dict(
+                    invariant="fault_not_applied", explained=None,
+                    detail=f"{f['kind']} {f['args']} at {f['at']} s: {f['error']}"))
+        report.timeline(records, out)
+    with open(os.path.join(out, "check.json"), "w") as f:
+        json.dump(result, f, indent=1)
+    return result
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("experiments", nargs="*",
+                   help="experiment files or folders (default: tests/chaos/experiments)")
+    p.add_argument("--seed", type=int, default=1, help="seed of the first run (default 1)")
+    p.add_argument("--runs", type=int, default=None,
+                   help="runs in all, cycling through the experiments with seeds seed, "
+                   "seed+1, ... (default: each experiment once)")
+    p.add_argument("--out", default="chaos-out", help="output folder (default chaos-out)")
+    p.add_argument("--plan", action="store_true",
+                   help="print each run's schedule and request digest, run nothing")
+    p.add_argument("--bidplane", default=os.environ.get("BP_BIDPLANE", "build/bidplane"))
+    p.add_argument("--bidctl", default=os.environ.get("BP_BIDCTL", "build/bidctl"))
+    a = p.parse_args(argv)
+    if a.runs is not None and a.runs < 1:
+        p.error("--runs must be at least 1")
+    return a
+
+
+def main(argv):
+    args = parse_args(argv)
+    try:
+        exps = [schema.load(f) for f in experiment_files(args.experiments)]
+    except schema.SchemaError as e:
+        print(f"run.py: {e}", file=sys.stderr)
+        return 2
+    if not exps:
+        print("run.py: no experiment files (*.yaml) found", file=sys.stderr)
+        return 2
+    runs = args.runs or len(exps)
+    todo = [(exps[k % len(exps)], args.seed + k) for k in range(runs)]
+    if args.plan:
+        for exp, seed in todo:
+            p = plan(exp, seed)
+            print(json.dumps(dict(experiment=exp["name"], seed=seed, faults=p["faults"],
+                                  requests=sum(map(len, p["clients"])),
+                                  digest=plan_digest(p))))
+        return 0
+    os.environ.setdefault("BP_BIDSTAT", os.path.join(os.path.dirname(args.bidctl), "bidstat"))
+    os.environ.setdefault("BP_BIDPLANE", args.bidplane)
+    os.environ.setdefault("BP_BIDCTL", args.bidctl)
+    import cluster as cl
+    cl.require_root()
+    results = []
+    for exp, seed in todo:
+        out = os.path.join(args.out, f"{exp['name']}-seed{seed}")
+        t = time.monotonic()
+        r = run_one(exp, seed, out, args)
+        r["seconds"] = round(time.monotonic() - t, 1)
+        results.append(r)
+        print(f"{exp['name']} seed {seed}: {r['verdict']}"
+              + (f" ({r['reason']})" if r["verdict"] == "skip" else
+                 f" ({r['counts']['requests']} requests, {r['counts']['accepted']} accepted, "
+                 f"{r['unexplained']} unexplained / {r['explained']} explained violations, "
+                 f"{r['seconds']} s)"), flush=True)
+        for v in r.get("violations", []):
+            if not v.get("explained"):
+                print(f"  {v['invariant']}: {v['detail']}", flush=True)
+    report.campaign(results, args.out)
+    print(f"report: {os.path.join(args.out, 'report.md')}")
+    return 1 if any(r["verdict"] == "fail" for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,426 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""The checker's own tests (no cluster, no root): a clean history passes;
+for each invariant, a history with that violation planted fails naming it.
+Also the experiment schema (precise errors) and the plan (the same seed,
+the same schedule and requests)."""
+
+import copy
+import glob
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import check  # noqa: E402
+import schema  # noqa: E402
+
+START_WALL_MS = 1_800_000_000_000
+MS = 1_000_000  # ns
+
+
+def stamp(ms_after_start, logical=1):
+    return ((START_WALL_MS + ms_after_start) << 16) | logical
+
+
+class Builder:
+    """A history written by hand: the test's own oracle computes the final
+    views from the bids it records, by the protocol's rules."""
+
+    def __init__(self, nodes=3):
+        self.nodes = nodes
+        self.records = [dict(type="meta", t=0, experiment={"name": "test"}, seed=1, nodes=nodes,
+                             drift_ms=500, durability="off", etcd=False, clock_offsets_ms={},
+                             start_mono_ns=1000 * MS, start_wall_ns=START_WALL_MS * MS)]
+        self.t = 1000 * MS
+        self.accepted = {}  # auction -> {rid: (amount, hlc, node, bidder)}
+        self.close = {}
+
+    def at(self, ms):
+        return 1000 * MS + ms * MS
+
+    def bid(self, ms, node, rid, auction, bidder, amount, status=0, hlc=None, replayed=False,
+            answered=True):
+        hlc = stamp(ms) if hlc is None and status == 0 else (hlc or 0)
+        self.records.append(dict(type="send", t=self.at(ms), client=0, node=node, rid=rid,
+                                 auction=auction, bidder=bidder, amount=amount, attempt=0,
+                                 copy=0))
+        if status == 0:  # answered or not: the node took it
+            best = self.accepted.setdefault(auction, {}).get(rid)
+            if best is None or hlc < best[1]:
+                self.accepted[auction][rid] = (amount, hlc, node, bidder)
+        if answered:
+            self.records.append(dict(type="reply", t=self.at(ms) + MS // 2, client=0, node=node,
+                                     rid=rid, auction=auction, status=status, replayed=replayed,
+                                     hlc=hlc, leading_amount=amount, leading_bidder=bidder))
+        return hlc
+
+    def sample(self, ms, node, serving, reason=None):
+        self.records.append(dict(type="sample", t=self.at(ms), t0=self.at(ms),
+                                 t1=self.at(ms) + MS, node=node, life=1, ok=True,
+                                 serving=serving, reason=reason, hlc=stamp(ms), max_lag_ms=0))
+
+    def view(self, auction):
+        bids = list(self.accepted.get(auction, {}).values())
+        lead = max(bids, key=lambda b: (b[0], -b[1], -b[2])) if bids else (0, 0, 0, 0)
+        close = self.close.get(auction, START_WALL_MS + 600_000)
+        return dict(id=auction, state="closed" if auction in self.close else "open",
+                    leading_amount=lead[0], leading_bidder=lead[3], leading_hlc=lead[1],
+                    bid_count=len(bids), viewers=0, close_at_ms=close,
+                    settled=auction in self.close)
+
+    def finish(self, auctions):
+        for node in range(1, self.nodes + 1):
+            for a in auctions:
+                self.records.append(dict(type="final", t=self.at(10_000), node=node, auction=a,
+                                         view=self.view(a), error=None))
+        return self.records
+
+
+def clean():
+    b = Builder()
+    for n in (1, 2, 3):
+        b.sample(0, n, True)
+    b.bid(10, 1, 1, 1, 11, 10)
+    b.bid(20, 2, 2, 1, 12, 20)
+    b.bid(30, 3, 3, 1, 13, 15, status=1)  # TOO_LOW
+    h2 = [r for r in b.records if r["type"] == "reply" and r["rid"] == 2][0]["hlc"]
+    b.bid(40, 2, 2, 1, 12, 20, status=0, hlc=h2, replayed=True)  # a duplicate send
+    b.bid(50, 3, 4, 1, 14, 30, answered=False)  # taken, reply lost
+    # Auction 2 closes at +1 s; each node settles the same winner.
+    b.close[2] = START_WALL_MS + 1000
+    w = b.bid(60, 1, 5, 2, 21, 5)
+    for n in (1, 2, 3):
+        b.records.append(dict(type="settle", t=b.at(2000), node=n, life=1, auction=2,
+                              bidder=21, amount=5, hlc_ms=w >> 16, logical=w & 0xFFFF, bids=1))
+    for n in (1, 2, 3):
+        b.sample(100, n, True)
+    return b
+
+
+def invariants(records):
+    _, violations, _ = check.check(records)
+    return {v["invariant"] for v in violations}, violations
+
+
+def final_of(records, node, auction):
+    return next(r for r in records if r["type"] == "final" and r["node"] == node
+                and r["auction"] == auction)
+
+
+class Clean(unittest.TestCase):
+    def test_clean_history_passes(self):
+        records = clean().finish([1, 2])
+        names, violations = invariants(records)
+        self.assertEqual(violations, [])
+        out = check.verdict(records)
+        self.assertEqual(out["verdict"], "pass")
+        self.assertEqual(out["counts"]["accepted"], 3)
+        self.assertEqual(out["counts"]["unanswered"], 1)
+
+    def test_cli_exit_codes(self):
+        good = clean().finish([1, 2])
+        bad = copy.deepcopy(good)
+        final_of(bad, 2, 1)["view"]["bid_count"] = 0
+        with tempfile.TemporaryDirectory() as d:
+            for name, records, rc in (("good", good, 0), ("bad", bad, 1)):
+                path = os.path.join(d, name + ".jsonl")
+                with open(path, "w") as f:
+                    f.writelines(json.dumps(r) + "\n" for r in records)
+                r = subprocess.run([sys.executable, os.path.join(HERE, "check.py"), path],
+                                   capture_output=True, text=True, timeout=60)
+                self.assertEqual(r.returncode, rc, r.stdout + r.stderr)
+                self.assertEqual(json.loads(r.stdout)["verdict"], "pass" if rc == 0 else "fail")
+
+
+class Planted(unittest.TestCase):
+    """Each invariant's violation, planted in the clean history."""
+
+    def assertNames(self, records, name):
+        names, violations = invariants(records)
+        self.assertIn(name, names, violations)
+        return violations
+
+    def test_i1_lost_ack(self):
+        records = clean().finish([1, 2])
+        for n in (1, 2, 3):  # every node agrees: one bid fewer than acknowledged
+            final_of(records, n, 1)["view"]["bid_count"] = 1
+        self.assertNames(records, "I1_no_lost_ack")
+
+    def test_i1_counted_twice(self):
+        records = clean().finish([1, 2])
+        for n in (1, 2, 3):
+            final_of(records, n, 1)["view"]["bid_count"] = 4  # 2 acked + 1 unanswered = 3
+        v = self.assertNames(records, "I1_no_lost_ack")
+        self.assertTrue(any("counted twice" in x["detail"] for x in v), v)
+
+    def test_i1_leader_below_acked(self):
+        b = clean()
+        records = b.finish([1, 2])
+        for n in (1, 2, 3):
+            final_of(records, n, 1)["view"].update(leading_amount=10, leading_bidder=11,
+                                                   leading_hlc=stamp(10))
+        self.assertNames(records, "I1_no_lost_ack")
+
+    def test_i2_convergence(self):
+        records = clean().finish([1, 2])
+        final_of(records, 3, 1)["view"]["viewers"] = 1
+        v = self.assertNames(records, "I2_convergence")
+        self.assertEqual({x["invariant"] for x in v}, {"I2_convergence"})
+
+    def test_i2_missing_view(self):
+        records = [r for r in clean().finish([1, 2])
+                   if not (r["type"] == "final" and r["node"] == 2 and r["auction"] == 1)]
+        self.assertNames(records, "I2_convergence")
+
+    def test_i3_leader_nobody_bid(self):
+        records = clean().finish([1, 2])
+        for n in (1, 2, 3):
+            final_of(records, n, 1)["view"].update(leading_amount=31, leading_bidder=7)
+        v = self.assertNames(records, "I3_leader_is_max")
+        self.assertNotIn("I1_no_lost_ack", {x["invariant"] for x in v})
+
+    def test_i3_later_copy_leads(self):
+        # A retry accepted on two nodes (one key): the earlier stamp leads.
+        b = clean()
+        b.bid(70, 1, 6, 1, 16, 40, hlc=stamp(70))
+        b.bid(80, 2, 6, 1, 16, 40, hlc=stamp(80))
+        records = b.finish([1, 2])
+        self.assertEqual(invariants(records)[1], [])
+        for n in (1, 2, 3):
+            final_of(records, n, 1)["view"]["leading_hlc"] = stamp(80)
+        self.assertNames(records, "I3_leader_is_max")
+
+    def test_i4_not_increasing(self):
+        b = clean()
+        b.bid(90, 1, 7, 1, 17, 9)  # ACCEPTED by node 1 after its 10
+        self.assertNames(b.finish([1, 2]), "I4_increasing_per_node")
+
+    def test_i5_settled_twice(self):
+        records = clean().finish([1, 2])
+        again = dict(next(r for r in records if r["type"] == "settle" and r["node"] == 1),
+                     life=2)
+        records.append(again)
+        self.assertNames(records, "I5_settlement")
+
+    def test_i5_different_winners(self):
+        records = clean().finish([1, 2])
+        next(r for r in records if r["type"] == "settle" and r["node"] == 3)["amount"] = 4
+        v = self.assertNames(records, "I5_settlement")
+        # Expected of today's node (no etcd): explained, not a bug.
+        h = check.History(records)
+        self.assertIsNotNone(check.explain(h, v[0]))
+
+    def test_i5_settled_winner_changed(self):
+        records = clean().finish([1, 2])
+        next(r for r in records if r["type"] == "settle" and r["node"] == 2)["amount"] = 4
+        for r in records:
+            if r["type"] == "settle":
+                r["amount"] = 4  # every node logged 4, the views show 5
+        v = self.assertNames(records, "I5_settlement")
+        self.assertTrue(any("settled winner changed" in x["detail"] for x in v), v)
+
+    def test_i5_winner_not_max_before_close(self):
+        b = clean()
+        b.bid(80, 2, 8, 2, 22, 6)  # ACCEPTED before the close, above the settled 5
+        records = b.finish([1, 2])
+        for n in (1, 2, 3):
+            final_of(records, n, 2)["view"].update(leading_amount=5, leading_bidder=21,
+                                                   leading_hlc=stamp(60), bid_count=2)
+        self.assertNames(records, "I5_settlement")
+
+    def test_i5_accepted_after_close(self):
+        b = clean()
+        b.bid(1500, 2, 8, 2, 22, 6)  # stamped after the close (+1 s)
+        records = b.finish([1, 2])
+        v = self.assertNames(records, "I5_settlement")
+        self.assertTrue(any("after the close" in x["detail"] for x in v), v)
+
+    def test_i6_accepted_while_not_serving(self):
+        b = clean()
+        b.sample(200, 3, False, "clock")
+        b.bid(300, 3, 9, 1, 19, 50)
+        b.sample(400, 3, False, "clock")
+        self.assertNames(b.finish([1, 2]), "I6_not_serving")
+
+    def test_i6_not_flagged_when_a_sample_may_be_read_after_the_bid(self):
+        # bidctl ran from 200 to 900 ms: the state it shows may be of 850 ms.
+        b = clean()
+        b.records.append(dict(type="sample", t=b.at(900), t0=b.at(200), t1=b.at(900), node=3,
+                              life=1, ok=True, serving=False, reason="clock", hlc=0,
+                              max_lag_ms=0))
+        b.bid(300, 3, 9, 1, 19, 50)
+        b.sample(950, 3, False, "clock")
+        self.assertEqual(invariants(b.finish([1, 2]))[1], [])
+
+    def test_i6_hlc_ceiling_is_no_quarantine(self):
+        b = clean()
+        b.sample(200, 3, False, "hlc_ceiling")
+        b.bid(300, 3, 9, 1, 19, 50)
+        b.sample(400, 3, False, "hlc_ceiling")
+        self.assertEqual(invariants(b.finish([1, 2]))[1], [])
+
+    def test_i6_not_serving_reply_is_evidence_near_a_quarantine_sample(self):
+        b = clean()
+        b.sample(200, 3, False, "clock")
+        b.bid(300, 3, 9, 1, 19, 50)
+        b.bid(400, 3, 10, 1, 20, 60, status=7)
+        self.assertNames(b.finish([1, 2]), "I6_not_serving")
+
+    def test_i6_not_flagged_between_serving_and_not(self):
+        b = clean()
+        b.sample(200, 3, False, "clock")
+        b.sample(250, 3, True)
+        b.bid(300, 3, 9, 1, 19, 50)
+        b.sample(400, 3, False, "clock")
+        self.assertEqual(invariants(b.finish([1, 2]))[1], [])
+
+    def test_i6_not_flagged_when_the_log_says_serving_again(self):
+        b = clean()
+        b.sample(200, 3, False, "peer_clock")
+        b.bid(300, 3, 9, 1, 19, 50)
+        b.sample(400, 3, False, "peer_clock")
+        b.records.append(dict(type="log", t=b.at(450), node=3, life=1,
+                              line="clock back in bound with the peers: taking bids again"))
+        self.assertEqual(invariants(b.finish([1, 2]))[1], [])
+
+    def test_i6_log_line_is_evidence(self):
+        b = clean()
+        b.records.append(dict(type="log", t=b.at(500), node=3, life=1,
+                              line="this node's clock is off ...: not taking bids until ..."))
+        b.bid(600, 3, 9, 1, 19, 50)
+        b.sample(700, 3, False, "peer_clock")
+        self.assertNames(b.finish([1, 2]), "I6_not_serving")
+
+    def test_i7_replayed_differs(self):
+        b = clean()
+        b.bid(95, 1, 1, 1, 11, 10, hlc=stamp(95), replayed=True)  # rid 1 was stamp(10)
+        b.accepted[1][1] = (10, stamp(10), 1, 11)  # the oracle keeps the original
+        self.assertNames(b.finish([1, 2]), "I7_replayed_repeats")
+
+    def test_i8_duplicate_stamp(self):
+        b = clean()
+        b.bid(95, 1, 10, 3, 30, 7, hlc=stamp(10))  # node 1 gave rid 1 this stamp
+        self.assertNames(b.finish([1, 2, 3]), "I8_hlc")
+
+    def test_i8_stamp_ahead_of_real_time(self):
+        b = clean()
+        b.bid(95, 1, 10, 3, 30, 7, hlc=stamp(95 + 2000))
+        v = self.assertNames(b.finish([1, 2, 3]), "I8_hlc")
+        self.assertTrue(any("ahead of real time" in x["detail"] for x in v), v)
+
+    def test_i8_stamp_after_restart_not_above(self):
+        b = clean()
+        b.records.append(dict(type="life", t=b.at(100), node=1, life=2))
+        b.bid(200, 1, 10, 3, 30, 7, hlc=stamp(5))
+        v = self.assertNames(b.finish([1, 2, 3]), "I8_hlc")
+        self.assertTrue(any("earlier life" in x["detail"] for x in v), v)
+
+    def test_lost_after_kill_without_durability_is_explained(self):
+        records = clean().finish([1, 2])
+        records.append(dict(type="fault", t=2000 * MS, kind="kill", args={"node": 1}, ok=True))
+        for n in (1, 2, 3):
+            final_of(records, n, 1)["view"]["bid_count"] = 1
+        out = check.verdict(records)
+        self.assertEqual(out["verdict"], "pass", out)
+        self.assertGreater(out["explained"], 0)
+        records[0]["durability"] = "sync"  # promised durable: a bug
+        self.assertEqual(check.verdict(records)["verdict"], "fail")
+
+
+EXPERIMENTS = os.path.join(HERE, "experiments")
+
+
+class Schema(unittest.TestCase):
+    def base(self):
+        return {"name": "t", "cluster": {"nodes": 3}, "workload": {"duration_s": 10},
+                "faults": [{"at": 1, "partition": {"shape": "halves"}}, {"at": 5, "heal": {}}]}
+
+    def error(self, doc):
+        with self.assertRaises(schema.SchemaError) as e:
+            schema.check(doc, "x.yaml")
+        return str(e.exception)
+
+    def test_every_experiment_file_loads(self):
+        files = glob.glob(os.path.join(EXPERIMENTS, "*.yaml"))
+        self.assertGreaterEqual(len(files), 4)
+        names = {schema.load(f)["name"] for f in files}
+        self.assertTrue({"fiber_cut", "clock_behind", "partition_kill_skew",
+                         "zombie_leader"} <= names, names)
+        self.assertIn("etcd", schema.load(os.path.join(EXPERIMENTS, "zombie_leader.yaml"))[
+            "needs"])
+
+    def test_defaults(self):
+        e = schema.check(self.base())
+        self.assertEqual(e["workload"]["retries"]["max"], 5)
+        self.assertEqual(e["cluster"]["durability"], "off")
+
+    def test_errors_name_file_key_and_expectation(self):
+        cases = [
+            (lambda d: d["faults"][0]["partition"].update(shape="half"),
+             "x.yaml: faults[0].partition.shape: expected one of one, halves, bridge; got 'half'"),
+            (lambda d: d["cluster"].update(nodez=3), "x.yaml: cluster.nodez: expected one of"),
+            (lambda d: d["faults"].append({"partition": {"shape": "one"}}),
+             "x.yaml: faults[2]: expected a mapping {at: SECONDS"),
+            (lambda d: d["faults"].append({"at": 2, "kill": {"node": 9}}),
+             "x.yaml: faults[2].kill.node: expected a node id 1..3"),
+            (lambda d: d["faults"].append({"at": 2, "stop": {"node": "leader"}}),
+             "leader needs etcd"),
+            (lambda d: d["faults"].append({"at": 2, "loss": {"rate": 1.5}}),
+             "x.yaml: faults[2].loss.rate: expected a chance from 0 to 1; got 1.5"),
+            (lambda d: d["faults"].append({"at": 20, "heal": {}}),
+             "x.yaml: faults[2].at: expected within the workload"),
+            (lambda d: d["faults"].append({"at": 2, "kill": {}}),
+             "x.yaml: faults[2].kill.node: expected a value"),
+            (lambda d: d["faults"].append({"at": 2, "heal": {}, "kill": {"node": 1}}),
+             "exactly one fault kind"),
+            (lambda d: d.pop("name"), "x.yaml: name: expected a value (str): the key is required"),
+            (lambda d: d["cluster"].update(clock_offsets_ms={4: -45000}),
+             "x.yaml: cluster.clock_offsets_ms.4: expected a node id 1..3"),
+        ]
+        for change, want in cases:
+            doc = self.base()
+            change(doc)
+            self.assertIn(want, self.error(doc))
+
+    def test_bad_yaml_names_the_file(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+            f.write("name: [unclosed\n")
+        try:
+            with self.assertRaises(schema.SchemaError) as e:
+                schema.load(f.name)
+            self.assertIn(os.path.basename(f.name) + ": not YAML", str(e.exception))
+        finally:
+            os.unlink(f.name)
+
+
+class Plan(unittest.TestCase):
+    def test_same_seed_same_plan(self):
+        sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+        import run
+        exp = schema.load(os.path.join(EXPERIMENTS, "partition_kill_skew.yaml"))
+        a, b, c = run.plan(exp, 7), run.plan(exp, 7), run.plan(exp, 8)
+        self.assertEqual(run.plan_digest(a), run.plan_digest(b))
+        self.assertNotEqual(run.plan_digest(a), run.plan_digest(c))
+        self.assertEqual([f["kind"] for f in a["faults"]],
+                         ["partition", "kill", "restart", "heal"])
+        self.assertEqual(run.groups_for("bridge", 2, 3), [[1], [3]])
+        self.assertEqual(run.groups_for("halves", None, 4), [[1, 2], [3, 4]])
+        # Every planned fault has what applying it reads.
+        for name in ("fiber_cut", "bridge_node", "partition_kill_skew", "lossy_links",
+                     "pause_node"):
+            e = schema.load(os.path.join(EXPERIMENTS, name + ".yaml"))
+            for f in run.plan(e, 3)["faults"]:
+                if f["kind"] == "partition":
+                    self.assertTrue(run.groups_for(f["args"]["shape"], f["args"].get("node"),
+                                                   e["cluster"]["nodes"]))
+        self.assertEqual(run.groups_for("one", 3, 3), [[3], [1, 2]])
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
