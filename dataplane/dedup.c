@@ -10,6 +10,10 @@
 
 #include <sodium.h>
 
+/* Header-only: the short-input path of XXH3 inlines into dedup_hash. */
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
 /* Claim attempts before giving up with DEDUP_BUSY; a retry only happens
  * when another thread changed the bucket under us, so this is generous. */
 #define DEDUP_MAX_RETRIES 16
@@ -40,8 +44,13 @@ enum entry_state {
 #define CTL_SEQ_MASK	 UINT64_C(0xfff)
 
 static_assert(DEDUP_BID <= 3 && DEDUP_VIEW <= 3, "a kind must fit in 2 bits");
-static_assert(crypto_shorthash_KEYBYTES == DEDUP_SECRET_BYTES, "secret size");
-static_assert(crypto_shorthash_BYTES == sizeof(uint64_t), "hash size");
+static_assert(randombytes_SEEDBYTES == DEDUP_SECRET_BYTES, "secret size");
+
+/* The expanded XXH3 secret: XXH3_SECRET_SIZE_MIN bytes for each kind, the
+ * second starting 8 bytes in, so the two kinds' keys hash with different
+ * masks (dedup.h "Hash"). */
+#define XSECRET_KIND_STEP 8
+#define XSECRET_BYTES	  (XXH3_SECRET_SIZE_MIN + 4 * XSECRET_KIND_STEP)
 
 /* The key and answer of one entry. Every field is atomic so concurrent
  * readers and the writer never race in the C11 sense; the control word
@@ -70,9 +79,9 @@ struct full_stripe {
 struct dedup_table {
 	struct dedup_bucket *buckets;
 	uint64_t nbuckets;
-	unsigned int shift;    /* stamp = now >> shift */
-	uint32_t window_units; /* the window in stamps, rounded up, plus one */
-	uint8_t secret[DEDUP_SECRET_BYTES];
+	unsigned int shift;		/* stamp = now >> shift */
+	uint32_t window_units;		/* the window in stamps, rounded up, plus one */
+	uint8_t xsecret[XSECRET_BYTES]; /* XXH3's secret, from the table's secret */
 	struct dedup_allocator allocator;
 	struct full_stripe full[FULL_STRIPES];
 };
@@ -151,16 +160,13 @@ static inline bool evictable(const struct dedup_table *t, uint32_t now, uint32_t
 	return age >= t->window_units && age <= UINT32_MAX - t->window_units;
 }
 
+/* XXH3 of the 16 key bytes with the table's random secret (dedup.h
+ * "Hash"); the kind picks the part of the secret used. */
 uint64_t dedup_hash(const struct dedup_table *t, const struct dedup_key *k)
 {
-	unsigned char in[17], out[crypto_shorthash_BYTES];
-	memcpy(in, &k->actor, 8);
-	memcpy(in + 8, &k->request_id, 8);
-	in[16] = k->kind;
-	crypto_shorthash(out, in, sizeof(in), t->secret);
-	uint64_t h;
-	memcpy(&h, out, sizeof(h));
-	return h;
+	uint64_t in[2] = {k->actor, k->request_id};
+	const uint8_t *secret = t->xsecret + (size_t)(k->kind & 3) * XSECRET_KIND_STEP;
+	return XXH3_64bits_withSecret(in, sizeof(in), secret, XXH3_SECRET_SIZE_MIN);
 }
 
 /* Buckets for `p`, 0 when invalid or too many for the bucket index. */
@@ -230,10 +236,15 @@ struct dedup_table *dedup_create_with(const struct dedup_params *p, const struct
 	}
 	t->nbuckets = bytes / sizeof(struct dedup_bucket);
 	choose_stamp_unit(t, p->window);
+	uint8_t seed[DEDUP_SECRET_BYTES];
 	if (p->secret)
-		memcpy(t->secret, p->secret, sizeof(t->secret));
+		memcpy(seed, p->secret, sizeof(seed));
 	else
-		randombytes_buf(t->secret, sizeof(t->secret));
+		randombytes_buf(seed, sizeof(seed));
+	/* ChaCha20 stream of the seed: a secret that looks random to XXH3
+	 * even from a test's patterned seed. */
+	randombytes_buf_deterministic(t->xsecret, sizeof(t->xsecret), seed);
+	sodium_memzero(seed, sizeof(seed));
 	return t;
 }
 
@@ -242,7 +253,7 @@ void dedup_destroy(struct dedup_table *t)
 	if (!t)
 		return;
 	t->allocator.release(t->buckets);
-	sodium_memzero(t->secret, sizeof(t->secret));
+	sodium_memzero(t->xsecret, sizeof(t->xsecret));
 	free(t);
 }
 

@@ -104,6 +104,58 @@ static void kinds_are_separate_keys(void **state)
 	dedup_destroy(t);
 }
 
+/* The hash is keyed: tables without a given secret draw their own, so the
+ * same keys land in unrelated buckets; one secret gives one placement. */
+static void hash_is_keyed_by_a_random_secret(void **state)
+{
+	(void)state;
+	struct dedup_params p = {.window = 1000, .keys = 1024};
+	struct dedup_table *r1 = dedup_create(&p), *r2 = dedup_create(&p);
+	struct dedup_table *f1 = table(1000, 1024), *f2 = table(1000, 1024);
+	assert_non_null(r1);
+	assert_non_null(r2);
+	int same_random = 0;
+	for (uint64_t i = 0; i < 256; i++) {
+		struct dedup_key k = bid_key(7, i);
+		uint64_t b1 = dedup_bucket_index(r1, dedup_hash(r1, &k));
+		same_random += b1 == dedup_bucket_index(r2, dedup_hash(r2, &k));
+		assert_int_equal(dedup_hash(f1, &k), dedup_hash(f2, &k));
+	}
+	/* 512 buckets: ~0.5 of 256 keys coincide by chance. */
+	assert_true(same_random < 16);
+	dedup_destroy(r1);
+	dedup_destroy(r2);
+	dedup_destroy(f1);
+	dedup_destroy(f2);
+}
+
+/* Sequential and patterned ids (what clients send) spread evenly over the
+ * buckets and tags, and the kind changes the hash. */
+static void hash_spreads_patterned_keys(void **state)
+{
+	(void)state;
+	struct dedup_table *t = table(1000, 1024); /* 512 buckets */
+	static unsigned int load[512], tags[256];
+	memset(load, 0, sizeof(load));
+	memset(tags, 0, sizeof(tags));
+	const uint64_t n = 1 << 16;
+	for (uint64_t i = 0; i < n; i++) {
+		struct dedup_key k = bid_key(i >> 8, (i & 0xff) << 40);
+		struct dedup_key v = k;
+		v.kind = DEDUP_VIEW;
+		uint64_t h = dedup_hash(t, &k);
+		assert_true(h != dedup_hash(t, &v));
+		load[dedup_bucket_index(t, h)]++;
+		tags[h & 0xff]++;
+	}
+	/* 128 keys per bucket on average (sd ~11), 256 per tag (sd 16). */
+	for (int b = 0; b < 512; b++)
+		assert_true(load[b] > 64 && load[b] < 192);
+	for (int g = 0; g < 256; g++)
+		assert_true(tags[g] > 160 && tags[g] < 352);
+	dedup_destroy(t);
+}
+
 /* Memory follows the documented rule: keys x 4 entries of 48 bytes in
  * 8-way buckets; bad parameters are refused. */
 static void size_follows_the_rule(void **state)
@@ -526,6 +578,8 @@ int main(void)
 	    cmocka_unit_test(answer_is_remembered),
 	    cmocka_unit_test(pending_key_is_busy),
 	    cmocka_unit_test(kinds_are_separate_keys),
+	    cmocka_unit_test(hash_is_keyed_by_a_random_secret),
+	    cmocka_unit_test(hash_spreads_patterned_keys),
 	    cmocka_unit_test(size_follows_the_rule),
 	    cmocka_unit_test(keys_survive_the_window_under_pressure),
 	    cmocka_unit_test(window_ends_where_it_says),
