@@ -286,32 +286,66 @@ static void slot_read(struct dedup_bucket *b, int i, const struct dedup_key *k, 
 	v->matches = actor == k->actor && req == k->request_id;
 }
 
-/* The seqlock reader (dedup.h "C11 memory model"): acquire load of the
- * control word; the slot is read only when the entry is live and its tag
- * and kind match, which the control word alone tells. */
-static inline void way_read(struct dedup_bucket *b, int i, const struct dedup_key *k, uint64_t tag,
-			    struct way_view *v)
+/* The bits of a control word that say "a live (PENDING or FINAL) entry of
+ * this kind and tag": both live states have bit 1 of the state set. */
+#define CTL_LIVE_BIT (UINT64_C(2) << CTL_STATE_SHIFT)
+#define CTL_MATCH_MASK                                                                             \
+	(CTL_LIVE_BIT | UINT64_C(3) << CTL_KIND_SHIFT | UINT64_C(0xff) << CTL_TAG_SHIFT)
+
+static_assert((ENTRY_PENDING & 2) != 0 && (ENTRY_FINAL & 2) != 0 && (ENTRY_EMPTY & 2) == 0 &&
+		  (ENTRY_BUSY & 2) == 0,
+	      "the live states are the ones with bit 1");
+
+static inline uint64_t ctl_want(const struct dedup_key *k, uint64_t tag)
 {
-	v->ctl = atomic_load_explicit(&b->ctl[i], memory_order_acquire);
-	v->valid = true;
-	v->matches = false;
-	enum entry_state st = ctl_state(v->ctl);
-	if ((st == ENTRY_PENDING || st == ENTRY_FINAL) && ctl_tag(v->ctl) == tag &&
-	    ctl_kind(v->ctl) == (k->kind & 3u))
-		slot_read(b, i, k, v);
+	return CTL_LIVE_BIT | (uint64_t)(k->kind & 3u) << CTL_KIND_SHIFT | tag << CTL_TAG_SHIFT;
 }
 
-/* After publishing our PENDING claim: does another live claim hold the key? */
+/* The tag line in one pass: the 8 control words (acquire, the seqlock
+ * reader's first load) and the mask of the ways whose word says a live
+ * entry of the key's kind and tag: the only ways whose slot is read. */
+static inline unsigned int tag_line_read(struct dedup_bucket *b, uint64_t want,
+					 uint64_t ctl[DEDUP_WAYS])
+{
+	unsigned int match = 0;
+	/* Unrolled: 8 loads and compares, no loop counter. */
+#pragma GCC unroll 8
+	for (int i = 0; i < DEDUP_WAYS; i++) {
+		ctl[i] = atomic_load_explicit(&b->ctl[i], memory_order_acquire);
+		match |= (unsigned int)((ctl[i] & CTL_MATCH_MASK) == want) << i;
+	}
+	return match;
+}
+
+/* The seqlock reader (dedup.h "C11 memory model") of one way whose control
+ * word `ctl` was read with acquire and says the tag and kind match. */
+static inline void way_check(struct dedup_bucket *b, int i, const struct dedup_key *k, uint64_t ctl,
+			     struct way_view *v)
+{
+	v->ctl = ctl;
+	v->valid = true;
+	v->matches = false;
+	slot_read(b, i, k, v);
+}
+
+/* After publishing our PENDING claim: does another live claim hold the key?
+ * A way that moves while we read it is read again. */
 static enum dedup_result rival_check(struct dedup_bucket *b, int mine, const struct dedup_key *k,
 				     uint64_t tag, struct dedup_answer *answer)
 {
-	for (int i = 0; i < DEDUP_WAYS; i++) {
-		if (i == mine)
-			continue;
+	uint64_t want = ctl_want(k, tag), ctl[DEDUP_WAYS];
+	unsigned int match = tag_line_read(b, want, ctl) & ~(1u << mine);
+	while (match) {
+		int i = __builtin_ctz(match);
 		struct way_view v;
-		do
-			way_read(b, i, k, tag, &v);
-		while (!v.valid);
+		way_check(b, i, k, ctl[i], &v);
+		if (!v.valid) {
+			ctl[i] = atomic_load_explicit(&b->ctl[i], memory_order_acquire);
+			if ((ctl[i] & CTL_MATCH_MASK) != want)
+				match &= match - 1;
+			continue;
+		}
+		match &= match - 1;
 		if (!v.matches)
 			continue;
 		if (ctl_state(v.ctl) == ENTRY_FINAL) {
@@ -321,6 +355,32 @@ static enum dedup_result rival_check(struct dedup_bucket *b, int mine, const str
 		return DEDUP_BUSY;
 	}
 	return DEDUP_NEW;
+}
+
+/* Where a new key goes: the first empty way, else the oldest answer older
+ * than the window; -1 when none (entries in flight and young answers are
+ * never evicted). */
+static inline int victim_way(const struct dedup_table *t, const uint64_t ctl[DEDUP_WAYS],
+			     uint32_t stamp)
+{
+	unsigned int empty = 0;
+#pragma GCC unroll 8
+	for (int i = 0; i < DEDUP_WAYS; i++)
+		empty |= (unsigned int)(ctl_state(ctl[i]) == ENTRY_EMPTY) << i;
+	if (empty)
+		return __builtin_ctz(empty);
+	int victim = -1;
+	uint32_t victim_age = 0;
+	for (int i = 0; i < DEDUP_WAYS; i++) {
+		if (ctl_state(ctl[i]) != ENTRY_FINAL || !evictable(t, stamp, ctl_stamp(ctl[i])))
+			continue;
+		uint32_t age = stamp - ctl_stamp(ctl[i]);
+		if (victim < 0 || age > victim_age) {
+			victim = i;
+			victim_age = age;
+		}
+	}
+	return victim;
 }
 
 static void count_full(struct dedup_table *t, uint64_t hash)
@@ -353,50 +413,37 @@ enum dedup_result dedup_claim(struct dedup_table *t, const struct dedup_key *k, 
 	uint64_t tag = tag_of(hash);
 	uint32_t stamp = stamp_of(t, now);
 
-	for (int attempt = 0; attempt < DEDUP_MAX_RETRIES; attempt++) {
-		int victim = -1;
-		uint64_t victim_ctl = 0;
-		uint32_t victim_age = 0;
-		bool moved = false;
+	uint64_t want = ctl_want(k, tag);
 
-		for (int i = 0; i < DEDUP_WAYS; i++) {
+	for (int attempt = 0; attempt < DEDUP_MAX_RETRIES; attempt++) {
+		uint64_t ctl[DEDUP_WAYS];
+		unsigned int match = tag_line_read(b, want, ctl);
+		bool moved = false;
+		/* A tag match is a live entry of the key's kind, most likely the
+		 * key itself (a stranger's tag matches 1 in 256). */
+		for (; match; match &= match - 1) {
+			int i = __builtin_ctz(match);
 			struct way_view v;
-			way_read(b, i, k, tag, &v);
+			way_check(b, i, k, ctl[i], &v);
 			if (!v.valid) {
 				moved = true;
 				break;
 			}
-			enum entry_state st = ctl_state(v.ctl);
-			if (v.matches) {
-				if (st == ENTRY_PENDING)
-					return DEDUP_BUSY;
-				*answer = v.answer;
-				return DEDUP_DONE;
-			}
-			/* Prefer an empty entry, else the oldest answer older
-			 * than the window. Entries in flight (BUSY, PENDING)
-			 * and young answers are never evicted. */
-			if (st == ENTRY_EMPTY) {
-				if (victim < 0 || ctl_state(victim_ctl) != ENTRY_EMPTY) {
-					victim = i;
-					victim_ctl = v.ctl;
-				}
-			} else if (st == ENTRY_FINAL && evictable(t, stamp, ctl_stamp(v.ctl))) {
-				uint32_t age = stamp - ctl_stamp(v.ctl);
-				if (victim < 0 ||
-				    (ctl_state(victim_ctl) == ENTRY_FINAL && age > victim_age)) {
-					victim = i;
-					victim_ctl = v.ctl;
-					victim_age = age;
-				}
-			}
+			if (!v.matches)
+				continue;
+			if (ctl_state(v.ctl) == ENTRY_PENDING)
+				return DEDUP_BUSY;
+			*answer = v.answer;
+			return DEDUP_DONE;
 		}
 		if (moved)
 			continue;
+		int victim = victim_way(t, ctl, stamp);
 		if (victim < 0) {
 			count_full(t, hash);
 			return DEDUP_BUSY;
 		}
+		uint64_t victim_ctl = ctl[victim];
 
 		uint64_t busy =
 		    ctl_make(ENTRY_BUSY, k->kind, 0, tag, ctl_seq(victim_ctl) + 1, stamp);
@@ -417,11 +464,18 @@ enum dedup_result dedup_claim(struct dedup_table *t, const struct dedup_key *k, 
 	return DEDUP_BUSY;
 }
 
+static_assert(sizeof(struct dedup_bucket) == 6 * 64, "a bucket is 6 lines");
+
+/* Straight-line: six prefetches, no loop to count. */
 void dedup_prefetch(const struct dedup_table *t, uint64_t hash)
 {
 	const char *b = (const char *)bucket_of(t, hash);
-	for (size_t off = 0; off < sizeof(struct dedup_bucket); off += 64)
-		__builtin_prefetch(b + off, 1);
+	__builtin_prefetch(b, 1);
+	__builtin_prefetch(b + 64, 1);
+	__builtin_prefetch(b + 128, 1);
+	__builtin_prefetch(b + 192, 1);
+	__builtin_prefetch(b + 256, 1);
+	__builtin_prefetch(b + 320, 1);
 }
 
 /* No BUSY phase: the answer fields written here are read only from FINAL
