@@ -301,20 +301,40 @@ static inline uint64_t ctl_want(const struct dedup_key *k, uint64_t tag)
 	return CTL_LIVE_BIT | (uint64_t)(k->kind & 3u) << CTL_KIND_SHIFT | tag << CTL_TAG_SHIFT;
 }
 
-/* The tag line in one pass: the 8 control words (acquire, the seqlock
- * reader's first load) and the mask of the ways whose word says a live
- * entry of the key's kind and tag: the only ways whose slot is read. */
-static inline unsigned int tag_line_read(struct dedup_bucket *b, uint64_t want,
-					 uint64_t ctl[DEDUP_WAYS])
+static inline unsigned int tag_matches(uint64_t c, uint64_t want)
 {
-	unsigned int match = 0;
-	/* Unrolled: 8 loads and compares, no loop counter. */
+	return ((c ^ want) & CTL_MATCH_MASK) == 0;
+}
+
+/* The tag line in one pass: the 8 control words (acquire, the seqlock
+ * reader's first load), the mask of the ways whose word says a live entry
+ * of the key's kind and tag (the only ways whose slot is read) and the
+ * mask of the empty ways. Unrolled: no loop counter. */
+static inline unsigned int tag_line_read(struct dedup_bucket *b, uint64_t want,
+					 uint64_t ctl[DEDUP_WAYS], unsigned int *empty)
+{
+	unsigned int match = 0, free = 0;
 #pragma GCC unroll 8
 	for (int i = 0; i < DEDUP_WAYS; i++) {
-		ctl[i] = atomic_load_explicit(&b->ctl[i], memory_order_acquire);
-		match |= (unsigned int)((ctl[i] & CTL_MATCH_MASK) == want) << i;
+		uint64_t c = atomic_load_explicit(&b->ctl[i], memory_order_acquire);
+		ctl[i] = c;
+		match |= tag_matches(c, want) << i;
+		free |= (unsigned int)(ctl_state(c) == ENTRY_EMPTY) << i;
 	}
+	*empty = free;
 	return match;
+}
+
+/* The ways other than `mine` that hold a live entry of the key's kind and
+ * tag, read again after our claim (acquire loads). */
+static inline unsigned int tag_line_matches(struct dedup_bucket *b, uint64_t want, int mine)
+{
+	unsigned int match = 0;
+#pragma GCC unroll 8
+	for (int i = 0; i < DEDUP_WAYS; i++)
+		match |= tag_matches(atomic_load_explicit(&b->ctl[i], memory_order_acquire), want)
+			 << i;
+	return match & ~(1u << mine);
 }
 
 /* The seqlock reader (dedup.h "C11 memory model") of one way whose control
@@ -333,15 +353,16 @@ static inline void way_check(struct dedup_bucket *b, int i, const struct dedup_k
 static enum dedup_result rival_check(struct dedup_bucket *b, int mine, const struct dedup_key *k,
 				     uint64_t tag, struct dedup_answer *answer)
 {
-	uint64_t want = ctl_want(k, tag), ctl[DEDUP_WAYS];
-	unsigned int match = tag_line_read(b, want, ctl) & ~(1u << mine);
+	uint64_t want = ctl_want(k, tag);
+	unsigned int match = tag_line_matches(b, want, mine);
 	while (match) {
 		int i = __builtin_ctz(match);
 		struct way_view v;
-		way_check(b, i, k, ctl[i], &v);
-		if (!v.valid) {
-			ctl[i] = atomic_load_explicit(&b->ctl[i], memory_order_acquire);
-			if ((ctl[i] & CTL_MATCH_MASK) != want)
+		way_check(b, i, k, atomic_load_explicit(&b->ctl[i], memory_order_acquire), &v);
+		if (!v.valid || !tag_matches(v.ctl, want)) {
+			/* Moved: read it again while it still matches. */
+			if (!tag_matches(atomic_load_explicit(&b->ctl[i], memory_order_acquire),
+					 want))
 				match &= match - 1;
 			continue;
 		}
@@ -361,12 +382,8 @@ static enum dedup_result rival_check(struct dedup_bucket *b, int mine, const str
  * than the window; -1 when none (entries in flight and young answers are
  * never evicted). */
 static inline int victim_way(const struct dedup_table *t, const uint64_t ctl[DEDUP_WAYS],
-			     uint32_t stamp)
+			     unsigned int empty, uint32_t stamp)
 {
-	unsigned int empty = 0;
-#pragma GCC unroll 8
-	for (int i = 0; i < DEDUP_WAYS; i++)
-		empty |= (unsigned int)(ctl_state(ctl[i]) == ENTRY_EMPTY) << i;
 	if (empty)
 		return __builtin_ctz(empty);
 	int victim = -1;
@@ -417,7 +434,8 @@ enum dedup_result dedup_claim(struct dedup_table *t, const struct dedup_key *k, 
 
 	for (int attempt = 0; attempt < DEDUP_MAX_RETRIES; attempt++) {
 		uint64_t ctl[DEDUP_WAYS];
-		unsigned int match = tag_line_read(b, want, ctl);
+		unsigned int empty;
+		unsigned int match = tag_line_read(b, want, ctl, &empty);
 		bool moved = false;
 		/* A tag match is a live entry of the key's kind, most likely the
 		 * key itself (a stranger's tag matches 1 in 256). */
@@ -438,7 +456,7 @@ enum dedup_result dedup_claim(struct dedup_table *t, const struct dedup_key *k, 
 		}
 		if (moved)
 			continue;
-		int victim = victim_way(t, ctl, stamp);
+		int victim = victim_way(t, ctl, empty, stamp);
 		if (victim < 0) {
 			count_full(t, hash);
 			return DEDUP_BUSY;
