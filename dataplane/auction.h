@@ -57,7 +57,10 @@ struct auction {
 
 	/* enum bp_auction_phase; written by the control thread only. */
 	_Atomic uint8_t phase;
-	alignas(64) struct bid *_Atomic leading; /* NULL: no bid yet */
+	/* On the rules' line: a bid or query reads both, so one miss brings
+	 * them; a CAS that invalidates it for other workers changes what they
+	 * would have to fetch again anyway. NULL: no bid yet. */
+	struct bid *_Atomic leading;
 	/* AUCTION_DIRTY_* bits: what changed since the control thread last
 	 * shipped this auction to the peers (only with peers). On the leading
 	 * bid's line: a worker that changes one has that line already. */

@@ -2,6 +2,7 @@
 #include "auction.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -253,8 +254,7 @@ void auction_lookup_bulk(const struct auction_table *t, const uint64_t **ids, un
 		out[i] = index_find_from(x, *ids[i], home[i]);
 		if (!out[i])
 			continue;
-		rte_prefetch0(out[i]);		 /* rules, phase */
-		rte_prefetch0(&out[i]->leading); /* the leading-bid pointer */
+		rte_prefetch0(out[i]); /* rules, phase, the leading-bid pointer */
 	}
 }
 
@@ -414,3 +414,7 @@ void auction_iterate(const struct auction_table *t, int (*fn)(struct auction *a,
 			return;
 	}
 }
+
+/* The rules, the phase and the leading-bid pointer share one line. */
+_Static_assert(offsetof(struct auction, leading) + sizeof(struct bid *) <= 64,
+	       "the leading pointer is on the rules' line");
