@@ -406,6 +406,35 @@ static int count_one(struct auction *a, void *arg)
 	return 0;
 }
 
+/* A bid context's counter slot is below the table's readers, the slots
+ * auction_view sums: the last one counts, one past it is refused. */
+static void counter_slots_are_the_readers(void **state)
+{
+	(void)state;
+	struct auction_table t;
+	assert_int_equal(auction_table_create(&t, "ut_slots", 16, 3, 16, 0, SOCKET_ID_ANY), 0);
+	struct bid_ctx c;
+	assert_int_equal(bid_ctx_init(&c, &t, &clocks[0], 3, 1, 16), -EINVAL);
+	assert_int_equal(bid_ctx_init(&c, &t, &clocks[0], 2, 1, 16), 0);
+	rte_rcu_qsbr_thread_register(t.qsbr, 2);
+	rte_rcu_qsbr_thread_online(t.qsbr, 2);
+	uint64_t far = hlc_wall_realtime(NULL) + 3600 * 1000;
+	assert_int_equal(auction_open(&t, 5, 10, 1, far), 0);
+	struct auction *a = auction_lookup(&t, 5);
+	struct bid_outcome o;
+	auction_place_bid(a, &c, 9, 10, &o);
+	assert_int_equal(o.status, BP_ACCEPTED);
+	auction_add_viewer(a, &c, 1);
+	struct auction_view v;
+	auction_view(&t, a, 0, &v);
+	assert_int_equal(v.bid_count, 1);
+	assert_int_equal(v.viewers, 1);
+	rte_rcu_qsbr_thread_offline(t.qsbr, 2);
+	rte_rcu_qsbr_thread_unregister(t.qsbr, 2);
+	bid_ctx_fini(&c);
+	auction_table_destroy(&t);
+}
+
 /*
  * The auction index against a model: random opens and removes of ids from
  * a small range (so ids come back, tombstones are reused and cleaned, and
@@ -578,6 +607,7 @@ int main(void)
 	    cmocka_unit_test(a_stalled_reader_slows_acceptance_and_never_leaks),
 	    cmocka_unit_test(no_stamp_reaches_the_limit),
 	    cmocka_unit_test(bid_count_less_duplicates),
+	    cmocka_unit_test(counter_slots_are_the_readers),
 	    cmocka_unit_test(the_index_follows_a_model_through_churn),
 	    cmocka_unit_test(a_reader_never_finds_another_ids_auction),
 	};
