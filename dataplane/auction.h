@@ -3,11 +3,18 @@
  * The auction table: every auction this node serves, found by id.
  *
  * Readers (workers, and the control thread for bidctl) look auctions up
- * without locks: an rte_hash with lock-free concurrent readers
- * (RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF). Only the control thread inserts
- * and removes; memory of a removed auction and of replaced leading-bid
- * records is reclaimed once every reader has passed a quiescent state
- * (rte_rcu_qsbr), so a reader never touches freed memory.
+ * without locks in an index of our own (auction_table.c): open addressing
+ * with linear probing, a slot being (id, auction pointer), at most half the
+ * slots live. Only the control thread inserts and removes; a removed entry
+ * leaves a tombstone (its id, a NULL pointer) that a later insert reuses
+ * and that turns empty once it ends its probe chain; when tombstones fill an
+ * eighth of the slots the index is rebuilt into a new array published
+ * with one pointer store. A reader reads a slot seqlock-style (id, then the
+ * pointer, then the id again), so a slot reused under it is read again,
+ * never taken for the old id. Memory of a removed auction, of a replaced
+ * index array and of replaced leading-bid records is reclaimed once every
+ * reader has passed a quiescent state (rte_rcu_qsbr), so a reader never
+ * touches freed memory.
  *
  * The leading bid is a pointer to an immutable record (struct bid from
  * crdt/bidmax.h) replaced by compare-and-swap. A reply's leading amount
@@ -33,9 +40,10 @@
 #include "bidmax.h"
 #include "gcounter.h"
 
-struct rte_hash;
 struct rte_mempool;
 struct rte_rcu_qsbr;
+struct rte_rcu_qsbr_dq;
+struct auction_index;
 
 struct auction {
 	/* Set at open; afterwards only the control thread writes these, when
@@ -49,7 +57,10 @@ struct auction {
 
 	/* enum bp_auction_phase; written by the control thread only. */
 	_Atomic uint8_t phase;
-	alignas(64) struct bid *_Atomic leading; /* NULL: no bid yet */
+	/* On the rules' line: a bid or query reads both, so one miss brings
+	 * them; a CAS that invalidates it for other workers changes what they
+	 * would have to fetch again anyway. NULL: no bid yet. */
+	struct bid *_Atomic leading;
 	/* AUCTION_DIRTY_* bits: what changed since the control thread last
 	 * shipped this auction to the peers (only with peers). On the leading
 	 * bid's line: a worker that changes one has that line already. */
@@ -96,16 +107,19 @@ enum auction_counter {
 };
 
 struct auction_table {
-	struct rte_hash *index;
+	struct auction_index *_Atomic index; /* replaced whole on a rebuild */
 	struct rte_rcu_qsbr *qsbr;
+	struct rte_rcu_qsbr_dq *retired;  /* removed auctions, replaced indexes */
 	struct rte_mempool *bid_pool;	  /* leading-bid records */
 	struct rte_mempool *auction_pool; /* struct auction, in DPDK (huge) pages */
 	uint32_t capacity;
 	unsigned int nreaders;
 	unsigned int remote_slots; /* cluster counter slots per counter (0: lone node) */
 	/* Control thread only. */
-	uint32_t open;	 /* in the table, open */
-	uint32_t closed; /* in the table, closed */
+	uint32_t open;	   /* in the table, open */
+	uint32_t closed;   /* in the table, closed */
+	int socket_id;	   /* of the index and pools */
+	uint64_t rebuilds; /* index rebuilds (tests, diagnostics) */
 };
 
 /*

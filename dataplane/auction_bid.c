@@ -17,6 +17,9 @@ int bid_ctx_init(struct bid_ctx *c, const struct auction_table *t, struct hlc_cl
 		 unsigned int worker, uint16_t node_id, uint64_t retire_capacity)
 {
 	memset(c, 0, sizeof(*c));
+	/* auction_view sums only the slots of the table's readers. */
+	if (worker >= t->nreaders || worker >= CRDT_MAX_WORKERS)
+		return -EINVAL;
 	c->clock = clock;
 	c->pool = t->bid_pool;
 	c->worker = worker;
@@ -152,12 +155,25 @@ void auction_note_change(struct auction *a, uint8_t bits, struct rte_ring *chang
 		stat_inc(full);
 }
 
+/* gcounter_workers_sum over the slots that can be non-zero: only bid
+ * contexts add, and bid_ctx_init gives them a slot below t->nreaders (a
+ * QUERY on a lone node with one worker sums 3 slots of each counter, not
+ * CRDT_MAX_WORKERS). Saturating, like gcounter_workers_sum. */
+static inline uint64_t readers_sum(const struct auction_table *t, const struct gcounter_workers *gw)
+{
+	uint64_t sum = 0;
+	unsigned int n = t->nreaders < CRDT_MAX_WORKERS ? t->nreaders : CRDT_MAX_WORKERS;
+	for (unsigned int w = 0; w < n; w++)
+		sum = add_saturating(sum, atomic_load_explicit(&gw->w[w], memory_order_relaxed));
+	return sum;
+}
+
 void auction_view(const struct auction_table *t, const struct auction *a, uint64_t now_ms,
 		  struct auction_view *v)
 {
-	uint64_t up = add_saturating(gcounter_workers_sum(&a->viewers_up),
+	uint64_t up = add_saturating(readers_sum(t, &a->viewers_up),
 				     auction_remote_sum(t, a, AUCTION_VIEWERS_UP));
-	uint64_t down = add_saturating(gcounter_workers_sum(&a->viewers_down),
+	uint64_t down = add_saturating(readers_sum(t, &a->viewers_down),
 				       auction_remote_sum(t, a, AUCTION_VIEWERS_DOWN));
 	v->id = a->id;
 	v->reserve = atomic_load_explicit(&a->reserve, memory_order_relaxed);
@@ -170,7 +186,7 @@ void auction_view(const struct auction_table *t, const struct auction *a, uint64
 	/* A bid accepted on two nodes (a retry on another node) counts once
 	 * as soon as one of them has counted its copy as a duplicate. */
 	uint64_t bids =
-	    add_saturating(gcounter_workers_sum(&a->bids), auction_remote_sum(t, a, AUCTION_BIDS));
+	    add_saturating(readers_sum(t, &a->bids), auction_remote_sum(t, a, AUCTION_BIDS));
 	uint64_t dups = auction_remote_sum(t, a, AUCTION_DUPS);
 	v->bid_count = bids > dups ? bids - dups : 0;
 	v->viewers = up > down ? up - down : 0;

@@ -60,8 +60,10 @@ struct bid_outcome {
 
 /*
  * Sets up the context and its retirement queue of retire_capacity records
- * (a power of two: retire_capacity_for()). Returns 0 or a negative errno.
- * Called on the main thread before workers start.
+ * (a power of two: retire_capacity_for()). `worker` is the context's slot in
+ * the auctions' per-worker counters and must be below the table's nreaders
+ * (auction_view sums only those slots): -EINVAL otherwise. Returns 0 or a
+ * negative errno. Called on the main thread before workers start.
  */
 int bid_ctx_init(struct bid_ctx *c, const struct auction_table *t, struct hlc_clock *clock,
 		 unsigned int worker, uint16_t node_id, uint64_t retire_capacity);

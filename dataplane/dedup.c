@@ -10,6 +10,10 @@
 
 #include <sodium.h>
 
+/* Header-only: the short-input path of XXH3 inlines into dedup_hash. */
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
 /* Claim attempts before giving up with DEDUP_BUSY; a retry only happens
  * when another thread changed the bucket under us, so this is generous. */
 #define DEDUP_MAX_RETRIES 16
@@ -40,8 +44,13 @@ enum entry_state {
 #define CTL_SEQ_MASK	 UINT64_C(0xfff)
 
 static_assert(DEDUP_BID <= 3 && DEDUP_VIEW <= 3, "a kind must fit in 2 bits");
-static_assert(crypto_shorthash_KEYBYTES == DEDUP_SECRET_BYTES, "secret size");
-static_assert(crypto_shorthash_BYTES == sizeof(uint64_t), "hash size");
+static_assert(randombytes_SEEDBYTES == DEDUP_SECRET_BYTES, "secret size");
+
+/* The expanded XXH3 secret: XXH3_SECRET_SIZE_MIN bytes for each kind, the
+ * second starting 8 bytes in, so the two kinds' keys hash with different
+ * masks (dedup.h "Hash"). */
+#define XSECRET_KIND_STEP 8
+#define XSECRET_BYTES	  (XXH3_SECRET_SIZE_MIN + 4 * XSECRET_KIND_STEP)
 
 /* The key and answer of one entry. Every field is atomic so concurrent
  * readers and the writer never race in the C11 sense; the control word
@@ -70,9 +79,9 @@ struct full_stripe {
 struct dedup_table {
 	struct dedup_bucket *buckets;
 	uint64_t nbuckets;
-	unsigned int shift;    /* stamp = now >> shift */
-	uint32_t window_units; /* the window in stamps, rounded up, plus one */
-	uint8_t secret[DEDUP_SECRET_BYTES];
+	unsigned int shift;		/* stamp = now >> shift */
+	uint32_t window_units;		/* the window in stamps, rounded up, plus one */
+	uint8_t xsecret[XSECRET_BYTES]; /* XXH3's secret, from the table's secret */
 	struct dedup_allocator allocator;
 	struct full_stripe full[FULL_STRIPES];
 };
@@ -127,9 +136,14 @@ static inline uint32_t stamp_of(const struct dedup_table *t, uint64_t now)
 
 /* High half of the hash: the bucket (multiply-shift, any bucket count);
  * low byte: the tag. */
-uint64_t dedup_bucket_index(const struct dedup_table *t, uint64_t hash)
+static inline uint64_t bucket_index(const struct dedup_table *t, uint64_t hash)
 {
 	return (hash >> 32) * t->nbuckets >> 32;
+}
+
+uint64_t dedup_bucket_index(const struct dedup_table *t, uint64_t hash)
+{
+	return bucket_index(t, hash);
 }
 
 static inline uint64_t tag_of(uint64_t hash)
@@ -139,7 +153,7 @@ static inline uint64_t tag_of(uint64_t hash)
 
 static inline struct dedup_bucket *bucket_of(const struct dedup_table *t, uint64_t hash)
 {
-	return &t->buckets[dedup_bucket_index(t, hash)];
+	return &t->buckets[bucket_index(t, hash)]; /* inline: no call per claim */
 }
 
 /* Whether an answer stamped `stamp` may be forgotten at `now`: at least a
@@ -151,16 +165,13 @@ static inline bool evictable(const struct dedup_table *t, uint32_t now, uint32_t
 	return age >= t->window_units && age <= UINT32_MAX - t->window_units;
 }
 
+/* XXH3 of the 16 key bytes with the table's random secret (dedup.h
+ * "Hash"); the kind picks the part of the secret used. */
 uint64_t dedup_hash(const struct dedup_table *t, const struct dedup_key *k)
 {
-	unsigned char in[17], out[crypto_shorthash_BYTES];
-	memcpy(in, &k->actor, 8);
-	memcpy(in + 8, &k->request_id, 8);
-	in[16] = k->kind;
-	crypto_shorthash(out, in, sizeof(in), t->secret);
-	uint64_t h;
-	memcpy(&h, out, sizeof(h));
-	return h;
+	uint64_t in[2] = {k->actor, k->request_id};
+	const uint8_t *secret = t->xsecret + (size_t)(k->kind & 3) * XSECRET_KIND_STEP;
+	return XXH3_64bits_withSecret(in, sizeof(in), secret, XXH3_SECRET_SIZE_MIN);
 }
 
 /* Buckets for `p`, 0 when invalid or too many for the bucket index. */
@@ -230,10 +241,15 @@ struct dedup_table *dedup_create_with(const struct dedup_params *p, const struct
 	}
 	t->nbuckets = bytes / sizeof(struct dedup_bucket);
 	choose_stamp_unit(t, p->window);
+	uint8_t seed[DEDUP_SECRET_BYTES];
 	if (p->secret)
-		memcpy(t->secret, p->secret, sizeof(t->secret));
+		memcpy(seed, p->secret, sizeof(seed));
 	else
-		randombytes_buf(t->secret, sizeof(t->secret));
+		randombytes_buf(seed, sizeof(seed));
+	/* ChaCha20 stream of the seed: a secret that looks random to XXH3
+	 * even from a test's patterned seed. */
+	randombytes_buf_deterministic(t->xsecret, sizeof(t->xsecret), seed);
+	sodium_memzero(seed, sizeof(seed));
 	return t;
 }
 
@@ -242,7 +258,7 @@ void dedup_destroy(struct dedup_table *t)
 	if (!t)
 		return;
 	t->allocator.release(t->buckets);
-	sodium_memzero(t->secret, sizeof(t->secret));
+	sodium_memzero(t->xsecret, sizeof(t->xsecret));
 	free(t);
 }
 
@@ -275,32 +291,87 @@ static void slot_read(struct dedup_bucket *b, int i, const struct dedup_key *k, 
 	v->matches = actor == k->actor && req == k->request_id;
 }
 
-/* The seqlock reader (dedup.h "C11 memory model"): acquire load of the
- * control word; the slot is read only when the entry is live and its tag
- * and kind match, which the control word alone tells. */
-static inline void way_read(struct dedup_bucket *b, int i, const struct dedup_key *k, uint64_t tag,
-			    struct way_view *v)
+/* The bits of a control word that say "a live (PENDING or FINAL) entry of
+ * this kind and tag": both live states have bit 1 of the state set. */
+#define CTL_LIVE_BIT (UINT64_C(2) << CTL_STATE_SHIFT)
+#define CTL_MATCH_MASK                                                                             \
+	(CTL_LIVE_BIT | UINT64_C(3) << CTL_KIND_SHIFT | UINT64_C(0xff) << CTL_TAG_SHIFT)
+
+static_assert((ENTRY_PENDING & 2) != 0 && (ENTRY_FINAL & 2) != 0 && (ENTRY_EMPTY & 2) == 0 &&
+		  (ENTRY_BUSY & 2) == 0,
+	      "the live states are the ones with bit 1");
+
+static inline uint64_t ctl_want(const struct dedup_key *k, uint64_t tag)
 {
-	v->ctl = atomic_load_explicit(&b->ctl[i], memory_order_acquire);
-	v->valid = true;
-	v->matches = false;
-	enum entry_state st = ctl_state(v->ctl);
-	if ((st == ENTRY_PENDING || st == ENTRY_FINAL) && ctl_tag(v->ctl) == tag &&
-	    ctl_kind(v->ctl) == (k->kind & 3u))
-		slot_read(b, i, k, v);
+	return CTL_LIVE_BIT | (uint64_t)(k->kind & 3u) << CTL_KIND_SHIFT | tag << CTL_TAG_SHIFT;
 }
 
-/* After publishing our PENDING claim: does another live claim hold the key? */
+static inline unsigned int tag_matches(uint64_t c, uint64_t want)
+{
+	return ((c ^ want) & CTL_MATCH_MASK) == 0;
+}
+
+/* The tag line in one pass: the 8 control words (acquire, the seqlock
+ * reader's first load), the mask of the ways whose word says a live entry
+ * of the key's kind and tag (the only ways whose slot is read) and the
+ * mask of the empty ways. Unrolled: no loop counter. */
+static inline unsigned int tag_line_read(struct dedup_bucket *b, uint64_t want,
+					 uint64_t ctl[DEDUP_WAYS], unsigned int *empty)
+{
+	unsigned int match = 0, free = 0;
+#pragma GCC unroll 8
+	for (int i = 0; i < DEDUP_WAYS; i++) {
+		uint64_t c = atomic_load_explicit(&b->ctl[i], memory_order_acquire);
+		ctl[i] = c;
+		match |= tag_matches(c, want) << i;
+		free |= (unsigned int)(ctl_state(c) == ENTRY_EMPTY) << i;
+	}
+	*empty = free;
+	return match;
+}
+
+/* The ways other than `mine` that hold a live entry of the key's kind and
+ * tag, read again after our claim (acquire loads). */
+static inline unsigned int tag_line_matches(struct dedup_bucket *b, uint64_t want, int mine)
+{
+	unsigned int match = 0;
+#pragma GCC unroll 8
+	for (int i = 0; i < DEDUP_WAYS; i++)
+		match |= tag_matches(atomic_load_explicit(&b->ctl[i], memory_order_acquire), want)
+			 << i;
+	return match & ~(1u << mine);
+}
+
+/* The seqlock reader (dedup.h "C11 memory model") of one way whose control
+ * word `ctl` was read with acquire and says the tag and kind match. */
+static inline void way_check(struct dedup_bucket *b, int i, const struct dedup_key *k, uint64_t ctl,
+			     struct way_view *v)
+{
+	v->ctl = ctl;
+	v->valid = true;
+	v->matches = false;
+	slot_read(b, i, k, v);
+}
+
+/* After publishing our PENDING claim: does another live claim hold the key?
+ * A way that moves while we read it is read again. */
 static enum dedup_result rival_check(struct dedup_bucket *b, int mine, const struct dedup_key *k,
 				     uint64_t tag, struct dedup_answer *answer)
 {
-	for (int i = 0; i < DEDUP_WAYS; i++) {
-		if (i == mine)
-			continue;
+	uint64_t want = ctl_want(k, tag);
+	unsigned int match = tag_line_matches(b, want, mine);
+	while (match) {
+		int i = __builtin_ctz(match);
 		struct way_view v;
-		do
-			way_read(b, i, k, tag, &v);
-		while (!v.valid);
+		way_check(b, i, k, atomic_load_explicit(&b->ctl[i], memory_order_acquire), &v);
+		if (!v.valid || !tag_matches(v.ctl, want)) {
+			/* Moved: read it again while it still matches. */
+			if (!tag_matches(atomic_load_explicit(&b->ctl[i], memory_order_acquire),
+					 want))
+				match &= match - 1;
+			continue;
+		}
+		match &= match - 1;
 		if (!v.matches)
 			continue;
 		if (ctl_state(v.ctl) == ENTRY_FINAL) {
@@ -310,6 +381,28 @@ static enum dedup_result rival_check(struct dedup_bucket *b, int mine, const str
 		return DEDUP_BUSY;
 	}
 	return DEDUP_NEW;
+}
+
+/* Where a new key goes: the first empty way, else the oldest answer older
+ * than the window; -1 when none (entries in flight and young answers are
+ * never evicted). */
+static inline int victim_way(const struct dedup_table *t, const uint64_t ctl[DEDUP_WAYS],
+			     unsigned int empty, uint32_t stamp)
+{
+	if (empty)
+		return __builtin_ctz(empty);
+	int victim = -1;
+	uint32_t victim_age = 0;
+	for (int i = 0; i < DEDUP_WAYS; i++) {
+		if (ctl_state(ctl[i]) != ENTRY_FINAL || !evictable(t, stamp, ctl_stamp(ctl[i])))
+			continue;
+		uint32_t age = stamp - ctl_stamp(ctl[i]);
+		if (victim < 0 || age > victim_age) {
+			victim = i;
+			victim_age = age;
+		}
+	}
+	return victim;
 }
 
 static void count_full(struct dedup_table *t, uint64_t hash)
@@ -342,50 +435,38 @@ enum dedup_result dedup_claim(struct dedup_table *t, const struct dedup_key *k, 
 	uint64_t tag = tag_of(hash);
 	uint32_t stamp = stamp_of(t, now);
 
-	for (int attempt = 0; attempt < DEDUP_MAX_RETRIES; attempt++) {
-		int victim = -1;
-		uint64_t victim_ctl = 0;
-		uint32_t victim_age = 0;
-		bool moved = false;
+	uint64_t want = ctl_want(k, tag);
 
-		for (int i = 0; i < DEDUP_WAYS; i++) {
+	for (int attempt = 0; attempt < DEDUP_MAX_RETRIES; attempt++) {
+		uint64_t ctl[DEDUP_WAYS];
+		unsigned int empty;
+		unsigned int match = tag_line_read(b, want, ctl, &empty);
+		bool moved = false;
+		/* A tag match is a live entry of the key's kind, most likely the
+		 * key itself (a stranger's tag matches 1 in 256). */
+		for (; match; match &= match - 1) {
+			int i = __builtin_ctz(match);
 			struct way_view v;
-			way_read(b, i, k, tag, &v);
+			way_check(b, i, k, ctl[i], &v);
 			if (!v.valid) {
 				moved = true;
 				break;
 			}
-			enum entry_state st = ctl_state(v.ctl);
-			if (v.matches) {
-				if (st == ENTRY_PENDING)
-					return DEDUP_BUSY;
-				*answer = v.answer;
-				return DEDUP_DONE;
-			}
-			/* Prefer an empty entry, else the oldest answer older
-			 * than the window. Entries in flight (BUSY, PENDING)
-			 * and young answers are never evicted. */
-			if (st == ENTRY_EMPTY) {
-				if (victim < 0 || ctl_state(victim_ctl) != ENTRY_EMPTY) {
-					victim = i;
-					victim_ctl = v.ctl;
-				}
-			} else if (st == ENTRY_FINAL && evictable(t, stamp, ctl_stamp(v.ctl))) {
-				uint32_t age = stamp - ctl_stamp(v.ctl);
-				if (victim < 0 ||
-				    (ctl_state(victim_ctl) == ENTRY_FINAL && age > victim_age)) {
-					victim = i;
-					victim_ctl = v.ctl;
-					victim_age = age;
-				}
-			}
+			if (!v.matches)
+				continue;
+			if (ctl_state(v.ctl) == ENTRY_PENDING)
+				return DEDUP_BUSY;
+			*answer = v.answer;
+			return DEDUP_DONE;
 		}
 		if (moved)
 			continue;
+		int victim = victim_way(t, ctl, empty, stamp);
 		if (victim < 0) {
 			count_full(t, hash);
 			return DEDUP_BUSY;
 		}
+		uint64_t victim_ctl = ctl[victim];
 
 		uint64_t busy =
 		    ctl_make(ENTRY_BUSY, k->kind, 0, tag, ctl_seq(victim_ctl) + 1, stamp);
@@ -406,11 +487,18 @@ enum dedup_result dedup_claim(struct dedup_table *t, const struct dedup_key *k, 
 	return DEDUP_BUSY;
 }
 
+static_assert(sizeof(struct dedup_bucket) == 6 * 64, "a bucket is 6 lines");
+
+/* Straight-line: six prefetches, no loop to count. */
 void dedup_prefetch(const struct dedup_table *t, uint64_t hash)
 {
 	const char *b = (const char *)bucket_of(t, hash);
-	for (size_t off = 0; off < sizeof(struct dedup_bucket); off += 64)
-		__builtin_prefetch(b + off, 1);
+	__builtin_prefetch(b, 1);
+	__builtin_prefetch(b + 64, 1);
+	__builtin_prefetch(b + 128, 1);
+	__builtin_prefetch(b + 192, 1);
+	__builtin_prefetch(b + 256, 1);
+	__builtin_prefetch(b + 320, 1);
 }
 
 /* No BUSY phase: the answer fields written here are read only from FINAL

@@ -37,10 +37,16 @@
  * visible) -> BUSY again when evicted (only once old enough), or
  * PENDING -> EMPTY when the claim is dropped.
  *
- * Hash. SipHash-2-4 (libsodium crypto_shorthash) with a per-table secret,
- * computed once per request (dedup_hash) and passed to dedup_prefetch and
- * dedup_claim. Without the secret, clients cannot aim keys at one bucket;
- * and even a bucket they fill cannot lose an answer younger than the window.
+ * Hash. XXH3-64 (libxxhash, inlined) of the 16 bytes (actor, request_id)
+ * with a per-table random secret (XXH3's 136-byte custom secret, expanded
+ * with ChaCha20 from a 32-byte seed; the key's kind selects a different
+ * part of it), computed once per request (dedup_hash) and passed to
+ * dedup_prefetch and dedup_claim. ~20 instructions instead of SipHash-2-4's
+ * ~200. XXH3 is not a cryptographic PRF, but with a secret the clients never
+ * see (no hash value leaves the node) they cannot compute where a key lands,
+ * only probe by timing; and even a bucket they fill cannot lose an answer
+ * younger than the window: the worst they get is OVERLOADED for keys of
+ * that bucket (perf/README.md, part 2, step 4).
  *
  * Exactly-once: a claimer publishes PENDING, then (after a seq_cst fence)
  * scans its bucket; if it sees another live claim of the same key it backs
@@ -117,7 +123,7 @@ struct dedup_claim {
 #define DEDUP_WAYS	   8
 #define DEDUP_HEADROOM	   4  /* entries per key of the rated load */
 #define DEDUP_ENTRY_BYTES  48 /* 8 of control word, 40 of slot */
-#define DEDUP_SECRET_BYTES 16 /* crypto_shorthash_KEYBYTES */
+#define DEDUP_SECRET_BYTES 32 /* randombytes_SEEDBYTES: expanded to XXH3's secret */
 
 struct dedup_params {
 	uint64_t window; /* units of `now` an answer is kept at least; >= 1 */

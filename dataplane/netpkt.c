@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "csum.h"
 #include "wire.h"
 
 static const uint8_t broadcast_mac[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
@@ -50,44 +51,6 @@ uint16_t pkt_csum_fold(uint32_t sum)
 	while (sum >> 16)
 		sum = (sum & 0xffff) + (sum >> 16);
 	return (uint16_t)~sum;
-}
-
-/* Ones' complement add of native 64-bit words (RFC 1071 2.B: any word
- * size and byte order sum the same): the carry goes back in (add, adc). */
-static inline uint64_t add64_carry(uint64_t acc, uint64_t w)
-{
-	acc += w;
-	return acc + (acc < w);
-}
-
-/* Sums `words` native 64-bit words, four per step. */
-static inline uint64_t sum64_native(const uint8_t *p, size_t words)
-{
-	uint64_t acc = 0, w[4];
-	for (; words >= 4; words -= 4, p += 32) {
-		memcpy(&w[0], p, 8);
-		memcpy(&w[1], p + 8, 8);
-		memcpy(&w[2], p + 16, 8);
-		memcpy(&w[3], p + 24, 8);
-		acc = add64_carry(add64_carry(acc, w[0]), w[1]);
-		acc = add64_carry(add64_carry(acc, w[2]), w[3]);
-	}
-	for (; words; words--, p += 8) {
-		memcpy(w, p, 8);
-		acc = add64_carry(acc, w[0]);
-	}
-	return acc;
-}
-
-/* Folds a native-order 64-bit sum into the network-order domain. */
-static uint32_t fold_native(uint64_t acc)
-{
-	acc = (acc & 0xffffffff) + (acc >> 32);
-	acc = (acc & 0xffffffff) + (acc >> 32);
-	acc = (acc & 0xffff) + (acc >> 16);
-	acc = (acc & 0xffff) + (acc >> 16);
-	acc = (acc & 0xffff) + (acc >> 16);
-	return __builtin_bswap16((uint16_t)acc);
 }
 
 /* sum plus the RFC 1071 sum of len bytes (network-order domain): whole

@@ -7,6 +7,7 @@
 
 #include "auction_bid.h"
 #include "dedup.h"
+#include "fast_path.h"
 #include "packet_path.h"
 #include "stat.h"
 #include "wall_cache.h"
@@ -317,8 +318,15 @@ bool packet_parse(struct worker *w, unsigned int port_index, struct rte_mbuf *m,
 		drop(m);
 		return false;
 	}
-	switch (pkt_classify(frame, m->data_len, &w->node->filter[port_index], hw_checksum_flags(m),
-			     &it->lay, &why)) {
+	const struct pkt_filter *f = &w->node->filter[port_index];
+	unsigned int hw = hw_checksum_flags(m);
+	/* A plain BID or QUERY: checked at fixed offsets in one pass. */
+	if (likely(fast_parse_request(frame, m->data_len, f, hw, &it->lay, &it->p))) {
+		if (it->p.req.type == BP_BID)
+			prefetch_dedup(w, it);
+		return true;
+	}
+	switch (pkt_classify(frame, m->data_len, f, hw, &it->lay, &why)) {
 	case PKT_CLASS_UDP:
 		break;
 	case PKT_CLASS_ARP:

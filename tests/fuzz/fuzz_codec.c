@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "fast_path.h"
 #include "netpkt.h"
 #include "proto.h"
 
@@ -149,6 +150,28 @@ static void check_icmp_reply(uint8_t *frame, size_t size, const struct pkt_layou
 	CHECK(pkt_csum_fold(pkt_csum_partial(icmp, n - back.l4_off, 0)) == 0);
 }
 
+/* The fast path takes only what the general path makes BP_VALID, and
+ * decides it the same (fast_path.h). */
+static void check_fast_path(const uint8_t *frame, size_t size)
+{
+	struct pkt_layout fl, gl;
+	struct bp_parse fp, gp;
+	enum pkt_drop why;
+	if (!fast_parse_request(frame, size, &node, 0, &fl, &fp))
+		return;
+	CHECK(pkt_classify(frame, size, &node, 0, &gl, &why) == PKT_CLASS_UDP);
+	bp_parse_request(frame + gl.payload_off, gl.payload_len, &gp);
+	CHECK(gp.verdict == BP_VALID && fp.verdict == BP_VALID);
+	CHECK(fl.l3_off == gl.l3_off && fl.l4_off == gl.l4_off &&
+	      fl.payload_off == gl.payload_off && fl.payload_len == gl.payload_len &&
+	      fl.has_vlan == gl.has_vlan && fl.vlan_tci == gl.vlan_tci);
+	CHECK(fp.req.type == gp.req.type && fp.req.version == gp.req.version &&
+	      fp.req.length == gp.req.length && fp.req.flags == gp.req.flags &&
+	      fp.req.request_id == gp.req.request_id && fp.req.auction_id == gp.req.auction_id &&
+	      fp.req.actor_id == gp.req.actor_id && fp.req.amount == gp.req.amount &&
+	      fp.req.client_ts == gp.req.client_ts);
+}
+
 static void check_frame(const uint8_t *data, size_t size)
 {
 	uint8_t frame[2048];
@@ -157,6 +180,7 @@ static void check_frame(const uint8_t *data, size_t size)
 	memcpy(frame, data, size);
 	struct pkt_layout l;
 	enum pkt_drop why;
+	check_fast_path(frame, size);
 	switch (pkt_classify(frame, size, &node, 0, &l, &why)) {
 	case PKT_CLASS_UDP:
 		CHECK((size_t)l.payload_off + l.payload_len <= size);

@@ -399,6 +399,205 @@ static void bid_count_less_duplicates(void **state)
 	auction_table_destroy(&cluster);
 }
 
+static int count_one(struct auction *a, void *arg)
+{
+	(void)a;
+	(*(unsigned int *)arg)++;
+	return 0;
+}
+
+/* A bid context's counter slot is below the table's readers, the slots
+ * auction_view sums: the last one counts, one past it is refused. */
+static void counter_slots_are_the_readers(void **state)
+{
+	(void)state;
+	struct auction_table t;
+	assert_int_equal(auction_table_create(&t, "ut_slots", 16, 3, 16, 0, SOCKET_ID_ANY), 0);
+	struct bid_ctx c;
+	assert_int_equal(bid_ctx_init(&c, &t, &clocks[0], 3, 1, 16), -EINVAL);
+	assert_int_equal(bid_ctx_init(&c, &t, &clocks[0], 2, 1, 16), 0);
+	rte_rcu_qsbr_thread_register(t.qsbr, 2);
+	rte_rcu_qsbr_thread_online(t.qsbr, 2);
+	uint64_t far = hlc_wall_realtime(NULL) + 3600 * 1000;
+	assert_int_equal(auction_open(&t, 5, 10, 1, far), 0);
+	struct auction *a = auction_lookup(&t, 5);
+	struct bid_outcome o;
+	auction_place_bid(a, &c, 9, 10, &o);
+	assert_int_equal(o.status, BP_ACCEPTED);
+	auction_add_viewer(a, &c, 1);
+	struct auction_view v;
+	auction_view(&t, a, 0, &v);
+	assert_int_equal(v.bid_count, 1);
+	assert_int_equal(v.viewers, 1);
+	rte_rcu_qsbr_thread_offline(t.qsbr, 2);
+	rte_rcu_qsbr_thread_unregister(t.qsbr, 2);
+	bid_ctx_fini(&c);
+	auction_table_destroy(&t);
+}
+
+/*
+ * The auction index against a model: random opens and removes of ids from
+ * a small range (so ids come back, tombstones are reused and cleaned, and
+ * the index is rebuilt), plus ids that are never opened; every lookup,
+ * single and bulk, agrees with the model; removed auctions come back to the
+ * pool after their grace period, so churn never runs out of room.
+ */
+#define MODEL_IDS 192
+static struct auction *model[MODEL_IDS];
+
+static uint64_t model_id(unsigned int i)
+{
+	/* Spread over the whole 64-bit range, UINT64_MAX included. */
+	return i == MODEL_IDS - 1 ? UINT64_MAX : (uint64_t)i * 0x10001 + 1;
+}
+
+static void index_matches_model(struct auction_table *t, struct prop_rng *rng)
+{
+	for (unsigned int i = 0; i < MODEL_IDS; i++)
+		assert_ptr_equal(auction_lookup(t, model_id(i)), model[i]);
+	assert_null(auction_lookup(t, 1ull << 63 | 12345));
+	uint64_t ids[32];
+	const uint64_t *idp[32];
+	struct auction *out[32];
+	unsigned int which[32];
+	for (unsigned int j = 0; j < 32; j++) {
+		which[j] = (unsigned int)prop_below(rng, MODEL_IDS);
+		ids[j] = model_id(which[j]);
+		idp[j] = &ids[j];
+	}
+	auction_lookup_bulk(t, idp, 32, out);
+	for (unsigned int j = 0; j < 32; j++)
+		assert_ptr_equal(out[j], model[which[j]]);
+}
+
+static void the_index_follows_a_model_through_churn(void **state)
+{
+	(void)state;
+	struct auction_table t;
+	assert_int_equal(auction_table_create(&t, "ut_index", 64, READERS, 16, 0, SOCKET_ID_ANY),
+			 0);
+	unsigned int me = RACERS;
+	rte_rcu_qsbr_thread_register(t.qsbr, me);
+	rte_rcu_qsbr_thread_online(t.qsbr, me);
+	memset(model, 0, sizeof(model));
+	uint64_t seed = prop_base_seed();
+	struct prop_rng rng;
+	prop_seed(&rng, seed);
+	unsigned int open = 0;
+	for (unsigned long step = 0; step < 40000; step++) {
+		unsigned int i = (unsigned int)prop_below(&rng, MODEL_IDS);
+		if (!model[i]) {
+			int rc = auction_open(&t, model_id(i), 1, 1, UINT64_MAX / 2);
+			if (open == 64) {
+				assert_int_equal(rc, -ENOSPC);
+				continue;
+			}
+			if (rc != 0)
+				prop_report("open", seed, step);
+			assert_int_equal(rc, 0);
+			model[i] = auction_lookup(&t, model_id(i));
+			assert_non_null(model[i]);
+			assert_true(model[i]->id == model_id(i));
+			open++;
+		} else {
+			assert_int_equal(auction_close(&t, model[i]), 0);
+			assert_int_equal(auction_remove(&t, model[i]), 0);
+			model[i] = NULL;
+			open--;
+		}
+		rte_rcu_qsbr_quiescent(t.qsbr, me);
+		if (step % 97 == 0)
+			index_matches_model(&t, &rng);
+	}
+	index_matches_model(&t, &rng);
+	unsigned int seen = 0;
+	auction_iterate(&t, count_one, &seen);
+	assert_int_equal(seen, open);
+	printf("index: %u open, %lu rebuilds\n", open, (unsigned long)t.rebuilds);
+	rte_rcu_qsbr_thread_offline(t.qsbr, me);
+	rte_rcu_qsbr_thread_unregister(t.qsbr, me);
+	auction_table_destroy(&t);
+}
+
+/* A reader on another lcore looks ids up while this thread opens and
+ * removes them: whatever it finds is the auction of the id it asked for
+ * (a reused slot is never taken for the old id). */
+static _Atomic bool churn_done;
+static struct auction_table churn_table;
+
+static int churn_reader(void *arg)
+{
+	(void)arg;
+	unsigned long *wrong = calloc(1, sizeof(*wrong));
+	struct rte_rcu_qsbr *qs = churn_table.qsbr;
+	rte_rcu_qsbr_thread_register(qs, 0);
+	rte_rcu_qsbr_thread_online(qs, 0);
+	for (uint64_t n = 0; !atomic_load(&churn_done); n++) {
+		uint64_t id = n % 48 + 1;
+		struct auction *a = auction_lookup(&churn_table, id);
+		if (a && a->id != id)
+			(*wrong)++;
+		rte_rcu_qsbr_quiescent(qs, 0);
+	}
+	rte_rcu_qsbr_thread_offline(qs, 0);
+	rte_rcu_qsbr_thread_unregister(qs, 0);
+	races[0].replies_inconsistent = *wrong;
+	free(wrong);
+	return 0;
+}
+
+static void a_reader_never_finds_another_ids_auction(void **state)
+{
+	(void)state;
+	assert_int_equal(
+	    auction_table_create(&churn_table, "ut_churn", 32, READERS, 16, 0, SOCKET_ID_ANY), 0);
+	unsigned int me = RACERS;
+	rte_rcu_qsbr_thread_register(churn_table.qsbr, me);
+	rte_rcu_qsbr_thread_online(churn_table.qsbr, me);
+	atomic_store(&churn_done, false);
+	races[0].replies_inconsistent = 0;
+	unsigned int lcore = rte_get_next_lcore(-1, 1, 0);
+	assert_int_equal(rte_eal_remote_launch(churn_reader, NULL, lcore), 0);
+	struct auction *live[48] = {0};
+	struct prop_rng rng;
+	prop_seed(&rng, prop_base_seed());
+	unsigned int open = 0;
+	for (unsigned long step = 0; step < 200000; step++) {
+		unsigned int i = (unsigned int)prop_below(&rng, 48);
+		if (!live[i] && open < 32) {
+			int rc = auction_open(&churn_table, i + 1, 1, 1, UINT64_MAX / 2);
+			/* Removed auctions still in their grace period (the
+			 * reader lcore descheduled) hold the pool: try later. */
+			if (rc == -ENOSPC)
+				continue;
+			if (rc != 0) {
+				printf("open %u at step %lu: %d (open %u)\n", i + 1, step, rc,
+				       open);
+				atomic_store(&churn_done, true);
+				rte_eal_mp_wait_lcore();
+				fail();
+			}
+			live[i] = auction_lookup(&churn_table, i + 1);
+			open++;
+		} else if (live[i]) {
+			auction_close(&churn_table, live[i]);
+			assert_int_equal(auction_remove(&churn_table, live[i]), 0);
+			live[i] = NULL;
+			open--;
+		}
+		rte_rcu_qsbr_quiescent(churn_table.qsbr, me);
+	}
+	atomic_store(&churn_done, true);
+	rte_eal_mp_wait_lcore();
+	assert_int_equal(races[0].replies_inconsistent, 0);
+	printf("churn: %lu rebuilds\n", (unsigned long)churn_table.rebuilds);
+	/* The rebuild ran under the reader too. */
+	assert_true(churn_table.rebuilds > 0);
+	rte_rcu_qsbr_thread_offline(churn_table.qsbr, me);
+	rte_rcu_qsbr_thread_unregister(churn_table.qsbr, me);
+	auction_table_destroy(&churn_table);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -408,6 +607,9 @@ int main(void)
 	    cmocka_unit_test(a_stalled_reader_slows_acceptance_and_never_leaks),
 	    cmocka_unit_test(no_stamp_reaches_the_limit),
 	    cmocka_unit_test(bid_count_less_duplicates),
+	    cmocka_unit_test(counter_slots_are_the_readers),
+	    cmocka_unit_test(the_index_follows_a_model_through_churn),
+	    cmocka_unit_test(a_reader_never_finds_another_ids_auction),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

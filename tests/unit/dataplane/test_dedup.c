@@ -104,6 +104,58 @@ static void kinds_are_separate_keys(void **state)
 	dedup_destroy(t);
 }
 
+/* The hash is keyed: tables without a given secret draw their own, so the
+ * same keys land in unrelated buckets; one secret gives one placement. */
+static void hash_is_keyed_by_a_random_secret(void **state)
+{
+	(void)state;
+	struct dedup_params p = {.window = 1000, .keys = 1024};
+	struct dedup_table *r1 = dedup_create(&p), *r2 = dedup_create(&p);
+	struct dedup_table *f1 = table(1000, 1024), *f2 = table(1000, 1024);
+	assert_non_null(r1);
+	assert_non_null(r2);
+	int same_random = 0;
+	for (uint64_t i = 0; i < 256; i++) {
+		struct dedup_key k = bid_key(7, i);
+		uint64_t b1 = dedup_bucket_index(r1, dedup_hash(r1, &k));
+		same_random += b1 == dedup_bucket_index(r2, dedup_hash(r2, &k));
+		assert_int_equal(dedup_hash(f1, &k), dedup_hash(f2, &k));
+	}
+	/* 512 buckets: ~0.5 of 256 keys coincide by chance. */
+	assert_true(same_random < 16);
+	dedup_destroy(r1);
+	dedup_destroy(r2);
+	dedup_destroy(f1);
+	dedup_destroy(f2);
+}
+
+/* Sequential and patterned ids (what clients send) spread evenly over the
+ * buckets and tags, and the kind changes the hash. */
+static void hash_spreads_patterned_keys(void **state)
+{
+	(void)state;
+	struct dedup_table *t = table(1000, 1024); /* 512 buckets */
+	static unsigned int load[512], tags[256];
+	memset(load, 0, sizeof(load));
+	memset(tags, 0, sizeof(tags));
+	const uint64_t n = 1 << 16;
+	for (uint64_t i = 0; i < n; i++) {
+		struct dedup_key k = bid_key(i >> 8, (i & 0xff) << 40);
+		struct dedup_key v = k;
+		v.kind = DEDUP_VIEW;
+		uint64_t h = dedup_hash(t, &k);
+		assert_true(h != dedup_hash(t, &v));
+		load[dedup_bucket_index(t, h)]++;
+		tags[h & 0xff]++;
+	}
+	/* 128 keys per bucket on average (sd ~11), 256 per tag (sd 16). */
+	for (int b = 0; b < 512; b++)
+		assert_true(load[b] > 64 && load[b] < 192);
+	for (int g = 0; g < 256; g++)
+		assert_true(tags[g] > 160 && tags[g] < 352);
+	dedup_destroy(t);
+}
+
 /* Memory follows the documented rule: keys x 4 entries of 48 bytes in
  * 8-way buckets; bad parameters are refused. */
 static void size_follows_the_rule(void **state)
@@ -356,6 +408,89 @@ static void a_full_bucket_cannot_evict_a_young_key(void **state)
 	dedup_destroy(t);
 }
 
+/* Keys that share a bucket and a tag (the tag line cannot tell them apart)
+ * are still separate keys: each claims its own way, each replays its own
+ * answer, a pending one makes only itself busy; the oldest old answer is
+ * evicted first, and a kind does not match the other kind's entry. */
+static void keys_sharing_a_tag_stay_separate(void **state)
+{
+	(void)state;
+	struct dedup_table *t = table(100, 1024);
+	struct dedup_key first = bid_key(5, 1), twin = {0};
+	uint64_t h0 = dedup_hash(t, &first);
+	for (uint64_t req = 2; req < 100000000; req++) {
+		struct dedup_key k = bid_key(5, req);
+		uint64_t h = dedup_hash(t, &k);
+		if (dedup_bucket_index(t, h) == dedup_bucket_index(t, h0) &&
+		    (h & 0xff) == (h0 & 0xff)) {
+			twin = k;
+			break;
+		}
+	}
+	assert_true(twin.request_id != 0);
+	struct dedup_claim c1, c2;
+	struct dedup_answer a, w1 = answer_of(5, 1), w2 = answer_of(5, twin.request_id);
+	assert_int_equal(claim(t, first, 1, &c1, &a), DEDUP_NEW);
+	assert_int_equal(claim(t, first, 1, &c2, &a), DEDUP_BUSY);
+	assert_int_equal(claim(t, twin, 1, &c2, &a), DEDUP_NEW);
+	assert_true(c1.ctl != c2.ctl);
+	dedup_finish(t, &c1, &w1, 2);
+	assert_int_equal(claim(t, twin, 3, &c1, &a), DEDUP_BUSY);
+	dedup_finish(t, &c2, &w2, 4);
+	assert_int_equal(claim(t, first, 5, &c1, &a), DEDUP_DONE);
+	assert_true(answer_equal(&a, &w1));
+	assert_int_equal(claim(t, twin, 5, &c1, &a), DEDUP_DONE);
+	assert_true(answer_equal(&a, &w2));
+	struct dedup_key view = first;
+	view.kind = DEDUP_VIEW;
+	assert_int_equal(claim(t, view, 6, &c1, &a), DEDUP_NEW);
+	dedup_release(t, &c1);
+	dedup_destroy(t);
+}
+
+/* A new key evicts the oldest answer older than the window, not a younger
+ * one, in a bucket with no empty way. */
+static void the_oldest_old_answer_is_evicted_first(void **state)
+{
+	(void)state;
+	const uint64_t window = 1000;
+	struct dedup_table *t = table(window, 1024);
+	struct dedup_key ks[DEDUP_WAYS + 1];
+	uint64_t target =
+	    dedup_bucket_index(t, dedup_hash(t, &(struct dedup_key){9, 1, DEDUP_BID}));
+	int n = 0;
+	for (uint64_t req = 1; n < DEDUP_WAYS + 1; req++) {
+		struct dedup_key k = bid_key(9, req);
+		if (dedup_bucket_index(t, dedup_hash(t, &k)) == target)
+			ks[n++] = k;
+	}
+	struct dedup_claim c;
+	struct dedup_answer a;
+	/* Answers at times 10, 20, ..., way 3 the oldest (time 5). */
+	for (int i = 0; i < DEDUP_WAYS; i++) {
+		uint64_t at = i == 3 ? 5 : 10 * (uint64_t)(i + 1);
+		assert_int_equal(claim(t, ks[i], at, &c, &a), DEDUP_NEW);
+		struct dedup_answer fin = answer_of(9, ks[i].request_id);
+		dedup_finish(t, &c, &fin, at);
+	}
+	uint64_t now = 10 + 2 * window + 100; /* every answer old enough */
+	assert_int_equal(claim(t, ks[DEDUP_WAYS], now, &c, &a), DEDUP_NEW);
+	struct dedup_answer fin = answer_of(9, ks[DEDUP_WAYS].request_id);
+	dedup_finish(t, &c, &fin, now);
+	for (int i = 0; i < DEDUP_WAYS; i++) {
+		struct dedup_claim c2;
+		enum dedup_result r = claim(t, ks[i], now, &c2, &a);
+		assert_int_equal(r, i == 3 ? DEDUP_NEW : DEDUP_DONE);
+		if (r == DEDUP_NEW)
+			dedup_release(t, &c2);
+		else {
+			struct dedup_answer want = answer_of(9, ks[i].request_id);
+			assert_true(answer_equal(&a, &want));
+		}
+	}
+	dedup_destroy(t);
+}
+
 /*
  * (d) The seqlock: one writer recycles the 8 entries of a one-bucket table
  * as fast as it can (each answer depends on its key); readers look up the
@@ -526,12 +661,16 @@ int main(void)
 	    cmocka_unit_test(answer_is_remembered),
 	    cmocka_unit_test(pending_key_is_busy),
 	    cmocka_unit_test(kinds_are_separate_keys),
+	    cmocka_unit_test(hash_is_keyed_by_a_random_secret),
+	    cmocka_unit_test(hash_spreads_patterned_keys),
 	    cmocka_unit_test(size_follows_the_rule),
 	    cmocka_unit_test(keys_survive_the_window_under_pressure),
 	    cmocka_unit_test(window_ends_where_it_says),
 	    cmocka_unit_test(table_accepts_new_keys_after_the_window),
 	    cmocka_unit_test(keys_crafted_for_the_old_hash_cannot_evict),
 	    cmocka_unit_test(a_full_bucket_cannot_evict_a_young_key),
+	    cmocka_unit_test(keys_sharing_a_tag_stay_separate),
+	    cmocka_unit_test(the_oldest_old_answer_is_evicted_first),
 	    cmocka_unit_test(readers_never_take_a_torn_entry),
 	    cmocka_unit_test(concurrent_claims_apply_each_key_once),
 	};
