@@ -66,6 +66,30 @@ static void order_slots(struct replicator *r)
 		r->slot_node[i] = id[r->slot_order[i]];
 }
 
+_Static_assert(PEER_LINK_WINDOW == 1024, "--peer-window's bound (config_options.c)");
+
+/* Each peer's window (--peer-window) and pending set: one entry per
+ * auction the table holds, up to PEER_PENDING_MAX. */
+static int init_flow_control(struct control *c, char *err, size_t errlen)
+{
+	struct replicator *r = &c->repl;
+	const struct bp_config *cfg = &c->node->cfg;
+	uint32_t capacity =
+	    cfg->max_auctions < PEER_PENDING_MAX ? cfg->max_auctions : PEER_PENDING_MAX;
+	for (unsigned int i = 0; i < r->npeers; i++) {
+		peer_link_set_window(&r->links[i], cfg->peer_window);
+		int rc = peer_pending_init(&r->peer[i].pending, capacity);
+		if (rc != 0) {
+			snprintf(err, errlen,
+				 "replication: no memory for peer %u's pending auctions (%" PRIu32
+				 " x 24 bytes: lower --max-auctions)",
+				 r->peer[i].id, capacity);
+			return rc;
+		}
+	}
+	return 0;
+}
+
 int replicate_init(struct control *c, char *err, size_t errlen)
 {
 	struct replicator *r = &c->repl;
@@ -102,6 +126,9 @@ int replicate_init(struct control *c, char *err, size_t errlen)
 		}
 	}
 	order_slots(r);
+	rc = init_flow_control(c, err, errlen);
+	if (rc != 0)
+		goto fail;
 	rc = repl_idem_init(c, err, errlen);
 	if (rc != 0)
 		goto fail;
@@ -132,8 +159,10 @@ void replicate_fini(struct control *c)
 		retire_queue_fini(&r->retired);
 	if (r->spare)
 		rte_mempool_put(r->bid_pool, r->spare);
-	for (unsigned int i = 0; i < r->npeers; i++)
+	for (unsigned int i = 0; i < r->npeers; i++) {
 		free(r->peer[i].serving_ids);
+		peer_pending_fini(&r->peer[i].pending);
+	}
 	rte_ring_free(r->changed);
 	free(r->links);
 	free(r->changed_full_seen);
@@ -212,9 +241,14 @@ void repl_transmit(struct control *c, struct repl_peer *p, const uint8_t *msg, s
 	p->stats.bytes_out += len;
 }
 
-static struct peer_link *link_of(struct control *c, struct repl_peer *p)
+struct peer_link *repl_link_of(struct control *c, struct repl_peer *p)
 {
 	return &c->repl.links[p - c->repl.peer];
+}
+
+static struct peer_link *link_of(struct control *c, struct repl_peer *p)
+{
+	return repl_link_of(c, p);
 }
 
 void repl_send_reliable(struct control *c, struct repl_peer *p, uint8_t type, const uint8_t *body,
@@ -228,8 +262,10 @@ void repl_send_reliable(struct control *c, struct repl_peer *p, uint8_t type, co
 	if (len < 0)
 		return;
 	if (peer_link_track(l, seq, type, body, body_len, now_ms) != 0) {
-		/* Further behind than the kept messages: it gets the full
-		 * state instead, which covers all of them. */
+		/* More than the kept messages (the window and its headroom):
+		 * only pushed SYNC pages can get here, the window holding back
+		 * the rest. It gets the full state instead, which covers all
+		 * of them. */
 		peer_link_forget_outstanding(l);
 		p->push_state = true;
 	}
@@ -364,8 +400,26 @@ static unsigned int drain_ring(struct control *c, struct rte_ring *ring, unsigne
 	return have;
 }
 
+/* One DELTA of entries e[0, n) (sorted, distinct ids) to peer p, kept;
+ * or, its window being full, its ids pending (peer_flow_admit). */
+static void offer_delta(struct control *c, struct repl_peer *p, const struct peer_entry *e,
+			unsigned int n, const uint8_t *body, size_t body_len, uint64_t now_ms)
+{
+	switch (peer_flow_admit(link_of(c, p), &p->pending, e, n, now_ms)) {
+	case PEER_FLOW_SEND:
+		repl_send_reliable(c, p, PEER_DELTA, body, body_len, now_ms);
+		p->stats.entries_out += n;
+		break;
+	case PEER_FLOW_HELD:
+		break;
+	case PEER_FLOW_OVERFLOW: /* the last resort: the full state */
+		p->push_state = true;
+		break;
+	}
+}
+
 /* Sends entries[0, n) (sorted, distinct ids) to every peer as DELTAs of
- * one datagram each. */
+ * one datagram each, encoded once. */
 static void ship_entries(struct control *c, const struct peer_entry *e, unsigned int n,
 			 uint64_t now_ms)
 {
@@ -380,13 +434,58 @@ static void ship_entries(struct control *c, const struct peer_entry *e, unsigned
 		struct peer_header h = repl_placeholder_header(r, PEER_DELTA);
 		int len = peer_encode_delta(&h, e + first, end - first, &r->key, msg, sizeof(msg));
 		if (len > 0)
-			for (unsigned int i = 0; i < r->npeers; i++) {
-				repl_send_reliable(c, &r->peer[i], PEER_DELTA,
-						   msg + PEER_HEADER_LEN,
-						   (size_t)len - PEER_LEN_MIN, now_ms);
-				r->peer[i].stats.entries_out += end - first;
-			}
+			for (unsigned int i = 0; i < r->npeers; i++)
+				offer_delta(c, &r->peer[i], e + first, end - first,
+					    msg + PEER_HEADER_LEN, (size_t)len - PEER_LEN_MIN, now_ms);
 		first = end;
+	}
+}
+
+/* Takes pending auctions of p (at most *budget, counted down) into
+ * entries as they are now, as many as one DELTA holds; an auction removed
+ * since is skipped (each node removes a closed auction itself). */
+static unsigned int take_pending(struct control *c, struct repl_peer *p, struct peer_entry *e,
+				 unsigned int *budget)
+{
+	size_t used = 2;
+	unsigned int k = 0;
+	uint64_t id;
+	control_online(c);
+	while (*budget > 0 && k < PEER_MAX_ENTRIES && peer_pending_peek(&p->pending, &id)) {
+		struct auction *a = auction_lookup(&c->node->auctions, id);
+		if (a) {
+			repl_entry_of(c, a, false, &e[k]);
+			if (used + peer_entry_len(&e[k]) > PEER_BODY_MAX)
+				break; /* the next DELTA's first */
+			used += peer_entry_len(&e[k++]);
+		}
+		peer_pending_pop(&p->pending, &id);
+		(*budget)--;
+	}
+	control_offline(c);
+	return k;
+}
+
+/* Ships p's pending auctions, oldest first, while its window is open: at
+ * most REPL_PENDING_BATCH_MAX per loop. */
+static void drain_pending(struct control *c, struct repl_peer *p, uint64_t now_ms)
+{
+	static struct peer_entry e[PEER_MAX_ENTRIES]; /* control thread only */
+	struct replicator *r = &c->repl;
+	uint8_t msg[PEER_LEN_MAX];
+	unsigned int budget = REPL_PENDING_BATCH_MAX;
+	while (budget > 0 && peer_flow_may_drain(link_of(c, p), &p->pending)) {
+		unsigned int k = take_pending(c, p, e, &budget);
+		if (k == 0)
+			continue;
+		qsort(e, k, sizeof(e[0]), by_auction_id);
+		struct peer_header h = repl_placeholder_header(r, PEER_DELTA);
+		int len = peer_encode_delta(&h, e, k, &r->key, msg, sizeof(msg));
+		if (len <= 0)
+			continue;
+		repl_send_reliable(c, p, PEER_DELTA, msg + PEER_HEADER_LEN,
+				   (size_t)len - PEER_LEN_MIN, now_ms);
+		p->stats.entries_out += k;
 	}
 }
 
@@ -536,8 +635,11 @@ void replicate_tick(struct control *c, uint64_t now_ms)
 	}
 	retire_reclaim(&r->retired);
 	if (now_ms >= r->next_batch_ms) {
-		/* Keys first: a duplicate they reveal ships in this batch. */
+		/* Keys first: a duplicate they reveal ships in this batch.
+		 * Then what waited for a window: older, it goes first. */
 		repl_idem_ship(c, now_ms);
+		for (unsigned int i = 0; i < r->npeers; i++)
+			drain_pending(c, &r->peer[i], now_ms);
 		ship_batch(c, now_ms);
 		r->next_batch_ms = now_ms + REPL_BATCH_MS;
 	}
@@ -556,8 +658,12 @@ void replicate_tick(struct control *c, uint64_t now_ms)
 			send_ack(c, p);
 		pull_state(c, p, now_ms);
 		if (p->push_state && peer_link_reachable(&r->links[i], now_ms)) {
+			/* Its pages are read as they go: they cover whatever
+			 * was pending. */
+			peer_pending_clear(&p->pending);
 			repl_sync_push(c, p, now_ms);
 			repl_idem_resend(c, p, now_ms);
+			p->stats.syncs_pushed++;
 			p->push_state = false;
 		}
 	}
@@ -731,7 +837,7 @@ void replicate_receive(struct control *c, struct rte_mbuf *m, const struct pkt_l
 		 * may have reached a life that is gone, so it is forgotten and
 		 * the full state covers it. Pushed: a peer that did not restart
 		 * (this node did, and sent before it heard it) asks for none. */
-		if (peer_link_outstanding(l) > 0)
+		if (peer_link_outstanding(l) > 0 || peer_pending_count(&p->pending) > 0)
 			p->push_state = true;
 		peer_link_new_incarnation(l, msg.h.incarnation);
 	}
@@ -743,6 +849,16 @@ void replicate_receive(struct control *c, struct rte_mbuf *m, const struct pkt_l
 	p->stats.msgs_in++;
 	p->stats.bytes_in += lay->payload_len;
 	dispatch(c, p, &msg, t4, now_ms);
+}
+
+uint64_t repl_peer_lag_ms(const struct control *c, unsigned int i, uint64_t now_ms)
+{
+	const struct replicator *r = &c->repl;
+	uint64_t kept = peer_link_lag_ms(&r->links[i], now_ms);
+	uint64_t pending = peer_pending_age_ms(&r->peer[i].pending, now_ms);
+	uint64_t keys = repl_idem_keys_age_ms(c, &r->peer[i], now_ms);
+	uint64_t lag = kept > pending ? kept : pending;
+	return lag > keys ? lag : keys;
 }
 
 unsigned int replicate_peers(const struct control *c, struct repl_peer_view *out, unsigned int cap,
@@ -760,7 +876,7 @@ unsigned int replicate_peers(const struct control *c, struct repl_peer_view *out
 		    .port = p->port,
 		    .reachable = peer_link_reachable(l, now_ms),
 		    .last_heard_ms_ago = peer_link_last_heard_ms_ago(l, now_ms),
-		    .lag_ms = peer_link_lag_ms(l, now_ms),
+		    .lag_ms = repl_peer_lag_ms(c, i, now_ms),
 		};
 		out[i].has_offset = peer_link_clock_offset(l, &out[i].clock_offset_ms, &rtt_us);
 	}

@@ -28,6 +28,7 @@ void peer_link_init(struct peer_link *l, uint16_t node)
 	l->node = node;
 	l->next_seq = 1;
 	l->rto_ms = PEER_RTO_INITIAL_MS;
+	l->window = PEER_LINK_WINDOW;
 	for (unsigned int i = 0; i < PEER_LINK_OUTSTANDING; i++)
 		l->free_slot[i] = (uint16_t)(PEER_LINK_OUTSTANDING - 1 - i);
 }
@@ -81,6 +82,21 @@ void peer_link_forget_outstanding(struct peer_link *l)
 {
 	l->kept = 0;
 	rebuild_free(l);
+}
+
+void peer_link_set_window(struct peer_link *l, unsigned int window)
+{
+	l->window = (uint16_t)(window < 1			? 1
+			       : window > PEER_LINK_WINDOW ? PEER_LINK_WINDOW
+							   : window);
+}
+
+bool peer_link_window_open(struct peer_link *l)
+{
+	if (l->kept < l->window)
+		return true;
+	l->stats.window_full++;
+	return false;
 }
 
 size_t peer_link_outstanding(const struct peer_link *l)
