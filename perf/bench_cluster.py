@@ -68,6 +68,8 @@ BIN = os.environ.get("CLUSTER_BUILD_DIR", "build")
 NO_HUGE = os.environ.get("CLUSTER_NO_HUGE", "0") == "1"
 # B and C: every lcore on these CPUs (A's worker keeps CPU 1 to itself).
 PEER_CPU = os.environ.get("CLUSTER_PEER_CPU", "0")
+# --peer-window of every node (unset: the node's default).
+PEER_WINDOW = os.environ.get("CLUSTER_PEER_WINDOW")
 GEN_IP = "198.18.0.100"
 # The loads of the throughput rounds (the smoke run takes uniform only).
 KINDS = os.environ.get("CLUSTER_KINDS", "uniform zipf").split()
@@ -131,7 +133,7 @@ class Bench:
         for j in (A, B, C):
             if j != i:
                 args += ["--peer", f"{j}@{node_ip(j)}"]
-        return args
+        return args + (["--peer-window", PEER_WINDOW] if PEER_WINDOW else [])
 
     def spawn(self, i, peers):
         """Node i from an empty state dir (a run never sees the last one's)."""
@@ -332,7 +334,9 @@ class Bench:
         out = {}
         for x in json.loads(r.stdout)["metrics"]:
             name = x["key"].split("/")[0]
-            if name in FLOW_COUNTERS:
+            if name == "peer_drops_total" and x["total"]:  # by reason
+                name = "peer_drops_total/" + x["key"].split("reason=")[-1]
+            if name in FLOW_COUNTERS or (name.startswith("peer_drops_total/") and x["total"]):
                 out[name] = out.get(name, 0) + x["total"]
         return out
 
@@ -480,6 +484,7 @@ class Bench:
         self.lag_exceptions = diff_counters(exc0, self.exception_counters())
         self.lag_status = {i: self.status(i).get("peers") for i in (A, B, C)}
         self.lag_flow = self.peer_counters(A)
+        self.lag_flow_b = self.peer_counters(B)
         taps1 = self.tap_counters(full=True)
         # Frames the kernel could not hand to a node (its tap queue full)
         # or a node could not send.
@@ -563,6 +568,7 @@ def main():
                           "query_rtt_ms": [x * 1e3 for x in rtts],
                           "cpu_share": bench.lag_cpu, "peers": bench.lag_status,
                           "a_peer_counters": bench.lag_flow,
+                          "b_peer_counters": bench.lag_flow_b,
                           "taps": bench.lag_taps, "exceptions": bench.lag_exceptions,
                           "a_out_bytes_per_s": (bench.lag_taps.get(A, {}).get("rx", {}).get(
                               "bytes", float("nan")) / bench.lag_dt),
@@ -704,6 +710,7 @@ def report(res):
     lines.append("lag run CPU share: " + ", ".join(f"{k} {v:.2f}"
                                                   for k, v in sorted(lag["cpu_share"].items())))
     lines.append(f"lag run, A's replication counters (both peers): {lag.get('a_peer_counters')}")
+    lines.append(f"lag run, B's replication counters (both peers): {lag.get('b_peer_counters')}")
     lines.append("lag run, A's view of its peers at the end: " + ", ".join(
         f"node {p['node_id']} lag_ms {p['lag_ms']}" for p in (lag["peers"].get(1) or [])))
     lines.append("idle (heartbeats), per node: " + ", ".join(
