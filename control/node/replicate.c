@@ -436,7 +436,8 @@ static void ship_entries(struct control *c, const struct peer_entry *e, unsigned
 		if (len > 0)
 			for (unsigned int i = 0; i < r->npeers; i++)
 				offer_delta(c, &r->peer[i], e + first, end - first,
-					    msg + PEER_HEADER_LEN, (size_t)len - PEER_LEN_MIN, now_ms);
+					    msg + PEER_HEADER_LEN, (size_t)len - PEER_LEN_MIN,
+					    now_ms);
 		first = end;
 	}
 }

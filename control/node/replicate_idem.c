@@ -123,8 +123,7 @@ static uint64_t log_oldest(const struct repl_idem *d)
 	return d->log_next > REPL_KEY_LOG ? d->log_next - REPL_KEY_LOG : 0;
 }
 
-static void log_keys(struct repl_idem *d, const struct peer_key *k, unsigned int n,
-		     uint64_t now_ms)
+static void log_keys(struct repl_idem *d, const struct peer_key *k, unsigned int n, uint64_t now_ms)
 {
 	for (unsigned int i = 0; i < n; i++)
 		d->log[d->log_next++ % REPL_KEY_LOG] =
@@ -134,8 +133,8 @@ static void log_keys(struct repl_idem *d, const struct peer_key *k, unsigned int
 /* Up to PEER_KEYS_MAX log records from p's place into out, sorted and
  * unique (a KEYS' order; records of two batches may interleave); returns
  * how many records it consumed (*n: how many to send). */
-static unsigned int take_keys(struct repl_idem *d, const struct repl_peer *p,
-			      struct peer_key *out, unsigned int *n)
+static unsigned int take_keys(struct repl_idem *d, const struct repl_peer *p, struct peer_key *out,
+			      unsigned int *n)
 {
 	uint64_t avail = d->log_next - p->keys_next;
 	unsigned int take = avail < PEER_KEYS_MAX ? (unsigned int)avail : PEER_KEYS_MAX;
@@ -206,8 +205,7 @@ uint64_t repl_idem_keys_behind(const struct control *c, const struct repl_peer *
 	return d->log_next > p->keys_next ? d->log_next - p->keys_next : 0;
 }
 
-uint64_t repl_idem_keys_age_ms(const struct control *c, const struct repl_peer *p,
-			       uint64_t now_ms)
+uint64_t repl_idem_keys_age_ms(const struct control *c, const struct repl_peer *p, uint64_t now_ms)
 {
 	const struct repl_idem *d = &c->repl.idem;
 	if (repl_idem_keys_behind(c, p) == 0 || !d->log)

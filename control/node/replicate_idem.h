@@ -83,8 +83,7 @@ void repl_idem_resend(struct control *c, struct repl_peer *p, uint64_t now_ms);
 /* Own keys in the log not yet shipped to p, and the age of the oldest of
  * them (0: none). */
 uint64_t repl_idem_keys_behind(const struct control *c, const struct repl_peer *p);
-uint64_t repl_idem_keys_age_ms(const struct control *c, const struct repl_peer *p,
-			       uint64_t now_ms);
+uint64_t repl_idem_keys_age_ms(const struct control *c, const struct repl_peer *p, uint64_t now_ms);
 
 /* Whether a KEYS from peer p may count: its HLC passes the drift guard
  * (a stamp too far ahead moves nothing, CLUSTER.md promise 4; counted as

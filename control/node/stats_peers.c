@@ -144,9 +144,10 @@ int stats_peers_register(struct stats_writer *w, struct stats_cluster_block *b,
 				     "1 while our clock is off from half the peers heard",
 				     STATS_GAUGE, &b->clock_quarantined);
 	if (rc == 0)
-		rc = stats_dir_add_value(w, "peer_keys_overrun_total", "",
-					 "own keys overwritten in the key log before a peer got them",
-					 STATS_COUNTER, &b->keys_overrun);
+		rc = stats_dir_add_value(
+		    w, "peer_keys_overrun_total", "",
+		    "own keys overwritten in the key log before a peer got them", STATS_COUNTER,
+		    &b->keys_overrun);
 	struct peer_reg r = {w, 0, rc};
 	add_drops(&r, b->unknown_drops);
 	if (r.rc == 0 && stats_dir_count(w) - before > STATS_CLUSTER_ENTRIES)

@@ -44,12 +44,12 @@
 #define PEER_LINK_HEADROOM 64 /* kept beyond the window: pushed SYNC pages */
 #define PEER_LINK_OUTSTANDING                                                                      \
 	(PEER_LINK_WINDOW + PEER_LINK_HEADROOM) /* reliable messages kept per peer */
-#define PEER_HEARTBEAT_MS     200  /* heartbeat period */
-#define PEER_UNREACHABLE_MS   1000 /* nothing heard this long: not reachable */
-#define PEER_RTO_MIN_MS	      20
-#define PEER_RTO_MAX_MS	      1000
-#define PEER_RTO_INITIAL_MS   1000 /* RFC 6298 2.1: before the first RTT sample */
-#define PEER_CLOCK_SAMPLES    8	   /* NTP clock filter depth */
+#define PEER_HEARTBEAT_MS   200			/* heartbeat period */
+#define PEER_UNREACHABLE_MS 1000		/* nothing heard this long: not reachable */
+#define PEER_RTO_MIN_MS	    20
+#define PEER_RTO_MAX_MS	    1000
+#define PEER_RTO_INITIAL_MS 1000 /* RFC 6298 2.1: before the first RTT sample */
+#define PEER_CLOCK_SAMPLES  8	 /* NTP clock filter depth */
 /* Heartbeat transmit times remembered to match the peer's echo (origin_ns):
  * the peer echoes the latest one it got, sent at most a few periods ago. */
 #define PEER_HEARTBEAT_ORIGINS 8
@@ -94,7 +94,8 @@ struct peer_link {
 	uint16_t order[PEER_LINK_OUTSTANDING];
 	uint16_t free_slot[PEER_LINK_OUTSTANDING];
 	uint16_t kept;
-	uint16_t window; /* 1..PEER_LINK_WINDOW */
+	uint16_t window;    /* 1..PEER_LINK_WINDOW */
+	uint64_t acked_top; /* the highest seq an ACK named */
 
 	/* RFC 6298, in microseconds (samples are whole ms, LAN RTTs are small). */
 	bool have_rtt;
@@ -159,7 +160,12 @@ const struct peer_link_msg *peer_link_outstanding_at(const struct peer_link *l, 
 unsigned int peer_link_on_ack(struct peer_link *l, const struct peer_ack *ack, uint64_t now_ms);
 /*
  * The oldest kept message whose retransmission time has come (sent_ms +
- * rto, the rto doubling per try up to MAX), or NULL. The caller re-sends its
+ * rto, the rto doubling per try up to MAX) and that is lost as far as the
+ * ACKs tell (an ACK named a later seq, and not its own), or the oldest kept
+ * one whose time has come (a probe), or NULL. So a peer that acknowledges
+ * late (CPU-starved: its queue holds the window) gets one probe per
+ * timeout, not the whole window again; a loss shows as a hole below the
+ * newest acknowledged seq and is sent again at its time. The caller re-sends its
  * body under peer_link_take_seq() and then calls peer_link_resent (m stays
  * valid until the next peer_link_on_ack, track or forget).
  */

@@ -206,8 +206,8 @@ static void test_overflow_is_the_last_resort(void **state)
  * for 5 s (20 entries per DELTA: 10 DELTAs a millisecond), a receiver that
  * acks everything received only every 150 ms (CPU-starved: 1,500 DELTAs
  * between two ACKs), the default window. The old path overflowed its 256
- * kept messages 26 ms after every ACK and pushed a full sync each time. Now: no overflow, no full sync, and once
- * the receiver acks, every auction's last version has reached it.
+ * kept messages 26 ms after every ACK and pushed a full sync each time. Now: no overflow, no full
+ * sync, and once the receiver acks, every auction's last version has reached it.
  */
 #define SIM_AUCTIONS 2000
 #define SIM_PER_MS   200
@@ -240,7 +240,8 @@ static void test_late_acks_need_no_full_sync(void **state)
 	uint64_t seq = 0, acked = 0, syncs = 0, held = 0;
 	for (uint64_t now = 1; now <= 6000; now++) {
 		if (now % 150 == 0 && seq > acked) { /* the late ACK: all received */
-			struct peer_ack ack = {.incarnation = 1, .count = 1, .range = {{acked + 1, seq}}};
+			struct peer_ack ack = {
+			    .incarnation = 1, .count = 1, .range = {{acked + 1, seq}}};
 			peer_link_on_ack(&link, &ack, now);
 			acked = seq;
 		}
