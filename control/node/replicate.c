@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <rte_hash.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 #include <rte_ring.h>
@@ -17,6 +18,7 @@
 
 #include "control.h"
 #include "log.h"
+#include "replicate_rescan.h"
 #include "replicate_state.h"
 #include "replicate_sync.h"
 #include "stat.h"
@@ -346,15 +348,25 @@ void replicate_definition_changed(struct control *c, struct auction *a)
 }
 
 /* A ring was full: whatever is still marked gets queued again. */
-static int requeue_marked(struct auction *a, void *arg)
+static void requeue_marked(void *item, void *arg)
 {
 	struct replicator *r = arg;
+	struct auction *a = item;
 	uint8_t bits = atomic_exchange(&a->dirty, 0);
 	if (bits)
 		note_changed(r, a, bits);
-	return 0;
 }
 
+/* replicate_rescan.h's iterate, over the auction table's index. */
+static int iterate_table(void *table, uint32_t *next, void **item)
+{
+	const struct auction_table *t = table;
+	const void *key;
+	return rte_hash_iterate(t->index, &key, item, next) < 0 ? -1 : 0;
+}
+
+/* A lost change (a full ring) starts a rescan; every loop walks
+ * REPL_RESCAN_STEP auctions of it at most (replicate_rescan.h). */
 static void rescan_if_lost(struct control *c)
 {
 	struct replicator *r = &c->repl;
@@ -365,11 +377,16 @@ static void rescan_if_lost(struct control *c)
 		lost |= full != r->changed_full_seen[i];
 		r->changed_full_seen[i] = full;
 	}
-	if (!lost)
-		return;
-	r->own_full_seen = stat_read(&r->changed_full);
-	r->rescans++;
-	auction_iterate(&n->auctions, requeue_marked, r);
+	/* Every insert counts here (lifecycle.c's `opened`): one may move an
+	 * auction behind the cursor. */
+	uint64_t inserts = stat_read(&c->stats->auctions_opened);
+	if (lost) {
+		r->own_full_seen = stat_read(&r->changed_full);
+		r->rescans++;
+		repl_rescan_start(&r->rescan, inserts);
+	}
+	repl_rescan_step(&r->rescan, inserts, REPL_RESCAN_STEP, iterate_table, &n->auctions,
+			 requeue_marked, r);
 }
 
 static int by_auction_id(const void *a, const void *b)

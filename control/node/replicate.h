@@ -42,6 +42,7 @@
 #include "peer_pending.h"
 #include "peer_replay.h"
 #include "replicate_idem.h"
+#include "replicate_rescan.h"
 #include "retire.h"
 
 struct control;
@@ -53,6 +54,8 @@ struct rte_ring;
 #define REPL_BATCH_MAX	 4096 /* changed auctions per batch; the rest wait */
 #define REPL_ARP_MS	 500  /* asks again for a peer's MAC this often */
 #define REPL_RETRANSMITS 64   /* per peer per loop, at most */
+/* Auctions a rescan (after a full `changed` ring) visits per loop, at most. */
+#define REPL_RESCAN_STEP 4096
 /* Pending auctions shipped per peer per loop, at most (the bound of the
  * drain's work: lookups and entries, whatever the table size). */
 #define REPL_PENDING_BATCH_MAX REPL_BATCH_MAX
@@ -162,7 +165,8 @@ struct replicator {
 
 	/* Not attributable to a peer: refused before the sender is known. */
 	uint64_t drops[PEER_DROP_COUNT];
-	uint64_t rescans;
+	uint64_t rescans;	   /* lost changes that (re)started the rescan */
+	struct repl_rescan rescan; /* the walk that finds them (replicate_rescan.h) */
 };
 
 /* Internal to replicate*.c: one datagram to a peer; a reliable message
