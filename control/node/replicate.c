@@ -499,8 +499,11 @@ static void drain_pending(struct control *c, struct repl_peer *p, uint64_t now_m
 		qsort(e, k, sizeof(e[0]), by_auction_id);
 		struct peer_header h = repl_placeholder_header(r, PEER_DELTA);
 		int len = peer_encode_delta(&h, e, k, &r->key, msg, sizeof(msg));
-		if (len <= 0)
-			continue;
+		if (len <= 0) { /* not expected: keep them pending, try next loop */
+			for (unsigned int i = 0; i < k; i++)
+				peer_pending_add(&p->pending, e[i].auction_id, now_ms);
+			return;
+		}
 		repl_send_reliable(c, p, PEER_DELTA, msg + PEER_HEADER_LEN,
 				   (size_t)len - PEER_LEN_MIN, now_ms);
 		p->stats.entries_out += k;

@@ -39,7 +39,7 @@ struct repl_peer;
 #define REPL_KEY_LOG	    (UINT32_C(1) << 17) /* own keys kept to ship (a power of two) */
 
 struct repl_idem_stats {
-	uint64_t keys_out;     /* own keys shipped */
+	uint64_t keys_out;     /* own keys shipped, counted per peer */
 	uint64_t keys_in;      /* peers' keys noted */
 	uint64_t keys_refused; /* a peer's record not of its own node, or stamped ahead */
 	uint64_t dups_unknown; /* a duplicate of an auction no longer here */
