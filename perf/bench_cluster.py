@@ -97,7 +97,8 @@ def mem_args(mb):
 FLOW_COUNTERS = ("peer_outstanding_overflows_total", "peer_sync_pages_served_total",
                  "peer_window_full_total", "peer_pending_shipped_total",
                  "peer_pending_coalesced_total", "peer_pending_overflows_total",
-                 "peer_syncs_pushed_total", "peer_retransmissions_total")
+                 "peer_syncs_pushed_total", "peer_retransmissions_total", "peer_tx_dropped_total",
+                 "peer_tx_held_total")
 
 class Bench:
     def __init__(self):

@@ -213,6 +213,16 @@ drop:
 	return false;
 }
 
+bool repl_tx_room(struct control *c, struct repl_peer *p)
+{
+	struct node *n = c->node;
+	struct worker *w = n->workers[(unsigned int)(p - c->repl.peer) % n->nworkers];
+	if (rte_ring_free_count(w->from_control) > REPL_TX_RESERVE)
+		return true;
+	p->stats.tx_held++;
+	return false;
+}
+
 /* One datagram to the peer, as a frame on a worker's outgoing ring. A
  * frame that cannot go (no MAC yet, no mbuf, ring full) is lost like any
  * datagram: what matters comes again. */
@@ -422,7 +432,10 @@ static unsigned int drain_ring(struct control *c, struct rte_ring *ring, unsigne
 static void offer_delta(struct control *c, struct repl_peer *p, const struct peer_entry *e,
 			unsigned int n, const uint8_t *body, size_t body_len, uint64_t now_ms)
 {
-	switch (peer_flow_admit(link_of(c, p), &p->pending, e, n, now_ms)) {
+	enum peer_flow flow = repl_tx_room(c, p)
+				  ? peer_flow_admit(link_of(c, p), &p->pending, e, n, now_ms)
+				  : peer_flow_hold(&p->pending, e, n, now_ms);
+	switch (flow) {
 	case PEER_FLOW_SEND:
 		repl_send_reliable(c, p, PEER_DELTA, body, body_len, now_ms);
 		p->stats.entries_out += n;
@@ -492,7 +505,8 @@ static void drain_pending(struct control *c, struct repl_peer *p, uint64_t now_m
 	struct replicator *r = &c->repl;
 	uint8_t msg[PEER_LEN_MAX];
 	unsigned int budget = REPL_PENDING_BATCH_MAX;
-	while (budget > 0 && peer_flow_may_drain(link_of(c, p), &p->pending)) {
+	while (budget > 0 && peer_flow_may_drain(link_of(c, p), &p->pending) &&
+	       repl_tx_room(c, p)) {
 		unsigned int k = take_pending(c, p, e, &budget);
 		if (k == 0)
 			continue;

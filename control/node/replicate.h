@@ -59,6 +59,10 @@ struct rte_ring;
 /* Pending auctions shipped per peer per loop, at most (the bound of the
  * drain's work: lookups and entries, whatever the table size). */
 #define REPL_PENDING_BATCH_MAX REPL_BATCH_MAX
+/* Frames of room kept in the outgoing ring for heartbeats, ACKs and
+ * retransmissions: DELTAs and KEYS wait (pending, in the key log) when
+ * there is no more, rather than be dropped there and sent again. */
+#define REPL_TX_RESERVE 128
 /* At start: a peer not heard within QUIET is taken as down; the start
  * ends at MAX whatever the peers do (a lossy link, a stuck sync). */
 #define REPL_START_QUIET_MS 2000
@@ -89,6 +93,7 @@ struct repl_peer_stats {
 	uint64_t tx_dropped;		  /* no MAC yet, no mbuf, or a full ring */
 	uint64_t sync_pages_served;
 	uint64_t syncs_pushed; /* full syncs pushed to it (a pending overflow, a restart) */
+	uint64_t tx_held;      /* times the outgoing ring's little room held messages back */
 	uint64_t drops[PEER_DROP_COUNT]; /* from this peer, after authentication */
 	uint64_t repl_drops[REPL_DROP_COUNT];
 };
@@ -179,6 +184,10 @@ void repl_send_sync_request(struct control *c, struct repl_peer *p,
 /* The peer with this node id, or NULL. */
 struct repl_peer *repl_peer_by_id(struct replicator *r, uint16_t id);
 struct peer_link *repl_link_of(struct control *c, struct repl_peer *p);
+/* Whether a DELTA or KEYS may go to p now: more than REPL_TX_RESERVE free
+ * frames in the outgoing ring that carries its traffic. A no is counted
+ * (tx_held). */
+bool repl_tx_room(struct control *c, struct repl_peer *p);
 /* Replication lag towards peer i: the age of the oldest thing it has not
  * acknowledged, kept, pending or a key not yet shipped (0: caught up). */
 uint64_t repl_peer_lag_ms(const struct control *c, unsigned int i, uint64_t now_ms);

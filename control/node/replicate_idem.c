@@ -158,7 +158,7 @@ static void ship_keys_to(struct control *c, struct repl_peer *p, uint64_t now_ms
 	}
 	unsigned int budget = REPL_KEYS_BATCH_MAX;
 	while (p->keys_next < d->log_next && budget > 0 &&
-	       peer_link_window_open(repl_link_of(c, p))) {
+	       peer_link_window_open(repl_link_of(c, p)) && repl_tx_room(c, p)) {
 		unsigned int n, took = take_keys(d, p, k, &n);
 		p->keys_next += took;
 		budget = budget > took ? budget - took : 0;

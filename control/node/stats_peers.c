@@ -106,6 +106,8 @@ static void add_flow_control(struct peer_reg *r, struct stats_peer_values *v)
 	    STATS_COUNTER, &v->syncs_pushed);
 	add(r, "peer_keys_behind", "", "own idempotency keys logged, not yet shipped to it",
 	    STATS_GAUGE, &v->keys_behind);
+	add(r, "peer_tx_held_total", "", "times a nearly full outgoing ring held messages back",
+	    STATS_COUNTER, &v->tx_held);
 }
 
 static void add_health(struct peer_reg *r, struct stats_peer_values *v)
@@ -183,6 +185,7 @@ static void refresh_flow_control(struct stats_peer_values *v, const struct repl_
 	put(&v->pending_coalesced, p->pending.stats.coalesced);
 	put(&v->pending_overflows, p->pending.stats.overflows);
 	put(&v->syncs_pushed, p->stats.syncs_pushed);
+	put(&v->tx_held, p->stats.tx_held);
 }
 
 static void refresh_peer(struct stats_peer_values *v, const struct repl_peer *p,

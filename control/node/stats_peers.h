@@ -41,6 +41,7 @@ struct stats_peer_values {
 	_Atomic uint64_t window_full;
 	_Atomic uint64_t pending_auctions, pending_shipped, pending_coalesced, pending_overflows;
 	_Atomic uint64_t syncs_pushed;
+	_Atomic uint64_t tx_held;
 	_Atomic uint64_t keys_behind;
 	_Atomic uint64_t full_syncs;
 	_Atomic uint64_t sync_pages_served;

@@ -137,6 +137,12 @@ enum peer_flow peer_flow_admit(struct peer_link *l, struct peer_pending *s,
 {
 	if (peer_pending_count(s) == 0 && peer_link_window_open(l))
 		return PEER_FLOW_SEND;
+	return peer_flow_hold(s, e, n, now_ms);
+}
+
+enum peer_flow peer_flow_hold(struct peer_pending *s, const struct peer_entry *e, unsigned int n,
+			      uint64_t now_ms)
+{
 	for (unsigned int i = 0; i < n; i++)
 		if (peer_pending_add(s, e[i].auction_id, now_ms) != 0) {
 			s->stats.overflows++;

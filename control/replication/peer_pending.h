@@ -96,6 +96,11 @@ uint64_t peer_pending_age_ms(const struct peer_pending *s, uint64_t now_ms);
 enum peer_flow { PEER_FLOW_SEND, PEER_FLOW_HELD, PEER_FLOW_OVERFLOW };
 enum peer_flow peer_flow_admit(struct peer_link *l, struct peer_pending *s,
 			       const struct peer_entry *e, unsigned int n, uint64_t now_ms);
+/* What peer_flow_admit does with a full window, for a caller that holds
+ * the DELTA back for a reason of its own (its outgoing ring full): the ids
+ * pending (PEER_FLOW_HELD), or the set cleared when full (OVERFLOW). */
+enum peer_flow peer_flow_hold(struct peer_pending *s, const struct peer_entry *e, unsigned int n,
+			      uint64_t now_ms);
 /* Whether pending ids may ship now: some are pending and the window is open. */
 bool peer_flow_may_drain(struct peer_link *l, const struct peer_pending *s);
 

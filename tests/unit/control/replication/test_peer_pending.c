@@ -184,6 +184,19 @@ static void test_window_decides(void **state)
 	assert_int_equal(link.stats.outstanding_overflows, 0);
 }
 
+/* Held for the caller's own reason (its outgoing ring full), the window
+ * open: pending all the same, and what follows waits behind them. */
+static void test_held_with_the_window_open(void **state)
+{
+	(void)state;
+	struct peer_entry e[2] = {entry(4), entry(5)};
+	assert_int_equal(peer_flow_hold(&pending, e, 2, 0), PEER_FLOW_HELD);
+	assert_int_equal(link.stats.window_full, 0);
+	assert_true(peer_flow_may_drain(&link, &pending));
+	assert_int_equal(peer_flow_admit(&link, &pending, e, 1, 1), PEER_FLOW_HELD);
+	assert_int_equal(peer_pending_count(&pending), 2);
+}
+
 static void test_overflow_is_the_last_resort(void **state)
 {
 	(void)state;
@@ -294,6 +307,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_bounded, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_index_against_model, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_window_decides, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_held_with_the_window_open, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_overflow_is_the_last_resort, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_late_acks_need_no_full_sync, setup, teardown),
 	};
