@@ -57,6 +57,7 @@ struct bp_config {
 	uint32_t dedup_rate;	/* new keys per second the table is built for */
 	uint64_t max_drift_ms;
 	int64_t clock_offset_ms; /* fault injection: the wall clock shifted by this */
+	uint32_t peer_window;	 /* unacknowledged messages in flight per peer */
 
 	/* The cluster (CLUSTER.md): static membership, --peer ID@A.B.C.D[:PORT]
 	 * or INI [peers] lines ID = A.B.C.D[:PORT]. npeers 0: a lone node. */

@@ -60,6 +60,11 @@ const struct option_spec bp_options[] = {
      "the cluster secret, 64 hex digits, in a file only the node's user may read (chmod 600); "
      "required with any --peer",
      NULL},
+    /* 1024: PEER_LINK_WINDOW (control/replication/peer_link.h, checked there). */
+    {"peer-window", NUMBER(peer_window, 1, 1024), 1024, NULL, "N",
+     "unacknowledged messages in flight per peer; beyond them changes wait, coalesced "
+     "(docs/PEER_PROTOCOL.md \"Flow control\"). Lower only to test",
+     NULL},
 
     {"open-range", OPTION_ID_RANGE, FIELD(open_first), 1, UINT64_MAX, 0, "none", "FIRST-LAST",
      "auction ids to open", "Auctions opened at start"},

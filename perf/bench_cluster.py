@@ -68,6 +68,8 @@ BIN = os.environ.get("CLUSTER_BUILD_DIR", "build")
 NO_HUGE = os.environ.get("CLUSTER_NO_HUGE", "0") == "1"
 # B and C: every lcore on these CPUs (A's worker keeps CPU 1 to itself).
 PEER_CPU = os.environ.get("CLUSTER_PEER_CPU", "0")
+# --peer-window of every node (unset: the node's default).
+PEER_WINDOW = os.environ.get("CLUSTER_PEER_WINDOW")
 GEN_IP = "198.18.0.100"
 # The loads of the throughput rounds (the smoke run takes uniform only).
 KINDS = os.environ.get("CLUSTER_KINDS", "uniform zipf").split()
@@ -90,6 +92,13 @@ def mem_args(mb):
         return ["--no-huge", "-m", str(mb)]
     return ["--huge-unlink"]
 
+
+# What the lag run reports of A's replication (summed over its peers).
+FLOW_COUNTERS = ("peer_outstanding_overflows_total", "peer_sync_pages_served_total",
+                 "peer_window_full_total", "peer_pending_shipped_total",
+                 "peer_pending_coalesced_total", "peer_pending_overflows_total",
+                 "peer_syncs_pushed_total", "peer_retransmissions_total", "peer_tx_dropped_total",
+                 "peer_tx_held_total")
 
 class Bench:
     def __init__(self):
@@ -125,7 +134,7 @@ class Bench:
         for j in (A, B, C):
             if j != i:
                 args += ["--peer", f"{j}@{node_ip(j)}"]
-        return args
+        return args + (["--peer-window", PEER_WINDOW] if PEER_WINDOW else [])
 
     def spawn(self, i, peers):
         """Node i from an empty state dir (a run never sees the last one's)."""
@@ -315,6 +324,23 @@ class Bench:
             out[str(i)] = m
         return out
 
+    def peer_counters(self, i):
+        """Node i's replication counters (flow control, full syncs), summed
+        over its peers; a counter this build lacks is left out."""
+        r = subprocess.run([os.environ["BP_BIDSTAT"], "--once", "--json",
+                            self.c.nodes[i].stats_name],
+                           capture_output=True, text=True, timeout=10)
+        if r.returncode != 0:
+            return {}
+        out = {}
+        for x in json.loads(r.stdout)["metrics"]:
+            name = x["key"].split("/")[0]
+            if name == "peer_drops_total" and x["total"]:  # by reason
+                name = "peer_drops_total/" + x["key"].split("reason=")[-1]
+            if name in FLOW_COUNTERS or (name.startswith("peer_drops_total/") and x["total"]):
+                out[name] = out.get(name, 0) + x["total"]
+        return out
+
     def worker_idle_rate(self):
         """A's worker 0 over the middle of a run, as perf/bench.sh measures
         it (perf/bench_report.py): polls with frames / all polls, and time
@@ -458,6 +484,8 @@ class Bench:
                              if th1[k] - th0.get(k, 0) > 0})
         self.lag_exceptions = diff_counters(exc0, self.exception_counters())
         self.lag_status = {i: self.status(i).get("peers") for i in (A, B, C)}
+        self.lag_flow = self.peer_counters(A)
+        self.lag_flow_b = self.peer_counters(B)
         taps1 = self.tap_counters(full=True)
         # Frames the kernel could not hand to a node (its tap queue full)
         # or a node could not send.
@@ -540,6 +568,8 @@ def main():
                           "lag_at_s": [[round(t, 3), round(x * 1e3, 3)] for x, t in lags],
                           "query_rtt_ms": [x * 1e3 for x in rtts],
                           "cpu_share": bench.lag_cpu, "peers": bench.lag_status,
+                          "a_peer_counters": bench.lag_flow,
+                          "b_peer_counters": bench.lag_flow_b,
                           "taps": bench.lag_taps, "exceptions": bench.lag_exceptions,
                           "a_out_bytes_per_s": (bench.lag_taps.get(A, {}).get("rx", {}).get(
                               "bytes", float("nan")) / bench.lag_dt),
@@ -680,6 +710,8 @@ def report(res):
                  exc_text(lag["exceptions"]))
     lines.append("lag run CPU share: " + ", ".join(f"{k} {v:.2f}"
                                                   for k, v in sorted(lag["cpu_share"].items())))
+    lines.append(f"lag run, A's replication counters (both peers): {lag.get('a_peer_counters')}")
+    lines.append(f"lag run, B's replication counters (both peers): {lag.get('b_peer_counters')}")
     lines.append("lag run, A's view of its peers at the end: " + ", ".join(
         f"node {p['node_id']} lag_ms {p['lag_ms']}" for p in (lag["peers"].get(1) or [])))
     lines.append("idle (heartbeats), per node: " + ", ".join(

@@ -14,6 +14,7 @@
 #   CLUSTER_KINDS (default "uniform zipf"), CLUSTER_AUCTIONS (10000),
 #     CLUSTER_IDLE_SECONDS (3; 0: no heartbeat phase), CLUSTER_DEDUP_RATE.
 #   CLUSTER_PEER_CPU (default 0): the CPU of every lcore of B and C.
+#   CLUSTER_PEER_WINDOW: every node's --peer-window (unset: its default).
 #   CLUSTER_BUILD_DIR: binaries from this build dir, used as they are (the
 #     integration suite's smoke run); unset: build/, built first.
 #   CLUSTER_NO_HUGE=1: no hugepages.

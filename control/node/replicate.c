@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <rte_hash.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 #include <rte_ring.h>
@@ -17,6 +18,7 @@
 
 #include "control.h"
 #include "log.h"
+#include "replicate_rescan.h"
 #include "replicate_state.h"
 #include "replicate_sync.h"
 #include "stat.h"
@@ -66,6 +68,30 @@ static void order_slots(struct replicator *r)
 		r->slot_node[i] = id[r->slot_order[i]];
 }
 
+_Static_assert(PEER_LINK_WINDOW == 1024, "--peer-window's bound (config_options.c)");
+
+/* Each peer's window (--peer-window) and pending set: one entry per
+ * auction the table holds, up to PEER_PENDING_MAX. */
+static int init_flow_control(struct control *c, char *err, size_t errlen)
+{
+	struct replicator *r = &c->repl;
+	const struct bp_config *cfg = &c->node->cfg;
+	uint32_t capacity =
+	    cfg->max_auctions < PEER_PENDING_MAX ? cfg->max_auctions : PEER_PENDING_MAX;
+	for (unsigned int i = 0; i < r->npeers; i++) {
+		peer_link_set_window(&r->links[i], cfg->peer_window);
+		int rc = peer_pending_init(&r->peer[i].pending, capacity);
+		if (rc != 0) {
+			snprintf(err, errlen,
+				 "replication: no memory for peer %u's pending auctions (%" PRIu32
+				 " x 24 bytes: lower --max-auctions)",
+				 r->peer[i].id, capacity);
+			return rc;
+		}
+	}
+	return 0;
+}
+
 int replicate_init(struct control *c, char *err, size_t errlen)
 {
 	struct replicator *r = &c->repl;
@@ -102,6 +128,9 @@ int replicate_init(struct control *c, char *err, size_t errlen)
 		}
 	}
 	order_slots(r);
+	rc = init_flow_control(c, err, errlen);
+	if (rc != 0)
+		goto fail;
 	rc = repl_idem_init(c, err, errlen);
 	if (rc != 0)
 		goto fail;
@@ -132,8 +161,10 @@ void replicate_fini(struct control *c)
 		retire_queue_fini(&r->retired);
 	if (r->spare)
 		rte_mempool_put(r->bid_pool, r->spare);
-	for (unsigned int i = 0; i < r->npeers; i++)
+	for (unsigned int i = 0; i < r->npeers; i++) {
 		free(r->peer[i].serving_ids);
+		peer_pending_fini(&r->peer[i].pending);
+	}
 	rte_ring_free(r->changed);
 	free(r->links);
 	free(r->changed_full_seen);
@@ -182,6 +213,16 @@ drop:
 	return false;
 }
 
+bool repl_tx_room(struct control *c, struct repl_peer *p)
+{
+	struct node *n = c->node;
+	struct worker *w = n->workers[(unsigned int)(p - c->repl.peer) % n->nworkers];
+	if (rte_ring_free_count(w->from_control) > REPL_TX_RESERVE)
+		return true;
+	p->stats.tx_held++;
+	return false;
+}
+
 /* One datagram to the peer, as a frame on a worker's outgoing ring. A
  * frame that cannot go (no MAC yet, no mbuf, ring full) is lost like any
  * datagram: what matters comes again. */
@@ -212,9 +253,14 @@ void repl_transmit(struct control *c, struct repl_peer *p, const uint8_t *msg, s
 	p->stats.bytes_out += len;
 }
 
-static struct peer_link *link_of(struct control *c, struct repl_peer *p)
+struct peer_link *repl_link_of(struct control *c, struct repl_peer *p)
 {
 	return &c->repl.links[p - c->repl.peer];
+}
+
+static struct peer_link *link_of(struct control *c, struct repl_peer *p)
+{
+	return repl_link_of(c, p);
 }
 
 void repl_send_reliable(struct control *c, struct repl_peer *p, uint8_t type, const uint8_t *body,
@@ -228,8 +274,10 @@ void repl_send_reliable(struct control *c, struct repl_peer *p, uint8_t type, co
 	if (len < 0)
 		return;
 	if (peer_link_track(l, seq, type, body, body_len, now_ms) != 0) {
-		/* Further behind than the kept messages: it gets the full
-		 * state instead, which covers all of them. */
+		/* More than the kept messages (the window and its headroom):
+		 * only pushed SYNC pages can get here, the window holding back
+		 * the rest. It gets the full state instead, which covers all
+		 * of them. */
 		peer_link_forget_outstanding(l);
 		p->push_state = true;
 	}
@@ -310,15 +358,25 @@ void replicate_definition_changed(struct control *c, struct auction *a)
 }
 
 /* A ring was full: whatever is still marked gets queued again. */
-static int requeue_marked(struct auction *a, void *arg)
+static void requeue_marked(void *item, void *arg)
 {
 	struct replicator *r = arg;
+	struct auction *a = item;
 	uint8_t bits = atomic_exchange(&a->dirty, 0);
 	if (bits)
 		note_changed(r, a, bits);
-	return 0;
 }
 
+/* replicate_rescan.h's iterate, over the auction table's index. */
+static int iterate_table(void *table, uint32_t *next, void **item)
+{
+	const struct auction_table *t = table;
+	const void *key;
+	return rte_hash_iterate(t->index, &key, item, next) < 0 ? -1 : 0;
+}
+
+/* A lost change (a full ring) starts a rescan; every loop walks
+ * REPL_RESCAN_STEP auctions of it at most (replicate_rescan.h). */
 static void rescan_if_lost(struct control *c)
 {
 	struct replicator *r = &c->repl;
@@ -329,11 +387,16 @@ static void rescan_if_lost(struct control *c)
 		lost |= full != r->changed_full_seen[i];
 		r->changed_full_seen[i] = full;
 	}
-	if (!lost)
-		return;
-	r->own_full_seen = stat_read(&r->changed_full);
-	r->rescans++;
-	auction_iterate(&n->auctions, requeue_marked, r);
+	/* Every insert counts here (lifecycle.c's `opened`): one may move an
+	 * auction behind the cursor. */
+	uint64_t inserts = stat_read(&c->stats->auctions_opened);
+	if (lost) {
+		r->own_full_seen = stat_read(&r->changed_full);
+		r->rescans++;
+		repl_rescan_start(&r->rescan, inserts);
+	}
+	repl_rescan_step(&r->rescan, inserts, REPL_RESCAN_STEP, iterate_table, &n->auctions,
+			 requeue_marked, r);
 }
 
 static int by_auction_id(const void *a, const void *b)
@@ -364,8 +427,29 @@ static unsigned int drain_ring(struct control *c, struct rte_ring *ring, unsigne
 	return have;
 }
 
+/* One DELTA of entries e[0, n) (sorted, distinct ids) to peer p, kept;
+ * or, its window being full, its ids pending (peer_flow_admit). */
+static void offer_delta(struct control *c, struct repl_peer *p, const struct peer_entry *e,
+			unsigned int n, const uint8_t *body, size_t body_len, uint64_t now_ms)
+{
+	enum peer_flow flow = repl_tx_room(c, p)
+				  ? peer_flow_admit(link_of(c, p), &p->pending, e, n, now_ms)
+				  : peer_flow_hold(&p->pending, e, n, now_ms);
+	switch (flow) {
+	case PEER_FLOW_SEND:
+		repl_send_reliable(c, p, PEER_DELTA, body, body_len, now_ms);
+		p->stats.entries_out += n;
+		break;
+	case PEER_FLOW_HELD:
+		break;
+	case PEER_FLOW_OVERFLOW: /* the last resort: the full state */
+		p->push_state = true;
+		break;
+	}
+}
+
 /* Sends entries[0, n) (sorted, distinct ids) to every peer as DELTAs of
- * one datagram each. */
+ * one datagram each, encoded once. */
 static void ship_entries(struct control *c, const struct peer_entry *e, unsigned int n,
 			 uint64_t now_ms)
 {
@@ -380,13 +464,63 @@ static void ship_entries(struct control *c, const struct peer_entry *e, unsigned
 		struct peer_header h = repl_placeholder_header(r, PEER_DELTA);
 		int len = peer_encode_delta(&h, e + first, end - first, &r->key, msg, sizeof(msg));
 		if (len > 0)
-			for (unsigned int i = 0; i < r->npeers; i++) {
-				repl_send_reliable(c, &r->peer[i], PEER_DELTA,
-						   msg + PEER_HEADER_LEN,
-						   (size_t)len - PEER_LEN_MIN, now_ms);
-				r->peer[i].stats.entries_out += end - first;
-			}
+			for (unsigned int i = 0; i < r->npeers; i++)
+				offer_delta(c, &r->peer[i], e + first, end - first,
+					    msg + PEER_HEADER_LEN, (size_t)len - PEER_LEN_MIN,
+					    now_ms);
 		first = end;
+	}
+}
+
+/* Takes pending auctions of p (at most *budget, counted down) into
+ * entries as they are now, as many as one DELTA holds; an auction removed
+ * since is skipped (each node removes a closed auction itself). */
+static unsigned int take_pending(struct control *c, struct repl_peer *p, struct peer_entry *e,
+				 unsigned int *budget)
+{
+	size_t used = 2;
+	unsigned int k = 0;
+	uint64_t id;
+	control_online(c);
+	while (*budget > 0 && k < PEER_MAX_ENTRIES && peer_pending_peek(&p->pending, &id)) {
+		struct auction *a = auction_lookup(&c->node->auctions, id);
+		if (a) {
+			repl_entry_of(c, a, false, &e[k]);
+			if (used + peer_entry_len(&e[k]) > PEER_BODY_MAX)
+				break; /* the next DELTA's first */
+			used += peer_entry_len(&e[k++]);
+		}
+		peer_pending_pop(&p->pending, &id);
+		(*budget)--;
+	}
+	control_offline(c);
+	return k;
+}
+
+/* Ships p's pending auctions, oldest first, while its window is open: at
+ * most REPL_PENDING_BATCH_MAX per loop. */
+static void drain_pending(struct control *c, struct repl_peer *p, uint64_t now_ms)
+{
+	static struct peer_entry e[PEER_MAX_ENTRIES]; /* control thread only */
+	struct replicator *r = &c->repl;
+	uint8_t msg[PEER_LEN_MAX];
+	unsigned int budget = REPL_PENDING_BATCH_MAX;
+	while (budget > 0 && peer_flow_may_drain(link_of(c, p), &p->pending) &&
+	       repl_tx_room(c, p)) {
+		unsigned int k = take_pending(c, p, e, &budget);
+		if (k == 0)
+			continue;
+		qsort(e, k, sizeof(e[0]), by_auction_id);
+		struct peer_header h = repl_placeholder_header(r, PEER_DELTA);
+		int len = peer_encode_delta(&h, e, k, &r->key, msg, sizeof(msg));
+		if (len <= 0) { /* not expected: keep them pending, try next loop */
+			for (unsigned int i = 0; i < k; i++)
+				peer_pending_add(&p->pending, e[i].auction_id, now_ms);
+			return;
+		}
+		repl_send_reliable(c, p, PEER_DELTA, msg + PEER_HEADER_LEN,
+				   (size_t)len - PEER_LEN_MIN, now_ms);
+		p->stats.entries_out += k;
 	}
 }
 
@@ -536,8 +670,11 @@ void replicate_tick(struct control *c, uint64_t now_ms)
 	}
 	retire_reclaim(&r->retired);
 	if (now_ms >= r->next_batch_ms) {
-		/* Keys first: a duplicate they reveal ships in this batch. */
+		/* Keys first: a duplicate they reveal ships in this batch.
+		 * Then what waited for a window: older, it goes first. */
 		repl_idem_ship(c, now_ms);
+		for (unsigned int i = 0; i < r->npeers; i++)
+			drain_pending(c, &r->peer[i], now_ms);
 		ship_batch(c, now_ms);
 		r->next_batch_ms = now_ms + REPL_BATCH_MS;
 	}
@@ -556,8 +693,12 @@ void replicate_tick(struct control *c, uint64_t now_ms)
 			send_ack(c, p);
 		pull_state(c, p, now_ms);
 		if (p->push_state && peer_link_reachable(&r->links[i], now_ms)) {
+			/* Its pages are read as they go: they cover whatever
+			 * was pending. */
+			peer_pending_clear(&p->pending);
 			repl_sync_push(c, p, now_ms);
 			repl_idem_resend(c, p, now_ms);
+			p->stats.syncs_pushed++;
 			p->push_state = false;
 		}
 	}
@@ -731,7 +872,7 @@ void replicate_receive(struct control *c, struct rte_mbuf *m, const struct pkt_l
 		 * may have reached a life that is gone, so it is forgotten and
 		 * the full state covers it. Pushed: a peer that did not restart
 		 * (this node did, and sent before it heard it) asks for none. */
-		if (peer_link_outstanding(l) > 0)
+		if (peer_link_outstanding(l) > 0 || peer_pending_count(&p->pending) > 0)
 			p->push_state = true;
 		peer_link_new_incarnation(l, msg.h.incarnation);
 	}
@@ -743,6 +884,16 @@ void replicate_receive(struct control *c, struct rte_mbuf *m, const struct pkt_l
 	p->stats.msgs_in++;
 	p->stats.bytes_in += lay->payload_len;
 	dispatch(c, p, &msg, t4, now_ms);
+}
+
+uint64_t repl_peer_lag_ms(const struct control *c, unsigned int i, uint64_t now_ms)
+{
+	const struct replicator *r = &c->repl;
+	uint64_t kept = peer_link_lag_ms(&r->links[i], now_ms);
+	uint64_t pending = peer_pending_age_ms(&r->peer[i].pending, now_ms);
+	uint64_t keys = repl_idem_keys_age_ms(c, &r->peer[i], now_ms);
+	uint64_t lag = kept > pending ? kept : pending;
+	return lag > keys ? lag : keys;
 }
 
 unsigned int replicate_peers(const struct control *c, struct repl_peer_view *out, unsigned int cap,
@@ -760,7 +911,7 @@ unsigned int replicate_peers(const struct control *c, struct repl_peer_view *out
 		    .port = p->port,
 		    .reachable = peer_link_reachable(l, now_ms),
 		    .last_heard_ms_ago = peer_link_last_heard_ms_ago(l, now_ms),
-		    .lag_ms = peer_link_lag_ms(l, now_ms),
+		    .lag_ms = repl_peer_lag_ms(c, i, now_ms),
 		};
 		out[i].has_offset = peer_link_clock_offset(l, &out[i].clock_offset_ms, &rtt_us);
 	}

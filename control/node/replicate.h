@@ -39,8 +39,10 @@
 #include "cluster_key.h"
 #include "netpkt.h"
 #include "peer_link.h"
+#include "peer_pending.h"
 #include "peer_replay.h"
 #include "replicate_idem.h"
+#include "replicate_rescan.h"
 #include "retire.h"
 
 struct control;
@@ -52,6 +54,15 @@ struct rte_ring;
 #define REPL_BATCH_MAX	 4096 /* changed auctions per batch; the rest wait */
 #define REPL_ARP_MS	 500  /* asks again for a peer's MAC this often */
 #define REPL_RETRANSMITS 64   /* per peer per loop, at most */
+/* Auctions a rescan (after a full `changed` ring) visits per loop, at most. */
+#define REPL_RESCAN_STEP 4096
+/* Pending auctions shipped per peer per loop, at most (the bound of the
+ * drain's work: lookups and entries, whatever the table size). */
+#define REPL_PENDING_BATCH_MAX REPL_BATCH_MAX
+/* Frames of room kept in the outgoing ring for heartbeats, ACKs and
+ * retransmissions: DELTAs and KEYS wait (pending, in the key log) when
+ * there is no more, rather than be dropped there and sent again. */
+#define REPL_TX_RESERVE 128
 /* At start: a peer not heard within QUIET is taken as down; the start
  * ends at MAX whatever the peers do (a lossy link, a stuck sync). */
 #define REPL_START_QUIET_MS 2000
@@ -81,6 +92,8 @@ struct repl_peer_stats {
 	uint64_t entries_in, entries_out; /* auction entries merged / shipped */
 	uint64_t tx_dropped;		  /* no MAC yet, no mbuf, or a full ring */
 	uint64_t sync_pages_served;
+	uint64_t syncs_pushed; /* full syncs pushed to it (a pending overflow, a restart) */
+	uint64_t tx_held;      /* times the outgoing ring's little room held messages back */
 	uint64_t drops[PEER_DROP_COUNT]; /* from this peer, after authentication */
 	uint64_t repl_drops[REPL_DROP_COUNT];
 };
@@ -106,6 +119,10 @@ struct repl_peer {
 	struct peer_sync_request deferred;
 	bool want_state; /* its full state is still to be pulled */
 	bool push_state; /* it needs our full state (it fell behind) */
+	/* Flow control: auctions changed while its window was full, shipped
+	 * when it opens; and the next record of the key log it gets. */
+	struct peer_pending pending;
+	uint64_t keys_next;
 	uint64_t next_sync_id;
 
 	/* Our full state being sent to it: the auction ids when it began,
@@ -153,7 +170,8 @@ struct replicator {
 
 	/* Not attributable to a peer: refused before the sender is known. */
 	uint64_t drops[PEER_DROP_COUNT];
-	uint64_t rescans;
+	uint64_t rescans;	   /* lost changes that (re)started the rescan */
+	struct repl_rescan rescan; /* the walk that finds them (replicate_rescan.h) */
 };
 
 /* Internal to replicate*.c: one datagram to a peer; a reliable message
@@ -165,6 +183,14 @@ void repl_send_sync_request(struct control *c, struct repl_peer *p,
 			    const struct peer_sync_request *req);
 /* The peer with this node id, or NULL. */
 struct repl_peer *repl_peer_by_id(struct replicator *r, uint16_t id);
+struct peer_link *repl_link_of(struct control *c, struct repl_peer *p);
+/* Whether a DELTA or KEYS may go to p now: more than REPL_TX_RESERVE free
+ * frames in the outgoing ring that carries its traffic. A no is counted
+ * (tx_held). */
+bool repl_tx_room(struct control *c, struct repl_peer *p);
+/* Replication lag towards peer i: the age of the oldest thing it has not
+ * acknowledged, kept, pending or a key not yet shipped (0: caught up). */
+uint64_t repl_peer_lag_ms(const struct control *c, unsigned int i, uint64_t now_ms);
 
 /* A header that only lets a body be encoded once for every peer: each
  * gets the body under its own header (repl_send_reliable and

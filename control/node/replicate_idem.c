@@ -29,11 +29,13 @@ int repl_idem_init(struct control *c, char *err, size_t errlen)
 	int rc = repl_keys_init(&d->table, cfg->node_id, capacity,
 				(uint64_t)cfg->dedup_seconds * 1000, seed);
 	d->batch = calloc(REPL_KEYS_BATCH_MAX, sizeof(*d->batch));
-	if (rc != 0 || !d->batch) {
+	d->log = calloc(REPL_KEY_LOG, sizeof(*d->log));
+	if (rc != 0 || !d->batch || !d->log) {
 		snprintf(err, errlen,
 			 "replication: no memory for the cluster's idempotency keys (%" PRIu64
-			 " x 64 bytes: lower --dedup-rate or --dedup-seconds)",
-			 capacity);
+			 " x 64 bytes: lower --dedup-rate or --dedup-seconds; and %zu bytes of "
+			 "key log)",
+			 capacity, (size_t)REPL_KEY_LOG * sizeof(*d->log));
 		repl_idem_fini(c);
 		return rc ? rc : -ENOMEM;
 	}
@@ -45,6 +47,7 @@ void repl_idem_fini(struct control *c)
 	struct repl_idem *d = &c->repl.idem;
 	repl_keys_fini(&d->table);
 	free(d->batch);
+	free(d->log);
 	memset(d, 0, sizeof(*d));
 }
 
@@ -115,23 +118,57 @@ static unsigned int sort_unique(struct peer_key *k, unsigned int n)
 	return kept;
 }
 
-/* To one peer (p) or to every peer (p NULL). */
-static void ship_keys(struct control *c, struct repl_peer *p, const struct peer_key *k,
-		      unsigned int n, uint64_t now_ms)
+static uint64_t log_oldest(const struct repl_idem *d)
+{
+	return d->log_next > REPL_KEY_LOG ? d->log_next - REPL_KEY_LOG : 0;
+}
+
+static void log_keys(struct repl_idem *d, const struct peer_key *k, unsigned int n, uint64_t now_ms)
+{
+	for (unsigned int i = 0; i < n; i++)
+		d->log[d->log_next++ % REPL_KEY_LOG] =
+		    (struct repl_key_log_rec){.key = k[i], .at_ms = now_ms};
+}
+
+/* Up to PEER_KEYS_MAX log records from p's place into out, sorted and
+ * unique (a KEYS' order; records of two batches may interleave); returns
+ * how many records it consumed (*n: how many to send). */
+static unsigned int take_keys(struct repl_idem *d, const struct repl_peer *p, struct peer_key *out,
+			      unsigned int *n)
+{
+	uint64_t avail = d->log_next - p->keys_next;
+	unsigned int take = avail < PEER_KEYS_MAX ? (unsigned int)avail : PEER_KEYS_MAX;
+	for (unsigned int i = 0; i < take; i++)
+		out[i] = d->log[(p->keys_next + i) % REPL_KEY_LOG].key;
+	*n = sort_unique(out, take);
+	return take;
+}
+
+/* Ships p its keys from its place in the log while its window is open,
+ * REPL_KEYS_BATCH_MAX at most per loop. */
+static void ship_keys_to(struct control *c, struct repl_peer *p, uint64_t now_ms)
 {
 	struct replicator *r = &c->repl;
+	struct repl_idem *d = &r->idem;
+	struct peer_key k[PEER_KEYS_MAX];
 	uint8_t msg[PEER_LEN_MAX];
-	struct peer_header h = repl_placeholder_header(r, PEER_KEYS);
-	for (unsigned int first = 0; first < n; first += PEER_KEYS_MAX) {
-		unsigned int count = n - first < PEER_KEYS_MAX ? n - first : PEER_KEYS_MAX;
-		int len = peer_encode_keys(&h, k + first, count, &r->key, msg, sizeof(msg));
+	if (p->keys_next < log_oldest(d)) { /* overwritten before it got them */
+		d->stats.keys_overrun += log_oldest(d) - p->keys_next;
+		p->keys_next = log_oldest(d);
+	}
+	unsigned int budget = REPL_KEYS_BATCH_MAX;
+	while (p->keys_next < d->log_next && budget > 0 &&
+	       peer_link_window_open(repl_link_of(c, p)) && repl_tx_room(c, p)) {
+		unsigned int n, took = take_keys(d, p, k, &n);
+		p->keys_next += took;
+		budget = budget > took ? budget - took : 0;
+		struct peer_header h = repl_placeholder_header(r, PEER_KEYS);
+		int len = peer_encode_keys(&h, k, n, &r->key, msg, sizeof(msg));
 		if (len <= 0)
 			continue;
-		for (unsigned int i = 0; i < r->npeers; i++)
-			if (!p || p == &r->peer[i])
-				repl_send_reliable(c, &r->peer[i], PEER_KEYS, msg + PEER_HEADER_LEN,
-						   (size_t)len - PEER_LEN_MIN, now_ms);
-		r->idem.stats.keys_out += count;
+		repl_send_reliable(c, p, PEER_KEYS, msg + PEER_HEADER_LEN,
+				   (size_t)len - PEER_LEN_MIN, now_ms);
+		d->stats.keys_out += n;
 	}
 }
 
@@ -143,24 +180,39 @@ void repl_idem_ship(struct control *c, uint64_t now_ms)
 	for (unsigned int i = 0; i < n->nworkers; i++)
 		if (n->workers[i]->bids.keys)
 			count = drain_keys(c, n->workers[i]->bids.keys, count);
-	if (count == 0)
-		return;
 	count = sort_unique(d->batch, count);
 	for (unsigned int i = 0; i < count; i++)
 		note(c, &d->batch[i], now_ms);
-	ship_keys(c, NULL, d->batch, count, now_ms);
+	log_keys(d, d->batch, count, now_ms);
+	/* Every loop, new keys or not: a window may have opened. */
+	for (unsigned int i = 0; i < c->repl.npeers; i++)
+		ship_keys_to(c, &c->repl.peer[i], now_ms);
 }
 
 void repl_idem_resend(struct control *c, struct repl_peer *p, uint64_t now_ms)
 {
 	struct repl_idem *d = &c->repl.idem;
-	_Static_assert(REPL_KEYS_RESEND_MAX <= REPL_KEYS_BATCH_MAX, "the batch holds them");
-	unsigned int n =
-	    (unsigned int)repl_keys_own_newest(&d->table, d->batch, REPL_KEYS_RESEND_MAX);
-	if (n == 0)
-		return;
-	d->stats.keys_resent += n;
-	ship_keys(c, p, d->batch, sort_unique(d->batch, n), now_ms);
+	uint64_t from = log_oldest(d);
+	if (p->keys_next > from)
+		d->stats.keys_resent += p->keys_next - from;
+	p->keys_next = from;
+	ship_keys_to(c, p, now_ms);
+}
+
+uint64_t repl_idem_keys_behind(const struct control *c, const struct repl_peer *p)
+{
+	const struct repl_idem *d = &c->repl.idem;
+	return d->log_next > p->keys_next ? d->log_next - p->keys_next : 0;
+}
+
+uint64_t repl_idem_keys_age_ms(const struct control *c, const struct repl_peer *p, uint64_t now_ms)
+{
+	const struct repl_idem *d = &c->repl.idem;
+	if (repl_idem_keys_behind(c, p) == 0 || !d->log)
+		return 0;
+	uint64_t from = p->keys_next > log_oldest(d) ? p->keys_next : log_oldest(d);
+	uint64_t then = d->log[from % REPL_KEY_LOG].at_ms;
+	return now_ms >= then ? now_ms - then : then - now_ms;
 }
 
 bool repl_idem_acceptable(struct control *c, struct repl_peer *p, uint64_t msg_hlc)

@@ -4,8 +4,13 @@
  * node", docs/PEER_PROTOCOL.md KEYS): the control thread's part.
  *
  * Every batch it drains the keys of the bids its workers accepted (their
- * `keys` rings), notes them in the key table (replicate_keys.h) and ships
- * them to every peer as KEYS, kept and retransmitted like DELTAs. The keys
+ * `keys` rings), notes them in the key table (replicate_keys.h), appends
+ * them to the key log and ships the log to every peer as KEYS, kept and
+ * retransmitted like DELTAs. Each peer has its own place in the log (flow
+ * control): with its window full, its keys wait there and go once the
+ * window opens. The log holds the newest REPL_KEY_LOG own keys (56 bytes
+ * each: 7 MiB); a peer further behind skips the overwritten ones (counted
+ * as keys_overrun: a duplicate among them may stay counted). The keys
  * peers ship are noted too. When the table finds this node's copy of a bid
  * to be the later of two (a client retried on another node before the
  * first copy replicated), the node adds 1 to its own slot of the auction's
@@ -28,20 +33,32 @@
 struct control;
 struct repl_peer;
 
-/* Keys shipped per batch at most; the rest wait in the rings. */
+/* Keys shipped per batch at most; the rest wait in the rings. Also the
+ * most shipped to one peer from the log per loop. */
 #define REPL_KEYS_BATCH_MAX 4096
+#define REPL_KEY_LOG	    (UINT32_C(1) << 17) /* own keys kept to ship (a power of two) */
 
 struct repl_idem_stats {
-	uint64_t keys_out;     /* own keys shipped */
+	uint64_t keys_out;     /* own keys shipped, counted per peer */
 	uint64_t keys_in;      /* peers' keys noted */
 	uint64_t keys_refused; /* a peer's record not of its own node, or stamped ahead */
 	uint64_t dups_unknown; /* a duplicate of an auction no longer here */
 	uint64_t keys_resent;  /* own keys shipped again to a peer after a full sync */
+	uint64_t keys_overrun; /* own keys overwritten in the log before a peer got them */
+};
+
+struct repl_key_log_rec {
+	struct peer_key key;
+	uint64_t at_ms; /* when it was logged: a peer's lag */
 };
 
 struct repl_idem {
 	struct repl_keys table;
 	struct peer_key *batch; /* REPL_KEYS_BATCH_MAX (>= REPL_KEYS_RESEND_MAX) */
+	/* The key log: record i (0, 1, ... never reused) at i % REPL_KEY_LOG;
+	 * the newest REPL_KEY_LOG of them are held, below log_next. */
+	struct repl_key_log_rec *log;
+	uint64_t log_next;
 	struct repl_idem_stats stats;
 };
 
@@ -50,17 +67,23 @@ struct repl_idem {
 int repl_idem_init(struct control *c, char *err, size_t errlen);
 void repl_idem_fini(struct control *c);
 
-/* Drains the workers' key rings and ships the keys to every peer. */
+/* Drains the workers' key rings into the log, and ships every peer its
+ * keys from its place in the log while its window is open. */
 void repl_idem_ship(struct control *c, uint64_t now_ms);
 
 /*
- * Peer p gets a full sync (its kept messages, KEYS among them, were
- * forgotten): this node's keys still held go to it again, the newest
- * REPL_KEYS_RESEND_MAX of them (older ones are not compared there again:
- * a duplicate among them may stay counted).
+ * Peer p gets a full sync (it restarted, or it fell behind the pending
+ * set; its kept messages, KEYS among them, may be forgotten): this node's
+ * keys go to it again, from the oldest the log holds, through its window
+ * (older ones are not compared there again: a duplicate among them may
+ * stay counted).
  */
-#define REPL_KEYS_RESEND_MAX (64 * PEER_KEYS_MAX) /* 64 messages: a quarter of the kept ones */
 void repl_idem_resend(struct control *c, struct repl_peer *p, uint64_t now_ms);
+
+/* Own keys in the log not yet shipped to p, and the age of the oldest of
+ * them (0: none). */
+uint64_t repl_idem_keys_behind(const struct control *c, const struct repl_peer *p);
+uint64_t repl_idem_keys_age_ms(const struct control *c, const struct repl_peer *p, uint64_t now_ms);
 
 /* Whether a KEYS from peer p may count: its HLC passes the drift guard
  * (a stamp too far ahead moves nothing, CLUSTER.md promise 4; counted as

@@ -150,26 +150,6 @@ static struct repl_key_entry *insert(struct repl_keys *t, uint32_t slot, const s
 	return e;
 }
 
-size_t repl_keys_own_newest(const struct repl_keys *t, struct peer_key *out, size_t cap)
-{
-	size_t n = 0;
-	for (uint32_t i = t->count; i > 0 && n < cap; i--) {
-		uint32_t pos = t->head + i - 1;
-		if (pos >= t->capacity)
-			pos -= t->capacity;
-		const struct repl_key_entry *e = &t->entry[pos];
-		if (e->own_hlc == 0)
-			continue;
-		out[n++] = (struct peer_key){.bidder = e->bidder,
-					     .request_id = e->request_id,
-					     .auction_id = e->auction_id,
-					     .amount = e->amount,
-					     .hlc = e->own_hlc,
-					     .node = t->self};
-	}
-	return n;
-}
-
 bool repl_keys_note(struct repl_keys *t, const struct peer_key *k, uint64_t now_ms)
 {
 	evict_aged(t, now_ms);

@@ -86,13 +86,6 @@ void repl_keys_fini(struct repl_keys *t);
  */
 bool repl_keys_note(struct repl_keys *t, const struct peer_key *k, uint64_t now_ms);
 
-/*
- * This node's own copies held now, newest first, at most cap of them, as
- * records to ship again (a peer whose kept messages were forgotten for a
- * full sync lost the KEYS among them). Returns how many were written.
- */
-size_t repl_keys_own_newest(const struct repl_keys *t, struct peer_key *out, size_t cap);
-
 /* Keys held now (tests, stats). */
 static inline uint32_t repl_keys_count(const struct repl_keys *t)
 {

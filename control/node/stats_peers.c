@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdio.h>
 
+#include "control.h"
 #include "peer_link.h"
 #include "stats_writer.h"
 
@@ -77,7 +78,8 @@ static void add_reliability(struct peer_reg *r, struct stats_peer_values *v)
 	    STATS_COUNTER, &v->retransmissions);
 	add(r, "peer_acks_total", "", "acknowledgements received", STATS_COUNTER,
 	    &v->acks_received);
-	add(r, "peer_outstanding_overflows_total", "", "too far behind: full state sent instead",
+	add(r, "peer_outstanding_overflows_total", "",
+	    "more than the kept messages (window and headroom): full state sent instead",
 	    STATS_COUNTER, &v->outstanding_overflows);
 	add(r, "peer_rto_ms", "", "retransmission timeout (RFC 6298)", STATS_GAUGE, &v->rto_ms);
 	add(r, "peer_full_syncs_total", "", "full states pulled from the peer, completed",
@@ -86,6 +88,26 @@ static void add_reliability(struct peer_reg *r, struct stats_peer_values *v)
 	    STATS_COUNTER, &v->sync_pages_served);
 	add(r, "peer_sync_rerequests_total", "", "overdue sync pages asked for again",
 	    STATS_COUNTER, &v->sync_rerequests);
+}
+
+static void add_flow_control(struct peer_reg *r, struct stats_peer_values *v)
+{
+	add(r, "peer_window_full_total", "", "times its full window held messages back",
+	    STATS_COUNTER, &v->window_full);
+	add(r, "peer_pending_auctions", "", "auctions changed while its window was full, to ship",
+	    STATS_GAUGE, &v->pending_auctions);
+	add(r, "peer_pending_shipped_total", "", "pending auctions shipped once the window opened",
+	    STATS_COUNTER, &v->pending_shipped);
+	add(r, "peer_pending_coalesced_total", "", "changes to an auction pending already",
+	    STATS_COUNTER, &v->pending_coalesced);
+	add(r, "peer_pending_overflows_total", "", "pending auctions full: full state sent instead",
+	    STATS_COUNTER, &v->pending_overflows);
+	add(r, "peer_syncs_pushed_total", "", "full states pushed to the peer (any reason)",
+	    STATS_COUNTER, &v->syncs_pushed);
+	add(r, "peer_keys_behind", "", "own idempotency keys logged, not yet shipped to it",
+	    STATS_GAUGE, &v->keys_behind);
+	add(r, "peer_tx_held_total", "", "times a nearly full outgoing ring held messages back",
+	    STATS_COUNTER, &v->tx_held);
 }
 
 static void add_health(struct peer_reg *r, struct stats_peer_values *v)
@@ -105,6 +127,7 @@ static void add_peer(struct peer_reg *r, struct stats_peer_values *v)
 	char reason[STATS_FIELD_LABEL];
 	add_traffic(r, v);
 	add_reliability(r, v);
+	add_flow_control(r, v);
 	add_health(r, v);
 	add_drops(r, v->drops);
 	for (unsigned int d = 0; d < REPL_DROP_COUNT; d++) {
@@ -122,6 +145,11 @@ int stats_peers_register(struct stats_writer *w, struct stats_cluster_block *b,
 	int rc = stats_dir_add_value(w, "clock_quarantined", "",
 				     "1 while our clock is off from half the peers heard",
 				     STATS_GAUGE, &b->clock_quarantined);
+	if (rc == 0)
+		rc = stats_dir_add_value(
+		    w, "peer_keys_overrun_total", "",
+		    "own keys overwritten in the key log before a peer got them", STATS_COUNTER,
+		    &b->keys_overrun);
 	struct peer_reg r = {w, 0, rc};
 	add_drops(&r, b->unknown_drops);
 	if (r.rc == 0 && stats_dir_count(w) - before > STATS_CLUSTER_ENTRIES)
@@ -148,6 +176,18 @@ static void refresh_clock(struct stats_peer_values *v, const struct peer_link *l
 	put(&v->rtt_us, known ? rtt_us : 0);
 }
 
+static void refresh_flow_control(struct stats_peer_values *v, const struct repl_peer *p,
+				 const struct peer_link *l)
+{
+	put(&v->window_full, l->stats.window_full);
+	put(&v->pending_auctions, peer_pending_count(&p->pending));
+	put(&v->pending_shipped, p->pending.stats.shipped);
+	put(&v->pending_coalesced, p->pending.stats.coalesced);
+	put(&v->pending_overflows, p->pending.stats.overflows);
+	put(&v->syncs_pushed, p->stats.syncs_pushed);
+	put(&v->tx_held, p->stats.tx_held);
+}
+
 static void refresh_peer(struct stats_peer_values *v, const struct repl_peer *p,
 			 const struct peer_link *l, uint64_t now_ms)
 {
@@ -165,7 +205,7 @@ static void refresh_peer(struct stats_peer_values *v, const struct repl_peer *p,
 	for (unsigned int d = 0; d < REPL_DROP_COUNT; d++)
 		put(&v->repl_drops[d], s->repl_drops[d]);
 	put(&v->deltas_pending, peer_link_outstanding(l));
-	put(&v->lag_ms, peer_link_lag_ms(l, now_ms));
+	refresh_flow_control(v, p, l);
 	put(&v->retransmissions, l->stats.retransmissions);
 	put(&v->acks_received, l->stats.acks_received);
 	put(&v->outstanding_overflows, l->stats.outstanding_overflows);
@@ -176,13 +216,19 @@ static void refresh_peer(struct stats_peer_values *v, const struct repl_peer *p,
 	refresh_clock(v, l);
 }
 
-void stats_peers_refresh(struct stats_cluster_block *b, const struct replicator *r, uint64_t now_ms)
+void stats_peers_refresh(struct stats_cluster_block *b, const struct control *c, uint64_t now_ms)
 {
+	const struct replicator *r = &c->repl;
 	if (!r->enabled || !r->links)
 		return;
 	put(&b->clock_quarantined, r->quarantined);
+	put(&b->keys_overrun, r->idem.stats.keys_overrun);
 	for (unsigned int d = 0; d < PEER_DROP_COUNT; d++)
 		put(&b->unknown_drops[d], r->drops[d]);
-	for (unsigned int i = 0; i < r->npeers && i < BP_MAX_PEERS; i++)
+	for (unsigned int i = 0; i < r->npeers && i < BP_MAX_PEERS; i++) {
 		refresh_peer(&b->peer[i], &r->peer[i], &r->links[i], now_ms);
+		/* Kept, pending and keys not yet shipped: what bidctl shows. */
+		put(&b->peer[i].lag_ms, repl_peer_lag_ms(c, i, now_ms));
+		put(&b->peer[i].keys_behind, repl_idem_keys_behind(c, &r->peer[i]));
+	}
 }

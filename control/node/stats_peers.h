@@ -23,8 +23,10 @@
 #include "peer_proto.h"
 #include "replicate.h"
 
+struct control;
+
 /* Directory entries one peer takes (stats_peers_register; checked there). */
-#define STATS_PEER_ENTRIES 48
+#define STATS_PEER_ENTRIES 64
 /* Entries of the cluster besides the peers' own. */
 #define STATS_CLUSTER_ENTRIES 24
 
@@ -36,6 +38,11 @@ struct stats_peer_values {
 	_Atomic uint64_t retransmissions;
 	_Atomic uint64_t acks_received;
 	_Atomic uint64_t outstanding_overflows;
+	_Atomic uint64_t window_full;
+	_Atomic uint64_t pending_auctions, pending_shipped, pending_coalesced, pending_overflows;
+	_Atomic uint64_t syncs_pushed;
+	_Atomic uint64_t tx_held;
+	_Atomic uint64_t keys_behind;
 	_Atomic uint64_t full_syncs;
 	_Atomic uint64_t sync_pages_served;
 	_Atomic uint64_t sync_rerequests;
@@ -52,6 +59,7 @@ struct stats_peer_values {
 
 struct stats_cluster_block {
 	_Atomic uint64_t clock_quarantined;
+	_Atomic uint64_t keys_overrun; /* own keys overwritten in the log before a peer got them */
 	_Atomic uint64_t unknown_drops[PEER_DROP_COUNT]; /* sender not known yet */
 	struct stats_peer_values peer[BP_MAX_PEERS];
 };
@@ -67,8 +75,8 @@ uint32_t stats_peers_capacity(const struct bp_config *cfg);
 int stats_peers_register(struct stats_writer *w, struct stats_cluster_block *b,
 			 const struct bp_config *cfg);
 
-/* Copies the replicator's numbers into b (nothing while it is not set up). */
-void stats_peers_refresh(struct stats_cluster_block *b, const struct replicator *r,
-			 uint64_t now_ms);
+/* Copies the replicator's numbers (c->repl) into b (nothing while it is
+ * not set up). */
+void stats_peers_refresh(struct stats_cluster_block *b, const struct control *c, uint64_t now_ms);
 
 #endif

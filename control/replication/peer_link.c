@@ -28,6 +28,7 @@ void peer_link_init(struct peer_link *l, uint16_t node)
 	l->node = node;
 	l->next_seq = 1;
 	l->rto_ms = PEER_RTO_INITIAL_MS;
+	l->window = PEER_LINK_WINDOW;
 	for (unsigned int i = 0; i < PEER_LINK_OUTSTANDING; i++)
 		l->free_slot[i] = (uint16_t)(PEER_LINK_OUTSTANDING - 1 - i);
 }
@@ -83,6 +84,21 @@ void peer_link_forget_outstanding(struct peer_link *l)
 	rebuild_free(l);
 }
 
+void peer_link_set_window(struct peer_link *l, unsigned int window)
+{
+	l->window = (uint16_t)(window < 1		   ? 1
+			       : window > PEER_LINK_WINDOW ? PEER_LINK_WINDOW
+							   : window);
+}
+
+bool peer_link_window_open(struct peer_link *l)
+{
+	if (l->kept < l->window)
+		return true;
+	l->stats.window_full++;
+	return false;
+}
+
 size_t peer_link_outstanding(const struct peer_link *l)
 {
 	return l->kept;
@@ -125,9 +141,23 @@ static void rtt_sample(struct peer_link *l, uint64_t rtt_ms)
 	l->rto_ms = clamp_rto((rto_us + 999) / 1000);
 }
 
+/* The highest seq the ACK names (0: none). */
+static uint64_t ack_top(const struct peer_ack *ack)
+{
+	unsigned int n = ack->count < PEER_ACK_MAX_RANGES ? ack->count : PEER_ACK_MAX_RANGES;
+	uint64_t top = 0;
+	for (unsigned int i = 0; i < n; i++)
+		if (ack->range[i].last > top)
+			top = ack->range[i].last;
+	return top;
+}
+
 unsigned int peer_link_on_ack(struct peer_link *l, const struct peer_ack *ack, uint64_t now_ms)
 {
 	l->stats.acks_received++;
+	uint64_t top = ack_top(ack);
+	if (top > l->acked_top)
+		l->acked_top = top;
 	unsigned int freed = 0, keep = 0;
 	for (unsigned int i = 0; i < l->kept; i++) {
 		struct peer_link_msg *m = &l->msg[l->order[i]];
@@ -157,11 +187,22 @@ static uint64_t backoff_ms(uint64_t rto, uint32_t tries)
 	return t < PEER_RTO_MAX_MS ? t : PEER_RTO_MAX_MS;
 }
 
+/* Whether kept message i (in order) may be sent again, its time come. */
+static bool may_resend(const struct peer_link *l, unsigned int i, const struct peer_link_msg *m)
+{
+	/* Lost, as far as the ACKs tell: the peer acknowledged a later
+	 * transmission (of ours, heartbeats too) but not this one. Else it may
+	 * be waiting in a slow peer's queue: only the oldest goes, as a probe
+	 * (TCP's RTO retransmits the first unacknowledged segment only). */
+	return i == 0 || m->seq < l->acked_top;
+}
+
 struct peer_link_msg *peer_link_next_due(struct peer_link *l, uint64_t now_ms)
 {
 	for (unsigned int i = 0; i < l->kept; i++) {
 		struct peer_link_msg *m = &l->msg[l->order[i]];
-		if (elapsed(now_ms, m->sent_ms) >= backoff_ms(l->rto_ms, m->tries))
+		if (elapsed(now_ms, m->sent_ms) >= backoff_ms(l->rto_ms, m->tries) &&
+		    may_resend(l, i, m))
 			return m;
 	}
 	return NULL;

@@ -14,7 +14,14 @@
  * again (a heartbeat later), instead of freezing retransmissions or showing
  * a silent peer as reachable for the length of the step.
  *
- * Memory: sizeof(struct peer_link) is about 370 KiB (PEER_LINK_OUTSTANDING
+ * Flow control: the caller sends a DELTA or KEYS only while the window is
+ * open (peer_link_window_open: fewer than `window` messages kept); with a
+ * full window it remembers what it would have sent (peer_pending.h, the
+ * node's key log) and sends it once ACKs open the window again. The kept
+ * messages have PEER_LINK_HEADROOM slots beyond the largest window for the
+ * pushed first page of a full sync, which goes whatever the window.
+ *
+ * Memory: sizeof(struct peer_link) is about 1.6 MiB (PEER_LINK_OUTSTANDING
  * full-size bodies): allocate it once at start (never on a stack).
  *
  * Threads: a struct peer_link belongs to the one thread that sends and
@@ -30,13 +37,19 @@
 
 #include "peer_proto.h"
 
-#define PEER_LINK_OUTSTANDING 256  /* unacknowledged reliable messages kept per peer */
-#define PEER_HEARTBEAT_MS     200  /* heartbeat period */
-#define PEER_UNREACHABLE_MS   1000 /* nothing heard this long: not reachable */
-#define PEER_RTO_MIN_MS	      20
-#define PEER_RTO_MAX_MS	      1000
-#define PEER_RTO_INITIAL_MS   1000 /* RFC 6298 2.1: before the first RTT sample */
-#define PEER_CLOCK_SAMPLES    8	   /* NTP clock filter depth */
+/* The window: unacknowledged DELTA and KEYS messages in flight per peer,
+ * by default and at most (docs/PEER_PROTOCOL.md "Flow control" says why
+ * the value). */
+#define PEER_LINK_WINDOW   1024
+#define PEER_LINK_HEADROOM 64 /* kept beyond the window: pushed SYNC pages */
+#define PEER_LINK_OUTSTANDING                                                                      \
+	(PEER_LINK_WINDOW + PEER_LINK_HEADROOM) /* reliable messages kept per peer */
+#define PEER_HEARTBEAT_MS   200			/* heartbeat period */
+#define PEER_UNREACHABLE_MS 1000		/* nothing heard this long: not reachable */
+#define PEER_RTO_MIN_MS	    20
+#define PEER_RTO_MAX_MS	    1000
+#define PEER_RTO_INITIAL_MS 1000 /* RFC 6298 2.1: before the first RTT sample */
+#define PEER_CLOCK_SAMPLES  8	 /* NTP clock filter depth */
 /* Heartbeat transmit times remembered to match the peer's echo (origin_ns):
  * the peer echoes the latest one it got, sent at most a few periods ago. */
 #define PEER_HEARTBEAT_ORIGINS 8
@@ -59,6 +72,7 @@ struct peer_link_stats {
 	uint64_t retransmissions;	  /* peer_link_resent */
 	uint64_t acks_received;		  /* peer_link_on_ack */
 	uint64_t outstanding_overflows;	  /* peer_link_track refused: -ENOSPC */
+	uint64_t window_full;		  /* peer_link_window_open said no */
 	uint64_t heartbeats_unmatched;	  /* non-zero origin_ns this link did not send (or used) */
 	uint64_t heartbeats_inconsistent; /* matched, but a negative round trip */
 	uint64_t full_syncs;		  /* syncs from the peer completed */
@@ -80,6 +94,8 @@ struct peer_link {
 	uint16_t order[PEER_LINK_OUTSTANDING];
 	uint16_t free_slot[PEER_LINK_OUTSTANDING];
 	uint16_t kept;
+	uint16_t window;    /* 1..PEER_LINK_WINDOW */
+	uint64_t acked_top; /* the highest seq an ACK named */
 
 	/* RFC 6298, in microseconds (samples are whole ms, LAN RTTs are small). */
 	bool have_rtt;
@@ -119,6 +135,12 @@ uint64_t peer_link_take_seq(struct peer_link *l);
 int peer_link_track(struct peer_link *l, uint64_t seq, uint8_t type, const uint8_t *body,
 		    size_t body_len, uint64_t now_ms);
 void peer_link_forget_outstanding(struct peer_link *l);
+/* Sets the window (clamped to 1..PEER_LINK_WINDOW; PEER_LINK_WINDOW after
+ * peer_link_init). */
+void peer_link_set_window(struct peer_link *l, unsigned int window);
+/* Whether a DELTA or KEYS may be sent now: fewer than `window` messages are
+ * kept. A no is counted (stats.window_full): something was held back. */
+bool peer_link_window_open(struct peer_link *l);
 size_t peer_link_outstanding(const struct peer_link *l);
 /* The i-th oldest kept message (i < peer_link_outstanding), or NULL. */
 const struct peer_link_msg *peer_link_outstanding_at(const struct peer_link *l, size_t i);
@@ -138,7 +160,12 @@ const struct peer_link_msg *peer_link_outstanding_at(const struct peer_link *l, 
 unsigned int peer_link_on_ack(struct peer_link *l, const struct peer_ack *ack, uint64_t now_ms);
 /*
  * The oldest kept message whose retransmission time has come (sent_ms +
- * rto, the rto doubling per try up to MAX), or NULL. The caller re-sends its
+ * rto, the rto doubling per try up to MAX) and that is lost as far as the
+ * ACKs tell (an ACK named a later seq, and not its own), or the oldest kept
+ * one whose time has come (a probe), or NULL. So a peer that acknowledges
+ * late (CPU-starved: its queue holds the window) gets one probe per
+ * timeout, not the whole window again; a loss shows as a hole below the
+ * newest acknowledged seq and is sent again at its time. The caller re-sends its
  * body under peer_link_take_seq() and then calls peer_link_resent (m stays
  * valid until the next peer_link_on_ack, track or forget).
  */

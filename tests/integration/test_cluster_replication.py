@@ -281,74 +281,6 @@ class Convergence(ClusterCase):
         w.run(200, [1, 2, 3])
         w.converge([1, 2, 3], "node 3 killed, bids on 1-2, restarted (full sync)")
 
-    def test_5_retry_on_another_node_counts_once(self):
-        # Issue 12: a client that times out on node 1 retries the same BID
-        # (bidder, request_id) on node 2, which has not heard of it (the
-        # partition keeps node 1's bid from replicating): both accept it.
-        # After the heal the bid is counted once everywhere, and the
-        # earlier copy leads.
-        w = Workload(self.c, 7)
-        w.run(60, [1, 2, 3])
-        w.converge([1, 2, 3], "before the retries")
-        self.c.partition([[1], [2, 3]])
-        retries = [(1, 1001), (5, 1002), (6, 1003), (1, 1004)]
-        for i, (a, bidder) in enumerate(retries):
-            amount = 10**6 * (i + 1)
-            w.rid += 1
-            key = (bidder, w.rid)
-            for n in (1, 2):
-                w.client.to(n)
-                r = w.client.ask(bptest.bid(w.rid, a, bidder, amount))
-                self.assertEqual(r["status"], ACCEPTED, (n, a, r))
-                w.oracle.accept(a, amount, r["hlc"], n, key)
-        # Before the heal each side counts its own copy once: node 2's
-        # copies reached node 3 (same side), and a retry there is TOO_LOW.
-        time.sleep(0.5)
-        a, bidder = retries[2]
-        rid = w.oracle.accepted[a][-1][3][1]
-        w.client.to(3)
-        r = w.client.ask(bptest.bid(rid, a, bidder, 10**6 * 3))
-        self.assertEqual(r["status"], bptest.TOO_LOW, ("a retry where a copy is known", r))
-        # More bids on both sides, more messages than a link keeps (256):
-        # the KEYS of the retries are forgotten with the rest, and the
-        # full sync after the heal comes with the keys sent again.
-        w.run(1500, [1], clients=1)  # serial: spread over many batches
-        w.run(1500, [2, 3], clients=1)
-        self.c.heal()
-        # Each side alone agrees with the oracle (one copy each): wait
-        # until the copies met, then until what they revealed shipped.
-        start = time.monotonic()
-        wait_caught_up(self.c, range(1, N + 1))
-        time.sleep(0.3)
-        wait_caught_up(self.c, range(1, N + 1))
-        print(f"caught up {time.monotonic() - start:.2f} s after the heal")
-        w.converge([1, 2, 3], "the same BID key accepted on both sides of {1}|{2,3}, healed")
-        # Counted once for good: nothing comes back later.
-        time.sleep(1.0)
-        self.assertEqual(w.problems([1, 2, 3]), [])
-        # Exactly one node counted each duplicate, the owner of the later
-        # copy (bidstat's bid_duplicates_total): node 2, as it accepted
-        # after node 1 answered, on the same wall clock; never node 3.
-        dups = {}
-        for i in range(1, N + 1):
-            wait_for_refresh(self, self.c.node(i).stats_name)
-            dups[i] = by_key(bidstat_json(self, self.c.node(i).stats_name))[
-                "bid_duplicates_total"]["total"]
-        self.assertEqual(dups, {1: 0, 2: len(retries), 3: 0})
-        # The premise: a link did overflow (its kept messages forgotten for
-        # a full sync), so the re-sent keys are what made the count right.
-        overflows = sum(m["total"] for i in (1, 2)
-                        for k, m in by_key(bidstat_json(self, self.c.node(i).stats_name)).items()
-                        if k.startswith("peer_outstanding_overflows_total/"))
-        self.assertGreaterEqual(overflows, 1, "no link overflowed: the test lost its premise")
-        # Node 2 restarts: its dups slot comes back from its peers with its
-        # bid_count slot, so the bids still count once there and everywhere.
-        self.c.kill(2)
-        self.c.restart(2)
-        wait_serving(self.c, [2])
-        wait_caught_up(self.c, range(1, N + 1))
-        w.converge([1, 2, 3], "node 2 (which counted the duplicates) restarted")
-
     def test_6_what_a_restarted_node_sent_before_it_heard_its_peers_arrives(self):
         # Node 3 restarts cut off from both peers and takes bids: its
         # deltas wait, kept, until the cut heals. Hearing the peers then
@@ -403,6 +335,101 @@ class Convergence(ClusterCase):
         w.converge([1, 2, 3], "node 3 restarted cut off, then healed")
         w.run(200, [1, 2, 3])
         w.converge([1, 2, 3], "and bids on every node after")
+
+
+class FlowControl(ClusterCase):
+    # A small window, so that a partition fills it within a few bids.
+    extra = {i: ["--peer-window", "16"] for i in range(1, N + 1)}
+
+    def flow(self, i):
+        """Node i's flow-control numbers, summed over its peers."""
+        wait_for_refresh(self, self.c.node(i).stats_name)
+        names = ("peer_window_full_total", "peer_pending_auctions", "peer_keys_behind",
+                 "peer_pending_shipped_total", "peer_pending_overflows_total",
+                 "peer_outstanding_overflows_total", "peer_syncs_pushed_total",
+                 "peer_keys_overrun_total")
+        metrics = by_key(bidstat_json(self, self.c.node(i).stats_name)).items()
+        return {n: sum(m["total"] for k, m in metrics if k == n or k.startswith(n + "/"))
+                for n in names}
+
+    def test_retry_on_another_node_counts_once(self):
+        # Issue 12: a client that times out on node 1 retries the same BID
+        # (bidder, request_id) on node 2, which has not heard of it (the
+        # partition keeps node 1's bid from replicating): both accept it.
+        # After the heal the bid is counted once everywhere, and the
+        # earlier copy leads.
+        w = Workload(self.c, 7)
+        w.run(60, [1, 2, 3])
+        w.converge([1, 2, 3], "before the retries")
+        before = {i: self.flow(i) for i in (1, 2)}  # the start may push syncs
+        self.c.partition([[1], [2, 3]])
+        retries = [(1, 1001), (5, 1002), (6, 1003), (1, 1004)]
+        for i, (a, bidder) in enumerate(retries):
+            amount = 10**6 * (i + 1)
+            w.rid += 1
+            key = (bidder, w.rid)
+            for n in (1, 2):
+                w.client.to(n)
+                r = w.client.ask(bptest.bid(w.rid, a, bidder, amount))
+                self.assertEqual(r["status"], ACCEPTED, (n, a, r))
+                w.oracle.accept(a, amount, r["hlc"], n, key)
+        # Before the heal each side counts its own copy once: node 2's
+        # copies reached node 3 (same side), and a retry there is TOO_LOW.
+        time.sleep(0.5)
+        a, bidder = retries[2]
+        rid = w.oracle.accepted[a][-1][3][1]
+        w.client.to(3)
+        r = w.client.ask(bptest.bid(rid, a, bidder, 10**6 * 3))
+        self.assertEqual(r["status"], bptest.TOO_LOW, ("a retry where a copy is known", r))
+        # More bids on both sides, more messages than a window holds
+        # (--peer-window 16): what changed waits pending, coalesced, and the
+        # KEYS of the retries wait in the key log; all of it ships once the
+        # heal's ACKs open the windows, with no full sync.
+        w.run(300, [1], clients=1)  # serial: spread over many batches
+        w.run(300, [2, 3], clients=1)
+        waiting = {i: self.flow(i) for i in (1, 2)}
+        for i, f in waiting.items():
+            self.assertGreaterEqual(f["peer_window_full_total"], 1, (i, f))
+            self.assertGreaterEqual(f["peer_pending_auctions"], 1, (i, f))
+            self.assertGreaterEqual(f["peer_keys_behind"], 1, (i, f))
+        self.c.heal()
+        # Each side alone agrees with the oracle (one copy each): wait
+        # until the copies met, then until what they revealed shipped.
+        start = time.monotonic()
+        wait_caught_up(self.c, range(1, N + 1))
+        time.sleep(0.3)
+        wait_caught_up(self.c, range(1, N + 1))
+        print(f"caught up {time.monotonic() - start:.2f} s after the heal")
+        w.converge([1, 2, 3], "the same BID key accepted on both sides of {1}|{2,3}, healed")
+        # Counted once for good: nothing comes back later.
+        time.sleep(1.0)
+        self.assertEqual(w.problems([1, 2, 3]), [])
+        # Exactly one node counted each duplicate, the owner of the later
+        # copy (bidstat's bid_duplicates_total): node 2, as it accepted
+        # after node 1 answered, on the same wall clock; never node 3.
+        dups = {}
+        for i in range(1, N + 1):
+            wait_for_refresh(self, self.c.node(i).stats_name)
+            dups[i] = by_key(bidstat_json(self, self.c.node(i).stats_name))[
+                "bid_duplicates_total"]["total"]
+        self.assertEqual(dups, {1: 0, 2: len(retries), 3: 0})
+        # What waited was shipped later, through the windows: no full sync
+        # was pushed, no kept message was forgotten, no key overwritten.
+        for i in (1, 2):
+            f = self.flow(i)
+            self.assertGreater(f["peer_pending_shipped_total"], 0, (i, f))
+            self.assertEqual(f["peer_pending_auctions"], 0, (i, f))
+            self.assertEqual(f["peer_keys_behind"], 0, (i, f))
+            for name in ("peer_pending_overflows_total", "peer_outstanding_overflows_total",
+                         "peer_syncs_pushed_total", "peer_keys_overrun_total"):
+                self.assertEqual(f[name], before[i][name], (i, name, f, before[i]))
+        # Node 2 restarts: its dups slot comes back from its peers with its
+        # bid_count slot, so the bids still count once there and everywhere.
+        self.c.kill(2)
+        self.c.restart(2)
+        wait_serving(self.c, [2])
+        wait_caught_up(self.c, range(1, N + 1))
+        w.converge([1, 2, 3], "node 2 (which counted the duplicates) restarted")
 
 
 class Hostile(ClusterCase):

@@ -244,33 +244,6 @@ static void test_index_after_many_evictions(void **state)
 	repl_keys_fini(&t);
 }
 
-/* Own copies to ship again after a full sync: newest first, bounded, the
- * peers' copies left out. */
-static void test_own_newest(void **state)
-{
-	(void)state;
-	struct repl_keys t;
-	struct peer_key out[8];
-	init(&t, 2, 4);
-	assert_int_equal(repl_keys_own_newest(&t, out, 8), 0);
-	for (uint64_t r = 1; r <= 6; r++) {
-		struct peer_key k = copy(r, 100 + r, r == 5 ? 1 : 2); /* key 5: a peer's */
-		assert_false(repl_keys_note(&t, &k, 0));
-	}
-	/* Held: keys 3..6; own: 3, 4, 6. */
-	assert_int_equal(repl_keys_own_newest(&t, out, 8), 3);
-	assert_int_equal(out[0].request_id, 6);
-	assert_int_equal(out[1].request_id, 4);
-	assert_int_equal(out[2].request_id, 3);
-	assert_int_equal(out[0].hlc, 106);
-	assert_int_equal(out[0].node, 2);
-	assert_int_equal(out[0].auction_id, 42);
-	assert_int_equal(out[0].amount, 150);
-	assert_int_equal(repl_keys_own_newest(&t, out, 2), 2);
-	assert_int_equal(out[1].request_id, 4);
-	repl_keys_fini(&t);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -284,7 +257,6 @@ int main(void)
 	    cmocka_unit_test(test_eviction_by_age),
 	    cmocka_unit_test(test_bound_drops_oldest),
 	    cmocka_unit_test(test_index_after_many_evictions),
-	    cmocka_unit_test(test_own_newest),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

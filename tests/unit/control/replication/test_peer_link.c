@@ -221,6 +221,44 @@ static void test_backoff(void **state)
 	assert_int_equal(m->first_sent_ms, 1000);
 }
 
+/* A peer that acknowledges late (its queue holds what was sent) gets one
+ * probe per timeout, not everything again; once an ACK names a later seq,
+ * what it left out is a loss and goes at its time. */
+static void test_late_peer_gets_a_probe(void **state)
+{
+	(void)state;
+	for (uint64_t s = 1; s <= 10; s++)
+		assert_int_equal(track(&link_a, s, 0), 0);
+	uint64_t rto = peer_link_rto_ms(&link_a);
+	struct peer_link_msg *m = peer_link_next_due(&link_a, rto);
+	assert_non_null(m);
+	assert_int_equal(m->seq, 1);
+	peer_link_resent(&link_a, m, 11, rto);
+	/* Messages 2-10 are as late as the first was, but nothing says lost. */
+	assert_null(peer_link_next_due(&link_a, rto));
+	assert_null(peer_link_next_due(&link_a, rto + 1));
+	/* The probe's ACK alone: 2-10 were passed over, lost. */
+	const uint64_t r[] = {11, 11};
+	struct peer_ack a = ack_of(1, 1, r);
+	assert_int_equal(peer_link_on_ack(&link_a, &a, rto + 2), 1);
+	m = peer_link_next_due(&link_a, rto + 2);
+	assert_non_null(m);
+	assert_int_equal(m->seq, 2);
+	peer_link_resent(&link_a, m, 12, rto + 2);
+	m = peer_link_next_due(&link_a, rto + 2);
+	assert_non_null(m);
+	assert_int_equal(m->seq, 3);
+	/* A newer message than the ACK's top is not a hole: only its time and
+	 * being the oldest would send it. */
+	assert_int_equal(track(&link_a, 20, rto + 2), 0);
+	struct peer_link_msg *x;
+	while ((x = peer_link_next_due(&link_a, 5 * rto)) != NULL) {
+		assert_int_not_equal(x->seq, 20);
+		peer_link_resent(&link_a, x, 100 + x->seq, 5 * rto);
+	}
+	assert_int_equal(link_a.stats.retransmissions, 2 + 9); /* 1 and 2; then 2-10 */
+}
+
 static void test_clock_step_back(void **state)
 {
 	(void)state;
@@ -863,6 +901,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_ack_frees_covered, setup),
 	    cmocka_unit_test_setup(test_rto, setup),
 	    cmocka_unit_test_setup(test_backoff, setup),
+	    cmocka_unit_test_setup(test_late_peer_gets_a_probe, setup),
 	    cmocka_unit_test_setup(test_clock_step_back, setup),
 	    cmocka_unit_test_setup(test_reachability, setup),
 	    cmocka_unit_test_setup(test_heartbeat_offset, setup),
