@@ -162,6 +162,15 @@ int auction_remove(struct auction_table *t, struct auction *a);
 void auction_iterate(const struct auction_table *t, int (*fn)(struct auction *a, void *arg),
 		     void *arg);
 
+/*
+ * A cursor over the index's slots: the auction at the first live slot
+ * >= *next, *next set just past it; -1 past the end. Inserts never move an
+ * entry (linear probing); a rebuild (auction_table.rebuilds) moves them
+ * all, so a walk that must see every auction restarts when that count
+ * changes. Same validity as auction_lookup. Control thread.
+ */
+int auction_table_next(const struct auction_table *t, uint32_t *next, struct auction **a);
+
 /* A cluster counter slot of an auction (auction_counter, slot index). */
 static inline _Atomic uint64_t *auction_remote_slot(const struct auction_table *t,
 						    struct auction *a, enum auction_counter k,

@@ -415,6 +415,21 @@ void auction_iterate(const struct auction_table *t, int (*fn)(struct auction *a,
 	}
 }
 
+int auction_table_next(const struct auction_table *t, uint32_t *next, struct auction **a)
+{
+	const struct auction_index *x = index_of(t);
+	for (uint64_t i = *next; i <= x->mask; i++) {
+		struct auction *found =
+		    atomic_load_explicit(&x->slot[i].auction, memory_order_relaxed);
+		if (found) {
+			*a = found;
+			*next = (uint32_t)(i + 1);
+			return 0;
+		}
+	}
+	return -1;
+}
+
 /* The rules, the phase and the leading-bid pointer share one line. */
 _Static_assert(offsetof(struct auction, leading) + sizeof(struct bid *) <= 64,
 	       "the leading pointer is on the rules' line");

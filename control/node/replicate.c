@@ -9,7 +9,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <rte_hash.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 #include <rte_ring.h>
@@ -370,9 +369,11 @@ static void requeue_marked(void *item, void *arg)
 /* replicate_rescan.h's iterate, over the auction table's index. */
 static int iterate_table(void *table, uint32_t *next, void **item)
 {
-	const struct auction_table *t = table;
-	const void *key;
-	return rte_hash_iterate(t->index, &key, item, next) < 0 ? -1 : 0;
+	struct auction *a;
+	if (auction_table_next(table, next, &a) < 0)
+		return -1;
+	*item = a;
+	return 0;
 }
 
 /* A lost change (a full ring) starts a rescan; every loop walks
@@ -387,9 +388,11 @@ static void rescan_if_lost(struct control *c)
 		lost |= full != r->changed_full_seen[i];
 		r->changed_full_seen[i] = full;
 	}
-	/* Every insert counts here (lifecycle.c's `opened`): one may move an
-	 * auction behind the cursor. */
-	uint64_t inserts = stat_read(&c->stats->auctions_opened);
+	/* An index rebuild moves every auction (auction_table_next); every
+	 * insert counts too (lifecycle.c's `opened`), which costs a restart
+	 * now and then but keeps the circle's proof independent of the
+	 * index's probing. */
+	uint64_t inserts = stat_read(&c->stats->auctions_opened) + n->auctions.rebuilds;
 	if (lost) {
 		r->own_full_seen = stat_read(&r->changed_full);
 		r->rescans++;

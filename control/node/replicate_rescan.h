@@ -9,15 +9,15 @@
  *
  * It ends after one full circle from where it (re)started. A new loss
  * restarts the circle from the cursor, and so does an auction inserted
- * since the circle began: a cuckoo hash insert may move an entry from a
- * slot the cursor has not reached to one it has passed. Any auction
+ * since the circle began, or an index rebuild (either may move an entry
+ * from a slot the cursor has not reached to one it has passed). Any auction
  * marked and lost before a circle began is found in that circle, or in a
  * later one if an insert restarts it. Each circle visits every slot once.
  *
- * The table is reached through `iterate`, rte_hash_iterate's contract:
+ * The table is reached through `iterate` (auction_table_next's contract):
  * the entry at the first occupied position >= *next, *next set just past
  * it, a negative value past the end. The slots skipped between two entries
- * are not auctions visited: they are key-index reads in the buckets, at
+ * are not auctions visited: they are reads of empty index slots, at
  * most the table's slot count per circle.
  *
  * Plain C, no DPDK. Threads: the control thread (replicate.c), inside
