@@ -20,7 +20,7 @@
  */
 
 #define N 3        /* nodes */
-#define A 2        /* auctions; auction a closes at T_a, T0 < T1 */
+#define A 2        /* auctions */
 #define MAXAMT 2   /* bid amounts are 1..MAXAMT */
 #ifndef BIDS
 #define BIDS 1     /* bids accepted in all (2: a far larger search) */
@@ -69,10 +69,10 @@ byte bids_left = BIDS;
 /* Replication's deltas (the highest bid a node accepted on an auction;
  * each node sends its own to every peer, nobody relays):
  * lost (a send may drop), duplicated (senders retransmit from their state
- * at any time), reordered (the receiver takes the first message of any
- * sender and auction; within one such stream the amounts never fall, so
- * taking a later one first equals losing the earlier). At most NETCAP in
- * flight.
+ * at any time), reordered (the receiver takes the message of any sender
+ * and auction first). At most NETCAP in flight, at most one per (sender,
+ * receiver, auction) stream: a stream's amounts never fall, so a copy
+ * overtaken by a later one equals a lost copy.
  * Heartbeats are not messages here: a peer's HLC only grows and is read
  * only by the settle guard, so reading the peer's stage at that guard
  * simulates every delayed, lost, duplicated or reordered heartbeat. */
