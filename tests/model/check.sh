@@ -97,6 +97,7 @@ run() {
 }
 
 run correct pass
+run correct-t0-t1 pass -DDISTINCT_CLOSE # the auctions close at T0 < T1
 # Invariant 3 (fencing) names the token, invariant 2 (winner) the ghost max.
 run no-token-check fail:"key[me]==(pend_rec&15)" -DNO_TOKEN_CHECK
 run no-peer-wait fail:"==amax[" -DNO_PEER_WAIT
