@@ -232,11 +232,9 @@ static void register_node_values(struct reg *r, struct stats_node_block *b, unsi
 
 #define LV(name, help, kind, field) NV(name, "", help, kind, leadership.field)
 static const struct node_value leader_values[] = {
-    LV("leader", "1 while this node leads (a lone node without --etcd leads itself)", STATS_GAUGE,
+    LV("leader", "1 while this node leads (without --etcd: a lone node leads itself)", STATS_GAUGE,
        leader),
-    LV("fencing_token",
-       "the leader's fencing token (its etcd election key's creation revision; "
-       "without --etcd the fencing epoch); 0 unless leader",
+    LV("fencing_token", "the leader's token (etcd election key revision; else the epoch)",
        STATS_GAUGE, fencing_token),
 };
 static const struct node_value etcd_values[] = {
@@ -244,9 +242,7 @@ static const struct node_value etcd_values[] = {
        etcd_reachable),
     LV("etcd_latency_us", "latency of the last answered etcd request", STATS_GAUGE,
        etcd_latency_us),
-    LV("etcd_lease_left_ms",
-       "time left until this node's lease ends on its own clock (the "
-       "leader steps down then)",
+    LV("etcd_lease_left_ms", "until the lease ends on this node's clock (a leader steps down)",
        STATS_GAUGE, etcd_lease_left_ms),
     LV("etcd_leader_node_id", "the election's leader as etcd last said (0: none known)",
        STATS_GAUGE, etcd_leader_node_id),
