@@ -127,10 +127,10 @@ static void set_elected(struct run *r, bool elected, int64_t token, const char *
 	if (r->elected == elected)
 		return;
 	struct leader *l = r->l;
-	pthread_mutex_lock(&l->settle_lock);
+	pthread_mutex_lock(&l->key_lock);
 	if (!elected)
 		l->election_key[0] = '\0';
-	pthread_mutex_unlock(&l->settle_lock);
+	pthread_mutex_unlock(&l->key_lock);
 	r->elected = elected;
 	r->token = elected ? token : 0;
 	atomic_fetch_add(&l->changes, 1);
@@ -244,9 +244,9 @@ static void campaign(struct run *r, uint64_t now, int wait_ms)
 		drop_lease(r, "elected too late, on a lease past its deadline");
 		return;
 	}
-	pthread_mutex_lock(&l->settle_lock);
+	pthread_mutex_lock(&l->key_lock);
 	snprintf(l->election_key, sizeof(l->election_key), "%s", won.key);
-	pthread_mutex_unlock(&l->settle_lock);
+	pthread_mutex_unlock(&l->key_lock);
 	r->leader_node_id = l->opt.node_id;
 	set_elected(r, true, won.rev, NULL);
 }
@@ -265,9 +265,11 @@ static void step(struct run *r)
 	uint64_t now = leader_clock_ms();
 	if (r->lease && now >= deadline_ms(r))
 		drop_lease(r, "the lease could not be refreshed in time (etcd unreachable?)");
-	if (r->revoke_pending && r->reachable &&
-	    etcd_lease_revoke(&l->client, r->revoke_pending, err, sizeof(err)) == 0)
+	/* Best effort, once etcd answers: a lease not revoked expires. */
+	if (r->revoke_pending && r->reachable) {
+		etcd_lease_revoke(&l->client, r->revoke_pending, err, sizeof(err));
 		r->revoke_pending = 0;
+	}
 	if (!r->lease) {
 		if (now >= r->next_keepalive_ms)
 			grant(r, now);
@@ -353,6 +355,7 @@ int leader_start(struct leader *l, const struct leader_options *opt, char *err, 
 		return rc;
 	}
 	pthread_mutex_init(&l->settle_lock, NULL);
+	pthread_mutex_init(&l->key_lock, NULL);
 	rc = pthread_create(&l->thread, NULL, leader_main, l);
 	if (rc != 0) {
 		snprintf(err, errlen, "cannot start the leader thread: %s", strerror(rc));
@@ -374,6 +377,7 @@ void leader_stop(struct leader *l)
 	etcd_client_fini(&l->client);
 	etcd_client_fini(&l->settle_client);
 	pthread_mutex_destroy(&l->settle_lock);
+	pthread_mutex_destroy(&l->key_lock);
 	l->started = false;
 }
 
@@ -384,9 +388,9 @@ int leader_settle_txn(struct leader *l, uint64_t auction, const void *record, si
 	char guard[ETCD_KEY_MAX], key[ETCD_KEY_MAX + 24];
 	*existing = false;
 	leader_read(l, &v);
-	pthread_mutex_lock(&l->settle_lock);
+	pthread_mutex_lock(&l->key_lock);
 	snprintf(guard, sizeof(guard), "%s", l->election_key);
-	pthread_mutex_unlock(&l->settle_lock);
+	pthread_mutex_unlock(&l->key_lock);
 	if (!v.leader || guard[0] == '\0') {
 		snprintf(err, errlen, "not the leader");
 		return 0;

@@ -101,11 +101,14 @@ struct leader {
 	_Atomic uint64_t fencing_rejections;
 
 	struct etcd_client client; /* the thread's */
-	/* The settlement's (leader_settle_txn), its own handle. */
+	/* The settlement's (leader_settle_txn): its own handle, held by one
+	 * settlement at a time. */
 	pthread_mutex_t settle_lock;
 	struct etcd_client settle_client;
-	/* The key we were elected with (thread; the settlement reads it
-	 * under the sequence lock, through pub_token and election_key). */
+	/* The key we were elected with, written by the thread, read by the
+	 * settlement: a lock of its own, never held across a request, so a
+	 * slow settlement never delays a keepalive. */
+	pthread_mutex_t key_lock;
 	char election_key[ETCD_KEY_MAX];
 };
 

@@ -67,6 +67,7 @@ static void not_leader_refuses_to_settle_without_asking_etcd(void **state)
 	(void)state;
 	static struct leader l;
 	pthread_mutex_init(&l.settle_lock, NULL);
+	pthread_mutex_init(&l.key_lock, NULL);
 	publish(&l, true, 42, leader_clock_ms() - 1);
 	char err[256];
 	bool existing = true;
