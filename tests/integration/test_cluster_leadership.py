@@ -31,7 +31,7 @@ import cluster
 import etcd
 from bptest import BIDPLANE
 from cluster import Cluster, node_ip
-from stats_tools import bidstat_json, by_key
+from stats_tools import bidstat_json, by_key, wait_for_refresh
 
 N = 3
 TTL = 2
@@ -108,6 +108,32 @@ def status(node):
     return json.loads(out.stdout)
 
 
+class LoneNode(unittest.TestCase):
+    """Without --etcd nothing changes: a lone node is its own leader, its
+    token the local fencing epoch, and there is no etcd object."""
+
+    def test_a_lone_node_leads_with_its_epoch(self):
+        with Cluster("lone") as c:
+            c.start(1)
+            node = c.node(1)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not status(node)["serving"]:
+                time.sleep(0.1)
+            s = status(node)
+            self.assertTrue(s["leader"], s)
+            self.assertGreater(s["fencing_epoch"], 0)
+            self.assertEqual(s["fencing_token"], s["fencing_epoch"], s)
+            self.assertIsNone(s["etcd"], s)
+            self.assertIn("(no --etcd: a lone node leads itself)", node.bidctl("status").stdout)
+            wait_for_refresh(self, node.stats_name)  # a refresh after serving
+            metrics = by_key(bidstat_json(self, node.stats_name))
+            self.assertEqual(metrics["leader"]["total"], 1)
+            self.assertEqual(metrics["fencing_token"]["total"], s["fencing_epoch"])
+            self.assertNotIn("etcd_requests_total", metrics)
+            c.stop()
+            self.assertEqual(c.leftovers(), [])
+
+
 class Leadership(unittest.TestCase):
     def setUp(self):
         self.c = Cluster(self.id().split(".")[-1][:20])
@@ -172,6 +198,7 @@ class Leadership(unittest.TestCase):
         self.assertIn(f"leader:        yes, fencing token {token}\n", text)
         self.assertIn("etcd:          reachable", text)
         # The stats say the same (bidstat --json: the segment's names).
+        wait_for_refresh(self, self.c.node(leader).stats_name)
         stats = bidstat_json(self, self.c.node(leader).stats_name)
         metrics = {k: m["total"] for k, m in by_key(stats).items()}
         self.assertEqual(metrics.get("leader"), 1, metrics)
