@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -299,6 +300,11 @@ static void *leader_main(void *arg)
 {
 	struct leader *l = arg;
 	struct run r = {.l = l, .reachable = true};
+	/* The process's signals (SIGINT, SIGTERM) go to the other threads:
+	 * none interrupts a request half-way. */
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	while (!atomic_load(&l->stop))
 		step(&r);
 	/* Leaving: a revoked lease lets another node lead at once rather

@@ -205,6 +205,18 @@ class Leadership(unittest.TestCase):
         self.assertEqual(metrics.get("fencing_token"), token)
         self.assertGreater(metrics.get("etcd_requests_total", 0), 0)
         self.assertGreaterEqual(metrics.get("leadership_changes_total", 0), 1)
+        # A leader that stops (SIGTERM) exits cleanly and revokes its
+        # lease: another leads well before the lease could have expired.
+        node = self.c.node(leader)
+        t0 = time.monotonic()
+        self.assertEqual(self.c.stop_node(leader), 0)
+        self.assertIn("stopped cleanly", "".join(node.output))
+        self.assertIn(f"elected leader of /{self.name}/leader, fencing token {token}",
+                      "".join(node.output))
+        rest = [i for i in range(1, N + 1) if i != leader]
+        new, new_token, _ = self.wait_leader(rest, FAILOVER_BOUND_S, newer_than=token)
+        print(f"hand-over after SIGTERM of node {leader}: node {new} leads after "
+              f"{time.monotonic() - t0:.2f} s, token {token} -> {new_token}", file=sys.stderr)
 
     def test_2_kill_the_leader_another_takes_over(self):
         leader, token, _ = self.wait_leader(range(1, N + 1), 30)
