@@ -18,6 +18,11 @@
 
 #define BP_NAME_MAX 64
 #define BP_PATH_MAX 256
+/* --etcd: up to BP_ETCD_MAX_URLS endpoints, comma-separated. */
+#define BP_ETCD_MAX	 1024
+#define BP_ETCD_MAX_URLS 8
+/* --cluster-name: at most 64 characters, the field one more. */
+#define BP_CLUSTER_NAME_MAX 65
 
 /* A cluster is at most 16 nodes (CLUSTER.md): this one and 15 peers. */
 #define BP_MAX_PEERS	     15
@@ -65,6 +70,11 @@ struct bp_config {
 	unsigned int npeers;
 	struct bp_peer peers[BP_MAX_PEERS];
 	char cluster_key_file[BP_PATH_MAX]; /* required with any peer */
+	/* Leadership (CLUSTER.md, docs/LEADERSHIP.md): --etcd URL[,URL...],
+	 * empty for the embedded default (a lone node is its own leader). */
+	char etcd[BP_ETCD_MAX];
+	char cluster_name[BP_CLUSTER_NAME_MAX]; /* [A-Za-z0-9_-]{1,64}: the etcd key prefix */
+	uint32_t lease_ttl_s;		/* the etcd lease, 2..60 s */
 
 	char control_socket[BP_PATH_MAX]; /* default: /run/bidplane/<stats-name>.sock */
 	char stats_name[BP_NAME_MAX];

@@ -65,6 +65,16 @@ const struct option_spec bp_options[] = {
      "unacknowledged messages in flight per peer; beyond them changes wait, coalesced "
      "(docs/PEER_PROTOCOL.md \"Flow control\"). Lower only to test",
      NULL},
+    {"etcd", OPTION_ETCD_URLS, FIELD(etcd), 0, 0, 0, "none", "URL[,URL...]",
+     "etcd v3 endpoints (http://HOST:PORT, up to 8) for leadership; without it the node is "
+     "its own leader, its fencing token the local epoch (docs/LEADERSHIP.md)",
+     NULL},
+    {"cluster-name", OPTION_KEY_NAME, FIELD(cluster_name), 0, 0, 0, BP_DEFAULT_CLUSTER_NAME, "NAME",
+     "the cluster's keys in etcd live under /NAME/ (1 to 64 of A-Z a-z 0-9 _ -)", NULL},
+    {"lease-ttl", NUMBER(lease_ttl_s, 2, 60), 5, NULL, "S",
+     "the etcd lease of this node's campaign: a leader that cannot refresh it steps down "
+     "before it can expire",
+     NULL},
 
     {"open-range", OPTION_ID_RANGE, FIELD(open_first), 1, UINT64_MAX, 0, "none", "FIRST-LAST",
      "auction ids to open", "Auctions opened at start"},
@@ -347,6 +357,82 @@ static int parse_peer_option(struct bp_config *cfg, const struct option_spec *o,
 	return rc ? -EINVAL : 0;
 }
 
+bool bp_key_name_valid(const char *name)
+{
+	size_t n = strlen(name);
+	return n >= 1 && n <= 64 &&
+	       strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") ==
+		   n;
+}
+
+/* One endpoint, [s, s+len): http://HOST:PORT[/]. */
+static int etcd_url_check(const char *s, size_t len, char *err, size_t errlen)
+{
+	static const char scheme[] = "http://";
+	char url[BP_ETCD_MAX];
+	snprintf(url, sizeof(url), "%.*s", (int)len, s);
+	if (strncmp(url, "https://", 8) == 0) {
+		snprintf(err, errlen,
+			 "'%s': https is not supported; give the etcd member's plain http "
+			 "endpoint, e.g. http://127.0.0.1:2379",
+			 url);
+		return -EINVAL;
+	}
+	if (strncmp(url, scheme, sizeof(scheme) - 1) != 0) {
+		snprintf(err, errlen,
+			 "'%s': not an http:// URL; expected http://HOST:PORT, e.g. "
+			 "http://127.0.0.1:2379",
+			 url);
+		return -EINVAL;
+	}
+	const char *host = url + sizeof(scheme) - 1;
+	const char *colon = strrchr(host, ':');
+	size_t host_len = colon ? (size_t)(colon - host) : 0;
+	bool host_ok =
+	    host_len > 0 && host_len < 254 &&
+	    strspn(host, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-") ==
+		host_len;
+	char *slash = colon ? strchr(colon, '/') : NULL;
+	if (slash && slash[1] == '\0')
+		*slash = '\0'; /* a trailing '/' only */
+	uint64_t port = 0;
+	if (!host_ok || !parse_small(colon + 1, 1, 65535, &port)) {
+		snprintf(err, errlen,
+			 "'%s': expected http://HOST:PORT with a host name or IPv4 address and "
+			 "a port 1..65535 (no path), e.g. http://127.0.0.1:2379",
+			 url);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int bp_etcd_urls_check(const char *list, char *err, size_t errlen)
+{
+	unsigned int count = 0;
+	const char *s = list;
+	for (;;) {
+		size_t len = strcspn(s, ",");
+		if (len == 0) {
+			snprintf(err, errlen,
+				 "'%s': an empty endpoint; separate URLs with single commas, e.g. "
+				 "http://10.0.0.1:2379,http://10.0.0.2:2379",
+				 list);
+			return -EINVAL;
+		}
+		if (++count > BP_ETCD_MAX_URLS) {
+			snprintf(err, errlen, "'%s': more than %d endpoints; give at most %d", list,
+				 BP_ETCD_MAX_URLS, BP_ETCD_MAX_URLS);
+			return -EINVAL;
+		}
+		int rc = etcd_url_check(s, len, err, errlen);
+		if (rc != 0)
+			return rc;
+		if (s[len] == '\0')
+			return 0;
+		s += len + 1;
+	}
+}
+
 static int set_text(const struct option_spec *o, const char *val, char *dst, char *err,
 		    size_t errlen)
 {
@@ -354,8 +440,20 @@ static int set_text(const struct option_spec *o, const char *val, char *dst, cha
 		return fail(err, errlen,
 			    "--%s '%s': 1 to 63 letters, digits, '_', '.' or '-' (not . or ..)",
 			    o->name, val);
+	if (o->kind == OPTION_KEY_NAME && !bp_key_name_valid(val))
+		return fail(err, errlen,
+			    "--%s '%s': 1 to 64 letters, digits, '_' or '-' (it is part of etcd "
+			    "keys: /NAME/leader), e.g. --cluster-name bidplane-eu",
+			    o->name, val);
 	if (val[0] == '\0' || strlen(val) >= o->size)
 		return fail(err, errlen, "--%s '%s': empty or too long", o->name, val);
+	if (o->kind == OPTION_ETCD_URLS) {
+		char why[BP_ETCD_MAX + 200];
+		if (bp_etcd_urls_check(val, why, sizeof(why)) != 0) {
+			snprintf(err, errlen, "--%s %s", o->name, why);
+			return -EINVAL;
+		}
+	}
 	memcpy(dst, val, strlen(val) + 1);
 	return 0;
 }
@@ -389,6 +487,8 @@ int bp_option_apply(struct bp_config *cfg, const struct option_spec *o, const ch
 	case OPTION_PATH:
 	case OPTION_NAME:
 	case OPTION_CONFIG:
+	case OPTION_ETCD_URLS:
+	case OPTION_KEY_NAME:
 		return set_text(o, val, field, err, errlen);
 	case OPTION_UNICAST:
 		return parse_unicast_ip(o->name, val, field, err, errlen);
@@ -436,6 +536,7 @@ void bp_config_defaults(struct bp_config *cfg)
 			*(bool *)field = o->def != 0;
 			break;
 		case OPTION_NAME:
+		case OPTION_KEY_NAME:
 			snprintf(field, o->size, "%s", o->def_text);
 			break;
 		case OPTION_LOG_LEVEL:
@@ -562,6 +663,8 @@ void bp_config_dump(FILE *out, const struct bp_config *cfg)
 			break;
 		case OPTION_PATH:
 		case OPTION_NAME:
+		case OPTION_ETCD_URLS:
+		case OPTION_KEY_NAME:
 			if (*(const char *)field) /* an empty path: none */
 				fprintf(out, "%s = %s\n", o->name, (const char *)field);
 			break;

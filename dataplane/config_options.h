@@ -34,6 +34,8 @@ enum option_kind {
 			   * (--check-config); command line only: no INI key, not dumped */
 	OPTION_REPLACED,  /* gone: refused with `help` naming what replaced it */
 	OPTION_LOG_LEVEL, /* error, warning, notice, info or debug */
+	OPTION_ETCD_URLS, /* http://HOST:PORT[,http://HOST:PORT...] (bp_etcd_urls_check) */
+	OPTION_KEY_NAME,  /* [A-Za-z0-9_-]{1,64}: a name inside etcd keys */
 	OPTION_PEER,	  /* ID@A.B.C.D[:PORT], repeatable: appends to cfg->peers (at
 			   * most BP_MAX_PEERS); INI: its own [peers] section of
 			   * ID = A.B.C.D[:PORT] lines; dumped as that section */
@@ -77,6 +79,17 @@ int bp_peer_append(struct bp_config *cfg, const char *id, const char *address, c
  * broadcast, multicast, reserved, 0.0.0.0/8), or NULL when it is unicast:
  * the rule of --ip and of every peer's address. */
 const char *bp_unicast_problem(uint32_t ip);
+
+/*
+ * Checks an --etcd list: 1..BP_ETCD_MAX_URLS comma-separated endpoints,
+ * each http://HOST:PORT (HOST a name or an IPv4 address, PORT 1..65535,
+ * nothing after it but an optional '/'). 0, or -EINVAL with what is wrong
+ * and the fix in err (no option name: the caller adds it).
+ */
+int bp_etcd_urls_check(const char *list, char *err, size_t errlen);
+
+/* Whether name is 1..64 characters of [A-Za-z0-9_-] (--cluster-name). */
+bool bp_key_name_valid(const char *name);
 
 /* The value of a flag option in an INI file: true/yes/1 or false/no/0. */
 int bp_option_parse_bool(const struct option_spec *o, const char *val, bool *out, char *err,

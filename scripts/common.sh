@@ -4,7 +4,8 @@
 # Debian packages the build, the tests and the demo need.
 BIDPLANE_PKGS="meson ninja-build pkg-config gcc clang libclang-rt-14-dev llvm scdoc man-db systemd \
 libdpdk-dev dpdk dpdk-dev libjemalloc-dev libcmocka-dev libsodium-dev libxxhash-dev liburing-dev python3 iproute2 iputils-ping gnuplot-nox \
-tshark nftables python3-yaml spin"
+tshark nftables python3-yaml spin \
+libcurl4-openssl-dev libjansson-dev etcd-server"
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }

@@ -91,6 +91,15 @@ struct ctl_status {
 	uint64_t auctions_settled;
 	unsigned int npeers;
 	struct ctl_peer peers[CTL_MAX_PEERS];
+	/* Leadership (CLUSTER.md): without --etcd a lone node is its own
+	 * leader, its token the fencing epoch; fencing_token 0 unless leader. */
+	bool leader;
+	uint64_t fencing_token;
+	bool etcd; /* --etcd given: the fields below say how it goes */
+	bool etcd_reachable;
+	uint64_t etcd_latency_us;
+	uint64_t etcd_lease_left_ms;
+	uint16_t etcd_leader_node_id; /* 0: no leader known */
 };
 
 typedef void (*ctl_emit_fn)(void *arg, const struct ctl_auction *a);

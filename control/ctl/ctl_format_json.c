@@ -99,7 +99,21 @@ static void json_status(struct ctl_out *o, const struct ctl_status *s)
 		else
 			ctl_out_printf(o, "null}");
 	}
-	ctl_out_printf(o, "]}\n");
+	ctl_out_printf(o, "],\"leader\":%s,\"fencing_token\":%" PRIu64 ",\"etcd\":",
+		       json_bool(s->leader), s->fencing_token);
+	if (s->etcd)
+		ctl_out_printf(o,
+			       "{\"reachable\":%s,\"latency_ms\":%" PRIu64 ".%03" PRIu64
+			       ",\"lease_left_ms\":%" PRIu64 ",\"leader_node_id\":",
+			       json_bool(s->etcd_reachable), s->etcd_latency_us / 1000,
+			       s->etcd_latency_us % 1000, s->etcd_lease_left_ms);
+	if (s->etcd && s->etcd_leader_node_id)
+		ctl_out_printf(o, "%u}", s->etcd_leader_node_id);
+	else if (s->etcd)
+		ctl_out_printf(o, "null}");
+	else
+		ctl_out_printf(o, "null");
+	ctl_out_printf(o, "}\n");
 }
 
 const struct ctl_format ctl_format_json = {

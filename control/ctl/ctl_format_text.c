@@ -136,6 +136,26 @@ static void text_list_end(struct ctl_out *o, uint64_t count, uint64_t next)
 		ctl_out_printf(o, "%" PRIu64 " auctions\n", count);
 }
 
+static void text_leadership(struct ctl_out *o, const struct ctl_status *s)
+{
+	if (s->leader)
+		ctl_out_printf(o, "leader:        yes, fencing token %" PRIu64 "%s\n",
+			       s->fencing_token,
+			       s->etcd ? "" : " (no --etcd: a lone node leads itself)");
+	else
+		ctl_out_printf(o, "leader:        no\n");
+	if (!s->etcd)
+		return;
+	char leader[32] = "none known";
+	if (s->etcd_leader_node_id)
+		snprintf(leader, sizeof(leader), "node %u", s->etcd_leader_node_id);
+	ctl_out_printf(o,
+		       "etcd:          %s, latency %" PRIu64 ".%03" PRIu64 " ms, lease %" PRIu64
+		       " ms left, leader %s\n",
+		       s->etcd_reachable ? "reachable" : "UNREACHABLE", s->etcd_latency_us / 1000,
+		       s->etcd_latency_us % 1000, s->etcd_lease_left_ms, leader);
+}
+
 static void text_status(struct ctl_out *o, const struct ctl_status *s)
 {
 	ctl_out_printf(o,
@@ -152,6 +172,7 @@ static void text_status(struct ctl_out *o, const struct ctl_status *s)
 		       s->not_serving_reason ? ", because of " : "",
 		       s->not_serving_reason ? s->not_serving_reason : "", s->workers, s->uptime_s,
 		       s->auctions_open, s->auctions_closed, s->auctions_settled);
+	text_leadership(o, s);
 	for (unsigned int i = 0; i < s->npeers; i++) {
 		const struct ctl_peer *p = &s->peers[i];
 		char heard[48] = "never heard", offset[32] = "unknown";

@@ -5,7 +5,8 @@
  * directory) at every start, once the node is sure to serve. The state
  * dir is locked (flock) for the node's life: one node per state dir. A node whose epoch is not
  * durable must not serve: a restarted node could otherwise reuse the epoch of its previous life.
- * Multi-node clusters replace this with etcd leases (later issue).
+ * Without --etcd this epoch is also the lone node's fencing token; with
+ * --etcd the token is the etcd election key's revision (control/leader/).
  *
  * Threads: control thread only. Plain C, no DPDK.
  */

@@ -152,6 +152,55 @@ static void open_range_when_started(struct control *c)
 		BP_LOG(ERR, CONTROL, "--open-range: %s\n", err);
 }
 
+static void leader_log(enum leader_log_level level, const char *line)
+{
+	if (level == LEADER_LOG_ERR)
+		BP_LOG(ERR, LEADER, "%s\n", line);
+	else if (level == LEADER_LOG_WARNING)
+		BP_LOG(WARNING, LEADER, "%s\n", line);
+	else
+		BP_LOG(INFO, LEADER, "%s\n", line);
+}
+
+/* With --etcd, the leader thread; started last, so that a start that
+ * fails never campaigns. */
+static int leadership_start(struct control *c, char *err, size_t errlen)
+{
+	const struct bp_config *cfg = &c->node->cfg;
+	if (cfg->etcd[0] == '\0')
+		return 0;
+	struct leader_options opt = {
+	    .etcd = cfg->etcd,
+	    .cluster_name = cfg->cluster_name,
+	    .lease_ttl_s = cfg->lease_ttl_s,
+	    .node_id = cfg->node_id,
+	    .log = leader_log,
+	};
+	int rc = leader_start(&c->leader, &opt, err, errlen);
+	if (rc == 0) {
+		c->etcd = true;
+		BP_LOG(INFO, LEADER, "campaigning for /%s/leader through etcd %s (lease %u s)\n",
+		       cfg->cluster_name, cfg->etcd, cfg->lease_ttl_s);
+	}
+	return rc;
+}
+
+void control_leadership(struct control *c, struct leader_view *v)
+{
+	if (c->etcd) {
+		leader_read(&c->leader, v);
+		return;
+	}
+	struct node *n = c->node;
+	bool durable = !(atomic_load(&n->not_serving) & NOT_SERVING_FENCING);
+	*v = (struct leader_view){
+	    .leader = durable,
+	    .token = durable ? atomic_load(&n->fencing_epoch) : 0,
+	    .reachable = false,
+	    .leader_node_id = n->cfg.node_id,
+	};
+}
+
 int control_init(struct control *c, struct node *n, char *err, size_t errlen)
 {
 	memset(c, 0, sizeof(*c));
@@ -204,6 +253,8 @@ int control_init(struct control *c, struct node *n, char *err, size_t errlen)
 	 * it cannot be persisted, the service thread retries. */
 	fencing_try(c);
 	rc = service_start(c, err, errlen);
+	if (rc == 0)
+		rc = leadership_start(c, err, errlen);
 	if (rc != 0) {
 		control_fini(c);
 		return rc;
@@ -236,6 +287,9 @@ void control_run(struct control *c)
 
 void control_fini(struct control *c)
 {
+	if (c->etcd)
+		leader_stop(&c->leader);
+	c->etcd = false;
 	service_stop(c);
 	settle_notes_log(c); /* both threads have stopped: the last notes */
 	telemetry_unregister(c);

@@ -31,6 +31,7 @@
 
 #include "auction_bid.h"
 #include "hlc_ceiling.h"
+#include "leader.h"
 #include "log.h"
 #include "stats_node.h"
 #include "node.h"
@@ -113,6 +114,9 @@ struct control {
 	uint64_t dedup_scan_used;
 
 	struct replicator repl; /* replicate.h; disabled on a lone node */
+	/* With --etcd: leadership (leader.h, its own thread). */
+	struct leader leader;
+	bool etcd;
 	bool range_pending;	/* --open-range waits for the cluster start */
 };
 
@@ -175,6 +179,13 @@ void exceptions_serve(struct control *c);
 
 /* The control socket's handlers (ctl_glue.c). */
 void ctl_glue_handlers(struct control *c, struct ctl_handlers *h);
+
+/*
+ * Leadership as bidctl and the stats show it (any thread): with --etcd,
+ * the leader thread's view; without, a lone node is its own leader, its
+ * token the local fencing epoch (while that epoch is durable).
+ */
+void control_leadership(struct control *c, struct leader_view *v);
 
 /* One-screen summary of the run (summary.c). */
 void control_print_summary(const struct control *c, FILE *out);

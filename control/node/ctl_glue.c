@@ -109,6 +109,15 @@ static int h_status(void *ctx, struct ctl_status *out, char *err, size_t errlen)
 	    .auctions_closed = n->auctions.closed,
 	    .auctions_settled = stat_read(&c->stats->auctions_settled),
 	};
+	struct leader_view lv;
+	control_leadership(c, &lv);
+	out->leader = lv.leader;
+	out->fencing_token = lv.token;
+	out->etcd = c->etcd;
+	out->etcd_reachable = lv.reachable;
+	out->etcd_latency_us = lv.latency_us;
+	out->etcd_lease_left_ms = lv.lease_left_ms;
+	out->etcd_leader_node_id = lv.leader_node_id;
 	struct repl_peer_view v[CTL_MAX_PEERS];
 	out->npeers = replicate_peers(c, v, CTL_MAX_PEERS, node_now_ms(n));
 	for (unsigned int i = 0; i < out->npeers; i++)

@@ -27,7 +27,8 @@
 	X(CONTROL, control)                                                                        \
 	X(SERVICE, service)                                                                        \
 	X(LIFECYCLE, lifecycle)                                                                    \
-	X(STATS, stats)
+	X(STATS, stats)                                                                            \
+	X(LEADER, leader)
 
 enum bp_log_subsystem {
 #define BP_LOG_ENUM(id, name) BP_LOG_##id,

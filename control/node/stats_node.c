@@ -230,6 +230,65 @@ static void register_node_values(struct reg *r, struct stats_node_block *b, unsi
 	}
 }
 
+#define LV(name, help, kind, field) NV(name, "", help, kind, leadership.field)
+static const struct node_value leader_values[] = {
+    LV("leader", "1 while this node leads (without --etcd: a lone node leads itself)", STATS_GAUGE,
+       leader),
+    LV("fencing_token", "the leader's token (etcd election key revision; else the epoch)",
+       STATS_GAUGE, fencing_token),
+};
+static const struct node_value etcd_values[] = {
+    LV("etcd_reachable", "1 while the last request to etcd got an answer", STATS_GAUGE,
+       etcd_reachable),
+    LV("etcd_latency_us", "latency of the last answered etcd request", STATS_GAUGE,
+       etcd_latency_us),
+    LV("etcd_lease_left_ms", "until the lease ends on this node's clock (a leader steps down)",
+       STATS_GAUGE, etcd_lease_left_ms),
+    LV("etcd_leader_node_id", "the election's leader as etcd last said (0: none known)",
+       STATS_GAUGE, etcd_leader_node_id),
+    LV("etcd_requests_total", "requests to etcd", STATS_COUNTER, etcd_requests),
+    LV("etcd_failures_total", "requests to etcd that failed (unreachable, timeout, refused)",
+       STATS_COUNTER, etcd_failures),
+    LV("leadership_changes_total", "times this node became or stopped being the leader",
+       STATS_COUNTER, leadership_changes),
+    LV("etcd_lease_grants_total", "etcd leases this node took (each a new campaign)", STATS_COUNTER,
+       etcd_lease_grants),
+};
+
+static void register_table(struct reg *r, struct stats_node_block *b, const struct node_value *t,
+			   size_t n)
+{
+	const uint8_t *base = (const uint8_t *)b;
+	for (size_t i = 0; i < n; i++)
+		value(r, t[i].name, t[i].labels, t[i].help, t[i].kind,
+		      (const _Atomic uint64_t *)(base + t[i].offset));
+}
+
+static void register_leadership(struct reg *r, struct stats_node_block *b,
+				const struct bp_config *cfg)
+{
+	register_table(r, b, leader_values, sizeof(leader_values) / sizeof(leader_values[0]));
+	if (cfg->etcd[0])
+		register_table(r, b, etcd_values, sizeof(etcd_values) / sizeof(etcd_values[0]));
+}
+
+static void refresh_leadership(struct control *c)
+{
+	struct stats_leader_values *s = &c->stats_block->leadership;
+	struct leader_view v;
+	control_leadership(c, &v);
+	put(&s->leader, v.leader);
+	put(&s->fencing_token, v.token);
+	put(&s->etcd_reachable, v.reachable);
+	put(&s->etcd_latency_us, v.latency_us);
+	put(&s->etcd_lease_left_ms, v.lease_left_ms);
+	put(&s->etcd_leader_node_id, v.leader_node_id);
+	put(&s->etcd_requests, v.requests);
+	put(&s->etcd_failures, v.failures);
+	put(&s->leadership_changes, v.changes);
+	put(&s->etcd_lease_grants, v.lease_grants);
+}
+
 static void register_ports(struct reg *r, struct stats_node_block *b, const struct node *n)
 {
 	char labels[STATS_FIELD_LABEL];
@@ -303,6 +362,7 @@ int stats_node_init(struct control *c, char *err, size_t errlen)
 	register_worker_counters(&r);
 	register_node_values(&r, c->stats_block, n->nworkers);
 	register_ports(&r, c->stats_block, n);
+	register_leadership(&r, c->stats_block, cfg);
 	if (r.rc == 0)
 		r.rc = stats_peers_register(c->segment, &c->stats_block->cluster, cfg);
 	stats_dir_end(c->segment);
@@ -430,6 +490,7 @@ static void refresh(struct control *c, uint64_t now_ms)
 	put(&b->hlc_ceiling_renewals, atomic_load(&c->ceiling.renewals));
 	put(&b->hlc_ceiling_failures, atomic_load(&c->ceiling.failures));
 	put(&b->fencing_epoch, n->fencing_epoch);
+	refresh_leadership(c);
 	put(&b->auctions_open, n->auctions.open);
 	put(&b->auctions_closed, n->auctions.closed);
 	put(&b->auction_table_capacity, n->auctions.capacity);

@@ -72,6 +72,21 @@ struct stats_worker_copies {
 	_Atomic uint64_t keys_full[BP_MAX_WORKERS];
 };
 
+/* Leadership (leader.h), copied from its published view every refresh;
+ * the etcd ones registered only with --etcd. */
+struct stats_leader_values {
+	_Atomic uint64_t leader;
+	_Atomic uint64_t fencing_token;
+	_Atomic uint64_t etcd_reachable;
+	_Atomic uint64_t etcd_latency_us;
+	_Atomic uint64_t etcd_lease_left_ms;
+	_Atomic uint64_t etcd_leader_node_id;
+	_Atomic uint64_t etcd_requests;
+	_Atomic uint64_t etcd_failures;
+	_Atomic uint64_t leadership_changes;
+	_Atomic uint64_t etcd_lease_grants;
+};
+
 /* The control thread's block of the segment. */
 struct stats_node_block {
 	_Atomic uint64_t start_time_seconds;
@@ -103,6 +118,7 @@ struct stats_node_block {
 	_Atomic uint64_t auctions_untracked;
 	_Atomic uint64_t bid_duplicates; /* replicate_idem.h */
 	_Atomic uint64_t bid_keys_dropped;
+	struct stats_leader_values leadership;
 	struct control_stats control;
 	struct stats_worker_copies workers;
 	struct stats_port_values ports[BP_MAX_PORTS];

@@ -142,14 +142,15 @@ static void the_option_table_drives_help_dump_and_ini(void **s)
 	(void)s;
 	struct bp_config c, back;
 	char err[512], path[] = "/tmp/bp-ut-dump-XXXXXX";
-	assert_int_equal(PARSE(&c, err, "--ip", "198.18.0.9", "--udp-port", "9001", "--node-id",
-			       "3", "--open-range", "5-9", "--clock-offset-ms", "-1500",
-			       "--no-idle-backoff", "--fallback-no-huge", "--stats-name", "dumped",
-			       "--rx-desc", "2048", "--stall-budget-ms", "7", "--peer",
-			       "2@198.18.0.12", "--peer-port", "7700", "--peer",
-			       "4@198.18.0.14:7801", "--cluster-key-file",
-			       "/etc/bidplane/cluster.key"),
-			 0);
+	assert_int_equal(
+	    PARSE(&c, err, "--ip", "198.18.0.9", "--udp-port", "9001", "--node-id", "3",
+		  "--open-range", "5-9", "--clock-offset-ms", "-1500", "--no-idle-backoff",
+		  "--fallback-no-huge", "--stats-name", "dumped", "--rx-desc", "2048",
+		  "--stall-budget-ms", "7", "--peer", "2@198.18.0.12", "--peer-port", "7700",
+		  "--peer", "4@198.18.0.14:7801", "--cluster-key-file", "/etc/bidplane/cluster.key",
+		  "--etcd", "http://127.0.0.1:2379,http://etcd-2:2379", "--cluster-name", "eu-1",
+		  "--lease-ttl", "9"),
+	    0);
 	char *help = NULL;
 	size_t help_len = 0;
 	FILE *f = open_memstream(&help, &help_len);
@@ -182,6 +183,9 @@ static void the_option_table_drives_help_dump_and_ini(void **s)
 	assert_memory_equal(back.peers, c.peers, sizeof(c.peers));
 	assert_int_equal(back.peer_port, 7700);
 	assert_string_equal(back.cluster_key_file, "/etc/bidplane/cluster.key");
+	assert_string_equal(back.etcd, "http://127.0.0.1:2379,http://etcd-2:2379");
+	assert_string_equal(back.cluster_name, "eu-1");
+	assert_int_equal(back.lease_ttl_s, 9);
 	assert_int_equal(bp_config_validate(&back, err, sizeof(err)), 0);
 	unlink(path);
 	free(help);

@@ -30,6 +30,8 @@ const struct ctl_status fake_status = {
     .auctions_open = 1,
     .auctions_closed = 1,
     .auctions_settled = 0,
+    .leader = true, /* a lone node without --etcd: its own leader */
+    .fencing_token = 7,
 };
 
 static int fails(const struct fake_node *f, char *err, size_t errlen)

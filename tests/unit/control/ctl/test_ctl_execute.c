@@ -214,8 +214,38 @@ static void status_text(void **state)
 						"serving:       yes\n"
 						"workers:       2\n"
 						"uptime:        11 s\n"
-						"auctions:      1 open, 1 closed, 0 settled\n");
+						"auctions:      1 open, 1 closed, 0 settled\n"
+						"leader:        yes, fencing token 7 (no --etcd: "
+						"a lone node leads itself)\n");
 	assert_int_equal(node.statuses, 1);
+}
+
+/* With --etcd: the etcd object; a follower's token is 0 (CLUSTER.md). */
+static void status_shows_etcd_leadership(void **state)
+{
+	(void)state;
+	node.status.leader = false;
+	node.status.fencing_token = 0;
+	node.status.etcd = true;
+	node.status.etcd_reachable = true;
+	node.status.etcd_latency_us = 1234;
+	node.status.etcd_lease_left_ms = 1400;
+	node.status.etcd_leader_node_id = 2;
+	assert_non_null(strstr(run("json status"),
+			       ",\"peers\":[],\"leader\":false,\"fencing_token\":0,\"etcd\":{"
+			       "\"reachable\":true,\"latency_ms\":1.234,\"lease_left_ms\":1400,"
+			       "\"leader_node_id\":2}}\n"));
+	const char *text = run("text status");
+	assert_non_null(strstr(text, "leader:        no\n"));
+	assert_non_null(strstr(text, "etcd:          reachable, latency 1.234 ms, lease 1400 ms "
+				     "left, leader node 2\n"));
+	node.status.etcd_reachable = false;
+	node.status.etcd_leader_node_id = 0;
+	assert_non_null(strstr(run("json status"),
+			       "\"reachable\":false,\"latency_ms\":1.234,"
+			       "\"lease_left_ms\":1400,\"leader_node_id\":null}}\n"));
+	assert_non_null(strstr(run("text status"), "etcd:          UNREACHABLE, latency 1.234 ms, "
+						   "lease 1400 ms left, leader none known\n"));
 }
 
 static void status_json(void **state)
@@ -227,10 +257,11 @@ static void status_json(void **state)
 			    "ok\n{\"node_id\":3,\"version\":\"0.1.0\",\"hlc\":111411200029884417,"
 			    "\"fencing_epoch\":7,\"serving\":false,\"workers\":2,\"uptime_s\":11,"
 			    "\"auctions_open\":1,\"auctions_closed\":1,\"auctions_settled\":0,"
-			    "\"not_serving_reason\":\"clock\",\"peers\":[]}\n");
+			    "\"not_serving_reason\":\"clock\",\"peers\":[],\"leader\":true,"
+			    "\"fencing_token\":7,\"etcd\":null}\n");
 	node.status.not_serving_reason = NULL;
 	node.status.serving = true;
-	assert_non_null(strstr(run("json status"), ",\"not_serving_reason\":null,\"peers\":[]}\n"));
+	assert_non_null(strstr(run("json status"), ",\"not_serving_reason\":null,\"peers\":[],"));
 }
 
 /* CLUSTER.md's names: a peer never heard has null for what is unknown. */
@@ -253,7 +284,7 @@ static void status_json_lists_the_peers(void **state)
 	    ",\"peers\":[{\"node_id\":2,\"address\":\"198.18.0.12:7601\",\"reachable\":true,"
 	    "\"last_heard_ms_ago\":12,\"lag_ms\":3,\"clock_offset_ms\":-4},{\"node_id\":9,"
 	    "\"address\":\"198.18.0.13:7602\",\"reachable\":false,\"last_heard_ms_ago\":null,"
-	    "\"lag_ms\":0,\"clock_offset_ms\":null}]}\n"));
+	    "\"lag_ms\":0,\"clock_offset_ms\":null}],"));
 	const char *text = run("text status");
 	assert_non_null(strstr(text,
 			       "peer 2        198.18.0.12:7601 reachable, heard 12 ms ago, lag 3 "
@@ -631,6 +662,7 @@ int main(void)
 	    T(list_of_nothing),
 	    T(status_text),
 	    T(status_json),
+	    T(status_shows_etcd_leadership),
 	    T(status_json_lists_the_peers),
 	    T(status_json_escapes_the_version),
 	    T(refusals_name_the_problem_and_call_no_handler),

@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Leadership through etcd (docs/LEADERSHIP.md). A thread of its own
+ * (`bp-leader`): grants a lease of --lease-ttl seconds, refreshes it every
+ * TTL/3, and campaigns for /<cluster-name>/leader with this node's id as
+ * the value. Once elected, the fencing token is the creation revision of
+ * our election key (the campaign's LeaderKey rev): it only grows from one
+ * leader to the next, unlike lease ids.
+ *
+ * The leader stops being leader on its own clock (CLOCK_BOOTTIME: it runs
+ * on while the process is stopped or the host suspended) at
+ *   start of the last successful grant or keepalive + TTL - LEADER_MARGIN_MS,
+ * whether etcd answers or not: etcd's lease cannot have expired before
+ * then (the request left before etcd refreshed it). A leadership lapsed
+ * that way, a lease etcd no longer has, or another key leading the
+ * election, drops the lease: a new lease and a new campaign, so a new
+ * token. The settlement txn (leader_settle_txn) compares the token in
+ * etcd: timing alone is not what makes settlement safe.
+ *
+ * The thread is never an RCU reader and may block on HTTP (each request
+ * bounded by its timeouts). What it learns is published under a sequence
+ * lock: leader_read from any thread never blocks and never sees a torn
+ * view. leader_read computes `leader` at the time of the read, from the
+ * published deadline, so a reader never trusts a leadership whose
+ * deadline has passed even while the thread has not run (SIGSTOP).
+ *
+ * Threads: leader_start / leader_stop on the main thread (once each);
+ * leader_read from any thread; leader_settle_txn from one thread that may
+ * block (not the control thread, not a worker).
+ */
+#ifndef BIDPLANE_LEADER_H
+#define BIDPLANE_LEADER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "etcd_client.h"
+
+/*
+ * Between the end of our leadership on our clock and the earliest end of
+ * the lease in etcd: covers a clock rate difference (NTP slews at most
+ * 500 ppm: 30 ms over a 60 s lease) and the time between a reader seeing
+ * `leader` and acting on it (a preempted thread on a loaded host, hundreds
+ * of ms). The settlement txn stays the guarantee beyond that.
+ */
+#define LEADER_MARGIN_MS 500
+/* Connect and total timeouts of one request to one endpoint. */
+#define LEADER_CONNECT_TIMEOUT_MS 250
+/* The total: TTL/4 (a keepalive retried once still lands in the lease),
+ * at most this. */
+#define LEADER_TIMEOUT_MAX_MS 2000
+
+enum leader_log_level { LEADER_LOG_ERR, LEADER_LOG_WARNING, LEADER_LOG_INFO };
+
+struct leader_options {
+	const char *etcd; /* --etcd */
+	const char *cluster_name;
+	unsigned int lease_ttl_s;
+	uint16_t node_id;
+	/* Called on the leader thread for what changes (elected, stepped
+	 * down, etcd lost or back): a few lines, never one per request. */
+	void (*log)(enum leader_log_level level, const char *line);
+};
+
+/* What leader_read gives. */
+struct leader_view {
+	bool leader;		     /* elected and within our own deadline */
+	uint64_t token;		     /* the fencing token; 0 unless leader */
+	bool reachable;		     /* the last request got an answer */
+	uint64_t latency_us;	     /* of the last answered request */
+	uint64_t lease_left_ms;	     /* to our deadline (0: no lease) */
+	uint16_t leader_node_id;     /* the election's leader as etcd last said; 0: none/unknown */
+	uint64_t requests;	     /* to etcd, by the leader thread and the settlement */
+	uint64_t failures;	     /* of them */
+	uint64_t changes;	     /* times this node became or stopped being leader */
+	uint64_t lease_grants;	     /* leases this node took */
+	uint64_t fencing_rejections; /* settlement txns refused for the token */
+};
+
+struct leader {
+	struct leader_options opt;
+	char election[ETCD_KEY_MAX]; /* /<cluster-name>/leader */
+	char settled_prefix[ETCD_KEY_MAX];
+	pthread_t thread;
+	bool started;
+	_Atomic bool stop;
+
+	/* Published by the thread (sequence lock: odd while writing). */
+	_Atomic uint64_t seq;
+	_Atomic bool pub_elected;
+	_Atomic uint64_t pub_token;
+	_Atomic uint64_t pub_deadline_ms; /* CLOCK_BOOTTIME ms; 0: no lease */
+	_Atomic bool pub_reachable;
+	_Atomic uint64_t pub_latency_us;
+	_Atomic uint64_t pub_leader_node_id;
+	_Atomic uint64_t changes;
+	_Atomic uint64_t lease_grants;
+	_Atomic uint64_t fencing_rejections;
+
+	struct etcd_client client; /* the thread's */
+	/* The settlement's (leader_settle_txn): its own handle, held by one
+	 * settlement at a time. */
+	pthread_mutex_t settle_lock;
+	struct etcd_client settle_client;
+	/* The key we were elected with, written by the thread, read by the
+	 * settlement: a lock of its own, never held across a request, so a
+	 * slow settlement never delays a keepalive. */
+	pthread_mutex_t key_lock;
+	char election_key[ETCD_KEY_MAX];
+};
+
+/* The thread's clock: CLOCK_BOOTTIME in ms. */
+uint64_t leader_clock_ms(void);
+
+/* Starts the thread. 0, or -errno with err naming the problem. */
+int leader_start(struct leader *l, const struct leader_options *opt, char *err, size_t errlen);
+/* Stops the thread (within one request's timeouts) and, if it can, revokes
+ * our lease so that another node is elected at once. */
+void leader_stop(struct leader *l);
+
+void leader_read(struct leader *l, struct leader_view *v);
+
+/*
+ * The next step's settlement: writes `record` at
+ * /<cluster-name>/settled/<auction> in one txn that succeeds only if our
+ * election key still has the creation revision of our token and no
+ * settlement exists. Returns 1 when written, 0 when refused (not leader by
+ * our own clock, the token no longer current: counted in
+ * fencing_rejections; or a settlement exists: *existing true), -errno with
+ * err when etcd could not be asked.
+ */
+int leader_settle_txn(struct leader *l, uint64_t auction, const void *record, size_t len,
+		      bool *existing, char *err, size_t errlen);
+
+#endif
