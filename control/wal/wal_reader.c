@@ -17,10 +17,7 @@
 static int corrupt(char *err, size_t errlen, const char *shown, const char *name, uint64_t off,
 		   const char *what)
 {
-	int n = snprintf(err, errlen, "%s/%s: offset %" PRIu64 ": %s; ", shown, name, off, what);
-	if (n >= 0 && (size_t)n < errlen)
-		snprintf(err + n, errlen - (size_t)n, FIX_CORRUPT, shown);
-	return -EBADMSG;
+	return wal_refuse_damage(err, errlen, shown, name, off, what, FIX_CORRUPT);
 }
 
 int wal_file_load(int dirfd, const char *shown, const char *name, uint8_t **buf, size_t *len,

@@ -4,6 +4,8 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "wal_le.h"
+
 #include "proto.h"
 
 /* Body sizes by type: the fields of the structs in wal_record.h, packed. */
@@ -50,49 +52,9 @@ size_t wal_record_size(uint8_t type)
 	return WAL_HEADER_LEN + body_size[type];
 }
 
-/* Little-endian stores and loads, byte by byte: any host, any alignment. */
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | (uint16_t)p[1] << 8);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	uint32_t v = 0;
-	for (int i = 3; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
 uint32_t wal_peek_length(const uint8_t *buf)
 {
-	return get32(buf + 8);
+	return wal_get32(buf + 8);
 }
 
 static int amount_ok(uint64_t a)
@@ -206,54 +168,54 @@ static void encode_body(uint8_t *b, const struct wal_record *r)
 	switch (r->type) {
 	case WAL_BID: {
 		const struct wal_bid *x = &r->u.bid;
-		put64(b, x->auction_id);
-		put64(b + 8, x->bidder);
-		put64(b + 16, x->request_id);
-		put64(b + 24, x->amount);
-		put64(b + 32, x->hlc);
-		put16(b + 40, x->node);
+		wal_put64(b, x->auction_id);
+		wal_put64(b + 8, x->bidder);
+		wal_put64(b + 16, x->request_id);
+		wal_put64(b + 24, x->amount);
+		wal_put64(b + 32, x->hlc);
+		wal_put16(b + 40, x->node);
 		b[42] = x->status;
 		b[43] = 0;
 		break;
 	}
 	case WAL_VIEW: {
 		const struct wal_view *x = &r->u.view;
-		put64(b, x->auction_id);
-		put64(b + 8, x->viewer);
-		put64(b + 16, x->request_id);
-		put64(b + 24, x->hlc);
-		put16(b + 32, x->node);
+		wal_put64(b, x->auction_id);
+		wal_put64(b + 8, x->viewer);
+		wal_put64(b + 16, x->request_id);
+		wal_put64(b + 24, x->hlc);
+		wal_put16(b + 32, x->node);
 		b[34] = x->request_type;
 		b[35] = x->status;
 		break;
 	}
 	case WAL_AUCTION_OPEN: {
 		const struct wal_auction_open *x = &r->u.open;
-		put64(b, x->auction_id);
-		put64(b + 8, x->reserve);
-		put64(b + 16, x->increment);
-		put64(b + 24, x->close_at_ms);
-		put64(b + 32, x->def_hlc);
-		put16(b + 40, x->def_node);
+		wal_put64(b, x->auction_id);
+		wal_put64(b + 8, x->reserve);
+		wal_put64(b + 16, x->increment);
+		wal_put64(b + 24, x->close_at_ms);
+		wal_put64(b + 32, x->def_hlc);
+		wal_put16(b + 40, x->def_node);
 		break;
 	}
 	case WAL_AUCTION_CLOSE:
-		put64(b, r->u.close.auction_id);
-		put64(b + 8, r->u.close.closed_at_ms);
+		wal_put64(b, r->u.close.auction_id);
+		wal_put64(b + 8, r->u.close.closed_at_ms);
 		break;
 	case WAL_SETTLEMENT: {
 		const struct wal_settlement *x = &r->u.settlement;
-		put64(b, x->auction_id);
-		put64(b + 8, x->amount);
-		put64(b + 16, x->bidder);
-		put64(b + 24, x->hlc);
-		put64(b + 32, x->fencing_token);
-		put64(b + 40, x->settled_at_ms);
-		put16(b + 48, x->node);
+		wal_put64(b, x->auction_id);
+		wal_put64(b + 8, x->amount);
+		wal_put64(b + 16, x->bidder);
+		wal_put64(b + 24, x->hlc);
+		wal_put64(b + 32, x->fencing_token);
+		wal_put64(b + 40, x->settled_at_ms);
+		wal_put16(b + 48, x->node);
 		break;
 	}
 	default: /* the three single-u64 bodies share their slot in the union */
-		put64(b, r->u.fencing_epoch);
+		wal_put64(b, r->u.fencing_epoch);
 		break;
 	}
 }
@@ -264,12 +226,12 @@ static enum wal_error decode_body(const uint8_t *b, struct wal_record *r, const 
 	switch (r->type) {
 	case WAL_BID: {
 		struct wal_bid *x = &r->u.bid;
-		x->auction_id = get64(b);
-		x->bidder = get64(b + 8);
-		x->request_id = get64(b + 16);
-		x->amount = get64(b + 24);
-		x->hlc = get64(b + 32);
-		x->node = get16(b + 40);
+		x->auction_id = wal_get64(b);
+		x->bidder = wal_get64(b + 8);
+		x->request_id = wal_get64(b + 16);
+		x->amount = wal_get64(b + 24);
+		x->hlc = wal_get64(b + 32);
+		x->node = wal_get16(b + 40);
 		x->status = b[42];
 		if (b[43] != 0)
 			return bad(why, "bid: padding byte 43 of the body is not 0");
@@ -277,42 +239,42 @@ static enum wal_error decode_body(const uint8_t *b, struct wal_record *r, const 
 	}
 	case WAL_VIEW: {
 		struct wal_view *x = &r->u.view;
-		x->auction_id = get64(b);
-		x->viewer = get64(b + 8);
-		x->request_id = get64(b + 16);
-		x->hlc = get64(b + 24);
-		x->node = get16(b + 32);
+		x->auction_id = wal_get64(b);
+		x->viewer = wal_get64(b + 8);
+		x->request_id = wal_get64(b + 16);
+		x->hlc = wal_get64(b + 24);
+		x->node = wal_get16(b + 32);
 		x->request_type = b[34];
 		x->status = b[35];
 		break;
 	}
 	case WAL_AUCTION_OPEN: {
 		struct wal_auction_open *x = &r->u.open;
-		x->auction_id = get64(b);
-		x->reserve = get64(b + 8);
-		x->increment = get64(b + 16);
-		x->close_at_ms = get64(b + 24);
-		x->def_hlc = get64(b + 32);
-		x->def_node = get16(b + 40);
+		x->auction_id = wal_get64(b);
+		x->reserve = wal_get64(b + 8);
+		x->increment = wal_get64(b + 16);
+		x->close_at_ms = wal_get64(b + 24);
+		x->def_hlc = wal_get64(b + 32);
+		x->def_node = wal_get16(b + 40);
 		break;
 	}
 	case WAL_AUCTION_CLOSE:
-		r->u.close.auction_id = get64(b);
-		r->u.close.closed_at_ms = get64(b + 8);
+		r->u.close.auction_id = wal_get64(b);
+		r->u.close.closed_at_ms = wal_get64(b + 8);
 		break;
 	case WAL_SETTLEMENT: {
 		struct wal_settlement *x = &r->u.settlement;
-		x->auction_id = get64(b);
-		x->amount = get64(b + 8);
-		x->bidder = get64(b + 16);
-		x->hlc = get64(b + 24);
-		x->fencing_token = get64(b + 32);
-		x->settled_at_ms = get64(b + 40);
-		x->node = get16(b + 48);
+		x->auction_id = wal_get64(b);
+		x->amount = wal_get64(b + 8);
+		x->bidder = wal_get64(b + 16);
+		x->hlc = wal_get64(b + 24);
+		x->fencing_token = wal_get64(b + 32);
+		x->settled_at_ms = wal_get64(b + 40);
+		x->node = wal_get16(b + 48);
 		break;
 	}
 	default:
-		r->u.fencing_epoch = get64(b);
+		r->u.fencing_epoch = wal_get64(b);
 		break;
 	}
 	return WAL_OK;
@@ -324,10 +286,10 @@ size_t wal_encode(uint8_t *out, size_t cap, const struct wal_record *r)
 	if (len == 0 || len > cap || wal_record_check(r, NULL) != WAL_OK)
 		return 0;
 	memset(out, 0, WAL_HEADER_LEN);
-	put32(out + 8, (uint32_t)len);
+	wal_put32(out + 8, (uint32_t)len);
 	out[12] = WAL_RECORD_VERSION;
 	out[13] = r->type;
-	put64(out + 16, r->lsn);
+	wal_put64(out + 16, r->lsn);
 	encode_body(out + WAL_HEADER_LEN, r);
 	return len;
 }
@@ -339,8 +301,8 @@ static uint64_t checksum_of(const uint8_t *rec, size_t len)
 
 void wal_seal(uint8_t *rec, size_t len, uint64_t lsn)
 {
-	put64(rec + 16, lsn);
-	put64(rec, checksum_of(rec, len));
+	wal_put64(rec + 16, lsn);
+	wal_put64(rec, checksum_of(rec, len));
 }
 
 static enum wal_error fail(const char **why, enum wal_error e, const char *text)
@@ -355,24 +317,24 @@ enum wal_error wal_decode(const uint8_t *buf, size_t len, struct wal_record *out
 {
 	if (len < WAL_HEADER_LEN)
 		return fail(why, WAL_ERR_SHORT, "fewer than 24 bytes: no whole header");
-	uint32_t rlen = get32(buf + 8);
+	uint32_t rlen = wal_get32(buf + 8);
 	if (rlen < WAL_RECORD_MIN || rlen > WAL_RECORD_MAX)
 		return fail(why, WAL_ERR_LENGTH, "length field outside 24..128");
 	if (rlen > len)
 		return fail(why, WAL_ERR_TRUNCATED,
 			    "the length field runs past the end of the data");
-	if (get64(buf) != checksum_of(buf, rlen))
+	if (wal_get64(buf) != checksum_of(buf, rlen))
 		return fail(why, WAL_ERR_CHECKSUM, "XXH3 checksum does not match the record");
 	if (buf[12] != WAL_RECORD_VERSION)
 		return fail(why, WAL_ERR_VERSION, "version is not 1");
-	if (get16(buf + 14) != 0)
+	if (wal_get16(buf + 14) != 0)
 		return fail(why, WAL_ERR_RESERVED, "reserved header bytes 14..15 are not 0");
 	uint8_t type = buf[13];
 	if (wal_record_size(type) == 0)
 		return fail(why, WAL_ERR_TYPE, "type is not 1..8 (enum wal_type)");
 	if (wal_record_size(type) != rlen)
 		return fail(why, WAL_ERR_BODY, "length does not match the type's body size");
-	struct wal_record r = {.type = type, .lsn = get64(buf + 16)};
+	struct wal_record r = {.type = type, .lsn = wal_get64(buf + 16)};
 	if (r.lsn == 0)
 		return fail(why, WAL_ERR_LSN, "lsn is 0 (sealed records have lsn >= 1)");
 	enum wal_error e = decode_body(buf + WAL_HEADER_LEN, &r, why);

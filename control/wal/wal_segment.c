@@ -12,6 +12,8 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "wal_le.h"
+
 static const char *const magic[] = {
     [WAL_FILE_SEGMENT] = "BPWALSEG", [WAL_FILE_SNAPSHOT] = "BPWALSNP"};
 static const char *const suffix[] = {
@@ -80,33 +82,26 @@ int wal_file_open(int dirfd, const char *shown, const char *name, int flags, cha
 	return fd;
 }
 
-static void put32(uint8_t *p, uint32_t v)
+int wal_refuse_damage(char *err, size_t errlen, const char *shown, const char *name, uint64_t off,
+		      const char *what, const char *fix)
 {
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le(const uint8_t *p, int bytes)
-{
-	uint64_t v = 0;
-	for (int i = bytes - 1; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
+	int n = snprintf(err, errlen, "%s/%s: offset %" PRIu64 ": %s; ", shown, name, off, what);
+	if (n >= 0 && (size_t)n < errlen) {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+		snprintf(err + n, errlen - (size_t)n, fix, shown);
+#pragma GCC diagnostic pop
+	}
+	return -EBADMSG;
 }
 
 void wal_file_header_encode(uint8_t out[WAL_FILE_HEADER_LEN], const struct wal_file_header *h)
 {
 	memcpy(out, magic[h->kind], 8);
-	put32(out + 8, WAL_FILE_VERSION);
-	put32(out + 12, h->flags);
-	put64(out + 16, h->lsn);
-	put64(out + 24, XXH3_64bits(out, 24));
+	wal_put32(out + 8, WAL_FILE_VERSION);
+	wal_put32(out + 12, h->flags);
+	wal_put64(out + 16, h->lsn);
+	wal_put64(out + 24, XXH3_64bits(out, 24));
 }
 
 int wal_file_header_decode(const uint8_t in[WAL_FILE_HEADER_LEN], enum wal_file_kind kind,
@@ -115,17 +110,17 @@ int wal_file_header_decode(const uint8_t in[WAL_FILE_HEADER_LEN], enum wal_file_
 	if (memcmp(in, magic[kind], 8) != 0)
 		*why = kind == WAL_FILE_SEGMENT ? "no segment magic BPWALSEG"
 						: "no snapshot magic BPWALSNP";
-	else if (get_le(in + 24, 8) != XXH3_64bits(in, 24))
+	else if (wal_get64(in + 24) != XXH3_64bits(in, 24))
 		*why = "file header checksum mismatch";
-	else if (get_le(in + 8, 4) != WAL_FILE_VERSION)
+	else if (wal_get32(in + 8) != WAL_FILE_VERSION)
 		*why = "file version is not 1";
-	else if ((get_le(in + 12, 4) & ~(uint64_t)WAL_SEG_AFTER_FAILURE) != 0 ||
-		 (kind == WAL_FILE_SNAPSHOT && get_le(in + 12, 4) != 0))
+	else if ((wal_get32(in + 12) & ~(uint64_t)WAL_SEG_AFTER_FAILURE) != 0 ||
+		 (kind == WAL_FILE_SNAPSHOT && wal_get32(in + 12) != 0))
 		*why = "unknown file header flags";
 	else {
 		h->kind = kind;
-		h->flags = (uint32_t)get_le(in + 12, 4);
-		h->lsn = get_le(in + 16, 8);
+		h->flags = wal_get32(in + 12);
+		h->lsn = wal_get64(in + 16);
 		return 0;
 	}
 	return -EBADMSG;

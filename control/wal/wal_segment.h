@@ -53,6 +53,12 @@ void wal_file_name(char out[WAL_NAME_CAP], uint64_t lsn, enum wal_file_kind kind
  * naming the directory and the fix. */
 int wal_dir_open(const char *state_dir, bool create, char *err, size_t errlen);
 
+/* Damage that a crash cannot explain: writes "<shown>/<name>: offset OFF:
+ * WHAT; " and then `fix` (a printf format taking `shown` once) into err.
+ * Returns -EBADMSG. */
+int wal_refuse_damage(char *err, size_t errlen, const char *shown, const char *name, uint64_t off,
+		      const char *what, const char *fix);
+
 /* Opens a file of the wal directory (flags: O_RDONLY or O_RDWR, plus
  * O_CREAT | O_EXCL to create one): O_NOFOLLOW, O_NONBLOCK, O_CLOEXEC, and
  * refused (-EINVAL) unless a regular file. A descriptor, or a negative

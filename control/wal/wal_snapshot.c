@@ -205,10 +205,7 @@ int wal_log_truncate(int dirfd, uint64_t lsn, struct wal_snapshot_info *info)
 static int bad_snapshot(char *err, size_t errlen, const char *shown, const char *name, uint64_t off,
 			const char *what)
 {
-	int n = snprintf(err, errlen, "%s/%s: offset %" PRIu64 ": %s; ", shown, name, off, what);
-	if (n >= 0 && (size_t)n < errlen)
-		snprintf(err + n, errlen - (size_t)n, FIX_SNAPSHOT, shown);
-	return -EBADMSG;
+	return wal_refuse_damage(err, errlen, shown, name, off, what, FIX_SNAPSHOT);
 }
 
 /* Checks the whole file; *end is the offset of the end record. */
