@@ -310,12 +310,12 @@ static int parse_signed(const char *word, uint64_t max, uint64_t *value)
 
 static int refuse_signed(const struct arg *a, const char *word, int rc, char *err, size_t errlen)
 {
-	const char *what = echo_of(word, strlen(word)).s;
+	struct echo what = echo_of(word, strlen(word)); /* lives as long as the message needs */
 	if (rc == -EINVAL)
 		return refuse(err, errlen,
 			      "%s '%s' is not a decimal number (-%" PRIu64 "..%" PRIu64 ")",
-			      a->name, what, a->max, a->max);
-	return refuse(err, errlen, "%s %s is out of range -%" PRIu64 "..%" PRIu64, a->name, what,
+			      a->name, what.s, a->max, a->max);
+	return refuse(err, errlen, "%s %s is out of range -%" PRIu64 "..%" PRIu64, a->name, what.s,
 		      a->max, a->max);
 }
 

@@ -217,7 +217,10 @@ class ThreeNodes(unittest.TestCase):
         self.wait(lambda: self.serving_for(2, 1.0), JUMP_MS / 1000 + 15,
                   "node 2 never served steadily again after the jump back")
         recovery_s = time.monotonic() - t1 - 1.0
-        self.assertEqual(b.bid()["status"], bptest.ACCEPTED)
+        # A status read between two flips of the quarantine can still miss
+        # one (docs/CHAOS.md, clock findings): a bid is taken within 5 s.
+        self.wait(lambda: b.bid()["status"] == bptest.ACCEPTED, 5,
+                  "node 2 served but took no bid")
         self.assertGreater(b.stamps[-1], top)
         self.assertEqual(b.stamps, sorted(set(b.stamps)))
         print(f"jump +{JUMP_MS} ms: quarantined after {quarantine_s:.2f} s "
