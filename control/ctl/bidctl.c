@@ -54,6 +54,11 @@ static void usage(FILE *out)
 		"                      ids >= ID (default 1), at most N, 1..1000 (default\n"
 		"                      1000); the last line says where the next page starts\n"
 		"  status              node id, version, HLC, fencing epoch, workers, uptime\n"
+		"  clock-offset MS     FAULT INJECTION ONLY (tests, chaos): shift the running\n"
+		"                      node's wall clock by MS ms from now on (negative: back),\n"
+		"                      -86400000..86400000; 0 undoes it. Its HLC never goes\n"
+		"                      back; a jump forward of more than --max-drift-ms makes\n"
+		"                      peers refuse its stamps and quarantine it\n"
 		"\n"
 		"Options:\n"
 		"  --socket PATH       the node's --control-socket\n"
@@ -73,7 +78,8 @@ static void usage(FILE *out)
 		"  bidctl --socket /tmp/bp.ctl open --auction 42 --reserve 100 --increment 5 "
 		"--duration 60\n"
 		"  bidctl --json query 42\n"
-		"  bidctl close 42\n");
+		"  bidctl close 42\n"
+		"  bidctl --name edge-1 clock-offset -10000\n");
 }
 
 static int __attribute__((format(printf, 1, 2))) usage_error(const char *fmt, ...)
@@ -226,6 +232,20 @@ static int build_list(int argc, char **argv, char *req, size_t len)
 	return put_request(req, len, "list %s %s", from ? from : "1", limit);
 }
 
+/* clock-offset MS: a decimal, '-' allowed; the node checks the bound (as
+ * it does ids) and names it. */
+static int build_clock_offset(int argc, char **argv, char *req, size_t len)
+{
+	if (argc != 2)
+		return usage_error("usage: bidctl clock-offset MS (fault injection)");
+	const char *digits = argv[1] + (argv[1][0] == '-');
+	if (!is_unsigned_decimal(digits))
+		return usage_error("clock-offset: '%s' is not a decimal number of ms (-%" PRId64
+				   "..%" PRId64 ")",
+				   argv[1], CTL_CLOCK_OFFSET_MAX_MS, CTL_CLOCK_OFFSET_MAX_MS);
+	return put_request(req, len, "clock-offset %s", argv[1]);
+}
+
 static int build_no_args(int argc, char **argv, char *req, size_t len)
 {
 	if (argc != 1)
@@ -238,7 +258,7 @@ static const struct {
 	build_fn build;
 } commands[] = {
     {"open", build_open}, {"close", build_one_id},   {"query", build_one_id},
-    {"list", build_list}, {"status", build_no_args},
+    {"list", build_list}, {"status", build_no_args}, {"clock-offset", build_clock_offset},
 };
 
 static int unreachable(const char *path, const char *what)
@@ -467,5 +487,6 @@ int main(int argc, char **argv)
 		int rc = commands[i].build(argc - optind, argv + optind, req, sizeof(req));
 		return rc != 0 ? rc : talk(path, req, json);
 	}
-	return usage_error("unknown command '%s'; commands: open close query list status", cmd);
+	return usage_error(
+	    "unknown command '%s'; commands: open close query list status clock-offset", cmd);
 }

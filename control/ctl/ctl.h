@@ -11,11 +11,17 @@
  *           | query <auction_id>
  *           | list [<from> [<limit>]]
  *           | status
- * Every argument is an unsigned decimal number in its range:
+ *           | clock-offset <ms>
+ * Every argument is an unsigned decimal number in its range, except ms:
  *   auction_id, from      1..2^64-1
  *   reserve, increment    1..CTL_AMOUNT_MAX (2^63-1: no bid can exceed it)
  *   duration_s            1..CTL_DURATION_MAX_S (10 years)
  *   limit                 1..CTL_LIST_LIMIT_MAX (default CTL_LIST_LIMIT_MAX)
+ *   ms                    a decimal number, '-' allowed, in
+ *                         -CTL_CLOCK_OFFSET_MAX_MS..CTL_CLOCK_OFFSET_MAX_MS
+ * clock-offset is fault injection only: it sets the shift of the node's
+ * wall clock (--clock-offset-ms of a running node), so that tests can make
+ * its clock jump forward or back; the answer gives the new and old offset.
  * list answers a page: the auctions with id >= from (default 1), the
  * lowest ids first, at most limit of them, and the id to ask from next
  * (none when the page holds the last auction).
@@ -47,6 +53,9 @@
 /* A page of the longest JSON auctions (~420 bytes) fits the server's
  * 1 MiB answer with room to spare. */
 #define CTL_LIST_LIMIT_MAX 1000
+/* clock-offset's bound: a day either way is more than any clock fault a
+ * test needs, and keeps the shifted clock far from 0 and from HLC_MAX_MS. */
+#define CTL_CLOCK_OFFSET_MAX_MS INT64_C(86400000)
 
 struct ctl_auction {
 	uint64_t id;
@@ -89,6 +98,9 @@ struct ctl_status {
 	uint64_t auctions_open;
 	uint64_t auctions_closed;
 	uint64_t auctions_settled;
+	/* The shift of this node's wall clock (--clock-offset-ms or
+	 * clock-offset): fault injection. Not the peers' clock_offset_ms. */
+	int64_t injected_clock_offset_ms;
 	unsigned int npeers;
 	struct ctl_peer peers[CTL_MAX_PEERS];
 	/* Leadership (CLUSTER.md): without --etcd a lone node is its own
@@ -120,6 +132,9 @@ struct ctl_handlers {
 	int (*list)(void *ctx, ctl_wants_fn wants, ctl_emit_fn emit, void *arg, char *err,
 		    size_t errlen);
 	int (*status)(void *ctx, struct ctl_status *out, char *err, size_t errlen);
+	/* Sets the injected clock offset to ms (already in bounds) and says
+	 * what it was. NULL: the node has no such fault (answered as an error). */
+	int (*clock_offset)(void *ctx, int64_t ms, int64_t *previous, char *err, size_t errlen);
 	void *ctx;
 };
 

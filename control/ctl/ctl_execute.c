@@ -180,20 +180,35 @@ static int run_status(struct request *r)
 	return rc;
 }
 
+static int run_clock_offset(struct request *r)
+{
+	if (!r->h->clock_offset) {
+		snprintf(r->err, r->errlen, "this node cannot change its clock offset");
+		return -ENOTSUP;
+	}
+	int64_t ms = (int64_t)r->args[0], previous = 0;
+	int rc = r->h->clock_offset(r->h->ctx, ms, &previous, r->err, r->errlen);
+	if (rc == 0)
+		r->format->clock_offset(r->out, ms, previous);
+	return rc;
+}
+
 /* Every argument is an unsigned decimal number in [min, max]; one left out
- * (an optional one) takes `fallback`. */
+ * (an optional one) takes `fallback`. A signed one is a decimal number
+ * whose magnitude is at most max (min is 0), stored as int64_t. */
 struct arg {
 	const char *name;
 	uint64_t min, max, fallback;
+	bool is_signed;
 };
 
 #define ID_ARG                                                                                     \
 	{                                                                                          \
-		"auction_id", 1, UINT64_MAX, 0                                                     \
+		"auction_id", 1, UINT64_MAX, 0, false                                              \
 	}
 #define AMOUNT_ARG(n)                                                                              \
 	{                                                                                          \
-		n, 1, CTL_AMOUNT_MAX, 0                                                            \
+		n, 1, CTL_AMOUNT_MAX, 0, false                                                     \
 	}
 
 struct command {
@@ -209,18 +224,24 @@ static const struct command commands[] = {
      {ID_ARG,
       AMOUNT_ARG("reserve"),
       AMOUNT_ARG("increment"),
-      {"duration_s", 1, CTL_DURATION_MAX_S, 0}},
+      {"duration_s", 1, CTL_DURATION_MAX_S, 0, false}},
      4,
      4,
      run_open},
     {"close", {ID_ARG}, 1, 1, run_close},
     {"query", {ID_ARG}, 1, 1, run_query},
     {"list",
-     {{"from", 1, UINT64_MAX, 1}, {"limit", 1, CTL_LIST_LIMIT_MAX, CTL_LIST_LIMIT_MAX}},
+     {{"from", 1, UINT64_MAX, 1, false},
+      {"limit", 1, CTL_LIST_LIMIT_MAX, CTL_LIST_LIMIT_MAX, false}},
      2,
      0,
      run_list},
     {"status", {{0}}, 0, 0, run_status},
+    {"clock-offset",
+     {{.name = "ms", .max = (uint64_t)CTL_CLOCK_OFFSET_MAX_MS, .is_signed = true}},
+     1,
+     1,
+     run_clock_offset},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -268,6 +289,36 @@ static int parse_number(const char *word, uint64_t *value)
 	return 0;
 }
 
+/* An optional '-' then digits ("-" alone is no number; "-0" is 0), the
+ * magnitude at most max: 0, -EINVAL or -ERANGE. */
+static int parse_signed(const char *word, uint64_t max, uint64_t *value)
+{
+	bool negative = word[0] == '-';
+	const char *digits = word + negative;
+	uint64_t magnitude;
+	if (!*digits)
+		return -EINVAL;
+	int rc = parse_number(digits, &magnitude);
+	if (rc != 0)
+		return rc;
+	if (magnitude > max || magnitude > (uint64_t)INT64_MAX)
+		return -ERANGE;
+	int64_t v = negative ? -(int64_t)magnitude : (int64_t)magnitude;
+	*value = (uint64_t)v;
+	return 0;
+}
+
+static int refuse_signed(const struct arg *a, const char *word, int rc, char *err, size_t errlen)
+{
+	struct echo what = echo_of(word, strlen(word)); /* lives as long as the message needs */
+	if (rc == -EINVAL)
+		return refuse(err, errlen,
+			      "%s '%s' is not a decimal number (-%" PRIu64 "..%" PRIu64 ")",
+			      a->name, what.s, a->max, a->max);
+	return refuse(err, errlen, "%s %s is out of range -%" PRIu64 "..%" PRIu64, a->name, what.s,
+		      a->max, a->max);
+}
+
 /* nwords of the command's arguments given; the rest take their fallback. */
 static int parse_args(const struct command *cmd, char *const words[], int nwords, uint64_t *args,
 		      char *err, size_t errlen)
@@ -276,6 +327,12 @@ static int parse_args(const struct command *cmd, char *const words[], int nwords
 		const struct arg *a = &cmd->args[i];
 		if (i >= nwords) {
 			args[i] = a->fallback;
+			continue;
+		}
+		if (a->is_signed) {
+			int rc = parse_signed(words[i], a->max, &args[i]);
+			if (rc != 0)
+				return refuse_signed(a, words[i], rc, err, errlen);
 			continue;
 		}
 		int rc = parse_number(words[i], &args[i]);

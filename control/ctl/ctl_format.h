@@ -25,6 +25,8 @@ struct ctl_format {
 	/* next: the id to list from for the next page; 0: this was the last */
 	void (*list_end)(struct ctl_out *o, uint64_t count, uint64_t next);
 	void (*status)(struct ctl_out *o, const struct ctl_status *s);
+	/* clock-offset's answer: the injected offset now, and before. */
+	void (*clock_offset)(struct ctl_out *o, int64_t now_ms, int64_t previous_ms);
 };
 
 extern const struct ctl_format ctl_format_text;

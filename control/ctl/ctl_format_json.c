@@ -81,6 +81,7 @@ static void json_status(struct ctl_out *o, const struct ctl_status *s)
 		ctl_out_json_string(o, s->not_serving_reason);
 	else
 		ctl_out_printf(o, "null");
+	ctl_out_printf(o, ",\"injected_clock_offset_ms\":%" PRId64, s->injected_clock_offset_ms);
 	ctl_out_printf(o, ",\"peers\":[");
 	for (unsigned int i = 0; i < s->npeers; i++) {
 		const struct ctl_peer *p = &s->peers[i];
@@ -116,6 +117,14 @@ static void json_status(struct ctl_out *o, const struct ctl_status *s)
 	ctl_out_printf(o, "}\n");
 }
 
+static void json_clock_offset(struct ctl_out *o, int64_t now_ms, int64_t previous_ms)
+{
+	ctl_out_printf(o,
+		       "{\"injected_clock_offset_ms\":%" PRId64
+		       ",\"previous_injected_clock_offset_ms\":%" PRId64 "}\n",
+		       now_ms, previous_ms);
+}
+
 const struct ctl_format ctl_format_json = {
     .name = "json",
     .error = json_error,
@@ -126,4 +135,5 @@ const struct ctl_format ctl_format_json = {
     .list_item = json_list_item,
     .list_end = json_list_end,
     .status = json_status,
+    .clock_offset = json_clock_offset,
 };

@@ -173,6 +173,9 @@ static void text_status(struct ctl_out *o, const struct ctl_status *s)
 		       s->not_serving_reason ? s->not_serving_reason : "", s->workers, s->uptime_s,
 		       s->auctions_open, s->auctions_closed, s->auctions_settled);
 	text_leadership(o, s);
+	if (s->injected_clock_offset_ms)
+		ctl_out_printf(o, "clock_offset:  %+" PRId64 " ms (injected: fault injection)\n",
+			       s->injected_clock_offset_ms);
 	for (unsigned int i = 0; i < s->npeers; i++) {
 		const struct ctl_peer *p = &s->peers[i];
 		char heard[48] = "never heard", offset[32] = "unknown";
@@ -188,6 +191,14 @@ static void text_status(struct ctl_out *o, const struct ctl_status *s)
 	}
 }
 
+static void text_clock_offset(struct ctl_out *o, int64_t now_ms, int64_t previous_ms)
+{
+	ctl_out_printf(o,
+		       "clock offset %+" PRId64 " ms (was %+" PRId64
+		       " ms); fault injection: the node's wall clock is shifted by it\n",
+		       now_ms, previous_ms);
+}
+
 const struct ctl_format ctl_format_text = {
     .name = "text",
     .error = text_error,
@@ -198,4 +209,5 @@ const struct ctl_format ctl_format_text = {
     .list_item = text_list_item,
     .list_end = text_list_end,
     .status = text_status,
+    .clock_offset = text_clock_offset,
 };

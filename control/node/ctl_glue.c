@@ -8,6 +8,7 @@
 
 #include "control.h"
 #include "ctl.h"
+#include "log.h"
 #include "stat.h"
 
 static struct control *ctl_control(void *ctx)
@@ -108,6 +109,7 @@ static int h_status(void *ctx, struct ctl_status *out, char *err, size_t errlen)
 	    .auctions_open = n->auctions.open,
 	    .auctions_closed = n->auctions.closed,
 	    .auctions_settled = stat_read(&c->stats->auctions_settled),
+	    .injected_clock_offset_ms = atomic_load(&n->clock_offset_ms),
 	};
 	struct leader_view lv;
 	control_leadership(c, &lv);
@@ -134,6 +136,26 @@ static int h_status(void *ctx, struct ctl_status *out, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * Fault injection: the node's wall clock jumps by the change. Any thread
+ * may store it (an atomic the HLC's wall clock reads, node_wall_ms). The
+ * HLC keeps its maximum, so a jump back never makes stamps go back; a jump
+ * forward meets the durable ceiling (NOT_SERVING hlc_ceiling until the
+ * service thread renews it) and the peers' drift guard.
+ */
+static int h_clock_offset(void *ctx, int64_t ms, int64_t *previous, char *err, size_t errlen)
+{
+	(void)err;
+	(void)errlen;
+	struct node *n = ctl_control(ctx)->node;
+	*previous = atomic_exchange(&n->clock_offset_ms, ms);
+	BP_LOG(NOTICE, CONTROL,
+	       "clock offset set to %" PRId64 " ms (was %" PRId64 " ms) by bidctl clock-offset: "
+	       "fault injection\n",
+	       ms, *previous);
+	return 0;
+}
+
 void ctl_glue_handlers(struct control *c, struct ctl_handlers *h)
 {
 	*h = (struct ctl_handlers){
@@ -142,6 +164,7 @@ void ctl_glue_handlers(struct control *c, struct ctl_handlers *h)
 	    .query = h_query,
 	    .list = h_list,
 	    .status = h_status,
+	    .clock_offset = h_clock_offset,
 	    .ctx = c,
 	};
 }

@@ -24,6 +24,8 @@ runner's CLOCK_MONOTONIC in ns; meta gives one (monotonic, wall) pair):
   settle   node, life, auction, bidder, amount, hlc_ms, logical, bids
            (a "settled auction" line of the node's log)
   log      node, life, line: every line of the node's output, t its arrival
+  clock    node, offset_ms, previous_ms, ok, why: bidctl clock-offset run
+           (clock_jump, clock_strobe, heal, restart), t its start
   final    node, auction, view (bidctl --json query), or error
   converged ok, seconds
   end      leftovers
@@ -444,7 +446,7 @@ def check_hlc(h, res):
         if ahead > drift:
             res.add("I8", f"node {node} stamped rid {r['rid']} {fmt_hlc(r['hlc'])}, "
                     f"{ahead:.0f} ms ahead of real time at its reply (bound {drift} ms)",
-                    node=node)
+                    node=node, ahead_ms=round(ahead), reply_t=r["t"])
     for node, per in lives.items():
         for life in sorted(per):
             before = [x for k, v in per.items() if k < life for x in v]
@@ -492,6 +494,19 @@ def quarantined(h):
     return out
 
 
+def forward_offset_ms(h, node, t):
+    """The largest offset ahead node's clock was given up to t (its start
+    offset, or a clock record sent before t): its HLC never goes back, so
+    its stamps may stay that far ahead of real time after the clock is put
+    back, until real time catches up."""
+    offsets = {int(k): x for k, x in h.meta.get("clock_offsets_ms", {}).items()}
+    most = max(0, offsets.get(node, 0))
+    for r in h.records:
+        if r["type"] == "clock" and r["node"] == node and r["t"] <= t:
+            most = max(most, r["offset_ms"])
+    return most
+
+
 def explain(h, v):
     """Why a violation is expected of today's node, or None (a bug).
     Only the limitations the cluster documents: a node quarantined for its
@@ -508,6 +523,13 @@ def explain(h, v):
                 "wrong (CLUSTER.md promise 4)")
     kills = [f for f in h.faults if f["kind"] == "kill"]
     inv = v["invariant"]
+    if inv == NAMES["I8"] and v.get("ahead_ms") is not None:
+        fwd = forward_offset_ms(h, v["node"], v["reply_t"])
+        if fwd and v["ahead_ms"] <= fwd + h.meta.get("drift_ms", 500):
+            return (f"node {v['node']}'s clock was set {fwd} ms ahead (fault injection) at or "
+                    "before this reply: its stamps follow its clock, and its HLC never goes "
+                    "back, so they stay ahead until real time catches up (the drift guard "
+                    "protects the peers, not real time)")
     if durability == "off" and kills and inv in (NAMES["I1"], NAMES["I2"], NAMES["I3"],
                                                   NAMES["I7"]):
         return ("durability off (no write-ahead log in the node yet): node(s) "

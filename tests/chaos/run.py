@@ -150,7 +150,7 @@ def groups_for(shape, node, n):
 
 # --- support: what the node can do today ------------------------------------
 
-def missing_needs(exp, binary):
+def missing_needs(exp, binary, bidctl=None):
     """Why the experiment cannot run on this node yet, or None."""
     try:
         text = subprocess.run([binary, "--help"], capture_output=True, text=True,
@@ -171,8 +171,15 @@ def missing_needs(exp, binary):
         why.append("needs durability: the node has no --durability option yet (the "
                    "write-ahead log is being built)")
     if "clock_control" in exp["needs"]:
-        why.append("needs clock_control: no bidctl command changes a running node's clock "
-                   "offset yet")
+        helps = ""
+        try:
+            helps = subprocess.run([bidctl or "build/bidctl", "--help"], capture_output=True,
+                                   text=True, timeout=30).stdout
+        except OSError:
+            pass
+        if "clock-offset" not in helps:
+            why.append("needs clock_control: this bidctl has no clock-offset command (changes "
+                       "a running node's clock offset)")
     return "; ".join(why) or None
 
 
@@ -318,6 +325,38 @@ class Sampler(threading.Thread):
                                              if not p.get("reachable")))
 
 
+class Strobe(threading.Thread):
+    """Jepsen's clock strobe: node's clock flips between its offset + ms and
+    its offset every period_ms for duration_s, then is left as it was.
+    Flips are `clock` records; one that fails ends the strobe (recorded)."""
+
+    def __init__(self, run, c, args):
+        super().__init__(name=f"strobe{args['node']}", daemon=True)
+        self.run_, self.c, self.args = run, c, args
+        self.base = run.offsets[args["node"]]
+        self.done = threading.Event()
+        self.flips = 0
+
+    def run(self):
+        node, period = self.args["node"], self.args["period_ms"] / 1000
+        end = time.monotonic() + self.args["duration_s"]
+        try:
+            while time.monotonic() < end and not self.done.is_set():
+                ahead = self.flips % 2 == 0
+                self.run_.set_clock(self.c, node, self.base + (self.args["ms"] if ahead else 0),
+                                    "strobe")
+                self.flips += 1
+                self.done.wait(period)
+            if self.run_.offsets[node] != self.base:
+                self.run_.set_clock(self.c, node, self.base, "strobe")
+        except RuntimeError:
+            pass  # the clock record says what failed
+
+    def finish(self):
+        self.done.set()
+        self.join(timeout=BIDCTL_TIMEOUT_S * 3)
+
+
 # --- one run ----------------------------------------------------------------
 
 class Run:
@@ -328,6 +367,10 @@ class Run:
         self.stopped = set()
         self.killed = set()
         self.lives = {}
+        # Each node's clock offset now: the cluster's, then what clock
+        # faults made of it (heal puts the cluster's back).
+        self.offsets = {}
+        self.strobes = []
 
     def node_args(self, i, key_file):
         cfg = self.exp["cluster"]
@@ -365,6 +408,7 @@ class Run:
             c.start(cfg["nodes"], args=[], workers=cfg["workers"],
                     node_args=lambda i: self.node_args(i, key_file))
             for i in c.nodes:
+                self.offsets[i] = cfg["clock_offsets_ms"].get(i, 0)
                 self.lives[i] = 1
                 self.rec.add("life", node=i, life=1)
             self.all_nodes = {i: [c.nodes[i]] for i in c.nodes}
@@ -468,6 +512,14 @@ class Run:
             elif kind == "cont":
                 os.kill(c.nodes[args["node"]].proc.pid, signal.SIGCONT)
                 self.stopped.discard(args["node"])
+            elif kind == "clock_jump":
+                node = args["node"]
+                done["offset_ms"] = self.set_clock(c, node, self.offsets[node] + args["ms"],
+                                                   "jump")
+            elif kind == "clock_strobe":
+                strobe = Strobe(self, c, args)
+                strobe.start()
+                self.strobes.append(strobe)
             ok, err = True, None
         except Exception as e:  # noqa: BLE001  (recorded: the run goes on)
             ok, err = False, f"{type(e).__name__}: {e}"
@@ -482,11 +534,32 @@ class Run:
         self.lives[i] += 1
         self.all_nodes[i].append(node)
         self.rec.add("life", node=i, life=self.lives[i])
+        # A wrong clock stays wrong across a restart; the node starts with
+        # the cluster's offset (its command line), so the fault's is set again.
+        if self.offsets[i] != self.exp["cluster"]["clock_offsets_ms"].get(i, 0):
+            self.set_clock(c, i, self.offsets[i], "restart")
+
+    def set_clock(self, c, i, offset_ms, why):
+        """bidctl clock-offset on node i, recorded (a `clock` record);
+        raises when the node did not take it. Returns the offset."""
+        t0 = now()
+        out, err = bidctl_json(c, i, "clock-offset", str(offset_ms))
+        ok = out is not None and not err and out.get("injected_clock_offset_ms") == offset_ms
+        self.rec.add("clock", t=t0, t_done=now(), node=i, offset_ms=offset_ms,
+                     previous_ms=(out or {}).get("previous_injected_clock_offset_ms"), ok=ok,
+                     error=None if ok else (err or f"answered {out}"), why=why)
+        if not ok:
+            raise RuntimeError(f"bidctl clock-offset {offset_ms} on node {i}: {err or out}")
+        self.offsets[i] = offset_ms
+        return offset_ms
 
     def heal_all(self, c, why, record=True):
         """Every fault gone: network whole, stopped nodes resumed, killed
         nodes restarted."""
         t0 = now()
+        for strobe in self.strobes:
+            strobe.finish()
+        self.strobes = []
         c.heal()
         for i in sorted(self.stopped):
             os.kill(c.nodes[i].proc.pid, signal.SIGCONT)
@@ -495,9 +568,20 @@ class Run:
         restarted = sorted(self.killed)
         for i in restarted:
             self.restart(c, i)
+        clocks = self.reset_clocks(c)
         if record:
             self.rec.add("fault", t=t0, t_done=now(), kind="heal", args={}, ok=True, error=None,
-                         at=None, why=why, resumed=resumed, restarted=restarted)
+                         at=None, why=why, resumed=resumed, restarted=restarted, clocks=clocks)
+
+    def reset_clocks(self, c):
+        """Every clock back to the cluster's offset; the nodes put back."""
+        start = self.exp["cluster"]["clock_offsets_ms"]
+        reset = []
+        for i in sorted(self.offsets):
+            if self.offsets[i] != start.get(i, 0):
+                self.set_clock(c, i, start.get(i, 0), "heal")
+                reset.append(i)
+        return reset
 
     def touched(self):
         w = self.exp["workload"]
@@ -588,7 +672,7 @@ def budget_s(exp):
 def run_one(exp, seed, out, args):
     """One run into out/; its result (the checker's verdict, or a skip)."""
     os.makedirs(out, exist_ok=True)
-    why = missing_needs(exp, args.bidplane)
+    why = missing_needs(exp, args.bidplane, args.bidctl)
     if why:
         result = dict(verdict="skip", reason=why, experiment=exp["name"], seed=seed)
     else:
@@ -620,6 +704,13 @@ def run_one(exp, seed, out, args):
                 result["violations"].append(dict(
                     invariant="fault_not_applied", explained=None,
                     detail=f"{f['kind']} {f['args']} at {f['at']} s: {f['error']}"))
+            if f["type"] == "clock" and not f["ok"] and f["why"] == "strobe":
+                result["verdict"] = "fail"
+                result["unexplained"] += 1
+                result["violations"].append(dict(
+                    invariant="fault_not_applied", explained=None,
+                    detail=f"clock_strobe flip of node {f['node']} to {f['offset_ms']} ms: "
+                    f"{f['error']}"))
         report.timeline(records, out)
     with open(os.path.join(out, "check.json"), "w") as f:
         json.dump(result, f, indent=1)

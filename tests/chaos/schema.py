@@ -32,7 +32,16 @@ FAULTS = {
     "restart": {"node": (NODE, REQUIRED)},
     "stop": {"node": (NODE, REQUIRED), "cont_after_s": (float, None)},
     "cont": {"node": (NODE, REQUIRED)},
+    # The node's wall clock jumps by ms (negative: back) from its offset
+    # now (bidctl clock-offset); heal puts it back to the cluster's.
+    "clock_jump": {"node": (NODE, REQUIRED), "ms": (int, REQUIRED)},
+    # Jepsen's strobe: the clock flips between +ms and its offset now
+    # every period_ms for duration_s, then is left as it was.
+    "clock_strobe": {"node": (NODE, REQUIRED), "ms": (int, REQUIRED),
+                     "period_ms": (float, REQUIRED), "duration_s": (float, REQUIRED)},
 }
+CLOCK_FAULTS = ("clock_jump", "clock_strobe")
+CLOCK_OFFSET_MAX_MS = 86400000  # bidctl clock-offset's bound (control/ctl/ctl.h)
 CLUSTER = {"nodes": (int, 3), "durability": (DURABILITY, "off"), "etcd": (bool, False),
            "clock_offsets_ms": ("offsets", {}), "max_drift_ms": (int, 500), "workers": (int, 1)}
 RETRIES = {"max": (int, 5), "timeout_ms": (float, 300.0), "backoff_ms": (float, 20.0),
@@ -106,6 +115,15 @@ def check(doc, name="<experiment>"):
                     if not all(1 <= n <= nodes for n in link):
                         ctx.fail(f"{where}.{fault['kind']}.between",
                                  f"links of node ids 1..{nodes}", link)
+        if fault["kind"] in CLOCK_FAULTS and "clock_control" not in exp["needs"]:
+            exp["needs"].append("clock_control")
+        if fault["kind"] in CLOCK_FAULTS and abs(fault["args"]["ms"]) > CLOCK_OFFSET_MAX_MS:
+            ctx.fail(f"{where}.{fault['kind']}.ms",
+                     f"-{CLOCK_OFFSET_MAX_MS}..{CLOCK_OFFSET_MAX_MS} (a day)",
+                     fault["args"]["ms"])
+        if fault["kind"] == "clock_strobe" and fault["args"]["period_ms"] < 10:
+            ctx.fail(f"{where}.clock_strobe.period_ms", "at least 10 (a flip is a bidctl run)",
+                     fault["args"]["period_ms"])
         if fault["kind"] == "partition" and nodes < 2:
             ctx.fail(f"{where}.partition", "a cluster of at least 2 nodes", nodes)
         if fault["kind"] == "partition" and fault["args"]["shape"] == "bridge" and nodes < 3:

@@ -23,7 +23,7 @@ import run  # noqa: E402
 EXP = os.path.join(HERE, "experiments")
 # (experiment, seed): what the campaign runs, about 3 minutes here.
 CAMPAIGN = [("fiber_cut", 11), ("clock_behind", 12), ("partition_kill_skew", 13),
-            ("pause_node", 14), ("zombie_leader", 15)]
+            ("pause_node", 14), ("zombie_leader", 15), ("clock_jump", 16)]
 
 
 class Campaign(unittest.TestCase):
@@ -64,6 +64,8 @@ class Campaign(unittest.TestCase):
             # did refuse bids at its HLC ceiling when it resumed.
             self.assertGreater(by_name["pause_node"]["counts"]["not_serving"], 0,
                                "pause_node lost its premise: no NOT_SERVING on resume")
+            # The jumped clock was quarantined: node 2 answered NOT_SERVING.
+            self.assertGreater(by_name["clock_jump"]["counts"]["not_serving"], 50)
             ok = True
         finally:
             if ok:

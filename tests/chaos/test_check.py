@@ -314,6 +314,25 @@ class Planted(unittest.TestCase):
         v = self.assertNames(b.finish([1, 2, 3]), "I8_hlc")
         self.assertTrue(any("ahead of real time" in x["detail"] for x in v), v)
 
+    def test_i8_ahead_of_a_clock_set_ahead_is_explained_up_to_its_offset(self):
+        b = clean()
+        b.records.append(dict(type="clock", t=b.at(90), node=1, offset_ms=2000, previous_ms=0,
+                              ok=True, error=None, why="jump"))
+        b.bid(95, 1, 10, 3, 30, 7, hlc=stamp(95 + 2000))
+        records = b.finish([1, 2, 3])
+        out = check.verdict(records)
+        self.assertEqual(out["verdict"], "pass", out)
+        self.assertEqual(out["explained"], 1, out)
+        # Further ahead than the offset and the bound, or on another node,
+        # or before the jump: a bug.
+        for node, ms, ahead in ((1, 95, 2000 + 501 + 1), (2, 95, 2000), (1, 80, 2000)):
+            b = clean()
+            b.records.append(dict(type="clock", t=b.at(90), node=1, offset_ms=2000,
+                                  previous_ms=0, ok=True, error=None, why="jump"))
+            b.bid(ms, node, 10, 3, 30, 7, hlc=stamp(ms + ahead))
+            out = check.verdict(b.finish([1, 2, 3]))
+            self.assertEqual(out["verdict"], "fail", (node, ms, ahead, out))
+
     def test_i8_stamp_after_restart_not_above(self):
         b = clean()
         b.records.append(dict(type="life", t=b.at(100), node=1, life=2))
@@ -355,6 +374,14 @@ class Schema(unittest.TestCase):
         self.assertIn("etcd", schema.load(os.path.join(EXPERIMENTS, "zombie_leader.yaml"))[
             "needs"])
 
+    def test_clock_faults_need_clock_control(self):
+        doc = self.base()
+        doc["faults"].append({"at": 2, "clock_jump": {"node": 2, "ms": -10000}})
+        self.assertIn("clock_control", schema.check(doc)["needs"])
+        for name in ("clock_jump", "clock_strobe"):
+            self.assertIn("clock_control",
+                          schema.load(os.path.join(EXPERIMENTS, name + ".yaml"))["needs"])
+
     def test_defaults(self):
         e = schema.check(self.base())
         self.assertEqual(e["workload"]["retries"]["max"], 5)
@@ -382,6 +409,16 @@ class Schema(unittest.TestCase):
             (lambda d: d.pop("name"), "x.yaml: name: expected a value (str): the key is required"),
             (lambda d: d["cluster"].update(clock_offsets_ms={4: -45000}),
              "x.yaml: cluster.clock_offsets_ms.4: expected a node id 1..3"),
+            (lambda d: d["faults"].append({"at": 2, "clock_jump": {"node": 1}}),
+             "x.yaml: faults[2].clock_jump.ms: expected a value (int): the key is required"),
+            (lambda d: d["faults"].append({"at": 2, "clock_jump": {"node": 1, "ms": 86400001}}),
+             "x.yaml: faults[2].clock_jump.ms: expected -86400000..86400000 (a day); got "
+             "86400001"),
+            (lambda d: d["faults"].append({"at": 2, "clock_jump": {"node": 1, "ms": 1.5}}),
+             "x.yaml: faults[2].clock_jump.ms: expected an integer; got 1.5"),
+            (lambda d: d["faults"].append({"at": 2, "clock_strobe": {
+                "node": 1, "ms": 2000, "period_ms": 5, "duration_s": 1}}),
+             "x.yaml: faults[2].clock_strobe.period_ms: expected at least 10"),
         ]
         for change, want in cases:
             doc = self.base()

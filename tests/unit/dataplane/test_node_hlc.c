@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -300,6 +301,50 @@ static void node_wall_clock_keeps_the_offset_and_stamps_follow_it(void **state)
 	atomic_store(&node.clock_offset_ms, 0);
 }
 
+/* bidctl clock-offset on a running node (fault injection): a jump forward
+ * beyond the durable ceiling meets the limit (the worker answers
+ * NOT_SERVING hlc_ceiling) until a ceiling above the new clock is
+ * published; a jump back never makes stamps go back (the HLC keeps its
+ * maximum); a peer sees the jumped stamps beyond its drift guard. */
+static void clock_offset_jumps_meet_the_ceiling_and_never_move_stamps_back(void **state)
+{
+	(void)state;
+	const int64_t jump = 10000;
+	const uint64_t lease = 1500; /* max drift 500 + HLC_CEILING_MARGIN_MS */
+	struct hlc_domain d, peer;
+	struct hlc_clock c, peer_clock;
+	atomic_store(&node.clock_offset_ms, 0);
+	assert_int_equal(hlc_domain_init(&d, 1, 500, node_wall_ms, &node), 0);
+	assert_int_equal(hlc_clock_init(&c, &d, 0), 0);
+	assert_int_equal(hlc_domain_init(&peer, 1, 500, hlc_wall_realtime, NULL), 0);
+	assert_int_equal(hlc_clock_init(&peer_clock, &peer, 0), 0);
+	hlc_domain_set_limit(&d, hlc_make(realtime_ms() + lease, 0));
+	hlc_t before = hlc_now(&c);
+	assert_true(hlc_within_limit(&c, before));
+
+	atomic_store(&node.clock_offset_ms, jump);
+	hlc_t jumped = hlc_candidate_after(&c, before);
+	assert_true(hlc_ms(jumped) >= hlc_ms(before) + (uint64_t)jump - 1);
+	assert_false(hlc_within_limit(&c, jumped)); /* beyond the ceiling: refused */
+	hlc_domain_set_limit(&d, hlc_make(hlc_ms(hlc_domain_read(&d)) + lease, 0)); /* renewed */
+	assert_true(hlc_within_limit(&c, jumped));
+	hlc_issue(&c, jumped);
+	assert_int_equal(hlc_observe(&peer_clock, jumped), -ERANGE); /* the peer's drift guard */
+	assert_true(hlc_read(&peer_clock) < jumped);
+
+	atomic_store(&node.clock_offset_ms, -jump); /* 20 s back from the jumped clock */
+	hlc_t prev = jumped;
+	for (unsigned int i = 0; i < 1000; i++) {
+		hlc_t t = hlc_now(&c);
+		if (t <= prev)
+			fail_msg("stamp %" PRIu64 " after %" PRIu64 ": went back", t, prev);
+		prev = t;
+	}
+	assert_true(hlc_ms(prev) >= hlc_ms(jumped)); /* the maximum kept */
+	assert_true(hlc_domain_read(&d) >= prev);
+	atomic_store(&node.clock_offset_ms, 0);
+}
+
 static int teardown(void **state)
 {
 	(void)state;
@@ -323,6 +368,7 @@ int main(void)
 	    cmocka_unit_test(only_accepted_bids_spend_a_stamp),
 	    cmocka_unit_test(burst_wall_clock_is_within_1ms_and_monotonic),
 	    cmocka_unit_test(node_wall_clock_keeps_the_offset_and_stamps_follow_it),
+	    cmocka_unit_test(clock_offset_jumps_meet_the_ceiling_and_never_move_stamps_back),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

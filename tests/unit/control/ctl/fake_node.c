@@ -106,6 +106,17 @@ static int fake_status_handler(void *ctx, struct ctl_status *out, char *err, siz
 	return 0;
 }
 
+static int fake_clock_offset(void *ctx, int64_t ms, int64_t *previous, char *err, size_t errlen)
+{
+	struct fake_node *f = ctx;
+	f->clock_offsets++;
+	if (f->fail_rc)
+		return fails(f, err, errlen);
+	*previous = f->clock_offset_ms;
+	f->clock_offset_ms = ms;
+	return 0;
+}
+
 void fake_node_init(struct fake_node *f, struct ctl_handlers *h)
 {
 	*f = (struct fake_node){
@@ -120,6 +131,7 @@ void fake_node_init(struct fake_node *f, struct ctl_handlers *h)
 	    .query = fake_query,
 	    .list = fake_list,
 	    .status = fake_status_handler,
+	    .clock_offset = fake_clock_offset,
 	    .ctx = f,
 	};
 }

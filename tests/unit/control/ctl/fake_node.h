@@ -20,6 +20,8 @@ struct fake_node {
 	uint64_t described; /* auctions the list handler described */
 	uint64_t last_id;
 	uint64_t open_args[4];
+	int clock_offsets;	 /* clock-offset requests */
+	int64_t clock_offset_ms; /* the injected offset: set by clock-offset */
 
 	/* How it answers. */
 	struct ctl_auction auction; /* the one auction query knows */

@@ -129,7 +129,14 @@ static void usage_errors_exit_2_with_the_reason(void **state)
 		const char *err;
 	} cases[] = {
 	    {{NULL}, "no command given"},
-	    {{"frob"}, "unknown command 'frob'; commands: open close query list status"},
+	    {{"frob"},
+	     "unknown command 'frob'; commands: open close query list status clock-offset"},
+	    {{"clock-offset"}, "usage: bidctl clock-offset MS (fault injection)"},
+	    {{"clock-offset", "1", "2"}, "usage: bidctl clock-offset MS (fault injection)"},
+	    {{"clock-offset", "--5"},
+	     "clock-offset: '--5' is not a decimal number of ms (-86400000..86400000)"},
+	    {{"clock-offset", "5 s"},
+	     "clock-offset: '5 s' is not a decimal number of ms (-86400000..86400000)"},
 	    {{"--bogus", "status"}, "unknown option '--bogus'"},
 	    {{"--socket"}, "--socket needs a value"},
 	    {{"--socket", "a", "--name", "b", "status"}, "pass --socket or --name, not both"},
@@ -267,6 +274,16 @@ static void every_command_prints_the_body(void **state)
 	assert_int_equal(r.exit_code, 0);
 	assert_true(strncmp(r.out, "{\"id\":42,\"phase\":1,\"state\":\"open\",", 34) == 0);
 	assert_string_equal(r.err, "");
+
+	/* A negative offset is the command's argument, not an option. */
+	BIDCTL_NODE(&r, s, "clock-offset", "-10000");
+	assert_int_equal(r.exit_code, 0);
+	assert_true(strncmp(r.out, "clock offset -10000 ms (was +0 ms)", 34) == 0);
+	assert_int_equal(test_node.clock_offset_ms, -10000);
+	BIDCTL_NODE(&r, s, "clock-offset", "86400001");
+	assert_int_equal(r.exit_code, 1);
+	assert_non_null(strstr(r.err, "ms 86400001 is out of range -86400000..86400000"));
+	assert_int_equal(test_node.clock_offset_ms, -10000);
 	ctl_server_close(s);
 }
 

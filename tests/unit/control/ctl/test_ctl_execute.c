@@ -51,7 +51,8 @@ static bool starts_with(const char *s, const char *prefix)
 
 static int handler_calls(void)
 {
-	return node.opens + node.closes + node.queries + node.lists + node.statuses;
+	return node.opens + node.closes + node.queries + node.lists + node.statuses +
+	       node.clock_offsets;
 }
 
 /* ---- every command, both formats ---- */
@@ -257,11 +258,90 @@ static void status_json(void **state)
 			    "ok\n{\"node_id\":3,\"version\":\"0.1.0\",\"hlc\":111411200029884417,"
 			    "\"fencing_epoch\":7,\"serving\":false,\"workers\":2,\"uptime_s\":11,"
 			    "\"auctions_open\":1,\"auctions_closed\":1,\"auctions_settled\":0,"
-			    "\"not_serving_reason\":\"clock\",\"peers\":[],\"leader\":true,"
+			    "\"not_serving_reason\":\"clock\",\"injected_clock_offset_ms\":0,"
+			    "\"peers\":[],\"leader\":true,"
 			    "\"fencing_token\":7,\"etcd\":null}\n");
 	node.status.not_serving_reason = NULL;
 	node.status.serving = true;
-	assert_non_null(strstr(run("json status"), ",\"not_serving_reason\":null,\"peers\":[],"));
+	assert_non_null(
+	    strstr(run("json status"),
+		   ",\"not_serving_reason\":null,\"injected_clock_offset_ms\":0,\"peers\":[],"));
+}
+
+/* The node's own injected offset: a key of its own, apart from the peers'
+ * clock_offset_ms; text shows it only when there is one. */
+static void status_shows_the_injected_clock_offset(void **state)
+{
+	(void)state;
+	node.status.injected_clock_offset_ms = -10000;
+	assert_non_null(strstr(run("json status"), ",\"injected_clock_offset_ms\":-10000,"));
+	assert_non_null(
+	    strstr(run("text status"), "\nclock_offset:  -10000 ms (injected: fault injection)\n"));
+	node.status.injected_clock_offset_ms = 0;
+	assert_null(strstr(run("text status"), "clock_offset"));
+}
+
+/* clock-offset: signed, bounded by a day either way, answered with the new
+ * offset and the one it replaced. */
+static void clock_offset_sets_the_offset_and_says_what_it_was(void **state)
+{
+	(void)state;
+	assert_string_equal(run("json clock-offset 10000"),
+			    "ok\n{\"injected_clock_offset_ms\":10000,"
+			    "\"previous_injected_clock_offset_ms\":0}\n");
+	assert_int_equal(node.clock_offset_ms, 10000);
+	assert_string_equal(run("text clock-offset -86400000"),
+			    "ok\nclock offset -86400000 ms (was +10000 ms); fault injection: the "
+			    "node's wall clock is shifted by it\n");
+	assert_int_equal(node.clock_offset_ms, -86400000);
+	assert_string_equal(run("json clock-offset -0"),
+			    "ok\n{\"injected_clock_offset_ms\":0,"
+			    "\"previous_injected_clock_offset_ms\":-86400000}\n");
+	assert_int_equal(node.clock_offset_ms, 0);
+	assert_int_equal(node.clock_offsets, 3);
+}
+
+static void clock_offset_refuses_what_is_not_a_bounded_number(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *line, *answer;
+	} cases[] = {
+	    {"text clock-offset 86400001",
+	     "error ms 86400001 is out of range -86400000..86400000\n"},
+	    {"text clock-offset -86400001",
+	     "error ms -86400001 is out of range -86400000..86400000\n"},
+	    {"text clock-offset -99999999999999999999",
+	     "error ms -99999999999999999999 is out of range -86400000..86400000\n"},
+	    {"text clock-offset -9223372036854775808",
+	     "error ms -9223372036854775808 is out of range -86400000..86400000\n"},
+	    {"text clock-offset -", "error ms '-' is not a decimal number (-86400000..86400000)\n"},
+	    {"text clock-offset --5",
+	     "error ms '--5' is not a decimal number (-86400000..86400000)\n"},
+	    {"text clock-offset +5",
+	     "error ms '+5' is not a decimal number (-86400000..86400000)\n"},
+	    {"text clock-offset 1e3",
+	     "error ms '1e3' is not a decimal number (-86400000..86400000)\n"},
+	    {"text clock-offset", "error usage: clock-offset <ms>\n"},
+	    {"text clock-offset 1 2", "error usage: clock-offset <ms>\n"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_string_equal(run(cases[i].line), cases[i].answer);
+	assert_int_equal(node.clock_offsets, 0);
+	assert_int_equal(node.clock_offset_ms, 0);
+}
+
+static void clock_offset_on_a_node_without_it_is_an_error(void **state)
+{
+	(void)state;
+	handlers.clock_offset = NULL;
+	assert_string_equal(run("text clock-offset 5"),
+			    "error this node cannot change its clock offset\n");
+	fake_node_init(&node, &handlers);
+	node.fail_rc = -EIO;
+	node.fail_why = "disk on fire";
+	assert_string_equal(run("json clock-offset 5"),
+			    "error disk on fire\n{\"error\":\"disk on fire\"}\n");
 }
 
 /* CLUSTER.md's names: a peer never heard has null for what is unknown. */
@@ -324,10 +404,12 @@ static void refusals_name_the_problem_and_call_no_handler(void **state)
 	     "status'\n"},
 	    {"status", "error unknown format 'status'; a request starts with text or json, e.g. "
 		       "'text status'\n"},
-	    {"text", "error missing command; commands: open close query list status\n"},
-	    {"text frob", "error unknown command 'frob'; commands: open close query list status\n"},
-	    {"text query\t42",
-	     "error unknown command 'query?42'; commands: open close query list status\n"},
+	    {"text",
+	     "error missing command; commands: open close query list status clock-offset\n"},
+	    {"text frob",
+	     "error unknown command 'frob'; commands: open close query list status clock-offset\n"},
+	    {"text query\t42", "error unknown command 'query?42'; commands: open close query list "
+			       "status clock-offset\n"},
 	    {"text open 1 2 3",
 	     "error usage: open <auction_id> <reserve> <increment> <duration_s>\n"},
 	    {"text open 1 2 3 4 5",
@@ -394,10 +476,11 @@ static void json_refusals_carry_the_message_in_an_object(void **state)
 	    run("json query 0"),
 	    "error auction_id 0 is out of range 1..18446744073709551615\n"
 	    "{\"error\":\"auction_id 0 is out of range 1..18446744073709551615\"}\n");
-	assert_string_equal(run("json frob"),
-			    "error unknown command 'frob'; commands: open close query list status\n"
-			    "{\"error\":\"unknown command 'frob'; commands: open close query list "
-			    "status\"}\n");
+	assert_string_equal(
+	    run("json frob"),
+	    "error unknown command 'frob'; commands: open close query list status clock-offset\n"
+	    "{\"error\":\"unknown command 'frob'; commands: open close query list "
+	    "status clock-offset\"}\n");
 	assert_int_equal(handler_calls(), 0);
 }
 
@@ -409,9 +492,9 @@ static void quoted_words_are_cut_and_made_printable(void **state)
 	assert_string_equal(run(line),
 			    "error unknown command "
 			    "'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...'; commands: open "
-			    "close query list status\n");
+			    "close query list status clock-offset\n");
 	assert_string_equal(run("text \x7f\x1b"), "error unknown command '\?\?'; commands: open "
-						  "close query list status\n");
+						  "close query list status clock-offset\n");
 }
 
 static void spaces_crlf_and_what_follows_the_newline(void **state)
@@ -664,6 +747,10 @@ int main(void)
 	    T(status_json),
 	    T(status_shows_etcd_leadership),
 	    T(status_json_lists_the_peers),
+	    T(status_shows_the_injected_clock_offset),
+	    T(clock_offset_sets_the_offset_and_says_what_it_was),
+	    T(clock_offset_refuses_what_is_not_a_bounded_number),
+	    T(clock_offset_on_a_node_without_it_is_an_error),
 	    T(status_json_escapes_the_version),
 	    T(refusals_name_the_problem_and_call_no_handler),
 	    T(json_refusals_carry_the_message_in_an_object),

@@ -150,7 +150,8 @@ static void serves_a_request_in_a_directory_it_creates(void **state)
 			    "ok\n{\"node_id\":3,\"version\":\"0.1.0\",\"hlc\":111411200029884417,"
 			    "\"fencing_epoch\":7,\"serving\":true,\"workers\":2,\"uptime_s\":11,"
 			    "\"auctions_open\":1,\"auctions_closed\":1,\"auctions_settled\":0,"
-			    "\"not_serving_reason\":null,\"peers\":[],\"leader\":true,"
+			    "\"not_serving_reason\":null,\"injected_clock_offset_ms\":0,"
+			    "\"peers\":[],\"leader\":true,"
 			    "\"fencing_token\":7,\"etcd\":null}\n");
 	assert_int_equal(test_node.statuses, 1);
 	free(c);
