@@ -34,6 +34,7 @@ enum option_kind {
 			   * (--check-config); command line only: no INI key, not dumped */
 	OPTION_REPLACED,  /* gone: refused with `help` naming what replaced it */
 	OPTION_LOG_LEVEL, /* error, warning, notice, info or debug */
+	OPTION_DURABILITY, /* sync, async or off (enum bp_durability, uint32_t) */
 	OPTION_PEER,	  /* ID@A.B.C.D[:PORT], repeatable: appends to cfg->peers (at
 			   * most BP_MAX_PEERS); INI: its own [peers] section of
 			   * ID = A.B.C.D[:PORT] lines; dumped as that section */
