@@ -91,8 +91,7 @@ const struct option_spec bp_options[] = {
      NULL},
     /* Off until the sync mode's parked replies land (issue 13 item 5):
      * the default must never promise more than the node does. */
-    {"durability", OPTION_DURABILITY, FIELD(durability), 0, 0, BP_DURABILITY_OFF, "off",
-     "MODE",
+    {"durability", OPTION_DURABILITY, FIELD(durability), 0, 0, BP_DURABILITY_OFF, "off", "MODE",
      "what ACCEPTED promises (docs/WAL.md): async: bids are logged under --state-dir/wal and "
      "replies leave at once, a crash may lose the last --async-window-ms; off: no log, a "
      "restart forgets every bid; sync: not implemented yet, refused",
