@@ -91,6 +91,12 @@ struct ctl_status {
 	uint64_t auctions_settled;
 	unsigned int npeers;
 	struct ctl_peer peers[CTL_MAX_PEERS];
+	/* The write-ahead log: --durability (off, async, sync), the last LSN
+	 * handed out and the last durable one; wal_error: "" or the writer's
+	 * failure, with its fix. */
+	const char *durability;
+	uint64_t wal_lsn, wal_durable_lsn;
+	char wal_error[256];
 };
 
 typedef void (*ctl_emit_fn)(void *arg, const struct ctl_auction *a);

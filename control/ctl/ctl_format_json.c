@@ -99,7 +99,16 @@ static void json_status(struct ctl_out *o, const struct ctl_status *s)
 		else
 			ctl_out_printf(o, "null}");
 	}
-	ctl_out_printf(o, "]}\n");
+	ctl_out_printf(o, "]");
+	ctl_out_printf(o,
+		       ",\"wal\":{\"durability\":\"%s\",\"lsn\":%" PRIu64
+		       ",\"durable_lsn\":%" PRIu64 ",\"error\":",
+		       s->durability ? s->durability : "off", s->wal_lsn, s->wal_durable_lsn);
+	if (s->wal_error[0])
+		ctl_out_json_string(o, s->wal_error);
+	else
+		ctl_out_printf(o, "null");
+	ctl_out_printf(o, "}}\n");
 }
 
 const struct ctl_format ctl_format_json = {

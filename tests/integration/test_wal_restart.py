@@ -86,6 +86,13 @@ class WalRestart(unittest.TestCase):
         c = Client()
         try:
             self.assertIn("recovered", second.text())
+            st = json.loads(second.bidctl(BIDCTL, "--json", "status").stdout)
+            wal = st["wal"]
+            self.assertEqual(wal["durability"], "async", st)
+            self.assertGreaterEqual(wal["lsn"], 9, st)  # 3 opens, 5 bids, 2 watches...
+            self.assertIsNone(wal["error"], st)
+            text = second.bidctl(BIDCTL, "status").stdout
+            self.assertRegex(text, r"wal: +async, lsn \d+, durable \d+", text)
             self.check_second_life(second, c, seen)
             q3 = c.ask(query(103, 3))
             self.assertEqual((q3["leading_amount"], q3["bid_count"]), (70, 1), q3)

@@ -214,7 +214,8 @@ static void status_text(void **state)
 						"serving:       yes\n"
 						"workers:       2\n"
 						"uptime:        11 s\n"
-						"auctions:      1 open, 1 closed, 0 settled\n");
+						"auctions:      1 open, 1 closed, 0 settled\n"
+						"wal:           off, lsn 0, durable 0\n");
 	assert_int_equal(node.statuses, 1);
 }
 
@@ -227,10 +228,11 @@ static void status_json(void **state)
 			    "ok\n{\"node_id\":3,\"version\":\"0.1.0\",\"hlc\":111411200029884417,"
 			    "\"fencing_epoch\":7,\"serving\":false,\"workers\":2,\"uptime_s\":11,"
 			    "\"auctions_open\":1,\"auctions_closed\":1,\"auctions_settled\":0,"
-			    "\"not_serving_reason\":\"clock\",\"peers\":[]}\n");
+			    "\"not_serving_reason\":\"clock\",\"peers\":[],\"wal\":{\"durability\":"
+			    "\"off\",\"lsn\":0,\"durable_lsn\":0,\"error\":null}}\n");
 	node.status.not_serving_reason = NULL;
 	node.status.serving = true;
-	assert_non_null(strstr(run("json status"), ",\"not_serving_reason\":null,\"peers\":[]}\n"));
+	assert_non_null(strstr(run("json status"), ",\"not_serving_reason\":null,\"peers\":[],"));
 }
 
 /* CLUSTER.md's names: a peer never heard has null for what is unknown. */
@@ -253,7 +255,7 @@ static void status_json_lists_the_peers(void **state)
 	    ",\"peers\":[{\"node_id\":2,\"address\":\"198.18.0.12:7601\",\"reachable\":true,"
 	    "\"last_heard_ms_ago\":12,\"lag_ms\":3,\"clock_offset_ms\":-4},{\"node_id\":9,"
 	    "\"address\":\"198.18.0.13:7602\",\"reachable\":false,\"last_heard_ms_ago\":null,"
-	    "\"lag_ms\":0,\"clock_offset_ms\":null}]}\n"));
+	    "\"lag_ms\":0,\"clock_offset_ms\":null}],\"wal\":"));
 	const char *text = run("text status");
 	assert_non_null(strstr(text,
 			       "peer 2        198.18.0.12:7601 reachable, heard 12 ms ago, lag 3 "
