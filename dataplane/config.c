@@ -430,14 +430,6 @@ int bp_config_validate(const struct bp_config *cfg, char *err, size_t errlen)
 			 cfg->open_first, cfg->open_last, cfg->max_auctions);
 		return -EINVAL;
 	}
-	/* Refused rather than run as async: ACCEPTED must never promise a
-	 * durability the node does not give (issue 13 item 5). */
-	if (cfg->durability == BP_DURABILITY_SYNC) {
-		snprintf(err, errlen,
-			 "--durability sync is not implemented yet (replies are not parked until "
-			 "their record is durable): use --durability async or off");
-		return -EINVAL;
-	}
 	return validate_cluster(cfg, err, errlen);
 }
 

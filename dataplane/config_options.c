@@ -89,12 +89,10 @@ const struct option_spec bp_options[] = {
      "the node's durable state (fencing epoch, HLC ceiling, the write-ahead log wal/), locked "
      "while it runs",
      NULL},
-    /* Off until the sync mode's parked replies land (issue 13 item 5):
-     * the default must never promise more than the node does. */
-    {"durability", OPTION_DURABILITY, FIELD(durability), 0, 0, BP_DURABILITY_OFF, "off", "MODE",
-     "what ACCEPTED promises (docs/WAL.md): async: bids are logged under --state-dir/wal and "
-     "replies leave at once, a crash may lose the last --async-window-ms; off: no log, a "
-     "restart forgets every bid; sync: not implemented yet, refused",
+    {"durability", OPTION_DURABILITY, FIELD(durability), 0, 0, BP_DURABILITY_SYNC, "sync", "MODE",
+     "what ACCEPTED promises (docs/WAL.md): sync: an ACCEPTED reply leaves once its bid is "
+     "on disk (--state-dir/wal); async: replies leave at once, a crash may lose the last "
+     "--async-window-ms; off: no log, a restart forgets every bid",
      NULL},
     {"async-window-ms", NUMBER(async_window_ms, 1, 10000), 10, NULL, "N",
      "async: the most the log may lag the replies; past it bids are answered OVERLOADED "

@@ -8,6 +8,7 @@
 #include "auction_bid.h"
 #include "dedup.h"
 #include "packet_path.h"
+#include "park.h"
 #include "stat.h"
 #include "wall_cache.h"
 
@@ -138,6 +139,11 @@ static inline void handle_keyed(struct worker *w, const struct keyed_request *k,
 			k->repeat(w, r, a, NULL, ans);
 			answer_set_status(ans, BP_CONFLICT);
 			stat_inc(&w->stats->conflicts);
+			return;
+		}
+		/* sync: not before its record is durable (an in-flight duplicate). */
+		if (past.status == BP_ACCEPTED && !park_replay_durable(w->node, past.hlc)) {
+			stat_inc(&w->wal.replay_held);
 			return;
 		}
 		k->repeat(w, r, a, &past, ans);
@@ -425,7 +431,7 @@ uint16_t worker_process_burst(struct worker *w, unsigned int p, struct rte_mbuf 
 	for (uint16_t i = 0; i < n; i++) {
 		struct rte_mbuf *reply =
 		    packet_answer(w, p, &items[i], admission_should_shed(&w->admission, p, n, i));
-		if (reply)
+		if (!park_reply(w, p, reply) && reply) /* sync: an ACCEPTED reply waits */
 			replies[nrep++] = reply;
 	}
 	/* The records this burst replaced share one grace period. */

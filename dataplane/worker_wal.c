@@ -24,6 +24,10 @@ enum bp_status worker_wal_admit(struct worker_wal *l, uint64_t now_tsc)
 		stat_inc(&l->failed);
 		return BP_NOT_SERVING;
 	}
+	if (l->sync && l->park_tail - l->park_head >= WORKER_PARK_MAX) {
+		stat_inc(&l->ring_full); /* every parking place taken */
+		return BP_OVERLOADED;
+	}
 	if (!wal_producer_room(l->producer)) {
 		stat_inc(&l->ring_full);
 		return BP_OVERLOADED;
@@ -43,6 +47,16 @@ bool worker_wal_log(struct worker_wal *l, const struct wal_record *rec, uint64_t
 		return false;
 	}
 	stat_inc(&l->records);
+	if (l->sync && rec->type == WAL_BID && rec->u.bid.status == BP_ACCEPTED) {
+		/* Published before the idempotency answer is (dedup_finish's
+		 * release store): a worker that sees the answer sees this. */
+		if (l->park_head == l->park_tail)
+			atomic_store_explicit(&l->pending_hlc, rec->u.bid.hlc,
+					      memory_order_release);
+		l->park_next = true;
+		l->next_receipt = r;
+		l->next_hlc = rec->u.bid.hlc;
+	}
 	if (!l->tracking) {
 		l->tracking = true;
 		l->oldest = r;

@@ -30,9 +30,36 @@
 #include "wal_record.h"
 #include "wal_writer.h"
 
+/* --durability sync: replies of ACCEPTED bids parked until durable
+ * (dataplane/park.h). 4096 per worker: a group commit takes 0.1-2 ms, at
+ * most ~2000 bids of one worker at a million a second. */
+#define WORKER_PARK_MAX 4096
+
+struct rte_mbuf;
+struct parked_reply {
+	struct rte_mbuf *m;
+	struct wal_receipt receipt;
+	uint64_t hlc;
+	uint16_t port;
+};
+
 struct worker_wal {
 	struct wal_producer *producer; /* NULL: --durability off */
 	uint64_t window_tsc;	       /* async: --async-window-ms in TSC ticks */
+	bool sync;		       /* --durability sync: park ACCEPTED replies */
+	/* sync: the request being answered submitted an ACCEPTED bid with
+	 * this receipt and stamp; the reply point parks it (park.h). */
+	bool park_next;
+	struct wal_receipt next_receipt;
+	uint64_t next_hlc;
+	/* The parked replies, oldest first (a producer's records become
+	 * durable in order). */
+	struct parked_reply park[WORKER_PARK_MAX];
+	uint64_t park_head, park_tail;
+	/* The stamp of this worker's oldest ACCEPTED bid not known durable
+	 * (UINT64_MAX: none), for the other workers' replays (park.h). */
+	_Atomic uint64_t pending_hlc;
+	_Atomic uint64_t parked, released, lost_replies, replay_held;
 	/* The oldest record this worker submitted that was not durable when
 	 * last looked at (async window). */
 	bool tracking;

@@ -327,7 +327,11 @@ static int start_writer(struct control *c, char *err, size_t errlen)
 	for (unsigned int i = 0; i < n->nworkers; i++) {
 		struct worker_wal *l = &n->workers[i]->wal;
 		l->producer = wal_writer_producer(wn->writer, i);
-		l->window_tsc = (uint64_t)n->cfg.async_window_ms * (n->tsc_hz / 1000);
+		l->window_tsc = n->cfg.durability == BP_DURABILITY_ASYNC
+				    ? (uint64_t)n->cfg.async_window_ms * (n->tsc_hz / 1000)
+				    : 0;
+		l->sync = n->cfg.durability == BP_DURABILITY_SYNC;
+		atomic_store(&l->pending_hlc, UINT64_MAX);
 	}
 	wn->control = wal_writer_producer(wn->writer, n->nworkers);
 	wn->service = wal_writer_producer(wn->writer, n->nworkers + 1);

@@ -779,16 +779,15 @@ static void validate_checks_peers_not_made_by_the_parser(void **s)
 	assert_non_null(strstr(err, "16 peers: at most 15"));
 }
 
-/* --durability and --async-window-ms: parsed, bounded, dumped; sync is
- * refused until replies are parked (the default promises no more than
- * the node does). */
+/* --durability and --async-window-ms: parsed, bounded, dumped; sync by
+ * default. */
 static void durability_options(void **s)
 {
 	(void)s;
 	struct bp_config c;
 	char err[512];
 	assert_int_equal(run(&c, err, 1, ARGS(NULL)), 0);
-	assert_int_equal(c.durability, BP_DURABILITY_OFF);
+	assert_int_equal(c.durability, BP_DURABILITY_SYNC);
 	assert_int_equal(c.async_window_ms, 10);
 	assert_int_equal(PARSE(&c, err, "--ip", "198.18.0.2", "--durability", "async",
 			       "--async-window-ms", "25"),
@@ -809,8 +808,8 @@ static void durability_options(void **s)
 	assert_int_equal(PARSE(&c, err, "--async-window-ms", "0"), -EINVAL);
 	assert_non_null(strstr(err, "--async-window-ms"));
 	assert_int_equal(PARSE(&c, err, "--ip", "198.18.0.2", "--durability", "sync"), 0);
-	assert_int_equal(bp_config_validate(&c, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "--durability sync is not implemented yet"));
+	assert_int_equal(c.durability, BP_DURABILITY_SYNC);
+	assert_int_equal(bp_config_validate(&c, err, sizeof(err)), 0);
 	assert_int_equal(PARSE(&c, err, "--ip", "198.18.0.2", "--durability", "off"), 0);
 	assert_int_equal(c.durability, BP_DURABILITY_OFF);
 }
