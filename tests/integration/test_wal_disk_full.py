@@ -4,7 +4,8 @@
 state directory is a small tmpfs, nearly filled. Bids are answered until
 the log cannot grow; from then on no bid is answered ACCEPTED (its record
 was not written: NOT_SERVING), bidctl status says why (`wal`, "free space")
-and every bid seen ACCEPTED is in the log (found after a restart). Once
+and every bid seen ACCEPTED is in the log (after a restart its
+retransmission is REPLAYED with its stamp). Once
 space returns the node serves again by itself. Root only (mount)."""
 
 import json
@@ -15,7 +16,8 @@ import tempfile
 import time
 import unittest
 
-from bptest import ACCEPTED, BIDCTL, BIDPLANE, NOT_SERVING, Client, Node, bid, main, query
+from bptest import (ACCEPTED, BIDCTL, BIDPLANE, NOT_SERVING, REPLAYED, Client, Node, bid, main,
+                    query)
 
 ARGS = ["--durability", "sync", "--open-range", "1-1", "--duration", "3600"]
 
@@ -52,7 +54,7 @@ class WalDiskFull(unittest.TestCase):
                 amount += 1
                 r = c.ask(bid(rid, 1, 2, amount), retries=3)
                 if r["status"] == ACCEPTED:
-                    accepted[rid] = amount
+                    accepted[rid] = (2, amount, r["hlc"])
                 elif r["status"] == NOT_SERVING:
                     refused = r
             self.assertIsNotNone(refused, "the log never ran out of space")
@@ -78,7 +80,7 @@ class WalDiskFull(unittest.TestCase):
                 r = c.ask(bid(rid, 1, 4, amount))
                 if r["status"] == ACCEPTED:
                     served = r
-                    accepted[rid] = amount
+                    accepted[rid] = (4, amount, r["hlc"])
                 time.sleep(0.1)
             self.assertIsNotNone(served, "the node did not resume:\n" + node.text()[-2000:])
             self.assertIn("works again", node.text())
@@ -89,7 +91,12 @@ class WalDiskFull(unittest.TestCase):
         c = Client()
         try:
             q = c.ask(query(10 ** 6, 1))
-            self.assertGreaterEqual(q["leading_amount"], max(accepted.values()), q)
+            self.assertGreaterEqual(q["leading_amount"], max(a for _, a, _ in accepted.values()))
+            # Each one's record made it: its retransmission is REPLAYED as it was.
+            for rid, (bidder, amount, hlc) in accepted.items():
+                again = c.ask(bid(rid, 1, bidder, amount))
+                self.assertEqual((again["status"], again["flags"] & REPLAYED, again["hlc"]),
+                                 (ACCEPTED, REPLAYED, hlc), (rid, again))
         finally:
             c.close()
             self.assertEqual(node.stop(), 0)
