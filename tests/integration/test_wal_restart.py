@@ -19,6 +19,7 @@ import tempfile
 import time
 import unittest
 
+from stats_tools import bidstat_json, by_key, wait_for_refresh
 from bptest import (ACCEPTED, BIDCTL, BIDPLANE, CLOSED, REPLAYED, TOO_LOW, Client, Node, bid,
                     main, query, watch)
 
@@ -93,6 +94,13 @@ class WalRestart(unittest.TestCase):
             self.assertIsNone(wal["error"], st)
             text = second.bidctl(BIDCTL, "status").stdout
             self.assertRegex(text, r"wal: +async, lsn \d+, durable \d+", text)
+            wait_for_refresh(self, second.stats_name)
+            m = by_key(bidstat_json(self, second.stats_name))
+            self.assertGreaterEqual(m["wal_recovery_records"]["total"], 10)
+            self.assertGreaterEqual(m["wal_durable_lsn"]["total"], 10)
+            self.assertGreater(m["wal_fsyncs_total"]["total"], 0)
+            self.assertEqual(m["not_serving/wal"]["total"], 0)
+            self.assertIn("wal_fsync_latency_total/1024", m)
             self.check_second_life(second, c, seen)
             q3 = c.ask(query(103, 3))
             self.assertEqual((q3["leading_amount"], q3["bid_count"]), (70, 1), q3)
