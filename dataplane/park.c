@@ -13,14 +13,14 @@ bool park_reply(struct worker *w, unsigned int port, struct rte_mbuf *reply)
 	if (!l->park_next)
 		return false;
 	l->park_next = false;
-	if (!reply)
-		return false; /* dropped: nothing to wait for (the record still counts) */
-	/* worker_wal_admit saw a free place before the bid was applied. */
+	/* worker_wal_admit saw a free place before the bid was applied. A
+	 * dropped reply (NULL) still takes it: nothing is sent, but its stamp
+	 * holds replays until its record is durable. */
 	l->park[l->park_tail % WORKER_PARK_MAX] = (struct parked_reply){
 	    .m = reply, .receipt = l->next_receipt, .hlc = l->next_hlc, .port = (uint16_t)port};
 	l->park_tail++;
 	stat_inc(&l->parked);
-	return true;
+	return reply != NULL;
 }
 
 /* RFC 1624: the UDP checksum after one 16-bit word changed. */
@@ -67,11 +67,12 @@ unsigned int park_release(struct worker *w)
 		enum wal_outcome o = wal_outcome(l->producer, &p->receipt);
 		if (o == WAL_PENDING)
 			break;
-		if (o == WAL_LOST) {
+		if (o == WAL_LOST && p->m) {
 			rewrite_not_serving(p->m);
 			stat_inc(&l->lost_replies);
 		}
-		send_parked(w, p);
+		if (p->m)
+			send_parked(w, p);
 		stat_inc(&l->released);
 		l->park_head++;
 		moved = true;
@@ -89,7 +90,7 @@ void park_drop(struct worker *w)
 {
 	struct worker_wal *l = &w->wal;
 	for (; l->park_head != l->park_tail; l->park_head++)
-		rte_pktmbuf_free(l->park[l->park_head % WORKER_PARK_MAX].m);
+		rte_pktmbuf_free(l->park[l->park_head % WORKER_PARK_MAX].m); /* NULL: a no-op */
 	atomic_store_explicit(&l->pending_hlc, UINT64_MAX, memory_order_release);
 }
 

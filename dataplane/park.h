@@ -28,8 +28,9 @@ struct node;
 struct rte_mbuf;
 
 /* At the reply point: parks `reply` when the request submitted an ACCEPTED
- * bid under sync (true: the worker no longer owns it). Always clears the
- * request's mark, reply NULL (dropped) included. */
+ * bid under sync (true: the worker no longer owns it). A dropped reply
+ * (NULL) is parked as nothing to send, so that its stamp still holds
+ * replays until its record is durable. Always clears the request's mark. */
 bool park_reply(struct worker *w, unsigned int port, struct rte_mbuf *reply);
 
 /* Sends the parked replies whose records are now durable (or lost: as
