@@ -45,6 +45,17 @@ struct bp_peer {
 
 #define BP_DURATION_MAX_S (10u * 365 * 24 * 3600)
 
+/* --durability (docs/WAL.md "Durability modes"): what an ACCEPTED reply
+ * promises about the write-ahead log under --state-dir. */
+enum bp_durability {
+	BP_DURABILITY_OFF = 0,	 /* no log: a restart forgets the bids */
+	BP_DURABILITY_ASYNC = 1, /* replies at once; the log at most --async-window-ms behind */
+	BP_DURABILITY_SYNC = 2,	 /* an ACCEPTED reply leaves once its record is durable */
+};
+
+/* "off", "async", "sync". */
+const char *bp_durability_name(uint32_t d);
+
 struct bp_config {
 	uint32_t ip; /* network order; required (--ip) */
 	uint16_t udp_port;
@@ -81,6 +92,8 @@ struct bp_config {
 	char stats_group[BP_NAME_MAX]; /* "none": the segment's owner only */
 	uint32_t stats_auctions;       /* auctions with their own stats entries */
 	char state_dir[BP_PATH_MAX];   /* default: /var/lib/bidplane/<stats-name> */
+	uint32_t durability;	       /* enum bp_durability (--durability) */
+	uint32_t async_window_ms;      /* async: most the log may lag the replies */
 	char config_file[BP_PATH_MAX];
 
 	/* Worker loop. */

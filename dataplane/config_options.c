@@ -22,6 +22,14 @@ static const char *const log_levels[] = {"error", "warning", "notice", "info", "
 #define LOG_LEVEL_FIRST 4 /* RTE_LOG_ERR */
 #define LOG_LEVEL_INFO	7 /* RTE_LOG_INFO */
 
+static const char *const durability_names[] = {"off", "async", "sync"};
+#define DURABILITY_NAMES (sizeof(durability_names) / sizeof(durability_names[0]))
+
+const char *bp_durability_name(uint32_t d)
+{
+	return d < DURABILITY_NAMES ? durability_names[d] : "?";
+}
+
 #define FIELD(f)	  offsetof(struct bp_config, f), sizeof(((struct bp_config *)0)->f)
 #define NUMBER(f, lo, hi) OPTION_UNSIGNED, FIELD(f), lo, hi
 
@@ -93,7 +101,19 @@ const struct option_spec bp_options[] = {
     {"stats-auctions", NUMBER(stats_auctions, 0, 4096), 64, NULL, "N",
      "auctions shown one by one in the stats (the first N open at once)", NULL},
     {"state-dir", OPTION_PATH, FIELD(state_dir), 0, 0, 0, BP_STATE_ROOT "/<stats-name>", "DIR",
-     "the node's durable state (fencing epoch, HLC ceiling), locked while it runs", NULL},
+     "the node's durable state (fencing epoch, HLC ceiling, the write-ahead log wal/), locked "
+     "while it runs",
+     NULL},
+    {"durability", OPTION_DURABILITY, FIELD(durability), 0, 0, BP_DURABILITY_SYNC, "sync", "MODE",
+     "what ACCEPTED promises (docs/WAL.md): sync: an ACCEPTED reply leaves once its bid is "
+     "on disk (--state-dir/wal); async: replies leave at once, a crash may lose the last "
+     "--async-window-ms; off: no log, a restart forgets every bid",
+     NULL},
+    {"async-window-ms", NUMBER(async_window_ms, 1, 10000), 10, NULL, "N",
+     "async: the most the log may lag the replies; past it bids are answered OVERLOADED "
+     "until the log catches up. 10 ms spans several group commits (an fdatasync takes "
+     "0.1-2 ms on an SSD) yet bounds what a crash loses",
+     NULL},
     {"config", OPTION_CONFIG, FIELD(config_file), 0, 0, 0, NULL, "FILE",
      "INI file: a [node] section of key = value lines, keys as the long options "
      "(udp-port = 7600), each once, and a [peers] section of ID = A.B.C.D[:PORT] lines; "
@@ -507,6 +527,13 @@ int bp_option_apply(struct bp_config *cfg, const struct option_spec *o, const ch
 			}
 		return fail(err, errlen, "--%s %s: one of error, warning, notice, info, debug",
 			    o->name, val);
+	case OPTION_DURABILITY:
+		for (unsigned int i = 0; i < DURABILITY_NAMES; i++)
+			if (strcmp(val, durability_names[i]) == 0) {
+				*(uint32_t *)field = i;
+				return 0;
+			}
+		return fail(err, errlen, "--%s %s: one of sync, async, off", o->name, val);
 	case OPTION_HELP:
 	case OPTION_VERSION:
 		break;
@@ -540,6 +567,7 @@ void bp_config_defaults(struct bp_config *cfg)
 			snprintf(field, o->size, "%s", o->def_text);
 			break;
 		case OPTION_LOG_LEVEL:
+		case OPTION_DURABILITY:
 			*(uint32_t *)field = (uint32_t)o->def;
 			break;
 		default:
@@ -682,6 +710,10 @@ void bp_config_dump(FILE *out, const struct bp_config *cfg)
 				    : "info");
 			break;
 		}
+		case OPTION_DURABILITY:
+			fprintf(out, "%s = %s\n", o->name,
+				bp_durability_name(*(const uint32_t *)field));
+			break;
 		case OPTION_ID_RANGE: {
 			const uint64_t *pair = field;
 			if (pair[0])

@@ -18,27 +18,28 @@
 #include "config.h"
 
 enum option_kind {
-	OPTION_UNSIGNED,  /* a decimal number in [min, max], a field of `size` bytes */
-	OPTION_SIGNED,	  /* a decimal number in [-max, max], int64_t */
-	OPTION_POW2,	  /* OPTION_UNSIGNED that must be a power of two */
-	OPTION_FLAG,	  /* no value: sets a bool (INI: true/false) */
-	OPTION_NOT_FLAG,  /* no value: clears a bool (--no-...) */
-	OPTION_PATH,	  /* a path of at most `size` - 1 bytes */
-	OPTION_NAME,	  /* an instance name (bp_instance_name_valid) */
-	OPTION_UNICAST,	  /* the node's IPv4 unicast address */
-	OPTION_ID_RANGE,  /* FIRST-LAST, two uint64_t fields in a row */
-	OPTION_CONFIG,	  /* --config FILE: read before everything else */
-	OPTION_HELP,	  /* -h, --help */
-	OPTION_VERSION,	  /* --version: prints the version, like --help */
-	OPTION_ACTION,	  /* no value: sets a bool; what to do instead of running
-			   * (--check-config); command line only: no INI key, not dumped */
-	OPTION_REPLACED,  /* gone: refused with `help` naming what replaced it */
-	OPTION_LOG_LEVEL, /* error, warning, notice, info or debug */
-	OPTION_ETCD_URLS, /* http://HOST:PORT[,http://HOST:PORT...] (bp_etcd_urls_check) */
-	OPTION_KEY_NAME,  /* [A-Za-z0-9_-]{1,64}: a name inside etcd keys */
-	OPTION_PEER,	  /* ID@A.B.C.D[:PORT], repeatable: appends to cfg->peers (at
-			   * most BP_MAX_PEERS); INI: its own [peers] section of
-			   * ID = A.B.C.D[:PORT] lines; dumped as that section */
+	OPTION_UNSIGNED,   /* a decimal number in [min, max], a field of `size` bytes */
+	OPTION_SIGNED,	   /* a decimal number in [-max, max], int64_t */
+	OPTION_POW2,	   /* OPTION_UNSIGNED that must be a power of two */
+	OPTION_FLAG,	   /* no value: sets a bool (INI: true/false) */
+	OPTION_NOT_FLAG,   /* no value: clears a bool (--no-...) */
+	OPTION_PATH,	   /* a path of at most `size` - 1 bytes */
+	OPTION_NAME,	   /* an instance name (bp_instance_name_valid) */
+	OPTION_UNICAST,	   /* the node's IPv4 unicast address */
+	OPTION_ID_RANGE,   /* FIRST-LAST, two uint64_t fields in a row */
+	OPTION_CONFIG,	   /* --config FILE: read before everything else */
+	OPTION_HELP,	   /* -h, --help */
+	OPTION_VERSION,	   /* --version: prints the version, like --help */
+	OPTION_ACTION,	   /* no value: sets a bool; what to do instead of running
+			    * (--check-config); command line only: no INI key, not dumped */
+	OPTION_REPLACED,   /* gone: refused with `help` naming what replaced it */
+	OPTION_LOG_LEVEL,  /* error, warning, notice, info or debug */
+	OPTION_ETCD_URLS,  /* http://HOST:PORT[,http://HOST:PORT...] (bp_etcd_urls_check) */
+	OPTION_KEY_NAME,   /* [A-Za-z0-9_-]{1,64}: a name inside etcd keys */
+	OPTION_DURABILITY, /* sync, async or off (enum bp_durability, uint32_t) */
+	OPTION_PEER,	   /* ID@A.B.C.D[:PORT], repeatable: appends to cfg->peers (at
+			    * most BP_MAX_PEERS); INI: its own [peers] section of
+			    * ID = A.B.C.D[:PORT] lines; dumped as that section */
 };
 
 struct option_spec {

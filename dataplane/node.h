@@ -65,6 +65,8 @@ enum not_serving_reason {
 	NOT_SERVING_HLC_CEILING = 1u << 2, /* no durable HLC ceiling ahead (control) */
 	NOT_SERVING_PEER_CLOCK = 1u << 3,  /* clock off from the peers' (control) */
 	NOT_SERVING_RECOVERING = 1u << 4,  /* state still coming from the peers (control) */
+	NOT_SERVING_WAL_REPLAY = 1u << 5,  /* the log being replayed at start (main) */
+	NOT_SERVING_WAL = 1u << 6,	   /* the log writer failed: the disk (control) */
 };
 
 static inline bool node_serving(const struct node *n)
@@ -89,8 +91,10 @@ static inline const char *node_not_serving_word(uint32_t reasons)
 		return "clock";
 	if (reasons & NOT_SERVING_HLC_CEILING)
 		return "hlc_ceiling";
-	if (reasons & NOT_SERVING_RECOVERING)
+	if (reasons & (NOT_SERVING_RECOVERING | NOT_SERVING_WAL_REPLAY))
 		return "recovering";
+	if (reasons & NOT_SERVING_WAL)
+		return "wal";
 	return NULL;
 }
 

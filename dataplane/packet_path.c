@@ -9,6 +9,7 @@
 #include "dedup.h"
 #include "fast_path.h"
 #include "packet_path.h"
+#include "park.h"
 #include "stat.h"
 #include "wall_cache.h"
 
@@ -141,6 +142,11 @@ static inline void handle_keyed(struct worker *w, const struct keyed_request *k,
 			stat_inc(&w->stats->conflicts);
 			return;
 		}
+		/* sync: not before its record is durable (an in-flight duplicate). */
+		if (past.status == BP_ACCEPTED && !park_replay_durable(w->node, past.hlc)) {
+			stat_inc(&w->wal.replay_held);
+			return;
+		}
 		k->repeat(w, r, a, &past, ans);
 		answer_set_status(ans, past.status);
 		answer_set_replayed(ans);
@@ -180,7 +186,12 @@ static void bid_repeat(struct worker *w, const struct bp_request *r, const struc
 static bool bid_apply(struct worker *w, const struct bp_request *r, struct auction *a,
 		      struct answer *ans, struct dedup_answer *final)
 {
-	struct bid_outcome out = {.status = BP_UNKNOWN_AUCTION};
+	struct bid_outcome out = {.status = worker_wal_admit(&w->wal, w->burst_tsc)};
+	if (out.status != BP_ACCEPTED) { /* the log cannot take it: not remembered */
+		answer_set_status(ans, out.status);
+		return false;
+	}
+	out.status = BP_UNKNOWN_AUCTION;
 	if (a)
 		auction_place_bid(a, &w->bids, r->actor_id, r->amount, &out);
 	/* Not final answers (PROTOCOL.md): a retry is judged anew, never
@@ -198,6 +209,9 @@ static bool bid_apply(struct worker *w, const struct bp_request *r, struct aucti
 	ans->bid.hlc = out.hlc;
 	ans->bid.leading_amount = out.leading.amount;
 	ans->bid.leading_bidder = out.leading.bidder;
+	if (worker_wal_on(&w->wal) &&
+	    !worker_wal_bid(&w->wal, r, w->node->cfg.node_id, out.status, out.hlc, w->burst_tsc))
+		ans->bid.status = BP_NOT_SERVING; /* never ACCEPTED without its record */
 	return true;
 }
 
@@ -220,12 +234,20 @@ static void view_repeat(struct worker *w, const struct bp_request *r, const stru
 static bool view_apply(struct worker *w, const struct bp_request *r, struct auction *a,
 		       struct answer *ans, struct dedup_answer *final)
 {
+	enum bp_status admit = worker_wal_admit(&w->wal, w->burst_tsc);
+	if (admit != BP_ACCEPTED) {
+		answer_set_status(ans, admit);
+		return false;
+	}
 	if (a)
 		auction_add_viewer(a, &w->bids, r->type == BP_WATCH ? 1 : -1);
 	ans->state.status = BP_ACCEPTED;
 	fill_state(w, a, ans); /* UNKNOWN_AUCTION when there is none */
 	*final = (struct dedup_answer){
 	    .auction_id = r->auction_id, .detail = r->type, .status = ans->state.status};
+	if (worker_wal_on(&w->wal) &&
+	    !worker_wal_view(&w->wal, r, w->node->cfg.node_id, ans->state.status, 0, w->burst_tsc))
+		ans->state.status = BP_NOT_SERVING;
 	return true;
 }
 
@@ -419,7 +441,7 @@ uint16_t worker_process_burst(struct worker *w, unsigned int p, struct rte_mbuf 
 	for (uint16_t i = 0; i < n; i++) {
 		struct rte_mbuf *reply =
 		    packet_answer(w, p, &items[i], admission_should_shed(&w->admission, p, n, i));
-		if (reply)
+		if (!park_reply(w, p, reply) && reply) /* sync: an ACCEPTED reply waits */
 			replies[nrep++] = reply;
 	}
 	/* The records this burst replaced share one grace period. */

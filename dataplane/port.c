@@ -27,6 +27,9 @@ static unsigned int pool_size(const struct node *n)
 	unsigned int per_port = n->nworkers * (c->rx_desc + c->tx_desc + 2 * WORKER_BURST);
 	unsigned int total = n->nports * per_port + (n->nworkers + 1) * MBUF_CACHE +
 			     n->nworkers * 2 * EXCEPTION_RING_SIZE;
+	/* --durability sync: each worker may hold this many replies back. */
+	if (c->durability == BP_DURABILITY_SYNC)
+		total += n->nworkers * WORKER_PARK_MAX;
 	return total < 8191 ? 8191 : total;
 }
 

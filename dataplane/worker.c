@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include "worker.h"
 #include "packet_path.h"
+#include "park.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -193,6 +194,9 @@ int worker_main(void *arg)
 		send_control_frames(w);
 		for (unsigned int p = 0; p < n->nports; p++)
 			got += poll_port(w, p);
+		/* sync: replies waiting for the log keep the worker polling. */
+		if (w->wal.sync && park_release(w))
+			got++;
 
 		uint64_t now = rte_rdtsc();
 		if (now - last_flush > drain_tsc) {
@@ -210,6 +214,7 @@ int worker_main(void *arg)
 			idle(w, &empty_polls);
 		}
 	}
+	park_drop(w);
 	flush_all(w);
 	rte_rcu_qsbr_thread_offline(qs, w->index);
 	rte_rcu_qsbr_thread_unregister(qs, w->index);

@@ -25,6 +25,7 @@
 #include "netpkt.h"
 #include "node.h"
 #include "proto.h"
+#include "worker_wal.h"
 
 #define WORKER_BURST	    32
 #define EXCEPTION_RING_SIZE 1024
@@ -80,6 +81,7 @@ struct worker {
 	struct rte_eth_dev_tx_buffer *txb[BP_MAX_PORTS];
 
 	struct admission admission;
+	struct worker_wal wal; /* the write-ahead log's producer (worker_wal.h) */
 
 	/* Where the counters go: own_stats until the node gives the worker
 	 * its block of the stats segment (before launch). */

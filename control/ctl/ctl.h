@@ -112,6 +112,12 @@ struct ctl_status {
 	uint64_t etcd_latency_us;
 	uint64_t etcd_lease_left_ms;
 	uint16_t etcd_leader_node_id; /* 0: no leader known */
+	/* The write-ahead log: --durability (off, async, sync), the last LSN
+	 * handed out and the last durable one; wal_error: "" or the writer's
+	 * failure, with its fix. */
+	const char *durability;
+	uint64_t wal_lsn, wal_durable_lsn;
+	char wal_error[256];
 };
 
 typedef void (*ctl_emit_fn)(void *arg, const struct ctl_auction *a);

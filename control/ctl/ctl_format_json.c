@@ -114,7 +114,15 @@ static void json_status(struct ctl_out *o, const struct ctl_status *s)
 		ctl_out_printf(o, "null}");
 	else
 		ctl_out_printf(o, "null");
-	ctl_out_printf(o, "}\n");
+	ctl_out_printf(o,
+		       ",\"wal\":{\"durability\":\"%s\",\"lsn\":%" PRIu64
+		       ",\"durable_lsn\":%" PRIu64 ",\"error\":",
+		       s->durability ? s->durability : "off", s->wal_lsn, s->wal_durable_lsn);
+	if (s->wal_error[0])
+		ctl_out_json_string(o, s->wal_error);
+	else
+		ctl_out_printf(o, "null");
+	ctl_out_printf(o, "}}\n");
 }
 
 static void json_clock_offset(struct ctl_out *o, int64_t now_ms, int64_t previous_ms)

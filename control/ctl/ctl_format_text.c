@@ -176,6 +176,9 @@ static void text_status(struct ctl_out *o, const struct ctl_status *s)
 	if (s->injected_clock_offset_ms)
 		ctl_out_printf(o, "clock_offset:  %+" PRId64 " ms (injected: fault injection)\n",
 			       s->injected_clock_offset_ms);
+	ctl_out_printf(o, "wal:           %s, lsn %" PRIu64 ", durable %" PRIu64 "%s%s\n",
+		       s->durability ? s->durability : "off", s->wal_lsn, s->wal_durable_lsn,
+		       s->wal_error[0] ? "; FAILED: " : "", s->wal_error);
 	for (unsigned int i = 0; i < s->npeers; i++) {
 		const struct ctl_peer *p = &s->peers[i];
 		char heard[48] = "never heard", offset[32] = "unknown";

@@ -42,6 +42,7 @@ void fencing_try(struct control *c)
 	int rc = fencing_advance(n->cfg.state_dir, &epoch, err, sizeof(err));
 	if (rc == 0) {
 		atomic_store(&n->fencing_epoch, epoch);
+		wal_node_service_epoch(c, epoch);
 		node_not_serving(n, NOT_SERVING_FENCING, false);
 		BP_LOG(INFO, CONTROL, "fencing epoch %" PRIu64 " (%s)\n", epoch, n->cfg.state_dir);
 		return;
@@ -127,7 +128,8 @@ static int open_initial_range(struct control *c, char *err, size_t errlen)
 	for (uint64_t id = cfg->open_first; id <= cfg->open_last; id++) {
 		int rc = lifecycle_open(c, id, cfg->reserve, cfg->increment, cfg->duration_s, err,
 					errlen);
-		if (rc != 0 && !(rc == -EEXIST && c->repl.enabled))
+		/* Existing: from a peer, or recovered from the log. */
+		if (rc != 0 && !(rc == -EEXIST && (c->repl.enabled || c->wal.writer)))
 			return rc;
 		opened += rc == 0;
 		if (id == UINT64_MAX)
@@ -242,6 +244,8 @@ int control_init(struct control *c, struct node *n, char *err, size_t errlen)
 	rc = stats_node_init(c, err, errlen);
 	if (rc == 0)
 		rc = replicate_init(c, err, errlen); /* before the auctions it ships */
+	if (rc == 0)
+		rc = wal_node_start(c, err, errlen); /* before the auctions opened here */
 	c->range_pending = c->repl.enabled;
 	if (rc == 0 && !c->range_pending)
 		rc = open_initial_range(c, err, errlen);
@@ -299,6 +303,7 @@ void control_fini(struct control *c)
 	c->ctl = NULL;
 	lifecycle_fini(c);
 	replicate_fini(c);
+	wal_node_stop(c); /* the workers have stopped: every record is in */
 	if (c->node)
 		rte_rcu_qsbr_thread_unregister(c->node->auctions.qsbr,
 					       node_control_reader(c->node));

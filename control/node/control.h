@@ -37,6 +37,7 @@
 #include "node.h"
 #include "peer_proto.h"
 #include "replicate.h"
+#include "wal_node.h"
 
 struct ctl_server;
 struct ctl_handlers;
@@ -118,6 +119,7 @@ struct control {
 	struct leader leader;
 	bool etcd;
 	bool range_pending;	/* --open-range waits for the cluster start */
+	struct wal_node wal;	/* the write-ahead log (wal_node.h) */
 };
 
 /* Locks the state dir, loads the HLC ceiling, opens the control socket,
@@ -168,6 +170,18 @@ void lifecycle_close_replicated(struct control *c, struct auction *a);
  * (closed ones too, unless long past). NULL when it cannot (table full,
  * counted in auctions_adopt_failed) or need not. */
 struct auction *lifecycle_adopt(struct control *c, uint64_t id, const struct peer_definition *d);
+/* An auction as the write-ahead log recovered it (wal_node.c), before
+ * the workers run: opened, closed and settled as it was. *out is NULL when
+ * it is long settled (not restored). 0 or auction_open's errors. */
+struct lifecycle_restored {
+	uint64_t reserve, increment, close_at_ms, def_hlc;
+	uint16_t def_node;
+	bool closed, settled;
+	struct bid winner;
+	uint64_t settled_at_ms;
+};
+int lifecycle_restore(struct control *c, uint64_t id, const struct lifecycle_restored *how,
+		      struct auction **out);
 /* Closes due auctions, settles them once their grace period has passed
  * (a later tick: never waits), removes old settled ones. */
 void lifecycle_tick(struct control *c, uint64_t now_ms);

@@ -120,6 +120,14 @@ static int h_status(void *ctx, struct ctl_status *out, char *err, size_t errlen)
 	out->etcd_latency_us = lv.latency_us;
 	out->etcd_lease_left_ms = lv.lease_left_ms;
 	out->etcd_leader_node_id = lv.leader_node_id;
+	out->durability = bp_durability_name(n->cfg.durability);
+	if (c->wal.writer) {
+		struct wal_writer_stats ws;
+		wal_node_stats(c, &ws);
+		out->wal_lsn = ws.lsn;
+		out->wal_durable_lsn = ws.durable_lsn;
+		wal_writer_describe(c->wal.writer, out->wal_error, sizeof(out->wal_error));
+	}
 	struct repl_peer_view v[CTL_MAX_PEERS];
 	out->npeers = replicate_peers(c, v, CTL_MAX_PEERS, node_now_ms(n));
 	for (unsigned int i = 0; i < out->npeers; i++)

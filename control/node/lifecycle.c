@@ -23,6 +23,7 @@
 #include "stat.h"
 #include "replicate.h"
 #include "stats_node.h"
+#include "wal_node.h"
 
 /* Settled auctions stay queryable this long, then leave the table. */
 #define SETTLED_RETENTION_MS (10 * 60 * 1000)
@@ -52,6 +53,7 @@ static struct auction *opened(struct control *c, uint64_t id, uint64_t close_at,
 	stat_inc(&c->stats->auctions_opened);
 	stats_node_auction_opened(c, id);
 	lifecycle_due_at(c, close_at);
+	wal_node_control_open(c, a);
 	return a;
 }
 
@@ -153,6 +155,7 @@ static void settle(struct control *c, struct auction *a, uint64_t now_ms)
 	a->winner = v.leading;
 	a->settled = true;
 	a->settled_at_ms = now_ms;
+	wal_node_control_settle(c, a);
 	stat_inc(&c->stats->auctions_settled);
 	stats_node_auction_settled(c, a->id);
 	note_settlement(c, a, v.bid_count);
@@ -199,6 +202,7 @@ int lifecycle_close(struct control *c, uint64_t id, char *err, size_t errlen)
 		return -EALREADY;
 	}
 	stat_inc(&c->stats->auctions_closed);
+	wal_node_control_close(c, id, node_now_ms(n));
 	/* A new definition (closed) that wins over the open one on every peer. */
 	a->def_hlc = hlc_now(&c->clock);
 	a->def_node = n->cfg.node_id;
@@ -219,6 +223,7 @@ void lifecycle_close_replicated(struct control *c, struct auction *a)
 	if (auction_close(&n->auctions, a) != 0)
 		return;
 	stat_inc(&c->stats->auctions_closed);
+	wal_node_control_close(c, a->id, node_now_ms(n));
 	queue_settling(c, a, rte_rcu_qsbr_start(n->auctions.qsbr));
 	lifecycle_due_at(c, node_now_ms(n) + SETTLED_RETENTION_MS);
 }
@@ -241,6 +246,45 @@ struct auction *lifecycle_adopt(struct control *c, uint64_t id, const struct pee
 	if (d->phase == PEER_PHASE_CLOSED)
 		lifecycle_close_replicated(c, a);
 	return a;
+}
+
+int lifecycle_restore(struct control *c, uint64_t id, const struct lifecycle_restored *how,
+		      struct auction **out)
+{
+	struct node *n = c->node;
+	uint64_t now = node_now_ms(n);
+	*out = NULL;
+	/* Long settled: it would leave the table on the first tick. */
+	if (how->settled && how->settled_at_ms + SETTLED_RETENTION_MS <= now)
+		return 0;
+	int rc = auction_open(&n->auctions, id, how->reserve, how->increment, how->close_at_ms);
+	if (rc != 0)
+		return rc;
+	struct auction *a = auction_lookup(&n->auctions, id);
+	a->def_hlc = how->def_hlc;
+	a->def_node = how->def_node;
+	stat_inc(&c->stats->auctions_opened);
+	stats_node_auction_opened(c, id);
+	lifecycle_due_at(c, how->close_at_ms);
+	*out = a;
+	if (!how->closed)
+		return 0;
+	auction_close(&n->auctions, a);
+	stat_inc(&c->stats->auctions_closed);
+	if (how->settled) {
+		a->winner = how->winner;
+		a->settled = true;
+		a->settled_at_ms = how->settled_at_ms;
+		stat_inc(&c->stats->auctions_settled);
+		stats_node_auction_settled(c, id);
+		lifecycle_due_at(c, how->settled_at_ms + SETTLED_RETENTION_MS);
+	} else {
+		/* Closed before the crash, never settled: settles on a tick (no
+		 * worker can bid on it: none runs yet). */
+		queue_settling(c, a, rte_rcu_qsbr_start(n->auctions.qsbr));
+		lifecycle_due_at(c, now + SETTLED_RETENTION_MS);
+	}
+	return 0;
 }
 
 struct due {
@@ -322,6 +366,7 @@ void lifecycle_tick(struct control *c, uint64_t now_ms)
 	for (unsigned int i = 0; i < d.nclose; i++) {
 		auction_close(&n->auctions, d.close[i]);
 		stat_inc(&c->stats->auctions_closed);
+		wal_node_control_close(c, d.close[i]->id, now_ms);
 	}
 	/* Settled once every worker that may have been placing a bid has
 	 * passed a quiescent state: a later tick, without waiting here. An

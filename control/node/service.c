@@ -86,8 +86,11 @@ void renew_ceiling(struct control *c)
 	struct node *n = c->node;
 	int before = c->ceiling.last_error;
 	int rc = hlc_ceiling_renew(&c->ceiling, hlc_domain_read(&n->hlc));
-	if (rc == 0)
-		hlc_domain_set_limit(&n->hlc, atomic_load(&c->ceiling.published));
+	if (rc == 0) {
+		uint64_t ceiling = atomic_load(&c->ceiling.published);
+		wal_node_service_hlc(c, ceiling); /* the log's high-water mark, as far ahead */
+		hlc_domain_set_limit(&n->hlc, ceiling);
+	}
 	if (rc != 0 && before == 0)
 		BP_LOG(ERR, SERVICE,
 		       "cannot persist %s/%s: %s; bids stop before the HLC can pass the last "
@@ -113,6 +116,7 @@ static void *service_main(void *arg)
 		ctl_server_poll(c->ctl);
 		settle_notes_log(c);
 		renew_ceiling(c);
+		wal_node_tick(c, monotonic_ms());
 	}
 	settle_notes_log(c); /* the last ones */
 	return NULL;

@@ -213,8 +213,91 @@ static const struct node_value copied_values[] = {
        STATS_COUNTER, workers.keys_full),
 };
 
+#define WAL_HELP "the write-ahead log (docs/WAL.md)"
+static const struct node_value wal_values[] = {
+    NV("wal_records_total", "", "records written and committed", STATS_COUNTER, wal.records),
+    NV("wal_bytes_total", "", "bytes of records written", STATS_COUNTER, wal.bytes),
+    NV("wal_batches_total", "", "group commits", STATS_COUNTER, wal.batches),
+    NV("wal_fsyncs_total", "", "fdatasync calls", STATS_COUNTER, wal.fsyncs),
+    NV("wal_segments_total", "", "segments created", STATS_COUNTER, wal.segments),
+    NV("wal_failures_total", "", "write or fsync failures (sticky until a probe works)",
+       STATS_COUNTER, wal.failures),
+    NV("wal_lost_records_total", "", "records dropped by failures (never acknowledged)",
+       STATS_COUNTER, wal.lost),
+    NV("wal_lsn", "", "the last LSN handed out", STATS_GAUGE, wal.lsn),
+    NV("wal_durable_lsn", "", "the last LSN on disk", STATS_GAUGE, wal.durable_lsn),
+    NV("not_serving", "reason=wal", NOT_SERVING_HELP, STATS_GAUGE, wal.not_serving),
+    NV("wal_parked_total", "", "ACCEPTED replies parked until durable (sync)", STATS_COUNTER,
+       wal.parked),
+    NV("wal_lost_replies_total", "", "parked replies sent as NOT_SERVING: record lost",
+       STATS_COUNTER, wal.lost_replies),
+    NV("wal_refused_total", "reason=ring_full", "requests answered OVERLOADED by the log",
+       STATS_COUNTER, wal.refused_full),
+    NV("wal_refused_total", "reason=async_window", "requests answered OVERLOADED by the log",
+       STATS_COUNTER, wal.refused_lagging),
+    NV("wal_replays_held_total", "", "retransmissions held until their record is durable",
+       STATS_COUNTER, wal.replay_held),
+    NV("wal_recovery_time_us", "", "how long the replay at start took, in microseconds",
+       STATS_GAUGE, wal.recovery_us),
+    NV("wal_recovery_records", "", "records replayed at start", STATS_GAUGE, wal.recovery_records),
+};
+
+static void register_wal(struct reg *r, struct stats_node_block *b)
+{
+	const uint8_t *base = (const uint8_t *)b;
+	for (size_t i = 0; i < sizeof(wal_values) / sizeof(wal_values[0]); i++) {
+		const struct node_value *v = &wal_values[i];
+		value(r, v->name, v->labels, v->help, v->kind,
+		      (const _Atomic uint64_t *)(base + v->offset));
+	}
+	char labels[STATS_FIELD_LABEL];
+	for (unsigned int k = 0; k < WAL_LATENCY_BUCKETS; k++) {
+		/* Bucket 0: < 1 us; bucket k: [2^(k-1), 2^k) us (wal_writer.h). */
+		snprintf(labels, sizeof(labels), "below_us=%llu", 1ull << k);
+		value(r, "wal_fsync_latency_total", labels,
+		      "fdatasync calls by latency bucket (a log2 histogram, not cumulative)",
+		      STATS_COUNTER, &b->wal.fsync_us[k]);
+	}
+}
+
+static void refresh_wal(struct control *c, struct stats_wal_values *v)
+{
+	struct node *n = c->node;
+	struct wal_writer_stats ws;
+	wal_node_stats(c, &ws);
+	put(&v->records, ws.records);
+	put(&v->bytes, ws.bytes);
+	put(&v->batches, ws.batches);
+	put(&v->fsyncs, ws.fsyncs);
+	put(&v->segments, ws.segments);
+	put(&v->failures, ws.failures);
+	put(&v->lost, ws.lost);
+	put(&v->lsn, ws.lsn);
+	put(&v->durable_lsn, ws.durable_lsn);
+	put(&v->not_serving, !!(atomic_load(&n->not_serving) & NOT_SERVING_WAL));
+	for (unsigned int k = 0; k < WAL_LATENCY_BUCKETS; k++)
+		put(&v->fsync_us[k], ws.fsync_us[k]);
+	uint64_t parked = 0, lost = 0, full = 0, lagging = 0, held = 0;
+	for (unsigned int w = 0; w < n->nworkers; w++) {
+		const struct worker_wal *l = &n->workers[w]->wal;
+		parked += stat_read(&l->parked);
+		lost += stat_read(&l->lost_replies);
+		full += stat_read(&l->ring_full);
+		lagging += stat_read(&l->lagging);
+		held += stat_read(&l->replay_held);
+	}
+	put(&v->parked, parked);
+	put(&v->lost_replies, lost);
+	put(&v->refused_full, full);
+	put(&v->refused_lagging, lagging);
+	put(&v->replay_held, held);
+	put(&v->recovery_us, c->wal.recovery.elapsed_ns / 1000);
+	put(&v->recovery_records, c->wal.recovery.records);
+}
+
 static void register_node_values(struct reg *r, struct stats_node_block *b, unsigned int nw)
 {
+	register_wal(r, b);
 	const uint8_t *base = (const uint8_t *)b;
 	for (size_t i = 0; i < sizeof(node_values) / sizeof(node_values[0]); i++) {
 		const struct node_value *v = &node_values[i];
@@ -499,6 +582,7 @@ static void refresh(struct control *c, uint64_t now_ms)
 	put(&b->bid_duplicates, c->repl.idem.table.stats.duplicates);
 	put(&b->bid_keys_dropped, c->repl.idem.table.stats.evicted_full);
 	refresh_workers(&b->workers, n);
+	refresh_wal(c, &b->wal);
 	refresh_ports(b, n);
 	refresh_memory(b, n);
 	refresh_dedup(c);

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "wal_writer.h"
 #include "node.h"
 #include "stats_peers.h"
 
@@ -88,6 +89,16 @@ struct stats_leader_values {
 };
 
 /* The control thread's block of the segment. */
+/* The write-ahead log (docs/WAL.md "Observability"), copied by the
+ * control thread from the writer's and the workers' counters. */
+struct stats_wal_values {
+	_Atomic uint64_t records, bytes, batches, fsyncs, segments, failures, lost;
+	_Atomic uint64_t lsn, durable_lsn, not_serving;
+	_Atomic uint64_t parked, lost_replies, refused_full, refused_lagging, replay_held;
+	_Atomic uint64_t recovery_us, recovery_records;
+	_Atomic uint64_t fsync_us[WAL_LATENCY_BUCKETS];
+};
+
 struct stats_node_block {
 	_Atomic uint64_t start_time_seconds;
 	_Atomic uint64_t uptime_seconds;
@@ -122,6 +133,7 @@ struct stats_node_block {
 	struct control_stats control;
 	struct stats_worker_copies workers;
 	struct stats_port_values ports[BP_MAX_PORTS];
+	struct stats_wal_values wal;
 	struct stats_cluster_block cluster; /* entries only for cfg.npeers peers */
 	struct stats_auction_slot slots[];  /* cfg.stats_auctions */
 };

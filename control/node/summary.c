@@ -29,6 +29,69 @@ static void print_nonzero(FILE *out, const char *label, const char *name, uint64
 		fprintf(out, "  %-10s %-22s %" PRIu64 "\n", label, name, v);
 }
 
+/* The upper bound in us of the histogram bucket that holds quantile q. */
+static uint64_t fsync_quantile_us(const struct wal_writer_stats *ws, double q)
+{
+	uint64_t total = 0, seen = 0;
+	for (unsigned int b = 0; b < WAL_LATENCY_BUCKETS; b++)
+		total += ws->fsync_us[b];
+	for (unsigned int b = 0; b < WAL_LATENCY_BUCKETS; b++) {
+		seen += ws->fsync_us[b];
+		if (total && (double)seen >= q * (double)total)
+			return b == 0 ? 1 : UINT64_C(1) << b;
+	}
+	return 0;
+}
+
+/* The write-ahead log: one line each, "  wal <name> <n>" (bptest's
+ * parse_summary reads them), then the fsync latency. */
+static void print_wal(const struct control *c, FILE *out)
+{
+	const struct node *n = c->node;
+	if (!c->wal.writer)
+		return;
+	struct wal_writer_stats ws;
+	wal_node_stats(c, &ws);
+	uint64_t parked = 0, lost = 0, full = 0, lagging = 0, failed = 0, held = 0;
+	for (unsigned int w = 0; w < n->nworkers; w++) {
+		const struct worker_wal *l = &n->workers[w]->wal;
+		parked += stat_read(&l->parked);
+		lost += stat_read(&l->lost_replies);
+		full += stat_read(&l->ring_full);
+		lagging += stat_read(&l->lagging);
+		failed += stat_read(&l->failed);
+		held += stat_read(&l->replay_held);
+	}
+	const struct {
+		const char *name;
+		uint64_t v;
+	} lines[] = {{"records", ws.records},
+		     {"bytes", ws.bytes},
+		     {"batches", ws.batches},
+		     {"fsyncs", ws.fsyncs},
+		     {"segments", ws.segments},
+		     {"failures", ws.failures},
+		     {"resumes", ws.resumes},
+		     {"lost", ws.lost},
+		     {"parked", parked},
+		     {"lost_replies", lost},
+		     {"ring_full", full},
+		     {"lagging", lagging},
+		     {"refused_failed", failed},
+		     {"replay_held", held},
+		     {"control_lost", stat_read(&c->wal.control_lost)}};
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
+		fprintf(out, "  wal        %s %" PRIu64 "\n", lines[i].name, lines[i].v);
+	fprintf(
+	    out,
+	    "  wal        %s: %.1f records per fsync, fsync p50 <= %" PRIu64 " us, p99 <= %" PRIu64
+	    " us, p99.9 <= %" PRIu64 " us; recovery %.3f s (%" PRIu64 " records)\n",
+	    bp_durability_name(n->cfg.durability),
+	    ws.fsyncs ? (double)ws.records / (double)ws.fsyncs : 0.0, fsync_quantile_us(&ws, 0.5),
+	    fsync_quantile_us(&ws, 0.99), fsync_quantile_us(&ws, 0.999),
+	    (double)c->wal.recovery.elapsed_ns / 1e9, c->wal.recovery.records);
+}
+
 void control_print_summary(const struct control *c, FILE *out)
 {
 	const struct node *n = c->node;
@@ -81,4 +144,5 @@ void control_print_summary(const struct control *c, FILE *out)
 	}
 	fprintf(out, "  mbufs free %u of %u\n", rte_mempool_avail_count(n->pktmbuf_pool),
 		n->pktmbuf_pool->size);
+	print_wal(c, out);
 }

@@ -238,6 +238,56 @@ int wal_submit(struct wal_producer *p, const uint8_t *rec, size_t len, struct wa
 	return 0;
 }
 
+/* The slot a submit would fill, or NULL when the ring is full (counted
+ * only by a submit that gives up: a probe is no refusal). */
+static wal_slot *next_slot(struct wal_producer *p, uint64_t *tail)
+{
+	uint64_t t = atomic_load_explicit(&p->tail, memory_order_relaxed);
+	if (t - p->head_cache > p->mask) {
+		p->head_cache = atomic_load_explicit(&p->head, memory_order_acquire);
+		if (t - p->head_cache > p->mask)
+			return NULL;
+	}
+	*tail = t;
+	return &p->slots[t & p->mask];
+}
+
+bool wal_producer_room(struct wal_producer *p)
+{
+	uint64_t t;
+	if (atomic_load_explicit(&p->w->gen, memory_order_acquire) & 1)
+		return false;
+	return next_slot(p, &t) != NULL;
+}
+
+bool wal_producer_failed(const struct wal_producer *p)
+{
+	return atomic_load_explicit(&p->w->gen, memory_order_acquire) & 1;
+}
+
+int wal_submit_record(struct wal_producer *p, const struct wal_record *rec, struct wal_receipt *r)
+{
+	uint64_t gen = atomic_load_explicit(&p->w->gen, memory_order_acquire);
+	if (gen & 1) {
+		add(&p->refused, 1);
+		return -EIO;
+	}
+	uint64_t t;
+	wal_slot *slot = next_slot(p, &t);
+	if (!slot) {
+		add(&p->ring_full, 1);
+		return -EAGAIN;
+	}
+	/* Encoded in place: the one copy of the record before the writer's
+	 * pwritev. */
+	if (wal_encode(*slot, WAL_RECORD_MAX, rec) == 0)
+		return -EINVAL;
+	atomic_store_explicit(&p->tail, t + 1, memory_order_release);
+	r->ticket = t + 1;
+	r->gen = gen;
+	return 0;
+}
+
 /*
  * Durable only if no failure or resume came between the submit and now:
  * the writer turns the generation before it can publish a durable ticket

@@ -106,6 +106,22 @@ struct wal_producer *wal_writer_producer(struct wal_writer *w, unsigned int i);
  */
 int wal_submit(struct wal_producer *p, const uint8_t *rec, size_t len, struct wal_receipt *r);
 
+/*
+ * The same from a decoded record, encoded straight into the ring slot (the
+ * workers' path: one encode, no copy). -EINVAL when rec fails
+ * wal_record_check; otherwise as wal_submit.
+ */
+int wal_submit_record(struct wal_producer *p, const struct wal_record *rec, struct wal_receipt *r);
+
+/* Whether the next submit would find a free slot and a healthy writer:
+ * true stays true until this producer submits (only the writer frees
+ * slots), so a worker asks before it changes memory, and the submit after
+ * can then fail only if the writer fails in between. */
+bool wal_producer_room(struct wal_producer *p);
+
+/* Whether the writer has failed (sticky until wal_writer_resume). */
+bool wal_producer_failed(const struct wal_producer *p);
+
 /* Whether the record of a receipt is durable, still pending, or lost. */
 enum wal_outcome wal_outcome(const struct wal_producer *p, const struct wal_receipt *r);
 

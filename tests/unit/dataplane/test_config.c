@@ -783,9 +783,45 @@ static void validate_checks_peers_not_made_by_the_parser(void **s)
 	assert_non_null(strstr(err, "16 peers: at most 15"));
 }
 
+/* --durability and --async-window-ms: parsed, bounded, dumped; sync by
+ * default. */
+static void durability_options(void **s)
+{
+	(void)s;
+	struct bp_config c;
+	char err[512];
+	assert_int_equal(run(&c, err, 1, ARGS(NULL)), 0);
+	assert_int_equal(c.durability, BP_DURABILITY_SYNC);
+	assert_int_equal(c.async_window_ms, 10);
+	assert_int_equal(PARSE(&c, err, "--ip", "198.18.0.2", "--durability", "async",
+			       "--async-window-ms", "25"),
+			 0);
+	assert_int_equal(c.durability, BP_DURABILITY_ASYNC);
+	assert_int_equal(c.async_window_ms, 25);
+	assert_int_equal(bp_config_validate(&c, err, sizeof(err)), 0);
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	bp_config_dump(f, &c);
+	fclose(f);
+	assert_non_null(strstr(text, "durability = async\n"));
+	assert_non_null(strstr(text, "async-window-ms = 25\n"));
+	free(text);
+	assert_int_equal(PARSE(&c, err, "--durability", "fast"), -EINVAL);
+	assert_non_null(strstr(err, "--durability fast: one of sync, async, off"));
+	assert_int_equal(PARSE(&c, err, "--async-window-ms", "0"), -EINVAL);
+	assert_non_null(strstr(err, "--async-window-ms"));
+	assert_int_equal(PARSE(&c, err, "--ip", "198.18.0.2", "--durability", "sync"), 0);
+	assert_int_equal(c.durability, BP_DURABILITY_SYNC);
+	assert_int_equal(bp_config_validate(&c, err, sizeof(err)), 0);
+	assert_int_equal(PARSE(&c, err, "--ip", "198.18.0.2", "--durability", "off"), 0);
+	assert_int_equal(c.durability, BP_DURABILITY_OFF);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(durability_options),
 	    cmocka_unit_test(defaults_are_documented_values),
 	    cmocka_unit_test(every_option_is_parsed),
 	    cmocka_unit_test(bad_values_name_the_option),

@@ -217,7 +217,8 @@ static void status_text(void **state)
 						"uptime:        11 s\n"
 						"auctions:      1 open, 1 closed, 0 settled\n"
 						"leader:        yes, fencing token 7 (no --etcd: "
-						"a lone node leads itself)\n");
+						"a lone node leads itself)\n"
+						"wal:           off, lsn 0, durable 0\n");
 	assert_int_equal(node.statuses, 1);
 }
 
@@ -260,7 +261,8 @@ static void status_json(void **state)
 			    "\"auctions_open\":1,\"auctions_closed\":1,\"auctions_settled\":0,"
 			    "\"not_serving_reason\":\"clock\",\"injected_clock_offset_ms\":0,"
 			    "\"peers\":[],\"leader\":true,"
-			    "\"fencing_token\":7,\"etcd\":null}\n");
+			    "\"fencing_token\":7,\"etcd\":null,\"wal\":{\"durability\":"
+			    "\"off\",\"lsn\":0,\"durable_lsn\":0,\"error\":null}}\n");
 	node.status.not_serving_reason = NULL;
 	node.status.serving = true;
 	assert_non_null(

@@ -146,13 +146,15 @@ static void serves_a_request_in_a_directory_it_creates(void **state)
 	assert_int_equal(st.st_mode & 07777, 0660);
 
 	struct client *c = ask(s, "json status\n", 1);
-	assert_string_equal(c->answer,
-			    "ok\n{\"node_id\":3,\"version\":\"0.1.0\",\"hlc\":111411200029884417,"
-			    "\"fencing_epoch\":7,\"serving\":true,\"workers\":2,\"uptime_s\":11,"
-			    "\"auctions_open\":1,\"auctions_closed\":1,\"auctions_settled\":0,"
-			    "\"not_serving_reason\":null,\"injected_clock_offset_ms\":0,"
-			    "\"peers\":[],\"leader\":true,"
-			    "\"fencing_token\":7,\"etcd\":null}\n");
+	assert_string_equal(
+	    c->answer,
+	    "ok\n{\"node_id\":3,\"version\":\"0.1.0\",\"hlc\":111411200029884417,"
+	    "\"fencing_epoch\":7,\"serving\":true,\"workers\":2,\"uptime_s\":11,"
+	    "\"auctions_open\":1,\"auctions_closed\":1,\"auctions_settled\":0,"
+	    "\"not_serving_reason\":null,\"injected_clock_offset_ms\":0,"
+	    "\"peers\":[],\"leader\":true,"
+	    "\"fencing_token\":7,\"etcd\":null,\"wal\":{\"durability\":\"off\",\"lsn\":0,"
+	    "\"durable_lsn\":0,\"error\":null}}\n");
 	assert_int_equal(test_node.statuses, 1);
 	free(c);
 	ctl_server_close(s);

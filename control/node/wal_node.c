@@ -1,0 +1,478 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The write-ahead log in the node (wal_node.h): replay at start into a
+ * plain aggregate (no auction memory touched while reading the files),
+ * then the aggregate into the auction table before any worker runs, so
+ * that no leading-bid record is ever replaced (nothing to retire) and the
+ * workers' counter slots are written before the workers exist.
+ */
+#include "wal_node.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_cycles.h>
+#include <rte_mempool.h>
+
+#include "control.h"
+#include "log.h"
+#include "stat.h"
+#include "worker.h"
+
+/* Per producer. A worker's 16 Ki slots of 128 bytes (2 MiB) hold 16 ms of
+ * a million bids a second: far more than a group commit takes. The control
+ * thread's hold an --open-range of 16 Ki auctions at once; past that it
+ * waits for the writer (WAL_CONTROL_WAIT_US at most per record). */
+#define WAL_WORKER_SLOTS    16384
+#define WAL_CONTROL_SLOTS   16384
+#define WAL_SERVICE_SLOTS   64
+#define WAL_SEGMENT_BYTES   (UINT64_C(64) << 20)
+#define WAL_CONTROL_WAIT_US 100000
+#define WAL_RESUME_EVERY_MS 1000
+
+/* One auction as the log tells it. */
+struct replayed_auction {
+	uint64_t id; /* 0: an empty slot */
+	bool defined, closed, settled;
+	struct wal_auction_open def;
+	uint64_t closed_at_ms;
+	struct wal_settlement settlement;
+	struct bid lead;
+	uint64_t bids, viewers_up, viewers_down;
+};
+
+struct replay {
+	struct control *c;
+	struct replayed_auction *slots;
+	uint64_t mask, used, limit;
+	uint64_t hlc_high, epoch;
+	uint64_t now_ms, now_tsc, tsc_per_ms, window_ms;
+	uint64_t keys, bids;
+	bool table_full;
+};
+
+static struct replayed_auction *replayed(struct replay *rp, uint64_t id)
+{
+	uint64_t i = (id * UINT64_C(0x9E3779B97F4A7C15)) & rp->mask;
+	for (;; i = (i + 1) & rp->mask) {
+		struct replayed_auction *ra = &rp->slots[i];
+		if (ra->id == id)
+			return ra;
+		if (ra->id == 0) {
+			if (rp->used >= rp->limit) {
+				rp->table_full = true;
+				return NULL;
+			}
+			rp->used++;
+			ra->id = id;
+			return ra;
+		}
+	}
+}
+
+/*
+ * Remembers a key's answer as the packet path would have, aged by its
+ * stamp (a key older than the window is not kept). True when the key was
+ * not known yet: its effect counts (a key replayed twice counts once).
+ */
+static bool remember_key(struct replay *rp, uint8_t kind, uint64_t actor, uint64_t request_id,
+			 const struct dedup_answer *answer)
+{
+	struct dedup_table *t = rp->c->node->dedup;
+	struct dedup_key key = {.actor = actor, .request_id = request_id, .kind = kind};
+	uint64_t hash = dedup_hash(t, &key);
+	struct dedup_claim claim;
+	struct dedup_answer past;
+	switch (dedup_claim(t, &key, hash, rp->now_tsc, &claim, &past)) {
+	case DEDUP_DONE:
+		return false;
+	case DEDUP_BUSY:
+		return true; /* no room: counted, not remembered */
+	case DEDUP_NEW:
+		break;
+	}
+	uint64_t ms = answer->hlc ? hlc_ms(answer->hlc) : rp->now_ms;
+	uint64_t age = rp->now_ms > ms ? rp->now_ms - ms : 0;
+	if (age >= rp->window_ms) {
+		dedup_release(t, &claim);
+		return true;
+	}
+	dedup_finish(t, &claim, answer, rp->now_tsc - age * rp->tsc_per_ms);
+	rp->keys++;
+	return true;
+}
+
+static void replay_bid(struct replay *rp, const struct wal_bid *b)
+{
+	struct dedup_answer answer = {
+	    .auction_id = b->auction_id, .detail = b->amount, .hlc = b->hlc, .status = b->status};
+	if (!remember_key(rp, DEDUP_BID, b->bidder, b->request_id, &answer))
+		return;
+	if (b->hlc > rp->hlc_high)
+		rp->hlc_high = b->hlc;
+	if (b->status != BP_ACCEPTED)
+		return;
+	struct replayed_auction *ra = replayed(rp, b->auction_id);
+	if (!ra)
+		return;
+	struct bid bid = {.amount = b->amount, .hlc = b->hlc, .bidder = b->bidder, .node = b->node};
+	if (bid_cmp(&bid, &ra->lead) > 0)
+		ra->lead = bid;
+	ra->bids++;
+	rp->bids++;
+}
+
+static void replay_view(struct replay *rp, const struct wal_view *v)
+{
+	struct dedup_answer answer = {
+	    .auction_id = v->auction_id, .detail = v->request_type, .status = v->status};
+	if (!remember_key(rp, DEDUP_VIEW, v->viewer, v->request_id, &answer) ||
+	    v->status != BP_ACCEPTED)
+		return;
+	struct replayed_auction *ra = replayed(rp, v->auction_id);
+	if (!ra)
+		return;
+	if (v->request_type == BP_WATCH)
+		ra->viewers_up++;
+	else
+		ra->viewers_down++;
+}
+
+/* The definition is a last-writer-wins register by (def_hlc, def_node). */
+static void replay_open(struct replay *rp, const struct wal_auction_open *o)
+{
+	struct replayed_auction *ra = replayed(rp, o->auction_id);
+	if (!ra)
+		return;
+	if (ra->defined && (o->def_hlc < ra->def.def_hlc ||
+			    (o->def_hlc == ra->def.def_hlc && o->def_node < ra->def.def_node)))
+		return;
+	ra->defined = true;
+	ra->def = *o;
+}
+
+static int replay_record(const struct wal_record *r, void *arg)
+{
+	struct replay *rp = arg;
+	struct replayed_auction *ra;
+	switch (r->type) {
+	case WAL_BID:
+		replay_bid(rp, &r->u.bid);
+		break;
+	case WAL_VIEW:
+		replay_view(rp, &r->u.view);
+		break;
+	case WAL_AUCTION_OPEN:
+		replay_open(rp, &r->u.open);
+		break;
+	case WAL_AUCTION_CLOSE:
+		if ((ra = replayed(rp, r->u.close.auction_id)) && !ra->closed) {
+			ra->closed = true;
+			ra->closed_at_ms = r->u.close.closed_at_ms;
+		}
+		break;
+	case WAL_SETTLEMENT:
+		if ((ra = replayed(rp, r->u.settlement.auction_id))) {
+			ra->closed = ra->settled = true;
+			ra->settlement = r->u.settlement;
+		}
+		break;
+	case WAL_FENCING_EPOCH:
+		if (r->u.fencing_epoch > rp->epoch)
+			rp->epoch = r->u.fencing_epoch;
+		break;
+	case WAL_HLC_HIGH:
+		if (r->u.hlc_high > rp->hlc_high)
+			rp->hlc_high = r->u.hlc_high;
+		break;
+	default:
+		break;
+	}
+	return rp->table_full ? -1 : 0;
+}
+
+/* The leading bid as its own record from the table's pool: no reader
+ * runs yet, so it is stored, not swapped. */
+static int install_leader(struct auction_table *t, struct auction *a, const struct bid *lead)
+{
+	struct bid *rec;
+	if (lead->amount == 0)
+		return 0;
+	if (rte_mempool_get(t->bid_pool, (void **)&rec) != 0)
+		return -ENOMEM;
+	*rec = *lead;
+	atomic_store_explicit(&a->leading, rec, memory_order_release);
+	return 0;
+}
+
+static int restore_auction(struct control *c, const struct replayed_auction *ra)
+{
+	struct auction_table *t = &c->node->auctions;
+	struct bid winner = {0};
+	if (ra->settled && ra->settlement.amount)
+		winner = (struct bid){.amount = ra->settlement.amount,
+				      .hlc = ra->settlement.hlc,
+				      .bidder = ra->settlement.bidder,
+				      .node = ra->settlement.node};
+	struct lifecycle_restored how = {.reserve = ra->def.reserve,
+					 .increment = ra->def.increment,
+					 .close_at_ms = ra->def.close_at_ms,
+					 .def_hlc = ra->def.def_hlc,
+					 .def_node = ra->def.def_node,
+					 .closed = ra->closed,
+					 .settled = ra->settled,
+					 .winner = winner,
+					 .settled_at_ms = ra->settlement.settled_at_ms};
+	struct auction *a = NULL;
+	int rc = lifecycle_restore(c, ra->id, &how, &a);
+	if (rc != 0 || !a)
+		return rc;
+	rc = install_leader(t, a, &ra->lead);
+	if (rc == 0 && ra->bids)
+		rc = gcounter_workers_add(&a->bids, 0, ra->bids);
+	if (rc == 0 && ra->viewers_up)
+		rc = gcounter_workers_add(&a->viewers_up, 0, ra->viewers_up);
+	if (rc == 0 && ra->viewers_down)
+		rc = gcounter_workers_add(&a->viewers_down, 0, ra->viewers_down);
+	return rc;
+}
+
+static uint64_t pow2_at_least(uint64_t n)
+{
+	uint64_t p = 1;
+	while (p < n)
+		p <<= 1;
+	return p;
+}
+
+static int replay_into_node(struct control *c, char *err, size_t errlen)
+{
+	struct node *n = c->node;
+	struct wal_node *wn = &c->wal;
+	struct replay rp = {.c = c,
+			    .limit = n->cfg.max_auctions,
+			    .now_ms = node_now_ms(n),
+			    .now_tsc = rte_rdtsc(),
+			    .tsc_per_ms = n->tsc_hz / 1000,
+			    .window_ms = (uint64_t)n->cfg.dedup_seconds * 1000};
+	rp.mask = pow2_at_least((uint64_t)n->cfg.max_auctions * 2) - 1;
+	rp.slots = calloc(rp.mask + 1, sizeof(*rp.slots));
+	if (!rp.slots) {
+		snprintf(err, errlen, "recovery: no memory for %u auctions", n->cfg.max_auctions);
+		return -ENOMEM;
+	}
+	int rc = wal_recover(n->cfg.state_dir, replay_record, replay_record, &rp, &wn->recovery,
+			     err, errlen);
+	if (rp.table_full) {
+		snprintf(err, errlen,
+			 "%s/wal holds more auctions than --max-auctions %u: raise --max-auctions",
+			 n->cfg.state_dir, n->cfg.max_auctions);
+		rc = -ENOSPC;
+	}
+	for (uint64_t i = 0; rc == 0 && i <= rp.mask; i++) {
+		const struct replayed_auction *ra = &rp.slots[i];
+		if (ra->id == 0 || !ra->defined)
+			continue; /* bids of an auction never opened here: keys only */
+		rc = restore_auction(c, ra);
+		if (rc != 0)
+			snprintf(err, errlen, "recovery: cannot restore auction %" PRIu64 ": %s",
+				 ra->id, strerror(-rc));
+		else
+			wn->recovered_auctions++;
+	}
+	free(rp.slots);
+	if (rc != 0)
+		return rc;
+	/* Stamps after the restart above every stamp before (the ceiling file
+	 * says the same; the log is the second witness). */
+	if (rp.hlc_high)
+		hlc_domain_raise_floor(&n->hlc, rp.hlc_high);
+	wn->recovered_keys = rp.keys;
+	wn->recovered_bids = rp.bids;
+	wn->hlc_logged = rp.hlc_high;
+	BP_LOG(INFO, CONTROL,
+	       "recovered %s/wal in %.3f s: %" PRIu64 " records (%" PRIu64 " segments, %" PRIu64
+	       " bytes, snapshot at LSN %" PRIu64 "), %" PRIu64 " auctions, %" PRIu64
+	       " accepted bids, %" PRIu64 " keys in their window%s%s\n",
+	       n->cfg.state_dir, (double)wn->recovery.elapsed_ns / 1e9, wn->recovery.records,
+	       wn->recovery.segments, wn->recovery.log_bytes, wn->recovery.snapshot_lsn,
+	       wn->recovered_auctions, rp.bids, rp.keys,
+	       wn->recovery.cut_bytes ? "; cut a torn tail off " : "",
+	       wn->recovery.cut_bytes ? wn->recovery.cut_file : "");
+	return 0;
+}
+
+static int start_writer(struct control *c, char *err, size_t errlen)
+{
+	struct node *n = c->node;
+	struct wal_node *wn = &c->wal;
+	/* Rings are per producer; the workers' are the large ones. */
+	struct wal_writer_config wc = {.state_dir = n->cfg.state_dir,
+				       .first_lsn = wn->recovery.next_lsn,
+				       .producers = n->nworkers + 2,
+				       .ring_slots = WAL_WORKER_SLOTS,
+				       .segment_bytes = WAL_SEGMENT_BYTES};
+	wn->writer = wal_writer_create(&wc, err, errlen);
+	if (!wn->writer)
+		return -EIO;
+	int rc = wal_writer_start(wn->writer);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot start the log writer: %s", strerror(-rc));
+		wal_writer_destroy(wn->writer);
+		wn->writer = NULL;
+		return rc;
+	}
+	for (unsigned int i = 0; i < n->nworkers; i++) {
+		struct worker_wal *l = &n->workers[i]->wal;
+		l->producer = wal_writer_producer(wn->writer, i);
+		l->window_tsc = n->cfg.durability == BP_DURABILITY_ASYNC
+				    ? (uint64_t)n->cfg.async_window_ms * (n->tsc_hz / 1000)
+				    : 0;
+		l->sync = n->cfg.durability == BP_DURABILITY_SYNC;
+		atomic_store(&l->pending_hlc, UINT64_MAX);
+	}
+	wn->control = wal_writer_producer(wn->writer, n->nworkers);
+	wn->service = wal_writer_producer(wn->writer, n->nworkers + 1);
+	return 0;
+}
+
+int wal_node_start(struct control *c, char *err, size_t errlen)
+{
+	struct node *n = c->node;
+	if (n->cfg.durability == BP_DURABILITY_OFF)
+		return 0;
+	node_not_serving(n, NOT_SERVING_WAL_REPLAY, true);
+	control_online(c);
+	int rc = replay_into_node(c, err, errlen);
+	control_offline(c);
+	if (rc == 0)
+		rc = start_writer(c, err, errlen);
+	if (rc != 0)
+		return rc;
+	/* What recovery wrote (auction records, the workers' counter slots)
+	 * is published before any worker sees the node serving. */
+	atomic_thread_fence(memory_order_release);
+	node_not_serving(n, NOT_SERVING_WAL_REPLAY, false);
+	return 0;
+}
+
+void wal_node_stop(struct control *c)
+{
+	struct wal_node *wn = &c->wal;
+	if (!wn->writer)
+		return;
+	wal_writer_stop(wn->writer);
+	for (unsigned int i = 0; c->node && i < c->node->nworkers; i++)
+		if (c->node->workers[i])
+			c->node->workers[i]->wal.producer = NULL;
+	wal_writer_destroy(wn->writer);
+	wn->writer = NULL;
+}
+
+/* The slow path's records are few: a full ring waits for the writer
+ * (bounded), and one that still cannot go is counted. */
+static void submit_waiting(struct wal_node *wn, struct wal_producer *p, const struct wal_record *r)
+{
+	struct wal_receipt receipt;
+	for (unsigned int waited = 0; waited <= WAL_CONTROL_WAIT_US; waited += 50) {
+		int rc = wal_submit_record(p, r, &receipt);
+		if (rc == 0)
+			return;
+		if (rc != -EAGAIN)
+			break;
+		rte_delay_us_sleep(50);
+	}
+	stat_inc(&wn->control_lost);
+}
+
+void wal_node_control_open(struct control *c, const struct auction *a)
+{
+	if (!c->wal.writer)
+		return;
+	struct wal_record r = {.type = WAL_AUCTION_OPEN,
+			       .u.open = {.auction_id = a->id,
+					  .reserve = atomic_load(&a->reserve),
+					  .increment = atomic_load(&a->increment),
+					  .close_at_ms = atomic_load(&a->close_at_ms),
+					  .def_hlc = a->def_hlc,
+					  .def_node = a->def_hlc ? a->def_node : 0}};
+	if (r.u.open.def_node == 0)
+		r.u.open.def_hlc = 0;
+	submit_waiting(&c->wal, c->wal.control, &r);
+}
+
+void wal_node_control_close(struct control *c, uint64_t id, uint64_t closed_at_ms)
+{
+	if (!c->wal.writer)
+		return;
+	struct wal_record r = {.type = WAL_AUCTION_CLOSE,
+			       .u.close = {.auction_id = id, .closed_at_ms = closed_at_ms}};
+	submit_waiting(&c->wal, c->wal.control, &r);
+}
+
+void wal_node_control_settle(struct control *c, const struct auction *a)
+{
+	if (!c->wal.writer)
+		return;
+	struct wal_record r = {
+	    .type = WAL_SETTLEMENT,
+	    .u.settlement = {.auction_id = a->id,
+			     .fencing_token = atomic_load(&c->node->fencing_epoch),
+			     .settled_at_ms = a->settled_at_ms}};
+	if (a->winner.amount) {
+		r.u.settlement.amount = a->winner.amount;
+		r.u.settlement.bidder = a->winner.bidder;
+		r.u.settlement.hlc = a->winner.hlc;
+		r.u.settlement.node = a->winner.node;
+	}
+	submit_waiting(&c->wal, c->wal.control, &r);
+}
+
+void wal_node_service_epoch(struct control *c, uint64_t epoch)
+{
+	if (!c->wal.writer || epoch == 0)
+		return;
+	struct wal_record r = {.type = WAL_FENCING_EPOCH, .u.fencing_epoch = epoch};
+	submit_waiting(&c->wal, c->wal.service, &r);
+}
+
+void wal_node_service_hlc(struct control *c, uint64_t ceiling)
+{
+	if (!c->wal.writer || ceiling <= c->wal.hlc_logged)
+		return;
+	struct wal_record r = {.type = WAL_HLC_HIGH, .u.hlc_high = ceiling};
+	submit_waiting(&c->wal, c->wal.service, &r);
+	c->wal.hlc_logged = ceiling;
+}
+
+void wal_node_tick(struct control *c, uint64_t now_ms)
+{
+	struct wal_node *wn = &c->wal;
+	struct node *n = c->node;
+	if (!wn->writer)
+		return;
+	bool failed = wal_writer_error(wn->writer) != 0;
+	bool said = atomic_load(&n->not_serving) & NOT_SERVING_WAL;
+	if (failed && !said) {
+		char why[512];
+		wal_writer_describe(wn->writer, why, sizeof(why));
+		node_not_serving(n, NOT_SERVING_WAL, true);
+		BP_LOG(ERR, SERVICE, "not serving: the write-ahead log failed: %s\n", why);
+		wn->next_resume_ms = now_ms + WAL_RESUME_EVERY_MS;
+	} else if (failed && now_ms >= wn->next_resume_ms) {
+		wal_writer_resume(wn->writer); /* the writer probes the disk */
+		wn->next_resume_ms = now_ms + WAL_RESUME_EVERY_MS;
+	} else if (!failed && said) {
+		node_not_serving(n, NOT_SERVING_WAL, false);
+		BP_LOG(NOTICE, SERVICE, "the write-ahead log works again: serving\n");
+	}
+}
+
+void wal_node_stats(const struct control *c, struct wal_writer_stats *s)
+{
+	memset(s, 0, sizeof(*s));
+	if (c->wal.writer)
+		wal_writer_stats(c->wal.writer, s);
+}

@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""The write-ahead log's cost in the node (perf/README.md "The WAL in the
+node"): the same bidgen load over memif against a node with --durability
+off, async and sync, the state directory on this machine's disk (ext4 on
+/dev/vda here). Per mode: accepted bids per second, reply latency
+p50/p99/p99.9 (bidgen: every reply; the workload makes nearly all of them
+ACCEPTED: many auctions, few bids each), and from the node's exit summary
+fsyncs per second, records per fsync and bytes per bid.
+  BENCH_SECONDS (default 5), BENCH_RATE (default 0: as fast as possible),
+  BENCH_WINDOW (default 256 outstanding: closed loop), BENCH_ROUNDS (1).
+Needs root for nothing; run from the source tree after `ninja -C build`."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "integration"))
+from bptest import Node  # noqa: E402
+
+BUILD = os.environ.get("BENCH_BUILD_DIR", "build")
+SECS = int(os.environ.get("BENCH_SECONDS", "5"))
+RATE = os.environ.get("BENCH_RATE", "0")
+WINDOW = os.environ.get("BENCH_WINDOW", "64")
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "1"))
+AUCTIONS = "1-50000"
+OPENS = 50000  # the open records logged at start (66 bytes each)
+
+
+def one(mode, workdir):
+    state = tempfile.mkdtemp(prefix=f"wal-{mode}-", dir=workdir)
+    sock = os.path.join(workdir, f"memif-{mode}.sock")
+    node = Node(os.path.join(BUILD, "bidplane"), workers=1,
+                vdev=f"--vdev=net_memif0,role=server,socket={sock}",
+                args=["--durability", mode, "--open-range", AUCTIONS, "--max-auctions",
+                      "65536", "--duration", "3600", "--no-idle-backoff",
+                      "--dedup-rate", "1000000", "--dedup-seconds", "1"],
+                state_dir=state)
+    node.cmd[node.cmd.index("-m") + 1] = "1024"
+    node.start()
+    out = os.path.join(workdir, f"bidgen-{mode}.json")
+    try:
+        time.sleep(2)  # the opens' records written first
+        subprocess.run([os.path.join(BUILD, "bidgen"), "--no-huge", "-m", "512", "--lcores=0@1",
+                        "--no-pci", f"--vdev=net_memif0,role=client,socket={sock}",
+                        "--file-prefix", f"bgwal{os.getpid()}", "--",
+                        "--auctions", AUCTIONS, "--bidders", "1000000", "--rate", RATE,
+                        "--window", WINDOW, "--duration", str(SECS), "--json", out, "--quiet"],
+                       check=True, capture_output=True, timeout=SECS + 60)
+    finally:
+        node.stop()
+    g = json.load(open(out))
+    wal = {k: int(v) for k, v in re.findall(r"^  wal +(\w+) (\d+)$", node.text(), re.M)}
+    m = re.search(r"fsync p50 <= (\d+) us, p99 <= (\d+) us", node.text())
+    wal["fsync_p50_us"], wal["fsync_p99_us"] = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+    accepted = g["replies"]["bid_reply"]["ACCEPTED"] if "ACCEPTED" in g["replies"][
+        "bid_reply"] else g["replies"]["bid_reply"].get("accepted", 0)
+    shutil.rmtree(state, ignore_errors=True)
+    return dict(mode=mode, accepted=accepted, replies=g["received"], secs=g["send_seconds"],
+                lat=g["latency_us"], wal=wal)
+
+
+def main():
+    workdir = tempfile.mkdtemp(prefix="bench-wal-", dir="/var/tmp")
+    rows = []
+    try:
+        for _ in range(ROUNDS):
+            for mode in ("off", "async", "sync"):
+                rows.append(one(mode, workdir))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print("| mode | accepted/s | replies/s | p50 us | p99 us | p99.9 us | fsyncs/s "
+          "| records/fsync | bytes/bid | fsync p50/p99 us |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        w, s = r["wal"], r["secs"] or 1
+        fs = w.get("fsyncs", 0)
+        bids = max(1, w.get("records", 0) - OPENS)  # every answered bid is a record
+        print(f"| {r['mode']} | {r['accepted'] / s:,.0f} | {r['replies'] / s:,.0f} | "
+              f"{r['lat']['p50']:.0f} | {r['lat']['p99']:.0f} | {r['lat']['p999']:.0f} | "
+              f"{fs / s:,.0f} | {bids / fs if fs else 0:.1f} | "
+              f"{(w.get('bytes', 0) - OPENS * 66) / bids if fs else 0:.0f} | "
+              f"{w.get('fsync_p50_us', 0)}/{w.get('fsync_p99_us', 0)} |")
+    json.dump(rows, sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

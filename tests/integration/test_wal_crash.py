@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""--durability sync under kill -9 (docs/WAL.md "The node"): a client bids
+as fast as the node answers while the node is killed at a random moment,
+ROUNDS times, each restart on the same --state-dir. After every restart,
+every bid the client saw ACCEPTED is there: QUERY shows it or a higher bid,
+bid_count counts each once (at least the ACCEPTED ones seen, at most those
+sent), and a retransmission of each gets its original answer and stamp
+with REPLAYED. Bounded: about 3 s a round. The final check retransmits every bid."""
+
+import os
+import random
+import shutil
+import signal
+import tempfile
+import threading
+import time
+import unittest
+
+from bptest import (ACCEPTED, BIDPLANE, NOT_SERVING, OVERLOADED, REPLAYED, Client, Node, bid,
+                    main, parse_reply, query)
+
+ROUNDS = int(os.environ.get("BP_WAL_CRASH_ROUNDS", "20"))
+AUCTIONS = 4
+ARGS = ["--durability", "sync", "--open-range", f"1-{AUCTIONS}", "--duration", "3600",
+        "--dedup-seconds", "600", "--dedup-rate", "200"]
+
+
+class Loader(threading.Thread):
+    """Bids with rising amounts, a few in flight, until stopped or the
+    node stops answering; keeps every ACCEPTED reply by request id."""
+
+    def __init__(self, next_rid, amounts):
+        super().__init__(daemon=True)
+        self.c = Client(timeout=0.2)
+        self.rid = next_rid
+        self.amounts = amounts  # auction -> the next amount to bid
+        self.sent = {}  # rid -> (auction, bidder, amount)
+        self.accepted = {}  # rid -> reply
+        self.stop = threading.Event()
+
+    def run(self):
+        while not self.stop.is_set():
+            burst = []
+            for _ in range(8):
+                a = random.randint(1, AUCTIONS)
+                amount = self.amounts[a]
+                self.amounts[a] += 1
+                b = (a, random.randint(1, 1000), amount)
+                self.sent[self.rid] = b
+                burst.append(self.rid)
+                self.c.send(bid(self.rid, *b))
+                self.rid += 1
+            for _ in burst:
+                data = self.c.recv(timeout=0.2)
+                if data is None:
+                    break
+                r = parse_reply(data)
+                if r["status"] == ACCEPTED and not r["flags"] & REPLAYED:
+                    self.accepted[r["request_id"]] = r
+            time.sleep(0.01)  # ~800 bids a second: the keys fit --dedup-rate
+        self.c.close()
+
+
+class WalCrash(unittest.TestCase):
+    def test_kill_9_never_loses_an_accepted_bid(self):
+        state = tempfile.mkdtemp(prefix="bp-walcrash-")
+        self.addCleanup(shutil.rmtree, state, True)
+        sent, accepted = {}, {}
+        amounts = {a: 10 for a in range(1, AUCTIONS + 1)}
+        rid = 1
+        last = set()
+        started = time.time()
+        for round_no in range(ROUNDS):
+            node = Node(BIDPLANE, args=ARGS, state_dir=state).start()
+            try:
+                if accepted:
+                    self.check(node, sent, accepted, last, round_no)
+                loader = Loader(rid, amounts)
+                loader.start()
+                time.sleep(random.uniform(0.3, 1.5))
+                node.proc.send_signal(signal.SIGKILL)  # mid-load
+                node.proc.wait(timeout=10)
+                loader.stop.set()
+                loader.join(timeout=5)
+                rid = loader.rid
+                sent.update(loader.sent)
+                accepted.update(loader.accepted)
+                last = set(loader.accepted)
+            finally:
+                node.stop()
+        self.assertGreater(len(accepted), ROUNDS * 10, "too little load to mean anything")
+        node = Node(BIDPLANE, args=ARGS, state_dir=state).start()
+        try:
+            self.check(node, sent, accepted, set(accepted), ROUNDS)
+        finally:
+            self.assertEqual(node.stop(), 0)
+        print(f"{ROUNDS} kill -9 rounds, {len(accepted)} ACCEPTED bids seen, "
+              f"{len(sent)} sent, all recovered, {time.time() - started:.0f} s")
+
+    def ask_serving(self, c, payload):
+        deadline = time.time() + 10
+        while True:
+            r = c.ask(payload, retries=20)
+            if r["status"] not in (NOT_SERVING, OVERLOADED) or time.time() > deadline:
+                return r
+            time.sleep(0.05)
+
+    def check(self, node, sent, accepted, last, round_no):
+        """Every bid of the round just killed is retransmitted (those the
+        kill put at risk), and a sample of the older ones."""
+        c = Client()
+        try:
+            for a in range(1, AUCTIONS + 1):
+                mine = [r for r in accepted.values() if r["auction_id"] == a]
+                q = self.ask_serving(c, query(10 ** 9 + a, a))
+                best = max((sent[r["request_id"]][2] for r in mine), default=0)
+                self.assertGreaterEqual(q["leading_amount"], best, (round_no, a, q))
+                tried = sum(1 for b in sent.values() if b[0] == a)
+                self.assertGreaterEqual(q["bid_count"], len(mine), (round_no, a, q))
+                self.assertLessEqual(q["bid_count"], tried, (round_no, a, q))
+            older = [r for r in accepted if r not in last]
+            for rid in sorted(last) + random.sample(older, min(200, len(older))):
+                before = accepted[rid]
+                again = self.ask_serving(c, bid(rid, *sent[rid]))
+                self.assertEqual(again["status"], ACCEPTED, (round_no, rid, again))
+                self.assertEqual(again["flags"] & REPLAYED, REPLAYED, (round_no, rid, again))
+                self.assertEqual(again["hlc"], before["hlc"], (round_no, rid, again))
+        finally:
+            c.close()
+
+
+if __name__ == "__main__":
+    main("walcrash")

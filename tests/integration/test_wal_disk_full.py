@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""A full disk under --durability sync (docs/WAL.md "The node"): the
+state directory is a small tmpfs, nearly filled. Bids are answered until
+the log cannot grow; from then on no bid is answered ACCEPTED (its record
+was not written: NOT_SERVING), bidctl status says why (`wal`, "free space")
+and every bid seen ACCEPTED is in the log (after a restart its
+retransmission is REPLAYED with its stamp). Once
+space returns the node serves again by itself. Root only (mount)."""
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import unittest
+
+from bptest import (ACCEPTED, BIDCTL, BIDPLANE, NOT_SERVING, REPLAYED, Client, Node, bid, main,
+                    query)
+
+ARGS = ["--durability", "sync", "--open-range", "1-1", "--duration", "3600"]
+
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root (mount -t tmpfs)")
+class WalDiskFull(unittest.TestCase):
+    def setUp(self):
+        self.state = tempfile.mkdtemp(prefix="bp-walfull-")
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", self.state],
+                       check=True)
+        self.addCleanup(shutil.rmtree, self.state, True)
+        self.addCleanup(subprocess.run, ["umount", "-l", self.state])
+
+    def fill(self, leave):
+        """A filler file that leaves about `leave` bytes free."""
+        st = os.statvfs(self.state)
+        free = st.f_bavail * st.f_frsize
+        path = os.path.join(self.state, "filler")
+        with open(path, "wb") as f:
+            f.write(b"\0" * max(0, free - leave))
+        return path
+
+    def test_no_accepted_without_a_record_and_service_returns(self):
+        node = Node(BIDPLANE, args=ARGS, state_dir=self.state).start()
+        c = Client(timeout=0.5)
+        accepted, amount, rid = {}, 10, 1
+        try:
+            self.assertEqual(c.ask(bid(rid, 1, 1, amount))["status"], ACCEPTED)
+            filler = self.fill(leave=16 * 1024)
+            refused = None
+            deadline = time.time() + 30
+            while refused is None and time.time() < deadline:
+                rid += 1
+                amount += 1
+                r = c.ask(bid(rid, 1, 2, amount), retries=3)
+                if r["status"] == ACCEPTED:
+                    accepted[rid] = (2, amount, r["hlc"])
+                elif r["status"] == NOT_SERVING:
+                    refused = r
+            self.assertIsNotNone(refused, "the log never ran out of space")
+            self.assertGreater(len(accepted), 10)
+            for _ in range(40):  # the service thread sees it within 50 ms
+                st = json.loads(node.bidctl(BIDCTL, "--json", "status").stdout)
+                if not st["serving"]:
+                    break
+                time.sleep(0.05)
+            self.assertFalse(st["serving"], st)
+            self.assertIn(st["not_serving_reason"], ("wal", "hlc_ceiling"), st)
+            self.assertIn("free space", st["wal"]["error"] or "", st)
+            for _ in range(20):  # still full: still no ACCEPTED
+                rid += 1
+                amount += 1
+                self.assertEqual(c.ask(bid(rid, 1, 3, amount))["status"], NOT_SERVING)
+            os.unlink(filler)  # space returns
+            served = None
+            deadline = time.time() + 15
+            while served is None and time.time() < deadline:
+                rid += 1
+                amount += 1
+                r = c.ask(bid(rid, 1, 4, amount))
+                if r["status"] == ACCEPTED:
+                    served = r
+                    accepted[rid] = (4, amount, r["hlc"])
+                time.sleep(0.1)
+            self.assertIsNotNone(served, "the node did not resume:\n" + node.text()[-2000:])
+            self.assertIn("works again", node.text())
+        finally:
+            c.close()
+            self.assertEqual(node.stop(), 0)
+        node = Node(BIDPLANE, args=ARGS, state_dir=self.state).start()
+        c = Client()
+        try:
+            q = c.ask(query(10 ** 6, 1))
+            self.assertGreaterEqual(q["leading_amount"], max(a for _, a, _ in accepted.values()))
+            # Each one's record made it: its retransmission is REPLAYED as it was.
+            for rid, (bidder, amount, hlc) in accepted.items():
+                again = c.ask(bid(rid, 1, bidder, amount))
+                self.assertEqual((again["status"], again["flags"] & REPLAYED, again["hlc"]),
+                                 (ACCEPTED, REPLAYED, hlc), (rid, again))
+        finally:
+            c.close()
+            self.assertEqual(node.stop(), 0)
+
+
+if __name__ == "__main__":
+    main("walfull")
