@@ -236,7 +236,7 @@ static void status_shows_etcd_leadership(void **state)
 	assert_non_null(strstr(run("json status"),
 			       ",\"peers\":[],\"leader\":false,\"fencing_token\":0,\"etcd\":{"
 			       "\"reachable\":true,\"latency_ms\":1.234,\"lease_left_ms\":1400,"
-			       "\"leader_node_id\":2}}\n"));
+			       "\"leader_node_id\":2},\"wal\":"));
 	const char *text = run("text status");
 	assert_non_null(strstr(text, "leader:        no\n"));
 	assert_non_null(strstr(text, "etcd:          reachable, latency 1.234 ms, lease 1400 ms "
@@ -245,7 +245,7 @@ static void status_shows_etcd_leadership(void **state)
 	node.status.etcd_leader_node_id = 0;
 	assert_non_null(strstr(run("json status"),
 			       "\"reachable\":false,\"latency_ms\":1.234,"
-			       "\"lease_left_ms\":1400,\"leader_node_id\":null}}\n"));
+			       "\"lease_left_ms\":1400,\"leader_node_id\":null},\"wal\":"));
 	assert_non_null(strstr(run("text status"), "etcd:          UNREACHABLE, latency 1.234 ms, "
 						   "lease 1400 ms left, leader none known\n"));
 }
