@@ -32,19 +32,26 @@
 #ifndef BIDPLANE_AUCTION_H
 #define BIDPLANE_AUCTION_H
 
+#include <assert.h>
 #include <stdalign.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "bidmax.h"
-#include "gcounter.h"
 
 struct rte_mempool;
 struct rte_rcu_qsbr;
 struct rte_rcu_qsbr_dq;
 struct auction_index;
 
+/*
+ * 192 bytes on a one- or two-worker node (the rules' line, the control
+ * thread's line, 3 counters of 3-4 reader slots), against 512 with
+ * CRDT_MAX_WORKERS slots per counter: the counter slots are sized by the
+ * table's readers (auction_table_create), not by the largest node.
+ */
 struct auction {
 	/* Set at open; afterwards only the control thread writes these, when
 	 * a peer's later definition wins (the definition is a last-writer-wins
@@ -54,39 +61,46 @@ struct auction {
 	_Atomic uint64_t reserve;
 	_Atomic uint64_t increment;
 	_Atomic uint64_t close_at_ms;
-
-	/* enum bp_auction_phase; written by the control thread only. */
-	_Atomic uint8_t phase;
 	/* On the rules' line: a bid or query reads both, so one miss brings
 	 * them; a CAS that invalidates it for other workers changes what they
 	 * would have to fetch again anyway. NULL: no bid yet. */
 	struct bid *_Atomic leading;
+
+	/* enum bp_auction_phase; written by the control thread only. */
+	_Atomic uint8_t phase;
 	/* AUCTION_DIRTY_* bits: what changed since the control thread last
 	 * shipped this auction to the peers (only with peers). On the leading
 	 * bid's line: a worker that changes one has that line already. */
 	_Atomic uint8_t dirty;
 
-	/* Per-worker slots: each worker writes only its own. */
-	alignas(64) struct gcounter_workers bids;
-	struct gcounter_workers viewers_up;
-	struct gcounter_workers viewers_down;
-
-	/* Control thread only. */
+	/* Control thread only. On the rules' line too: written at settlement
+	 * and on a definition change, rare next to the leader's CAS. */
 	bool settled;
-	uint64_t settled_at_ms;
-	struct bid winner;
-	uint64_t def_hlc; /* the definition's LWW stamp (0: before replication) */
 	uint16_t def_node;
+	uint64_t settled_at_ms;
+	uint64_t def_hlc; /* the definition's LWW stamp (0: before replication) */
+	struct bid winner;
 
-	/* The cluster's counter slots (t->remote_slots of each; none on a
-	 * lone node), written by the control thread only: for slot 0 this
-	 * node's own count from before a restart, learnt back from its peers,
-	 * and for slot i the count of peer i (merged by maximum). Laid out as
-	 * AUCTION_COUNTERS arrays: bids, viewers up, viewers down, dups. The
-	 * dups slot 0 is this node's whole count (the control thread counts
-	 * it there: replicate_keys.h), not only its count before a restart. */
-	_Atomic uint64_t remote[];
+	/*
+	 * The counters, in one array after the fixed part:
+	 * - per-reader slots (auction_worker_slot): reader w's counter k at
+	 *   w * AUCTION_WORKER_COUNTERS + k, written by that reader only, for
+	 *   the table's nreaders readers;
+	 * - the cluster's slots (auction_remote_slot: t->remote_slots of each
+	 *   counter; none on a lone node), written by the control thread only:
+	 *   for slot 0 this node's own count from before a restart, learnt
+	 *   back from its peers, and for slot i the count of peer i (merged by
+	 *   maximum). Laid out as AUCTION_COUNTERS arrays: bids, viewers up,
+	 *   viewers down, dups. The dups slot 0 is this node's whole count (the
+	 *   control thread counts it there: replicate_keys.h), not only its
+	 *   count before a restart.
+	 */
+	_Atomic uint64_t counter[];
 };
+
+/* Workers read the rules and the leading pointer as one line. */
+static_assert(offsetof(struct auction, winner) == 64, "the rules' line is one cache line");
+static_assert(sizeof(struct auction) == 96, "the fixed part: the rules' line and the winner");
 
 /* What changed in an auction since it was last shipped to the peers. */
 #define AUCTION_DIRTY_DEFINITION 0x01
@@ -106,12 +120,21 @@ enum auction_counter {
 	AUCTION_COUNTERS = 4
 };
 
+/* The per-reader counters are the first three of enum auction_counter
+ * (a node counts its dups on the control thread, in the cluster slots). */
+#define AUCTION_WORKER_COUNTERS 3
+
 struct auction_table {
 	struct auction_index *_Atomic index; /* replaced whole on a rebuild */
 	struct rte_rcu_qsbr *qsbr;
-	struct rte_rcu_qsbr_dq *retired;  /* removed auctions, replaced indexes */
-	struct rte_mempool *bid_pool;	  /* leading-bid records */
-	struct rte_mempool *auction_pool; /* struct auction, in DPDK (huge) pages */
+	struct rte_rcu_qsbr_dq *retired; /* removed auctions, replaced indexes */
+	struct rte_mempool *bid_pool;	 /* leading-bid records */
+	/* struct auction, capacity of them at auction_stride bytes, in DPDK
+	 * (huge) pages: no per-object header, unlike a mempool's 64 bytes. */
+	uint8_t *auction_mem;
+	size_t auction_stride;
+	uint32_t *free_auctions; /* a stack of free indexes (control thread) */
+	uint32_t nfree;
 	uint32_t capacity;
 	unsigned int nreaders;
 	unsigned int remote_slots; /* cluster counter slots per counter (0: lone node) */
@@ -176,8 +199,22 @@ static inline _Atomic uint64_t *auction_remote_slot(const struct auction_table *
 						    struct auction *a, enum auction_counter k,
 						    unsigned int slot)
 {
-	return &a->remote[(unsigned int)k * t->remote_slots + slot];
+	return &a->counter[t->nreaders * AUCTION_WORKER_COUNTERS +
+			   (unsigned int)k * t->remote_slots + slot];
 }
+
+/* Reader `worker`'s slot of counter k (< AUCTION_WORKER_COUNTERS); worker
+ * is below the table's nreaders (bid_ctx_init checks it). */
+static inline _Atomic uint64_t *auction_worker_slot(struct auction *a, enum auction_counter k,
+						    unsigned int worker)
+{
+	return &a->counter[worker * AUCTION_WORKER_COUNTERS + (unsigned int)k];
+}
+
+/* The sum of the readers' slots of counter k (< AUCTION_WORKER_COUNTERS),
+ * saturated at UINT64_MAX. Any reader. */
+uint64_t auction_worker_sum(const struct auction_table *t, const struct auction *a,
+			    enum auction_counter k);
 
 /* The sum of an auction's cluster slots of one counter (0 on a lone node). */
 uint64_t auction_remote_sum(const struct auction_table *t, const struct auction *a,

@@ -17,8 +17,8 @@ int bid_ctx_init(struct bid_ctx *c, const struct auction_table *t, struct hlc_cl
 		 unsigned int worker, uint16_t node_id, uint64_t retire_capacity)
 {
 	memset(c, 0, sizeof(*c));
-	/* auction_view sums only the slots of the table's readers. */
-	if (worker >= t->nreaders || worker >= CRDT_MAX_WORKERS)
+	/* An auction has counter slots for the table's readers only. */
+	if (worker >= t->nreaders)
 		return -EINVAL;
 	c->clock = clock;
 	c->pool = t->bid_pool;
@@ -49,6 +49,15 @@ static bool can_retire(struct bid_ctx *c)
 static inline uint64_t add_saturating(uint64_t a, uint64_t b)
 {
 	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+/* One more in this worker's own slot (single writer: a relaxed load and
+ * store, no locked instruction), saturating like a G-Counter's slot. */
+static inline void count_one(struct auction *a, enum auction_counter k, unsigned int worker)
+{
+	_Atomic uint64_t *s = auction_worker_slot(a, k, worker);
+	uint64_t v = atomic_load_explicit(s, memory_order_relaxed);
+	atomic_store_explicit(s, add_saturating(v, 1), memory_order_relaxed);
 }
 
 void auction_place_bid(struct auction *a, struct bid_ctx *c, uint64_t bidder, uint64_t amount,
@@ -110,7 +119,7 @@ void auction_place_bid(struct auction *a, struct bid_ctx *c, uint64_t bidder, ui
 			hlc_issue(c->clock, stamp);
 			out->hlc = stamp;
 			c->spare = NULL;
-			gcounter_workers_add(&a->bids, c->worker, 1);
+			count_one(a, AUCTION_BIDS, c->worker);
 			if (cur)
 				retire_push(&c->retired, cur);
 			out->status = BP_ACCEPTED;
@@ -126,9 +135,9 @@ void auction_place_bid(struct auction *a, struct bid_ctx *c, uint64_t bidder, ui
 void auction_add_viewer(struct auction *a, struct bid_ctx *c, int delta)
 {
 	if (delta > 0)
-		gcounter_workers_add(&a->viewers_up, c->worker, 1);
+		count_one(a, AUCTION_VIEWERS_UP, c->worker);
 	else
-		gcounter_workers_add(&a->viewers_down, c->worker, 1);
+		count_one(a, AUCTION_VIEWERS_DOWN, c->worker);
 	auction_note_change(a, AUCTION_DIRTY_VIEWERS, c->changed, &c->changed_full);
 }
 
@@ -155,25 +164,12 @@ void auction_note_change(struct auction *a, uint8_t bits, struct rte_ring *chang
 		stat_inc(full);
 }
 
-/* gcounter_workers_sum over the slots that can be non-zero: only bid
- * contexts add, and bid_ctx_init gives them a slot below t->nreaders (a
- * QUERY on a lone node with one worker sums 3 slots of each counter, not
- * CRDT_MAX_WORKERS). Saturating, like gcounter_workers_sum. */
-static inline uint64_t readers_sum(const struct auction_table *t, const struct gcounter_workers *gw)
-{
-	uint64_t sum = 0;
-	unsigned int n = t->nreaders < CRDT_MAX_WORKERS ? t->nreaders : CRDT_MAX_WORKERS;
-	for (unsigned int w = 0; w < n; w++)
-		sum = add_saturating(sum, atomic_load_explicit(&gw->w[w], memory_order_relaxed));
-	return sum;
-}
-
 void auction_view(const struct auction_table *t, const struct auction *a, uint64_t now_ms,
 		  struct auction_view *v)
 {
-	uint64_t up = add_saturating(readers_sum(t, &a->viewers_up),
+	uint64_t up = add_saturating(auction_worker_sum(t, a, AUCTION_VIEWERS_UP),
 				     auction_remote_sum(t, a, AUCTION_VIEWERS_UP));
-	uint64_t down = add_saturating(readers_sum(t, &a->viewers_down),
+	uint64_t down = add_saturating(auction_worker_sum(t, a, AUCTION_VIEWERS_DOWN),
 				       auction_remote_sum(t, a, AUCTION_VIEWERS_DOWN));
 	v->id = a->id;
 	v->reserve = atomic_load_explicit(&a->reserve, memory_order_relaxed);
@@ -185,8 +181,8 @@ void auction_view(const struct auction_table *t, const struct auction *a, uint64
 	v->leading = auction_leading(a);
 	/* A bid accepted on two nodes (a retry on another node) counts once
 	 * as soon as one of them has counted its copy as a duplicate. */
-	uint64_t bids =
-	    add_saturating(readers_sum(t, &a->bids), auction_remote_sum(t, a, AUCTION_BIDS));
+	uint64_t bids = add_saturating(auction_worker_sum(t, a, AUCTION_BIDS),
+				       auction_remote_sum(t, a, AUCTION_BIDS));
 	uint64_t dups = auction_remote_sum(t, a, AUCTION_DUPS);
 	v->bid_count = bids > dups ? bids - dups : 0;
 	v->viewers = up > down ? up - down : 0;

@@ -103,6 +103,21 @@ struct retired {
 	uint64_t is_index;
 };
 
+/* A free auction's memory, or NULL (control thread). */
+static struct auction *auction_alloc(struct auction_table *t)
+{
+	if (t->nfree == 0)
+		return NULL;
+	uint32_t i = t->free_auctions[--t->nfree];
+	return (struct auction *)(t->auction_mem + (size_t)i * t->auction_stride);
+}
+
+static void auction_free(struct auction_table *t, struct auction *a)
+{
+	size_t i = (size_t)((uint8_t *)a - t->auction_mem) / t->auction_stride;
+	t->free_auctions[t->nfree++] = (uint32_t)i;
+}
+
 /* Called by the defer queue after a grace period, on the control thread
  * (the table's writer calls enqueue and reclaim). */
 static void retired_free(void *table, void *e, unsigned int n)
@@ -118,15 +133,28 @@ static void retired_free(void *table, void *e, unsigned int n)
 		struct bid *last = atomic_load_explicit(&a->leading, memory_order_relaxed);
 		if (last)
 			rte_mempool_put(t->bid_pool, last);
-		rte_mempool_put(t->auction_pool, a);
+		auction_free(t, a);
 	}
 }
 
-/* An auction with its cluster counter slots. */
+/* An auction with its readers' and the cluster's counter slots. */
 static size_t auction_size(const struct auction_table *t)
 {
-	return sizeof(struct auction) +
-	       AUCTION_COUNTERS * (size_t)t->remote_slots * sizeof(uint64_t);
+	return sizeof(struct auction) + ((size_t)t->nreaders * AUCTION_WORKER_COUNTERS +
+					 AUCTION_COUNTERS * (size_t)t->remote_slots) *
+					    sizeof(uint64_t);
+}
+
+uint64_t auction_worker_sum(const struct auction_table *t, const struct auction *a,
+			    enum auction_counter k)
+{
+	uint64_t sum = 0;
+	for (unsigned int w = 0; w < t->nreaders; w++) {
+		uint64_t v = atomic_load_explicit(auction_worker_slot((struct auction *)a, k, w),
+						  memory_order_relaxed);
+		sum = v > UINT64_MAX - sum ? UINT64_MAX : sum + v;
+	}
+	return sum;
 }
 
 uint64_t auction_remote_sum(const struct auction_table *t, const struct auction *a,
@@ -164,13 +192,19 @@ int auction_table_create(struct auction_table *t, const char *name, uint32_t cap
 		goto fail;
 	atomic_store_explicit(&t->index, x, memory_order_relaxed);
 
-	/* Auctions live in one pool of DPDK memory: on hugepages the table's
-	 * random accesses do not also miss the TLB. */
-	snprintf(pool_name, sizeof(pool_name), "%s_auctions", name);
-	t->auction_pool = rte_mempool_create(pool_name, capacity, auction_size(t), 0, 0, NULL, NULL,
-					     NULL, NULL, socket_id, 0);
-	if (!t->auction_pool)
+	/* Auctions live in one array of DPDK memory: on hugepages the table's
+	 * random accesses do not also miss the TLB. Each starts on a cache
+	 * line, so a bid's rules and leading pointer are one line. */
+	t->auction_stride = RTE_ALIGN_CEIL(auction_size(t), RTE_CACHE_LINE_SIZE);
+	t->auction_mem = rte_zmalloc_socket("auctions", (size_t)capacity * t->auction_stride,
+					    RTE_CACHE_LINE_SIZE, socket_id);
+	t->free_auctions = malloc((size_t)capacity * sizeof(uint32_t));
+	if (!t->auction_mem || !t->free_auctions)
 		goto fail;
+	/* Popped from the end: the first auctions take the lowest addresses. */
+	for (uint32_t i = 0; i < capacity; i++)
+		t->free_auctions[i] = capacity - 1 - i;
+	t->nfree = capacity;
 
 	snprintf(pool_name, sizeof(pool_name), "%s_bids", name);
 	/* One record per auction, the ones in flight, and what the per-lcore
@@ -228,7 +262,8 @@ void auction_table_destroy(struct auction_table *t)
 		rte_free(x);
 	}
 	rte_mempool_free(t->bid_pool);
-	rte_mempool_free(t->auction_pool);
+	rte_free(t->auction_mem);
+	free(t->free_auctions);
 	free(t->qsbr);
 	memset(t, 0, sizeof(*t));
 }
@@ -352,11 +387,12 @@ int auction_open(struct auction_table *t, uint64_t id, uint64_t reserve, uint64_
 		return -EEXIST;
 	if (t->open + t->closed >= t->capacity)
 		return -ENOSPC;
-	struct auction *a;
-	if (rte_mempool_get(t->auction_pool, (void **)&a) != 0) {
+	struct auction *a = auction_alloc(t);
+	if (!a) {
 		/* Removed auctions may still wait out their grace period. */
 		rte_rcu_qsbr_dq_reclaim(t->retired, UINT32_MAX, NULL, NULL, NULL);
-		if (rte_mempool_get(t->auction_pool, (void **)&a) != 0)
+		a = auction_alloc(t);
+		if (!a)
 			return -ENOSPC;
 	}
 	memset(a, 0, auction_size(t));

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "csum.h"
+#include "proto.h"
 #include "wire.h"
 
 static const uint8_t broadcast_mac[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
@@ -219,7 +220,12 @@ size_t pkt_udp_reply_in_place(uint8_t *frame, const struct pkt_layout *l, const 
 	memcpy(addr, ip + 12, 8);
 	memcpy(&ports, udp, 4);
 	uint64_t acc = (uint64_t)addr[0] + addr[1] + ports;
-	if (payload_len % 8 == 0) /* the replies: 64 and 88 bytes */
+	/* The two replies' lengths as constants: the sum unrolls, no loop. */
+	if (payload_len == BP_LEN_BID_REPLY)
+		acc = add64_carry(acc, sum64_native(udp + PKT_UDP_LEN, BP_LEN_BID_REPLY / 8));
+	else if (payload_len == BP_LEN_AUCTION_STATE)
+		acc = add64_carry(acc, sum64_native(udp + PKT_UDP_LEN, BP_LEN_AUCTION_STATE / 8));
+	else if (payload_len % 8 == 0)
 		acc = add64_carry(acc, sum64_native(udp + PKT_UDP_LEN, payload_len / 8));
 	uint32_t sum = fold_native(acc) + PKT_IPPROTO_UDP + 2u * udp_len;
 	if (payload_len % 8 != 0)

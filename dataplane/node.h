@@ -14,6 +14,7 @@
 #include "admission.h"
 #include "auction.h"
 #include "config.h"
+#include "crdt_common.h"
 #include "defaults.h"
 #include "dedup.h"
 #include "hlc.h"

@@ -411,8 +411,12 @@ struct rte_mbuf *packet_answer(struct worker *w, unsigned int port_index, struct
 
 _Static_assert(WORKER_BURST <= AUCTION_LOOKUP_BULK_MAX, "a burst is looked up at once");
 
-uint16_t worker_process_burst(struct worker *w, unsigned int p, struct rte_mbuf **pkts,
-			      uint16_t nb_rx, struct rte_mbuf **replies)
+/* Never inlined, also with link-time optimisation: one call per burst
+ * costs nothing, and it stays the unit that callgrind counts
+ * (--toggle-collect=worker_process_burst, perf/README.md). */
+__attribute__((noinline)) uint16_t worker_process_burst(struct worker *w, unsigned int p,
+							struct rte_mbuf **pkts, uint16_t nb_rx,
+							struct rte_mbuf **replies)
 {
 	/* One clock reading for the burst: its stamps' wall clock and the
 	 * idempotency table's ages (answers live seconds; a burst, microseconds). */

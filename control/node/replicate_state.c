@@ -12,18 +12,12 @@
 #include "replicate_state.h"
 #include "stat.h"
 
-static uint64_t own_count(const struct auction *a, enum auction_counter k)
+static uint64_t own_count(const struct auction_table *t, const struct auction *a,
+			  enum auction_counter k)
 {
-	switch (k) {
-	case AUCTION_BIDS:
-		return gcounter_workers_sum(&a->bids);
-	case AUCTION_VIEWERS_UP:
-		return gcounter_workers_sum(&a->viewers_up);
-	case AUCTION_VIEWERS_DOWN:
-		return gcounter_workers_sum(&a->viewers_down);
-	default:
+	if (k >= AUCTION_WORKER_COUNTERS)
 		return 0; /* dups: counted in slot 0 itself (replicate_idem.c) */
-	}
+	return auction_worker_sum(t, a, k);
 }
 
 static uint64_t add_saturating(uint64_t a, uint64_t b)
@@ -39,7 +33,7 @@ static uint64_t slot_value(const struct control *c, struct auction *a, enum auct
 {
 	const struct auction_table *t = &c->node->auctions;
 	uint64_t v = atomic_load_explicit(auction_remote_slot(t, a, k, slot), memory_order_relaxed);
-	return slot == 0 ? add_saturating(v, own_count(a, k)) : v;
+	return slot == 0 ? add_saturating(v, own_count(t, a, k)) : v;
 }
 
 /* A counter's slots in increasing node id, zero slots left out; only this
