@@ -195,6 +195,13 @@ static int replay_record(const struct wal_record *r, void *arg)
 
 /* The leading bid as its own record from the table's pool: no reader
  * runs yet, so it is stored, not swapped. */
+static void restore_count(struct auction *a, enum auction_counter k, uint64_t n)
+{
+	_Atomic uint64_t *slot = auction_worker_slot(a, k, 0);
+	uint64_t v = atomic_load_explicit(slot, memory_order_relaxed);
+	atomic_store_explicit(slot, v > UINT64_MAX - n ? UINT64_MAX : v + n, memory_order_relaxed);
+}
+
 static int install_leader(struct auction_table *t, struct auction *a, const struct bid *lead)
 {
 	struct bid *rec;
@@ -230,13 +237,14 @@ static int restore_auction(struct control *c, const struct replayed_auction *ra)
 	if (rc != 0 || !a)
 		return rc;
 	rc = install_leader(t, a, &ra->lead);
-	if (rc == 0 && ra->bids)
-		rc = gcounter_workers_add(&a->bids, 0, ra->bids);
-	if (rc == 0 && ra->viewers_up)
-		rc = gcounter_workers_add(&a->viewers_up, 0, ra->viewers_up);
-	if (rc == 0 && ra->viewers_down)
-		rc = gcounter_workers_add(&a->viewers_down, 0, ra->viewers_down);
-	return rc;
+	if (rc != 0)
+		return rc;
+	/* Recovery runs before any worker: the counts go to worker 0's slots,
+	 * which only add from there (a G-counter's sum is all that is read). */
+	restore_count(a, AUCTION_BIDS, ra->bids);
+	restore_count(a, AUCTION_VIEWERS_UP, ra->viewers_up);
+	restore_count(a, AUCTION_VIEWERS_DOWN, ra->viewers_down);
+	return 0;
 }
 
 static uint64_t pow2_at_least(uint64_t n)
