@@ -45,6 +45,9 @@ static inline bool udp_checksum_ok(const uint8_t *ip, uint16_t udp_len)
 static inline uint16_t fast_l2_l4(const uint8_t *frame, size_t len, const struct pkt_filter *f,
 				  unsigned int hw_flags)
 {
+	/* Before any read: the frame may end anywhere (fast_path.h). */
+	if (len < FAST_PAYLOAD_OFF + BP_LEN_QUERY)
+		return 0;
 	const uint8_t *ip = frame + FAST_L3_OFF, *udp = frame + FAST_L4_OFF;
 	uint32_t mac_hi, dst_ip;
 	uint16_t mac_lo;
@@ -56,10 +59,9 @@ static inline uint16_t fast_l2_l4(const uint8_t *frame, size_t len, const struct
 	memcpy(&our_hi, f->mac, 4);
 	memcpy(&our_lo, f->mac + 4, 2);
 	uint16_t ip_len = get_be16(ip + 2), udp_len = get_be16(udp + 4);
-	if (len < FAST_PAYLOAD_OFF + BP_LEN_QUERY || get_be16(frame + 12) != PKT_ETHERTYPE_IPV4 ||
-	    mac_hi != our_hi || mac_lo != our_lo || ip[0] != 0x45 ||
-	    (get_be16(ip + 6) & 0x3fff) != 0 || ip[9] != PKT_IPPROTO_UDP || dst_ip != f->ip ||
-	    get_be16(udp + 2) != f->udp_port)
+	if (get_be16(frame + 12) != PKT_ETHERTYPE_IPV4 || mac_hi != our_hi || mac_lo != our_lo ||
+	    ip[0] != 0x45 || (get_be16(ip + 6) & 0x3fff) != 0 || ip[9] != PKT_IPPROTO_UDP ||
+	    dst_ip != f->ip || get_be16(udp + 2) != f->udp_port)
 		return 0;
 	/* Exactly a BID or a QUERY, the whole datagram in the frame. */
 	if ((udp_len != PKT_UDP_LEN + BP_LEN_BID && udp_len != PKT_UDP_LEN + BP_LEN_QUERY) ||

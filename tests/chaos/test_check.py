@@ -9,6 +9,7 @@ import copy
 import glob
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -457,6 +458,36 @@ class Plan(unittest.TestCase):
                     self.assertTrue(run.groups_for(f["args"]["shape"], f["args"].get("node"),
                                                    e["cluster"]["nodes"]))
         self.assertEqual(run.groups_for("one", 3, 3), [[3], [1, 2]])
+
+
+class Needs(unittest.TestCase):
+    def test_etcd_experiment_skips_while_the_runner_cannot_run_it(self):
+        """A node with --etcd and an etcd binary on PATH are not enough: the
+        runner starts no etcd, passes no --etcd and cannot find the leader,
+        so an experiment that needs etcd is skipped with that reason (it
+        used to run and fail with KeyError: 'leader')."""
+        import run
+        d = tempfile.mkdtemp(prefix="bp-needs-")
+        try:
+            node = os.path.join(d, "bidplane")
+            with open(node, "w") as f:
+                f.write("#!/bin/sh\necho '  --etcd URL[,URL...]  etcd v3 endpoints'\n")
+            etcd = os.path.join(d, "etcd")
+            with open(etcd, "w") as f:
+                f.write("#!/bin/sh\nexit 0\n")
+            os.chmod(node, 0o755)
+            os.chmod(etcd, 0o755)
+            old_path = os.environ.get("PATH", "")
+            os.environ["PATH"] = d + ":" + old_path
+            try:
+                e = schema.load(os.path.join(EXPERIMENTS, "zombie_leader.yaml"))
+                why = run.missing_needs(e, node)
+            finally:
+                os.environ["PATH"] = old_path
+            self.assertIsNotNone(why)
+            self.assertIn("needs etcd", why)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
 
 
 if __name__ == "__main__":

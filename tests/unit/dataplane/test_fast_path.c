@@ -17,6 +17,8 @@
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "fast_path.h"
 #include "netpkt.h"
@@ -224,10 +226,34 @@ static void fast_path_decides_as_the_general_path(void **state)
 	assert_true(fast > n / 20 && fast > general_valid / 2);
 }
 
+/* fast_parse_request reads frame[0, len) only (fast_path.h: a pure
+ * function of the frame): every length short of a whole request, placed
+ * just before a page that cannot be read, is refused without touching it. */
+static void fast_path_never_reads_past_len(void **state)
+{
+	(void)state;
+	long page = sysconf(_SC_PAGESIZE);
+	uint8_t *map = mmap(NULL, (size_t)page * 2, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(map != MAP_FAILED);
+	assert_int_equal(mprotect(map + page, (size_t)page, PROT_NONE), 0);
+	for (size_t len = 0; len < FAST_PAYLOAD_OFF + BP_LEN_QUERY; len++) {
+		uint8_t *frame = map + page - len;
+		memset(frame, 0, len);
+		if (len >= 6)
+			memcpy(frame, NODE_MAC, 6);
+		struct pkt_layout lay;
+		struct bp_parse p;
+		assert_false(fast_parse_request(frame, len, &filter, 0, &lay, &p));
+	}
+	munmap(map, (size_t)page * 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(fast_path_decides_as_the_general_path),
+	    cmocka_unit_test(fast_path_never_reads_past_len),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }
