@@ -77,6 +77,11 @@ struct auction {
 	struct bid winner;
 	uint64_t def_hlc; /* the definition's LWW stamp (0: before replication) */
 	uint16_t def_node;
+	/* Fenced settlement with --etcd (control/node/settlement.h). */
+	bool final_here;	/* closed here and past the grace period */
+	bool settle_in_flight;	/* a txn for it is with the leader thread */
+	uint32_t final_peers;	/* bit i: peer i's final leading bid is merged */
+	uint64_t fencing_token; /* the settlement's (or the local epoch without --etcd) */
 
 	/* The cluster's counter slots (t->remote_slots of each; none on a
 	 * lone node), written by the control thread only: for slot 0 this

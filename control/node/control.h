@@ -32,6 +32,7 @@
 #include "auction_bid.h"
 #include "hlc_ceiling.h"
 #include "leader.h"
+#include "settlement.h"
 #include "log.h"
 #include "stats_node.h"
 #include "node.h"
@@ -117,6 +118,7 @@ struct control {
 	/* With --etcd: leadership (leader.h, its own thread). */
 	struct leader leader;
 	bool etcd;
+	struct settlement_counts settlements; /* settlement.c, with --etcd */
 	bool range_pending;	/* --open-range waits for the cluster start */
 };
 
@@ -168,6 +170,10 @@ void lifecycle_close_replicated(struct control *c, struct auction *a);
  * (closed ones too, unless long past). NULL when it cannot (table full,
  * counted in auctions_adopt_failed) or need not. */
 struct auction *lifecycle_adopt(struct control *c, uint64_t id, const struct peer_definition *d);
+/* Records a settlement (the local one, etcd's, or a peer's copy of it):
+ * counted, logged, shown. */
+void lifecycle_settled(struct control *c, struct auction *a, const struct bid *winner,
+		       uint64_t fencing_token, uint64_t settled_at_ms);
 /* Closes due auctions, settles them once their grace period has passed
  * (a later tick: never waits), removes old settled ones. */
 void lifecycle_tick(struct control *c, uint64_t now_ms);

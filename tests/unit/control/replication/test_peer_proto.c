@@ -707,6 +707,8 @@ static void test_delta_too_big(void **state)
 		}
 		e[i].viewers_p = (struct peer_counter){.count = 1, .node = {1}, .value = {1}};
 		e[i].dups = (struct peer_counter){.count = 1, .node = {1}, .value = {1}};
+		e[i].settlement = (struct peer_settlement){
+		    .winner = e[i].leader, .fencing_token = 9, .settled_at_ms = 1};
 	}
 	size_t one = peer_entry_len(&e[0]), fit = (PEER_BODY_MAX - 2) / one;
 	assert_true(fit < 8);
