@@ -286,11 +286,11 @@ bool leader_settle_answer(struct leader *l, struct leader_settle_job *out)
 
 int leader_record_format(const struct leader_record *r, char *buf, size_t cap)
 {
-	int n = snprintf(buf, cap,
-			 "{\"amount\":%" PRIu64 ",\"bidder\":%" PRIu64 ",\"hlc\":%" PRIu64
-			 ",\"node_id\":%u,\"fencing_token\":%" PRIu64 ",\"settled_at_ms\":%" PRIu64
-			 "}",
-			 r->amount, r->bidder, r->hlc, r->node_id, r->fencing_token, r->settled_at_ms);
+	int n =
+	    snprintf(buf, cap,
+		     "{\"amount\":%" PRIu64 ",\"bidder\":%" PRIu64 ",\"hlc\":%" PRIu64
+		     ",\"node_id\":%u,\"fencing_token\":%" PRIu64 ",\"settled_at_ms\":%" PRIu64 "}",
+		     r->amount, r->bidder, r->hlc, r->node_id, r->fencing_token, r->settled_at_ms);
 	return n > 0 && (size_t)n < cap ? n : -ENOSPC;
 }
 
@@ -328,8 +328,8 @@ static enum leader_settle_outcome read_back(struct leader *l, struct leader_sett
 	bool found = false;
 	snprintf(key, sizeof(key), "%s%" PRIu64, l->settled_prefix, j->auction);
 	pthread_mutex_lock(&l->settle_lock);
-	int rc = etcd_get(&l->settle_client, key, value, sizeof(value), &got, &found, err,
-			  sizeof(err));
+	int rc =
+	    etcd_get(&l->settle_client, key, value, sizeof(value), &got, &found, err, sizeof(err));
 	pthread_mutex_unlock(&l->settle_lock);
 	if (rc != 0 || !found || got >= sizeof(value) ||
 	    leader_record_parse(value, got, &j->rec) != 0)

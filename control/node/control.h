@@ -119,7 +119,7 @@ struct control {
 	struct leader leader;
 	bool etcd;
 	struct settlement_counts settlements; /* settlement.c, with --etcd */
-	bool range_pending;	/* --open-range waits for the cluster start */
+	bool range_pending;		      /* --open-range waits for the cluster start */
 };
 
 /* Locks the state dir, loads the HLC ceiling, opens the control socket,

@@ -15,23 +15,23 @@
 #include <stdint.h>
 
 struct settle_facts {
-	bool settled;	     /* a settlement is recorded here (ours, etcd's, or a peer's) */
-	bool final_here;     /* closed here and past the RCU grace period */
-	uint32_t peers_all;  /* bit i: configured peer i */
+	bool settled;	      /* a settlement is recorded here (ours, etcd's, or a peer's) */
+	bool final_here;      /* closed here and past the RCU grace period */
+	uint32_t peers_all;   /* bit i: configured peer i */
 	uint32_t peers_final; /* bit i: peer i's final leading bid is merged here */
-	bool leader;	     /* by leader_read, now */
-	bool etcd_reachable; /* the leader thread's last request got an answer */
-	bool in_flight;	     /* a txn for it is with the leader thread */
+	bool leader;	      /* by leader_read, now */
+	bool etcd_reachable;  /* the leader thread's last request got an answer */
+	bool in_flight;	      /* a txn for it is with the leader thread */
 };
 
 enum settle_wait {
-	SETTLE_DONE,	     /* settled: nothing to do */
-	SETTLE_WAIT_HERE,    /* our own grace period after the close */
-	SETTLE_WAIT_PEER,    /* a peer has not reported its final leading bid */
-	SETTLE_WAIT_ETCD,    /* etcd does not answer */
-	SETTLE_WAIT_LEADER,  /* ready, but another node (the leader) settles */
-	SETTLE_WAIT_TXN,     /* our txn is in flight */
-	SETTLE_READY,	     /* leader, every peer final: send the txn */
+	SETTLE_DONE,	    /* settled: nothing to do */
+	SETTLE_WAIT_HERE,   /* our own grace period after the close */
+	SETTLE_WAIT_PEER,   /* a peer has not reported its final leading bid */
+	SETTLE_WAIT_ETCD,   /* etcd does not answer */
+	SETTLE_WAIT_LEADER, /* ready, but another node (the leader) settles */
+	SETTLE_WAIT_TXN,    /* our txn is in flight */
+	SETTLE_READY,	    /* leader, every peer final: send the txn */
 };
 
 static inline enum settle_wait settle_rule(const struct settle_facts *f)

@@ -49,7 +49,8 @@ void settlement_final_here(struct control *c, struct auction *a)
 
 static void record(struct control *c, struct auction *a, const struct leader_record *r)
 {
-	struct bid w = {.amount = r->amount, .hlc = r->hlc, .bidder = r->bidder, .node = r->node_id};
+	struct bid w = {
+	    .amount = r->amount, .hlc = r->hlc, .bidder = r->bidder, .node = r->node_id};
 	lifecycle_settled(c, a, &w, r->fencing_token, r->settled_at_ms);
 	replicate_definition_changed(c, a); /* ships the SETTLEMENT part */
 }

@@ -151,7 +151,8 @@ static void serves_a_request_in_a_directory_it_creates(void **state)
 			    "\"fencing_epoch\":7,\"serving\":true,\"workers\":2,\"uptime_s\":11,"
 			    "\"auctions_open\":1,\"auctions_closed\":1,\"auctions_settled\":0,"
 			    "\"not_serving_reason\":null,\"peers\":[],\"leader\":true,"
-			    "\"fencing_token\":7,\"etcd\":null}\n");
+			    "\"fencing_token\":7,\"etcd\":null"
+			    ",\"fencing_rejections\":0,\"settlements\":{\"done\":0,\"pending\":0,\"waiting_for_peer\":0,\"waiting_for_etcd\":0}}\n");
 	assert_int_equal(test_node.statuses, 1);
 	free(c);
 	ctl_server_close(s);
