@@ -27,6 +27,7 @@ import unittest
 import bptest
 import etcd
 from cluster import Cluster, node_ip
+from stats_tools import bidstat_json, by_key, wait_for_refresh
 
 N = 3
 TTL = 2
@@ -226,6 +227,11 @@ class Settlement(unittest.TestCase):
                 time.sleep(0.1)
             for i in range(1, N + 1):
                 self.assertIsNone(self.query(i, a)["settlement"])
+            stats = self.c.node(1).stats_name
+            wait_for_refresh(self, stats)
+            metrics = {k: m["total"] for k, m in by_key(bidstat_json(self, stats)).items()}
+            self.assertGreaterEqual(metrics.get("settlements_waiting_for_etcd", 0), 1, metrics)
+            self.assertIn("fencing_rejections_total", metrics)
             # Bidding goes on meanwhile.
             self.open(302, 60)
             self.assertEqual(self.bid(2, 302, 7, 50, best), bptest.ACCEPTED)
@@ -260,6 +266,36 @@ class Settlement(unittest.TestCase):
         self.assertNotEqual(rec["fencing_token"], old_token, rec)
         s = self.status(old)
         self.assertFalse(s["leader"] and s["fencing_token"] == old_token, s)
+
+    def test_5_200_auctions_while_leadership_moves(self):
+        self.wait_serving()
+        leader, token = self.wait_leader(range(1, N + 1))
+        auctions = list(range(1001, 1201))
+        for a in auctions:  # all on node 1, then bids once every node has them
+            out = self.c.node(1).bidctl("open", "--auction", str(a), "--reserve", "10",
+                                        "--increment", "1", "--duration", "8")
+            self.assertEqual(out.returncode, 0, out.stderr)
+        deadline = time.monotonic() + 20
+        for i in range(1, N + 1):
+            while self.c.node(i).bidctl("--json", "query", str(auctions[-1])).returncode != 0:
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.05)
+        best = {}
+        for k, a in enumerate(auctions):
+            self.bid(1 + k % N, a, 900 + k % 7, 20 + k % 11, best)
+            self.bid(1 + (k + 1) % N, a, 950 + k % 5, 20 + k % 13, best)
+        time.sleep(0.5)  # replicated before the kill (no WAL yet: issue 13)
+        t0 = time.monotonic()
+        self.c.kill(leader)
+        rest = [i for i in range(1, N + 1) if i != leader]
+        new, new_token = self.wait_leader(rest, 30, newer_than=token)
+        print(f"leader {leader} killed: node {new} leads after {time.monotonic() - t0:.2f} s",
+              file=sys.stderr)
+        self.c.restart(leader)
+        got = self.settlements(range(1, N + 1), auctions, timeout=60)
+        self.check_settled_once(got, best)
+        tokens = {per[1]["fencing_token"] for per in got.values()}
+        print(f"200 auctions settled with tokens {sorted(tokens)}", file=sys.stderr)
 
 
 if __name__ == "__main__":
