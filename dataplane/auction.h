@@ -76,10 +76,16 @@ struct auction {
 	/* Control thread only. On the rules' line too: written at settlement
 	 * and on a definition change, rare next to the leader's CAS. */
 	bool settled;
+	bool final_here; /* with --etcd: closed here and past the grace period */
 	uint16_t def_node;
+	bool settle_in_flight; /* with --etcd: a txn for it is with the leader thread */
 	uint64_t settled_at_ms;
 	uint64_t def_hlc; /* the definition's LWW stamp (0: before replication) */
 	struct bid winner;
+	/* Fenced settlement with --etcd (control/node/settlement.h). Control
+	 * thread only. */
+	uint32_t final_peers;	/* bit i: peer i's final leading bid is merged */
+	uint64_t fencing_token; /* the settlement's (or the local epoch without --etcd) */
 
 	/*
 	 * The counters, in one array after the fixed part:
@@ -100,7 +106,8 @@ struct auction {
 
 /* Workers read the rules and the leading pointer as one line. */
 static_assert(offsetof(struct auction, winner) == 64, "the rules' line is one cache line");
-static_assert(sizeof(struct auction) == 96, "the fixed part: the rules' line and the winner");
+static_assert(sizeof(struct auction) == 112,
+	      "the fixed part: the rules' line, the winner, the settlement's fencing");
 
 /* What changed in an auction since it was last shipped to the peers. */
 #define AUCTION_DIRTY_DEFINITION 0x01

@@ -70,6 +70,14 @@ struct ctl_auction {
 	uint64_t viewers;
 	bool settled; /* closed, and the winner below is final */
 	uint64_t settled_at_ms;
+	/* The settlement (CLUSTER.md's `settlement`, the same on every node),
+	 * when settled: the winning bid (0s: none) and the fencing token it
+	 * was written with (the local epoch without --etcd). */
+	uint64_t settlement_amount;
+	uint64_t settlement_bidder;
+	uint64_t settlement_hlc;
+	uint16_t settlement_node_id;
+	uint64_t settlement_fencing_token;
 };
 
 /* A peer as bidctl status shows it (CLUSTER.md's names). */
@@ -118,6 +126,14 @@ struct ctl_status {
 	const char *durability;
 	uint64_t wal_lsn, wal_durable_lsn;
 	char wal_error[256];
+	uint64_t fencing_rejections; /* settlement txns refused for our token */
+	/* `settlements` (with --etcd; without, pending is 0): settled here,
+	 * closed but not settled, and of those the ones that wait for a
+	 * peer's final bid or for etcd. */
+	uint64_t settlements_done;
+	uint64_t settlements_pending;
+	uint64_t settlements_waiting_for_peer;
+	uint64_t settlements_waiting_for_etcd;
 };
 
 typedef void (*ctl_emit_fn)(void *arg, const struct ctl_auction *a);

@@ -22,10 +22,20 @@ static void auction_object(struct ctl_out *o, const struct ctl_auction *a)
 	    "{\"id\":%" PRIu64 ",\"phase\":%d,\"state\":\"%s\",\"reserve\":%" PRIu64
 	    ",\"increment\":%" PRIu64 ",\"close_at_ms\":%" PRIu64 ",\"leading_amount\":%" PRIu64
 	    ",\"leading_bidder\":%" PRIu64 ",\"leading_hlc\":%" PRIu64 ",\"bid_count\":%" PRIu64
-	    ",\"viewers\":%" PRIu64 ",\"settled\":%s,\"settled_at_ms\":%" PRIu64 "}",
+	    ",\"viewers\":%" PRIu64 ",\"settled\":%s,\"settled_at_ms\":%" PRIu64,
 	    a->id, a->phase, bp_phase_name((unsigned int)a->phase), a->reserve, a->increment,
 	    a->close_at_ms, a->leading_amount, a->leading_bidder, a->leading_hlc, a->bid_count,
 	    a->viewers, json_bool(a->settled), a->settled_at_ms);
+	if (!a->settled) {
+		ctl_out_printf(o, ",\"settlement\":null}");
+		return;
+	}
+	ctl_out_printf(o,
+		       ",\"settlement\":{\"amount\":%" PRIu64 ",\"bidder\":%" PRIu64
+		       ",\"hlc\":%" PRIu64 ",\"node_id\":%u,\"fencing_token\":%" PRIu64
+		       ",\"settled_at_ms\":%" PRIu64 "}}",
+		       a->settlement_amount, a->settlement_bidder, a->settlement_hlc,
+		       a->settlement_node_id, a->settlement_fencing_token, a->settled_at_ms);
 }
 
 static void json_error(struct ctl_out *o, const char *message)
@@ -122,7 +132,13 @@ static void json_status(struct ctl_out *o, const struct ctl_status *s)
 		ctl_out_json_string(o, s->wal_error);
 	else
 		ctl_out_printf(o, "null");
-	ctl_out_printf(o, "}}\n");
+	ctl_out_printf(o, "}");
+	ctl_out_printf(o,
+		       ",\"fencing_rejections\":%" PRIu64 ",\"settlements\":{\"done\":%" PRIu64
+		       ",\"pending\":%" PRIu64 ",\"waiting_for_peer\":%" PRIu64
+		       ",\"waiting_for_etcd\":%" PRIu64 "}}\n",
+		       s->fencing_rejections, s->settlements_done, s->settlements_pending,
+		       s->settlements_waiting_for_peer, s->settlements_waiting_for_etcd);
 }
 
 static void json_clock_offset(struct ctl_out *o, int64_t now_ms, int64_t previous_ms)

@@ -101,6 +101,16 @@ static void text_auction(struct ctl_out *o, const struct ctl_auction *a)
 			       iso8601(a->settled_at_ms).s);
 	else
 		ctl_out_printf(o, "settled_at: none\n");
+	if (a->settled)
+		ctl_out_printf(
+		    o,
+		    "settlement: amount %s, bidder %s, hlc %s, node %u, fencing token %" PRIu64
+		    "\n",
+		    or_none(a->settlement_amount).s, or_none(a->settlement_bidder).s,
+		    hlc_text(a->settlement_hlc).s, a->settlement_node_id,
+		    a->settlement_fencing_token);
+	else
+		ctl_out_printf(o, "settlement: none\n");
 }
 
 /* Columns are separated by spaces, so `sort -k5 -n` sorts by bids even when
@@ -179,6 +189,13 @@ static void text_status(struct ctl_out *o, const struct ctl_status *s)
 	ctl_out_printf(o, "wal:           %s, lsn %" PRIu64 ", durable %" PRIu64 "%s%s\n",
 		       s->durability ? s->durability : "off", s->wal_lsn, s->wal_durable_lsn,
 		       s->wal_error[0] ? "; FAILED: " : "", s->wal_error);
+	if (s->etcd) /* without it a node settles at once, by itself */
+		ctl_out_printf(
+		    o,
+		    "settlements:   %" PRIu64 " done, %" PRIu64 " pending (%" PRIu64
+		    " waiting for a peer, %" PRIu64 " for etcd), fencing rejections %" PRIu64 "\n",
+		    s->settlements_done, s->settlements_pending, s->settlements_waiting_for_peer,
+		    s->settlements_waiting_for_etcd, s->fencing_rejections);
 	for (unsigned int i = 0; i < s->npeers; i++) {
 		const struct ctl_peer *p = &s->peers[i];
 		char heard[48] = "never heard", offset[32] = "unknown";

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
+
 /* Pause of the loop when there is nothing to wait on. */
 #define LOOP_WAIT_MS 50
 /* After a failed keepalive, the next try; after a failed grant or
@@ -252,6 +254,137 @@ static void campaign(struct run *r, uint64_t now, int wait_ms)
 	set_elected(r, true, won.rev, NULL);
 }
 
+static bool ring_push(struct leader_settle_ring *q, const struct leader_settle_job *j)
+{
+	uint64_t head = atomic_load_explicit(&q->head, memory_order_relaxed);
+	if (head - atomic_load_explicit(&q->tail, memory_order_acquire) >= LEADER_SETTLE_QUEUE)
+		return false;
+	q->job[head % LEADER_SETTLE_QUEUE] = *j;
+	atomic_store_explicit(&q->head, head + 1, memory_order_release);
+	return true;
+}
+
+static bool ring_pop(struct leader_settle_ring *q, struct leader_settle_job *out)
+{
+	uint64_t tail = atomic_load_explicit(&q->tail, memory_order_relaxed);
+	if (tail == atomic_load_explicit(&q->head, memory_order_acquire))
+		return false;
+	*out = q->job[tail % LEADER_SETTLE_QUEUE];
+	atomic_store_explicit(&q->tail, tail + 1, memory_order_release);
+	return true;
+}
+
+int leader_settle_submit(struct leader *l, const struct leader_settle_job *job)
+{
+	return ring_push(&l->jobs, job) ? 0 : -ENOSPC;
+}
+
+bool leader_settle_answer(struct leader *l, struct leader_settle_job *out)
+{
+	return ring_pop(&l->answers, out);
+}
+
+int leader_record_format(const struct leader_record *r, char *buf, size_t cap)
+{
+	int n =
+	    snprintf(buf, cap,
+		     "{\"amount\":%" PRIu64 ",\"bidder\":%" PRIu64 ",\"hlc\":%" PRIu64
+		     ",\"node_id\":%u,\"fencing_token\":%" PRIu64 ",\"settled_at_ms\":%" PRIu64 "}",
+		     r->amount, r->bidder, r->hlc, r->node_id, r->fencing_token, r->settled_at_ms);
+	return n > 0 && (size_t)n < cap ? n : -ENOSPC;
+}
+
+static bool field_u64(json_t *o, const char *name, uint64_t max, uint64_t *out)
+{
+	json_t *v = json_object_get(o, name);
+	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+	    (uint64_t)json_integer_value(v) > max)
+		return false;
+	*out = (uint64_t)json_integer_value(v);
+	return true;
+}
+
+int leader_record_parse(const char *json, size_t len, struct leader_record *out)
+{
+	json_t *o = json_loadb(json, len, 0, NULL);
+	uint64_t node = 0;
+	bool ok = json_is_object(o) && field_u64(o, "amount", INT64_MAX, &out->amount) &&
+		  field_u64(o, "bidder", INT64_MAX, &out->bidder) &&
+		  field_u64(o, "hlc", INT64_MAX, &out->hlc) &&
+		  field_u64(o, "node_id", UINT16_MAX, &node) &&
+		  field_u64(o, "fencing_token", INT64_MAX, &out->fencing_token) &&
+		  field_u64(o, "settled_at_ms", INT64_MAX, &out->settled_at_ms) &&
+		  out->fencing_token != 0 && out->settled_at_ms != 0;
+	out->node_id = (uint16_t)node;
+	json_decref(o);
+	return ok ? 0 : -EINVAL;
+}
+
+/* A settlement key found there already: etcd's record is the one. */
+static enum leader_settle_outcome read_back(struct leader *l, struct leader_settle_job *j)
+{
+	char key[ETCD_KEY_MAX + 24], value[512], err[512];
+	size_t got = 0;
+	bool found = false;
+	snprintf(key, sizeof(key), "%s%" PRIu64, l->settled_prefix, j->auction);
+	pthread_mutex_lock(&l->settle_lock);
+	int rc =
+	    etcd_get(&l->settle_client, key, value, sizeof(value), &got, &found, err, sizeof(err));
+	pthread_mutex_unlock(&l->settle_lock);
+	if (rc != 0 || !found || got >= sizeof(value) ||
+	    leader_record_parse(value, got, &j->rec) != 0)
+		return LEADER_ETCD_DOWN; /* asked again on the next try */
+	return LEADER_ADOPTED;
+}
+
+static enum leader_settle_outcome settle_one(struct run *r, struct leader_settle_job *j)
+{
+	struct leader *l = r->l;
+	struct leader_view v;
+	char record[256], err[512];
+	leader_read(l, &v);
+	if (!v.leader)
+		return v.reachable ? LEADER_NOT_LEADER : LEADER_ETCD_DOWN;
+	/* The record carries the token the txn is guarded by: the guard
+	 * compares the same value (read once, here). */
+	j->rec.fencing_token = v.token;
+	int len = leader_record_format(&j->rec, record, sizeof(record));
+	bool existing = false;
+	int rc = leader_settle_txn(l, j->auction, record, (size_t)len, &existing, err, sizeof(err));
+	if (rc == 1)
+		return LEADER_SETTLED;
+	if (rc < 0) {
+		reached(r, rc != -EIO, err);
+		return LEADER_ETCD_DOWN;
+	}
+	if (existing)
+		return read_back(l, j);
+	say(r, LEADER_LOG_WARNING, "%s: stepping down", err);
+	drop_lease(r, "a settlement txn was refused for our fencing token");
+	return LEADER_REFUSED_TOKEN;
+}
+
+/* The settlements the control thread handed over, a few per turn so the
+ * keepalives go on. Whether any was answered. */
+static bool settle_jobs(struct run *r)
+{
+	struct leader *l = r->l;
+	struct leader_settle_job j;
+	bool any = false;
+	for (int i = 0; i < 64 && !atomic_load(&l->stop); i++) {
+		/* Only with room for the answer: a job is never lost. */
+		if (atomic_load(&l->answers.head) - atomic_load(&l->answers.tail) >=
+		    LEADER_SETTLE_QUEUE)
+			break;
+		if (!ring_pop(&l->jobs, &j))
+			break;
+		j.outcome = settle_one(r, &j);
+		ring_push(&l->answers, &j);
+		any = true;
+	}
+	return any;
+}
+
 static void nap(int ms)
 {
 	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
@@ -266,6 +399,8 @@ static void step(struct run *r)
 	uint64_t now = leader_clock_ms();
 	if (r->lease && now >= deadline_ms(r))
 		drop_lease(r, "the lease could not be refreshed in time (etcd unreachable?)");
+	if (settle_jobs(r))
+		publish(r);
 	/* Best effort, once etcd answers: a lease not revoked expires. */
 	if (r->revoke_pending && r->reachable) {
 		etcd_lease_revoke(&l->client, r->revoke_pending, err, sizeof(err));

@@ -55,6 +55,42 @@
 
 enum leader_log_level { LEADER_LOG_ERR, LEADER_LOG_WARNING, LEADER_LOG_INFO };
 
+/* A settlement record: CLUSTER.md's `settlement` object, and the JSON
+ * value of /<cluster-name>/settled/<auction>. No bid: amount, bidder, hlc
+ * and node_id 0. */
+struct leader_record {
+	uint64_t amount;
+	uint64_t bidder;
+	uint64_t hlc;
+	uint16_t node_id; /* the node that accepted the winning bid */
+	uint64_t fencing_token;
+	uint64_t settled_at_ms;
+};
+
+enum leader_settle_outcome {
+	LEADER_SETTLED,	      /* our txn wrote rec (its fencing_token: ours) */
+	LEADER_ADOPTED,	      /* etcd had a settlement: rec is etcd's */
+	LEADER_REFUSED_TOKEN, /* our token is no longer current: stepped down */
+	LEADER_NOT_LEADER,    /* not leader by our own clock: nothing sent */
+	LEADER_ETCD_DOWN,     /* etcd could not be asked: try again later */
+};
+
+/* A settlement handed to the leader thread and its answer. */
+struct leader_settle_job {
+	uint64_t auction;
+	struct leader_record rec; /* in: the winner and settled_at_ms; out: what is settled */
+	enum leader_settle_outcome outcome;
+};
+
+/* Jobs in flight at most (each queue). */
+#define LEADER_SETTLE_QUEUE 1024
+/* Single producer, single consumer. */
+struct leader_settle_ring {
+	_Atomic uint64_t head;
+	_Atomic uint64_t tail;
+	struct leader_settle_job job[LEADER_SETTLE_QUEUE];
+};
+
 struct leader_options {
 	const char *etcd; /* --etcd */
 	const char *cluster_name;
@@ -110,6 +146,11 @@ struct leader {
 	 * slow settlement never delays a keepalive. */
 	pthread_mutex_t key_lock;
 	char election_key[ETCD_KEY_MAX];
+
+	/* Fenced settlement: jobs from the control thread to this thread,
+	 * answers back (leader_settle_submit / leader_settle_answer). */
+	struct leader_settle_ring jobs;
+	struct leader_settle_ring answers;
 };
 
 /* The thread's clock: CLOCK_BOOTTIME in ms. */
@@ -134,5 +175,23 @@ void leader_read(struct leader *l, struct leader_view *v);
  */
 int leader_settle_txn(struct leader *l, uint64_t auction, const void *record, size_t len,
 		      bool *existing, char *err, size_t errlen);
+
+/*
+ * Fenced settlement through the leader thread (it may block on HTTP, the
+ * control thread may not). Submit: the thread fills in our token, writes
+ * the record with leader_settle_txn and answers: SETTLED, ADOPTED (etcd's
+ * record read back), REFUSED_TOKEN (counted in fencing_rejections; the
+ * thread gives its lease up: it steps down), NOT_LEADER or ETCD_DOWN.
+ * Control thread only (one producer of jobs, one consumer of answers).
+ * submit: 0, or -ENOSPC when LEADER_SETTLE_QUEUE jobs wait (try later).
+ * answer: true when one was taken.
+ */
+int leader_settle_submit(struct leader *l, const struct leader_settle_job *job);
+bool leader_settle_answer(struct leader *l, struct leader_settle_job *out);
+
+/* The record as JSON (its etcd value), and back: 0, or -EINVAL when it is
+ * no record (a field missing or out of range). Any thread. */
+int leader_record_format(const struct leader_record *r, char *buf, size_t cap);
+int leader_record_parse(const char *json, size_t len, struct leader_record *out);
 
 #endif

@@ -32,6 +32,7 @@
 #include "auction_bid.h"
 #include "hlc_ceiling.h"
 #include "leader.h"
+#include "settlement.h"
 #include "log.h"
 #include "stats_node.h"
 #include "node.h"
@@ -118,8 +119,9 @@ struct control {
 	/* With --etcd: leadership (leader.h, its own thread). */
 	struct leader leader;
 	bool etcd;
-	bool range_pending;	/* --open-range waits for the cluster start */
-	struct wal_node wal;	/* the write-ahead log (wal_node.h) */
+	struct settlement_counts settlements; /* settlement.c, with --etcd */
+	bool range_pending;		      /* --open-range waits for the cluster start */
+	struct wal_node wal;		      /* the write-ahead log (wal_node.h) */
 };
 
 /* Locks the state dir, loads the HLC ceiling, opens the control socket,
@@ -179,9 +181,15 @@ struct lifecycle_restored {
 	bool closed, settled;
 	struct bid winner;
 	uint64_t settled_at_ms;
+	uint64_t fencing_token; /* the settlement's */
 };
 int lifecycle_restore(struct control *c, uint64_t id, const struct lifecycle_restored *how,
 		      struct auction **out);
+
+/* Records a settlement (the local one, etcd's, or a peer's copy of it):
+ * counted, logged, shown. */
+void lifecycle_settled(struct control *c, struct auction *a, const struct bid *winner,
+		       uint64_t fencing_token, uint64_t settled_at_ms);
 /* Closes due auctions, settles them once their grace period has passed
  * (a later tick: never waits), removes old settled ones. */
 void lifecycle_tick(struct control *c, uint64_t now_ms);

@@ -34,6 +34,11 @@ static void describe(const struct control *c, const struct auction *a, struct ct
 	    .viewers = v.viewers,
 	    .settled = a->settled,
 	    .settled_at_ms = a->settled_at_ms,
+	    .settlement_amount = a->winner.amount,
+	    .settlement_bidder = a->winner.bidder,
+	    .settlement_hlc = a->winner.hlc,
+	    .settlement_node_id = a->winner.node,
+	    .settlement_fencing_token = a->fencing_token,
 	};
 }
 
@@ -128,6 +133,11 @@ static int h_status(void *ctx, struct ctl_status *out, char *err, size_t errlen)
 		out->wal_durable_lsn = ws.durable_lsn;
 		wal_writer_describe(c->wal.writer, out->wal_error, sizeof(out->wal_error));
 	}
+	out->fencing_rejections = lv.fencing_rejections;
+	out->settlements_done = stat_read(&c->stats->auctions_settled);
+	out->settlements_pending = c->settlements.pending;
+	out->settlements_waiting_for_peer = c->settlements.waiting_for_peer;
+	out->settlements_waiting_for_etcd = c->settlements.waiting_for_etcd;
 	struct repl_peer_view v[CTL_MAX_PEERS];
 	out->npeers = replicate_peers(c, v, CTL_MAX_PEERS, node_now_ms(n));
 	for (unsigned int i = 0; i < out->npeers; i++)

@@ -148,17 +148,35 @@ void settle_notes_log(struct control *c)
  * be retired by a worker at any time before the auction closed. */
 static void settle(struct control *c, struct auction *a, uint64_t now_ms)
 {
+	/* With --etcd the leader settles, once every node's bids are merged
+	 * (settlement.h): here the auction is only final on this node. */
+	if (c->etcd) {
+		settlement_final_here(c, a);
+		return;
+	}
 	struct auction_view v;
 	control_online(c);
 	auction_view(&c->node->auctions, a, now_ms, &v);
 	control_offline(c);
-	a->winner = v.leading;
+	lifecycle_settled(c, a, &v.leading, atomic_load(&c->node->fencing_epoch), now_ms);
+}
+
+void lifecycle_settled(struct control *c, struct auction *a, const struct bid *winner,
+		       uint64_t fencing_token, uint64_t settled_at_ms)
+{
+	struct auction_view v;
+	control_online(c);
+	auction_view(&c->node->auctions, a, node_now_ms(c->node), &v);
+	control_offline(c);
+	a->winner = *winner;
+	a->fencing_token = fencing_token;
 	a->settled = true;
-	a->settled_at_ms = now_ms;
+	a->settled_at_ms = settled_at_ms;
 	wal_node_control_settle(c, a);
 	stat_inc(&c->stats->auctions_settled);
 	stats_node_auction_settled(c, a->id);
 	note_settlement(c, a, v.bid_count);
+	lifecycle_due_at(c, node_now_ms(c->node) + SETTLED_RETENTION_MS);
 }
 
 /* A closed auction settles on a later tick, once the grace period after
@@ -275,6 +293,7 @@ int lifecycle_restore(struct control *c, uint64_t id, const struct lifecycle_res
 		a->winner = how->winner;
 		a->settled = true;
 		a->settled_at_ms = how->settled_at_ms;
+		a->fencing_token = how->fencing_token;
 		stat_inc(&c->stats->auctions_settled);
 		stats_node_auction_settled(c, id);
 		lifecycle_due_at(c, how->settled_at_ms + SETTLED_RETENTION_MS);
@@ -323,11 +342,14 @@ int lifecycle_init(struct control *c)
 {
 	c->settling_cap = c->node->auctions.capacity;
 	c->settling = calloc(c->settling_cap, sizeof(*c->settling));
-	return c->settling ? 0 : -ENOMEM;
+	if (!c->settling)
+		return -ENOMEM;
+	return settlement_init(c);
 }
 
 void lifecycle_fini(struct control *c)
 {
+	settlement_fini(c);
 	free(c->settling);
 	c->settling = NULL;
 }
@@ -351,6 +373,7 @@ void lifecycle_tick(struct control *c, uint64_t now_ms)
 	static struct due d; /* large; the control thread is the only user */
 	struct node *n = c->node;
 	settle_ready(c, now_ms);
+	settlement_tick(c, now_ms);
 	if (now_ms < c->next_due_ms)
 		return; /* nothing to close or remove yet: no scan */
 	d.now_ms = now_ms;

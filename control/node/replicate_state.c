@@ -85,6 +85,16 @@ void repl_entry_of(const struct control *c, struct auction *a, bool full, struct
 	counter_of(c, a, AUCTION_DUPS, full, &e->dups);
 	if (e->dups.count)
 		e->parts |= PEER_PART_DUPS;
+	/* Fenced settlement (settlement.h): only with --etcd; without it
+	 * every node settles on its own, as a lone node does. */
+	if (c->etcd && a->final_here && phase != BP_PHASE_OPEN)
+		e->parts |= PEER_PART_FINAL;
+	if (c->etcd && a->settled && a->fencing_token) {
+		e->parts |= PEER_PART_SETTLEMENT;
+		e->settlement = (struct peer_settlement){.winner = a->winner,
+							 .fencing_token = a->fencing_token,
+							 .settled_at_ms = a->settled_at_ms};
+	}
 }
 
 bool repl_merge_room(struct control *c, unsigned int entries)
@@ -224,5 +234,7 @@ void repl_merge_entry(struct control *c, struct repl_peer *p, const struct peer_
 	}
 	if (e->parts & PEER_PART_DUPS)
 		merge_counter(c, p, a, AUCTION_DUPS, &e->dups);
+	/* After the leader part: a FINAL bit stands for a merged bid. */
+	settlement_merge_peer(c, p, a, e);
 	p->stats.entries_in++;
 }

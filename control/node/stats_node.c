@@ -336,6 +336,14 @@ static const struct node_value etcd_values[] = {
        STATS_COUNTER, leadership_changes),
     LV("etcd_lease_grants_total", "etcd leases this node took (each a new campaign)", STATS_COUNTER,
        etcd_lease_grants),
+    LV("fencing_rejections_total", "settlement txns etcd refused for our fencing token",
+       STATS_COUNTER, fencing_rejections),
+    LV("settlements_pending", "auctions closed here and not settled yet", STATS_GAUGE,
+       settlements_pending),
+    LV("settlements_waiting_for_peer", "of them: a peer's final leading bid is missing",
+       STATS_GAUGE, settlements_waiting_for_peer),
+    LV("settlements_waiting_for_etcd", "of them: etcd does not answer", STATS_GAUGE,
+       settlements_waiting_for_etcd),
 };
 
 static void register_table(struct reg *r, struct stats_node_block *b, const struct node_value *t,
@@ -370,6 +378,10 @@ static void refresh_leadership(struct control *c)
 	put(&s->etcd_failures, v.failures);
 	put(&s->leadership_changes, v.changes);
 	put(&s->etcd_lease_grants, v.lease_grants);
+	put(&s->fencing_rejections, v.fencing_rejections);
+	put(&s->settlements_pending, c->settlements.pending);
+	put(&s->settlements_waiting_for_peer, c->settlements.waiting_for_peer);
+	put(&s->settlements_waiting_for_etcd, c->settlements.waiting_for_etcd);
 }
 
 static void register_ports(struct reg *r, struct stats_node_block *b, const struct node *n)

@@ -86,6 +86,11 @@ struct stats_leader_values {
 	_Atomic uint64_t etcd_failures;
 	_Atomic uint64_t leadership_changes;
 	_Atomic uint64_t etcd_lease_grants;
+	/* Fenced settlement (settlement.h). */
+	_Atomic uint64_t fencing_rejections;
+	_Atomic uint64_t settlements_pending;
+	_Atomic uint64_t settlements_waiting_for_peer;
+	_Atomic uint64_t settlements_waiting_for_etcd;
 };
 
 /* The control thread's block of the segment. */

@@ -231,7 +231,8 @@ static int restore_auction(struct control *c, const struct replayed_auction *ra)
 					 .closed = ra->closed,
 					 .settled = ra->settled,
 					 .winner = winner,
-					 .settled_at_ms = ra->settlement.settled_at_ms};
+					 .settled_at_ms = ra->settlement.settled_at_ms,
+					 .fencing_token = ra->settlement.fencing_token};
 	struct auction *a = NULL;
 	int rc = lifecycle_restore(c, ra->id, &how, &a);
 	if (rc != 0 || !a)
@@ -427,7 +428,7 @@ void wal_node_control_settle(struct control *c, const struct auction *a)
 	struct wal_record r = {
 	    .type = WAL_SETTLEMENT,
 	    .u.settlement = {.auction_id = a->id,
-			     .fencing_token = atomic_load(&c->node->fencing_epoch),
+			     .fencing_token = a->fencing_token,
 			     .settled_at_ms = a->settled_at_ms}};
 	if (a->winner.amount) {
 		r.u.settlement.amount = a->winner.amount;

@@ -121,6 +121,13 @@ static int leader_valid(const struct bid *b)
 	return amount_valid(b->amount) && b->hlc != 0 && b->bidder != 0 && b->node != 0;
 }
 
+static int settlement_valid(const struct peer_settlement *s)
+{
+	const struct bid *w = &s->winner;
+	int none = w->amount == 0 && w->hlc == 0 && w->bidder == 0 && w->node == 0;
+	return s->fencing_token != 0 && s->settled_at_ms != 0 && (none || leader_valid(w));
+}
+
 static int counter_valid(const struct peer_counter *c)
 {
 	if (c->count > PEER_MAX_NODES)
@@ -147,6 +154,8 @@ static int entry_valid(const struct peer_entry *e)
 	     e->viewers_p.count + e->viewers_n.count == 0))
 		return 0;
 	if ((e->parts & PEER_PART_DUPS) && (!counter_valid(&e->dups) || e->dups.count == 0))
+		return 0;
+	if ((e->parts & PEER_PART_SETTLEMENT) && !settlement_valid(&e->settlement))
 		return 0;
 	return 1;
 }
@@ -203,6 +212,8 @@ size_t peer_entry_len(const struct peer_entry *e)
 		n += counter_len(&e->viewers_p) + counter_len(&e->viewers_n);
 	if (e->parts & PEER_PART_DUPS)
 		n += counter_len(&e->dups);
+	if (e->parts & PEER_PART_SETTLEMENT)
+		n += 42;
 	return n;
 }
 
@@ -242,6 +253,15 @@ static void put_entry(struct writer *w, const struct peer_entry *e)
 	}
 	if (e->parts & PEER_PART_DUPS)
 		put_counter(w, &e->dups);
+	if (e->parts & PEER_PART_SETTLEMENT) {
+		const struct peer_settlement *s = &e->settlement;
+		put_u64(w, s->winner.amount);
+		put_u64(w, s->winner.hlc);
+		put_u64(w, s->winner.bidder);
+		put_u16(w, s->winner.node);
+		put_u64(w, s->fencing_token);
+		put_u64(w, s->settled_at_ms);
+	}
 }
 
 static void get_counter(struct reader *r, struct peer_counter *c)
@@ -287,6 +307,15 @@ static void get_entry(struct reader *r, struct peer_entry *e)
 	}
 	if (e->parts & PEER_PART_DUPS)
 		get_counter(r, &e->dups);
+	if (e->parts & PEER_PART_SETTLEMENT) {
+		struct peer_settlement *s = &e->settlement;
+		s->winner.amount = get_u64(r);
+		s->winner.hlc = get_u64(r);
+		s->winner.bidder = get_u64(r);
+		s->winner.node = get_u16(r);
+		s->fencing_token = get_u64(r);
+		s->settled_at_ms = get_u64(r);
+	}
 }
 
 /* Length of n entries, or 0 when one breaks a rule or ids do not increase

@@ -159,7 +159,21 @@ struct peer_definition {
 #define PEER_PART_BID_COUNT  0x04
 #define PEER_PART_VIEWERS    0x08
 #define PEER_PART_DUPS	     0x10 /* G-Counter: duplicates this node counted (KEYS) */
-#define PEER_PARTS_ALL	     0x1f
+/* No bytes: the sender closed the auction and passed its grace period, so
+ * the leader part beside it (or its absence: no bid) holds every bid the
+ * sender accepted (fenced settlement waits for it from every peer). */
+#define PEER_PART_FINAL	     0x20
+#define PEER_PART_SETTLEMENT 0x40 /* the auction's settlement, as etcd holds it */
+#define PEER_PARTS_ALL	     0x7f
+
+/* An auction's settlement (CLUSTER.md's `settlement`): the winning bid
+ * (all zero: there was none), the token it was written with in etcd, and
+ * when. */
+struct peer_settlement {
+	struct bid winner;
+	uint64_t fencing_token; /* non-zero */
+	uint64_t settled_at_ms; /* non-zero */
+};
 
 /* One auction's delta (or, in SYNC, its full state). Parts not in `parts`
  * are ignored by the encoder and zeroed by the decoder. */
@@ -172,11 +186,12 @@ struct peer_entry {
 	struct peer_counter viewers_p; /* PN-Counter: increments */
 	struct peer_counter viewers_n; /* PN-Counter: decrements */
 	struct peer_counter dups;      /* G-Counter: bids counted twice (KEYS) */
+	struct peer_settlement settlement;
 };
 
 /* Largest encoding of one entry; PEER_MAX_ENTRIES bounds a message's. */
 #define PEER_COUNTER_MAX_LEN (1 + 10 * PEER_MAX_NODES)
-#define PEER_ENTRY_MAX_LEN   (9 + 35 + 26 + 4 * PEER_COUNTER_MAX_LEN)
+#define PEER_ENTRY_MAX_LEN   (9 + 35 + 26 + 4 * PEER_COUNTER_MAX_LEN + 42)
 #define PEER_ENTRY_MIN_LEN   (9 + 11) /* the smallest part: one counter slot */
 #define PEER_MAX_ENTRIES     ((PEER_BODY_MAX - 2) / PEER_ENTRY_MIN_LEN)
 

@@ -24,7 +24,7 @@
 	"{\"id\":42,\"phase\":1,\"state\":\"open\",\"reserve\":100,\"increment\":5,"               \
 	"\"close_at_ms\":1700000000123,\"leading_amount\":250,\"leading_bidder\":9,"               \
 	"\"leading_hlc\":111411200000000003,\"bid_count\":4,\"viewers\":2,\"settled\":false,"      \
-	"\"settled_at_ms\":0}"
+	"\"settled_at_ms\":0,\"settlement\":null}"
 
 static struct fake_node node;
 static struct ctl_handlers handlers;
@@ -100,7 +100,8 @@ static void close_json_answers_with_the_auction(void **state)
 	node.auction.settled_at_ms = 1700000060000;
 	const char *a = run("json close 42");
 	assert_non_null(strstr(a, "\"phase\":2,\"state\":\"closed\""));
-	assert_non_null(strstr(a, "\"settled\":true,\"settled_at_ms\":1700000060000}\n"));
+	assert_non_null(
+	    strstr(a, "\"settled\":true,\"settled_at_ms\":1700000060000,\"settlement\":{"));
 	assert_int_equal(node.closes, 1);
 }
 
@@ -120,7 +121,8 @@ static void query_text_is_aligned_key_lines(void **state)
 			    "bids:       4\n"
 			    "viewers:    2\n"
 			    "settled:    no\n"
-			    "settled_at: none\n");
+			    "settled_at: none\n"
+			    "settlement: none\n");
 	assert_int_equal(node.queries, 1);
 	assert_int_equal(node.last_id, 42);
 }
@@ -135,20 +137,22 @@ static void query_text_of_a_settled_auction_without_bids(void **state)
 					    .phase = 2,
 					    .settled = true,
 					    .settled_at_ms = 1700000060000};
-	assert_string_equal(run("text query 42"),
-			    "ok\n"
-			    "auction:    42\n"
-			    "state:      closed\n"
-			    "reserve:    1\n"
-			    "increment:  1\n"
-			    "close_at:   0 (1970-01-01T00:00:00.000Z)\n"
-			    "leading:    none\n"
-			    "bidder:     none\n"
-			    "hlc:        none\n"
-			    "bids:       0\n"
-			    "viewers:    0\n"
-			    "settled:    yes\n"
-			    "settled_at: 1700000060000 (2023-11-14T22:14:20.000Z)\n");
+	assert_string_equal(
+	    run("text query 42"),
+	    "ok\n"
+	    "auction:    42\n"
+	    "state:      closed\n"
+	    "reserve:    1\n"
+	    "increment:  1\n"
+	    "close_at:   0 (1970-01-01T00:00:00.000Z)\n"
+	    "leading:    none\n"
+	    "bidder:     none\n"
+	    "hlc:        none\n"
+	    "bids:       0\n"
+	    "viewers:    0\n"
+	    "settled:    yes\n"
+	    "settled_at: 1700000060000 (2023-11-14T22:14:20.000Z)\n"
+	    "settlement: amount none, bidder none, hlc none, node 0, fencing token 0\n");
 }
 
 static void query_text_survives_times_beyond_year_9999(void **state)
@@ -188,9 +192,11 @@ static void list_json_holds_every_auction_and_the_count(void **state)
 	node.list_count = 3;
 	const char *a = run("json list");
 	assert_true(starts_with(a, "ok\n{\"auctions\":[{\"id\":42,\"phase\":1,"));
-	assert_non_null(strstr(a, "\"settled_at_ms\":0},{\"id\":43,\"phase\":2,"));
-	assert_non_null(strstr(a, "\"settled_at_ms\":0},{\"id\":44,\"phase\":1,"));
-	const char *end = "\"settled_at_ms\":0}],\"count\":3,\"next\":null}\n";
+	assert_non_null(
+	    strstr(a, "\"settled_at_ms\":0,\"settlement\":null},{\"id\":43,\"phase\":2,"));
+	assert_non_null(
+	    strstr(a, "\"settled_at_ms\":0,\"settlement\":null},{\"id\":44,\"phase\":1,"));
+	const char *end = "\"settled_at_ms\":0,\"settlement\":null}],\"count\":3,\"next\":null}\n";
 	assert_string_equal(a + strlen(a) - strlen(end), end);
 }
 
@@ -241,6 +247,8 @@ static void status_shows_etcd_leadership(void **state)
 	assert_non_null(strstr(text, "leader:        no\n"));
 	assert_non_null(strstr(text, "etcd:          reachable, latency 1.234 ms, lease 1400 ms "
 				     "left, leader node 2\n"));
+	assert_non_null(strstr(text, "settlements:   0 done, 0 pending (0 waiting for a peer, 0 "
+				     "for etcd), fencing rejections 0\n"));
 	node.status.etcd_reachable = false;
 	node.status.etcd_leader_node_id = 0;
 	assert_non_null(strstr(run("json status"),
@@ -262,7 +270,9 @@ static void status_json(void **state)
 			    "\"not_serving_reason\":\"clock\",\"injected_clock_offset_ms\":0,"
 			    "\"peers\":[],\"leader\":true,"
 			    "\"fencing_token\":7,\"etcd\":null,\"wal\":{\"durability\":"
-			    "\"off\",\"lsn\":0,\"durable_lsn\":0,\"error\":null}}\n");
+			    "\"off\",\"lsn\":0,\"durable_lsn\":0,\"error\":null}"
+			    ",\"fencing_rejections\":0,\"settlements\":{\"done\":0,\"pending\":0,"
+			    "\"waiting_for_peer\":0,\"waiting_for_etcd\":0}}\n");
 	node.status.not_serving_reason = NULL;
 	node.status.serving = true;
 	assert_non_null(

@@ -225,6 +225,63 @@ static void a_deposed_leaders_settlement_is_refused_and_counted(void **state)
 	etcd_client_fini(&other);
 }
 
+static enum leader_settle_outcome settle_through_queue(struct leader *l, uint64_t auction,
+						       uint64_t amount, struct leader_record *out)
+{
+	struct leader_settle_job j = {
+	    .auction = auction,
+	    .rec = {.amount = amount, .bidder = 7, .hlc = 99, .node_id = 2, .settled_at_ms = 5}};
+	assert_int_equal(leader_settle_submit(l, &j), 0);
+	for (int waited = 0; waited < 10000; waited += 5) {
+		if (leader_settle_answer(l, &j)) {
+			assert_int_equal(j.auction, auction);
+			*out = j.rec;
+			return j.outcome;
+		}
+		usleep(5000);
+	}
+	fail_msg("no answer from the leader thread");
+	return LEADER_ETCD_DOWN;
+}
+
+/* Fenced settlement through the leader thread's queue: written with our
+ * token; a second one adopts etcd's record; deposed, the job is refused
+ * for the token, counted, and the node steps down. */
+static void the_queue_settles_adopts_and_steps_down(void **state)
+{
+	(void)state;
+	static struct leader l;
+	char err[512], cluster[64];
+	snprintf(cluster, sizeof(cluster), "q%d", (int)getpid());
+	struct leader_options opt = {
+	    .etcd = url, .cluster_name = cluster, .lease_ttl_s = 60, .node_id = 4, .log = logged};
+	assert_int_equal(leader_start(&l, &opt, err, sizeof(err)), 0);
+	struct leader_view v;
+	assert_true(wait_leader(&l, 10000, &v));
+	struct leader_record r;
+	assert_int_equal(settle_through_queue(&l, 1, 250, &r), LEADER_SETTLED);
+	assert_int_equal(r.fencing_token, v.token);
+	assert_int_equal(r.amount, 250);
+	/* Settled already: etcd's record, not ours. */
+	assert_int_equal(settle_through_queue(&l, 1, 999, &r), LEADER_ADOPTED);
+	assert_int_equal(r.amount, 250);
+	assert_int_equal(r.fencing_token, v.token);
+	assert_int_equal(r.bidder, 7);
+
+	struct etcd_client other;
+	client(&other);
+	const char *hex = strrchr(l.election_key, '/');
+	assert_non_null(hex);
+	int64_t lease = (int64_t)strtoull(hex + 1, NULL, 16);
+	assert_int_equal(etcd_lease_revoke(&other, lease, err, sizeof(err)), 0);
+	assert_int_equal(settle_through_queue(&l, 2, 300, &r), LEADER_REFUSED_TOKEN);
+	assert_int_equal(atomic_load(&l.fencing_rejections), 1);
+	leader_read(&l, &v);
+	assert_false(v.leader); /* stepped down at once, not at its deadline */
+	leader_stop(&l);
+	etcd_client_fini(&other);
+}
+
 /* A node that stops revokes its lease: the next leader need not wait
  * for the TTL. */
 static void a_stopping_leader_hands_over_at_once(void **state)
@@ -262,6 +319,7 @@ int main(void)
 		return 1;
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(a_lease_is_granted_kept_alive_and_revoked),
+	    cmocka_unit_test(the_queue_settles_adopts_and_steps_down),
 	    cmocka_unit_test(the_second_candidate_waits_and_gets_a_greater_revision),
 	    cmocka_unit_test(the_guarded_put_compares_the_revision_and_absence),
 	    cmocka_unit_test(a_deposed_leaders_settlement_is_refused_and_counted),

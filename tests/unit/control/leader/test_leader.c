@@ -78,6 +78,41 @@ static void not_leader_refuses_to_settle_without_asking_etcd(void **state)
 			 0);
 }
 
+/* The settlement record: etcd's value, read back by any node alike. */
+static void a_record_round_trips_through_its_json(void **state)
+{
+	(void)state;
+	struct leader_record r = {.amount = 250,
+				  .bidder = 9,
+				  .hlc = 111411200000000003ull,
+				  .node_id = 2,
+				  .fencing_token = 15,
+				  .settled_at_ms = 1700000060000ull},
+			     back;
+	char buf[256];
+	int n = leader_record_format(&r, buf, sizeof(buf));
+	assert_true(n > 0);
+	assert_string_equal(buf,
+			    "{\"amount\":250,\"bidder\":9,\"hlc\":111411200000000003,"
+			    "\"node_id\":2,\"fencing_token\":15,\"settled_at_ms\":1700000060000}");
+	assert_int_equal(leader_record_parse(buf, (size_t)n, &back), 0);
+	assert_true(back.amount == r.amount && back.bidder == r.bidder && back.hlc == r.hlc &&
+		    back.node_id == r.node_id && back.fencing_token == r.fencing_token &&
+		    back.settled_at_ms == r.settled_at_ms);
+	const char *bad[] = {"{}",
+			     "[1]",
+			     "not json",
+			     "{\"amount\":1,\"bidder\":1,\"hlc\":1,\"node_id\":70000,"
+			     "\"fencing_token\":1,\"settled_at_ms\":1}",
+			     "{\"amount\":1,\"bidder\":1,\"hlc\":1,\"node_id\":1,"
+			     "\"fencing_token\":0,\"settled_at_ms\":1}",
+			     "{\"amount\":-1,\"bidder\":1,\"hlc\":1,\"node_id\":1,"
+			     "\"fencing_token\":1,\"settled_at_ms\":1}"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(leader_record_parse(bad[i], strlen(bad[i]), &back), -EINVAL);
+	assert_int_equal(leader_record_format(&r, buf, 10), -ENOSPC);
+}
+
 static void endpoints_are_split_and_trimmed(void **state)
 {
 	(void)state;
@@ -118,6 +153,7 @@ int main(void)
 	    cmocka_unit_test(elected_past_the_deadline_does_not),
 	    cmocka_unit_test(a_follower_has_no_token),
 	    cmocka_unit_test(not_leader_refuses_to_settle_without_asking_etcd),
+	    cmocka_unit_test(a_record_round_trips_through_its_json),
 	    cmocka_unit_test(endpoints_are_split_and_trimmed),
 	    cmocka_unit_test(unreachable_endpoints_fail_with_a_message),
 	};

@@ -188,6 +188,15 @@ static inline void gen_entry(struct prop_rng *r, struct peer_entry *e, uint64_t 
 	}
 	if (e->parts & PEER_PART_DUPS)
 		gen_counter(r, &e->dups, 1);
+	if (e->parts & PEER_PART_SETTLEMENT) {
+		if (prop_below(r, 2))
+			e->settlement.winner = (struct bid){.amount = gen_amount(r),
+							    .hlc = gen_nonzero(r),
+							    .bidder = gen_nonzero(r),
+							    .node = gen_node(r)};
+		e->settlement.fencing_token = gen_nonzero(r);
+		e->settlement.settled_at_ms = gen_nonzero(r);
+	}
 }
 
 /* Entries with increasing ids above `after` that fit beside `fixed` bytes of

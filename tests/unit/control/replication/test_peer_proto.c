@@ -687,6 +687,46 @@ static void test_encoder_refusals(void **state)
 	assert_int_equal(peer_encode_sync_request(&h, &q, &test_key, buf, sizeof(buf)), -EINVAL);
 }
 
+/* Fenced settlement's parts: FINAL (no bytes) and SETTLEMENT (42) round
+ * trip; a settlement without a token, or with half a winner, is refused. */
+static void test_final_and_settlement_parts(void **state)
+{
+	(void)state;
+	static uint8_t buf[2048];
+	struct peer_header h = header(PEER_DELTA, 1, 2, 7, 1);
+	struct peer_entry e = {.auction_id = 42,
+			       .parts =
+				   PEER_PART_DEFINITION | PEER_PART_FINAL | PEER_PART_SETTLEMENT,
+			       .definition = def42};
+	e.settlement =
+	    (struct peer_settlement){.winner = {.amount = 250, .hlc = 3, .bidder = 9, .node = 2},
+				     .fencing_token = 15,
+				     .settled_at_ms = 1700000060000ull};
+	assert_int_equal(peer_entry_len(&e), 9 + 35 + 42);
+	int len = peer_encode_delta(&h, &e, 1, &test_key, buf, sizeof(buf));
+	assert_true(len > 0);
+	struct peer_message m;
+	enum peer_drop why;
+	assert_int_equal(peer_decode(buf, (size_t)len, &test_key, &m, &why), 0);
+	size_t off = 0;
+	struct peer_entry back;
+	assert_int_equal(peer_entries_next(&m.u.delta, &off, &back), 1);
+	assert_int_equal(back.parts, e.parts);
+	assert_memory_equal(&back.settlement, &e.settlement, sizeof(e.settlement));
+	/* No bid: a winner of zeros is a settlement. */
+	e.settlement.winner = (struct bid){0};
+	assert_int_equal(peer_entry_len(&e), 9 + 35 + 42);
+	e.settlement.winner.amount = 5; /* half a winner */
+	assert_int_equal(peer_entry_len(&e), 0);
+	e.settlement.winner = (struct bid){0};
+	e.settlement.fencing_token = 0;
+	assert_int_equal(peer_entry_len(&e), 0);
+	/* Bit 7 is still no part. */
+	e.settlement.fencing_token = 15;
+	e.parts |= 0x80;
+	assert_int_equal(peer_entry_len(&e), 0);
+}
+
 /* A batch larger than one datagram is -ENOSPC, whatever the buffer. */
 static void test_delta_too_big(void **state)
 {
@@ -707,6 +747,8 @@ static void test_delta_too_big(void **state)
 		}
 		e[i].viewers_p = (struct peer_counter){.count = 1, .node = {1}, .value = {1}};
 		e[i].dups = (struct peer_counter){.count = 1, .node = {1}, .value = {1}};
+		e[i].settlement = (struct peer_settlement){
+		    .winner = e[i].leader, .fencing_token = 9, .settled_at_ms = 1};
 	}
 	size_t one = peer_entry_len(&e[0]), fit = (PEER_BODY_MAX - 2) / one;
 	assert_true(fit < 8);
@@ -881,6 +923,7 @@ int main(void)
 	    cmocka_unit_test(test_drop_names),
 	    cmocka_unit_test(test_encoder_refusals),
 	    cmocka_unit_test(test_delta_too_big),
+	    cmocka_unit_test(test_final_and_settlement_parts),
 	    cmocka_unit_test(test_delta_smallest_entries),
 	    cmocka_unit_test(test_prop_round_trip),
 	    cmocka_unit_test(test_prop_bit_flips_refused),

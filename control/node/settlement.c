@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Fenced settlement with --etcd (settlement.h). */
+#include "settlement.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "control.h"
+#include "leader.h"
+#include "replicate.h"
+#include "settle_rule.h"
+#include "stat.h"
+#include "stats_node.h"
+
+/* Auctions final here, not settled yet: a list of table capacity (an
+ * auction is in it once, and an unsettled auction is never removed from
+ * the table, so the pointers stay valid). */
+struct awaiting {
+	struct auction **a;
+	uint32_t count, cap;
+};
+static struct awaiting aw; /* the control thread's */
+
+int settlement_init(struct control *c)
+{
+	aw.cap = c->node->auctions.capacity;
+	aw.count = 0;
+	aw.a = calloc(aw.cap, sizeof(*aw.a));
+	return aw.a ? 0 : -ENOMEM;
+}
+
+void settlement_fini(struct control *c)
+{
+	(void)c;
+	free(aw.a);
+	aw.a = NULL;
+}
+
+void settlement_final_here(struct control *c, struct auction *a)
+{
+	if (a->final_here)
+		return;
+	a->final_here = true;
+	replicate_definition_changed(c, a); /* ships the FINAL part */
+	if (!a->settled && aw.count < aw.cap)
+		aw.a[aw.count++] = a;
+}
+
+static void record(struct control *c, struct auction *a, const struct leader_record *r)
+{
+	struct bid w = {
+	    .amount = r->amount, .hlc = r->hlc, .bidder = r->bidder, .node = r->node_id};
+	lifecycle_settled(c, a, &w, r->fencing_token, r->settled_at_ms);
+	replicate_definition_changed(c, a); /* ships the SETTLEMENT part */
+}
+
+void settlement_merge_peer(struct control *c, struct repl_peer *p, struct auction *a,
+			   const struct peer_entry *e)
+{
+	if (!c->etcd)
+		return;
+	unsigned int i = (unsigned int)(p - c->repl.peer);
+	if ((e->parts & PEER_PART_FINAL) && (e->parts & PEER_PART_DEFINITION) &&
+	    e->definition.phase == PEER_PHASE_CLOSED && i < 32)
+		a->final_peers |= 1u << i;
+	if ((e->parts & PEER_PART_SETTLEMENT) && !a->settled) {
+		const struct peer_settlement *s = &e->settlement;
+		struct leader_record r = {.amount = s->winner.amount,
+					  .bidder = s->winner.bidder,
+					  .hlc = s->winner.hlc,
+					  .node_id = s->winner.node,
+					  .fencing_token = s->fencing_token,
+					  .settled_at_ms = s->settled_at_ms};
+		record(c, a, &r);
+	}
+}
+
+static void take_answers(struct control *c)
+{
+	struct leader_settle_job j;
+	while (leader_settle_answer(&c->leader, &j)) {
+		struct auction *a = auction_lookup(&c->node->auctions, j.auction);
+		if (!a)
+			continue;
+		a->settle_in_flight = false;
+		if ((j.outcome == LEADER_SETTLED || j.outcome == LEADER_ADOPTED) && !a->settled)
+			record(c, a, &j.rec);
+	}
+}
+
+/* The merged leading bid: read inside a read-side section (a worker may
+ * have retired an older record; none can replace it any more). */
+static void hand_over(struct control *c, struct auction *a, uint64_t now_ms)
+{
+	struct auction_view v;
+	control_online(c);
+	auction_view(&c->node->auctions, a, now_ms, &v);
+	control_offline(c);
+	struct leader_settle_job j = {.auction = a->id,
+				      .rec = {.amount = v.leading.amount,
+					      .bidder = v.leading.bidder,
+					      .hlc = v.leading.hlc,
+					      .node_id = v.leading.node,
+					      .settled_at_ms = now_ms}};
+	if (leader_settle_submit(&c->leader, &j) == 0)
+		a->settle_in_flight = true;
+}
+
+void settlement_tick(struct control *c, uint64_t now_ms)
+{
+	if (!c->etcd)
+		return;
+	take_answers(c);
+	struct leader_view lv;
+	leader_read(&c->leader, &lv);
+	uint32_t all = c->repl.npeers >= 32 ? UINT32_MAX : (1u << c->repl.npeers) - 1;
+	struct settlement_counts n = {.done = stat_read(&c->stats->auctions_settled)};
+	uint32_t kept = 0;
+	for (uint32_t k = 0; k < aw.count; k++) {
+		struct auction *a = aw.a[k];
+		struct settle_facts f = {.settled = a->settled,
+					 .final_here = a->final_here,
+					 .peers_all = all,
+					 .peers_final = a->final_peers,
+					 .leader = lv.leader,
+					 .etcd_reachable = lv.reachable,
+					 .in_flight = a->settle_in_flight};
+		enum settle_wait w = settle_rule(&f);
+		if (w == SETTLE_DONE)
+			continue; /* leaves the list */
+		aw.a[kept++] = a;
+		n.pending++;
+		if (w == SETTLE_WAIT_PEER)
+			n.waiting_for_peer++;
+		else if (w == SETTLE_WAIT_ETCD)
+			n.waiting_for_etcd++;
+		else if (w == SETTLE_READY)
+			hand_over(c, a, now_ms);
+	}
+	aw.count = kept;
+	c->settlements = n;
+}

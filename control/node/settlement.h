@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Fenced settlement with --etcd (docs/LEADERSHIP.md "Fenced settlement",
+ * CLUSTER.md promise 6). Without --etcd a node settles locally as before
+ * (lifecycle.c); with it:
+ *
+ * 1. An auction closed here and past its RCU grace period is *final here*:
+ *    its leading bid holds every bid this node accepted. Its entry then
+ *    carries PEER_PART_FINAL to every peer (docs/PEER_PROTOCOL.md).
+ * 2. A peer's final entry, merged (its leader part first), sets the peer's
+ *    bit in the auction's final_peers.
+ * 3. Once final here and final from every configured peer, the leader (by
+ *    leader_read, now) hands the merged leading bid to the leader thread,
+ *    which writes it to etcd with the fenced txn; the answer comes back
+ *    here: only a SETTLED or ADOPTED answer records the settlement, which
+ *    then ships to every peer (PEER_PART_SETTLEMENT). Non-leaders wait for
+ *    it. settle_rule.h is the rule.
+ *
+ * Threads: the control thread only (after settlement_init on the main
+ * thread).
+ */
+#ifndef BIDPLANE_SETTLEMENT_H
+#define BIDPLANE_SETTLEMENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct control;
+struct auction;
+struct peer_entry;
+struct repl_peer;
+
+/* What bidctl status shows as `settlements` (recounted every tick). */
+struct settlement_counts {
+	uint64_t done;		   /* settled here (auctions_settled) */
+	uint64_t pending;	   /* closed, not settled yet */
+	uint64_t waiting_for_peer; /* of them: a peer's final bid is missing */
+	uint64_t waiting_for_etcd; /* of them: etcd does not answer */
+};
+
+int settlement_init(struct control *c);
+void settlement_fini(struct control *c);
+/* The auction is final here (closed, grace period passed). */
+void settlement_final_here(struct control *c, struct auction *a);
+/* A merged peer entry's FINAL and SETTLEMENT parts (after its leader). */
+void settlement_merge_peer(struct control *c, struct repl_peer *p, struct auction *a,
+			   const struct peer_entry *e);
+/* Takes the leader thread's answers, hands over the ready auctions,
+ * recounts. Every control-thread loop. */
+void settlement_tick(struct control *c, uint64_t now_ms);
+
+#endif
