@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "admission.h"
 #include "auction.h"
@@ -113,6 +114,18 @@ static inline uint64_t node_wall_ms(void *arg)
 static inline uint64_t node_now_ms(const struct node *n)
 {
 	return n->hlc.wall(n->hlc.wall_arg);
+}
+
+/* CLOCK_MONOTONIC in ms: the clock every timer and "last heard" of the
+ * replication runs on (batches, heartbeats, RTO, reachability, sync
+ * deadlines), so that a step of the wall clock (NTP, --clock-offset-ms)
+ * neither stalls them nor makes every peer look unheard. Never a stamp
+ * or a time of day. Any thread. */
+static inline uint64_t node_mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* Cluster counter slots per auction counter: this node's (slot 0) and one

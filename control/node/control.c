@@ -276,7 +276,9 @@ void control_run(struct control *c)
 			lifecycle_tick(c, now);
 			c->next_tick_ms = now + TICK_MS;
 		}
-		replicate_tick(c, now);
+		/* Replication times itself on the monotonic clock: a step of
+		 * the wall clock must not move its timers (docs/CHAOS.md). */
+		replicate_tick(c, node_mono_ms());
 		open_range_when_started(c);
 		stats_node_tick(c, now);
 		/* Offline already: a sleeping control thread delays no grace

@@ -121,7 +121,7 @@ static int h_status(void *ctx, struct ctl_status *out, char *err, size_t errlen)
 	out->etcd_lease_left_ms = lv.lease_left_ms;
 	out->etcd_leader_node_id = lv.leader_node_id;
 	struct repl_peer_view v[CTL_MAX_PEERS];
-	out->npeers = replicate_peers(c, v, CTL_MAX_PEERS, node_now_ms(n));
+	out->npeers = replicate_peers(c, v, CTL_MAX_PEERS, node_mono_ms());
 	for (unsigned int i = 0; i < out->npeers; i++)
 		out->peers[i] = (struct ctl_peer){
 		    .node_id = v[i].node_id,
