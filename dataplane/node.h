@@ -62,7 +62,7 @@ struct node {
 
 enum not_serving_reason {
 	NOT_SERVING_FENCING = 1u << 0,	   /* epoch not durable yet (service thread) */
-	NOT_SERVING_CLOCK = 1u << 1,	   /* wall clock behind the last life's stamps */
+	NOT_SERVING_CLOCK = 1u << 1,	   /* wall clock behind the last life's stamps or the HLC */
 	NOT_SERVING_HLC_CEILING = 1u << 2, /* no durable HLC ceiling ahead (control) */
 	NOT_SERVING_PEER_CLOCK = 1u << 3,  /* clock off from the peers' (control) */
 	NOT_SERVING_RECOVERING = 1u << 4,  /* state still coming from the peers (control) */
