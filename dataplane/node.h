@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "admission.h"
 #include "auction.h"
@@ -62,7 +63,7 @@ struct node {
 
 enum not_serving_reason {
 	NOT_SERVING_FENCING = 1u << 0,	   /* epoch not durable yet (service thread) */
-	NOT_SERVING_CLOCK = 1u << 1,	   /* wall clock behind the last life's stamps */
+	NOT_SERVING_CLOCK = 1u << 1,	   /* wall clock behind the last life's stamps or the HLC */
 	NOT_SERVING_HLC_CEILING = 1u << 2, /* no durable HLC ceiling ahead (control) */
 	NOT_SERVING_PEER_CLOCK = 1u << 3,  /* clock off from the peers' (control) */
 	NOT_SERVING_RECOVERING = 1u << 4,  /* state still coming from the peers (control) */
@@ -118,6 +119,18 @@ static inline uint64_t node_wall_ms(void *arg)
 static inline uint64_t node_now_ms(const struct node *n)
 {
 	return n->hlc.wall(n->hlc.wall_arg);
+}
+
+/* CLOCK_MONOTONIC in ms: the clock every timer and "last heard" of the
+ * replication runs on (batches, heartbeats, RTO, reachability, sync
+ * deadlines), so that a step of the wall clock (NTP, --clock-offset-ms)
+ * neither stalls them nor makes every peer look unheard. Never a stamp
+ * or a time of day. Any thread. */
+static inline uint64_t node_mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* Cluster counter slots per auction counter: this node's (slot 0) and one

@@ -77,6 +77,7 @@ static int clock_init(struct control *c, char *err, size_t errlen)
 	 * a clock behind it by more than that has stepped back. */
 	uint64_t wall = node_now_ms(n);
 	if (hlc_ms(c->previous_ceiling) > wall + c->ceiling.lease_ms) {
+		c->behind_previous = true;
 		node_not_serving(n, NOT_SERVING_CLOCK, true);
 		BP_LOG(WARNING, CONTROL,
 		       "the wall clock is behind the stamps of the previous run by up to %" PRIu64
@@ -87,14 +88,54 @@ static int clock_init(struct control *c, char *err, size_t errlen)
 	return 0;
 }
 
-/* Control thread, every loop: bids stop unless the durable ceiling is
+/*
+ * Whether the HLC is ahead of the wall clock by more than the drift bound
+ * (CLUSTER.md promise 4, chaos I8): after the wall clock jumped back the HLC
+ * keeps its maximum, and every stamp would run that far ahead of real time.
+ * Not the floor a restart raised to the previous life's ceiling: that one
+ * is up to a lease ahead of a sane clock by design, and clock_init judges
+ * it (behind_previous).
+ */
+static bool hlc_runs_ahead(const struct control *c, uint64_t wall_ms)
+{
+	const struct node *n = c->node;
+	uint64_t hlc = hlc_ms(hlc_domain_read(&n->hlc));
+	if (hlc <= hlc_ms(c->previous_ceiling))
+		return false;
+	return hlc > wall_ms + n->cfg.max_drift_ms;
+}
+
+static void judge_hlc_ahead(struct control *c, uint64_t wall_ms)
+{
+	bool ahead = hlc_runs_ahead(c, wall_ms);
+	if (ahead == c->hlc_ahead)
+		return;
+	c->hlc_ahead = ahead;
+	if (ahead)
+		BP_LOG(WARNING, CONTROL,
+		       "the HLC is %" PRIu64 " ms ahead of the wall clock (a step back?), more "
+		       "than --max-drift-ms %" PRIu64
+		       ": not taking bids until the wall clock is within that of it\n",
+		       hlc_ms(hlc_domain_read(&c->node->hlc)) - wall_ms, c->node->cfg.max_drift_ms);
+	else
+		BP_LOG(NOTICE, CONTROL,
+		       "the wall clock caught up with the HLC: taking bids again\n");
+}
+
+/* Control thread, every loop: bids stop while the wall clock is behind the
+ * previous life's stamps or the HLC, and unless the durable ceiling is
  * ahead of anything the node may stamp until the next check. */
 static void clock_guard(struct control *c)
 {
 	struct node *n = c->node;
 	uint32_t why = atomic_load_explicit(&n->not_serving, memory_order_relaxed);
-	if ((why & NOT_SERVING_CLOCK) && hlc_make(node_now_ms(n), 0) > c->previous_ceiling)
-		node_not_serving(n, NOT_SERVING_CLOCK, false);
+	uint64_t wall = node_now_ms(n);
+	if (c->behind_previous && hlc_make(wall, 0) > c->previous_ceiling)
+		c->behind_previous = false;
+	judge_hlc_ahead(c, wall);
+	bool clock = c->behind_previous || c->hlc_ahead;
+	if (!!(why & NOT_SERVING_CLOCK) != clock)
+		node_not_serving(n, NOT_SERVING_CLOCK, clock);
 	bool covers =
 	    hlc_ceiling_covers(&c->ceiling, hlc_domain_read(&n->hlc), n->cfg.max_drift_ms);
 	if (!!(why & NOT_SERVING_HLC_CEILING) == covers)
@@ -280,7 +321,9 @@ void control_run(struct control *c)
 			lifecycle_tick(c, now);
 			c->next_tick_ms = now + TICK_MS;
 		}
-		replicate_tick(c, now);
+		/* Replication times itself on the monotonic clock: a step of
+		 * the wall clock must not move its timers (docs/CHAOS.md). */
+		replicate_tick(c, node_mono_ms());
 		open_range_when_started(c);
 		stats_node_tick(c, now);
 		/* Offline already: a sleeping control thread delays no grace

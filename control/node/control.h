@@ -89,6 +89,8 @@ struct control {
 	struct node *node;
 	struct hlc_ceiling ceiling; /* renewed by the service thread */
 	uint64_t previous_ceiling;  /* the last life's; the wall clock must pass it */
+	bool behind_previous;	    /* it has not yet (NOT_SERVING clock) */
+	bool hlc_ahead;		    /* the HLC runs ahead of the wall clock (clock_guard) */
 	struct settling *settling;  /* ring of settling_cap entries */
 	uint64_t settling_head, settling_tail;
 	uint32_t settling_cap;

@@ -139,7 +139,7 @@ static int h_status(void *ctx, struct ctl_status *out, char *err, size_t errlen)
 	out->settlements_waiting_for_peer = c->settlements.waiting_for_peer;
 	out->settlements_waiting_for_etcd = c->settlements.waiting_for_etcd;
 	struct repl_peer_view v[CTL_MAX_PEERS];
-	out->npeers = replicate_peers(c, v, CTL_MAX_PEERS, node_now_ms(n));
+	out->npeers = replicate_peers(c, v, CTL_MAX_PEERS, node_mono_ms());
 	for (unsigned int i = 0; i < out->npeers; i++)
 		out->peers[i] = (struct ctl_peer){
 		    .node_id = v[i].node_id,

@@ -145,7 +145,7 @@ int replicate_init(struct control *c, char *err, size_t errlen)
 	}
 	r->enabled = true;
 	r->starting = true;
-	r->start_ms = node_now_ms(n);
+	r->start_ms = node_mono_ms();
 	node_not_serving(n, NOT_SERVING_RECOVERING, true);
 	return 0;
 fail:
@@ -587,6 +587,25 @@ static void pull_state(struct control *c, struct repl_peer *p, uint64_t now_ms)
 	}
 }
 
+/* Samples timed on the wall clock before a step are no estimate of the
+ * offset after it (peer_link_clock_reset). */
+static void judge_clock_step(struct control *c, uint64_t now_ms)
+{
+	struct replicator *r = &c->repl;
+	int64_t less = (int64_t)node_now_ms(c->node) - (int64_t)now_ms;
+	int64_t moved = less - r->wall_less_mono_ms;
+	bool first = r->wall_less_mono_ms == 0;
+	r->wall_less_mono_ms = less;
+	if (first || (moved < REPL_CLOCK_STEP_MS && moved > -REPL_CLOCK_STEP_MS))
+		return;
+	for (unsigned int i = 0; i < r->npeers; i++)
+		peer_link_clock_reset(&r->links[i]);
+	BP_LOG(NOTICE, CONTROL,
+	       "the wall clock stepped by %" PRId64 " ms: the peers' clock offsets are measured "
+	       "again\n",
+	       moved);
+}
+
 static void judge_clock(struct control *c, uint64_t now_ms)
 {
 	struct replicator *r = &c->repl;
@@ -671,6 +690,7 @@ void replicate_tick(struct control *c, uint64_t now_ms)
 		for (unsigned int i = 0; i < r->npeers; i++)
 			r->peer[i].next_sync_id = sync_id_base(r->self, r->incarnation);
 	}
+	judge_clock_step(c, now_ms);
 	retire_reclaim(&r->retired);
 	if (now_ms >= r->next_batch_ms) {
 		/* Keys first: a duplicate they reveal ships in this batch.
@@ -847,7 +867,7 @@ void replicate_receive(struct control *c, struct rte_mbuf *m, const struct pkt_l
 	memcpy(&src_ip, frame + lay->l3_off + 12, 4);
 	uint16_t src_port = (uint16_t)(frame[lay->l4_off] << 8 | frame[lay->l4_off + 1]);
 	uint64_t t4 = wall_ns(c->node);
-	uint64_t now_ms = node_now_ms(c->node);
+	uint64_t now_ms = node_mono_ms(); /* timers and last heard: monotonic */
 
 	struct peer_message msg;
 	enum peer_drop why;

@@ -50,10 +50,13 @@ struct auction;
 struct rte_mbuf;
 struct rte_ring;
 
-#define REPL_BATCH_MS	 1    /* changes coalesce this long before they ship */
-#define REPL_BATCH_MAX	 4096 /* changed auctions per batch; the rest wait */
-#define REPL_ARP_MS	 500  /* asks again for a peer's MAC this often */
-#define REPL_RETRANSMITS 64   /* per peer per loop, at most */
+#define REPL_BATCH_MS  1    /* changes coalesce this long before they ship */
+#define REPL_BATCH_MAX 4096 /* changed auctions per batch; the rest wait */
+#define REPL_ARP_MS    500  /* asks again for a peer's MAC this often */
+/* The wall clock moved this much against the monotonic one between two
+ * ticks: a step (NTP slews far slower), the clock estimates start over. */
+#define REPL_CLOCK_STEP_MS 50
+#define REPL_RETRANSMITS   64 /* per peer per loop, at most */
 /* Auctions a rescan (after a full `changed` ring) visits per loop, at most. */
 #define REPL_RESCAN_STEP 4096
 /* Pending auctions shipped per peer per loop, at most (the bound of the
@@ -159,6 +162,9 @@ struct replicator {
 
 	uint64_t next_batch_ms;
 	bool quarantined;
+	/* Wall minus monotonic ms at the last tick (0: none yet): a change
+	 * is a step of the wall clock (judge_clock_step). */
+	int64_t wall_less_mono_ms;
 	/* From start until every peer heard has given its full state and a
 	 * clock estimate (or seems down): the node answers NOT_SERVING
 	 * (`recovering`), and what peers hold of this node's own counter
@@ -228,7 +234,9 @@ void replicate_learn_arp(struct control *c, const uint8_t *frame, size_t len, un
 bool replicate_started(const struct control *c);
 
 /* Every loop: ships the batch when due, retransmits, heartbeats, ACKs,
- * syncs, asks for peers' MACs, and judges the clock quarantine. */
+ * syncs, asks for peers' MACs, and judges the clock quarantine. now_ms,
+ * here and in every replication call: node_mono_ms(), never the wall
+ * clock (its steps would move the timers). */
 void replicate_tick(struct control *c, uint64_t now_ms);
 
 /* The control thread changed an auction's definition (open, close). */

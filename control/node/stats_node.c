@@ -599,7 +599,7 @@ static void refresh(struct control *c, uint64_t now_ms)
 	refresh_memory(b, n);
 	refresh_dedup(c);
 	refresh_auction_slots(c, now_ms);
-	stats_peers_refresh(&b->cluster, c, now_ms);
+	stats_peers_refresh(&b->cluster, c, node_mono_ms()); /* replication's clock */
 	stats_writer_heartbeat(c->segment, now_ms);
 }
 

@@ -342,6 +342,17 @@ void peer_link_heartbeat_received(struct peer_link *l, const struct peer_heartbe
 		rtt_sample(l, (s.rtt_ns + 999999) / 1000000);
 }
 
+void peer_link_clock_reset(struct peer_link *l)
+{
+	memset(l->sent_origin, 0, sizeof(l->sent_origin));
+	l->samples = 0;
+	l->sample_next = 0;
+	/* Echoing the peer's last heartbeat would hand it our receive time
+	 * from before the step: the next fill echoes none (origin 0). */
+	l->peer_transmit_ns = 0;
+	l->peer_received_ns = 0;
+}
+
 /* ns to ms, rounded to the nearest (halves away from zero). */
 static int64_t round_ms(int64_t ns)
 {

@@ -7,9 +7,10 @@
  * full sync this node is pulling from it.
  *
  * Pure bookkeeping: no I/O, no clock reads, no allocation. Every time is a
- * parameter: `now_ms` is the node's wall clock in ms, `*_ns` wall-clock ns
- * since the Unix epoch (as the HEARTBEAT fields). A wall clock can step
- * back; elapsed times are then taken as the size of the step (|now - then|),
+ * parameter: `now_ms` is the node's monotonic clock in ms (node_mono_ms:
+ * a step of the wall clock must not move timers or reachability), `*_ns`
+ * wall-clock ns since the Unix epoch (as the HEARTBEAT fields). Should a
+ * clock step back, elapsed times are taken as the size of the step (|now - then|),
  * so a step back makes messages due and a peer unreachable until it is heard
  * again (a heartbeat later), instead of freezing retransmissions or showing
  * a silent peer as reachable for the length of the step.
@@ -214,6 +215,17 @@ void peer_link_heartbeat_received(struct peer_link *l, const struct peer_heartbe
  * false when there is none.
  */
 bool peer_link_clock_offset(const struct peer_link *l, int64_t *offset_ms, uint64_t *rtt_us);
+
+/*
+ * This node's wall clock stepped (NTP, a fault injected): every sample and
+ * every heartbeat in flight was timed on the clock before the step and no
+ * longer tells the offset, so they are dropped (peer_link_clock_offset is
+ * false until the next round trip, a heartbeat period later). Without this
+ * the filter keeps its best old sample for up to PEER_CLOCK_SAMPLES
+ * heartbeats: a jump forward is quarantined that late, and after a jump
+ * back the node looks off for as long.
+ */
+void peer_link_clock_reset(struct peer_link *l);
 
 /*
  * Whether this node's clock must be quarantined (CLUSTER.md promise 4):

@@ -127,6 +127,9 @@ def plan(exp, seed):
         if f["kind"] == "stop" and args.get("cont_after_s") is not None:
             faults.append(dict(at=f["at"] + args["cont_after_s"], kind="cont",
                                args=dict(node=args["node"])))
+            if args.get("hold_ceiling_s") is not None:
+                faults.append(dict(at=f["at"] + args["cont_after_s"] + args["hold_ceiling_s"],
+                                   kind="release_ceiling", args=dict(node=args["node"])))
     faults.sort(key=lambda f: f["at"])
     return dict(clients=clients, faults=faults, closing=closing,
                 fault_seed=rng.randint(1, 2**31))
@@ -374,6 +377,7 @@ class Run:
         self.binary, self.bidctl = binary, bidctl
         self.rec = Recorder()
         self.stopped = set()
+        self.held = set()  # nodes whose HLC ceiling renewal is blocked (hold_ceiling)
         self.killed = set()
         self.lives = {}
         # Each node's clock offset now: the cluster's, then what clock
@@ -518,6 +522,10 @@ class Run:
             elif kind == "stop":
                 os.kill(c.nodes[args["node"]].proc.pid, signal.SIGSTOP)
                 self.stopped.add(args["node"])
+                if args.get("hold_ceiling_s") is not None:
+                    self.hold_ceiling(c, args["node"])
+            elif kind == "release_ceiling":
+                self.release_ceiling(c, args["node"])
             elif kind == "cont":
                 os.kill(c.nodes[args["node"]].proc.pid, signal.SIGCONT)
                 self.stopped.discard(args["node"])
@@ -534,6 +542,24 @@ class Run:
             ok, err = False, f"{type(e).__name__}: {e}"
         self.rec.add("fault", t=t0, t_done=now(), kind=kind, args=args, ok=ok, error=err,
                      at=f["at"], **done)
+
+    def ceiling_blocker(self, c, i):
+        return os.path.join(c.nodes[i].state, "hlc_ceiling.tmp")
+
+    def hold_ceiling(self, c, i):
+        """A directory where node i writes its next HLC ceiling: every
+        renewal fails (and is retried) until release_ceiling. Node i is
+        stopped: a temporary left by a renewal it was in is replaced."""
+        path = self.ceiling_blocker(c, i)
+        if os.path.lexists(path) and not os.path.isdir(path):
+            os.unlink(path)
+        os.makedirs(path, exist_ok=True)
+        self.held.add(i)
+
+    def release_ceiling(self, c, i):
+        if i in self.held:
+            os.rmdir(self.ceiling_blocker(c, i))
+            self.held.discard(i)
 
     def restart(self, c, i):
         if i not in self.killed:
@@ -570,6 +596,8 @@ class Run:
             strobe.finish()
         self.strobes = []
         c.heal()
+        for i in sorted(self.held):
+            self.release_ceiling(c, i)
         for i in sorted(self.stopped):
             os.kill(c.nodes[i].proc.pid, signal.SIGCONT)
         resumed = sorted(self.stopped)

@@ -30,8 +30,14 @@ FAULTS = {
     "dup": {"rate": (RATE, REQUIRED), "between": (LINKS, None)},
     "kill": {"node": (NODE, REQUIRED), "restart_after_s": (float, None)},
     "restart": {"node": (NODE, REQUIRED)},
-    "stop": {"node": (NODE, REQUIRED), "cont_after_s": (float, None)},
+    # hold_ceiling_s: the node's HLC ceiling cannot be renewed from the stop
+    # until that long after the resume (a directory planted at its
+    # temporary), so that it answers NOT_SERVING at its ceiling on resume
+    # every time, not only when its workers win the race with the renewal.
+    "stop": {"node": (NODE, REQUIRED), "cont_after_s": (float, None),
+             "hold_ceiling_s": (float, None)},
     "cont": {"node": (NODE, REQUIRED)},
+    "release_ceiling": {"node": (NODE, REQUIRED)},
     # The node's wall clock jumps by ms (negative: back) from its offset
     # now (bidctl clock-offset); heal puts it back to the cluster's.
     "clock_jump": {"node": (NODE, REQUIRED), "ms": (int, REQUIRED)},

@@ -24,6 +24,11 @@ from stats_tools import bidstat_json, by_key, wait_for_refresh
 
 JUMP_MS = 10000
 DRIFT_MS = 500
+# A few heartbeats (PEER_HEARTBEAT_MS 200) and status reads.
+QUARANTINE_MAX_S = 1.0
+BACK_MS = 3000  # a lone node's jump back: it waits about this less the bound
+LONE_DRIFT_MS = 500  # the default --max-drift-ms
+OFFSETS_MAX_S = 2.5
 
 
 def status(node):
@@ -92,18 +97,30 @@ class OneNode(unittest.TestCase):
         self.accepted(b, 20)
         self.assertEqual(status(self.node)["injected_clock_offset_ms"], 0)
 
-        answer = set_offset(self.node, -JUMP_MS)
-        self.assertEqual(answer, {"injected_clock_offset_ms": -JUMP_MS,
+        # Back: the HLC keeps its maximum, now ahead of the wall clock by
+        # more than the drift bound. Alone (no peer to be off from), the
+        # node still takes no bid until its wall clock is within the bound
+        # of its HLC: its stamps would run ahead of real time.
+        t0 = time.monotonic()
+        answer = set_offset(self.node, -BACK_MS)
+        self.assertEqual(answer, {"injected_clock_offset_ms": -BACK_MS,
                                   "previous_injected_clock_offset_ms": 0})
         st = status(self.node)
-        self.assertEqual(st["injected_clock_offset_ms"], -JUMP_MS, st)
-        self.assertTrue(st["serving"], st)  # alone: no peer to be off from
+        self.assertEqual(st["injected_clock_offset_ms"], -BACK_MS, st)
+        self.assertFalse(st["serving"], st)
+        self.assertEqual(st["not_serving_reason"], "clock", st)
+        self.assertEqual(b.bid()["status"], bptest.NOT_SERVING)
         top = max(b.stamps)
         self.accepted(b, 50)
+        waited_s = time.monotonic() - t0
+        self.assertGreater(waited_s, (BACK_MS - LONE_DRIFT_MS) / 1000 - 0.3,
+                           "it took bids while its HLC was ahead of its clock")
         self.assertEqual(b.stamps, sorted(set(b.stamps)), "stamps went back or repeated")
         self.assertGreater(min(b.stamps[20:]), top)
+        ahead = bptest_ms(max(b.stamps)) - int(time.time() * 1000) + BACK_MS
+        self.assertLessEqual(ahead, LONE_DRIFT_MS, "a stamp ran ahead of the wall clock")
         text = self.node.bidctl("status").stdout
-        self.assertIn("clock_offset:  -10000 ms (injected: fault injection)\n", text)
+        self.assertIn(f"clock_offset:  -{BACK_MS} ms (injected: fault injection)\n", text)
 
         # Forward: the stamps follow the clock, under a durable ceiling.
         set_offset(self.node, JUMP_MS)
@@ -182,13 +199,23 @@ class ThreeNodes(unittest.TestCase):
 
         t0 = time.monotonic()
         set_offset(self.c.node(2), JUMP_MS)
-        # Quarantined once it has heard its peers' clocks again (the jump
-        # first makes them look unheard for 10 s: docs/CHAOS.md); the bids
-        # it takes before that carry its clock, 10 s ahead.
+        # Quarantined at its next heartbeats: replication runs on the
+        # monotonic clock, so the jump makes no peer look unheard (it did
+        # when its timers ran on the wall clock: docs/CHAOS.md); the bids it
+        # takes before that carry its clock, 10 s ahead.
         accepted_before = len(b.stamps)
-        self.wait(lambda: status(self.c.node(2))["not_serving_reason"] == "clock", 15,
-                  "never quarantined")
+        unheard = []
+
+        def quarantined():
+            st = status(self.c.node(2))
+            unheard.extend(p["node_id"] for p in st["peers"] if not p["reachable"])
+            return st["not_serving_reason"] == "clock"
+        self.wait(quarantined, 15, "never quarantined")
         quarantine_s = time.monotonic() - t0
+        print(f"quarantined {quarantine_s:.2f} s after the jump", flush=True)
+        self.assertEqual(unheard, [], "the jump made peers look unreachable")
+        self.assertLess(quarantine_s, QUARANTINE_MAX_S,
+                        f"quarantined {quarantine_s:.2f} s after the jump")
         self.assertEqual(b.bid()["status"], bptest.NOT_SERVING)
         st = status(self.c.node(2))
         self.assertEqual(st["injected_clock_offset_ms"], JUMP_MS, st)
@@ -211,9 +238,24 @@ class ThreeNodes(unittest.TestCase):
         ahead_ms = (status(self.c.node(2))["hlc"] >> 16) - int(time.time() * 1000)
         t1 = time.monotonic()
         set_offset(self.c.node(2), 0)
-        # Its HLC kept its maximum (ahead of real time: its peers refuse its
-        # stamps until real time catches up) and its peers' clock offsets
-        # are measured again; then it serves, and stays serving.
+        # Its peers' clock offsets are measured again at once (its
+        # heartbeats were not scheduled on the jumped clock), no peer looks
+        # unheard...
+        def offsets_in_bound():
+            peers = status(self.c.node(2))["peers"]
+            unheard.extend(p["node_id"] for p in peers if not p["reachable"])
+            return all(p["clock_offset_ms"] is not None and
+                       abs(p["clock_offset_ms"]) <= DRIFT_MS for p in peers)
+        self.wait(offsets_in_bound, JUMP_MS / 1000 + 5, "offsets never back in bound")
+        offsets_s = time.monotonic() - t1
+        print(f"offsets in bound {offsets_s:.2f} s after the jump back", flush=True)
+        self.assertEqual(unheard, [], "the jump back made peers look unreachable")
+        self.assertLess(offsets_s, OFFSETS_MAX_S,
+                        f"peers' offsets back in bound {offsets_s:.2f} s after the jump back")
+        # ...but its HLC kept its maximum, ahead of its wall clock: it takes
+        # no bid (reason clock) until its wall clock is back within the
+        # drift bound of it, so that no stamp runs ahead of real time.
+        self.assertEqual(status(self.c.node(2))["not_serving_reason"], "clock")
         self.wait(lambda: self.serving_for(2, 1.0), JUMP_MS / 1000 + 15,
                   "node 2 never served steadily again after the jump back")
         recovery_s = time.monotonic() - t1 - 1.0
@@ -223,9 +265,13 @@ class ThreeNodes(unittest.TestCase):
                   "node 2 served but took no bid")
         self.assertGreater(b.stamps[-1], top)
         self.assertEqual(b.stamps, sorted(set(b.stamps)))
+        stamp_ahead_ms = bptest_ms(b.stamps[-1]) - int(time.time() * 1000)
+        self.assertLessEqual(stamp_ahead_ms, DRIFT_MS,
+                             "after the jump back it stamped ahead of real time")
         print(f"jump +{JUMP_MS} ms: quarantined after {quarantine_s:.2f} s "
               f"({len(b.stamps) - accepted_before} bids accepted meanwhile); jump back with "
-              f"the HLC {ahead_ms} ms ahead: serving again after {recovery_s:.2f} s")
+              f"the HLC {ahead_ms} ms ahead: offsets in bound after {offsets_s:.2f} s, "
+              f"serving again after {recovery_s:.2f} s")
 
         def same_everywhere():
             if any(self.c.node(i).bidctl("query", "99").returncode != 0 for i in (1, 3)):

@@ -356,6 +356,43 @@ static void test_heartbeat_offset(void **state)
 	assert_int_equal(offset_ms, -1);
 }
 
+/* A step of this node's wall clock: the filter starts over, so the first
+ * round trip after the step is the estimate (not the best of the samples
+ * taken before it), and a heartbeat timed before the step yields none. */
+static void test_clock_reset_after_a_step(void **state)
+{
+	(void)state;
+	int64_t offset_ms;
+	uint64_t t = 1700000000000ull * MS;
+	heartbeat(&link_b, &link_a, t, 0, 1 * MS);
+	for (unsigned int i = 0; i < PEER_CLOCK_SAMPLES; i++)
+		t = round_trip(t + 200 * MS, 0, 1 * MS, 50 * MS, 1 * MS);
+	assert_true(peer_link_clock_offset(&link_a, &offset_ms, NULL));
+	assert_int_equal(offset_ms, 0);
+	/* A's heartbeat leaves, then A's clock jumps 10 s ahead: B now looks
+	 * 10 s behind. The answer to the heartbeat sent before the step
+	 * matches nothing. */
+	struct peer_heartbeat before, answer;
+	peer_link_heartbeat_fill(&link_a, t + 200 * MS, &before);
+	peer_link_clock_reset(&link_a);
+	assert_false(peer_link_clock_offset(&link_a, NULL, NULL));
+	/* The first fill after the step echoes nothing of before it. */
+	struct peer_heartbeat next;
+	const uint64_t jump = 10000 * MS;
+	peer_link_heartbeat_fill(&link_a, t + jump + 200 * MS, &next);
+	assert_int_equal(next.origin_ns, 0);
+	assert_int_equal(next.receive_ns, 0);
+	peer_link_heartbeat_received(&link_b, &before, t + 201 * MS);
+	peer_link_heartbeat_fill(&link_b, t + 250 * MS, &answer);
+	peer_link_heartbeat_received(&link_a, &answer, t + jump + 251 * MS);
+	assert_false(peer_link_clock_offset(&link_a, NULL, NULL));
+	assert_int_equal(link_a.stats.heartbeats_unmatched, 1);
+	/* One round trip after the step gives the new offset. */
+	round_trip(t + jump + 600 * MS, -(int64_t)jump, 1 * MS, 50 * MS, 1 * MS);
+	assert_true(peer_link_clock_offset(&link_a, &offset_ms, NULL));
+	assert_int_equal(offset_ms, -10000);
+}
+
 /* Until a kept message gives a round trip, the heartbeats' sets the RTO:
  * a start does not wait out the one-second initial RTO (a sync request
  * lost at start is asked again within a few round trips). */
@@ -905,6 +942,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_clock_step_back, setup),
 	    cmocka_unit_test_setup(test_reachability, setup),
 	    cmocka_unit_test_setup(test_heartbeat_offset, setup),
+	    cmocka_unit_test_setup(test_clock_reset_after_a_step, setup),
 	    cmocka_unit_test_setup(test_heartbeat_replay_and_forgery, setup),
 	    cmocka_unit_test_setup(test_heartbeat_seeds_the_rto, setup),
 	    cmocka_unit_test_setup(test_new_incarnation, setup),
