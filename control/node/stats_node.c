@@ -277,20 +277,13 @@ static void refresh_wal(struct control *c, struct stats_wal_values *v)
 	put(&v->not_serving, !!(atomic_load(&n->not_serving) & NOT_SERVING_WAL));
 	for (unsigned int k = 0; k < WAL_LATENCY_BUCKETS; k++)
 		put(&v->fsync_us[k], ws.fsync_us[k]);
-	uint64_t parked = 0, lost = 0, full = 0, lagging = 0, held = 0;
-	for (unsigned int w = 0; w < n->nworkers; w++) {
-		const struct worker_wal *l = &n->workers[w]->wal;
-		parked += stat_read(&l->parked);
-		lost += stat_read(&l->lost_replies);
-		full += stat_read(&l->ring_full);
-		lagging += stat_read(&l->lagging);
-		held += stat_read(&l->replay_held);
-	}
-	put(&v->parked, parked);
-	put(&v->lost_replies, lost);
-	put(&v->refused_full, full);
-	put(&v->refused_lagging, lagging);
-	put(&v->replay_held, held);
+	struct wal_node_worker_totals wt;
+	wal_node_worker_totals(c, &wt);
+	put(&v->parked, wt.parked);
+	put(&v->lost_replies, wt.lost_replies);
+	put(&v->refused_full, wt.ring_full);
+	put(&v->refused_lagging, wt.lagging);
+	put(&v->replay_held, wt.replay_held);
 	put(&v->recovery_us, c->wal.recovery.elapsed_ns / 1000);
 	put(&v->recovery_records, c->wal.recovery.records);
 }

@@ -52,16 +52,8 @@ static void print_wal(const struct control *c, FILE *out)
 		return;
 	struct wal_writer_stats ws;
 	wal_node_stats(c, &ws);
-	uint64_t parked = 0, lost = 0, full = 0, lagging = 0, failed = 0, held = 0;
-	for (unsigned int w = 0; w < n->nworkers; w++) {
-		const struct worker_wal *l = &n->workers[w]->wal;
-		parked += stat_read(&l->parked);
-		lost += stat_read(&l->lost_replies);
-		full += stat_read(&l->ring_full);
-		lagging += stat_read(&l->lagging);
-		failed += stat_read(&l->failed);
-		held += stat_read(&l->replay_held);
-	}
+	struct wal_node_worker_totals wt;
+	wal_node_worker_totals(c, &wt);
 	const struct {
 		const char *name;
 		uint64_t v;
@@ -73,12 +65,12 @@ static void print_wal(const struct control *c, FILE *out)
 		     {"failures", ws.failures},
 		     {"resumes", ws.resumes},
 		     {"lost", ws.lost},
-		     {"parked", parked},
-		     {"lost_replies", lost},
-		     {"ring_full", full},
-		     {"lagging", lagging},
-		     {"refused_failed", failed},
-		     {"replay_held", held},
+		     {"parked", wt.parked},
+		     {"lost_replies", wt.lost_replies},
+		     {"ring_full", wt.ring_full},
+		     {"lagging", wt.lagging},
+		     {"refused_failed", wt.failed},
+		     {"replay_held", wt.replay_held},
 		     {"control_lost", stat_read(&c->wal.control_lost)}};
 	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
 		fprintf(out, "  wal        %s %" PRIu64 "\n", lines[i].name, lines[i].v);

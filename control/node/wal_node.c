@@ -425,11 +425,10 @@ void wal_node_control_settle(struct control *c, const struct auction *a)
 {
 	if (!c->wal.writer)
 		return;
-	struct wal_record r = {
-	    .type = WAL_SETTLEMENT,
-	    .u.settlement = {.auction_id = a->id,
-			     .fencing_token = a->fencing_token,
-			     .settled_at_ms = a->settled_at_ms}};
+	struct wal_record r = {.type = WAL_SETTLEMENT,
+			       .u.settlement = {.auction_id = a->id,
+						.fencing_token = a->fencing_token,
+						.settled_at_ms = a->settled_at_ms}};
 	if (a->winner.amount) {
 		r.u.settlement.amount = a->winner.amount;
 		r.u.settlement.bidder = a->winner.bidder;
@@ -484,4 +483,19 @@ void wal_node_stats(const struct control *c, struct wal_writer_stats *s)
 	memset(s, 0, sizeof(*s));
 	if (c->wal.writer)
 		wal_writer_stats(c->wal.writer, s);
+}
+
+void wal_node_worker_totals(const struct control *c, struct wal_node_worker_totals *t)
+{
+	const struct node *n = c->node;
+	*t = (struct wal_node_worker_totals){0};
+	for (unsigned int w = 0; w < n->nworkers; w++) {
+		const struct worker_wal *l = &n->workers[w]->wal;
+		t->parked += stat_read(&l->parked);
+		t->lost_replies += stat_read(&l->lost_replies);
+		t->ring_full += stat_read(&l->ring_full);
+		t->lagging += stat_read(&l->lagging);
+		t->failed += stat_read(&l->failed);
+		t->replay_held += stat_read(&l->replay_held);
+	}
 }

@@ -68,4 +68,10 @@ void wal_node_tick(struct control *c, uint64_t now_ms);
 /* The writer's counters (zeroes with --durability off). */
 void wal_node_stats(const struct control *c, struct wal_writer_stats *s);
 
+/* The workers' WAL counters, summed over every worker. Any thread. */
+struct wal_node_worker_totals {
+	uint64_t parked, lost_replies, ring_full, lagging, failed, replay_held;
+};
+void wal_node_worker_totals(const struct control *c, struct wal_node_worker_totals *t);
+
 #endif
