@@ -8,6 +8,8 @@ control socket and state directory, and removes them at exit, so runs in
 parallel and leftovers never collide. Traffic stays inside the namespace, on
 198.18.0.0/15 (the benchmarking range)."""
 
+import atexit
+import contextlib
 import os
 import re
 import select
@@ -59,6 +61,15 @@ def run_in_netns(name):
 
 # --- the node ---------------------------------------------------------------
 
+_node_dirs = []
+
+
+@atexit.register
+def _remove_node_dirs():
+    for d in _node_dirs:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 class Node:
     """A bidplane process on a net_tap port (iface bpt0) in this namespace,
     or on the port `vdev` names (e.g. a memif server; then no namespace is
@@ -70,6 +81,7 @@ class Node:
         self.binary = binary
         self.iface = None if vdev else iface
         self.dir = tempfile.mkdtemp(prefix="bp-node-")
+        _node_dirs.append(self.dir)  # removed at exit if the test never stopped it
         self.ctl = os.path.join(self.dir, "ctl.sock")
         self.state = state_dir or os.path.join(self.dir, "state")
         name = stats_name or f"bpt-{os.getpid()}-{id(self) & 0xffff}"
@@ -126,6 +138,22 @@ class Node:
             time.sleep(0.05)
         return False
 
+    def remove_runtime_dir(self):
+        """The DPDK runtime dir a killed node leaves (a clean exit removes
+        it; a node killed by the test, e.g. with SIGKILL, does not)."""
+        if self.prefix:
+            shutil.rmtree(f"/var/run/dpdk/{self.prefix}", ignore_errors=True)
+
+    def remove_leftovers(self):
+        """What a killed node leaves: its stats segment and its lock, its
+        DPDK runtime dir and its socket dir (not a state dir the test gave:
+        restarts reuse it)."""
+        self.remove_stats()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.stats_path() + ".lock")  # a clean exit removes it
+        self.remove_runtime_dir()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
     def stats_path(self):
         return f"/dev/shm/{self.stats_name}.bpstats"
 
@@ -148,9 +176,10 @@ class Node:
             self.proc.wait()
         self.reader.join(timeout=5)
         self.summary = parse_summary("".join(self.output))
-        shutil.rmtree(self.dir, ignore_errors=True)
-        if not keep_stats:
-            self.remove_stats()
+        if keep_stats:  # the test looks at what the node left, then removes it
+            shutil.rmtree(self.dir, ignore_errors=True)
+        else:
+            self.remove_leftovers()
         rc = self.proc.returncode
         self.proc = None
         return rc

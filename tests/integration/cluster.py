@@ -185,16 +185,6 @@ class ClusterNode(bptest.Node):
             proc.stdout.close()
         return rc
 
-    def remove_leftovers(self):
-        """What a killed node leaves: its stats segment, its DPDK runtime
-        dir and its socket dir (not the state dir: restart reuses it)."""
-        self.remove_stats()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.stats_path() + ".lock")  # a clean exit removes it
-        if self.prefix:
-            shutil.rmtree(f"/var/run/dpdk/{self.prefix}", ignore_errors=True)
-        shutil.rmtree(self.dir, ignore_errors=True)
-
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 

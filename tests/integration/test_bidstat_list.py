@@ -22,6 +22,7 @@ def bidstat(*args):
 class ListAndClean(unittest.TestCase):
     def node(self, tag):
         ctl_dir = tempfile.mkdtemp(prefix="bp-list-")
+        self.addCleanup(shutil.rmtree, ctl_dir, True)
         n = Node(BIDPLANE, vdev=f"--vdev=net_memif0,role=server,socket={ctl_dir}/m.sock",
                  stats_name=f"bplist-{os.getpid()}-{tag}")
         return n.start()
