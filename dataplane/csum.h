@@ -50,4 +50,14 @@ static inline uint32_t fold_native(uint64_t acc)
 	return __builtin_bswap16((uint16_t)acc);
 }
 
+/* RFC 1624 eqn. 3, HC' = ~(~HC + ~m + m'): a checksum after one 16-bit
+ * word (host order) changed from m to m', without summing the rest. */
+static inline uint16_t csum_replace16(uint16_t check, uint16_t old_word, uint16_t new_word)
+{
+	uint32_t s = (uint16_t)~check + (uint16_t)~old_word + (uint32_t)new_word;
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	return (uint16_t)~s;
+}
+
 #endif

@@ -4,6 +4,7 @@
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 
+#include "csum.h"
 #include "stat.h"
 #include "worker.h"
 
@@ -23,16 +24,6 @@ bool park_reply(struct worker *w, unsigned int port, struct rte_mbuf *reply)
 	return reply != NULL;
 }
 
-/* RFC 1624: the UDP checksum after one 16-bit word changed. */
-static uint16_t csum_adjust(uint16_t sum, uint16_t old_word, uint16_t new_word)
-{
-	uint32_t s = (uint16_t)~sum + (uint16_t)~old_word + new_word;
-	s = (s & 0xffff) + (s >> 16);
-	s = (s & 0xffff) + (s >> 16);
-	uint16_t c = (uint16_t)~s;
-	return c ? c : 0xffff;
-}
-
 /* The record was lost (the writer failed): the reply says NOT_SERVING.
  * A BID_REPLY is the frame's last BP_LEN_BID_REPLY bytes; its status byte
  * (offset 24) starts a 16-bit word of the UDP checksum (the payload is
@@ -46,7 +37,9 @@ static void rewrite_not_serving(struct rte_mbuf *m)
 	payload[24] = BP_NOT_SERVING;
 	uint16_t new_word = (uint16_t)(payload[24] << 8 | payload[25]);
 	uint16_t sum = (uint16_t)(udp[6] << 8 | udp[7]);
-	sum = csum_adjust(sum, old_word, new_word);
+	sum = csum_replace16(sum, old_word, new_word);
+	if (sum == 0)
+		sum = 0xffff; /* UDP: 0 means "no checksum" */
 	udp[6] = (uint8_t)(sum >> 8);
 	udp[7] = (uint8_t)sum;
 }
