@@ -65,6 +65,26 @@ def node_ip(i):
     return f"198.18.0.{10 + i}"
 
 
+def write_key(path, key=None):
+    """A cluster key file as --cluster-key-file wants it (64 hex digits,
+    mode 0600); a random key unless one is given. Returns the key."""
+    key = key if key is not None else os.urandom(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.write(fd, key.hex().encode() + b"\n")
+    os.close(fd)
+    return key
+
+
+def mesh_args(key_file, i, n):
+    """Node i's options in a cluster of nodes 1..n where each has every
+    other as a peer: the key file and one --peer per other node."""
+    args = ["--cluster-key-file", key_file]
+    for j in range(1, n + 1):
+        if j != i:
+            args += ["--peer", f"{j}@{node_ip(j)}"]
+    return args
+
+
 def node_mac(i):
     return f"02:bd:00:00:00:{i:02x}"
 

@@ -19,7 +19,7 @@ import unittest
 
 import bptest
 import cluster
-from cluster import Cluster, node_ip
+from cluster import Cluster
 from stats_tools import bidstat_json, by_key, wait_for_refresh
 
 JUMP_MS = 10000
@@ -42,11 +42,6 @@ def set_offset(node, ms):
     assert out.returncode == 0, out.stdout + out.stderr
     return json.loads(out.stdout)
 
-
-def write_key(path):
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.write(fd, os.urandom(32).hex().encode() + b"\n")
-    os.close(fd)
 
 
 class Bidder:
@@ -152,14 +147,10 @@ class ThreeNodes(unittest.TestCase):
     def setUp(self):
         self.c = Cluster("clockjump3")
         key = os.path.join(self.c.root, "cluster.key")
-        write_key(key)
+        cluster.write_key(key)
 
         def node_args(i):
-            args = ["--cluster-key-file", key, "--max-drift-ms", str(DRIFT_MS)]
-            for j in range(1, 4):
-                if j != i:
-                    args += ["--peer", f"{j}@{node_ip(j)}"]
-            return args
+            return cluster.mesh_args(key, i, 3) + ["--max-drift-ms", str(DRIFT_MS)]
 
         self.c.start(3, args=["--open-range", "1-1", "--duration", "600"], node_args=node_args)
         self.wait(lambda: all(status(self.c.node(i))["serving"] for i in (1, 2, 3)), 30,

@@ -30,18 +30,13 @@ import bptest
 import cluster
 import etcd
 from bptest import BIDPLANE
-from cluster import Cluster, node_ip
+from cluster import Cluster
 from stats_tools import bidstat_json, by_key, wait_for_refresh
 
 N = 3
 TTL = 2
 FAILOVER_BOUND_S = 10 * TTL  # generous: the expected time is about one lease
 
-
-def write_key(path):
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.write(fd, os.urandom(32).hex().encode() + b"\n")
-    os.close(fd)
 
 
 class LeadershipOptions(unittest.TestCase):
@@ -141,11 +136,10 @@ class Leadership(unittest.TestCase):
         self.etcd = etcd.Etcd(netns=self.c.ns)
         self.name = f"bp{os.getpid()}"
         key = os.path.join(self.c.root, "cluster.key")
-        write_key(key)
+        cluster.write_key(key)
 
         def peers(i):
-            return ["--cluster-key-file", key] + [
-                a for j in range(1, N + 1) if j != i for a in ("--peer", f"{j}@{node_ip(j)}")]
+            return cluster.mesh_args(key, i, N)
 
         self.c.start(N, args=["--open-range", "1-10", "--duration", "600", "--etcd",
                               self.etcd.url, "--cluster-name", self.name, "--lease-ttl",

@@ -45,11 +45,6 @@ CONVERGE_S = 40
 CLIENTS = 4  # concurrent clients of a workload
 
 
-def write_key(path, key):
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.write(fd, key.hex().encode() + b"\n")
-    os.close(fd)
-
 
 class Oracle:
     """What the clients' replies imply, per auction."""
@@ -210,7 +205,7 @@ class ClusterCase(unittest.TestCase):
         self.c = Cluster(self.id().split(".")[-1][:20])
         self.key = os.urandom(32)
         self.key_file = os.path.join(self.c.root, "cluster.key")
-        write_key(self.key_file, self.key)
+        cluster.write_key(self.key_file, self.key)
         self.c.start(N, args=["--open-range", f"1-{AUCTIONS}", "--duration", "600"],
                      node_args=self.node_args)
         wait_serving(self.c, self.nodes_serving())
@@ -219,11 +214,7 @@ class ClusterCase(unittest.TestCase):
         return range(1, N + 1)
 
     def node_args(self, i):
-        args = ["--cluster-key-file", self.key_file]
-        for j in range(1, N + 1):
-            if j != i:
-                args += ["--peer", f"{j}@{node_ip(j)}"]
-        return args + self.extra.get(i, [])
+        return cluster.mesh_args(self.key_file, i, N) + self.extra.get(i, [])
 
     def tearDown(self):
         self.c.stop()

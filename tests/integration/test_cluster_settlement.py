@@ -26,18 +26,14 @@ import unittest
 
 import bptest
 import etcd
-from cluster import Cluster, node_ip
+import cluster
+from cluster import Cluster
 from stats_tools import bidstat_json, by_key, wait_for_refresh
 
 N = 3
 TTL = 2
 SETTLE_BOUND_S = 30  # generous: expected within a second of the close
 
-
-def write_key(path):
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.write(fd, os.urandom(32).hex().encode() + b"\n")
-    os.close(fd)
 
 
 def as_json(out):
@@ -52,11 +48,10 @@ class Settlement(unittest.TestCase):
         self.etcd = etcd.Etcd(netns=self.c.ns)
         self.name = f"bps{os.getpid()}"
         key = os.path.join(self.c.root, "cluster.key")
-        write_key(key)
+        cluster.write_key(key)
 
         def peers(i):
-            return ["--cluster-key-file", key] + [
-                a for j in range(1, N + 1) if j != i for a in ("--peer", f"{j}@{node_ip(j)}")]
+            return cluster.mesh_args(key, i, N)
 
         self.c.start(N, args=["--etcd", self.etcd.url, "--cluster-name", self.name,
                               "--lease-ttl", str(TTL)], node_args=peers)
