@@ -40,7 +40,8 @@ import make_peer_corpus as peer  # noqa: E402  (the document's own encoder)
 N = 3
 AUCTIONS = 40
 HOT = (1, 2, 3)
-ACCEPTED, CLOSED = 0, 2
+ACCEPTED, CLOSED, NOT_SERVING = 0, 2, 7
+NOT_SERVING_WAIT_S = 15  # a client's retries of one NOT_SERVING request
 CONVERGE_S = 40
 CLIENTS = 4  # concurrent clients of a workload
 
@@ -78,6 +79,7 @@ class Workload:
         self.amount = {a: 0 for a in range(1, AUCTIONS + 1)}
         self.lock = threading.Lock()
         self.errors = []
+        self.not_serving = 0  # NOT_SERVING answers retried (printed by converge)
 
     def run(self, count, nodes, clients=CLIENTS):
         """count requests, spread over `clients` concurrent clients (one
@@ -115,17 +117,37 @@ class Workload:
                 self.amount[a] += rng.randint(-3, 10)
                 amount = max(1, self.amount[a])
             bidder = rng.randint(1, 99)
-            r = client.ask(bptest.bid(rid, a, bidder, amount))
+            r = self._final(client, bptest.bid(rid, a, bidder, amount))
             if r["status"] == ACCEPTED:
                 with self.lock:
                     self.oracle.accept(a, amount, r["hlc"], n, (bidder, rid))
         else:
             unwatch = rng.random() < 0.3
-            r = client.ask(bptest.watch(rid, a, rng.randint(1, 99), unwatch))
+            r = self._final(client, bptest.watch(rid, a, rng.randint(1, 99), unwatch))
             if r["status"] == ACCEPTED:
                 with self.lock:
                     self.oracle.viewers[a] = self.oracle.viewers.get(a, 0) + (-1 if unwatch
                                                                                else 1)
+
+    def _final(self, client, payload):
+        """The request's final answer from the node it was sent to.
+        NOT_SERVING is not final (PROTOCOL.md): the first try may have
+        been accepted and its reply lost or late (a loaded machine), and
+        the node may turn NOT_SERVING before the retry (the clock rule:
+        a good node that hears only the bad one for a second stops too).
+        Taking that NOT_SERVING for "not accepted" would leave an
+        accepted bid out of the oracle, so the same request is asked
+        again, on the same node (a retry there gets REPLAYED with the
+        original stamp; on another node it would get a second stamp),
+        until the node serves: bounded."""
+        deadline = time.monotonic() + NOT_SERVING_WAIT_S
+        while True:
+            r = client.ask(payload)
+            if r["status"] != NOT_SERVING or time.monotonic() > deadline:
+                return r
+            with self.lock:
+                self.not_serving += 1
+            time.sleep(0.05)
 
     def views(self, nodes):
         """QUERY of every auction on every node: {auction: [view per node]}."""
@@ -165,9 +187,16 @@ class Workload:
             if not bad:
                 took = time.monotonic() - start
                 print(f"{what}: converged in {took:.2f} s "
-                      f"({sum(len(v) for v in self.oracle.accepted.values())} accepted bids)")
+                      f"({sum(len(v) for v in self.oracle.accepted.values())} accepted bids"
+                      + (f", {self.not_serving} NOT_SERVING retried" if self.not_serving else "")
+                      + ")")
                 return took
             time.sleep(0.2)
+        # What the nodes say about themselves, to explain a failure (the
+        # WAL's lost replies and held replays, NOT_SERVING reasons).
+        for n in nodes:
+            out = self.c.node(n).bidctl("--json", "status")
+            print(f"node {n} status: {out.stdout.strip()}", file=sys.stderr)
         raise AssertionError(f"{what}: no convergence in {CONVERGE_S} s:\n" + "\n".join(bad[:10]))
 
 
