@@ -26,12 +26,12 @@
 
 void control_online(struct control *c)
 {
-	rte_rcu_qsbr_thread_online(c->node->auctions.qsbr, node_control_reader(c->node));
+	rcu_section_enter(&c->rcu);
 }
 
 void control_offline(struct control *c)
 {
-	rte_rcu_qsbr_thread_offline(c->node->auctions.qsbr, node_control_reader(c->node));
+	rcu_section_leave(&c->rcu);
 }
 
 void fencing_try(struct control *c)
@@ -259,6 +259,7 @@ int control_init(struct control *c, struct node *n, char *err, size_t errlen)
 	}
 	/* Registered, and offline but for short read-side sections. */
 	rte_rcu_qsbr_thread_register(n->auctions.qsbr, me);
+	c->rcu = (struct rcu_section){.qs = n->auctions.qsbr, .reader = me};
 	node_not_serving(n, NOT_SERVING_FENCING, true);
 
 	/* What can fail comes first: a start that fails must not bump the

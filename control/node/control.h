@@ -37,6 +37,7 @@
 #include "stats_node.h"
 #include "node.h"
 #include "peer_proto.h"
+#include "rcu_section.h"
 #include "replicate.h"
 #include "wal_node.h"
 
@@ -116,6 +117,7 @@ struct control {
 	uint64_t next_stats_ms;
 	uint64_t dedup_scan_pos;
 	uint64_t dedup_scan_used;
+	struct rcu_section rcu; /* control_online / control_offline */
 
 	struct replicator repl; /* replicate.h; disabled on a lone node */
 	/* With --etcd: leadership (leader.h, its own thread). */
@@ -139,7 +141,8 @@ void control_run(struct control *c);
 void control_fini(struct control *c);
 
 /* An RCU read-side section of the control thread: the auction records
- * read between the two calls stay valid. Keep it to copying. */
+ * read between the two calls stay valid. Keep it to copying. A pair
+ * inside another is harmless (rcu_section.h): the outer one holds. */
 void control_online(struct control *c);
 void control_offline(struct control *c);
 

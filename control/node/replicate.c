@@ -791,10 +791,11 @@ static void merge_entries(struct control *c, struct repl_peer *p, const struct p
 {
 	struct peer_entry e;
 	size_t off = 0;
-	control_online(c);
+	/* Not one read-side section for the batch: an entry may adopt, close
+	 * or settle an auction, which logs and hands records to the WAL;
+	 * repl_merge_entry is online only while it reads a leading record. */
 	while (peer_entries_next(list, &off, &e))
 		repl_merge_entry(c, p, &e);
-	control_offline(c);
 	retire_seal(&c->repl.retired);
 }
 

@@ -2,9 +2,14 @@
 /*
  * Between an auction of the table and a peer entry (docs/PEER_PROTOCOL.md,
  * "Entries"): what this node ships of an auction, and how what a peer
- * shipped merges in. Every function here runs on the control thread inside
- * control_online() .. control_offline(): the leading records it reads and
- * replaces stay valid there.
+ * shipped merges in. Every function here runs on the control thread.
+ * repl_entry_of runs inside control_online() .. control_offline() (the
+ * caller's): the leading record it reads stays valid there.
+ * repl_merge_entry goes online itself, only while it reads and replaces
+ * the leading record: the rest of a merge may log and hand records to the
+ * WAL, which no RCU reader may do. The auctions and the index need no
+ * read-side section on this thread: it is the only one that removes or
+ * rebuilds them.
  */
 #include <rte_mempool.h>
 
@@ -224,8 +229,11 @@ void repl_merge_entry(struct control *c, struct repl_peer *p, const struct peer_
 	} else if (e->parts & PEER_PART_DEFINITION) {
 		merge_definition(c, a, &e->definition);
 	}
-	if (e->parts & PEER_PART_LEADER)
+	if (e->parts & PEER_PART_LEADER) {
+		control_online(c);
 		merge_leader(c, a, &e->leader);
+		control_offline(c);
+	}
 	if (e->parts & PEER_PART_BID_COUNT)
 		merge_counter(c, p, a, AUCTION_BIDS, &e->bid_count);
 	if (e->parts & PEER_PART_VIEWERS) {

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * An auction as a peer entry, and a peer entry merged into the table
- * (replicate_state.c). Threads: the control thread, inside
- * control_online() .. control_offline().
+ * (replicate_state.c). Threads: the control thread; repl_entry_of inside
+ * control_online() .. control_offline(), repl_merge_entry outside (it goes
+ * online only while it reads the leading record).
  */
 #ifndef BIDPLANE_REPLICATE_STATE_H
 #define BIDPLANE_REPLICATE_STATE_H

@@ -258,6 +258,19 @@ def parse_reply(data):
     raise AssertionError(f"unexpected reply type {mtype}")
 
 
+def overload_backoff():
+    """The waits between retries of an OVERLOADED request: from 10 ms,
+    doubling to 320 ms, about 4 s in all. OVERLOADED says "retry later"
+    (PROTOCOL.md); under sync durability it is also the answer to a retry
+    whose first try's record is not durable yet, which on a loaded machine
+    can take longer than a client's receive timeout: a client that retried
+    every 10 ms would give up while its ACCEPTED is still on its way."""
+    wait = 0.01
+    for _ in range(16):
+        yield wait
+        wait = min(wait * 2, 0.32)
+
+
 class Client:
     """A kernel UDP socket talking to the node."""
 
@@ -282,16 +295,24 @@ class Client:
 
     def ask(self, payload, retries=5):
         """Sends and waits for the reply (retrying on loss and OVERLOADED,
-        as PROTOCOL.md tells clients to); returns it parsed."""
-        for _ in range(retries):
+        as PROTOCOL.md tells clients to); returns it parsed. `retries`
+        sends may go unanswered; OVERLOADED is retried apart from them,
+        backing off (overload_backoff)."""
+        backoff = overload_backoff()
+        lost = 0
+        while lost < retries:
             self.send(payload)
             data = self.recv()
             if data is None:
+                lost += 1
                 continue
             r = parse_reply(data)
             if r["status"] != OVERLOADED:
                 return r
-            time.sleep(0.01)
+            wait = next(backoff, None)
+            if wait is None:
+                raise AssertionError(f"request {r['request_id']} still OVERLOADED after its retries")
+            time.sleep(wait)
         raise AssertionError("no reply after %d tries" % retries)
 
     def silent(self, payload, wait=0.3):

@@ -248,7 +248,10 @@ class ClusterClient(bptest.Client):
         answer to an earlier request (its retry already answered, or to
         another node) is skipped, not taken for this one's."""
         want = payload[8:16]  # the request_id of every request type
-        for _ in range(retries):
+        backoff = bptest.overload_backoff()
+        lost = 0
+        while lost < retries:
+            lost += 1  # given back below if an answer comes
             self.send(payload)
             deadline = time.monotonic() + self.sock.gettimeout()
             while True:
@@ -267,7 +270,11 @@ class ClusterClient(bptest.Client):
                 r = bptest.parse_reply(data)
                 if r["status"] != bptest.OVERLOADED:
                     return r
-                time.sleep(0.01)
+                wait = next(backoff, None)
+                if wait is None:
+                    raise AssertionError(f"request {r['request_id']} still OVERLOADED after its retries")
+                lost -= 1
+                time.sleep(wait)
                 break
         raise AssertionError(f"no reply from {self.dest} after {retries} tries")
 
