@@ -140,17 +140,26 @@ static void the_guarded_put_compares_the_revision_and_absence(void **state)
 	assert_int_equal(etcd_lease_grant(&c, 10, &lease, &ttl, err, sizeof(err)), 0);
 	assert_int_equal(etcd_campaign_start(&c, &k, guard, lease, "1", err, sizeof(err)), 0);
 	assert_int_equal(campaign_until(&c, &k, 5000, &won), 1);
-	bool ok = true;
+	struct etcd_guarded g;
 	assert_int_equal(
-	    etcd_put_if_guarded(&c, won.key, won.rev + 1, key, "r", 1, &ok, err, sizeof(err)), 0);
-	assert_false(ok); /* a stale (or future) token */
+	    etcd_put_if_guarded(&c, won.key, won.rev + 1, key, "r", 1, &g, err, sizeof(err)), 0);
+	assert_false(g.succeeded); /* a stale (or future) token */
+	assert_false(g.guard_current);
+	assert_false(g.key_existed);
 	assert_int_equal(
-	    etcd_put_if_guarded(&c, won.key, won.rev, key, "rec\0ord", 7, &ok, err, sizeof(err)),
-	    0);
-	assert_true(ok);
+	    etcd_put_if_guarded(&c, won.key, won.rev, key, "rec\0ord", 7, &g, err, sizeof(err)), 0);
+	assert_true(g.succeeded);
 	assert_int_equal(
-	    etcd_put_if_guarded(&c, won.key, won.rev, key, "other", 5, &ok, err, sizeof(err)), 0);
-	assert_false(ok); /* settled once */
+	    etcd_put_if_guarded(&c, won.key, won.rev, key, "other", 5, &g, err, sizeof(err)), 0);
+	assert_false(g.succeeded); /* settled once */
+	assert_true(g.guard_current);
+	assert_true(g.key_existed);
+	/* Both refused: the same txn says so (no later read to race). */
+	assert_int_equal(
+	    etcd_put_if_guarded(&c, won.key, won.rev + 1, key, "x", 1, &g, err, sizeof(err)), 0);
+	assert_false(g.succeeded);
+	assert_false(g.guard_current);
+	assert_true(g.key_existed);
 	size_t len;
 	bool found;
 	assert_int_equal(etcd_get(&c, key, got, sizeof(got), &len, &found, err, sizeof(err)), 0);
@@ -221,6 +230,12 @@ static void a_deposed_leaders_settlement_is_refused_and_counted(void **state)
 	assert_int_equal(etcd_get(&other, key, got, sizeof(got), &len, &found, err, sizeof(err)),
 			 0);
 	assert_false(found); /* nothing written */
+	/* Deposed, and the auction settled already: refused for the token
+	 * (counted), not taken for "settled already" and adopted. */
+	assert_int_equal(leader_settle_txn(&l, 1, "late", 4, &existing, err, sizeof(err)), 0);
+	assert_false(existing);
+	assert_non_null(strstr(err, "no longer current"));
+	assert_int_equal(atomic_load(&l.fencing_rejections), 2);
 	leader_stop(&l);
 	etcd_client_fini(&other);
 }
