@@ -12,7 +12,12 @@ one throwaway etcd member in the cluster's namespace, --lease-ttl 2:
   `waiting_for_etcd`; after the restart it completes;
 - the zombie: the leader stopped beyond its lease while an auction closes;
   a new leader settles it; the old one resumed settles nothing (etcd holds
-  one record, written with the new token) and follows.
+  one record, written with the new token) and follows;
+- the zombie that writes: the same with the old leader's lease guard off
+  (bidctl lease-guard off, fault injection): resumed, it believes it still
+  leads and sends its settlement txn with its old token; etcd refuses it
+  (fencing_rejections in status and stats), it steps down, and the record
+  is the new leader's.
 Every wait has a deadline; the cluster and etcd are removed afterwards."""
 
 import base64
@@ -273,6 +278,90 @@ class Settlement(unittest.TestCase):
         self.assertNotEqual(rec["fencing_token"], old_token, rec)
         s = self.status(old)
         self.assertFalse(s["leader"] and s["fencing_token"] == old_token, s)
+
+    def wait_for(self, what, check, timeout=SETTLE_BOUND_S):
+        """check() until it returns something true (returned); fails with
+        its last value after timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            got = check()
+            if got:
+                return got
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{what} not within {timeout} s: {got}")
+            time.sleep(0.05)
+
+    def metrics(self, i):
+        stats = self.c.node(i).stats_name
+        wait_for_refresh(self, stats)
+        return {k: m["total"] for k, m in by_key(bidstat_json(self, stats)).items()}
+
+    def test_6_a_zombie_that_writes_is_refused_by_etcd(self):
+        """The old leader's own-clock guard switched off: it does send its
+        txn, with its old token, and only etcd's compare refuses it."""
+        self.wait_serving()
+        old, old_token = self.wait_leader(range(1, N + 1))
+        rest = [i for i in range(1, N + 1) if i != old]
+        self.assertEqual(as_json(self.c.node(old).bidctl("--json", "lease-guard", "off")),
+                         {"injected_lease_guard_off": True,
+                          "previous_injected_lease_guard_off": False})
+        self.assertTrue(self.status(old)["injected_lease_guard_off"])
+        self.assertFalse(self.status(rest[0])["injected_lease_guard_off"])
+        self.assertIn("lease_guard:   OFF", self.c.node(old).bidctl("status").stdout)
+        a = 601
+        self.open(a, 3)
+        best = {}
+        for i in range(1, N + 1):
+            self.bid(i, a, 850 + i, 70 + i, best)
+        close_at = time.monotonic() + 3
+        pid = self.c.node(old).proc.pid
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            new, new_token = self.wait_leader(rest, 30, newer_than=old_token)
+            # The new leader must not settle first: the zombie's final
+            # report is kept from it until the zombie has sent its txn
+            # (the zombie still hears every peer's).
+            self.c.block([(old, new)])
+            time.sleep(max(0.0, close_at - time.monotonic()) + TTL)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        # Resumed: it tries to settle with its old token. Whatever came of
+        # it (a refusal, or a record written: the bug), etcd's record is
+        # checked first.
+        def zombie_tried():
+            st = self.status(old)
+            done = st["fencing_rejections"] >= 1 or self.etcd_record(a)[0] is not None
+            return st if done else None
+
+        s = self.wait_for("the zombie's settlement txn", zombie_tried)
+        rec, _ = self.etcd_record(a)
+        self.assertIsNone(rec, f"the zombie (token {old_token}) settled: {rec}")
+        self.assertIsNone(self.query(old, a)["settlement"])  # it recorded nothing
+        # Refused: counted, and it stepped down.
+        self.assertGreaterEqual(s["fencing_rejections"], 1, s)
+        s = self.status(old)
+        self.assertTrue(not s["leader"] or s["fencing_token"] > new_token, s)
+        self.assertNotEqual(s["fencing_token"], old_token, s)
+        self.assertIn("refused: fencing token", "".join(self.c.node(old).output))
+        m = self.metrics(old)
+        self.assertGreaterEqual(m.get("fencing_rejections_total", 0), 1, m)
+        self.assertEqual(self.metrics(new).get("fencing_rejections_total"), 0)
+        # Meanwhile the new leader waits for the zombie's report, and says so.
+        st = self.status(new)
+        self.assertTrue(st["leader"], st)
+        self.assertIn({"auction": a, "for": "peer", "peer_node_id": old},
+                      st["settlements"]["waiting"], st)
+        self.assertIn(f"auction {a} for peer {old}", self.c.node(new).bidctl("status").stdout)
+        self.c.heal()
+        got = self.settlements(range(1, N + 1), [a])
+        self.check_settled_once(got, best, new_token)
+        rec, _ = self.etcd_record(a)
+        self.assertEqual(rec["fencing_token"], new_token, rec)
+        self.assertEqual(got[a][old]["fencing_token"], new_token)
+        self.assertEqual(self.status(old)["settlements"]["pending"], 0)
+        out = as_json(self.c.node(old).bidctl("--json", "lease-guard", "on"))
+        self.assertEqual(out["previous_injected_lease_guard_off"], True)
+        self.assertFalse(self.status(old)["injected_lease_guard_off"])
 
     def test_5_200_auctions_while_leadership_moves(self):
         self.wait_serving()
