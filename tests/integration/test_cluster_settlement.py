@@ -33,7 +33,7 @@ import bptest
 import etcd
 import cluster
 from cluster import Cluster
-from stats_tools import bidstat_json, by_key, wait_for_refresh
+from stats_tools import bidstat, bidstat_json, by_key, wait_for_refresh
 
 N = 3
 TTL = 2
@@ -163,6 +163,77 @@ class Settlement(unittest.TestCase):
                 self.assertEqual(rec["amount"], want[0], (a, rec))
                 self.assertIn(rec["bidder"], want[1], (a, rec))
 
+    def check_observability(self, i, token, leader, done):
+        """Leadership and settlement as node i shows them, with sane values,
+        in bidctl status (JSON and text), bidstat's view, its JSON and its
+        Prometheus text: leader, fencing_token, lease time left, etcd
+        reachability and latency, settlements done / pending / waiting,
+        fencing rejections. A settled, quiet cluster: nothing pending."""
+        node = self.c.node(i)
+        is_leader = i == leader
+        ttl_ms = TTL * 1000
+        s = self.status(i)
+        self.assertEqual(s["leader"], is_leader, s)
+        self.assertEqual(s["fencing_token"], token, s)
+        e = s["etcd"]
+        self.assertTrue(e["reachable"], s)
+        self.assertTrue(0 < e["latency_ms"] < 2000, s)  # a request's bound
+        self.assertTrue(0 < e["lease_left_ms"] <= ttl_ms, s)
+        self.assertEqual(e["leader_node_id"], leader, s)
+        self.assertEqual(s["fencing_rejections"], 0, s)
+        st = s["settlements"]
+        self.assertGreaterEqual(st["done"], done, s)
+        self.assertEqual((st["pending"], st["waiting_for_peer"], st["waiting_for_etcd"],
+                          st["waiting"]), (0, 0, 0, []), s)
+        self.assertFalse(s["injected_lease_guard_off"], s)
+        text = node.bidctl("status").stdout
+        self.assertIn("leader:        yes, fencing token %d\n" % token if is_leader
+                      else "leader:        no\n", text)
+        self.assertRegex(text, r"etcd:          reachable, latency \d+\.\d{3} ms, lease \d+ ms "
+                         f"left, leader node {leader}\n")
+        self.assertRegex(text, r"settlements:   \d+ done, 0 pending \(0 waiting for a peer, 0 "
+                         r"for etcd\), fencing rejections 0\n")
+        # bidstat: the segment's values, its view and Prometheus.
+        m = self.metrics(i)
+        self.assertEqual(m["leader"], int(is_leader), m)
+        self.assertEqual(m["fencing_token"], token, m)
+        self.assertEqual(m["etcd_reachable"], 1, m)
+        self.assertTrue(0 < m["etcd_latency_us"] < 2_000_000, m)
+        self.assertTrue(0 < m["etcd_lease_left_ms"] <= ttl_ms, m)
+        self.assertEqual(m["etcd_leader_node_id"], leader, m)
+        self.assertGreaterEqual(m["auction_events_total/settled"], done, m)
+        for k in ("settlements_pending", "settlements_waiting_for_peer",
+                  "settlements_waiting_for_etcd", "fencing_rejections_total"):
+            self.assertEqual(m[k], 0, (k, m))
+        view = bidstat("--once", node.stats_name).stdout
+        self.assertIn("\nleader:      yes, fencing token %d\n" % token if is_leader
+                      else "\nleader:      no\n", view)
+        self.assertRegex(view, r"\netcd:        reachable, latency \d+\.\d{3} ms, lease \d+ ms "
+                         f"left, leader node {leader}\n")
+        self.assertRegex(view, r"\nsettlements: \d+ done, 0 pending \(0 waiting for a peer, 0 "
+                         r"for etcd\), fencing rejections 0\n")
+        prom = self.prometheus(i)
+        self.assertEqual(prom["bidplane_leader"], int(is_leader))
+        self.assertEqual(prom["bidplane_fencing_token"], token)
+        self.assertEqual(prom["bidplane_etcd_reachable"], 1)
+        self.assertTrue(0 < prom["bidplane_etcd_latency_seconds"] < 2, prom)
+        self.assertTrue(0 < prom["bidplane_etcd_lease_left_seconds"] <= TTL, prom)
+        self.assertGreaterEqual(prom['bidplane_auction_events_total{event="settled"}'], done)
+        for k in ("settlements_pending", "settlements_waiting_for_peer",
+                  "settlements_waiting_for_etcd", "fencing_rejections_total"):
+            self.assertEqual(prom["bidplane_" + k], 0, k)
+
+    def prometheus(self, i):
+        """bidstat --prometheus of node i: {'name{labels}': value}."""
+        r = bidstat("--prometheus", self.c.node(i).stats_name)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out = {}
+        for line in r.stdout.splitlines():
+            if line and not line.startswith("#"):
+                key, value = line.rsplit(" ", 1)
+                out[key] = float(value)
+        return out
+
     # -- tests --
 
     def test_1_settled_once_with_the_same_record_everywhere(self):
@@ -189,6 +260,9 @@ class Settlement(unittest.TestCase):
             self.assertEqual(s["pending"], 0, s)
         text = self.c.node(leader).bidctl("query", str(auctions[0])).stdout
         self.assertIn("settlement: amount ", text)
+        follower = next(i for i in range(1, N + 1) if i != leader)
+        self.check_observability(leader, token, leader, len(auctions))
+        self.check_observability(follower, 0, leader, len(auctions))
 
     def test_2_a_stopped_peer_holds_settlement_back(self):
         self.wait_serving()
@@ -212,6 +286,11 @@ class Settlement(unittest.TestCase):
                 time.sleep(0.1)
             self.assertIsNone(self.query(leader, a)["settlement"])
             self.assertIn("waiting for a peer", self.c.node(leader).bidctl("status").stdout)
+            # Which auction, and the peer it waits for.
+            self.assertIn({"auction": a, "for": "peer", "peer_node_id": other},
+                          self.status(leader)["settlements"]["waiting"])
+            self.assertIn(f"auction {a} for peer {other}",
+                          self.c.node(leader).bidctl("status").stdout)
             time.sleep(1)  # still waiting a second later
             self.assertIsNone(self.query(leader, a)["settlement"])
         finally:
@@ -239,6 +318,9 @@ class Settlement(unittest.TestCase):
                 time.sleep(0.1)
             for i in range(1, N + 1):
                 self.assertIsNone(self.query(i, a)["settlement"])
+                self.assertIn({"auction": a, "for": "etcd", "peer_node_id": None},
+                              self.status(i)["settlements"]["waiting"])
+            self.assertIn(f"auction {a} for etcd", self.c.node(1).bidctl("status").stdout)
             stats = self.c.node(1).stats_name
             wait_for_refresh(self, stats)
             metrics = {k: m["total"] for k, m in by_key(bidstat_json(self, stats)).items()}
