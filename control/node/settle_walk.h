@@ -26,11 +26,14 @@ struct settle_walk {
 	uint64_t passes; /* passes ended */
 };
 
-typedef bool (*settle_walk_visit_fn)(void *item, void *arg);
+/* Items are auction ids: looked up at each visit, never pointers kept
+ * across loops (an auction settled meanwhile may be removed and its
+ * memory reused before the walk comes back to it). */
+typedef bool (*settle_walk_visit_fn)(uint64_t item, void *arg);
 
 /* Visits up to max items of list[0..*count) from the cursor. Returns true
  * when this step ended a pass (the cursor is back at 0). */
-static inline bool settle_walk_step(struct settle_walk *w, void **list, uint32_t *count,
+static inline bool settle_walk_step(struct settle_walk *w, uint64_t *list, uint32_t *count,
 				    unsigned int max, settle_walk_visit_fn visit, void *arg)
 {
 	for (unsigned int n = 0; n < max && w->next < *count; n++) {

@@ -15,10 +15,11 @@
 #include "stats_node.h"
 
 /* Auctions final here, not settled yet: a list of table capacity (an
- * auction is in it once, and an unsettled auction is never removed from
- * the table, so the pointers stay valid). */
+ * auction is in it once). Ids, looked up at each visit: the walk is
+ * bounded, so an auction settled (by a peer's entry) may be removed from
+ * the table, its memory reused, before the walk comes back to it. */
 struct awaiting {
-	void **a; /* struct auction * (void * for settle_walk) */
+	uint64_t *a; /* auction ids */
 	uint32_t count, cap;
 	struct settle_walk walk;
 	/* The pass in progress: what settlement_counts will say at its end. */
@@ -55,7 +56,7 @@ void settlement_final_here(struct control *c, struct auction *a)
 	a->final_here = true;
 	replicate_definition_changed(c, a); /* ships the FINAL part */
 	if (!a->settled && aw.count < aw.cap)
-		aw.a[aw.count++] = a;
+		aw.a[aw.count++] = a->id;
 }
 
 static void record(struct control *c, struct auction *a, const struct leader_record *r)
@@ -142,11 +143,14 @@ static void note_wait(struct settlement_counts *n, uint64_t auction, uint16_t pe
 		n->waits[n->nwaits++] = (struct settlement_wait){.auction = auction, .peer = peer};
 }
 
-/* One awaiting auction: whether it stays in the list. */
-static bool visit(void *item, void *arg)
+/* One awaiting auction: whether it stays in the list. Gone from the
+ * table: it was settled and removed. */
+static bool visit(uint64_t id, void *arg)
 {
 	struct tick *t = arg;
-	struct auction *a = item;
+	struct auction *a = auction_lookup(&t->c->node->auctions, id);
+	if (!a)
+		return false;
 	struct settle_facts f = {.settled = a->settled,
 				 .final_here = a->final_here,
 				 .peers_all = t->all,

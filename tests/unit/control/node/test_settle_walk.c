@@ -17,35 +17,32 @@
 
 #define N 10000
 
-static int items[N + 100];
-static void *list[N + 100];
+static uint64_t list[N + 100];
 static unsigned int seen[N + 100];
 
 struct probe {
 	unsigned int visits;
-	int drop_every; /* drop items whose value is a multiple of it (0: none) */
+	uint64_t drop_every; /* drop items whose value is a multiple of it (0: none) */
 	uint32_t *count;
 	int append; /* items to append during the pass */
 };
 
-static bool visit(void *item, void *arg)
+static bool visit(uint64_t item, void *arg)
 {
 	struct probe *p = arg;
-	int v = *(int *)item;
+	uint64_t v = item;
 	seen[v]++;
 	p->visits++;
 	if (p->append > 0) {
-		list[(*p->count)++] = &items[N + --p->append];
+		list[(*p->count)++] = N + (uint64_t)--p->append;
 	}
 	return !(p->drop_every && v % p->drop_every == 0);
 }
 
 static uint32_t fill(uint32_t n)
 {
-	for (uint32_t i = 0; i < N + 100; i++)
-		items[i] = (int)i;
 	for (uint32_t i = 0; i < n; i++)
-		list[i] = &items[i];
+		list[i] = i;
 	memset(seen, 0, sizeof(seen));
 	return n;
 }
