@@ -417,8 +417,10 @@ static enum leader_settle_outcome settle_one(struct run *r, struct leader_settle
 	return LEADER_REFUSED_TOKEN;
 }
 
-/* The settlements the control thread handed over, a few per turn so the
- * keepalives go on. Whether any was answered. */
+/* The settlements the control thread handed over, a few per turn, and
+ * none once a keepalive is due: with etcd slow (each txn up to the
+ * request timeout) 64 txns in a row would outlast the lease. Whether any
+ * was answered. */
 static bool settle_jobs(struct run *r)
 {
 	struct leader *l = r->l;
@@ -428,6 +430,8 @@ static bool settle_jobs(struct run *r)
 		/* Only with room for the answer: a job is never lost. */
 		if (atomic_load(&l->answers.head) - atomic_load(&l->answers.tail) >=
 		    LEADER_SETTLE_QUEUE)
+			break;
+		if (r->lease && leader_clock_ms() >= r->next_keepalive_ms)
 			break;
 		if (!ring_pop(&l->jobs, &j))
 			break;
