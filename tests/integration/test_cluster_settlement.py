@@ -407,6 +407,7 @@ class Settlement(unittest.TestCase):
             time.sleep(max(0.0, close_at - time.monotonic()) + TTL)
         finally:
             os.kill(pid, signal.SIGCONT)
+        resumed = time.monotonic()
         # Resumed: it tries to settle with its old token. Whatever came of
         # it (a refusal, or a record written: the bug), etcd's record is
         # checked first.
@@ -416,6 +417,9 @@ class Settlement(unittest.TestCase):
             return st if done else None
 
         s = self.wait_for("the zombie's settlement txn", zombie_tried)
+        print(f"zombie node {old} (token {old_token}) resumed: its txn refused "
+              f"{time.monotonic() - resumed:.2f} s later; node {new} leads with token {new_token}",
+              file=sys.stderr)
         rec, _ = self.etcd_record(a)
         self.assertIsNone(rec, f"the zombie (token {old_token}) settled: {rec}")
         self.assertIsNone(self.query(old, a)["settlement"])  # it recorded nothing
