@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * bidstat's live text view: a header, one line per worker with rates and
- * totals, one line per peer (a cluster node), then every other value (non-zero ones unless --all)
- * with its total and rate, like vmstat's columns and top's screen.
+ * totals, one line per peer (a cluster node), the leadership and
+ * settlement lines (as bidctl status has them), then every other value
+ * (non-zero ones unless --all) with its total and rate, like vmstat's
+ * columns and top's screen.
  */
 #include <inttypes.h>
 #include <string.h>
@@ -241,6 +243,43 @@ static void print_peers(FILE *out, const struct bidstat_update *u)
 	}
 }
 
+/* ---- leadership and settlement (docs/LEADERSHIP.md), as bidctl status
+ * says them: a line for the leader, with --etcd one for etcd and one for
+ * the settlements ---- */
+static void print_leadership(FILE *out, const struct bidstat_update *u)
+{
+	const struct stats_snapshot *s = u->now;
+	if (stats_snapshot_find(s, "leader", "") < 0)
+		return; /* a node from before leadership */
+	bool leader = total_of(s, "leader", "") != 0;
+	bool etcd = stats_snapshot_find(s, "etcd_reachable", "") >= 0;
+	fprintf(out, "\nleader:      %s", leader ? "yes" : "no");
+	if (leader)
+		fprintf(out, ", fencing token %" PRIu64 "%s", total_of(s, "fencing_token", ""),
+			etcd ? "" : " (no --etcd: a lone node leads itself)");
+	fputc('\n', out);
+	if (!etcd)
+		return;
+	uint64_t latency_us = total_of(s, "etcd_latency_us", "");
+	uint64_t leader_id = total_of(s, "etcd_leader_node_id", "");
+	char named[32] = "none known";
+	if (leader_id)
+		snprintf(named, sizeof(named), "node %" PRIu64, leader_id);
+	fprintf(out,
+		"etcd:        %s, latency %" PRIu64 ".%03" PRIu64 " ms, lease %" PRIu64
+		" ms left, leader %s\n",
+		total_of(s, "etcd_reachable", "") ? "reachable" : "UNREACHABLE", latency_us / 1000,
+		latency_us % 1000, total_of(s, "etcd_lease_left_ms", ""), named);
+	fprintf(out,
+		"settlements: %" PRIu64 " done, %" PRIu64 " pending (%" PRIu64
+		" waiting for a peer, %" PRIu64 " for etcd), fencing rejections %" PRIu64 "\n",
+		total_of(s, "auction_events_total", "event=settled"),
+		total_of(s, "settlements_pending", ""),
+		total_of(s, "settlements_waiting_for_peer", ""),
+		total_of(s, "settlements_waiting_for_etcd", ""),
+		total_of(s, "fencing_rejections_total", ""));
+}
+
 /* What the peers' lines show: left out of the list of values. */
 static bool in_peer_table(const struct stats_entry *e)
 {
@@ -292,6 +331,7 @@ void bidstat_print_view(FILE *out, const struct bidstat_update *u, bool clear_sc
 	print_header(out, u);
 	print_workers(out, u);
 	print_peers(out, u);
+	print_leadership(out, u);
 	print_values(out, u);
 	if (!clear_screen)
 		fputc('\n', out);

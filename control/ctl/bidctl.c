@@ -59,6 +59,12 @@ static void usage(FILE *out)
 		"                      -86400000..86400000; 0 undoes it. Its HLC never goes\n"
 		"                      back; a jump forward of more than --max-drift-ms makes\n"
 		"                      peers refuse its stamps and quarantine it\n"
+		"  lease-guard on|off  FAULT INJECTION ONLY (tests, chaos), with --etcd: off\n"
+		"                      makes the leader ignore its own lease deadline (and\n"
+		"                      etcd's word that its lease is gone) until etcd refuses\n"
+		"                      one of its settlement writes for its fencing token: a\n"
+		"                      zombie leader; on restores the guard. Status shows\n"
+		"                      injected_lease_guard_off\n"
 		"\n"
 		"Options:\n"
 		"  --socket PATH       the node's --control-socket\n"
@@ -79,7 +85,8 @@ static void usage(FILE *out)
 		"--duration 60\n"
 		"  bidctl --json query 42\n"
 		"  bidctl close 42\n"
-		"  bidctl --name edge-1 clock-offset -10000\n");
+		"  bidctl --name edge-1 clock-offset -10000\n"
+		"  bidctl --name edge-1 lease-guard off\n");
 }
 
 static int __attribute__((format(printf, 1, 2))) usage_error(const char *fmt, ...)
@@ -246,6 +253,15 @@ static int build_clock_offset(int argc, char **argv, char *req, size_t len)
 	return put_request(req, len, "clock-offset %s", argv[1]);
 }
 
+/* lease-guard on|off: the wire says 1 or 0. */
+static int build_lease_guard(int argc, char **argv, char *req, size_t len)
+{
+	bool on = argc == 2 && strcmp(argv[1], "on") == 0;
+	if (argc != 2 || (!on && strcmp(argv[1], "off") != 0))
+		return usage_error("usage: bidctl lease-guard on|off (fault injection)");
+	return put_request(req, len, "lease-guard %d", on ? 1 : 0);
+}
+
 static int build_no_args(int argc, char **argv, char *req, size_t len)
 {
 	if (argc != 1)
@@ -257,8 +273,13 @@ static const struct {
 	const char *name;
 	build_fn build;
 } commands[] = {
-    {"open", build_open}, {"close", build_one_id},   {"query", build_one_id},
-    {"list", build_list}, {"status", build_no_args}, {"clock-offset", build_clock_offset},
+    {"open", build_open},
+    {"close", build_one_id},
+    {"query", build_one_id},
+    {"list", build_list},
+    {"status", build_no_args},
+    {"clock-offset", build_clock_offset},
+    {"lease-guard", build_lease_guard},
 };
 
 static int unreachable(const char *path, const char *what)
@@ -488,5 +509,6 @@ int main(int argc, char **argv)
 		return rc != 0 ? rc : talk(path, req, json);
 	}
 	return usage_error(
-	    "unknown command '%s'; commands: open close query list status clock-offset", cmd);
+	    "unknown command '%s'; commands: open close query list status clock-offset lease-guard",
+	    cmd);
 }

@@ -12,6 +12,7 @@
  *           | list [<from> [<limit>]]
  *           | status
  *           | clock-offset <ms>
+ *           | lease-guard <on>
  * Every argument is an unsigned decimal number in its range, except ms:
  *   auction_id, from      1..2^64-1
  *   reserve, increment    1..CTL_AMOUNT_MAX (2^63-1: no bid can exceed it)
@@ -19,9 +20,15 @@
  *   limit                 1..CTL_LIST_LIMIT_MAX (default CTL_LIST_LIMIT_MAX)
  *   ms                    a decimal number, '-' allowed, in
  *                         -CTL_CLOCK_OFFSET_MAX_MS..CTL_CLOCK_OFFSET_MAX_MS
+ *   on                    0 or 1
  * clock-offset is fault injection only: it sets the shift of the node's
  * wall clock (--clock-offset-ms of a running node), so that tests can make
  * its clock jump forward or back; the answer gives the new and old offset.
+ * lease-guard is fault injection only too (bidctl lease-guard on|off): with
+ * 0 a leader ignores its own lease deadline (and etcd's word that its lease
+ * is gone) until etcd refuses a settlement txn for its fencing token, a
+ * zombie leader for tests (leader.h); 1 restores the guard. The answer says
+ * whether the guard is on now and was before. Refused without --etcd.
  * list answers a page: the auctions with id >= from (default 1), the
  * lowest ids first, at most limit of them, and the id to ask from next
  * (none when the page holds the last auction).
@@ -80,6 +87,9 @@ struct ctl_auction {
 	uint64_t settlement_fencing_token;
 };
 
+/* Waiting settlements named by status (the counts give them all). */
+#define CTL_MAX_WAITS 16
+
 /* A peer as bidctl status shows it (CLUSTER.md's names). */
 #define CTL_MAX_PEERS 15
 struct ctl_peer {
@@ -109,6 +119,8 @@ struct ctl_status {
 	/* The shift of this node's wall clock (--clock-offset-ms or
 	 * clock-offset): fault injection. Not the peers' clock_offset_ms. */
 	int64_t injected_clock_offset_ms;
+	/* lease-guard 0 (fault injection): the leader ignores its deadline. */
+	bool injected_lease_guard_off;
 	unsigned int npeers;
 	struct ctl_peer peers[CTL_MAX_PEERS];
 	/* Leadership (CLUSTER.md): without --etcd a lone node is its own
@@ -134,6 +146,13 @@ struct ctl_status {
 	uint64_t settlements_pending;
 	uint64_t settlements_waiting_for_peer;
 	uint64_t settlements_waiting_for_etcd;
+	/* The first of the waiting auctions, and what each waits for: a
+	 * peer's final report (peer_node_id) or etcd (peer_node_id 0). */
+	unsigned int nwaits;
+	struct ctl_wait {
+		uint64_t auction;
+		uint16_t peer_node_id;
+	} waits[CTL_MAX_WAITS];
 };
 
 typedef void (*ctl_emit_fn)(void *arg, const struct ctl_auction *a);
@@ -157,6 +176,9 @@ struct ctl_handlers {
 	/* Sets the injected clock offset to ms (already in bounds) and says
 	 * what it was. NULL: the node has no such fault (answered as an error). */
 	int (*clock_offset)(void *ctx, int64_t ms, int64_t *previous, char *err, size_t errlen);
+	/* Turns the leader's lease guard on or off (fault injection) and says
+	 * whether it was on. NULL: answered as an error. */
+	int (*lease_guard)(void *ctx, bool on, bool *was_on, char *err, size_t errlen);
 	void *ctx;
 };
 

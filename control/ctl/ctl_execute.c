@@ -193,6 +193,19 @@ static int run_clock_offset(struct request *r)
 	return rc;
 }
 
+static int run_lease_guard(struct request *r)
+{
+	if (!r->h->lease_guard) {
+		snprintf(r->err, r->errlen, "this node has no lease guard to switch");
+		return -ENOTSUP;
+	}
+	bool on = r->args[0] != 0, was_on = true;
+	int rc = r->h->lease_guard(r->h->ctx, on, &was_on, r->err, r->errlen);
+	if (rc == 0)
+		r->format->lease_guard(r->out, on, was_on);
+	return rc;
+}
+
 /* Every argument is an unsigned decimal number in [min, max]; one left out
  * (an optional one) takes `fallback`. A signed one is a decimal number
  * whose magnitude is at most max (min is 0), stored as int64_t. */
@@ -242,6 +255,7 @@ static const struct command commands[] = {
      1,
      1,
      run_clock_offset},
+    {"lease-guard", {{"on", 0, 1, 0, false}}, 1, 1, run_lease_guard},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

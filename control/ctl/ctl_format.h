@@ -8,6 +8,7 @@
 #ifndef BIDPLANE_CTL_FORMAT_H
 #define BIDPLANE_CTL_FORMAT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "ctl.h"
@@ -27,6 +28,8 @@ struct ctl_format {
 	void (*status)(struct ctl_out *o, const struct ctl_status *s);
 	/* clock-offset's answer: the injected offset now, and before. */
 	void (*clock_offset)(struct ctl_out *o, int64_t now_ms, int64_t previous_ms);
+	/* lease-guard's answer: whether the guard is on now, and was before. */
+	void (*lease_guard)(struct ctl_out *o, bool on, bool was_on);
 };
 
 extern const struct ctl_format ctl_format_text;

@@ -91,7 +91,9 @@ static void json_status(struct ctl_out *o, const struct ctl_status *s)
 		ctl_out_json_string(o, s->not_serving_reason);
 	else
 		ctl_out_printf(o, "null");
-	ctl_out_printf(o, ",\"injected_clock_offset_ms\":%" PRId64, s->injected_clock_offset_ms);
+	ctl_out_printf(o,
+		       ",\"injected_clock_offset_ms\":%" PRId64 ",\"injected_lease_guard_off\":%s",
+		       s->injected_clock_offset_ms, json_bool(s->injected_lease_guard_off));
 	ctl_out_printf(o, ",\"peers\":[");
 	for (unsigned int i = 0; i < s->npeers; i++) {
 		const struct ctl_peer *p = &s->peers[i];
@@ -136,9 +138,19 @@ static void json_status(struct ctl_out *o, const struct ctl_status *s)
 	ctl_out_printf(o,
 		       ",\"fencing_rejections\":%" PRIu64 ",\"settlements\":{\"done\":%" PRIu64
 		       ",\"pending\":%" PRIu64 ",\"waiting_for_peer\":%" PRIu64
-		       ",\"waiting_for_etcd\":%" PRIu64 "}}\n",
+		       ",\"waiting_for_etcd\":%" PRIu64 ",\"waiting\":[",
 		       s->fencing_rejections, s->settlements_done, s->settlements_pending,
 		       s->settlements_waiting_for_peer, s->settlements_waiting_for_etcd);
+	for (unsigned int i = 0; i < s->nwaits; i++) {
+		const struct ctl_wait *w = &s->waits[i];
+		ctl_out_printf(o, "%s{\"auction\":%" PRIu64, i ? "," : "", w->auction);
+		if (w->peer_node_id)
+			ctl_out_printf(o, ",\"for\":\"peer\",\"peer_node_id\":%u}",
+				       w->peer_node_id);
+		else
+			ctl_out_printf(o, ",\"for\":\"etcd\",\"peer_node_id\":null}");
+	}
+	ctl_out_printf(o, "]}}\n");
 }
 
 static void json_clock_offset(struct ctl_out *o, int64_t now_ms, int64_t previous_ms)
@@ -147,6 +159,13 @@ static void json_clock_offset(struct ctl_out *o, int64_t now_ms, int64_t previou
 		       "{\"injected_clock_offset_ms\":%" PRId64
 		       ",\"previous_injected_clock_offset_ms\":%" PRId64 "}\n",
 		       now_ms, previous_ms);
+}
+
+static void json_lease_guard(struct ctl_out *o, bool on, bool was_on)
+{
+	ctl_out_printf(
+	    o, "{\"injected_lease_guard_off\":%s,\"previous_injected_lease_guard_off\":%s}\n",
+	    json_bool(!on), json_bool(!was_on));
 }
 
 const struct ctl_format ctl_format_json = {
@@ -160,4 +179,5 @@ const struct ctl_format ctl_format_json = {
     .list_end = json_list_end,
     .status = json_status,
     .clock_offset = json_clock_offset,
+    .lease_guard = json_lease_guard,
 };

@@ -166,6 +166,27 @@ static void text_leadership(struct ctl_out *o, const struct ctl_status *s)
 		       s->etcd_latency_us % 1000, s->etcd_lease_left_ms, leader);
 }
 
+/* Which auctions wait and for what: "waiting:      auction 201 for peer 2,
+ * auction 301 for etcd (and 3 more)". */
+static void text_waits(struct ctl_out *o, const struct ctl_status *s)
+{
+	if (!s->nwaits)
+		return;
+	ctl_out_printf(o, "waiting:      ");
+	for (unsigned int i = 0; i < s->nwaits; i++) {
+		const struct ctl_wait *w = &s->waits[i];
+		ctl_out_printf(o, "%s auction %" PRIu64 " for ", i ? "," : "", w->auction);
+		if (w->peer_node_id)
+			ctl_out_printf(o, "peer %u", w->peer_node_id);
+		else
+			ctl_out_printf(o, "etcd");
+	}
+	uint64_t all = s->settlements_waiting_for_peer + s->settlements_waiting_for_etcd;
+	if (all > s->nwaits)
+		ctl_out_printf(o, " (and %" PRIu64 " more)", all - s->nwaits);
+	ctl_out_printf(o, "\n");
+}
+
 static void text_status(struct ctl_out *o, const struct ctl_status *s)
 {
 	ctl_out_printf(o,
@@ -186,6 +207,9 @@ static void text_status(struct ctl_out *o, const struct ctl_status *s)
 	if (s->injected_clock_offset_ms)
 		ctl_out_printf(o, "clock_offset:  %+" PRId64 " ms (injected: fault injection)\n",
 			       s->injected_clock_offset_ms);
+	if (s->injected_lease_guard_off)
+		ctl_out_printf(o, "lease_guard:   OFF (injected: fault injection; a leader ignores "
+				  "its lease deadline until etcd refuses a write)\n");
 	ctl_out_printf(o, "wal:           %s, lsn %" PRIu64 ", durable %" PRIu64 "%s%s\n",
 		       s->durability ? s->durability : "off", s->wal_lsn, s->wal_durable_lsn,
 		       s->wal_error[0] ? "; FAILED: " : "", s->wal_error);
@@ -196,6 +220,7 @@ static void text_status(struct ctl_out *o, const struct ctl_status *s)
 		    " waiting for a peer, %" PRIu64 " for etcd), fencing rejections %" PRIu64 "\n",
 		    s->settlements_done, s->settlements_pending, s->settlements_waiting_for_peer,
 		    s->settlements_waiting_for_etcd, s->fencing_rejections);
+	text_waits(o, s);
 	for (unsigned int i = 0; i < s->npeers; i++) {
 		const struct ctl_peer *p = &s->peers[i];
 		char heard[48] = "never heard", offset[32] = "unknown";
@@ -219,6 +244,14 @@ static void text_clock_offset(struct ctl_out *o, int64_t now_ms, int64_t previou
 		       now_ms, previous_ms);
 }
 
+static void text_lease_guard(struct ctl_out *o, bool on, bool was_on)
+{
+	ctl_out_printf(o, "lease guard %s (was %s)%s\n", on ? "on" : "OFF", was_on ? "on" : "OFF",
+		       on ? ""
+			  : "; fault injection: a leader ignores its lease deadline "
+			    "until etcd refuses one of its settlement writes");
+}
+
 const struct ctl_format ctl_format_text = {
     .name = "text",
     .error = text_error,
@@ -230,4 +263,5 @@ const struct ctl_format ctl_format_text = {
     .list_end = text_list_end,
     .status = text_status,
     .clock_offset = text_clock_offset,
+    .lease_guard = text_lease_guard,
 };

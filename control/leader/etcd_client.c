@@ -331,21 +331,38 @@ int etcd_election_leader(struct etcd_client *c, const char *name, char *value, s
 	return rc;
 }
 
-int etcd_put_if_guarded(struct etcd_client *c, const char *guard, int64_t guard_rev,
-			const char *key, const void *value, size_t len, bool *succeeded, char *err,
-			size_t errlen)
+/* The first kv of a txn failure's response i, or NULL (no such key). */
+static json_t *txn_range_kv(json_t *answer, size_t i)
 {
-	*succeeded = false;
-	json_t *req =
-	    json_pack("{s:[{s:s,s:s,s:o,s:o},{s:s,s:s,s:o,s:s}],s:[{s:{s:o,s:o}}]}", "compare",
-		      "target", "CREATE", "result", "EQUAL", "key", key_json(guard),
-		      "create_revision", int64_json(guard_rev), "target", "CREATE", "result",
-		      "EQUAL", "key", key_json(key), "create_revision", "0", "success",
-		      "request_put", "key", key_json(key), "value", b64_json(value, len));
+	json_t *r = json_object_get(json_array_get(json_object_get(answer, "responses"), i),
+				    "response_range");
+	return json_array_get(json_object_get(r, "kvs"), 0);
+}
+
+int etcd_put_if_guarded(struct etcd_client *c, const char *guard, int64_t guard_rev,
+			const char *key, const void *value, size_t len, struct etcd_guarded *out,
+			char *err, size_t errlen)
+{
+	*out = (struct etcd_guarded){0};
+	json_t *req = json_pack(
+	    "{s:[{s:s,s:s,s:o,s:o},{s:s,s:s,s:o,s:s}],s:[{s:{s:o,s:o}}],"
+	    "s:[{s:{s:o}},{s:{s:o}}]}",
+	    "compare", "target", "CREATE", "result", "EQUAL", "key", key_json(guard),
+	    "create_revision", int64_json(guard_rev), "target", "CREATE", "result", "EQUAL", "key",
+	    key_json(key), "create_revision", "0", "success", "request_put", "key", key_json(key),
+	    "value", b64_json(value, len), "failure", "request_range", "key", key_json(guard),
+	    "request_range", "key", key_json(key));
 	json_t *a = post(c, "/v3/kv/txn", req, err, errlen);
 	if (!a)
 		return -EIO;
-	*succeeded = json_is_true(json_object_get(a, "succeeded"));
+	out->succeeded = json_is_true(json_object_get(a, "succeeded"));
+	if (out->succeeded) {
+		out->guard_current = true;
+	} else {
+		json_t *g = txn_range_kv(a, 0);
+		out->guard_current = g && int64_field(g, "create_revision") == guard_rev;
+		out->key_existed = txn_range_kv(a, 1) != NULL;
+	}
 	json_decref(a);
 	return 0;
 }

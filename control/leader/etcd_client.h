@@ -85,14 +85,22 @@ int etcd_lease_revoke(struct etcd_client *c, int64_t id, char *err, size_t errle
 int etcd_election_leader(struct etcd_client *c, const char *name, char *value, size_t value_cap,
 			 int64_t *create_rev, bool *found, char *err, size_t errlen);
 
+/* What a guarded put found, read in the same txn (one revision of etcd):
+ * which comparison failed is never guessed from a later read. */
+struct etcd_guarded {
+	bool succeeded;	    /* both comparisons held: the put was made */
+	bool guard_current; /* `guard` had creation revision guard_rev */
+	bool key_existed;   /* `key` existed already */
+};
+
 /*
  * One txn: if key `guard` still has creation revision guard_rev and key
- * `key` does not exist, puts key = value. *succeeded says whether the
- * comparison held (and the put was made); a refused txn is no error.
+ * `key` does not exist, puts key = value; else reads both keys (in the
+ * same txn) to say which comparison failed. A refused txn is no error.
  */
 int etcd_put_if_guarded(struct etcd_client *c, const char *guard, int64_t guard_rev,
-			const char *key, const void *value, size_t len, bool *succeeded, char *err,
-			size_t errlen);
+			const char *key, const void *value, size_t len, struct etcd_guarded *out,
+			char *err, size_t errlen);
 
 /* The value of key into value[0..cap) (cut), its length in *len (the
  * whole length), *found false when the key does not exist. */

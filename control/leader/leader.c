@@ -42,6 +42,7 @@ struct run {
 	int64_t token;
 	bool reachable;
 	uint64_t leader_node_id;
+	bool zombie_said; /* the lease guard is off and etcd deposed us: said once */
 	char last_error[512];
 };
 
@@ -61,6 +62,31 @@ static void say(struct run *r, enum leader_log_level level, const char *fmt, ...
 static uint64_t deadline_ms(const struct run *r)
 {
 	return r->lease ? r->refreshed_ms + r->ttl_ms - LEADER_MARGIN_MS : 0;
+}
+
+bool leader_lease_guard_off(const struct leader *l)
+{
+	return atomic_load_explicit(&l->lease_guard_off, memory_order_relaxed);
+}
+
+bool leader_set_lease_guard(struct leader *l, bool on)
+{
+	return !atomic_exchange(&l->lease_guard_off, !on);
+}
+
+/* Fault injection: an elected leader with the guard off keeps leading
+ * whatever its clock or etcd's lease says (leader.h). Said once. */
+static bool zombie(struct run *r, const char *what)
+{
+	if (!r->elected || !leader_lease_guard_off(r->l))
+		return false;
+	if (!r->zombie_said)
+		say(r, LEADER_LOG_WARNING,
+		    "%s, but the lease guard is off (fault injection: bidctl lease-guard): "
+		    "acting as leader with fencing token %" PRId64 " until etcd refuses a write",
+		    what, r->token);
+	r->zombie_said = true;
+	return true;
 }
 
 static void publish(struct run *r)
@@ -101,8 +127,9 @@ void leader_read(struct leader *l, struct leader_view *v)
 	uint64_t now = leader_clock_ms();
 	v->lease_left_ms = deadline > now ? deadline - now : 0;
 	/* Judged now, not when published: a thread that has not run since
-	 * (stopped, starved) cannot keep us leader past the deadline. */
-	v->leader = elected && now < deadline;
+	 * (stopped, starved) cannot keep us leader past the deadline (unless
+	 * the guard is off: fault injection, leader.h). */
+	v->leader = elected && (now < deadline || leader_lease_guard_off(l));
 	if (!v->leader)
 		v->token = 0;
 	v->requests = atomic_load(&l->client.requests) + atomic_load(&l->settle_client.requests);
@@ -131,11 +158,14 @@ static void set_elected(struct run *r, bool elected, int64_t token, const char *
 		return;
 	struct leader *l = r->l;
 	pthread_mutex_lock(&l->key_lock);
-	if (!elected)
+	if (!elected) {
 		l->election_key[0] = '\0';
+		l->election_token = 0;
+	}
 	pthread_mutex_unlock(&l->key_lock);
 	r->elected = elected;
 	r->token = elected ? token : 0;
+	r->zombie_said = false;
 	atomic_fetch_add(&l->changes, 1);
 	if (elected)
 		say(r, LEADER_LOG_INFO, "elected leader of %s, fencing token %" PRId64, l->election,
@@ -186,6 +216,10 @@ static void keepalive(struct run *r, uint64_t now)
 		r->next_keepalive_ms = now + KEEPALIVE_RETRY_MS;
 		return;
 	}
+	if (ttl <= 0 && zombie(r, "etcd no longer has our lease")) {
+		r->next_keepalive_ms = now + r->ttl_ms / 3;
+		return;
+	}
 	if (ttl <= 0) {
 		say(r, LEADER_LOG_WARNING, "etcd no longer has lease %" PRIx64 ": taking a new one",
 		    (uint64_t)r->lease);
@@ -211,7 +245,8 @@ static void check_leader(struct run *r)
 	if (rc != 0)
 		return;
 	r->leader_node_id = found ? strtoull(value, NULL, 10) : 0;
-	if (r->elected && (!found || rev != r->token))
+	if (r->elected && (!found || rev != r->token) &&
+	    !zombie(r, found ? "another key leads the election" : "our election key is gone"))
 		drop_lease(r,
 			   found ? "another key leads the election" : "our election key is gone");
 }
@@ -249,6 +284,7 @@ static void campaign(struct run *r, uint64_t now, int wait_ms)
 	}
 	pthread_mutex_lock(&l->key_lock);
 	snprintf(l->election_key, sizeof(l->election_key), "%s", won.key);
+	l->election_token = (uint64_t)won.rev;
 	pthread_mutex_unlock(&l->key_lock);
 	r->leader_node_id = l->opt.node_id;
 	set_elected(r, true, won.rev, NULL);
@@ -337,20 +373,37 @@ static enum leader_settle_outcome read_back(struct leader *l, struct leader_sett
 	return LEADER_ADOPTED;
 }
 
+/* The key we lead with and its token, read together (one lock): a guard
+ * and a token from two different leaderships would make a txn that fails
+ * for no deposition. false while not elected. */
+static bool current_key(struct leader *l, char *key, size_t cap, uint64_t *token)
+{
+	pthread_mutex_lock(&l->key_lock);
+	snprintf(key, cap, "%s", l->election_key);
+	*token = l->election_token;
+	pthread_mutex_unlock(&l->key_lock);
+	return key[0] != '\0' && *token != 0;
+}
+
+static int settle_txn(struct leader *l, const char *guard, uint64_t token, uint64_t auction,
+		      const void *record, size_t len, bool *existing, char *err, size_t errlen);
+
 static enum leader_settle_outcome settle_one(struct run *r, struct leader_settle_job *j)
 {
 	struct leader *l = r->l;
 	struct leader_view v;
-	char record[256], err[512];
+	char record[256], err[512], guard[ETCD_KEY_MAX];
+	uint64_t token = 0;
 	leader_read(l, &v);
-	if (!v.leader)
+	if (!v.leader || !current_key(l, guard, sizeof(guard), &token) || token != v.token)
 		return v.reachable ? LEADER_NOT_LEADER : LEADER_ETCD_DOWN;
 	/* The record carries the token the txn is guarded by: the guard
 	 * compares the same value (read once, here). */
-	j->rec.fencing_token = v.token;
+	j->rec.fencing_token = token;
 	int len = leader_record_format(&j->rec, record, sizeof(record));
 	bool existing = false;
-	int rc = leader_settle_txn(l, j->auction, record, (size_t)len, &existing, err, sizeof(err));
+	int rc = settle_txn(l, guard, token, j->auction, record, (size_t)len, &existing, err,
+			    sizeof(err));
 	if (rc == 1)
 		return LEADER_SETTLED;
 	if (rc < 0) {
@@ -364,8 +417,10 @@ static enum leader_settle_outcome settle_one(struct run *r, struct leader_settle
 	return LEADER_REFUSED_TOKEN;
 }
 
-/* The settlements the control thread handed over, a few per turn so the
- * keepalives go on. Whether any was answered. */
+/* The settlements the control thread handed over, a few per turn, and
+ * none once a keepalive is due: with etcd slow (each txn up to the
+ * request timeout) 64 txns in a row would outlast the lease. Whether any
+ * was answered. */
 static bool settle_jobs(struct run *r)
 {
 	struct leader *l = r->l;
@@ -375,6 +430,8 @@ static bool settle_jobs(struct run *r)
 		/* Only with room for the answer: a job is never lost. */
 		if (atomic_load(&l->answers.head) - atomic_load(&l->answers.tail) >=
 		    LEADER_SETTLE_QUEUE)
+			break;
+		if (r->lease && leader_clock_ms() >= r->next_keepalive_ms)
 			break;
 		if (!ring_pop(&l->jobs, &j))
 			break;
@@ -397,7 +454,7 @@ static void step(struct run *r)
 	struct leader *l = r->l;
 	char err[512];
 	uint64_t now = leader_clock_ms();
-	if (r->lease && now >= deadline_ms(r))
+	if (r->lease && now >= deadline_ms(r) && !zombie(r, "our lease deadline passed"))
 		drop_lease(r, "the lease could not be refreshed in time (etcd unreachable?)");
 	if (settle_jobs(r))
 		publish(r);
@@ -526,41 +583,50 @@ int leader_settle_txn(struct leader *l, uint64_t auction, const void *record, si
 		      bool *existing, char *err, size_t errlen)
 {
 	struct leader_view v;
-	char guard[ETCD_KEY_MAX], key[ETCD_KEY_MAX + 24];
+	char guard[ETCD_KEY_MAX];
+	uint64_t token = 0;
 	*existing = false;
 	leader_read(l, &v);
-	pthread_mutex_lock(&l->key_lock);
-	snprintf(guard, sizeof(guard), "%s", l->election_key);
-	pthread_mutex_unlock(&l->key_lock);
-	if (!v.leader || guard[0] == '\0') {
+	if (!v.leader || !current_key(l, guard, sizeof(guard), &token) || token != v.token) {
 		snprintf(err, errlen, "not the leader");
 		return 0;
 	}
+	return settle_txn(l, guard, token, auction, record, len, existing, err, errlen);
+}
+
+/* The txn of leader_settle_txn, guarded by (guard, token). */
+static int settle_txn(struct leader *l, const char *guard, uint64_t token, uint64_t auction,
+		      const void *record, size_t len, bool *existing, char *err, size_t errlen)
+{
+	char key[ETCD_KEY_MAX + 24];
+	*existing = false;
 	snprintf(key, sizeof(key), "%s%" PRIu64, l->settled_prefix, auction);
-	bool ok = false;
+	struct etcd_guarded g;
 	pthread_mutex_lock(&l->settle_lock);
-	int rc = etcd_put_if_guarded(&l->settle_client, guard, (int64_t)v.token, key, record, len,
-				     &ok, err, errlen);
-	if (rc == 0 && !ok) {
-		/* Refused: which of the two comparisons failed? */
-		char value[8];
-		size_t got;
-		bool found = false;
-		if (etcd_get(&l->settle_client, key, value, sizeof(value), &got, &found, err,
-			     errlen) == 0 &&
-		    found) {
-			*existing = true;
-			snprintf(err, errlen, "auction %" PRIu64 " is settled already", auction);
-		} else {
-			atomic_fetch_add(&l->fencing_rejections, 1);
-			snprintf(err, errlen,
-				 "settlement of auction %" PRIu64 " refused: fencing token %" PRIu64
-				 " is no longer current",
-				 auction, v.token);
-		}
-	}
+	int rc = etcd_put_if_guarded(&l->settle_client, guard, (int64_t)token, key, record, len, &g,
+				     err, errlen);
 	pthread_mutex_unlock(&l->settle_lock);
 	if (rc != 0)
 		return rc;
-	return ok ? 1 : 0;
+	if (g.succeeded)
+		return 1;
+	/* Refused. A stale token is counted even when the auction is settled
+	 * already: we were deposed, whoever wrote first. */
+	if (!g.guard_current) {
+		atomic_fetch_add(&l->fencing_rejections, 1);
+		snprintf(err, errlen,
+			 "settlement of auction %" PRIu64 " refused: fencing token %" PRIu64
+			 " is no longer current",
+			 auction, token);
+	} else if (g.key_existed) {
+		*existing = true;
+		snprintf(err, errlen, "auction %" PRIu64 " is settled already", auction);
+	} else {
+		snprintf(err, errlen,
+			 "etcd refused the settlement txn of auction %" PRIu64
+			 " although both its comparisons held",
+			 auction);
+		return -EPROTO; /* asked again later */
+	}
+	return 0;
 }

@@ -24,9 +24,18 @@
  * published deadline, so a reader never trusts a leadership whose
  * deadline has passed even while the thread has not run (SIGSTOP).
  *
+ * Fault injection (never in production): with the lease guard off
+ * (leader_set_lease_guard, `bidctl lease-guard off`) a leader ignores its
+ * own deadline, and etcd's word that its lease or key is gone, until etcd
+ * refuses one of its settlement txns for the token: a zombie that does
+ * not know it has been deposed, so that tests can show the token check
+ * alone refuses its writes. The normal path reads the flag only once a
+ * deadline has passed.
+ *
  * Threads: leader_start / leader_stop on the main thread (once each);
- * leader_read from any thread; leader_settle_txn from one thread that may
- * block (not the control thread, not a worker).
+ * leader_read and leader_set_lease_guard from any thread;
+ * leader_settle_txn from one thread that may block (not the control
+ * thread, not a worker).
  */
 #ifndef BIDPLANE_LEADER_H
 #define BIDPLANE_LEADER_H
@@ -135,6 +144,8 @@ struct leader {
 	_Atomic uint64_t changes;
 	_Atomic uint64_t lease_grants;
 	_Atomic uint64_t fencing_rejections;
+	/* Fault injection: the lease guard is off (leader_set_lease_guard). */
+	_Atomic bool lease_guard_off;
 
 	struct etcd_client client; /* the thread's */
 	/* The settlement's (leader_settle_txn): its own handle, held by one
@@ -146,6 +157,7 @@ struct leader {
 	 * slow settlement never delays a keepalive. */
 	pthread_mutex_t key_lock;
 	char election_key[ETCD_KEY_MAX];
+	uint64_t election_token; /* its creation revision, set with it */
 
 	/* Fenced settlement: jobs from the control thread to this thread,
 	 * answers back (leader_settle_submit / leader_settle_answer). */
@@ -163,6 +175,14 @@ int leader_start(struct leader *l, const struct leader_options *opt, char *err, 
 void leader_stop(struct leader *l);
 
 void leader_read(struct leader *l, struct leader_view *v);
+
+/* Fault injection only (tests, chaos): on false, the leader believes it
+ * leads until a settlement txn is refused for its token (see above); on
+ * true, the normal guard again. Returns whether the guard was on. Any
+ * thread. */
+bool leader_set_lease_guard(struct leader *l, bool on);
+/* Whether the guard is off. Any thread. */
+bool leader_lease_guard_off(const struct leader *l);
 
 /*
  * The next step's settlement: writes `record` at

@@ -115,6 +115,7 @@ static int h_status(void *ctx, struct ctl_status *out, char *err, size_t errlen)
 	    .auctions_closed = n->auctions.closed,
 	    .auctions_settled = stat_read(&c->stats->auctions_settled),
 	    .injected_clock_offset_ms = atomic_load(&n->clock_offset_ms),
+	    .injected_lease_guard_off = c->etcd && leader_lease_guard_off(&c->leader),
 	};
 	struct leader_view lv;
 	control_leadership(c, &lv);
@@ -138,6 +139,10 @@ static int h_status(void *ctx, struct ctl_status *out, char *err, size_t errlen)
 	out->settlements_pending = c->settlements.pending;
 	out->settlements_waiting_for_peer = c->settlements.waiting_for_peer;
 	out->settlements_waiting_for_etcd = c->settlements.waiting_for_etcd;
+	for (uint32_t i = 0; i < c->settlements.nwaits && i < CTL_MAX_WAITS; i++)
+		out->waits[out->nwaits++] =
+		    (struct ctl_wait){.auction = c->settlements.waits[i].auction,
+				      .peer_node_id = c->settlements.waits[i].peer};
 	struct repl_peer_view v[CTL_MAX_PEERS];
 	out->npeers = replicate_peers(c, v, CTL_MAX_PEERS, node_mono_ms());
 	for (unsigned int i = 0; i < out->npeers; i++)
@@ -174,6 +179,25 @@ static int h_clock_offset(void *ctx, int64_t ms, int64_t *previous, char *err, s
 	return 0;
 }
 
+/* Fault injection: a leader that ignores its lease deadline (leader.h).
+ * Any thread may switch it (an atomic the leader thread and leader_read
+ * read). */
+static int h_lease_guard(void *ctx, bool on, bool *was_on, char *err, size_t errlen)
+{
+	struct control *c = ctl_control(ctx);
+	if (!c->etcd) {
+		snprintf(err, errlen,
+			 "lease-guard: this node runs without --etcd: it has no lease to guard");
+		return -ENOTSUP;
+	}
+	*was_on = leader_set_lease_guard(&c->leader, on);
+	BP_LOG(NOTICE, CONTROL,
+	       "lease guard %s (was %s) by bidctl lease-guard: fault injection%s\n",
+	       on ? "on" : "OFF", *was_on ? "on" : "OFF",
+	       on ? "" : "; a leader ignores its lease deadline until etcd refuses a write");
+	return 0;
+}
+
 void ctl_glue_handlers(struct control *c, struct ctl_handlers *h)
 {
 	*h = (struct ctl_handlers){
@@ -183,6 +207,7 @@ void ctl_glue_handlers(struct control *c, struct ctl_handlers *h)
 	    .list = h_list,
 	    .status = h_status,
 	    .clock_offset = h_clock_offset,
+	    .lease_guard = h_lease_guard,
 	    .ctx = c,
 	};
 }

@@ -10,22 +10,34 @@
 #include "leader.h"
 #include "replicate.h"
 #include "settle_rule.h"
+#include "settle_walk.h"
 #include "stat.h"
 #include "stats_node.h"
 
 /* Auctions final here, not settled yet: a list of table capacity (an
- * auction is in it once, and an unsettled auction is never removed from
- * the table, so the pointers stay valid). */
+ * auction is in it once). Ids, looked up at each visit: the walk is
+ * bounded, so an auction settled (by a peer's entry) may be removed from
+ * the table, its memory reused, before the walk comes back to it. */
 struct awaiting {
-	struct auction **a;
+	uint64_t *a; /* auction ids */
 	uint32_t count, cap;
+	struct settle_walk walk;
+	/* The pass in progress: what settlement_counts will say at its end. */
+	struct settlement_counts pass;
 };
 static struct awaiting aw; /* the control thread's */
+
+/* Auctions looked at per control loop: a few microseconds, so that a
+ * million auctions waiting (a peer down over a burst of closes) never
+ * stall the loop; a pass over them takes len / SETTLE_STEP loops. */
+#define SETTLE_STEP 256
 
 int settlement_init(struct control *c)
 {
 	aw.cap = c->node->auctions.capacity;
 	aw.count = 0;
+	aw.walk = (struct settle_walk){0};
+	aw.pass = (struct settlement_counts){0};
 	aw.a = calloc(aw.cap, sizeof(*aw.a));
 	return aw.a ? 0 : -ENOMEM;
 }
@@ -44,7 +56,7 @@ void settlement_final_here(struct control *c, struct auction *a)
 	a->final_here = true;
 	replicate_definition_changed(c, a); /* ships the FINAL part */
 	if (!a->settled && aw.count < aw.cap)
-		aw.a[aw.count++] = a;
+		aw.a[aw.count++] = a->id;
 }
 
 static void record(struct control *c, struct auction *a, const struct leader_record *r)
@@ -107,37 +119,75 @@ static void hand_over(struct control *c, struct auction *a, uint64_t now_ms)
 		a->settle_in_flight = true;
 }
 
+/* What one tick looks at, gathered once per tick. */
+struct tick {
+	struct control *c;
+	uint64_t now_ms;
+	uint32_t all; /* every configured peer's bit */
+	struct leader_view lv;
+};
+
+/* The node id of the first configured peer whose final report is missing. */
+static uint16_t first_missing_peer(const struct control *c, uint32_t all, uint32_t final)
+{
+	uint32_t missing = all & ~final;
+	for (unsigned int i = 0; i < c->repl.npeers && i < 32; i++)
+		if (missing & (1u << i))
+			return c->repl.peer[i].id;
+	return 0;
+}
+
+static void note_wait(struct settlement_counts *n, uint64_t auction, uint16_t peer)
+{
+	if (n->nwaits < SETTLEMENT_WAITS_SHOWN)
+		n->waits[n->nwaits++] = (struct settlement_wait){.auction = auction, .peer = peer};
+}
+
+/* One awaiting auction: whether it stays in the list. Gone from the
+ * table: it was settled and removed. */
+static bool visit(uint64_t id, void *arg)
+{
+	struct tick *t = arg;
+	struct auction *a = auction_lookup(&t->c->node->auctions, id);
+	if (!a)
+		return false;
+	struct settle_facts f = {.settled = a->settled,
+				 .final_here = a->final_here,
+				 .peers_all = t->all,
+				 .peers_final = a->final_peers,
+				 .leader = t->lv.leader,
+				 .etcd_reachable = t->lv.reachable,
+				 .in_flight = a->settle_in_flight};
+	enum settle_wait w = settle_rule(&f);
+	if (w == SETTLE_DONE)
+		return false;
+	struct settlement_counts *n = &aw.pass;
+	n->pending++;
+	if (w == SETTLE_WAIT_PEER) {
+		n->waiting_for_peer++;
+		note_wait(n, a->id, first_missing_peer(t->c, t->all, a->final_peers));
+	} else if (w == SETTLE_WAIT_ETCD) {
+		n->waiting_for_etcd++;
+		note_wait(n, a->id, 0);
+	} else if (w == SETTLE_READY) {
+		hand_over(t->c, a, t->now_ms);
+	}
+	return true;
+}
+
 void settlement_tick(struct control *c, uint64_t now_ms)
 {
 	if (!c->etcd)
 		return;
 	take_answers(c);
-	struct leader_view lv;
-	leader_read(&c->leader, &lv);
-	uint32_t all = c->repl.npeers >= 32 ? UINT32_MAX : (1u << c->repl.npeers) - 1;
-	struct settlement_counts n = {.done = stat_read(&c->stats->auctions_settled)};
-	uint32_t kept = 0;
-	for (uint32_t k = 0; k < aw.count; k++) {
-		struct auction *a = aw.a[k];
-		struct settle_facts f = {.settled = a->settled,
-					 .final_here = a->final_here,
-					 .peers_all = all,
-					 .peers_final = a->final_peers,
-					 .leader = lv.leader,
-					 .etcd_reachable = lv.reachable,
-					 .in_flight = a->settle_in_flight};
-		enum settle_wait w = settle_rule(&f);
-		if (w == SETTLE_DONE)
-			continue; /* leaves the list */
-		aw.a[kept++] = a;
-		n.pending++;
-		if (w == SETTLE_WAIT_PEER)
-			n.waiting_for_peer++;
-		else if (w == SETTLE_WAIT_ETCD)
-			n.waiting_for_etcd++;
-		else if (w == SETTLE_READY)
-			hand_over(c, a, now_ms);
+	struct tick t = {.c = c,
+			 .now_ms = now_ms,
+			 .all = c->repl.npeers >= 32 ? UINT32_MAX : (1u << c->repl.npeers) - 1};
+	leader_read(&c->leader, &t.lv);
+	/* A bounded step; the counts shown are those of the last whole pass. */
+	if (settle_walk_step(&aw.walk, aw.a, &aw.count, SETTLE_STEP, visit, &t)) {
+		c->settlements = aw.pass;
+		aw.pass = (struct settlement_counts){0};
 	}
-	aw.count = kept;
-	c->settlements = n;
+	c->settlements.done = stat_read(&c->stats->auctions_settled);
 }

@@ -30,12 +30,25 @@ struct auction;
 struct peer_entry;
 struct repl_peer;
 
-/* What bidctl status shows as `settlements` (recounted every tick). */
+/* An auction that waits, and for what: peer, the node id of a peer whose
+ * final report is missing; 0: etcd does not answer. */
+struct settlement_wait {
+	uint64_t auction;
+	uint16_t peer;
+};
+/* The waiting auctions named (the counts say how many there are). */
+#define SETTLEMENT_WAITS_SHOWN 16
+
+/* What bidctl status shows as `settlements`: recounted over each pass of
+ * the bounded walk (settle_walk.h), so as of the last whole pass; done is
+ * read every tick. */
 struct settlement_counts {
 	uint64_t done;		   /* settled here (auctions_settled) */
 	uint64_t pending;	   /* closed, not settled yet */
 	uint64_t waiting_for_peer; /* of them: a peer's final bid is missing */
 	uint64_t waiting_for_etcd; /* of them: etcd does not answer */
+	uint32_t nwaits;	   /* the first of them, and what each waits for */
+	struct settlement_wait waits[SETTLEMENT_WAITS_SHOWN];
 };
 
 int settlement_init(struct control *c);
@@ -45,8 +58,9 @@ void settlement_final_here(struct control *c, struct auction *a);
 /* A merged peer entry's FINAL and SETTLEMENT parts (after its leader). */
 void settlement_merge_peer(struct control *c, struct repl_peer *p, struct auction *a,
 			   const struct peer_entry *e);
-/* Takes the leader thread's answers, hands over the ready auctions,
- * recounts. Every control-thread loop. */
+/* Takes the leader thread's answers, looks at up to SETTLE_STEP awaiting
+ * auctions (handing over the ready ones), recounts at the end of a pass.
+ * Every control-thread loop. */
 void settlement_tick(struct control *c, uint64_t now_ms);
 
 #endif

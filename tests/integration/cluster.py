@@ -442,6 +442,17 @@ class Cluster:
                     self.blocked |= {(a, b) for a in g for b in h}
         self.apply_rules()
 
+    def block(self, links):
+        """Drops frames a -> b at the bridge for each (a, b) in links, one
+        direction only (partition cuts both): e.g. a node's reports kept
+        from one peer while it still hears everyone. Replaces any earlier
+        block or partition; heal() removes it."""
+        for a, b in links:
+            if a == b or a not in self.nodes or b not in self.nodes:
+                raise ValueError(f"bad link {a}->{b}: nodes are {sorted(self.nodes)}")
+        self.blocked = set(map(tuple, links))
+        self.apply_rules()
+
     def loss(self, rate, between=None):
         """Drops each frame between the given nodes with probability rate
         (0..1, in steps of 1e-4) at the bridge; rate 0 removes the loss."""

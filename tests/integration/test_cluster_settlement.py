@@ -12,7 +12,12 @@ one throwaway etcd member in the cluster's namespace, --lease-ttl 2:
   `waiting_for_etcd`; after the restart it completes;
 - the zombie: the leader stopped beyond its lease while an auction closes;
   a new leader settles it; the old one resumed settles nothing (etcd holds
-  one record, written with the new token) and follows.
+  one record, written with the new token) and follows;
+- the zombie that writes: the same with the old leader's lease guard off
+  (bidctl lease-guard off, fault injection): resumed, it believes it still
+  leads and sends its settlement txn with its old token; etcd refuses it
+  (fencing_rejections in status and stats), it steps down, and the record
+  is the new leader's.
 Every wait has a deadline; the cluster and etcd are removed afterwards."""
 
 import base64
@@ -28,7 +33,7 @@ import bptest
 import etcd
 import cluster
 from cluster import Cluster
-from stats_tools import bidstat_json, by_key, wait_for_refresh
+from stats_tools import bidstat, bidstat_json, by_key, wait_for_refresh
 
 N = 3
 TTL = 2
@@ -158,6 +163,77 @@ class Settlement(unittest.TestCase):
                 self.assertEqual(rec["amount"], want[0], (a, rec))
                 self.assertIn(rec["bidder"], want[1], (a, rec))
 
+    def check_observability(self, i, token, leader, done):
+        """Leadership and settlement as node i shows them, with sane values,
+        in bidctl status (JSON and text), bidstat's view, its JSON and its
+        Prometheus text: leader, fencing_token, lease time left, etcd
+        reachability and latency, settlements done / pending / waiting,
+        fencing rejections. A settled, quiet cluster: nothing pending."""
+        node = self.c.node(i)
+        is_leader = i == leader
+        ttl_ms = TTL * 1000
+        s = self.status(i)
+        self.assertEqual(s["leader"], is_leader, s)
+        self.assertEqual(s["fencing_token"], token, s)
+        e = s["etcd"]
+        self.assertTrue(e["reachable"], s)
+        self.assertTrue(0 < e["latency_ms"] < 2000, s)  # a request's bound
+        self.assertTrue(0 < e["lease_left_ms"] <= ttl_ms, s)
+        self.assertEqual(e["leader_node_id"], leader, s)
+        self.assertEqual(s["fencing_rejections"], 0, s)
+        st = s["settlements"]
+        self.assertGreaterEqual(st["done"], done, s)
+        self.assertEqual((st["pending"], st["waiting_for_peer"], st["waiting_for_etcd"],
+                          st["waiting"]), (0, 0, 0, []), s)
+        self.assertFalse(s["injected_lease_guard_off"], s)
+        text = node.bidctl("status").stdout
+        self.assertIn("leader:        yes, fencing token %d\n" % token if is_leader
+                      else "leader:        no\n", text)
+        self.assertRegex(text, r"etcd:          reachable, latency \d+\.\d{3} ms, lease \d+ ms "
+                         f"left, leader node {leader}\n")
+        self.assertRegex(text, r"settlements:   \d+ done, 0 pending \(0 waiting for a peer, 0 "
+                         r"for etcd\), fencing rejections 0\n")
+        # bidstat: the segment's values, its view and Prometheus.
+        m = self.metrics(i)
+        self.assertEqual(m["leader"], int(is_leader), m)
+        self.assertEqual(m["fencing_token"], token, m)
+        self.assertEqual(m["etcd_reachable"], 1, m)
+        self.assertTrue(0 < m["etcd_latency_us"] < 2_000_000, m)
+        self.assertTrue(0 < m["etcd_lease_left_ms"] <= ttl_ms, m)
+        self.assertEqual(m["etcd_leader_node_id"], leader, m)
+        self.assertGreaterEqual(m["auction_events_total/settled"], done, m)
+        for k in ("settlements_pending", "settlements_waiting_for_peer",
+                  "settlements_waiting_for_etcd", "fencing_rejections_total"):
+            self.assertEqual(m[k], 0, (k, m))
+        view = bidstat("--once", node.stats_name).stdout
+        self.assertIn("\nleader:      yes, fencing token %d\n" % token if is_leader
+                      else "\nleader:      no\n", view)
+        self.assertRegex(view, r"\netcd:        reachable, latency \d+\.\d{3} ms, lease \d+ ms "
+                         f"left, leader node {leader}\n")
+        self.assertRegex(view, r"\nsettlements: \d+ done, 0 pending \(0 waiting for a peer, 0 "
+                         r"for etcd\), fencing rejections 0\n")
+        prom = self.prometheus(i)
+        self.assertEqual(prom["bidplane_leader"], int(is_leader))
+        self.assertEqual(prom["bidplane_fencing_token"], token)
+        self.assertEqual(prom["bidplane_etcd_reachable"], 1)
+        self.assertTrue(0 < prom["bidplane_etcd_latency_seconds"] < 2, prom)
+        self.assertTrue(0 < prom["bidplane_etcd_lease_left_seconds"] <= TTL, prom)
+        self.assertGreaterEqual(prom['bidplane_auction_events_total{event="settled"}'], done)
+        for k in ("settlements_pending", "settlements_waiting_for_peer",
+                  "settlements_waiting_for_etcd", "fencing_rejections_total"):
+            self.assertEqual(prom["bidplane_" + k], 0, k)
+
+    def prometheus(self, i):
+        """bidstat --prometheus of node i: {'name{labels}': value}."""
+        r = bidstat("--prometheus", self.c.node(i).stats_name)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out = {}
+        for line in r.stdout.splitlines():
+            if line and not line.startswith("#"):
+                key, value = line.rsplit(" ", 1)
+                out[key] = float(value)
+        return out
+
     # -- tests --
 
     def test_1_settled_once_with_the_same_record_everywhere(self):
@@ -184,6 +260,9 @@ class Settlement(unittest.TestCase):
             self.assertEqual(s["pending"], 0, s)
         text = self.c.node(leader).bidctl("query", str(auctions[0])).stdout
         self.assertIn("settlement: amount ", text)
+        follower = next(i for i in range(1, N + 1) if i != leader)
+        self.check_observability(leader, token, leader, len(auctions))
+        self.check_observability(follower, 0, leader, len(auctions))
 
     def test_2_a_stopped_peer_holds_settlement_back(self):
         self.wait_serving()
@@ -207,6 +286,11 @@ class Settlement(unittest.TestCase):
                 time.sleep(0.1)
             self.assertIsNone(self.query(leader, a)["settlement"])
             self.assertIn("waiting for a peer", self.c.node(leader).bidctl("status").stdout)
+            # Which auction, and the peer it waits for.
+            self.assertIn({"auction": a, "for": "peer", "peer_node_id": other},
+                          self.status(leader)["settlements"]["waiting"])
+            self.assertIn(f"auction {a} for peer {other}",
+                          self.c.node(leader).bidctl("status").stdout)
             time.sleep(1)  # still waiting a second later
             self.assertIsNone(self.query(leader, a)["settlement"])
         finally:
@@ -234,6 +318,9 @@ class Settlement(unittest.TestCase):
                 time.sleep(0.1)
             for i in range(1, N + 1):
                 self.assertIsNone(self.query(i, a)["settlement"])
+                self.assertIn({"auction": a, "for": "etcd", "peer_node_id": None},
+                              self.status(i)["settlements"]["waiting"])
+            self.assertIn(f"auction {a} for etcd", self.c.node(1).bidctl("status").stdout)
             stats = self.c.node(1).stats_name
             wait_for_refresh(self, stats)
             metrics = {k: m["total"] for k, m in by_key(bidstat_json(self, stats)).items()}
@@ -273,6 +360,103 @@ class Settlement(unittest.TestCase):
         self.assertNotEqual(rec["fencing_token"], old_token, rec)
         s = self.status(old)
         self.assertFalse(s["leader"] and s["fencing_token"] == old_token, s)
+
+    def wait_for(self, what, check, timeout=SETTLE_BOUND_S):
+        """check() until it returns something true (returned); fails with
+        its last value after timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            got = check()
+            if got:
+                return got
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{what} not within {timeout} s: {got}")
+            time.sleep(0.05)
+
+    def metrics(self, i):
+        stats = self.c.node(i).stats_name
+        wait_for_refresh(self, stats)
+        return {k: m["total"] for k, m in by_key(bidstat_json(self, stats)).items()}
+
+    def test_6_a_zombie_that_writes_is_refused_by_etcd(self):
+        """The old leader's own-clock guard switched off: it does send its
+        txn, with its old token, and only etcd's compare refuses it."""
+        self.wait_serving()
+        old, old_token = self.wait_leader(range(1, N + 1))
+        rest = [i for i in range(1, N + 1) if i != old]
+        self.assertEqual(as_json(self.c.node(old).bidctl("--json", "lease-guard", "off")),
+                         {"injected_lease_guard_off": True,
+                          "previous_injected_lease_guard_off": False})
+        self.assertTrue(self.status(old)["injected_lease_guard_off"])
+        self.assertFalse(self.status(rest[0])["injected_lease_guard_off"])
+        self.assertIn("lease_guard:   OFF", self.c.node(old).bidctl("status").stdout)
+        a = 601
+        # Closed by hand on another node while the zombie is stopped (not by
+        # the clock: on a loaded machine the bids could outlast a short
+        # duration, and the auction close before the pause).
+        self.open(a, 600)
+        best = {}
+        for i in range(1, N + 1):
+            self.bid(i, a, 850 + i, 70 + i, best)
+        pid = self.c.node(old).proc.pid
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            new, new_token = self.wait_leader(rest, 30, newer_than=old_token)
+            # No other node may settle first: the zombie's final report is
+            # kept from every peer until it has sent its txn (it still
+            # hears theirs). Leadership may move among them meanwhile (a
+            # loaded machine): none can settle without that report.
+            self.c.block([(old, j) for j in rest])
+            out = self.c.node(new).bidctl("close", str(a))
+            self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+            self.wait_for("the close on every running node",
+                          lambda: all(self.query(j, a)["phase"] == 2 for j in rest))
+            time.sleep(1)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        resumed = time.monotonic()
+
+        # Resumed: it tries to settle with its old token. Whatever came of
+        # it (a refusal, or a record written: the bug), etcd's record is
+        # checked first.
+        def zombie_tried():
+            st = self.status(old)
+            done = st["fencing_rejections"] >= 1 or self.etcd_record(a)[0] is not None
+            return st if done else None
+
+        s = self.wait_for("the zombie's settlement txn", zombie_tried)
+        print(f"zombie node {old} (token {old_token}) resumed: its txn refused "
+              f"{time.monotonic() - resumed:.2f} s later; node {new} leads with token {new_token}",
+              file=sys.stderr)
+        rec, _ = self.etcd_record(a)
+        self.assertIsNone(rec, f"settled while the zombie's report was held back: {rec}")
+        self.assertIsNone(self.query(old, a)["settlement"])  # it recorded nothing
+        # Refused: counted, and it stepped down.
+        self.assertGreaterEqual(s["fencing_rejections"], 1, s)
+        s = self.status(old)
+        self.assertTrue(not s["leader"] or s["fencing_token"] > new_token, s)
+        self.assertNotEqual(s["fencing_token"], old_token, s)
+        self.assertIn("refused: fencing token", "".join(self.c.node(old).output))
+        m = self.metrics(old)
+        self.assertGreaterEqual(m.get("fencing_rejections_total", 0), 1, m)
+        # The others wait for the zombie's report, say so, and sent nothing.
+        for j in rest:
+            st = self.status(j)
+            self.assertIn({"auction": a, "for": "peer", "peer_node_id": old},
+                          st["settlements"]["waiting"], st)
+            self.assertIn(f"auction {a} for peer {old}", self.c.node(j).bidctl("status").stdout)
+            self.assertEqual(self.metrics(j).get("fencing_rejections_total"), 0)
+        self.c.heal()
+        got = self.settlements(range(1, N + 1), [a])
+        # The record: a leader's since the zombie's (tokens only grow).
+        self.check_settled_once(got, best, new_token)
+        rec, _ = self.etcd_record(a)
+        self.assertGreaterEqual(rec["fencing_token"], new_token, rec)
+        self.assertEqual(got[a][old]["fencing_token"], rec["fencing_token"])
+        self.assertEqual(self.status(old)["settlements"]["pending"], 0)
+        out = as_json(self.c.node(old).bidctl("--json", "lease-guard", "on"))
+        self.assertEqual(out["previous_injected_lease_guard_off"], True)
+        self.assertFalse(self.status(old)["injected_lease_guard_off"])
 
     def test_5_200_auctions_while_leadership_moves(self):
         self.wait_serving()

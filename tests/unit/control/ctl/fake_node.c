@@ -117,6 +117,17 @@ static int fake_clock_offset(void *ctx, int64_t ms, int64_t *previous, char *err
 	return 0;
 }
 
+static int fake_lease_guard(void *ctx, bool on, bool *was_on, char *err, size_t errlen)
+{
+	struct fake_node *f = ctx;
+	f->lease_guards++;
+	if (f->fail_rc)
+		return fails(f, err, errlen);
+	*was_on = !f->lease_guard_off;
+	f->lease_guard_off = !on;
+	return 0;
+}
+
 void fake_node_init(struct fake_node *f, struct ctl_handlers *h)
 {
 	*f = (struct fake_node){
@@ -132,6 +143,7 @@ void fake_node_init(struct fake_node *f, struct ctl_handlers *h)
 	    .list = fake_list,
 	    .status = fake_status_handler,
 	    .clock_offset = fake_clock_offset,
+	    .lease_guard = fake_lease_guard,
 	    .ctx = f,
 	};
 }

@@ -22,6 +22,8 @@ struct fake_node {
 	uint64_t open_args[4];
 	int clock_offsets;	 /* clock-offset requests */
 	int64_t clock_offset_ms; /* the injected offset: set by clock-offset */
+	int lease_guards;	 /* lease-guard requests */
+	bool lease_guard_off;	 /* set by lease-guard */
 
 	/* How it answers. */
 	struct ctl_auction auction; /* the one auction query knows */

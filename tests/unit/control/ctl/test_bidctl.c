@@ -130,7 +130,11 @@ static void usage_errors_exit_2_with_the_reason(void **state)
 	} cases[] = {
 	    {{NULL}, "no command given"},
 	    {{"frob"},
-	     "unknown command 'frob'; commands: open close query list status clock-offset"},
+	     "unknown command 'frob'; commands: open close query list status clock-offset "
+	     "lease-guard"},
+	    {{"lease-guard"}, "usage: bidctl lease-guard on|off (fault injection)"},
+	    {{"lease-guard", "1"}, "usage: bidctl lease-guard on|off (fault injection)"},
+	    {{"lease-guard", "off", "on"}, "usage: bidctl lease-guard on|off (fault injection)"},
 	    {{"clock-offset"}, "usage: bidctl clock-offset MS (fault injection)"},
 	    {{"clock-offset", "1", "2"}, "usage: bidctl clock-offset MS (fault injection)"},
 	    {{"clock-offset", "--5"},
@@ -284,6 +288,18 @@ static void every_command_prints_the_body(void **state)
 	assert_int_equal(r.exit_code, 1);
 	assert_non_null(strstr(r.err, "ms 86400001 is out of range -86400000..86400000"));
 	assert_int_equal(test_node.clock_offset_ms, -10000);
+
+	/* lease-guard off|on: the words become the wire's 0|1. */
+	BIDCTL_NODE(&r, s, "--json", "lease-guard", "off");
+	assert_int_equal(r.exit_code, 0);
+	assert_string_equal(
+	    r.out,
+	    "{\"injected_lease_guard_off\":true,\"previous_injected_lease_guard_off\":false}\n");
+	assert_true(test_node.lease_guard_off);
+	BIDCTL_NODE(&r, s, "lease-guard", "on");
+	assert_int_equal(r.exit_code, 0);
+	assert_string_equal(r.out, "lease guard on (was OFF)\n");
+	assert_false(test_node.lease_guard_off);
 	ctl_server_close(s);
 }
 

@@ -268,16 +268,16 @@ static void status_json(void **state)
 			    "\"fencing_epoch\":7,\"serving\":false,\"workers\":2,\"uptime_s\":11,"
 			    "\"auctions_open\":1,\"auctions_closed\":1,\"auctions_settled\":0,"
 			    "\"not_serving_reason\":\"clock\",\"injected_clock_offset_ms\":0,"
-			    "\"peers\":[],\"leader\":true,"
+			    "\"injected_lease_guard_off\":false,\"peers\":[],\"leader\":true,"
 			    "\"fencing_token\":7,\"etcd\":null,\"wal\":{\"durability\":"
 			    "\"off\",\"lsn\":0,\"durable_lsn\":0,\"error\":null}"
 			    ",\"fencing_rejections\":0,\"settlements\":{\"done\":0,\"pending\":0,"
-			    "\"waiting_for_peer\":0,\"waiting_for_etcd\":0}}\n");
+			    "\"waiting_for_peer\":0,\"waiting_for_etcd\":0,\"waiting\":[]}}\n");
 	node.status.not_serving_reason = NULL;
 	node.status.serving = true;
-	assert_non_null(
-	    strstr(run("json status"),
-		   ",\"not_serving_reason\":null,\"injected_clock_offset_ms\":0,\"peers\":[],"));
+	assert_non_null(strstr(run("json status"),
+			       ",\"not_serving_reason\":null,\"injected_clock_offset_ms\":0,"
+			       "\"injected_lease_guard_off\":false,\"peers\":[],"));
 }
 
 /* The node's own injected offset: a key of its own, apart from the peers'
@@ -341,6 +341,54 @@ static void clock_offset_refuses_what_is_not_a_bounded_number(void **state)
 		assert_string_equal(run(cases[i].line), cases[i].answer);
 	assert_int_equal(node.clock_offsets, 0);
 	assert_int_equal(node.clock_offset_ms, 0);
+}
+
+/* Which auctions wait, and for what: a peer (its node id) or etcd; text
+ * says how many more than those named. */
+static void status_names_the_waiting_auctions(void **state)
+{
+	(void)state;
+	node.status.etcd = true;
+	node.status.settlements_pending = 3;
+	node.status.settlements_waiting_for_peer = 2;
+	node.status.settlements_waiting_for_etcd = 1;
+	node.status.nwaits = 2;
+	node.status.waits[0] = (struct ctl_wait){.auction = 201, .peer_node_id = 2};
+	node.status.waits[1] = (struct ctl_wait){.auction = 301, .peer_node_id = 0};
+	assert_non_null(strstr(run("json status"),
+			       "\"waiting_for_peer\":2,\"waiting_for_etcd\":1,\"waiting\":["
+			       "{\"auction\":201,\"for\":\"peer\",\"peer_node_id\":2},"
+			       "{\"auction\":301,\"for\":\"etcd\",\"peer_node_id\":null}]}}\n"));
+	assert_non_null(strstr(run("text status"),
+			       "\nwaiting:       auction 201 for peer 2, auction 301 for etcd "
+			       "(and 1 more)\n"));
+	node.status.nwaits = 0;
+	assert_null(strstr(run("text status"), "waiting:  "));
+}
+
+/* The lease guard (fault injection): shown only while off in text, always
+ * in JSON; lease-guard 0/1 switches it and says what it was. */
+static void lease_guard_switches_and_shows(void **state)
+{
+	(void)state;
+	assert_null(strstr(run("text status"), "lease_guard"));
+	assert_string_equal(run("json lease-guard 0"),
+			    "ok\n{\"injected_lease_guard_off\":true,"
+			    "\"previous_injected_lease_guard_off\":false}\n");
+	assert_true(node.lease_guard_off);
+	assert_string_equal(run("text lease-guard 1"), "ok\nlease guard on (was OFF)\n");
+	assert_false(node.lease_guard_off);
+	assert_string_equal(run("text lease-guard 2"), "error on 2 is out of range 0..1\n");
+	assert_string_equal(run("text lease-guard"), "error usage: lease-guard <on>\n");
+	assert_int_equal(node.lease_guards, 2);
+	node.status.injected_lease_guard_off = true;
+	assert_non_null(strstr(run("json status"), ",\"injected_lease_guard_off\":true,"));
+	assert_non_null(strstr(run("text status"), "\nlease_guard:   OFF (injected: fault "
+						   "injection; a leader ignores its lease deadline "
+						   "until etcd refuses a write)\n"));
+	handlers.lease_guard = NULL;
+	assert_string_equal(run("text lease-guard 0"),
+			    "error this node has no lease guard to switch\n");
 }
 
 static void clock_offset_on_a_node_without_it_is_an_error(void **state)
@@ -416,12 +464,12 @@ static void refusals_name_the_problem_and_call_no_handler(void **state)
 	     "status'\n"},
 	    {"status", "error unknown format 'status'; a request starts with text or json, e.g. "
 		       "'text status'\n"},
-	    {"text",
-	     "error missing command; commands: open close query list status clock-offset\n"},
-	    {"text frob",
-	     "error unknown command 'frob'; commands: open close query list status clock-offset\n"},
+	    {"text", "error missing command; commands: open close query list status clock-offset "
+		     "lease-guard\n"},
+	    {"text frob", "error unknown command 'frob'; commands: open close query list status "
+			  "clock-offset lease-guard\n"},
 	    {"text query\t42", "error unknown command 'query?42'; commands: open close query list "
-			       "status clock-offset\n"},
+			       "status clock-offset lease-guard\n"},
 	    {"text open 1 2 3",
 	     "error usage: open <auction_id> <reserve> <increment> <duration_s>\n"},
 	    {"text open 1 2 3 4 5",
@@ -488,11 +536,11 @@ static void json_refusals_carry_the_message_in_an_object(void **state)
 	    run("json query 0"),
 	    "error auction_id 0 is out of range 1..18446744073709551615\n"
 	    "{\"error\":\"auction_id 0 is out of range 1..18446744073709551615\"}\n");
-	assert_string_equal(
-	    run("json frob"),
-	    "error unknown command 'frob'; commands: open close query list status clock-offset\n"
-	    "{\"error\":\"unknown command 'frob'; commands: open close query list "
-	    "status clock-offset\"}\n");
+	assert_string_equal(run("json frob"),
+			    "error unknown command 'frob'; commands: open close query list status "
+			    "clock-offset lease-guard\n"
+			    "{\"error\":\"unknown command 'frob'; commands: open close query list "
+			    "status clock-offset lease-guard\"}\n");
 	assert_int_equal(handler_calls(), 0);
 }
 
@@ -504,9 +552,10 @@ static void quoted_words_are_cut_and_made_printable(void **state)
 	assert_string_equal(run(line),
 			    "error unknown command "
 			    "'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...'; commands: open "
-			    "close query list status clock-offset\n");
-	assert_string_equal(run("text \x7f\x1b"), "error unknown command '\?\?'; commands: open "
-						  "close query list status clock-offset\n");
+			    "close query list status clock-offset lease-guard\n");
+	assert_string_equal(run("text \x7f\x1b"),
+			    "error unknown command '\?\?'; commands: open "
+			    "close query list status clock-offset lease-guard\n");
 }
 
 static void spaces_crlf_and_what_follows_the_newline(void **state)
@@ -762,6 +811,8 @@ int main(void)
 	    T(status_shows_the_injected_clock_offset),
 	    T(clock_offset_sets_the_offset_and_says_what_it_was),
 	    T(clock_offset_refuses_what_is_not_a_bounded_number),
+	    T(status_names_the_waiting_auctions),
+	    T(lease_guard_switches_and_shows),
 	    T(clock_offset_on_a_node_without_it_is_an_error),
 	    T(status_json_escapes_the_version),
 	    T(refusals_name_the_problem_and_call_no_handler),

@@ -152,11 +152,11 @@ static void serves_a_request_in_a_directory_it_creates(void **state)
 	    "\"fencing_epoch\":7,\"serving\":true,\"workers\":2,\"uptime_s\":11,"
 	    "\"auctions_open\":1,\"auctions_closed\":1,\"auctions_settled\":0,"
 	    "\"not_serving_reason\":null,\"injected_clock_offset_ms\":0,"
-	    "\"peers\":[],\"leader\":true,"
+	    "\"injected_lease_guard_off\":false,\"peers\":[],\"leader\":true,"
 	    "\"fencing_token\":7,\"etcd\":null,\"wal\":{\"durability\":\"off\",\"lsn\":0,"
 	    "\"durable_lsn\":0,\"error\":null}"
 	    ",\"fencing_rejections\":0,\"settlements\":{\"done\":0,\"pending\":0,\"waiting_for_"
-	    "peer\":0,\"waiting_for_etcd\":0}}\n");
+	    "peer\":0,\"waiting_for_etcd\":0,\"waiting\":[]}}\n");
 	assert_int_equal(test_node.statuses, 1);
 	free(c);
 	ctl_server_close(s);

@@ -14,6 +14,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <cmocka.h>
 
 #include "etcd_client.h"
@@ -140,17 +144,26 @@ static void the_guarded_put_compares_the_revision_and_absence(void **state)
 	assert_int_equal(etcd_lease_grant(&c, 10, &lease, &ttl, err, sizeof(err)), 0);
 	assert_int_equal(etcd_campaign_start(&c, &k, guard, lease, "1", err, sizeof(err)), 0);
 	assert_int_equal(campaign_until(&c, &k, 5000, &won), 1);
-	bool ok = true;
+	struct etcd_guarded g;
 	assert_int_equal(
-	    etcd_put_if_guarded(&c, won.key, won.rev + 1, key, "r", 1, &ok, err, sizeof(err)), 0);
-	assert_false(ok); /* a stale (or future) token */
+	    etcd_put_if_guarded(&c, won.key, won.rev + 1, key, "r", 1, &g, err, sizeof(err)), 0);
+	assert_false(g.succeeded); /* a stale (or future) token */
+	assert_false(g.guard_current);
+	assert_false(g.key_existed);
 	assert_int_equal(
-	    etcd_put_if_guarded(&c, won.key, won.rev, key, "rec\0ord", 7, &ok, err, sizeof(err)),
-	    0);
-	assert_true(ok);
+	    etcd_put_if_guarded(&c, won.key, won.rev, key, "rec\0ord", 7, &g, err, sizeof(err)), 0);
+	assert_true(g.succeeded);
 	assert_int_equal(
-	    etcd_put_if_guarded(&c, won.key, won.rev, key, "other", 5, &ok, err, sizeof(err)), 0);
-	assert_false(ok); /* settled once */
+	    etcd_put_if_guarded(&c, won.key, won.rev, key, "other", 5, &g, err, sizeof(err)), 0);
+	assert_false(g.succeeded); /* settled once */
+	assert_true(g.guard_current);
+	assert_true(g.key_existed);
+	/* Both refused: the same txn says so (no later read to race). */
+	assert_int_equal(
+	    etcd_put_if_guarded(&c, won.key, won.rev + 1, key, "x", 1, &g, err, sizeof(err)), 0);
+	assert_false(g.succeeded);
+	assert_false(g.guard_current);
+	assert_true(g.key_existed);
 	size_t len;
 	bool found;
 	assert_int_equal(etcd_get(&c, key, got, sizeof(got), &len, &found, err, sizeof(err)), 0);
@@ -221,6 +234,12 @@ static void a_deposed_leaders_settlement_is_refused_and_counted(void **state)
 	assert_int_equal(etcd_get(&other, key, got, sizeof(got), &len, &found, err, sizeof(err)),
 			 0);
 	assert_false(found); /* nothing written */
+	/* Deposed, and the auction settled already: refused for the token
+	 * (counted), not taken for "settled already" and adopted. */
+	assert_int_equal(leader_settle_txn(&l, 1, "late", 4, &existing, err, sizeof(err)), 0);
+	assert_false(existing);
+	assert_non_null(strstr(err, "no longer current"));
+	assert_int_equal(atomic_load(&l.fencing_rejections), 2);
 	leader_stop(&l);
 	etcd_client_fini(&other);
 }
@@ -314,6 +333,71 @@ static void a_stopping_leader_hands_over_at_once(void **state)
 	etcd_client_fini(&c);
 }
 
+/* A listener that never answers: connections wait in its backlog, so a
+ * request to it lasts its whole timeout (etcd as slow as it can be). */
+static int black_hole(char *url_out, size_t cap)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(sa);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, 64), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	snprintf(url_out, cap, "http://127.0.0.1:%u", ntohs(sa.sin_port));
+	return fd;
+}
+
+/* Settlement txns that each last the request timeout (500 ms at TTL 2)
+ * never keep the keepalives back: a queue of them leaves the leader
+ * leading on its first lease. (Taking 64 in a row, the thread went 32 s
+ * without a keepalive and lost its lease.) */
+static void slow_settlements_do_not_starve_the_keepalives(void **state)
+{
+	(void)state;
+	static struct leader l;
+	char err[512], cluster[64], hole[64];
+	snprintf(cluster, sizeof(cluster), "s%d", (int)getpid());
+	struct leader_options opt = {
+	    .etcd = url, .cluster_name = cluster, .lease_ttl_s = 2, .node_id = 5, .log = logged};
+	assert_int_equal(leader_start(&l, &opt, err, sizeof(err)), 0);
+	struct leader_view v;
+	assert_true(wait_leader(&l, 10000, &v));
+	/* The settlement's own client now talks to a server that never
+	 * answers (the thread touches it only for jobs: none yet). */
+	int fd = black_hole(hole, sizeof(hole));
+	pthread_mutex_lock(&l.settle_lock);
+	etcd_client_fini(&l.settle_client);
+	assert_int_equal(
+	    etcd_client_init(&l.settle_client, hole, 250, 500, &l.stop, err, sizeof(err)), 0);
+	pthread_mutex_unlock(&l.settle_lock);
+	enum { JOBS = 20 };
+	for (uint64_t k = 1; k <= JOBS; k++) {
+		struct leader_settle_job j = {.auction = k, .rec = {.settled_at_ms = 5}};
+		assert_int_equal(leader_settle_submit(&l, &j), 0);
+	}
+	/* 6 s: three leases' worth, while the txns take 10 s in all. */
+	for (int waited = 0; waited < 6000; waited += 50) {
+		leader_read(&l, &v);
+		if (!v.leader)
+			fail_msg("lost the leadership after %d ms of slow settlements", waited);
+		usleep(50000);
+	}
+	assert_int_equal(atomic_load(&l.lease_grants), 1);
+	int answered = 0;
+	struct leader_settle_job j;
+	for (int waited = 0; answered < JOBS && waited < 30000; waited += 20) {
+		while (leader_settle_answer(&l, &j)) {
+			assert_int_equal(j.outcome, LEADER_ETCD_DOWN);
+			answered++;
+		}
+		usleep(20000);
+	}
+	assert_int_equal(answered, JOBS);
+	leader_stop(&l);
+	close(fd);
+}
+
 int main(void)
 {
 	url = getenv("BP_ETCD_URL");
@@ -330,6 +414,7 @@ int main(void)
 	    cmocka_unit_test(the_guarded_put_compares_the_revision_and_absence),
 	    cmocka_unit_test(a_deposed_leaders_settlement_is_refused_and_counted),
 	    cmocka_unit_test(a_stopping_leader_hands_over_at_once),
+	    cmocka_unit_test(slow_settlements_do_not_starve_the_keepalives),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

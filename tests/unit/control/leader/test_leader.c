@@ -50,6 +50,32 @@ static void elected_past_the_deadline_does_not(void **state)
 	assert_int_equal(v.lease_left_ms, 0);
 }
 
+/* Fault injection: with the lease guard off a leader past its deadline
+ * still reads as leader, with its token; back on, the deadline rules. */
+static void with_the_lease_guard_off_a_deadline_past_still_leads(void **state)
+{
+	(void)state;
+	static struct leader l;
+	publish(&l, true, 42, leader_clock_ms() - 1);
+	assert_false(leader_lease_guard_off(&l));
+	assert_true(leader_set_lease_guard(&l, false)); /* it was on */
+	assert_true(leader_lease_guard_off(&l));
+	struct leader_view v;
+	leader_read(&l, &v);
+	assert_true(v.leader);
+	assert_int_equal(v.token, 42);
+	assert_int_equal(v.lease_left_ms, 0);
+	assert_false(leader_set_lease_guard(&l, true)); /* it was off */
+	leader_read(&l, &v);
+	assert_false(v.leader);
+	assert_int_equal(v.token, 0);
+	/* Off never makes a follower a leader. */
+	publish(&l, false, 0, leader_clock_ms() - 1);
+	leader_set_lease_guard(&l, false);
+	leader_read(&l, &v);
+	assert_false(v.leader);
+}
+
 static void a_follower_has_no_token(void **state)
 {
 	(void)state;
@@ -151,6 +177,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(elected_within_the_deadline_leads),
 	    cmocka_unit_test(elected_past_the_deadline_does_not),
+	    cmocka_unit_test(with_the_lease_guard_off_a_deadline_past_still_leads),
 	    cmocka_unit_test(a_follower_has_no_token),
 	    cmocka_unit_test(not_leader_refuses_to_settle_without_asking_etcd),
 	    cmocka_unit_test(a_record_round_trips_through_its_json),
