@@ -2,9 +2,12 @@
 /*
  * The write-ahead log in the node (wal_node.h): replay at start into a
  * plain aggregate (no auction memory touched while reading the files),
- * then the aggregate into the auction table before any worker runs, so
- * that no leading-bid record is ever replaced (nothing to retire) and the
- * workers' counter slots are written before the workers exist.
+ * then the aggregate into the auction table before any worker reads it
+ * (they run, but answer NOT_SERVING until node_state_ready), so that no
+ * leading-bid record is ever replaced (nothing to retire) and the
+ * workers' counter slots are written before their owners use them. The
+ * main thread is the tables' only writer meanwhile, and no RCU reader:
+ * nothing is retired while no worker changes anything.
  */
 #include "wal_node.h"
 
@@ -51,7 +54,25 @@ struct replay {
 	uint64_t now_ms, now_tsc, tsc_per_ms, window_ms;
 	uint64_t keys, bids;
 	bool table_full;
+	/* Serving ARP, ping and bidctl status about every millisecond. */
+	uint32_t since_poll;
+	uint64_t next_poll_tsc, poll_every_tsc;
 };
+
+#define REPLAY_POLL_RECORDS 1024 /* records between two looks at the clock */
+
+static void replay_poll(struct replay *rp)
+{
+	if (++rp->since_poll < REPLAY_POLL_RECORDS)
+		return;
+	rp->since_poll = 0;
+	uint64_t now = rte_rdtsc();
+	if (now < rp->next_poll_tsc)
+		return;
+	/* The poll is brief and no RCU reader section is open across it. */
+	control_recovery_poll(rp->c);
+	rp->next_poll_tsc = now + rp->poll_every_tsc;
+}
 
 static struct replayed_auction *replayed(struct replay *rp, uint64_t id)
 {
@@ -157,6 +178,7 @@ static int replay_record(const struct wal_record *r, void *arg)
 {
 	struct replay *rp = arg;
 	struct replayed_auction *ra;
+	replay_poll(rp);
 	switch (r->type) {
 	case WAL_BID:
 		replay_bid(rp, &r->u.bid);
@@ -193,8 +215,8 @@ static int replay_record(const struct wal_record *r, void *arg)
 	return rp->table_full ? -1 : 0;
 }
 
-/* The leading bid as its own record from the table's pool: no reader
- * runs yet, so it is stored, not swapped. */
+/* The leading bid as its own record from the table's pool: no worker
+ * reads the table yet (node_state_ready), so it is stored, not swapped. */
 static void restore_count(struct auction *a, enum auction_counter k, uint64_t n)
 {
 	_Atomic uint64_t *slot = auction_worker_slot(a, k, 0);
@@ -240,8 +262,9 @@ static int restore_auction(struct control *c, const struct replayed_auction *ra)
 	rc = install_leader(t, a, &ra->lead);
 	if (rc != 0)
 		return rc;
-	/* Recovery runs before any worker: the counts go to worker 0's slots,
-	 * which only add from there (a G-counter's sum is all that is read). */
+	/* No worker writes before the state is published: the counts go to
+	 * worker 0's slots, which only add from there (a G-counter's sum is
+	 * all that is read). */
 	restore_count(a, AUCTION_BIDS, ra->bids);
 	restore_count(a, AUCTION_VIEWERS_UP, ra->viewers_up);
 	restore_count(a, AUCTION_VIEWERS_DOWN, ra->viewers_down);
@@ -265,7 +288,8 @@ static int replay_into_node(struct control *c, char *err, size_t errlen)
 			    .now_ms = node_now_ms(n),
 			    .now_tsc = rte_rdtsc(),
 			    .tsc_per_ms = n->tsc_hz / 1000,
-			    .window_ms = (uint64_t)n->cfg.dedup_seconds * 1000};
+			    .window_ms = (uint64_t)n->cfg.dedup_seconds * 1000,
+			    .poll_every_tsc = n->tsc_hz / 1000};
 	rp.mask = pow2_at_least((uint64_t)n->cfg.max_auctions * 2) - 1;
 	rp.slots = calloc(rp.mask + 1, sizeof(*rp.slots));
 	if (!rp.slots) {
@@ -352,19 +376,12 @@ int wal_node_start(struct control *c, char *err, size_t errlen)
 	struct node *n = c->node;
 	if (n->cfg.durability == BP_DURABILITY_OFF)
 		return 0;
-	node_not_serving(n, NOT_SERVING_WAL_REPLAY, true);
-	control_online(c);
+	/* The workers run but do not read the tables (node_state_ready):
+	 * this thread is their only writer until control_start publishes. */
 	int rc = replay_into_node(c, err, errlen);
-	control_offline(c);
 	if (rc == 0)
 		rc = start_writer(c, err, errlen);
-	if (rc != 0)
-		return rc;
-	/* What recovery wrote (auction records, the workers' counter slots)
-	 * is published before any worker sees the node serving. */
-	atomic_thread_fence(memory_order_release);
-	node_not_serving(n, NOT_SERVING_WAL_REPLAY, false);
-	return 0;
+	return rc;
 }
 
 void wal_node_stop(struct control *c)
