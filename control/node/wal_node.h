@@ -39,7 +39,7 @@ struct wal_node {
 	uint64_t hlc_logged; /* the last HLC high-water mark logged (service) */
 	bool failed_said;    /* control: the failure was logged */
 	uint64_t next_resume_ms;
-	_Atomic uint64_t control_lost; /* control records the ring could not take */
+	_Atomic uint64_t control_lost;	      /* control records the ring could not take */
 	_Atomic uint64_t recovery_peer_drops; /* peer frames dropped while recovering */
 };
 

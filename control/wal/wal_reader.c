@@ -67,6 +67,7 @@ int wal_file_load(int dirfd, const char *shown, const char *name, uint8_t **buf,
 /* What the pre-pass learns of a segment: its header. */
 struct seg {
 	uint64_t lsn;
+	uint32_t version; /* 2: batch marks (torn_batch); 1: torn_tail */
 	uint32_t flags;
 };
 
@@ -89,6 +90,49 @@ static bool torn_tail(const uint8_t *buf, size_t size, size_t off, enum wal_erro
 	if (e == WAL_ERR_SHORT || e == WAL_ERR_TRUNCATED || all_zero(buf + off, size - off))
 		return true;
 	return e == WAL_ERR_CHECKSUM && off + wal_peek_length(buf + off) == size;
+}
+
+/* Whether buf[0..len) may start a record: a cheap look at the header
+ * before the checksum (the scan below tries every offset). */
+static bool plausible(const uint8_t *buf, size_t len)
+{
+	if (len < WAL_HEADER_LEN)
+		return false;
+	uint32_t rlen = wal_peek_length(buf);
+	return rlen >= WAL_RECORD_MIN && rlen <= len && buf[12] == 2 &&
+	       wal_record_size(buf[13]) == rlen;
+}
+
+/*
+ * The torn-batch rule of a version 2 last segment (docs/WAL.md "Torn
+ * batches"): a bad record at buf[off], expected to be LSN next_lsn of the
+ * batch that began at LSN batch_first, is what a crash during that batch's
+ * pwritev leaves (sectors written in any order, none acknowledged) unless
+ * a whole record of a later batch follows it somewhere: the writer starts
+ * a batch only once the previous one is durable, so a later batch proves
+ * this one was acknowledged. Every offset after the bad record is tried
+ * (a bad length cannot be stepped over); a record found there must be of
+ * the same batch: LSN >= next_lsn, and its place in the batch leading
+ * back to batch_first.
+ */
+static bool torn_batch(const uint8_t *buf, size_t size, size_t off, uint64_t batch_first,
+		       uint64_t next_lsn)
+{
+	for (size_t x = off + 1; x + WAL_HEADER_LEN <= size;) {
+		struct wal_record r;
+		size_t used;
+		const char *why;
+		if (!plausible(buf + x, size - x) ||
+		    wal_decode(buf + x, size - x, &r, &used, &why) != WAL_OK) {
+			x++;
+			continue;
+		}
+		uint64_t pos = r.batch & WAL_BATCH_POS_MASK;
+		if (r.lsn < next_lsn || pos > r.lsn || r.lsn - pos != batch_first)
+			return false;
+		x += used;
+	}
+	return true;
 }
 
 static int cut_tail(int dirfd, const char *shown, const char *name, size_t off, char *err,
@@ -143,7 +187,7 @@ static int read_headers(int dirfd, const char *shown, const uint64_t *lsns, size
 			return corrupt(
 			    err, errlen, shown, name, 16,
 			    "the file header's first LSN is not the one in the file's name");
-		segs[i] = (struct seg){h.lsn, h.flags};
+		segs[i] = (struct seg){h.lsn, h.version, h.flags};
 	}
 	return 0;
 }
@@ -176,13 +220,21 @@ static int read_segment(struct seg_ctx *c, const struct seg *s, uint64_t limit,
 	c->out->segments++;
 	c->out->bytes += size;
 	size_t off = WAL_FILE_HEADER_LEN;
+	uint64_t batch_first = c->next_lsn; /* a segment starts with a batch */
 	while (rc == 0 && off < size && c->next_lsn < limit) {
 		struct wal_record r;
 		size_t used;
 		const char *why;
 		enum wal_error e = wal_decode(buf + off, size - off, &r, &used, &why);
+		if (e == WAL_OK && r.version != s->version) {
+			e = WAL_ERR_VERSION;
+			why = "the record's version is not its segment's";
+		}
 		if (e != WAL_OK) {
-			if (last && torn_tail(buf, size, off, e)) {
+			bool torn = s->version == 1
+					? torn_tail(buf, size, off, e)
+					: torn_batch(buf, size, off, batch_first, c->next_lsn);
+			if (last && torn) {
 				c->out->cut_bytes = size - off;
 				snprintf(c->out->cut_file, sizeof(c->out->cut_file), "%s", name);
 				if (c->repair)
@@ -191,8 +243,12 @@ static int read_segment(struct seg_ctx *c, const struct seg *s, uint64_t limit,
 				size = off;
 				break;
 			}
-			char what[160];
-			snprintf(what, sizeof(what), "bad record (%s: %s)", wal_error_name(e), why);
+			char what[200];
+			snprintf(
+			    what, sizeof(what), "bad record (%s: %s)%s", wal_error_name(e), why,
+			    last && s->version == 2
+				? ", and a later group commit follows it, so it was acknowledged"
+				: "");
 			rc = corrupt(c->err, c->errlen, c->shown, name, off, what);
 			break;
 		}
@@ -204,6 +260,17 @@ static int read_segment(struct seg_ctx *c, const struct seg *s, uint64_t limit,
 			rc = corrupt(c->err, c->errlen, c->shown, name, off, what);
 			break;
 		}
+		if (s->version == 2 && (r.batch & WAL_BATCH_POS_MASK) != r.lsn - batch_first) {
+			char what[160];
+			snprintf(what, sizeof(what),
+				 "record LSN %" PRIu64 " says it is number %u of its group commit, "
+				 "which began at LSN %" PRIu64,
+				 r.lsn, r.batch & WAL_BATCH_POS_MASK, batch_first);
+			rc = corrupt(c->err, c->errlen, c->shown, name, off, what);
+			break;
+		}
+		if (r.batch & WAL_BATCH_END)
+			batch_first = r.lsn + 1;
 		if (r.lsn > c->after_lsn) {
 			if (c->fn && c->fn(&r, c->arg) != 0) {
 				snprintf(c->err, c->errlen,
