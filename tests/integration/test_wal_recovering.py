@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import signal
+import struct
 import subprocess
 import tempfile
 import time
@@ -52,6 +53,7 @@ class WalRecovering(unittest.TestCase):
         c = Client()
         accepted = {}
         try:
+            self.wait_serving(c)
             for rid, auction in enumerate(range(1, 11), start=1):
                 amount, _, _ = generated_leader(auction)
                 r = c.ask(bid(rid, auction, 5000 + rid, amount + 10))
@@ -76,8 +78,8 @@ class WalRecovering(unittest.TestCase):
         finally:
             c.close()
             self.assertEqual(second.stop(), 0)
-        print(f"{during['answers']} answers while recovering, all NOT_SERVING; "
-              f"{second.text().count('recovered')} recovery line(s)")
+        line = [x for x in second.text().splitlines() if "recovered" in x]
+        print(f"{during['answers']} answers while recovering, all NOT_SERVING; {line}")
 
     def ask_while_recovering(self, node, c, accepted):
         """BIDs (new keys and a retransmission), QUERYs and bidctl status,
@@ -113,14 +115,17 @@ class WalRecovering(unittest.TestCase):
                 self.fail("the node exited while recovering:\n" + node.text())
         return {"answers": answers, "status_seen": status_seen}
 
-    def check_served(self, c, accepted):
-        # Serving: fencing and the clock guard follow within moments.
+    def wait_serving(self, c):
+        """Once started, fencing and the clock guard follow within moments."""
         deadline = time.time() + 10
         while True:
             r = parse_reply(self.ask(c, query(900000, 1)))
             if r["status"] != NOT_SERVING or time.time() > deadline:
-                break
+                return
             time.sleep(0.05)
+
+    def check_served(self, c, accepted):
+        self.wait_serving(c)
         for rid, (auction, bidder, amount, hlc) in accepted.items():
             q = parse_reply(self.ask(c, query(900000 + rid, auction)))
             self.assertEqual(q["status"], ACCEPTED, q)
@@ -141,11 +146,15 @@ class WalRecovering(unittest.TestCase):
 
     @staticmethod
     def ask(c, payload):
+        """The reply to this request (late replies to earlier ones skipped)."""
+        rid = struct.unpack(">Q", payload[8:16])[0]
         for _ in range(20):
             c.send(payload)
-            data = c.recv(timeout=0.5)
-            if data is not None:
-                return data
+            deadline = time.time() + 0.5
+            while time.time() < deadline:
+                data = c.recv(timeout=0.5)
+                if data is not None and parse_reply(data)["request_id"] == rid:
+                    return data
         raise AssertionError("no reply")
 
 
