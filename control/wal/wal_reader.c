@@ -20,8 +20,28 @@ static int corrupt(char *err, size_t errlen, const char *shown, const char *name
 	return wal_refuse_damage(err, errlen, shown, name, off, what, FIX_CORRUPT);
 }
 
+/* wal_file_load into *buf of *cap bytes, grown when the file is larger:
+ * one buffer for every segment of a scan, so that each is read without
+ * faulting in and unmapping fresh memory (recovery's largest cost after
+ * the idempotency table's). */
+static int file_read_into(int dirfd, const char *shown, const char *name, uint8_t **buf,
+			  size_t *cap, size_t *len, char *err, size_t errlen);
+
 int wal_file_load(int dirfd, const char *shown, const char *name, uint8_t **buf, size_t *len,
 		  char *err, size_t errlen)
+{
+	size_t cap = 0;
+	*buf = NULL;
+	int rc = file_read_into(dirfd, shown, name, buf, &cap, len, err, errlen);
+	if (rc != 0) {
+		free(*buf);
+		*buf = NULL;
+	}
+	return rc;
+}
+
+static int file_read_into(int dirfd, const char *shown, const char *name, uint8_t **buf,
+			  size_t *cap, size_t *len, char *err, size_t errlen)
 {
 	int fd = wal_file_open(dirfd, shown, name, O_RDONLY, err, errlen);
 	if (fd < 0)
@@ -35,10 +55,17 @@ int wal_file_load(int dirfd, const char *shown, const char *name, uint8_t **buf,
 			 shown, name, (uint64_t)st.st_size, WAL_FILE_MAX);
 		rc = -EFBIG;
 	}
-	uint8_t *b = NULL;
 	size_t size = rc == 0 ? (size_t)st.st_size : 0, got = 0;
-	if (rc == 0 && !(b = malloc(size ? size : 1)))
-		rc = -ENOMEM;
+	if (rc == 0 && (size > *cap || !*buf)) {
+		uint8_t *grown = realloc(*buf, size ? size : 1);
+		if (grown) {
+			*buf = grown;
+			*cap = size ? size : 1;
+		} else {
+			rc = -ENOMEM;
+		}
+	}
+	uint8_t *b = *buf;
 	while (rc == 0 && got < size) {
 		ssize_t n = pread(fd, b + got, size - got, (off_t)got);
 		if (n < 0 && errno == EINTR)
@@ -56,10 +83,8 @@ int wal_file_load(int dirfd, const char *shown, const char *name, uint8_t **buf,
 	if (rc != 0) {
 		if (rc == -ENOMEM)
 			snprintf(err, errlen, "%s/%s: out of memory", shown, name);
-		free(b);
 		return rc;
 	}
-	*buf = b;
 	*len = size;
 	return 0;
 }
@@ -203,6 +228,8 @@ struct seg_ctx {
 	struct wal_scan *out;
 	char *err;
 	size_t errlen;
+	uint8_t *buf; /* the segment being read, reused for the next */
+	size_t cap;
 };
 
 /* Reads one segment's records with LSN below `limit` (the next segment's
@@ -212,11 +239,12 @@ static int read_segment(struct seg_ctx *c, const struct seg *s, uint64_t limit,
 {
 	char name[WAL_NAME_CAP];
 	wal_file_name(name, s->lsn, WAL_FILE_SEGMENT);
-	uint8_t *buf;
 	size_t size;
-	int rc = wal_file_load(c->dirfd, c->shown, name, &buf, &size, c->err, c->errlen);
+	int rc =
+	    file_read_into(c->dirfd, c->shown, name, &c->buf, &c->cap, &size, c->err, c->errlen);
 	if (rc != 0)
 		return rc;
+	const uint8_t *buf = c->buf;
 	c->out->segments++;
 	c->out->bytes += size;
 	size_t off = WAL_FILE_HEADER_LEN;
@@ -302,7 +330,6 @@ static int read_segment(struct seg_ctx *c, const struct seg *s, uint64_t limit,
 				     "bytes after the segment's last record");
 		}
 	}
-	free(buf);
 	return rc;
 }
 
@@ -342,14 +369,23 @@ int wal_read_log(int dirfd, const char *shown, uint64_t after_lsn, bool repair, 
 				 segs[0].lsn, after_lsn);
 		rc = corrupt(err, errlen, shown, name, 0, what);
 	}
-	struct seg_ctx c = {dirfd, shown, after_lsn, n ? segs[0].lsn : 0, repair, fn, arg,
-			    out,   err,	  errlen};
+	struct seg_ctx c = {.dirfd = dirfd,
+			    .shown = shown,
+			    .after_lsn = after_lsn,
+			    .next_lsn = n ? segs[0].lsn : 0,
+			    .repair = repair,
+			    .fn = fn,
+			    .arg = arg,
+			    .out = out,
+			    .err = err,
+			    .errlen = errlen};
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		bool last = i + 1 == n;
 		uint64_t limit = last ? UINT64_MAX : segs[i + 1].lsn;
 		rc = read_segment(&c, &segs[i], limit,
 				  !last && (segs[i + 1].flags & WAL_SEG_AFTER_FAILURE), last);
 	}
+	free(c.buf);
 	free(segs);
 	free(lsns);
 	return rc;

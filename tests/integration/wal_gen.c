@@ -23,6 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <xxhash.h>
+
 #include "wal_record.h"
 #include "wal_segment.h"
 
@@ -41,6 +43,7 @@ struct gen {
 	const char *shown;
 	int fd;
 	uint64_t seg_off, next_lsn;
+	bool v1; /* WAL_GEN_VERSION=1: the format before batch marks (a before/after bench) */
 	uint8_t buf[GEN_BUF];
 	size_t used, lens[GEN_BATCH];
 	unsigned int n;
@@ -61,6 +64,17 @@ static void new_segment(struct gen *g)
 	if (g->fd < 0)
 		die(err);
 	g->seg_off = WAL_FILE_HEADER_LEN;
+	if (g->v1) {
+		uint8_t h[WAL_FILE_HEADER_LEN];
+		if (pread(g->fd, h, sizeof(h), 0) != (ssize_t)sizeof(h))
+			die(strerror(errno));
+		h[8] = 1;
+		uint64_t sum = XXH3_64bits(h, 24);
+		for (int i = 0; i < 8; i++)
+			h[24 + i] = (uint8_t)(sum >> (8 * i));
+		if (pwrite(g->fd, h, sizeof(h), 0) != (ssize_t)sizeof(h))
+			die(strerror(errno));
+	}
 }
 
 /* One batch as the writer commits it: a new segment first when it would
@@ -73,7 +87,12 @@ static void commit(struct gen *g)
 		new_segment(g);
 	size_t off = 0;
 	for (unsigned int i = 0; i < g->n; i++) {
-		wal_seal_batch(g->buf + off, g->lens[i], g->next_lsn++, i, i + 1 == g->n);
+		if (g->v1) {
+			g->buf[off + 12] = 1;
+			wal_seal(g->buf + off, g->lens[i], g->next_lsn++);
+		} else {
+			wal_seal_batch(g->buf + off, g->lens[i], g->next_lsn++, i, i + 1 == g->n);
+		}
 		off += g->lens[i];
 	}
 	if (pwrite(g->fd, g->buf, g->used, (off_t)g->seg_off) != (ssize_t)g->used)
@@ -115,6 +134,7 @@ int main(int argc, char **argv)
 		die(strerror(errno));
 	static struct gen g = {.fd = -1, .next_lsn = 1};
 	g.shown = argv[1];
+	g.v1 = getenv("WAL_GEN_VERSION") && strcmp(getenv("WAL_GEN_VERSION"), "1") == 0;
 	g.dirfd = wal_dir_open(argv[1], true, err, sizeof(err));
 	if (g.dirfd < 0)
 		die(err);
