@@ -383,10 +383,11 @@ static int replay_into_node(struct control *c, char *err, size_t errlen)
 	BP_LOG(INFO, CONTROL,
 	       "recovered %s/wal in %.3f s: %" PRIu64 " records (%" PRIu64 " segments, %" PRIu64
 	       " bytes, snapshot at LSN %" PRIu64 "), %" PRIu64 " auctions, %" PRIu64
-	       " accepted bids, %" PRIu64 " keys in their window%s%s\n",
+	       " accepted bids, %" PRIu64 " keys in their window, %" PRIu64
+	       " peer datagrams dropped meanwhile%s%s\n",
 	       n->cfg.state_dir, (double)wn->recovery.elapsed_ns / 1e9, wn->recovery.records,
 	       wn->recovery.segments, wn->recovery.log_bytes, wn->recovery.snapshot_lsn,
-	       wn->recovered_auctions, rp.bids, rp.keys,
+	       wn->recovered_auctions, rp.bids, rp.keys, stat_read(&wn->recovery_peer_drops),
 	       wn->recovery.cut_bytes ? "; cut a torn tail off " : "",
 	       wn->recovery.cut_bytes ? wn->recovery.cut_file : "");
 	return 0;
