@@ -98,7 +98,7 @@ int wal_refuse_damage(char *err, size_t errlen, const char *shown, const char *n
 void wal_file_header_encode(uint8_t out[WAL_FILE_HEADER_LEN], const struct wal_file_header *h)
 {
 	memcpy(out, magic[h->kind], 8);
-	wal_put32(out + 8, WAL_FILE_VERSION);
+	wal_put32(out + 8, h->version ? h->version : WAL_FILE_VERSION);
 	wal_put32(out + 12, h->flags);
 	wal_put64(out + 16, h->lsn);
 	wal_put64(out + 24, XXH3_64bits(out, 24));

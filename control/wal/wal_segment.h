@@ -43,7 +43,7 @@ enum wal_file_kind { WAL_FILE_SEGMENT, WAL_FILE_SNAPSHOT };
 
 struct wal_file_header {
 	enum wal_file_kind kind;
-	uint32_t version; /* decoded: 1 or 2; encode writes WAL_FILE_VERSION */
+	uint32_t version; /* decoded: 1 or 2; encode writes it (0: WAL_FILE_VERSION) */
 	uint32_t flags;
 	uint64_t lsn;
 };
