@@ -49,6 +49,14 @@ struct node {
 	_Atomic uint32_t not_serving;
 	_Atomic uint64_t fencing_epoch; /* written by whichever thread persisted it */
 
+	/* False while the main thread recovers the log into the auction and
+	 * idempotency tables (it is their only writer then): workers answer
+	 * every request NOT_SERVING and touch neither table, nor the log.
+	 * Turned true once, with a release store after everything recovery
+	 * wrote and the log writer's producers; a worker acquires it
+	 * (node_state_ready) before it reads any of that. */
+	_Atomic bool state_ready;
+
 	/* Set by SIGINT/SIGTERM; every loop checks it. */
 	_Atomic bool force_quit;
 
@@ -84,9 +92,20 @@ static inline void node_not_serving(struct node *n, uint32_t reason, bool on)
 		atomic_fetch_and_explicit(&n->not_serving, ~reason, memory_order_relaxed);
 }
 
+/* Whether recovery is over (see state_ready): an acquire load, so that
+ * what recovery wrote is visible to the caller once it returns true. */
+static inline bool node_state_ready(const struct node *n)
+{
+	return atomic_load_explicit(&((struct node *)n)->state_ready, memory_order_acquire);
+}
+
 /* One word for the first reason set (bidctl's not_serving_reason), or NULL. */
 static inline const char *node_not_serving_word(uint32_t reasons)
 {
+	/* First: while the log is replayed, the other reasons (fencing, the
+	 * ceiling) are not judged yet. */
+	if (reasons & NOT_SERVING_WAL_REPLAY)
+		return "recovering";
 	if (reasons & NOT_SERVING_FENCING)
 		return "fencing";
 	if (reasons & (NOT_SERVING_CLOCK | NOT_SERVING_PEER_CLOCK))

@@ -271,7 +271,8 @@ static void handle_request(struct worker *w, const struct bp_request *r, uint64_
 			   struct auction *a, bool shed, struct answer *ans)
 {
 	stat_inc(&w->stats->requests[r->type]);
-	if (!node_serving(w->node)) {
+	/* Recovering: the tables are partial and the log not ours yet. */
+	if (unlikely(!w->state_ready) || !node_serving(w->node)) {
 		answer_for_type(ans, r, BP_NOT_SERVING);
 		return;
 	}
@@ -316,8 +317,8 @@ static struct rte_mbuf *drop(struct rte_mbuf *m)
 static void prefetch_dedup(struct worker *w, struct rx_item *it)
 {
 	const struct bp_request *r = &it->p.req;
-	if (r->type == BP_QUERY)
-		return;
+	if (r->type == BP_QUERY || unlikely(!w->state_ready))
+		return; /* recovering: the table is not to be read */
 	struct dedup_key key = {.actor = r->actor_id,
 				.request_id = r->request_id,
 				.kind = r->type == BP_BID ? DEDUP_BID : DEDUP_VIEW};
@@ -437,10 +438,13 @@ __attribute__((noinline)) uint16_t worker_process_burst(struct worker *w, unsign
 		}
 		n++;
 	}
-	/* Stage 2: every auction of the burst in one lookup. */
-	auction_lookup_bulk(&w->node->auctions, ids, nids, found);
-	for (uint16_t k = 0; k < nids; k++)
-		items[which[k]].auction = found[k];
+	/* Stage 2: every auction of the burst in one lookup (none while
+	 * recovering: the table has a writer then, and it answers nothing). */
+	if (likely(w->state_ready)) {
+		auction_lookup_bulk(&w->node->auctions, ids, nids, found);
+		for (uint16_t k = 0; k < nids; k++)
+			items[which[k]].auction = found[k];
+	}
 	/* Stage 3: apply and answer. */
 	for (uint16_t i = 0; i < n; i++) {
 		struct rte_mbuf *reply =

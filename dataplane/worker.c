@@ -191,11 +191,14 @@ int worker_main(void *arg)
 
 	while (!atomic_load_explicit(&n->force_quit, memory_order_relaxed)) {
 		uint32_t got = 0;
+		/* Recovery ends once; afterwards the copy spares the load. */
+		if (unlikely(!w->state_ready))
+			w->state_ready = node_state_ready(n);
 		send_control_frames(w);
 		for (unsigned int p = 0; p < n->nports; p++)
 			got += poll_port(w, p);
 		/* sync: replies waiting for the log keep the worker polling. */
-		if (w->wal.sync && park_release(w))
+		if (w->state_ready && w->wal.sync && park_release(w))
 			got++;
 
 		uint64_t now = rte_rdtsc();

@@ -75,6 +75,10 @@ struct worker {
 	struct hlc_clock clock;
 	struct bid_ctx bids;
 	uint64_t burst_tsc; /* the TSC when the burst being answered began */
+	/* The worker's copy of node_state_ready, once it has acquired it:
+	 * until then every request is NOT_SERVING and neither the tables nor
+	 * the log producer (wal below) are touched. */
+	bool state_ready;
 
 	struct rte_ring *to_control;   /* exception frames, SPSC */
 	struct rte_ring *from_control; /* frames to transmit, SPSC */

@@ -126,7 +126,7 @@ node_run() { # name bidgen-options...
 	local name=$1 stats=$prefix-$1 sampler
 	shift
 	# shellcheck disable=SC2086
-	start_server bidplane "$out/node-$name.log" " mac " \
+	start_server bidplane "$out/node-$name.log" "bidplane: started" \
 		"$bin/bidctl --socket $run/ctl-$name status" \
 		"$bin/bidplane" $node_mem $unlink --file-prefix "$prefix-node-$name" \
 		--lcores=0@0,1@1 --no-pci --vdev="net_memif0,role=server,socket=$sock" -- \

@@ -243,6 +243,7 @@ static void setup(uint64_t new_keys)
 	next_amount = malloc(auctions * sizeof(*next_amount));
 	if (!pool || !worker || !next_amount)
 		rte_exit(EXIT_FAILURE, "worker setup failed\n");
+	worker->state_ready = true; /* no log to recover (worker_main would acquire it) */
 	for (uint64_t a = 0; a < auctions; a++)
 		next_amount[a] = WARMUP_AMOUNT + 1;
 	rte_rcu_qsbr_thread_register(node.auctions.qsbr, 0);

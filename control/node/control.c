@@ -228,6 +228,57 @@ static int leadership_start(struct control *c, char *err, size_t errlen)
 	return rc;
 }
 
+/* While the log is replayed, bidctl gets `status` (not_serving_reason
+ * recovering); every command that reads or changes the auctions is
+ * refused: the table is partial, and the main thread its only writer. */
+static int refuse_recovering(char *err, size_t errlen)
+{
+	snprintf(err, errlen,
+		 "the node is recovering its write-ahead log (bidctl status: recovering); "
+		 "retry once it serves");
+	return -EAGAIN;
+}
+
+static int recovering_open(void *ctx, uint64_t id, uint64_t reserve, uint64_t increment,
+			   uint64_t duration_s, char *err, size_t errlen)
+{
+	(void)ctx, (void)id, (void)reserve, (void)increment, (void)duration_s;
+	return refuse_recovering(err, errlen);
+}
+
+static int recovering_close(void *ctx, uint64_t id, char *err, size_t errlen)
+{
+	(void)ctx, (void)id;
+	return refuse_recovering(err, errlen);
+}
+
+static int recovering_query(void *ctx, uint64_t id, struct ctl_auction *out, char *err,
+			    size_t errlen)
+{
+	(void)ctx, (void)id, (void)out;
+	return refuse_recovering(err, errlen);
+}
+
+static int recovering_list(void *ctx, ctl_wants_fn wants, ctl_emit_fn emit, void *arg, char *err,
+			   size_t errlen)
+{
+	(void)ctx, (void)wants, (void)emit, (void)arg;
+	return refuse_recovering(err, errlen);
+}
+
+/* Runs on the main thread, inside recovery (control_recovery_poll). */
+static size_t execute_recovering(void *ctx, const char *line, char *out, size_t cap)
+{
+	struct control *c = ctx;
+	struct ctl_handlers h = *c->handlers;
+	h.open = recovering_open;
+	h.close = recovering_close;
+	h.query = recovering_query;
+	h.list = recovering_list;
+	h.clock_offset = NULL;
+	return ctl_execute(&h, line, out, cap);
+}
+
 void control_leadership(struct control *c, struct leader_view *v)
 {
 	if (c->etcd) {
@@ -261,6 +312,10 @@ int control_init(struct control *c, struct node *n, char *err, size_t errlen)
 	rte_rcu_qsbr_thread_register(n->auctions.qsbr, me);
 	c->rcu = (struct rcu_section){.qs = n->auctions.qsbr, .reader = me};
 	node_not_serving(n, NOT_SERVING_FENCING, true);
+	/* Until control_start has replayed the log (workers may run by then). */
+	c->recovering = true;
+	if (n->cfg.durability != BP_DURABILITY_OFF)
+		node_not_serving(n, NOT_SERVING_WAL_REPLAY, true);
 
 	/* What can fail comes first: a start that fails must not bump the
 	 * epoch, nor leave a segment that looks like a crash. The state dir
@@ -283,31 +338,56 @@ int control_init(struct control *c, struct node *n, char *err, size_t errlen)
 	if (!c->ctl)
 		return -EINVAL;
 	share_control_socket(n);
+	/* Until the service thread takes over: status only (recovering). */
+	ctl_server_set_executor(c->ctl, execute_recovering, c);
 	rc = stats_node_init(c, err, errlen);
 	if (rc == 0)
 		rc = replicate_init(c, err, errlen); /* before the auctions it ships */
-	if (rc == 0)
-		rc = wal_node_start(c, err, errlen); /* before the auctions opened here */
-	c->range_pending = c->repl.enabled;
-	if (rc == 0 && !c->range_pending)
-		rc = open_initial_range(c, err, errlen);
 	if (rc != 0) {
 		control_fini(c);
 		return rc;
 	}
+	return 0;
+}
+
+/* The end of recovery: everything it wrote (auction records, counter
+ * slots, idempotency keys) and the workers' log producers are published
+ * with one release store the workers acquire (node_state_ready). */
+static void publish_state(struct control *c)
+{
+	struct node *n = c->node;
+	atomic_store_explicit(&n->state_ready, true, memory_order_release);
+	c->recovering = false;
+	node_not_serving(n, NOT_SERVING_WAL_REPLAY, false);
+}
+
+int control_start(struct control *c, char *err, size_t errlen)
+{
+	struct node *n = c->node;
+	int rc = wal_node_start(c, err, errlen); /* before the auctions opened here */
+	c->range_pending = c->repl.enabled;
+	if (rc == 0 && !c->range_pending)
+		rc = open_initial_range(c, err, errlen);
+	if (rc != 0)
+		return rc;
+	publish_state(c);
 	/* Only now the next epoch: a start that failed above bumped none. If
 	 * it cannot be persisted, the service thread retries. */
 	fencing_try(c);
 	rc = service_start(c, err, errlen);
 	if (rc == 0)
 		rc = leadership_start(c, err, errlen);
-	if (rc != 0) {
-		control_fini(c);
+	if (rc != 0)
 		return rc;
-	}
 	BP_LOG(INFO, CONTROL, "control socket %s\n", n->cfg.control_socket);
 	telemetry_register(c);
 	return 0;
+}
+
+void control_recovery_poll(struct control *c)
+{
+	exceptions_serve(c); /* ARP and ping; peer frames are dropped (exception.c) */
+	ctl_server_poll(c->ctl);
 }
 
 void control_run(struct control *c)

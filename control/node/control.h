@@ -126,14 +126,30 @@ struct control {
 	struct settlement_counts settlements; /* settlement.c, with --etcd */
 	bool range_pending;		      /* --open-range waits for the cluster start */
 	struct wal_node wal;		      /* the write-ahead log (wal_node.h) */
+	bool recovering;		      /* from control_init until the state is published */
 };
 
-/* Locks the state dir, loads the HLC ceiling, opens the control socket,
- * the stats segment and the --open-range auctions, then persists the next
- * fencing epoch (so a start that fails bumps none; the node serves once it
- * is durable, the service thread retrying until it is) and starts the
- * service thread. 0, or -errno with err set (and everything undone). */
+/* Locks the state dir, loads the HLC ceiling, opens the control socket
+ * (answering `status` only until control_start is done), the stats
+ * segment and replication. The node is NOT_SERVING `recovering` from here
+ * until control_start has recovered the log. 0, or -errno with err set
+ * (and everything undone). Main thread, before the workers launch. */
 int control_init(struct control *c, struct node *n, char *err, size_t errlen);
+
+/* Main thread, with the workers running (they answer NOT_SERVING until
+ * node_state_ready): replays the log into the auction and idempotency
+ * tables as their only writer (serving ARP, ping and bidctl status
+ * meanwhile, control_recovery_poll), starts the log writer, opens the
+ * --open-range auctions, publishes the state to the workers, then
+ * persists the next fencing epoch (so a start that fails bumps none; the
+ * node serves once it is durable, the service thread retrying until it
+ * is) and starts the service thread. 0, or -errno with err set: the
+ * caller stops the workers, then calls control_fini. */
+int control_start(struct control *c, char *err, size_t errlen);
+
+/* Main thread, inside control_start's recovery, every millisecond or so:
+ * ARP and ICMP answers, peer frames dropped and counted, bidctl status. */
+void control_recovery_poll(struct control *c);
 
 /* Runs until n->force_quit. */
 void control_run(struct control *c);

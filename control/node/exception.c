@@ -33,7 +33,12 @@ static size_t answer_frame(struct control *c, struct rte_mbuf *m, unsigned int p
 
 	switch (pkt_classify(frame, m->data_len, f, 0, &lay, &why)) {
 	case PKT_CLASS_PEER:
-		replicate_receive(c, m, &lay, p);
+		/* Not merged into a half-recovered state: anti-entropy sends
+		 * what they held again once the node serves. */
+		if (c->recovering)
+			stat_inc(&c->wal.recovery_peer_drops);
+		else
+			replicate_receive(c, m, &lay, p);
 		*handled = true;
 		return 0;
 	case PKT_CLASS_ARP: {

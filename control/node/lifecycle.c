@@ -299,7 +299,8 @@ int lifecycle_restore(struct control *c, uint64_t id, const struct lifecycle_res
 		lifecycle_due_at(c, how->settled_at_ms + SETTLED_RETENTION_MS);
 	} else {
 		/* Closed before the crash, never settled: settles on a tick (no
-		 * worker can bid on it: none runs yet). */
+		 * worker can bid on it: none answers before the state is
+		 * published). */
 		queue_settling(c, a, rte_rcu_qsbr_start(n->auctions.qsbr));
 		lifecycle_due_at(c, now + SETTLED_RETENTION_MS);
 	}

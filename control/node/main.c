@@ -286,8 +286,19 @@ int main(int argc, char **argv)
 	}
 	print_banner();
 
+	/* The workers answer NOT_SERVING `recovering` while the log is
+	 * replayed (control_start), instead of leaving clients in silence. */
 	for (unsigned int i = 0; i < node.nworkers; i++)
 		rte_eal_remote_launch(worker_main, node.workers[i], node.workers[i]->lcore);
+	if (control_start(&control, err, sizeof(err)) != 0) {
+		atomic_store(&node.force_quit, true);
+		rte_eal_mp_wait_lcore();
+		control_fini(&control);
+		ports_stop(&node);
+		rte_exit(EXIT_FAILURE, "%s\n", err);
+	}
+	printf("bidplane: started\n");
+	fflush(stdout);
 	control_run(&control);
 
 	rte_eal_mp_wait_lcore();

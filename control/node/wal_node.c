@@ -2,9 +2,12 @@
 /*
  * The write-ahead log in the node (wal_node.h): replay at start into a
  * plain aggregate (no auction memory touched while reading the files),
- * then the aggregate into the auction table before any worker runs, so
- * that no leading-bid record is ever replaced (nothing to retire) and the
- * workers' counter slots are written before the workers exist.
+ * then the aggregate into the auction table before any worker reads it
+ * (they run, but answer NOT_SERVING until node_state_ready), so that no
+ * leading-bid record is ever replaced (nothing to retire) and the
+ * workers' counter slots are written before their owners use them. The
+ * main thread is the tables' only writer meanwhile, and no RCU reader:
+ * nothing is retired while no worker changes anything.
  */
 #include "wal_node.h"
 
@@ -43,6 +46,8 @@ struct replayed_auction {
 	uint64_t bids, viewers_up, viewers_down;
 };
 
+#define REPLAY_BATCH 16 /* records applied together, their keys prefetched */
+
 struct replay {
 	struct control *c;
 	struct replayed_auction *slots;
@@ -51,7 +56,28 @@ struct replay {
 	uint64_t now_ms, now_tsc, tsc_per_ms, window_ms;
 	uint64_t keys, bids;
 	bool table_full;
+	/* Records waiting for their keys' prefetch (replay_flush). */
+	struct wal_record batch[REPLAY_BATCH];
+	unsigned int nbatch;
+	/* Serving ARP, ping and bidctl status about every millisecond. */
+	uint32_t since_poll;
+	uint64_t next_poll_tsc, poll_every_tsc;
 };
+
+#define REPLAY_POLL_RECORDS 1024 /* records between two looks at the clock */
+
+static void replay_poll(struct replay *rp)
+{
+	if (++rp->since_poll < REPLAY_POLL_RECORDS)
+		return;
+	rp->since_poll = 0;
+	uint64_t now = rte_rdtsc();
+	if (now < rp->next_poll_tsc)
+		return;
+	/* The poll is brief and no RCU reader section is open across it. */
+	control_recovery_poll(rp->c);
+	rp->next_poll_tsc = now + rp->poll_every_tsc;
+}
 
 static struct replayed_auction *replayed(struct replay *rp, uint64_t id)
 {
@@ -77,12 +103,23 @@ static struct replayed_auction *replayed(struct replay *rp, uint64_t id)
  * stamp (a key older than the window is not kept). True when the key was
  * not known yet: its effect counts (a key replayed twice counts once).
  */
+static uint64_t key_age_ms(const struct replay *rp, const struct dedup_answer *answer)
+{
+	uint64_t ms = answer->hlc ? hlc_ms(answer->hlc) : rp->now_ms;
+	return rp->now_ms > ms ? rp->now_ms - ms : 0;
+}
+
 static bool remember_key(struct replay *rp, uint8_t kind, uint64_t actor, uint64_t request_id,
-			 const struct dedup_answer *answer)
+			 const struct dedup_answer *answer, uint64_t hash)
 {
 	struct dedup_table *t = rp->c->node->dedup;
 	struct dedup_key key = {.actor = actor, .request_id = request_id, .kind = kind};
-	uint64_t hash = dedup_hash(t, &key);
+	/* Out of the window: the table would forget it at once, so it is not
+	 * asked at all (a claim and release cost a cache miss, and could not
+	 * find it twice either). */
+	uint64_t age = key_age_ms(rp, answer);
+	if (age >= rp->window_ms)
+		return true;
 	struct dedup_claim claim;
 	struct dedup_answer past;
 	switch (dedup_claim(t, &key, hash, rp->now_tsc, &claim, &past)) {
@@ -93,22 +130,16 @@ static bool remember_key(struct replay *rp, uint8_t kind, uint64_t actor, uint64
 	case DEDUP_NEW:
 		break;
 	}
-	uint64_t ms = answer->hlc ? hlc_ms(answer->hlc) : rp->now_ms;
-	uint64_t age = rp->now_ms > ms ? rp->now_ms - ms : 0;
-	if (age >= rp->window_ms) {
-		dedup_release(t, &claim);
-		return true;
-	}
 	dedup_finish(t, &claim, answer, rp->now_tsc - age * rp->tsc_per_ms);
 	rp->keys++;
 	return true;
 }
 
-static void replay_bid(struct replay *rp, const struct wal_bid *b)
+static void replay_bid(struct replay *rp, const struct wal_bid *b, uint64_t hash)
 {
 	struct dedup_answer answer = {
 	    .auction_id = b->auction_id, .detail = b->amount, .hlc = b->hlc, .status = b->status};
-	if (!remember_key(rp, DEDUP_BID, b->bidder, b->request_id, &answer))
+	if (!remember_key(rp, DEDUP_BID, b->bidder, b->request_id, &answer, hash))
 		return;
 	if (b->hlc > rp->hlc_high)
 		rp->hlc_high = b->hlc;
@@ -124,11 +155,11 @@ static void replay_bid(struct replay *rp, const struct wal_bid *b)
 	rp->bids++;
 }
 
-static void replay_view(struct replay *rp, const struct wal_view *v)
+static void replay_view(struct replay *rp, const struct wal_view *v, uint64_t hash)
 {
 	struct dedup_answer answer = {
 	    .auction_id = v->auction_id, .detail = v->request_type, .status = v->status};
-	if (!remember_key(rp, DEDUP_VIEW, v->viewer, v->request_id, &answer) ||
+	if (!remember_key(rp, DEDUP_VIEW, v->viewer, v->request_id, &answer, hash) ||
 	    v->status != BP_ACCEPTED)
 		return;
 	struct replayed_auction *ra = replayed(rp, v->auction_id);
@@ -153,16 +184,15 @@ static void replay_open(struct replay *rp, const struct wal_auction_open *o)
 	ra->def = *o;
 }
 
-static int replay_record(const struct wal_record *r, void *arg)
+static void apply_record(struct replay *rp, const struct wal_record *r, uint64_t hash)
 {
-	struct replay *rp = arg;
 	struct replayed_auction *ra;
 	switch (r->type) {
 	case WAL_BID:
-		replay_bid(rp, &r->u.bid);
+		replay_bid(rp, &r->u.bid, hash);
 		break;
 	case WAL_VIEW:
-		replay_view(rp, &r->u.view);
+		replay_view(rp, &r->u.view, hash);
 		break;
 	case WAL_AUCTION_OPEN:
 		replay_open(rp, &r->u.open);
@@ -190,11 +220,54 @@ static int replay_record(const struct wal_record *r, void *arg)
 	default:
 		break;
 	}
+}
+
+/* The key of a bid or view record still inside the window: its hash, its
+ * bucket prefetched. 0 for the others (not looked up). */
+static uint64_t prefetch_key(const struct replay *rp, const struct wal_record *r)
+{
+	struct dedup_key key;
+	struct dedup_answer answer = {0};
+	if (r->type == WAL_BID) {
+		key = (struct dedup_key){r->u.bid.bidder, r->u.bid.request_id, DEDUP_BID};
+		answer.hlc = r->u.bid.hlc;
+	} else if (r->type == WAL_VIEW) {
+		key = (struct dedup_key){r->u.view.viewer, r->u.view.request_id, DEDUP_VIEW};
+	} else {
+		return 0;
+	}
+	if (key_age_ms(rp, &answer) >= rp->window_ms)
+		return 0;
+	struct dedup_table *t = rp->c->node->dedup;
+	uint64_t hash = dedup_hash(t, &key);
+	dedup_prefetch(t, hash);
+	return hash;
+}
+
+/* Applies the batch in LSN order, every key's bucket prefetched first: the
+ * idempotency table's random cache lines are what recovery waits for. */
+static void replay_flush(struct replay *rp)
+{
+	uint64_t hash[REPLAY_BATCH];
+	for (unsigned int i = 0; i < rp->nbatch; i++)
+		hash[i] = prefetch_key(rp, &rp->batch[i]);
+	for (unsigned int i = 0; i < rp->nbatch; i++)
+		apply_record(rp, &rp->batch[i], hash[i]);
+	rp->nbatch = 0;
+}
+
+static int replay_record(const struct wal_record *r, void *arg)
+{
+	struct replay *rp = arg;
+	replay_poll(rp);
+	rp->batch[rp->nbatch++] = *r;
+	if (rp->nbatch == REPLAY_BATCH)
+		replay_flush(rp);
 	return rp->table_full ? -1 : 0;
 }
 
-/* The leading bid as its own record from the table's pool: no reader
- * runs yet, so it is stored, not swapped. */
+/* The leading bid as its own record from the table's pool: no worker
+ * reads the table yet (node_state_ready), so it is stored, not swapped. */
 static void restore_count(struct auction *a, enum auction_counter k, uint64_t n)
 {
 	_Atomic uint64_t *slot = auction_worker_slot(a, k, 0);
@@ -240,8 +313,9 @@ static int restore_auction(struct control *c, const struct replayed_auction *ra)
 	rc = install_leader(t, a, &ra->lead);
 	if (rc != 0)
 		return rc;
-	/* Recovery runs before any worker: the counts go to worker 0's slots,
-	 * which only add from there (a G-counter's sum is all that is read). */
+	/* No worker writes before the state is published: the counts go to
+	 * worker 0's slots, which only add from there (a G-counter's sum is
+	 * all that is read). */
 	restore_count(a, AUCTION_BIDS, ra->bids);
 	restore_count(a, AUCTION_VIEWERS_UP, ra->viewers_up);
 	restore_count(a, AUCTION_VIEWERS_DOWN, ra->viewers_down);
@@ -265,7 +339,8 @@ static int replay_into_node(struct control *c, char *err, size_t errlen)
 			    .now_ms = node_now_ms(n),
 			    .now_tsc = rte_rdtsc(),
 			    .tsc_per_ms = n->tsc_hz / 1000,
-			    .window_ms = (uint64_t)n->cfg.dedup_seconds * 1000};
+			    .window_ms = (uint64_t)n->cfg.dedup_seconds * 1000,
+			    .poll_every_tsc = n->tsc_hz / 1000};
 	rp.mask = pow2_at_least((uint64_t)n->cfg.max_auctions * 2) - 1;
 	rp.slots = calloc(rp.mask + 1, sizeof(*rp.slots));
 	if (!rp.slots) {
@@ -274,6 +349,8 @@ static int replay_into_node(struct control *c, char *err, size_t errlen)
 	}
 	int rc = wal_recover(n->cfg.state_dir, replay_record, replay_record, &rp, &wn->recovery,
 			     err, errlen);
+	if (rc == 0)
+		replay_flush(&rp); /* the last records */
 	if (rp.table_full) {
 		snprintf(err, errlen,
 			 "%s/wal holds more auctions than --max-auctions %u: raise --max-auctions",
@@ -294,6 +371,8 @@ static int replay_into_node(struct control *c, char *err, size_t errlen)
 	free(rp.slots);
 	if (rc != 0)
 		return rc;
+	/* The whole of it: the files, the keys and the auctions restored. */
+	wn->recovery.elapsed_ns = (rte_rdtsc() - rp.now_tsc) * 1000000000 / n->tsc_hz;
 	/* Stamps after the restart above every stamp before (the ceiling file
 	 * says the same; the log is the second witness). */
 	if (rp.hlc_high)
@@ -304,10 +383,11 @@ static int replay_into_node(struct control *c, char *err, size_t errlen)
 	BP_LOG(INFO, CONTROL,
 	       "recovered %s/wal in %.3f s: %" PRIu64 " records (%" PRIu64 " segments, %" PRIu64
 	       " bytes, snapshot at LSN %" PRIu64 "), %" PRIu64 " auctions, %" PRIu64
-	       " accepted bids, %" PRIu64 " keys in their window%s%s\n",
+	       " accepted bids, %" PRIu64 " keys in their window, %" PRIu64
+	       " peer datagrams dropped meanwhile%s%s\n",
 	       n->cfg.state_dir, (double)wn->recovery.elapsed_ns / 1e9, wn->recovery.records,
 	       wn->recovery.segments, wn->recovery.log_bytes, wn->recovery.snapshot_lsn,
-	       wn->recovered_auctions, rp.bids, rp.keys,
+	       wn->recovered_auctions, rp.bids, rp.keys, stat_read(&wn->recovery_peer_drops),
 	       wn->recovery.cut_bytes ? "; cut a torn tail off " : "",
 	       wn->recovery.cut_bytes ? wn->recovery.cut_file : "");
 	return 0;
@@ -352,19 +432,12 @@ int wal_node_start(struct control *c, char *err, size_t errlen)
 	struct node *n = c->node;
 	if (n->cfg.durability == BP_DURABILITY_OFF)
 		return 0;
-	node_not_serving(n, NOT_SERVING_WAL_REPLAY, true);
-	control_online(c);
+	/* The workers run but do not read the tables (node_state_ready):
+	 * this thread is their only writer until control_start publishes. */
 	int rc = replay_into_node(c, err, errlen);
-	control_offline(c);
 	if (rc == 0)
 		rc = start_writer(c, err, errlen);
-	if (rc != 0)
-		return rc;
-	/* What recovery wrote (auction records, the workers' counter slots)
-	 * is published before any worker sees the node serving. */
-	atomic_thread_fence(memory_order_release);
-	node_not_serving(n, NOT_SERVING_WAL_REPLAY, false);
-	return 0;
+	return rc;
 }
 
 void wal_node_stop(struct control *c)

@@ -11,7 +11,8 @@
  * service thread starts, as it does fencing_try and renew_ceiling).
  *
  * Threads: wal_node_start and wal_node_stop on the main thread (start:
- * inside control_init, before the workers launch; stop: after they are
+ * inside control_start, while the workers answer NOT_SERVING `recovering`
+ * and touch neither the tables nor their producers; stop: after they are
  * joined); wal_node_control_* on the control thread; wal_node_service_* and
  * wal_node_tick on the service thread (or main before it starts);
  * wal_node_stats from any thread.
@@ -38,7 +39,8 @@ struct wal_node {
 	uint64_t hlc_logged; /* the last HLC high-water mark logged (service) */
 	bool failed_said;    /* control: the failure was logged */
 	uint64_t next_resume_ms;
-	_Atomic uint64_t control_lost; /* control records the ring could not take */
+	_Atomic uint64_t control_lost;	      /* control records the ring could not take */
+	_Atomic uint64_t recovery_peer_drops; /* peer frames dropped while recovering */
 };
 
 /* Replays the log into the node's state (auction table, idempotency table,

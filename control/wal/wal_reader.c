@@ -20,8 +20,28 @@ static int corrupt(char *err, size_t errlen, const char *shown, const char *name
 	return wal_refuse_damage(err, errlen, shown, name, off, what, FIX_CORRUPT);
 }
 
+/* wal_file_load into *buf of *cap bytes, grown when the file is larger:
+ * one buffer for every segment of a scan, so that each is read without
+ * faulting in and unmapping fresh memory (recovery's largest cost after
+ * the idempotency table's). */
+static int file_read_into(int dirfd, const char *shown, const char *name, uint8_t **buf,
+			  size_t *cap, size_t *len, char *err, size_t errlen);
+
 int wal_file_load(int dirfd, const char *shown, const char *name, uint8_t **buf, size_t *len,
 		  char *err, size_t errlen)
+{
+	size_t cap = 0;
+	*buf = NULL;
+	int rc = file_read_into(dirfd, shown, name, buf, &cap, len, err, errlen);
+	if (rc != 0) {
+		free(*buf);
+		*buf = NULL;
+	}
+	return rc;
+}
+
+static int file_read_into(int dirfd, const char *shown, const char *name, uint8_t **buf,
+			  size_t *cap, size_t *len, char *err, size_t errlen)
 {
 	int fd = wal_file_open(dirfd, shown, name, O_RDONLY, err, errlen);
 	if (fd < 0)
@@ -35,10 +55,17 @@ int wal_file_load(int dirfd, const char *shown, const char *name, uint8_t **buf,
 			 shown, name, (uint64_t)st.st_size, WAL_FILE_MAX);
 		rc = -EFBIG;
 	}
-	uint8_t *b = NULL;
 	size_t size = rc == 0 ? (size_t)st.st_size : 0, got = 0;
-	if (rc == 0 && !(b = malloc(size ? size : 1)))
-		rc = -ENOMEM;
+	if (rc == 0 && (size > *cap || !*buf)) {
+		uint8_t *grown = realloc(*buf, size ? size : 1);
+		if (grown) {
+			*buf = grown;
+			*cap = size ? size : 1;
+		} else {
+			rc = -ENOMEM;
+		}
+	}
+	uint8_t *b = *buf;
 	while (rc == 0 && got < size) {
 		ssize_t n = pread(fd, b + got, size - got, (off_t)got);
 		if (n < 0 && errno == EINTR)
@@ -56,10 +83,8 @@ int wal_file_load(int dirfd, const char *shown, const char *name, uint8_t **buf,
 	if (rc != 0) {
 		if (rc == -ENOMEM)
 			snprintf(err, errlen, "%s/%s: out of memory", shown, name);
-		free(b);
 		return rc;
 	}
-	*buf = b;
 	*len = size;
 	return 0;
 }
@@ -67,6 +92,7 @@ int wal_file_load(int dirfd, const char *shown, const char *name, uint8_t **buf,
 /* What the pre-pass learns of a segment: its header. */
 struct seg {
 	uint64_t lsn;
+	uint32_t version; /* 2: batch marks (torn_batch); 1: torn_tail */
 	uint32_t flags;
 };
 
@@ -89,6 +115,49 @@ static bool torn_tail(const uint8_t *buf, size_t size, size_t off, enum wal_erro
 	if (e == WAL_ERR_SHORT || e == WAL_ERR_TRUNCATED || all_zero(buf + off, size - off))
 		return true;
 	return e == WAL_ERR_CHECKSUM && off + wal_peek_length(buf + off) == size;
+}
+
+/* Whether buf[0..len) may start a record: a cheap look at the header
+ * before the checksum (the scan below tries every offset). */
+static bool plausible(const uint8_t *buf, size_t len)
+{
+	if (len < WAL_HEADER_LEN)
+		return false;
+	uint32_t rlen = wal_peek_length(buf);
+	return rlen >= WAL_RECORD_MIN && rlen <= len && buf[12] == 2 &&
+	       wal_record_size(buf[13]) == rlen;
+}
+
+/*
+ * The torn-batch rule of a version 2 last segment (docs/WAL.md "Torn
+ * batches"): a bad record at buf[off], expected to be LSN next_lsn of the
+ * batch that began at LSN batch_first, is what a crash during that batch's
+ * pwritev leaves (sectors written in any order, none acknowledged) unless
+ * a whole record of a later batch follows it somewhere: the writer starts
+ * a batch only once the previous one is durable, so a later batch proves
+ * this one was acknowledged. Every offset after the bad record is tried
+ * (a bad length cannot be stepped over); a record found there must be of
+ * the same batch: LSN >= next_lsn, and its place in the batch leading
+ * back to batch_first.
+ */
+static bool torn_batch(const uint8_t *buf, size_t size, size_t off, uint64_t batch_first,
+		       uint64_t next_lsn)
+{
+	for (size_t x = off + 1; x + WAL_HEADER_LEN <= size;) {
+		struct wal_record r;
+		size_t used;
+		const char *why;
+		if (!plausible(buf + x, size - x) ||
+		    wal_decode(buf + x, size - x, &r, &used, &why) != WAL_OK) {
+			x++;
+			continue;
+		}
+		uint64_t pos = r.batch & WAL_BATCH_POS_MASK;
+		if (r.lsn < next_lsn || pos > r.lsn || r.lsn - pos != batch_first)
+			return false;
+		x += used;
+	}
+	return true;
 }
 
 static int cut_tail(int dirfd, const char *shown, const char *name, size_t off, char *err,
@@ -143,7 +212,7 @@ static int read_headers(int dirfd, const char *shown, const uint64_t *lsns, size
 			return corrupt(
 			    err, errlen, shown, name, 16,
 			    "the file header's first LSN is not the one in the file's name");
-		segs[i] = (struct seg){h.lsn, h.flags};
+		segs[i] = (struct seg){h.lsn, h.version, h.flags};
 	}
 	return 0;
 }
@@ -159,6 +228,8 @@ struct seg_ctx {
 	struct wal_scan *out;
 	char *err;
 	size_t errlen;
+	uint8_t *buf; /* the segment being read, reused for the next */
+	size_t cap;
 };
 
 /* Reads one segment's records with LSN below `limit` (the next segment's
@@ -168,21 +239,30 @@ static int read_segment(struct seg_ctx *c, const struct seg *s, uint64_t limit,
 {
 	char name[WAL_NAME_CAP];
 	wal_file_name(name, s->lsn, WAL_FILE_SEGMENT);
-	uint8_t *buf;
 	size_t size;
-	int rc = wal_file_load(c->dirfd, c->shown, name, &buf, &size, c->err, c->errlen);
+	int rc =
+	    file_read_into(c->dirfd, c->shown, name, &c->buf, &c->cap, &size, c->err, c->errlen);
 	if (rc != 0)
 		return rc;
+	const uint8_t *buf = c->buf;
 	c->out->segments++;
 	c->out->bytes += size;
 	size_t off = WAL_FILE_HEADER_LEN;
+	uint64_t batch_first = c->next_lsn; /* a segment starts with a batch */
 	while (rc == 0 && off < size && c->next_lsn < limit) {
 		struct wal_record r;
 		size_t used;
 		const char *why;
 		enum wal_error e = wal_decode(buf + off, size - off, &r, &used, &why);
+		if (e == WAL_OK && r.version != s->version) {
+			e = WAL_ERR_VERSION;
+			why = "the record's version is not its segment's";
+		}
 		if (e != WAL_OK) {
-			if (last && torn_tail(buf, size, off, e)) {
+			bool torn = s->version == 1
+					? torn_tail(buf, size, off, e)
+					: torn_batch(buf, size, off, batch_first, c->next_lsn);
+			if (last && torn) {
 				c->out->cut_bytes = size - off;
 				snprintf(c->out->cut_file, sizeof(c->out->cut_file), "%s", name);
 				if (c->repair)
@@ -191,8 +271,12 @@ static int read_segment(struct seg_ctx *c, const struct seg *s, uint64_t limit,
 				size = off;
 				break;
 			}
-			char what[160];
-			snprintf(what, sizeof(what), "bad record (%s: %s)", wal_error_name(e), why);
+			char what[200];
+			snprintf(
+			    what, sizeof(what), "bad record (%s: %s)%s", wal_error_name(e), why,
+			    last && s->version == 2
+				? ", and a later group commit follows it, so it was acknowledged"
+				: "");
 			rc = corrupt(c->err, c->errlen, c->shown, name, off, what);
 			break;
 		}
@@ -204,6 +288,17 @@ static int read_segment(struct seg_ctx *c, const struct seg *s, uint64_t limit,
 			rc = corrupt(c->err, c->errlen, c->shown, name, off, what);
 			break;
 		}
+		if (s->version == 2 && (r.batch & WAL_BATCH_POS_MASK) != r.lsn - batch_first) {
+			char what[160];
+			snprintf(what, sizeof(what),
+				 "record LSN %" PRIu64 " says it is number %u of its group commit, "
+				 "which began at LSN %" PRIu64,
+				 r.lsn, r.batch & WAL_BATCH_POS_MASK, batch_first);
+			rc = corrupt(c->err, c->errlen, c->shown, name, off, what);
+			break;
+		}
+		if (r.batch & WAL_BATCH_END)
+			batch_first = r.lsn + 1;
 		if (r.lsn > c->after_lsn) {
 			if (c->fn && c->fn(&r, c->arg) != 0) {
 				snprintf(c->err, c->errlen,
@@ -235,7 +330,6 @@ static int read_segment(struct seg_ctx *c, const struct seg *s, uint64_t limit,
 				     "bytes after the segment's last record");
 		}
 	}
-	free(buf);
 	return rc;
 }
 
@@ -275,14 +369,23 @@ int wal_read_log(int dirfd, const char *shown, uint64_t after_lsn, bool repair, 
 				 segs[0].lsn, after_lsn);
 		rc = corrupt(err, errlen, shown, name, 0, what);
 	}
-	struct seg_ctx c = {dirfd, shown, after_lsn, n ? segs[0].lsn : 0, repair, fn, arg,
-			    out,   err,	  errlen};
+	struct seg_ctx c = {.dirfd = dirfd,
+			    .shown = shown,
+			    .after_lsn = after_lsn,
+			    .next_lsn = n ? segs[0].lsn : 0,
+			    .repair = repair,
+			    .fn = fn,
+			    .arg = arg,
+			    .out = out,
+			    .err = err,
+			    .errlen = errlen};
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		bool last = i + 1 == n;
 		uint64_t limit = last ? UINT64_MAX : segs[i + 1].lsn;
 		rc = read_segment(&c, &segs[i], limit,
 				  !last && (segs[i + 1].flags & WAL_SEG_AFTER_FAILURE), last);
 	}
+	free(c.buf);
 	free(segs);
 	free(lsns);
 	return rc;

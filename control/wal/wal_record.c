@@ -305,6 +305,12 @@ void wal_seal(uint8_t *rec, size_t len, uint64_t lsn)
 	wal_put64(rec, checksum_of(rec, len));
 }
 
+void wal_seal_batch(uint8_t *rec, size_t len, uint64_t lsn, unsigned int pos, bool last)
+{
+	wal_put16(rec + 14, (uint16_t)((pos & WAL_BATCH_POS_MASK) | (last ? WAL_BATCH_END : 0)));
+	wal_seal(rec, len, lsn);
+}
+
 static enum wal_error fail(const char **why, enum wal_error e, const char *text)
 {
 	if (why)
@@ -325,16 +331,20 @@ enum wal_error wal_decode(const uint8_t *buf, size_t len, struct wal_record *out
 			    "the length field runs past the end of the data");
 	if (wal_get64(buf) != checksum_of(buf, rlen))
 		return fail(why, WAL_ERR_CHECKSUM, "XXH3 checksum does not match the record");
-	if (buf[12] != WAL_RECORD_VERSION)
-		return fail(why, WAL_ERR_VERSION, "version is not 1");
-	if (wal_get16(buf + 14) != 0)
-		return fail(why, WAL_ERR_RESERVED, "reserved header bytes 14..15 are not 0");
+	if (buf[12] != 1 && buf[12] != 2)
+		return fail(why, WAL_ERR_VERSION, "version is not 1 or 2");
+	if (buf[12] == 1 && wal_get16(buf + 14) != 0)
+		return fail(why, WAL_ERR_RESERVED,
+			    "version 1 record: reserved header bytes 14..15 are not 0");
 	uint8_t type = buf[13];
 	if (wal_record_size(type) == 0)
 		return fail(why, WAL_ERR_TYPE, "type is not 1..8 (enum wal_type)");
 	if (wal_record_size(type) != rlen)
 		return fail(why, WAL_ERR_BODY, "length does not match the type's body size");
-	struct wal_record r = {.type = type, .lsn = wal_get64(buf + 16)};
+	struct wal_record r = {.type = type,
+			       .version = buf[12],
+			       .batch = wal_get16(buf + 14),
+			       .lsn = wal_get64(buf + 16)};
 	if (r.lsn == 0)
 		return fail(why, WAL_ERR_LSN, "lsn is 0 (sealed records have lsn >= 1)");
 	enum wal_error e = decode_body(buf + WAL_HEADER_LEN, &r, why);

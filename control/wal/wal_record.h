@@ -9,7 +9,9 @@
  *   8  u32 length    header + body, WAL_RECORD_MIN .. WAL_RECORD_MAX
  *  12  u8  version   WAL_RECORD_VERSION
  *  13  u8  type      enum wal_type
- *  14  u16 reserved  zero
+ *  14  u16 batch     version 2: the record's place in its group commit
+ *                    (WAL_BATCH_POS_MASK: 0 for the batch's first record),
+ *                    WAL_BATCH_END on its last; version 1: zero
  *  16  u64 lsn       log sequence number, >= 1
  *
  * The checksum covers the whole record but itself, so the LSN is covered:
@@ -22,7 +24,7 @@
  *
  * Decoding checks, in this order, that the bytes hold a header, the length
  * (bounds, then that many bytes are there), the checksum, the version, the
- * reserved field, the type, the body's size for that type, and then every
+ * batch field (zero in version 1), the type, the body's size for that type, and then every
  * field's range (wal_record_check); it never reads past `len`.
  *
  * Threads: every function is pure (no state); any thread, concurrently.
@@ -30,10 +32,11 @@
 #ifndef BIDPLANE_WAL_RECORD_H
 #define BIDPLANE_WAL_RECORD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#define WAL_RECORD_VERSION 1
+#define WAL_RECORD_VERSION 2 /* what wal_encode writes; 1 (no batch marks) is read */
 #define WAL_HEADER_LEN	   24
 #define WAL_RECORD_MIN	   WAL_HEADER_LEN
 #define WAL_RECORD_MAX	   128 /* a ring slot (wal_writer.h); the largest body is 50 */
@@ -83,9 +86,16 @@ struct wal_settlement {
 	uint16_t node;
 };
 
+/* The batch field (docs/WAL.md "Torn batches"): a batch is one group
+ * commit, at most WAL_BATCH_POS_MASK + 1 records. */
+#define WAL_BATCH_END	   0x8000u
+#define WAL_BATCH_POS_MASK 0x7fffu
+
 struct wal_record {
-	uint8_t type; /* enum wal_type */
-	uint64_t lsn; /* 0 before the writer seals it */
+	uint8_t type;	 /* enum wal_type */
+	uint8_t version; /* decoded: 1 or 2 */
+	uint16_t batch;	 /* decoded: the batch field (0 in version 1) */
+	uint64_t lsn;	 /* 0 before the writer seals it */
 	union {
 		struct wal_bid bid;
 		struct wal_view view;
@@ -129,6 +139,11 @@ size_t wal_encode(uint8_t *out, size_t cap, const struct wal_record *r);
 
 /* Writes lsn into an encoded record of rec[0..len) and its checksum. */
 void wal_seal(uint8_t *rec, size_t len, uint64_t lsn);
+
+/* wal_seal, with the batch field: the record is the pos-th (0-based,
+ * pos <= WAL_BATCH_POS_MASK) of its group commit, and its last when
+ * `last`. The writer's one extra store per record. */
+void wal_seal_batch(uint8_t *rec, size_t len, uint64_t lsn, unsigned int pos, bool last);
 
 /* Decodes one sealed record from buf[0..len): WAL_OK with *out and *used
  * (the record's length), or the first check that failed (above) with *why

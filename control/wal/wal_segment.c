@@ -98,7 +98,7 @@ int wal_refuse_damage(char *err, size_t errlen, const char *shown, const char *n
 void wal_file_header_encode(uint8_t out[WAL_FILE_HEADER_LEN], const struct wal_file_header *h)
 {
 	memcpy(out, magic[h->kind], 8);
-	wal_put32(out + 8, WAL_FILE_VERSION);
+	wal_put32(out + 8, h->version ? h->version : WAL_FILE_VERSION);
 	wal_put32(out + 12, h->flags);
 	wal_put64(out + 16, h->lsn);
 	wal_put64(out + 24, XXH3_64bits(out, 24));
@@ -112,13 +112,14 @@ int wal_file_header_decode(const uint8_t in[WAL_FILE_HEADER_LEN], enum wal_file_
 						: "no snapshot magic BPWALSNP";
 	else if (wal_get64(in + 24) != XXH3_64bits(in, 24))
 		*why = "file header checksum mismatch";
-	else if (wal_get32(in + 8) != WAL_FILE_VERSION)
-		*why = "file version is not 1";
+	else if (wal_get32(in + 8) != 1 && wal_get32(in + 8) != 2)
+		*why = "file version is not 1 or 2";
 	else if ((wal_get32(in + 12) & ~(uint64_t)WAL_SEG_AFTER_FAILURE) != 0 ||
 		 (kind == WAL_FILE_SNAPSHOT && wal_get32(in + 12) != 0))
 		*why = "unknown file header flags";
 	else {
 		h->kind = kind;
+		h->version = wal_get32(in + 8);
 		h->flags = wal_get32(in + 12);
 		h->lsn = wal_get64(in + 16);
 		return 0;
@@ -141,7 +142,9 @@ int wal_segment_create(int dirfd, const char *shown, uint64_t first_lsn, uint32_
 	if (fd < 0)
 		return fd;
 	uint8_t hdr[WAL_FILE_HEADER_LEN];
-	wal_file_header_encode(hdr, &(struct wal_file_header){WAL_FILE_SEGMENT, flags, first_lsn});
+	wal_file_header_encode(
+	    hdr,
+	    &(struct wal_file_header){.kind = WAL_FILE_SEGMENT, .flags = flags, .lsn = first_lsn});
 	ssize_t n = pwrite(fd, hdr, sizeof(hdr), 0);
 	int rc = n == (ssize_t)sizeof(hdr) ? 0 : n < 0 ? -errno : -ENOSPC;
 	if (rc == 0 && (sync ? sync(fd) : fdatasync(fd)) != 0)

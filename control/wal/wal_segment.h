@@ -6,7 +6,7 @@
  * 32-byte file header:
  *
  *   0  8 bytes magic     "BPWALSEG" (segment) or "BPWALSNP" (snapshot)
- *   8  u32 version       WAL_FILE_VERSION
+ *   8  u32 version       WAL_FILE_VERSION (2; 1 is read)
  *  12  u32 flags         WAL_SEG_AFTER_FAILURE or 0
  *  16  u64 lsn           the segment's first LSN / the snapshot's LSN
  *  24  u64 checksum      XXH3-64 of bytes 0..24
@@ -27,7 +27,9 @@
 
 #define WAL_DIR_NAME	    "wal"
 #define WAL_FILE_HEADER_LEN 32
-#define WAL_FILE_VERSION    1
+/* Version 2: the segment's records are version 2 and carry batch marks
+ * (wal_record.h); version 1 files (no marks) are still read. */
+#define WAL_FILE_VERSION    2
 #define WAL_NAME_DIGITS	    20
 #define WAL_NAME_CAP	    32 /* 20 digits, a suffix, NUL */
 #define WAL_SEGMENT_SUFFIX  ".wal"
@@ -41,6 +43,7 @@ enum wal_file_kind { WAL_FILE_SEGMENT, WAL_FILE_SNAPSHOT };
 
 struct wal_file_header {
 	enum wal_file_kind kind;
+	uint32_t version; /* decoded: 1 or 2; encode writes it (0: WAL_FILE_VERSION) */
 	uint32_t flags;
 	uint64_t lsn;
 };

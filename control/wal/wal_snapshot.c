@@ -81,7 +81,8 @@ static int write_tmp(int dirfd, const char *shown, const char *tmp, uint64_t lsn
 	if (s->fd < 0)
 		return s->fd;
 	uint8_t hdr[WAL_FILE_HEADER_LEN];
-	wal_file_header_encode(hdr, &(struct wal_file_header){WAL_FILE_SNAPSHOT, 0, lsn});
+	wal_file_header_encode(hdr,
+			       &(struct wal_file_header){.kind = WAL_FILE_SNAPSHOT, .lsn = lsn});
 	memcpy(s->buf, hdr, sizeof(hdr));
 	s->used = sizeof(hdr);
 	s->bytes = sizeof(hdr);

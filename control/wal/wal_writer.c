@@ -95,6 +95,8 @@ static int check_config(const struct wal_writer_config *c, char *err, size_t err
 		why = "first_lsn must be >= 1 (recovery's next_lsn)";
 	else if (c->producers == 0 || c->producers > WAL_PRODUCERS_MAX)
 		why = "producers must be 1..256";
+	else if (c->batch_max > WAL_BATCH_POS_MASK + 1)
+		why = "batch_max must be at most 32768 (a record's place in its batch)";
 	else if (c->ring_slots < 2 || (c->ring_slots & (c->ring_slots - 1)) != 0)
 		why = "ring_slots must be a power of two >= 2";
 	else if (c->segment_bytes < WAL_SEGMENT_MIN_BYTES)
@@ -475,8 +477,12 @@ static void commit(struct wal_writer *w, size_t n, uint64_t bytes)
 			return;
 		}
 	}
+	/* Each record says its place in the batch and the last one ends it:
+	 * the reader can tell a torn last batch from damage to an older one
+	 * (docs/WAL.md "Torn batches"). A batch never spans two segments. */
 	for (size_t i = 0; i < n; i++)
-		wal_seal(w->iov[i].iov_base, w->iov[i].iov_len, w->next_lsn + i);
+		wal_seal_batch(w->iov[i].iov_base, w->iov[i].iov_len, w->next_lsn + i,
+			       (unsigned int)i, i + 1 == n);
 	atomic_store_explicit(&w->lsn, w->next_lsn + n - 1, memory_order_relaxed);
 	int rc = write_all(w->fd, w->iov, n, w->seg_off);
 	/* The bytes are in the page cache (or lost): the slots can go. */

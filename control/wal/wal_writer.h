@@ -59,7 +59,7 @@ struct wal_writer_config {
 	unsigned int producers;	 /* 1 .. WAL_PRODUCERS_MAX */
 	unsigned int ring_slots; /* per producer: a power of two >= 2 */
 	uint64_t segment_bytes;	 /* roll over past this: >= WAL_SEGMENT_MIN_BYTES */
-	unsigned int batch_max;	 /* records per commit; 0: WAL_BATCH_DEFAULT */
+	unsigned int batch_max;	 /* records per commit, <= 32768; 0: WAL_BATCH_DEFAULT */
 	unsigned int idle_us;	 /* sleep when every ring is empty; 0: 20 */
 	int (*sync)(int fd);	 /* NULL: fdatasync; tests inject failures */
 };

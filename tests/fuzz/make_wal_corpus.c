@@ -55,9 +55,9 @@ int main(int argc, char **argv)
 	}
 	rc |= put(argv[1], "run", run, used);
 	uint8_t h[WAL_FILE_HEADER_LEN];
-	wal_file_header_encode(h, &(struct wal_file_header){WAL_FILE_SEGMENT, 0, 1});
+	wal_file_header_encode(h, &(struct wal_file_header){.kind = WAL_FILE_SEGMENT, .lsn = 1});
 	rc |= put(argv[1], "segment_header", h, sizeof(h));
-	wal_file_header_encode(h, &(struct wal_file_header){WAL_FILE_SNAPSHOT, 0, 8});
+	wal_file_header_encode(h, &(struct wal_file_header){.kind = WAL_FILE_SNAPSHOT, .lsn = 8});
 	rc |= put(argv[1], "snapshot_header", h, sizeof(h));
 	return rc;
 }

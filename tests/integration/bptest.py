@@ -102,7 +102,10 @@ class Node:
         self.mac = None
         self.summary = None
 
-    def start(self, timeout=60):
+    def start(self, timeout=60, wait_started=True):
+        """Starts the node and sets up the tap port once its banner is out;
+        unless wait_started is False, then waits until it has recovered its
+        log and started (`bidplane: started`)."""
         self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      text=True, bufsize=1)
         self.reader = threading.Thread(target=self._read_output, daemon=True)
@@ -119,11 +122,23 @@ class Node:
             raise RuntimeError("node did not start:\n" + self.text())
         m = re.search(r"--file-prefix[= ](\S+)", self.text())
         self.prefix = m.group(1) if m else None
-        if self.iface is None:
-            return self
-        subprocess.run(["ip", "addr", "add", f"{HOST_IP}/24", "dev", self.iface], check=True)
-        subprocess.run(["ip", "link", "set", self.iface, "up"], check=True)
+        if self.iface is not None:
+            subprocess.run(["ip", "addr", "add", f"{HOST_IP}/24", "dev", self.iface],
+                           check=True)
+            subprocess.run(["ip", "link", "set", self.iface, "up"], check=True)
+        if wait_started:
+            self.wait_started(max(1, deadline - time.time()))
         return self
+
+    def wait_started(self, timeout=60):
+        """Waits for the end of recovery (the node answers NOT_SERVING
+        `recovering` before it)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline and self.proc.poll() is None:
+            if "bidplane: started" in self.text():
+                return self
+            time.sleep(0.02)
+        raise RuntimeError("node did not finish starting:\n" + self.text())
 
     def _read_output(self):
         for line in self.proc.stdout:

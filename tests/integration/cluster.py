@@ -185,6 +185,7 @@ class ClusterNode(bptest.Node):
         self.cluster._ip("link", "set", self.port, "address", port_mac(self.index))
         self.cluster._ip("link", "set", self.port, "master", BRIDGE)
         self.cluster._ip("link", "set", self.port, "up")
+        self.wait_started(max(1, deadline - time.time()))  # its log recovered
         return self
 
     def kill(self):

@@ -77,9 +77,10 @@ class FullStderr(unittest.TestCase):
         os.close(w)
         self.addCleanup(lambda: node.poll() is None and node.kill())
         deadline = time.time() + 30
-        while time.time() < deadline and " mac " not in open(out.name).read():
+        # Started: its log recovered (bidctl open is refused until then).
+        while time.time() < deadline and "bidplane: started" not in open(out.name).read():
             time.sleep(0.1)
-        self.assertIn(" mac ", open(out.name).read(), "the node did not start")
+        self.assertIn("bidplane: started", open(out.name).read(), "the node did not start")
         for auction in range(1, 6):
             done = subprocess.run([BIDCTL, "--socket", ctl, "open", "--auction", str(auction),
                                    "--reserve", "1", "--increment", "1", "--duration", "1"],
