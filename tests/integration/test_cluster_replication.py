@@ -395,10 +395,19 @@ class FlowControl(ClusterCase):
                 w.oracle.accept(a, amount, r["hlc"], n, key)
         # Before the heal each side counts its own copy once: node 2's
         # copies reached node 3 (same side), and a retry there is TOO_LOW.
-        time.sleep(0.5)
         a, bidder = retries[2]
         rid = w.oracle.accepted[a][-1][3][1]
         w.client.to(3)
+        # Node 2's copy reaches node 3 (bounded; not a fixed sleep: on a
+        # loaded machine half a second was not always enough).
+        deadline = time.monotonic() + 20
+        while True:
+            w.rid += 1
+            q = w.client.ask(bptest.query(w.rid, a))
+            if q["leading_amount"] >= 10**6 * 3 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        self.assertEqual(q["leading_amount"], 10**6 * 3, ("node 2's copy on node 3", q))
         r = w.client.ask(bptest.bid(rid, a, bidder, 10**6 * 3))
         self.assertEqual(r["status"], bptest.TOO_LOW, ("a retry where a copy is known", r))
         # More bids on both sides, more messages than a window holds
