@@ -96,6 +96,7 @@ struct bp_config {
 	uint32_t async_window_ms;      /* async: most the log may lag the replies */
 	uint32_t snapshot_interval_s;  /* a snapshot every N s (0: not by time) */
 	uint32_t snapshot_log_mb;      /* and once the log since the last passes N MiB (0: not) */
+	uint32_t wal_segment_mb;       /* a segment rolls over past N MiB */
 	char config_file[BP_PATH_MAX];
 
 	/* Worker loop. */

@@ -121,7 +121,11 @@ const struct option_spec bp_options[] = {
      NULL},
     {"snapshot-log-mb", NUMBER(snapshot_log_mb, 0, 1u << 20), 256, NULL, "N",
      "also write one once the log since the last passes N MiB (0: not by size), so that a "
-     "busy node's disk stays bounded: one snapshot + N MiB + a 64 MiB segment (docs/WAL.md)",
+     "busy node's disk stays bounded: one snapshot + N MiB + a segment (docs/WAL.md)",
+     NULL},
+    {"wal-segment-mb", NUMBER(wal_segment_mb, 1, 1024), 64, NULL, "N",
+     "the log rolls over to a new segment file past N MiB; a snapshot deletes whole segments "
+     "only, so the current one is what disk use holds beyond the log since the snapshot",
      NULL},
     {"config", OPTION_CONFIG, FIELD(config_file), 0, 0, 0, NULL, "FILE",
      "INI file: a [node] section of key = value lines, keys as the long options "

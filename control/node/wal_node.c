@@ -29,7 +29,6 @@
 #define WAL_WORKER_SLOTS    16384
 #define WAL_CONTROL_SLOTS   16384
 #define WAL_SERVICE_SLOTS   64
-#define WAL_SEGMENT_BYTES   (UINT64_C(64) << 20)
 #define WAL_CONTROL_WAIT_US 100000
 #define WAL_RESUME_EVERY_MS 1000
 
@@ -375,7 +374,7 @@ static int start_writer(struct control *c, char *err, size_t errlen)
 				       .first_lsn = wn->recovery.next_lsn,
 				       .producers = n->nworkers + 2,
 				       .ring_slots = WAL_WORKER_SLOTS,
-				       .segment_bytes = WAL_SEGMENT_BYTES};
+				       .segment_bytes = (uint64_t)n->cfg.wal_segment_mb << 20};
 	wn->writer = wal_writer_create(&wc, err, errlen);
 	if (!wn->writer)
 		return -EIO;
