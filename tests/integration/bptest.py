@@ -283,9 +283,15 @@ class Client:
     def ask(self, payload, retries=5):
         """Sends and waits for the reply (retrying on loss and OVERLOADED,
         as PROTOCOL.md tells clients to); returns it parsed."""
+        want = struct.unpack_from("!Q", payload, 8)[0] if len(payload) >= 16 else None
         for _ in range(retries):
             self.send(payload)
             data = self.recv()
+            # A late reply to an earlier try of another request (a retry
+            # that crossed its reply) is not this request's answer.
+            while data is not None and want is not None and \
+                    parse_reply(data).get("request_id", want) != want:
+                data = self.recv()
             if data is None:
                 continue
             r = parse_reply(data)

@@ -22,6 +22,7 @@ import tempfile
 import time
 import unittest
 
+from stats_tools import bidstat_json, by_key, wait_for_refresh
 from bptest import (ACCEPTED, BIDCTL, BIDPLANE, REPLAYED, Client, Node, bid, main, parse_reply,
                     query, watch)
 
@@ -121,6 +122,16 @@ class WalSnapshot(unittest.TestCase):
             self.assertEqual(wal["snapshot_failures"], 0, wal)
             self.assertIsNotNone(wal["snapshot_age_s"], wal)
             self.assertEqual(len(files(self.state, ".snap")), 1, os.listdir(wal_dir(self.state)))
+            text = first.bidctl(BIDCTL, "status").stdout
+            self.assertRegex(text, r"snapshot: +lsn \d+, \d+ s old, \d+ bytes, \d+ records", text)
+            wait_for_refresh(self, first.stats_name)
+            m = by_key(bidstat_json(self, first.stats_name))
+            self.assertGreaterEqual(m["wal_snapshots_total"]["total"], 1)
+            self.assertGreaterEqual(m["wal_snapshot_lsn"]["total"], snap_lsn)
+            self.assertGreater(m["wal_snapshot_bytes"]["total"], 32)
+            self.assertEqual(m["wal_snapshot_failures_total"]["total"], 0)
+            self.assertIn("wal_snapshot_age_seconds", m)
+            self.assertIn("wal_snapshot_duration_us", m)
             # After the snapshot: more bids, a watch, a TOO_LOW.
             self.bids(c, seen, [(1, 10, 300), (2, 11, 60), (2, 12, 55), (1, 13, 200)], 40)
             self.views(c, seen, [(2, 34, False), (1, 32, True)], 60)
