@@ -73,7 +73,11 @@ class Loader(threading.Thread):
                 b = (a, random.randint(1, 1000), amount)
                 self.sent[self.rid] = b
                 burst.append(self.rid)
-                self.c.send(bid(self.rid, *b))
+                try:
+                    self.c.send(bid(self.rid, *b))
+                except OSError:  # the node was killed: its tap is gone
+                    self.stop.set()
+                    break
                 self.rid += 1
             for _ in burst:
                 data = self.c.recv(timeout=0.2)
