@@ -121,7 +121,8 @@ const struct option_spec bp_options[] = {
      NULL},
     {"snapshot-log-mb", NUMBER(snapshot_log_mb, 0, 1u << 20), 256, NULL, "N",
      "also write one once the log since the last passes N MiB (0: not by size), so that a "
-     "busy node's disk stays bounded: one snapshot + N MiB + a segment (docs/WAL.md)",
+     "busy node's disk stays bounded: a snapshot (two while one is written) + N MiB + a segment "
+     "(docs/WAL.md)",
      NULL},
     {"wal-segment-mb", NUMBER(wal_segment_mb, 1, 1024), 64, NULL, "N",
      "the log rolls over to a new segment file past N MiB; a snapshot deletes whole segments "

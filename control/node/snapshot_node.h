@@ -5,7 +5,8 @@
  * --snapshot-interval-s and whenever the log written since the last one
  * passes --snapshot-log-mb, then deletes the segments and the snapshot it
  * makes useless (wal_snapshot_write), so that the disk holds one snapshot
- * plus the log since it.
+ * (two while the next is written) plus the log since it and the current
+ * segment.
  *
  * The snapshot of LSN L is folded from the files (control/wal/wal_fold.h):
  * the newest snapshot plus the log after it up to L, a durable LSN read
