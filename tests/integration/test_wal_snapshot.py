@@ -9,7 +9,8 @@ original status and stamp with REPLAYED. Under load with small segments
 the segments a snapshot covers are deleted and the wal directory stays
 under the documented bound. A flipped byte in the snapshot refuses the
 start naming the file, the offset and the fix; a .snap.tmp a crash left is
-ignored and then removed."""
+ignored and then removed; a snapshot that cannot be written is counted and
+the node keeps serving."""
 
 import glob
 import json
@@ -252,6 +253,43 @@ class WalSnapshot(unittest.TestCase):
         self.assertIn(os.path.basename(snap), out)
         self.assertIn("offset 32", out)
         self.assertIn("restore the state directory", out)
+
+    def test_a_failed_snapshot_is_counted_and_the_node_keeps_serving(self):
+        """The wal directory immutable (chattr +i: no file can be created,
+        not even by root): snapshots fail, are counted and logged, the old
+        snapshot and the log stay, bids are still ACCEPTED; once the
+        directory is writable again the next snapshot works."""
+        wal = wal_dir(self.state)
+        node = self.node().start()
+        c = Client()
+        locked = False
+        try:
+            self.assertEqual(c.ask(bid(1, 1, 7, 100))["status"], ACCEPTED)
+            first = wait_for_snapshot(self, node, wal_status(node)["durable_lsn"])
+            old = files(self.state, ".snap")
+            if subprocess.run(["chattr", "+i", wal], capture_output=True).returncode != 0:
+                self.skipTest("chattr +i is not supported here")
+            locked = True
+            self.assertEqual(c.ask(bid(2, 1, 8, 200))["status"], ACCEPTED)
+            deadline = time.time() + 20
+            while wal_status(node)["snapshot_failures"] == 0 and time.time() < deadline:
+                time.sleep(0.1)
+            st = json.loads(node.bidctl(BIDCTL, "--json", "status").stdout)
+            self.assertGreaterEqual(st["wal"]["snapshot_failures"], 1, st)
+            self.assertTrue(st["serving"], st)
+            self.assertEqual(st["wal"]["snapshot_lsn"], first["snapshot_lsn"], st)
+            self.assertEqual(files(self.state, ".snap"), old)
+            self.assertEqual(c.ask(bid(3, 1, 9, 300))["status"], ACCEPTED)
+            self.assertRegex(node.text(), r"snapshot at LSN \d+ failed .*still serving")
+            subprocess.run(["chattr", "-i", wal], check=True)
+            locked = False
+            wait_for_snapshot(self, node, wal_status(node)["durable_lsn"], timeout=30)
+            self.assertEqual(auctions_now(c, [1])[1][2], 3)
+        finally:
+            if locked:
+                subprocess.run(["chattr", "-i", wal])
+            c.close()
+            self.assertEqual(node.stop(), 0)
 
     def test_a_leftover_snap_tmp_is_ignored_and_removed(self):
         self.stopped_with_a_snapshot()
