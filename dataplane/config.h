@@ -85,7 +85,7 @@ struct bp_config {
 	 * empty for the embedded default (a lone node is its own leader). */
 	char etcd[BP_ETCD_MAX];
 	char cluster_name[BP_CLUSTER_NAME_MAX]; /* [A-Za-z0-9_-]{1,64}: the etcd key prefix */
-	uint32_t lease_ttl_s;		/* the etcd lease, 2..60 s */
+	uint32_t lease_ttl_s;			/* the etcd lease, 2..60 s */
 
 	char control_socket[BP_PATH_MAX]; /* default: /run/bidplane/<stats-name>.sock */
 	char stats_name[BP_NAME_MAX];
@@ -94,6 +94,9 @@ struct bp_config {
 	char state_dir[BP_PATH_MAX];   /* default: /var/lib/bidplane/<stats-name> */
 	uint32_t durability;	       /* enum bp_durability (--durability) */
 	uint32_t async_window_ms;      /* async: most the log may lag the replies */
+	uint32_t snapshot_interval_s;  /* a snapshot every N s (0: not by time) */
+	uint32_t snapshot_log_mb;      /* and once the log since the last passes N MiB (0: not) */
+	uint32_t wal_segment_mb;       /* a segment rolls over past N MiB */
 	char config_file[BP_PATH_MAX];
 
 	/* Worker loop. */

@@ -114,6 +114,20 @@ const struct option_spec bp_options[] = {
      "until the log catches up. 10 ms spans several group commits (an fdatasync takes "
      "0.1-2 ms on an SSD) yet bounds what a crash loses",
      NULL},
+    {"snapshot-interval-s", NUMBER(snapshot_interval_s, 0, 86400), 60, NULL, "N",
+     "write a snapshot of the state every N seconds and delete the log before it (0: not by "
+     "time). 60 s keeps recovery to one snapshot and a minute of log, and a snapshot of a "
+     "large state (seconds, on a thread of its own) well apart from the next",
+     NULL},
+    {"snapshot-log-mb", NUMBER(snapshot_log_mb, 0, 1u << 20), 256, NULL, "N",
+     "also write one once the log since the last passes N MiB (0: not by size), so that a "
+     "busy node's disk stays bounded: a snapshot (two while one is written) + N MiB + a segment "
+     "(docs/WAL.md)",
+     NULL},
+    {"wal-segment-mb", NUMBER(wal_segment_mb, 1, 1024), 64, NULL, "N",
+     "the log rolls over to a new segment file past N MiB; a snapshot deletes whole segments "
+     "only, so the current one is what disk use holds beyond the log since the snapshot",
+     NULL},
     {"config", OPTION_CONFIG, FIELD(config_file), 0, 0, 0, NULL, "FILE",
      "INI file: a [node] section of key = value lines, keys as the long options "
      "(udp-port = 7600), each once, and a [peers] section of ID = A.B.C.D[:PORT] lines; "

@@ -138,6 +138,13 @@ struct ctl_status {
 	const char *durability;
 	uint64_t wal_lsn, wal_durable_lsn;
 	char wal_error[256];
+	/* Snapshots (docs/WAL.md "Snapshots in the node"): the newest one's
+	 * LSN (0: none), age (-1: none), size, records, how long it took;
+	 * written and failed since start. */
+	uint64_t snapshot_lsn;
+	int64_t snapshot_age_s;
+	uint64_t snapshot_bytes, snapshot_records, snapshot_duration_ms;
+	uint64_t snapshots, snapshot_failures;
 	uint64_t fencing_rejections; /* settlement txns refused for our token */
 	/* `settlements` (with --etcd; without, pending is 0): settled here,
 	 * closed but not settled, and of those the ones that wait for a

@@ -134,7 +134,17 @@ static void json_status(struct ctl_out *o, const struct ctl_status *s)
 		ctl_out_json_string(o, s->wal_error);
 	else
 		ctl_out_printf(o, "null");
-	ctl_out_printf(o, "}");
+	ctl_out_printf(o, ",\"snapshot_lsn\":%" PRIu64 ",\"snapshot_age_s\":", s->snapshot_lsn);
+	if (s->snapshot_lsn && s->snapshot_age_s >= 0)
+		ctl_out_printf(o, "%" PRId64, s->snapshot_age_s);
+	else
+		ctl_out_printf(o, "null");
+	ctl_out_printf(o,
+		       ",\"snapshot_bytes\":%" PRIu64 ",\"snapshot_records\":%" PRIu64
+		       ",\"snapshot_duration_ms\":%" PRIu64 ",\"snapshots\":%" PRIu64
+		       ",\"snapshot_failures\":%" PRIu64 "}",
+		       s->snapshot_bytes, s->snapshot_records, s->snapshot_duration_ms,
+		       s->snapshots, s->snapshot_failures);
 	ctl_out_printf(o,
 		       ",\"fencing_rejections\":%" PRIu64 ",\"settlements\":{\"done\":%" PRIu64
 		       ",\"pending\":%" PRIu64 ",\"waiting_for_peer\":%" PRIu64

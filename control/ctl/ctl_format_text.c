@@ -213,6 +213,16 @@ static void text_status(struct ctl_out *o, const struct ctl_status *s)
 	ctl_out_printf(o, "wal:           %s, lsn %" PRIu64 ", durable %" PRIu64 "%s%s\n",
 		       s->durability ? s->durability : "off", s->wal_lsn, s->wal_durable_lsn,
 		       s->wal_error[0] ? "; FAILED: " : "", s->wal_error);
+	if (s->snapshot_lsn)
+		ctl_out_printf(
+		    o,
+		    "snapshot:      lsn %" PRIu64 ", %" PRId64 " s old, %" PRIu64 " bytes, %" PRIu64
+		    " records, took %" PRIu64 " ms; %" PRIu64 " written, %" PRIu64 " failed\n",
+		    s->snapshot_lsn, s->snapshot_age_s, s->snapshot_bytes, s->snapshot_records,
+		    s->snapshot_duration_ms, s->snapshots, s->snapshot_failures);
+	else if (s->snapshot_failures)
+		ctl_out_printf(o, "snapshot:      none; %" PRIu64 " failed\n",
+			       s->snapshot_failures);
 	if (s->etcd) /* without it a node settles at once, by itself */
 		ctl_out_printf(
 		    o,

@@ -9,6 +9,7 @@
 #include "control.h"
 #include "ctl.h"
 #include "log.h"
+#include "snapshot_node.h"
 #include "stat.h"
 
 static struct control *ctl_control(void *ctx)
@@ -134,6 +135,7 @@ static int h_status(void *ctx, struct ctl_status *out, char *err, size_t errlen)
 		out->wal_durable_lsn = ws.durable_lsn;
 		wal_writer_describe(c->wal.writer, out->wal_error, sizeof(out->wal_error));
 	}
+	snapshot_node_status(c, out);
 	out->fencing_rejections = lv.fencing_rejections;
 	out->settlements_done = stat_read(&c->stats->auctions_settled);
 	out->settlements_pending = c->settlements.pending;

@@ -15,6 +15,7 @@
 
 #include "log.h"
 #include "control.h"
+#include "snapshot_node.h"
 #include "stat.h"
 #include "stats_writer.h"
 #include "worker.h"
@@ -240,6 +241,21 @@ static const struct node_value wal_values[] = {
     NV("wal_recovery_time_us", "", "how long the replay at start took, in microseconds",
        STATS_GAUGE, wal.recovery_us),
     NV("wal_recovery_records", "", "records replayed at start", STATS_GAUGE, wal.recovery_records),
+    NV("wal_snapshots_total", "", "snapshots written", STATS_COUNTER, wal.snapshots),
+    NV("wal_snapshot_failures_total", "",
+       "snapshots that failed (the last snapshot and the log kept; tried again)", STATS_COUNTER,
+       wal.snapshot_failures),
+    NV("wal_snapshot_lsn", "", "the newest snapshot's LSN (0: none)", STATS_GAUGE,
+       wal.snapshot_lsn),
+    NV("wal_snapshot_age_seconds", "", "how old the newest snapshot is (0: none)", STATS_GAUGE,
+       wal.snapshot_age_s),
+    NV("wal_snapshot_bytes", "", "the newest snapshot's size", STATS_GAUGE, wal.snapshot_bytes),
+    NV("wal_snapshot_records", "", "the newest snapshot's records", STATS_GAUGE,
+       wal.snapshot_records),
+    NV("wal_snapshot_duration_us", "", "how long the last snapshot took to fold and write",
+       STATS_GAUGE, wal.snapshot_duration_us),
+    NV("wal_snapshot_removed_segments_total", "", "segments deleted after a snapshot",
+       STATS_COUNTER, wal.snapshot_removed),
 };
 
 static void register_wal(struct reg *r, struct stats_node_block *b)
@@ -286,6 +302,17 @@ static void refresh_wal(struct control *c, struct stats_wal_values *v)
 	put(&v->replay_held, wt.replay_held);
 	put(&v->recovery_us, c->wal.recovery.elapsed_ns / 1000);
 	put(&v->recovery_records, c->wal.recovery.records);
+	struct snapshot_node_stats ss;
+	snapshot_node_stats(c, &ss);
+	uint64_t now = node_now_ms(n);
+	put(&v->snapshots, ss.snapshots);
+	put(&v->snapshot_failures, ss.failures);
+	put(&v->snapshot_lsn, ss.lsn);
+	put(&v->snapshot_age_s, ss.at_ms && now > ss.at_ms ? (now - ss.at_ms) / 1000 : 0);
+	put(&v->snapshot_bytes, ss.bytes);
+	put(&v->snapshot_records, ss.records);
+	put(&v->snapshot_duration_us, ss.duration_us);
+	put(&v->snapshot_removed, ss.removed_segments);
 }
 
 static void register_node_values(struct reg *r, struct stats_node_block *b, unsigned int nw)

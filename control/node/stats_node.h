@@ -101,6 +101,9 @@ struct stats_wal_values {
 	_Atomic uint64_t lsn, durable_lsn, not_serving;
 	_Atomic uint64_t parked, lost_replies, refused_full, refused_lagging, replay_held;
 	_Atomic uint64_t recovery_us, recovery_records;
+	/* Snapshots (snapshot_node.h). */
+	_Atomic uint64_t snapshots, snapshot_failures, snapshot_lsn, snapshot_age_s;
+	_Atomic uint64_t snapshot_bytes, snapshot_records, snapshot_duration_us, snapshot_removed;
 	_Atomic uint64_t fsync_us[WAL_LATENCY_BUCKETS];
 };
 

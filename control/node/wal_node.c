@@ -21,6 +21,7 @@
 
 #include "control.h"
 #include "log.h"
+#include "snapshot_node.h"
 #include "stat.h"
 #include "worker.h"
 
@@ -31,7 +32,6 @@
 #define WAL_WORKER_SLOTS    16384
 #define WAL_CONTROL_SLOTS   16384
 #define WAL_SERVICE_SLOTS   64
-#define WAL_SEGMENT_BYTES   (UINT64_C(64) << 20)
 #define WAL_CONTROL_WAIT_US 100000
 #define WAL_RESUME_EVERY_MS 1000
 
@@ -266,6 +266,68 @@ static int replay_record(const struct wal_record *r, void *arg)
 	return rp->table_full ? -1 : 0;
 }
 
+/* An auction's counts and leading bid from a snapshot (wal_fold.h). */
+static void replay_state(struct replay *rp, const struct wal_auction_state *st)
+{
+	struct replayed_auction *ra = replayed(rp, st->auction_id);
+	if (!ra)
+		return;
+	struct bid lead = {.amount = st->lead_amount,
+			   .hlc = st->lead_hlc,
+			   .bidder = st->lead_bidder,
+			   .node = st->lead_node};
+	if (bid_cmp(&lead, &ra->lead) > 0)
+		ra->lead = lead;
+	ra->bids += st->bids;
+	ra->viewers_up += st->viewers_up;
+	ra->viewers_down += st->viewers_down;
+	rp->bids += st->bids;
+	if (st->lead_hlc > rp->hlc_high)
+		rp->hlc_high = st->lead_hlc;
+}
+
+/* A snapshot's key, remembered at once (not batched: a snapshot holds
+ * few keys beside its log, and they all come before the log's). */
+static void remember_snapshot_key(struct replay *rp, uint8_t kind, uint64_t actor,
+				  uint64_t request_id, const struct dedup_answer *answer)
+{
+	struct dedup_key key = {.actor = actor, .request_id = request_id, .kind = kind};
+	remember_key(rp, kind, actor, request_id, answer, dedup_hash(rp->c->node->dedup, &key));
+}
+
+/* A snapshot's records: its bids and views are keys only (what they
+ * counted is in its WAL_AUCTION_STATE records), the rest as in the log. */
+static int replay_snapshot_record(const struct wal_record *r, void *arg)
+{
+	struct replay *rp = arg;
+	replay_poll(rp);
+	switch (r->type) {
+	case WAL_BID: {
+		const struct wal_bid *b = &r->u.bid;
+		struct dedup_answer answer = {.auction_id = b->auction_id,
+					      .detail = b->amount,
+					      .hlc = b->hlc,
+					      .status = b->status};
+		remember_snapshot_key(rp, DEDUP_BID, b->bidder, b->request_id, &answer);
+		if (b->hlc > rp->hlc_high)
+			rp->hlc_high = b->hlc;
+		return 0;
+	}
+	case WAL_VIEW: {
+		const struct wal_view *v = &r->u.view;
+		struct dedup_answer answer = {
+		    .auction_id = v->auction_id, .detail = v->request_type, .status = v->status};
+		remember_snapshot_key(rp, DEDUP_VIEW, v->viewer, v->request_id, &answer);
+		return 0;
+	}
+	case WAL_AUCTION_STATE:
+		replay_state(rp, &r->u.state);
+		return rp->table_full ? -1 : 0;
+	default:
+		return replay_record(r, arg);
+	}
+}
+
 /* The leading bid as its own record from the table's pool: no worker
  * reads the table yet (node_state_ready), so it is stored, not swapped. */
 static void restore_count(struct auction *a, enum auction_counter k, uint64_t n)
@@ -347,8 +409,8 @@ static int replay_into_node(struct control *c, char *err, size_t errlen)
 		snprintf(err, errlen, "recovery: no memory for %u auctions", n->cfg.max_auctions);
 		return -ENOMEM;
 	}
-	int rc = wal_recover(n->cfg.state_dir, replay_record, replay_record, &rp, &wn->recovery,
-			     err, errlen);
+	int rc = wal_recover(n->cfg.state_dir, replay_snapshot_record, replay_record, &rp,
+			     &wn->recovery, err, errlen);
 	if (rc == 0)
 		replay_flush(&rp); /* the last records */
 	if (rp.table_full) {
@@ -402,7 +464,7 @@ static int start_writer(struct control *c, char *err, size_t errlen)
 				       .first_lsn = wn->recovery.next_lsn,
 				       .producers = n->nworkers + 2,
 				       .ring_slots = WAL_WORKER_SLOTS,
-				       .segment_bytes = WAL_SEGMENT_BYTES};
+				       .segment_bytes = (uint64_t)n->cfg.wal_segment_mb << 20};
 	wn->writer = wal_writer_create(&wc, err, errlen);
 	if (!wn->writer)
 		return -EIO;
@@ -437,6 +499,8 @@ int wal_node_start(struct control *c, char *err, size_t errlen)
 	int rc = replay_into_node(c, err, errlen);
 	if (rc == 0)
 		rc = start_writer(c, err, errlen);
+	if (rc == 0)
+		rc = snapshot_node_start(c, err, errlen);
 	return rc;
 }
 
@@ -445,6 +509,7 @@ void wal_node_stop(struct control *c)
 	struct wal_node *wn = &c->wal;
 	if (!wn->writer)
 		return;
+	snapshot_node_stop(c); /* it reads the durable LSN */
 	wal_writer_stop(wn->writer);
 	for (unsigned int i = 0; c->node && i < c->node->nworkers; i++)
 		if (c->node->workers[i])

@@ -30,6 +30,7 @@
 
 struct control;
 struct auction;
+struct snapshot_node;
 
 struct wal_node {
 	struct wal_writer *writer; /* NULL: --durability off */
@@ -41,15 +42,18 @@ struct wal_node {
 	uint64_t next_resume_ms;
 	_Atomic uint64_t control_lost;	      /* control records the ring could not take */
 	_Atomic uint64_t recovery_peer_drops; /* peer frames dropped while recovering */
+	struct snapshot_node *snap;	      /* bp-snap (snapshot_node.h); NULL: none */
 };
 
-/* Replays the log into the node's state (auction table, idempotency table,
- * HLC), then creates and starts the writer at the log's next LSN and gives
- * each worker its producer. Nothing with --durability off. 0, or a
+/* Replays the newest snapshot and the log after it into the node's state
+ * (auction table, idempotency table, HLC), then creates and starts the
+ * writer at the log's next LSN, gives each worker its producer, and starts
+ * bp-snap (snapshot_node.h). Nothing with --durability off. 0, or a
  * negative errno with err naming the file, the offset and the fix. */
 int wal_node_start(struct control *c, char *err, size_t errlen);
 
-/* Commits what was handed over, stops the writer thread, frees it. */
+/* Stops bp-snap, commits what was handed over, stops the writer thread,
+ * frees it. */
 void wal_node_stop(struct control *c);
 
 /* Control thread: records of the lifecycle. */

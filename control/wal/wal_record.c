@@ -15,6 +15,7 @@
 #define BODY_CLOSE	16
 #define BODY_SETTLEMENT 50 /* 6 x u64, u16 node */
 #define BODY_U64	8
+#define BODY_STATE	58 /* 7 x u64, u16 lead_node */
 
 static const uint16_t body_size[WAL_TYPE_LAST + 1] = {
     [WAL_BID] = BODY_BID,
@@ -25,6 +26,7 @@ static const uint16_t body_size[WAL_TYPE_LAST + 1] = {
     [WAL_FENCING_EPOCH] = BODY_U64,
     [WAL_HLC_HIGH] = BODY_U64,
     [WAL_SNAPSHOT_END] = BODY_U64,
+    [WAL_AUCTION_STATE] = BODY_STATE,
 };
 
 const char *wal_error_name(enum wal_error e)
@@ -135,6 +137,20 @@ static enum wal_error check_settlement(const struct wal_settlement *s, const cha
 	return WAL_OK;
 }
 
+static enum wal_error check_state(const struct wal_auction_state *s, const char **why)
+{
+	if (s->auction_id == 0)
+		return bad(why, "state.auction_id is 0 (must be non-zero)");
+	if (s->lead_amount != 0 && !amount_ok(s->lead_amount))
+		return bad(why, "state.lead_amount outside 0..2^63-1");
+	if (s->lead_amount == 0 && (s->lead_hlc || s->lead_bidder || s->lead_node))
+		return bad(why, "state without a leading bid needs lead hlc, bidder and node 0");
+	if (s->lead_amount != 0 && (s->lead_hlc == 0 || s->lead_bidder == 0 || s->lead_node == 0))
+		return bad(why,
+			   "state with a leading bid needs lead hlc, bidder and node non-zero");
+	return WAL_OK;
+}
+
 enum wal_error wal_record_check(const struct wal_record *r, const char **why)
 {
 	switch (r->type) {
@@ -156,9 +172,11 @@ enum wal_error wal_record_check(const struct wal_record *r, const char **why)
 		return r->u.hlc_high ? WAL_OK : bad(why, "hlc_high is 0 (must be non-zero)");
 	case WAL_SNAPSHOT_END:
 		return WAL_OK;
+	case WAL_AUCTION_STATE:
+		return check_state(&r->u.state, why);
 	default:
 		if (why)
-			*why = "type is not 1..8 (enum wal_type)";
+			*why = "type is not 1..9 (enum wal_type)";
 		return WAL_ERR_TYPE;
 	}
 }
@@ -212,6 +230,18 @@ static void encode_body(uint8_t *b, const struct wal_record *r)
 		wal_put64(b + 32, x->fencing_token);
 		wal_put64(b + 40, x->settled_at_ms);
 		wal_put16(b + 48, x->node);
+		break;
+	}
+	case WAL_AUCTION_STATE: {
+		const struct wal_auction_state *x = &r->u.state;
+		wal_put64(b, x->auction_id);
+		wal_put64(b + 8, x->bids);
+		wal_put64(b + 16, x->viewers_up);
+		wal_put64(b + 24, x->viewers_down);
+		wal_put64(b + 32, x->lead_amount);
+		wal_put64(b + 40, x->lead_hlc);
+		wal_put64(b + 48, x->lead_bidder);
+		wal_put16(b + 56, x->lead_node);
 		break;
 	}
 	default: /* the three single-u64 bodies share their slot in the union */
@@ -271,6 +301,18 @@ static enum wal_error decode_body(const uint8_t *b, struct wal_record *r, const 
 		x->fencing_token = wal_get64(b + 32);
 		x->settled_at_ms = wal_get64(b + 40);
 		x->node = wal_get16(b + 48);
+		break;
+	}
+	case WAL_AUCTION_STATE: {
+		struct wal_auction_state *x = &r->u.state;
+		x->auction_id = wal_get64(b);
+		x->bids = wal_get64(b + 8);
+		x->viewers_up = wal_get64(b + 16);
+		x->viewers_down = wal_get64(b + 24);
+		x->lead_amount = wal_get64(b + 32);
+		x->lead_hlc = wal_get64(b + 40);
+		x->lead_bidder = wal_get64(b + 48);
+		x->lead_node = wal_get16(b + 56);
 		break;
 	}
 	default:

@@ -39,7 +39,7 @@
 #define WAL_RECORD_VERSION 2 /* what wal_encode writes; 1 (no batch marks) is read */
 #define WAL_HEADER_LEN	   24
 #define WAL_RECORD_MIN	   WAL_HEADER_LEN
-#define WAL_RECORD_MAX	   128 /* a ring slot (wal_writer.h); the largest body is 50 */
+#define WAL_RECORD_MAX	   128 /* a ring slot (wal_writer.h); the largest body is 58 */
 
 enum wal_type {
 	WAL_BID = 1,	       /* an answered BID (any remembered status) */
@@ -50,7 +50,8 @@ enum wal_type {
 	WAL_FENCING_EPOCH = 6, /* the fencing epoch */
 	WAL_HLC_HIGH = 7,      /* an HLC high-water mark, logged ahead of use */
 	WAL_SNAPSHOT_END = 8,  /* the last record of a snapshot file */
-	WAL_TYPE_LAST = WAL_SNAPSHOT_END
+	WAL_AUCTION_STATE = 9, /* snapshots only: an auction's counts and leading bid */
+	WAL_TYPE_LAST = WAL_AUCTION_STATE
 };
 
 /* The idempotency key is (bidder, request_id) with kind DEDUP_BID, as the
@@ -91,6 +92,17 @@ struct wal_settlement {
 #define WAL_BATCH_END	   0x8000u
 #define WAL_BATCH_POS_MASK 0x7fffu
 
+/* Snapshots only (docs/WAL.md "Snapshots in the node"): what the bid and
+ * view records up to the snapshot's LSN add up to for one auction, once
+ * their keys have left the window: this node's accepted bids, watches and
+ * unwatches, and the leading bid by the bid order (lead_amount 0: none,
+ * with lead_hlc, lead_bidder and lead_node 0). */
+struct wal_auction_state {
+	uint64_t auction_id, bids, viewers_up, viewers_down;
+	uint64_t lead_amount, lead_hlc, lead_bidder;
+	uint16_t lead_node;
+};
+
 struct wal_record {
 	uint8_t type;	 /* enum wal_type */
 	uint8_t version; /* decoded: 1 or 2 */
@@ -102,6 +114,7 @@ struct wal_record {
 		struct wal_auction_open open;
 		struct wal_auction_close close;
 		struct wal_settlement settlement;
+		struct wal_auction_state state;
 		uint64_t fencing_epoch;	   /* >= 1 */
 		uint64_t hlc_high;	   /* >= 1 */
 		uint64_t snapshot_records; /* records of the snapshot before this one */

@@ -39,6 +39,7 @@ int main(int argc, char **argv)
 	    {.type = WAL_FENCING_EPOCH, .u.fencing_epoch = 3},
 	    {.type = WAL_HLC_HIGH, .u.hlc_high = 1234567},
 	    {.type = WAL_SNAPSHOT_END, .u.snapshot_records = 7},
+	    {.type = WAL_AUCTION_STATE, .u.state = {1, 3, 2, 1, 100, 5, 2, 1}},
 	};
 	uint8_t run[16 * WAL_RECORD_MAX];
 	size_t used = 0;

@@ -313,11 +313,17 @@ class Client:
         as PROTOCOL.md tells clients to); returns it parsed. `retries`
         sends may go unanswered; OVERLOADED is retried apart from them,
         backing off (overload_backoff)."""
+        want = struct.unpack_from("!Q", payload, 8)[0] if len(payload) >= 16 else None
         backoff = overload_backoff()
         lost = 0
         while lost < retries:
             self.send(payload)
             data = self.recv()
+            # A late reply to an earlier try of another request (a retry
+            # that crossed its reply) is not this request's answer.
+            while data is not None and want is not None and \
+                    parse_reply(data).get("request_id", want) != want:
+                data = self.recv()
             if data is None:
                 lost += 1
                 continue

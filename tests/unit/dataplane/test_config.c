@@ -818,10 +818,43 @@ static void durability_options(void **s)
 	assert_int_equal(c.durability, BP_DURABILITY_OFF);
 }
 
+/* --snapshot-interval-s, --snapshot-log-mb, --wal-segment-mb: defaults,
+ * 0 allowed for the snapshot triggers (never by that trigger), bounds. */
+static void snapshot_options(void **s)
+{
+	(void)s;
+	struct bp_config c;
+	char err[512];
+	assert_int_equal(run(&c, err, 1, ARGS(NULL)), 0);
+	assert_int_equal(c.snapshot_interval_s, 60);
+	assert_int_equal(c.snapshot_log_mb, 256);
+	assert_int_equal(c.wal_segment_mb, 64);
+	assert_int_equal(PARSE(&c, err, "--ip", "198.18.0.2", "--snapshot-interval-s", "0",
+			       "--snapshot-log-mb", "1", "--wal-segment-mb", "2"),
+			 0);
+	assert_int_equal(c.snapshot_interval_s, 0);
+	assert_int_equal(c.snapshot_log_mb, 1);
+	assert_int_equal(c.wal_segment_mb, 2);
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	bp_config_dump(f, &c);
+	fclose(f);
+	assert_non_null(strstr(text, "snapshot-interval-s = 0\n"));
+	assert_non_null(strstr(text, "snapshot-log-mb = 1\n"));
+	assert_non_null(strstr(text, "wal-segment-mb = 2\n"));
+	free(text);
+	assert_int_equal(PARSE(&c, err, "--snapshot-interval-s", "86401"), -EINVAL);
+	assert_non_null(strstr(err, "--snapshot-interval-s"));
+	assert_int_equal(PARSE(&c, err, "--wal-segment-mb", "0"), -EINVAL);
+	assert_non_null(strstr(err, "--wal-segment-mb"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(durability_options),
+	    cmocka_unit_test(snapshot_options),
 	    cmocka_unit_test(defaults_are_documented_values),
 	    cmocka_unit_test(every_option_is_parsed),
 	    cmocka_unit_test(bad_values_name_the_option),

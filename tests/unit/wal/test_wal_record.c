@@ -53,6 +53,19 @@ static struct wal_record random_record(struct prop_rng *r, uint8_t type)
 							 prop_next(r),
 							 (uint16_t)in_range(r, 1, 65535)};
 		break;
+	case WAL_AUCTION_STATE:
+		x.u.state = (struct wal_auction_state){in_range(r, 1, UINT64_MAX),
+						       prop_next(r),
+						       prop_next(r),
+						       prop_next(r),
+						       in_range(r, 1, BP_AMOUNT_MAX),
+						       in_range(r, 1, UINT64_MAX),
+						       in_range(r, 1, UINT64_MAX),
+						       (uint16_t)in_range(r, 1, 65535)};
+		if (prop_below(r, 4) == 0) /* no leading bid */
+			x.u.state.lead_amount = x.u.state.lead_hlc = x.u.state.lead_bidder =
+			    x.u.state.lead_node = 0;
+		break;
 	default:
 		x.u.fencing_epoch = in_range(r, 1, UINT64_MAX);
 		break;
@@ -81,6 +94,10 @@ static void assert_same(const struct wal_record *a, const struct wal_record *b)
 	case WAL_SETTLEMENT:
 		assert_memory_equal(&a->u.settlement, &b->u.settlement,
 				    offsetof(struct wal_settlement, node) + 2);
+		break;
+	case WAL_AUCTION_STATE:
+		assert_memory_equal(&a->u.state, &b->u.state,
+				    offsetof(struct wal_auction_state, lead_node) + 2);
 		break;
 	default:
 		assert_true(a->u.fencing_epoch == b->u.fencing_epoch);
@@ -181,6 +198,12 @@ SPOIL(settle_bidder0, r->u.settlement.bidder = 0)
 SPOIL(settle_none_with_bidder, r->u.settlement.amount = 0)
 SPOIL(epoch0, r->u.fencing_epoch = 0)
 SPOIL(hlc0, r->u.hlc_high = 0)
+SPOIL(state_auction0, r->u.state.auction_id = 0)
+SPOIL(state_amount_big, r->u.state.lead_amount = (uint64_t)BP_AMOUNT_MAX + 1)
+SPOIL(state_lead_bidder0, (r->u.state.lead_amount = 5, r->u.state.lead_hlc = 1,
+			   r->u.state.lead_node = 1, r->u.state.lead_bidder = 0))
+SPOIL(state_none_with_node, (r->u.state.lead_amount = 0, r->u.state.lead_hlc = 0,
+			     r->u.state.lead_bidder = 0, r->u.state.lead_node = 1))
 
 static const struct bad_field bad_fields[] = {
     {"bid.auction_id", WAL_BID, bid_auction0, "bid.auction_id"},
@@ -211,6 +234,10 @@ static const struct bad_field bad_fields[] = {
     {"settlement none", WAL_SETTLEMENT, settle_none_with_bidder, "names a bidder"},
     {"fencing_epoch", WAL_FENCING_EPOCH, epoch0, "fencing_epoch"},
     {"hlc_high", WAL_HLC_HIGH, hlc0, "hlc_high"},
+    {"state.auction_id", WAL_AUCTION_STATE, state_auction0, "state.auction_id"},
+    {"state.lead_amount", WAL_AUCTION_STATE, state_amount_big, "state.lead_amount"},
+    {"state.lead_bidder", WAL_AUCTION_STATE, state_lead_bidder0, "with a leading bid"},
+    {"state none", WAL_AUCTION_STATE, state_none_with_node, "without a leading bid"},
 };
 
 /* Encodes r past the encoder's check: a valid record of its type, then the
@@ -267,6 +294,16 @@ static size_t encode_unchecked(uint8_t *buf, const struct wal_record *r)
 		P64(32, r->u.settlement.fencing_token);
 		P64(40, r->u.settlement.settled_at_ms);
 		P16(48, r->u.settlement.node);
+		break;
+	case WAL_AUCTION_STATE:
+		P64(0, r->u.state.auction_id);
+		P64(8, r->u.state.bids);
+		P64(16, r->u.state.viewers_up);
+		P64(24, r->u.state.viewers_down);
+		P64(32, r->u.state.lead_amount);
+		P64(40, r->u.state.lead_hlc);
+		P64(48, r->u.state.lead_bidder);
+		P16(56, r->u.state.lead_node);
 		break;
 	default:
 		P64(0, r->u.fencing_epoch);

@@ -270,7 +270,10 @@ static void status_json(void **state)
 			    "\"not_serving_reason\":\"clock\",\"injected_clock_offset_ms\":0,"
 			    "\"injected_lease_guard_off\":false,\"peers\":[],\"leader\":true,"
 			    "\"fencing_token\":7,\"etcd\":null,\"wal\":{\"durability\":"
-			    "\"off\",\"lsn\":0,\"durable_lsn\":0,\"error\":null}"
+			    "\"off\",\"lsn\":0,\"durable_lsn\":0,\"error\":null,"
+			    "\"snapshot_lsn\":0,\"snapshot_age_s\":null,\"snapshot_bytes\":0,"
+			    "\"snapshot_records\":0,\"snapshot_duration_ms\":0,\"snapshots\":0,"
+			    "\"snapshot_failures\":0}"
 			    ",\"fencing_rejections\":0,\"settlements\":{\"done\":0,\"pending\":0,"
 			    "\"waiting_for_peer\":0,\"waiting_for_etcd\":0,\"waiting\":[]}}\n");
 	node.status.not_serving_reason = NULL;
@@ -278,6 +281,33 @@ static void status_json(void **state)
 	assert_non_null(strstr(run("json status"),
 			       ",\"not_serving_reason\":null,\"injected_clock_offset_ms\":0,"
 			       "\"injected_lease_guard_off\":false,\"peers\":[],"));
+}
+
+/* The newest snapshot in the wal object (JSON) and a line of its own
+ * (text); none: age null and no line. */
+static void status_shows_the_snapshot(void **state)
+{
+	(void)state;
+	assert_null(strstr(run("text status"), "snapshot:"));
+	node.status.snapshot_lsn = 1200;
+	node.status.snapshot_age_s = 12;
+	node.status.snapshot_bytes = 81234;
+	node.status.snapshot_records = 1190;
+	node.status.snapshot_duration_ms = 4;
+	node.status.snapshots = 3;
+	node.status.snapshot_failures = 1;
+	assert_non_null(
+	    strstr(run("json status"),
+		   ",\"snapshot_lsn\":1200,\"snapshot_age_s\":12,\"snapshot_bytes\":81234,"
+		   "\"snapshot_records\":1190,\"snapshot_duration_ms\":4,\"snapshots\":3,"
+		   "\"snapshot_failures\":1}"));
+	assert_non_null(strstr(run("text status"),
+			       "\nsnapshot:      lsn 1200, 12 s old, 81234 bytes, 1190 records, "
+			       "took 4 ms; 3 written, 1 failed\n"));
+	node.status.snapshot_lsn = node.status.snapshot_bytes = node.status.snapshot_records = 0;
+	node.status.snapshot_duration_ms = node.status.snapshots = node.status.snapshot_failures =
+	    0;
+	node.status.snapshot_age_s = 0;
 }
 
 /* The node's own injected offset: a key of its own, apart from the peers'
@@ -806,6 +836,7 @@ int main(void)
 	    T(list_of_nothing),
 	    T(status_text),
 	    T(status_json),
+	    T(status_shows_the_snapshot),
 	    T(status_shows_etcd_leadership),
 	    T(status_json_lists_the_peers),
 	    T(status_shows_the_injected_clock_offset),

@@ -154,7 +154,9 @@ static void serves_a_request_in_a_directory_it_creates(void **state)
 	    "\"not_serving_reason\":null,\"injected_clock_offset_ms\":0,"
 	    "\"injected_lease_guard_off\":false,\"peers\":[],\"leader\":true,"
 	    "\"fencing_token\":7,\"etcd\":null,\"wal\":{\"durability\":\"off\",\"lsn\":0,"
-	    "\"durable_lsn\":0,\"error\":null}"
+	    "\"durable_lsn\":0,\"error\":null,\"snapshot_lsn\":0,\"snapshot_age_s\":null,"
+	    "\"snapshot_bytes\":0,\"snapshot_records\":0,\"snapshot_duration_ms\":0,"
+	    "\"snapshots\":0,\"snapshot_failures\":0}"
 	    ",\"fencing_rejections\":0,\"settlements\":{\"done\":0,\"pending\":0,\"waiting_for_"
 	    "peer\":0,\"waiting_for_etcd\":0,\"waiting\":[]}}\n");
 	assert_int_equal(test_node.statuses, 1);
