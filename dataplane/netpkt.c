@@ -49,9 +49,7 @@ uint32_t pkt_csum_partial(const void *data, size_t len, uint32_t sum)
 
 uint16_t pkt_csum_fold(uint32_t sum)
 {
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
+	return csum_fold32(sum);
 }
 
 /* sum plus the RFC 1071 sum of len bytes (network-order domain): whole
@@ -202,7 +200,7 @@ static void ipv4_reply_incremental(uint8_t *ip, uint16_t total_len)
 	put_be16(ip + 2, total_len);
 	put_be16(ip + 4, 0);
 	ip[8] = 64;
-	put_be16(ip + 10, pkt_csum_fold(sum));
+	put_be16(ip + 10, csum_fold32(sum)); /* inline: once per reply */
 }
 
 size_t pkt_udp_reply_in_place(uint8_t *frame, const struct pkt_layout *l, const uint8_t our_mac[6],
@@ -236,7 +234,7 @@ size_t pkt_udp_reply_in_place(uint8_t *frame, const struct pkt_layout *l, const 
 	put_be16(udp, get_be16(udp + 2));
 	put_be16(udp + 2, sport);
 	put_be16(udp + 4, udp_len);
-	uint16_t c = pkt_csum_fold(sum);
+	uint16_t c = csum_fold32(sum);
 	put_be16(udp + 6, c ? c : 0xffff); /* 0 would mean "no checksum" */
 	return (size_t)l->l4_off + udp_len;
 }

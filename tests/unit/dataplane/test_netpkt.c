@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <string.h>
 
+#include "csum.h"
 #include "netpkt.h"
 #include "prop.h"
 
@@ -614,6 +615,51 @@ static void udp_checksum_check_catches_every_flipped_bit(void **s)
 	}
 }
 
+/* The RFC 1071 fold by definition: the sum mod 0xffff, 0 only for 0. */
+static uint16_t fold_reference(uint64_t v)
+{
+	if (v == 0)
+		return 0;
+	uint64_t r = v % 0xffff;
+	return (uint16_t)(r ? r : 0xffff);
+}
+
+/* fold_native and csum_fold32 (csum.h) give the one's complement value of
+ * the reference, with its 0 / 0xffff representation, at the edges (carries
+ * out of every half) and on random values. */
+static void folds_equal_the_definition(void **s)
+{
+	(void)s;
+	static const uint64_t edge[] = {0,
+					1,
+					0xffff,
+					0x10000,
+					0x1fffe,
+					0xffffffff,
+					0x100000000,
+					0xffff0000ffff,
+					0xffffffffffff,
+					UINT64_MAX,
+					UINT64_MAX - 1,
+					0xffffffff00000001,
+					0x8000000080000000};
+	uint64_t seed = prop_base_seed();
+	struct prop_rng rng;
+	prop_seed(&rng, seed);
+	for (size_t i = 0; i < sizeof(edge) / sizeof(edge[0]) + 200000; i++) {
+		uint64_t v = i < sizeof(edge) / sizeof(edge[0]) ? edge[i] : prop_next(&rng);
+		if (i % 3 == 1)
+			v >>= prop_below(&rng, 64); /* small values too */
+		uint16_t want = fold_reference(v);
+		uint16_t got = (uint16_t)__builtin_bswap16((uint16_t)fold_native(v));
+		uint16_t want32 = (uint16_t)~fold_reference((uint32_t)v);
+		if (got != want || csum_fold32((uint32_t)v) != want32)
+			prop_report("folds equal the definition", seed, (unsigned long)i);
+		assert_int_equal(got, want);
+		assert_int_equal(csum_fold32((uint32_t)v), want32);
+	}
+}
+
 static void build_refuses_a_small_buffer(void **s)
 {
 	(void)s;
@@ -643,6 +689,7 @@ int main(void)
 	    cmocka_unit_test(drop_dst_port),
 	    cmocka_unit_test(reply_in_place_is_a_valid_frame_back),
 	    cmocka_unit_test(computed_udp_checksum_of_zero_is_sent_as_ffff),
+	    cmocka_unit_test(folds_equal_the_definition),
 	    cmocka_unit_test(arp_request_for_us_is_answered),
 	    cmocka_unit_test(arp_request_unicast_or_tagged_is_answered),
 	    cmocka_unit_test(arp_for_others_or_replies_is_not_answered),
