@@ -386,23 +386,28 @@ struct rte_mbuf *packet_answer(struct worker *w, unsigned int port_index, struct
 	else
 		handle_request(w, &it->p.req, it->dedup_hash, it->auction, shed, &ans);
 
-	/* The reply is longer than the request: grow the mbuf first. */
+	/* The reply is longer than the request: it must fit the one segment
+	 * (packet_parse let no other through); its lengths are set below. */
 	uint16_t reply_len = ans.kind == REPLY_BID ? BP_LEN_BID_REPLY : BP_LEN_AUCTION_STATE;
 	uint32_t need = (uint32_t)lay->payload_off + reply_len;
-	if (need > m->data_len && !rte_pktmbuf_append(m, (uint16_t)(need - m->data_len))) {
+	if (unlikely(need > (uint32_t)m->buf_len - m->data_off)) {
 		stat_inc(&st->multi_segment_drops);
 		return drop(m);
 	}
+	const uint8_t *mac = w->node->filter[port_index].mac;
 	uint8_t *payload = frame + lay->payload_off;
-	if (it->p.verdict == BP_ANSWER)
+	size_t len;
+	if (it->p.verdict == BP_ANSWER) {
 		bp_write_error_reply(payload, &it->p);
-	else if (ans.kind == REPLY_BID)
-		bp_write_bid_reply(payload, &ans.bid);
-	else
+		len = pkt_udp_reply_in_place(frame, lay, mac, reply_len);
+	} else if (ans.kind == REPLY_BID) {
+		len = pkt_bid_reply_in_place(frame, lay, mac, &ans.bid); /* written and summed */
+	} else {
 		bp_write_auction_state(payload, &ans.state);
+		len = pkt_udp_reply_in_place(frame, lay, mac, reply_len);
+	}
 	stat_inc(&st->replies[ans.kind][ans.kind == REPLY_BID ? ans.bid.status : ans.state.status]);
 
-	size_t len = pkt_udp_reply_in_place(frame, lay, w->node->filter[port_index].mac, reply_len);
 	rte_pktmbuf_data_len(m) = (uint16_t)len;
 	rte_pktmbuf_pkt_len(m) = (uint32_t)len;
 	m->ol_flags = 0;

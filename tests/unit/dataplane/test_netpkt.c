@@ -10,6 +10,7 @@
 
 #include "csum.h"
 #include "netpkt.h"
+#include "proto.h"
 #include "prop.h"
 
 static const uint8_t NODE_MAC[6] = {0x02, 0, 0, 0, 0, 0x02};
@@ -581,6 +582,62 @@ static void reply_checksums_equal_a_full_recomputation(void **s)
 	}
 }
 
+/*
+ * The fused BID reply (pkt_bid_reply_in_place) is byte for byte
+ * bp_write_bid_reply then pkt_udp_reply_in_place, over random requests
+ * (VLAN or not, addresses, ports, lengths, UDP checksum or none) and random
+ * reply fields (all-ones ones included: the largest sums carry the most).
+ */
+static void fused_bid_reply_equals_write_then_rewrite(void **s)
+{
+	(void)s;
+	uint64_t seed = prop_base_seed();
+	struct prop_rng rng;
+	prop_seed(&rng, seed);
+	for (unsigned long i = 0; i < 20000; i++) {
+		uint8_t req[128], f[400], g[400];
+		size_t req_len = prop_below(&rng, sizeof(req));
+		for (size_t k = 0; k < req_len; k++)
+			req[k] = (uint8_t)prop_next(&rng);
+		struct pkt_udp_spec sp = {.has_vlan = prop_below(&rng, 2),
+					  .vlan_tci = (uint16_t)prop_next(&rng),
+					  .src_ip = (uint32_t)prop_next(&rng),
+					  .dst_ip = filter.ip,
+					  .src_port = (uint16_t)prop_next(&rng),
+					  .dst_port = filter.udp_port};
+		memcpy(sp.src_mac, PEER_MAC, 6);
+		memcpy(sp.dst_mac, NODE_MAC, 6);
+		size_t len = pkt_build_udp(f, sizeof(f), &sp, req, (uint16_t)req_len);
+		if (prop_below(&rng, 4) == 0) /* no UDP checksum */
+			f[PKT_ETH_LEN + (sp.has_vlan ? PKT_VLAN_LEN : 0) + PKT_IPV4_LEN + 6] =
+			    f[PKT_ETH_LEN + (sp.has_vlan ? PKT_VLAN_LEN : 0) + PKT_IPV4_LEN + 7] =
+				0;
+		struct pkt_layout l;
+		enum pkt_drop why;
+		assert_int_equal(pkt_classify(f, len, &filter, 0, &l, &why), PKT_CLASS_UDP);
+		bool ones = i % 8 == 0;
+		struct bp_bid_reply r = {
+		    .flags = ones ? 0xffff : (uint16_t)prop_next(&rng),
+		    .request_id = ones ? UINT64_MAX : prop_next(&rng),
+		    .auction_id = ones ? UINT64_MAX : prop_next(&rng),
+		    .status = ones ? 0xff : (uint8_t)prop_next(&rng),
+		    .leading_amount = ones ? UINT64_MAX : prop_next(&rng),
+		    .leading_bidder = ones ? UINT64_MAX : prop_next(&rng),
+		    .hlc = ones ? UINT64_MAX : prop_next(&rng),
+		    .client_ts = ones ? UINT64_MAX : prop_next(&rng),
+		};
+		memcpy(g, f, sizeof(f));
+		size_t got = pkt_bid_reply_in_place(f, &l, NODE_MAC, &r);
+		bp_write_bid_reply(g + l.payload_off, &r);
+		size_t want = pkt_udp_reply_in_place(g, &l, NODE_MAC, BP_LEN_BID_REPLY);
+		bool same = got == want && memcmp(f, g, want) == 0;
+		if (!same)
+			prop_report("fused BID reply equals write then rewrite", seed, i);
+		assert_int_equal(got, want);
+		assert_memory_equal(f, g, want);
+	}
+}
+
 /* Over random lengths (every tail of 0-7 bytes), a valid frame classifies
  * and any one flipped payload bit is caught by the UDP checksum. */
 static void udp_checksum_check_catches_every_flipped_bit(void **s)
@@ -699,6 +756,7 @@ int main(void)
 	    cmocka_unit_test(checksum_matches_rfc1071_example),
 	    cmocka_unit_test(checksum_agrees_with_rfc1071_word_by_word),
 	    cmocka_unit_test(reply_checksums_equal_a_full_recomputation),
+	    cmocka_unit_test(fused_bid_reply_equals_write_then_rewrite),
 	    cmocka_unit_test(udp_checksum_check_catches_every_flipped_bit),
 	    cmocka_unit_test(build_refuses_a_small_buffer),
 	};
