@@ -7,6 +7,7 @@
  */
 #include "wal_test.h"
 
+#include <dirent.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <sched.h>
@@ -526,6 +527,57 @@ static void kill_9_at_random_moments_loses_no_acknowledged_record(void **state)
 	free(k.count);
 }
 
+/* The timer slack of the thread named `name` in this process, in ns; 0
+ * when there is none such. */
+static unsigned long thread_timerslack(const char *name)
+{
+	char path[320], comm[32];
+	for (int i = 0; i < 200; i++) { /* the thread names itself after starting */
+		DIR *d = opendir("/proc/self/task");
+		assert_non_null(d);
+		struct dirent *e;
+		while ((e = readdir(d))) {
+			snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+			FILE *f = fopen(path, "r");
+			if (!f)
+				continue;
+			bool is =
+			    fgets(comm, sizeof(comm), f) && strncmp(comm, name, strlen(name)) == 0;
+			fclose(f);
+			if (!is)
+				continue;
+			snprintf(path, sizeof(path),
+				 "/proc/%s/timerslack_ns" /* a thread id is a /proc entry too */,
+				 e->d_name);
+			unsigned long ns = 0;
+			f = fopen(path, "r");
+			bool read = f && fscanf(f, "%lu", &ns) == 1;
+			if (f)
+				fclose(f);
+			closedir(d);
+			if (read && ns != 50000) /* the default, before the thread set its own */
+				return ns;
+			goto again;
+		}
+		closedir(d);
+	again:
+		usleep(1000);
+	}
+	return 0;
+}
+
+/* The writer's idle sleep (20 us) is the wake-up delay of a record that
+ * finds it idle, so its timer slack is 1 us, not Linux's default 50 us. */
+static void the_writer_sleeps_with_a_1_us_timer_slack(void **state)
+{
+	(void)state;
+	struct wal_writer *w = open_writer(1, 64, 1, NULL);
+	assert_int_equal(wal_writer_start(w), 0);
+	assert_int_equal(thread_timerslack("bp-wal"), 1000);
+	wal_writer_stop(w);
+	wal_writer_destroy(w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -534,6 +586,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(full_batches_leave_later_rings_for_the_next, make_dir,
 					    drop_dir),
 	    cmocka_unit_test_setup_teardown(bad_use_is_refused, make_dir, drop_dir),
+	    cmocka_unit_test_setup_teardown(the_writer_sleeps_with_a_1_us_timer_slack, make_dir,
+					    drop_dir),
 	    cmocka_unit_test_setup_teardown(a_failed_fsync_is_sticky_and_never_acknowledged,
 					    make_dir, drop_dir),
 	    cmocka_unit_test_setup_teardown(enospc_is_never_acknowledged_and_resumes, make_dir,
