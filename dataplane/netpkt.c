@@ -49,9 +49,7 @@ uint32_t pkt_csum_partial(const void *data, size_t len, uint32_t sum)
 
 uint16_t pkt_csum_fold(uint32_t sum)
 {
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
+	return csum_fold32(sum);
 }
 
 /* sum plus the RFC 1071 sum of len bytes (network-order domain): whole
@@ -202,43 +200,91 @@ static void ipv4_reply_incremental(uint8_t *ip, uint16_t total_len)
 	put_be16(ip + 2, total_len);
 	put_be16(ip + 4, 0);
 	ip[8] = 64;
-	put_be16(ip + 10, pkt_csum_fold(sum));
+	put_be16(ip + 10, csum_fold32(sum)); /* inline: once per reply */
 }
 
-size_t pkt_udp_reply_in_place(uint8_t *frame, const struct pkt_layout *l, const uint8_t our_mac[6],
-			      uint16_t payload_len)
+/* The reply's headers around a payload already written, whose native
+ * 64-bit sum is `payload_acc` (pkt_udp_reply_in_place's rules). */
+static size_t udp_reply_finish(uint8_t *frame, const struct pkt_layout *l, const uint8_t our_mac[6],
+			       uint16_t payload_len, uint64_t payload_acc)
 {
 	uint8_t *ip = frame + l->l3_off;
 	uint8_t *udp = frame + l->l4_off;
 	uint16_t udp_len = (uint16_t)(PKT_UDP_LEN + payload_len);
 	/* The UDP sum, from scratch but for what the request already holds:
 	 * addresses (pseudo-header) and ports only swap, so their sum is read
-	 * once, as they are; the payload is new and summed here. Nothing of
-	 * the request's checksum is used, so a request without one (0) gets a
-	 * full checksum back, as before. */
+	 * once, as they are; the payload is new and summed by the caller.
+	 * Nothing of the request's checksum is used, so a request without one
+	 * (0) gets a full checksum back, as before. */
 	uint32_t addr[2], ports;
 	memcpy(addr, ip + 12, 8);
 	memcpy(&ports, udp, 4);
-	uint64_t acc = (uint64_t)addr[0] + addr[1] + ports;
-	/* The two replies' lengths as constants: the sum unrolls, no loop. */
-	if (payload_len == BP_LEN_BID_REPLY)
-		acc = add64_carry(acc, sum64_native(udp + PKT_UDP_LEN, BP_LEN_BID_REPLY / 8));
-	else if (payload_len == BP_LEN_AUCTION_STATE)
-		acc = add64_carry(acc, sum64_native(udp + PKT_UDP_LEN, BP_LEN_AUCTION_STATE / 8));
-	else if (payload_len % 8 == 0)
-		acc = add64_carry(acc, sum64_native(udp + PKT_UDP_LEN, payload_len / 8));
+	uint64_t acc = add64_carry((uint64_t)addr[0] + addr[1] + ports, payload_acc);
 	uint32_t sum = fold_native(acc) + PKT_IPPROTO_UDP + 2u * udp_len;
 	if (payload_len % 8 != 0)
-		sum = pkt_csum_partial(udp + PKT_UDP_LEN, payload_len, sum);
+		sum =
+		    pkt_csum_partial(udp + PKT_UDP_LEN + payload_len / 8 * 8, payload_len % 8, sum);
 	eth_reply(frame, our_mac);
 	ipv4_reply_incremental(ip, (uint16_t)(PKT_IPV4_LEN + udp_len));
 	uint16_t sport = get_be16(udp);
 	put_be16(udp, get_be16(udp + 2));
 	put_be16(udp + 2, sport);
 	put_be16(udp + 4, udp_len);
-	uint16_t c = pkt_csum_fold(sum);
+	uint16_t c = csum_fold32(sum);
 	put_be16(udp + 6, c ? c : 0xffff); /* 0 would mean "no checksum" */
 	return (size_t)l->l4_off + udp_len;
+}
+
+size_t pkt_udp_reply_in_place(uint8_t *frame, const struct pkt_layout *l, const uint8_t our_mac[6],
+			      uint16_t payload_len)
+{
+	const uint8_t *payload = frame + l->l4_off + PKT_UDP_LEN;
+	uint64_t acc;
+	/* The two replies' lengths as constants: the sum unrolls, no loop. */
+	if (payload_len == BP_LEN_BID_REPLY)
+		acc = sum64_native(payload, BP_LEN_BID_REPLY / 8);
+	else if (payload_len == BP_LEN_AUCTION_STATE)
+		acc = sum64_native(payload, BP_LEN_AUCTION_STATE / 8);
+	else
+		acc = sum64_native(payload, payload_len / 8);
+	return udp_reply_finish(frame, l, our_mac, payload_len, acc);
+}
+
+/* Stores one big-endian 64-bit field and adds its native word to the sum. */
+static inline void put_be64_sum(uint8_t *p, uint64_t v, uint64_t *acc)
+{
+	uint64_t w = __builtin_bswap64(v);
+	memcpy(p, &w, 8);
+	*acc = add64_carry(*acc, w);
+}
+
+size_t pkt_bid_reply_in_place(uint8_t *frame, const struct pkt_layout *l, const uint8_t our_mac[6],
+			      const struct bp_bid_reply *r)
+{
+	uint8_t *out = frame + l->payload_off;
+	/* bp_write_bid_reply's bytes, each word summed as it is stored: the
+	 * header, then the status byte and its 7 zero bytes, as native words. */
+	uint8_t head[8] = {BP_MAGIC >> 8,
+			   BP_MAGIC & 0xff,
+			   BP_VERSION,
+			   BP_BID_REPLY,
+			   BP_LEN_BID_REPLY >> 8,
+			   BP_LEN_BID_REPLY & 0xff,
+			   (uint8_t)(r->flags >> 8),
+			   (uint8_t)r->flags};
+	uint64_t hw, status = r->status, acc;
+	memcpy(&hw, head, 8);
+	memcpy(out, &hw, 8);
+	acc = hw;
+	put_be64_sum(out + 8, r->request_id, &acc);
+	put_be64_sum(out + 16, r->auction_id, &acc);
+	memcpy(out + 24, &status, 8); /* little-endian: the status byte first */
+	acc = add64_carry(acc, status);
+	put_be64_sum(out + 32, r->leading_amount, &acc);
+	put_be64_sum(out + 40, r->leading_bidder, &acc);
+	put_be64_sum(out + 48, r->hlc, &acc);
+	put_be64_sum(out + 56, r->client_ts, &acc);
+	return udp_reply_finish(frame, l, our_mac, BP_LEN_BID_REPLY, acc);
 }
 
 /* An Ethernet/IPv4 ARP packet (request or reply). */

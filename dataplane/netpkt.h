@@ -111,6 +111,15 @@ size_t pkt_udp_reply_in_place(uint8_t *frame, const struct pkt_layout *l, const 
 			      uint16_t payload_len);
 
 /*
+ * bp_write_bid_reply of `r` at l->payload_off, then pkt_udp_reply_in_place
+ * for it, in one pass: the payload's words are summed as they are stored,
+ * not read back. The same bytes (test_netpkt). Returns the frame length.
+ */
+struct bp_bid_reply;
+size_t pkt_bid_reply_in_place(uint8_t *frame, const struct pkt_layout *l, const uint8_t our_mac[6],
+			      const struct bp_bid_reply *r);
+
+/*
  * ARP: if frame is an ARP request (Ethernet/IPv4) for f->ip, rewrites it in
  * place into the reply and returns its length; otherwise returns 0.
  */

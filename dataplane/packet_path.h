@@ -17,7 +17,8 @@
 
 /*
  * The packet path (packet_path.c), in stages over a burst so that the
- * cache misses of different packets overlap:
+ * cache misses of different packets overlap (static, inlined into
+ * worker_process_burst):
  *   packet_parse   L2-L4 and the codec; drops or hands to control what is
  *                  not a request, prefetches the request's idempotency bucket;
  *   (the worker)   looks up the auctions of the whole burst at once;
@@ -37,16 +38,10 @@ struct rx_item {
 uint16_t worker_process_burst(struct worker *w, unsigned int port_index, struct rte_mbuf **pkts,
 			      uint16_t nb_rx, struct rte_mbuf **replies);
 
-/* false when the frame was consumed (dropped or handed to control). */
-bool packet_parse(struct worker *w, unsigned int port_index, struct rte_mbuf *m,
-		  struct rx_item *it);
 /* Whether the item is a valid request whose auction must be looked up. */
 static inline bool packet_needs_auction(const struct rx_item *it)
 {
 	return it->p.verdict == BP_VALID;
 }
-/* Returns the mbuf to send on `port_index`, or NULL (then it was freed). */
-struct rte_mbuf *packet_answer(struct worker *w, unsigned int port_index, struct rx_item *it,
-			       bool shed);
 
 #endif

@@ -70,12 +70,19 @@ unsigned int park_release(struct worker *w)
 		l->park_head++;
 		moved = true;
 	}
-	if (moved)
+	if (moved) {
+		/* A commit releases its replies at once: they leave now, not at
+		 * the loop's next drain (up to TX_DRAIN_US later). */
+		for (unsigned int i = 0; i < w->node->nports; i++)
+			stat_add(
+			    &w->stats->tx_packets,
+			    rte_eth_tx_buffer_flush(w->node->port_ids[i], w->queue, w->txb[i]));
 		atomic_store_explicit(&l->pending_hlc,
 				      l->park_head == l->park_tail
 					  ? UINT64_MAX
 					  : l->park[l->park_head % WORKER_PARK_MAX].hlc,
 				      memory_order_release);
+	}
 	return (unsigned int)(l->park_tail - l->park_head);
 }
 

@@ -50,6 +50,7 @@
 
 #define WAL_PRODUCERS_MAX     256
 #define WAL_BATCH_DEFAULT     4096
+#define WAL_LINGER_DEFAULT_US 200
 #define WAL_LATENCY_BUCKETS   32 /* fsync latency: bucket 0 < 1 us, b: [2^(b-1), 2^b) us */
 #define WAL_SEGMENT_MIN_BYTES 4096
 
@@ -61,7 +62,14 @@ struct wal_writer_config {
 	uint64_t segment_bytes;	 /* roll over past this: >= WAL_SEGMENT_MIN_BYTES */
 	unsigned int batch_max;	 /* records per commit, <= 32768; 0: WAL_BATCH_DEFAULT */
 	unsigned int idle_us;	 /* sleep when every ring is empty; 0: 20 */
-	int (*sync)(int fd);	 /* NULL: fdatasync; tests inject failures */
+	/* After a commit, before the next: wait for more records up to half
+	 * the last fsync's time, at most this long (0: WAL_LINGER_DEFAULT_US).
+	 * A client waiting on a commit (sync replies) answers with its next
+	 * request within its round trip; without the wait, those requests
+	 * miss the commit that starts as the last one ends, and every commit
+	 * carries half the clients (wal_writer.c "linger"). */
+	unsigned int linger_us;
+	int (*sync)(int fd); /* NULL: fdatasync; tests inject failures */
 };
 
 struct wal_writer;

@@ -8,7 +8,9 @@
 #include <arpa/inet.h>
 #include <string.h>
 
+#include "csum.h"
 #include "netpkt.h"
+#include "proto.h"
 #include "prop.h"
 
 static const uint8_t NODE_MAC[6] = {0x02, 0, 0, 0, 0, 0x02};
@@ -580,6 +582,62 @@ static void reply_checksums_equal_a_full_recomputation(void **s)
 	}
 }
 
+/*
+ * The fused BID reply (pkt_bid_reply_in_place) is byte for byte
+ * bp_write_bid_reply then pkt_udp_reply_in_place, over random requests
+ * (VLAN or not, addresses, ports, lengths, UDP checksum or none) and random
+ * reply fields (all-ones ones included: the largest sums carry the most).
+ */
+static void fused_bid_reply_equals_write_then_rewrite(void **s)
+{
+	(void)s;
+	uint64_t seed = prop_base_seed();
+	struct prop_rng rng;
+	prop_seed(&rng, seed);
+	for (unsigned long i = 0; i < 20000; i++) {
+		uint8_t req[128], f[400], g[400];
+		size_t req_len = prop_below(&rng, sizeof(req));
+		for (size_t k = 0; k < req_len; k++)
+			req[k] = (uint8_t)prop_next(&rng);
+		struct pkt_udp_spec sp = {.has_vlan = prop_below(&rng, 2),
+					  .vlan_tci = (uint16_t)prop_next(&rng),
+					  .src_ip = (uint32_t)prop_next(&rng),
+					  .dst_ip = filter.ip,
+					  .src_port = (uint16_t)prop_next(&rng),
+					  .dst_port = filter.udp_port};
+		memcpy(sp.src_mac, PEER_MAC, 6);
+		memcpy(sp.dst_mac, NODE_MAC, 6);
+		size_t len = pkt_build_udp(f, sizeof(f), &sp, req, (uint16_t)req_len);
+		if (prop_below(&rng, 4) == 0) /* no UDP checksum */
+			f[PKT_ETH_LEN + (sp.has_vlan ? PKT_VLAN_LEN : 0) + PKT_IPV4_LEN + 6] =
+			    f[PKT_ETH_LEN + (sp.has_vlan ? PKT_VLAN_LEN : 0) + PKT_IPV4_LEN + 7] =
+				0;
+		struct pkt_layout l;
+		enum pkt_drop why;
+		assert_int_equal(pkt_classify(f, len, &filter, 0, &l, &why), PKT_CLASS_UDP);
+		bool ones = i % 8 == 0;
+		struct bp_bid_reply r = {
+		    .flags = ones ? 0xffff : (uint16_t)prop_next(&rng),
+		    .request_id = ones ? UINT64_MAX : prop_next(&rng),
+		    .auction_id = ones ? UINT64_MAX : prop_next(&rng),
+		    .status = ones ? 0xff : (uint8_t)prop_next(&rng),
+		    .leading_amount = ones ? UINT64_MAX : prop_next(&rng),
+		    .leading_bidder = ones ? UINT64_MAX : prop_next(&rng),
+		    .hlc = ones ? UINT64_MAX : prop_next(&rng),
+		    .client_ts = ones ? UINT64_MAX : prop_next(&rng),
+		};
+		memcpy(g, f, sizeof(f));
+		size_t got = pkt_bid_reply_in_place(f, &l, NODE_MAC, &r);
+		bp_write_bid_reply(g + l.payload_off, &r);
+		size_t want = pkt_udp_reply_in_place(g, &l, NODE_MAC, BP_LEN_BID_REPLY);
+		bool same = got == want && memcmp(f, g, want) == 0;
+		if (!same)
+			prop_report("fused BID reply equals write then rewrite", seed, i);
+		assert_int_equal(got, want);
+		assert_memory_equal(f, g, want);
+	}
+}
+
 /* Over random lengths (every tail of 0-7 bytes), a valid frame classifies
  * and any one flipped payload bit is caught by the UDP checksum. */
 static void udp_checksum_check_catches_every_flipped_bit(void **s)
@@ -614,6 +672,51 @@ static void udp_checksum_check_catches_every_flipped_bit(void **s)
 	}
 }
 
+/* The RFC 1071 fold by definition: the sum mod 0xffff, 0 only for 0. */
+static uint16_t fold_reference(uint64_t v)
+{
+	if (v == 0)
+		return 0;
+	uint64_t r = v % 0xffff;
+	return (uint16_t)(r ? r : 0xffff);
+}
+
+/* fold_native and csum_fold32 (csum.h) give the one's complement value of
+ * the reference, with its 0 / 0xffff representation, at the edges (carries
+ * out of every half) and on random values. */
+static void folds_equal_the_definition(void **s)
+{
+	(void)s;
+	static const uint64_t edge[] = {0,
+					1,
+					0xffff,
+					0x10000,
+					0x1fffe,
+					0xffffffff,
+					0x100000000,
+					0xffff0000ffff,
+					0xffffffffffff,
+					UINT64_MAX,
+					UINT64_MAX - 1,
+					0xffffffff00000001,
+					0x8000000080000000};
+	uint64_t seed = prop_base_seed();
+	struct prop_rng rng;
+	prop_seed(&rng, seed);
+	for (size_t i = 0; i < sizeof(edge) / sizeof(edge[0]) + 200000; i++) {
+		uint64_t v = i < sizeof(edge) / sizeof(edge[0]) ? edge[i] : prop_next(&rng);
+		if (i % 3 == 1)
+			v >>= prop_below(&rng, 64); /* small values too */
+		uint16_t want = fold_reference(v);
+		uint16_t got = (uint16_t)__builtin_bswap16((uint16_t)fold_native(v));
+		uint16_t want32 = (uint16_t)~fold_reference((uint32_t)v);
+		if (got != want || csum_fold32((uint32_t)v) != want32)
+			prop_report("folds equal the definition", seed, (unsigned long)i);
+		assert_int_equal(got, want);
+		assert_int_equal(csum_fold32((uint32_t)v), want32);
+	}
+}
+
 static void build_refuses_a_small_buffer(void **s)
 {
 	(void)s;
@@ -643,6 +746,7 @@ int main(void)
 	    cmocka_unit_test(drop_dst_port),
 	    cmocka_unit_test(reply_in_place_is_a_valid_frame_back),
 	    cmocka_unit_test(computed_udp_checksum_of_zero_is_sent_as_ffff),
+	    cmocka_unit_test(folds_equal_the_definition),
 	    cmocka_unit_test(arp_request_for_us_is_answered),
 	    cmocka_unit_test(arp_request_unicast_or_tagged_is_answered),
 	    cmocka_unit_test(arp_for_others_or_replies_is_not_answered),
@@ -652,6 +756,7 @@ int main(void)
 	    cmocka_unit_test(checksum_matches_rfc1071_example),
 	    cmocka_unit_test(checksum_agrees_with_rfc1071_word_by_word),
 	    cmocka_unit_test(reply_checksums_equal_a_full_recomputation),
+	    cmocka_unit_test(fused_bid_reply_equals_write_then_rewrite),
 	    cmocka_unit_test(udp_checksum_check_catches_every_flipped_bit),
 	    cmocka_unit_test(build_refuses_a_small_buffer),
 	};

@@ -7,6 +7,7 @@
  */
 #include "wal_test.h"
 
+#include <dirent.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <sched.h>
@@ -43,6 +44,7 @@ static int drop_dir(void **state)
 }
 
 static unsigned int batch_max; /* 0: the default */
+static unsigned int linger_us; /* 0: the default */
 
 static struct wal_writer *open_writer(unsigned int producers, unsigned int slots, uint64_t first,
 				      int (*sync)(int))
@@ -54,6 +56,7 @@ static struct wal_writer *open_writer(unsigned int producers, unsigned int slots
 				      .ring_slots = slots,
 				      .segment_bytes = 1 << 20,
 				      .batch_max = batch_max,
+				      .linger_us = linger_us,
 				      .sync = sync};
 	struct wal_writer *w = wal_writer_create(&c, err, sizeof(err));
 	if (!w)
@@ -526,6 +529,98 @@ static void kill_9_at_random_moments_loses_no_acknowledged_record(void **state)
 	free(k.count);
 }
 
+/* A disk whose fdatasync takes 40 ms. */
+static int slow_sync(int fd)
+{
+	usleep(40000);
+	return fdatasync(fd);
+}
+
+/*
+ * A client that submits its next record as soon as its last is durable
+ * (a sync reply) must find that record in the next commit, together with
+ * the one that came during the last commit: r1 committed; r2 comes during
+ * r1's fsync; r3 right after r1 is durable. With the linger, r2 and r3
+ * share the second commit (2 commits); without it r2 is committed alone
+ * the moment r1's fsync ends and r3 waits for a third.
+ */
+static void a_client_answered_by_a_commit_makes_the_next(void **state)
+{
+	(void)state;
+	linger_us = 40000; /* the budget is then half the 40 ms fsync: 20 ms */
+	struct wal_writer *w = open_writer(1, 64, 1, slow_sync);
+	linger_us = 0;
+	assert_int_equal(wal_writer_start(w), 0);
+	struct wal_producer *p = wal_writer_producer(w, 0);
+	uint8_t buf[WAL_RECORD_MAX];
+	struct wal_receipt r1, r2, r3;
+	assert_int_equal(wal_submit(p, buf, encode(buf, 1, 1), &r1), 0);
+	usleep(5000); /* r1's fsync has begun */
+	assert_int_equal(wal_submit(p, buf, encode(buf, 1, 2), &r2), 0);
+	while (wal_outcome(p, &r1) == WAL_PENDING)
+		usleep(50);
+	assert_int_equal(wal_submit(p, buf, encode(buf, 1, 3), &r3), 0);
+	wait_outcome(p, &r3, WAL_DURABLE);
+	assert_int_equal(wal_outcome(p, &r2), WAL_DURABLE);
+	struct wal_writer_stats st;
+	wal_writer_stats(w, &st);
+	assert_int_equal(st.records, 3);
+	assert_int_equal(st.batches, 2);
+	wal_writer_stop(w);
+	wal_writer_destroy(w);
+}
+
+/* The timer slack of the thread named `name` in this process, in ns; 0
+ * when there is none such. */
+static unsigned long thread_timerslack(const char *name)
+{
+	char path[320], comm[32];
+	for (int i = 0; i < 200; i++) { /* the thread names itself after starting */
+		DIR *d = opendir("/proc/self/task");
+		assert_non_null(d);
+		struct dirent *e;
+		while ((e = readdir(d))) {
+			snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+			FILE *f = fopen(path, "r");
+			if (!f)
+				continue;
+			bool is =
+			    fgets(comm, sizeof(comm), f) && strncmp(comm, name, strlen(name)) == 0;
+			fclose(f);
+			if (!is)
+				continue;
+			snprintf(path, sizeof(path),
+				 "/proc/%s/timerslack_ns" /* a thread id is a /proc entry too */,
+				 e->d_name);
+			unsigned long ns = 0;
+			f = fopen(path, "r");
+			bool read = f && fscanf(f, "%lu", &ns) == 1;
+			if (f)
+				fclose(f);
+			closedir(d);
+			if (read && ns != 50000) /* the default, before the thread set its own */
+				return ns;
+			goto again;
+		}
+		closedir(d);
+	again:
+		usleep(1000);
+	}
+	return 0;
+}
+
+/* The writer's idle sleep (20 us) is the wake-up delay of a record that
+ * finds it idle, so its timer slack is 1 us, not Linux's default 50 us. */
+static void the_writer_sleeps_with_a_1_us_timer_slack(void **state)
+{
+	(void)state;
+	struct wal_writer *w = open_writer(1, 64, 1, NULL);
+	assert_int_equal(wal_writer_start(w), 0);
+	assert_int_equal(thread_timerslack("bp-wal"), 1000);
+	wal_writer_stop(w);
+	wal_writer_destroy(w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -534,6 +629,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(full_batches_leave_later_rings_for_the_next, make_dir,
 					    drop_dir),
 	    cmocka_unit_test_setup_teardown(bad_use_is_refused, make_dir, drop_dir),
+	    cmocka_unit_test_setup_teardown(the_writer_sleeps_with_a_1_us_timer_slack, make_dir,
+					    drop_dir),
+	    cmocka_unit_test_setup_teardown(a_client_answered_by_a_commit_makes_the_next, make_dir,
+					    drop_dir),
 	    cmocka_unit_test_setup_teardown(a_failed_fsync_is_sticky_and_never_acknowledged,
 					    make_dir, drop_dir),
 	    cmocka_unit_test_setup_teardown(enospc_is_never_acknowledged_and_resumes, make_dir,
