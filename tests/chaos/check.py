@@ -617,7 +617,10 @@ def check(records):
         not_serving=sum(1 for r in h.replies if r["status"] == NOT_SERVING),
         replayed=sum(1 for r in h.replies if r["replayed"]),
         unanswered=len(h.unanswered), faults=len(h.faults), samples=len(h.samples),
-        auctions=len(h.touched), settled=len(h.settles))
+        auctions=len(h.touched), settled=len(h.settles),
+        settled_etcd=len((h.etcd_settled or {}).get("keys") or []),
+        fault_kinds={k: sum(1 for f in h.faults if f["kind"] == k)
+                     for k in sorted({f["kind"] for f in h.faults})})
     return h, res.violations, counts
 
 
@@ -651,6 +654,8 @@ def forward_offset_ms(h, node, t):
     return most
 
 
+ASYNC_WHY = ("durability async: every bid it takes to explain was answered ACCEPTED within "
+             "--async-window-ms before its node's kill -9 (WAL.md: may be lost; window_rids)")
 ASYNC_SLACK_MS = 100  # a reply read by the client after it left the node
 KILL_SLACK_MS = 1000  # a reply still in the client's socket when the kill was done
 
@@ -679,15 +684,14 @@ def explain_async(h, v):
         a = v["auction"]
         windowed = sorted({r["rid"] for r in h.acked[a] if in_async_window(h, r["rid"])})
         if v["short"] <= len(windowed):
-            return (f"durability async: {v['short']} bid(s) short, and {len(windowed)} of the "
-                    f"auction's ACCEPTED bids (rids {windowed[:10]}) were answered within "
-                    "--async-window-ms before their node's kill -9 (WAL.md: may be lost)")
+            v["window_rids"] = windowed
+            return ASYNC_WHY
         return None
     if v["invariant"] in (NAMES["I4"], NAMES["I7"]) and len(set(v.get("lives", []))) < 2:
         return None
     if rids and all(in_async_window(h, rid) for rid in rids):
-        return (f"durability async: rid(s) {rids[:10]} answered ACCEPTED within "
-                "--async-window-ms before their node's kill -9 (WAL.md: may be lost)")
+        v["window_rids"] = rids
+        return ASYNC_WHY
     return None
 
 
