@@ -736,8 +736,8 @@ def explain(h, v):
                                                     NAMES["I7"]):
         return explain_async(h, v)
     if inv == NAMES["I5"] and "different winners" in v["detail"] and not h.meta.get("etcd"):
-        return ("no fenced settlement yet (etcd step): each node settles alone at the close "
-                "with what it has merged by then")
+        return ("no --etcd in this run: each node settles alone at the close with what it "
+                "has merged by then (promise 6 needs --etcd)")
     return None
 
 
