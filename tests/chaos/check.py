@@ -27,6 +27,8 @@ runner's CLOCK_MONOTONIC in ns; meta gives one (monotonic, wall) pair):
   clock    node, offset_ms, previous_ms, ok, why: bidctl clock-offset run
            (clock_jump, clock_strobe, heal, restart), t its start
   final    node, auction, view (bidctl --json query), or error
+  etcd_settled ok, keys [{key, auction, value, version, create_revision,
+           mod_revision}]: etcd's /<cluster>/settled/* at the end
   converged ok, seconds
   end      leftovers
 
@@ -41,12 +43,15 @@ The invariants (issue 15's numbering):
      (higher amount, earlier HLC, lower node): no acknowledged bid beats it,
      and it is an acknowledged bid or one whose reply was lost.
   I4 per node and auction, ACCEPTED amounts increase strictly with the HLC.
-  I5 settlement as it exists today (no etcd yet): each node settles an
-     auction at most once (its log), every node that settled shows the same
-     winner, and the winner is I3's maximum among the bids stamped before
-     the close time; no bid stamped at or after the close is ACCEPTED.
-     NOT CHECKED until the etcd step: one settler at a time, the fencing
-     token, settlement = {amount, bidder, hlc, node_id, fencing_token}.
+  I5 settlement: without etcd each node settles an auction at most once
+     (its log), every node that settled shows the same winner, and the
+     winner is I3's maximum among the bids stamped before the close time;
+     no bid stamped at or after the close is ACCEPTED. With etcd
+     (check_fenced, promise 6): one record on every node and in etcd (a key
+     written once), every closed auction settled, the winner the maximum of
+     the bids ACCEPTED before the close and the converged leader, tokens
+     never smaller in etcd's write order, no write by a token a greater
+     leading one superseded before the close.
   I6 no ACCEPTED while NOT_SERVING: what a history can show is samples,
      not the node's state between them. An ACCEPTED reply is a violation
      when the evidence surely before its send and surely after its reply
@@ -60,7 +65,9 @@ The invariants (issue 15's numbering):
      it. A flip to serving and back inside that gap that the node does not
      log cannot be told from a violation.
   I7 every REPLAYED reply repeats an original answer to the key (status and
-     HLC), when the originals were all seen (no unanswered send).
+     HLC), when the originals were all seen (no unanswered send); a node
+     answers a key ACCEPTED once (a second first answer with another stamp:
+     it forgot the key, promise 5 after a restart).
   I8 HLC stamps of a node's ACCEPTED replies are unique per node (distinct
      keys, distinct stamps), every stamp after a restart is above every
      stamp of the lives before, and no stamp's physical part is more than
