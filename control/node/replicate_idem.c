@@ -130,15 +130,6 @@ static void log_keys(struct repl_idem *d, const struct peer_key *k, unsigned int
 		    (struct repl_key_log_rec){.key = k[i], .at_ms = now_ms};
 }
 
-void repl_idem_restore_key(struct control *c, const struct peer_key *k)
-{
-	struct repl_idem *d = &c->repl.idem;
-	uint64_t now_ms = node_mono_ms(); /* the table's and the log's clock */
-	/* Only own keys are noted yet: none can be a duplicate here. */
-	(void)repl_keys_note(&d->table, k, now_ms);
-	log_keys(d, k, 1, now_ms);
-}
-
 /* Up to PEER_KEYS_MAX log records from p's place into out, sorted and
  * unique (a KEYS' order; records of two batches may interleave); returns
  * how many records it consumed (*n: how many to send). */

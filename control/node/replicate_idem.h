@@ -67,18 +67,6 @@ struct repl_idem {
 int repl_idem_init(struct control *c, char *err, size_t errlen);
 void repl_idem_fini(struct control *c);
 
-/*
- * Recovery (wal_node.c, main thread, before the control thread runs): an
- * own key the write-ahead log gives back, accepted within the dedup
- * window, noted as this node's copy and logged to ship again. Its KEYS of
- * the previous life were lost with the process, and its table with them:
- * without this, a copy of the same bid that a peer accepted (a client that
- * retried there) and that meets this one only after the restart (a
- * partition, or keys still in flight at the kill) stays counted twice.
- * Noted at node_mono_ms(), the clock of the table's other callers.
- */
-void repl_idem_restore_key(struct control *c, const struct peer_key *k);
-
 /* Drains the workers' key rings into the log, and ships every peer its
  * keys from its place in the log while its window is open. */
 void repl_idem_ship(struct control *c, uint64_t now_ms);

@@ -18,7 +18,6 @@
 
 #include "control.h"
 #include "log.h"
-#include "replicate_idem.h"
 #include "stat.h"
 #include "worker.h"
 
@@ -123,14 +122,6 @@ static void replay_bid(struct replay *rp, const struct wal_bid *b)
 		ra->lead = bid;
 	ra->bids++;
 	rp->bids++;
-	/* Within the dedup window, its peers compare it again. */
-	if (rp->c->repl.enabled && hlc_ms(b->hlc) + rp->window_ms > rp->now_ms)
-		repl_idem_restore_key(rp->c, &(struct peer_key){.bidder = b->bidder,
-								.request_id = b->request_id,
-								.auction_id = b->auction_id,
-								.amount = b->amount,
-								.hlc = b->hlc,
-								.node = rp->c->repl.self});
 }
 
 static void replay_view(struct replay *rp, const struct wal_view *v)
