@@ -328,15 +328,24 @@ static int replay_snapshot_record(const struct wal_record *r, void *arg)
 	}
 }
 
-/* The leading bid as its own record from the table's pool: no worker
- * reads the table yet (node_state_ready), so it is stored, not swapped. */
-static void restore_count(struct auction *a, enum auction_counter k, uint64_t n)
+/* A count from before the restart. With peers it is this node's cluster
+ * slot 0, the base under its workers' sum that merge_counter
+ * (replicate_state.c) raises to what a peer still holds of this node from
+ * before the restart: kept there, a peer's higher value replaces it; put in
+ * a worker's slot, it was counted a second time on top of that value
+ * (every bid of the previous lives twice). A lone node has no cluster
+ * slots: worker 0's then. */
+static void restore_count(const struct auction_table *t, struct auction *a, enum auction_counter k,
+			  uint64_t n)
 {
-	_Atomic uint64_t *slot = auction_worker_slot(a, k, 0);
+	_Atomic uint64_t *slot =
+	    t->remote_slots ? auction_remote_slot(t, a, k, 0) : auction_worker_slot(a, k, 0);
 	uint64_t v = atomic_load_explicit(slot, memory_order_relaxed);
 	atomic_store_explicit(slot, v > UINT64_MAX - n ? UINT64_MAX : v + n, memory_order_relaxed);
 }
 
+/* The leading bid as its own record from the table's pool: no worker
+ * reads the table yet (node_state_ready), so it is stored, not swapped. */
 static int install_leader(struct auction_table *t, struct auction *a, const struct bid *lead)
 {
 	struct bid *rec;
@@ -375,12 +384,12 @@ static int restore_auction(struct control *c, const struct replayed_auction *ra)
 	rc = install_leader(t, a, &ra->lead);
 	if (rc != 0)
 		return rc;
-	/* No worker writes before the state is published: the counts go to
-	 * worker 0's slots, which only add from there (a G-counter's sum is
-	 * all that is read). */
-	restore_count(a, AUCTION_BIDS, ra->bids);
-	restore_count(a, AUCTION_VIEWERS_UP, ra->viewers_up);
-	restore_count(a, AUCTION_VIEWERS_DOWN, ra->viewers_down);
+	/* No worker reads the table before the state is published
+	 * (node_state_ready), and no peer is heard before it either (a
+	 * G-counter's sum is all that is read). */
+	restore_count(t, a, AUCTION_BIDS, ra->bids);
+	restore_count(t, a, AUCTION_VIEWERS_UP, ra->viewers_up);
+	restore_count(t, a, AUCTION_VIEWERS_DOWN, ra->viewers_down);
 	return 0;
 }
 

@@ -27,6 +27,8 @@ runner's CLOCK_MONOTONIC in ns; meta gives one (monotonic, wall) pair):
   clock    node, offset_ms, previous_ms, ok, why: bidctl clock-offset run
            (clock_jump, clock_strobe, heal, restart), t its start
   final    node, auction, view (bidctl --json query), or error
+  etcd_settled ok, keys [{key, auction, value, version, create_revision,
+           mod_revision}]: etcd's /<cluster>/settled/* at the end
   converged ok, seconds
   end      leftovers
 
@@ -41,12 +43,15 @@ The invariants (issue 15's numbering):
      (higher amount, earlier HLC, lower node): no acknowledged bid beats it,
      and it is an acknowledged bid or one whose reply was lost.
   I4 per node and auction, ACCEPTED amounts increase strictly with the HLC.
-  I5 settlement as it exists today (no etcd yet): each node settles an
-     auction at most once (its log), every node that settled shows the same
-     winner, and the winner is I3's maximum among the bids stamped before
-     the close time; no bid stamped at or after the close is ACCEPTED.
-     NOT CHECKED until the etcd step: one settler at a time, the fencing
-     token, settlement = {amount, bidder, hlc, node_id, fencing_token}.
+  I5 settlement: without etcd each node settles an auction at most once
+     (its log), every node that settled shows the same winner, and the
+     winner is I3's maximum among the bids stamped before the close time;
+     no bid stamped at or after the close is ACCEPTED. With etcd
+     (check_fenced, promise 6): one record on every node and in etcd (a key
+     written once), every closed auction settled, the winner the maximum of
+     the bids ACCEPTED before the close and the converged leader, tokens
+     never smaller in etcd's write order, no write by a token a greater
+     leading one superseded before the close.
   I6 no ACCEPTED while NOT_SERVING: what a history can show is samples,
      not the node's state between them. An ACCEPTED reply is a violation
      when the evidence surely before its send and surely after its reply
@@ -60,7 +65,9 @@ The invariants (issue 15's numbering):
      it. A flip to serving and back inside that gap that the node does not
      log cannot be told from a violation.
   I7 every REPLAYED reply repeats an original answer to the key (status and
-     HLC), when the originals were all seen (no unanswered send).
+     HLC), when the originals were all seen (no unanswered send); a node
+     answers a key ACCEPTED once (a second first answer with another stamp:
+     it forgot the key, promise 5 after a restart).
   I8 HLC stamps of a node's ACCEPTED replies are unique per node (distinct
      keys, distinct stamps), every stamp after a restart is above every
      stamp of the lives before, and no stamp's physical part is more than
@@ -77,6 +84,7 @@ OVERLOADED, NOT_SERVING = 5, 7
 FINAL = (ACCEPTED, TOO_LOW, CLOSED, UNKNOWN_AUCTION)
 STATE_KEYS = ("state", "leading_amount", "leading_bidder", "leading_hlc", "bid_count",
               "viewers", "close_at_ms")
+SETTLEMENT_KEYS = ("amount", "bidder", "hlc", "node_id", "fencing_token", "settled_at_ms")
 EVIDENCE_GAP_S = 1.0
 QUARANTINE = ("clock", "peer_clock", "fencing", "recovering")
 LOG_SLACK_S = 0.2
@@ -113,6 +121,8 @@ class History:
         self.settles = [r for r in records if r["type"] == "settle"]
         self.finals = [r for r in records if r["type"] == "final"]
         self.lives = [r for r in records if r["type"] == "life"]
+        self.etcd_settled = next((r for r in records if r["type"] == "etcd_settled"), None)
+        self.kills = [f for f in self.faults if f["kind"] == "kill" and f.get("ok", True)]
         self.requests = {}  # rid -> (auction, bidder, amount)
         for s in self.sends:
             self.requests.setdefault(s["rid"], (s["auction"], s["bidder"], s["amount"]))
@@ -209,15 +219,16 @@ def check_lost(h, res):
             if v["bid_count"] < len(acked):
                 res.add("I1", f"auction {a}: node {node} counts {v['bid_count']} bids, but "
                         f"{len(acked)} distinct bids were acknowledged ACCEPTED",
-                        auction=a, node=node)
+                        auction=a, node=node, short=len(acked) - v["bid_count"])
             elif v["bid_count"] > len(acked) + len(possible):
                 res.add("I1", f"auction {a}: node {node} counts {v['bid_count']} bids, more "
                         f"than the {len(acked)} acknowledged plus {len(possible)} unanswered: "
                         "a bid counted twice", auction=a, node=node)
             if v["leading_amount"] < top:
+                above = sorted(rid for rid in acked if h.requests[rid][2] > v["leading_amount"])
                 res.add("I1", f"auction {a}: node {node} leads with {v['leading_amount']}, "
                         f"below the acknowledged ACCEPTED {top}: that bid is lost",
-                        auction=a, node=node)
+                        auction=a, node=node, rids=above)
 
 
 def check_convergence(h, res):
@@ -252,7 +263,8 @@ def check_leader(h, res, auction, view, bids, what, inv):
         res.add(inv, f"auction {auction}: {what} {view['leading_amount']} "
                 f"(bidder {view['leading_bidder']}, hlc {fmt_hlc(view['leading_hlc'])}), but "
                 f"the acknowledged bid {best[0]} (bidder {best[3]}, hlc {fmt_hlc(best[1])}, "
-                f"node {best[2]}, rid {best[4]}) is ahead of it", auction=auction)
+                f"node {best[2]}, rid {best[4]}) is ahead of it", auction=auction,
+                rids=[best[4]])
         return
     if view["leading_amount"] == 0:
         return
@@ -288,7 +300,8 @@ def check_increasing(h, res):
                 res.add("I4", f"auction {a}, node {node}: ACCEPTED {cur[1]} at hlc "
                         f"{fmt_hlc(cur[0])} (rid {cur[2]}) after ACCEPTED {prev[1]} at hlc "
                         f"{fmt_hlc(prev[0])} (rid {prev[2]})", auction=a, node=node,
-                        lives=[h.life_of(node, prev[3]), h.life_of(node, cur[3])])
+                        lives=[h.life_of(node, prev[3]), h.life_of(node, cur[3])],
+                        rids=[prev[2]])
 
 
 def check_settlement(h, res):
@@ -319,7 +332,7 @@ def check_settlement(h, res):
                     f"{v['leading_amount']} (bidder {v['leading_bidder']}, hlc "
                     f"{fmt_hlc(v['leading_hlc'])}) at the end: the settled winner changed, "
                     "different winners over time", auction=a, node=node)
-    for a in h.touched:
+    for a in h.touched if not h.meta.get("etcd") else ():  # with etcd: check_fenced
         for node, v in sorted(h.views[a].items()):
             if not v.get("settled"):
                 continue
@@ -333,6 +346,125 @@ def check_settlement(h, res):
                 res.add("I5", f"auction {a}: node {r['node']} ACCEPTED rid {r['rid']} stamped "
                         f"{fmt_hlc(r['hlc'])}, at or after the close {min(closes)}",
                         auction=a, node=r["node"])
+
+
+def settlement_of(view):
+    s = view.get("settlement")
+    return None if s is None else {k: s.get(k) for k in SETTLEMENT_KEYS}
+
+
+def leader_tokens(h):
+    """(t1, node, token) of every status that said leader: the token was
+    leading (its election key the oldest) when the status was read."""
+    out = []
+    for r in h.samples:
+        if r.get("ok") and r.get("leader") and r.get("fencing_token"):
+            out.append((r["t1"], r["node"], r["fencing_token"]))
+    return out
+
+
+def close_slack_ms(h):
+    """How early (real time) a leader may settle: its clock may be ahead by
+    the drift bound, and by any offset the run gave it."""
+    offsets = [x for x in h.meta.get("clock_offsets_ms", {}).values()]
+    offsets += [r["offset_ms"] for r in h.records if r["type"] == "clock"]
+    return h.meta.get("drift_ms", 500) + max([0] + offsets)
+
+
+def check_fenced(h, res):
+    """I5 with etcd (promise 6), from the final views and etcd's keys:
+    - one record: every node's `settlement` of an auction is the same object
+      and is etcd's /<cluster>/settled/<id>, a key written once (version 1);
+    - settled: every auction closed at the end is settled (settlement waits
+      for a peer or etcd, then resumes);
+    - the winner: the record is the maximum (I3's order) of the bids seen
+      ACCEPTED stamped before the close, and the converged leader;
+    - tokens in write order: etcd's mod_revision orders the writes; a later
+      write never carries a smaller token (a leader's key is created only
+      once every older one is gone, and the txn compares the writer's key:
+      so once token T has written, an older one can write no more);
+    - no zombie: a token that a status showed superseded by a greater
+      leading one before the close (less the clocks' slack) wrote nothing:
+      the greater leader's key existed only once the older key was gone."""
+    if not h.meta.get("etcd"):
+        return
+    ek = h.etcd_settled
+    if ek is None or not ek.get("ok"):
+        res.add("I5", "etcd's settlements (/<cluster>/settled/*) were not read at the end")
+        etcd_keys = {}
+    else:
+        etcd_keys = {k["auction"]: k for k in ek["keys"]}
+    nodes = h.meta.get("nodes", 0)
+    auctions = sorted(set(h.views) | set(etcd_keys))
+    for a in auctions:
+        views = h.views.get(a, {})
+        per = {n: settlement_of(v) for n, v in sorted(views.items())}
+        key = etcd_keys.get(a)
+        closed = any(v.get("state") == "closed" for v in views.values())
+        if key is None and not any(per.values()):
+            if closed:
+                res.add("I5", f"auction {a}: closed on nodes "
+                        f"{sorted(n for n, v in views.items() if v.get('state') == 'closed')} "
+                        "but never settled (not in etcd, no node shows a settlement)", auction=a)
+            continue
+        if key is not None and key["version"] != 1:
+            res.add("I5", f"auction {a}: etcd's {key['key']} was written {key['version']} "
+                    "times: settled more than once", auction=a)
+        want = ({k: key["value"].get(k) for k in SETTLEMENT_KEYS}
+                if key is not None and isinstance(key["value"], dict) else None)
+        if key is None:
+            res.add("I5", f"auction {a}: nodes show settlements {per}, but etcd has no "
+                    "settlement key: not written through the fenced txn", auction=a)
+            want = next(x for x in per.values() if x)
+        for n, x in per.items():
+            if x != want:
+                res.add("I5", f"auction {a}: node {n} shows settlement {x}, etcd has {want}: "
+                        "not the same record on every node", auction=a, node=n)
+        if len(views) < nodes:
+            res.add("I5", f"auction {a}: settled, but no final view from nodes "
+                    f"{sorted(set(range(1, nodes + 1)) - set(views))}", auction=a)
+        if want is None:
+            continue
+        close = next((v["close_at_ms"] for v in views.values()), None)
+        if close is not None:
+            as_view = dict(leading_amount=want["amount"], leading_bidder=want["bidder"],
+                           leading_hlc=want["hlc"])
+            before = [b for b in enrich(h, h.acked[a]) if hlc_ms(b["hlc"]) < close]
+            check_leader(h, res, a, as_view, before, "settled on", "I5")
+        for n, v in sorted(views.items()):
+            if (v["leading_amount"], v["leading_bidder"], v["leading_hlc"]) != (
+                    want["amount"], want["bidder"], want["hlc"]):
+                res.add("I5", f"auction {a}: settled on {want['amount']} (bidder "
+                        f"{want['bidder']}, hlc {fmt_hlc(want['hlc'] or 0)}) but node {n} "
+                        f"leads with {v['leading_amount']} (bidder {v['leading_bidder']}, hlc "
+                        f"{fmt_hlc(v['leading_hlc'])}): settled before every bid accepted "
+                        "before the close was merged", auction=a, node=n)
+        if not want.get("fencing_token"):
+            res.add("I5", f"auction {a}: settlement {want} carries no fencing token",
+                    auction=a)
+            continue
+        if close is not None:
+            led = leader_tokens(h)
+            limit = close - close_slack_ms(h)
+            newer = [(t, n, tok) for t, n, tok in led
+                     if tok > want["fencing_token"] and h.wall_ms(t) < limit]
+            if newer:
+                t, n, tok = min(newer)
+                res.add("I5", f"auction {a}: settled with token {want['fencing_token']}, but "
+                        f"node {n} led with the greater token {tok} at {h.secs(t):.3f} s, "
+                        f"before the close less {close_slack_ms(h)} ms of clock slack: a "
+                        "deposed leader (a zombie) settled", auction=a)
+    writes = sorted(etcd_keys.values(), key=lambda k: k["mod_revision"])
+    for prev, cur in zip(writes, writes[1:]):
+        pt = (prev["value"] or {}).get("fencing_token", 0) if isinstance(prev["value"],
+                                                                        dict) else 0
+        ct = (cur["value"] or {}).get("fencing_token", 0) if isinstance(cur["value"],
+                                                                       dict) else 0
+        if ct < pt:
+            res.add("I5", f"auction {cur['auction']} settled at etcd revision "
+                    f"{cur['mod_revision']} with token {ct}, after auction {prev['auction']} at "
+                    f"revision {prev['mod_revision']} with the greater token {pt}: an older "
+                    "leader wrote after a newer one", auction=cur["auction"])
 
 
 def check_not_serving(h, res):
@@ -400,6 +532,25 @@ def check_not_serving(h, res):
                     f"{a[3]}, both not serving", auction=r["auction"], node=r["node"])
 
 
+def check_forgotten(h, res):
+    """I7, promise 5's other half: a node answers a key ACCEPTED once; a
+    repeat gets REPLAYED with the original stamp. Two first answers
+    ACCEPTED to one key from one node with different stamps: it forgot the
+    key (a restart that lost it, or its idempotency table did)."""
+    first = {}  # (node, rid) -> first ACCEPTED reply, not REPLAYED
+    for r in h.replies:
+        if r["status"] != ACCEPTED or r["replayed"]:
+            continue
+        prev = first.setdefault((r["node"], r["rid"]), r)
+        if prev is not r and prev["hlc"] != r["hlc"]:
+            lives = [h.life_of(r["node"], prev["t"]), h.life_of(r["node"], r["t"])]
+            res.add("I7", f"node {r['node']} answered rid {r['rid']} (auction {r['auction']}) "
+                    f"ACCEPTED twice, not REPLAYED: hlc {fmt_hlc(prev['hlc'])} (life {lives[0]}) "
+                    f"then {fmt_hlc(r['hlc'])} (life {lives[1]}): it forgot the key",
+                    auction=r["auction"], node=r["node"], lives=lives, rids=[r["rid"]],
+                    forgot=True)
+
+
 def check_replayed(h, res):
     originals = defaultdict(set)  # rid -> {(status, hlc)}
     for r in h.replies:
@@ -456,7 +607,7 @@ def check_hlc(h, res):
 
 
 CHECKS = (check_lost, check_convergence, check_leaders, check_increasing, check_settlement,
-          check_not_serving, check_replayed, check_hlc)
+          check_fenced, check_not_serving, check_replayed, check_forgotten, check_hlc)
 
 
 def check(records):
@@ -473,7 +624,10 @@ def check(records):
         not_serving=sum(1 for r in h.replies if r["status"] == NOT_SERVING),
         replayed=sum(1 for r in h.replies if r["replayed"]),
         unanswered=len(h.unanswered), faults=len(h.faults), samples=len(h.samples),
-        auctions=len(h.touched), settled=len(h.settles))
+        auctions=len(h.touched), settled=len(h.settles),
+        settled_etcd=len((h.etcd_settled or {}).get("keys") or []),
+        fault_kinds={k: sum(1 for f in h.faults if f["kind"] == k)
+                     for k in sorted({f["kind"] for f in h.faults})})
     return h, res.violations, counts
 
 
@@ -507,6 +661,50 @@ def forward_offset_ms(h, node, t):
     return most
 
 
+ASYNC_WHY = ("durability async: every bid it takes to explain was answered ACCEPTED within "
+             "--async-window-ms before its node's kill -9 (WAL.md: may be lost; window_rids)")
+ASYNC_SLACK_MS = 100  # a reply read by the client after it left the node
+KILL_SLACK_MS = 1000  # a reply still in the client's socket when the kill was done
+
+
+def in_async_window(h, rid):
+    """Whether an ACCEPTED answer to rid came from a node killed within
+    --async-window-ms (plus the reply's way to the client) after it: with
+    async that bid may be lost (WAL.md: the log is at most the window
+    behind the replies)."""
+    window = (h.meta.get("async_window_ms") or 10) + ASYNC_SLACK_MS
+    for r in h.replies:
+        if r["rid"] != rid or r["status"] != ACCEPTED or r["replayed"]:
+            continue
+        for k in h.kills:
+            if k["args"].get("node") == r["node"] and k["t"] - window * MS <= r["t"] <= (
+                    k.get("t_done", k["t"]) + KILL_SLACK_MS * MS):
+                return True
+    return False
+
+
+def explain_async(h, v):
+    """With async, a loss explained only by bids answered within the
+    window before their node's kill."""
+    rids = v.get("rids")
+    if v["invariant"] == NAMES["I1"] and v.get("short"):
+        a = v["auction"]
+        windowed = sorted({r["rid"] for r in h.acked[a] if in_async_window(h, r["rid"])})
+        if v["short"] <= len(windowed):
+            v["window_rids"] = windowed
+            return ASYNC_WHY
+        return None
+    if v["invariant"] in (NAMES["I4"], NAMES["I7"]) and len(set(v.get("lives", []))) < 2:
+        return None
+    if rids and all(in_async_window(h, rid) for rid in rids):
+        v["window_rids"] = rids
+        return ASYNC_WHY
+    return None
+
+
+MS = 1_000_000  # ns
+
+
 def explain(h, v):
     """Why a violation is expected of today's node, or None (a bug).
     Only the limitations the cluster documents: a node quarantined for its
@@ -530,18 +728,23 @@ def explain(h, v):
                     "before this reply: its stamps follow its clock, and its HLC never goes "
                     "back, so they stay ahead until real time catches up (the drift guard "
                     "protects the peers, not real time)")
-    if durability == "off" and kills and inv in (NAMES["I1"], NAMES["I2"], NAMES["I3"],
-                                                  NAMES["I7"]):
+    same_life = v.get("forgot") and len(set(v["lives"])) < 2  # no kill forgets that
+    if durability == "off" and kills and not same_life and inv in (
+            NAMES["I1"], NAMES["I2"], NAMES["I3"], NAMES["I7"]):
         return ("durability off (no write-ahead log in the node yet): node(s) "
                 f"{sorted({f['args']['node'] for f in kills})} killed with -9; what a killed "
                 "node acknowledged and had not yet shipped is gone (CLUSTER.md promise 5 needs "
                 "--durability sync)")
-    if durability == "off" and inv == NAMES["I4"] and len(set(v.get("lives", []))) > 1:
+    if durability == "off" and inv in (NAMES["I4"], NAMES["I7"]) and len(
+            set(v.get("lives", []))) > 1:
         return ("durability off: a node restarted with no log forgot its accepted bids until "
-                "its peers' state arrived (the two bids are of different lives)")
+                "its peers' state arrived (the two answers are of different lives)")
+    if durability == "async" and kills and inv in (NAMES["I1"], NAMES["I3"], NAMES["I4"],
+                                                    NAMES["I7"]):
+        return explain_async(h, v)
     if inv == NAMES["I5"] and "different winners" in v["detail"] and not h.meta.get("etcd"):
-        return ("no fenced settlement yet (etcd step): each node settles alone at the close "
-                "with what it has merged by then")
+        return ("no --etcd in this run: each node settles alone at the close with what it "
+                "has merged by then (promise 6 needs --etcd)")
     return None
 
 

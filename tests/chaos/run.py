@@ -46,8 +46,9 @@ import schema  # noqa: E402
 EXPERIMENTS = os.path.join(HERE, "experiments")
 SAMPLE_S = 0.25
 SETUP_BUDGET_S = 120  # cluster start, final queries, teardown
-# Whether this runner starts etcd and resolves node "leader" (not yet).
-RUNNER_RUNS_ETCD = False
+# This runner starts an etcd member per run for experiments with
+# cluster.etcd (tests/integration/etcd.py) and resolves node "leader".
+RUNNER_RUNS_ETCD = True
 BIDCTL_TIMEOUT_S = 2.0  # a status sample
 FINAL_TIMEOUT_S, FINAL_TRIES = 5.0, 3  # a final view
 
@@ -120,7 +121,11 @@ def plan(exp, seed):
             args["node"] = rng.randint(1, n)
         if f["kind"] == "partition" and args["shape"] == "halves":
             del args["node"]  # drawn all the same: the stream stays as it was
-        faults.append(dict(at=f["at"], kind=f["kind"], args=args))
+        at = f["at"]
+        if args.get("jitter_s"):  # drawn only when asked: older streams stay as they were
+            at = round(at + rng.uniform(0, args["jitter_s"]), 3)
+        faults.append(dict(at=at, kind=f["kind"], args=args))
+        f = dict(f, at=at)
         if f["kind"] == "kill" and args.get("restart_after_s") is not None:
             faults.append(dict(at=f["at"] + args["restart_after_s"], kind="restart",
                                args=dict(node=args["node"])))
@@ -130,6 +135,8 @@ def plan(exp, seed):
             if args.get("hold_ceiling_s") is not None:
                 faults.append(dict(at=f["at"] + args["cont_after_s"] + args["hold_ceiling_s"],
                                    kind="release_ceiling", args=dict(node=args["node"])))
+        if f["kind"] == "etcd_stop" and args.get("back_after_s") is not None:
+            faults.append(dict(at=f["at"] + args["back_after_s"], kind="etcd_start", args={}))
     faults.sort(key=lambda f: f["at"])
     return dict(clients=clients, faults=faults, closing=closing,
                 fault_seed=rng.randint(1, 2**31))
@@ -166,13 +173,8 @@ def missing_needs(exp, binary, bidctl=None):
                            timeout=30).stdout
     why = []
     if "etcd" in exp["needs"]:
-        # The node's --etcd is not enough: this runner starts no etcd,
-        # passes no --etcd and cannot resolve node "leader", and the node
-        # does not settle through etcd yet (leader_settle_txn has no caller).
         if not RUNNER_RUNS_ETCD:
-            why.append("needs etcd: the chaos runner does not start etcd, pass --etcd or "
-                       "find the leader yet, and the node's settlement is not fenced yet "
-                       "(CLUSTER.md promise 6, being built)")
+            why.append("needs etcd: this runner does not start etcd")
         elif "--etcd" not in text:
             why.append("needs etcd: the node has no --etcd option yet (fenced settlement, "
                        "CLUSTER.md promise 6, is being built)")
@@ -311,6 +313,15 @@ def bidctl_json(c, i, *args, timeout=BIDCTL_TIMEOUT_S):
         return None, (r.stderr or r.stdout).strip() or f"bidctl exit {r.returncode}"
 
 
+def leadership(st):
+    """What a status says of leadership and settlement (CLUSTER.md)."""
+    e = st.get("etcd") or {}
+    return dict(leader=bool(st.get("leader")), fencing_token=st.get("fencing_token", 0),
+                fencing_rejections=st.get("fencing_rejections", 0),
+                settlements=st.get("settlements"), etcd_reachable=e.get("reachable"),
+                etcd_leader=e.get("leader_node_id"))
+
+
 class Sampler(threading.Thread):
     """bidctl --json status of every node every SAMPLE_S seconds."""
 
@@ -334,7 +345,8 @@ class Sampler(threading.Thread):
                              serving=st["serving"], reason=st.get("not_serving_reason"),
                              hlc=st["hlc"], max_lag_ms=max(lags, default=0),
                              unreachable=sum(1 for p in st.get("peers", [])
-                                             if not p.get("reachable")))
+                                             if not p.get("reachable")),
+                             **leadership(st))
 
 
 class Strobe(threading.Thread):
@@ -384,6 +396,10 @@ class Run:
         # faults made of it (heal puts the cluster's back).
         self.offsets = {}
         self.strobes = []
+        self.etcd = None  # the run's etcd member (cluster.etcd)
+        self.etcd_down = None  # None, "sigstop" or "kill": how the member is down now
+        self.last_leader = None  # the node "leader" named last (a cont follows its stop)
+        self.cluster_name = f"chaos{seed}"
 
     def node_args(self, i, key_file):
         cfg = self.exp["cluster"]
@@ -396,8 +412,13 @@ class Run:
         offset = cfg["clock_offsets_ms"].get(i)
         if offset:
             args += ["--clock-offset-ms", str(offset)]
-        if cfg["durability"] != "off":
-            args += ["--durability", cfg["durability"]]
+        # Always said: the node's default is sync, and "off" must be off.
+        args += ["--durability", cfg["durability"]]
+        if cfg["durability"] == "async" and cfg["async_window_ms"]:
+            args += ["--async-window-ms", str(cfg["async_window_ms"])]
+        if self.etcd is not None:
+            args += ["--etcd", self.etcd.url, "--cluster-name", self.cluster_name,
+                     "--lease-ttl", str(cfg["lease_ttl_s"])]
         return args
 
     def execute(self):
@@ -410,6 +431,13 @@ class Run:
         w = self.exp["workload"]
         c = cl.Cluster(f"chaos{self.seed % 10000}", binary=self.binary, bidctl=self.bidctl)
         try:
+            if cfg["etcd"]:
+                # One throwaway member in the cluster's namespace (the nodes'
+                # leader threads reach it on its loopback), its data under
+                # the run's temp dir; stopped before the cluster is removed.
+                import etcd
+                c._make_namespace()
+                self.etcd = etcd.Etcd(netns=c.ns, name="chaos", root=c.root)
             key_file = os.path.join(c.root, "cluster.key")
             fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             os.write(fd, os.urandom(32).hex().encode() + b"\n")
@@ -417,6 +445,9 @@ class Run:
             self.rec.add("meta", experiment=self.exp, seed=self.seed, nodes=cfg["nodes"],
                          drift_ms=cfg["max_drift_ms"], durability=cfg["durability"],
                          etcd=cfg["etcd"], clock_offsets_ms=cfg["clock_offsets_ms"],
+                         cluster_name=self.cluster_name if cfg["etcd"] else None,
+                         lease_ttl_s=cfg["lease_ttl_s"] if cfg["etcd"] else None,
+                         async_window_ms=cfg["async_window_ms"] or 10,
                          plan_digest=plan_digest(p), start_mono_ns=0, start_wall_ns=0)
             c.start(cfg["nodes"], args=[], workers=cfg["workers"],
                     node_args=lambda i: self.node_args(i, key_file))
@@ -431,13 +462,101 @@ class Run:
             self.heal_all(c, "end")
             self.converge(c)
             self.final(c)
+            self.final_etcd()
             self.collect_settles()
         finally:
+            etcd_left = self.stop_etcd()
             c.stop()
-            self.rec.add("end", leftovers=c.leftovers())
+            self.rec.add("end", leftovers=c.leftovers() + etcd_left)
             history = os.path.join(self.out, "history.jsonl")
             self.rec.write(history)
         return history
+
+    def stop_etcd(self):
+        """The member killed and its data removed; what is left of it."""
+        if self.etcd is None:
+            return []
+        proc, data = self.etcd.proc, self.etcd.dir
+        self.etcd.stop()
+        left = []
+        if proc is not None and proc.poll() is None:
+            left.append(f"etcd process {proc.pid}")
+        if data and os.path.exists(data):
+            left.append(data)
+        return left
+
+    def final_etcd(self):
+        """etcd's settlements, /<cluster>/settled/*, with their revisions
+        (an `etcd_settled` record; ok false when etcd did not answer)."""
+        if self.etcd is None:
+            return
+        import base64
+        prefix = f"/{self.cluster_name}/settled/".encode()
+        end = prefix[:-1] + bytes([prefix[-1] + 1])
+        answer = None
+        for _ in range(FINAL_TRIES):
+            answer = self.etcd.post("/v3/kv/range", {
+                "key": base64.b64encode(prefix).decode(),
+                "range_end": base64.b64encode(end).decode()}, timeout=FINAL_TIMEOUT_S)
+            if answer is not None:
+                break
+        keys = []
+        for kv in (answer or {}).get("kvs") or []:
+            key = base64.b64decode(kv["key"]).decode()
+            try:
+                value = json.loads(base64.b64decode(kv.get("value", "")))
+            except ValueError:
+                value = base64.b64decode(kv.get("value", "")).decode(errors="replace")
+            keys.append(dict(key=key, auction=int(key.rsplit("/", 1)[1]), value=value,
+                             version=int(kv.get("version", 0)),
+                             create_revision=int(kv.get("create_revision", 0)),
+                             mod_revision=int(kv.get("mod_revision", 0))))
+        self.rec.add("etcd_settled", ok=answer is not None, keys=keys)
+
+    def find_leader(self, c, timeout=15):
+        """The node that says it leads, when exactly one does (bounded)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            leaders = [i for i in sorted(c.nodes)
+                       if (bidctl_json(c, i, "status")[0] or {}).get("leader")]
+            if len(leaders) == 1:
+                return leaders[0]
+            time.sleep(0.1)
+        raise RuntimeError(f"no single leader within {timeout} s")
+
+    def target(self, c, kind, args):
+        """The node a fault names: "leader" is the current leader for a
+        fault that strikes (kill, stop, partition, a clock), and the node it
+        struck for the faults that undo it (restart, cont, release_ceiling)."""
+        node = args.get("node")
+        if node != "leader":
+            return node
+        if kind in ("restart", "cont", "release_ceiling"):
+            if self.last_leader is None:
+                raise RuntimeError(f"{kind} of the leader, but no fault struck a leader before")
+            return self.last_leader
+        self.last_leader = self.find_leader(c)
+        return self.last_leader
+
+    def etcd_stop(self, how):
+        if self.etcd_down:
+            raise RuntimeError(f"etcd is already down ({self.etcd_down})")
+        if how == "sigstop":
+            os.kill(self.etcd.proc.pid, signal.SIGSTOP)
+        else:
+            self.etcd.proc.kill()
+            self.etcd.proc.wait(timeout=30)
+            self.etcd.proc = None
+        self.etcd_down = how
+
+    def etcd_start(self):
+        """The member back: resumed, or restarted on its data and ports."""
+        if self.etcd_down == "sigstop":
+            os.kill(self.etcd.proc.pid, signal.SIGCONT)
+        elif self.etcd_down == "kill":
+            self.etcd.start()
+        was, self.etcd_down = self.etcd_down, None
+        return was
 
     def wait_started(self, c):
         """Until every node answers status (serving or not: a skewed
@@ -500,6 +619,9 @@ class Run:
         t0 = now()
         done = {}
         try:
+            if args.get("node") == "leader":
+                args = dict(args, node=self.target(c, kind, args))
+                done["leader"] = args["node"]
             if kind == "partition":
                 groups = groups_for(args["shape"], args.get("node"), len(c.nodes))
                 c.partition(groups)
@@ -537,6 +659,10 @@ class Run:
                 strobe = Strobe(self, c, args)
                 strobe.start()
                 self.strobes.append(strobe)
+            elif kind == "etcd_stop":
+                self.etcd_stop(args["how"])
+            elif kind == "etcd_start":
+                self.etcd_start()
             ok, err = True, None
         except Exception as e:  # noqa: BLE001  (recorded: the run goes on)
             ok, err = False, f"{type(e).__name__}: {e}"
@@ -606,9 +732,11 @@ class Run:
         for i in restarted:
             self.restart(c, i)
         clocks = self.reset_clocks(c)
+        etcd_back = self.etcd_start() if self.etcd_down else None
         if record:
             self.rec.add("fault", t=t0, t_done=now(), kind="heal", args={}, ok=True, error=None,
-                         at=None, why=why, resumed=resumed, restarted=restarted, clocks=clocks)
+                         at=None, why=why, resumed=resumed, restarted=restarted, clocks=clocks,
+                         etcd=etcd_back)
 
     def reset_clocks(self, c):
         """Every clock back to the cluster's offset; the nodes put back."""
@@ -629,9 +757,18 @@ class Run:
         out = {}
         for i in sorted(c.nodes):
             page, err = bidctl_json(c, i, "list", "--limit", "1000")
-            out[i] = {a["id"]: {k: a.get(k) for k in check.STATE_KEYS}
+            keys = check.STATE_KEYS + (("settled",) if self.etcd is not None else ())
+            out[i] = {a["id"]: {k: a.get(k) for k in keys}
                       for a in (page or {}).get("auctions", [])}
         return out
+
+    def all_settled(self, v):
+        """With etcd, also awaited: every closed auction settled on every
+        node (settlement waits for every peer's final report and for etcd,
+        then resumes: promise 6)."""
+        return self.etcd is None or all(
+            x.get("settled") for per in v.values() for x in per.values()
+            if x.get("state") == "closed")
 
     def converge(self, c):
         """Until every node shows the same view twice in a row (0.3 s
@@ -646,7 +783,8 @@ class Run:
                 if abs(cfg["clock_offsets_ms"].get(i, 0)) <= cfg["max_drift_ms"]] or [1]
         while time.monotonic() - start < self.exp["converge_s"]:
             v = {i: x for i, x in self.views(c).items() if i in good}
-            same = all(v[i] == v[good[0]] for i in v) and all(v.values())
+            same = (all(v[i] == v[good[0]] for i in v) and all(v.values())
+                    and self.all_settled(v))
             if same and v == last:
                 ok = True
                 break

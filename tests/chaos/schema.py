@@ -16,6 +16,7 @@ MAX_NODES = 16
 SHAPES = ("one", "halves", "bridge")
 DURABILITY = ("off", "async", "sync")
 NEEDS = ("etcd", "durability", "clock_control")
+ETCD_STOPS = ("sigstop", "kill")
 # Fault kinds and their parameters: name -> (type, default or REQUIRED).
 REQUIRED = object()
 NODE = "node"  # a node id, "random" (drawn from the run's seed) or "leader" (needs etcd)
@@ -28,7 +29,10 @@ FAULTS = {
               "loss": (RATE, 0.0), "dup": (RATE, 0.0), "between": (LINKS, None)},
     "loss": {"rate": (RATE, REQUIRED), "between": (LINKS, None)},
     "dup": {"rate": (RATE, REQUIRED), "between": (LINKS, None)},
-    "kill": {"node": (NODE, REQUIRED), "restart_after_s": (float, None)},
+    # jitter_s: the kill comes at a moment drawn from the seed in
+    # [at, at + jitter_s] (kill -9 at random moments under load).
+    "kill": {"node": (NODE, REQUIRED), "restart_after_s": (float, None),
+             "jitter_s": (float, 0.0)},
     "restart": {"node": (NODE, REQUIRED)},
     # hold_ceiling_s: the node's HLC ceiling cannot be renewed from the stop
     # until that long after the resume (a directory planted at its
@@ -45,11 +49,22 @@ FAULTS = {
     # every period_ms for duration_s, then is left as it was.
     "clock_strobe": {"node": (NODE, REQUIRED), "ms": (int, REQUIRED),
                      "period_ms": (float, REQUIRED), "duration_s": (float, REQUIRED)},
+    # The etcd member down (needs etcd): sigstop (hung: connections stay
+    # open, nothing answers) or kill (-9: refused), back (SIGCONT, or
+    # restarted on the same data and ports) after back_after_s or at the
+    # next heal or etcd_start.
+    "etcd_stop": {"how": (ETCD_STOPS, "sigstop"), "back_after_s": (float, None)},
+    "etcd_start": {},
 }
+ETCD_FAULTS = ("etcd_stop", "etcd_start")
 CLOCK_FAULTS = ("clock_jump", "clock_strobe")
 CLOCK_OFFSET_MAX_MS = 86400000  # bidctl clock-offset's bound (control/ctl/ctl.h)
+# lease_ttl_s: --lease-ttl with etcd (short: a paused leader is deposed
+# within the run); async_window_ms: --async-window-ms with durability async
+# (0: the node's default, 10).
 CLUSTER = {"nodes": (int, 3), "durability": (DURABILITY, "off"), "etcd": (bool, False),
-           "clock_offsets_ms": ("offsets", {}), "max_drift_ms": (int, 500), "workers": (int, 1)}
+           "clock_offsets_ms": ("offsets", {}), "max_drift_ms": (int, 500), "workers": (int, 1),
+           "lease_ttl_s": (int, 2), "async_window_ms": (int, 0)}
 RETRIES = {"max": (int, 5), "timeout_ms": (float, 300.0), "backoff_ms": (float, 20.0),
            "backoff_cap_ms": (float, 500.0), "jitter": (RATE, 0.5), "other_node": (RATE, 0.5)}
 HOT = {"auctions": (int, 3), "fraction": (RATE, 0.7)}
@@ -99,6 +114,11 @@ def check(doc, name="<experiment>"):
     if not 0 <= w["hot"]["auctions"] <= w["auctions"]:
         ctx.fail("workload.hot.auctions", f"0..workload.auctions ({w['auctions']})",
                  w["hot"]["auctions"])
+    if exp["cluster"]["etcd"] and not 2 <= exp["cluster"]["lease_ttl_s"] <= 60:
+        ctx.fail("cluster.lease_ttl_s", "2..60 (--lease-ttl)", exp["cluster"]["lease_ttl_s"])
+    if exp["cluster"]["async_window_ms"] < 0:
+        ctx.fail("cluster.async_window_ms", "at least 0 (0: the node's default)",
+                 exp["cluster"]["async_window_ms"])
     if w["retries"]["max"] < 1:
         ctx.fail("workload.retries.max", "at least 1 (the first try counts)", w["retries"]["max"])
     if exp["cluster"]["etcd"] and "etcd" not in exp["needs"]:
@@ -121,6 +141,13 @@ def check(doc, name="<experiment>"):
                     if not all(1 <= n <= nodes for n in link):
                         ctx.fail(f"{where}.{fault['kind']}.between",
                                  f"links of node ids 1..{nodes}", link)
+        if fault["kind"] in ETCD_FAULTS and not exp["cluster"]["etcd"]:
+            ctx.fail(f"{where}.{fault['kind']}", "a cluster with etcd (cluster.etcd: true)",
+                     fault["kind"])
+        if fault["kind"] == "kill" and fault["at"] + fault["args"]["jitter_s"] > w["duration_s"]:
+            ctx.fail(f"{where}.kill.jitter_s",
+                     f"at + jitter_s within the workload (0..{w['duration_s']} s)",
+                     fault["args"]["jitter_s"])
         if fault["kind"] in CLOCK_FAULTS and "clock_control" not in exp["needs"]:
             exp["needs"].append("clock_control")
         if fault["kind"] in CLOCK_FAULTS and abs(fault["args"]["ms"]) > CLOCK_OFFSET_MAX_MS:

@@ -353,6 +353,198 @@ class Planted(unittest.TestCase):
         self.assertEqual(check.verdict(records)["verdict"], "fail")
 
 
+def fenced_clean():
+    """An etcd run: node 1 leads with token 5 all along; auction 2 closes at
+    +1 s and is settled once with token 5, the same record on every node and
+    in etcd (version 1)."""
+    b = clean()
+    b.records[0]["etcd"] = True
+    b.records = [r for r in b.records if r["type"] != "settle"]  # with etcd: no log lines
+    for r in b.records:
+        if r["type"] == "sample":
+            r.update(leader=r["node"] == 1, fencing_token=5 if r["node"] == 1 else 0)
+    records = b.finish([1, 2])
+    w = next(x for x in records if x["type"] == "reply" and x["rid"] == 5)["hlc"]
+    rec = dict(amount=5, bidder=21, hlc=w, node_id=1, fencing_token=5,
+               settled_at_ms=START_WALL_MS + 1200)
+    for n in (1, 2, 3):
+        final_of(records, n, 1)["view"]["settlement"] = None
+        final_of(records, n, 2)["view"]["settlement"] = dict(rec)
+    records.append(dict(type="etcd_settled", t=b.at(11_000), ok=True, keys=[dict(
+        key="/chaos1/settled/2", auction=2, value=dict(rec), version=1, create_revision=9,
+        mod_revision=9)]))
+    return records
+
+
+def etcd_key(records, auction):
+    keys = next(r for r in records if r["type"] == "etcd_settled")["keys"]
+    return next(k for k in keys if k["auction"] == auction)
+
+
+def add_settled(records, auction, token, revision, close_ms=1000):
+    """Auction `auction`, no bids, closed at +close_ms, settled with token."""
+    rec = dict(amount=0, bidder=0, hlc=0, node_id=0, fencing_token=token,
+               settled_at_ms=START_WALL_MS + close_ms + 100)
+    for n in (1, 2, 3):
+        records.append(dict(type="final", t=11_000 * MS, node=n, auction=auction, error=None,
+                            view=dict(id=auction, state="closed", leading_amount=0,
+                                      leading_bidder=0, leading_hlc=0, bid_count=0, viewers=0,
+                                      close_at_ms=START_WALL_MS + close_ms, settled=True,
+                                      settlement=dict(rec))))
+    next(r for r in records if r["type"] == "etcd_settled")["keys"].append(dict(
+        key=f"/chaos1/settled/{auction}", auction=auction, value=dict(rec), version=1,
+        create_revision=revision, mod_revision=revision))
+
+
+class Fenced(unittest.TestCase):
+    """I5 with etcd (promise 6): each planted violation fails."""
+
+    def fails(self, records, words):
+        out = check.verdict(records)
+        bad = [v for v in out["violations"] if not v["explained"]]
+        self.assertEqual(out["verdict"], "fail", out["violations"])
+        self.assertTrue(any(v["invariant"] == "I5_settlement" and words in v["detail"]
+                            for v in bad), bad)
+
+    def test_clean_passes(self):
+        records = fenced_clean()
+        add_settled(records, 3, 5, 10)
+        self.assertEqual(check.verdict(records)["violations"], [])
+
+    def test_not_the_same_record_on_every_node(self):
+        records = fenced_clean()
+        final_of(records, 3, 2)["view"]["settlement"]["fencing_token"] = 6
+        self.fails(records, "not the same record on every node")
+
+    def test_not_in_etcd(self):
+        records = fenced_clean()
+        next(r for r in records if r["type"] == "etcd_settled")["keys"] = []
+        self.fails(records, "etcd has no settlement key")
+
+    def test_written_twice(self):
+        records = fenced_clean()
+        etcd_key(records, 2)["version"] = 2
+        self.fails(records, "settled more than once")
+
+    def test_closed_never_settled(self):
+        records = fenced_clean()
+        next(r for r in records if r["type"] == "etcd_settled")["keys"] = []
+        for n in (1, 2, 3):
+            final_of(records, n, 2)["view"]["settlement"] = None
+        self.fails(records, "never settled")
+
+    def test_winner_not_the_max_before_close(self):
+        records = fenced_clean()
+        rec = dict(etcd_key(records, 2)["value"], amount=4, bidder=9)
+        etcd_key(records, 2)["value"] = rec
+        for n in (1, 2, 3):
+            final_of(records, n, 2)["view"].update(settlement=dict(rec), leading_amount=4,
+                                                   leading_bidder=9)
+        self.fails(records, "is ahead of it")
+
+    def test_settled_before_every_bid_was_merged(self):
+        records = fenced_clean()
+        for n in (1, 2, 3):  # the converged leader is not what was settled
+            final_of(records, n, 2)["view"]["settlement"]["amount"] = 4
+        etcd_key(records, 2)["value"]["amount"] = 4
+        self.fails(records, "settled before every bid accepted before the close was merged")
+
+    def test_older_token_written_after_a_newer_one(self):
+        records = fenced_clean()
+        add_settled(records, 3, 4, 10)  # revision 10 > 9, token 4 < 5
+        self.fails(records, "an older leader wrote after a newer one")
+
+    def test_zombie_settles_with_a_superseded_token(self):
+        records = fenced_clean()
+        # Node 2 leads with token 7 at +100 ms; auction 3 closes at +5 s and
+        # is settled with token 5 (node 1's, deposed): a zombie wrote it.
+        records.append(dict(type="sample", t=1100 * MS, t0=1099 * MS, t1=1100 * MS, node=2,
+                            life=1, ok=True, serving=True, reason=None, hlc=stamp(100),
+                            max_lag_ms=0, leader=True, fencing_token=7))
+        add_settled(records, 3, 5, 10, close_ms=5000)
+        self.fails(records, "a zombie")
+        # Within the clocks' slack of the close, the same is no evidence.
+        records = fenced_clean()
+        records.append(dict(type="sample", t=5800 * MS, t0=5799 * MS, t1=5800 * MS, node=2,
+                            life=1, ok=True, serving=True, reason=None, hlc=stamp(4800),
+                            max_lag_ms=0, leader=True, fencing_token=7))
+        add_settled(records, 3, 5, 10, close_ms=5000)
+        self.assertEqual(check.verdict(records)["violations"], [])
+
+    def test_no_etcd_record_read(self):
+        records = [r for r in fenced_clean() if r["type"] != "etcd_settled"]
+        self.fails(records, "were not read at the end")
+
+
+def killed(records, node, t_ms, durability):
+    records[0]["durability"] = durability
+    records.append(dict(type="fault", t=1000 * MS + t_ms * MS, t_done=1000 * MS + t_ms * MS,
+                        kind="kill", args={"node": node}, ok=True))
+    return records
+
+
+class Durability(unittest.TestCase):
+    """Promise 5 by mode: with sync a kill explains no loss; with async only
+    bids answered within --async-window-ms before their node's kill."""
+
+    def lose_rid2(self, records):
+        for n in (1, 2, 3):  # rid 2 (node 2's 20, replied at +20.5 ms) is gone
+            final_of(records, n, 1)["view"].update(bid_count=1, leading_amount=10,
+                                                   leading_bidder=11, leading_hlc=stamp(10))
+        return records
+
+    def test_sync_kill_explains_no_loss(self):
+        records = self.lose_rid2(killed(clean().finish([1, 2]), 2, 21, "sync"))
+        out = check.verdict(records)
+        self.assertEqual(out["verdict"], "fail")
+        self.assertIn("I1_no_lost_ack", {v["invariant"] for v in out["violations"]
+                                         if not v["explained"]})
+
+    def test_async_loss_within_the_window_is_explained(self):
+        records = self.lose_rid2(killed(clean().finish([1, 2]), 2, 25, "async"))
+        out = check.verdict(records)
+        self.assertEqual(out["verdict"], "pass", out["violations"])
+        self.assertGreater(out["explained"], 0)
+
+    def test_async_loss_outside_the_window_is_a_bug(self):
+        # Killed 500 ms after the reply: the log was written long before.
+        records = self.lose_rid2(killed(clean().finish([1, 2]), 2, 520, "async"))
+        self.assertEqual(check.verdict(records)["verdict"], "fail")
+
+    def test_async_loss_on_another_node_is_a_bug(self):
+        records = self.lose_rid2(killed(clean().finish([1, 2]), 3, 25, "async"))
+        self.assertEqual(check.verdict(records)["verdict"], "fail")
+
+    def forgot(self, durability):
+        """Node 2 accepts rid 2 again after a restart, with a new stamp."""
+        b = clean()
+        b.records.append(dict(type="life", t=b.at(300), node=2, life=2))
+        b.bid(400, 2, 2, 1, 12, 20, hlc=stamp(400))
+        records = killed(b.finish([1, 2]), 2, 200, durability)
+        for n in (1, 2, 3):  # one key: counted once, the earlier stamp leads
+            final_of(records, n, 1)["view"]["leading_hlc"] = stamp(20)
+        return records
+
+    def test_sync_restart_forgot_the_key(self):
+        out = check.verdict(self.forgot("sync"))
+        bad = [v for v in out["violations"] if not v["explained"]]
+        self.assertTrue(any(v["invariant"] == "I7_replayed_repeats" and "forgot" in v["detail"]
+                            for v in bad), out["violations"])
+
+    def test_off_restart_forgetting_is_explained(self):
+        out = check.verdict(self.forgot("off"))
+        self.assertEqual(out["verdict"], "pass", out["violations"])
+
+    def test_same_life_forgetting_is_a_bug_in_any_mode(self):
+        b = clean()
+        b.bid(400, 2, 2, 1, 12, 20, hlc=stamp(400))
+        records = b.finish([1, 2])
+        for n in (1, 2, 3):
+            final_of(records, n, 1)["view"]["leading_hlc"] = stamp(20)
+        out = check.verdict(killed(records, 1, 900, "off"))
+        self.assertEqual(out["verdict"], "fail", out["violations"])
+
+
 EXPERIMENTS = os.path.join(HERE, "experiments")
 
 
@@ -461,31 +653,26 @@ class Plan(unittest.TestCase):
 
 
 class Needs(unittest.TestCase):
-    def test_etcd_experiment_skips_while_the_runner_cannot_run_it(self):
-        """A node with --etcd and an etcd binary on PATH are not enough: the
-        runner starts no etcd, passes no --etcd and cannot find the leader,
-        so an experiment that needs etcd is skipped with that reason (it
-        used to run and fail with KeyError: 'leader')."""
+    def test_etcd_experiment_skips_without_an_etcd_binary(self):
+        """The runner starts its own etcd member: without an etcd binary on
+        PATH an experiment that needs etcd is skipped, naming the fix."""
         import run
         d = tempfile.mkdtemp(prefix="bp-needs-")
         try:
             node = os.path.join(d, "bidplane")
             with open(node, "w") as f:
-                f.write("#!/bin/sh\necho '  --etcd URL[,URL...]  etcd v3 endpoints'\n")
-            etcd = os.path.join(d, "etcd")
-            with open(etcd, "w") as f:
-                f.write("#!/bin/sh\nexit 0\n")
+                f.write("#!/bin/sh\necho '  --etcd URL[,URL...]  --durability MODE'\n")
             os.chmod(node, 0o755)
-            os.chmod(etcd, 0o755)
             old_path = os.environ.get("PATH", "")
-            os.environ["PATH"] = d + ":" + old_path
+            os.environ["PATH"] = d  # no etcd here
             try:
                 e = schema.load(os.path.join(EXPERIMENTS, "zombie_leader.yaml"))
                 why = run.missing_needs(e, node)
             finally:
                 os.environ["PATH"] = old_path
             self.assertIsNotNone(why)
-            self.assertIn("needs etcd", why)
+            self.assertIn("needs etcd: no etcd binary on PATH (apt-get install etcd-server)",
+                          why)
         finally:
             shutil.rmtree(d, ignore_errors=True)
 

@@ -74,7 +74,7 @@ def _free_ports(ns, count):
 
 
 class Etcd:
-    def __init__(self, netns=None, name="bptest"):
+    def __init__(self, netns=None, name="bptest", root=None):
         if not available():
             raise RuntimeError(f"{ETCD} not found: apt-get install etcd-server "
                                "(scripts/test.sh installs it)")
@@ -82,7 +82,7 @@ class Etcd:
         self.name = name
         self.client_port, self.peer_port = _free_ports(netns, 2)
         self.url = f"http://127.0.0.1:{self.client_port}"
-        self.dir = tempfile.mkdtemp(prefix="bp-etcd-")
+        self.dir = tempfile.mkdtemp(prefix="bp-etcd-", dir=root)  # root: the caller's temp dir
         self.proc = None
         self.log_path = os.path.join(self.dir, "etcd.log")
         atexit.register(self.stop)
