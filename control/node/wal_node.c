@@ -193,15 +193,27 @@ static int replay_record(const struct wal_record *r, void *arg)
 	return rp->table_full ? -1 : 0;
 }
 
-/* The leading bid as its own record from the table's pool: no reader
- * runs yet, so it is stored, not swapped. */
-static void restore_count(struct auction *a, enum auction_counter k, uint64_t n)
+/*
+ * A recovered count is what this node counted before the restart: with
+ * peers that is the slot-0 base under the workers' sum, which the peers'
+ * copy of this node's slot also raises (replicate_state.c merge_counter),
+ * both merging by maximum. Put into a worker's slot instead, a peer's
+ * larger copy (bids applied and shipped whose records were not written
+ * yet) would be added on top of it: counted twice. A lone node has no
+ * cluster slots: worker 0's slot then (no worker runs yet, nothing else
+ * writes it).
+ */
+static void restore_count(const struct auction_table *t, struct auction *a, enum auction_counter k,
+			  uint64_t n)
 {
-	_Atomic uint64_t *slot = auction_worker_slot(a, k, 0);
-	uint64_t v = atomic_load_explicit(slot, memory_order_relaxed);
-	atomic_store_explicit(slot, v > UINT64_MAX - n ? UINT64_MAX : v + n, memory_order_relaxed);
+	_Atomic uint64_t *slot =
+	    t->remote_slots ? auction_remote_slot(t, a, k, 0) : auction_worker_slot(a, k, 0);
+	if (n > atomic_load_explicit(slot, memory_order_relaxed))
+		atomic_store_explicit(slot, n, memory_order_relaxed);
 }
 
+/* The leading bid as its own record from the table's pool: no reader
+ * runs yet, so it is stored, not swapped. */
 static int install_leader(struct auction_table *t, struct auction *a, const struct bid *lead)
 {
 	struct bid *rec;
@@ -240,11 +252,11 @@ static int restore_auction(struct control *c, const struct replayed_auction *ra)
 	rc = install_leader(t, a, &ra->lead);
 	if (rc != 0)
 		return rc;
-	/* Recovery runs before any worker: the counts go to worker 0's slots,
-	 * which only add from there (a G-counter's sum is all that is read). */
-	restore_count(a, AUCTION_BIDS, ra->bids);
-	restore_count(a, AUCTION_VIEWERS_UP, ra->viewers_up);
-	restore_count(a, AUCTION_VIEWERS_DOWN, ra->viewers_down);
+	/* Recovery runs before any worker and before the replicator hears a
+	 * peer: the counts are the slot-0 base (restore_count). */
+	restore_count(t, a, AUCTION_BIDS, ra->bids);
+	restore_count(t, a, AUCTION_VIEWERS_UP, ra->viewers_up);
+	restore_count(t, a, AUCTION_VIEWERS_DOWN, ra->viewers_down);
 	return 0;
 }
 
