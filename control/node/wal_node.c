@@ -353,6 +353,8 @@ static int start_writer(struct control *c, char *err, size_t errlen)
 				    : 0;
 		l->sync = n->cfg.durability == BP_DURABILITY_SYNC;
 		atomic_store(&l->pending_hlc, UINT64_MAX);
+		atomic_store(&l->lost_lo, UINT64_MAX);
+		atomic_store(&l->lost_hi, 0);
 	}
 	wn->control = wal_writer_producer(wn->writer, n->nworkers);
 	wn->service = wal_writer_producer(wn->writer, n->nworkers + 1);
@@ -509,5 +511,6 @@ void wal_node_worker_totals(const struct control *c, struct wal_node_worker_tota
 		t->lagging += stat_read(&l->lagging);
 		t->failed += stat_read(&l->failed);
 		t->replay_held += stat_read(&l->replay_held);
+		t->replay_lost += stat_read(&l->replay_lost);
 	}
 }

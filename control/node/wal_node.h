@@ -70,7 +70,7 @@ void wal_node_stats(const struct control *c, struct wal_writer_stats *s);
 
 /* The workers' WAL counters, summed over every worker. Any thread. */
 struct wal_node_worker_totals {
-	uint64_t parked, lost_replies, ring_full, lagging, failed, replay_held;
+	uint64_t parked, lost_replies, ring_full, lagging, failed, replay_held, replay_lost;
 };
 void wal_node_worker_totals(const struct control *c, struct wal_node_worker_totals *t);
 
