@@ -26,11 +26,13 @@
 
 void control_online(struct control *c)
 {
+	c->online_depth++;
 	rte_rcu_qsbr_thread_online(c->node->auctions.qsbr, node_control_reader(c->node));
 }
 
 void control_offline(struct control *c)
 {
+	c->online_depth--;
 	rte_rcu_qsbr_thread_offline(c->node->auctions.qsbr, node_control_reader(c->node));
 }
 
@@ -324,6 +326,7 @@ void control_run(struct control *c)
 		/* Replication times itself on the monotonic clock: a step of
 		 * the wall clock must not move its timers (docs/CHAOS.md). */
 		replicate_tick(c, node_mono_ms());
+		wal_node_control_flush(c); /* offline: it may wait for the writer */
 		open_range_when_started(c);
 		stats_node_tick(c, now);
 		/* Offline already: a sleeping control thread delays no grace

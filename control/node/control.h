@@ -124,6 +124,7 @@ struct control {
 	struct settlement_counts settlements; /* settlement.c, with --etcd */
 	bool range_pending;		      /* --open-range waits for the cluster start */
 	struct wal_node wal;		      /* the write-ahead log (wal_node.h) */
+	unsigned int online_depth; /* inside control_online(): never block (wal_node.c) */
 };
 
 /* Locks the state dir, loads the HLC ceiling, opens the control socket,

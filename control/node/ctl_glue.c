@@ -11,6 +11,11 @@
 #include "log.h"
 #include "stat.h"
 
+/* --durability sync: bidctl open and close are answered once their record
+ * is durable, waiting this long at most (then an error says the change is
+ * in memory only). WAL_STALL_MS: past it the node calls the log stalled. */
+#define CTL_DURABLE_WAIT_MS 1000
+
 static struct control *ctl_control(void *ctx)
 {
 	return ctx;
@@ -45,12 +50,16 @@ static void describe(const struct control *c, const struct auction *a, struct ct
 static int h_open(void *ctx, uint64_t id, uint64_t reserve, uint64_t increment, uint64_t duration_s,
 		  char *err, size_t errlen)
 {
-	return lifecycle_open(ctl_control(ctx), id, reserve, increment, duration_s, err, errlen);
+	int rc = lifecycle_open(ctl_control(ctx), id, reserve, increment, duration_s, err, errlen);
+	return rc ? rc
+		  : wal_node_control_durable(ctl_control(ctx), CTL_DURABLE_WAIT_MS, err, errlen);
 }
 
 static int h_close(void *ctx, uint64_t id, char *err, size_t errlen)
 {
-	return lifecycle_close(ctl_control(ctx), id, err, errlen);
+	int rc = lifecycle_close(ctl_control(ctx), id, err, errlen);
+	return rc ? rc
+		  : wal_node_control_durable(ctl_control(ctx), CTL_DURABLE_WAIT_MS, err, errlen);
 }
 
 static int h_query(void *ctx, uint64_t id, struct ctl_auction *out, char *err, size_t errlen)
@@ -131,7 +140,7 @@ static int h_status(void *ctx, struct ctl_status *out, char *err, size_t errlen)
 		wal_node_stats(c, &ws);
 		out->wal_lsn = ws.lsn;
 		out->wal_durable_lsn = ws.durable_lsn;
-		wal_writer_describe(c->wal.writer, out->wal_error, sizeof(out->wal_error));
+		wal_node_describe(c, out->wal_error, sizeof(out->wal_error));
 	}
 	out->fencing_rejections = lv.fencing_rejections;
 	out->settlements_done = stat_read(&c->stats->auctions_settled);

@@ -62,6 +62,10 @@ struct wal_writer_config {
 	unsigned int batch_max;	 /* records per commit; 0: WAL_BATCH_DEFAULT */
 	unsigned int idle_us;	 /* sleep when every ring is empty; 0: 20 */
 	int (*sync)(int fd);	 /* NULL: fdatasync; tests inject failures */
+	/* Producers urgent_from .. producers-1 are urgent (0: none): their
+	 * records are committed no later than any record handed over after
+	 * them by a thread that saw them submitted (gather, docs/WAL.md). */
+	unsigned int urgent_from;
 };
 
 struct wal_writer;
