@@ -17,7 +17,8 @@ import unittest
 
 import bptest
 import cluster
-from bptest import ACCEPTED, NOT_SERVING, OVERLOADED, REPLAYED, bid, parse_reply, query
+from bptest import (ACCEPTED, CLOSED, NOT_SERVING, OVERLOADED, REPLAYED, bid, parse_reply,
+                    query)
 from cluster import Cluster
 
 HOLD_SO = os.environ.get("BP_HOLD_WAL_SO", "build/tests/integration/libhold_wal.so")
@@ -112,6 +113,74 @@ class WalHold(unittest.TestCase):
         # Every bid applied was shipped: once converged, 8 distinct keys.
         self.assertEqual(counts, (8, 8))
 
+    def test_replay_held_until_durable(self):
+        """A retransmission from another source port while the record is
+        not durable: OVERLOADED (an in-flight duplicate), counted in
+        replay_held; REPLAYED once durable (docs/WAL.md, parked replies)."""
+        c = self.start("walhold-replay", 1)
+        first, other = c.client(1), c.client(1)
+        self.hold()
+        first.send(bid(300, 1, 9, 40))
+        time.sleep(0.1)
+        other.send(bid(300, 1, 9, 40))
+        data = other.recv(timeout=0.5)
+        self.assertIsNotNone(data, "no answer to the retransmission")
+        held = parse_reply(data)
+        self.assertEqual((held["status"], held["flags"] & REPLAYED), (OVERLOADED, 0), held)
+        self.assertIsNone(first.recv(timeout=0.1), "the reply left before its record")
+        self.release()
+        mine = parse_reply(first.recv(timeout=2))
+        self.assertEqual(mine["status"], ACCEPTED, mine)
+        again = other.ask(bid(300, 1, 9, 40))
+        self.assertEqual((again["status"], again["flags"] & REPLAYED, again["hlc"]),
+                         (ACCEPTED, REPLAYED, mine["hlc"]), again)
+        node = c.node(1)
+        self.assertEqual(c.stop_node(1), 0)
+        self.assertGreaterEqual(node.summary.get(("wal", "replay_held"), 0), 1, node.summary)
+
+    def test_stalled_writer_is_not_serving(self):
+        """A writer stuck in its pwritev: NOT_SERVING `wal` ("stalled")
+        within about WAL_STALL_MS (1 s), new bids NOT_SERVING, and serving
+        again once it moves (the parked reply then leaves ACCEPTED)."""
+        c = self.start("walhold-stall", 1)
+        cl, other = c.client(1), c.client(1)
+        self.hold()
+        cl.send(bid(400, 1, 5, 30))
+        st = wait_for("the node to say stalled",
+                      lambda: (lambda s: s if not s["serving"] else None)(status(c.node(1))),
+                      timeout=5)
+        self.assertEqual(st["not_serving_reason"], "wal", st)
+        self.assertIn("stalled", st["wal"]["error"] or "", st)
+        self.assertEqual(other.ask(bid(401, 1, 6, 31))["status"], NOT_SERVING)
+        self.release()
+        wait_for("serving again", lambda: status(c.node(1))["serving"], timeout=5)
+        mine = parse_reply(cl.recv(timeout=2))
+        self.assertEqual(mine["status"], ACCEPTED, mine)
+        self.assertIn("moves again", c.node(1).text())
+
+    def test_close_answered_survives_kill(self):
+        """bidctl close answered OK means its record is durable: closed
+        after a kill -9 and restart. With the writer held (and the node
+        killed while it still is) the close is not answered OK: it waits,
+        then says its record is not durable."""
+        c = self.start("walhold-close", 1, args=["--open-range", "1-2", "--duration", "600",
+                                                 "--durability", "sync"])
+        cl = c.client(1)
+        self.hold()
+        held = c.node(1).bidctl("close", "1")
+        c.kill(1)
+        self.release()
+        told_closed = held.returncode == 0
+        if not told_closed:
+            self.assertIn("not durable", held.stderr + held.stdout, held)
+        self.restart(c, 1)
+        if told_closed:  # it was answered: it must have stayed closed
+            self.assertEqual(cl.ask(bid(500, 1, 3, 1000))["status"], CLOSED)
+        # Not held: answered, then killed at once: closed after the restart.
+        self.assertEqual(c.node(1).bidctl("close", "2").returncode, 0)
+        c.kill(1)
+        self.restart(c, 1)
+        self.assertEqual(cl.ask(bid(501, 2, 3, 1000))["status"], CLOSED)
 
 if __name__ == "__main__":
     cluster.require_root()
