@@ -33,11 +33,11 @@
 #define WAL_RESUME_EVERY_MS 1000
 /* A writer whose durable LSN has not moved for this long while records
  * wait is stuck (a hung pwritev or fdatasync): NOT_SERVING `wal`. One
- * fdatasync takes 0.2-1 ms here and a group commit under the shared VM's
- * worst load ~100 ms (perf/README.md); 1 s is ten times that, and the
- * clients' retry timeout (1 s): past it every parked reply is late for its
- * client anyway, and a bid answered NOT_SERVING at once beats OVERLOADED
- * without a reason. */
+ * fdatasync takes 0.2-1 ms here (perf/README.md, "The WAL"), and parked
+ * replies took ~120 ms (p50) under the full suite's load (docs/WAL.md); 1 s
+ * is far past both, and is the clients' retry timeout: past it every
+ * parked reply is late for its client anyway, and NOT_SERVING with a
+ * reason beats OVERLOADED without one. */
 #define WAL_STALL_MS 1000
 
 /* One auction as the log tells it. */
