@@ -12,9 +12,10 @@
  *
  * Threads: wal_node_start and wal_node_stop on the main thread (start:
  * inside control_init, before the workers launch; stop: after they are
- * joined); wal_node_control_* on the control thread; wal_node_service_* and
- * wal_node_tick on the service thread (or main before it starts);
- * wal_node_stats from any thread.
+ * joined); wal_node_control_* on the control thread (flush and durable
+ * only while it is offline); wal_node_service_* and wal_node_tick on the
+ * service thread (or main before it starts); wal_node_stats and
+ * wal_node_describe from any thread.
  */
 #ifndef BIDPLANE_WAL_NODE_H
 #define BIDPLANE_WAL_NODE_H
