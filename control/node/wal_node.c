@@ -588,10 +588,11 @@ static void watch_stall(struct control *c, bool failed, uint64_t now_ms)
 		if (atomic_load_explicit(&wn->stalled_ms, memory_order_relaxed)) {
 			atomic_store_explicit(&wn->stalled_ms, 0, memory_order_relaxed);
 			node_not_serving(c->node, NOT_SERVING_WAL_STALLED, false);
-			BP_LOG(NOTICE, SERVICE,
-			       "the write-ahead log moves again (durable LSN %" PRIu64
-			       "): serving\n",
-			       ws.durable_lsn);
+			if (!failed) /* else the failure is what the log says next */
+				BP_LOG(NOTICE, SERVICE,
+				       "the write-ahead log moves again (durable LSN %" PRIu64
+				       ")\n",
+				       ws.durable_lsn);
 		}
 		return;
 	}
