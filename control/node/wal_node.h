@@ -58,6 +58,7 @@ struct wal_node {
 	uint64_t stall_durable, stall_since_ms;
 	_Atomic uint64_t stalled_ms; /* 0: not stalled; else since when (monotonic ms) */
 	_Atomic uint64_t stall_lsn;  /* the last LSN handed over when it stalled */
+	_Atomic uint64_t stalls;     /* times it was found stalled */
 };
 
 /* Replays the log into the node's state (auction table, idempotency table,
@@ -101,7 +102,7 @@ void wal_node_service_hlc(struct control *c, uint64_t ceiling);
 /* Service thread, every loop: a failed writer turns the node NOT_SERVING
  * (`wal`) with the writer's message; a resume is asked every second; the
  * node serves again once a probe worked. A writer whose durable LSN has
- * not moved for WAL_STALL_MS while records wait (lsn > durable_lsn: a hung
+ * not moved for WAL_STALL_MS (5 s) while records wait (lsn > durable_lsn: a hung
  * pwritev or fdatasync) turns it NOT_SERVING `wal` too ("stalled"), until
  * the durable LSN moves. */
 void wal_node_tick(struct control *c, uint64_t now_ms);
