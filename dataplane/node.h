@@ -77,6 +77,7 @@ enum not_serving_reason {
 	NOT_SERVING_RECOVERING = 1u << 4,  /* state still coming from the peers (control) */
 	NOT_SERVING_WAL_REPLAY = 1u << 5,  /* the log being replayed at start (main) */
 	NOT_SERVING_WAL = 1u << 6,	   /* the log writer failed: the disk (control) */
+	NOT_SERVING_WAL_STALLED = 1u << 7, /* the log writer stuck in a write (service) */
 };
 
 static inline bool node_serving(const struct node *n)
@@ -114,7 +115,7 @@ static inline const char *node_not_serving_word(uint32_t reasons)
 		return "hlc_ceiling";
 	if (reasons & (NOT_SERVING_RECOVERING | NOT_SERVING_WAL_REPLAY))
 		return "recovering";
-	if (reasons & NOT_SERVING_WAL)
+	if (reasons & (NOT_SERVING_WAL | NOT_SERVING_WAL_STALLED))
 		return "wal";
 	return NULL;
 }

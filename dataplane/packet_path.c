@@ -147,9 +147,15 @@ static inline void handle_keyed(struct worker *w, const struct keyed_request *k,
 			stat_inc(&w->stats->conflicts);
 			return;
 		}
-		/* sync: not before its record is durable (an in-flight duplicate). */
+		/* sync: not before its record is durable (an in-flight duplicate);
+		 * never when it was lost (docs/WAL.md). */
 		if (past.status == BP_ACCEPTED && !park_replay_durable(w->node, past.hlc)) {
 			stat_inc(&w->wal.replay_held);
+			return;
+		}
+		if (past.status == BP_ACCEPTED && park_replay_lost(w->node, &w->wal, past.hlc)) {
+			stat_inc(&w->wal.replay_lost);
+			answer_set_status(ans, BP_NOT_SERVING);
 			return;
 		}
 		k->repeat(w, r, a, &past, ans);

@@ -60,9 +60,13 @@ unsigned int park_release(struct worker *w)
 		enum wal_outcome o = wal_outcome(l->producer, &p->receipt);
 		if (o == WAL_PENDING)
 			break;
-		if (o == WAL_LOST && p->m) {
-			rewrite_not_serving(p->m);
-			stat_inc(&l->lost_replies);
+		if (o == WAL_LOST) {
+			/* Its key stays ACCEPTED in memory: never replayed so. */
+			worker_wal_note_lost(l, p->hlc);
+			if (p->m) {
+				rewrite_not_serving(p->m);
+				stat_inc(&l->lost_replies);
+			}
 		}
 		if (p->m)
 			send_parked(w, p);
@@ -92,6 +96,21 @@ void park_drop(struct worker *w)
 	for (; l->park_head != l->park_tail; l->park_head++)
 		rte_pktmbuf_free(l->park[l->park_head % WORKER_PARK_MAX].m); /* NULL: a no-op */
 	atomic_store_explicit(&l->pending_hlc, UINT64_MAX, memory_order_release);
+}
+
+bool park_replay_lost(const struct node *n, const struct worker_wal *own, uint64_t hlc)
+{
+	if (!own->producer)
+		return false;
+	if (wal_producer_failed(own->producer))
+		return true;
+	for (unsigned int i = 0; i < n->nworkers; i++) {
+		const struct worker_wal *l = &n->workers[i]->wal;
+		uint64_t lo = atomic_load_explicit(&l->lost_lo, memory_order_acquire);
+		if (hlc >= lo && hlc <= atomic_load_explicit(&l->lost_hi, memory_order_acquire))
+			return true;
+	}
+	return false;
 }
 
 bool park_replay_durable(const struct node *n, uint64_t hlc)

@@ -14,8 +14,12 @@
  * them (a worker's stamps increase, and its records become durable in
  * order).
  *
+ * A remembered ACCEPTED answer whose record was lost (the writer failed)
+ * is never replayed as ACCEPTED: it is answered NOT_SERVING, not
+ * remembered (park_replay_lost).
+ *
  * Threads: park_reply, park_release and park_drop on the owning worker;
- * park_replay_durable on any worker.
+ * park_replay_durable and park_replay_lost on any worker.
  */
 #ifndef BIDPLANE_PARK_H
 #define BIDPLANE_PARK_H
@@ -24,6 +28,7 @@
 #include <stdint.h>
 
 struct worker;
+struct worker_wal;
 struct node;
 struct rte_mbuf;
 
@@ -39,6 +44,16 @@ unsigned int park_release(struct worker *w);
 
 /* At exit: frees what is still parked (never sent: the client retries). */
 void park_drop(struct worker *w);
+
+/* Whether a remembered ACCEPTED answer stamped `hlc` must be answered
+ * NOT_SERVING instead of REPLAYED: the writer has failed (the record may
+ * be among the lost, and the node is about to say NOT_SERVING anyway), or
+ * the stamp is in some worker's lost range (its record was lost; memory
+ * still holds the key). Call after park_replay_durable said true: a
+ * worker's lost range is stored before its pending_hlc moves past it.
+ * Conservative: a durable bid stamped inside another worker's range is
+ * refused too (NOT_SERVING is not final; after a restart it is REPLAYED). */
+bool park_replay_lost(const struct node *n, const struct worker_wal *own, uint64_t hlc);
 
 /* Whether a remembered ACCEPTED answer stamped `hlc` may be replayed:
  * its record is durable (always true unless --durability sync). */

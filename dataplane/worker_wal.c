@@ -39,10 +39,22 @@ enum bp_status worker_wal_admit(struct worker_wal *l, uint64_t now_tsc)
 	return BP_ACCEPTED;
 }
 
+void worker_wal_note_lost(struct worker_wal *l, uint64_t hlc)
+{
+	/* hi first: a reader that sees the new lo sees a hi that covers it. */
+	if (hlc > atomic_load_explicit(&l->lost_hi, memory_order_relaxed))
+		atomic_store_explicit(&l->lost_hi, hlc, memory_order_release);
+	if (hlc < atomic_load_explicit(&l->lost_lo, memory_order_relaxed))
+		atomic_store_explicit(&l->lost_lo, hlc, memory_order_release);
+}
+
 bool worker_wal_log(struct worker_wal *l, const struct wal_record *rec, uint64_t now_tsc)
 {
 	struct wal_receipt r;
 	if (wal_submit_record(l->producer, rec, &r) != 0) {
+		/* Before the key's answer is published (dedup_finish). */
+		if (rec->type == WAL_BID && rec->u.bid.status == BP_ACCEPTED)
+			worker_wal_note_lost(l, rec->u.bid.hlc);
 		stat_inc(&l->lost_answer);
 		return false;
 	}

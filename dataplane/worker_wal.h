@@ -14,8 +14,9 @@
  * slot and only the writer frees slots, the submit after the change cannot
  * find the ring full; it fails only if the writer failed in between
  * (worker_wal_log returns false: the answer becomes NOT_SERVING, while the
- * change stays in memory and in the idempotency table; the snapshot that
- * follows a resume makes it durable before the node serves again).
+ * change stays in memory and in the idempotency table; an ACCEPTED bid's
+ * stamp joins the worker's lost range, so its retry is never REPLAYED
+ * ACCEPTED: docs/WAL.md "What a lost record's key answers").
  *
  * Threads: the owning worker only; the counters may be read by any thread.
  */
@@ -59,7 +60,14 @@ struct worker_wal {
 	/* The stamp of this worker's oldest ACCEPTED bid not known durable
 	 * (UINT64_MAX: none), for the other workers' replays (park.h). */
 	_Atomic uint64_t pending_hlc;
-	_Atomic uint64_t parked, released, lost_replies, replay_held;
+	/* The stamps of this worker's ACCEPTED bids whose records were lost
+	 * (the writer failed before they were durable), lowest and highest:
+	 * their keys stay remembered as ACCEPTED in memory, so a replay of a
+	 * stamp in [lost_lo, lost_hi] is answered NOT_SERVING, never REPLAYED
+	 * ACCEPTED (park.h). lost_lo UINT64_MAX: none. Stored hi then lo,
+	 * before the key's answer or the worker's pending_hlc moves past it. */
+	_Atomic uint64_t lost_lo, lost_hi;
+	_Atomic uint64_t parked, released, lost_replies, replay_held, replay_lost;
 	/* The oldest record this worker submitted that was not durable when
 	 * last looked at (async window). */
 	bool tracking;
@@ -72,6 +80,10 @@ struct worker_wal {
 	_Atomic uint64_t failed;      /* refused: writer failed (NOT_SERVING) */
 	_Atomic uint64_t lost_answer; /* changed memory, then the writer failed */
 };
+
+/* An ACCEPTED bid stamped `hlc` lost its record: widens lost_lo..lost_hi.
+ * The owning worker only. */
+void worker_wal_note_lost(struct worker_wal *l, uint64_t hlc);
 
 /* BP_ACCEPTED: go on and change memory; else the status to answer
  * (BP_OVERLOADED or BP_NOT_SERVING), counted. now_tsc: the burst's TSC. */

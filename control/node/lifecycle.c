@@ -42,6 +42,23 @@ void lifecycle_due_at(struct control *c, uint64_t when_ms)
 		c->next_due_ms = when_ms;
 }
 
+/* Its open record goes to the log before the auction is published (unless
+ * auction_open would refuse it: no record of an auction never opened):
+ * a worker that sees the auction hands over its bids' records after it,
+ * and the writer commits a batch's control records with or before them
+ * (wal_writer.c gather), so no durable ACCEPTED bid ever lacks its
+ * auction's definition after a restart. */
+static void log_definition(struct control *c, uint64_t id, uint64_t reserve, uint64_t increment,
+			   uint64_t close_at, uint64_t def_hlc, uint16_t def_node)
+{
+	const struct auction_table *t = &c->node->auctions;
+	if (id == 0 || reserve == 0 || increment == 0 || reserve > BID_AMOUNT_MAX ||
+	    increment > BID_AMOUNT_MAX || auction_lookup(t, id) ||
+	    t->open + t->closed >= t->capacity)
+		return;
+	wal_node_control_define(c, id, reserve, increment, close_at, def_hlc, def_node);
+}
+
 /* A new auction in the table: counted, shown, due at its close time, and
  * its definition stamped (hlc, node) for the peers' last-writer-wins. */
 static struct auction *opened(struct control *c, uint64_t id, uint64_t close_at, uint64_t def_hlc,
@@ -53,7 +70,6 @@ static struct auction *opened(struct control *c, uint64_t id, uint64_t close_at,
 	stat_inc(&c->stats->auctions_opened);
 	stats_node_auction_opened(c, id);
 	lifecycle_due_at(c, close_at);
-	wal_node_control_open(c, a);
 	return a;
 }
 
@@ -76,10 +92,12 @@ int lifecycle_open(struct control *c, uint64_t id, uint64_t reserve, uint64_t in
 		return -EINVAL;
 	}
 	uint64_t close_at = now + duration_s * 1000;
+	uint64_t def_hlc = hlc_now(&c->clock);
+	log_definition(c, id, reserve, increment, close_at, def_hlc, n->cfg.node_id);
 	int rc = auction_open(&n->auctions, id, reserve, increment, close_at);
 	switch (rc) {
 	case 0:
-		opened(c, id, close_at, hlc_now(&c->clock), n->cfg.node_id);
+		opened(c, id, close_at, def_hlc, n->cfg.node_id);
 		replicate_definition_changed(c, auction_lookup(&n->auctions, id));
 		return 0;
 	case -EEXIST:
@@ -255,6 +273,7 @@ struct auction *lifecycle_adopt(struct control *c, uint64_t id, const struct pee
 		return NULL;
 	if (d->close_at_ms > HLC_MAX_MS)
 		return NULL;
+	log_definition(c, id, d->reserve, d->increment, d->close_at_ms, d->hlc, d->node);
 	int rc = auction_open(&n->auctions, id, d->reserve, d->increment, d->close_at_ms);
 	if (rc != 0) {
 		stat_inc(&c->stats->auctions_adopt_failed);

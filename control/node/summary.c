@@ -74,6 +74,9 @@ static void print_wal(const struct control *c, FILE *out)
 		     {"control_lost", stat_read(&c->wal.control_lost)}};
 	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
 		fprintf(out, "  wal        %s %" PRIu64 "\n", lines[i].name, lines[i].v);
+	/* Replays of a key whose record was lost, answered NOT_SERVING. */
+	fprintf(out, "  wal        replay_lost %" PRIu64 "\n", wt.replay_lost);
+	fprintf(out, "  wal        stalls %" PRIu64 "\n", stat_read(&c->wal.stalls));
 	fprintf(
 	    out,
 	    "  wal        %s: %.1f records per fsync, fsync p50 <= %" PRIu64 " us, p99 <= %" PRIu64

@@ -34,6 +34,15 @@
 #define WAL_SERVICE_SLOTS   64
 #define WAL_CONTROL_WAIT_US 100000
 #define WAL_RESUME_EVERY_MS 1000
+/* A writer whose durable LSN has not moved for this long while records
+ * wait is stuck (a hung pwritev or fdatasync): NOT_SERVING `wal`. One
+ * fdatasync takes 0.2-1 ms here (perf/README.md, "The WAL"), and parked
+ * replies took ~120 ms (p50) under the full suite's load (docs/WAL.md).
+ * 5 s is a hung disk, not a slow one: a false alarm turns a slow ACCEPTED
+ * into NOT_SERVING, so the bound stays well past any commit seen on the
+ * loaded shared VM, yet bids get a reason within seconds, not OVERLOADED
+ * for ever. */
+#define WAL_STALL_MS 5000
 
 /* One auction as the log tells it. */
 struct replayed_auction {
@@ -428,10 +437,15 @@ static int replay_into_node(struct control *c, char *err, size_t errlen)
 			 n->cfg.state_dir, n->cfg.max_auctions);
 		rc = -ENOSPC;
 	}
+	uint64_t orphans = 0;
 	for (uint64_t i = 0; rc == 0 && i <= rp.mask; i++) {
 		const struct replayed_auction *ra = &rp.slots[i];
-		if (ra->id == 0 || !ra->defined)
-			continue; /* bids of an auction never opened here: keys only */
+		if (ra->id == 0)
+			continue;
+		if (!ra->defined) { /* bids of an auction never opened here: keys only */
+			orphans += ra->bids;
+			continue;
+		}
 		rc = restore_auction(c, ra);
 		if (rc != 0)
 			snprintf(err, errlen, "recovery: cannot restore auction %" PRIu64 ": %s",
@@ -448,6 +462,15 @@ static int replay_into_node(struct control *c, char *err, size_t errlen)
 	 * says the same; the log is the second witness). */
 	if (rp.hlc_high)
 		hlc_domain_raise_floor(&n->hlc, rp.hlc_high);
+	/* Never silent: an open record commits with or before its bids'
+	 * (gather), so this is an older log or a peer's auction not adopted. */
+	if (orphans)
+		BP_LOG(WARNING, CONTROL,
+		       "recovery: %" PRIu64 " accepted bids in %s/wal belong to auctions the log "
+		       "never opened: their keys are kept, the bids not restored (the peers "
+		       "hold them if they were replicated)\n",
+		       orphans, n->cfg.state_dir);
+	wn->orphan_bids = orphans;
 	wn->recovered_keys = rp.keys;
 	wn->recovered_bids = rp.bids;
 	wn->hlc_logged = rp.hlc_high;
@@ -472,6 +495,8 @@ static int start_writer(struct control *c, char *err, size_t errlen)
 	struct wal_writer_config wc = {.state_dir = n->cfg.state_dir,
 				       .first_lsn = wn->recovery.next_lsn,
 				       .producers = n->nworkers + 2,
+				       /* control and service: an open before its bids */
+				       .urgent_from = n->nworkers,
 				       .ring_slots = WAL_WORKER_SLOTS,
 				       .segment_bytes = (uint64_t)n->cfg.wal_segment_mb << 20};
 	wn->writer = wal_writer_create(&wc, err, errlen);
@@ -492,6 +517,8 @@ static int start_writer(struct control *c, char *err, size_t errlen)
 				    : 0;
 		l->sync = n->cfg.durability == BP_DURABILITY_SYNC;
 		atomic_store(&l->pending_hlc, UINT64_MAX);
+		atomic_store(&l->lost_lo, UINT64_MAX);
+		atomic_store(&l->lost_hi, 0);
 	}
 	wn->control = wal_writer_producer(wn->writer, n->nworkers);
 	wn->service = wal_writer_producer(wn->writer, n->nworkers + 1);
@@ -527,8 +554,9 @@ void wal_node_stop(struct control *c)
 	wn->writer = NULL;
 }
 
-/* The slow path's records are few: a full ring waits for the writer
- * (bounded), and one that still cannot go is counted. */
+/* The service thread's records are few and it is never an RCU reader: a
+ * full ring waits for the writer (bounded), and one that still cannot go
+ * is counted. */
 static void submit_waiting(struct wal_node *wn, struct wal_producer *p, const struct wal_record *r)
 {
 	struct wal_receipt receipt;
@@ -543,20 +571,100 @@ static void submit_waiting(struct wal_node *wn, struct wal_producer *p, const st
 	stat_inc(&wn->control_lost);
 }
 
-void wal_node_control_open(struct control *c, const struct auction *a)
+/* One control record to the writer now: 0, -EAGAIN (ring full) or -EIO
+ * (the writer failed: the record is lost, as every other then). */
+static int control_submit(struct wal_node *wn, const struct wal_record *r)
+{
+	struct wal_receipt receipt;
+	int rc = wal_submit_record(wn->control, r, &receipt);
+	if (rc == 0) {
+		wn->last_control = receipt;
+		wn->control_submitted = true;
+	} else if (rc != -EAGAIN) {
+		stat_inc(&wn->control_lost);
+	}
+	return rc;
+}
+
+void wal_node_control_flush(struct control *c)
+{
+	struct wal_node *wn = &c->wal;
+	while (wn->backlog_head != wn->backlog_tail &&
+	       control_submit(wn, &wn->backlog[wn->backlog_head % WAL_CONTROL_BACKLOG]) != -EAGAIN)
+		wn->backlog_head++;
+}
+
+/* The control thread's records keep their order: behind a backlog, or
+ * into it when the ring is full. Off RCU it waits for room (bounded, as
+ * before); online it never waits. */
+static void control_record(struct control *c, const struct wal_record *r)
+{
+	struct wal_node *wn = &c->wal;
+	wal_node_control_flush(c);
+	for (unsigned int waited = 0; wn->backlog_head == wn->backlog_tail; waited += 50) {
+		if (control_submit(wn, r) != -EAGAIN)
+			return;
+		if (c->rcu.depth > 0 || waited >= WAL_CONTROL_WAIT_US)
+			break;
+		rte_delay_us_sleep(50);
+	}
+	if (wn->backlog_tail - wn->backlog_head >= WAL_CONTROL_BACKLOG) {
+		stat_inc(&wn->control_lost);
+		return;
+	}
+	wn->backlog[wn->backlog_tail++ % WAL_CONTROL_BACKLOG] = *r;
+}
+
+int wal_node_control_durable(struct control *c, unsigned int timeout_ms, char *err, size_t errlen)
+{
+	struct wal_node *wn = &c->wal;
+	if (!wn->writer || c->node->cfg.durability != BP_DURABILITY_SYNC)
+		return 0;
+	uint64_t deadline =
+	    rte_get_timer_cycles() + (uint64_t)timeout_ms * (rte_get_timer_hz() / 1000);
+	for (;;) {
+		wal_node_control_flush(c);
+		enum wal_outcome o = !wn->control_submitted
+					 ? WAL_DURABLE
+					 : wal_outcome(wn->control, &wn->last_control);
+		if (wn->backlog_head != wn->backlog_tail)
+			o = WAL_PENDING;
+		if (o == WAL_DURABLE)
+			return 0;
+		if (o == WAL_LOST || wal_writer_error(wn->writer)) {
+			char why[400];
+			wal_writer_describe(wn->writer, why, sizeof(why));
+			snprintf(err, errlen, "done in memory, but its log record was lost: %s",
+				 why);
+			return -EIO;
+		}
+		if (rte_get_timer_cycles() >= deadline) {
+			snprintf(
+			    err, errlen,
+			    "done in memory, but its log record is not durable after %u ms (the "
+			    "log writer is stalled: check the disk (dmesg)); a restart may undo it",
+			    timeout_ms);
+			return -ETIMEDOUT;
+		}
+		rte_delay_us_sleep(100);
+	}
+}
+
+void wal_node_control_define(struct control *c, uint64_t id, uint64_t reserve, uint64_t increment,
+			     uint64_t close_at_ms, uint64_t def_hlc, uint16_t def_node)
 {
 	if (!c->wal.writer)
 		return;
 	struct wal_record r = {.type = WAL_AUCTION_OPEN,
-			       .u.open = {.auction_id = a->id,
-					  .reserve = atomic_load(&a->reserve),
-					  .increment = atomic_load(&a->increment),
-					  .close_at_ms = atomic_load(&a->close_at_ms),
-					  .def_hlc = a->def_hlc,
-					  .def_node = a->def_hlc ? a->def_node : 0}};
+			       .u.open = {.auction_id = id,
+					  .reserve = reserve,
+					  .increment = increment,
+					  .close_at_ms = close_at_ms,
+					  .def_hlc = def_hlc,
+					  .def_node = def_hlc ? def_node : 0}};
 	if (r.u.open.def_node == 0)
 		r.u.open.def_hlc = 0;
-	submit_waiting(&c->wal, c->wal.control, &r);
+	control_record(c, &r);
 }
 
 void wal_node_control_close(struct control *c, uint64_t id, uint64_t closed_at_ms)
@@ -565,7 +673,7 @@ void wal_node_control_close(struct control *c, uint64_t id, uint64_t closed_at_m
 		return;
 	struct wal_record r = {.type = WAL_AUCTION_CLOSE,
 			       .u.close = {.auction_id = id, .closed_at_ms = closed_at_ms}};
-	submit_waiting(&c->wal, c->wal.control, &r);
+	control_record(c, &r);
 }
 
 void wal_node_control_settle(struct control *c, const struct auction *a)
@@ -582,7 +690,7 @@ void wal_node_control_settle(struct control *c, const struct auction *a)
 		r.u.settlement.hlc = a->winner.hlc;
 		r.u.settlement.node = a->winner.node;
 	}
-	submit_waiting(&c->wal, c->wal.control, &r);
+	control_record(c, &r);
 }
 
 void wal_node_service_epoch(struct control *c, uint64_t epoch)
@@ -600,6 +708,42 @@ void wal_node_service_hlc(struct control *c, uint64_t ceiling)
 	struct wal_record r = {.type = WAL_HLC_HIGH, .u.hlc_high = ceiling};
 	submit_waiting(&c->wal, c->wal.service, &r);
 	c->wal.hlc_logged = ceiling;
+}
+
+/* A durable LSN that does not move while records wait: the writer is stuck
+ * (WAL_STALL_MS). A failed writer is the failure's business. */
+static void watch_stall(struct control *c, bool failed, uint64_t now_ms)
+{
+	struct wal_node *wn = &c->wal;
+	struct wal_writer_stats ws;
+	wal_writer_stats(wn->writer, &ws);
+	bool waiting = !failed && ws.lsn > ws.durable_lsn;
+	if (!waiting || ws.durable_lsn != wn->stall_durable) {
+		wn->stall_durable = ws.durable_lsn;
+		wn->stall_since_ms = now_ms;
+		if (atomic_load_explicit(&wn->stalled_ms, memory_order_relaxed)) {
+			atomic_store_explicit(&wn->stalled_ms, 0, memory_order_relaxed);
+			node_not_serving(c->node, NOT_SERVING_WAL_STALLED, false);
+			if (!failed) /* else the failure is what the log says next */
+				BP_LOG(NOTICE, SERVICE,
+				       "the write-ahead log moves again (durable LSN %" PRIu64
+				       ")\n",
+				       ws.durable_lsn);
+		}
+		return;
+	}
+	if (now_ms - wn->stall_since_ms < WAL_STALL_MS ||
+	    atomic_load_explicit(&wn->stalled_ms, memory_order_relaxed))
+		return;
+	atomic_store_explicit(&wn->stall_lsn, ws.lsn, memory_order_relaxed);
+	atomic_store_explicit(&wn->stalled_ms, wn->stall_since_ms, memory_order_relaxed);
+	node_not_serving(c->node, NOT_SERVING_WAL_STALLED, true);
+	stat_inc(&wn->stalls);
+	BP_LOG(ERR, SERVICE,
+	       "not serving: the write-ahead log is stalled: LSN %" PRIu64
+	       " handed over, durable LSN %" PRIu64 " has not moved for %d ms (a hung write or "
+	       "fdatasync): check the disk (dmesg)\n",
+	       ws.lsn, ws.durable_lsn, WAL_STALL_MS);
 }
 
 void wal_node_tick(struct control *c, uint64_t now_ms)
@@ -623,6 +767,24 @@ void wal_node_tick(struct control *c, uint64_t now_ms)
 		node_not_serving(n, NOT_SERVING_WAL, false);
 		BP_LOG(NOTICE, SERVICE, "the write-ahead log works again: serving\n");
 	}
+	watch_stall(c, failed, now_ms);
+}
+
+void wal_node_describe(const struct control *c, char *buf, size_t len)
+{
+	const struct wal_node *wn = &c->wal;
+	buf[0] = '\0';
+	if (!wn->writer)
+		return;
+	wal_writer_describe(wn->writer, buf, len);
+	uint64_t since = atomic_load_explicit(&wn->stalled_ms, memory_order_relaxed);
+	if (buf[0] == '\0' && since)
+		snprintf(buf, len,
+			 "the log writer is stalled: LSN %" PRIu64
+			 " handed over, durable LSN %" PRIu64 " has not moved for %" PRIu64
+			 " ms (a hung write or fdatasync): check the disk (dmesg)",
+			 atomic_load_explicit(&wn->stall_lsn, memory_order_relaxed),
+			 wal_durable_lsn(wn->writer), node_mono_ms() - since);
 }
 
 void wal_node_stats(const struct control *c, struct wal_writer_stats *s)
@@ -644,5 +806,6 @@ void wal_node_worker_totals(const struct control *c, struct wal_node_worker_tota
 		t->lagging += stat_read(&l->lagging);
 		t->failed += stat_read(&l->failed);
 		t->replay_held += stat_read(&l->replay_held);
+		t->replay_lost += stat_read(&l->replay_lost);
 	}
 }

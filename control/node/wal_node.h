@@ -13,9 +13,10 @@
  * Threads: wal_node_start and wal_node_stop on the main thread (start:
  * inside control_start, while the workers answer NOT_SERVING `recovering`
  * and touch neither the tables nor their producers; stop: after they are
- * joined); wal_node_control_* on the control thread; wal_node_service_* and
- * wal_node_tick on the service thread (or main before it starts);
- * wal_node_stats from any thread.
+ * joined); wal_node_control_* on the control thread (flush and durable
+ * only while it is offline); wal_node_service_* and wal_node_tick on the
+ * service thread (or main before it starts); wal_node_stats and
+ * wal_node_describe from any thread.
  */
 #ifndef BIDPLANE_WAL_NODE_H
 #define BIDPLANE_WAL_NODE_H
@@ -32,17 +33,36 @@ struct control;
 struct auction;
 struct snapshot_node;
 
+/* Control records a full ring could not take while the control thread was
+ * an RCU reader (it never waits then): submitted in order by the next
+ * wal_node_control_flush. 1024: a peer's merge message adopts or closes
+ * far fewer auctions at once. */
+#define WAL_CONTROL_BACKLOG 1024
+
 struct wal_node {
 	struct wal_writer *writer; /* NULL: --durability off */
 	struct wal_producer *control, *service;
 	struct wal_recovery recovery;
 	uint64_t recovered_auctions, recovered_keys, recovered_bids;
-	uint64_t hlc_logged; /* the last HLC high-water mark logged (service) */
-	bool failed_said;    /* control: the failure was logged */
+	uint64_t orphan_bids; /* accepted bids of auctions never opened in the log */
+	uint64_t hlc_logged;  /* the last HLC high-water mark logged (service) */
+	bool failed_said;     /* control: the failure was logged */
 	uint64_t next_resume_ms;
 	_Atomic uint64_t control_lost;	      /* control records the ring could not take */
 	_Atomic uint64_t recovery_peer_drops; /* peer frames dropped while recovering */
 	struct snapshot_node *snap;	      /* bp-snap (snapshot_node.h); NULL: none */
+	/* Control thread: the backlog, and the receipt of the latest control
+	 * record submitted (what a bidctl open/close waits for). */
+	struct wal_record backlog[WAL_CONTROL_BACKLOG];
+	unsigned int backlog_head, backlog_tail;
+	struct wal_receipt last_control;
+	bool control_submitted;
+	/* Service thread: stall detection (wal_node_tick). stalled_ms is read
+	 * by bidctl status (wal_node_describe). */
+	uint64_t stall_durable, stall_since_ms;
+	_Atomic uint64_t stalled_ms; /* 0: not stalled; else since when (monotonic ms) */
+	_Atomic uint64_t stall_lsn;  /* the last LSN handed over when it stalled */
+	_Atomic uint64_t stalls;     /* times it was found stalled */
 };
 
 /* Replays the newest snapshot and the log after it into the node's state
@@ -56,10 +76,29 @@ int wal_node_start(struct control *c, char *err, size_t errlen);
  * frees it. */
 void wal_node_stop(struct control *c);
 
-/* Control thread: records of the lifecycle. */
-void wal_node_control_open(struct control *c, const struct auction *a);
+/* Control thread: records of the lifecycle. Each is handed to the writer
+ * at once, never waiting while the control thread is online
+ * (control_online: an RCU reader must not block); a full ring then keeps
+ * it in the backlog, in order, for wal_node_control_flush. */
+/* An auction's definition, logged before the auction is published. */
+void wal_node_control_define(struct control *c, uint64_t id, uint64_t reserve, uint64_t increment,
+			     uint64_t close_at_ms, uint64_t def_hlc, uint16_t def_node);
 void wal_node_control_close(struct control *c, uint64_t id, uint64_t closed_at_ms);
 void wal_node_control_settle(struct control *c, const struct auction *a);
+
+/* Control thread, offline, every loop: hands the backlog over (no wait). */
+void wal_node_control_flush(struct control *c);
+
+/* Control thread, offline: waits (timeout_ms at most) until every control
+ * record submitted so far is durable, e.g. before bidctl open/close is
+ * answered in sync mode. 0; -EIO when the writer lost it (err: the
+ * writer's message); -ETIMEDOUT (err says the log is not durable yet).
+ * 0 at once unless --durability sync. */
+int wal_node_control_durable(struct control *c, unsigned int timeout_ms, char *err, size_t errlen);
+
+/* Any thread: the writer's failure, or that it is stalled, in words ("" when
+ * neither), for bidctl status `wal.error`. */
+void wal_node_describe(const struct control *c, char *buf, size_t len);
 
 /* Service thread: the fencing epoch; the HLC high-water mark once the
  * ceiling has moved past the last one logged. */
@@ -68,7 +107,10 @@ void wal_node_service_hlc(struct control *c, uint64_t ceiling);
 
 /* Service thread, every loop: a failed writer turns the node NOT_SERVING
  * (`wal`) with the writer's message; a resume is asked every second; the
- * node serves again once a probe worked. */
+ * node serves again once a probe worked. A writer whose durable LSN has
+ * not moved for WAL_STALL_MS (5 s) while records wait (lsn > durable_lsn: a hung
+ * pwritev or fdatasync) turns it NOT_SERVING `wal` too ("stalled"), until
+ * the durable LSN moves. */
 void wal_node_tick(struct control *c, uint64_t now_ms);
 
 /* The writer's counters (zeroes with --durability off). */
@@ -76,7 +118,7 @@ void wal_node_stats(const struct control *c, struct wal_writer_stats *s);
 
 /* The workers' WAL counters, summed over every worker. Any thread. */
 struct wal_node_worker_totals {
-	uint64_t parked, lost_replies, ring_full, lagging, failed, replay_held;
+	uint64_t parked, lost_replies, ring_full, lagging, failed, replay_held, replay_lost;
 };
 void wal_node_worker_totals(const struct control *c, struct wal_node_worker_totals *t);
 

@@ -35,6 +35,7 @@ struct wal_producer {
 	alignas(64) _Atomic uint64_t head;
 	_Atomic uint64_t durable; /* the ticket of the last durable record */
 	uint64_t taken;		  /* records of the batch being committed */
+	uint64_t seen;		  /* the tail as this gather read it */
 };
 
 struct wal_counters {
@@ -362,34 +363,52 @@ static void fail(struct wal_writer *w, int rc, enum wal_failed_op op, uint64_t b
 	add(&w->c.lost, batch);
 }
 
-/* Collects up to batch_max records from the rings, oldest first per ring,
- * starting one ring further each batch so that no ring waits behind the
- * others when batches are full. Every ring's count is set (0 when skipped):
- * release_slots and publish read them all. */
+/* Adds up to batch_max - *n records of p (to its tail as gathered). */
+static void take_ring(struct wal_writer *w, struct wal_producer *p, size_t *n, uint64_t *bytes)
+{
+	p->taken = 0;
+	if (*n == w->cfg.batch_max)
+		return;
+	uint64_t head = atomic_load_explicit(&p->head, memory_order_relaxed);
+	uint64_t take = p->seen - head;
+	if (take > w->cfg.batch_max - *n)
+		take = w->cfg.batch_max - *n;
+	for (uint64_t i = 0; i < take; i++) {
+		uint8_t *rec = p->slots[(head + i) & p->mask];
+		size_t len = wal_peek_length(rec);
+		w->iov[(*n)++] = (struct iovec){rec, len};
+		*bytes += len;
+	}
+	p->taken = take;
+}
+
+/*
+ * Collects up to batch_max records from the rings, oldest first per ring.
+ * The tails are read in producer order, so the urgent rings' (index >=
+ * urgent_from) after every other's, and the urgent rings' records come
+ * first: a record handed over by a thread that saw what an urgent
+ * producer submitted before (an auction published after its open record)
+ * is never committed in an earlier batch than that record. The other
+ * rings start one further each batch, so that none waits behind the
+ * others when batches are full. Every ring's count is set (0 when
+ * skipped): release_slots and publish read them all.
+ */
 static size_t gather(struct wal_writer *w, uint64_t *bytes)
 {
 	size_t n = 0;
 	*bytes = 0;
-	unsigned int first = w->next_ring;
-	w->next_ring = (first + 1) % w->nproducers;
-	for (unsigned int k = 0; k < w->nproducers; k++) {
-		struct wal_producer *p = &w->producers[(first + k) % w->nproducers];
-		p->taken = 0;
-		if (n == w->cfg.batch_max)
-			continue;
-		uint64_t head = atomic_load_explicit(&p->head, memory_order_relaxed);
-		uint64_t tail = atomic_load_explicit(&p->tail, memory_order_acquire);
-		uint64_t take = tail - head;
-		if (take > w->cfg.batch_max - n)
-			take = w->cfg.batch_max - n;
-		for (uint64_t i = 0; i < take; i++) {
-			uint8_t *rec = p->slots[(head + i) & p->mask];
-			size_t len = wal_peek_length(rec);
-			w->iov[n++] = (struct iovec){rec, len};
-			*bytes += len;
-		}
-		p->taken = take;
-	}
+	unsigned int ordinary = w->cfg.urgent_from && w->cfg.urgent_from < w->nproducers
+				    ? w->cfg.urgent_from
+				    : w->nproducers;
+	for (unsigned int i = 0; i < w->nproducers; i++)
+		w->producers[i].seen =
+		    atomic_load_explicit(&w->producers[i].tail, memory_order_acquire);
+	for (unsigned int i = ordinary; i < w->nproducers; i++)
+		take_ring(w, &w->producers[i], &n, bytes);
+	unsigned int first = w->next_ring % ordinary;
+	w->next_ring = (first + 1) % ordinary;
+	for (unsigned int k = 0; k < ordinary; k++)
+		take_ring(w, &w->producers[(first + k) % ordinary], &n, bytes);
 	return n;
 }
 

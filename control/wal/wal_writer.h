@@ -70,6 +70,10 @@ struct wal_writer_config {
 	 * carries half the clients (wal_writer.c "linger"). */
 	unsigned int linger_us;
 	int (*sync)(int fd); /* NULL: fdatasync; tests inject failures */
+	/* Producers urgent_from .. producers-1 are urgent (0: none): their
+	 * records are committed no later than any record handed over after
+	 * them by a thread that saw them submitted (gather, docs/WAL.md). */
+	unsigned int urgent_from;
 };
 
 struct wal_writer;

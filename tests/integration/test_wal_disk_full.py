@@ -3,8 +3,10 @@
 """A full disk under --durability sync (docs/WAL.md "The node"): the
 state directory is a small tmpfs, nearly filled. Bids are answered until
 the log cannot grow; from then on no bid is answered ACCEPTED (its record
-was not written: NOT_SERVING), bidctl status says why (`wal`, "free space")
-and every bid seen ACCEPTED is in the log (after a restart its
+was not written: NOT_SERVING), bidctl status says why (`wal`, "free space"),
+a retry of a bid whose record was lost is never REPLAYED ACCEPTED (not
+even after the resume, when memory still holds its key; what it is told
+then still holds after a restart), and every bid seen ACCEPTED is in the log (after a restart its
 retransmission is REPLAYED with its stamp). Once
 space returns the node serves again by itself. Root only (mount)."""
 
@@ -57,7 +59,11 @@ class WalDiskFull(unittest.TestCase):
                     accepted[rid] = (2, amount, r["hlc"])
                 elif r["status"] == NOT_SERVING:
                     refused = r
+                    refused_bid = bid(rid, 1, 2, amount)
             self.assertIsNotNone(refused, "the log never ran out of space")
+            # Its retry at once (before the service thread says NOT_SERVING,
+            # or after): its record was never written, so never ACCEPTED.
+            self.assertEqual(c.ask(refused_bid)["status"], NOT_SERVING)
             self.assertGreater(len(accepted), 10)
             for _ in range(40):  # the service thread sees it within 50 ms
                 st = json.loads(node.bidctl(BIDCTL, "--json", "status").stdout)
@@ -84,6 +90,13 @@ class WalDiskFull(unittest.TestCase):
                 time.sleep(0.1)
             self.assertIsNotNone(served, "the node did not resume:\n" + node.text()[-2000:])
             self.assertIn("works again", node.text())
+            # The bid answered NOT_SERVING when the log filled, retried now
+            # that the node serves again: its record was lost (or it was
+            # never applied), so never REPLAYED ACCEPTED from memory
+            # (docs/WAL.md "A lost record's key").
+            again = c.ask(refused_bid)
+            self.assertNotEqual((again["status"], again["flags"] & REPLAYED),
+                                (ACCEPTED, REPLAYED), again)
         finally:
             c.close()
             self.assertEqual(node.stop(), 0)
@@ -91,6 +104,12 @@ class WalDiskFull(unittest.TestCase):
         c = Client()
         try:
             q = c.ask(query(10 ** 6, 1))
+            # What the retry was told after the resume still holds: a final
+            # answer is REPLAYED as it was (its record is durable).
+            a2 = c.ask(refused_bid)
+            if again["status"] != NOT_SERVING:
+                self.assertEqual((a2["status"], a2["flags"] & REPLAYED, a2["hlc"]),
+                                 (again["status"], REPLAYED, again["hlc"]), (again, a2))
             self.assertGreaterEqual(q["leading_amount"], max(a for _, a, _ in accepted.values()))
             # Each one's record made it: its retransmission is REPLAYED as it was.
             for rid, (bidder, amount, hlc) in accepted.items():

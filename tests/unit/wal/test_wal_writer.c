@@ -43,8 +43,9 @@ static int drop_dir(void **state)
 	return 0;
 }
 
-static unsigned int batch_max; /* 0: the default */
-static unsigned int linger_us; /* 0: the default */
+static unsigned int batch_max;   /* 0: the default */
+static unsigned int linger_us;   /* 0: the default */
+static unsigned int urgent_from; /* 0: no urgent producer */
 
 static struct wal_writer *open_writer(unsigned int producers, unsigned int slots, uint64_t first,
 				      int (*sync)(int))
@@ -57,6 +58,7 @@ static struct wal_writer *open_writer(unsigned int producers, unsigned int slots
 				      .segment_bytes = 1 << 20,
 				      .batch_max = batch_max,
 				      .linger_us = linger_us,
+				      .urgent_from = urgent_from,
 				      .sync = sync};
 	struct wal_writer *w = wal_writer_create(&c, err, sizeof(err));
 	if (!w)
@@ -179,6 +181,55 @@ static void full_batches_leave_later_rings_for_the_next(void **state)
 	batch_max = 0;
 }
 
+struct lsn_list {
+	uint64_t request[64];
+	uint64_t lsn[64];
+	size_t n;
+};
+
+static int list_records(const struct wal_record *r, void *arg)
+{
+	struct lsn_list *l = arg;
+	if (l->n < 64) {
+		l->request[l->n] = r->u.bid.request_id;
+		l->lsn[l->n++] = r->lsn;
+	}
+	return 0;
+}
+
+/* An urgent producer's record (the control thread's auction open) is never
+ * committed after a record another producer handed over once it was
+ * submitted (a bid in that auction), even when a batch cannot take every
+ * ring: the urgent rings come first (regression: the first batch took two
+ * of the worker's bids, the open came in the next one, and a crash between
+ * left durable bids of an auction the log never opened). */
+static void urgent_records_commit_no_later_than_what_follows(void **state)
+{
+	(void)state;
+	batch_max = 2;
+	urgent_from = 1;
+	struct wal_writer *w = open_writer(2, 16, 1, NULL);
+	struct wal_producer *worker = wal_writer_producer(w, 0),
+			    *control = wal_writer_producer(w, 1);
+	uint8_t buf[WAL_RECORD_MAX];
+	struct wal_receipt r;
+	assert_int_equal(wal_submit(control, buf, encode(buf, 9, 100), &r), 0);
+	for (uint64_t seq = 1; seq <= 3; seq++)
+		assert_int_equal(wal_submit(worker, buf, encode(buf, 1, seq), &r), 0);
+	assert_int_equal(wal_writer_start(w), 0);
+	wait_outcome(worker, &r, WAL_DURABLE);
+	wal_writer_stop(w);
+	wal_writer_destroy(w);
+	batch_max = 0;
+	urgent_from = 0;
+	struct lsn_list l = {.n = 0};
+	struct wal_recovery out;
+	char err[512] = "";
+	assert_int_equal(wal_recover(dir, NULL, list_records, &l, &out, err, sizeof(err)), 0);
+	assert_int_equal(l.n, 4);
+	assert_true(l.request[0] == 100 && l.lsn[0] == 1);
+}
+
 static void bad_use_is_refused(void **state)
 {
 	(void)state;
@@ -251,22 +302,6 @@ static void wait_error(struct wal_writer *w, int want)
 	for (int i = 0; i < 100000 && wal_writer_error(w) != want; i++)
 		usleep(50);
 	assert_int_equal(wal_writer_error(w), want);
-}
-
-struct lsn_list {
-	uint64_t request[64];
-	uint64_t lsn[64];
-	size_t n;
-};
-
-static int list_records(const struct wal_record *r, void *arg)
-{
-	struct lsn_list *l = arg;
-	if (l->n < 64) {
-		l->request[l->n] = r->u.bid.request_id;
-		l->lsn[l->n++] = r->lsn;
-	}
-	return 0;
 }
 
 /* A failed fdatasync: the record is LOST and never durable, the writer
@@ -628,6 +663,8 @@ int main(void)
 					    drop_dir),
 	    cmocka_unit_test_setup_teardown(full_batches_leave_later_rings_for_the_next, make_dir,
 					    drop_dir),
+	    cmocka_unit_test_setup_teardown(urgent_records_commit_no_later_than_what_follows,
+					    make_dir, drop_dir),
 	    cmocka_unit_test_setup_teardown(bad_use_is_refused, make_dir, drop_dir),
 	    cmocka_unit_test_setup_teardown(the_writer_sleeps_with_a_1_us_timer_slack, make_dir,
 					    drop_dir),

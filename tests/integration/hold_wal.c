@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * LD_PRELOAD shim for tests: while the file named by BP_HOLD_WAL exists,
+ * pwritev() of a write-ahead log segment (a descriptor whose path ends in
+ * ".wal") waits, polling every millisecond, and goes on once the file is
+ * gone. A test holds the node's log writer in its group commit this way:
+ * records handed over but not durable, for as long as it likes, without
+ * touching the disk (a killed node then loses exactly those records).
+ */
+/* Both symbols are defined here: no redirection of pwritev to pwritev64. */
+#undef _FILE_OFFSET_BITS
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef ssize_t (*pwritev_fn)(int, const struct iovec *, int, off_t);
+
+static int is_segment(int fd)
+{
+	char link[64], path[4096];
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(link, path, sizeof(path) - 1);
+	if (n < 4)
+		return 0;
+	path[n] = '\0';
+	return strcmp(path + n - 4, ".wal") == 0;
+}
+
+static void hold(int fd)
+{
+	const char *flag = getenv("BP_HOLD_WAL");
+	if (!flag || !is_segment(fd))
+		return;
+	while (access(flag, F_OK) == 0) {
+		struct timespec ts = {0, 1000000L};
+		nanosleep(&ts, NULL);
+	}
+}
+
+ssize_t pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
+{
+	static pwritev_fn real;
+	if (!real)
+		real = (pwritev_fn)dlsym(RTLD_NEXT, "pwritev");
+	hold(fd);
+	return real(fd, iov, cnt, off);
+}
+
+ssize_t pwritev64(int fd, const struct iovec *iov, int cnt, off_t off)
+{
+	static pwritev_fn real;
+	if (!real)
+		real = (pwritev_fn)dlsym(RTLD_NEXT, "pwritev64");
+	hold(fd);
+	return real(fd, iov, cnt, off);
+}

@@ -1,0 +1,189 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""The log writer held in its group commit (docs/WAL.md "The node"): the
+hold_wal preload makes every pwritev of a log segment wait while a flag
+file exists, so records are handed over but not durable for as long as a
+test likes. With it: a node killed while its peers already counted bids
+whose records were not written counts each once after the restart; a
+retransmission from another source port is not REPLAYED before its record
+is durable; a stuck writer turns the node NOT_SERVING `wal` ("stalled");
+a `bidctl close` answered is still closed after a kill -9. Root only."""
+
+import json
+import os
+import tempfile
+import time
+import unittest
+
+import bptest
+import cluster
+from bptest import (ACCEPTED, CLOSED, NOT_SERVING, OVERLOADED, REPLAYED, bid, parse_reply,
+                    query)
+from cluster import Cluster
+
+HOLD_SO = os.environ.get("BP_HOLD_WAL_SO", "build/tests/integration/libhold_wal.so")
+ARGS = ["--open-range", "1-1", "--duration", "600", "--durability", "sync"]
+
+
+def status(node):
+    return json.loads(node.bidctl("--json", "status").stdout)
+
+
+def wait_for(what, check, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        got = check()
+        if got:
+            return got
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class WalHold(unittest.TestCase):
+    def setUp(self):
+        self.flag = tempfile.mktemp(prefix="bp-hold-wal-")
+        self.addCleanup(self.release)
+        os.environ["BP_HOLD_WAL"] = self.flag
+        self.addCleanup(os.environ.pop, "BP_HOLD_WAL", None)
+
+    def hold(self):
+        open(self.flag, "w").close()
+        time.sleep(0.1)  # a batch already in its pwritev goes on
+
+    def release(self):
+        if os.path.exists(self.flag):
+            os.unlink(self.flag)
+
+    def start(self, name, n, args=ARGS):
+        c = Cluster(name)
+        self.addCleanup(c.stop)
+        key_file = os.path.join(c.root, "key")
+        cluster.write_key(key_file)
+        os.environ["LD_PRELOAD"] = HOLD_SO
+        try:
+            c.start(n, args=args,
+                    node_args=(lambda i: cluster.mesh_args(key_file, i, n)) if n > 1 else None)
+        finally:
+            del os.environ["LD_PRELOAD"]
+        for i in range(1, n + 1):
+            wait_for(f"node {i} serving", lambda i=i: status(c.node(i))["serving"])
+        return c
+
+    def restart(self, c, i):
+        os.environ["LD_PRELOAD"] = HOLD_SO
+        try:
+            c.restart(i)
+        finally:
+            del os.environ["LD_PRELOAD"]
+        wait_for(f"node {i} serving", lambda: status(c.node(i))["serving"])
+
+    def bid_count(self, cl, i, rid=[10 ** 6]):
+        rid[0] += 1
+        return cl.to(i).ask(query(rid[0], 1))["bid_count"]
+
+    def test_restart_counts_each_bid_once_with_peers(self):
+        """5 durable bids, 3 more applied and shipped to node 2 but never
+        written on node 1, kill -9, restart: bid_count 5..8 on both nodes,
+        the same on both once they converge (it was 5 + 8 = 13 on node 1:
+        the recovered count under the peer's copy of node 1's slot)."""
+        c = self.start("walhold-dup", 2)
+        cl = c.client(1)
+        for k in range(5):
+            self.assertEqual(cl.to(1).ask(bid(100 + k, 1, 7, 10 + k))["status"], ACCEPTED)
+        wait_for("node 2 to count 5", lambda: self.bid_count(cl, 2) == 5)
+        self.hold()
+        for k in range(3):
+            cl.to(1).send(bid(200 + k, 1, 8, 50 + k))
+            time.sleep(0.05)
+        wait_for("node 2 to count 8", lambda: self.bid_count(cl, 2) == 8)
+        self.assertIsNone(cl.to(1).recv(timeout=0.2), "a reply left before its record")
+        c.kill(1)
+        self.release()
+        self.restart(c, 1)
+        counts = None
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            counts = (self.bid_count(cl, 1), self.bid_count(cl, 2))
+            for n in counts:
+                self.assertTrue(5 <= n <= 8, counts)
+            if counts[0] == counts[1]:
+                break
+            time.sleep(0.2)
+        self.assertEqual(counts[0], counts[1], counts)
+        # Every bid applied was shipped: once converged, 8 distinct keys.
+        self.assertEqual(counts, (8, 8))
+
+    def test_replay_held_until_durable(self):
+        """A retransmission from another source port while the record is
+        not durable: OVERLOADED (an in-flight duplicate), counted in
+        replay_held; REPLAYED once durable (docs/WAL.md, parked replies)."""
+        c = self.start("walhold-replay", 1)
+        first, other = c.client(1), c.client(1)
+        self.hold()
+        first.send(bid(300, 1, 9, 40))
+        time.sleep(0.1)
+        other.send(bid(300, 1, 9, 40))
+        data = other.recv(timeout=0.5)
+        self.assertIsNotNone(data, "no answer to the retransmission")
+        held = parse_reply(data)
+        self.assertEqual((held["status"], held["flags"] & REPLAYED), (OVERLOADED, 0), held)
+        self.assertIsNone(first.recv(timeout=0.1), "the reply left before its record")
+        self.release()
+        mine = parse_reply(first.recv(timeout=2))
+        self.assertEqual(mine["status"], ACCEPTED, mine)
+        again = other.ask(bid(300, 1, 9, 40))
+        self.assertEqual((again["status"], again["flags"] & REPLAYED, again["hlc"]),
+                         (ACCEPTED, REPLAYED, mine["hlc"]), again)
+        node = c.node(1)
+        self.assertEqual(c.stop_node(1), 0)
+        self.assertGreaterEqual(node.summary.get(("wal", "replay_held"), 0), 1, node.summary)
+
+    def test_stalled_writer_is_not_serving(self):
+        """A writer stuck in its pwritev: NOT_SERVING `wal` ("stalled")
+        within about WAL_STALL_MS (5 s), new bids NOT_SERVING, and serving
+        again once it moves (the parked reply then leaves ACCEPTED)."""
+        c = self.start("walhold-stall", 1)
+        cl, other = c.client(1), c.client(1)
+        self.hold()
+        cl.send(bid(400, 1, 5, 30))
+        st = wait_for("the node to say stalled",
+                      lambda: (lambda s: s if "stalled" in (s["wal"]["error"] or "") else None)(
+                          status(c.node(1))), timeout=15)
+        self.assertFalse(st["serving"], st)
+        # The HLC ceiling may say so first: its renewal is logged too.
+        self.assertIn(st["not_serving_reason"], ("wal", "hlc_ceiling"), st)
+        self.assertIn("stalled", st["wal"]["error"] or "", st)
+        self.assertEqual(other.ask(bid(401, 1, 6, 31))["status"], NOT_SERVING)
+        self.release()
+        wait_for("serving again", lambda: status(c.node(1))["serving"], timeout=5)
+        mine = parse_reply(cl.recv(timeout=2))
+        self.assertEqual(mine["status"], ACCEPTED, mine)
+        self.assertIn("moves again", c.node(1).text())
+
+    def test_close_answered_survives_kill(self):
+        """bidctl close answered OK means its record is durable: closed
+        after a kill -9 and restart. With the writer held (and the node
+        killed while it still is) the close is not answered OK: it waits,
+        then says its record is not durable."""
+        c = self.start("walhold-close", 1, args=["--open-range", "1-2", "--duration", "600",
+                                                 "--durability", "sync"])
+        cl = c.client(1)
+        self.hold()
+        held = c.node(1).bidctl("close", "1")
+        c.kill(1)
+        self.release()
+        told_closed = held.returncode == 0
+        if not told_closed:
+            self.assertIn("not durable", held.stderr + held.stdout, held)
+        self.restart(c, 1)
+        if told_closed:  # it was answered: it must have stayed closed
+            self.assertEqual(cl.ask(bid(500, 1, 3, 1000))["status"], CLOSED)
+        # Not held: answered, then killed at once: closed after the restart.
+        self.assertEqual(c.node(1).bidctl("close", "2").returncode, 0)
+        c.kill(1)
+        self.restart(c, 1)
+        self.assertEqual(cl.ask(bid(501, 2, 3, 1000))["status"], CLOSED)
+
+if __name__ == "__main__":
+    cluster.require_root()
+    unittest.main(verbosity=2)
