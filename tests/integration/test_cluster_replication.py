@@ -130,24 +130,13 @@ class Workload:
                                                                                else 1)
 
     def _final(self, client, payload):
-        """The request's final answer from the node it was sent to.
-        NOT_SERVING is not final (PROTOCOL.md): the first try may have
-        been accepted and its reply lost or late (a loaded machine), and
-        the node may turn NOT_SERVING before the retry (the clock rule:
-        a good node that hears only the bad one for a second stops too).
-        Taking that NOT_SERVING for "not accepted" would leave an
-        accepted bid out of the oracle, so the same request is asked
-        again, on the same node (a retry there gets REPLAYED with the
-        original stamp; on another node it would get a second stamp),
-        until the node serves: bounded."""
-        deadline = time.monotonic() + NOT_SERVING_WAIT_S
-        while True:
-            r = client.ask(payload)
-            if r["status"] != NOT_SERVING or time.monotonic() > deadline:
-                return r
+        """The final answer (cluster.ClusterClient.ask_final), counting the
+        NOT_SERVING answers retried."""
+        r, retried = client.ask_final(payload, NOT_SERVING_WAIT_S)
+        if retried:
             with self.lock:
-                self.not_serving += 1
-            time.sleep(0.05)
+                self.not_serving += retried
+        return r
 
     def views(self, nodes):
         """QUERY of every auction on every node: {auction: [view per node]}."""
