@@ -76,6 +76,8 @@ class Loader(threading.Thread):
                 try:
                     self.c.send(bid(self.rid, *b))
                 except OSError:  # the node was killed: its tap is gone
+                    del self.sent[self.rid]  # never sent: the rid is the next one's
+                    burst.pop()
                     self.stop.set()
                     break
                 self.rid += 1
@@ -111,7 +113,12 @@ class WalCrash(unittest.TestCase):
                 node.proc.send_signal(signal.SIGKILL)  # mid-load
                 node.proc.wait(timeout=10)
                 loader.stop.set()
-                loader.join(timeout=5)
+                # Stopped for sure before the next round: a loader still
+                # running would send to the next life with the rids the
+                # next loader uses, and its bids would be counted but not
+                # in `sent`.
+                loader.join(timeout=60)
+                self.assertFalse(loader.is_alive(), "the load thread did not stop")
                 rid = loader.rid
                 sent.update(loader.sent)
                 accepted.update(loader.accepted)
