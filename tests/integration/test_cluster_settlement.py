@@ -496,6 +496,75 @@ class Settlement(unittest.TestCase):
         self.assertEqual({got[a][1]["fencing_token"] for a in second}, {new_token})
 
 
+class MixedModes(unittest.TestCase):
+    """Two nodes of one cluster key, node 1 with --etcd and node 2 without
+    (docs/LEADERSHIP.md "Mixed clusters"): neither takes the other's
+    settlement parts, both say so, and no auction ends with two different
+    settlement records (node 2 settles on its own; node 1 waits for node
+    2's final report, which never comes, and writes nothing to etcd)."""
+
+    status = Settlement.status
+    query = Settlement.query
+    metrics = Settlement.metrics
+    wait_for = Settlement.wait_for
+    etcd_record = Settlement.etcd_record
+
+    def setUp(self):
+        self.c = Cluster(self.id().split(".")[-1][:20])
+        self.c._make_namespace()
+        self.etcd = etcd.Etcd(netns=self.c.ns)
+        self.name = f"bpm{os.getpid()}"
+        key = os.path.join(self.c.root, "cluster.key")
+        cluster.write_key(key)
+        fenced = ["--etcd", self.etcd.url, "--cluster-name", self.name, "--lease-ttl", str(TTL)]
+        self.c.start(2, node_args=lambda i: cluster.mesh_args(key, i, 2) +
+                     (fenced if i == 1 else []))
+
+    def tearDown(self):
+        self.c.stop()
+        self.etcd.stop()
+        self.assertEqual(self.c.leftovers(), [])
+
+    def test_7_mixed_modes_refuse_each_other(self):
+        self.wait_for("node 1 leading", lambda: self.status(1)["leader"], 60)
+        auctions = [701, 702]
+        for a in auctions:
+            out = self.c.node(1).bidctl("open", "--auction", str(a), "--reserve", "10",
+                                        "--increment", "1", "--duration", "3")
+            self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.wait_for("the auctions on node 2", lambda: all(
+            self.c.node(2).bidctl("--json", "query", str(a)).returncode == 0 for a in auctions))
+        rid = 1
+        for a in auctions:
+            for i in (1, 2):
+                rid += 1
+                self.c.client(i).ask(bptest.bid(rid, a, 100 + i, 20 + i))
+        # Node 2 settles locally; node 1 waits for node 2's final report.
+        self.wait_for("node 2's local settlements", lambda: all(
+            self.query(2, a)["settlement"] for a in auctions))
+        self.wait_for("node 1 waiting for peer 2", lambda: all(
+            {"auction": a, "for": "peer", "peer_node_id": 2}
+            in self.status(1)["settlements"]["waiting"] for a in auctions))
+        # Node 1's FINAL parts reached node 2 and were refused, counted.
+        m = self.wait_for("settlement_unfenced on node 2", lambda: (
+            lambda m: m if m.get("peer_drops_total/1/settlement_unfenced", 0) >= 1 else None)(
+                self.metrics(2)))
+        print(f"mixed modes: node 2 refused "
+              f"{m['peer_drops_total/1/settlement_unfenced']} parts of node 1", file=sys.stderr)
+        time.sleep(2)  # and still no second record later
+        for a in auctions:
+            records = [self.query(i, a)["settlement"] for i in (1, 2)]
+            records.append(self.etcd_record(a)[0])
+            distinct = {json.dumps(r, sort_keys=True) for r in records if r is not None}
+            self.assertEqual(len(distinct), 1, (a, records))
+            self.assertIsNone(records[0], (a, records))  # node 1 never took node 2's
+            self.assertIsNone(records[2], (a, records))  # nor wrote etcd
+        self.assertIn("peer 1 runs with --etcd and this node without it",
+                      "".join(self.c.node(2).output))
+        self.assertIn("peer 2 runs without --etcd and this node with it",
+                      "".join(self.c.node(1).output))
+
+
 if __name__ == "__main__":
     if not etcd.available():
         print("SKIP: etcd not installed (apt-get install etcd-server)")
