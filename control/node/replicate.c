@@ -183,6 +183,7 @@ static struct peer_header header_for(const struct control *c, const struct repl_
 	uint64_t wall = hlc_make(node_now_ms(n), 0);
 	return (struct peer_header){
 	    .type = type,
+	    .flags = c->etcd ? PEER_FLAG_FENCED : 0, /* our settlement mode */
 	    .sender = c->repl.self,
 	    .receiver = p->id,
 	    .incarnation = c->repl.incarnation,
@@ -856,6 +857,26 @@ static void dispatch(struct control *c, struct repl_peer *p, const struct peer_m
 	}
 }
 
+/* The peer's settlement mode, as its last authentic message says. A mode
+ * other than ours is said loudly, once per change: the two nodes then
+ * refuse each other's FINAL and SETTLEMENT parts (settle_rule.h), so the
+ * fenced side's auctions wait for that peer (docs/LEADERSHIP.md "Mixed
+ * clusters"). */
+static void note_mode(struct control *c, struct repl_peer *p, bool fenced)
+{
+	bool ours = c->etcd;
+	if (p->mode_known && p->fenced == fenced)
+		return;
+	p->mode_known = true;
+	p->fenced = fenced;
+	if (fenced != ours)
+		BP_LOG(WARNING, CONTROL,
+		       "peer %u runs %s --etcd and this node %s: neither takes the other's "
+		       "settlements (settlement_unfenced); start every node of a cluster with "
+		       "the same --etcd\n",
+		       p->id, fenced ? "with" : "without", ours ? "with it" : "without it");
+}
+
 void replicate_receive(struct control *c, struct rte_mbuf *m, const struct pkt_layout *lay,
 		       unsigned int port)
 {
@@ -907,6 +928,7 @@ void replicate_receive(struct control *c, struct rte_mbuf *m, const struct pkt_l
 	p->port_index = port;
 	p->stats.msgs_in++;
 	p->stats.bytes_in += lay->payload_len;
+	note_mode(c, p, (msg.h.flags & PEER_FLAG_FENCED) != 0);
 	dispatch(c, p, &msg, t4, now_ms);
 }
 

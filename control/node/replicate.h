@@ -78,7 +78,8 @@ struct rte_ring;
 	X(STAMP_AHEAD, stamp_ahead)   /* an entry's stamp is above the message's HLC */            \
 	X(BACKPRESSURE, backpressure) /* no room to retire what it would replace: sent again */    \
 	X(UNKNOWN_AUCTION, unknown_auction) /* an entry without definition, auction unknown */     \
-	X(UNKNOWN_SLOT, unknown_slot)	    /* a counter slot of a node not in the cluster */
+	X(UNKNOWN_SLOT, unknown_slot)	    /* a counter slot of a node not in the cluster */      \
+	X(SETTLEMENT_UNFENCED, settlement_unfenced) /* FINAL/SETTLEMENT across --etcd modes */
 
 enum repl_drop {
 #define REPL_DROP_ENUM(id, name) REPL_DROP_##id,
@@ -115,6 +116,9 @@ struct repl_peer {
 
 	bool ack_owed; /* reliable messages received since the last ACK */
 	bool heard;    /* an accepted message since this node started */
+	/* Its settlement mode (PEER_FLAG_FENCED of its last accepted message). */
+	bool mode_known;
+	bool fenced;
 	/* A SYNC_REQUEST that came before any other message of this life:
 	 * answered once another one shows the peer is live (a request
 	 * replayed after this node restarted gets nothing). */

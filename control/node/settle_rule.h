@@ -51,4 +51,24 @@ static inline enum settle_wait settle_rule(const struct settle_facts *f)
 	return SETTLE_READY;
 }
 
+/* A peer's FINAL and SETTLEMENT parts (docs/LEADERSHIP.md "Mixed
+ * clusters"): honoured only when both ends run with --etcd (the sender's
+ * PEER_FLAG_FENCED says it does), so a record that is not etcd's never
+ * settles a fenced node's auction, and a node without --etcd keeps
+ * settling on its own, as a lone node does. Symmetric: a part that crosses
+ * the modes, either way, is refused and counted (settlement_unfenced);
+ * between two nodes without --etcd there are no such parts. */
+enum settle_peer_part {
+	SETTLE_PART_HONOUR, /* both fenced: merge it */
+	SETTLE_PART_IGNORE, /* both local: nothing to do (none are sent) */
+	SETTLE_PART_REFUSE, /* modes differ: drop and count settlement_unfenced */
+};
+
+static inline enum settle_peer_part settle_peer_rule(bool fenced_here, bool fenced_sender)
+{
+	if (fenced_here != fenced_sender)
+		return SETTLE_PART_REFUSE;
+	return fenced_here ? SETTLE_PART_HONOUR : SETTLE_PART_IGNORE;
+}
+
 #endif

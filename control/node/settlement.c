@@ -70,7 +70,12 @@ static void record(struct control *c, struct auction *a, const struct leader_rec
 void settlement_merge_peer(struct control *c, struct repl_peer *p, struct auction *a,
 			   const struct peer_entry *e)
 {
-	if (!c->etcd)
+	if (!(e->parts & (PEER_PART_FINAL | PEER_PART_SETTLEMENT)))
+		return;
+	enum settle_peer_part rule = settle_peer_rule(c->etcd, p->fenced);
+	if (rule == SETTLE_PART_REFUSE)
+		p->stats.repl_drops[REPL_DROP_SETTLEMENT_UNFENCED]++;
+	if (rule != SETTLE_PART_HONOUR)
 		return;
 	unsigned int i = (unsigned int)(p - c->repl.peer);
 	if ((e->parts & PEER_PART_FINAL) && (e->parts & PEER_PART_DEFINITION) &&

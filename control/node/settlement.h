@@ -16,6 +16,10 @@
  *    then ships to every peer (PEER_PART_SETTLEMENT). Non-leaders wait for
  *    it. settle_rule.h is the rule.
  *
+ * A peer's FINAL and SETTLEMENT parts count only when it, too, runs with
+ * --etcd (PEER_FLAG_FENCED in its messages); across modes they are
+ * refused and counted, either way (settle_peer_rule in settle_rule.h).
+ *
  * Threads: the control thread only (after settlement_init on the main
  * thread).
  */
@@ -55,7 +59,8 @@ int settlement_init(struct control *c);
 void settlement_fini(struct control *c);
 /* The auction is final here (closed, grace period passed). */
 void settlement_final_here(struct control *c, struct auction *a);
-/* A merged peer entry's FINAL and SETTLEMENT parts (after its leader). */
+/* A merged peer entry's FINAL and SETTLEMENT parts (after its leader), by
+ * settle_peer_rule: with or without --etcd. */
 void settlement_merge_peer(struct control *c, struct repl_peer *p, struct auction *a,
 			   const struct peer_entry *e);
 /* Takes the leader thread's answers, looks at up to SETTLE_STEP awaiting

@@ -100,8 +100,8 @@ static uint64_t get_u64(struct reader *r)
 
 static int header_valid(const struct peer_header *h)
 {
-	return h->sender != 0 && h->receiver != 0 && h->incarnation != 0 && h->seq != 0 &&
-	       h->hlc != 0;
+	return (h->flags & ~PEER_FLAGS_KNOWN) == 0 && h->sender != 0 && h->receiver != 0 &&
+	       h->incarnation != 0 && h->seq != 0 && h->hlc != 0;
 }
 
 static int amount_valid(uint64_t a)
@@ -396,7 +396,7 @@ static int begin(const struct peer_header *h, uint8_t type, size_t body_len, uin
 	put_u8(w, PEER_VERSION);
 	put_u8(w, type);
 	put_u16(w, (uint16_t)len);
-	put_u16(w, 0);
+	put_u16(w, h->flags);
 	put_u16(w, h->sender);
 	put_u16(w, h->receiver);
 	put_u32(w, 0);
@@ -592,14 +592,14 @@ static enum peer_drop read_header(struct reader *r, struct peer_message *m)
 	r->off = 3;
 	m->h.type = get_u8(r);
 	m->length = get_u16(r);
-	uint16_t flags = get_u16(r);
+	m->h.flags = get_u16(r);
 	m->h.sender = get_u16(r);
 	m->h.receiver = get_u16(r);
 	uint32_t reserved = get_u32(r);
 	m->h.incarnation = get_u64(r);
 	m->h.seq = get_u64(r);
 	m->h.hlc = get_u64(r);
-	if (flags != 0 || reserved != 0 || !header_valid(&m->h))
+	if (reserved != 0 || !header_valid(&m->h))
 		return PEER_DROP_BAD_HEADER;
 	return PEER_DROP_NONE;
 }

@@ -9,7 +9,7 @@
  *   2    1     version (PEER_VERSION)
  *   3    1     type (0x10-0x1F, enum peer_type)
  *   4    2     length: the whole message, tag included
- *   6    2     flags: 0
+ *   6    2     flags: PEER_FLAG_FENCED or 0 (no other bit)
  *   8    2     sender node id (1..65535)
  *   10   2     receiver node id (1..65535)
  *   12   4     reserved: 0
@@ -102,8 +102,15 @@ enum peer_drop {
 /* The counter name of a reason ("bad_mac"), or "invalid". */
 const char *peer_drop_name(enum peer_drop d);
 
+/* Header flags. FENCED: the sender runs with --etcd, so its FINAL and
+ * SETTLEMENT parts are etcd-fenced (docs/LEADERSHIP.md "Mixed clusters");
+ * a node honours those parts only from a peer in its own mode. */
+#define PEER_FLAG_FENCED 0x0001
+#define PEER_FLAGS_KNOWN PEER_FLAG_FENCED
+
 struct peer_header {
-	uint8_t type; /* enum peer_type */
+	uint8_t type;	/* enum peer_type */
+	uint16_t flags; /* PEER_FLAG_*: a bit outside PEER_FLAGS_KNOWN is bad_header */
 	uint16_t sender;
 	uint16_t receiver;
 	uint64_t incarnation;

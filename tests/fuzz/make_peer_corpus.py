@@ -69,6 +69,8 @@ def entries(*es):
 DEF42 = (HLC - 5, 1, 1, 100, 10, 1700000600000)
 GOLDEN = {
     "heartbeat": message(HEARTBEAT, struct.pack(">QQQ", 1000, 2000, 3000)),
+    # From a node with --etcd: flags bit 0, FENCED (LEADERSHIP.md "Mixed clusters").
+    "heartbeat_fenced": message(HEARTBEAT, struct.pack(">QQQ", 1000, 2000, 3000), flags=1),
     "ack": message(ACK, struct.pack(">QB", 9, 2) + struct.pack(">QQQQ", 1, 3, 5, 5),
                    sender=2, receiver=1, incarnation=9, seq=5),
     "delta": message(DELTA, entries(
@@ -93,7 +95,7 @@ def refused():
         "bad_mac": message(HEARTBEAT, struct.pack(">QQQ", 1, 2, 3), key=bytes(32)),
         "bad_version": message(HEARTBEAT, struct.pack(">QQQ", 1, 2, 3), version=2),
         "short": hb[:40],
-        "bad_header_flags": message(HEARTBEAT, struct.pack(">QQQ", 1, 2, 3), flags=1),
+        "bad_header_flags": message(HEARTBEAT, struct.pack(">QQQ", 1, 2, 3), flags=2),
         "unknown_type": message(0x1F, b""),
         "malformed_delta": message(DELTA, entries(entry(5, leader=(0, 1, 1, 1)))),
         "empty_sync": message(SYNC, struct.pack(">QQQ", 9, 100, 0) + entries()),

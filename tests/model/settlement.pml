@@ -165,20 +165,25 @@ active proctype Leases()
 	}
 
 /* Decide a settlement: leader by its own belief, its own HLC past the
- * close time, every peer done, nothing recorded yet. The txn goes out;
- * its request may reach etcd at any later moment (a pause, a slow
- * network), and the node sends no other txn before it has an answer. */
+ * close time, every peer done, nothing recorded yet. The amount is fixed
+ * here (the merged leading bid, final once every peer is done); the token
+ * is not: the job goes to the leader thread, which takes the token it
+ * holds when it runs the job (settle_one in control/leader/leader.c), at
+ * any later moment (a queue, a pause). The node has one job in flight at
+ * a time. */
 #define DECIDE(a)                                                            \
 	:: d_step {                                                          \
-		believe[me] != 0 && pend_rec == 0 && rec[IA(me, a)] == 0 &&  \
-		stage[me] > CLOSE_OF(a) && PEERS_DONE(me, a) ->                        \
-		pend_a = a; pend_rec = REC(mx[IA(me, a)], believe[me])       \
+		believe[me] != 0 && !pend && rec[IA(me, a)] == 0 &&          \
+		stage[me] > CLOSE_OF(a) && PEERS_DONE(me, a) ->              \
+		pend_a = a; pend_amt = mx[IA(me, a)]; pend = true            \
 	}
 
 proctype Node(byte me)
 {
 	byte v;
-	byte pend_a, pend_rec; /* the txn in flight; pend_rec 0: none */
+	bool pend;             /* a settlement job in flight */
+	byte pend_a, pend_amt; /* its auction and amount */
+	byte pend_rec;         /* its record, once the leader thread runs it */
 
 	do
 	BID(0)
@@ -200,11 +205,19 @@ proctype Node(byte me)
 	:: d_step { believe[me] != 0 -> believe[me] = 0 }
 	DECIDE(0)
 	DECIDE(1)
-	/* The txn reaches etcd: compare the election key's creation revision
-	 * with the token and the settlement key with absence; then put the
-	 * settlement, else get it. Recorded locally only after success. */
+	/* The leader thread runs the job no longer believing it leads
+	 * (LEADER_NOT_LEADER): nothing is sent; decided again later. */
+	:: d_step { pend && believe[me] == 0 -> pend = false; pend_a = 0; pend_amt = 0 }
+	/* It runs the job as leader: the record takes the token it holds now
+	 * (maybe a later leadership's than at DECIDE), and the txn reaches
+	 * etcd in the same step (a txn delayed past a deposition is the
+	 * belief going stale before this step: the zombie). The txn compares
+	 * the election key's creation revision with the token and the
+	 * settlement key with absence; then puts the settlement, else reads
+	 * both keys. Recorded locally only after success. */
 	:: d_step {
-		pend_rec != 0 ->
+		pend && believe[me] != 0 ->
+		pend_rec = REC(pend_amt, believe[me]);
 		if
 		:: TOKEN_HOLDS(me, REC_TOK(pend_rec)) && settled[pend_a] == 0 ->
 			/* Invariant 3 (fencing): only the node etcd names
@@ -228,7 +241,7 @@ proctype Node(byte me)
 			:: else -> skip
 			fi
 		fi;
-		pend_a = 0; pend_rec = 0
+		pend = false; pend_a = 0; pend_amt = 0; pend_rec = 0
 	}
 	od
 }

@@ -94,6 +94,18 @@ static void test_lone_leader_without_peers(void **state)
 	assert_int_equal(settle_rule(&f), SETTLE_READY);
 }
 
+/* A peer's FINAL and SETTLEMENT parts across --etcd modes (LEADERSHIP.md
+ * "Mixed clusters"): only fenced to fenced is merged; either crossing is
+ * refused (and counted by the caller), never adopted. */
+static void test_peer_parts_only_between_fenced_nodes(void **state)
+{
+	(void)state;
+	assert_int_equal(settle_peer_rule(true, true), SETTLE_PART_HONOUR);
+	assert_int_equal(settle_peer_rule(true, false), SETTLE_PART_REFUSE);
+	assert_int_equal(settle_peer_rule(false, true), SETTLE_PART_REFUSE);
+	assert_int_equal(settle_peer_rule(false, false), SETTLE_PART_IGNORE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -105,6 +117,7 @@ int main(void)
 	    cmocka_unit_test(test_in_flight_is_not_sent_twice),
 	    cmocka_unit_test(test_settled_is_done),
 	    cmocka_unit_test(test_lone_leader_without_peers),
+	    cmocka_unit_test(test_peer_parts_only_between_fenced_nodes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

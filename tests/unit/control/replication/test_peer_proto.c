@@ -46,6 +46,25 @@ static const uint8_t golden_heartbeat[] = {
 	0xac, 0x1f, 0xc4, 0xad, 0xd5, 0x20, 0x45, 0xdf, 0x8b, 0x0c, 0x5a, 0x36, 0xee, 0x3e, 0x29, 0x0a, /* tag */
 };
 
+/* The same from a node with --etcd: flags PEER_FLAG_FENCED. */
+static const uint8_t golden_heartbeat_fenced[] = {
+	0xb1, 0xd5, /* magic */
+	0x01, /* version */
+	0x10, /* type */
+	0x00, 0x50, /* length */
+	0x00, 0x01, /* flags: FENCED */
+	0x00, 0x01, /* sender */
+	0x00, 0x02, /* receiver */
+	0x00, 0x00, 0x00, 0x00, /* reserved */
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x07, /* incarnation */
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, /* seq */
+	0x01, 0x8b, 0xcf, 0xe5, 0x68, 0x00, 0x00, 0x03, /* hlc */
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0xe8, /* origin_ns 1000 */
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x07, 0xd0, /* receive_ns 2000 */
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0b, 0xb8, /* transmit_ns 3000 */
+	0xce, 0xdc, 0xf4, 0x37, 0x1c, 0xf8, 0xc7, 0xfc, 0x66, 0x94, 0x17, 0xf9, 0x23, 0xed, 0xc6, 0x78, /* tag */
+};
+
 static const uint8_t golden_ack[] = {
 	0xb1, 0xd5, /* magic */
 	0x01, /* version */
@@ -302,6 +321,30 @@ static void test_golden_heartbeat(void **state)
 	assert_memory_equal(&m.u.heartbeat, &hb, sizeof(hb));
 }
 
+/* The settlement mode travels in the header (LEADERSHIP.md "Mixed
+ * clusters"): FENCED both ways; any other flag is refused by both sides. */
+static void test_golden_heartbeat_fenced(void **state)
+{
+	(void)state;
+	struct peer_header h = header(PEER_HEARTBEAT, 1, 2, 7, 1);
+	h.flags = PEER_FLAG_FENCED;
+	struct peer_heartbeat hb = {.origin_ns = 1000, .receive_ns = 2000, .transmit_ns = 3000};
+	uint8_t buf[PEER_LEN_MAX];
+	int n = peer_encode_heartbeat(&h, &hb, &test_key, buf, sizeof(buf));
+	assert_int_equal(n, sizeof(golden_heartbeat_fenced));
+	assert_memory_equal(buf, golden_heartbeat_fenced, sizeof(golden_heartbeat_fenced));
+	struct peer_message m;
+	decode_ok(golden_heartbeat_fenced, sizeof(golden_heartbeat_fenced), &m);
+	assert_header(&m, &h);
+	assert_int_equal(m.h.flags, PEER_FLAG_FENCED);
+	decode_ok(golden_heartbeat, sizeof(golden_heartbeat), &m);
+	assert_int_equal(m.h.flags, 0);
+	h.flags = 0x0002;
+	assert_int_equal(peer_encode_heartbeat(&h, &hb, &test_key, buf, sizeof(buf)), -EINVAL);
+	h.flags = 0x8000;
+	assert_int_equal(peer_encode_heartbeat(&h, &hb, &test_key, buf, sizeof(buf)), -EINVAL);
+}
+
 static void test_golden_ack(void **state)
 {
 	(void)state;
@@ -556,7 +599,8 @@ static void test_refusals(void **state)
 	buf[len - 1] ^= 0x80;
 	assert_int_equal(decode_reason(buf, len), PEER_DROP_BAD_MAC);
 	/* Header fields that must be zero or non-zero. */
-	assert_int_equal(retagged_reason(g, len, 7, 1), PEER_DROP_BAD_HEADER);	/* flags */
+	assert_int_equal(retagged_reason(g, len, 7, 2), PEER_DROP_BAD_HEADER);	/* unknown flag */
+	assert_int_equal(retagged_reason(g, len, 6, 1), PEER_DROP_BAD_HEADER);	/* unknown flag */
 	assert_int_equal(retagged_reason(g, len, 13, 1), PEER_DROP_BAD_HEADER); /* reserved */
 	assert_int_equal(retagged_reason(g, len, 9, 0), PEER_DROP_BAD_HEADER);	/* sender 0 */
 	assert_int_equal(retagged_reason(g, len, 11, 0), PEER_DROP_BAD_HEADER); /* receiver 0 */
@@ -910,6 +954,7 @@ int main(void)
 		return 1;
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_golden_heartbeat),
+	    cmocka_unit_test(test_golden_heartbeat_fenced),
 	    cmocka_unit_test(test_golden_ack),
 	    cmocka_unit_test(test_ack_ranges_after_the_last_number_are_refused),
 	    cmocka_unit_test(test_golden_delta),
