@@ -16,21 +16,7 @@
 
 #include "wal_recover.h"
 
-static char dir[128];
-
-static int make_dir(void **state)
-{
-	(void)state;
-	scratch_dir(dir, sizeof(dir), "batch");
-	return 0;
-}
-
-static int drop_dir(void **state)
-{
-	(void)state;
-	remove_tree(dir);
-	return 0;
-}
+WAL_TEST_SCRATCH_DIR("batch")
 
 static struct wal_record numbered(uint64_t i)
 {

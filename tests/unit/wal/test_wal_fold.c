@@ -15,21 +15,7 @@
 
 #define NO_EXPIRY (UINT64_C(1) << 60)
 
-static char dir[128];
-
-static int setup(void **state)
-{
-	(void)state;
-	scratch_dir(dir, sizeof(dir), "fold");
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	remove_tree(dir);
-	return 0;
-}
+WAL_TEST_SCRATCH_DIR("fold")
 
 /* An empty state directory: snapshots of an earlier round would be newer. */
 static void fresh_dir(void)
@@ -278,5 +264,5 @@ int main(void)
 	    cmocka_unit_test(more_auctions_than_the_limit_stop_the_fold),
 	    cmocka_unit_test(the_tables_grow),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, make_dir, drop_dir);
 }

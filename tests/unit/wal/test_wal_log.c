@@ -16,21 +16,7 @@
 #include "wal_recover.h"
 #include "wal_writer.h"
 
-static char dir[128];
-
-static int make_dir(void **state)
-{
-	(void)state;
-	scratch_dir(dir, sizeof(dir), "wal-log");
-	return 0;
-}
-
-static int drop_dir(void **state)
-{
-	(void)state;
-	remove_tree(dir);
-	return 0;
-}
+WAL_TEST_SCRATCH_DIR("wal-log")
 
 static int no_sync(int fd)
 {

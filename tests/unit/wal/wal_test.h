@@ -49,6 +49,23 @@ static inline void remove_tree(const char *dir)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* A test file's scratch directory `dir`, made before each test by
+ * make_dir and removed after it by drop_dir (cmocka setup/teardown). */
+#define WAL_TEST_SCRATCH_DIR(tag)                                                                  \
+	static char dir[128];                                                                      \
+	static int make_dir(void **state)                                                          \
+	{                                                                                          \
+		(void)state;                                                                       \
+		scratch_dir(dir, sizeof(dir), tag);                                                \
+		return 0;                                                                          \
+	}                                                                                          \
+	static int drop_dir(void **state)                                                          \
+	{                                                                                          \
+		(void)state;                                                                       \
+		remove_tree(dir);                                                                  \
+		return 0;                                                                          \
+	}
+
 /* <dir>/wal/<name> */
 static inline void wal_path(char *out, size_t len, const char *dir, const char *name)
 {
