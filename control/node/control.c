@@ -176,10 +176,16 @@ static int open_initial_range(struct control *c, char *err, size_t errlen)
 		if (id == UINT64_MAX)
 			break;
 	}
-	BP_LOG(INFO, CONTROL,
-	       "opened auctions %" PRIu64 "-%" PRIu64 " for %" PRIu64 " s (%" PRIu64
-	       " of them here, the others came from peers)\n",
-	       cfg->open_first, cfg->open_last, cfg->duration_s, opened);
+	uint64_t range = cfg->open_last - cfg->open_first + 1; /* 0: the whole id space */
+	if (opened == range)
+		BP_LOG(INFO, CONTROL, "opened auctions %" PRIu64 "-%" PRIu64 " for %" PRIu64 " s\n",
+		       cfg->open_first, cfg->open_last, cfg->duration_s);
+	else
+		BP_LOG(INFO, CONTROL,
+		       "opened auctions %" PRIu64 "-%" PRIu64 " for %" PRIu64 " s: %" PRIu64
+		       " of them here, the others existed already (recovered from the log or "
+		       "defined by a peer)\n",
+		       cfg->open_first, cfg->open_last, cfg->duration_s, opened);
 	return 0;
 }
 
