@@ -190,6 +190,17 @@ static bool wait_leader(struct leader *l, int ms, struct leader_view *v)
 	return false;
 }
 
+/* Deposes l behind its back: revokes its lease (its election key names
+ * it, in hex) through another client. */
+static void revoke_its_lease(const struct leader *l, struct etcd_client *other)
+{
+	char err[512];
+	const char *hex = strrchr(l->election_key, '/');
+	assert_non_null(hex);
+	int64_t lease = (int64_t)strtoull(hex + 1, NULL, 16);
+	assert_int_equal(etcd_lease_revoke(other, lease, err, sizeof(err)), 0);
+}
+
 /* The zombie: a leader whose election key etcd has dropped (its lease
  * revoked behind its back) still believes it leads, by its clock; its
  * settlement is refused by etcd and counted. */
@@ -217,10 +228,7 @@ static void a_deposed_leaders_settlement_is_refused_and_counted(void **state)
 	/* Depose it: revoke its lease from elsewhere (the key names it). */
 	struct etcd_client other;
 	client(&other);
-	const char *hex = strrchr(l.election_key, '/');
-	assert_non_null(hex);
-	int64_t lease = (int64_t)strtoull(hex + 1, NULL, 16);
-	assert_int_equal(etcd_lease_revoke(&other, lease, err, sizeof(err)), 0);
+	revoke_its_lease(&l, &other);
 	leader_read(&l, &v);
 	assert_true(v.leader); /* by its own clock it still leads */
 	assert_int_equal(leader_settle_txn(&l, 2, "zombie", 6, &existing, err, sizeof(err)), 0);
@@ -289,10 +297,7 @@ static void the_queue_settles_adopts_and_steps_down(void **state)
 
 	struct etcd_client other;
 	client(&other);
-	const char *hex = strrchr(l.election_key, '/');
-	assert_non_null(hex);
-	int64_t lease = (int64_t)strtoull(hex + 1, NULL, 16);
-	assert_int_equal(etcd_lease_revoke(&other, lease, err, sizeof(err)), 0);
+	revoke_its_lease(&l, &other);
 	uint64_t deposed = v.token;
 	assert_int_equal(settle_through_queue(&l, 2, 300, &r), LEADER_REFUSED_TOKEN);
 	assert_int_equal(atomic_load(&l.fencing_rejections), 1);
