@@ -318,8 +318,8 @@ int control_init(struct control *c, struct node *n, char *err, size_t errlen)
 	rte_rcu_qsbr_thread_register(n->auctions.qsbr, me);
 	c->rcu = (struct rcu_section){.qs = n->auctions.qsbr, .reader = me};
 	node_not_serving(n, NOT_SERVING_FENCING, true);
-	/* Until control_start has replayed the log (workers may run by then). */
-	c->recovering = true;
+	/* Until control_start has replayed the log (workers may run by then):
+	 * node_state_ready stays false until publish_state. */
 	if (n->cfg.durability != BP_DURABILITY_OFF)
 		node_not_serving(n, NOT_SERVING_WAL_REPLAY, true);
 
@@ -363,7 +363,6 @@ static void publish_state(struct control *c)
 {
 	struct node *n = c->node;
 	atomic_store_explicit(&n->state_ready, true, memory_order_release);
-	c->recovering = false;
 	node_not_serving(n, NOT_SERVING_WAL_REPLAY, false);
 }
 

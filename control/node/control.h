@@ -126,7 +126,6 @@ struct control {
 	struct settlement_counts settlements; /* settlement.c, with --etcd */
 	bool range_pending;		      /* --open-range waits for the cluster start */
 	struct wal_node wal;		      /* the write-ahead log (wal_node.h) */
-	bool recovering;		      /* from control_init until the state is published */
 };
 
 /* Locks the state dir, loads the HLC ceiling, opens the control socket

@@ -35,7 +35,7 @@ static size_t answer_frame(struct control *c, struct rte_mbuf *m, unsigned int p
 	case PKT_CLASS_PEER:
 		/* Not merged into a half-recovered state: anti-entropy sends
 		 * what they held again once the node serves. */
-		if (c->recovering)
+		if (!node_state_ready(c->node))
 			stat_inc(&c->wal.recovery_peer_drops);
 		else
 			replicate_receive(c, m, &lay, p);
