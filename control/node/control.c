@@ -410,7 +410,7 @@ void control_run(struct control *c)
 		/* Replication times itself on the monotonic clock: a step of
 		 * the wall clock must not move its timers (docs/CHAOS.md). */
 		replicate_tick(c, node_mono_ms());
-		wal_node_control_flush(c); /* offline: it may wait for the writer */
+		wal_node_control_flush(c); /* the backlog to the writer, in order (no wait) */
 		open_range_when_started(c);
 		stats_node_tick(c, now);
 		/* Offline already: a sleeping control thread delays no grace
