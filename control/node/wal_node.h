@@ -86,6 +86,15 @@ void wal_node_control_define(struct control *c, uint64_t id, uint64_t reserve, u
 void wal_node_control_close(struct control *c, uint64_t id, uint64_t closed_at_ms);
 void wal_node_control_settle(struct control *c, const struct auction *a);
 
+/* Control thread: a WAL_DUP record (replicate_idem.h) straight to the
+ * writer, never waiting and never into the backlog (its place among the
+ * control records does not matter): 0 with *receipt, -EAGAIN (the ring is
+ * full: again later) or -EIO (the writer failed: lost). */
+int wal_node_control_dup(struct control *c, const struct wal_dup *d, struct wal_receipt *receipt);
+
+/* Control thread: what became of a control record's receipt. */
+enum wal_outcome wal_node_control_outcome(const struct control *c, const struct wal_receipt *r);
+
 /* Control thread, offline, every loop: hands the backlog over (no wait). */
 void wal_node_control_flush(struct control *c);
 
