@@ -417,6 +417,7 @@ void control_run(struct control *c)
 		 * period. */
 		rte_delay_us_sleep(CONTROL_SLEEP_US);
 	}
+	mailbox_abandon(c); /* the service thread waits for its answer */
 }
 
 void control_fini(struct control *c)
