@@ -24,6 +24,7 @@
 #include "cluster_key.h"
 #include "config.h"
 #include "control.h"
+#include "fencing.h"
 #include "port.h"
 #include "preflight.h"
 #include "runtime_dir.h"
@@ -136,6 +137,23 @@ static int run_config_actions(int eal_argc, char **eal_argv)
 		fprintf(stderr, "bidplane: configuration OK%s%s\n", cfg->config_file[0] ? ": " : "",
 			cfg->config_file);
 	return fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+/*
+ * One node per --state-dir (fencing.h), judged before EAL starts: another
+ * node there is a configuration error (exit 2, which the systemd unit does
+ * not restart), said in one plain line naming that node and the fix, not
+ * as an EAL exit. The lock stays open for the node's life.
+ */
+static void lock_state_dir(void)
+{
+	static int lock = -1;
+	char err[1024];
+	int rc = fencing_lock(node.cfg.state_dir, &lock, err, sizeof(err));
+	if (rc == 0)
+		return;
+	fprintf(stderr, "bidplane: %s\n", err);
+	exit(rc == -EIO || rc == -ENOSPC || rc == -EDQUOT ? EXIT_FAILURE : 2);
 }
 
 static void setup_node(void)
@@ -251,6 +269,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bidplane: %s\n", err);
 		return EXIT_FAILURE;
 	}
+	lock_state_dir();
 	bp_eal_args_print(stdout, &eal);
 	fflush(stdout);
 	/* A prefix preflight chose is ours alone: remove its directory at

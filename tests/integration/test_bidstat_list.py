@@ -55,6 +55,13 @@ class ListAndClean(unittest.TestCase):
         self.assertEqual(states[exited.stats_name], "exited")
         self.assertEqual(states[crashed.stats_name], "crashed")
 
+        # A crashed node: not running, whatever its last serving gauge said.
+        gone = bidstat("--once", crashed.stats_name)
+        self.assertEqual(gone.returncode, 3, gone.stderr)
+        self.assertIn(": gone,", gone.stdout.splitlines()[0])
+        self.assertIn(", not running,", gone.stdout.splitlines()[0])
+        self.assertIn("its process is gone", gone.stderr)
+
         # A running node: nothing of it goes.
         r = bidstat("--clean", running.stats_name)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
