@@ -648,39 +648,43 @@ static void control_record(struct control *c, const struct wal_record *r)
 	wn->backlog[wn->backlog_tail++ % WAL_CONTROL_BACKLOG] = *r;
 }
 
-int wal_node_control_durable(struct control *c, unsigned int timeout_ms, char *err, size_t errlen)
+void wal_node_control_mark(struct control *c, struct wal_control_mark *m)
 {
 	struct wal_node *wn = &c->wal;
-	if (!wn->writer || c->node->cfg.durability != BP_DURABILITY_SYNC)
+	*m = (struct wal_control_mark){
+	    .armed = wn->writer && c->node->cfg.durability == BP_DURABILITY_SYNC &&
+		     (wn->control_submitted || wn->backlog_head != wn->backlog_tail),
+	    .receipt_known = wn->backlog_head == wn->backlog_tail,
+	    .backlog_end = wn->backlog_tail,
+	    .receipt = wn->last_control,
+	};
+}
+
+int wal_node_control_poll(struct control *c, struct wal_control_mark *m, char *err, size_t errlen)
+{
+	struct wal_node *wn = &c->wal;
+	if (!m->armed)
 		return 0;
-	uint64_t deadline =
-	    rte_get_timer_cycles() + (uint64_t)timeout_ms * (rte_get_timer_hz() / 1000);
-	for (;;) {
+	if (!m->receipt_known) {
 		wal_node_control_flush(c);
-		enum wal_outcome o = !wn->control_submitted
-					 ? WAL_DURABLE
-					 : wal_outcome(wn->control, &wn->last_control);
-		if (wn->backlog_head != wn->backlog_tail)
-			o = WAL_PENDING;
-		if (o == WAL_DURABLE)
-			return 0;
-		if (o == WAL_LOST || wal_writer_error(wn->writer)) {
-			char why[400];
-			wal_writer_describe(wn->writer, why, sizeof(why));
-			snprintf(err, errlen, "done in memory, but its log record was lost: %s",
-				 why);
-			return -EIO;
-		}
-		if (rte_get_timer_cycles() >= deadline) {
-			snprintf(
-			    err, errlen,
-			    "done in memory, but its log record is not durable after %u ms (the "
-			    "log writer is stalled: check the disk (dmesg)); a restart may undo it",
-			    timeout_ms);
-			return -ETIMEDOUT;
-		}
-		rte_delay_us_sleep(100);
+		/* Still queued (the indexes wrap: compare their distance). */
+		if ((int)(m->backlog_end - wn->backlog_head) > 0)
+			return -EAGAIN;
+		/* Handed over since: the latest receipt covers it (a later
+		 * record's durability implies its own, tickets are in order). */
+		m->receipt = wn->last_control;
+		m->receipt_known = true;
 	}
+	enum wal_outcome o = wal_outcome(wn->control, &m->receipt);
+	if (o == WAL_DURABLE)
+		return 0;
+	if (o == WAL_LOST || wal_writer_error(wn->writer)) {
+		char why[400];
+		wal_writer_describe(wn->writer, why, sizeof(why));
+		snprintf(err, errlen, "done in memory, but its log record was lost: %s", why);
+		return -EIO;
+	}
+	return -EAGAIN;
 }
 
 int wal_node_control_dup(struct control *c, const struct wal_dup *d, struct wal_receipt *receipt)
