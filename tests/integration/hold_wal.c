@@ -6,9 +6,10 @@
  * gone. A test holds the node's log writer in its group commit this way:
  * records handed over but not durable, for as long as it likes, without
  * touching the disk (a killed node then loses exactly those records).
- * And while BP_FAIL_WAL is set and a file FAIL_WAL exists in the
- * segment's directory, such a pwritev fails with EIO, writing nothing
- * (one node of several failed: its records lost, none on the disk).
+ * And with BP_FAIL_WAL set, per node (its segments' directory): while a
+ * file FAIL_WAL exists there such a pwritev fails with EIO, writing
+ * nothing (its records lost, none on the disk); while a file HOLD_WAL
+ * exists there it waits, as above.
  */
 /* Both symbols are defined here: no redirection of pwritev to pwritev64. */
 #undef _FILE_OFFSET_BITS
@@ -35,8 +36,8 @@ static int segment_path(int fd, char *path, size_t len)
 	return strcmp(path + n - 4, ".wal") == 0;
 }
 
-/* Whether this pwritev is to fail (BP_FAIL_WAL: see the top). */
-static int failing(int fd)
+/* Whether the file `name` is beside fd's segment (BP_FAIL_WAL: see the top). */
+static int flagged(int fd, const char *name)
 {
 	char path[4096];
 	if (!getenv("BP_FAIL_WAL") || !segment_path(fd, path, sizeof(path) - 16))
@@ -44,8 +45,17 @@ static int failing(int fd)
 	char *slash = strrchr(path, '/');
 	if (!slash)
 		return 0;
-	strcpy(slash + 1, "FAIL_WAL");
+	strcpy(slash + 1, name);
 	return access(path, F_OK) == 0;
+}
+
+static int failing(int fd)
+{
+	while (flagged(fd, "HOLD_WAL")) {
+		struct timespec ts = {0, 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	return flagged(fd, "FAIL_WAL");
 }
 
 static int is_segment(int fd)

@@ -89,6 +89,48 @@ class LostRecordRetriedElsewhere(unittest.TestCase):
                              f"node 2 counted {dups2} duplicate(s) of a copy node 1 lost")
         self.assertEqual(c.leftovers(), [])
 
+    def test_a_key_waits_for_its_record(self):
+        """Rule 1 (docs/WAL.md "Duplicates across nodes"): node 1's copy
+        (the earlier) is in memory, its record held in the writer
+        (HOLD_WAL); the client, unanswered, retries on node 2. Node 1's
+        key must not reach node 2 before the record is durable: else node
+        2 counts its copy as the duplicate of one the kill loses, and once
+        both nodes restarted the bid counts zero times."""
+        os.environ["LD_PRELOAD"] = HOLD_SO
+        os.environ["BP_FAIL_WAL"] = "1"
+        self.addCleanup(os.environ.pop, "LD_PRELOAD", None)
+        self.addCleanup(os.environ.pop, "BP_FAIL_WAL", None)
+        with Cluster("walheld") as c:
+            key = os.path.join(c.root, "cluster.key")
+            cluster.write_key(key)
+            c.start(2, args=ARGS, node_args=lambda i: cluster.mesh_args(key, i, 2))
+            c.wait_serving()
+            client = c.client(1)
+            c.partition([[1], [2]])
+            hold = os.path.join(c.root, "node1", "state", "wal", "HOLD_WAL")
+            open(hold, "w").close()
+            victim = bptest.bid(2, 1, 2, 11)
+            client.to(1).send(victim)  # applied, its record held: no answer
+            time.sleep(0.3)
+            r, _ = client.to(2).ask_final(victim)
+            self.assertEqual(r["status"], bptest.ACCEPTED, r)
+            c.heal()
+            time.sleep(1.5)
+            wait_for_refresh(self, c.node(2).stats_name)
+            dups2 = by_key(bidstat_json(self, c.node(2).stats_name))[
+                "bid_duplicates_total"]["total"]
+            print(f"node 2 dups {dups2}", file=sys.stderr)
+            c.kill(1)  # the held record dies with it
+            os.unlink(hold)
+            c.kill(2)
+            c.restart(1)
+            c.restart(2)
+            c.wait_serving()
+            after = settled(c, 1)
+            print(f"after the restarts bid_count {after} (want 1)", file=sys.stderr)
+            self.assertEqual(after, {1: 1, 2: 1})
+        self.assertEqual(c.leftovers(), [])
+
 
 if __name__ == "__main__":
     cluster.require_root()
