@@ -331,6 +331,15 @@ void repl_idem_resend(struct control *c, struct repl_peer *p, uint64_t now_ms)
 	ship_keys_to(c, p, now_ms);
 }
 
+void repl_idem_rewind(struct control *c, struct repl_peer *p)
+{
+	struct repl_idem *d = &c->repl.idem;
+	uint64_t from = log_oldest(d);
+	if (p->keys_next > from)
+		d->stats.keys_resent += p->keys_next - from;
+	p->keys_next = from;
+}
+
 uint64_t repl_idem_keys_behind(const struct control *c, const struct repl_peer *p)
 {
 	const struct repl_idem *d = &c->repl.idem;

@@ -131,6 +131,51 @@ class LostRecordRetriedElsewhere(unittest.TestCase):
             self.assertEqual(after, {1: 1, 2: 1})
         self.assertEqual(c.leftovers(), [])
 
+    def test_a_duplicate_counts_once_its_record_is_durable(self):
+        """Rule 2: node 1's copy is the later; its WAL_DUP record is held
+        in the writer (HOLD_WAL) when the copies meet. Counted and shipped
+        before it is durable, then lost with the kill, the duplicate would
+        be counted again after the restart."""
+        os.environ["LD_PRELOAD"] = HOLD_SO
+        os.environ["BP_FAIL_WAL"] = "1"
+        self.addCleanup(os.environ.pop, "LD_PRELOAD", None)
+        self.addCleanup(os.environ.pop, "BP_FAIL_WAL", None)
+        with Cluster("waldupheld") as c:
+            key = os.path.join(c.root, "cluster.key")
+            cluster.write_key(key)
+            c.start(2, args=ARGS, node_args=lambda i: cluster.mesh_args(key, i, 2))
+            c.wait_serving()
+            client = c.client(1)
+            c.partition([[1], [2]])
+            b = bptest.bid(3, 1, 2, 12)
+            r, _ = client.to(2).ask_final(b)
+            self.assertEqual(r["status"], bptest.ACCEPTED, r)
+            time.sleep(0.02)
+            r, _ = client.to(1).ask_final(b)  # sync: its record is durable
+            self.assertEqual(r["status"], bptest.ACCEPTED, r)
+            time.sleep(0.3)
+            hold = os.path.join(c.root, "node1", "state", "wal", "HOLD_WAL")
+            open(hold, "w").close()
+            c.heal()
+            time.sleep(1.5)
+            before = {i: c.bid_count(i, 1) for i in (1, 2)}
+            print(f"before the kill bid_count {before}", file=sys.stderr)
+            c.kill(1)  # the held WAL_DUP dies with it
+            os.unlink(hold)
+            c.restart(1)
+            c.wait_serving()
+            after = settled(c, 1)
+            print(f"after the restart bid_count {after} (want 1)", file=sys.stderr)
+            for i in (1, 2):
+                wait_for_refresh(self, c.node(i).stats_name)
+                st = by_key(bidstat_json(self, c.node(i).stats_name))
+                print(i, {k: v["total"] for k, v in st.items() if "dup" in k or "keys" in k
+                          or "dedup_entries" in k}, file=sys.stderr)
+            print("\n".join(l for l in c.node(1).text().splitlines() if "recover" in l
+                            or "wal" in l.lower()), file=sys.stderr)
+            self.assertEqual(after, {1: 1, 2: 1})
+        self.assertEqual(c.leftovers(), [])
+
 
 if __name__ == "__main__":
     cluster.require_root()
