@@ -919,6 +919,7 @@ void replicate_receive(struct control *c, struct rte_mbuf *m, const struct pkt_l
 		 * (this node did, and sent before it heard it) asks for none. */
 		if (peer_link_outstanding(l) > 0 || peer_pending_count(&p->pending) > 0)
 			p->push_state = true;
+		repl_idem_rewind(c, p); /* its key table starts again */
 		peer_link_new_incarnation(l, msg.h.incarnation);
 	}
 	peer_link_heard(l, now_ms);

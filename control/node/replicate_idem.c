@@ -206,8 +206,10 @@ static void stage_keys(struct control *c, unsigned int w)
 }
 
 /* The staged keys whose bid records are durable, oldest first, into the
- * batch. A lost record (the writer failed) releases its key too: the bid
- * is in memory and counted, so its key must be compared. */
+ * batch. A lost record's key (the writer failed) is dropped: compared, a
+ * peer could count its own copy as the duplicate of one a restart loses
+ * (a bid counted zero times); dropped, the bid counts twice while this
+ * node keeps it in memory, once after (review4: test_wal_cluster_lost). */
 static unsigned int release_staged(struct control *c)
 {
 	struct repl_idem *d = &c->repl.idem;
@@ -215,9 +217,11 @@ static unsigned int release_staged(struct control *c)
 	while (d->stage_head < d->stage_tail && have < REPL_KEYS_BATCH_MAX) {
 		const struct repl_key_staged *k = &d->stage[d->stage_head % REPL_KEY_STAGE];
 		const struct wal_producer *p = c->node->workers[k->worker]->wal.producer;
-		if (p && wal_outcome(p, &k->receipt) == WAL_PENDING)
+		enum wal_outcome o = p ? wal_outcome(p, &k->receipt) : WAL_DURABLE;
+		if (o == WAL_PENDING)
 			break;
-		d->batch[have++] = k->key;
+		if (o == WAL_DURABLE)
+			d->batch[have++] = k->key;
 		d->stage_head++;
 	}
 	return have;
@@ -325,6 +329,15 @@ void repl_idem_resend(struct control *c, struct repl_peer *p, uint64_t now_ms)
 		d->stats.keys_resent += p->keys_next - from;
 	p->keys_next = from;
 	ship_keys_to(c, p, now_ms);
+}
+
+void repl_idem_rewind(struct control *c, struct repl_peer *p)
+{
+	struct repl_idem *d = &c->repl.idem;
+	uint64_t from = log_oldest(d);
+	if (p->keys_next > from)
+		d->stats.keys_resent += p->keys_next - from;
+	p->keys_next = from;
 }
 
 uint64_t repl_idem_keys_behind(const struct control *c, const struct repl_peer *p)

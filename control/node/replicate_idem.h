@@ -118,6 +118,11 @@ void repl_idem_ship(struct control *c, uint64_t now_ms);
 void repl_idem_restore_bid(struct control *c, const struct wal_bid *b, uint64_t age_ms);
 void repl_idem_restore_dup(struct control *c, const struct wal_dup *d, uint64_t age_ms);
 
+/* Peer p restarted (a new incarnation): it gets this node's whole key
+ * log again from the next loop on, so that its restored copies meet this
+ * node's again (review4: keys it had before the restart are resent). */
+void repl_idem_rewind(struct control *c, struct repl_peer *p);
+
 /*
  * Peer p gets a full sync (it restarted, or it fell behind the pending
  * set; its kept messages, KEYS among them, may be forgotten): this node's
