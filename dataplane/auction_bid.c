@@ -141,15 +141,10 @@ void auction_add_viewer(struct auction *a, struct bid_ctx *c, int delta)
 	auction_note_change(a, AUCTION_DIRTY_VIEWERS, c->changed, &c->changed_full);
 }
 
-void bid_ctx_ship_key(struct bid_ctx *c, uint64_t auction_id, uint64_t bidder, uint64_t request_id,
-		      uint64_t amount, hlc_t hlc)
+void bid_ctx_ship_key(struct bid_ctx *c, const struct bid_key *k)
 {
-	struct bid_key rec = {.auction_id = auction_id,
-			      .bidder = bidder,
-			      .request_id = request_id,
-			      .amount = amount,
-			      .hlc = hlc};
-	if (rte_ring_sp_enqueue_elem(c->keys, &rec, sizeof(rec)) != 0)
+	struct bid_key copy = *k; /* rte_ring's enqueue takes a non-const pointer */
+	if (rte_ring_sp_enqueue_elem(c->keys, &copy, sizeof(copy)) != 0)
 		stat_inc(&c->keys_full);
 }
 

@@ -43,13 +43,17 @@ struct bid_ctx {
 };
 
 /* An accepted bid's idempotency key, as a worker hands it to the control
- * thread (control/node/replicate_keys.h). */
+ * thread (control/node/replicate_keys.h), with the receipt of its log
+ * record (wal_ticket 0: no log), which the control thread waits for
+ * before it compares or ships the key (docs/WAL.md "Duplicates across
+ * nodes"). */
 struct bid_key {
 	uint64_t auction_id;
 	uint64_t bidder;
 	uint64_t request_id;
 	uint64_t amount;
 	uint64_t hlc;
+	uint64_t wal_ticket, wal_gen; /* struct wal_receipt's fields */
 };
 
 struct bid_outcome {
@@ -82,8 +86,7 @@ void auction_place_bid(struct auction *a, struct bid_ctx *c, uint64_t bidder, ui
  * the client retry on another node before this bid replicates, both
  * copies stay counted in bid_count (docs/PROTOCOL.md).
  */
-void bid_ctx_ship_key(struct bid_ctx *c, uint64_t auction_id, uint64_t bidder, uint64_t request_id,
-		      uint64_t amount, hlc_t hlc);
+void bid_ctx_ship_key(struct bid_ctx *c, const struct bid_key *k);
 
 /* WATCH (+1) or UNWATCH (-1) one viewer. */
 void auction_add_viewer(struct auction *a, struct bid_ctx *c, int delta);

@@ -215,17 +215,24 @@ PATH_INLINE bool bid_apply(struct worker *w, const struct bp_request *r, struct 
 	ans->bid.hlc = out.hlc;
 	ans->bid.leading_amount = out.leading.amount;
 	ans->bid.leading_bidder = out.leading.bidder;
-	if (worker_wal_on(&w->wal) &&
-	    !worker_wal_bid(&w->wal, r, w->node->cfg.node_id, out.status, out.hlc, w->burst_tsc))
+	struct wal_receipt receipt = {0};
+	if (worker_wal_on(&w->wal) && !worker_wal_bid(&w->wal, r, w->node->cfg.node_id, out.status,
+						      out.hlc, w->burst_tsc, &receipt))
 		ans->bid.status = BP_NOT_SERVING; /* never ACCEPTED without its record */
 	/* With peers: the key goes to them, so that a retry accepted on
-	 * another node counts once (a NULL check on a lone node). After its
-	 * record: the control thread holds a key back until the log has what
-	 * this thread submitted before it (replicate_idem.h). A bid whose
-	 * record was lost is in memory all the same: its key goes too. */
-	if (w->bids.keys && out.status == BP_ACCEPTED)
-		bid_ctx_ship_key(&w->bids, r->auction_id, r->actor_id, r->request_id, r->amount,
-				 out.hlc);
+	 * another node counts once (a NULL check on a lone node), with its
+	 * record's receipt: the control thread holds it back until the record
+	 * is durable (replicate_idem.h). A bid whose record was never handed
+	 * over keeps its key: a peer must not count its own copy as the
+	 * duplicate of one a restart loses. */
+	if (w->bids.keys && ans->bid.status == BP_ACCEPTED)
+		bid_ctx_ship_key(&w->bids, &(struct bid_key){.auction_id = r->auction_id,
+							     .bidder = r->actor_id,
+							     .request_id = r->request_id,
+							     .amount = r->amount,
+							     .hlc = out.hlc,
+							     .wal_ticket = receipt.ticket,
+							     .wal_gen = receipt.gen});
 	return true;
 }
 

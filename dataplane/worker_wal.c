@@ -48,7 +48,8 @@ void worker_wal_note_lost(struct worker_wal *l, uint64_t hlc)
 		atomic_store_explicit(&l->lost_lo, hlc, memory_order_release);
 }
 
-bool worker_wal_log(struct worker_wal *l, const struct wal_record *rec, uint64_t now_tsc)
+bool worker_wal_log(struct worker_wal *l, const struct wal_record *rec, uint64_t now_tsc,
+		    struct wal_receipt *receipt)
 {
 	struct wal_receipt r;
 	if (wal_submit_record(l->producer, rec, &r) != 0) {
@@ -59,6 +60,8 @@ bool worker_wal_log(struct worker_wal *l, const struct wal_record *rec, uint64_t
 		return false;
 	}
 	stat_inc(&l->records);
+	if (receipt)
+		*receipt = r;
 	if (l->sync && rec->type == WAL_BID && rec->u.bid.status == BP_ACCEPTED) {
 		/* Published before the idempotency answer is (dedup_finish's
 		 * release store): a worker that sees the answer sees this. */
@@ -78,7 +81,7 @@ bool worker_wal_log(struct worker_wal *l, const struct wal_record *rec, uint64_t
 }
 
 bool worker_wal_bid(struct worker_wal *l, const struct bp_request *r, uint16_t node, uint8_t status,
-		    uint64_t hlc, uint64_t now_tsc)
+		    uint64_t hlc, uint64_t now_tsc, struct wal_receipt *receipt)
 {
 	if (status != BP_ACCEPTED && status != BP_TOO_LOW && status != BP_CLOSED &&
 	    status != BP_UNKNOWN_AUCTION)
@@ -91,7 +94,7 @@ bool worker_wal_bid(struct worker_wal *l, const struct bp_request *r, uint16_t n
 					   .hlc = hlc,
 					   .node = node,
 					   .status = status}};
-	return worker_wal_log(l, &rec, now_tsc);
+	return worker_wal_log(l, &rec, now_tsc, receipt);
 }
 
 bool worker_wal_view(struct worker_wal *l, const struct bp_request *r, uint16_t node,
@@ -107,5 +110,5 @@ bool worker_wal_view(struct worker_wal *l, const struct bp_request *r, uint16_t 
 					    .node = node,
 					    .request_type = r->type,
 					    .status = status}};
-	return worker_wal_log(l, &rec, now_tsc);
+	return worker_wal_log(l, &rec, now_tsc, NULL);
 }

@@ -89,15 +89,18 @@ void worker_wal_note_lost(struct worker_wal *l, uint64_t hlc);
  * (BP_OVERLOADED or BP_NOT_SERVING), counted. now_tsc: the burst's TSC. */
 enum bp_status worker_wal_admit(struct worker_wal *l, uint64_t now_tsc);
 
-/* Hands one record over (after an admit that said BP_ACCEPTED); false
- * when the writer failed in between (answer NOT_SERVING). */
-bool worker_wal_log(struct worker_wal *l, const struct wal_record *rec, uint64_t now_tsc);
+/* Hands one record over (after an admit that said BP_ACCEPTED), *receipt
+ * its receipt (may be NULL); false when the writer failed in between
+ * (answer NOT_SERVING). */
+bool worker_wal_log(struct worker_wal *l, const struct wal_record *rec, uint64_t now_tsc,
+		    struct wal_receipt *receipt);
 
-/* The records of an answered BID and WATCH/UNWATCH (docs/WAL.md
- * "Bodies"); an answer the log does not remember (NOT_SERVING from the
- * HLC ceiling) is not logged and returns true. */
+/* The records of an answered BID (with its receipt: may be NULL) and
+ * WATCH/UNWATCH (docs/WAL.md "Bodies"); an answer the log does not
+ * remember (NOT_SERVING from the HLC ceiling) is not logged and returns
+ * true. */
 bool worker_wal_bid(struct worker_wal *l, const struct bp_request *r, uint16_t node, uint8_t status,
-		    uint64_t hlc, uint64_t now_tsc);
+		    uint64_t hlc, uint64_t now_tsc, struct wal_receipt *receipt);
 bool worker_wal_view(struct worker_wal *l, const struct bp_request *r, uint16_t node,
 		     uint8_t status, uint64_t hlc, uint64_t now_tsc);
 

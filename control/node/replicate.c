@@ -694,8 +694,10 @@ void replicate_tick(struct control *c, uint64_t now_ms)
 	judge_clock_step(c, now_ms);
 	retire_reclaim(&r->retired);
 	if (now_ms >= r->next_batch_ms) {
-		/* Keys first: a duplicate they reveal ships in this batch.
-		 * Then what waited for a window: older, it goes first. */
+		/* Keys first: a duplicate they reveal is counted once its
+		 * WAL_DUP record is durable (replicate_idem.h), and ships in
+		 * the batch after. Then what waited for a window: older, it
+		 * goes first. */
 		repl_idem_ship(c, now_ms);
 		for (unsigned int i = 0; i < r->npeers; i++)
 			drain_pending(c, &r->peer[i], now_ms);

@@ -181,27 +181,25 @@ static unsigned int drain_keys(struct control *c, struct rte_ring *ring, unsigne
 	return have;
 }
 
-/* With a log: worker w's keys into the stage, with a mark of its log
- * producer taken after they were dequeued. A worker logs a bid before it
- * hands its key over (packet_path.c), so the mark covers their records. */
+/* With a log: worker w's keys into the stage, each with the receipt of
+ * its bid record (a worker logs a bid before it hands its key over:
+ * packet_path.c). */
 static void stage_keys(struct control *c, unsigned int w)
 {
 	struct repl_idem *d = &c->repl.idem;
-	struct worker *wk = c->node->workers[w];
 	struct bid_key recs[64];
 	for (;;) {
 		uint64_t room = REPL_KEY_STAGE - (d->stage_tail - d->stage_head);
-		unsigned int got =
-		    rte_ring_sc_dequeue_burst_elem(wk->bids.keys, recs, sizeof(recs[0]),
-						   room < 64 ? (unsigned int)room : 64, NULL);
+		unsigned int got = rte_ring_sc_dequeue_burst_elem(
+		    c->node->workers[w]->bids.keys, recs, sizeof(recs[0]),
+		    room < 64 ? (unsigned int)room : 64, NULL);
 		if (got == 0)
 			return;
-		struct wal_receipt mark = {0};
-		if (wk->wal.producer)
-			wal_producer_mark(wk->wal.producer, &mark);
 		for (unsigned int i = 0; i < got; i++)
 			d->stage[d->stage_tail++ % REPL_KEY_STAGE] = (struct repl_key_staged){
-			    .key = own_key(c, &recs[i]), .receipt = mark, .worker = (uint16_t)w};
+			    .key = own_key(c, &recs[i]),
+			    .receipt = {.ticket = recs[i].wal_ticket, .gen = recs[i].wal_gen},
+			    .worker = (uint16_t)w};
 	}
 }
 
@@ -323,11 +321,7 @@ void repl_idem_ship(struct control *c, uint64_t now_ms)
 
 void repl_idem_resend(struct control *c, struct repl_peer *p, uint64_t now_ms)
 {
-	struct repl_idem *d = &c->repl.idem;
-	uint64_t from = log_oldest(d);
-	if (p->keys_next > from)
-		d->stats.keys_resent += p->keys_next - from;
-	p->keys_next = from;
+	repl_idem_rewind(c, p);
 	ship_keys_to(c, p, now_ms);
 }
 
@@ -401,16 +395,16 @@ void repl_idem_restore_bid(struct control *c, const struct wal_bid *b, uint64_t 
 			     .amount = b->amount,
 			     .hlc = b->hlc,
 			     .node = b->node};
-	repl_keys_restore(&d->table, &k, noted_at(age_ms), false);
+	repl_keys_restore(&d->table, &k, noted_at(age_ms));
 	log_keys(d, &k, 1, node_mono_ms());
 	d->stats.keys_restored++;
 }
 
-void repl_idem_restore_dup(struct control *c, const struct wal_dup *dup, uint64_t age_ms)
+bool repl_idem_restore_dup(struct control *c, const struct wal_dup *dup, uint64_t age_ms)
 {
 	struct repl_idem *d = &c->repl.idem;
 	if (!d->log || age_ms >= d->table.window_ms)
-		return;
+		return true;
 	struct peer_key own = {.bidder = dup->bidder,
 			       .request_id = dup->request_id,
 			       .auction_id = dup->auction_id,
@@ -420,7 +414,6 @@ void repl_idem_restore_dup(struct control *c, const struct wal_dup *dup, uint64_
 	struct peer_key other = own;
 	other.hlc = dup->other_hlc;
 	other.node = dup->other_node;
-	uint64_t at = noted_at(age_ms);
-	repl_keys_restore(&d->table, &other, at, false);
-	repl_keys_restore(&d->table, &own, at, true);
+	repl_keys_restore(&d->table, &other, noted_at(age_ms));
+	return repl_keys_restore_counted(&d->table, &own);
 }

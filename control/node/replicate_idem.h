@@ -40,7 +40,7 @@ struct repl_peer;
 #define REPL_KEYS_BATCH_MAX 4096
 #define REPL_KEY_LOG	    (UINT32_C(1) << 17) /* own keys kept to ship (a power of two) */
 /* Own keys drained from the workers whose bid records are not durable
- * yet (a power of two; 64 B each: 4 MiB): a million bids a second for
+ * yet (a power of two; 72 B each: 4.5 MiB): a million bids a second for
  * 65 ms of commit latency. Past it the keys wait in the workers' rings. */
 #define REPL_KEY_STAGE (UINT32_C(1) << 16)
 /* Duplicates counted whose WAL_DUP record is not durable yet (a power
@@ -63,8 +63,8 @@ struct repl_key_log_rec {
 	uint64_t at_ms; /* when it was logged: a peer's lag */
 };
 
-/* An own key waiting for its bid record: durable once `receipt` is (a
- * mark of its worker's log producer taken after the key was drained). */
+/* An own key waiting for its bid record: durable once `receipt` (its
+ * record's, from the worker) is. */
 struct repl_key_staged {
 	struct peer_key key;
 	struct wal_receipt receipt;
@@ -116,7 +116,10 @@ void repl_idem_ship(struct control *c, uint64_t now_ms);
  * log, so that every peer gets them again.
  */
 void repl_idem_restore_bid(struct control *c, const struct wal_bid *b, uint64_t age_ms);
-void repl_idem_restore_dup(struct control *c, const struct wal_dup *d, uint64_t age_ms);
+/* Whether the duplicate counts again: inside the window only when its
+ * own bid record was restored (same stamp) and it was not counted yet;
+ * older, always (its bid record was durable before it: rule 1). */
+bool repl_idem_restore_dup(struct control *c, const struct wal_dup *d, uint64_t age_ms);
 
 /* Peer p restarted (a new incarnation): it gets this node's whole key
  * log again from the next loop on, so that its restored copies meet this

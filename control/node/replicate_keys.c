@@ -173,12 +173,22 @@ static struct repl_key_entry *entry_with(struct repl_keys *t, const struct peer_
 	return e;
 }
 
-void repl_keys_restore(struct repl_keys *t, const struct peer_key *k, uint64_t noted_ms,
-		       bool counted)
+void repl_keys_restore(struct repl_keys *t, const struct peer_key *k, uint64_t noted_ms)
 {
-	struct repl_key_entry *e = entry_with(t, k, noted_ms);
-	if (e && counted)
-		e->counted = true;
+	(void)entry_with(t, k, noted_ms);
+}
+
+bool repl_keys_restore_counted(struct repl_keys *t, const struct peer_key *own)
+{
+	uint32_t v = t->index[probe(t, own->bidder, own->request_id)];
+	if (v == 0)
+		return false;
+	struct repl_key_entry *e = &t->entry[v - 1];
+	if (e->counted || e->own_hlc != own->hlc || e->auction_id != own->auction_id ||
+	    e->amount != own->amount)
+		return false;
+	e->counted = true;
+	return true;
 }
 
 bool repl_keys_copies(const struct repl_keys *t, uint64_t bidder, uint64_t request_id,

@@ -87,16 +87,19 @@ void repl_keys_fini(struct repl_keys *t);
 bool repl_keys_note(struct repl_keys *t, const struct peer_key *k, uint64_t now_ms);
 
 /*
- * Recovery (docs/WAL.md "Duplicates across nodes"): one copy the log
- * remembers, noted as repl_keys_note notes it but never counted, at
- * noted_ms (when it was accepted, on this table's clock: its age). The
- * own copies come from this node's accepted bid records, and a WAL_DUP
- * record gives both copies with `counted`: this node's copy was counted
- * as the duplicate before the restart, so it is never counted again.
- * Main thread, before the control thread uses the table.
+ * Recovery (docs/WAL.md "Duplicates across nodes"), on the main thread
+ * before the control thread uses the table. repl_keys_restore: one copy
+ * the log remembers, noted as repl_keys_note notes it but never counted,
+ * at noted_ms (when it was accepted, on this table's clock: its age): the
+ * own copies from this node's accepted bid records, the other copy of a
+ * WAL_DUP record. repl_keys_restore_counted: a WAL_DUP record says this
+ * node's copy `own` was counted as the duplicate before the restart, so it
+ * is never counted again; true when the table holds that copy (its bid
+ * record was recovered, with the same stamp) and it was not marked yet:
+ * the caller counts it then, and only then.
  */
-void repl_keys_restore(struct repl_keys *t, const struct peer_key *k, uint64_t noted_ms,
-		       bool counted);
+void repl_keys_restore(struct repl_keys *t, const struct peer_key *k, uint64_t noted_ms);
+bool repl_keys_restore_counted(struct repl_keys *t, const struct peer_key *own);
 
 /* This node's copy of a key held and the earliest other node's (for the
  * WAL_DUP record of a duplicate just counted): false unless the table

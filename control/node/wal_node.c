@@ -197,13 +197,14 @@ static void replay_open(struct replay *rp, const struct wal_auction_open *o)
 }
 
 /* A duplicate this node counted (replicate_idem.h): counted again here
- * (from the log; a snapshot's are in its WAL_AUCTION_DUPS), and inside the
- * window its key is known as counted, so that it is never counted twice. */
+ * (from the log; a snapshot's are in its WAL_AUCTION_DUPS) when its bid
+ * record came back and it is not counted yet, and inside the window its
+ * key is known as counted, so that it is never counted twice. */
 static void replay_dup(struct replay *rp, const struct wal_dup *d, bool count)
 {
 	struct dedup_answer stamp = {.hlc = d->hlc};
-	repl_idem_restore_dup(rp->c, d, key_age_ms(rp, &stamp));
-	struct replayed_auction *ra = count ? replayed(rp, d->auction_id) : NULL;
+	bool counts = repl_idem_restore_dup(rp->c, d, key_age_ms(rp, &stamp));
+	struct replayed_auction *ra = count && counts ? replayed(rp, d->auction_id) : NULL;
 	if (ra)
 		ra->dups++;
 }

@@ -302,6 +302,17 @@ static void fold_common(struct wal_fold *f, const struct wal_record *r)
 	}
 }
 
+/* Whether the fold holds this node's accepted bid a WAL_DUP is about
+ * (same key and stamp): only then does the duplicate count, as in the
+ * node's replay (docs/WAL.md "Duplicates across nodes"). */
+static bool bid_held(const struct wal_fold *f, const struct wal_dup *d)
+{
+	struct wal_record probe = {.type = WAL_BID,
+				   .u.bid = {.bidder = d->bidder, .request_id = d->request_id}};
+	const struct fold_key *k = key_slot(f->keys, f->kmask, &probe);
+	return k->used && k->rec.u.bid.status == BP_ACCEPTED && k->rec.u.bid.hlc == d->hlc;
+}
+
 /* A duplicate counted: once per key (its own namespace in the keys). */
 static void count_dup(struct wal_fold *f, const struct wal_dup *d)
 {
@@ -364,7 +375,7 @@ int wal_fold_log_record(const struct wal_record *r, void *fold)
 		break;
 	}
 	case WAL_DUP:
-		if (hold_key(f, r, hlc_ms(r->u.dup.hlc)))
+		if (bid_held(f, &r->u.dup) && hold_key(f, r, hlc_ms(r->u.dup.hlc)))
 			count_dup(f, &r->u.dup);
 		break;
 	case WAL_AUCTION_STATE:

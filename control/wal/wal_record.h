@@ -118,8 +118,9 @@ struct wal_dup {
 	uint16_t other_node;
 };
 
-/* Snapshots only: the WAL_DUP records up to the snapshot's LSN for one
- * auction, once their keys have left the window. */
+/* Snapshots only: how many WAL_DUP records up to the snapshot's LSN
+ * counted for one auction, all of them (those still in the window are in
+ * the snapshot too, as keys only). */
 struct wal_auction_dups {
 	uint64_t auction_id, dups;
 };

@@ -236,8 +236,10 @@ static void dups_count_once_and_stay_through_snapshots(void **state)
 	    dup_of(1, 7, 1, hlc_make(t0, 5)), /* the same key: once */
 	    make_bid(1, 8, 1, 200, hlc_make(t0 + 5000, 0), BP_ACCEPTED),
 	    dup_of(1, 8, 1, hlc_make(t0 + 5000, 0)),
+	    dup_of(1, 9, 1, hlc_make(t0 + 5000, 0)), /* no bid of it: not counted */
+	    dup_of(1, 7, 1, hlc_make(t0 + 5000, 7)), /* another stamp: not counted */
 	};
-	struct wal_fold *f = fold_log(recs, 0, 6, wal_fold_create(64, t0 + 6000, w));
+	struct wal_fold *f = fold_log(recs, 0, 8, wal_fold_create(64, t0 + 6000, w));
 	struct wal_fold_auction a;
 	assert_true(wal_fold_auction(f, 1, &a));
 	assert_true(a.dups == 2 && a.state.bids == 2);

@@ -225,7 +225,11 @@ SPOIL(state_lead_bidder0, (r->u.state.lead_amount = 5, r->u.state.lead_hlc = 1,
 			   r->u.state.lead_node = 1, r->u.state.lead_bidder = 0))
 SPOIL(state_none_with_node, (r->u.state.lead_amount = 0, r->u.state.lead_hlc = 0,
 			     r->u.state.lead_bidder = 0, r->u.state.lead_node = 1))
+SPOIL(dup_auction0, r->u.dup.auction_id = 0)
 SPOIL(dup_bidder0, r->u.dup.bidder = 0)
+SPOIL(dup_request0, r->u.dup.request_id = 0)
+SPOIL(dup_hlc0, (r->u.dup.hlc = 0, r->u.dup.other_hlc = 0))
+SPOIL(dup_other_hlc0, r->u.dup.other_hlc = 0)
 SPOIL(dup_amount0, r->u.dup.amount = 0)
 SPOIL(dup_other_node0, r->u.dup.other_node = 0)
 SPOIL(dup_other_later, (r->u.dup.other_hlc = r->u.dup.hlc, r->u.dup.hlc -= 1))
@@ -265,7 +269,11 @@ static const struct bad_field bad_fields[] = {
     {"state.lead_amount", WAL_AUCTION_STATE, state_amount_big, "state.lead_amount"},
     {"state.lead_bidder", WAL_AUCTION_STATE, state_lead_bidder0, "with a leading bid"},
     {"state none", WAL_AUCTION_STATE, state_none_with_node, "without a leading bid"},
+    {"dup.auction_id", WAL_DUP, dup_auction0, "dup.auction_id, bidder"},
     {"dup.bidder", WAL_DUP, dup_bidder0, "dup.auction_id, bidder"},
+    {"dup.request_id", WAL_DUP, dup_request0, "dup.auction_id, bidder"},
+    {"dup.hlc", WAL_DUP, dup_hlc0, "dup.hlc, other_hlc"},
+    {"dup.other_hlc", WAL_DUP, dup_other_hlc0, "dup.hlc, other_hlc"},
     {"dup.amount", WAL_DUP, dup_amount0, "dup.amount"},
     {"dup.other_node", WAL_DUP, dup_other_node0, "other_node"},
     {"dup.other_hlc later", WAL_DUP, dup_other_later, "the other copy is the earlier"},

@@ -248,14 +248,15 @@ static void test_index_after_many_evictions(void **state)
  * restored from the log is compared again with a peer's copy that
  * arrives later, and counted when it is the later; a copy the log says
  * was counted is never counted again, however often the peer's copy
- * comes back. The restored copies count nothing themselves. */
+ * comes back; a WAL_DUP counts again only once, and only over its own
+ * bid's copy (same stamp). Restored copies count nothing themselves. */
 static void test_restored_copies(void **state)
 {
 	(void)state;
 	struct repl_keys t;
 	init(&t, 2, 16);
 	struct peer_key own = copy(1, 200, 2), earlier = copy(1, 100, 1);
-	repl_keys_restore(&t, &own, 5, false);
+	repl_keys_restore(&t, &own, 5);
 	assert_true(repl_keys_note(&t, &earlier, 50));
 	assert_false(repl_keys_note(&t, &earlier, 51));
 	uint64_t own_hlc, other_hlc;
@@ -263,22 +264,26 @@ static void test_restored_copies(void **state)
 	assert_true(repl_keys_copies(&t, 77, 1, &own_hlc, &other_hlc, &other_node));
 	assert_true(own_hlc == 200 && other_hlc == 100 && other_node == 1);
 
-	/* Counted before the restart: both copies restored from its record. */
+	/* Counted before the restart: its bid, then its WAL_DUP (both copies). */
 	struct peer_key own2 = copy(2, 300, 2), earlier2 = copy(2, 250, 3);
-	repl_keys_restore(&t, &earlier2, 5, false);
-	repl_keys_restore(&t, &own2, 5, true);
+	repl_keys_restore(&t, &own2, 5);
+	repl_keys_restore(&t, &earlier2, 5);
+	assert_true(repl_keys_restore_counted(&t, &own2));
+	assert_false(repl_keys_restore_counted(&t, &own2)); /* a second WAL_DUP: once */
 	assert_false(repl_keys_note(&t, &earlier2, 60));
 	assert_false(repl_keys_note(&t, &own2, 61));
 
-	/* Restored, counted, in the other order of the two records. */
+	/* A WAL_DUP without its bid's copy, or over another stamp: not counted. */
 	struct peer_key own3 = copy(3, 300, 2), earlier3 = copy(3, 250, 3);
-	repl_keys_restore(&t, &own3, 5, true);
-	repl_keys_restore(&t, &own3, 6, false); /* its bid record */
-	assert_false(repl_keys_note(&t, &earlier3, 62));
+	repl_keys_restore(&t, &earlier3, 5);
+	assert_false(repl_keys_restore_counted(&t, &own3));
+	struct peer_key own5 = copy(5, 400, 2), stale5 = copy(5, 401, 2);
+	repl_keys_restore(&t, &own5, 5);
+	assert_false(repl_keys_restore_counted(&t, &stale5));
 
 	/* A restored own copy that is the earlier counts nothing here. */
 	struct peer_key own4 = copy(4, 100, 2), later4 = copy(4, 200, 1);
-	repl_keys_restore(&t, &own4, 5, false);
+	repl_keys_restore(&t, &own4, 5);
 	assert_false(repl_keys_note(&t, &later4, 63));
 	assert_int_equal(t.stats.duplicates, 1);
 	/* Restored keys age like the others: from when they were accepted. */
