@@ -42,6 +42,7 @@ struct wal_counters {
 	_Atomic uint64_t records, bytes, batches, fsyncs, segments;
 	_Atomic uint64_t failures, resumes, probe_failures, lost;
 	_Atomic uint64_t fsync_us[WAL_LATENCY_BUCKETS];
+	_Atomic uint64_t fsync_ns;
 };
 
 struct wal_writer {
@@ -471,6 +472,7 @@ static void count_fsync(struct wal_writer *w, uint64_t ns)
 	if (b >= WAL_LATENCY_BUCKETS)
 		b = WAL_LATENCY_BUCKETS - 1;
 	add(&w->c.fsync_us[b], 1);
+	add(&w->c.fsync_ns, ns);
 	add(&w->c.fsyncs, 1);
 }
 
@@ -676,6 +678,7 @@ void wal_writer_stats(const struct wal_writer *w, struct wal_writer_stats *s)
 	s->lost = atomic_load_explicit(&c->lost, memory_order_relaxed);
 	for (unsigned int i = 0; i < WAL_LATENCY_BUCKETS; i++)
 		s->fsync_us[i] = atomic_load_explicit(&c->fsync_us[i], memory_order_relaxed);
+	s->fsync_ns = atomic_load_explicit(&c->fsync_ns, memory_order_relaxed);
 	for (unsigned int i = 0; i < w->nproducers; i++) {
 		s->ring_full +=
 		    atomic_load_explicit(&w->producers[i].ring_full, memory_order_relaxed);

@@ -157,6 +157,7 @@ struct wal_writer_stats {
 	uint64_t ring_full, refused; /* submits refused: ring full, writer failed */
 	uint64_t lsn, durable_lsn;
 	uint64_t fsync_us[WAL_LATENCY_BUCKETS];
+	uint64_t fsync_ns; /* the fdatasyncs' time, summed: the mean beside the buckets */
 	int error;
 };
 
