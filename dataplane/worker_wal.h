@@ -42,6 +42,7 @@ struct parked_reply {
 	struct wal_receipt receipt;
 	uint64_t hlc;
 	uint16_t port;
+	bool decided; /* durable or lost: only waiting for room in the TX queue */
 };
 
 struct worker_wal {
@@ -57,6 +58,9 @@ struct worker_wal {
 	 * durable in order). */
 	struct parked_reply park[WORKER_PARK_MAX];
 	uint64_t park_head, park_tail;
+	/* TSC since when the TX queue has refused released replies (0: it
+	 * takes them); past PARK_TX_WAIT_US they are dropped (park.c). */
+	uint64_t tx_full_since;
 	/* The stamp of this worker's oldest ACCEPTED bid not known durable
 	 * (UINT64_MAX: none), for the other workers' replays (park.h). */
 	_Atomic uint64_t pending_hlc;
