@@ -32,9 +32,11 @@
 #include "wal_writer.h"
 
 /* --durability sync: replies of ACCEPTED bids parked until durable
- * (dataplane/park.h). 4096 per worker: a group commit takes 0.1-2 ms, at
- * most ~2000 bids of one worker at a million a second. */
-#define WORKER_PARK_MAX 4096
+ * (dataplane/park.h). A reply waits for the commit under way and its own:
+ * up to two fdatasyncs, 1-8 ms each on this VM's disk (perf/README.md
+ * "Full load"). 8192 per worker holds 500k ACCEPTED/s of one worker
+ * through two 8 ms commits; 4096 ran out at full load (ring_full). */
+#define WORKER_PARK_MAX 8192
 
 struct rte_mbuf;
 struct parked_reply {

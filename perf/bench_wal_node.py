@@ -149,14 +149,17 @@ def print_table(rows):
     for r in rows:
         w, s = r["wal"], r["secs"]
         fs = w.get("fsyncs", 0)
-        recs = max(0, w.get("records", 0) - (OPENS if fs else 0))
+        # The opens the control thread logged at start (those it could not
+        # hand over are wal control_lost): not bids.
+        opens = OPENS - w.get("control_lost", 0) if fs else 0
+        recs = max(0, w.get("records", 0) - opens)
         mean = w.get("fsync_us", 0) / fs if fs else 0
         lat = r["lat"]
         print(f"| {r['round']} | {r['build']} | {r['mode']} | {r['offered']:,.0f} | "
               f"{r['accepted']:,.0f} | {lat['p50']:,.0f} / {lat['p99']:,.0f} / "
               f"{lat['p999']:,.0f} | {r['lost']:,} | {r['overloaded']:,} | {fs / s:,.0f} | "
               f"{recs / fs if fs else 0:.1f} | "
-              f"{(w.get('bytes', 0) - OPENS * OPEN_BYTES) / recs if recs else 0:.0f} | "
+              f"{(w.get('bytes', 0) - opens * OPEN_BYTES) / recs if recs else 0:.0f} | "
               f"{mean:,.0f} | {w.get('fsync_p50_us', 0)}/{w.get('fsync_p99_us', 0)} | "
               f"{w.get('parked', 0):,} | {w.get('ring_full', 0):,} |")
 
