@@ -152,6 +152,15 @@ def print_table(rows):
     print("|---|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---:|")
     for r in rows:
         w, s = r["wal"], r["secs"]
+        if not r["mode"].startswith("off") and "records" not in w:
+            # No exit summary (a node that did not stop within 30 s was
+            # killed): bidgen's figures only.
+            lat = r["lat"]
+            print(f"| {r['round']} | {r['build']} | {r['mode']} | {r['offered']:,.0f} | "
+                  f"{r['accepted']:,.0f} | {lat['p50']:,.0f} / {lat['p99']:,.0f} / "
+                  f"{lat['p999']:,.0f} | {r['lost']:,} | {r['overloaded']:,} | "
+                  + " | ".join(["n/a"] * 7) + " |")
+            continue
         fs = w.get("fsyncs", 0)
         # The opens the control thread logged at start (those it could not
         # hand over are wal control_lost): not bids.
