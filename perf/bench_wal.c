@@ -317,7 +317,7 @@ static void run_zero_case(const char *dir, bool zero, double rate)
 				      .producers = 1,
 				      .ring_slots = 1 << 16,
 				      .segment_bytes = 64u << 20,
-				      .no_zero_fill = !zero};
+				      .zero_fill = zero};
 	struct wal_writer *w = wal_writer_create(&c, err, sizeof(err));
 	if (!w) {
 		fprintf(stderr, "%s\n", err);

@@ -153,7 +153,7 @@ static void use_segment(struct wal_writer *w, int fd)
 	w->fd = fd;
 	w->seg_off = WAL_FILE_HEADER_LEN;
 	w->zeroed_to = WAL_FILE_HEADER_LEN;
-	w->zero_fill = !w->cfg.no_zero_fill && zero_fill_pays(fd);
+	w->zero_fill = w->cfg.zero_fill && zero_fill_pays(fd);
 }
 
 static int alloc_rings(struct wal_writer *w)

@@ -78,9 +78,11 @@ struct wal_writer_config {
 	 * carries half the clients (wal_writer.c "linger"). */
 	unsigned int linger_us;
 	int (*sync)(int fd); /* NULL: fdatasync; tests inject failures */
-	/* Append without writing zeros ahead (wal_writer.c "zero_ahead"):
-	 * bench_wal's before/after; the node always zero-fills. */
-	bool no_zero_fill;
+	/* Write zeros ahead of the appends (wal_writer.c "zero_ahead"). Off
+	 * by default: in the node it made cluster tests see a node NOT_SERVING
+	 * "wal" at start (test_cluster_replication, not understood yet), so
+	 * only bench_wal and the unit tests turn it on (docs/WAL.md). */
+	bool zero_fill;
 	/* Producers urgent_from .. producers-1 are urgent (0: none): their
 	 * records are committed no later than any record handed over after
 	 * them by a thread that saw them submitted (gather, docs/WAL.md). */

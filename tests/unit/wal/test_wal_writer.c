@@ -46,6 +46,7 @@ static int drop_dir(void **state)
 static unsigned int batch_max;	 /* 0: the default */
 static unsigned int linger_us;	 /* 0: the default */
 static unsigned int urgent_from; /* 0: no urgent producer */
+static bool zero_fill = true;	 /* the zero-filled segments under test */
 
 static struct wal_writer *open_writer(unsigned int producers, unsigned int slots, uint64_t first,
 				      int (*sync)(int))
@@ -59,6 +60,7 @@ static struct wal_writer *open_writer(unsigned int producers, unsigned int slots
 				      .batch_max = batch_max,
 				      .linger_us = linger_us,
 				      .urgent_from = urgent_from,
+				      .zero_fill = zero_fill,
 				      .sync = sync};
 	struct wal_writer *w = wal_writer_create(&c, err, sizeof(err));
 	if (!w)
