@@ -10,12 +10,11 @@
  * then publishes what is durable. It rolls to a new segment once the
  * current one would pass segment_bytes.
  *
- * Zero-filled segments (docs/WAL.md "Zero-filled segments"): ahead of its
- * appends the writer writes zeros, WAL_ZERO_AHEAD bytes at a time, so
- * that most fdatasyncs flush records written over blocks already on disk
- * and commit no file-system metadata (size, extents). The zero tail is
- * trimmed when the writer stops and before it rolls over; after a crash
- * the reader takes a zero tail of the last segment for its end.
+ * Zero-filled segments (docs/WAL.md "Zero-filled segments"; with
+ * zero_fill, off by default): ahead of its appends the writer writes zeros, WAL_ZERO_AHEAD bytes at
+ * a time, so that most fdatasyncs flush records written over blocks already on disk and commit no
+ * file-system metadata (size, extents). The zero tail is trimmed when the writer stops and before
+ * it rolls over; after a crash the reader takes a zero tail of the last segment for its end.
  *
  * What is durable is published twice, with release stores after the
  * fdatasync: per producer, the ticket of its last durable record (a worker
