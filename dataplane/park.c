@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include "park.h"
 
+#include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 
@@ -44,49 +45,136 @@ static void rewrite_not_serving(struct rte_mbuf *m)
 	udp[7] = (uint8_t)sum;
 }
 
-static void send_parked(struct worker *w, const struct parked_reply *p)
+/*
+ * A group commit releases every reply parked behind it at once: up to a
+ * whole park (WORKER_PARK_MAX), more than a TX queue holds (a memif ring:
+ * 1024). Buffered and flushed like other replies, the ones the full queue
+ * refused were dropped (tx_dropped): ACCEPTED bids whose clients never
+ * heard so. So released replies go out a burst at a time, and what the
+ * queue refuses stays at the head of the park, decided, for the next
+ * poll. A port that takes nothing for PARK_TX_WAIT_US (a client gone)
+ * drops its run as a full queue always did, so that it cannot hold the
+ * replies of other ports behind it (the park is one queue).
+ */
+#define PARK_TX_WAIT_US 10000
+
+/* Once per parked reply, when its outcome is known: a lost record's reply
+ * says NOT_SERVING. */
+static void decide(struct worker_wal *l, struct parked_reply *p, enum wal_outcome o)
 {
-	stat_add(&w->stats->tx_bytes, p->m->pkt_len);
-	stat_add(&w->stats->tx_packets,
-		 rte_eth_tx_buffer(w->node->port_ids[p->port], w->queue, w->txb[p->port], p->m));
+	p->decided = true;
+	if (o != WAL_LOST)
+		return;
+	/* Its key stays ACCEPTED in memory: never replayed so. */
+	worker_wal_note_lost(l, p->hlc);
+	if (p->m) {
+		rewrite_not_serving(p->m);
+		stat_inc(&l->lost_replies);
+	}
+}
+
+/* Collects from the head the decided replies of one port, at most a
+ * burst: their mbufs into run, how many park entries they span (dropped
+ * replies, NULL, included) into *span. *more: the run stopped at a reply
+ * of another port or a full burst, not at an undecided one. */
+static unsigned int collect_run(struct worker_wal *l, struct rte_mbuf **run, uint16_t *port,
+				uint64_t *span, bool *more)
+{
+	unsigned int k = 0;
+	uint64_t i = l->park_head;
+	*port = l->park[i % WORKER_PARK_MAX].port;
+	*more = false;
+	for (; i != l->park_tail; i++) {
+		struct parked_reply *p = &l->park[i % WORKER_PARK_MAX];
+		if (!p->decided) {
+			enum wal_outcome o = wal_outcome(l->producer, &p->receipt);
+			if (o == WAL_PENDING)
+				break;
+			decide(l, p, o);
+		}
+		if (p->m && (p->port != *port || k == WORKER_BURST)) {
+			*more = true;
+			break;
+		}
+		if (p->m)
+			run[k++] = p->m;
+	}
+	*span = i - l->park_head;
+	return k;
+}
+
+/* Moves the head past the first `sent` mbufs of a run (and the NULL
+ * entries before the next); the rest of the run stays parked. */
+static void advance_past(struct worker *w, uint64_t span, unsigned int sent)
+{
+	struct worker_wal *l = &w->wal;
+	for (uint64_t j = 0; j < span; j++) {
+		struct parked_reply *p = &l->park[l->park_head % WORKER_PARK_MAX];
+		if (p->m) {
+			if (sent == 0)
+				break;
+			sent--;
+			stat_add(&w->stats->tx_bytes, p->m->pkt_len);
+			stat_inc(&w->stats->tx_packets);
+		}
+		stat_inc(&l->released);
+		l->park_head++;
+	}
+}
+
+/* The TX queue refused part of a run: wait for it, up to PARK_TX_WAIT_US,
+ * then drop what it refused (counted as every full queue's drops). */
+static void tx_refused(struct worker *w, struct rte_mbuf **rest, unsigned int n)
+{
+	struct worker_wal *l = &w->wal;
+	uint64_t now = rte_rdtsc();
+	if (!l->tx_full_since) {
+		l->tx_full_since = now;
+		return;
+	}
+	if (now - l->tx_full_since < rte_get_tsc_hz() / 1000000 * PARK_TX_WAIT_US)
+		return;
+	for (unsigned int j = 0; j < n; j++) {
+		struct parked_reply *p = &l->park[l->park_head % WORKER_PARK_MAX];
+		while (!p->m) { /* a dropped reply (NULL) before it */
+			stat_inc(&l->released);
+			l->park_head++;
+			p = &l->park[l->park_head % WORKER_PARK_MAX];
+		}
+		stat_inc(&l->released);
+		l->park_head++;
+	}
+	rte_pktmbuf_free_bulk(rest, n);
+	stat_add(&w->stats->tx_dropped, n);
+	l->tx_full_since = 0;
 }
 
 unsigned int park_release(struct worker *w)
 {
 	struct worker_wal *l = &w->wal;
-	bool moved = false;
-	while (l->park_head != l->park_tail) {
-		struct parked_reply *p = &l->park[l->park_head % WORKER_PARK_MAX];
-		enum wal_outcome o = wal_outcome(l->producer, &p->receipt);
-		if (o == WAL_PENDING)
+	uint64_t was = l->park_head;
+	bool more = l->park_head != l->park_tail;
+	while (more) {
+		struct rte_mbuf *run[WORKER_BURST];
+		uint16_t port;
+		uint64_t span;
+		unsigned int k = collect_run(l, run, &port, &span, &more);
+		uint16_t sent =
+		    k ? rte_eth_tx_burst(w->node->port_ids[port], w->queue, run, (uint16_t)k) : 0;
+		advance_past(w, span, sent);
+		if (sent) /* the queue drains: wait from here on */
+			l->tx_full_since = 0;
+		if (sent < k) {
+			tx_refused(w, run + sent, k - sent);
 			break;
-		if (o == WAL_LOST) {
-			/* Its key stays ACCEPTED in memory: never replayed so. */
-			worker_wal_note_lost(l, p->hlc);
-			if (p->m) {
-				rewrite_not_serving(p->m);
-				stat_inc(&l->lost_replies);
-			}
 		}
-		if (p->m)
-			send_parked(w, p);
-		stat_inc(&l->released);
-		l->park_head++;
-		moved = true;
 	}
-	if (moved) {
-		/* A commit releases its replies at once: they leave now, not at
-		 * the loop's next drain (up to TX_DRAIN_US later). */
-		for (unsigned int i = 0; i < w->node->nports; i++)
-			stat_add(
-			    &w->stats->tx_packets,
-			    rte_eth_tx_buffer_flush(w->node->port_ids[i], w->queue, w->txb[i]));
+	if (l->park_head != was)
 		atomic_store_explicit(&l->pending_hlc,
 				      l->park_head == l->park_tail
 					  ? UINT64_MAX
 					  : l->park[l->park_head % WORKER_PARK_MAX].hlc,
 				      memory_order_release);
-	}
 	return (unsigned int)(l->park_tail - l->park_head);
 }
 

@@ -32,9 +32,11 @@
 #include "wal_writer.h"
 
 /* --durability sync: replies of ACCEPTED bids parked until durable
- * (dataplane/park.h). 4096 per worker: a group commit takes 0.1-2 ms, at
- * most ~2000 bids of one worker at a million a second. */
-#define WORKER_PARK_MAX 4096
+ * (dataplane/park.h). A reply waits for the commit under way and its own:
+ * up to two fdatasyncs, 1-8 ms each on this VM's disk (perf/README.md
+ * "Full load"). 8192 per worker holds 500k ACCEPTED/s of one worker
+ * through two 8 ms commits; 4096 ran out at full load (ring_full). */
+#define WORKER_PARK_MAX 8192
 
 struct rte_mbuf;
 struct parked_reply {
@@ -42,6 +44,7 @@ struct parked_reply {
 	struct wal_receipt receipt;
 	uint64_t hlc;
 	uint16_t port;
+	bool decided; /* durable or lost: only waiting for room in the TX queue */
 };
 
 struct worker_wal {
@@ -57,6 +60,9 @@ struct worker_wal {
 	 * durable in order). */
 	struct parked_reply park[WORKER_PARK_MAX];
 	uint64_t park_head, park_tail;
+	/* TSC since when the TX queue has refused released replies (0: it
+	 * takes them); past PARK_TX_WAIT_US they are dropped (park.c). */
+	uint64_t tx_full_since;
 	/* The stamp of this worker's oldest ACCEPTED bid not known durable
 	 * (UINT64_MAX: none), for the other workers' replays (park.h). */
 	_Atomic uint64_t pending_hlc;

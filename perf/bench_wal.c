@@ -9,8 +9,13 @@
  *  2. the library end to end (control/wal/wal_writer.h): P producer threads
  *     submitting as fast as their rings take records, one writer thread
  *     group-committing: records/s, fsyncs/s and records per fsync.
+ *  3. zero-filled segments against plain appends (docs/WAL.md "Zero-filled
+ *     segments"): one producer paced at BENCH_RATE records/s (default
+ *     200000, about a sync node's batches here), the writer with and
+ *     without zeros ahead, alternating for BENCH_ROUNDS (default 3): the
+ *     fdatasync's mean, p50 and p99 (the writer's histogram) per run.
  * Usage: bench_wal [DIR...] (default: /var/tmp and /dev/shm, a disk and a
- * tmpfs); BENCH_SECONDS per case (default 1).
+ * tmpfs); BENCH_SECONDS per case (default 1); BENCH_ZERO_ONLY=1: only 3.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -285,6 +290,88 @@ static void run_library(const char *dir, unsigned int producers)
 		fprintf(stderr, "could not remove %s\n", state);
 }
 
+/* A bucket bound of the writer's fsync histogram at quantile q. */
+static uint64_t fsync_quantile_us(const struct wal_writer_stats *s, double q)
+{
+	uint64_t seen = 0;
+	for (int b = 0; b < WAL_LATENCY_BUCKETS; b++) {
+		seen += s->fsync_us[b];
+		if ((double)seen >= q * (double)s->fsyncs)
+			return b == 0 ? 1 : UINT64_C(1) << b;
+	}
+	return 0;
+}
+
+/* One paced producer (rate records/s) against a writer with or without
+ * zeros ahead: the fdatasyncs' time. */
+static void run_zero_case(const char *dir, bool zero, double rate)
+{
+	char state[512], err[512];
+	snprintf(state, sizeof(state), "%s/bench-wal-zero-XXXXXX", dir);
+	if (!mkdtemp(state)) {
+		perror(state);
+		return;
+	}
+	struct wal_writer_config c = {.state_dir = state,
+				      .first_lsn = 1,
+				      .producers = 1,
+				      .ring_slots = 1 << 16,
+				      .segment_bytes = 64u << 20,
+				      .zero_fill = zero};
+	struct wal_writer *w = wal_writer_create(&c, err, sizeof(err));
+	if (!w) {
+		fprintf(stderr, "%s\n", err);
+		return;
+	}
+	wal_writer_start(w);
+	struct wal_producer *p = wal_writer_producer(w, 0);
+	struct wal_record r = {.type = WAL_BID, .u.bid = {1, 1, 1, 1, 1, 1, BP_ACCEPTED}};
+	uint64_t start = now_ns(), sent = 0, refused = 0;
+	uint64_t end = start + (uint64_t)(seconds * 1e9);
+	for (uint64_t now = start; now < end && sent < PRODUCER_CAP; now = now_ns()) {
+		uint64_t due = (uint64_t)((double)(now - start) * rate / 1e9);
+		for (; sent < due; sent++) {
+			uint8_t buf[WAL_RECORD_MAX];
+			r.u.bid.request_id = sent + 1;
+			size_t len = wal_encode(buf, sizeof(buf), &r);
+			struct wal_receipt rc;
+			refused += wal_submit(p, buf, len, &rc) != 0;
+		}
+		usleep(50);
+	}
+	wal_writer_stop(w);
+	struct wal_writer_stats s;
+	wal_writer_stats(w, &s);
+	double secs = (double)(now_ns() - start) / 1e9;
+	printf("| %s | %.0f | %.0f | %.1f | %.0f us | <= %" PRIu64 " us | <= %" PRIu64
+	       " us | %" PRIu64 " |\n",
+	       zero ? "zeros ahead" : "append", (double)s.records / secs, (double)s.fsyncs / secs,
+	       s.fsyncs ? (double)s.records / (double)s.fsyncs : 0.0,
+	       s.fsyncs ? (double)s.fsync_ns / 1e3 / (double)s.fsyncs : 0.0,
+	       fsync_quantile_us(&s, 0.5), fsync_quantile_us(&s, 0.99), refused);
+	wal_writer_destroy(w);
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", state);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", state);
+}
+
+static void run_zero_ab(const char *dir)
+{
+	const char *env = getenv("BENCH_RATE");
+	double rate = env && *env ? atof(env) : 200000;
+	env = getenv("BENCH_ROUNDS");
+	int rounds = env && *env ? atoi(env) : 3;
+	printf("\n| segment, paced at %.0f records/s | records/s | fsyncs/s | records per fsync "
+	       "| fsync mean | p50 | p99 | refused |\n",
+	       rate);
+	printf("|---|---:|---:|---:|---:|---:|---:|---:|\n");
+	for (int i = 0; i < rounds; i++) {
+		run_zero_case(dir, i % 2 == 0, rate);
+		run_zero_case(dir, i % 2 != 0, rate);
+	}
+}
+
 static const char *fs_name(const char *dir)
 {
 	struct statfs sf;
@@ -302,7 +389,13 @@ int main(int argc, char **argv)
 	const char **dirs = argc > 1 ? (const char **)argv + 1 : defaults;
 	int ndirs = argc > 1 ? argc - 1 : 2;
 	const unsigned int batches[] = {1, 8, 64, 512};
-	for (int d = 0; d < ndirs; d++) {
+	const char *zero_only = getenv("BENCH_ZERO_ONLY");
+	for (int d = 0; d < ndirs && zero_only && *zero_only == '1'; d++) {
+		printf("\n%s (%s), %.1f s per case, 68-byte bid records\n", dirs[d],
+		       fs_name(dirs[d]), seconds);
+		run_zero_ab(dirs[d]);
+	}
+	for (int d = 0; d < ndirs && !(zero_only && *zero_only == '1'); d++) {
 		printf("\n%s (%s), %.1f s per case, 68-byte bid records\n\n", dirs[d],
 		       fs_name(dirs[d]), seconds);
 		printf("| method, records per commit | records/s | fsyncs/s | commit p50 | commit "
@@ -325,6 +418,7 @@ int main(int argc, char **argv)
 		printf("|---|---:|---:|---:|---:|\n");
 		run_library(dirs[d], 1);
 		run_library(dirs[d], 2);
+		run_zero_ab(dirs[d]);
 	}
 	return 0;
 }

@@ -61,6 +61,7 @@ static void print_wal(const struct control *c, FILE *out)
 		     {"bytes", ws.bytes},
 		     {"batches", ws.batches},
 		     {"fsyncs", ws.fsyncs},
+		     {"fsync_us", ws.fsync_ns / 1000},
 		     {"segments", ws.segments},
 		     {"failures", ws.failures},
 		     {"resumes", ws.resumes},

@@ -104,6 +104,17 @@ static bool all_zero(const uint8_t *p, size_t n)
 	return true;
 }
 
+/* Where the bytes of buf[off..size) that are not a zero tail end: off
+ * when they are all zeros. The writer zero-fills ahead of its appends
+ * (wal_writer.h), so a last segment ends in zeros unless it was stopped
+ * cleanly. */
+static size_t nonzero_end(const uint8_t *buf, size_t off, size_t size)
+{
+	while (size > off && buf[size - 1] == 0)
+		size--;
+	return size;
+}
+
 /* Whether a bad record at buf[off] of a last segment is what a crash in
  * the middle of an append leaves: a record cut short by the end of the
  * file, zeros to the end (the size grew, the data never came), or a last
@@ -138,12 +149,14 @@ static bool plausible(const uint8_t *buf, size_t len)
  * this one was acknowledged. Every offset after the bad record is tried
  * (a bad length cannot be stepped over); a record found there must be of
  * the same batch: LSN >= next_lsn, and its place in the batch leading
- * back to batch_first.
+ * back to batch_first. data_end: where the zero tail begins.
  */
-static bool torn_batch(const uint8_t *buf, size_t size, size_t off, uint64_t batch_first,
-		       uint64_t next_lsn)
+static bool torn_batch(const uint8_t *buf, size_t size, size_t data_end, size_t off,
+		       uint64_t batch_first, uint64_t next_lsn)
 {
-	for (size_t x = off + 1; x + WAL_HEADER_LEN <= size;) {
+	/* No record starts in the zero tail (data_end on): a record is never
+	 * all zeros. */
+	for (size_t x = off + 1; x < data_end && x + WAL_HEADER_LEN <= size;) {
 		struct wal_record r;
 		size_t used;
 		const char *why;
@@ -259,9 +272,21 @@ static int read_segment(struct seg_ctx *c, const struct seg *s, uint64_t limit,
 			why = "the record's version is not its segment's";
 		}
 		if (e != WAL_OK) {
-			bool torn = s->version == 1
-					? torn_tail(buf, size, off, e)
-					: torn_batch(buf, size, off, batch_first, c->next_lsn);
+			size_t data_end = last ? nonzero_end(buf, off, size) : size;
+			if (data_end == off) {
+				/* Zeros to the end of the last segment: the zeros its
+				 * writer wrote ahead, the segment's end, not a torn
+				 * write. Cut (repair) so that the segment ends at its
+				 * last record once a later one follows it. */
+				if (c->repair)
+					rc = cut_tail(c->dirfd, c->shown, name, off, c->err,
+						      c->errlen);
+				size = off;
+				break;
+			}
+			bool torn = s->version == 1 ? torn_tail(buf, size, off, e)
+						    : torn_batch(buf, size, data_end, off,
+								 batch_first, c->next_lsn);
 			if (last && torn) {
 				c->out->cut_bytes = size - off;
 				snprintf(c->out->cut_file, sizeof(c->out->cut_file), "%s", name);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/uio.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,6 +20,7 @@
 #ifndef IOV_MAX
 #define IOV_MAX 1024
 #endif
+#define TMPFS_MAGIC_NUMBER 0x01021994 /* linux/magic.h's TMPFS_MAGIC */
 
 typedef uint8_t wal_slot[WAL_RECORD_MAX];
 
@@ -42,6 +44,8 @@ struct wal_counters {
 	_Atomic uint64_t records, bytes, batches, fsyncs, segments;
 	_Atomic uint64_t failures, resumes, probe_failures, lost;
 	_Atomic uint64_t fsync_us[WAL_LATENCY_BUCKETS];
+	_Atomic uint64_t fsync_ns;
+	_Atomic uint64_t zero_bytes;
 };
 
 struct wal_writer {
@@ -59,6 +63,8 @@ struct wal_writer {
 	int dirfd;
 	int fd;
 	uint64_t seg_off;
+	uint64_t zeroed_to; /* the segment's bytes below this are records or zeros */
+	bool zero_fill;	    /* zeros ahead of the appends in this segment (zero_ahead) */
 	uint64_t next_lsn;
 	struct iovec *iov;
 	pthread_t thread;
@@ -133,6 +139,23 @@ static int check_no_later_segment(struct wal_writer *w, char *err, size_t errlen
 	return rc;
 }
 
+/* Whether zeros ahead pay on the segment's file system: tmpfs has no
+ * journal (its fdatasync does nothing) and would spend memory on them. */
+static bool zero_fill_pays(int fd)
+{
+	struct statfs sf;
+	return fstatfs(fd, &sf) != 0 || sf.f_type != TMPFS_MAGIC_NUMBER;
+}
+
+/* The writer appends to fd, a segment just created (its header only). */
+static void use_segment(struct wal_writer *w, int fd)
+{
+	w->fd = fd;
+	w->seg_off = WAL_FILE_HEADER_LEN;
+	w->zeroed_to = WAL_FILE_HEADER_LEN;
+	w->zero_fill = w->cfg.zero_fill && zero_fill_pays(fd);
+}
+
 static int alloc_rings(struct wal_writer *w)
 {
 	unsigned int n = w->cfg.producers;
@@ -201,12 +224,12 @@ struct wal_writer *wal_writer_create(const struct wal_writer_config *c, char *er
 		wal_writer_destroy(w);
 		return NULL;
 	}
-	w->fd = wal_segment_create(w->dirfd, w->shown, c->first_lsn, 0, w->cfg.sync, err, errlen);
-	if (w->fd < 0) {
+	int fd = wal_segment_create(w->dirfd, w->shown, c->first_lsn, 0, w->cfg.sync, err, errlen);
+	if (fd < 0) {
 		wal_writer_destroy(w);
 		return NULL;
 	}
-	w->seg_off = WAL_FILE_HEADER_LEN;
+	use_segment(w, fd);
 	w->next_lsn = c->first_lsn;
 	atomic_store(&w->lsn, c->first_lsn - 1);
 	atomic_store(&w->durable_lsn, c->first_lsn - 1);
@@ -450,16 +473,76 @@ static int write_all(int fd, struct iovec *iov, size_t n, uint64_t off)
 	return 0;
 }
 
+/*
+ * Zeros ahead of the appends: before a batch that ends past what is
+ * zeroed, the zeros from its end to WAL_ZERO_AHEAD further (at most to
+ * segment_bytes). That batch's fdatasync commits the file's growth (size,
+ * allocation: file-system metadata, a journal commit on ext4) once for the
+ * whole chunk, and the batches after it, written over blocks already on
+ * disk, flush data alone: a shorter fdatasync (perf/README.md "Zero-filled
+ * segments"). fallocate alone does not do it: ext4's preallocated extents
+ * are "unwritten" and the first write to each is a metadata change again.
+ * A zero write that fails (no space) gives its bytes back, and the segment
+ * is appended to as before: the records' own write says whether there is
+ * room, as without zeros.
+ */
+static void zero_ahead(struct wal_writer *w, uint64_t end)
+{
+	static uint8_t zeros[1u << 16]; /* never written */
+	if (!w->zero_fill || end <= w->zeroed_to)
+		return;
+	uint64_t to = end + WAL_ZERO_AHEAD;
+	if (to > w->cfg.segment_bytes)
+		to = w->cfg.segment_bytes > end ? w->cfg.segment_bytes : end;
+	for (uint64_t off = end; off < to;) {
+		struct iovec iov[16];
+		int n = 0;
+		for (uint64_t left = to - off; n < 16 && left > 0; n++) {
+			size_t len = left > sizeof(zeros) ? sizeof(zeros) : (size_t)left;
+			iov[n] = (struct iovec){zeros, len};
+			left -= len;
+		}
+		ssize_t wrote = pwritev(w->fd, iov, n, (off_t)off);
+		if (wrote < 0 && errno == EINTR)
+			continue;
+		if (wrote <= 0) {
+			if (ftruncate(w->fd, (off_t)w->zeroed_to) != 0) {
+				/* The zeros stay: a zero tail the reader takes for the end. */
+			}
+			w->zero_fill = false;
+			return;
+		}
+		off += (uint64_t)wrote;
+	}
+	add(&w->c.zero_bytes, to - end);
+	w->zeroed_to = to;
+}
+
+/* Cuts the zeros past the last record, durably: a segment that is not the
+ * last must end at its last record (the reader refuses bytes after it),
+ * so before a rollover; and at a clean stop. */
+static int trim_zero_tail(struct wal_writer *w)
+{
+	if (w->zeroed_to <= w->seg_off)
+		return 0;
+	if (ftruncate(w->fd, (off_t)w->seg_off) != 0 || fdatasync(w->fd) != 0)
+		return -errno;
+	w->zeroed_to = w->seg_off;
+	return 0;
+}
+
 static int roll_over(struct wal_writer *w)
 {
+	int rc = trim_zero_tail(w);
+	if (rc != 0)
+		return rc;
 	char err[256];
 	int fd =
 	    wal_segment_create(w->dirfd, w->shown, w->next_lsn, 0, w->cfg.sync, err, sizeof(err));
 	if (fd < 0)
 		return fd;
 	close(w->fd);
-	w->fd = fd;
-	w->seg_off = WAL_FILE_HEADER_LEN;
+	use_segment(w, fd);
 	add(&w->c.segments, 1);
 	return 0;
 }
@@ -471,6 +554,7 @@ static void count_fsync(struct wal_writer *w, uint64_t ns)
 	if (b >= WAL_LATENCY_BUCKETS)
 		b = WAL_LATENCY_BUCKETS - 1;
 	add(&w->c.fsync_us[b], 1);
+	add(&w->c.fsync_ns, ns);
 	add(&w->c.fsyncs, 1);
 }
 
@@ -507,6 +591,7 @@ static void commit(struct wal_writer *w, size_t n, uint64_t bytes)
 		wal_seal_batch(w->iov[i].iov_base, w->iov[i].iov_len, w->next_lsn + i,
 			       (unsigned int)i, i + 1 == n);
 	atomic_store_explicit(&w->lsn, w->next_lsn + n - 1, memory_order_relaxed);
+	zero_ahead(w, w->seg_off + bytes);
 	int rc = write_all(w->fd, w->iov, n, w->seg_off);
 	/* The bytes are in the page cache (or lost): the slots can go. */
 	release_slots(w);
@@ -553,8 +638,7 @@ static void try_resume(struct wal_writer *w)
 		return;
 	}
 	close(w->fd);
-	w->fd = fd;
-	w->seg_off = WAL_FILE_HEADER_LEN;
+	use_segment(w, fd);
 	w->next_lsn = first;
 	atomic_store_explicit(&w->lsn, first - 1, memory_order_relaxed);
 	drop_rings(w);
@@ -659,6 +743,10 @@ void wal_writer_stop(struct wal_writer *w)
 	atomic_store_explicit(&w->stop, true, memory_order_release);
 	pthread_join(w->thread, NULL);
 	w->running = false;
+	/* Stopped healthy: the segment ends at its last record, as without
+	 * zeros (a failed writer's segment is left as the failure left it). */
+	if (!(atomic_load_explicit(&w->gen, memory_order_acquire) & 1))
+		trim_zero_tail(w);
 }
 
 void wal_writer_stats(const struct wal_writer *w, struct wal_writer_stats *s)
@@ -676,6 +764,8 @@ void wal_writer_stats(const struct wal_writer *w, struct wal_writer_stats *s)
 	s->lost = atomic_load_explicit(&c->lost, memory_order_relaxed);
 	for (unsigned int i = 0; i < WAL_LATENCY_BUCKETS; i++)
 		s->fsync_us[i] = atomic_load_explicit(&c->fsync_us[i], memory_order_relaxed);
+	s->fsync_ns = atomic_load_explicit(&c->fsync_ns, memory_order_relaxed);
+	s->zero_bytes = atomic_load_explicit(&c->zero_bytes, memory_order_relaxed);
 	for (unsigned int i = 0; i < w->nproducers; i++) {
 		s->ring_full +=
 		    atomic_load_explicit(&w->producers[i].ring_full, memory_order_relaxed);

@@ -10,6 +10,12 @@
  * then publishes what is durable. It rolls to a new segment once the
  * current one would pass segment_bytes.
  *
+ * Zero-filled segments (docs/WAL.md "Zero-filled segments"; with
+ * zero_fill, off by default): ahead of its appends the writer writes zeros, WAL_ZERO_AHEAD bytes at
+ * a time, so that most fdatasyncs flush records written over blocks already on disk and commit no
+ * file-system metadata (size, extents). The zero tail is trimmed when the writer stops and before
+ * it rolls over; after a crash the reader takes a zero tail of the last segment for its end.
+ *
  * What is durable is published twice, with release stores after the
  * fdatasync: per producer, the ticket of its last durable record (a worker
  * parks the reply of a record until wal_outcome says DURABLE), and the
@@ -53,6 +59,7 @@
 #define WAL_LINGER_DEFAULT_US 200
 #define WAL_LATENCY_BUCKETS   32 /* fsync latency: bucket 0 < 1 us, b: [2^(b-1), 2^b) us */
 #define WAL_SEGMENT_MIN_BYTES 4096
+#define WAL_ZERO_AHEAD	      (1u << 20) /* zeros written past the appends, at a time */
 
 struct wal_writer_config {
 	const char *state_dir;
@@ -70,6 +77,11 @@ struct wal_writer_config {
 	 * carries half the clients (wal_writer.c "linger"). */
 	unsigned int linger_us;
 	int (*sync)(int fd); /* NULL: fdatasync; tests inject failures */
+	/* Write zeros ahead of the appends (wal_writer.c "zero_ahead"). Off
+	 * by default: in the node it made cluster tests see a node NOT_SERVING
+	 * "wal" at start (test_cluster_replication, not understood yet), so
+	 * only bench_wal and the unit tests turn it on (docs/WAL.md). */
+	bool zero_fill;
 	/* Producers urgent_from .. producers-1 are urgent (0: none): their
 	 * records are committed no later than any record handed over after
 	 * them by a thread that saw them submitted (gather, docs/WAL.md). */
@@ -157,6 +169,8 @@ struct wal_writer_stats {
 	uint64_t ring_full, refused; /* submits refused: ring full, writer failed */
 	uint64_t lsn, durable_lsn;
 	uint64_t fsync_us[WAL_LATENCY_BUCKETS];
+	uint64_t fsync_ns;   /* the fdatasyncs' time, summed: the mean beside the buckets */
+	uint64_t zero_bytes; /* zeros written ahead of the appends */
 	int error;
 };
 

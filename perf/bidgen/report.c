@@ -71,6 +71,13 @@ static int write_json(struct bidgen *g, double send_s, double mpps_offered, doub
 		us(g, hist_percentile(&t->latency, 50)), us(g, hist_percentile(&t->latency, 90)),
 		us(g, hist_percentile(&t->latency, 99)), us(g, hist_percentile(&t->latency, 99.9)),
 		us(g, t->latency.max), t->latency.count);
+	const struct histogram *a = &t->accepted_latency;
+	fprintf(f,
+		"  \"accepted_latency_us\": {\"p50\": %.3f, \"p90\": %.3f, \"p99\": %.3f, "
+		"\"p999\": %.3f, \"max\": %.3f, \"count\": %" PRIu64 "},\n",
+		us(g, hist_percentile(a, 50)), us(g, hist_percentile(a, 90)),
+		us(g, hist_percentile(a, 99)), us(g, hist_percentile(a, 99.9)), us(g, a->max),
+		a->count);
 	fprintf(f, "  \"latency_cdf_us\": [");
 	static const double points[] = {1, 5, 10, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.99, 100};
 	for (unsigned int i = 0; i < sizeof(points) / sizeof(points[0]); i++)

@@ -19,6 +19,7 @@ int tracker_init(struct tracker *t, uint64_t capacity, uint64_t accepted_cap)
 	t->mask = capacity - 1;
 	t->accepted_cap = accepted_cap;
 	hist_init(&t->latency);
+	hist_init(&t->accepted_latency);
 	return 0;
 }
 
@@ -179,8 +180,12 @@ void tracker_on_reply(struct tracker *t, const uint8_t *payload, uint16_t len, u
 		return mismatch(t, MISMATCH_UNTRACKED);
 	if (!kind_expects_reply(s->kind))
 		return mismatch(t, MISMATCH_UNEXPECTED);
-	if (!s->answered)
+	if (!s->answered) {
 		hist_record(&t->latency, now - s->tsc);
+		if (is_bid && s->kind == KIND_BID && br.status == BP_ACCEPTED &&
+		    !(br.flags & BP_FLAG_REPLAYED))
+			hist_record(&t->accepted_latency, now - s->tsc);
+	}
 	if (is_bid)
 		on_bid_reply(t, s, &br);
 	else

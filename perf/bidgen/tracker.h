@@ -60,8 +60,11 @@ struct tracker {
 	struct accepted_bid *accepted;
 	uint64_t accepted_cap;
 	uint64_t accepted_n;
-	uint64_t accepted_dropped;	      /* beyond accepted_cap: not order-checked */
-	struct histogram latency;	      /* TSC cycles */
+	uint64_t accepted_dropped; /* beyond accepted_cap: not order-checked */
+	struct histogram latency;  /* TSC cycles */
+	/* First replies to BIDs that say ACCEPTED (not REPLAYED): the reply
+	 * --durability sync holds until its record is durable. */
+	struct histogram accepted_latency;
 	uint64_t replies[2][BP_STATUS_COUNT]; /* [0] BID_REPLY, [1] AUCTION_STATE */
 	uint64_t replayed;
 	uint64_t mismatches[MISMATCH_COUNT];

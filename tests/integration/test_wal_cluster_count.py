@@ -59,7 +59,8 @@ class ClusterCountAfterRestart(unittest.TestCase):
             state = c.node(1).state
             c.kill(1)
             seg = sorted(glob.glob(os.path.join(state, "wal", "*.wal")))[-1]
-            size = os.path.getsize(seg)
+            with open(seg, "rb") as f:  # without the zeros a running writer writes ahead
+                size = len(f.read().rstrip(b"\0"))
             with open(seg, "r+b") as f:  # a torn tail: the last third of the log gone
                 f.truncate(size - size // 3)
             node = c.restart(1)

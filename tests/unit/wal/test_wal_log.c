@@ -218,6 +218,8 @@ static void append_numbered(size_t n, uint64_t segment_bytes)
 	append_log(recs, n, 1, segment_bytes);
 }
 
+static void expect_refusal(const char *file, uint64_t offset);
+
 /* The last record cut at every offset: recovery cuts it off, keeps the rest. */
 static void a_torn_last_record_is_cut_at_every_offset(void **state)
 {
@@ -254,13 +256,30 @@ static void a_torn_last_record_is_cut_at_every_offset(void **state)
 	char err[512] = "";
 	assert_int_equal(recover_into(&c, &out, err, sizeof(err)), 0);
 	assert_true(out.last_lsn == 9);
-	/* Zeros after the last record (the size grew, the data never came). */
+	/* Zeros after the last record (the zeros a running writer writes
+	 * ahead of its appends, or a size that grew before the data came):
+	 * the segment's end, trimmed, not a torn write. */
 	orig[last + 30] ^= 0x10;
 	uint8_t *padded = calloc(1, size + 300);
 	memcpy(padded, orig, size);
 	write_whole(path, padded, size + 300);
 	assert_int_equal(recover_into(&c, &out, err, sizeof(err)), 0);
-	assert_true(out.last_lsn == 10 && out.cut_bytes == 300);
+	assert_true(out.last_lsn == 10 && out.cut_bytes == 0);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, size);
+	/* A torn last batch before the zeros: cut, zeros and all. */
+	padded[last + 30] ^= 0x10;
+	write_whole(path, padded, size + 300);
+	assert_int_equal(recover_into(&c, &out, err, sizeof(err)), 0);
+	assert_true(out.last_lsn == 9 && out.cut_bytes == size - last + 300);
+	/* Damage to an older batch stays a refusal with zeros after it. */
+	size_t offs2[16];
+	record_offsets(orig, size, offs2, 15);
+	memcpy(padded, orig, size);
+	padded[offs2[2] + 30] ^= 0x10;
+	write_whole(path, padded, size + 300);
+	expect_refusal("00000000000000000001.wal", offs2[2]);
 	free(padded);
 	free(orig);
 }

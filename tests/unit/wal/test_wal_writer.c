@@ -43,9 +43,10 @@ static int drop_dir(void **state)
 	return 0;
 }
 
-static unsigned int batch_max;   /* 0: the default */
-static unsigned int linger_us;   /* 0: the default */
+static unsigned int batch_max;	 /* 0: the default */
+static unsigned int linger_us;	 /* 0: the default */
 static unsigned int urgent_from; /* 0: no urgent producer */
+static bool zero_fill = true;	 /* the zero-filled segments under test */
 
 static struct wal_writer *open_writer(unsigned int producers, unsigned int slots, uint64_t first,
 				      int (*sync)(int))
@@ -59,6 +60,7 @@ static struct wal_writer *open_writer(unsigned int producers, unsigned int slots
 				      .batch_max = batch_max,
 				      .linger_us = linger_us,
 				      .urgent_from = urgent_from,
+				      .zero_fill = zero_fill,
 				      .sync = sync};
 	struct wal_writer *w = wal_writer_create(&c, err, sizeof(err));
 	if (!w)
@@ -656,6 +658,117 @@ static void the_writer_sleeps_with_a_1_us_timer_slack(void **state)
 	wal_writer_destroy(w);
 }
 
+static uint64_t file_size(uint64_t first_lsn)
+{
+	char path[512], name[WAL_NAME_CAP];
+	wal_file_name(name, first_lsn, WAL_FILE_SEGMENT);
+	snprintf(path, sizeof(path), "%s/%s/%s", dir, WAL_DIR_NAME, name);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	return (uint64_t)st.st_size;
+}
+
+/* n bid records of producer p, all durable on return. */
+static void submit_durable(struct wal_producer *p, uint64_t first_seq, unsigned int n)
+{
+	struct wal_receipt r;
+	for (unsigned int i = 0; i < n; i++) {
+		uint8_t buf[WAL_RECORD_MAX];
+		size_t len = encode(buf, 1, first_seq + i);
+		int e;
+		while ((e = wal_submit(p, buf, len, &r)) == -EAGAIN)
+			sched_yield();
+		assert_int_equal(e, 0);
+	}
+	wait_outcome(p, &r, WAL_DURABLE);
+}
+
+/*
+ * Zero-filled segments (docs/WAL.md): while it runs, the writer has
+ * written zeros WAL_ZERO_AHEAD past its last record (so that the next
+ * fdatasyncs change no file size); a clean stop trims them, and a
+ * rollover trims the older segment first, so that only a last segment
+ * ever ends in zeros. Fails on a writer that appends without zeros.
+ */
+static void segments_are_zero_filled_ahead_and_trimmed(void **state)
+{
+	(void)state;
+	struct wal_writer *w = open_writer(1, 1024, 1, NULL);
+	assert_int_equal(wal_writer_start(w), 0);
+	struct wal_producer *p = wal_writer_producer(w, 0);
+	submit_durable(p, 1, 100);
+	uint64_t records_end = WAL_FILE_HEADER_LEN + 100 * WAL_HEADER_LEN + 100 * 44;
+	assert_true(file_size(1) == records_end + WAL_ZERO_AHEAD ||
+		    file_size(1) == (1 << 20)); /* at most segment_bytes */
+	struct wal_writer_stats st;
+	wal_writer_stats(w, &st);
+	assert_true(st.zero_bytes >= WAL_ZERO_AHEAD - records_end);
+	/* A segment of 1 MiB fills: the next one starts, the older one ends
+	 * at its last record. */
+	unsigned int per_mib = (1 << 20) / (WAL_HEADER_LEN + 44);
+	submit_durable(p, 101, per_mib);
+	wal_writer_stats(w, &st);
+	assert_true(st.segments == 2);
+	uint64_t first_of_second = st.durable_lsn + 1;
+	uint64_t *lsns;
+	size_t n;
+	char err[512];
+	int dfd = wal_dir_open(dir, false, err, sizeof(err));
+	assert_true(dfd >= 0);
+	assert_int_equal(wal_list(dfd, WAL_FILE_SEGMENT, &lsns, &n), 0);
+	assert_true(n == 2 && lsns[0] == 1);
+	first_of_second = lsns[1];
+	assert_true(file_size(1) ==
+		    WAL_FILE_HEADER_LEN + (first_of_second - 1) * (WAL_HEADER_LEN + 44));
+	assert_true(file_size(first_of_second) > WAL_FILE_HEADER_LEN + WAL_HEADER_LEN + 44);
+	wal_writer_stop(w);
+	assert_true(file_size(first_of_second) ==
+		    WAL_FILE_HEADER_LEN +
+			(100 + per_mib - first_of_second + 1) * (WAL_HEADER_LEN + 44));
+	free(lsns);
+	close(dfd);
+	wal_writer_destroy(w);
+	struct wal_recovery out;
+	assert_int_equal(wal_recover(dir, NULL, NULL, NULL, &out, err, sizeof(err)), 0);
+	assert_true(out.last_lsn == 100 + per_mib && out.cut_bytes == 0);
+}
+
+/* A writer killed while it runs leaves zeros after its last record: the
+ * reader takes them for the segment's end (every record, nothing reported
+ * cut) and trims them, so that a later segment can follow. */
+static void a_zero_tail_left_by_a_running_writer_is_the_end(void **state)
+{
+	(void)state;
+	struct wal_writer *w = open_writer(1, 1024, 1, NULL);
+	assert_int_equal(wal_writer_start(w), 0);
+	submit_durable(wal_writer_producer(w, 0), 1, 50);
+	/* The running writer's files, copied as a kill -9 would leave them. */
+	char copy[sizeof(dir)], cmd[4 * sizeof(dir)];
+	snprintf(copy, sizeof(copy), "%.240s-copy", dir);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && cp -r '%s' '%s'", copy, dir, copy);
+	assert_int_equal(system(cmd), 0);
+	wal_writer_stop(w);
+	wal_writer_destroy(w);
+	snprintf(dir, sizeof(dir), "%s", copy);
+	assert_true(file_size(1) > WAL_FILE_HEADER_LEN + 50 * (WAL_HEADER_LEN + 44));
+	struct wal_recovery out;
+	char err[512] = "";
+	if (wal_recover(dir, NULL, NULL, NULL, &out, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_true(out.last_lsn == 50 && out.next_lsn == 51 && out.cut_bytes == 0);
+	assert_true(file_size(1) == WAL_FILE_HEADER_LEN + 50 * (WAL_HEADER_LEN + 44));
+	/* And a writer after it: two segments, read back whole. */
+	w = open_writer(1, 1024, 51, NULL);
+	assert_int_equal(wal_writer_start(w), 0);
+	submit_durable(wal_writer_producer(w, 0), 51, 10);
+	wal_writer_stop(w);
+	wal_writer_destroy(w);
+	assert_int_equal(wal_recover(dir, NULL, NULL, NULL, &out, err, sizeof(err)), 0);
+	assert_true(out.last_lsn == 60);
+	remove_tree(copy);
+	snprintf(dir, sizeof(dir), "%s", top);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -666,6 +779,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(urgent_records_commit_no_later_than_what_follows,
 					    make_dir, drop_dir),
 	    cmocka_unit_test_setup_teardown(bad_use_is_refused, make_dir, drop_dir),
+	    cmocka_unit_test_setup_teardown(segments_are_zero_filled_ahead_and_trimmed, make_dir,
+					    drop_dir),
+	    cmocka_unit_test_setup_teardown(a_zero_tail_left_by_a_running_writer_is_the_end,
+					    make_dir, drop_dir),
 	    cmocka_unit_test_setup_teardown(the_writer_sleeps_with_a_1_us_timer_slack, make_dir,
 					    drop_dir),
 	    cmocka_unit_test_setup_teardown(a_client_answered_by_a_commit_makes_the_next, make_dir,
