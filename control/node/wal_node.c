@@ -775,7 +775,9 @@ static void watch_stall(struct control *c, bool failed, uint64_t now_ms)
 	struct wal_writer_stats ws;
 	wal_writer_stats(wn->writer, &ws);
 	bool waiting = !failed && ws.lsn > ws.durable_lsn;
-	if (!waiting || ws.durable_lsn != wn->stall_durable) {
+	/* The first look starts the clock: since_ms 0 would make a first
+	 * commit still under way at start "stalled for 5 s" at once. */
+	if (!waiting || ws.durable_lsn != wn->stall_durable || wn->stall_since_ms == 0) {
 		wn->stall_durable = ws.durable_lsn;
 		wn->stall_since_ms = now_ms;
 		if (atomic_load_explicit(&wn->stalled_ms, memory_order_relaxed)) {
@@ -793,7 +795,9 @@ static void watch_stall(struct control *c, bool failed, uint64_t now_ms)
 	    atomic_load_explicit(&wn->stalled_ms, memory_order_relaxed))
 		return;
 	atomic_store_explicit(&wn->stall_lsn, ws.lsn, memory_order_relaxed);
-	atomic_store_explicit(&wn->stalled_ms, wn->stall_since_ms, memory_order_relaxed);
+	/* Never 0, which says "not stalled": the NOT_SERVING would stay. */
+	atomic_store_explicit(&wn->stalled_ms, wn->stall_since_ms ? wn->stall_since_ms : 1,
+			      memory_order_relaxed);
 	node_not_serving(c->node, NOT_SERVING_WAL_STALLED, true);
 	stat_inc(&wn->stalls);
 	BP_LOG(ERR, SERVICE,
