@@ -600,6 +600,11 @@ class Cluster:
             left.append(f"namespace {self.ns}")
         if os.path.exists(self.root):
             left.append(self.root)
+        # A file system a test mounted under the root (e.g. a small tmpfs
+        # as a node's state dir) and did not unmount.
+        with open("/proc/self/mounts") as f:
+            left += [f"mount {m}" for m in (line.split()[1] for line in f)
+                     if m.startswith(self.root + "/")]
         for node in self.nodes.values():
             if node.proc is not None and node.proc.poll() is None:
                 left.append(f"node {node.index} pid {node.proc.pid}")
