@@ -273,6 +273,29 @@ class Planted(unittest.TestCase):
         b.bid(400, 3, 10, 1, 20, 60, status=7)
         self.assertNames(b.finish([1, 2]), "I6_not_serving")
 
+    def test_i6_not_flagged_between_a_clock_jump_and_its_judgement(self):
+        # clock_jump seed 16 (a helper's suite run): node 2's clock jumps
+        # forward; its HLC passes the durable ceiling (NOT_SERVING
+        # hlc_ceiling until renewed), then it serves until heartbeats after
+        # the jump tell it its clock is off, and stops. The NOT_SERVING
+        # answer right after the jump is no quarantine evidence.
+        b = clean()
+        b.records.append(dict(type="clock", t=b.at(200), t_done=b.at(202), node=3,
+                              offset_ms=10000, previous_ms=0, ok=True, error=None, why="jump"))
+        b.bid(230, 3, 9, 1, 19, 50, status=7)
+        b.bid(300, 3, 10, 1, 20, 60, hlc=stamp(10300))
+        b.sample(450, 3, False, "clock")
+        self.assertNotIn("I6_not_serving", invariants(b.finish([1, 2]))[0])
+
+    def test_i6_not_serving_reply_long_after_a_clock_change_is_evidence(self):
+        b = clean()
+        b.records.append(dict(type="clock", t=b.at(200), t_done=b.at(202), node=3,
+                              offset_ms=10000, previous_ms=0, ok=True, error=None, why="jump"))
+        b.sample(1300, 3, False, "clock")
+        b.bid(1400, 3, 9, 1, 19, 50)
+        b.bid(1500, 3, 10, 1, 20, 60, status=7)
+        self.assertNames(b.finish([1, 2]), "I6_not_serving")
+
     def test_i6_not_flagged_between_serving_and_not(self):
         b = clean()
         b.sample(200, 3, False, "clock")
