@@ -590,6 +590,13 @@ class Schema(unittest.TestCase):
         self.assertIn("etcd", schema.load(os.path.join(EXPERIMENTS, "zombie_leader.yaml"))[
             "needs"])
 
+    def test_disk_full_plans_its_free(self):
+        exp = schema.load(os.path.join(EXPERIMENTS, "disk_full.yaml"))
+        self.assertEqual((exp["cluster"]["durability"], exp["cluster"]["disk"]), ("sync", "wal"))
+        import run
+        faults = [(f["at"], f["kind"], f["args"]["node"]) for f in run.plan(exp, 1)["faults"]]
+        self.assertEqual(faults, [(4.0, "disk_full", 2), (8.0, "disk_free", 2)])
+
     def test_clock_faults_need_clock_control(self):
         doc = self.base()
         doc["faults"].append({"at": 2, "clock_jump": {"node": 2, "ms": -10000}})
@@ -625,6 +632,11 @@ class Schema(unittest.TestCase):
             (lambda d: d.pop("name"), "x.yaml: name: expected a value (str): the key is required"),
             (lambda d: d["cluster"].update(clock_offsets_ms={4: -45000}),
              "x.yaml: cluster.clock_offsets_ms.4: expected a node id 1..3"),
+            (lambda d: d["faults"].append({"at": 2, "disk_full": {"node": 2}}),
+             "x.yaml: faults[2].disk_full: expected a cluster with a log to fill "
+             "(cluster.durability: sync or async); got 'off'"),
+            (lambda d: d["cluster"].update(disk="root"),
+             "x.yaml: cluster.disk: expected one of wal, state; got 'root'"),
             (lambda d: d["faults"].append({"at": 2, "clock_jump": {"node": 1}}),
              "x.yaml: faults[2].clock_jump.ms: expected a value (int): the key is required"),
             (lambda d: d["faults"].append({"at": 2, "clock_jump": {"node": 1, "ms": 86400001}}),
