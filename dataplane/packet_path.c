@@ -209,11 +209,6 @@ PATH_INLINE bool bid_apply(struct worker *w, const struct bp_request *r, struct 
 	 * REPLAYED (a NOT_SERVING at the HLC ceiling, e.g. after a pause). */
 	if (out.status == BP_OVERLOADED || out.status == BP_NOT_SERVING)
 		return false;
-	/* With peers: the key goes to them, so that a retry accepted on
-	 * another node counts once (a NULL check on a lone node). */
-	if (w->bids.keys && out.status == BP_ACCEPTED)
-		bid_ctx_ship_key(&w->bids, r->auction_id, r->actor_id, r->request_id, r->amount,
-				 out.hlc);
 	*final = (struct dedup_answer){
 	    .auction_id = r->auction_id, .detail = r->amount, .hlc = out.hlc, .status = out.status};
 	ans->bid.status = out.status;
@@ -223,6 +218,14 @@ PATH_INLINE bool bid_apply(struct worker *w, const struct bp_request *r, struct 
 	if (worker_wal_on(&w->wal) &&
 	    !worker_wal_bid(&w->wal, r, w->node->cfg.node_id, out.status, out.hlc, w->burst_tsc))
 		ans->bid.status = BP_NOT_SERVING; /* never ACCEPTED without its record */
+	/* With peers: the key goes to them, so that a retry accepted on
+	 * another node counts once (a NULL check on a lone node). After its
+	 * record: the control thread holds a key back until the log has what
+	 * this thread submitted before it (replicate_idem.h). A bid whose
+	 * record was lost is in memory all the same: its key goes too. */
+	if (w->bids.keys && out.status == BP_ACCEPTED)
+		bid_ctx_ship_key(&w->bids, r->auction_id, r->actor_id, r->request_id, r->amount,
+				 out.hlc);
 	return true;
 }
 

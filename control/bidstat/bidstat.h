@@ -49,9 +49,11 @@ int bidstat_list(FILE *out);
 
 /* --clean [NAME...]: removes the segments (and claim files) of nodes that
  * exited or died, claims and temporaries nodes left while starting, and
- * DPDK runtime directories bidplane-<pid> whose primary is gone; with
- * names, only theirs (and their nodes' runtime directories). Never what a
- * running or starting node holds. Says what it removed. 0, or -EPERM when
+ * DPDK runtime directories of dead nodes (bidplane-<pid> of a gone pid, or
+ * of any prefix whose STATS_RUNTIME_MARKER names the node) that no process
+ * uses; with names, only theirs (and their nodes' runtime directories).
+ * Never what a running or starting node holds, nor a link, another user's
+ * directory, or one holding a directory. Says what it removed. 0, or -EPERM when
  * something could not be removed. */
 int bidstat_clean(FILE *out, char **names, int nnames);
 

@@ -7,12 +7,12 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -101,14 +101,6 @@ int bidstat_list(FILE *out)
 {
 	fprintf(out, "%-24s %-10s %-8s %-10s %s\n", "NAME", "STATE", "PID", "VERSION", "STARTED");
 	return bidstat_each_segment(list_one, out);
-}
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
 }
 
 /* Takes NAME's claim (the lock a node holds for its life): -1 when a node
@@ -223,61 +215,189 @@ static void clean_leftovers(struct clean *c)
 	closedir(d);
 }
 
-/* Whether a DPDK runtime directory's primary is gone: DPDK's primary
- * holds a write lock on <dir>/config for its life (as rte_eal_primary_proc_alive
- * checks); we take it, and hold it while removing. -1: alive (or unsure). */
-static int take_runtime_dir(const char *dir)
+/* The stats name a node's runtime directory names (its marker), or false.
+ * Read through the directory's descriptor: a link there is not followed. */
+static bool marker_name(int dir, char *name, size_t len)
 {
-	char config[600];
-	snprintf(config, sizeof(config), "%s/config", dir);
-	int fd = open(config, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	int fd = openat(dir, STATS_RUNTIME_MARKER, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
-		return errno == ENOENT ? -2 : -1;
-	struct flock l = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
-	if (fcntl(fd, F_SETLK, &l) != 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
+		return false;
+	char buf[STATS_NAME_MAX + 32];
+	struct stat st;
+	ssize_t n =
+	    fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? read(fd, buf, sizeof(buf) - 1) : -1;
+	close(fd);
+	size_t key = strlen(STATS_RUNTIME_MARKER_KEY);
+	if (n <= (ssize_t)key)
+		return false;
+	buf[n] = '\0';
+	if (strncmp(buf, STATS_RUNTIME_MARKER_KEY, key) != 0)
+		return false;
+	snprintf(name, len, "%.*s", (int)strcspn(buf + key, "\n"), buf + key);
+	return stats_segment_name_valid(name);
 }
 
-/* DPDK runtime directories bidplane-<pid> whose process is gone. */
-static void clean_runtime_dirs(struct clean *c)
+/* Runtime-directory files a process of the prefix locks while it runs:
+ * the primary a write lock on config (rte_eal_primary_proc_alive), every
+ * process a shared flock on each fbarray_* (secondaries: dpdk-dumpcap,
+ * dpdk-pdump). */
+#define RUNTIME_LOCKS 64
+
+struct runtime_locks {
+	int fds[RUNTIME_LOCKS];
+	int n;
+};
+
+static void release_locks(struct runtime_locks *l)
 {
-	DIR *d = opendir(DPDK_RUN_DIR);
-	if (!d)
-		return;
-	char path[512];
-	for (struct dirent *e; (e = readdir(d));) {
-		if (strncmp(e->d_name, OWN_PREFIX, strlen(OWN_PREFIX)) != 0)
+	while (l->n > 0)
+		close(l->fds[--l->n]);
+}
+
+/* Locks one file of the directory; false when a process holds it (or it
+ * cannot be told). */
+static bool lock_file(int dir, const char *name, bool config, struct runtime_locks *l)
+{
+	if (l->n == RUNTIME_LOCKS)
+		return false;
+	int fd =
+	    openat(dir, name, (config ? O_RDWR : O_RDONLY) | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	struct stat st;
+	struct flock wr = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+	bool got = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+		   (config ? fcntl(fd, F_SETLK, &wr) == 0 : flock(fd, LOCK_EX | LOCK_NB) == 0);
+	if (!got) {
+		close(fd);
+		return false;
+	}
+	l->fds[l->n++] = fd;
+	return true;
+}
+
+/* Whether no process uses the directory: every lock taken (held in l until
+ * the removal is done, so no primary can start on it meanwhile). A
+ * subdirectory is not DPDK's: such a directory is not judged at all. */
+static bool runtime_dir_unused(int dir, struct runtime_locks *l)
+{
+	int scan = dup(dir);
+	DIR *d = scan >= 0 ? fdopendir(scan) : NULL;
+	if (!d) {
+		if (scan >= 0)
+			close(scan);
+		return false;
+	}
+	rewinddir(d); /* the descriptor's offset is shared with dir's */
+	bool unused = true;
+	for (struct dirent *e; unused && (e = readdir(d));) {
+		struct stat st;
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 			continue;
-		char *end;
-		long pid = strtol(e->d_name + strlen(OWN_PREFIX), &end, 10);
-		if (*end || pid <= 0 || bidstat_pid_alive((int)pid))
-			continue;
+		if (fstatat(dir, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || S_ISDIR(st.st_mode))
+			unused = false;
+		else if (strcmp(e->d_name, "config") == 0 || strncmp(e->d_name, "fbarray_", 8) == 0)
+			unused = lock_file(dir, e->d_name, strcmp(e->d_name, "config") == 0, l);
+	}
+	closedir(d);
+	if (!unused)
+		release_locks(l);
+	return unused;
+}
+
+/* Unlinks every entry (none is a directory: runtime_dir_unused), then the
+ * directory. A link is removed, never followed. 0 or -errno. */
+static int remove_runtime_dir(int parent, const char *name, int dir)
+{
+	int scan = dup(dir);
+	DIR *d = scan >= 0 ? fdopendir(scan) : NULL;
+	if (!d) {
+		if (scan >= 0)
+			close(scan);
+		return -errno;
+	}
+	rewinddir(d); /* the descriptor's offset is shared with dir's */
+	int rc = 0;
+	for (struct dirent *e; (e = readdir(d));)
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 &&
+		    unlinkat(dir, e->d_name, 0) != 0 && errno != ENOENT)
+			rc = -errno;
+	closedir(d);
+	if (rc == 0 && unlinkat(parent, name, AT_REMOVEDIR) != 0)
+		rc = -errno;
+	return rc;
+}
+
+/* Whether the directory is a dead node's that this clean is after: a
+ * bidplane-<pid> of a gone pid (a prefix the node chose), or one whose
+ * marker names a wanted stats name (a prefix the user gave). `why` says
+ * which, for the message. */
+static bool dead_nodes_dir(const struct clean *c, const char *entry, int dir, char *why,
+			   size_t whylen)
+{
+	char *end;
+	long pid = strncmp(entry, OWN_PREFIX, strlen(OWN_PREFIX)) == 0
+		       ? strtol(entry + strlen(OWN_PREFIX), &end, 10)
+		       : 0;
+	if (pid > 0 && *end == '\0' && !bidstat_pid_alive((int)pid)) {
 		bool ours = c->nnames == 0;
 		for (int i = 0; i < c->npids && !ours; i++)
 			ours = c->pids[i] == pid;
-		if (!ours)
+		snprintf(why, whylen, "pid %ld is gone", pid);
+		if (ours)
+			return true;
+	}
+	char name[STATS_NAME_MAX];
+	if (!marker_name(dir, name, sizeof(name)) || !wanted(c, name))
+		return false;
+	snprintf(why, whylen, "node '%s', no process uses it", name);
+	return true;
+}
+
+/*
+ * DPDK runtime directories of dead nodes. /var/run/dpdk may hold other
+ * programs' directories and what others planted: each entry is opened
+ * without following a link, must be a directory of our own user, and goes
+ * only while no process uses it (its locks held while it is removed).
+ */
+static void clean_runtime_dirs(struct clean *c)
+{
+	int parent = open(DPDK_RUN_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = parent >= 0 ? fdopendir(dup(parent)) : NULL;
+	if (!d) {
+		if (parent >= 0)
+			close(parent);
+		return;
+	}
+	char why[STATS_NAME_MAX + 64];
+	for (struct dirent *e; (e = readdir(d));) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", DPDK_RUN_DIR, e->d_name);
-		/* A name like bidplane-3001 may be an instance's prefix, not a
-		 * pid: only a directory whose primary is gone goes. */
-		int lock = take_runtime_dir(path);
-		if (lock == -1)
+		int dir = openat(parent, e->d_name,
+				 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		struct stat st;
+		if (dir < 0)
 			continue;
-		int rc = nftw(path, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
-		if (lock >= 0)
-			close(lock);
-		if (rc == 0) {
-			fprintf(c->out, "removed %s (pid %ld is gone)\n", path, pid);
-			c->removed++;
-		} else {
-			fprintf(c->out, "cannot remove %s: %s\n", path, strerror(errno));
-			c->failed++;
+		struct runtime_locks locks = {.n = 0};
+		if (fstat(dir, &st) == 0 && st.st_uid == geteuid() &&
+		    dead_nodes_dir(c, e->d_name, dir, why, sizeof(why)) &&
+		    runtime_dir_unused(dir, &locks)) {
+			int rc = remove_runtime_dir(parent, e->d_name, dir);
+			release_locks(&locks);
+			if (rc == 0) {
+				fprintf(c->out, "removed %s/%s (%s)\n", DPDK_RUN_DIR, e->d_name,
+					why);
+				c->removed++;
+			} else {
+				fprintf(c->out, "cannot remove %s/%s: %s\n", DPDK_RUN_DIR,
+					e->d_name, strerror(-rc));
+				c->failed++;
+			}
 		}
+		close(dir);
 	}
 	closedir(d);
+	close(parent);
 }
 
 int bidstat_clean(FILE *out, char **names, int nnames)

@@ -79,6 +79,15 @@ static uint64_t total_of(const struct stats_snapshot *s, const char *name, const
 	return i < 0 ? 0 : stats_snapshot_total(s, (uint32_t)i);
 }
 
+/* The serving gauge is the node's last word: once it has exited or its
+ * process is gone, it serves nothing, whatever it said last. */
+static const char *serving_word(const struct bidstat_update *u)
+{
+	if (strcmp(bidstat_state(u), "running") != 0)
+		return "not running";
+	return total_of(u->now, "serving", "") ? "serving" : "NOT serving";
+}
+
 static void print_header(FILE *out, const struct bidstat_update *u)
 {
 	const struct stats_info *in = &u->now->info;
@@ -91,8 +100,8 @@ static void print_header(FILE *out, const struct bidstat_update *u)
 		"bidplane %s (%s) pid %d: %s, up %" PRIu64 ":%02" PRIu64 ":%02" PRIu64
 		", epoch %" PRIu64 ", %s, %u worker(s)   %s\n",
 		in->name, in->node_version, (int)in->pid, bidstat_state(u), up / 3600, up / 60 % 60,
-		up % 60, total_of(u->now, "fencing_epoch", ""),
-		total_of(u->now, "serving", "") ? "serving" : "NOT serving", in->nworkers, when);
+		up % 60, total_of(u->now, "fencing_epoch", ""), serving_word(u), in->nworkers,
+		when);
 	if (u->notice)
 		fprintf(out, "** %s\n", u->notice);
 	if (strcmp(bidstat_state(u), "exited") == 0)

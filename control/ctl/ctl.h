@@ -219,4 +219,13 @@ void ctl_server_close(struct ctl_server *s);
  */
 size_t ctl_execute(const struct ctl_handlers *h, const char *line, char *out, size_t cap);
 
+/*
+ * The error answer to a request line, in the format the line names (text
+ * when it names none): "error <message>" and the body, as ctl_execute
+ * answers a handler's failure. For an answer the node decides later (a
+ * bidctl open whose log record turned out lost). Any thread. Returns the
+ * response length.
+ */
+size_t ctl_execute_error(const char *line, const char *message, char *out, size_t cap);
+
 #endif

@@ -479,17 +479,34 @@ static void keep_on_one_line(char *message)
 			*p = ' ';
 }
 
+/* The answer for a failure: the status line, then the format's body. */
+static size_t answer_error(struct ctl_out *o, const struct ctl_format *format, char *err)
+{
+	keep_on_one_line(err);
+	ctl_out_reset(o);
+	ctl_out_printf(o, "error %s\n", err);
+	format->error(o, err);
+	return o->len;
+}
+
 size_t ctl_execute(const struct ctl_handlers *h, const char *line, char *out, size_t cap)
 {
 	struct ctl_out o;
 	ctl_out_init(&o, out, cap);
 	const struct ctl_format *format = &ctl_format_text;
 	char err[ERR_MAX] = "";
-	if (execute(h, line, &o, &format, err, sizeof(err)) != 0) {
-		keep_on_one_line(err);
-		ctl_out_reset(&o);
-		ctl_out_printf(&o, "error %s\n", err);
-		format->error(&o, err);
-	}
+	if (execute(h, line, &o, &format, err, sizeof(err)) != 0)
+		return answer_error(&o, format, err);
 	return o.len;
+}
+
+size_t ctl_execute_error(const char *line, const char *message, char *out, size_t cap)
+{
+	struct ctl_out o;
+	ctl_out_init(&o, out, cap);
+	line += strspn(line, " ");
+	const struct ctl_format *format = format_named(line, strcspn(line, " \r\n"));
+	char err[ERR_MAX];
+	snprintf(err, sizeof(err), "%s", message);
+	return answer_error(&o, format ? format : &ctl_format_text, err);
 }

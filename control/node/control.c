@@ -325,10 +325,7 @@ int control_init(struct control *c, struct node *n, char *err, size_t errlen)
 
 	/* What can fail comes first: a start that fails must not bump the
 	 * epoch, nor leave a segment that looks like a crash. The state dir
-	 * stays locked (the fd open) until the process exits. */
-	static int state_lock = -1;
-	if (state_lock < 0 && (rc = fencing_lock(n->cfg.state_dir, &state_lock, err, errlen)) != 0)
-		return rc;
+	 * is locked already (main.c, before EAL), until the process exits. */
 	rc = clock_init(c, err, errlen);
 	if (rc != 0)
 		return rc;
@@ -423,6 +420,7 @@ void control_run(struct control *c)
 		 * period. */
 		rte_delay_us_sleep(CONTROL_SLEEP_US);
 	}
+	mailbox_abandon(c); /* the service thread waits for its answer */
 }
 
 void control_fini(struct control *c)

@@ -51,8 +51,20 @@ struct stats_node_block;
 enum mailbox_state {
 	MAILBOX_EMPTY = 0,
 	MAILBOX_POSTED, /* by the service thread */
-	MAILBOX_TAKEN,	/* the control thread is executing it */
+	MAILBOX_TAKEN,	/* the control thread is executing it, or its answer
+			 * waits for durability (durable below) */
 	MAILBOX_DONE,	/* the answer is in out[0..len) */
+};
+
+/* --durability sync: a bidctl open or close is answered once its log
+ * records are durable. The control thread does not wait for them: the
+ * request stays TAKEN, its "ok" answer written, and every loop polls the
+ * mark (ctl_glue_durable_poll) until they are durable (DONE with that
+ * answer), lost or late (DONE with the error instead). */
+struct mailbox_durable {
+	bool waiting;
+	struct wal_control_mark mark;
+	uint64_t deadline_tsc;
 };
 
 struct mailbox {
@@ -61,6 +73,7 @@ struct mailbox {
 	char *out;
 	size_t cap;
 	size_t len;
+	struct mailbox_durable durable; /* control thread only */
 };
 
 /* Settlements the control thread made, for the service thread to log: the
@@ -167,8 +180,13 @@ void settle_notes_log(struct control *c);
 /* Service thread (service.c). */
 int service_start(struct control *c, char *err, size_t errlen);
 void service_stop(struct control *c);
-/* Control thread: executes a request the service thread posted, if any. */
+/* Control thread: executes a request the service thread posted, if any,
+ * or finishes the one whose answer waits for durability. Never waits. */
 void mailbox_serve(struct control *c);
+/* Control thread, once its loop has ended: a request still waiting for
+ * durability is answered (with an error unless durable by now), so that
+ * the service thread, which waits for that answer, can stop. */
+void mailbox_abandon(struct control *c);
 /* Keeps the HLC ceiling a lease ahead of the clock and lets stamps go up to
  * the durable one (HLC G8); says once when it cannot, and once when it can
  * again. Service thread, or the main thread before it starts (blocks:
@@ -219,8 +237,13 @@ void lifecycle_fini(struct control *c);
 /* ARP and ICMP frames from the workers (exception.c). */
 void exceptions_serve(struct control *c);
 
-/* The control socket's handlers (ctl_glue.c). */
+/* The control socket's handlers (ctl_glue.c). open and close, with
+ * --durability sync, arm c->mailbox.durable instead of waiting. */
 void ctl_glue_handlers(struct control *c, struct ctl_handlers *h);
+/* Control thread, never waits: whether the records an open or close
+ * armed are durable. 0 yes; -EAGAIN not yet; -EIO lost or -ETIMEDOUT
+ * after CTL_DURABLE_WAIT_MS, with err the answer's reason. */
+int ctl_glue_durable_poll(struct control *c, char *err, size_t errlen);
 
 /*
  * Leadership as bidctl and the stats show it (any thread): with --etcd,

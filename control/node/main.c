@@ -7,11 +7,14 @@
  * packet_path.c, the loop in worker.c.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <rte_cycles.h>
 #include <rte_eal.h>
@@ -24,9 +27,11 @@
 #include "cluster_key.h"
 #include "config.h"
 #include "control.h"
+#include "fencing.h"
 #include "port.h"
 #include "preflight.h"
 #include "runtime_dir.h"
+#include "stats_segment.h"
 #include "worker.h"
 
 static struct node node;
@@ -36,6 +41,28 @@ static struct runtime_dir runtime;
 static void remove_runtime_dir(void)
 {
 	runtime_dir_remove(&runtime);
+}
+
+/* Whose runtime directory this is, for bidstat --clean once the node is
+ * gone (stats_segment.h): a prefix the user gave (--file-prefix) stays
+ * after the exit. Without it the directory is only left for a later
+ * bidplane-<pid> rule, so a failure is a warning. */
+static void mark_runtime_dir(void)
+{
+	char path[PATH_MAX], line[STATS_NAME_MAX + 32];
+	snprintf(path, sizeof(path), "%s/%s", rte_eal_get_runtime_dir(), STATS_RUNTIME_MARKER);
+	int len =
+	    snprintf(line, sizeof(line), STATS_RUNTIME_MARKER_KEY "%s\n", node.cfg.stats_name);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	bool written = fd >= 0 && write(fd, line, (size_t)len) == len;
+	int why = errno;
+	if (fd >= 0)
+		close(fd);
+	if (!written)
+		fprintf(stderr,
+			"bidplane: cannot write %s: %s; bidstat --clean will not know this runtime "
+			"directory is the node's\n",
+			path, strerror(why));
 }
 
 static void *dpdk_zalloc(size_t bytes, size_t align)
@@ -136,6 +163,23 @@ static int run_config_actions(int eal_argc, char **eal_argv)
 		fprintf(stderr, "bidplane: configuration OK%s%s\n", cfg->config_file[0] ? ": " : "",
 			cfg->config_file);
 	return fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+/*
+ * One node per --state-dir (fencing.h), judged before EAL starts: another
+ * node there is a configuration error (exit 2, which the systemd unit does
+ * not restart), said in one plain line naming that node and the fix, not
+ * as an EAL exit. The lock stays open for the node's life.
+ */
+static void lock_state_dir(void)
+{
+	static int lock = -1;
+	char err[1024];
+	int rc = fencing_lock(node.cfg.state_dir, &lock, err, sizeof(err));
+	if (rc == 0)
+		return;
+	fprintf(stderr, "bidplane: %s\n", err);
+	exit(rc == -EIO || rc == -ENOSPC || rc == -EDQUOT ? EXIT_FAILURE : 2);
 }
 
 static void setup_node(void)
@@ -251,6 +295,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bidplane: %s\n", err);
 		return EXIT_FAILURE;
 	}
+	lock_state_dir();
 	bp_eal_args_print(stdout, &eal);
 	fflush(stdout);
 	/* A prefix preflight chose is ours alone: remove its directory at
@@ -267,6 +312,8 @@ int main(int argc, char **argv)
 			 rte_strerror(rte_errno));
 	if (own_prefix)
 		runtime_dir_note(&runtime);
+	if (rte_eal_process_type() == RTE_PROC_PRIMARY)
+		mark_runtime_dir();
 	/* dpdk-dumpcap and dpdk-pdump (secondary processes on our
 	 * --file-prefix) ask this to mirror a port's packets (docs/CAPTURE.md).
 	 * Without it capture is refused; the node still runs. */

@@ -15,6 +15,7 @@
 
 #include "control.h"
 #include "replicate.h"
+#include "wal_node.h"
 #include "worker.h"
 
 int repl_idem_init(struct control *c, char *err, size_t errlen)
@@ -30,12 +31,19 @@ int repl_idem_init(struct control *c, char *err, size_t errlen)
 				(uint64_t)cfg->dedup_seconds * 1000, seed);
 	d->batch = calloc(REPL_KEYS_BATCH_MAX, sizeof(*d->batch));
 	d->log = calloc(REPL_KEY_LOG, sizeof(*d->log));
-	if (rc != 0 || !d->batch || !d->log) {
+	bool logged = cfg->durability != BP_DURABILITY_OFF;
+	if (logged) {
+		d->stage = calloc(REPL_KEY_STAGE, sizeof(*d->stage));
+		d->dups = calloc(REPL_DUPS_PENDING, sizeof(*d->dups));
+	}
+	if (rc != 0 || !d->batch || !d->log || (logged && (!d->stage || !d->dups))) {
 		snprintf(err, errlen,
 			 "replication: no memory for the cluster's idempotency keys (%" PRIu64
 			 " x 64 bytes: lower --dedup-rate or --dedup-seconds; and %zu bytes of "
-			 "key log)",
-			 capacity, (size_t)REPL_KEY_LOG * sizeof(*d->log));
+			 "key log and its staging)",
+			 capacity,
+			 (size_t)REPL_KEY_LOG * sizeof(*d->log) +
+			     (size_t)REPL_KEY_STAGE * sizeof(*d->stage));
 		repl_idem_fini(c);
 		return rc ? rc : -ENOMEM;
 	}
@@ -48,17 +56,20 @@ void repl_idem_fini(struct control *c)
 	repl_keys_fini(&d->table);
 	free(d->batch);
 	free(d->log);
+	free(d->stage);
+	free(d->dups);
 	memset(d, 0, sizeof(*d));
 }
 
-/* This node's copy of the bid under key k is a duplicate: one more in its
- * own dups slot of the auction, shipped with the next batch. */
-static void count_duplicate(struct control *c, const struct peer_key *k)
+/* This node's copy of the bid under a key of auction_id is a duplicate:
+ * one more in its own dups slot of the auction, shipped with the next
+ * batch. */
+static void count_duplicate(struct control *c, uint64_t auction_id)
 {
 	struct replicator *r = &c->repl;
 	const struct auction_table *t = &c->node->auctions;
 	control_online(c);
-	struct auction *a = auction_lookup(t, k->auction_id);
+	struct auction *a = auction_lookup(t, auction_id);
 	if (a) {
 		atomic_fetch_add_explicit(auction_remote_slot(t, a, AUCTION_DUPS, 0), 1,
 					  memory_order_relaxed);
@@ -69,10 +80,70 @@ static void count_duplicate(struct control *c, const struct peer_key *k)
 	control_offline(c);
 }
 
+/* With a log, the duplicate waits for its WAL_DUP record (apply_dups):
+ * counted and shipped first, then lost with the node, it would be counted
+ * a second time after the restart (the peers keep the count; the key
+ * table would not know it was counted). A full queue leaves it counted
+ * twice, never a bid counted too few times. */
+static void duplicate_found(struct control *c, const struct peer_key *k)
+{
+	struct repl_idem *d = &c->repl.idem;
+	if (!d->dups) {
+		count_duplicate(c, k->auction_id);
+		return;
+	}
+	struct wal_dup dup = {.auction_id = k->auction_id,
+			      .bidder = k->bidder,
+			      .request_id = k->request_id,
+			      .amount = k->amount};
+	uint64_t own, other;
+	uint16_t other_node;
+	if (d->dups_tail - d->dups_head >= REPL_DUPS_PENDING ||
+	    !repl_keys_copies(&d->table, k->bidder, k->request_id, &own, &other, &other_node)) {
+		d->stats.dups_unlogged++;
+		return;
+	}
+	dup.hlc = own;
+	dup.other_hlc = other;
+	dup.other_node = other_node;
+	d->dups[d->dups_tail++ % REPL_DUPS_PENDING] = (struct repl_dup_pending){.dup = dup};
+}
+
 static void note(struct control *c, const struct peer_key *k, uint64_t now_ms)
 {
 	if (repl_keys_note(&c->repl.idem.table, k, now_ms))
-		count_duplicate(c, k);
+		duplicate_found(c, k);
+}
+
+/* The duplicates waiting: their records handed to the log in order (a
+ * full ring: next loop), then counted from the oldest once durable. A
+ * lost record (the writer failed) leaves its duplicate counted twice. */
+static void apply_dups(struct control *c)
+{
+	struct repl_idem *d = &c->repl.idem;
+	for (uint64_t i = d->dups_head; i < d->dups_tail; i++) {
+		struct repl_dup_pending *p = &d->dups[i % REPL_DUPS_PENDING];
+		if (p->submitted)
+			continue;
+		int rc = wal_node_control_dup(c, &p->dup, &p->receipt);
+		if (rc == -EAGAIN)
+			break;
+		p->submitted = true;
+		if (rc != 0)
+			p->receipt.gen = UINT64_MAX; /* never the writer's: LOST */
+	}
+	while (d->dups_head < d->dups_tail) {
+		struct repl_dup_pending *p = &d->dups[d->dups_head % REPL_DUPS_PENDING];
+		enum wal_outcome o =
+		    p->submitted ? wal_node_control_outcome(c, &p->receipt) : WAL_PENDING;
+		if (o == WAL_PENDING)
+			break;
+		if (o == WAL_DURABLE)
+			count_duplicate(c, p->dup.auction_id);
+		else
+			d->stats.dups_unlogged++;
+		d->dups_head++;
+	}
 }
 
 static int by_key(const void *a, const void *b)
@@ -83,6 +154,17 @@ static int by_key(const void *a, const void *b)
 	return (x->request_id > y->request_id) - (x->request_id < y->request_id);
 }
 
+static struct peer_key own_key(const struct control *c, const struct bid_key *b)
+{
+	return (struct peer_key){.bidder = b->bidder,
+				 .request_id = b->request_id,
+				 .auction_id = b->auction_id,
+				 .amount = b->amount,
+				 .hlc = b->hlc,
+				 .node = c->repl.self};
+}
+
+/* Without a log: a worker's keys straight into the batch. */
 static unsigned int drain_keys(struct control *c, struct rte_ring *ring, unsigned int have)
 {
 	struct repl_idem *d = &c->repl.idem;
@@ -94,12 +176,49 @@ static unsigned int drain_keys(struct control *c, struct rte_ring *ring, unsigne
 		if (got == 0)
 			break;
 		for (unsigned int i = 0; i < got; i++)
-			d->batch[have++] = (struct peer_key){.bidder = recs[i].bidder,
-							     .request_id = recs[i].request_id,
-							     .auction_id = recs[i].auction_id,
-							     .amount = recs[i].amount,
-							     .hlc = recs[i].hlc,
-							     .node = c->repl.self};
+			d->batch[have++] = own_key(c, &recs[i]);
+	}
+	return have;
+}
+
+/* With a log: worker w's keys into the stage, with a mark of its log
+ * producer taken after they were dequeued. A worker logs a bid before it
+ * hands its key over (packet_path.c), so the mark covers their records. */
+static void stage_keys(struct control *c, unsigned int w)
+{
+	struct repl_idem *d = &c->repl.idem;
+	struct worker *wk = c->node->workers[w];
+	struct bid_key recs[64];
+	for (;;) {
+		uint64_t room = REPL_KEY_STAGE - (d->stage_tail - d->stage_head);
+		unsigned int got =
+		    rte_ring_sc_dequeue_burst_elem(wk->bids.keys, recs, sizeof(recs[0]),
+						   room < 64 ? (unsigned int)room : 64, NULL);
+		if (got == 0)
+			return;
+		struct wal_receipt mark = {0};
+		if (wk->wal.producer)
+			wal_producer_mark(wk->wal.producer, &mark);
+		for (unsigned int i = 0; i < got; i++)
+			d->stage[d->stage_tail++ % REPL_KEY_STAGE] = (struct repl_key_staged){
+			    .key = own_key(c, &recs[i]), .receipt = mark, .worker = (uint16_t)w};
+	}
+}
+
+/* The staged keys whose bid records are durable, oldest first, into the
+ * batch. A lost record (the writer failed) releases its key too: the bid
+ * is in memory and counted, so its key must be compared. */
+static unsigned int release_staged(struct control *c)
+{
+	struct repl_idem *d = &c->repl.idem;
+	unsigned int have = 0;
+	while (d->stage_head < d->stage_tail && have < REPL_KEYS_BATCH_MAX) {
+		const struct repl_key_staged *k = &d->stage[d->stage_head % REPL_KEY_STAGE];
+		const struct wal_producer *p = c->node->workers[k->worker]->wal.producer;
+		if (p && wal_outcome(p, &k->receipt) == WAL_PENDING)
+			break;
+		d->batch[have++] = k->key;
+		d->stage_head++;
 	}
 	return have;
 }
@@ -177,13 +296,22 @@ void repl_idem_ship(struct control *c, uint64_t now_ms)
 	struct repl_idem *d = &c->repl.idem;
 	struct node *n = c->node;
 	unsigned int count = 0;
-	for (unsigned int i = 0; i < n->nworkers; i++)
-		if (n->workers[i]->bids.keys)
+	for (unsigned int i = 0; i < n->nworkers; i++) {
+		if (!n->workers[i]->bids.keys)
+			continue;
+		if (d->stage)
+			stage_keys(c, i);
+		else
 			count = drain_keys(c, n->workers[i]->bids.keys, count);
+	}
+	if (d->stage)
+		count = release_staged(c);
 	count = sort_unique(d->batch, count);
 	for (unsigned int i = 0; i < count; i++)
 		note(c, &d->batch[i], now_ms);
 	log_keys(d, d->batch, count, now_ms);
+	if (d->dups)
+		apply_dups(c);
 	/* Every loop, new keys or not: a window may have opened. */
 	for (unsigned int i = 0; i < c->repl.npeers; i++)
 		ship_keys_to(c, &c->repl.peer[i], now_ms);
@@ -240,4 +368,46 @@ void repl_idem_receive(struct control *c, struct repl_peer *p, const struct peer
 		d->stats.keys_in++;
 		note(c, &k, now_ms);
 	}
+}
+
+/* A restored key's place on the table's (monotonic) clock. */
+static uint64_t noted_at(uint64_t age_ms)
+{
+	uint64_t now = node_mono_ms();
+	return now > age_ms ? now - age_ms : 0;
+}
+
+void repl_idem_restore_bid(struct control *c, const struct wal_bid *b, uint64_t age_ms)
+{
+	struct repl_idem *d = &c->repl.idem;
+	if (!d->log || age_ms >= d->table.window_ms || b->node != c->repl.self)
+		return;
+	struct peer_key k = {.bidder = b->bidder,
+			     .request_id = b->request_id,
+			     .auction_id = b->auction_id,
+			     .amount = b->amount,
+			     .hlc = b->hlc,
+			     .node = b->node};
+	repl_keys_restore(&d->table, &k, noted_at(age_ms), false);
+	log_keys(d, &k, 1, node_mono_ms());
+	d->stats.keys_restored++;
+}
+
+void repl_idem_restore_dup(struct control *c, const struct wal_dup *dup, uint64_t age_ms)
+{
+	struct repl_idem *d = &c->repl.idem;
+	if (!d->log || age_ms >= d->table.window_ms)
+		return;
+	struct peer_key own = {.bidder = dup->bidder,
+			       .request_id = dup->request_id,
+			       .auction_id = dup->auction_id,
+			       .amount = dup->amount,
+			       .hlc = dup->hlc,
+			       .node = c->repl.self};
+	struct peer_key other = own;
+	other.hlc = dup->other_hlc;
+	other.node = dup->other_node;
+	uint64_t at = noted_at(age_ms);
+	repl_keys_restore(&d->table, &other, at, false);
+	repl_keys_restore(&d->table, &own, at, true);
 }

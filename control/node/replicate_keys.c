@@ -150,24 +150,56 @@ static struct repl_key_entry *insert(struct repl_keys *t, uint32_t slot, const s
 	return e;
 }
 
-bool repl_keys_note(struct repl_keys *t, const struct peer_key *k, uint64_t now_ms)
+/* The key's entry with this copy added, or NULL when another bid holds
+ * the key. */
+static struct repl_key_entry *entry_with(struct repl_keys *t, const struct peer_key *k,
+					 uint64_t noted_ms)
 {
-	evict_aged(t, now_ms);
 	t->stats.noted++;
 	uint32_t slot = probe(t, k->bidder, k->request_id);
 	struct repl_key_entry *e;
 	if (t->index[slot] == 0) {
-		e = insert(t, slot, k, now_ms);
+		e = insert(t, slot, k, noted_ms);
 	} else {
 		e = &t->entry[t->index[slot] - 1];
 		if (e->auction_id != k->auction_id || e->amount != k->amount) {
 			/* Another bid under the same key: the client broke the
 			 * contract, and neither copy repeats the other. */
 			t->stats.conflicts++;
-			return false;
+			return NULL;
 		}
 	}
 	add_copy(t, e, k);
+	return e;
+}
+
+void repl_keys_restore(struct repl_keys *t, const struct peer_key *k, uint64_t noted_ms,
+		       bool counted)
+{
+	struct repl_key_entry *e = entry_with(t, k, noted_ms);
+	if (e && counted)
+		e->counted = true;
+}
+
+bool repl_keys_copies(const struct repl_keys *t, uint64_t bidder, uint64_t request_id,
+		      uint64_t *own_hlc, uint64_t *other_hlc, uint16_t *other_node)
+{
+	uint32_t v = t->index[probe(t, bidder, request_id)];
+	if (v == 0)
+		return false;
+	const struct repl_key_entry *e = &t->entry[v - 1];
+	*own_hlc = e->own_hlc;
+	*other_hlc = e->first_hlc;
+	*other_node = e->first_node;
+	return e->own_hlc != 0 && e->first_hlc != 0;
+}
+
+bool repl_keys_note(struct repl_keys *t, const struct peer_key *k, uint64_t now_ms)
+{
+	evict_aged(t, now_ms);
+	struct repl_key_entry *e = entry_with(t, k, now_ms);
+	if (!e)
+		return false;
 	if (e->counted || e->own_hlc == 0 || e->first_hlc == 0 ||
 	    !copy_before(e->first_hlc, e->first_node, e->own_hlc, t->self))
 		return false;

@@ -86,6 +86,24 @@ void repl_keys_fini(struct repl_keys *t);
  */
 bool repl_keys_note(struct repl_keys *t, const struct peer_key *k, uint64_t now_ms);
 
+/*
+ * Recovery (docs/WAL.md "Duplicates across nodes"): one copy the log
+ * remembers, noted as repl_keys_note notes it but never counted, at
+ * noted_ms (when it was accepted, on this table's clock: its age). The
+ * own copies come from this node's accepted bid records, and a WAL_DUP
+ * record gives both copies with `counted`: this node's copy was counted
+ * as the duplicate before the restart, so it is never counted again.
+ * Main thread, before the control thread uses the table.
+ */
+void repl_keys_restore(struct repl_keys *t, const struct peer_key *k, uint64_t noted_ms,
+		       bool counted);
+
+/* This node's copy of a key held and the earliest other node's (for the
+ * WAL_DUP record of a duplicate just counted): false unless the table
+ * holds both. */
+bool repl_keys_copies(const struct repl_keys *t, uint64_t bidder, uint64_t request_id,
+		      uint64_t *own_hlc, uint64_t *other_hlc, uint16_t *other_node);
+
 /* Keys held now (tests, stats). */
 static inline uint32_t repl_keys_count(const struct repl_keys *t)
 {

@@ -39,15 +39,56 @@ static bool stopping(const struct control *c)
 	return atomic_load_explicit(&c->node->force_quit, memory_order_relaxed);
 }
 
+/* The answer of a request that waited for durability: the "ok" one
+ * already written, or the reason it is not durable. */
+static void mailbox_finish(struct mailbox *mb, int rc, const char *err)
+{
+	if (rc != 0)
+		mb->len = ctl_execute_error(mb->line, err, mb->out, mb->cap);
+	mb->durable.waiting = false;
+	atomic_store_explicit(&mb->state, MAILBOX_DONE, memory_order_release);
+}
+
+static void mailbox_poll_durable(struct control *c)
+{
+	char err[512] = "";
+	int rc = ctl_glue_durable_poll(c, err, sizeof(err));
+	if (rc != -EAGAIN)
+		mailbox_finish(&c->mailbox, rc, err);
+}
+
 void mailbox_serve(struct control *c)
 {
 	struct mailbox *mb = &c->mailbox;
+	if (mb->durable.waiting) {
+		mailbox_poll_durable(c);
+		return;
+	}
 	int posted = MAILBOX_POSTED;
 	if (!atomic_compare_exchange_strong_explicit(&mb->state, &posted, MAILBOX_TAKEN,
 						     memory_order_acquire, memory_order_relaxed))
 		return;
+	mb->durable.waiting = false;
 	mb->len = ctl_execute(c->handlers, mb->line, mb->out, mb->cap);
-	atomic_store_explicit(&mb->state, MAILBOX_DONE, memory_order_release);
+	/* An open or close that failed armed nothing: its error is the answer. */
+	if (mb->durable.waiting && strncmp(mb->out, "ok\n", 3) == 0)
+		mailbox_poll_durable(c);
+	else
+		mailbox_finish(mb, 0, NULL);
+}
+
+void mailbox_abandon(struct control *c)
+{
+	struct mailbox *mb = &c->mailbox;
+	if (!mb->durable.waiting)
+		return;
+	char err[512] = "";
+	int rc = ctl_glue_durable_poll(c, err, sizeof(err));
+	if (rc == -EAGAIN)
+		snprintf(err, sizeof(err),
+			 "done in memory, but the node is stopping before its log record is "
+			 "durable; a restart may undo it");
+	mailbox_finish(mb, rc, err);
 }
 
 /* The service thread's executor for the control socket: hands the line to

@@ -58,17 +58,30 @@ static uint64_t mono_us(void)
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
-/* The log scan up to L: fold each record, stop once L is in. */
+/* The log scan up to L: fold each record, stop once L is in, or at once
+ * when the node stops (a fold of a large log takes seconds to minutes:
+ * the node's exit must not wait for it; the snapshot is simply not
+ * written). */
 struct upto {
 	struct wal_fold *fold;
 	uint64_t lsn;
 	bool reached;
+	const _Atomic bool *stop;
 };
+
+static int fold_snapshot_unless_stopped(const struct wal_record *r, void *arg)
+{
+	struct upto *u = arg;
+	if (atomic_load_explicit(u->stop, memory_order_relaxed))
+		return -1;
+	return wal_fold_snapshot_record(r, u->fold);
+}
 
 static int fold_upto(const struct wal_record *r, void *arg)
 {
 	struct upto *u = arg;
-	if (wal_fold_log_record(r, u->fold) != 0)
+	if (atomic_load_explicit(u->stop, memory_order_relaxed) ||
+	    wal_fold_log_record(r, u->fold) != 0)
 		return -1;
 	if (r->lsn >= u->lsn) {
 		u->reached = true;
@@ -88,9 +101,10 @@ static int fold_state(struct snapshot_node *s, struct wal_fold *fold, uint64_t l
 	if (dirfd < 0)
 		return dirfd;
 	uint64_t prev = 0, records = 0;
-	int rc = wal_snapshot_load(dirfd, shown, wal_fold_snapshot_record, fold, &prev, &records,
+	struct upto u = {.fold = fold, .lsn = lsn, .stop = &s->stop};
+	int rc = wal_snapshot_load(dirfd, shown, fold_snapshot_unless_stopped, &u, &prev, &records,
 				   err, errlen);
-	struct upto u = {.fold = fold, .lsn = lsn, .reached = prev >= lsn};
+	u.reached = prev >= lsn;
 	struct wal_scan scan;
 	if (rc == 0 && !u.reached) {
 		rc = wal_read_log(dirfd, shown, prev, false, fold_upto, &u, &scan, err, errlen);
@@ -102,7 +116,9 @@ static int fold_state(struct snapshot_node *s, struct wal_fold *fold, uint64_t l
 					    " before the durable LSN %" PRIu64,
 					    shown, scan.last_lsn, lsn);
 	}
-	if (rc != 0 && wal_fold_error(fold))
+	if (atomic_load(&s->stop))
+		rc = -ECANCELED, snprintf(err, errlen, "the node is stopping");
+	else if (rc != 0 && wal_fold_error(fold))
 		snprintf(err, errlen, "%s: %s", shown, wal_fold_error(fold));
 	close(dirfd);
 	return rc;
@@ -147,6 +163,11 @@ static int take_snapshot(struct snapshot_node *s)
 		rc = wal_snapshot_write(n->cfg.state_dir, lsn, wal_fold_emit, fold, &info, err,
 					sizeof(err));
 	wal_fold_destroy(fold);
+	if (rc == -ECANCELED && atomic_load(&s->stop)) {
+		BP_LOG(INFO, SERVICE,
+		       "snapshot at LSN %" PRIu64 " left unwritten: the node stops\n", lsn);
+		return rc;
+	}
 	if (rc != 0) {
 		atomic_fetch_add(&s->failures, 1);
 		BP_LOG(ERR, SERVICE,

@@ -150,6 +150,15 @@ int stats_peers_register(struct stats_writer *w, struct stats_cluster_block *b,
 		    w, "peer_keys_overrun_total", "",
 		    "own keys overwritten in the key log before a peer got them", STATS_COUNTER,
 		    &b->keys_overrun);
+	if (rc == 0)
+		rc = stats_dir_add_value(w, "peer_keys_restored_total", "",
+					 "own keys of the window put back from the log at start",
+					 STATS_COUNTER, &b->keys_restored);
+	if (rc == 0)
+		rc = stats_dir_add_value(
+		    w, "peer_dups_unlogged_total", "",
+		    "duplicates left counted twice: their WAL_DUP record was lost or not queued",
+		    STATS_COUNTER, &b->dups_unlogged);
 	struct peer_reg r = {w, 0, rc};
 	add_drops(&r, b->unknown_drops);
 	if (r.rc == 0 && stats_dir_count(w) - before > STATS_CLUSTER_ENTRIES)
@@ -223,6 +232,8 @@ void stats_peers_refresh(struct stats_cluster_block *b, const struct control *c,
 		return;
 	put(&b->clock_quarantined, r->quarantined);
 	put(&b->keys_overrun, r->idem.stats.keys_overrun);
+	put(&b->keys_restored, r->idem.stats.keys_restored);
+	put(&b->dups_unlogged, r->idem.stats.dups_unlogged);
 	for (unsigned int d = 0; d < PEER_DROP_COUNT; d++)
 		put(&b->unknown_drops[d], r->drops[d]);
 	for (unsigned int i = 0; i < r->npeers && i < BP_MAX_PEERS; i++) {

@@ -59,7 +59,9 @@ struct stats_peer_values {
 
 struct stats_cluster_block {
 	_Atomic uint64_t clock_quarantined;
-	_Atomic uint64_t keys_overrun; /* own keys overwritten in the log before a peer got them */
+	_Atomic uint64_t keys_overrun;	/* own keys overwritten in the log before a peer got them */
+	_Atomic uint64_t keys_restored; /* own keys put back from the log at start */
+	_Atomic uint64_t dups_unlogged; /* duplicates left counted twice: no WAL_DUP */
 	_Atomic uint64_t unknown_drops[PEER_DROP_COUNT]; /* sender not known yet */
 	struct stats_peer_values peer[BP_MAX_PEERS];
 };

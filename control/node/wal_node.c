@@ -21,6 +21,7 @@
 
 #include "control.h"
 #include "log.h"
+#include "replicate_idem.h"
 #include "snapshot_node.h"
 #include "stat.h"
 #include "worker.h"
@@ -52,7 +53,7 @@ struct replayed_auction {
 	uint64_t closed_at_ms;
 	struct wal_settlement settlement;
 	struct bid lead;
-	uint64_t bids, viewers_up, viewers_down;
+	uint64_t bids, viewers_up, viewers_down, dups;
 };
 
 #define REPLAY_BATCH 16 /* records applied together, their keys prefetched */
@@ -150,6 +151,8 @@ static void replay_bid(struct replay *rp, const struct wal_bid *b, uint64_t hash
 	    .auction_id = b->auction_id, .detail = b->amount, .hlc = b->hlc, .status = b->status};
 	if (!remember_key(rp, DEDUP_BID, b->bidder, b->request_id, &answer, hash))
 		return;
+	if (b->status == BP_ACCEPTED) /* compared again with the peers' copies */
+		repl_idem_restore_bid(rp->c, b, key_age_ms(rp, &answer));
 	if (b->hlc > rp->hlc_high)
 		rp->hlc_high = b->hlc;
 	if (b->status != BP_ACCEPTED)
@@ -193,6 +196,18 @@ static void replay_open(struct replay *rp, const struct wal_auction_open *o)
 	ra->def = *o;
 }
 
+/* A duplicate this node counted (replicate_idem.h): counted again here
+ * (from the log; a snapshot's are in its WAL_AUCTION_DUPS), and inside the
+ * window its key is known as counted, so that it is never counted twice. */
+static void replay_dup(struct replay *rp, const struct wal_dup *d, bool count)
+{
+	struct dedup_answer stamp = {.hlc = d->hlc};
+	repl_idem_restore_dup(rp->c, d, key_age_ms(rp, &stamp));
+	struct replayed_auction *ra = count ? replayed(rp, d->auction_id) : NULL;
+	if (ra)
+		ra->dups++;
+}
+
 static void apply_record(struct replay *rp, const struct wal_record *r, uint64_t hash)
 {
 	struct replayed_auction *ra;
@@ -225,6 +240,9 @@ static void apply_record(struct replay *rp, const struct wal_record *r, uint64_t
 	case WAL_HLC_HIGH:
 		if (r->u.hlc_high > rp->hlc_high)
 			rp->hlc_high = r->u.hlc_high;
+		break;
+	case WAL_DUP:
+		replay_dup(rp, &r->u.dup, true);
 		break;
 	default:
 		break;
@@ -297,11 +315,12 @@ static void replay_state(struct replay *rp, const struct wal_auction_state *st)
 
 /* A snapshot's key, remembered at once (not batched: a snapshot holds
  * few keys beside its log, and they all come before the log's). */
-static void remember_snapshot_key(struct replay *rp, uint8_t kind, uint64_t actor,
+static bool remember_snapshot_key(struct replay *rp, uint8_t kind, uint64_t actor,
 				  uint64_t request_id, const struct dedup_answer *answer)
 {
 	struct dedup_key key = {.actor = actor, .request_id = request_id, .kind = kind};
-	remember_key(rp, kind, actor, request_id, answer, dedup_hash(rp->c->node->dedup, &key));
+	return remember_key(rp, kind, actor, request_id, answer,
+			    dedup_hash(rp->c->node->dedup, &key));
 }
 
 /* A snapshot's records: its bids and views are keys only (what they
@@ -317,10 +336,21 @@ static int replay_snapshot_record(const struct wal_record *r, void *arg)
 					      .detail = b->amount,
 					      .hlc = b->hlc,
 					      .status = b->status};
-		remember_snapshot_key(rp, DEDUP_BID, b->bidder, b->request_id, &answer);
+		if (remember_snapshot_key(rp, DEDUP_BID, b->bidder, b->request_id, &answer) &&
+		    b->status == BP_ACCEPTED)
+			repl_idem_restore_bid(rp->c, b, key_age_ms(rp, &answer));
 		if (b->hlc > rp->hlc_high)
 			rp->hlc_high = b->hlc;
 		return 0;
+	}
+	case WAL_DUP:
+		replay_dup(rp, &r->u.dup, false);
+		return 0;
+	case WAL_AUCTION_DUPS: {
+		struct replayed_auction *ra = replayed(rp, r->u.dups.auction_id);
+		if (ra)
+			ra->dups += r->u.dups.dups;
+		return rp->table_full ? -1 : 0;
 	}
 	case WAL_VIEW: {
 		const struct wal_view *v = &r->u.view;
@@ -399,6 +429,9 @@ static int restore_auction(struct control *c, const struct replayed_auction *ra)
 	restore_count(t, a, AUCTION_BIDS, ra->bids);
 	restore_count(t, a, AUCTION_VIEWERS_UP, ra->viewers_up);
 	restore_count(t, a, AUCTION_VIEWERS_DOWN, ra->viewers_down);
+	/* Dups live in the cluster's slot 0 only (a lone node counts none). */
+	if (t->remote_slots && ra->dups)
+		restore_count(t, a, AUCTION_DUPS, ra->dups);
 	return 0;
 }
 
@@ -615,39 +648,58 @@ static void control_record(struct control *c, const struct wal_record *r)
 	wn->backlog[wn->backlog_tail++ % WAL_CONTROL_BACKLOG] = *r;
 }
 
-int wal_node_control_durable(struct control *c, unsigned int timeout_ms, char *err, size_t errlen)
+void wal_node_control_mark(struct control *c, struct wal_control_mark *m)
 {
 	struct wal_node *wn = &c->wal;
-	if (!wn->writer || c->node->cfg.durability != BP_DURABILITY_SYNC)
+	*m = (struct wal_control_mark){
+	    .armed = wn->writer && c->node->cfg.durability == BP_DURABILITY_SYNC &&
+		     (wn->control_submitted || wn->backlog_head != wn->backlog_tail),
+	    .receipt_known = wn->backlog_head == wn->backlog_tail,
+	    .backlog_end = wn->backlog_tail,
+	    .receipt = wn->last_control,
+	};
+}
+
+int wal_node_control_poll(struct control *c, struct wal_control_mark *m, char *err, size_t errlen)
+{
+	struct wal_node *wn = &c->wal;
+	if (!m->armed)
 		return 0;
-	uint64_t deadline =
-	    rte_get_timer_cycles() + (uint64_t)timeout_ms * (rte_get_timer_hz() / 1000);
-	for (;;) {
+	if (!m->receipt_known) {
 		wal_node_control_flush(c);
-		enum wal_outcome o = !wn->control_submitted
-					 ? WAL_DURABLE
-					 : wal_outcome(wn->control, &wn->last_control);
-		if (wn->backlog_head != wn->backlog_tail)
-			o = WAL_PENDING;
-		if (o == WAL_DURABLE)
-			return 0;
-		if (o == WAL_LOST || wal_writer_error(wn->writer)) {
-			char why[400];
-			wal_writer_describe(wn->writer, why, sizeof(why));
-			snprintf(err, errlen, "done in memory, but its log record was lost: %s",
-				 why);
-			return -EIO;
-		}
-		if (rte_get_timer_cycles() >= deadline) {
-			snprintf(
-			    err, errlen,
-			    "done in memory, but its log record is not durable after %u ms (the "
-			    "log writer is stalled: check the disk (dmesg)); a restart may undo it",
-			    timeout_ms);
-			return -ETIMEDOUT;
-		}
-		rte_delay_us_sleep(100);
+		/* Still queued (the indexes wrap: compare their distance). */
+		if ((int)(m->backlog_end - wn->backlog_head) > 0)
+			return -EAGAIN;
+		/* Handed over since: the latest receipt covers it (a later
+		 * record's durability implies its own, tickets are in order). */
+		m->receipt = wn->last_control;
+		m->receipt_known = true;
 	}
+	enum wal_outcome o = wal_outcome(wn->control, &m->receipt);
+	if (o == WAL_DURABLE)
+		return 0;
+	if (o == WAL_LOST || wal_writer_error(wn->writer)) {
+		char why[400];
+		wal_writer_describe(wn->writer, why, sizeof(why));
+		snprintf(err, errlen, "done in memory, but its log record was lost: %s", why);
+		return -EIO;
+	}
+	return -EAGAIN;
+}
+
+int wal_node_control_dup(struct control *c, const struct wal_dup *d, struct wal_receipt *receipt)
+{
+	struct wal_node *wn = &c->wal;
+	struct wal_record r = {.type = WAL_DUP, .u.dup = *d};
+	int rc = wal_submit_record(wn->control, &r, receipt);
+	if (rc != 0 && rc != -EAGAIN)
+		stat_inc(&wn->control_lost);
+	return rc;
+}
+
+enum wal_outcome wal_node_control_outcome(const struct control *c, const struct wal_receipt *r)
+{
+	return wal_outcome(c->wal.control, r);
 }
 
 void wal_node_control_define(struct control *c, uint64_t id, uint64_t reserve, uint64_t increment,

@@ -86,15 +86,35 @@ void wal_node_control_define(struct control *c, uint64_t id, uint64_t reserve, u
 void wal_node_control_close(struct control *c, uint64_t id, uint64_t closed_at_ms);
 void wal_node_control_settle(struct control *c, const struct auction *a);
 
+/* Control thread: a WAL_DUP record (replicate_idem.h) straight to the
+ * writer, never waiting and never into the backlog (its place among the
+ * control records does not matter): 0 with *receipt, -EAGAIN (the ring is
+ * full: again later) or -EIO (the writer failed: lost). */
+int wal_node_control_dup(struct control *c, const struct wal_dup *d, struct wal_receipt *receipt);
+
+/* Control thread: what became of a control record's receipt. */
+enum wal_outcome wal_node_control_outcome(const struct control *c, const struct wal_receipt *r);
+
 /* Control thread, offline, every loop: hands the backlog over (no wait). */
 void wal_node_control_flush(struct control *c);
 
-/* Control thread, offline: waits (timeout_ms at most) until every control
- * record submitted so far is durable, e.g. before bidctl open/close is
- * answered in sync mode. 0; -EIO when the writer lost it (err: the
- * writer's message); -ETIMEDOUT (err says the log is not durable yet).
- * 0 at once unless --durability sync. */
-int wal_node_control_durable(struct control *c, unsigned int timeout_ms, char *err, size_t errlen);
+/* What a bidctl open/close waits for (--durability sync): every control
+ * record handed over, or queued in the backlog, when it was marked. */
+struct wal_control_mark {
+	bool armed;		    /* false: nothing to wait for (not sync, or no record) */
+	bool receipt_known;	    /* receipt below is the one to wait for */
+	unsigned int backlog_end;   /* the backlog's tail at the mark */
+	struct wal_receipt receipt; /* the last record submitted at or after the mark */
+};
+
+/* Control thread: marks the control records submitted so far. */
+void wal_node_control_mark(struct control *c, struct wal_control_mark *m);
+
+/* Control thread, never waits: whether the marked records are durable.
+ * 0 (or at once when the mark is not armed); -EAGAIN not yet; -EIO when
+ * the writer lost them (err: "done in memory, but its log record was
+ * lost: " and the writer's message). The caller bounds the wait. */
+int wal_node_control_poll(struct control *c, struct wal_control_mark *m, char *err, size_t errlen);
 
 /* Any thread: the writer's failure, or that it is stalled, in words ("" when
  * neither), for bidctl status `wal.error`. */

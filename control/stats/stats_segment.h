@@ -37,17 +37,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STATS_MAGIC	  0x3153544154535042ull /* "BPSTATS1" read as little-endian */
-#define STATS_VERSION	  1
-#define STATS_SUFFIX	  ".bpstats"
-#define STATS_SHM_DIR	  "/dev/shm"
-#define STATS_NAME_MAX	  64
-#define STATS_CONFIG_MAX  2048
-#define STATS_MAX_VALUES  64 /* values of one entry (one per worker) */
-#define STATS_CACHE_LINE  64
-#define STATS_FIELD_NAME  64
-#define STATS_FIELD_LABEL 96
-#define STATS_FIELD_HELP  80
+#define STATS_MAGIC   0x3153544154535042ull /* "BPSTATS1" read as little-endian */
+#define STATS_VERSION 1
+#define STATS_SUFFIX  ".bpstats"
+#define STATS_SHM_DIR "/dev/shm"
+/* In a node's DPDK runtime directory (/var/run/dpdk/<file-prefix>): one
+ * line "stats-name = NAME", so that bidstat --clean knows whose directory
+ * of any prefix it is once the node is gone. */
+#define STATS_RUNTIME_MARKER	 "bidplane.stats-name"
+#define STATS_RUNTIME_MARKER_KEY "stats-name = "
+#define STATS_NAME_MAX		 64
+#define STATS_CONFIG_MAX	 2048
+#define STATS_MAX_VALUES	 64 /* values of one entry (one per worker) */
+#define STATS_CACHE_LINE	 64
+#define STATS_FIELD_NAME	 64
+#define STATS_FIELD_LABEL	 96
+#define STATS_FIELD_HELP	 80
 
 enum stats_state {
 	STATS_STARTING = 0, /* being built (never visible under the name) */

@@ -119,6 +119,9 @@ static void key_of(const struct wal_record *r, uint64_t *actor, uint64_t *reques
 	if (r->type == WAL_BID) {
 		*actor = r->u.bid.bidder;
 		*request = r->u.bid.request_id;
+	} else if (r->type == WAL_DUP) {
+		*actor = r->u.dup.bidder;
+		*request = r->u.dup.request_id;
 	} else {
 		*actor = r->u.view.viewer;
 		*request = r->u.view.request_id;
@@ -156,6 +159,8 @@ static bool grow_keys(struct wal_fold *f)
 
 static uint64_t stamp_of(const struct wal_record *r)
 {
+	if (r->type == WAL_DUP)
+		return r->u.dup.hlc;
 	return r->type == WAL_BID ? r->u.bid.hlc : r->u.view.hlc;
 }
 
@@ -297,10 +302,26 @@ static void fold_common(struct wal_fold *f, const struct wal_record *r)
 	}
 }
 
+/* A duplicate counted: once per key (its own namespace in the keys). */
+static void count_dup(struct wal_fold *f, const struct wal_dup *d)
+{
+	struct wal_fold_auction *a = auction_of(f, d->auction_id);
+	if (a)
+		a->dups++;
+}
+
 int wal_fold_snapshot_record(const struct wal_record *r, void *fold)
 {
 	struct wal_fold *f = fold;
+	struct wal_fold_auction *a;
 	switch (r->type) {
+	case WAL_DUP: /* counted in the snapshot's WAL_AUCTION_DUPS */
+		hold_key(f, r, hlc_ms(r->u.dup.hlc));
+		break;
+	case WAL_AUCTION_DUPS:
+		if ((a = auction_of(f, r->u.dups.auction_id)))
+			a->dups += r->u.dups.dups;
+		break;
 	case WAL_BID:
 	case WAL_VIEW: {
 		/* A key without a stamp was answered by the time the
@@ -342,7 +363,12 @@ int wal_fold_log_record(const struct wal_record *r, void *fold)
 			count_view(f, &r->u.view);
 		break;
 	}
+	case WAL_DUP:
+		if (hold_key(f, r, hlc_ms(r->u.dup.hlc)))
+			count_dup(f, &r->u.dup);
+		break;
 	case WAL_AUCTION_STATE:
+	case WAL_AUCTION_DUPS:
 		break; /* snapshots only */
 	default:
 		fold_common(f, r);
@@ -366,6 +392,9 @@ static int emit_auction(struct wal_snapshot_out *s, const struct wal_fold_auctio
 	if (rc == 0 && (st->bids || st->viewers_up || st->viewers_down || st->lead_amount))
 		rc = wal_snapshot_add(
 		    s, &(struct wal_record){.type = WAL_AUCTION_STATE, .u.state = *st});
+	if (rc == 0 && a->dups)
+		rc = wal_snapshot_add(
+		    s, &(struct wal_record){.type = WAL_AUCTION_DUPS, .u.dups = {a->id, a->dups}});
 	if (rc == 0 && a->closed)
 		rc = wal_snapshot_add(s, &(struct wal_record){.type = WAL_AUCTION_CLOSE,
 							      .u.close = {a->id, a->closed_at_ms}});

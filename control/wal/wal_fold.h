@@ -15,9 +15,11 @@
  * What it keeps, by the node's replay rules (control/node/wal_node.c):
  *  - per auction: the definition (last writer wins by (def_hlc, def_node)),
  *    closed, the settlement, the leading bid (the bid order, crdt/bidmax.h),
- *    and this node's counts of accepted bids, watches and unwatches;
+ *    and this node's counts of accepted bids, watches and unwatches, and
+ *    of the duplicates it counted (WAL_DUP);
  *  - every bid and view key with its record (the answer a retransmission
- *    gets REPLAYED), written out while it is still inside the window;
+ *    gets REPLAYED), and every WAL_DUP record (the key table's "counted"),
+ *    written out while it is still inside the window;
  *  - the fencing epoch (maximum) and the HLC high-water mark (the largest
  *    of every stamp and every logged high-water mark).
  * A key is counted once: a record whose key is already held is skipped,
@@ -25,8 +27,8 @@
  * one's (the node had forgotten it and answered anew).
  *
  * Records of a snapshot (wal_fold_snapshot_record) are not counted again:
- * their counts are in its WAL_AUCTION_STATE records, their bid and view
- * records give keys only.
+ * their counts are in its WAL_AUCTION_STATE and WAL_AUCTION_DUPS records,
+ * their bid, view and dup records give keys only.
  *
  * Threads: a fold belongs to the one thread that builds and writes it (the
  * node's bp-snap thread); no shared state. Pure: no I/O but what the
@@ -70,6 +72,7 @@ struct wal_fold_auction {
 	uint64_t closed_at_ms;
 	struct wal_settlement settlement;
 	struct wal_auction_state state; /* counts and leading bid */
+	uint64_t dups;			/* WAL_DUP records counted */
 };
 struct wal_fold_totals {
 	uint64_t auctions, keys, keys_in_window, epoch, hlc_high;

@@ -16,6 +16,8 @@
 #define BODY_SETTLEMENT 50 /* 6 x u64, u16 node */
 #define BODY_U64	8
 #define BODY_STATE	58 /* 7 x u64, u16 lead_node */
+#define BODY_DUP	50 /* 6 x u64, u16 other_node */
+#define BODY_DUPS	16
 
 static const uint16_t body_size[WAL_TYPE_LAST + 1] = {
     [WAL_BID] = BODY_BID,
@@ -27,6 +29,8 @@ static const uint16_t body_size[WAL_TYPE_LAST + 1] = {
     [WAL_HLC_HIGH] = BODY_U64,
     [WAL_SNAPSHOT_END] = BODY_U64,
     [WAL_AUCTION_STATE] = BODY_STATE,
+    [WAL_DUP] = BODY_DUP,
+    [WAL_AUCTION_DUPS] = BODY_DUPS,
 };
 
 const char *wal_error_name(enum wal_error e)
@@ -151,6 +155,19 @@ static enum wal_error check_state(const struct wal_auction_state *s, const char 
 	return WAL_OK;
 }
 
+static enum wal_error check_dup(const struct wal_dup *d, const char **why)
+{
+	if (d->auction_id == 0 || d->bidder == 0 || d->request_id == 0)
+		return bad(why, "dup.auction_id, bidder and request_id must be non-zero");
+	if (!amount_ok(d->amount))
+		return bad(why, "dup.amount outside 1..2^63-1");
+	if (d->hlc == 0 || d->other_hlc == 0 || d->other_node == 0)
+		return bad(why, "dup.hlc, other_hlc and other_node must be non-zero");
+	if (d->other_hlc > d->hlc)
+		return bad(why, "dup.other_hlc is after dup.hlc (the other copy is the earlier)");
+	return WAL_OK;
+}
+
 enum wal_error wal_record_check(const struct wal_record *r, const char **why)
 {
 	switch (r->type) {
@@ -174,9 +191,15 @@ enum wal_error wal_record_check(const struct wal_record *r, const char **why)
 		return WAL_OK;
 	case WAL_AUCTION_STATE:
 		return check_state(&r->u.state, why);
+	case WAL_DUP:
+		return check_dup(&r->u.dup, why);
+	case WAL_AUCTION_DUPS:
+		return r->u.dups.auction_id && r->u.dups.dups
+			   ? WAL_OK
+			   : bad(why, "dups.auction_id and dups.dups must be non-zero");
 	default:
 		if (why)
-			*why = "type is not 1..9 (enum wal_type)";
+			*why = "type is not 1..11 (enum wal_type)";
 		return WAL_ERR_TYPE;
 	}
 }
@@ -244,6 +267,21 @@ static void encode_body(uint8_t *b, const struct wal_record *r)
 		wal_put16(b + 56, x->lead_node);
 		break;
 	}
+	case WAL_DUP: {
+		const struct wal_dup *x = &r->u.dup;
+		wal_put64(b, x->auction_id);
+		wal_put64(b + 8, x->bidder);
+		wal_put64(b + 16, x->request_id);
+		wal_put64(b + 24, x->amount);
+		wal_put64(b + 32, x->hlc);
+		wal_put64(b + 40, x->other_hlc);
+		wal_put16(b + 48, x->other_node);
+		break;
+	}
+	case WAL_AUCTION_DUPS:
+		wal_put64(b, r->u.dups.auction_id);
+		wal_put64(b + 8, r->u.dups.dups);
+		break;
 	default: /* the three single-u64 bodies share their slot in the union */
 		wal_put64(b, r->u.fencing_epoch);
 		break;
@@ -315,6 +353,21 @@ static enum wal_error decode_body(const uint8_t *b, struct wal_record *r, const 
 		x->lead_node = wal_get16(b + 56);
 		break;
 	}
+	case WAL_DUP: {
+		struct wal_dup *x = &r->u.dup;
+		x->auction_id = wal_get64(b);
+		x->bidder = wal_get64(b + 8);
+		x->request_id = wal_get64(b + 16);
+		x->amount = wal_get64(b + 24);
+		x->hlc = wal_get64(b + 32);
+		x->other_hlc = wal_get64(b + 40);
+		x->other_node = wal_get16(b + 48);
+		break;
+	}
+	case WAL_AUCTION_DUPS:
+		r->u.dups.auction_id = wal_get64(b);
+		r->u.dups.dups = wal_get64(b + 8);
+		break;
 	default:
 		r->u.fencing_epoch = wal_get64(b);
 		break;

@@ -51,7 +51,9 @@ enum wal_type {
 	WAL_HLC_HIGH = 7,      /* an HLC high-water mark, logged ahead of use */
 	WAL_SNAPSHOT_END = 8,  /* the last record of a snapshot file */
 	WAL_AUCTION_STATE = 9, /* snapshots only: an auction's counts and leading bid */
-	WAL_TYPE_LAST = WAL_AUCTION_STATE
+	WAL_DUP = 10,	       /* this node's copy of a bid counted as a duplicate */
+	WAL_AUCTION_DUPS = 11, /* snapshots only: an auction's duplicates counted */
+	WAL_TYPE_LAST = WAL_AUCTION_DUPS
 };
 
 /* The idempotency key is (bidder, request_id) with kind DEDUP_BID, as the
@@ -103,6 +105,25 @@ struct wal_auction_state {
 	uint16_t lead_node;
 };
 
+/*
+ * The control thread counted this node's accepted copy of a bid as the
+ * duplicate of another node's copy of it (control/node/replicate_keys.h):
+ * the key, the auction and amount, this node's copy's stamp, and the
+ * other copy's (hlc, node), which is earlier. Logged only once this
+ * node's own bid record is durable, so a recovered duplicate always has
+ * its bid (docs/WAL.md "Duplicates across nodes").
+ */
+struct wal_dup {
+	uint64_t auction_id, bidder, request_id, amount, hlc, other_hlc;
+	uint16_t other_node;
+};
+
+/* Snapshots only: the WAL_DUP records up to the snapshot's LSN for one
+ * auction, once their keys have left the window. */
+struct wal_auction_dups {
+	uint64_t auction_id, dups;
+};
+
 struct wal_record {
 	uint8_t type;	 /* enum wal_type */
 	uint8_t version; /* decoded: 1 or 2 */
@@ -115,6 +136,8 @@ struct wal_record {
 		struct wal_auction_close close;
 		struct wal_settlement settlement;
 		struct wal_auction_state state;
+		struct wal_dup dup;
+		struct wal_auction_dups dups;
 		uint64_t fencing_epoch;	   /* >= 1 */
 		uint64_t hlc_high;	   /* >= 1 */
 		uint64_t snapshot_records; /* records of the snapshot before this one */

@@ -295,6 +295,14 @@ int wal_submit_record(struct wal_producer *p, const struct wal_record *rec, stru
 	return 0;
 }
 
+void wal_producer_mark(const struct wal_producer *p, struct wal_receipt *r)
+{
+	/* gen first: a failure after it makes the outcome LOST, never a
+	 * record of the old generation DURABLE under the new one. */
+	r->gen = atomic_load_explicit(&p->w->gen, memory_order_acquire);
+	r->ticket = atomic_load_explicit(&p->tail, memory_order_acquire);
+}
+
 /*
  * Durable only if no failure or resume came between the submit and now:
  * the writer turns the generation before it can publish a durable ticket

@@ -134,6 +134,15 @@ bool wal_producer_room(struct wal_producer *p);
 /* Whether the writer has failed (sticky until wal_writer_resume). */
 bool wal_producer_failed(const struct wal_producer *p);
 
+/*
+ * Any thread: a receipt standing for every record p had submitted when it
+ * looked (ticket 0: none yet): wal_outcome of it is DURABLE once they all
+ * are, LOST when the writer failed meanwhile. A thread that saw what the
+ * producer's owner did after a submit (through a release/acquire pair,
+ * e.g. an rte_ring) gets a receipt covering that record.
+ */
+void wal_producer_mark(const struct wal_producer *p, struct wal_receipt *r);
+
 /* Whether the record of a receipt is durable, still pending, or lost. */
 enum wal_outcome wal_outcome(const struct wal_producer *p, const struct wal_receipt *r);
 

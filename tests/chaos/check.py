@@ -224,7 +224,8 @@ def check_lost(h, res):
             elif v["bid_count"] > len(acked) + len(possible):
                 res.add("I1", f"auction {a}: node {node} counts {v['bid_count']} bids, more "
                         f"than the {len(acked)} acknowledged plus {len(possible)} unanswered: "
-                        "a bid counted twice", auction=a, node=node)
+                        "a bid counted twice", auction=a, node=node,
+                        extra=v["bid_count"] - len(acked) - len(possible))
             if v["leading_amount"] < top:
                 above = sorted(rid for rid in acked if h.requests[rid][2] > v["leading_amount"])
                 res.add("I1", f"auction {a}: node {node} leads with {v['leading_amount']}, "
@@ -271,8 +272,11 @@ def check_leader(h, res, auction, view, bids, what, inv):
         return
     is_acked = any(b["amount"] == view["leading_amount"] and b["bidder"] == view[
         "leading_bidder"] and b["hlc"] == view["leading_hlc"] for b in bids)
+    # Or a copy whose reply was lost: also of a request acknowledged by
+    # another node (its first try taken by a node that never answered).
+    copies = [h.requests[rid] for rid in h.unanswered if h.requests[rid][0] == auction]
     is_possible = any(p[2] == view["leading_amount"] and p[1] == view["leading_bidder"]
-                      for p in possible)
+                      for p in possible + copies)
     if not (is_acked or is_possible):
         res.add(inv, f"auction {auction}: {what} {view['leading_amount']} (bidder "
                 f"{view['leading_bidder']}, hlc {fmt_hlc(view['leading_hlc'])}), which no "
@@ -717,6 +721,46 @@ def explain_async(h, v):
 
 MS = 1_000_000  # ns
 
+LOST_COPY_S = 5.0  # a record not durable after this long turns its node NOT_SERVING (WAL.md)
+LOST_COPY_WHY = (
+    "a copy of an acknowledged bid was sent to a node that never answered it and was killed "
+    "with -9 soon after: that node may have taken it and replicated its count before its "
+    "record was durable, then lost it with its log, while the retry was accepted elsewhere; "
+    "the peers keep the lost copy's count (DESIGN.md \"What others see before durability\"; "
+    "lost_copy_rids)")
+
+
+def lost_copies(h, auction):
+    """Acknowledged keys of the auction with a send to another node that
+    never answered it and was killed within LOST_COPY_S after the send, in
+    the same life: a copy that node may have taken and lost."""
+    out = set()
+    answered = {(r["rid"], r["node"]) for r in h.replies}
+    for r in h.acked[auction]:
+        for s in h.sends:
+            if s["rid"] != r["rid"] or s["node"] == r["node"] or (
+                    s["rid"], s["node"]) in answered:
+                continue
+            for k in h.kills:
+                if (k["args"].get("node") == s["node"]
+                        and s["t"] <= k.get("t_done", k["t"])
+                        and k["t"] - s["t"] <= LOST_COPY_S * 1e9
+                        and h.life_of(s["node"], s["t"]) == h.life_of(s["node"], k["t"])):
+                    out.add(r["rid"])
+    return sorted(out)
+
+
+def explain_lost_copy(h, v):
+    """A bid counted once more than acknowledged, explained by copies
+    lost with a killed node (LOST_COPY_WHY), as many as there are extras."""
+    if v["invariant"] != NAMES["I1"] or not v.get("extra"):
+        return None
+    rids = lost_copies(h, v["auction"])
+    if v["extra"] > len(rids):
+        return None
+    v["lost_copy_rids"] = rids
+    return LOST_COPY_WHY
+
 
 def explain(h, v):
     """Why a violation is expected of today's node, or None (a bug).
@@ -752,6 +796,10 @@ def explain(h, v):
             set(v.get("lives", []))) > 1:
         return ("durability off: a node restarted with no log forgot its accepted bids until "
                 "its peers' state arrived (the two answers are of different lives)")
+    if durability in ("sync", "async") and kills:
+        why = explain_lost_copy(h, v)
+        if why:
+            return why
     if durability == "async" and kills and inv in (NAMES["I1"], NAMES["I3"], NAMES["I4"],
                                                     NAMES["I7"]):
         return explain_async(h, v)

@@ -558,6 +558,28 @@ class Durability(unittest.TestCase):
         out = check.verdict(self.forgot("off"))
         self.assertEqual(out["verdict"], "pass", out["violations"])
 
+    def retried_elsewhere(self, kill_ms):
+        """rid 6's first try went to node 1 and was never answered; its
+        retry was ACCEPTED on node 2; every node counts it twice."""
+        b = clean()
+        b.bid(200, 1, 6, 1, 16, 40, answered=False)
+        b.bid(500, 2, 6, 1, 16, 40, hlc=stamp(500))
+        records = b.finish([1, 2])
+        for n in (1, 2, 3):
+            final_of(records, n, 1)["view"]["bid_count"] += 1
+        return killed(records, 1, kill_ms, "sync")
+
+    def test_a_copy_lost_with_its_killed_node_explains_a_double_count(self):
+        out = check.verdict(self.retried_elsewhere(900))
+        self.assertEqual(out["verdict"], "pass", out["violations"])
+        self.assertTrue(all(v.get("lost_copy_rids") == [6] for v in out["violations"]),
+                        out["violations"])
+
+    def test_a_double_count_without_such_a_kill_is_a_bug(self):
+        for kill_ms in (100, 9000):  # before the send; long after (its record durable)
+            out = check.verdict(self.retried_elsewhere(kill_ms))
+            self.assertEqual(out["verdict"], "fail", (kill_ms, out["violations"]))
+
     def test_same_life_forgetting_is_a_bug_in_any_mode(self):
         b = clean()
         b.bid(400, 2, 2, 1, 12, 20, hlc=stamp(400))

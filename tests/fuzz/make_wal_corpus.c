@@ -40,6 +40,8 @@ int main(int argc, char **argv)
 	    {.type = WAL_HLC_HIGH, .u.hlc_high = 1234567},
 	    {.type = WAL_SNAPSHOT_END, .u.snapshot_records = 7},
 	    {.type = WAL_AUCTION_STATE, .u.state = {1, 3, 2, 1, 100, 5, 2, 1}},
+	    {.type = WAL_DUP, .u.dup = {1, 2, 3, 100, 9, 5, 2}},
+	    {.type = WAL_AUCTION_DUPS, .u.dups = {1, 2}},
 	};
 	uint8_t run[16 * WAL_RECORD_MAX];
 	size_t used = 0;

@@ -34,6 +34,7 @@ parent-death signal follows the thread that spawned them."""
 import atexit
 import contextlib
 import ctypes
+import json
 import os
 import re
 import shutil
@@ -378,6 +379,21 @@ class Cluster:
 
     def node(self, i):
         return self.nodes[i]
+
+    def bid_count(self, i, auction):
+        """Node i's bid_count of an auction by bidctl (None: no answer)."""
+        out = self.node(i).bidctl("--json", "query", str(auction))
+        return json.loads(out.stdout)["bid_count"] if out.returncode == 0 else None
+
+    def wait_serving(self, timeout=30):
+        """Until every node's bidctl status says serving."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            sts = [n.bidctl("--json", "status") for n in self.nodes.values()]
+            if all(s.returncode == 0 and json.loads(s.stdout)["serving"] for s in sts):
+                return
+            time.sleep(0.1)
+        raise AssertionError("the nodes are not serving")
 
     def client(self, i=1, timeout=1.0):
         """A client at 198.18.0.1 aimed at node i (to(j) re-aims it)."""

@@ -545,8 +545,18 @@ class Settlement(unittest.TestCase):
         def close_batch(b):
             for n, a in enumerate(auctions[10 * b:10 * b + 10]):
                 node = live()[n % len(live())]
-                out = self.c.node(node).bidctl("close", str(a))
-                self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+                # A loaded machine may leave a close unanswered within
+                # bidctl's 5 s, or its record not durable within 3 s: the
+                # close was done, or not; asked again, "already closed"
+                # says it was.
+                for attempt in range(3):
+                    out = self.c.node(node).bidctl("close", str(a))
+                    done = attempt and "already closed" in out.stdout + out.stderr
+                    if out.returncode == 0 or done:
+                        break
+                    print(f"close {a} on node {node}: {out.stderr.strip()}; again",
+                          file=sys.stderr)
+                self.assertTrue(out.returncode == 0 or done, out.stdout + out.stderr)
 
         def current_leader(nodes):
             st = {i: self.status(i) for i in nodes}

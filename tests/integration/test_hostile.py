@@ -187,10 +187,16 @@ class Hostile(unittest.TestCase):
         state = os.path.join(self.run_dir, "shared-state")
         first = self.node(state=state)
         second = self.node(state=state, start=False)
-        rc, out = self.run_node(second)
-        self.assertNotEqual(rc, 0, out)
-        self.assertIn(f"in use by the running node pid {first.proc.pid}", out)
-        self.assertIn("--state-dir", out)
+        r = subprocess.run(second.cmd, capture_output=True, text=True, timeout=60)
+        out = r.stdout + r.stderr
+        # A configuration error (exit 2), in one plain line before EAL
+        # starts: not an EAL exit ("EAL: Error - exiting with code: 1").
+        self.assertEqual(r.returncode, 2, out)
+        self.assertNotIn("EAL", out)
+        self.assertEqual(r.stderr.count("\n"), 1, r.stderr)
+        self.assertIn(f"bidplane: --state-dir {state} is in use by the running node pid "
+                      f"{first.proc.pid}", r.stderr)
+        self.assertIn("stop that node first, or give this one its own --state-dir", r.stderr)
         self.assertEqual(self.epoch(state), 1)  # bumped once, by the first
         self.assertFalse(os.path.exists(second.stats_path()), "a failed start left a segment")
         self.assertEqual(first.stop(), 0, first.text())

@@ -109,6 +109,11 @@ class Stats(unittest.TestCase):
         self.assertEqual(r.returncode, 3, r.stderr)
         self.assertIn("exited", r.stderr)
         self.assertIn("the node has exited", r.stdout)
+        # Its last serving gauge said 1; the header says it serves nothing now.
+        header = r.stdout.splitlines()[0]
+        self.assertIn(": exited,", header)
+        self.assertIn(", not running,", header)
+        self.assertNotRegex(header, r"\bserving\b")
 
     def test_reading_needs_the_stats_group(self):
         group = f"bpt{os.getpid()}"

@@ -19,7 +19,6 @@ bids than node 2 holds of node 1. After the restart both nodes must count
 each bid once, not the log's share twice."""
 
 import glob
-import json
 import os
 import sys
 import time
@@ -33,26 +32,11 @@ N = 2
 BIDS = 30
 
 
-def bid_count(c, i, auction):
-    out = c.node(i).bidctl("--json", "query", str(auction))
-    return json.loads(out.stdout)["bid_count"] if out.returncode == 0 else None
-
-
-def wait_serving(c, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        sts = [c.node(i).bidctl("--json", "status") for i in range(1, N + 1)]
-        if all(s.returncode == 0 and json.loads(s.stdout)["serving"] for s in sts):
-            return
-        time.sleep(0.1)
-    raise AssertionError("the nodes are not serving")
-
-
 def wait_count(c, i, auction, want, timeout=20):
     deadline = time.monotonic() + timeout
     got = None
     while time.monotonic() < deadline:
-        got = bid_count(c, i, auction)
+        got = c.bid_count(i, auction)
         if got == want:
             return got
         time.sleep(0.1)
@@ -66,7 +50,7 @@ class ClusterCountAfterRestart(unittest.TestCase):
             cluster.write_key(key)
             c.start(N, args=["--durability", "sync", "--open-range", "1-2", "--duration", "600"],
                     node_args=lambda i: cluster.mesh_args(key, i, N))
-            wait_serving(c)
+            c.wait_serving()
             client = c.client(1)
             for rid in range(1, BIDS + 1):
                 r = client.ask(bptest.bid(rid, 1, 7, 100 + rid))
@@ -80,7 +64,7 @@ class ClusterCountAfterRestart(unittest.TestCase):
                 f.truncate(size - size // 3)
             node = c.restart(1)
             self.assertIn("cut a torn tail off", node.text())
-            wait_serving(c)
+            c.wait_serving()
             # Converged: node 1 takes back from node 2 what it counted
             # before the kill, once.
             counts = {}

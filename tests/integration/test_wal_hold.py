@@ -7,10 +7,13 @@ test likes. With it: a node killed while its peers already counted bids
 whose records were not written counts each once after the restart; a
 retransmission from another source port is not REPLAYED before its record
 is durable; a stuck writer turns the node NOT_SERVING `wal` ("stalled");
-a `bidctl close` answered is still closed after a kill -9. Root only."""
+a `bidctl close` answered is still closed after a kill -9; a `bidctl open`
+waiting for its record stalls neither the control loop nor replication.
+Root only."""
 
 import json
 import os
+import subprocess
 import tempfile
 import time
 import unittest
@@ -20,6 +23,7 @@ import cluster
 from bptest import (ACCEPTED, CLOSED, NOT_SERVING, OVERLOADED, REPLAYED, bid, parse_reply,
                     query)
 from cluster import Cluster
+from stats_tools import bidstat_json
 
 HOLD_SO = os.environ.get("BP_HOLD_WAL_SO", "build/tests/integration/libhold_wal.so")
 ARGS = ["--open-range", "1-1", "--duration", "600", "--durability", "sync"]
@@ -183,6 +187,50 @@ class WalHold(unittest.TestCase):
         c.kill(1)
         self.restart(c, 1)
         self.assertEqual(cl.ask(bid(501, 2, 3, 1000))["status"], CLOSED)
+
+    def test_open_waiting_for_durability_stalls_nothing(self):
+        """bidctl open with the writer held: its answer waits for the
+        record (up to 3 s), but the control thread goes on meanwhile: its
+        stats heartbeat moves (updated_unix_ms, every 100 ms) and a bid on
+        node 1 reaches node 2. Once the writer moves the answer is ok. (The
+        wait ran on the control thread: no heartbeat, no replication until
+        the open gave up after 3 s.)"""
+        c = self.start("walhold-open", 2)
+        cl = c.client(1)
+        node1 = c.node(1)
+        self.hold()
+        started = time.time()
+        opening = subprocess.Popen([c.bidctl_binary, "--socket", node1.ctl, "open", "--auction",
+                                    "77", "--reserve", "10", "--increment", "1",
+                                    "--duration", "600"], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+        try:
+            time.sleep(0.3)  # the open is in its wait
+            beats = [bidstat_json(self, node1.stats_name)["updated_unix_ms"]]
+            cl.to(1).send(bid(600, 1, 11, 20))  # applied, its reply parked
+            wait_for("node 2 to count node 1's bid", lambda: self.bid_count(cl, 2) == 1,
+                     timeout=1.5)
+            time.sleep(0.3)
+            beats.append(bidstat_json(self, node1.stats_name)["updated_unix_ms"])
+            waited = time.time() - started
+            self.assertLess(waited, 2.8, "too slow to tell a stalled control loop apart")
+            self.assertIsNone(opening.poll(), "open answered before its record was durable")
+            self.assertGreaterEqual(beats[1] - beats[0], 300,
+                                    f"the control loop stood still: heartbeats {beats}")
+            self.release()
+            out, err = opening.communicate(timeout=5)
+        finally:
+            if opening.poll() is None:
+                opening.kill()
+                opening.communicate()
+        self.assertEqual(opening.returncode, 0, out + err)
+        self.assertIn("77", out)
+        self.assertEqual(parse_reply(cl.to(1).recv(timeout=2))["status"], ACCEPTED)
+        # Durable: still open after a kill -9 and a restart.
+        c.kill(1)
+        self.restart(c, 1)
+        q = json.loads(c.node(1).bidctl("--json", "query", "77").stdout)
+        self.assertEqual(q["state"], "open", q)
 
 if __name__ == "__main__":
     cluster.require_root()

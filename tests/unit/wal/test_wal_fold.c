@@ -214,6 +214,62 @@ static void keys_leave_with_their_window_and_counts_stay(void **state)
 	wal_fold_destroy(f);
 }
 
+static struct wal_record dup_of(uint64_t auction, uint64_t bidder, uint64_t request, uint64_t hlc)
+{
+	return (struct wal_record){.type = WAL_DUP,
+				   .u.dup = {auction, bidder, request, 100, hlc, hlc - 1, 3}};
+}
+
+/* A node's duplicates (WAL_DUP, docs/WAL.md "Duplicates across nodes")
+ * count once per key, through snapshots (WAL_AUCTION_DUPS), and their
+ * records stay in a snapshot while their window lasts (the key table's
+ * "counted" after a restart), then leave while the count stays. */
+static void dups_count_once_and_stay_through_snapshots(void **state)
+{
+	(void)state;
+	const uint64_t t0 = 1700000000000, w = 10000;
+	fresh_dir();
+	struct wal_record recs[] = {
+	    {.type = WAL_AUCTION_OPEN, .u.open = {1, 10, 1, t0 + 999999, 0, 0}},
+	    make_bid(1, 7, 1, 100, hlc_make(t0, 5), BP_ACCEPTED),
+	    dup_of(1, 7, 1, hlc_make(t0, 5)),
+	    dup_of(1, 7, 1, hlc_make(t0, 5)), /* the same key: once */
+	    make_bid(1, 8, 1, 200, hlc_make(t0 + 5000, 0), BP_ACCEPTED),
+	    dup_of(1, 8, 1, hlc_make(t0 + 5000, 0)),
+	};
+	struct wal_fold *f = fold_log(recs, 0, 6, wal_fold_create(64, t0 + 6000, w));
+	struct wal_fold_auction a;
+	assert_true(wal_fold_auction(f, 1, &a));
+	assert_true(a.dups == 2 && a.state.bids == 2);
+	struct wal_fold_totals t;
+	wal_fold_totals(f, &t);
+	assert_true(t.keys == 4 && t.keys_in_window == 4); /* two bids, two dups */
+	struct wal_snapshot_info info;
+	f = through_disk(f, 6, t0 + 6000, w, &info);
+	assert_true(wal_fold_auction(f, 1, &a));
+	assert_true(a.dups == 2);
+	wal_fold_totals(f, &t);
+	assert_true(t.keys == 4 && t.keys_in_window == 4);
+	/* At 12 s the keys of t0 are out of the window (a snapshot written
+	 * then leaves them out), the count stays. */
+	f = through_disk(f, 7, t0 + 12000, w, NULL);
+	assert_true(wal_fold_auction(f, 1, &a));
+	assert_true(a.dups == 2 && a.state.bids == 2);
+	wal_fold_totals(f, &t);
+	assert_true(t.keys == 4 && t.keys_in_window == 2);
+	f = through_disk(f, 8, t0 + 30000, w, NULL);
+	assert_true(wal_fold_auction(f, 1, &a));
+	assert_true(a.dups == 2 && a.state.bids == 2);
+	wal_fold_totals(f, &t);
+	assert_true(t.keys == 2 && t.keys_in_window == 0);
+	f = through_disk(f, 9, t0 + 30000, w, NULL);
+	assert_true(wal_fold_auction(f, 1, &a));
+	assert_true(a.dups == 2);
+	wal_fold_totals(f, &t);
+	assert_true(t.keys == 0);
+	wal_fold_destroy(f);
+}
+
 static void more_auctions_than_the_limit_stop_the_fold(void **state)
 {
 	(void)state;
@@ -261,6 +317,7 @@ int main(void)
 	    cmocka_unit_test(a_chain_of_snapshots_gives_the_whole_log),
 	    cmocka_unit_test(replaying_over_a_snapshot_counts_nothing_twice),
 	    cmocka_unit_test(keys_leave_with_their_window_and_counts_stay),
+	    cmocka_unit_test(dups_count_once_and_stay_through_snapshots),
 	    cmocka_unit_test(more_auctions_than_the_limit_stop_the_fold),
 	    cmocka_unit_test(the_tables_grow),
 	};

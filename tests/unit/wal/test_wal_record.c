@@ -66,6 +66,21 @@ static struct wal_record random_record(struct prop_rng *r, uint8_t type)
 			x.u.state.lead_amount = x.u.state.lead_hlc = x.u.state.lead_bidder =
 			    x.u.state.lead_node = 0;
 		break;
+	case WAL_DUP: {
+		uint64_t hlc = in_range(r, 2, UINT64_MAX);
+		x.u.dup = (struct wal_dup){in_range(r, 1, UINT64_MAX),
+					   in_range(r, 1, UINT64_MAX),
+					   in_range(r, 1, UINT64_MAX),
+					   in_range(r, 1, BP_AMOUNT_MAX),
+					   hlc,
+					   in_range(r, 1, hlc),
+					   (uint16_t)in_range(r, 1, 65535)};
+		break;
+	}
+	case WAL_AUCTION_DUPS:
+		x.u.dups = (struct wal_auction_dups){in_range(r, 1, UINT64_MAX),
+						     in_range(r, 1, UINT64_MAX)};
+		break;
 	default:
 		x.u.fencing_epoch = in_range(r, 1, UINT64_MAX);
 		break;
@@ -94,6 +109,12 @@ static void assert_same(const struct wal_record *a, const struct wal_record *b)
 	case WAL_SETTLEMENT:
 		assert_memory_equal(&a->u.settlement, &b->u.settlement,
 				    offsetof(struct wal_settlement, node) + 2);
+		break;
+	case WAL_DUP:
+		assert_memory_equal(&a->u.dup, &b->u.dup, offsetof(struct wal_dup, other_node) + 2);
+		break;
+	case WAL_AUCTION_DUPS:
+		assert_memory_equal(&a->u.dups, &b->u.dups, sizeof(a->u.dups));
 		break;
 	case WAL_AUCTION_STATE:
 		assert_memory_equal(&a->u.state, &b->u.state,
@@ -204,6 +225,12 @@ SPOIL(state_lead_bidder0, (r->u.state.lead_amount = 5, r->u.state.lead_hlc = 1,
 			   r->u.state.lead_node = 1, r->u.state.lead_bidder = 0))
 SPOIL(state_none_with_node, (r->u.state.lead_amount = 0, r->u.state.lead_hlc = 0,
 			     r->u.state.lead_bidder = 0, r->u.state.lead_node = 1))
+SPOIL(dup_bidder0, r->u.dup.bidder = 0)
+SPOIL(dup_amount0, r->u.dup.amount = 0)
+SPOIL(dup_other_node0, r->u.dup.other_node = 0)
+SPOIL(dup_other_later, (r->u.dup.other_hlc = r->u.dup.hlc, r->u.dup.hlc -= 1))
+SPOIL(dups_auction0, r->u.dups.auction_id = 0)
+SPOIL(dups_zero, r->u.dups.dups = 0)
 
 static const struct bad_field bad_fields[] = {
     {"bid.auction_id", WAL_BID, bid_auction0, "bid.auction_id"},
@@ -238,6 +265,12 @@ static const struct bad_field bad_fields[] = {
     {"state.lead_amount", WAL_AUCTION_STATE, state_amount_big, "state.lead_amount"},
     {"state.lead_bidder", WAL_AUCTION_STATE, state_lead_bidder0, "with a leading bid"},
     {"state none", WAL_AUCTION_STATE, state_none_with_node, "without a leading bid"},
+    {"dup.bidder", WAL_DUP, dup_bidder0, "dup.auction_id, bidder"},
+    {"dup.amount", WAL_DUP, dup_amount0, "dup.amount"},
+    {"dup.other_node", WAL_DUP, dup_other_node0, "other_node"},
+    {"dup.other_hlc later", WAL_DUP, dup_other_later, "the other copy is the earlier"},
+    {"dups.auction_id", WAL_AUCTION_DUPS, dups_auction0, "dups.auction_id"},
+    {"dups.dups", WAL_AUCTION_DUPS, dups_zero, "dups.dups"},
 };
 
 /* Encodes r past the encoder's check: a valid record of its type, then the
@@ -304,6 +337,19 @@ static size_t encode_unchecked(uint8_t *buf, const struct wal_record *r)
 		P64(40, r->u.state.lead_hlc);
 		P64(48, r->u.state.lead_bidder);
 		P16(56, r->u.state.lead_node);
+		break;
+	case WAL_DUP:
+		P64(0, r->u.dup.auction_id);
+		P64(8, r->u.dup.bidder);
+		P64(16, r->u.dup.request_id);
+		P64(24, r->u.dup.amount);
+		P64(32, r->u.dup.hlc);
+		P64(40, r->u.dup.other_hlc);
+		P16(48, r->u.dup.other_node);
+		break;
+	case WAL_AUCTION_DUPS:
+		P64(0, r->u.dups.auction_id);
+		P64(8, r->u.dups.dups);
 		break;
 	default:
 		P64(0, r->u.fencing_epoch);

@@ -421,6 +421,29 @@ static void lease_guard_switches_and_shows(void **state)
 			    "error this node has no lease guard to switch\n");
 }
 
+/* An answer decided after the handler ran (a bidctl open whose record
+ * turned out lost): the error in the format the request named. */
+static void error_answer_later_takes_the_request_format(void **state)
+{
+	(void)state;
+	const struct {
+		const char *line, *want;
+	} cases[] = {
+	    {"json open 1 2 3 4\n", "error not durable\n{\"error\":\"not durable\"}\n"},
+	    {"  text close 1\r\n", "error not durable\n"},
+	    {"json\n", "error not durable\n{\"error\":\"not durable\"}\n"},
+	    {"yaml close 1\n", "error not durable\n"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t len =
+		    ctl_execute_error(cases[i].line, "not durable", answer, sizeof(answer));
+		assert_int_equal(len, strlen(answer));
+		assert_string_equal(answer, cases[i].want);
+	}
+	ctl_execute_error("text open 1 2 3 4\n", "two\nlines", answer, sizeof(answer));
+	assert_string_equal(answer, "error two lines\n");
+}
+
 static void clock_offset_on_a_node_without_it_is_an_error(void **state)
 {
 	(void)state;
@@ -845,6 +868,7 @@ int main(void)
 	    T(status_names_the_waiting_auctions),
 	    T(lease_guard_switches_and_shows),
 	    T(clock_offset_on_a_node_without_it_is_an_error),
+	    T(error_answer_later_takes_the_request_format),
 	    T(status_json_escapes_the_version),
 	    T(refusals_name_the_problem_and_call_no_handler),
 	    T(json_refusals_carry_the_message_in_an_object),

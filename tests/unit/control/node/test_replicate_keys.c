@@ -244,6 +244,50 @@ static void test_index_after_many_evictions(void **state)
 	repl_keys_fini(&t);
 }
 
+/* After a restart (docs/WAL.md "Duplicates across nodes"): an own copy
+ * restored from the log is compared again with a peer's copy that
+ * arrives later, and counted when it is the later; a copy the log says
+ * was counted is never counted again, however often the peer's copy
+ * comes back. The restored copies count nothing themselves. */
+static void test_restored_copies(void **state)
+{
+	(void)state;
+	struct repl_keys t;
+	init(&t, 2, 16);
+	struct peer_key own = copy(1, 200, 2), earlier = copy(1, 100, 1);
+	repl_keys_restore(&t, &own, 5, false);
+	assert_true(repl_keys_note(&t, &earlier, 50));
+	assert_false(repl_keys_note(&t, &earlier, 51));
+	uint64_t own_hlc, other_hlc;
+	uint16_t other_node;
+	assert_true(repl_keys_copies(&t, 77, 1, &own_hlc, &other_hlc, &other_node));
+	assert_true(own_hlc == 200 && other_hlc == 100 && other_node == 1);
+
+	/* Counted before the restart: both copies restored from its record. */
+	struct peer_key own2 = copy(2, 300, 2), earlier2 = copy(2, 250, 3);
+	repl_keys_restore(&t, &earlier2, 5, false);
+	repl_keys_restore(&t, &own2, 5, true);
+	assert_false(repl_keys_note(&t, &earlier2, 60));
+	assert_false(repl_keys_note(&t, &own2, 61));
+
+	/* Restored, counted, in the other order of the two records. */
+	struct peer_key own3 = copy(3, 300, 2), earlier3 = copy(3, 250, 3);
+	repl_keys_restore(&t, &own3, 5, true);
+	repl_keys_restore(&t, &own3, 6, false); /* its bid record */
+	assert_false(repl_keys_note(&t, &earlier3, 62));
+
+	/* A restored own copy that is the earlier counts nothing here. */
+	struct peer_key own4 = copy(4, 100, 2), later4 = copy(4, 200, 1);
+	repl_keys_restore(&t, &own4, 5, false);
+	assert_false(repl_keys_note(&t, &later4, 63));
+	assert_int_equal(t.stats.duplicates, 1);
+	/* Restored keys age like the others: from when they were accepted. */
+	struct peer_key other = copy(9, 1, 1);
+	assert_false(repl_keys_note(&t, &other, 5 + WINDOW_MS));
+	assert_false(repl_keys_copies(&t, 77, 1, &own_hlc, &other_hlc, &other_node));
+	repl_keys_fini(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -257,6 +301,7 @@ int main(void)
 	    cmocka_unit_test(test_eviction_by_age),
 	    cmocka_unit_test(test_bound_drops_oldest),
 	    cmocka_unit_test(test_index_after_many_evictions),
+	    cmocka_unit_test(test_restored_copies),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
