@@ -93,13 +93,13 @@ class ClusterCountAfterRestart(unittest.TestCase):
             cluster.write_key(key)
             c.start(N, args=["--durability", "sync", "--open-range", "1-2", "--duration", "600"],
                     node_args=lambda i: cluster.mesh_args(key, i, N))
-            wait_serving(c)
+            c.wait_serving()
             c.partition([[1], [2]])
             client = c.client(1)
             for rid in range(1, 11):
                 r = client.ask(bptest.bid(rid, 2, 7, 100 + rid))
                 self.assertEqual(r["status"], bptest.ACCEPTED, r)
-            self.assertEqual(bid_count(c, 2, 2), 0, "the partition let node 1's deltas through")
+            self.assertEqual(c.bid_count(2, 2), 0, "the partition let node 1's deltas through")
             c.kill(1)
             c.restart(1)
             c.heal()
