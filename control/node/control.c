@@ -397,8 +397,14 @@ void control_run(struct control *c)
 	struct node *n = c->node;
 	while (!atomic_load_explicit(&n->force_quit, memory_order_relaxed)) {
 		exceptions_serve(c);
-		clock_guard(c);
 		mailbox_serve(c);
+		/* After the mailbox (bidctl clock-offset is served there) and
+		 * before the replication tick: a step back of the wall clock
+		 * restarts the peers' clock estimates there, which lifts the
+		 * peer-clock quarantine at once; the HLC-ahead judgement must
+		 * already stand, or bids are taken for a loop, stamped up to
+		 * the step ahead of real time (clock_jump seed 16). */
+		clock_guard(c);
 		uint64_t now = node_now_ms(n);
 		if (now >= c->next_tick_ms) {
 			lifecycle_tick(c, now);

@@ -918,8 +918,14 @@ void replicate_receive(struct control *c, struct rte_mbuf *m, const struct pkt_l
 		/* It restarted, or is heard for the first time: what was kept
 		 * may have reached a life that is gone, so it is forgotten and
 		 * the full state covers it. Pushed: a peer that did not restart
-		 * (this node did, and sent before it heard it) asks for none. */
-		if (peer_link_outstanding(l) > 0 || peer_pending_count(&p->pending) > 0)
+		 * (this node did, and sent before it heard it) asks for none.
+		 * Also when this node restarted and hears the peer first in
+		 * this life: its log gave back bids answered before the kill
+		 * whose deltas died with the process, and no delta will carry
+		 * them unless their auctions change again. */
+		bool restarted = c->repl.incarnation > 1 && peer_link_incarnation(l) == 0;
+		if (peer_link_outstanding(l) > 0 || peer_pending_count(&p->pending) > 0 ||
+		    restarted)
 			p->push_state = true;
 		repl_idem_rewind(c, p); /* its key table starts again */
 		peer_link_new_incarnation(l, msg.h.incarnation);

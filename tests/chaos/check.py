@@ -58,7 +58,8 @@ The invariants (issue 15's numbering):
      (a status sample naming a quarantine reason (QUARANTINE: not
      hlc_ceiling, a wait for a durable ceiling akin to OVERLOADED), read
      between bidctl's start and end; a first NOT_SERVING reply of that
-     node, between its send and receipt, when such a sample is near; a log
+     node, between its send and receipt, when such a sample is near and no
+     change of its clock offset came within EVIDENCE_GAP_S before it; a log
      line "not taking bids"; same life, all within EVIDENCE_GAP_S) both say not
      serving, with no serving evidence between (nor a "taking bids" line
      up to LOG_SLACK_S after): the node said NOT_SERVING on both sides of
@@ -500,12 +501,24 @@ def check_not_serving(h, res):
                                     f"status sample {h.secs(s['t0']):.3f}-"
                                     f"{h.secs(s['t1']):.3f} s (reason {s.get('reason')})"))
     gap = int(EVIDENCE_GAP_S * 1e9)
+    # Right after a change of a node's clock offset its NOT_SERVING answers
+    # have another reason than a quarantine: a jump forward moves its HLC
+    # past the durable ceiling (hlc_ceiling until the service thread renews
+    # it), and the node's judgement of its clock needs heartbeats after the
+    # change (about 0.2 s, more under load), serving meanwhile. A
+    # quarantine sample after that judgement says nothing of those answers.
+    changes = defaultdict(list)  # node -> [(t, t_done + gap)] of clock changes
+    for c in h.records:
+        if c["type"] == "clock":
+            changes[c["node"]].append((c["t"], c.get("t_done", c["t"]) + gap))
     for r in h.replies:
         # A REPLAYED answer repeats the past (I7), it says nothing of now;
         # a NOT_SERVING answer says no reason: it counts when a sample
-        # within the gap names a quarantine reason.
+        # within the gap names a quarantine reason, and no clock change
+        # came just before it.
         if r["status"] == NOT_SERVING and not r["replayed"] and any(
-                t0 - gap <= r["t"] <= t1 + gap for t0, t1 in quarantine[r["node"]]):
+                t0 - gap <= r["t"] <= t1 + gap for t0, t1 in quarantine[r["node"]]) and not any(
+                c0 <= r["t"] <= c1 for c0, c1 in changes[r["node"]]):
             evidence[r["node"]].append((sent_before(r), r["t"], False,
                                         f"NOT_SERVING reply at {h.secs(r['t']):.3f} s"))
     # The node's own log says when it stops and starts taking bids (the

@@ -22,12 +22,14 @@ passed or was skipped, 1 when a violation is unexplained, 2 on a bad
 experiment file."""
 
 import argparse
+import errno
 import glob
 import hashlib
 import json
 import math
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -136,6 +138,9 @@ def plan(exp, seed):
             if args.get("hold_ceiling_s") is not None:
                 faults.append(dict(at=f["at"] + args["cont_after_s"] + args["hold_ceiling_s"],
                                    kind="release_ceiling", args=dict(node=args["node"])))
+        if f["kind"] == "disk_full" and args.get("free_after_s") is not None:
+            faults.append(dict(at=f["at"] + args["free_after_s"], kind="disk_free",
+                               args=dict(node=args["node"])))
         if f["kind"] == "etcd_stop" and args.get("back_after_s") is not None:
             faults.append(dict(at=f["at"] + args["back_after_s"], kind="etcd_start", args={}))
     faults.sort(key=lambda f: f["at"])
@@ -400,6 +405,8 @@ class Run:
         self.etcd = None  # the run's etcd member (cluster.etcd)
         self.etcd_down = None  # None, "sigstop" or "kill": how the member is down now
         self.last_leader = None  # the node "leader" named last (a cont follows its stop)
+        self.disks = {}  # node -> its tmpfs state dir (experiments with a disk fault)
+        self.fillers = {}  # node -> the file that fills its disk now
         self.cluster_name = f"chaos{seed}"
 
     def node_args(self, i, key_file):
@@ -450,12 +457,16 @@ class Run:
             fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             os.write(fd, os.urandom(32).hex().encode() + b"\n")
             os.close(fd)
+            if any(f["kind"] in schema.DISK_FAULTS for f in self.exp["faults"]):
+                self.mount_disks(c, cfg["nodes"], cfg["disk_mb"], cfg["disk"])
             self.rec.add("meta", experiment=self.exp, seed=self.seed, nodes=cfg["nodes"],
                          drift_ms=cfg["max_drift_ms"], durability=cfg["durability"],
                          etcd=cfg["etcd"], clock_offsets_ms=cfg["clock_offsets_ms"],
                          cluster_name=self.cluster_name if cfg["etcd"] else None,
                          lease_ttl_s=cfg["lease_ttl_s"] if cfg["etcd"] else None,
                          async_window_ms=cfg["async_window_ms"] or 10,
+                         disk_mb=cfg["disk_mb"] if self.disks else None,
+                         disk=cfg["disk"] if self.disks else None,
                          plan_digest=plan_digest(p), start_mono_ns=0, start_wall_ns=0)
             c.start(cfg["nodes"], args=[], workers=cfg["workers"],
                     node_args=lambda i: self.node_args(i, key_file))
@@ -475,7 +486,8 @@ class Run:
         finally:
             etcd_left = self.stop_etcd()
             c.stop()
-            self.rec.add("end", leftovers=c.leftovers() + etcd_left)
+            disk_left = self.unmount_disks(c)
+            self.rec.add("end", leftovers=c.leftovers() + etcd_left + disk_left)
             history = os.path.join(self.out, "history.jsonl")
             self.rec.write(history)
         return history
@@ -539,7 +551,7 @@ class Run:
         node = args.get("node")
         if node != "leader":
             return node
-        if kind in ("restart", "cont", "release_ceiling"):
+        if kind in ("restart", "cont", "release_ceiling", "disk_free"):
             if self.last_leader is None:
                 raise RuntimeError(f"{kind} of the leader, but no fault struck a leader before")
             return self.last_leader
@@ -671,6 +683,10 @@ class Run:
                 self.etcd_stop(args["how"])
             elif kind == "etcd_start":
                 self.etcd_start()
+            elif kind == "disk_full":
+                done["free_bytes"] = self.fill_disk(args["node"], args["leave_kb"])
+            elif kind == "disk_free":
+                self.free_disk(args["node"])
             ok, err = True, None
         except Exception as e:  # noqa: BLE001  (recorded: the run goes on)
             ok, err = False, f"{type(e).__name__}: {e}"
@@ -694,6 +710,67 @@ class Run:
         if i in self.held:
             os.rmdir(self.ceiling_blocker(c, i))
             self.held.discard(i)
+
+    # --- a full disk: each node's state dir a tmpfs of its own ---------------
+
+    def mount_disks(self, c, n, size_mb, what):
+        """Every node's log directory (what "wal": <state>/wal, the log's own
+        volume) or whole --state-dir (what "state": the harness's
+        <root>/node<i>/state) a tmpfs of size_mb, mounted before the node
+        starts; unmount_disks removes them (also on failure and SIGTERM:
+        execute's finally, and at exit)."""
+        import atexit
+        atexit.register(self.unmount_disks, c)
+        for i in range(1, n + 1):
+            path = os.path.join(c.root, f"node{i}", "state")
+            if what == "wal":
+                path = os.path.join(path, "wal")
+            os.makedirs(path, exist_ok=True)
+            subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m,mode=0700", "tmpfs",
+                            path], check=True, capture_output=True, timeout=30)
+            self.disks[i] = path
+
+    def unmount_disks(self, c):
+        """The tmpfs state dirs unmounted (lazily when a process still
+        holds one) and the cluster's root removed; what is still mounted."""
+        for path in list(self.disks.values()):
+            if os.path.ismount(path):
+                r = subprocess.run(["umount", path], capture_output=True, timeout=30)
+                if r.returncode != 0:
+                    subprocess.run(["umount", "-l", path], capture_output=True, timeout=30)
+        left = [f"tmpfs {p}" for p in self.disks.values() if os.path.ismount(p)]
+        if not left:
+            self.disks.clear()
+            self.fillers.clear()
+            shutil.rmtree(c.root, ignore_errors=True)
+        return left
+
+    def fill_disk(self, i, leave_kb):
+        """Node i's disk filled by a file of zeros so that about leave_kb
+        KiB stay free (tmpfs: a page's granularity); returns the bytes
+        free after it. The file is written by the runner, not the node."""
+        path = self.disks.get(i)
+        if path is None:
+            raise RuntimeError(f"node {i} has no disk of its own (no tmpfs state dir)")
+        filler = os.path.join(path, f"chaos-filler-{len(self.fillers)}")
+        st = os.statvfs(path)
+        todo = max(0, st.f_bavail * st.f_frsize - leave_kb * 1024)
+        chunk = b"\0" * (1 << 20)
+        self.fillers[i] = filler
+        with open(filler, "wb", buffering=0) as f:
+            try:
+                while todo > 0:
+                    todo -= f.write(chunk[:min(todo, len(chunk))])
+            except OSError as e:
+                if e.errno != errno.ENOSPC:
+                    raise
+        st = os.statvfs(path)
+        return st.f_bavail * st.f_frsize
+
+    def free_disk(self, i):
+        filler = self.fillers.pop(i, None)
+        if filler is not None:
+            os.unlink(filler)
 
     def restart(self, c, i):
         if i not in self.killed:
@@ -741,10 +818,13 @@ class Run:
             self.restart(c, i)
         clocks = self.reset_clocks(c)
         etcd_back = self.etcd_start() if self.etcd_down else None
+        freed = sorted(self.fillers)
+        for i in freed:
+            self.free_disk(i)
         if record:
             self.rec.add("fault", t=t0, t_done=now(), kind="heal", args={}, ok=True, error=None,
                          at=None, why=why, resumed=resumed, restarted=restarted, clocks=clocks,
-                         etcd=etcd_back)
+                         etcd=etcd_back, freed=freed)
 
     def reset_clocks(self, c):
         """Every clock back to the cluster's offset; the nodes put back."""

@@ -17,6 +17,10 @@ SHAPES = ("one", "halves", "bridge")
 DURABILITY = ("off", "async", "sync")
 NEEDS = ("etcd", "durability", "clock_control")
 ETCD_STOPS = ("sigstop", "kill")
+# What a disk fault fills: the log's own volume (<state-dir>/wal a tmpfs:
+# only the log runs out of space) or the whole --state-dir (the HLC
+# ceiling's file too).
+DISKS = ("wal", "state")
 # Fault kinds and their parameters: name -> (type, default or REQUIRED).
 REQUIRED = object()
 NODE = "node"  # a node id, "random" (drawn from the run's seed) or "leader" (needs etcd)
@@ -55,16 +59,27 @@ FAULTS = {
     # next heal or etcd_start.
     "etcd_stop": {"how": (ETCD_STOPS, "sigstop"), "back_after_s": (float, None)},
     "etcd_start": {},
+    # A full disk: the node's log directory (cluster.disk: wal) or its
+    # whole --state-dir (disk: state) is a tmpfs of its own (cluster.disk_mb,
+    # mounted by the runner for every node when an experiment has a disk
+    # fault), filled by a file the runner writes so
+    # that leave_kb stay free; freed (the file deleted) after free_after_s,
+    # by a planned disk_free, or at the next heal.
+    "disk_full": {"node": (NODE, REQUIRED), "leave_kb": (int, 0),
+                  "free_after_s": (float, None)},
+    "disk_free": {"node": (NODE, REQUIRED)},
 }
 ETCD_FAULTS = ("etcd_stop", "etcd_start")
 CLOCK_FAULTS = ("clock_jump", "clock_strobe")
+DISK_FAULTS = ("disk_full", "disk_free")
 CLOCK_OFFSET_MAX_MS = 86400000  # bidctl clock-offset's bound (control/ctl/ctl.h)
 # lease_ttl_s: --lease-ttl with etcd (short: a paused leader is deposed
 # within the run); async_window_ms: --async-window-ms with durability async
 # (0: the node's default, 10).
 CLUSTER = {"nodes": (int, 3), "durability": (DURABILITY, "off"), "etcd": (bool, False),
            "clock_offsets_ms": ("offsets", {}), "max_drift_ms": (int, 500), "workers": (int, 1),
-           "lease_ttl_s": (int, 2), "async_window_ms": (int, 0)}
+           "lease_ttl_s": (int, 2), "async_window_ms": (int, 0), "disk_mb": (int, 16),
+           "disk": (DISKS, "wal")}
 RETRIES = {"max": (int, 5), "timeout_ms": (float, 300.0), "backoff_ms": (float, 20.0),
            "backoff_cap_ms": (float, 500.0), "jitter": (RATE, 0.5), "other_node": (RATE, 0.5)}
 HOT = {"auctions": (int, 3), "fraction": (RATE, 0.7)}
@@ -119,6 +134,9 @@ def check(doc, name="<experiment>"):
     if exp["cluster"]["async_window_ms"] < 0:
         ctx.fail("cluster.async_window_ms", "at least 0 (0: the node's default)",
                  exp["cluster"]["async_window_ms"])
+    if exp["cluster"]["disk_mb"] < 1:
+        ctx.fail("cluster.disk_mb", "at least 1 (MiB of each node's tmpfs state dir)",
+                 exp["cluster"]["disk_mb"])
     if w["retries"]["max"] < 1:
         ctx.fail("workload.retries.max", "at least 1 (the first try counts)", w["retries"]["max"])
     if exp["cluster"]["etcd"] and "etcd" not in exp["needs"]:
@@ -157,6 +175,12 @@ def check(doc, name="<experiment>"):
         if fault["kind"] == "clock_strobe" and fault["args"]["period_ms"] < 10:
             ctx.fail(f"{where}.clock_strobe.period_ms", "at least 10 (a flip is a bidctl run)",
                      fault["args"]["period_ms"])
+        if fault["kind"] in DISK_FAULTS and exp["cluster"]["durability"] == "off":
+            ctx.fail(f"{where}.{fault['kind']}",
+                     "a cluster with a log to fill (cluster.durability: sync or async)", "off")
+        if fault["kind"] == "disk_full" and fault["args"]["leave_kb"] < 0:
+            ctx.fail(f"{where}.disk_full.leave_kb", "at least 0 (KiB left free)",
+                     fault["args"]["leave_kb"])
         if fault["kind"] == "partition" and nodes < 2:
             ctx.fail(f"{where}.partition", "a cluster of at least 2 nodes", nodes)
         if fault["kind"] == "partition" and fault["args"]["shape"] == "bridge" and nodes < 3:

@@ -273,6 +273,29 @@ class Planted(unittest.TestCase):
         b.bid(400, 3, 10, 1, 20, 60, status=7)
         self.assertNames(b.finish([1, 2]), "I6_not_serving")
 
+    def test_i6_not_flagged_between_a_clock_jump_and_its_judgement(self):
+        # clock_jump seed 16 (a helper's suite run): node 2's clock jumps
+        # forward; its HLC passes the durable ceiling (NOT_SERVING
+        # hlc_ceiling until renewed), then it serves until heartbeats after
+        # the jump tell it its clock is off, and stops. The NOT_SERVING
+        # answer right after the jump is no quarantine evidence.
+        b = clean()
+        b.records.append(dict(type="clock", t=b.at(200), t_done=b.at(202), node=3,
+                              offset_ms=10000, previous_ms=0, ok=True, error=None, why="jump"))
+        b.bid(230, 3, 9, 1, 19, 50, status=7)
+        b.bid(300, 3, 10, 1, 20, 60, hlc=stamp(10300))
+        b.sample(450, 3, False, "clock")
+        self.assertNotIn("I6_not_serving", invariants(b.finish([1, 2]))[0])
+
+    def test_i6_not_serving_reply_long_after_a_clock_change_is_evidence(self):
+        b = clean()
+        b.records.append(dict(type="clock", t=b.at(200), t_done=b.at(202), node=3,
+                              offset_ms=10000, previous_ms=0, ok=True, error=None, why="jump"))
+        b.sample(1300, 3, False, "clock")
+        b.bid(1400, 3, 9, 1, 19, 50)
+        b.bid(1500, 3, 10, 1, 20, 60, status=7)
+        self.assertNames(b.finish([1, 2]), "I6_not_serving")
+
     def test_i6_not_flagged_between_serving_and_not(self):
         b = clean()
         b.sample(200, 3, False, "clock")
@@ -589,6 +612,13 @@ class Schema(unittest.TestCase):
         self.assertIn("etcd", schema.load(os.path.join(EXPERIMENTS, "zombie_leader.yaml"))[
             "needs"])
 
+    def test_disk_full_plans_its_free(self):
+        exp = schema.load(os.path.join(EXPERIMENTS, "disk_full.yaml"))
+        self.assertEqual((exp["cluster"]["durability"], exp["cluster"]["disk"]), ("sync", "wal"))
+        import run
+        faults = [(f["at"], f["kind"], f["args"]["node"]) for f in run.plan(exp, 1)["faults"]]
+        self.assertEqual(faults, [(4.0, "disk_full", 2), (8.0, "disk_free", 2)])
+
     def test_clock_faults_need_clock_control(self):
         doc = self.base()
         doc["faults"].append({"at": 2, "clock_jump": {"node": 2, "ms": -10000}})
@@ -624,6 +654,11 @@ class Schema(unittest.TestCase):
             (lambda d: d.pop("name"), "x.yaml: name: expected a value (str): the key is required"),
             (lambda d: d["cluster"].update(clock_offsets_ms={4: -45000}),
              "x.yaml: cluster.clock_offsets_ms.4: expected a node id 1..3"),
+            (lambda d: d["faults"].append({"at": 2, "disk_full": {"node": 2}}),
+             "x.yaml: faults[2].disk_full: expected a cluster with a log to fill "
+             "(cluster.durability: sync or async); got 'off'"),
+            (lambda d: d["cluster"].update(disk="root"),
+             "x.yaml: cluster.disk: expected one of wal, state; got 'root'"),
             (lambda d: d["faults"].append({"at": 2, "clock_jump": {"node": 1}}),
              "x.yaml: faults[2].clock_jump.ms: expected a value (int): the key is required"),
             (lambda d: d["faults"].append({"at": 2, "clock_jump": {"node": 1, "ms": 86400001}}),

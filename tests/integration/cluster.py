@@ -616,6 +616,11 @@ class Cluster:
             left.append(f"namespace {self.ns}")
         if os.path.exists(self.root):
             left.append(self.root)
+        # A file system a test mounted under the root (e.g. a small tmpfs
+        # as a node's state dir) and did not unmount.
+        with open("/proc/self/mounts") as f:
+            left += [f"mount {m}" for m in (line.split()[1] for line in f)
+                     if m.startswith(self.root + "/")]
         for node in self.nodes.values():
             if node.proc is not None and node.proc.poll() is None:
                 left.append(f"node {node.index} pid {node.proc.pid}")
@@ -699,7 +704,14 @@ def reap_orphans():
     for f in os.listdir(tmp):
         m = re.match(r"bp-cluster-(\d+)-", f)
         if m and dead(m.group(1)):
-            shutil.rmtree(os.path.join(tmp, f), ignore_errors=True)
+            # A tmpfs a killed test mounted under it (a node's disk in the
+            # chaos runner's disk experiments) first.
+            root = os.path.join(tmp, f)
+            with open("/proc/self/mounts") as mounts:
+                under = [x.split()[1] for x in mounts if x.split()[1].startswith(root + "/")]
+            for path in sorted(under, reverse=True):
+                subprocess.run(["umount", "-l", path], capture_output=True, timeout=30)
+            shutil.rmtree(root, ignore_errors=True)
             gone.append(f)
     return gone
 

@@ -12,8 +12,10 @@ node's wall clock jumps, and what the HLC promises still holds.
   (NOT_SERVING, reason clock). After the jump back it serves again, with
   stamps above every one it issued, and the cluster converges."""
 
+import contextlib
 import json
 import os
+import threading
 import time
 import unittest
 
@@ -273,6 +275,60 @@ class ThreeNodes(unittest.TestCase):
             return all({k: v[k] for k in keys} == {k: views[0][k] for k in keys}
                        for v in views) and views[0]["leading_amount"] == b.accepted_amount
         self.wait(same_everywhere, 30, "no convergence after the jump back")
+
+    def test_no_bid_taken_when_the_jump_back_lifts_the_peer_quarantine(self):
+        """The jump back restarts the peers' clock estimates, which lifts
+        the peer-clock quarantine at once; the HLC, still ahead, must stop
+        bids before that (clock_jump seed 16 took one, stamped 3.9 s ahead
+        of real time, in the 4 ms between "clock back in bound with the
+        peers" and "the HLC is ... ahead"). A flood of bids across the jump
+        back: none ACCEPTED. The old node took some in most runs."""
+        set_offset(self.c.node(2), JUMP_MS)
+        self.wait(lambda: status(self.c.node(2))["not_serving_reason"] == "clock", 15,
+                  "never quarantined")
+        # An auction defined now is stamped by its HLC, 10 s ahead (as bids
+        # taken before the quarantine are): at the jump back the HLC stays
+        # about that far ahead of real time.
+        r = self.c.node(2).bidctl("open", "--auction", "99", "--reserve", "1", "--increment",
+                                  "1", "--duration", "600")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertGreater((status(self.c.node(2))["hlc"] >> 16) - int(time.time() * 1000),
+                           JUMP_MS // 2)
+        flood = self.c.client(2)
+        flood.sock.setblocking(False)
+        accepted, sent, stop = [], [0], threading.Event()
+
+        def send_all():
+            rid = 90000
+            while not stop.is_set():
+                rid += 1
+                flood.send(bptest.bid(rid, 1, 9, 100000 + rid))
+                sent[0] += 1
+                try:
+                    while True:
+                        r = bptest.parse_reply(flood.sock.recvfrom(2048)[0])
+                        if r["status"] == bptest.ACCEPTED:
+                            accepted.append(r)
+                except (BlockingIOError, TimeoutError):
+                    pass
+                time.sleep(0.0001)
+        t = threading.Thread(target=send_all, daemon=True)
+        t.start()
+        time.sleep(0.2)
+        set_offset(self.c.node(2), 0)
+        time.sleep(0.5)
+        stop.set()
+        t.join(5)
+        time.sleep(0.5)  # replies of the last bids (sync: after their fsync)
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                r = bptest.parse_reply(flood.sock.recvfrom(2048)[0])
+                if r["status"] == bptest.ACCEPTED:
+                    accepted.append(r)
+        print(f"flood of {sent[0]} bids across the jump back: {len(accepted)} ACCEPTED",
+              flush=True)
+        self.assertGreater(sent[0], 500)
+        self.assertEqual(accepted, [], "bids taken while the HLC ran ahead")
 
 
 if __name__ == "__main__":
