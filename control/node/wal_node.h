@@ -13,7 +13,7 @@
  * Threads: wal_node_start and wal_node_stop on the main thread (start:
  * inside control_start, while the workers answer NOT_SERVING `recovering`
  * and touch neither the tables nor their producers; stop: after they are
- * joined); wal_node_control_* on the control thread (flush and durable
+ * joined); wal_node_control_* on the control thread (flush and poll
  * only while it is offline); wal_node_service_* and wal_node_tick on the
  * service thread (or main before it starts); wal_node_stats and
  * wal_node_describe from any thread.
