@@ -70,7 +70,8 @@ void mailbox_serve(struct control *c)
 		return;
 	mb->durable.waiting = false;
 	mb->len = ctl_execute(c->handlers, mb->line, mb->out, mb->cap);
-	/* An open or close that failed armed nothing: its error is the answer. */
+	/* A request that failed (an open refused, or its read-back) waits
+	 * for nothing: its error is the answer. */
 	if (mb->durable.waiting && strncmp(mb->out, "ok\n", 3) == 0)
 		mailbox_poll_durable(c);
 	else
