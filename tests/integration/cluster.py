@@ -385,6 +385,14 @@ class Cluster:
         out = self.node(i).bidctl("--json", "query", str(auction))
         return json.loads(out.stdout)["bid_count"] if out.returncode == 0 else None
 
+    def start_mesh(self, n, args=(), timeout=30):
+        """n nodes, each the others' peer under one cluster key file,
+        started with args; returns once all of them serve."""
+        key = os.path.join(self.root, "cluster.key")
+        write_key(key)
+        self.start(n, args=args, node_args=lambda i: mesh_args(key, i, n))
+        self.wait_serving(timeout)
+
     def wait_serving(self, timeout=30):
         """Until every node's bidctl status says serving."""
         deadline = time.monotonic() + timeout

@@ -46,11 +46,8 @@ def wait_count(c, i, auction, want, timeout=20):
 class ClusterCountAfterRestart(unittest.TestCase):
     def test_restart_counts_each_bid_once(self):
         with Cluster("walcount") as c:
-            key = os.path.join(c.root, "cluster.key")
-            cluster.write_key(key)
-            c.start(N, args=["--durability", "sync", "--open-range", "1-2", "--duration", "600"],
-                    node_args=lambda i: cluster.mesh_args(key, i, N))
-            c.wait_serving()
+            c.start_mesh(N, args=["--durability", "sync", "--open-range", "1-2",
+                                  "--duration", "600"])
             client = c.client(1)
             for rid in range(1, BIDS + 1):
                 r = client.ask(bptest.bid(rid, 1, 7, 100 + rid))
@@ -90,11 +87,8 @@ class ClusterCountAfterRestart(unittest.TestCase):
         seed 1114: a bid acknowledged by node 1 just before its kill never
         counted on nodes 2 and 3). Old node: node 2 counts 0 for ever."""
         with Cluster("walship") as c:
-            key = os.path.join(c.root, "cluster.key")
-            cluster.write_key(key)
-            c.start(N, args=["--durability", "sync", "--open-range", "1-2", "--duration", "600"],
-                    node_args=lambda i: cluster.mesh_args(key, i, N))
-            c.wait_serving()
+            c.start_mesh(N, args=["--durability", "sync", "--open-range", "1-2",
+                                  "--duration", "600"])
             c.partition([[1], [2]])
             client = c.client(1)
             for rid in range(1, 11):

@@ -65,11 +65,8 @@ class DuplicatesAcrossRestart(unittest.TestCase):
 
     def test_copies_that_meet_after_a_restart_count_once(self):
         with Cluster("waldups") as c:
-            key = os.path.join(c.root, "cluster.key")
-            cluster.write_key(key)
-            c.start(N, args=["--durability", "sync", "--open-range", "1-3", "--duration", "600"],
-                    node_args=lambda i: cluster.mesh_args(key, i, N))
-            c.wait_serving()
+            c.start_mesh(N, args=["--durability", "sync", "--open-range", "1-3",
+                                  "--duration", "600"])
             client = c.client(1)
             # 3: counted by node 1 before the kill.
             c.partition([[1], [2]])

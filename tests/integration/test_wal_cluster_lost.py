@@ -2,13 +2,13 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """Review of bug 2's fix (36fde99): a bid whose record the log LOST (node
 1's writer fails: EIO, nothing written, by the hold_wal preload) is
-answered NOT_SERVING, yet it is in memory, and once the writer resumes its
-key is released to the peers (replicate_idem.c release_staged: "A lost
-record releases its key too"). The client retried on node 2, which
-accepted a later copy; it now counts that copy as the duplicate of node
-1's. Both nodes restart: node 1's copy is gone with its record, node 2's
+answered NOT_SERVING, yet it is in memory, and once the writer resumed
+its key was released to the peers (36fde99's release_staged: "A lost
+record releases its key too"; now such a key is dropped). The client
+retried on node 2, which accepted a later copy and counted it as the
+duplicate of node 1's. Both nodes restart: node 1's copy is gone with its record, node 2's
 copy stays counted as a duplicate (its WAL_DUP): a bid node 2 answered
-ACCEPTED counts zero times, for ever. (With node 1 alone restarted, node
+ACCEPTED counted zero times, for ever. (With node 1 alone restarted, node
 2's memory of node 1's count slot hides it until node 2 restarts too.)
 
 Want: after the restart bid_count == the bids answered ACCEPTED by some
@@ -44,10 +44,7 @@ class LostRecordRetriedElsewhere(unittest.TestCase):
         self.addCleanup(os.environ.pop, "LD_PRELOAD", None)
         self.addCleanup(os.environ.pop, "BP_FAIL_WAL", None)
         with Cluster("wallost") as c:
-            key = os.path.join(c.root, "cluster.key")
-            cluster.write_key(key)
-            c.start(2, args=ARGS, node_args=lambda i: cluster.mesh_args(key, i, 2))
-            c.wait_serving()
+            c.start_mesh(2, args=ARGS)
             client = c.client(1)
             # Apart: the copies meet only once node 1 resumed (at the heal).
             c.partition([[1], [2]])
@@ -101,10 +98,7 @@ class LostRecordRetriedElsewhere(unittest.TestCase):
         self.addCleanup(os.environ.pop, "LD_PRELOAD", None)
         self.addCleanup(os.environ.pop, "BP_FAIL_WAL", None)
         with Cluster("walheld") as c:
-            key = os.path.join(c.root, "cluster.key")
-            cluster.write_key(key)
-            c.start(2, args=ARGS, node_args=lambda i: cluster.mesh_args(key, i, 2))
-            c.wait_serving()
+            c.start_mesh(2, args=ARGS)
             client = c.client(1)
             c.partition([[1], [2]])
             hold = os.path.join(c.root, "node1", "state", "wal", "HOLD_WAL")
@@ -141,10 +135,7 @@ class LostRecordRetriedElsewhere(unittest.TestCase):
         self.addCleanup(os.environ.pop, "LD_PRELOAD", None)
         self.addCleanup(os.environ.pop, "BP_FAIL_WAL", None)
         with Cluster("waldupheld") as c:
-            key = os.path.join(c.root, "cluster.key")
-            cluster.write_key(key)
-            c.start(2, args=ARGS, node_args=lambda i: cluster.mesh_args(key, i, 2))
-            c.wait_serving()
+            c.start_mesh(2, args=ARGS)
             client = c.client(1)
             c.partition([[1], [2]])
             b = bptest.bid(3, 1, 2, 12)
