@@ -141,10 +141,9 @@ void auction_add_viewer(struct auction *a, struct bid_ctx *c, int delta)
 	auction_note_change(a, AUCTION_DIRTY_VIEWERS, c->changed, &c->changed_full);
 }
 
-void bid_ctx_ship_key(struct bid_ctx *c, const struct bid_key *k)
+void bid_ctx_ship_key(struct bid_ctx *c, struct bid_key *k)
 {
-	struct bid_key copy = *k; /* rte_ring's enqueue takes a non-const pointer */
-	if (rte_ring_sp_enqueue_elem(c->keys, &copy, sizeof(copy)) != 0)
+	if (rte_ring_sp_enqueue_elem(c->keys, k, sizeof(*k)) != 0)
 		stat_inc(&c->keys_full);
 }
 

@@ -86,7 +86,9 @@ void auction_place_bid(struct auction *a, struct bid_ctx *c, uint64_t bidder, ui
  * the client retry on another node before this bid replicates, both
  * copies stay counted in bid_count (docs/PROTOCOL.md).
  */
-void bid_ctx_ship_key(struct bid_ctx *c, const struct bid_key *k);
+/* k: not const only because rte_ring's enqueue takes a plain pointer (the
+ * key is copied once, into the ring). */
+void bid_ctx_ship_key(struct bid_ctx *c, struct bid_key *k);
 
 /* WATCH (+1) or UNWATCH (-1) one viewer. */
 void auction_add_viewer(struct auction *a, struct bid_ctx *c, int delta);
