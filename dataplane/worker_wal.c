@@ -20,7 +20,9 @@ enum bp_status worker_wal_admit(struct worker_wal *l, uint64_t now_tsc)
 {
 	if (!l->producer)
 		return BP_ACCEPTED;
-	if (wal_producer_failed(l->producer)) {
+	/* Full: the log cannot grow, so no change may start that it would
+	 * have to hold (wal_writer.h "The reserve"). */
+	if (wal_producer_failed(l->producer) || wal_producer_full(l->producer)) {
 		stat_inc(&l->failed);
 		return BP_NOT_SERVING;
 	}

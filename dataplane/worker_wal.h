@@ -7,7 +7,9 @@
  *
  * Order on the packet path: worker_wal_admit before the request changes
  * memory, worker_wal_log after. Admit refuses when the writer has failed
- * (NOT_SERVING: the disk is the problem, the node says so), when the ring
+ * or the log cannot grow (NOT_SERVING: the disk is the problem, the node
+ * says so; a full log still writes what was admitted before, into its
+ * reserve, so a full disk loses nothing), when the ring
  * is full or, with --durability async, when the oldest record not yet
  * durable is older than --async-window-ms (OVERLOADED: the log is behind,
  * a retry soon succeeds; it is not remembered). Because admit saw a free
@@ -83,7 +85,7 @@ struct worker_wal {
 	_Atomic uint64_t records;     /* handed over */
 	_Atomic uint64_t ring_full;   /* refused: ring full (OVERLOADED) */
 	_Atomic uint64_t lagging;     /* refused: async window passed (OVERLOADED) */
-	_Atomic uint64_t failed;      /* refused: writer failed (NOT_SERVING) */
+	_Atomic uint64_t failed;      /* refused: writer failed or full (NOT_SERVING) */
 	_Atomic uint64_t lost_answer; /* changed memory, then the writer failed */
 };
 

@@ -137,6 +137,8 @@ struct ctl_status {
 	 * failure, with its fix. */
 	const char *durability;
 	uint64_t wal_lsn, wal_durable_lsn;
+	bool wal_full;		    /* the log cannot keep its reserve: bids refused */
+	uint64_t wal_reserve_bytes; /* allocated past the last record */
 	char wal_error[256];
 	/* Snapshots (docs/WAL.md "Snapshots in the node"): the newest one's
 	 * LSN (0: none), age (-1: none), size, records, how long it took;

@@ -128,8 +128,10 @@ static void json_status(struct ctl_out *o, const struct ctl_status *s)
 		ctl_out_printf(o, "null");
 	ctl_out_printf(o,
 		       ",\"wal\":{\"durability\":\"%s\",\"lsn\":%" PRIu64
-		       ",\"durable_lsn\":%" PRIu64 ",\"error\":",
-		       s->durability ? s->durability : "off", s->wal_lsn, s->wal_durable_lsn);
+		       ",\"durable_lsn\":%" PRIu64 ",\"full\":%s,\"reserve_bytes\":%" PRIu64
+		       ",\"error\":",
+		       s->durability ? s->durability : "off", s->wal_lsn, s->wal_durable_lsn,
+		       json_bool(s->wal_full), s->wal_reserve_bytes);
 	if (s->wal_error[0])
 		ctl_out_json_string(o, s->wal_error);
 	else

@@ -212,7 +212,10 @@ static void text_status(struct ctl_out *o, const struct ctl_status *s)
 				  "its lease deadline until etcd refuses a write)\n");
 	ctl_out_printf(o, "wal:           %s, lsn %" PRIu64 ", durable %" PRIu64 "%s%s\n",
 		       s->durability ? s->durability : "off", s->wal_lsn, s->wal_durable_lsn,
-		       s->wal_error[0] ? "; FAILED: " : "", s->wal_error);
+		       !s->wal_error[0] ? ""
+		       : s->wal_full	? "; FULL: "
+					: "; FAILED: ",
+		       s->wal_error);
 	if (s->snapshot_lsn)
 		ctl_out_printf(
 		    o,

@@ -171,6 +171,8 @@ static int h_status(void *ctx, struct ctl_status *out, char *err, size_t errlen)
 		wal_node_stats(c, &ws);
 		out->wal_lsn = ws.lsn;
 		out->wal_durable_lsn = ws.durable_lsn;
+		out->wal_full = ws.full_error != 0;
+		out->wal_reserve_bytes = ws.reserve_bytes;
 		wal_node_describe(c, out->wal_error, sizeof(out->wal_error));
 	}
 	snapshot_node_status(c, out);

@@ -225,6 +225,10 @@ static const struct node_value wal_values[] = {
        STATS_COUNTER, wal.failures),
     NV("wal_lost_records_total", "", "records dropped by failures (never acknowledged)",
        STATS_COUNTER, wal.lost),
+    NV("wal_full_total", "", "times the log could not keep its reserve (a full disk: bids refused)",
+       STATS_COUNTER, wal.full),
+    NV("wal_reserve_bytes", "", "space allocated past the last record for records in flight",
+       STATS_GAUGE, wal.reserve_bytes),
     NV("wal_lsn", "", "the last LSN handed out", STATS_GAUGE, wal.lsn),
     NV("wal_durable_lsn", "", "the last LSN on disk", STATS_GAUGE, wal.durable_lsn),
     NV("not_serving", "reason=wal", NOT_SERVING_HELP, STATS_GAUGE, wal.not_serving),
@@ -288,6 +292,8 @@ static void refresh_wal(struct control *c, struct stats_wal_values *v)
 	put(&v->segments, ws.segments);
 	put(&v->failures, ws.failures);
 	put(&v->lost, ws.lost);
+	put(&v->full, ws.full);
+	put(&v->reserve_bytes, ws.reserve_bytes);
 	put(&v->lsn, ws.lsn);
 	put(&v->durable_lsn, ws.durable_lsn);
 	put(&v->not_serving, !!(atomic_load(&n->not_serving) & NOT_SERVING_WAL));
@@ -482,9 +488,10 @@ int stats_node_init(struct control *c, char *err, size_t errlen)
 		r.rc = stats_peers_register(c->segment, &c->stats_block->cluster, cfg);
 	stats_dir_end(c->segment);
 	if (r.rc != 0) {
-		snprintf(err, errlen,
-			 "stats directory: %s (a bug: raise BASE_ENTRIES or STATS_PEER_ENTRIES)",
-			 strerror(-r.rc));
+		snprintf(err, errlen, "stats directory: %s (a bug: %s)", strerror(-r.rc),
+			 r.rc == -ENOSPC ? "raise BASE_ENTRIES or STATS_PEER_ENTRIES"
+					 : "an entry's name, labels or help text is too long "
+					   "(stats_segment.h STATS_FIELD_*) or not valid");
 		return r.rc;
 	}
 	put(&c->stats_block->start_time_seconds, n->start_ms / 1000);

@@ -98,7 +98,7 @@ struct stats_leader_values {
  * control thread from the writer's and the workers' counters. */
 struct stats_wal_values {
 	_Atomic uint64_t records, bytes, batches, fsyncs, segments, failures, lost;
-	_Atomic uint64_t lsn, durable_lsn, not_serving;
+	_Atomic uint64_t lsn, durable_lsn, not_serving, full, reserve_bytes;
 	_Atomic uint64_t parked, lost_replies, refused_full, refused_lagging, replay_held;
 	_Atomic uint64_t recovery_us, recovery_records;
 	/* Snapshots (snapshot_node.h). */

@@ -533,6 +533,9 @@ static int start_writer(struct control *c, char *err, size_t errlen)
 				       .urgent_from = n->nworkers,
 				       .ring_slots = WAL_WORKER_SLOTS,
 				       .segment_bytes = (uint64_t)n->cfg.wal_segment_mb << 20};
+	/* A full disk stops admits before a write can fail (docs/WAL.md
+	 * "The reserve"): 4 MiB with one worker, 1.3 MiB more per worker. */
+	wc.reserve_bytes = wal_writer_reserve_bound(wc.producers, wc.ring_slots);
 	wn->writer = wal_writer_create(&wc, err, errlen);
 	if (!wn->writer)
 		return -EIO;
@@ -814,17 +817,21 @@ void wal_node_tick(struct control *c, uint64_t now_ms)
 	if (!wn->writer)
 		return;
 	bool failed = wal_writer_error(wn->writer) != 0;
+	/* Full: the workers refuse already; this says why. The writer tries
+	 * its reserve again by itself, no resume is asked. */
+	bool full = !failed && wal_writer_full(wn->writer);
 	bool said = atomic_load(&n->not_serving) & NOT_SERVING_WAL;
-	if (failed && !said) {
+	if ((failed || full) && !said) {
 		char why[512];
 		wal_writer_describe(wn->writer, why, sizeof(why));
 		node_not_serving(n, NOT_SERVING_WAL, true);
-		BP_LOG(ERR, SERVICE, "not serving: the write-ahead log failed: %s\n", why);
+		BP_LOG(ERR, SERVICE, "not serving: %s: %s\n",
+		       failed ? "the write-ahead log failed" : "the write-ahead log is full", why);
 		wn->next_resume_ms = now_ms + WAL_RESUME_EVERY_MS;
 	} else if (failed && now_ms >= wn->next_resume_ms) {
 		wal_writer_resume(wn->writer); /* the writer probes the disk */
 		wn->next_resume_ms = now_ms + WAL_RESUME_EVERY_MS;
-	} else if (!failed && said) {
+	} else if (!failed && !full && said) {
 		node_not_serving(n, NOT_SERVING_WAL, false);
 		BP_LOG(NOTICE, SERVICE, "the write-ahead log works again: serving\n");
 	}

@@ -350,7 +350,11 @@ static int read_segment(struct seg_ctx *c, const struct seg *s, uint64_t limit,
 				 ", the next segment starts at %" PRIu64,
 				 c->next_lsn, limit);
 			rc = corrupt(c->err, c->errlen, c->shown, name, off, what);
-		} else if (off < size && !next_after_failure) {
+		} else if (off < size && !next_after_failure && !all_zero(buf + off, size - off)) {
+			/* Zeros are no record: the writer's reserve or zeros ahead,
+			 * left by a crash during a rollover (wal_writer.c
+			 * roll_over), and the next segment starts at the LSN that
+			 * follows, so nothing is missing. */
 			rc = corrupt(c->err, c->errlen, c->shown, name, off,
 				     "bytes after the segment's last record");
 		}

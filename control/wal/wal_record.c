@@ -18,6 +18,8 @@
 #define BODY_STATE	58 /* 7 x u64, u16 lead_node */
 #define BODY_DUP	50 /* 6 x u64, u16 other_node */
 #define BODY_DUPS	16
+_Static_assert(WAL_RECORD_LARGEST == WAL_HEADER_LEN + BODY_STATE,
+	       "WAL_RECORD_LARGEST is the header and the largest body (BODY_STATE)");
 
 static const uint16_t body_size[WAL_TYPE_LAST + 1] = {
     [WAL_BID] = BODY_BID,

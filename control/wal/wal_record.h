@@ -40,6 +40,7 @@
 #define WAL_HEADER_LEN	   24
 #define WAL_RECORD_MIN	   WAL_HEADER_LEN
 #define WAL_RECORD_MAX	   128 /* a ring slot (wal_writer.h); the largest body is 58 */
+#define WAL_RECORD_LARGEST (WAL_HEADER_LEN + 58) /* the longest record encoded */
 
 enum wal_type {
 	WAL_BID = 1,	       /* an answered BID (any remembered status) */

@@ -2,6 +2,7 @@
 #include "wal_writer.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdalign.h>
@@ -46,6 +47,8 @@ struct wal_counters {
 	_Atomic uint64_t fsync_us[WAL_LATENCY_BUCKETS];
 	_Atomic uint64_t fsync_ns;
 	_Atomic uint64_t zero_bytes;
+	_Atomic uint64_t full;
+	_Atomic uint64_t reserve_bytes; /* as of the last commit */
 };
 
 struct wal_writer {
@@ -53,6 +56,8 @@ struct wal_writer {
 	alignas(64) _Atomic uint64_t gen; /* odd: failed */
 	_Atomic int error;
 	_Atomic int failed_op;
+	_Atomic bool full;	/* the reserve could not grow: admits stop */
+	_Atomic int full_error; /* why not (a negative errno) */
 	alignas(64) _Atomic uint64_t durable_lsn;
 	_Atomic uint64_t lsn; /* the last assigned */
 	_Atomic bool stop;
@@ -63,8 +68,10 @@ struct wal_writer {
 	int dirfd;
 	int fd;
 	uint64_t seg_off;
-	uint64_t zeroed_to; /* the segment's bytes below this are records or zeros */
-	bool zero_fill;	    /* zeros ahead of the appends in this segment (zero_ahead) */
+	uint64_t zeroed_to;	/* the segment's bytes below this are records or zeros */
+	uint64_t reserved_to;	/* ... or allocated space (keep_reserve) */
+	uint64_t full_retry_ns; /* full: when the reserve is tried again */
+	bool zero_fill;		/* zeros ahead of the appends in this segment (zero_ahead) */
 	uint64_t next_lsn;
 	struct iovec *iov;
 	pthread_t thread;
@@ -153,7 +160,98 @@ static void use_segment(struct wal_writer *w, int fd)
 	w->fd = fd;
 	w->seg_off = WAL_FILE_HEADER_LEN;
 	w->zeroed_to = WAL_FILE_HEADER_LEN;
+	w->reserved_to = WAL_FILE_HEADER_LEN;
 	w->zero_fill = w->cfg.zero_fill && zero_fill_pays(fd);
+}
+
+static uint64_t max3(uint64_t a, uint64_t b, uint64_t c)
+{
+	uint64_t m = a > b ? a : b;
+	return m > c ? m : c;
+}
+
+/* The segment file's size: its records, and zeros or space past them. */
+static uint64_t file_end(const struct wal_writer *w)
+{
+	return max3(w->seg_off, w->zeroed_to, w->reserved_to);
+}
+
+/* Zeros over [from, to) of fd: 0 or a negative errno (a write that makes
+ * no progress is the disk being full). */
+static int write_zeros(int fd, uint64_t from, uint64_t to)
+{
+	static uint8_t zeros[1u << 16]; /* never written */
+	for (uint64_t off = from; off < to;) {
+		struct iovec iov[16];
+		int n = 0;
+		for (uint64_t left = to - off; n < 16 && left > 0; n++) {
+			size_t len = left > sizeof(zeros) ? sizeof(zeros) : (size_t)left;
+			iov[n] = (struct iovec){zeros, len};
+			left -= len;
+		}
+		ssize_t wrote = pwritev(fd, iov, n, (off_t)off);
+		if (wrote < 0 && errno == EINTR)
+			continue;
+		if (wrote <= 0)
+			return wrote < 0 ? -errno : -ENOSPC;
+		off += (uint64_t)wrote;
+	}
+	return 0;
+}
+
+/* Space for [from, to) of fd, which is `from` long: fallocate, not zeros
+ * (the space is what is wanted, and it costs no writes: an "unwritten"
+ * extent reads as zeros, the reader's zero tail), zeros only where the
+ * file system has no fallocate. A failure gives back what it allocated
+ * (the file as it was) and returns the negative errno. */
+static int allocate(int fd, uint64_t from, uint64_t to)
+{
+	int rc = fallocate(fd, 0, (off_t)from, (off_t)(to - from)) == 0 ? 0 : -errno;
+	if (rc == -EOPNOTSUPP)
+		rc = write_zeros(fd, from, to);
+	if (rc != 0 && ftruncate(fd, (off_t)from) != 0) {
+		/* What was allocated stays: zeros past the end, a zero tail. */
+	}
+	return rc;
+}
+
+/* Where a reserve for a batch ending at `end` is allocated to: the
+ * reserve and WAL_RESERVE_STEP more, so that most batches allocate
+ * nothing. */
+static uint64_t reserve_end(const struct wal_writer *w, uint64_t end)
+{
+	return end + w->cfg.reserve_bytes + WAL_RESERVE_STEP;
+}
+
+/* The reserve (wal_writer.h): keeps cfg.reserve_bytes allocated past
+ * `end`, the end of the batch about to be written. 0 or a negative errno
+ * (nothing changed). */
+static int keep_reserve(struct wal_writer *w, uint64_t end)
+{
+	if (w->cfg.reserve_bytes == 0 || w->reserved_to >= end + w->cfg.reserve_bytes)
+		return 0;
+	uint64_t from = file_end(w), to = reserve_end(w, end);
+	int rc = from < to ? allocate(w->fd, from, to) : 0;
+	if (rc != 0)
+		return rc;
+	w->reserved_to = to;
+	return 0;
+}
+
+/* The log cannot grow (wal_writer.h "The reserve"): admits stop. Seq_cst,
+ * so that once it is stored a producer's next admit sees it: each can then
+ * hand over at most the one record it is between admit and submit. */
+static void turn_full(struct wal_writer *w, int rc)
+{
+	atomic_store_explicit(&w->full_error, rc, memory_order_relaxed);
+	if (!atomic_exchange_explicit(&w->full, true, memory_order_seq_cst))
+		add(&w->c.full, 1);
+	w->full_retry_ns = now_ns() + (uint64_t)WAL_FULL_RETRY_MS * 1000000u;
+}
+
+uint64_t wal_writer_reserve_bound(unsigned int producers, unsigned int ring_slots)
+{
+	return (uint64_t)producers * ((uint64_t)ring_slots + 1) * WAL_RECORD_LARGEST;
 }
 
 static int alloc_rings(struct wal_writer *w)
@@ -230,6 +328,9 @@ struct wal_writer *wal_writer_create(const struct wal_writer_config *c, char *er
 		return NULL;
 	}
 	use_segment(w, fd);
+	int rc = keep_reserve(w, w->seg_off);
+	if (rc != 0)
+		turn_full(w, rc); /* starts full: says so, and tries again */
 	w->next_lsn = c->first_lsn;
 	atomic_store(&w->lsn, c->first_lsn - 1);
 	atomic_store(&w->durable_lsn, c->first_lsn - 1);
@@ -295,6 +396,16 @@ bool wal_producer_failed(const struct wal_producer *p)
 	return atomic_load_explicit(&p->w->gen, memory_order_acquire) & 1;
 }
 
+bool wal_producer_full(const struct wal_producer *p)
+{
+	return atomic_load_explicit(&p->w->full, memory_order_seq_cst);
+}
+
+bool wal_writer_full(const struct wal_writer *w)
+{
+	return atomic_load_explicit(&w->full, memory_order_acquire);
+}
+
 int wal_submit_record(struct wal_producer *p, const struct wal_record *rec, struct wal_receipt *r)
 {
 	uint64_t gen = atomic_load_explicit(&p->w->gen, memory_order_acquire);
@@ -349,6 +460,17 @@ int wal_writer_error(const struct wal_writer *w)
 void wal_writer_describe(const struct wal_writer *w, char *buf, size_t len)
 {
 	int e = wal_writer_error(w);
+	if (e == 0 && wal_writer_full(w)) {
+		int fe = atomic_load_explicit(&w->full_error, memory_order_relaxed);
+		snprintf(buf, len,
+			 "the log in %s cannot grow (%s): %s; no bid is taken until %llu KiB "
+			 "can be kept ahead for the records in flight (tried every %d ms)",
+			 w->shown, strerror(-fe),
+			 fe == -ENOSPC || fe == -EDQUOT ? "free space on that file system"
+							: "check the disk (dmesg)",
+			 (unsigned long long)(w->cfg.reserve_bytes >> 10), WAL_FULL_RETRY_MS);
+		return;
+	}
 	if (e == 0) {
 		snprintf(buf, len, "%s", "");
 		return;
@@ -488,61 +610,65 @@ static int write_all(int fd, struct iovec *iov, size_t n, uint64_t off)
  */
 static void zero_ahead(struct wal_writer *w, uint64_t end)
 {
-	static uint8_t zeros[1u << 16]; /* never written */
 	if (!w->zero_fill || end <= w->zeroed_to)
 		return;
 	uint64_t to = end + WAL_ZERO_AHEAD;
 	if (to > w->cfg.segment_bytes)
 		to = w->cfg.segment_bytes > end ? w->cfg.segment_bytes : end;
-	for (uint64_t off = end; off < to;) {
-		struct iovec iov[16];
-		int n = 0;
-		for (uint64_t left = to - off; n < 16 && left > 0; n++) {
-			size_t len = left > sizeof(zeros) ? sizeof(zeros) : (size_t)left;
-			iov[n] = (struct iovec){zeros, len};
-			left -= len;
+	uint64_t size = file_end(w);
+	if (write_zeros(w->fd, end, to) != 0) {
+		if (ftruncate(w->fd, (off_t)size) != 0) {
+			/* The zeros stay: a zero tail the reader takes for the end. */
 		}
-		ssize_t wrote = pwritev(w->fd, iov, n, (off_t)off);
-		if (wrote < 0 && errno == EINTR)
-			continue;
-		if (wrote <= 0) {
-			if (ftruncate(w->fd, (off_t)w->zeroed_to) != 0) {
-				/* The zeros stay: a zero tail the reader takes for the end. */
-			}
-			w->zero_fill = false;
-			return;
-		}
-		off += (uint64_t)wrote;
+		w->zero_fill = false;
+		return;
 	}
 	add(&w->c.zero_bytes, to - end);
 	w->zeroed_to = to;
 }
 
-/* Cuts the zeros past the last record, durably: a segment that is not the
- * last must end at its last record (the reader refuses bytes after it),
- * so before a rollover; and at a clean stop. */
+/* Cuts the zeros and the reserve past the last record, durably: a
+ * segment that is not the last should end at its last record (the reader
+ * takes only zeros after it), so before a rollover; and at a clean stop. */
 static int trim_zero_tail(struct wal_writer *w)
 {
-	if (w->zeroed_to <= w->seg_off)
+	if (file_end(w) <= w->seg_off)
 		return 0;
 	if (ftruncate(w->fd, (off_t)w->seg_off) != 0 || fdatasync(w->fd) != 0)
 		return -errno;
 	w->zeroed_to = w->seg_off;
+	w->reserved_to = w->seg_off;
 	return 0;
 }
 
+/*
+ * The next segment, with its reserve, before the current one is trimmed:
+ * if it cannot be made, the current one keeps its reserve and the writer
+ * goes on into it (full). A crash between the two leaves zeros after the
+ * older segment's last record, which the reader takes for its end.
+ */
 static int roll_over(struct wal_writer *w)
 {
-	int rc = trim_zero_tail(w);
-	if (rc != 0)
-		return rc;
 	char err[256];
 	int fd =
 	    wal_segment_create(w->dirfd, w->shown, w->next_lsn, 0, w->cfg.sync, err, sizeof(err));
 	if (fd < 0)
 		return fd;
+	uint64_t reserved = w->cfg.reserve_bytes ? reserve_end(w, WAL_FILE_HEADER_LEN) : 0;
+	int rc = reserved ? allocate(fd, WAL_FILE_HEADER_LEN, reserved) : 0;
+	if (rc == 0)
+		rc = trim_zero_tail(w);
+	if (rc != 0) {
+		char name[WAL_NAME_CAP];
+		wal_file_name(name, w->next_lsn, WAL_FILE_SEGMENT);
+		close(fd);
+		unlinkat(w->dirfd, name, 0);
+		return rc;
+	}
 	close(w->fd);
 	use_segment(w, fd);
+	if (reserved)
+		w->reserved_to = reserved;
 	add(&w->c.segments, 1);
 	return 0;
 }
@@ -576,13 +702,24 @@ static void publish(struct wal_writer *w, size_t n, uint64_t bytes)
 /* One group commit: LSNs, seal, pwritev, one fdatasync, publish. */
 static void commit(struct wal_writer *w, size_t n, uint64_t bytes)
 {
-	if (w->seg_off + bytes > w->cfg.segment_bytes && w->seg_off > WAL_FILE_HEADER_LEN) {
+	/* Full: into the reserve, past segment_bytes if it must. */
+	bool full = atomic_load_explicit(&w->full, memory_order_relaxed);
+	if (!full && w->seg_off + bytes > w->cfg.segment_bytes &&
+	    w->seg_off > WAL_FILE_HEADER_LEN) {
 		int rc = roll_over(w);
-		if (rc != 0) {
+		if (rc != 0 && w->cfg.reserve_bytes) {
+			turn_full(w, rc);
+			full = true;
+		} else if (rc != 0) {
 			release_slots(w);
 			fail(w, rc, WAL_OP_SEGMENT, n);
 			return;
 		}
+	}
+	if (!full) {
+		int rc = keep_reserve(w, w->seg_off + bytes);
+		if (rc != 0)
+			turn_full(w, rc);
 	}
 	/* Each record says its place in the batch and the last one ends it:
 	 * the reader can tell a torn last batch from damage to an older one
@@ -601,6 +738,9 @@ static void commit(struct wal_writer *w, size_t n, uint64_t bytes)
 	}
 	w->seg_off += bytes;
 	w->next_lsn += n;
+	atomic_store_explicit(&w->c.reserve_bytes,
+			      w->reserved_to > w->seg_off ? w->reserved_to - w->seg_off : 0,
+			      memory_order_relaxed);
 	uint64_t t0 = now_ns();
 	rc = w->cfg.sync(w->fd) == 0 ? 0 : -errno;
 	w->last_fsync_ns = now_ns() - t0;
@@ -639,6 +779,9 @@ static void try_resume(struct wal_writer *w)
 	}
 	close(w->fd);
 	use_segment(w, fd);
+	int rc = keep_reserve(w, w->seg_off);
+	if (rc != 0)
+		turn_full(w, rc);
 	w->next_lsn = first;
 	atomic_store_explicit(&w->lsn, first - 1, memory_order_relaxed);
 	drop_rings(w);
@@ -648,6 +791,23 @@ static void try_resume(struct wal_writer *w)
 	atomic_fetch_add_explicit(&w->gen, 1, memory_order_release);
 	add(&w->c.resumes, 1);
 	add(&w->c.segments, 1);
+}
+
+/* Full: every WAL_FULL_RETRY_MS, the next segment if this one is past its
+ * size, and the reserve again; admits resume once both work. */
+static void retry_full(struct wal_writer *w)
+{
+	if (now_ns() < w->full_retry_ns)
+		return;
+	int rc = w->seg_off >= w->cfg.segment_bytes ? roll_over(w) : 0;
+	if (rc == 0)
+		rc = keep_reserve(w, w->seg_off);
+	if (rc != 0) {
+		turn_full(w, rc);
+		return;
+	}
+	atomic_store_explicit(&w->full_error, 0, memory_order_relaxed);
+	atomic_store_explicit(&w->full, false, memory_order_release);
 }
 
 static void pause_us(unsigned int us)
@@ -710,6 +870,8 @@ static void *writer_main(void *arg)
 				pause_us(1000);
 			continue;
 		}
+		if (atomic_load_explicit(&w->full, memory_order_relaxed))
+			retry_full(w);
 		uint64_t bytes;
 		size_t n = gather(w, &bytes);
 		if (n > 0) {
@@ -766,6 +928,10 @@ void wal_writer_stats(const struct wal_writer *w, struct wal_writer_stats *s)
 		s->fsync_us[i] = atomic_load_explicit(&c->fsync_us[i], memory_order_relaxed);
 	s->fsync_ns = atomic_load_explicit(&c->fsync_ns, memory_order_relaxed);
 	s->zero_bytes = atomic_load_explicit(&c->zero_bytes, memory_order_relaxed);
+	s->full = atomic_load_explicit(&c->full, memory_order_relaxed);
+	s->reserve_bytes = atomic_load_explicit(&c->reserve_bytes, memory_order_relaxed);
+	s->full_error =
+	    wal_writer_full(w) ? atomic_load_explicit(&w->full_error, memory_order_relaxed) : 0;
 	for (unsigned int i = 0; i < w->nproducers; i++) {
 		s->ring_full +=
 		    atomic_load_explicit(&w->producers[i].ring_full, memory_order_relaxed);

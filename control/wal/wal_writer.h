@@ -37,11 +37,27 @@
  * hold changes whose records were lost (it answered them NOT_SERVING): it
  * writes a snapshot to make the log cover its memory again.
  *
+ * The reserve (docs/WAL.md "The reserve"; reserve_bytes, 0: none) keeps a
+ * full disk from ever being a failure: the writer keeps reserve_bytes
+ * allocated (fallocate) past the end of the batch it writes, so that a
+ * write inside them cannot find the disk full. When it cannot extend them
+ * (or cannot create the next segment) the writer turns *full*: the
+ * workers' admits stop (wal_producer_full: NOT_SERVING), and what the
+ * rings already hold (reserve_bytes covers them: wal_writer_reserve_bound)
+ * is written and made durable as always, into the reserve, past
+ * segment_bytes if it must. Nothing is lost, no receipt turns LOST, and
+ * no change is left in memory without its record. Every
+ * WAL_FULL_RETRY_MS it tries the allocation again, and turns back once it
+ * works. Only a write that goes past the reserve (records from threads
+ * that do not ask wal_producer_full, past its bound) can still meet
+ * ENOSPC, a sticky failure as above.
+ *
  * Threads: create, start, stop, destroy and resume from the thread that
  * owns the writer (the node's main or service thread); wal_submit from the
  * one thread that owns the producer (one producer per worker, one for the
- * control thread); wal_outcome from that thread too; wal_durable_lsn,
- * wal_writer_error and wal_writer_stats from any thread. The writer
+ * control thread); wal_outcome and wal_producer_full from that thread too;
+ * wal_durable_lsn, wal_writer_error, wal_writer_full and wal_writer_stats
+ * from any thread. The writer
  * thread is a plain pthread that blocks on I/O; it never touches RCU
  * state, so it is never an RCU reader and holds no grace period.
  */
@@ -60,6 +76,8 @@
 #define WAL_LATENCY_BUCKETS   32 /* fsync latency: bucket 0 < 1 us, b: [2^(b-1), 2^b) us */
 #define WAL_SEGMENT_MIN_BYTES 4096
 #define WAL_ZERO_AHEAD	      (1u << 20) /* zeros written past the appends, at a time */
+#define WAL_RESERVE_STEP      4096 /* the reserve grows by at least this much at a time */
+#define WAL_FULL_RETRY_MS     100	 /* full: how often the reserve is tried again */
 
 struct wal_writer_config {
 	const char *state_dir;
@@ -86,7 +104,15 @@ struct wal_writer_config {
 	 * records are committed no later than any record handed over after
 	 * them by a thread that saw them submitted (gather, docs/WAL.md). */
 	unsigned int urgent_from;
+	/* Bytes kept allocated past the appends (above, "The reserve"); 0:
+	 * none, a full disk is a failure. */
+	uint64_t reserve_bytes;
 };
+
+/* The reserve that holds every record the producers can have handed over
+ * when their admits stop: each ring full, and the one record each may be
+ * between its admit and its submit, at the largest record's size. */
+uint64_t wal_writer_reserve_bound(unsigned int producers, unsigned int ring_slots);
 
 struct wal_writer;
 struct wal_producer;
@@ -146,6 +172,12 @@ bool wal_producer_room(struct wal_producer *p);
 /* Whether the writer has failed (sticky until wal_writer_resume). */
 bool wal_producer_failed(const struct wal_producer *p);
 
+/* Whether the log cannot grow (above, "The reserve"): a producer that
+ * changes memory before it submits asks this first, and answers
+ * NOT_SERVING. Records submitted anyway are still written, while the
+ * reserve lasts. */
+bool wal_producer_full(const struct wal_producer *p);
+
 /* Whether the record of a receipt is durable, still pending, or lost. */
 enum wal_outcome wal_outcome(const struct wal_producer *p, const struct wal_receipt *r);
 
@@ -155,7 +187,11 @@ uint64_t wal_durable_lsn(const struct wal_writer *w);
 /* The writer's sticky error: 0, or the negative errno of the failure. */
 int wal_writer_error(const struct wal_writer *w);
 
-/* "what failed: why; the fix" for a failed writer ("" when healthy). */
+/* Whether the log cannot grow just now (full); any thread. */
+bool wal_writer_full(const struct wal_writer *w);
+
+/* "what failed: why; the fix" for a failed writer, or why a full one
+ * cannot grow ("" when healthy). */
 void wal_writer_describe(const struct wal_writer *w, char *buf, size_t len);
 
 /* Asks the writer thread to resume after a failure (see above); it does
@@ -169,9 +205,12 @@ struct wal_writer_stats {
 	uint64_t ring_full, refused; /* submits refused: ring full, writer failed */
 	uint64_t lsn, durable_lsn;
 	uint64_t fsync_us[WAL_LATENCY_BUCKETS];
-	uint64_t fsync_ns;   /* the fdatasyncs' time, summed: the mean beside the buckets */
-	uint64_t zero_bytes; /* zeros written ahead of the appends */
+	uint64_t fsync_ns;	/* the fdatasyncs' time, summed: the mean beside the buckets */
+	uint64_t zero_bytes;	/* zeros written ahead of the appends */
+	uint64_t full;		/* times the reserve could not grow (turned full) */
+	uint64_t reserve_bytes; /* allocated past the appends now */
 	int error;
+	int full_error; /* while full: why the reserve could not grow (negative errno) */
 };
 
 /* A copy of the counters (each exact, not a snapshot across them). */

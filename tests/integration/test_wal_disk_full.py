@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: BSD-3-Clause
-"""A full disk under --durability sync (docs/WAL.md "The node"): the
-state directory is a small tmpfs, nearly filled. Bids are answered until
-the log cannot grow; from then on no bid is answered ACCEPTED (its record
-was not written: NOT_SERVING), bidctl status says why (`wal`, "free space"),
+"""A full disk under --durability sync (docs/WAL.md "The node", "The
+reserve"): the state directory is a small tmpfs, nearly filled. Bids are
+answered until the log cannot grow; from then on no bid is answered
+ACCEPTED (NOT_SERVING), a bid answered NOT_SERVING changed nothing (the
+leading bid and bid_count are those of the ACCEPTED bids: the reserve
+kept the disk from failing a record in flight), bidctl status says why
+(`wal`, "free space"),
 a retry of a bid whose record was lost is never REPLAYED ACCEPTED (not
 even after the resume, when memory still holds its key; what it is told
 then still holds after a restart), and every bid seen ACCEPTED is in the log (after a restart its
@@ -28,7 +31,7 @@ ARGS = ["--durability", "sync", "--open-range", "1-1", "--duration", "3600"]
 class WalDiskFull(unittest.TestCase):
     def setUp(self):
         self.state = tempfile.mkdtemp(prefix="bp-walfull-")
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", self.state],
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", self.state],
                        check=True)
         self.addCleanup(shutil.rmtree, self.state, True)
         self.addCleanup(subprocess.run, ["umount", "-l", self.state])
@@ -65,6 +68,13 @@ class WalDiskFull(unittest.TestCase):
             # or after): its record was never written, so never ACCEPTED.
             self.assertEqual(c.ask(refused_bid)["status"], NOT_SERVING)
             self.assertGreater(len(accepted), 10)
+            # Nothing but the ACCEPTED bids took effect: the old node applied
+            # the bid in flight when the disk filled and answered it
+            # NOT_SERVING (its leading_amount was that bid's, bid_count one
+            # too many).
+            q = c.ask(query(10 ** 6 + 1, 1))
+            self.assertEqual((q["leading_amount"], q["bid_count"]),
+                             (max(a for _, a, _ in accepted.values()), 1 + len(accepted)), q)
             for _ in range(40):  # the service thread sees it within 50 ms
                 st = json.loads(node.bidctl(BIDCTL, "--json", "status").stdout)
                 if not st["serving"]:
@@ -73,6 +83,7 @@ class WalDiskFull(unittest.TestCase):
             self.assertFalse(st["serving"], st)
             self.assertIn(st["not_serving_reason"], ("wal", "hlc_ceiling"), st)
             self.assertIn("free space", st["wal"]["error"] or "", st)
+            self.assertTrue(st["wal"]["full"], st)
             for _ in range(20):  # still full: still no ACCEPTED
                 rid += 1
                 amount += 1

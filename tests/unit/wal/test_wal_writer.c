@@ -21,8 +21,10 @@
 #include "wal_writer.h"
 
 static char dir[256];
-static char mounted[128]; /* a tmpfs to unmount, even after a failure */
-static char top[256];	  /* dir as made, before a test points it elsewhere */
+static char mounted[128];      /* a tmpfs to unmount, even after a failure */
+static char top[256];	       /* dir as made, before a test points it elsewhere */
+static uint64_t reserve_bytes; /* 0: no reserve */
+static uint64_t segment_bytes; /* 0: 1 MiB */
 
 static int make_dir(void **state)
 {
@@ -38,6 +40,7 @@ static int drop_dir(void **state)
 	if (mounted[0] && umount(mounted) != 0)
 		fprintf(stderr, "umount %s: %s\n", mounted, strerror(errno));
 	mounted[0] = 0;
+	reserve_bytes = segment_bytes = 0;
 	snprintf(dir, sizeof(dir), "%s", top);
 	remove_tree(dir);
 	return 0;
@@ -56,7 +59,8 @@ static struct wal_writer *open_writer(unsigned int producers, unsigned int slots
 				      .first_lsn = first,
 				      .producers = producers,
 				      .ring_slots = slots,
-				      .segment_bytes = 1 << 20,
+				      .segment_bytes = segment_bytes ? segment_bytes : 1 << 20,
+				      .reserve_bytes = reserve_bytes,
 				      .batch_max = batch_max,
 				      .linger_us = linger_us,
 				      .urgent_from = urgent_from,
@@ -387,23 +391,43 @@ static void a_failed_fsync_is_sticky_and_never_acknowledged(void **state)
 	}
 }
 
+/* A tmpfs of `size` at <dir>/tmpfs, unmounted by drop_dir; the test is
+ * skipped unless root. */
+static void mount_small_tmpfs(char *mnt, size_t len, const char *size)
+{
+	if (geteuid() != 0) {
+		fprintf(stderr, "skipped: mounting a small tmpfs needs root\n");
+		skip();
+	}
+	snprintf(mnt, len, "%.100s/tmpfs", dir);
+	assert_int_equal(mkdir(mnt, 0700), 0);
+	if (mount("bp-wal-test", mnt, "tmpfs", MS_NOSUID | MS_NODEV, size) != 0) {
+		fprintf(stderr, "skipped: cannot mount a tmpfs at %s: %s\n", mnt, strerror(errno));
+		skip();
+	}
+	snprintf(mounted, sizeof(mounted), "%s", mnt);
+}
+
+/* Recovers the log in dir (a test's tmpfs), then points dir back to
+ * `saved`, so that drop_dir removes the test's directory. */
+static struct wal_recovery recover_and_leave(const char *saved)
+{
+	struct wal_recovery out;
+	char err[512] = "";
+	int rc = wal_recover(dir, NULL, NULL, NULL, &out, err, sizeof(err));
+	snprintf(dir, sizeof(dir), "%s", saved);
+	if (rc != 0)
+		fail_msg("%s", err);
+	return out;
+}
+
 /* ENOSPC on a small tmpfs: nothing is acknowledged that is not on disk; when
  * space comes back a resume goes on. Needs root (mount); skipped otherwise. */
 static void enospc_is_never_acknowledged_and_resumes(void **state)
 {
 	(void)state;
-	if (geteuid() != 0) {
-		fprintf(stderr, "skipped: mounting a small tmpfs needs root\n");
-		skip();
-	}
 	char mnt[128];
-	snprintf(mnt, sizeof(mnt), "%.100s/tmpfs", dir);
-	assert_int_equal(mkdir(mnt, 0700), 0);
-	if (mount("bp-wal-test", mnt, "tmpfs", MS_NOSUID | MS_NODEV, "size=256k") != 0) {
-		fprintf(stderr, "skipped: cannot mount a tmpfs at %s: %s\n", mnt, strerror(errno));
-		skip();
-	}
-	snprintf(mounted, sizeof(mounted), "%s", mnt);
+	mount_small_tmpfs(mnt, sizeof(mnt), "size=256k");
 	char filler[160];
 	snprintf(filler, sizeof(filler), "%s/filler", mnt);
 	static uint8_t block[160 * 1024];
@@ -453,12 +477,7 @@ static void enospc_is_never_acknowledged_and_resumes(void **state)
 	wal_writer_destroy(w);
 
 	/* On disk: every acknowledged record, then the 100, densely. */
-	struct wal_recovery out;
-	char err[512] = "";
-	int rc = wal_recover(dir, NULL, NULL, NULL, &out, err, sizeof(err));
-	memcpy(dir, saved, sizeof(saved));
-	if (rc != 0)
-		fail_msg("%s", err);
+	struct wal_recovery out = recover_and_leave(saved);
 	assert_true(out.last_lsn == durable + 100);
 	fprintf(stderr,
 		"tmpfs of 256k: %" PRIu64 " records durable before ENOSPC, %" PRIu64 " submitted\n",
@@ -733,23 +752,31 @@ static void segments_are_zero_filled_ahead_and_trimmed(void **state)
 	assert_true(out.last_lsn == 100 + per_mib && out.cut_bytes == 0);
 }
 
+/* The files of a running (zero-filling) writer after 50 records, copied
+ * as a kill -9 would leave them, into `copy` (dir-copy), which dir then
+ * points to; the writer is stopped and gone. */
+static void copy_of_a_running_writer(char *copy, size_t len)
+{
+	struct wal_writer *w = open_writer(1, 1024, 1, NULL);
+	assert_int_equal(wal_writer_start(w), 0);
+	submit_durable(wal_writer_producer(w, 0), 1, 50);
+	char cmd[4 * sizeof(dir)];
+	snprintf(copy, len, "%.240s-copy", dir);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && cp -r '%s' '%s'", copy, dir, copy);
+	assert_int_equal(system(cmd), 0);
+	wal_writer_stop(w);
+	wal_writer_destroy(w);
+	snprintf(dir, sizeof(dir), "%s", copy);
+}
+
 /* A writer killed while it runs leaves zeros after its last record: the
  * reader takes them for the segment's end (every record, nothing reported
  * cut) and trims them, so that a later segment can follow. */
 static void a_zero_tail_left_by_a_running_writer_is_the_end(void **state)
 {
 	(void)state;
-	struct wal_writer *w = open_writer(1, 1024, 1, NULL);
-	assert_int_equal(wal_writer_start(w), 0);
-	submit_durable(wal_writer_producer(w, 0), 1, 50);
-	/* The running writer's files, copied as a kill -9 would leave them. */
-	char copy[sizeof(dir)], cmd[4 * sizeof(dir)];
-	snprintf(copy, sizeof(copy), "%.240s-copy", dir);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && cp -r '%s' '%s'", copy, dir, copy);
-	assert_int_equal(system(cmd), 0);
-	wal_writer_stop(w);
-	wal_writer_destroy(w);
-	snprintf(dir, sizeof(dir), "%s", copy);
+	char copy[sizeof(dir)];
+	copy_of_a_running_writer(copy, sizeof(copy));
 	assert_true(file_size(1) > WAL_FILE_HEADER_LEN + 50 * (WAL_HEADER_LEN + 44));
 	struct wal_recovery out;
 	char err[512] = "";
@@ -758,13 +785,128 @@ static void a_zero_tail_left_by_a_running_writer_is_the_end(void **state)
 	assert_true(out.last_lsn == 50 && out.next_lsn == 51 && out.cut_bytes == 0);
 	assert_true(file_size(1) == WAL_FILE_HEADER_LEN + 50 * (WAL_HEADER_LEN + 44));
 	/* And a writer after it: two segments, read back whole. */
-	w = open_writer(1, 1024, 51, NULL);
+	struct wal_writer *w = open_writer(1, 1024, 51, NULL);
 	assert_int_equal(wal_writer_start(w), 0);
 	submit_durable(wal_writer_producer(w, 0), 51, 10);
 	wal_writer_stop(w);
 	wal_writer_destroy(w);
 	assert_int_equal(wal_recover(dir, NULL, NULL, NULL, &out, err, sizeof(err)), 0);
 	assert_true(out.last_lsn == 60);
+	remove_tree(copy);
+	snprintf(dir, sizeof(dir), "%s", top);
+}
+
+/* Fills the file system of `path` with a file of zeros, to ENOSPC. */
+static void fill_up(const char *path)
+{
+	static uint8_t block[64 * 1024];
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	while (write(fd, block, sizeof(block)) > 0)
+		;
+	assert_int_equal(errno, ENOSPC);
+	close(fd);
+}
+
+/*
+ * The reserve (wal_writer.h): a full disk stops admits before any write
+ * can fail. A 2 MiB tmpfs, filled once the writer runs; then a ring's
+ * worth of records handed over at once (the most the reserve must hold:
+ * every one admitted just before the disk filled), 70 KB into 64 KiB
+ * segments: the writer cannot grow its reserve nor make the next
+ * segment, so it turns full and goes on past segment_bytes into its
+ * reserve. Every record is durable (none LOST, no error) and the next
+ * admit is refused; once space returns the writer turns back by itself,
+ * and the log holds every record. A writer without the reserve fails
+ * instead (enospc_is_never_acknowledged_and_resumes).
+ */
+static void a_full_disk_stops_admits_and_loses_nothing(void **state)
+{
+	(void)state;
+	char mnt[128];
+	mount_small_tmpfs(mnt, sizeof(mnt), "size=2m");
+	char saved[256];
+	memcpy(saved, dir, sizeof(saved));
+	snprintf(dir, sizeof(dir), "%s", mnt);
+	segment_bytes = 64 << 10;
+	reserve_bytes = wal_writer_reserve_bound(1, 1024);
+	struct wal_writer *w = open_writer(1, 1024, 1, NULL);
+	struct wal_producer *p = wal_writer_producer(w, 0);
+	assert_false(wal_producer_full(p));
+	assert_int_equal(wal_writer_start(w), 0);
+	char filler[160];
+	snprintf(filler, sizeof(filler), "%s/filler", mnt);
+	fill_up(filler);
+	const uint64_t ring = 1024;
+	static struct wal_receipt receipts[1024];
+	for (uint64_t seq = 0; seq < ring;) {
+		uint8_t buf[WAL_RECORD_MAX];
+		int e = wal_submit(p, buf, encode(buf, 1, seq + 1), &receipts[seq]);
+		if (e == 0)
+			seq++;
+		else
+			assert_int_equal(e, -EAGAIN);
+	}
+	wait_outcome(p, &receipts[ring - 1], WAL_DURABLE);
+	for (uint64_t i = 0; i < ring; i++)
+		assert_int_equal(wal_outcome(p, &receipts[i]), WAL_DURABLE);
+	assert_int_equal(wal_writer_error(w), 0);
+	assert_true(wal_producer_full(p) && wal_writer_full(w)); /* a worker's admit: no */
+	struct wal_writer_stats st;
+	wal_writer_stats(w, &st);
+	assert_true(st.full == 1 && st.failures == 0 && st.lost == 0 && st.segments == 1);
+	assert_int_equal(st.full_error, -ENOSPC);
+	assert_true(file_size(1) > segment_bytes); /* into the reserve */
+	char text[512];
+	wal_writer_describe(w, text, sizeof(text));
+	assert_non_null(strstr(text, "cannot grow"));
+	assert_non_null(strstr(text, "free space"));
+
+	/* Space returns: the writer turns back by itself, no resume. */
+	assert_int_equal(unlink(filler), 0);
+	for (int i = 0; i < 1000 && wal_writer_full(w); i++)
+		usleep(10 * 1000);
+	assert_false(wal_writer_full(w));
+	submit_durable(p, ring + 1, 100);
+	wal_writer_stats(w, &st);
+	assert_true(st.segments == 2 && st.failures == 0);
+	wal_writer_destroy(w);
+	struct wal_recovery out = recover_and_leave(saved);
+	assert_true(out.last_lsn == ring + 100 && out.cut_bytes == 0);
+}
+
+/* A crash between a rollover's new segment and the older segment's trim
+ * (roll_over) leaves zeros after the older one's last record, and the
+ * next segment starting at the LSN after it: the reader takes the zeros
+ * for the older segment's end (the old reader refused the log). A byte
+ * that is not zero there is still damage. */
+static void zeros_after_an_older_segment_s_last_record_are_its_end(void **state)
+{
+	(void)state;
+	char copy[sizeof(dir)];
+	copy_of_a_running_writer(copy, sizeof(copy));
+	uint64_t size = file_size(1);
+	assert_true(size > WAL_FILE_HEADER_LEN + 50 * (WAL_HEADER_LEN + 44));
+	char err[512] = "";
+	int dfd = wal_dir_open(dir, false, err, sizeof(err));
+	assert_true(dfd >= 0);
+	int fd = wal_segment_create(dfd, dir, 51, 0, NULL, err, sizeof(err));
+	assert_true(fd >= 0);
+	close(fd);
+	struct wal_recovery out;
+	if (wal_recover(dir, NULL, NULL, NULL, &out, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_true(out.last_lsn == 50 && out.next_lsn == 51);
+	char path[600], name[WAL_NAME_CAP];
+	wal_file_name(name, 1, WAL_FILE_SEGMENT);
+	snprintf(path, sizeof(path), "%s/%s/%s", dir, WAL_DIR_NAME, name);
+	fd = open(path, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, "x", 1, (off_t)size - 1), 1);
+	close(fd);
+	assert_int_equal(wal_recover(dir, NULL, NULL, NULL, &out, err, sizeof(err)), -EBADMSG);
+	assert_non_null(strstr(err, "bytes after the segment's last record"));
+	close(dfd);
 	remove_tree(copy);
 	snprintf(dir, sizeof(dir), "%s", top);
 }
@@ -791,6 +933,10 @@ int main(void)
 					    make_dir, drop_dir),
 	    cmocka_unit_test_setup_teardown(enospc_is_never_acknowledged_and_resumes, make_dir,
 					    drop_dir),
+	    cmocka_unit_test_setup_teardown(a_full_disk_stops_admits_and_loses_nothing, make_dir,
+					    drop_dir),
+	    cmocka_unit_test_setup_teardown(zeros_after_an_older_segment_s_last_record_are_its_end,
+					    make_dir, drop_dir),
 	    cmocka_unit_test_setup_teardown(kill_9_at_random_moments_loses_no_acknowledged_record,
 					    make_dir, drop_dir),
 	};
