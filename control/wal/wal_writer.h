@@ -11,10 +11,11 @@
  * current one would pass segment_bytes.
  *
  * Zero-filled segments (docs/WAL.md "Zero-filled segments"; with
- * zero_fill, off by default): ahead of its appends the writer writes zeros, WAL_ZERO_AHEAD bytes at
- * a time, so that most fdatasyncs flush records written over blocks already on disk and commit no
- * file-system metadata (size, extents). The zero tail is trimmed when the writer stops and before
- * it rolls over; after a crash the reader takes a zero tail of the last segment for its end.
+ * zero_fill, which the node turns on): ahead of its appends the writer writes zeros, WAL_ZERO_AHEAD
+ * bytes at a time, so that most fdatasyncs flush records written over blocks already on disk and
+ * commit no file-system metadata (size, extents). The zero tail is trimmed when the writer stops
+ * and before it rolls over; after a crash the reader takes a zero tail of the last segment for its
+ * end.
  *
  * What is durable is published twice, with release stores after the
  * fdatasync: per producer, the ticket of its last durable record (a worker
@@ -76,7 +77,7 @@
 #define WAL_LATENCY_BUCKETS   32 /* fsync latency: bucket 0 < 1 us, b: [2^(b-1), 2^b) us */
 #define WAL_SEGMENT_MIN_BYTES 4096
 #define WAL_ZERO_AHEAD	      (1u << 20) /* zeros written past the appends, at a time */
-#define WAL_RESERVE_STEP      4096 /* the reserve grows by at least this much at a time */
+#define WAL_RESERVE_STEP      4096	 /* the reserve grows by at least this much at a time */
 #define WAL_FULL_RETRY_MS     100	 /* full: how often the reserve is tried again */
 
 struct wal_writer_config {
@@ -95,10 +96,8 @@ struct wal_writer_config {
 	 * carries half the clients (wal_writer.c "linger"). */
 	unsigned int linger_us;
 	int (*sync)(int fd); /* NULL: fdatasync; tests inject failures */
-	/* Write zeros ahead of the appends (wal_writer.c "zero_ahead"). Off
-	 * by default: in the node it made cluster tests see a node NOT_SERVING
-	 * "wal" at start (test_cluster_replication, not understood yet), so
-	 * only bench_wal and the unit tests turn it on (docs/WAL.md). */
+	/* Write zeros ahead of the appends (wal_writer.c "zero_ahead"): the
+	 * node turns it on (docs/WAL.md "Zero-filled segments"). */
 	bool zero_fill;
 	/* Producers urgent_from .. producers-1 are urgent (0: none): their
 	 * records are committed no later than any record handed over after
