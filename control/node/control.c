@@ -374,7 +374,7 @@ int control_start(struct control *c, char *err, size_t errlen)
 		return rc;
 	publish_state(c);
 	/* Only now the next epoch: a start that failed above bumped none. If
-	 * it cannot be persisted, the service thread retries. */
+	 * it cannot be persisted, the durable thread retries. */
 	fencing_try(c);
 	rc = service_start(c, err, errlen);
 	if (rc == 0)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * The node's slow path, in two threads (docs/DESIGN.md, "Threads"):
+ * The node's slow path, in three threads (docs/DESIGN.md, "Threads"):
  *
  * - The control thread (main lcore) does the fast duties: ARP/ICMP answers
  *   for frames the workers hand over, the auction lifecycle (open, close at
@@ -12,11 +12,13 @@
  *   control_online() .. control_offline() sections that copy what they
  *   need and do nothing else: log lines are written after the section.
  * - The service thread (a DPDK control thread, service.c) does the slow
- *   and blocking duties: the control socket's clients, persisting the
- *   fencing epoch and the HLC ceiling (fsync), and the settlement log. It
+ *   duties: the control socket's clients and the settlement log. It
  *   is never an RCU reader: a request that needs the auction table goes to the control thread
  *   through a one-slot mailbox, and the service thread waits for the
- *   answer without holding anything.
+ *   answer without holding anything. It never waits on the disk.
+ * - The durable thread (bp-durable, a DPDK control thread, service.c)
+ *   persists the fencing epoch and the HLC ceiling (fsync): a disk that
+ *   stops answering stops bids at the durable ceiling, not bidctl.
  *
  * Threads: functions here on the control thread unless said otherwise.
  */
@@ -101,7 +103,7 @@ struct settling {
 
 struct control {
 	struct node *node;
-	struct hlc_ceiling ceiling; /* renewed by the service thread */
+	struct hlc_ceiling ceiling; /* renewed by the durable thread */
 	uint64_t previous_ceiling;  /* the last life's; the wall clock must pass it */
 	bool behind_previous;	    /* it has not yet (NOT_SERVING clock) */
 	bool hlc_ahead;		    /* the HLC runs ahead of the wall clock (clock_guard) */
@@ -114,6 +116,8 @@ struct control {
 	struct mailbox mailbox;
 	pthread_t service;
 	bool service_started;
+	pthread_t durable; /* the HLC ceiling and the fencing epoch (service.c) */
+	bool durable_started;
 	struct hlc_clock clock;
 	uint64_t next_tick_ms;
 	/* Earliest close or removal time among the auctions: the lifecycle
@@ -154,8 +158,8 @@ int control_init(struct control *c, struct node *n, char *err, size_t errlen);
  * meanwhile, control_recovery_poll), starts the log writer, opens the
  * --open-range auctions, publishes the state to the workers, then
  * persists the next fencing epoch (so a start that fails bumps none; the
- * node serves once it is durable, the service thread retrying until it
- * is) and starts the service thread. 0, or -errno with err set: the
+ * node serves once it is durable, the durable thread retrying until it
+ * is) and starts the durable and service threads. 0, or -errno with err set: the
  * caller stops the workers, then calls control_fini. */
 int control_start(struct control *c, char *err, size_t errlen);
 
@@ -165,7 +169,7 @@ void control_recovery_poll(struct control *c);
 
 /* Runs until n->force_quit. */
 void control_run(struct control *c);
-/* Stops and joins the service thread, closes the socket. */
+/* Stops and joins the service and durable threads, closes the socket. */
 void control_fini(struct control *c);
 
 /* An RCU read-side section of the control thread: the auction records
@@ -177,7 +181,8 @@ void control_offline(struct control *c);
 /* Service thread: logs the settlements noted since the last call. */
 void settle_notes_log(struct control *c);
 
-/* Service thread (service.c). */
+/* The service and durable threads (service.c): started together, main
+ * thread; stopped together once force_quit is set. */
 int service_start(struct control *c, char *err, size_t errlen);
 void service_stop(struct control *c);
 /* Control thread: executes a request the service thread posted, if any,
@@ -189,13 +194,13 @@ void mailbox_serve(struct control *c);
 void mailbox_abandon(struct control *c);
 /* Keeps the HLC ceiling a lease ahead of the clock and lets stamps go up to
  * the durable one (HLC G8); says once when it cannot, and once when it can
- * again. Service thread, or the main thread before it starts (blocks:
+ * again. Durable thread, or the main thread before it starts (blocks:
  * fsync). */
 void renew_ceiling(struct control *c);
 
 /* One attempt to persist the next fencing epoch; on success the fencing
- * reason to refuse bids is cleared. Main thread at start, then the service
- * thread (never both: the service thread starts after the first). */
+ * reason to refuse bids is cleared. Main thread at start, then the durable
+ * thread (never both: the durable thread starts after the first). */
 void fencing_try(struct control *c);
 
 /* Lifecycle (lifecycle.c). */

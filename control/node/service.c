@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * The service thread: the node's slow and blocking duties, kept off the
- * control thread so that they can neither delay its fast duties nor hold
- * an RCU grace period. It serves control-socket clients (whose reads and
- * writes may take up to the socket's per-client budget), and retries the
- * fencing epoch (an fsync) while the node is not yet serving. It is never
- * an RCU reader: each request is executed by the control thread through
- * the mailbox below.
+ * The service thread: the node's slow duties, kept off the control thread
+ * so that they can neither delay its fast duties nor hold an RCU grace
+ * period. It serves control-socket clients (whose reads and writes may
+ * take up to the socket's per-client budget) and logs settlements. It is
+ * never an RCU reader: each request is executed by the control thread
+ * through the mailbox below. It never waits on the disk: the files that
+ * must be durable before the node may go on (the HLC ceiling, the fencing
+ * epoch) are the durable thread's (bp-durable, below), so that a disk that
+ * stops answering leaves bidctl answering, and saying why bids are
+ * refused (the chaos campaign of 2026-12-01b: a host whose fsyncs stood
+ * still for 27-90 s silenced every node's control socket with it).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -21,6 +25,10 @@
 #include "ctl.h"
 
 #define FENCING_RETRY_MS 1000
+/* How often the durable thread looks at the ceiling: a renewal is due
+ * when less than max drift + 500 ms of its lease is left, so 10 ms is
+ * far inside that. */
+#define DURABLE_NAP_MS 10
 /* How long the service thread sleeps in poll() for a client; it also
  * bounds how long a stop takes to be noticed. */
 #define SERVICE_WAIT_MS 50
@@ -114,9 +122,6 @@ static size_t execute_on_control(void *ctx, const char *line, char *out, size_t 
 				       memory_order_relaxed))
 			return (size_t)snprintf(out, cap, "error the node is stopping\n");
 		nanosleep(&nap, NULL);
-		/* The control thread may take a while (a grace period): the
-		 * ceiling must not wait for it. */
-		renew_ceiling(c);
 	}
 	size_t len = mb->len;
 	atomic_store_explicit(&mb->state, MAILBOX_EMPTY, memory_order_relaxed);
@@ -146,7 +151,25 @@ void renew_ceiling(struct control *c)
 static void *service_main(void *arg)
 {
 	struct control *c = arg;
+	while (!stopping(c)) {
+		ctl_server_wait(c->ctl, SERVICE_WAIT_MS);
+		ctl_server_poll(c->ctl);
+		settle_notes_log(c);
+		wal_node_tick(c, monotonic_ms());
+	}
+	settle_notes_log(c); /* the last ones */
+	return NULL;
+}
+
+/* The durable thread: the fencing epoch until it is persisted, and the HLC
+ * ceiling a lease ahead of the clock. Each may wait on an fsync for as
+ * long as the disk takes; bids stop at the durable ceiling meanwhile
+ * (HLC G8), and bidctl, on the service thread, says so. */
+static void *durable_main(void *arg)
+{
+	struct control *c = arg;
 	struct node *n = c->node;
+	const struct timespec nap = {0, DURABLE_NAP_MS * 1000000L};
 	uint64_t next_fencing_ms = monotonic_ms() + FENCING_RETRY_MS; /* start made one */
 	while (!stopping(c)) {
 		if ((atomic_load(&n->not_serving) & NOT_SERVING_FENCING) &&
@@ -154,20 +177,22 @@ static void *service_main(void *arg)
 			fencing_try(c);
 			next_fencing_ms = monotonic_ms() + FENCING_RETRY_MS;
 		}
-		ctl_server_wait(c->ctl, SERVICE_WAIT_MS);
-		ctl_server_poll(c->ctl);
-		settle_notes_log(c);
 		renew_ceiling(c);
-		wal_node_tick(c, monotonic_ms());
+		nanosleep(&nap, NULL);
 	}
-	settle_notes_log(c); /* the last ones */
 	return NULL;
 }
 
 int service_start(struct control *c, char *err, size_t errlen)
 {
+	int rc = rte_ctrl_thread_create(&c->durable, "bp-durable", NULL, durable_main, c);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot start the durable thread: %s", strerror(rc));
+		return -rc;
+	}
+	c->durable_started = true;
 	ctl_server_set_executor(c->ctl, execute_on_control, c);
-	int rc = rte_ctrl_thread_create(&c->service, "bp-service", NULL, service_main, c);
+	rc = rte_ctrl_thread_create(&c->service, "bp-service", NULL, service_main, c);
 	if (rc != 0) {
 		snprintf(err, errlen, "cannot start the service thread: %s", strerror(rc));
 		return -rc;
@@ -178,10 +203,13 @@ int service_start(struct control *c, char *err, size_t errlen)
 
 void service_stop(struct control *c)
 {
-	if (!c->service_started)
-		return;
-	/* force_quit is set: the thread leaves within SERVICE_WAIT_MS plus
-	 * one client's budget. */
-	pthread_join(c->service, NULL);
+	/* force_quit is set: the service thread leaves within SERVICE_WAIT_MS
+	 * plus one client's budget, the durable thread within DURABLE_NAP_MS
+	 * once its fsync (if any) returns. */
+	if (c->service_started)
+		pthread_join(c->service, NULL);
 	c->service_started = false;
+	if (c->durable_started)
+		pthread_join(c->durable, NULL);
+	c->durable_started = false;
 }

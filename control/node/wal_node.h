@@ -6,16 +6,17 @@
  * through dataplane/worker_wal.h.
  *
  * Producers: one per worker (0 .. nworkers-1), one for the control thread
- * (auction open, close, settlement) and one for the service thread
+ * (auction open, close, settlement) and one for the durable thread
  * (fencing epoch, HLC high-water mark; the main thread uses it before the
- * service thread starts, as it does fencing_try and renew_ceiling).
+ * durable thread starts, as it does fencing_try and renew_ceiling).
  *
  * Threads: wal_node_start and wal_node_stop on the main thread (start:
  * inside control_start, while the workers answer NOT_SERVING `recovering`
  * and touch neither the tables nor their producers; stop: after they are
  * joined); wal_node_control_* on the control thread (flush and poll
- * only while it is offline); wal_node_service_* and wal_node_tick on the
- * service thread (or main before it starts); wal_node_stats and
+ * only while it is offline); wal_node_service_* on the durable thread
+ * and wal_node_tick on the service thread (or main before they start);
+ * wal_node_stats and
  * wal_node_describe from any thread.
  */
 #ifndef BIDPLANE_WAL_NODE_H

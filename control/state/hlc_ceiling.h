@@ -13,7 +13,7 @@
  *    behind P by more than L has stepped back, and the node takes no bids
  *    (reason `clock`) until it has passed P, so that its stamps are not
  *    ahead of real time;
- *  - the service thread persists now + L whenever less than max drift +
+ *  - the node's durable thread persists now + L whenever less than max drift +
  *    MARGIN/2 is left (also while it waits for the control thread), and
  *    publishes a ceiling only once it is on disk; that is the HLC domain's
  *    limit, which every worker checks before it issues a stamp (HLC G8), so
@@ -21,7 +21,7 @@
  *  - the control thread reports `hlc_ceiling` while now + max drift is not
  *    below the published ceiling (bids then meet the limit).
  *
- * Threads: load at start (main thread); renew on the service thread, or on
+ * Threads: load at start (main thread); renew on the durable thread, or on
  * the main thread before it starts (it blocks: fsync); the published value
  * is read by any thread. Plain C.
  */

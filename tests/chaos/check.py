@@ -8,7 +8,8 @@ node's code: it knows the client protocol (PROTOCOL.md), the promises
     python3 tests/chaos/check.py OUT/fiber_cut-seed1/history.jsonl
 
 prints one JSON object (verdict, violations, counts) and exits 0 when no
-violation is left unexplained, 1 otherwise.
+violation is left unexplained, 1 otherwise, 3 when the only ones left are
+bidctl's silence inside a host stall the runner measured (host_stall).
 
 History records (one JSON object a line, `type` first; times `t` are the
 runner's CLOCK_MONOTONIC in ns; meta gives one (monotonic, wall) pair):
@@ -30,6 +31,9 @@ runner's CLOCK_MONOTONIC in ns; meta gives one (monotonic, wall) pair):
   etcd_settled ok, keys [{key, auction, value, version, create_revision,
            mod_revision}]: etcd's /<cluster>/settled/* at the end
   converged ok, seconds
+  host     t0, t1, fsync_ms, late_ms, psi (ongoing): the runner's host probe
+           (a 4 KiB fsync in the cluster's temp dir every 0.25 s, how late
+           its sleep woke, the kernel's pressure totals)
   end      leftovers
 
 The invariants (issue 15's numbering):
@@ -809,13 +813,119 @@ def explain(h, v):
     return None
 
 
+# --- host stalls --------------------------------------------------------------
+#
+# A violation that only says "bidctl did not answer" (a final view missing,
+# a fault that needed the leader's status) cannot tell a node that stopped
+# serving its control socket from a host that stood still for everyone.
+# The runner's probe (run.py HostProbe) tells them apart: it fsyncs a small
+# file on the nodes' file system every 0.25 s and notes how late its own
+# sleep woke. Such a violation whose window a probe stall covers at least
+# half of is a host stall, named with the probe's numbers: not a pass, not
+# a node bug (the verdict `host_stall`). Without a stall the violation
+# stays a failure: a node silent on an idle host is a bug.
+
+HOST_STALL_MS = 1000  # a 4 KiB fsync or a 0.25 s sleep this late: the host stood still
+
+
+def host_stalls(records):
+    """[{t0, t1, fsync_ms, late_ms, io_full, cpu_some}] from the host probe's
+    records, overlapping stalls merged; io_full and cpu_some: the share of
+    the span in which the kernel saw tasks stalled (/proc/pressure), or
+    None."""
+    probes = sorted((r for r in records if r["type"] == "host" and r.get("ok")),
+                    key=lambda r: r["t0"])
+    spans = []
+    for k, r in enumerate(probes):
+        if r["fsync_ms"] >= HOST_STALL_MS:
+            t0, t1 = r["t0"], r["t1"]
+        elif r.get("late_ms", 0) >= HOST_STALL_MS:
+            t0, t1 = r["t0"] - int(r["late_ms"] * 1e6), r["t0"]  # the sleep ended late
+        else:
+            continue
+        before = next((p for p in reversed(probes[:k]) if p["t1"] <= t0), None)
+        span = dict(t0=t0, t1=t1, fsync_ms=r["fsync_ms"], late_ms=r.get("late_ms", 0),
+                    psi0=(before or {}).get("psi") or {}, psi1=r.get("psi") or {})
+        if spans and t0 <= spans[-1]["t1"]:
+            last = spans[-1]
+            last.update(t1=max(last["t1"], t1), fsync_ms=max(last["fsync_ms"], span["fsync_ms"]),
+                        late_ms=max(last["late_ms"], span["late_ms"]), psi1=span["psi1"])
+        else:
+            spans.append(span)
+    for sp in spans:
+        dt_us = max(1.0, (sp["t1"] - sp["t0"]) / 1e3)
+        for key, name in (("io_full_us", "io_full"), ("cpu_some_us", "cpu_some")):
+            a, b = sp["psi0"].get(key), sp["psi1"].get(key)
+            sp[name] = None if a is None or b is None else min(1.0, (b - a) / dt_us)
+        del sp["psi0"], sp["psi1"]
+    return spans
+
+
+def describe_stall(h, sp):
+    psi = []
+    if sp["io_full"] is not None:
+        psi.append(f"I/O pressure full {sp['io_full']:.0%}")
+    if sp["cpu_some"] is not None:
+        psi.append(f"CPU pressure some {sp['cpu_some']:.0%}")
+    what = []
+    if sp["fsync_ms"] >= HOST_STALL_MS:
+        what.append(f"one fsync of a 4 KiB file on the nodes' file system took "
+                    f"{sp['fsync_ms'] / 1000:.1f} s")
+    if sp["late_ms"] >= HOST_STALL_MS:
+        what.append(f"the runner's 0.25 s sleep woke {sp['late_ms'] / 1000:.1f} s late")
+    return (f"host stall from {h.secs(sp['t0']):.1f} to {h.secs(sp['t1']):.1f} s: "
+            + " and ".join(what) + (f" ({', '.join(psi)})" if psi else "")
+            + "; bidctl went unanswered inside it: inconclusive, the host stood still for "
+            "every process (its disk or CPUs taken by other jobs); run it again on a quieter "
+            "host")
+
+
+def silent_window(h, v):
+    """The (t0, t1) in which bidctl's silence made this violation, or None
+    when it is not such a violation."""
+    if v.get("silent_window"):
+        return tuple(v["silent_window"])
+    if v["invariant"] != NAMES["I2"] or "timed out" not in v["detail"]:
+        return None
+    f = next((f for f in h.final_errors if f["node"] == v.get("node")
+              and f["auction"] == v.get("auction")), None)
+    if f is None:
+        return None
+    # Older histories have no t0: the tries' bound (run.py FINAL_TIMEOUT_S).
+    return (f.get("t0", f["t"] - int(f.get("tries", 1) * 5e9)), f["t"])
+
+
+def attribute_host_stalls(records, result):
+    """Marks each violation that only bidctl's silence made, inside a host
+    stall, with `host_stall` (the probe's evidence), and sets the verdict:
+    fail when another violation is unexplained, host_stall when only such
+    ones are left, pass otherwise. Returns result."""
+    h = History(records)
+    spans = host_stalls(records)
+    for v in result["violations"]:
+        if v.get("explained") or v.get("host_stall"):
+            continue
+        w = silent_window(h, v)
+        if w is None:
+            continue
+        for sp in spans:
+            covered = min(w[1], sp["t1"]) - max(w[0], sp["t0"])
+            if covered > 0 and covered * 2 >= w[1] - w[0]:
+                v["host_stall"] = describe_stall(h, sp)
+                break
+    bugs = [v for v in result["violations"] if not v.get("explained") and not v.get("host_stall")]
+    stalled = [v for v in result["violations"] if v.get("host_stall")]
+    result.update(verdict="fail" if bugs else ("host_stall" if stalled else "pass"),
+                  unexplained=len(bugs), host_stall=len(stalled),
+                  explained=len(result["violations"]) - len(bugs) - len(stalled))
+    return result
+
+
 def verdict(records):
     h, violations, counts = check(records)
     for v in violations:
         v["explained"] = explain(h, v)
-    bugs = [v for v in violations if not v["explained"]]
-    return dict(verdict="fail" if bugs else "pass", unexplained=len(bugs),
-                explained=len(violations) - len(bugs), violations=violations, counts=counts)
+    return attribute_host_stalls(records, dict(violations=violations, counts=counts))
 
 
 def main(argv):
@@ -829,7 +939,7 @@ def main(argv):
         return 2
     out = verdict(records)
     print(json.dumps(out, indent=1))
-    return 0 if out["verdict"] == "pass" else 1
+    return {"pass": 0, "host_stall": 3}.get(out["verdict"], 1)
 
 
 if __name__ == "__main__":

@@ -162,22 +162,28 @@ def campaign(results, out_dir):
                      f"{c['accepted']} | {c['not_serving']} | {c['replayed']} | "
                      f"{c['unanswered']} | {c['faults']} | "
                      f"{conv.get('seconds')}{'' if conv.get('ok') else ' (not converged)'} | "
-                     f"{r['unexplained']} / {r['explained']} |")
+                     f"{r['unexplained']} / {r['explained']}"
+                     + (f" / {r['host_stall']} host stall" if r.get("host_stall") else "") + " |")
     lines += ["", f"{total['runs']} runs: {total['pass']} pass, {total['fail']} fail, "
-              f"{total['skip']} skipped; {total['requests']} requests ({total['replies']} "
+              + (f"{total['host_stall']} host stall (inconclusive: bidctl silent while the "
+                 "host stood still), " if total["host_stall"] else "")
+              + f"{total['skip']} skipped; {total['requests']} requests ({total['replies']} "
               f"replies), {total['accepted']} accepted, {total['faults']} faults; "
               f"{total['unexplained']} unexplained and {total['explained']} explained "
               "violations.", ""]
     by_kind = defaultdict(list)
     for r in results:
         for v in r.get("violations", []):
-            by_kind[(v["invariant"], v.get("explained"))].append((r["experiment"], r["seed"], v))
+            key = v.get("explained") or ("HOST STALL" if v.get("host_stall") else None)
+            by_kind[(v["invariant"], key)].append((r["experiment"], r["seed"], v))
     if by_kind:
         lines += ["## Violations", ""]
     for (inv, why), items in sorted(by_kind.items(), key=lambda x: (x[0][1] is not None, x[0])):
-        lines.append(f"### {inv}: {len(items)} ({'explained: ' + why if why else 'UNEXPLAINED'})")
+        label = why if why == "HOST STALL" else ("explained: " + why if why else "UNEXPLAINED")
+        lines.append(f"### {inv}: {len(items)} ({label})")
         for exp, seed, v in items[:5]:
-            lines.append(f"- {exp} seed {seed}: {v['detail']}")
+            lines.append(f"- {exp} seed {seed}: {v['detail']}"
+                         + (f" ({v['host_stall']})" if v.get("host_stall") else ""))
         if len(items) > 5:
             lines.append(f"- ... and {len(items) - 5} more (summary.json)")
         lines.append("")

@@ -54,6 +54,7 @@ RUNNER_RUNS_ETCD = True
 BIDCTL_TIMEOUT_S = 2.0  # a status sample
 DEDUP_SECONDS = 120  # longer than a run's workload and convergence (16-30 s and converge_s)
 FINAL_TIMEOUT_S, FINAL_TRIES = 5.0, 3  # a final view
+HOST_PROBE_S = 0.25  # the host probe's period (HostProbe)
 
 
 def now():
@@ -355,6 +356,91 @@ class Sampler(threading.Thread):
                              **leadership(st))
 
 
+def pressure_totals():
+    """The kernel's pressure stall totals (/proc/pressure, microseconds
+    some task of the host waited): {io_some_us, io_full_us, cpu_some_us,
+    memory_some_us}, or {} without PSI."""
+    out = {}
+    for res in ("io", "cpu", "memory"):
+        try:
+            with open(f"/proc/pressure/{res}") as f:
+                for line in f:
+                    kind, *fields = line.split()
+                    total = dict(x.split("=") for x in fields).get("total")
+                    if total is not None and (res == "io" or kind == "some"):
+                        out[f"{res}_{kind}_us"] = int(total)
+        except OSError:
+            pass
+    return out
+
+
+class HostProbe(threading.Thread):
+    """What the host did to everyone, beside the nodes: every HOST_PROBE_S
+    a 4 KiB write and fsync of a file in the cluster's temp dir (the file
+    system of the nodes' state dirs and etcd's data), how late the probe's
+    own sleep woke (a starved runner), and the kernel's pressure totals.
+    One `host` record each: t0, t1, fsync_ms, late_ms, psi. A disk that
+    stands still stalls the probe's fsync with the nodes' (the campaign of
+    2026-12-01b: etcd_down seed 2022, zombie_leader seed 2074), so the
+    checker can tell a host stall from a node that stopped answering.
+    A probe still in its fsync at the end is recorded as ongoing."""
+
+    def __init__(self, root, rec):
+        super().__init__(name="host-probe", daemon=True)
+        self.path, self.rec = os.path.join(root, "host-probe"), rec
+        self.done = threading.Event()
+        self.in_fsync_since = None
+
+    def run(self):
+        block = b"\0" * 4096
+        late_ms = 0.0
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        except OSError as e:
+            self.rec.add("host", ok=False, error=f"cannot create {self.path}: {e}")
+            return
+        try:
+            while not self.done.is_set():
+                t0 = now()
+                self.in_fsync_since = t0
+                os.pwrite(fd, block, 0)
+                os.fsync(fd)
+                t1 = now()
+                self.in_fsync_since = None
+                self.rec.add("host", t=t1, t0=t0, t1=t1, ok=True,
+                             fsync_ms=round((t1 - t0) / 1e6, 3), late_ms=round(late_ms, 3),
+                             psi=pressure_totals())
+                due = time.monotonic() + HOST_PROBE_S
+                self.done.wait(HOST_PROBE_S)
+                late_ms = max(0.0, (time.monotonic() - due) * 1000)
+        except OSError as e:
+            self.rec.add("host", ok=False, error=f"{self.path}: {e}")
+        finally:
+            os.close(fd)
+
+    def stall_ms_since(self, t0):
+        """The longest fsync or late wake-up since monotonic t0 (ns), one
+        still in progress included."""
+        with self.rec.lock:
+            seen = [max(r["fsync_ms"], r["late_ms"]) for r in self.rec.records
+                    if r["type"] == "host" and r.get("ok") and r["t1"] >= t0]
+        since = self.in_fsync_since
+        if since is not None:
+            seen.append((now() - since) / 1e6)
+        return max(seen, default=0)
+
+    def finish(self):
+        """Stops the probe without waiting for a stuck fsync."""
+        self.done.set()
+        self.join(timeout=1.0)
+        since = self.in_fsync_since
+        if self.is_alive() and since is not None:
+            t1 = now()
+            self.rec.add("host", t=t1, t0=since, t1=t1, ok=True, ongoing=True,
+                         fsync_ms=round((t1 - since) / 1e6, 3), late_ms=0.0,
+                         psi=pressure_totals())
+
+
 class Strobe(threading.Thread):
     """Jepsen's clock strobe: node's clock flips between its offset + ms and
     its offset every period_ms for duration_s, then is left as it was.
@@ -394,6 +480,7 @@ class Run:
         self.exp, self.seed, self.out = exp, seed, out_dir
         self.binary, self.bidctl = binary, bidctl
         self.rec = Recorder()
+        self.probe = None
         self.stopped = set()
         self.held = set()  # nodes whose HLC ceiling renewal is blocked (hold_ceiling)
         self.killed = set()
@@ -468,6 +555,8 @@ class Run:
                          disk_mb=cfg["disk_mb"] if self.disks else None,
                          disk=cfg["disk"] if self.disks else None,
                          plan_digest=plan_digest(p), start_mono_ns=0, start_wall_ns=0)
+            self.probe = HostProbe(c.root, self.rec)
+            self.probe.start()
             c.start(cfg["nodes"], args=[], workers=cfg["workers"],
                     node_args=lambda i: self.node_args(i, key_file))
             for i in c.nodes:
@@ -484,6 +573,8 @@ class Run:
             self.final_etcd()
             self.collect_settles()
         finally:
+            if self.probe is not None:
+                self.probe.finish()
             etcd_left = self.stop_etcd()
             c.stop()
             disk_left = self.unmount_disks(c)
@@ -536,13 +627,25 @@ class Run:
     def find_leader(self, c, timeout=15):
         """The node that says it leads, when exactly one does (bounded)."""
         deadline = time.monotonic() + timeout
+        answered, seen = set(), set()
         while time.monotonic() < deadline:
-            leaders = [i for i in sorted(c.nodes)
-                       if (bidctl_json(c, i, "status")[0] or {}).get("leader")]
+            leaders = []
+            for i in sorted(c.nodes):
+                st, _ = bidctl_json(c, i, "status")
+                if st is not None:
+                    answered.add(i)
+                    if st.get("leader"):
+                        leaders.append(i)
+            seen.update(leaders)
             if len(leaders) == 1:
                 return leaders[0]
             time.sleep(0.1)
-        raise RuntimeError(f"no single leader within {timeout} s")
+        # Which it was: no node answering bidctl is not the same failure as
+        # nodes answering with no leader, or with two.
+        silent = sorted(set(c.nodes) - answered)
+        raise RuntimeError(f"no single leader within {timeout} s: "
+                           + (f"nodes {silent} never answered bidctl status; " if silent else "")
+                           + f"nodes seen leading: {sorted(seen)}")
 
     def target(self, c, kind, args):
         """The node a fault names: "leader" is the current leader for a
@@ -860,10 +963,24 @@ class Run:
 
     def converge(self, c):
         """Until every node shows the same view twice in a row (0.3 s
-        apart), at most converge_s seconds."""
+        apart), at most converge_s seconds; once more when the host probe
+        saw the host stand still meanwhile (the bound is on the nodes' time,
+        not the host's: final views read right after a stall are not final,
+        seen with a 40 s fsfreeze during etcd_down's convergence)."""
+        start, t0 = time.monotonic(), now()
+        ok = self.converge_once(c)
+        stall_ms = self.probe.stall_ms_since(t0) if self.probe is not None else 0
+        extended = not ok and stall_ms >= check.HOST_STALL_MS
+        if extended:
+            ok = self.converge_once(c)
+        self.sampler.done.set()
+        self.sampler.join(timeout=10)
+        self.rec.add("converged", ok=ok, seconds=round(time.monotonic() - start, 3),
+                     host_stall_ms=round(stall_ms), extended=extended)
+
+    def converge_once(self, c):
         start = time.monotonic()
         last = None
-        ok = False
         # A node whose clock is off by more than the bound cannot converge
         # (it refuses its peers' stamps, promise 4): the others are awaited.
         cfg = self.exp["cluster"]
@@ -874,13 +991,10 @@ class Run:
             same = (all(v[i] == v[good[0]] for i in v) and all(v.values())
                     and self.all_settled(v))
             if same and v == last:
-                ok = True
-                break
+                return True
             last = v if same else None
             time.sleep(0.3)
-        self.sampler.done.set()
-        self.sampler.join(timeout=10)
-        self.rec.add("converged", ok=ok, seconds=round(time.monotonic() - start, 3))
+        return False
 
     def final(self, c):
         """Every node's final status and view of every auction touched. A
@@ -894,13 +1008,16 @@ class Run:
                     return out, err, attempt + 1
             return out, err, FINAL_TRIES
         for i in sorted(c.nodes):
+            t0 = now()
             st, err, tries = ask(i, "status")
-            self.rec.add("final_status", node=i, status=st, error=err, tries=tries)
+            self.rec.add("final_status", node=i, status=st, error=err, tries=tries, t0=t0)
             for a in self.touched():
+                t0 = now()
                 view, err, tries = ask(i, "query", str(a))
                 if view is not None and "error" in view:
                     view, err = None, view["error"]
-                self.rec.add("final", node=i, auction=a, view=view, error=err, tries=tries)
+                self.rec.add("final", node=i, auction=a, view=view, error=err, tries=tries,
+                             t0=t0)
 
     def collect_settles(self):
         """Every node life's log lines (with their arrival times) and its
@@ -929,7 +1046,38 @@ def experiment_files(paths):
 
 
 def budget_s(exp):
-    return exp["workload"]["duration_s"] + exp["converge_s"] + SETUP_BUDGET_S
+    # converge_s twice: once more after a host stall (Run.converge).
+    return exp["workload"]["duration_s"] + 2 * exp["converge_s"] + SETUP_BUDGET_S
+
+
+def bidctl_silent(error):
+    """Whether a fault failed only because bidctl did not answer."""
+    return any(x in (error or "") for x in ("timed out", "never answered bidctl"))
+
+
+def not_applied(records):
+    """A fault that could not be applied: the run did not test what the
+    experiment says. Each with the window in which bidctl's silence made it
+    (silent_window), when that is why: check.attribute_host_stalls names a
+    host stall that covers it."""
+    out, strike = [], None
+    for f in records:
+        if f["type"] == "fault" and not f["ok"]:
+            v = dict(invariant="fault_not_applied", explained=None,
+                     detail=f"{f['kind']} {f['args']} at {f['at']} s: {f['error']}")
+            if bidctl_silent(f["error"]):
+                strike = v["silent_window"] = (f["t"], f["t_done"])
+            elif "no fault struck a leader before" in (f["error"] or "") and strike:
+                v["silent_window"] = strike  # the undo of a strike that bidctl's silence failed
+            out.append(v)
+        if f["type"] == "clock" and not f["ok"] and f["why"] == "strobe":
+            v = dict(invariant="fault_not_applied", explained=None,
+                     detail=f"clock_strobe flip of node {f['node']} to {f['offset_ms']} ms: "
+                     f"{f['error']}")
+            if bidctl_silent(f["error"]):
+                v["silent_window"] = (f["t"], f["t_done"])
+            out.append(v)
+    return out
 
 
 def run_one(exp, seed, out, args):
@@ -954,26 +1102,10 @@ def run_one(exp, seed, out, args):
         result["converged"] = next((r for r in records if r["type"] == "converged"), {})
         result["leftovers"] = next((r["leftovers"] for r in records if r["type"] == "end"), [])
         if result["leftovers"]:
-            result["verdict"] = "fail"
-            result["unexplained"] += 1
             result["violations"].append(dict(invariant="leftovers", explained=None,
                                              detail=f"left behind: {result['leftovers']}"))
-        # A fault that could not be applied: the run did not test what the
-        # experiment says.
-        for f in records:
-            if f["type"] == "fault" and not f["ok"]:
-                result["verdict"] = "fail"
-                result["unexplained"] += 1
-                result["violations"].append(dict(
-                    invariant="fault_not_applied", explained=None,
-                    detail=f"{f['kind']} {f['args']} at {f['at']} s: {f['error']}"))
-            if f["type"] == "clock" and not f["ok"] and f["why"] == "strobe":
-                result["verdict"] = "fail"
-                result["unexplained"] += 1
-                result["violations"].append(dict(
-                    invariant="fault_not_applied", explained=None,
-                    detail=f"clock_strobe flip of node {f['node']} to {f['offset_ms']} ms: "
-                    f"{f['error']}"))
+        result["violations"] += not_applied(records)
+        check.attribute_host_stalls(records, result)
         report.timeline(records, out)
     with open(os.path.join(out, "check.json"), "w") as f:
         json.dump(result, f, indent=1)
@@ -1037,10 +1169,13 @@ def main(argv):
                  f"{r['seconds']} s)"), flush=True)
         for v in r.get("violations", []):
             if not v.get("explained"):
-                print(f"  {v['invariant']}: {v['detail']}", flush=True)
+                print(f"  {v['invariant']}: {v['detail']}"
+                      + (f"\n    {v['host_stall']}" if v.get("host_stall") else ""), flush=True)
     report.campaign(results, args.out)
     print(f"report: {os.path.join(args.out, 'report.md')}")
-    return 1 if any(r["verdict"] == "fail" for r in results) else 0
+    if any(r["verdict"] == "fail" for r in results):
+        return 1
+    return 3 if any(r["verdict"] == "host_stall" for r in results) else 0
 
 
 if __name__ == "__main__":

@@ -112,7 +112,7 @@ class Campaign(unittest.TestCase):
                                os.path.join(EXP, name + ".yaml")])
                 with open(os.path.join(out, "summary.json")) as f:
                     results += json.load(f)
-                self.assertIn(rc, (0, 1), name)
+                self.assertIn(rc, (0, 1, 3), name)  # 3: a host stall, named below
             by_name = {r["experiment"]: r for r in results}
             for r in results:
                 with self.subTest(experiment=r["experiment"]):

@@ -734,5 +734,124 @@ class Needs(unittest.TestCase):
             shutil.rmtree(d, ignore_errors=True)
 
 
+class HostStall(unittest.TestCase):
+    """bidctl's silence inside a host stall the runner's probe measured
+    (run.py HostProbe) is named as such (verdict host_stall), not as a node
+    bug; without the probe's evidence, or outside the stall, or for any
+    other violation, it stays a failure. The campaign of 2026-12-01b had
+    two such runs reported as plain failures: etcd_down seed 2022 (node 2
+    gave no final view for about 90 s) and zombie_leader seed 2074 (no
+    node answered bidctl for 27 s, "no single leader within 15 s")."""
+
+    PSI0 = dict(io_some_us=0, io_full_us=0, cpu_some_us=0, memory_some_us=0)
+
+    def probe(self, b, t0_ms, t1_ms, psi_io_full_us=0, late_ms=0.0):
+        psi = dict(self.PSI0, io_some_us=psi_io_full_us, io_full_us=psi_io_full_us)
+        b.records.append(dict(type="host", t=b.at(t1_ms), t0=b.at(t0_ms), t1=b.at(t1_ms),
+                              ok=True, fsync_ms=float(t1_ms - t0_ms), late_ms=late_ms, psi=psi))
+
+    def silent_final(self, records, t0_ms, t1_ms):
+        f = final_of(records, 2, 1)
+        f.update(view=None, error="bidctl timed out (node stopped?)", tries=3,
+                 t0=1000 * MS + t0_ms * MS, t=1000 * MS + t1_ms * MS)
+        return records
+
+    def stalled(self, b, start_ms=-2000, end_ms=16_000):
+        """Probes every 250 ms, one fsync standing still from start to end."""
+        for k in range(-8, 0):
+            self.probe(b, start_ms + 250 * k, start_ms + 250 * k + 1)
+        self.probe(b, start_ms, end_ms, psi_io_full_us=int((end_ms - start_ms) * 900))
+
+    def test_a_final_view_lost_inside_a_host_stall_is_named(self):
+        b = clean()
+        self.stalled(b)
+        records = self.silent_final(b.finish([1, 2]), -5000, 10_000)
+        out = check.verdict(records)
+        self.assertEqual(out["verdict"], "host_stall", out)
+        self.assertEqual((out["unexplained"], out["host_stall"]), (0, 1), out)
+        why = out["violations"][0]["host_stall"]
+        self.assertIn("one fsync of a 4 KiB file on the nodes' file system took 18.0 s", why)
+        self.assertIn("I/O pressure full 90%", why)
+        self.assertIn("from -2.0 to 16.0 s", why)
+
+    def test_a_final_view_lost_without_the_probe_fails(self):
+        """The campaign's histories: no probe, so a plain failure still."""
+        records = self.silent_final(clean().finish([1, 2]), -5000, 10_000)
+        out = check.verdict(records)
+        self.assertEqual(out["verdict"], "fail", out)
+        self.assertNotIn("host_stall", out["violations"][0])
+
+    def test_a_final_view_lost_on_a_quiet_host_fails(self):
+        b = clean()
+        for k in range(60):
+            self.probe(b, 250 * k - 5000, 250 * k - 5000 + 2)
+        out = check.verdict(self.silent_final(b.finish([1, 2]), -5000, 10_000))
+        self.assertEqual(out["verdict"], "fail", out)
+
+    def test_a_stall_covering_less_than_half_the_silence_fails(self):
+        b = clean()
+        self.stalled(b, start_ms=-5000, end_ms=1000)  # 6 s of a 15 s silence
+        out = check.verdict(self.silent_final(b.finish([1, 2]), -5000, 10_000))
+        self.assertEqual(out["verdict"], "fail", out)
+
+    def test_a_starved_runner_is_a_host_stall(self):
+        b = clean()
+        self.probe(b, -6000, -5999)
+        self.probe(b, 12_000, 12_001, late_ms=17_500.0)  # slept from -5.5 s
+        out = check.verdict(self.silent_final(b.finish([1, 2]), -5000, 10_000))
+        self.assertEqual(out["verdict"], "host_stall", out)
+        self.assertIn("the runner's 0.25 s sleep woke 17.5 s late",
+                      out["violations"][0]["host_stall"])
+
+    def test_other_violations_inside_a_stall_still_fail(self):
+        b = clean()
+        self.stalled(b)
+        records = b.finish([1, 2])
+        final_of(records, 2, 1)["view"]["bid_count"] = 1  # I1 and I2: not silence
+        out = check.verdict(records)
+        self.assertEqual(out["verdict"], "fail", out)
+        self.assertFalse(any(v.get("host_stall") for v in out["violations"]), out)
+
+    def test_a_leader_fault_failed_by_silence_inside_a_stall(self):
+        """zombie_leader seed 2074's shape: the strike on the leader found
+        no node answering bidctl, and its undo had no leader to resume."""
+        import run
+        b = clean()
+        self.stalled(b, start_ms=-1000, end_ms=27_000)
+        b.records.append(dict(type="fault", t=b.at(3000), t_done=b.at(18_400), kind="stop",
+                              args={"node": "leader"}, ok=False, at=3.0,
+                              error="RuntimeError: no single leader within 15 s: nodes "
+                              "[1, 2, 3] never answered bidctl status; nodes seen leading: []"))
+        b.records.append(dict(type="fault", t=b.at(18_400), t_done=b.at(18_400), kind="cont",
+                              args={"node": "leader"}, ok=False, at=11.0,
+                              error="RuntimeError: cont of the leader, but no fault struck a "
+                              "leader before"))
+        records = b.finish([1, 2])
+        result = check.verdict(records)
+        result["violations"] += run.not_applied(records)
+        check.attribute_host_stalls(records, result)
+        self.assertEqual(result["verdict"], "host_stall", result)
+        self.assertEqual(result["host_stall"], 2, result)
+        # The same failure on a quiet host is the node's (or the runner's).
+        quiet = [r for r in records if r["type"] != "host"]
+        result = check.verdict(quiet)
+        result["violations"] += run.not_applied(quiet)
+        check.attribute_host_stalls(quiet, result)
+        self.assertEqual((result["verdict"], result["unexplained"]), ("fail", 2), result)
+
+    def test_a_fault_that_failed_otherwise_inside_a_stall_fails(self):
+        import run
+        b = clean()
+        self.stalled(b)
+        b.records.append(dict(type="fault", t=b.at(3000), t_done=b.at(3100), kind="kill",
+                              args={"node": 1}, ok=False, at=3.0,
+                              error="RuntimeError: node 1 is not running"))
+        records = b.finish([1, 2])
+        result = check.verdict(records)
+        result["violations"] += run.not_applied(records)
+        check.attribute_host_stalls(records, result)
+        self.assertEqual(result["verdict"], "fail", result)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
