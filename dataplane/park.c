@@ -56,7 +56,11 @@ static void rewrite_not_serving(struct rte_mbuf *m)
  * drops its run as a full queue always did, so that it cannot hold the
  * replies of other ports behind it (the park is one queue).
  */
-#define PARK_TX_WAIT_US 10000
+/* 100 ms: longer than a peer's scheduling hiccup on a shared host (at
+ * 10 ms, test_wal_release_burst lost 46 replies once on this loaded
+ * 2-core VM: the generator was descheduled, not gone), short against a
+ * link that is down. */
+#define PARK_TX_WAIT_US 100000
 
 /* Once per parked reply, when its outcome is known: a lost record's reply
  * says NOT_SERVING. */
