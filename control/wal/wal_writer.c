@@ -930,8 +930,6 @@ void wal_writer_stats(const struct wal_writer *w, struct wal_writer_stats *s)
 	s->zero_bytes = atomic_load_explicit(&c->zero_bytes, memory_order_relaxed);
 	s->full = atomic_load_explicit(&c->full, memory_order_relaxed);
 	s->reserve_bytes = atomic_load_explicit(&c->reserve_bytes, memory_order_relaxed);
-	s->full_error =
-	    wal_writer_full(w) ? atomic_load_explicit(&w->full_error, memory_order_relaxed) : 0;
 	for (unsigned int i = 0; i < w->nproducers; i++) {
 		s->ring_full +=
 		    atomic_load_explicit(&w->producers[i].ring_full, memory_order_relaxed);
@@ -940,4 +938,9 @@ void wal_writer_stats(const struct wal_writer *w, struct wal_writer_stats *s)
 	s->lsn = atomic_load_explicit(&w->lsn, memory_order_relaxed);
 	s->durable_lsn = wal_durable_lsn(w);
 	s->error = wal_writer_error(w);
+	/* A failed writer is failed, not full (its flag stays until resume):
+	 * bidctl status takes full_error for "FULL". */
+	s->full_error = s->error == 0 && wal_writer_full(w)
+			    ? atomic_load_explicit(&w->full_error, memory_order_relaxed)
+			    : 0;
 }
