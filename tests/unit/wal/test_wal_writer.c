@@ -1142,6 +1142,23 @@ static void a_full_writer_that_fails_is_not_reported_full(void **state)
 	assert_int_equal(st.full_error, 0); /* what ctl_glue.c takes for "FULL" */
 }
 
+/* Review (issue 13): the stats' reserve_bytes (bidctl status
+ * wal.reserve_bytes, stats wal_reserve_bytes) was only stored by a commit:
+ * a node that has logged nothing yet showed 0, as if it had no reserve.
+ * Fails on 843c7eb. */
+static void an_idle_writer_shows_its_reserve(void **state)
+{
+	(void)state;
+	reserve_bytes = wal_writer_reserve_bound(2, 1024);
+	struct wal_writer *w = open_writer(2, 1024, 1, NULL);
+	assert_int_equal(wal_writer_start(w), 0);
+	struct wal_writer_stats st;
+	wal_writer_stats(w, &st);
+	wal_writer_destroy(w);
+	assert_true(st.reserve_bytes >= reserve_bytes);
+	assert_true(st.reserve_bytes <= reserve_bytes + WAL_RESERVE_STEP);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1170,6 +1187,7 @@ int main(void)
 					    make_dir, drop_dir),
 	    cmocka_unit_test_setup_teardown(a_full_writer_that_fails_is_not_reported_full, make_dir,
 					    drop_dir),
+	    cmocka_unit_test_setup_teardown(an_idle_writer_shows_its_reserve, make_dir, drop_dir),
 	    cmocka_unit_test_setup_teardown(a_full_disk_stops_admits_and_loses_nothing, make_dir,
 					    drop_dir),
 	    cmocka_unit_test_setup_teardown(zeros_after_an_older_segment_s_last_record_are_its_end,
