@@ -318,6 +318,11 @@ static void run_zero_case(const char *dir, bool zero, double rate)
 				      .ring_slots = 1 << 16,
 				      .segment_bytes = 64u << 20,
 				      .zero_fill = zero};
+	/* BENCH_RESERVE=1: the node's reserve (wal_writer_reserve_bound of 3
+	 * producers, 16384 slots), as start_writer sets it. */
+	const char *res = getenv("BENCH_RESERVE");
+	if (res && *res == '1')
+		c.reserve_bytes = wal_writer_reserve_bound(3, 16384);
 	struct wal_writer *w = wal_writer_create(&c, err, sizeof(err));
 	if (!w) {
 		fprintf(stderr, "%s\n", err);

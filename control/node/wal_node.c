@@ -824,12 +824,15 @@ void wal_node_tick(struct control *c, uint64_t now_ms)
 	 * its reserve again by itself, no resume is asked. */
 	bool full = !failed && wal_writer_full(wn->writer);
 	bool said = atomic_load(&n->not_serving) & NOT_SERVING_WAL;
-	if ((failed || full) && !said) {
+	/* A full log that then fails (e.g. ENOSPC past the reserve) is already
+	 * NOT_SERVING: its failure, records lost, is said all the same. */
+	if ((failed || full) && (!said || (failed && !wn->failed_said))) {
 		char why[512];
 		wal_writer_describe(wn->writer, why, sizeof(why));
 		node_not_serving(n, NOT_SERVING_WAL, true);
 		BP_LOG(ERR, SERVICE, "not serving: %s: %s\n",
 		       failed ? "the write-ahead log failed" : "the write-ahead log is full", why);
+		wn->failed_said = failed;
 		wn->next_resume_ms = now_ms + WAL_RESUME_EVERY_MS;
 	} else if (failed && now_ms >= wn->next_resume_ms) {
 		wal_writer_resume(wn->writer); /* the writer probes the disk */
@@ -838,6 +841,8 @@ void wal_node_tick(struct control *c, uint64_t now_ms)
 		node_not_serving(n, NOT_SERVING_WAL, false);
 		BP_LOG(NOTICE, SERVICE, "the write-ahead log works again: serving\n");
 	}
+	if (!failed)
+		wn->failed_said = false;
 	watch_stall(c, failed, now_ms);
 }
 

@@ -47,7 +47,7 @@ struct wal_node {
 	uint64_t recovered_auctions, recovered_keys, recovered_bids;
 	uint64_t orphan_bids; /* accepted bids of auctions never opened in the log */
 	uint64_t hlc_logged;  /* the last HLC high-water mark logged (service) */
-	bool failed_said;     /* control: the failure was logged */
+	bool failed_said;     /* wal_node_tick: the failure was logged */
 	uint64_t next_resume_ms;
 	_Atomic uint64_t control_lost;	      /* control records the ring could not take */
 	_Atomic uint64_t recovery_peer_drops; /* peer frames dropped while recovering */

@@ -48,7 +48,7 @@ struct wal_counters {
 	_Atomic uint64_t fsync_ns;
 	_Atomic uint64_t zero_bytes;
 	_Atomic uint64_t full;
-	_Atomic uint64_t reserve_bytes; /* as of the last commit */
+	_Atomic uint64_t reserve_bytes; /* allocated past the last record (show_reserve) */
 };
 
 struct wal_writer {
@@ -176,6 +176,15 @@ static uint64_t file_end(const struct wal_writer *w)
 	return max3(w->seg_off, w->zeroed_to, w->reserved_to);
 }
 
+/* The stats' reserve_bytes: what is allocated past the last record now
+ * (each change of it, not only commits: an idle writer shows it too). */
+static void show_reserve(struct wal_writer *w)
+{
+	atomic_store_explicit(&w->c.reserve_bytes,
+			      w->reserved_to > w->seg_off ? w->reserved_to - w->seg_off : 0,
+			      memory_order_relaxed);
+}
+
 /* Zeros over [from, to) of fd: 0 or a negative errno (a write that makes
  * no progress is the disk being full). */
 static int write_zeros(int fd, uint64_t from, uint64_t to)
@@ -235,6 +244,7 @@ static int keep_reserve(struct wal_writer *w, uint64_t end)
 	if (rc != 0)
 		return rc;
 	w->reserved_to = to;
+	show_reserve(w);
 	return 0;
 }
 
@@ -638,6 +648,7 @@ static int trim_zero_tail(struct wal_writer *w)
 		return -errno;
 	w->zeroed_to = w->seg_off;
 	w->reserved_to = w->seg_off;
+	show_reserve(w);
 	return 0;
 }
 
@@ -669,6 +680,7 @@ static int roll_over(struct wal_writer *w)
 	use_segment(w, fd);
 	if (reserved)
 		w->reserved_to = reserved;
+	show_reserve(w);
 	add(&w->c.segments, 1);
 	return 0;
 }
@@ -738,9 +750,7 @@ static void commit(struct wal_writer *w, size_t n, uint64_t bytes)
 	}
 	w->seg_off += bytes;
 	w->next_lsn += n;
-	atomic_store_explicit(&w->c.reserve_bytes,
-			      w->reserved_to > w->seg_off ? w->reserved_to - w->seg_off : 0,
-			      memory_order_relaxed);
+	show_reserve(w);
 	uint64_t t0 = now_ns();
 	rc = w->cfg.sync(w->fd) == 0 ? 0 : -errno;
 	w->last_fsync_ns = now_ns() - t0;
@@ -930,8 +940,6 @@ void wal_writer_stats(const struct wal_writer *w, struct wal_writer_stats *s)
 	s->zero_bytes = atomic_load_explicit(&c->zero_bytes, memory_order_relaxed);
 	s->full = atomic_load_explicit(&c->full, memory_order_relaxed);
 	s->reserve_bytes = atomic_load_explicit(&c->reserve_bytes, memory_order_relaxed);
-	s->full_error =
-	    wal_writer_full(w) ? atomic_load_explicit(&w->full_error, memory_order_relaxed) : 0;
 	for (unsigned int i = 0; i < w->nproducers; i++) {
 		s->ring_full +=
 		    atomic_load_explicit(&w->producers[i].ring_full, memory_order_relaxed);
@@ -940,4 +948,9 @@ void wal_writer_stats(const struct wal_writer *w, struct wal_writer_stats *s)
 	s->lsn = atomic_load_explicit(&w->lsn, memory_order_relaxed);
 	s->durable_lsn = wal_durable_lsn(w);
 	s->error = wal_writer_error(w);
+	/* A failed writer is failed, not full (its flag stays until resume):
+	 * bidctl status takes full_error for "FULL". */
+	s->full_error = s->error == 0 && wal_writer_full(w)
+			    ? atomic_load_explicit(&w->full_error, memory_order_relaxed)
+			    : 0;
 }
