@@ -124,9 +124,11 @@ const struct option_spec bp_options[] = {
      "busy node's disk stays bounded: a snapshot (two while one is written) + N MiB + a segment "
      "(docs/WAL.md)",
      NULL},
-    {"wal-segment-mb", NUMBER(wal_segment_mb, 1, 1024), 64, NULL, "N",
-     "the log rolls over to a new segment file past N MiB; a snapshot deletes whole segments "
-     "only, so the current one is what disk use holds beyond the log since the snapshot",
+    {"wal-segment-mb", NUMBER(wal_segment_mb, 1, 512), 64, NULL, "N",
+     "the log rolls over to a new segment file past N MiB (at most 512: a segment, its reserve "
+     "and what a full disk adds past it stay under the reader's 1 GiB per file); a snapshot "
+     "deletes whole segments only, so the current one is what disk use holds beyond the log "
+     "since the snapshot",
      NULL},
     {"config", OPTION_CONFIG, FIELD(config_file), 0, 0, 0, NULL, "FILE",
      "INI file: a [node] section of key = value lines, keys as the long options "

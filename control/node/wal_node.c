@@ -813,6 +813,11 @@ static void watch_stall(struct control *c, bool failed, uint64_t now_ms)
 	       ws.lsn, ws.durable_lsn, WAL_STALL_MS);
 }
 
+bool wal_node_full(const struct control *c)
+{
+	return c->wal.writer && wal_writer_full(c->wal.writer);
+}
+
 void wal_node_tick(struct control *c, uint64_t now_ms)
 {
 	struct wal_node *wn = &c->wal;

@@ -134,6 +134,11 @@ void wal_node_service_hlc(struct control *c, uint64_t ceiling);
  * the durable LSN moves. */
 void wal_node_tick(struct control *c, uint64_t now_ms);
 
+/* Whether the log cannot grow just now (docs/WAL.md "The reserve"): the
+ * control thread then holds back closes and settlements, which would
+ * only fill the log's reserve. Any thread. */
+bool wal_node_full(const struct control *c);
+
 /* The writer's counters (zeroes with --durability off). */
 void wal_node_stats(const struct control *c, struct wal_writer_stats *s);
 

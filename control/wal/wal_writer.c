@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "wal_reader.h"
 #include "wal_segment.h"
 
 #ifndef IOV_MAX
@@ -68,10 +69,12 @@ struct wal_writer {
 	int dirfd;
 	int fd;
 	uint64_t seg_off;
-	uint64_t zeroed_to;	/* the segment's bytes below this are records or zeros */
-	uint64_t reserved_to;	/* ... or allocated space (keep_reserve) */
-	uint64_t full_retry_ns; /* full: when the reserve is tried again */
-	bool zero_fill;		/* zeros ahead of the appends in this segment (zero_ahead) */
+	uint64_t zeroed_to;	 /* the segment's bytes below this are records or zeros */
+	uint64_t reserved_to;	 /* ... or allocated space (keep_reserve) */
+	uint64_t full_retry_ns;	 /* full: when the reserve is tried again */
+	uint64_t roll_retry_ns;	 /* a rollover without room: when it is tried again */
+	uint64_t space_check_ns; /* when the file system's free space is looked at next */
+	bool zero_fill;		 /* zeros ahead of the appends in this segment (zero_ahead) */
 	uint64_t next_lsn;
 	struct iovec *iov;
 	pthread_t thread;
@@ -117,6 +120,12 @@ static int check_config(const struct wal_writer_config *c, char *err, size_t err
 		why = "ring_slots must be a power of two >= 2";
 	else if (c->segment_bytes < WAL_SEGMENT_MIN_BYTES)
 		why = "segment_bytes must be >= 4096";
+	else if (c->segment_bytes + c->reserve_bytes + WAL_RESERVE_STEP +
+		     (uint64_t)(c->batch_max ? c->batch_max : WAL_BATCH_DEFAULT) *
+			 WAL_RECORD_LARGEST >
+		 WAL_FILE_MAX)
+		why = "segment_bytes and the reserve past it must fit a log file (WAL_FILE_MAX, "
+		      "1 GiB): use smaller segments";
 	if (!why)
 		return 0;
 	snprintf(err, errlen, "log writer: %s", why);
@@ -257,6 +266,45 @@ static void turn_full(struct wal_writer *w, int rc)
 	if (!atomic_exchange_explicit(&w->full, true, memory_order_seq_cst))
 		add(&w->c.full, 1);
 	w->full_retry_ns = now_ns() + (uint64_t)WAL_FULL_RETRY_MS * 1000000u;
+}
+
+/* What the file system under fd has free for an unprivileged user (what
+ * df shows as available); UINT64_MAX when it cannot tell. */
+static uint64_t fs_free(int fd)
+{
+	struct statfs sf;
+	if (fstatfs(fd, &sf) != 0)
+		return UINT64_MAX;
+	return (uint64_t)sf.f_bavail * (uint64_t)sf.f_bsize;
+}
+
+/* Whether the disk has filled: less than a reserve step free beside the
+ * reserve, so the next extension would fail. Asked at most every
+ * WAL_SPACE_WATCH_MS: a full disk turns the writer full at once, not
+ * after the step's worth of records its reserve still takes. */
+static bool space_short(struct wal_writer *w)
+{
+	uint64_t now = now_ns();
+	if (now < w->space_check_ns)
+		return false;
+	w->space_check_ns = now + (uint64_t)WAL_SPACE_WATCH_MS * 1000000u;
+	return fs_free(w->fd) < WAL_RESERVE_STEP;
+}
+
+/* How far a segment may go past segment_bytes, its reserve and one batch
+ * included, while its rollover waits for room: a file the reader takes
+ * (WAL_FILE_MAX; check_config makes room for it). */
+static uint64_t segment_cap(const struct wal_writer *w)
+{
+	return WAL_FILE_MAX - w->cfg.reserve_bytes - WAL_RESERVE_STEP -
+	       (uint64_t)w->cfg.batch_max * WAL_RECORD_LARGEST;
+}
+
+/* Whether the current segment may take a batch of `bytes` more, past
+ * segment_bytes, with its reserve kept. */
+static bool may_stay(const struct wal_writer *w, uint64_t bytes)
+{
+	return w->cfg.reserve_bytes && w->seg_off + bytes <= segment_cap(w);
 }
 
 uint64_t wal_writer_reserve_bound(unsigned int producers, unsigned int ring_slots)
@@ -519,7 +567,8 @@ static void fail(struct wal_writer *w, int rc, enum wal_failed_op op, uint64_t b
 }
 
 /* Adds up to batch_max - *n records of p (to its tail as gathered). */
-static void take_ring(struct wal_writer *w, struct wal_producer *p, size_t *n, uint64_t *bytes)
+static void take_ring(struct wal_writer *w, struct wal_producer *p, size_t *n, uint64_t *bytes,
+		      uint64_t *budget)
 {
 	p->taken = 0;
 	if (*n == w->cfg.batch_max)
@@ -528,13 +577,42 @@ static void take_ring(struct wal_writer *w, struct wal_producer *p, size_t *n, u
 	uint64_t take = p->seen - head;
 	if (take > w->cfg.batch_max - *n)
 		take = w->cfg.batch_max - *n;
-	for (uint64_t i = 0; i < take; i++) {
+	uint64_t i = 0;
+	for (; i < take; i++) {
 		uint8_t *rec = p->slots[(head + i) & p->mask];
 		size_t len = wal_peek_length(rec);
+		if (len > *budget)
+			break;
+		*budget -= len;
 		w->iov[(*n)++] = (struct iovec){rec, len};
 		*bytes += len;
 	}
-	p->taken = take;
+	p->taken = i;
+}
+
+/*
+ * Full (wal_writer.h "The reserve"): what the urgent rings may still add
+ * to the reserve. The workers stopped admitting when the writer turned
+ * full, so their rings hold all they will ever add; the urgent producers
+ * (control, service) do not ask, and a close wave or an --open-range
+ * could use up the reserve ahead of the workers' records (committed
+ * after the urgent ones) and have them LOST. So the urgent rings get what
+ * the reserve holds beyond the workers' rings, each record counted at its
+ * largest size and one more per ring. Their records wait in their rings
+ * (and the control thread's backlog) for the rest.
+ */
+static uint64_t urgent_budget(const struct wal_writer *w, unsigned int ordinary)
+{
+	if (!w->cfg.reserve_bytes || !atomic_load_explicit(&w->full, memory_order_relaxed))
+		return UINT64_MAX;
+	uint64_t room = w->reserved_to > w->seg_off ? w->reserved_to - w->seg_off : 0;
+	uint64_t need = 0;
+	for (unsigned int i = 0; i < ordinary; i++) {
+		const struct wal_producer *p = &w->producers[i];
+		need += (p->seen - atomic_load_explicit(&p->head, memory_order_relaxed) + 1) *
+			WAL_RECORD_LARGEST;
+	}
+	return room > need ? room - need : 0;
 }
 
 /*
@@ -558,12 +636,13 @@ static size_t gather(struct wal_writer *w, uint64_t *bytes)
 	for (unsigned int i = 0; i < w->nproducers; i++)
 		w->producers[i].seen =
 		    atomic_load_explicit(&w->producers[i].tail, memory_order_acquire);
+	uint64_t budget = urgent_budget(w, ordinary), unlimited = UINT64_MAX;
 	for (unsigned int i = ordinary; i < w->nproducers; i++)
-		take_ring(w, &w->producers[i], &n, bytes);
+		take_ring(w, &w->producers[i], &n, bytes, &budget);
 	unsigned int first = w->next_ring % ordinary;
 	w->next_ring = (first + 1) % ordinary;
 	for (unsigned int k = 0; k < ordinary; k++)
-		take_ring(w, &w->producers[(first + k) % ordinary], &n, bytes);
+		take_ring(w, &w->producers[(first + k) % ordinary], &n, bytes, &unlimited);
 	return n;
 }
 
@@ -717,11 +796,17 @@ static void commit(struct wal_writer *w, size_t n, uint64_t bytes)
 	/* Full: into the reserve, past segment_bytes if it must. */
 	bool full = atomic_load_explicit(&w->full, memory_order_relaxed);
 	if (!full && w->seg_off + bytes > w->cfg.segment_bytes &&
-	    w->seg_off > WAL_FILE_HEADER_LEN) {
+	    w->seg_off > WAL_FILE_HEADER_LEN && now_ns() >= w->roll_retry_ns) {
 		int rc = roll_over(w);
 		if (rc != 0 && w->cfg.reserve_bytes) {
-			turn_full(w, rc);
-			full = true;
+			/* A rollover needs a second reserve beside this one: without
+			 * room for it the segment goes on past segment_bytes (up to
+			 * segment_cap) and the rollover is tried again later. */
+			w->roll_retry_ns = now_ns() + (uint64_t)WAL_FULL_RETRY_MS * 1000000u;
+			if (!may_stay(w, bytes)) {
+				turn_full(w, rc);
+				full = true;
+			}
 		} else if (rc != 0) {
 			release_slots(w);
 			fail(w, rc, WAL_OP_SEGMENT, n);
@@ -730,6 +815,8 @@ static void commit(struct wal_writer *w, size_t n, uint64_t bytes)
 	}
 	if (!full) {
 		int rc = keep_reserve(w, w->seg_off + bytes);
+		if (rc == 0 && w->cfg.reserve_bytes && space_short(w))
+			rc = -ENOSPC;
 		if (rc != 0)
 			turn_full(w, rc);
 	}
@@ -810,8 +897,12 @@ static void retry_full(struct wal_writer *w)
 	if (now_ns() < w->full_retry_ns)
 		return;
 	int rc = w->seg_off >= w->cfg.segment_bytes ? roll_over(w) : 0;
+	if (rc != 0 && may_stay(w, 0))
+		rc = 0; /* no room for a second reserve: on in this segment */
 	if (rc == 0)
 		rc = keep_reserve(w, w->seg_off);
+	if (rc == 0 && fs_free(w->fd) < WAL_RESERVE_STEP)
+		rc = -ENOSPC;
 	if (rc != 0) {
 		turn_full(w, rc);
 		return;

@@ -77,8 +77,13 @@
 #define WAL_LATENCY_BUCKETS   32 /* fsync latency: bucket 0 < 1 us, b: [2^(b-1), 2^b) us */
 #define WAL_SEGMENT_MIN_BYTES 4096
 #define WAL_ZERO_AHEAD	      (1u << 20) /* zeros written past the appends, at a time */
-#define WAL_RESERVE_STEP      4096	 /* the reserve grows by at least this much at a time */
-#define WAL_FULL_RETRY_MS     100	 /* full: how often the reserve is tried again */
+/* The reserve grows by this much at a time. Each fallocate is a metadata
+ * commit at the next fdatasync, so a MiB, as the zeros, keeps that to one
+ * per MiB of log; 4 KiB steps doubled the fdatasync's mean (370-444 us
+ * against 179-234 us at 200k records/s, review 5). */
+#define WAL_RESERVE_STEP   (1u << 20)
+#define WAL_FULL_RETRY_MS  100 /* full: how often the reserve is tried again */
+#define WAL_SPACE_WATCH_MS 10  /* how often the file system's free space is looked at */
 
 struct wal_writer_config {
 	const char *state_dir;

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """A full disk under --durability sync (docs/WAL.md "The node", "The
 reserve"): the state directory is a small tmpfs, nearly filled. Bids are
-answered until the log cannot grow; from then on no bid is answered
+answered until the log sees it cannot grow; from then on no bid is answered
 ACCEPTED (NOT_SERVING), a bid answered NOT_SERVING changed nothing (the
 leading bid and bid_count are those of the ACCEPTED bids: the reserve
 kept the disk from failing a record in flight), bidctl status says why
@@ -51,6 +51,14 @@ class WalDiskFull(unittest.TestCase):
         accepted, amount, rid = {}, 10, 1
         try:
             self.assertEqual(c.ask(bid(rid, 1, 1, amount))["status"], ACCEPTED)
+            for _ in range(20):  # before the disk fills: their records must stay
+                rid += 1
+                amount += 1
+                r = c.ask(bid(rid, 1, 2, amount))
+                self.assertEqual(r["status"], ACCEPTED, r)
+                accepted[rid] = (2, amount, r["hlc"])
+            # The disk fills: the log turns full within its space watch (less
+            # than a reserve step free: docs/WAL.md "The reserve").
             filler = self.fill(leave=16 * 1024)
             refused = None
             deadline = time.time() + 30
