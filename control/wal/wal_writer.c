@@ -752,7 +752,10 @@ static int roll_over(struct wal_writer *w)
 		char name[WAL_NAME_CAP];
 		wal_file_name(name, w->next_lsn, WAL_FILE_SEGMENT);
 		close(fd);
-		unlinkat(w->dirfd, name, 0);
+		/* Durably gone: else a crash could leave a segment from
+		 * next_lsn beside the records the older one goes on with. */
+		if (unlinkat(w->dirfd, name, 0) == 0)
+			wal_dir_sync(w->dirfd);
 		return rc;
 	}
 	close(w->fd);
