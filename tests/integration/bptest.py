@@ -476,6 +476,39 @@ BIDPLANE = os.environ.get("BP_BIDPLANE", "build/bidplane")
 BIDCTL = os.environ.get("BP_BIDCTL", "build/bidctl")
 
 
+def wait_for(what, check, timeout=20):
+    """check()'s first true value, asked every 0.1 s; AssertionError naming
+    `what` after `timeout` seconds."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        got = check()
+        if got:
+            return got
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class TmpfsStateDir:
+    """A test's --state-dir on a tmpfs of its own (root: mount), removed
+    with the test; fill() takes its free space."""
+
+    def mount_state(self, prefix, size):
+        self.state = tempfile.mkdtemp(prefix=prefix)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", self.state],
+                       check=True)
+        self.addCleanup(shutil.rmtree, self.state, True)
+        self.addCleanup(subprocess.run, ["umount", "-l", self.state])
+
+    def fill(self, leave):
+        """A filler file that leaves about `leave` bytes free: its path."""
+        st = os.statvfs(self.state)
+        free = st.f_bavail * st.f_frsize
+        path = os.path.join(self.state, "filler")
+        with open(path, "wb") as f:
+            f.write(b"\0" * max(0, free - leave))
+        return path
+
+
 def main(name):
     """Entry point of a test script: namespace, then unittest. The binaries
     come from BP_BIDPLANE and BP_BIDCTL (meson sets them)."""

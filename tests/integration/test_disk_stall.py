@@ -19,7 +19,7 @@ import time
 import unittest
 
 import cluster
-from bptest import ACCEPTED, NOT_SERVING, bid
+from bptest import ACCEPTED, NOT_SERVING, bid, wait_for
 from cluster import Cluster
 
 HOLD_SO = os.environ.get("BP_HOLD_FSYNC_SO", "build/tests/integration/libhold_fsync.so")
@@ -39,16 +39,6 @@ def timed_status(node, timeout=3.0):
     except subprocess.TimeoutExpired:
         return None, time.monotonic() - t0
     return json.loads(r.stdout), time.monotonic() - t0
-
-
-def wait_for(what, check, timeout=20):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        got = check()
-        if got:
-            return got
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class DiskStall(unittest.TestCase):

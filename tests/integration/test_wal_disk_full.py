@@ -15,35 +15,19 @@ space returns the node serves again by itself. Root only (mount)."""
 
 import json
 import os
-import shutil
-import subprocess
-import tempfile
 import time
 import unittest
 
-from bptest import (ACCEPTED, BIDCTL, BIDPLANE, NOT_SERVING, REPLAYED, Client, Node, bid, main,
-                    query)
+from bptest import (ACCEPTED, BIDCTL, BIDPLANE, NOT_SERVING, REPLAYED, Client, Node,
+                    TmpfsStateDir, bid, main, query)
 
 ARGS = ["--durability", "sync", "--open-range", "1-1", "--duration", "3600"]
 
 
 @unittest.skipUnless(os.geteuid() == 0, "needs root (mount -t tmpfs)")
-class WalDiskFull(unittest.TestCase):
+class WalDiskFull(TmpfsStateDir, unittest.TestCase):
     def setUp(self):
-        self.state = tempfile.mkdtemp(prefix="bp-walfull-")
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", self.state],
-                       check=True)
-        self.addCleanup(shutil.rmtree, self.state, True)
-        self.addCleanup(subprocess.run, ["umount", "-l", self.state])
-
-    def fill(self, leave):
-        """A filler file that leaves about `leave` bytes free."""
-        st = os.statvfs(self.state)
-        free = st.f_bavail * st.f_frsize
-        path = os.path.join(self.state, "filler")
-        with open(path, "wb") as f:
-            f.write(b"\0" * max(0, free - leave))
-        return path
+        self.mount_state("bp-walfull-", "16m")
 
     def test_no_accepted_without_a_record_and_service_returns(self):
         node = Node(BIDPLANE, args=ARGS, state_dir=self.state).start()

@@ -10,13 +10,10 @@ auction closes. Root only (mount)."""
 
 import json
 import os
-import shutil
-import subprocess
-import tempfile
 import time
 import unittest
 
-from bptest import ACCEPTED, BIDCTL, BIDPLANE, NOT_SERVING, Client, Node, bid, main
+from bptest import ACCEPTED, BIDCTL, BIDPLANE, NOT_SERVING, Client, Node, TmpfsStateDir, bid, main
 
 AUCTIONS = 60000
 DURATION = 8  # the auctions close this long after the start
@@ -24,21 +21,9 @@ ARGS = ["--durability", "sync", "--open-range", f"1-{AUCTIONS}", "--duration", s
 
 
 @unittest.skipUnless(os.geteuid() == 0, "needs root (mount -t tmpfs)")
-class ClosesWhileFull(unittest.TestCase):
+class ClosesWhileFull(TmpfsStateDir, unittest.TestCase):
     def setUp(self):
-        self.state = tempfile.mkdtemp(prefix="bp-fullclose-")
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", self.state],
-                       check=True)
-        self.addCleanup(shutil.rmtree, self.state, True)
-        self.addCleanup(subprocess.run, ["umount", "-l", self.state])
-
-    def fill(self, leave):
-        st = os.statvfs(self.state)
-        free = st.f_bavail * st.f_frsize
-        path = os.path.join(self.state, "filler")
-        with open(path, "wb") as f:
-            f.write(b"\0" * max(0, free - leave))
-        return path
+        self.mount_state("bp-fullclose-", "32m")
 
     def status(self, node):
         return json.loads(node.bidctl(BIDCTL, "--json", "status").stdout)

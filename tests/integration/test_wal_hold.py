@@ -23,7 +23,7 @@ import unittest
 import bptest
 import cluster
 from bptest import (ACCEPTED, CLOSED, NOT_SERVING, OVERLOADED, REPLAYED, bid, parse_reply,
-                    query)
+                    query, wait_for)
 from cluster import Cluster
 from stats_tools import bidstat_json
 
@@ -33,16 +33,6 @@ ARGS = ["--open-range", "1-1", "--duration", "600", "--durability", "sync"]
 
 def status(node):
     return json.loads(node.bidctl("--json", "status").stdout)
-
-
-def wait_for(what, check, timeout=20):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        got = check()
-        if got:
-            return got
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class WalHold(unittest.TestCase):

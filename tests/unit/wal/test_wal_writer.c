@@ -393,32 +393,32 @@ static void a_failed_fsync_is_sticky_and_never_acknowledged(void **state)
 	}
 }
 
-/* A tmpfs of `size` at <dir>/tmpfs, unmounted by drop_dir; the test is
- * skipped unless root. */
-static void mount_small_tmpfs(char *mnt, size_t len, const char *size)
+/* A tmpfs of `size` at <dir>/tmpfs, which dir then names (drop_dir
+ * unmounts it and points dir back); the test is skipped unless root. */
+static const char *mount_small_tmpfs(const char *size)
 {
 	if (geteuid() != 0) {
 		fprintf(stderr, "skipped: mounting a small tmpfs needs root\n");
 		skip();
 	}
-	snprintf(mnt, len, "%.100s/tmpfs", dir);
+	char mnt[sizeof(mounted)];
+	snprintf(mnt, sizeof(mnt), "%.100s/tmpfs", dir);
 	assert_int_equal(mkdir(mnt, 0700), 0);
 	if (mount("bp-wal-test", mnt, "tmpfs", MS_NOSUID | MS_NODEV, size) != 0) {
 		fprintf(stderr, "skipped: cannot mount a tmpfs at %s: %s\n", mnt, strerror(errno));
 		skip();
 	}
 	snprintf(mounted, sizeof(mounted), "%s", mnt);
+	snprintf(dir, sizeof(dir), "%s", mnt);
+	return dir;
 }
 
-/* Recovers the log in dir (a test's tmpfs), then points dir back to
- * `saved`, so that drop_dir removes the test's directory. */
-static struct wal_recovery recover_and_leave(const char *saved)
+/* Recovers the log in dir (a test's tmpfs). */
+static struct wal_recovery recover_dir(void)
 {
 	struct wal_recovery out;
 	char err[512] = "";
-	int rc = wal_recover(dir, NULL, NULL, NULL, &out, err, sizeof(err));
-	snprintf(dir, sizeof(dir), "%s", saved);
-	if (rc != 0)
+	if (wal_recover(dir, NULL, NULL, NULL, &out, err, sizeof(err)) != 0)
 		fail_msg("%s", err);
 	return out;
 }
@@ -428,15 +428,11 @@ static struct wal_recovery recover_and_leave(const char *saved)
 static void enospc_is_never_acknowledged_and_resumes(void **state)
 {
 	(void)state;
-	char mnt[128];
-	mount_small_tmpfs(mnt, sizeof(mnt), "size=256k");
+	const char *mnt = mount_small_tmpfs("size=256k");
 	char filler[160];
 	snprintf(filler, sizeof(filler), "%s/filler", mnt);
 	static uint8_t block[160 * 1024];
 	write_whole(filler, block, sizeof(block));
-	char saved[256];
-	memcpy(saved, dir, sizeof(saved));
-	snprintf(dir, sizeof(dir), "%s", mnt);
 	struct wal_writer *w = open_writer(1, 1024, 1, NULL);
 	struct wal_producer *p = wal_writer_producer(w, 0);
 	assert_int_equal(wal_writer_start(w), 0);
@@ -479,7 +475,7 @@ static void enospc_is_never_acknowledged_and_resumes(void **state)
 	wal_writer_destroy(w);
 
 	/* On disk: every acknowledged record, then the 100, densely. */
-	struct wal_recovery out = recover_and_leave(saved);
+	struct wal_recovery out = recover_dir();
 	assert_true(out.last_lsn == durable + 100);
 	fprintf(stderr,
 		"tmpfs of 256k: %" PRIu64 " records durable before ENOSPC, %" PRIu64 " submitted\n",
@@ -825,11 +821,7 @@ static void fill_up(const char *path)
 static void a_full_disk_stops_admits_and_loses_nothing(void **state)
 {
 	(void)state;
-	char mnt[128];
-	mount_small_tmpfs(mnt, sizeof(mnt), "size=4m");
-	char saved[256];
-	memcpy(saved, dir, sizeof(saved));
-	snprintf(dir, sizeof(dir), "%s", mnt);
+	const char *mnt = mount_small_tmpfs("size=4m");
 	segment_bytes = 64 << 10;
 	reserve_bytes = wal_writer_reserve_bound(1, 1024);
 	struct wal_writer *w = open_writer(1, 1024, 1, NULL);
@@ -873,7 +865,7 @@ static void a_full_disk_stops_admits_and_loses_nothing(void **state)
 	wal_writer_stats(w, &st);
 	assert_true(st.segments == 2 && st.failures == 0);
 	wal_writer_destroy(w);
-	struct wal_recovery out = recover_and_leave(saved);
+	struct wal_recovery out = recover_dir();
 	assert_true(out.last_lsn == ring + 100 && out.cut_bytes == 0);
 }
 
@@ -947,11 +939,7 @@ static void fill_leaving(const char *path, uint64_t leave)
 static void a_rollover_with_room_for_one_reserve_does_not_stay_full(void **state)
 {
 	(void)state;
-	char mnt[128];
-	mount_small_tmpfs(mnt, sizeof(mnt), "size=8m");
-	char saved[256];
-	memcpy(saved, dir, sizeof(saved));
-	snprintf(dir, sizeof(dir), "%s", mnt);
+	const char *mnt = mount_small_tmpfs("size=8m");
 	segment_bytes = 64 << 10;
 	reserve_bytes = 1 << 20;
 	struct wal_writer *w = open_writer(1, 1024, 1, NULL);
@@ -969,7 +957,6 @@ static void a_rollover_with_room_for_one_reserve_does_not_stay_full(void **state
 		wal_writer_full(w), st.full, st.segments);
 	bool stuck = wal_writer_full(w);
 	wal_writer_destroy(w);
-	snprintf(dir, sizeof(dir), "%s", saved);
 	assert_false(stuck);
 	assert_true(st.segments == 1 && st.failures == 0 && st.lost == 0);
 }
@@ -1021,11 +1008,7 @@ static void *control_flood(void *arg)
 static void a_control_flood_while_full_loses_no_admitted_record(void **state)
 {
 	(void)state;
-	char mnt[128];
-	mount_small_tmpfs(mnt, sizeof(mnt), "size=2m");
-	char saved[256];
-	memcpy(saved, dir, sizeof(saved));
-	snprintf(dir, sizeof(dir), "%s", mnt);
+	const char *mnt = mount_small_tmpfs("size=2m");
 	segment_bytes = 1 << 20;
 	reserve_bytes = wal_writer_reserve_bound(2, 1024);
 	urgent_from = 1;
@@ -1074,7 +1057,6 @@ static void a_control_flood_while_full_loses_no_admitted_record(void **state)
 	wal_writer_destroy(w);
 	urgent_from = 0;
 	batch_max = 0;
-	snprintf(dir, sizeof(dir), "%s", saved);
 	assert_true(seq > 0);
 	assert_int_equal(lost, 0);
 }
@@ -1101,11 +1083,7 @@ static int sync_failing_on_demand(int fd)
 static void a_full_writer_that_fails_is_not_reported_full(void **state)
 {
 	(void)state;
-	char mnt[128];
-	mount_small_tmpfs(mnt, sizeof(mnt), "size=2m");
-	char saved[256];
-	memcpy(saved, dir, sizeof(saved));
-	snprintf(dir, sizeof(dir), "%s", mnt);
+	const char *mnt = mount_small_tmpfs("size=2m");
 	segment_bytes = 64 << 10;
 	reserve_bytes = wal_writer_reserve_bound(1, 1024);
 	atomic_store(&sync_fails, false);
@@ -1132,7 +1110,6 @@ static void a_full_writer_that_fails_is_not_reported_full(void **state)
 	fprintf(stderr, "error %d, full_error %d, wal_writer_full %d: %s\n", st.error,
 		st.full_error, wal_writer_full(w), text);
 	wal_writer_destroy(w);
-	snprintf(dir, sizeof(dir), "%s", saved);
 	assert_int_equal(st.error, -EIO);
 	assert_int_equal(st.full_error, 0); /* what ctl_glue.c takes for "FULL" */
 }
