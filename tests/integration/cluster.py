@@ -699,12 +699,19 @@ def reap_orphans():
             deadline = time.monotonic() + 10
             while _pid_alive(int(fields[2])) and time.monotonic() < deadline:
                 time.sleep(0.05)
-        # Until its claim is free: a dying node holds it a little longer.
+        # Until its claim and its DPDK runtime dir (the node's default
+        # --file-prefix, bidplane-PID) are free: a dying node holds them a
+        # little longer, and bidstat --clean leaves a runtime dir whose
+        # locks are still held (the segment may go first: CI saw the dir
+        # stay once).
         segment = f"/dev/shm/{fields[0]}.bpstats"
+        runtime = (f"/var/run/dpdk/bidplane-{fields[2]}"
+                   if len(fields) > 2 and fields[2].isdigit() else None)
         deadline = time.monotonic() + 10
         while True:
             subprocess.run([bidstat, "--clean", fields[0]], capture_output=True, timeout=30)
-            if not os.path.exists(segment) or time.monotonic() > deadline:
+            left = os.path.exists(segment) or (runtime and os.path.exists(runtime))
+            if not left or time.monotonic() > deadline:
                 break
             time.sleep(0.1)
         gone.append(fields[0] + ".bpstats")
