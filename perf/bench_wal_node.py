@@ -109,9 +109,10 @@ def one(mode, workdir, build, rate, window):
     out = os.path.join(workdir, f"bidgen-{mode}.json")
     try:
         time.sleep(2)  # the opens' records written first
+        gen_prefix = f"bgwal{os.getpid()}"
         cmd = [os.path.join(build, "bidgen"), "--no-huge", "-m", "512", f"--lcores=0@{GEN_CPU}",
                "--no-pci", f"--vdev=net_memif0,role=client,socket={sock}",
-               "--file-prefix", f"bgwal{os.getpid()}", "--",
+               "--file-prefix", gen_prefix, "--",
                "--auctions", AUCTIONS, "--bidders", "1000000", "--rate", str(rate),
                "--window", str(window), "--duration", str(SECS), "--json", out, "--quiet"]
         for attempt in (1, 2):  # bidgen died in the memif PMD now and then (README)
@@ -125,6 +126,8 @@ def one(mode, workdir, build, rate, window):
             raise RuntimeError(f"bidgen failed twice ({mode}, rate {rate})")
     finally:
         node.stop()
+        # bidgen's DPDK runtime dir: a primary leaves it behind when it exits.
+        shutil.rmtree(f"/var/run/dpdk/bgwal{os.getpid()}", ignore_errors=True)
     g = json.load(open(out))
     shutil.rmtree(state, ignore_errors=True)
     br = {k.upper(): v for k, v in g["replies"]["bid_reply"].items()}
