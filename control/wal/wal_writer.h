@@ -41,17 +41,19 @@
  * The reserve (docs/WAL.md "The reserve"; reserve_bytes, 0: none) keeps a
  * full disk from ever being a failure: the writer keeps reserve_bytes
  * allocated (fallocate) past the end of the batch it writes, so that a
- * write inside them cannot find the disk full. When it cannot extend them
- * (or cannot create the next segment) the writer turns *full*: the
- * workers' admits stop (wal_producer_full: NOT_SERVING), and what the
- * rings already hold (reserve_bytes covers them: wal_writer_reserve_bound)
- * is written and made durable as always, into the reserve, past
- * segment_bytes if it must. Nothing is lost, no receipt turns LOST, and
- * no change is left in memory without its record. Every
- * WAL_FULL_RETRY_MS it tries the allocation again, and turns back once it
- * works. Only a write that goes past the reserve (records from threads
- * that do not ask wal_producer_full, past its bound) can still meet
- * ENOSPC, a sticky failure as above.
+ * write inside them cannot find the disk full. When it cannot extend them,
+ * or the file system has less than WAL_RESERVE_STEP free, the writer
+ * turns *full*: the workers' admits stop (wal_producer_full:
+ * NOT_SERVING), and what their rings already hold (reserve_bytes covers
+ * them: wal_writer_reserve_bound) is written and made durable as always,
+ * into the reserve. The urgent producers, which do not ask, get only what
+ * the reserve holds beyond the workers' rings; the rest waits in their
+ * rings. Nothing is lost, no receipt turns LOST, and no change is left in
+ * memory without its record. A rollover without room for the next
+ * segment's reserve leaves the current segment going on past
+ * segment_bytes (up to what the reader takes, WAL_FILE_MAX). Every
+ * WAL_FULL_RETRY_MS a full writer tries again, and turns back once the
+ * reserve and a step of free space are there.
  *
  * Threads: create, start, stop, destroy and resume from the thread that
  * owns the writer (the node's main or service thread); wal_submit from the
